@@ -1,0 +1,57 @@
+# Short driver around CMake. The two commands a new user needs:
+#   make run    build and start ternd on 127.0.0.1:1883, logging to the terminal
+#   make test   build and run every test: unit, interop, sanitizers, format, fuzz smoke
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
+CMAKE_FLAGS ?=
+
+.PHONY: all deps test-deps run test unit interop asan format format-check fuzz fuzz-smoke clean
+
+all: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+run: all
+	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883
+
+test: test-deps format-check
+	cmake -S . -B $(BUILD) -DTERN_WERROR=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure
+	cmake -S . -B $(ASAN_BUILD) -DTERN_SANITIZE=ON -DTERN_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+	$(MAKE) fuzz-smoke
+	@echo "make test: all suites passed"
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@out=$$(clang-format --dry-run $$(git ls-files '*.c' '*.h') 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out" | head -40; \
+		echo "format-check: run 'make format'"; exit 1; fi; echo "format-check: ok"
+
+$(FUZZ_BUILD)/fuzz/fuzz_decode:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTERN_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+fuzz-smoke: $(FUZZ_BUILD)/fuzz/fuzz_decode
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	fuzz/run.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS)
+
+fuzz:
+	$(MAKE) fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-300}
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

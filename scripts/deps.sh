@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building and testing tern needs on Debian 12, and nothing
+# when it is all there already. Called by `make run` and `make test`.
+# Usage: scripts/deps.sh [build|test]
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config)
+test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev python3 python3-pytest
+           python3-paho-mqtt mosquitto-clients mosquitto)
+
+want=("${build_pkgs[@]}")
+[[ ${1:-build} == test ]] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+((${#missing[@]} == 0)) && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "tern: missing Debian packages: ${missing[*]}" >&2
+	echo "tern: run as root, or install them: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "tern: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,306 @@
+/*
+ * broker.c - building, starting and stopping a broker; see broker.h.
+ *
+ * Each worker opens its own listening socket on every configured address
+ * with SO_REUSEPORT, so the kernel spreads accepted connections over the
+ * workers and accepting needs no lock (as h2o and NGINX do). A port of 0
+ * is resolved by the first worker's bind and reused by the others, which
+ * lets tests run brokers on free ports.
+ */
+#include "broker/broker.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/hash.h"
+
+unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len)
+{
+	return (unsigned)(tern_hash_bytes(cid, len) % b->n_workers);
+}
+
+static int open_listener(struct broker *b, const struct tern_listener_cfg *l, uint16_t port)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	int rc = getaddrinfo(l->bind[0] ? l->bind : NULL, ps, &hints, &res);
+	if (rc) {
+		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot resolve '%s': %s", l->bind,
+			       gai_strerror(rc));
+		return -1;
+	}
+	/* Prefer IPv6 (dual stack) for the wildcard address, like mosquitto. */
+	struct addrinfo *ai = res;
+	for (struct addrinfo *p = res; p && !l->bind[0]; p = p->ai_next)
+		if (p->ai_family == AF_INET6)
+			ai = p;
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	int one = 1, zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	freeaddrinfo(res);
+	return fd;
+fail:
+	tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot listen on %s:%u: %s",
+		       l->bind[0] ? l->bind : "*", port, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static enum tern_err open_log(struct broker *b)
+{
+	const struct tern_config *cfg = &b->cfg;
+	b->log.mask = cfg->log_mask;
+	b->log.timestamps = cfg->log_timestamp;
+	switch (cfg->log_dest) {
+	case TERN_LOG_DEST_STDERR:
+		b->log.out = stderr;
+		break;
+	case TERN_LOG_DEST_STDOUT:
+		b->log.out = stdout;
+		break;
+	case TERN_LOG_DEST_NONE:
+		b->log.out = NULL;
+		break;
+	case TERN_LOG_DEST_FILE:
+		b->log.out = fopen(cfg->log_file, "a");
+		if (!b->log.out) {
+			fprintf(stderr, "Error: cannot open log file %s: %s\n", cfg->log_file,
+				strerror(errno));
+			return TERN_E_SYS;
+		}
+		b->log.own_out = true;
+		break;
+	}
+	return TERN_OK;
+}
+
+static void worker_free(struct worker *w);
+
+static struct worker *worker_new(struct broker *b, unsigned id)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->broker = b;
+	w->id = id;
+	w->evfd = -1;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	tern_mpsc_init(&w->inbox);
+	atomic_init(&w->wake_pending, false);
+	w->router = router_new();
+	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
+	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox) {
+		worker_free(w);
+		return NULL;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
+		worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void worker_free(struct worker *w)
+{
+	if (!w)
+		return;
+	/* Connections first: reaping detaches them from their sessions. */
+	while (w->conns) {
+		struct conn *c = w->conns;
+		c->will_suppressed = true;
+		conn_close(c, 0, NULL);
+		conn_reap(c);
+	}
+	size_t pos = 0;
+	struct session *s;
+	struct session **all = calloc(w->sessions.count + 1, sizeof(*all));
+	size_t n = 0;
+	while (all && (s = tern_map_next(&w->sessions, &pos)))
+		all[n++] = s;
+	for (size_t i = 0; i < n; i++) {
+		/* At shutdown nobody is left to receive wills or replica
+		 * updates: drop them. */
+		tern_msg_unref(all[i]->will);
+		all[i]->will = NULL;
+		session_destroy(all[i]);
+	}
+	free(all);
+	struct tern_mpsc_node *node;
+	while ((node = tern_mpsc_pop(&w->inbox))) {
+		struct inbox_item *it = (struct inbox_item *)node;
+		if (it->kind == INBOX_CONN) {
+			conn_free(it->u.conn);
+			free(it);
+		} else {
+			route_inbox(w, it); /* frees the item; no acks go out at stop */
+		}
+	}
+	for (unsigned i = 0; w->outbox && i < w->broker->n_workers; i++) {
+		while (w->outbox[i]) {
+			struct inbox_item *it = w->outbox[i];
+			w->outbox[i] = it->next;
+			route_inbox(w, it);
+		}
+	}
+	route_pending_free(w);
+	for (size_t i = 0; i < w->n_lfds; i++)
+		close(w->lfds[i]);
+	if (w->evfd >= 0)
+		close(w->evfd);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	router_free(w->router);
+	tern_map_free(&w->sessions);
+	tern_map_free(&w->sessions_by_id);
+	tern_map_free(&w->conns_by_id);
+	tern_map_free(&w->pending);
+	free(w->matches.v);
+	free(w->outbox);
+	free(w);
+}
+
+enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
+{
+	memset(b, 0, sizeof(*b));
+	b->cfg = *cfg;
+	atomic_init(&b->stop, false);
+	atomic_init(&b->next_id, 0);
+	atomic_init(&b->n_conns, 0);
+	enum tern_err err = open_log(b);
+	if (err)
+		return err;
+	b->n_workers = cfg->workers;
+	if (b->n_workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		b->n_workers = n > 0 ? (unsigned)n : 1;
+	}
+	b->retain = retain_new();
+	b->workers = calloc(b->n_workers, sizeof(*b->workers));
+	if (!b->retain || !b->workers) {
+		broker_free(b);
+		return TERN_E_NOMEM;
+	}
+	for (unsigned i = 0; i < b->n_workers; i++) {
+		b->workers[i] = worker_new(b, i);
+		if (!b->workers[i]) {
+			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot create worker %u: %s",
+				       i, strerror(errno));
+			broker_free(b);
+			return TERN_E_SYS;
+		}
+	}
+	for (size_t l = 0; l < cfg->n_listeners; l++) {
+		uint16_t port = cfg->listeners[l].port;
+		for (unsigned i = 0; i < b->n_workers; i++) {
+			struct worker *w = b->workers[i];
+			int fd = open_listener(b, &cfg->listeners[l], port);
+			if (fd < 0) {
+				broker_free(b);
+				return TERN_E_SYS;
+			}
+			port = bound_port(fd);
+			b->cfg.listeners[l].port = port;
+			w->lfds[w->n_lfds++] = fd;
+			/* A listening socket is told apart from connections
+			 * by its small tagged pointer value: index + 1. */
+			struct epoll_event ev = {.events = EPOLLIN,
+						 .data.u64 = (uint64_t)(w->n_lfds)};
+			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+				broker_free(b);
+				return TERN_E_SYS;
+			}
+		}
+		tern_log_write(&b->log, TERN_LOG_NOTICE, "Opening listen socket on %s port %u.",
+			       cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
+	}
+	return TERN_OK;
+}
+
+uint16_t broker_port(const struct broker *b)
+{
+	return b->cfg.listeners[0].port;
+}
+
+enum tern_err broker_start(struct broker *b)
+{
+	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s running with %u worker%s",
+		       TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
+	for (unsigned i = 0; i < b->n_workers; i++) {
+		struct worker *w = b->workers[i];
+		int rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc) {
+			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot start worker %u: %s",
+				       i, strerror(rc));
+			broker_stop(b);
+			return TERN_E_SYS;
+		}
+		w->thread_started = true;
+	}
+	return TERN_OK;
+}
+
+void broker_stop(struct broker *b)
+{
+	atomic_store(&b->stop, true);
+	for (unsigned i = 0; i < b->n_workers; i++) {
+		struct worker *w = b->workers[i];
+		uint64_t one = 1;
+		if (write(w->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot wake worker %u", i);
+	}
+	for (unsigned i = 0; i < b->n_workers; i++) {
+		struct worker *w = b->workers[i];
+		if (w->thread_started) {
+			pthread_join(w->thread, NULL);
+			w->thread_started = false;
+		}
+	}
+}
+
+void broker_free(struct broker *b)
+{
+	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
+		worker_free(b->workers[i]);
+	free(b->workers);
+	b->workers = NULL;
+	retain_free(b->retain);
+	b->retain = NULL;
+	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s terminating", TERN_VERSION);
+	tern_log_close(&b->log);
+}

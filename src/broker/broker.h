@@ -1,0 +1,424 @@
+/*
+ * broker.h - the objects of ternd and how they hang together.
+ *
+ *   broker   one per process (or per test): config, log, retained store,
+ *            the workers. Read-only after start, but for atomics.
+ *   worker   one thread, one epoll loop, its own SO_REUSEPORT listeners,
+ *            its own connections and sessions, its own router replica,
+ *            and an inbox (lock-free MPSC queue + eventfd) through which
+ *            other workers hand it connections, deliveries and router
+ *            updates. Nothing of a worker is touched by another thread
+ *            except its inbox.
+ *   session  the MQTT session of one client id. It lives on its home
+ *            worker, hash(client id) mod N, so resume and takeover are
+ *            always local and a session needs no lock.
+ *   conn     one network connection. Accepted by any worker, it moves to
+ *            its session's home worker once its CONNECT is decoded, before
+ *            CONNACK; it never moves again.
+ *
+ * Ownership: a worker owns its conns and sessions; a session owns its
+ * queued and in-flight deliveries, each holding a message reference. A
+ * connection is never freed inside its own callbacks: conn_close() marks it
+ * and the worker reaps it before the loop sleeps.
+ */
+#ifndef TERN_BROKER_BROKER_H
+#define TERN_BROKER_BROKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/config.h"
+#include "broker/retain.h"
+#include "broker/router.h"
+#include "tern/codec.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "util/mpsc.h"
+#include "util/msg.h"
+
+struct worker;
+struct session;
+struct conn;
+
+/* ------------------------------------------------------------------ */
+/* broker                                                              */
+
+struct broker {
+	struct tern_config cfg;
+	struct tern_log log;
+	struct retain_store *retain;
+	unsigned n_workers;
+	struct worker **workers;
+	atomic_bool stop;
+	atomic_uint_fast64_t next_id; /* session, connection and request ids */
+	atomic_int_fast64_t n_conns;
+};
+
+/* Builds the broker for cfg (copied): log, retained store, workers and
+ * their listening sockets. Does not start threads. On failure logs why,
+ * cleans up and returns the error. */
+enum tern_err broker_init(struct broker *b, const struct tern_config *cfg);
+
+/* Starts one thread per worker. */
+enum tern_err broker_start(struct broker *b);
+
+/* Asks every worker to stop (safe from any thread) and joins them. */
+void broker_stop(struct broker *b);
+
+/* Frees everything broker_init() made; after broker_stop(). */
+void broker_free(struct broker *b);
+
+/* A fresh id, unique for the broker's lifetime and never 0. */
+static inline uint64_t broker_new_id(struct broker *b)
+{
+	return atomic_fetch_add_explicit(&b->next_id, 1, memory_order_relaxed) + 1;
+}
+
+/* The worker index that is home to client id cid. */
+unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len);
+
+/* Bound port of the first listener (useful when configured as port 0). */
+uint16_t broker_port(const struct broker *b);
+
+/* ------------------------------------------------------------------ */
+/* deliveries: one message on its way to one session                   */
+
+struct delivery {
+	struct tern_msg *msg; /* one reference, owned by the delivery */
+	uint8_t qos;          /* QoS it is delivered with */
+	bool retain;          /* RETAIN flag it is delivered with */
+	uint16_t n_sub_ids;
+	uint32_t sub_id;      /* when n_sub_ids == 1 */
+	uint32_t *sub_ids;    /* when n_sub_ids > 1; owned */
+};
+
+/* Releases what d owns and zeroes it. */
+void delivery_clear(struct delivery *d);
+
+/* ------------------------------------------------------------------ */
+/* worker inbox                                                        */
+
+enum inbox_kind {
+	INBOX_CONN,      /* a connection handed to its home worker */
+	INBOX_DELIVER,   /* deliveries for sessions of this worker */
+	INBOX_ROUTE_ADD, /* apply router_add() to this replica */
+	INBOX_ROUTE_DEL, /* apply router_remove() to this replica */
+	INBOX_ROUTE_ACK, /* a replica applied a change of ours */
+};
+
+struct deliver_target {
+	uint64_t session;
+	struct delivery d;
+};
+
+struct inbox_item {
+	struct tern_mpsc_node node;
+	struct inbox_item *next; /* chaining in a worker's outbox */
+	enum inbox_kind kind;
+	union {
+		struct conn *conn;
+		struct {
+			size_t n;
+			struct deliver_target *t; /* owned */
+		} deliver;
+		struct {
+			uint16_t origin; /* worker to ack, when req != 0 */
+			uint64_t req;
+			struct route route;
+			uint16_t filter_len;
+			uint8_t *text; /* the filter as subscribed; owned */
+		} route;
+		struct {
+			uint64_t req;
+		} ack;
+	} u;
+};
+
+/* ------------------------------------------------------------------ */
+/* worker                                                              */
+
+struct worker {
+	struct broker *broker;
+	unsigned id;
+	int epfd;
+	int evfd;
+	int lfds[TERN_MAX_LISTENERS];
+	size_t n_lfds;
+	pthread_t thread;
+	bool thread_started;
+	struct tern_mpsc inbox;
+	atomic_bool wake_pending; /* an eventfd write is on its way */
+
+	struct router *router;
+	struct tern_map sessions;       /* client id -> session */
+	struct tern_map sessions_by_id; /* id -> session */
+	struct tern_map conns_by_id;    /* id -> conn */
+	struct tern_map pending;        /* request id -> struct pending_ack */
+	struct conn *conns;             /* every live conn, doubly linked */
+	struct conn *flush;             /* conns with output to write */
+	struct conn *closing;           /* conns to reap before sleeping */
+	struct inbox_item **outbox;     /* per target worker, to push */
+	struct conn *handed_off;        /* conn just handed to another worker */
+	struct route_matches matches;   /* scratch for routing */
+	uint64_t now;                   /* monotonic ms, once per iteration */
+	uint64_t next_tick;
+};
+
+/* Queues item for worker `to` (any thread may call it for any worker):
+ * pushes to its inbox and wakes it. */
+void worker_post(struct worker *to, struct inbox_item *item);
+
+/* Queues item in from's outbox for worker `to`; pushed in one go before
+ * `from` sleeps, so a burst of publishes costs one wake-up per target. */
+void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item);
+
+/* Registers conn (accepted here or handed over) with this worker's loop. */
+enum tern_err worker_adopt(struct worker *w, struct conn *c);
+
+/* The worker thread's body. */
+void *worker_main(void *arg);
+
+/* ------------------------------------------------------------------ */
+/* routing (route.c): subscriptions across replicas, publishing       */
+
+/* Called when a router change of ours is applied everywhere. */
+typedef void (*pending_done_fn)(struct worker *w, void *arg);
+
+/*
+ * Applies a subscription change to every replica: to ours at once, to the
+ * others through their inboxes. When done is not NULL it is called (on this
+ * worker) once every replica has applied the change, which can be at once
+ * with one worker; arg is passed along. Several changes can share one done
+ * call: see route_batch_*.
+ */
+struct route_batch {
+	uint64_t req;
+	unsigned outstanding;
+};
+void route_batch_begin(struct worker *w, struct route_batch *batch);
+enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
+			   struct tern_bytes filter, const struct route *route);
+/* Ends the batch: done(w, arg) runs when all replicas have acked (now, if
+ * they already have). arg is owned by the callee until done runs; free_arg
+ * frees it if the worker shuts down first. */
+enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pending_done_fn done,
+			      void *arg, void (*free_arg)(void *));
+
+/*
+ * Routes a message to every matching session of the broker: sessions of
+ * this worker at once, others through the outbox. Returns the number of
+ * matching subscriptions in *matched (may be NULL). The caller keeps its
+ * reference of msg.
+ */
+enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched);
+
+/* Handles the route part of an inbox item. */
+void route_inbox(struct worker *w, struct inbox_item *item);
+
+/* Frees pending acks at shutdown. */
+void route_pending_free(struct worker *w);
+
+/* ------------------------------------------------------------------ */
+/* sessions (session.c)                                                */
+
+struct sub {
+	uint8_t *filter; /* the whole filter as subscribed ($share/.. kept) */
+	uint16_t len;
+	uint8_t qos;
+	uint8_t flags;   /* ROUTE_NO_LOCAL, ROUTE_RAP */
+	uint8_t retain_handling;
+	uint32_t sub_id;
+};
+
+enum inflight_state {
+	INFLIGHT_WAIT_PUBACK,  /* QoS 1 PUBLISH sent */
+	INFLIGHT_WAIT_PUBREC,  /* QoS 2 PUBLISH sent */
+	INFLIGHT_WAIT_PUBCOMP, /* PUBREL sent */
+};
+
+struct inflight {
+	struct delivery d;
+	uint16_t packet_id;
+	uint8_t state;
+};
+
+struct session {
+	uint8_t *client_id; /* owned, not NUL-terminated */
+	uint16_t client_id_len;
+	uint64_t id;
+	struct worker *w;
+	struct conn *conn; /* NULL while offline */
+	uint8_t version;
+	uint32_t expiry;     /* seconds after disconnect; UINT32_MAX: never */
+	uint64_t expire_at;  /* monotonic ms while offline; 0: not counting */
+	struct tern_map subs; /* filter -> struct sub (owned) */
+
+	struct delivery *queue; /* ring of deliveries waiting for the window */
+	size_t q_head, q_len, q_cap;
+	struct inflight *inflight; /* in send order */
+	size_t n_inflight, cap_inflight;
+	uint16_t *qos2_in; /* inbound QoS 2 packet ids awaiting PUBREL */
+	size_t n_qos2_in, cap_qos2_in;
+	uint16_t next_packet_id;
+
+	struct tern_msg *will; /* pending will after an abnormal disconnect */
+	uint64_t will_at;
+	uint64_t dropped; /* deliveries dropped by policy */
+};
+
+/* Creates a session for client id cid on worker w (not yet in its maps:
+ * see session_register). NULL when out of memory. */
+struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version);
+
+/* Adds s to w's maps. TERN_E_NOMEM on failure (s is then not registered). */
+enum tern_err session_register(struct worker *w, struct session *s);
+
+/* Ends a session: removes its subscriptions from every replica, publishes a
+ * pending will, drops what it holds and frees it. s must be offline. */
+void session_destroy(struct session *s);
+
+/*
+ * Gives the session a message: delivers it now, or queues it (bounded by
+ * max_queued_messages) when offline or when the in-flight window is full.
+ * Takes ownership of *d in every case (dropping it when it cannot be kept).
+ */
+void session_deliver(struct session *s, struct delivery *d);
+
+/* Sends queued messages while the in-flight window has room. */
+void session_pump(struct session *s);
+
+/* Resends every in-flight message (PUBLISH with DUP, or PUBREL) on a resumed
+ * session [MQTT-4.4.0-1], then pumps the queue. */
+void session_resume(struct session *s);
+
+/* Finds the in-flight entry for packet_id; NULL if none. */
+struct inflight *session_inflight_find(struct session *s, uint16_t packet_id);
+
+/* Removes an in-flight entry (releasing its message) and pumps the queue. */
+void session_inflight_remove(struct session *s, struct inflight *f);
+
+/* Publishes s->will now (if any) and drops it. */
+void session_fire_will(struct session *s);
+
+/* Periodic work for an offline session: will delay and expiry. Returns
+ * true if the session was destroyed. */
+bool session_tick(struct session *s, uint64_t now);
+
+/* ------------------------------------------------------------------ */
+/* connections (conn.c)                                                */
+
+enum conn_state {
+	CONN_NEW,     /* waiting for CONNECT */
+	CONN_ACTIVE,  /* CONNACK sent */
+	CONN_CLOSING, /* marked; reaped before the loop sleeps */
+};
+
+struct conn {
+	uint64_t id;
+	int fd;
+	struct worker *w;
+	struct conn *prev, *next;   /* w->conns */
+	struct conn *flush_next;    /* w->flush */
+	struct conn *closing_next;  /* w->closing */
+	enum conn_state state;
+	bool in_flush;
+	bool epollout;              /* EPOLLOUT is registered */
+	bool will_suppressed;       /* normal DISCONNECT received */
+	bool counted;               /* counted in broker->n_conns */
+	uint8_t version;
+	uint16_t keep_alive;        /* seconds; 0: none */
+	uint64_t last_rx;           /* monotonic ms of the last packet */
+	uint64_t deadline;          /* CONNECT deadline while CONN_NEW */
+	struct tern_buf rbuf;
+	struct tern_buf wbuf;
+	struct session *session;
+
+	/* Negotiated at CONNECT (v5). */
+	uint16_t send_quota_max;    /* client's Receive Maximum */
+	uint32_t client_max_packet; /* client's Maximum Packet Size; 0 none */
+	bool problem_info;          /* client's Request Problem Information */
+	uint16_t alias_max;         /* our Topic Alias Maximum */
+	uint8_t **alias_topic;      /* inbound alias -> topic (len-prefixed) */
+
+	struct tern_msg *will;      /* will of this connection */
+	uint32_t will_delay;
+	char peer[64];
+};
+
+/* Creates a connection for an accepted socket (which it then owns). */
+struct conn *conn_new(struct worker *w, int fd);
+
+/* Frees a connection that is no longer in any list (used by the reaper). */
+void conn_free(struct conn *c);
+
+/* Reads what the socket has and handles every whole packet. */
+void conn_on_readable(struct conn *c);
+
+/* Handles packets already buffered (after a hand-over). */
+void conn_process(struct conn *c);
+
+/* Writes buffered output; registers for EPOLLOUT on a partial write. */
+void conn_flush(struct conn *c);
+
+/*
+ * Ends the connection. For v5 connections in CONN_ACTIVE a reason >= 0x80
+ * is first sent in a DISCONNECT (with a reason string when the client asked
+ * for problem information). Idempotent. The will is published unless the
+ * client sent a normal DISCONNECT.
+ */
+void conn_close(struct conn *c, uint8_t reason, const char *why);
+
+/* Reaps a closing connection: detaches the session, closes the fd. */
+void conn_reap(struct conn *c);
+
+/* Detaches c from its session: the will is published now or scheduled
+ * after its delay, and a session whose expiry interval is 0 ends. */
+void conn_detach_session(struct conn *c);
+
+/* Removes c from its worker (epoll, lists) without closing it, so that it
+ * can be handed to another worker. */
+void conn_unlink(struct conn *c);
+
+/* Encodes and queues a packet; closes the connection on failure. */
+enum tern_err conn_send(struct conn *c, const struct tern_packet *p);
+
+/* Encodes and queues a PUBLISH of d with packet_id (0 for QoS 0) and dup.
+ * Returns TERN_E_TOO_LARGE when it exceeds the client's Maximum Packet Size
+ * (nothing is sent then [MQTT-3.1.2-25]). */
+enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
+				bool dup);
+
+/* Sends an ack-type packet (PUBACK..PUBCOMP) with a reason. */
+enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
+			    uint8_t reason);
+
+/* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
+static inline size_t conn_pending_out(const struct conn *c)
+{
+	return tern_buf_used(&c->wbuf);
+}
+
+/* ------------------------------------------------------------------ */
+/* packet handlers (handle_*.c): each gets a decoded packet             */
+
+void handle_connect(struct conn *c, const struct tern_connect *p);
+void handle_publish(struct conn *c, const struct tern_publish *p);
+void handle_puback(struct conn *c, const struct tern_ack *p);
+void handle_pubrec(struct conn *c, const struct tern_ack *p);
+void handle_pubrel(struct conn *c, const struct tern_ack *p);
+void handle_pubcomp(struct conn *c, const struct tern_ack *p);
+void handle_subscribe(struct conn *c, const struct tern_subscribe *p);
+void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p);
+void handle_pingreq(struct conn *c);
+void handle_disconnect(struct conn *c, const struct tern_reasoned *p);
+void handle_auth(struct conn *c, const struct tern_reasoned *p);
+
+/* Answers a CONNECT that failed to decode: CONNACK 0x01 for an unknown
+ * protocol level [MQTT-3.1.2-2], a v5 CONNACK with the reason for a v5
+ * client, a plain close otherwise. body is the undecoded packet body. */
+void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *body, size_t len);
+
+#endif

@@ -1,0 +1,393 @@
+/*
+ * config.c - mosquitto.conf directives and ternd's flags; see config.h.
+ *
+ * The parser is a table of directives, each with a small setter, so the list
+ * of what we accept is in one place. Values are checked as strictly as
+ * mosquitto checks them (a number must be a whole number in range, a boolean
+ * "true" or "false"); every error names the file and the line.
+ */
+#include "broker/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+void config_defaults(struct tern_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workers = 0;
+	/* Anonymous clients are let in while no authentication is configured;
+	 * mosquitto 2 refuses them once a listener is configured, which with
+	 * no password file would lock everybody out. */
+	cfg->allow_anonymous = true;
+	cfg->max_inflight_messages = 20;
+	cfg->max_queued_messages = 1000;
+	cfg->max_keepalive = 65535;
+	cfg->retain_available = true;
+	cfg->max_topic_alias = 10;
+	cfg->connect_timeout = 10;
+	cfg->max_connections = -1;
+	cfg->max_output_bytes = 8u << 20;
+	cfg->set_tcp_nodelay = true;
+	cfg->log_mask = TERN_LOG_DEFAULT;
+	cfg->log_dest = TERN_LOG_DEST_STDERR;
+	cfg->log_timestamp = true;
+}
+
+struct ctx {
+	struct tern_config *cfg;
+	const char *file;
+	int line;
+	char *err;
+	size_t errlen;
+	bool log_type_seen;
+};
+
+static enum tern_err fail(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static enum tern_err fail(struct ctx *c, const char *fmt, ...)
+{
+	int n = snprintf(c->err, c->errlen, "%s:%d: ", c->file, c->line);
+	if (n < 0 || (size_t)n >= c->errlen)
+		n = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return TERN_E_CONFIG;
+}
+
+static enum tern_err parse_u64(struct ctx *c, const char *name, const char *s, uint64_t min,
+			       uint64_t max, uint64_t *out)
+{
+	if (!s)
+		return fail(c, "%s needs a value", name);
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		return fail(c, "%s: '%s' is not a whole number from %llu to %llu", name, s,
+			    (unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return TERN_OK;
+}
+
+static enum tern_err parse_bool(struct ctx *c, const char *name, const char *s, bool *out)
+{
+	if (s && strcmp(s, "true") == 0)
+		*out = true;
+	else if (s && strcmp(s, "false") == 0)
+		*out = false;
+	else
+		return fail(c, "%s: expected true or false, got '%s'", name, s ? s : "");
+	return TERN_OK;
+}
+
+static enum tern_err add_listener(struct ctx *c, uint16_t port, const char *bind)
+{
+	struct tern_config *cfg = c->cfg;
+	if (cfg->n_listeners == TERN_MAX_LISTENERS)
+		return fail(c, "too many listeners (at most %d)", TERN_MAX_LISTENERS);
+	struct tern_listener_cfg *l = &cfg->listeners[cfg->n_listeners++];
+	memset(l, 0, sizeof(*l));
+	l->port = port;
+	if (bind) {
+		if (strlen(bind) >= sizeof(l->bind))
+			return fail(c, "address '%s' is too long", bind);
+		strcpy(l->bind, bind);
+	}
+	return TERN_OK;
+}
+
+static enum tern_err set_log_type(struct ctx *c, const char *v)
+{
+	static const struct {
+		const char *name;
+		unsigned bits;
+	} types[] = {
+		{"error", TERN_LOG_ERR},        {"warning", TERN_LOG_WARNING},
+		{"notice", TERN_LOG_NOTICE},    {"information", TERN_LOG_INFO},
+		{"subscribe", TERN_LOG_SUBSCRIBE}, {"unsubscribe", TERN_LOG_UNSUBSCRIBE},
+		{"websockets", TERN_LOG_WEBSOCKETS}, {"debug", TERN_LOG_DEBUG},
+		{"all", TERN_LOG_ALL},          {"none", 0},
+	};
+	if (!v)
+		return fail(c, "log_type needs a value");
+	/* Like mosquitto, the first log_type replaces the defaults and later
+	 * ones add to it. */
+	if (!c->log_type_seen)
+		c->cfg->log_mask = 0;
+	c->log_type_seen = true;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(v, types[i].name) == 0) {
+			c->cfg->log_mask |= types[i].bits;
+			return TERN_OK;
+		}
+	}
+	return fail(c, "log_type: unknown type '%s'", v);
+}
+
+static enum tern_err set_log_dest(struct ctx *c, const char *v, const char *arg)
+{
+	struct tern_config *cfg = c->cfg;
+	if (!v)
+		return fail(c, "log_dest needs a value");
+	if (strcmp(v, "stderr") == 0)
+		cfg->log_dest = TERN_LOG_DEST_STDERR;
+	else if (strcmp(v, "stdout") == 0)
+		cfg->log_dest = TERN_LOG_DEST_STDOUT;
+	else if (strcmp(v, "none") == 0)
+		cfg->log_dest = TERN_LOG_DEST_NONE;
+	else if (strcmp(v, "file") == 0) {
+		if (!arg || strlen(arg) >= sizeof(cfg->log_file))
+			return fail(c, "log_dest file needs a path");
+		cfg->log_dest = TERN_LOG_DEST_FILE;
+		strcpy(cfg->log_file, arg);
+	} else
+		return fail(c, "log_dest: '%s' is not supported (stderr, stdout, file, none)", v);
+	return TERN_OK;
+}
+
+/* Applies one directive with up to two arguments. */
+static enum tern_err apply(struct ctx *c, const char *key, const char *v, const char *v2)
+{
+	struct tern_config *cfg = c->cfg;
+	uint64_t n;
+	enum tern_err err;
+
+	if (strcmp(key, "listener") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
+			return err;
+		return add_listener(c, (uint16_t)n, v2);
+	}
+	if (strcmp(key, "port") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
+			return err;
+		/* mosquitto's `port` sets the default listener. */
+		if (cfg->n_listeners == 0)
+			return add_listener(c, (uint16_t)n, NULL);
+		cfg->listeners[0].port = (uint16_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "bind_address") == 0) {
+		if (!v || strlen(v) >= sizeof(cfg->listeners[0].bind))
+			return fail(c, "bind_address needs an address");
+		if (cfg->n_listeners == 0 && (err = add_listener(c, 1883, NULL)))
+			return err;
+		strcpy(cfg->listeners[0].bind, v);
+		return TERN_OK;
+	}
+	if (strcmp(key, "workers") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 256, &n)))
+			return err;
+		cfg->workers = (unsigned)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "allow_anonymous") == 0)
+		return parse_bool(c, key, v, &cfg->allow_anonymous);
+	if (strcmp(key, "retain_available") == 0)
+		return parse_bool(c, key, v, &cfg->retain_available);
+	if (strcmp(key, "set_tcp_nodelay") == 0)
+		return parse_bool(c, key, v, &cfg->set_tcp_nodelay);
+	if (strcmp(key, "max_inflight_messages") == 0) {
+		/* 0 means "no limit" in mosquitto; the v5 ceiling is 65535. */
+		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
+			return err;
+		cfg->max_inflight_messages = n ? (uint32_t)n : 65535;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_queued_messages") == 0) {
+		if ((err = parse_u64(c, key, v, 0, UINT32_MAX, &n)))
+			return err;
+		cfg->max_queued_messages = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "message_size_limit") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 268435455, &n)))
+			return err;
+		cfg->message_size_limit = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_packet_size") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 268435460, &n)))
+			return err;
+		if (n && n < 20)
+			return fail(c, "max_packet_size must be 0 or at least 20");
+		cfg->max_packet_size = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_keepalive") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
+			return err;
+		cfg->max_keepalive = (uint16_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_topic_alias") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
+			return err;
+		cfg->max_topic_alias = (uint16_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_connections") == 0) {
+		if (v && strcmp(v, "-1") == 0) {
+			cfg->max_connections = -1;
+			return TERN_OK;
+		}
+		if ((err = parse_u64(c, key, v, 0, INT32_MAX, &n)))
+			return err;
+		cfg->max_connections = (int64_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "connect_timeout") == 0) {
+		if ((err = parse_u64(c, key, v, 1, 3600, &n)))
+			return err;
+		cfg->connect_timeout = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "log_type") == 0)
+		return set_log_type(c, v);
+	if (strcmp(key, "log_dest") == 0)
+		return set_log_dest(c, v, v2);
+	if (strcmp(key, "log_timestamp") == 0)
+		return parse_bool(c, key, v, &cfg->log_timestamp);
+	return fail(c, "unknown or unsupported directive '%s'", key);
+}
+
+static enum tern_err parse_line(struct ctx *c, char *line)
+{
+	char *save = NULL;
+	char *key = strtok_r(line, " \t\r\n", &save);
+	if (!key || key[0] == '#')
+		return TERN_OK;
+	char *v = strtok_r(NULL, " \t\r\n", &save);
+	char *v2 = strtok_r(NULL, " \t\r\n", &save);
+	char *extra = strtok_r(NULL, " \t\r\n", &save);
+	if (extra && extra[0] != '#')
+		return fail(c, "%s: too many arguments", key);
+	if (v2 && v2[0] == '#')
+		v2 = NULL;
+	return apply(c, key, v, v2);
+}
+
+enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct ctx c = {cfg, path, 0, err, errlen, false};
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return TERN_E_SYS;
+	}
+	char line[4096];
+	enum tern_err rc = TERN_OK;
+	while (fgets(line, sizeof(line), f)) {
+		c.line++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			rc = fail(&c, "line too long");
+			break;
+		}
+		if ((rc = parse_line(&c, line)))
+			break;
+	}
+	fclose(f);
+	return rc;
+}
+
+static void usage(FILE *out)
+{
+	fputs("Usage: ternd [-c FILE] [-p PORT] [-b ADDRESS] [--workers N] [-v]\n"
+	      "  -c, --config-file FILE  read mosquitto.conf-style directives from FILE\n"
+	      "  -p, --port PORT         listen on PORT (default 1883)\n"
+	      "  -b, --bind ADDRESS      listen on ADDRESS only\n"
+	      "  -w, --workers N         worker threads (default: one per core)\n"
+	      "  -v, --verbose           log everything (log_type all)\n"
+	      "  -h, --help              this help\n"
+	      "  -V, --version           print the version\n",
+	      out);
+}
+
+enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, char *err,
+			       size_t errlen, int *exit_code)
+{
+	*exit_code = 1;
+	struct ctx c = {cfg, "command line", 0, err, errlen, false};
+	/* The file first, so that flags override it whatever their order. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config-file") == 0) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "%s needs a file", argv[i]);
+				return TERN_E_INVALID;
+			}
+			if (config_load(cfg, argv[i + 1], err, errlen))
+				return TERN_E_INVALID;
+			i++;
+		}
+	}
+	int port = -1;
+	const char *bind = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t n;
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config-file") == 0) {
+			i++;
+		} else if (strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) {
+			if (parse_u64(&c, a, v, 1, 65535, &n))
+				return TERN_E_INVALID;
+			port = (int)n;
+			i++;
+		} else if (strcmp(a, "-b") == 0 || strcmp(a, "--bind") == 0) {
+			if (!v) {
+				snprintf(err, errlen, "%s needs an address", a);
+				return TERN_E_INVALID;
+			}
+			bind = v;
+			i++;
+		} else if (strcmp(a, "-w") == 0 || strcmp(a, "--workers") == 0) {
+			if (parse_u64(&c, a, v, 0, 256, &n))
+				return TERN_E_INVALID;
+			cfg->workers = (unsigned)n;
+			i++;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			cfg->log_mask = TERN_LOG_ALL;
+		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--daemon") == 0) {
+			snprintf(err, errlen, "%s: ternd does not daemonize; use your service manager",
+				 a);
+			return TERN_E_INVALID;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			*exit_code = 0;
+			return TERN_E_INVALID;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("ternd %s\n", TERN_VERSION);
+			*exit_code = 0;
+			return TERN_E_INVALID;
+		} else {
+			snprintf(err, errlen, "unknown option '%s' (see ternd --help)", a);
+			return TERN_E_INVALID;
+		}
+	}
+	if (port >= 0 || bind) {
+		/* Like mosquitto's -p, the flags define the default listener. */
+		if (cfg->n_listeners == 0 && add_listener(&c, 1883, NULL))
+			return TERN_E_INVALID;
+		if (port >= 0)
+			cfg->listeners[0].port = (uint16_t)port;
+		if (bind) {
+			if (strlen(bind) >= sizeof(cfg->listeners[0].bind)) {
+				snprintf(err, errlen, "address '%s' is too long", bind);
+				return TERN_E_INVALID;
+			}
+			strcpy(cfg->listeners[0].bind, bind);
+		}
+	}
+	/* With no listener at all, listen on loopback only, as mosquitto 2
+	 * does in its "local only" mode: an unconfigured broker is not open
+	 * to the network. */
+	if (cfg->n_listeners == 0 && add_listener(&c, 1883, "127.0.0.1"))
+		return TERN_E_INVALID;
+	return TERN_OK;
+}

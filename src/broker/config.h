@@ -1,0 +1,69 @@
+/*
+ * config.h - ternd's configuration: mosquitto.conf directives and flags.
+ *
+ * A struct tern_config is a plain value filled once before the broker starts
+ * and read-only afterwards, so workers read it without locks. The file
+ * format is mosquitto's: one directive a line, '#' comments, the same names
+ * and meanings. A directive we do not support is an error naming the file
+ * and the line, never silently ignored.
+ */
+#ifndef TERN_BROKER_CONFIG_H
+#define TERN_BROKER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/error.h"
+
+#define TERN_MAX_LISTENERS 16
+
+struct tern_listener_cfg {
+	char bind[64]; /* "" : every address */
+	uint16_t port;
+};
+
+enum tern_log_dest { TERN_LOG_DEST_STDERR, TERN_LOG_DEST_STDOUT, TERN_LOG_DEST_FILE, TERN_LOG_DEST_NONE };
+
+struct tern_config {
+	struct tern_listener_cfg listeners[TERN_MAX_LISTENERS];
+	size_t n_listeners;
+	unsigned workers;               /* 0: one per core */
+	bool allow_anonymous;
+	uint32_t max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
+	uint32_t max_queued_messages;   /* per session; 0: no bound */
+	uint32_t message_size_limit;    /* payload bytes; 0: protocol limit */
+	uint32_t max_packet_size;       /* whole packet bytes; 0: protocol limit */
+	uint16_t max_keepalive;         /* seconds */
+	bool retain_available;
+	uint16_t max_topic_alias;       /* v5 Topic Alias Maximum we accept */
+	uint32_t connect_timeout;       /* seconds from accept to CONNECT */
+	int64_t max_connections;        /* -1: no bound */
+	size_t max_output_bytes;        /* bytes queued to one socket before QoS 0 drops */
+	bool set_tcp_nodelay;
+	unsigned log_mask;              /* enum tern_log_type bits */
+	enum tern_log_dest log_dest;
+	char log_file[256];
+	bool log_timestamp;
+};
+
+/* Fills cfg with the defaults (which `make run` uses). */
+void config_defaults(struct tern_config *cfg);
+
+/*
+ * Reads the file at path into cfg. On error returns TERN_E_CONFIG (or
+ * TERN_E_SYS when the file cannot be read) and writes "FILE:LINE: why" into
+ * err[0..errlen).
+ */
+enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Applies the command line (argv[1..argc)): -c FILE is read first, then the
+ * flags override it. Sets *exit_code and returns TERN_E_INVALID when ternd
+ * should exit at once (help, version: exit_code 0; a bad flag or file:
+ * exit_code 1, with the message in err).
+ */
+enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, char *err,
+			       size_t errlen, int *exit_code);
+
+#endif

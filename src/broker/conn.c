@@ -1,0 +1,469 @@
+/*
+ * conn.c - one network connection: framing, dispatch, output, closing.
+ *
+ * Input: bytes are read into the connection's buffer; the fixed header is
+ * decoded first and a packet over the maximum size is refused as soon as
+ * its length is known, before its body is buffered. A whole packet is
+ * decoded into structs that point into the buffer and dispatched to its
+ * handle_*() function; no handler sees raw bytes. The buffer grows only as
+ * bytes actually arrive, so a client that announces a huge packet costs
+ * nothing until it sends it.
+ *
+ * Errors become reason codes in one place: a decode error goes through
+ * tern_err_reason() to conn_close(), which sends a v5 DISCONNECT where the
+ * spec names a reason and simply closes for 3.1 / 3.1.1 ([MQTT-4.8.0-1]).
+ *
+ * Output is appended to the connection's buffer and written once before
+ * the loop sleeps (worker.c); EPOLLOUT is registered only after EAGAIN.
+ * Buffers are freed when empty, so an idle connection holds none.
+ */
+#include "broker/broker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+
+#define READ_CHUNK 16384
+
+static void peer_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(out, len, "%s:%u", host, port);
+}
+
+struct conn *conn_new(struct worker *w, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	struct broker *b = w->broker;
+	c->id = broker_new_id(b);
+	c->fd = fd;
+	c->w = w;
+	c->state = CONN_NEW;
+	c->last_rx = w->now;
+	c->deadline = w->now + (uint64_t)b->cfg.connect_timeout * 1000u;
+	c->counted = true;
+	atomic_fetch_add(&b->n_conns, 1);
+	peer_name(fd, c->peer, sizeof(c->peer));
+	return c;
+}
+
+static void free_aliases(struct conn *c)
+{
+	if (!c->alias_topic)
+		return;
+	for (size_t i = 0; i <= c->alias_max; i++)
+		free(c->alias_topic[i]);
+	free(c->alias_topic);
+	c->alias_topic = NULL;
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->counted)
+		atomic_fetch_sub(&c->w->broker->n_conns, 1);
+	tern_buf_free(&c->rbuf);
+	tern_buf_free(&c->wbuf);
+	tern_msg_unref(c->will);
+	free_aliases(c);
+	free(c);
+}
+
+static void mark_flush(struct conn *c)
+{
+	if (c->in_flush || c->state == CONN_CLOSING)
+		return;
+	c->in_flush = true;
+	c->flush_next = c->w->flush;
+	c->w->flush = c;
+}
+
+enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
+{
+	if (c->state == CONN_CLOSING)
+		return TERN_E_CLOSED;
+	size_t size = tern_packet_size(p, c->version);
+	if (size == 0)
+		return TERN_E_INVALID;
+	enum tern_err err = tern_buf_reserve(&c->wbuf, size, 0);
+	if (err) {
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return err;
+	}
+	size_t n = 0;
+	err = tern_encode_packet(p, c->version, c->wbuf.data + c->wbuf.len,
+				 c->wbuf.cap - c->wbuf.len, &n);
+	if (err)
+		return err;
+	c->wbuf.len += n;
+	mark_flush(c);
+	return TERN_OK;
+}
+
+enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
+			    uint8_t reason)
+{
+	struct tern_packet p = {.type = type};
+	p.u.ack.packet_id = packet_id;
+	p.u.ack.reason = c->version == TERN_V5 ? reason : 0;
+	return conn_send(c, &p);
+}
+
+enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
+				bool dup)
+{
+	if (c->state == CONN_CLOSING)
+		return TERN_E_CLOSED;
+	const struct tern_msg *m = d->msg;
+	struct tern_publish pub = {
+		.qos = d->qos,
+		.dup = dup && d->qos > 0,
+		.retain = d->retain,
+		.topic = m->topic,
+		.packet_id = d->qos ? packet_id : 0,
+		.payload = m->payload,
+	};
+	if (c->version == TERN_V5) {
+		struct tern_props *pr = &pub.props;
+		/* Forwarded unchanged to every subscriber [MQTT-3.3.2-4]
+		 * [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20]. */
+		if (m->has_payload_format) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_PAYLOAD_FORMAT);
+			pr->payload_format = m->payload_format;
+		}
+		if (m->expire_at) {
+			/* The interval left, not the one received
+			 * [MQTT-3.3.2-6]; at least 1 for a message whose
+			 * delivery has already started. */
+			bool gone;
+			uint32_t left = tern_msg_expiry_left(m, c->w->now, &gone);
+			pr->present |= TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
+			pr->message_expiry = left ? left : 1;
+		}
+		if (m->content_type.len) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_CONTENT_TYPE);
+			pr->content_type = m->content_type;
+		}
+		if (m->response_topic.len) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_RESPONSE_TOPIC);
+			pr->response_topic = m->response_topic;
+		}
+		if (m->correlation_data.data) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_CORRELATION_DATA);
+			pr->correlation_data = m->correlation_data;
+		}
+		pr->n_sub_ids = d->n_sub_ids;
+		pr->sub_ids = d->n_sub_ids > 1 ? d->sub_ids : &d->sub_id;
+		pr->n_user = m->n_user;
+		pr->user_raw = m->user_raw;
+	}
+	size_t hlen = tern_publish_header_size(&pub, c->version);
+	if (hlen == 0)
+		return TERN_E_INVALID;
+	size_t total = hlen + m->payload.len;
+	if (c->client_max_packet && total > c->client_max_packet)
+		return TERN_E_TOO_LARGE;
+	enum tern_err err = tern_buf_reserve(&c->wbuf, total, 0);
+	if (err) {
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return err;
+	}
+	size_t n = 0;
+	err = tern_encode_publish_header(&pub, c->version, c->wbuf.data + c->wbuf.len,
+					 c->wbuf.cap - c->wbuf.len, &n);
+	if (err)
+		return err;
+	c->wbuf.len += n;
+	if (m->payload.len)
+		memcpy(c->wbuf.data + c->wbuf.len, m->payload.data, m->payload.len);
+	c->wbuf.len += m->payload.len;
+	mark_flush(c);
+	return TERN_OK;
+}
+
+static void set_epollout(struct conn *c, bool on)
+{
+	if (c->epollout == on)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				 .data.ptr = c};
+	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->epollout = on;
+}
+
+/* Writes as much as the socket takes. Returns false on a fatal error. */
+static bool write_some(struct conn *c)
+{
+	while (tern_buf_used(&c->wbuf)) {
+		ssize_t n = send(c->fd, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf),
+				 MSG_NOSIGNAL);
+		if (n > 0) {
+			tern_buf_consume(&c->wbuf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		return false;
+	}
+	return true;
+}
+
+void conn_flush(struct conn *c)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	if (!write_some(c)) {
+		conn_close(c, 0, "write failed");
+		return;
+	}
+	if (tern_buf_used(&c->wbuf)) {
+		set_epollout(c, true);
+	} else {
+		set_epollout(c, false);
+		tern_buf_free(&c->wbuf);
+	}
+}
+
+void conn_close(struct conn *c, uint8_t reason, const char *why)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	struct broker *b = c->w->broker;
+	if (c->state == CONN_ACTIVE && c->version == TERN_V5 && reason >= 0x80) {
+		/* The server may send DISCONNECT with a reason before closing
+		 * [MQTT-4.13.2-1]; a reason string is allowed on DISCONNECT
+		 * whatever Request Problem Information says [MQTT-3.1.2-29]. */
+		struct tern_packet p = {.type = TERN_DISCONNECT};
+		p.u.reasoned.reason = reason;
+		if (why && c->problem_info) {
+			p.u.reasoned.props.present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
+			p.u.reasoned.props.reason_string =
+				(struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
+		}
+		conn_send(c, &p);
+	}
+	if (why) {
+		const struct session *s = c->session;
+		tern_log_write(&b->log, TERN_LOG_NOTICE, "Client %.*s [%s] disconnected: %s.",
+			       s ? (int)s->client_id_len : 1,
+			       s ? (const char *)s->client_id : "?", c->peer, why);
+	}
+	c->state = CONN_CLOSING;
+	c->closing_next = c->w->closing;
+	c->w->closing = c;
+}
+
+void conn_detach_session(struct conn *c)
+{
+	struct session *s = c->session;
+	if (!s)
+		return;
+	struct worker *w = c->w;
+	c->session = NULL;
+	s->conn = NULL;
+	if (c->will && !c->will_suppressed) {
+		/* The will goes out after the Will Delay Interval or when the
+		 * session ends, whichever is first [MQTT-3.1.3-9]. */
+		uint32_t delay = c->will_delay < s->expiry ? c->will_delay : s->expiry;
+		tern_msg_unref(s->will);
+		s->will = c->will;
+		c->will = NULL;
+		s->will_at = w->now + (uint64_t)delay * 1000u;
+		if (delay == 0)
+			session_fire_will(s);
+	}
+	if (s->expiry == 0) {
+		session_destroy(s);
+		return;
+	}
+	s->expire_at = s->expiry == UINT32_MAX ? 0 : w->now + (uint64_t)s->expiry * 1000u;
+}
+
+void conn_reap(struct conn *c)
+{
+	struct worker *w = c->w;
+	/* Last words (a DISCONNECT, a CONNACK refusal) go out if the socket
+	 * takes them now; nobody waits for a closing connection. */
+	if (tern_buf_used(&c->wbuf))
+		(void)write_some(c);
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (w->conns == c)
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	tern_map64_del(&w->conns_by_id, c->id);
+	conn_detach_session(c);
+	conn_free(c);
+}
+
+void conn_unlink(struct conn *c)
+{
+	struct worker *w = c->w;
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (w->conns == c)
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	tern_map64_del(&w->conns_by_id, c->id);
+	/* A new connection has written nothing and is in no flush list. */
+}
+
+static void dispatch(struct conn *c, struct tern_packet *p)
+{
+	if (c->state == CONN_NEW && p->type != TERN_CONNECT) {
+		/* The first packet must be CONNECT [MQTT-3.1.0-1]. */
+		conn_close(c, 0, "first packet was not CONNECT");
+		return;
+	}
+	switch (p->type) {
+	case TERN_CONNECT:
+		if (c->state != CONN_NEW) {
+			/* A second CONNECT is a protocol violation
+			 * [MQTT-3.1.0-2]. */
+			conn_close(c, TERN_RC_PROTOCOL_ERROR, "second CONNECT");
+			return;
+		}
+		handle_connect(c, &p->u.connect);
+		return;
+	case TERN_PUBLISH:
+		handle_publish(c, &p->u.publish);
+		return;
+	case TERN_PUBACK:
+		handle_puback(c, &p->u.ack);
+		return;
+	case TERN_PUBREC:
+		handle_pubrec(c, &p->u.ack);
+		return;
+	case TERN_PUBREL:
+		handle_pubrel(c, &p->u.ack);
+		return;
+	case TERN_PUBCOMP:
+		handle_pubcomp(c, &p->u.ack);
+		return;
+	case TERN_SUBSCRIBE:
+		handle_subscribe(c, &p->u.subscribe);
+		return;
+	case TERN_UNSUBSCRIBE:
+		handle_unsubscribe(c, &p->u.unsubscribe);
+		return;
+	case TERN_PINGREQ:
+		handle_pingreq(c);
+		return;
+	case TERN_DISCONNECT:
+		handle_disconnect(c, &p->u.reasoned);
+		return;
+	case TERN_AUTH:
+		handle_auth(c, &p->u.reasoned);
+		return;
+	case TERN_CONNACK:
+	case TERN_SUBACK:
+	case TERN_UNSUBACK:
+	case TERN_PINGRESP:
+		/* Only a server sends these. */
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "client sent a server-only packet");
+		return;
+	}
+	conn_close(c, TERN_RC_MALFORMED_PACKET, "unknown packet type");
+}
+
+void conn_process(struct conn *c)
+{
+	struct worker *w = c->w;
+	uint32_t max = w->broker->cfg.max_packet_size;
+	while (c->state != CONN_CLOSING && tern_buf_used(&c->rbuf)) {
+		const uint8_t *data = c->rbuf.data + c->rbuf.off;
+		size_t avail = tern_buf_used(&c->rbuf);
+		struct tern_fixed_header fh;
+		enum tern_err err = tern_decode_fixed_header(data, avail, max, &fh);
+		if (err == TERN_E_INCOMPLETE)
+			break;
+		if (err) {
+			conn_close(c, tern_err_reason(err),
+				   err == TERN_E_TOO_LARGE ? "packet too large" : "malformed packet");
+			break;
+		}
+		if (avail - fh.header_len < fh.remaining)
+			break;
+		struct tern_packet p;
+		err = tern_decode_packet(&fh, data + fh.header_len, c->version, &p);
+		if (err) {
+			if (fh.type == TERN_CONNECT && c->state == CONN_NEW) {
+				connect_refuse_decoded(c, err, data + fh.header_len, fh.remaining);
+			} else {
+				conn_close(c, tern_err_reason(err),
+					   err == TERN_E_PROTOCOL ? "protocol error"
+								  : "malformed packet");
+			}
+			break;
+		}
+		c->last_rx = w->now;
+		dispatch(c, &p);
+		if (w->handed_off == c) {
+			/* c now belongs to its home worker, which may already
+			 * be using it: touch nothing of it here. */
+			w->handed_off = NULL;
+			return;
+		}
+		tern_buf_consume(&c->rbuf, fh.header_len + fh.remaining);
+	}
+	tern_buf_compact(&c->rbuf);
+}
+
+void conn_on_readable(struct conn *c)
+{
+	if (tern_buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return;
+	}
+	ssize_t n;
+	do {
+		n = recv(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		conn_close(c, 0, c->state == CONN_NEW ? NULL : "connection closed by peer");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			conn_close(c, 0, "read error");
+		if (tern_buf_used(&c->rbuf) == 0)
+			tern_buf_free(&c->rbuf);
+		return;
+	}
+	c->rbuf.len += (size_t)n;
+	conn_process(c);
+}

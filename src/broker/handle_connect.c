@@ -1,0 +1,304 @@
+/*
+ * handle_connect.c - CONNECT: checks, hand-over to the home worker,
+ * session resume or takeover, CONNACK.
+ *
+ * Order of work: everything that can refuse the connection is checked on
+ * the worker that accepted it, so a refusal never moves a connection. Then,
+ * if the client id's home is another worker, the connection (fd and the
+ * still-unconsumed CONNECT bytes) is handed over and the home worker decodes
+ * the CONNECT again and runs this same code, which now finds itself home.
+ * An assigned client identifier is drawn so that it hashes to the current
+ * worker, which keeps that path local.
+ */
+#include "broker/broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hash.h"
+
+/* The v3 return code standing for a v5 reason code in a refusal. */
+static uint8_t v3_code(uint8_t reason)
+{
+	switch (reason) {
+	case TERN_RC_UNSUPPORTED_PROTOCOL_VERSION:
+		return TERN_V3_UNACCEPTABLE_VERSION;
+	case TERN_RC_CLIENT_ID_NOT_VALID:
+		return TERN_V3_IDENTIFIER_REJECTED;
+	case TERN_RC_BAD_USERNAME_OR_PASSWORD:
+		return TERN_V3_BAD_USERNAME_OR_PASSWORD;
+	case TERN_RC_NOT_AUTHORIZED:
+		return TERN_V3_NOT_AUTHORIZED;
+	default:
+		return TERN_V3_SERVER_UNAVAILABLE;
+	}
+}
+
+/* Sends a refusing CONNACK (session present 0 [MQTT-3.2.2-6]) and closes. */
+static void refuse(struct conn *c, uint8_t reason, const char *why)
+{
+	struct tern_packet p = {.type = TERN_CONNACK};
+	p.u.connack.reason = c->version == TERN_V5 ? reason : v3_code(reason);
+	if (c->version == TERN_V5 && why && c->problem_info) {
+		p.u.connack.props.present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
+		p.u.connack.props.reason_string =
+			(struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
+	}
+	conn_send(c, &p);
+	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
+		       "Client connection from %s refused: %s.", c->peer, why);
+	conn_close(c, 0, NULL);
+}
+
+void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *body, size_t len)
+{
+	/* Peek at the protocol level: name length, name, level. */
+	uint8_t level = 0;
+	if (len >= 2) {
+		size_t nlen = ((size_t)body[0] << 8) | body[1];
+		if (len > 2 + nlen)
+			level = body[2 + nlen];
+	}
+	if (err == TERN_E_UNSUPPORTED_VERSION) {
+		/* [MQTT-3.1.2-2]: CONNACK 0x01 (v3 form), or 0x84 for a v5
+		 * client whose CONNECT names another protocol. */
+		c->version = level == TERN_V5 ? TERN_V5 : TERN_V311;
+		c->problem_info = true;
+		refuse(c, TERN_RC_UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol version");
+		return;
+	}
+	if (level == TERN_V5) {
+		/* A v5 server may answer a bad CONNECT with a CONNACK that
+		 * carries the reason (section 4.13.1). */
+		c->version = TERN_V5;
+		c->problem_info = true;
+		refuse(c, tern_err_reason(err), "malformed CONNECT");
+		return;
+	}
+	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
+		       "Client connection from %s closed: malformed CONNECT (%s).", c->peer,
+		       tern_strerror(err));
+	conn_close(c, 0, NULL);
+}
+
+/* Draws a client id that is home on this worker: "auto-" and 16 hex digits. */
+static void assign_client_id(struct conn *c, char out[32])
+{
+	struct broker *b = c->w->broker;
+	for (;;) {
+		uint64_t r = tern_hash_mix(broker_new_id(b) ^ ((uint64_t)c->fd << 48) ^ c->id);
+		snprintf(out, 32, "auto-%016llx", (unsigned long long)r);
+		if (broker_home_of(b, (const uint8_t *)out, strlen(out)) == c->w->id)
+			return;
+	}
+}
+
+static void hand_over(struct conn *c, unsigned home)
+{
+	struct worker *w = c->w;
+	struct worker *to = w->broker->workers[home];
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		conn_close(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
+	conn_unlink(c);
+	it->kind = INBOX_CONN;
+	it->u.conn = c;
+	c->w = to;
+	w->handed_off = c;
+	worker_post(to, it);
+}
+
+static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
+			    bool assigned);
+
+void handle_connect(struct conn *c, const struct tern_connect *p)
+{
+	struct worker *w = c->w;
+	const struct tern_config *cfg = &w->broker->cfg;
+	c->version = p->version;
+	c->problem_info = true;
+	if (p->version == TERN_V5 &&
+	    (p->props.present & TERN_PROP_BIT(TERN_PROP_REQUEST_PROBLEM_INFO)))
+		c->problem_info = p->props.request_problem_info;
+
+	struct tern_bytes cid = p->client_id;
+	char idbuf[32];
+	bool assigned = false;
+	if (cid.len == 0) {
+		if (p->version == TERN_V31) {
+			/* 3.1 requires 1 to 23 characters. */
+			refuse(c, TERN_RC_CLIENT_ID_NOT_VALID, "empty client id (MQTT 3.1)");
+			return;
+		}
+		if (p->version == TERN_V311 && !p->clean_start) {
+			/* [MQTT-3.1.3-8] */
+			refuse(c, TERN_RC_CLIENT_ID_NOT_VALID,
+			       "empty client id needs clean session");
+			return;
+		}
+		assign_client_id(c, idbuf);
+		cid = (struct tern_bytes){(const uint8_t *)idbuf, (uint32_t)strlen(idbuf)};
+		assigned = true;
+	}
+	if (p->version == TERN_V5 && (p->props.present & TERN_PROP_BIT(TERN_PROP_AUTH_METHOD))) {
+		/* No enhanced authentication method is configured
+		 * [MQTT-4.12.0-1]. */
+		refuse(c, TERN_RC_BAD_AUTHENTICATION_METHOD, "authentication method not supported");
+		return;
+	}
+	if (!cfg->allow_anonymous) {
+		/* No password file support yet: with anonymous access off,
+		 * nobody is let in, as in mosquitto. */
+		if (!p->has_username)
+			refuse(c, TERN_RC_NOT_AUTHORIZED, "anonymous access is not allowed");
+		else
+			refuse(c, TERN_RC_BAD_USERNAME_OR_PASSWORD, "no such user");
+		return;
+	}
+	if (p->version != TERN_V5 && p->keep_alive > cfg->max_keepalive) {
+		/* A v3 client cannot be told another keep-alive; refuse as
+		 * mosquitto does. */
+		refuse(c, TERN_RC_CLIENT_ID_NOT_VALID, "keep alive above max_keepalive");
+		return;
+	}
+	if (p->will && p->will_retain && !cfg->retain_available) {
+		/* [MQTT-3.2.2-12] */
+		refuse(c, p->version == TERN_V5 ? TERN_RC_RETAIN_NOT_SUPPORTED
+						: TERN_RC_NOT_AUTHORIZED,
+		       "retained will but retain is not available");
+		return;
+	}
+	unsigned home = broker_home_of(w->broker, cid.data, cid.len);
+	if (home != w->id) {
+		hand_over(c, home);
+		return;
+	}
+	connect_on_home(c, p, cid, assigned);
+}
+
+static void send_connack(struct conn *c, const struct tern_connect *p, bool present,
+			 struct tern_bytes cid, bool assigned)
+{
+	const struct tern_config *cfg = &c->w->broker->cfg;
+	struct tern_packet ack = {.type = TERN_CONNACK};
+	/* Session present is 0 for 3.1, which has no such flag. */
+	ack.u.connack.session_present = present && c->version != TERN_V31;
+	ack.u.connack.reason = TERN_RC_SUCCESS;
+	if (c->version == TERN_V5) {
+		struct tern_props *pr = &ack.u.connack.props;
+		if (assigned) {
+			/* [MQTT-3.2.2-16] */
+			pr->present |= TERN_PROP_BIT(TERN_PROP_ASSIGNED_CLIENT_ID);
+			pr->assigned_client_id = cid;
+		}
+		if (c->keep_alive != p->keep_alive) {
+			/* The client must use this value [MQTT-3.2.2-21]. */
+			pr->present |= TERN_PROP_BIT(TERN_PROP_SERVER_KEEP_ALIVE);
+			pr->server_keep_alive = c->keep_alive;
+		}
+		if (cfg->max_inflight_messages < 65535) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_RECEIVE_MAXIMUM);
+			pr->receive_maximum = (uint16_t)cfg->max_inflight_messages;
+		}
+		if (cfg->max_packet_size) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE);
+			pr->maximum_packet_size = cfg->max_packet_size;
+		}
+		if (c->alias_max) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS_MAXIMUM);
+			pr->topic_alias_maximum = c->alias_max;
+		}
+		if (!cfg->retain_available) {
+			pr->present |= TERN_PROP_BIT(TERN_PROP_RETAIN_AVAILABLE);
+			pr->retain_available = 0;
+		}
+	}
+	conn_send(c, &ack);
+}
+
+static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
+			    bool assigned)
+{
+	struct worker *w = c->w;
+	struct broker *b = w->broker;
+	const struct tern_config *cfg = &b->cfg;
+
+	struct session *s = tern_map_get(&w->sessions, cid.data, cid.len);
+	if (s && s->conn) {
+		/* Takeover: the existing connection is closed [MQTT-3.1.4-3],
+		 * with DISCONNECT 0x8E for v5. Its will follows the usual
+		 * rules, and a session with expiry 0 ends with it. */
+		struct conn *old = s->conn;
+		conn_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
+		conn_detach_session(old);
+		s = tern_map_get(&w->sessions, cid.data, cid.len);
+	}
+	bool present = false;
+	if (s && p->clean_start) {
+		/* Clean start discards the existing session [MQTT-3.1.2-4]. */
+		session_destroy(s);
+		s = NULL;
+	}
+	if (s) {
+		present = true; /* [MQTT-3.2.2-2] / [MQTT-3.2.2-3] */
+	} else {
+		s = session_new(w, cid.data, cid.len, p->version);
+		if (!s || session_register(w, s)) {
+			free(s ? s->client_id : NULL);
+			free(s);
+			refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+			return;
+		}
+	}
+	/* A new connection before the Will Delay Interval passed cancels the
+	 * pending will [MQTT-3.1.3-9]. */
+	tern_msg_unref(s->will);
+	s->will = NULL;
+	s->version = p->version;
+	s->expire_at = 0;
+	if (p->version == TERN_V5)
+		s->expiry = (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))
+				    ? p->props.session_expiry
+				    : 0;
+	else
+		s->expiry = p->clean_start ? 0 : UINT32_MAX;
+	s->conn = c;
+	c->session = s;
+
+	c->keep_alive = p->keep_alive;
+	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&
+	    (p->keep_alive == 0 || p->keep_alive > cfg->max_keepalive))
+		c->keep_alive = cfg->max_keepalive;
+	c->send_quota_max = 65535;
+	if (p->version == TERN_V5) {
+		const struct tern_props *pr = &p->props;
+		if (pr->present & TERN_PROP_BIT(TERN_PROP_RECEIVE_MAXIMUM))
+			c->send_quota_max = pr->receive_maximum;
+		if (pr->present & TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE))
+			c->client_max_packet = pr->maximum_packet_size;
+		c->alias_max = cfg->max_topic_alias;
+	}
+	if (p->will) {
+		c->will = tern_msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
+				       p->version == TERN_V5 ? &p->will_props : NULL, s->id,
+				       w->now);
+		if (!c->will) {
+			refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+			return;
+		}
+		if (p->version == TERN_V5 &&
+		    (p->will_props.present & TERN_PROP_BIT(TERN_PROP_WILL_DELAY)))
+			c->will_delay = p->will_props.will_delay;
+	}
+	c->state = CONN_ACTIVE;
+	send_connack(c, p, present, cid, assigned);
+	tern_log_write(&b->log, TERN_LOG_NOTICE,
+		       "New client connected from %s as %.*s (p%u, c%u, k%u).", c->peer,
+		       (int)cid.len, (const char *)cid.data, p->version, p->clean_start ? 1u : 0u,
+		       c->keep_alive);
+	if (present)
+		session_resume(s);
+}

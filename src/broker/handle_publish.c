@@ -1,0 +1,223 @@
+/*
+ * handle_publish.c - inbound PUBLISH and the four acknowledgements.
+ *
+ * Inbound: resolve a v5 topic alias, apply the limits (retain available,
+ * message_size_limit, our Receive Maximum for QoS 2), turn the packet into
+ * one refcounted message, store it if retained, route it, acknowledge it.
+ * The acknowledgement is written after routing, so by the time a publisher
+ * sees PUBACK/PUBREC every subscriber of this broker has its reference.
+ *
+ * Outbound acknowledgements (PUBACK, PUBREC, PUBCOMP from the client) move
+ * the session's in-flight entries along the QoS 1 / QoS 2 state machines.
+ */
+#include "broker/broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Resolves a topic alias [MQTT-3.3.2-12]: sets *topic. Returns false after
+ * closing the connection when the alias is invalid. */
+static bool resolve_alias(struct conn *c, const struct tern_publish *p, struct tern_bytes *topic)
+{
+	*topic = p->topic;
+	if (!(p->props.present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS)))
+		return true;
+	uint16_t a = p->props.topic_alias;
+	if (a == 0 || a > c->alias_max) {
+		/* [MQTT-3.3.2-9] [MQTT-3.3.2-10] */
+		conn_close(c, TERN_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
+		return false;
+	}
+	if (!c->alias_topic) {
+		c->alias_topic = calloc((size_t)c->alias_max + 1, sizeof(*c->alias_topic));
+		if (!c->alias_topic) {
+			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+			return false;
+		}
+	}
+	if (p->topic.len) {
+		/* Stored length-prefixed: 2 bytes, then the topic. */
+		uint8_t *t = realloc(c->alias_topic[a], 2u + p->topic.len);
+		if (!t) {
+			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+			return false;
+		}
+		t[0] = (uint8_t)(p->topic.len >> 8);
+		t[1] = (uint8_t)p->topic.len;
+		memcpy(t + 2, p->topic.data, p->topic.len);
+		c->alias_topic[a] = t;
+		return true;
+	}
+	const uint8_t *t = c->alias_topic[a];
+	if (!t) {
+		/* An alias that was never set is a protocol error. */
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "unknown topic alias");
+		return false;
+	}
+	topic->data = t + 2;
+	topic->len = ((uint32_t)t[0] << 8) | t[1];
+	return true;
+}
+
+static bool qos2_seen(struct session *s, uint16_t id)
+{
+	for (size_t i = 0; i < s->n_qos2_in; i++)
+		if (s->qos2_in[i] == id)
+			return true;
+	return false;
+}
+
+static bool qos2_add(struct session *s, uint16_t id)
+{
+	if (s->n_qos2_in == s->cap_qos2_in) {
+		size_t cap = s->cap_qos2_in ? s->cap_qos2_in * 2 : 8;
+		uint16_t *v = realloc(s->qos2_in, cap * sizeof(*v));
+		if (!v)
+			return false;
+		s->qos2_in = v;
+		s->cap_qos2_in = cap;
+	}
+	s->qos2_in[s->n_qos2_in++] = id;
+	return true;
+}
+
+static bool qos2_remove(struct session *s, uint16_t id)
+{
+	for (size_t i = 0; i < s->n_qos2_in; i++) {
+		if (s->qos2_in[i] == id) {
+			s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
+			return true;
+		}
+	}
+	return false;
+}
+
+static void ack(struct conn *c, const struct tern_publish *p, uint8_t reason)
+{
+	if (p->qos == 1)
+		conn_send_ack(c, TERN_PUBACK, p->packet_id, reason);
+	else if (p->qos == 2)
+		conn_send_ack(c, TERN_PUBREC, p->packet_id, reason);
+}
+
+void handle_publish(struct conn *c, const struct tern_publish *p)
+{
+	struct worker *w = c->w;
+	struct broker *b = w->broker;
+	struct session *s = c->session;
+
+	if (c->version == TERN_V5 && p->props.n_sub_ids) {
+		/* [MQTT-3.3.4-6] */
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBLISH from a client with a subscription id");
+		return;
+	}
+	struct tern_bytes topic;
+	if (!resolve_alias(c, p, &topic))
+		return;
+	if (topic.len == 0) {
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBLISH without a topic");
+		return;
+	}
+	if (p->retain && !b->cfg.retain_available) {
+		/* [MQTT-3.3.1-?] a server without retain support treats a
+		 * retained PUBLISH as an error: DISCONNECT 0x9A. */
+		conn_close(c, TERN_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
+		return;
+	}
+	if (p->qos == 2 && qos2_seen(s, p->packet_id)) {
+		/* A retransmission: already routed, acknowledge again
+		 * (method B, [MQTT-4.3.3-9]). */
+		conn_send_ack(c, TERN_PUBREC, p->packet_id, TERN_RC_SUCCESS);
+		return;
+	}
+	if (b->cfg.message_size_limit && p->payload.len > b->cfg.message_size_limit) {
+		/* Accepted at the protocol level but not forwarded: v5 says
+		 * why in the acknowledgement. */
+		tern_log_write(&b->log, TERN_LOG_NOTICE,
+			       "Dropped a %u byte message from %.*s: over message_size_limit.",
+			       p->payload.len, (int)s->client_id_len, (const char *)s->client_id);
+		if (p->qos == 2 && !qos2_add(s, p->packet_id)) {
+			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+			return;
+		}
+		ack(c, p, TERN_RC_QUOTA_EXCEEDED);
+		return;
+	}
+	if (p->qos == 2 && s->n_qos2_in >= b->cfg.max_inflight_messages) {
+		/* More unacknowledged QoS 2 than our Receive Maximum
+		 * [MQTT-3.3.4-9]. */
+		conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
+		return;
+	}
+
+	struct tern_msg *m = tern_msg_new(topic, p->payload, p->qos, p->retain,
+					  c->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
+	if (!m || (p->qos == 2 && !qos2_add(s, p->packet_id))) {
+		tern_msg_unref(m);
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return;
+	}
+	if (p->retain && retain_set(b->retain, m)) {
+		tern_msg_unref(m);
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return;
+	}
+	size_t matched = 0;
+	enum tern_err err = route_publish(w, m, &matched);
+	tern_msg_unref(m);
+	if (err) {
+		ack(c, p, TERN_RC_UNSPECIFIED);
+		return;
+	}
+	ack(c, p, matched ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS);
+}
+
+void handle_puback(struct conn *c, const struct tern_ack *p)
+{
+	struct session *s = c->session;
+	struct inflight *f = session_inflight_find(s, p->packet_id);
+	/* An ack for an unknown id is ignored: it may be a duplicate. */
+	if (f && f->state == INFLIGHT_WAIT_PUBACK)
+		session_inflight_remove(s, f);
+}
+
+void handle_pubrec(struct conn *c, const struct tern_ack *p)
+{
+	struct session *s = c->session;
+	struct inflight *f = session_inflight_find(s, p->packet_id);
+	if (!f) {
+		/* [MQTT-4.3.3-?]: answer so the client can finish its flow. */
+		conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_PACKET_ID_NOT_FOUND);
+		return;
+	}
+	if (f->state == INFLIGHT_WAIT_PUBACK)
+		return;
+	if (p->reason >= 0x80) {
+		/* A failing PUBREC ends the flow for this message. */
+		session_inflight_remove(s, f);
+		return;
+	}
+	/* The message itself is no longer needed: only the id is
+	 * [MQTT-4.3.3-5]. */
+	tern_msg_unref(f->d.msg);
+	f->d.msg = NULL;
+	f->state = INFLIGHT_WAIT_PUBCOMP;
+	conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
+}
+
+void handle_pubrel(struct conn *c, const struct tern_ack *p)
+{
+	struct session *s = c->session;
+	bool known = qos2_remove(s, p->packet_id);
+	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
+	conn_send_ack(c, TERN_PUBCOMP, p->packet_id,
+		      known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND);
+}
+
+void handle_pubcomp(struct conn *c, const struct tern_ack *p)
+{
+	struct session *s = c->session;
+	struct inflight *f = session_inflight_find(s, p->packet_id);
+	if (f && f->state == INFLIGHT_WAIT_PUBCOMP)
+		session_inflight_remove(s, f);
+}

@@ -1,0 +1,223 @@
+/*
+ * handle_subscribe.c - SUBSCRIBE and UNSUBSCRIBE.
+ *
+ * The session's own table (session->subs) is changed at once; the router
+ * replicas through route_change(). SUBACK / UNSUBACK go out only when every
+ * replica has the change (route.c), and retained messages for the new
+ * subscriptions follow the SUBACK. The answer is built now and kept in a
+ * plan until then; the connection is looked up again by id when the plan
+ * completes, because it may have closed in between.
+ */
+#include "broker/broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct retained_req {
+	uint8_t *filter; /* a plain filter (not shared); owned */
+	uint16_t len;
+	uint8_t qos;
+	uint32_t sub_id;
+};
+
+struct plan {
+	uint64_t conn_id;
+	uint64_t session_id;
+	enum tern_packet_type type; /* TERN_SUBACK or TERN_UNSUBACK */
+	uint16_t packet_id;
+	uint32_t n;
+	uint8_t *reasons;
+	struct retained_req *ret;
+	size_t n_ret;
+};
+
+static void plan_free(void *arg)
+{
+	struct plan *pl = arg;
+	if (!pl)
+		return;
+	for (size_t i = 0; i < pl->n_ret; i++)
+		free(pl->ret[i].filter);
+	free(pl->ret);
+	free(pl->reasons);
+	free(pl);
+}
+
+static struct plan *plan_new(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
+			     uint32_t n)
+{
+	struct plan *pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return NULL;
+	pl->reasons = malloc(n ? n : 1);
+	pl->ret = type == TERN_SUBACK ? calloc(n ? n : 1, sizeof(*pl->ret)) : NULL;
+	if (!pl->reasons || (type == TERN_SUBACK && !pl->ret)) {
+		plan_free(pl);
+		return NULL;
+	}
+	pl->conn_id = c->id;
+	pl->session_id = c->session->id;
+	pl->type = type;
+	pl->packet_id = packet_id;
+	return pl;
+}
+
+/* Sends retained messages matching one new subscription [MQTT-3.3.1-9],
+ * with RETAIN 1 [MQTT-3.3.1-8]. */
+static void send_retained(struct worker *w, struct session *s, const struct retained_req *r)
+{
+	struct retain_hits hits = {0};
+	if (retain_match(w->broker->retain, r->filter, r->len, w->now, &hits))
+		tern_log_write(&w->broker->log, TERN_LOG_ERR,
+			       "Error: out of memory looking up retained messages");
+	for (size_t i = 0; i < hits.n; i++) {
+		struct delivery d = {0};
+		d.msg = hits.v[i];
+		hits.v[i] = NULL;
+		d.qos = d.msg->qos < r->qos ? d.msg->qos : r->qos;
+		d.retain = true;
+		if (r->sub_id) {
+			d.n_sub_ids = 1;
+			d.sub_id = r->sub_id;
+		}
+		session_deliver(s, &d);
+	}
+	retain_hits_free(&hits);
+}
+
+static void plan_done(struct worker *w, void *arg)
+{
+	struct plan *pl = arg;
+	struct conn *c = tern_map64_get(&w->conns_by_id, pl->conn_id);
+	if (c && c->state == CONN_ACTIVE && c->session && c->session->id == pl->session_id) {
+		struct tern_packet p = {.type = pl->type};
+		p.u.subres.packet_id = pl->packet_id;
+		p.u.subres.count = pl->n;
+		p.u.subres.reasons = pl->reasons;
+		conn_send(c, &p);
+		for (size_t i = 0; i < pl->n_ret; i++)
+			send_retained(w, c->session, &pl->ret[i]);
+	}
+	plan_free(pl);
+}
+
+static struct sub *sub_new(struct tern_bytes filter)
+{
+	struct sub *sub = calloc(1, sizeof(*sub));
+	if (!sub)
+		return NULL;
+	sub->filter = malloc(filter.len);
+	if (!sub->filter) {
+		free(sub);
+		return NULL;
+	}
+	memcpy(sub->filter, filter.data, filter.len);
+	sub->len = (uint16_t)filter.len;
+	return sub;
+}
+
+void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
+{
+	struct worker *w = c->w;
+	struct session *s = c->session;
+	uint32_t sub_id = 0;
+	size_t cur = 0;
+	if (c->version == TERN_V5)
+		tern_props_next_sub_id(&p->props, &cur, &sub_id);
+
+	struct plan *pl = plan_new(c, TERN_SUBACK, p->packet_id, p->count);
+	if (!pl) {
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return;
+	}
+	struct route_batch batch;
+	route_batch_begin(w, &batch);
+	struct tern_sub_entry e;
+	cur = 0;
+	while (tern_subscribe_next(p, &cur, &e)) {
+		uint8_t *reason = &pl->reasons[pl->n++];
+		struct tern_bytes group, plain;
+		bool shared = tern_topic_filter_share(e.filter, &group, &plain);
+		struct sub *sub = tern_map_get(&s->subs, e.filter.data, e.filter.len);
+		bool is_new = sub == NULL;
+		if (is_new) {
+			sub = sub_new(e.filter);
+			if (!sub || tern_map_put(&s->subs, sub->filter, sub->len, sub)) {
+				if (sub)
+					free(sub->filter);
+				free(sub);
+				*reason = TERN_RC_UNSPECIFIED;
+				continue;
+			}
+		}
+		/* A repeated filter replaces the subscription's options
+		 * [MQTT-3.8.4-3]. */
+		sub->qos = e.qos;
+		sub->flags = (e.no_local ? ROUTE_NO_LOCAL : 0) |
+			     (e.retain_as_published ? ROUTE_RAP : 0);
+		sub->retain_handling = e.retain_handling;
+		sub->sub_id = sub_id;
+		struct route r = {.session = s->id,
+				  .sub_id = sub_id,
+				  .home = (uint16_t)w->id,
+				  .qos = e.qos,
+				  .flags = sub->flags};
+		if (route_change(w, &batch, true, e.filter, &r)) {
+			*reason = TERN_RC_UNSPECIFIED;
+			continue;
+		}
+		/* The granted QoS: we support all three [MQTT-3.9.3-?]. */
+		*reason = e.qos;
+		tern_log_write(&w->broker->log, TERN_LOG_SUBSCRIBE, "%.*s %u %.*s",
+			       (int)s->client_id_len, (const char *)s->client_id, e.qos,
+			       (int)e.filter.len, (const char *)e.filter.data);
+		/* Retained messages: not for shared subscriptions (4.8.2);
+		 * retain handling 0 always, 1 only for a new subscription, 2
+		 * never [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11]. */
+		if (shared || e.retain_handling == 2 || (e.retain_handling == 1 && !is_new))
+			continue;
+		struct retained_req *rr = &pl->ret[pl->n_ret];
+		rr->filter = malloc(plain.len);
+		if (!rr->filter)
+			continue;
+		memcpy(rr->filter, plain.data, plain.len);
+		rr->len = (uint16_t)plain.len;
+		rr->qos = e.qos;
+		rr->sub_id = sub_id;
+		pl->n_ret++;
+	}
+	route_batch_end(w, &batch, plan_done, pl, plan_free);
+}
+
+void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p)
+{
+	struct worker *w = c->w;
+	struct session *s = c->session;
+	struct plan *pl = plan_new(c, TERN_UNSUBACK, p->packet_id, p->count);
+	if (!pl) {
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return;
+	}
+	struct route_batch batch;
+	route_batch_begin(w, &batch);
+	struct tern_bytes f;
+	size_t cur = 0;
+	while (tern_unsubscribe_next(p, &cur, &f)) {
+		uint8_t *reason = &pl->reasons[pl->n++];
+		struct sub *sub = tern_map_del(&s->subs, f.data, f.len);
+		if (!sub) {
+			*reason = TERN_RC_NO_SUBSCRIPTION_EXISTED;
+			continue;
+		}
+		struct route r = {.session = s->id, .home = (uint16_t)w->id};
+		*reason = route_change(w, &batch, false, f, &r) ? TERN_RC_UNSPECIFIED
+								: TERN_RC_SUCCESS;
+		tern_log_write(&w->broker->log, TERN_LOG_UNSUBSCRIBE, "%.*s %.*s",
+			       (int)s->client_id_len, (const char *)s->client_id, (int)f.len,
+			       (const char *)f.data);
+		free(sub->filter);
+		free(sub);
+	}
+	/* v3.1.1's UNSUBACK has no reason codes: the codec leaves them out. */
+	route_batch_end(w, &batch, plan_done, pl, plan_free);
+}

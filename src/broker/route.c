@@ -1,0 +1,331 @@
+/*
+ * route.c - keeping the router replicas equal, and routing a publish.
+ *
+ * Subscription changes: the session's home worker applies the change to its
+ * own replica and posts the same change to every other worker. Each replica
+ * acks; when the last ack is in, the pending callback (which sends SUBACK or
+ * UNSUBACK) runs. So once a client has its SUBACK, every worker routes to
+ * the new subscription and nothing published afterwards is missed. A
+ * session's changes come from one worker, and an inbox is FIFO per
+ * producer, so every replica applies them in the same order.
+ *
+ * Publishing: match the topic in the local replica, merge overlapping
+ * subscriptions of one session into one delivery with the highest QoS and
+ * every subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3], then hand
+ * local sessions their delivery at once and batch the others per worker.
+ */
+#include "broker/broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pending_ack {
+	unsigned outstanding;
+	pending_done_fn done;
+	void *arg;
+	void (*free_arg)(void *);
+};
+
+void delivery_clear(struct delivery *d)
+{
+	tern_msg_unref(d->msg);
+	if (d->n_sub_ids > 1)
+		free(d->sub_ids);
+	memset(d, 0, sizeof(*d));
+}
+
+static bool stopping(const struct worker *w)
+{
+	return atomic_load_explicit(&w->broker->stop, memory_order_relaxed);
+}
+
+void route_batch_begin(struct worker *w, struct route_batch *batch)
+{
+	batch->req = broker_new_id(w->broker);
+	batch->outstanding = 0;
+}
+
+static enum tern_err apply(struct worker *w, bool add, struct tern_bytes filter,
+			   const struct route *route)
+{
+	struct tern_bytes group = {0}, plain = filter;
+	if (!tern_topic_filter_share(filter, &group, &plain)) {
+		group.len = 0;
+		plain = filter;
+	}
+	if (add)
+		return router_add(w->router, plain, group, route);
+	enum tern_err err = router_remove(w->router, plain, group, route->session);
+	return err == TERN_E_NOT_FOUND ? TERN_OK : err;
+}
+
+enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
+			   struct tern_bytes filter, const struct route *route)
+{
+	enum tern_err err = apply(w, add, filter, route);
+	if (err)
+		return err;
+	/* At shutdown the other replicas may already be gone. */
+	if (stopping(w))
+		return TERN_OK;
+	for (unsigned i = 0; i < w->broker->n_workers; i++) {
+		if (i == w->id)
+			continue;
+		struct inbox_item *it = calloc(1, sizeof(*it));
+		uint8_t *text = malloc(filter.len ? filter.len : 1);
+		if (!it || !text) {
+			/* A replica that misses a change would misroute for
+			 * good; there is no safe way on, so say it loudly. */
+			free(it);
+			free(text);
+			tern_log_write(&w->broker->log, TERN_LOG_ERR,
+				       "Error: out of memory updating subscriptions");
+			return TERN_E_NOMEM;
+		}
+		memcpy(text, filter.data, filter.len);
+		it->kind = add ? INBOX_ROUTE_ADD : INBOX_ROUTE_DEL;
+		it->u.route.origin = (uint16_t)w->id;
+		it->u.route.req = batch ? batch->req : 0;
+		it->u.route.route = *route;
+		it->u.route.filter_len = (uint16_t)filter.len;
+		it->u.route.text = text;
+		if (batch)
+			batch->outstanding++;
+		worker_post(w->broker->workers[i], it);
+	}
+	return TERN_OK;
+}
+
+enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pending_done_fn done,
+			      void *arg, void (*free_arg)(void *))
+{
+	if (batch->outstanding == 0) {
+		done(w, arg);
+		return TERN_OK;
+	}
+	struct pending_ack *p = malloc(sizeof(*p));
+	if (!p || tern_map64_put(&w->pending, batch->req, p)) {
+		free(p);
+		/* The acks will find nothing pending; answer now rather than
+		 * never: the replicas are at most a moment behind. */
+		done(w, arg);
+		return TERN_E_NOMEM;
+	}
+	p->outstanding = batch->outstanding;
+	p->done = done;
+	p->arg = arg;
+	p->free_arg = free_arg;
+	return TERN_OK;
+}
+
+void route_pending_free(struct worker *w)
+{
+	size_t pos = 0;
+	struct pending_ack *p;
+	while ((p = tern_map_next(&w->pending, &pos))) {
+		if (p->free_arg)
+			p->free_arg(p->arg);
+		free(p);
+	}
+	tern_map_free(&w->pending);
+}
+
+static void deliver_local(struct worker *w, struct deliver_target *t)
+{
+	struct session *s = tern_map64_get(&w->sessions_by_id, t->session);
+	if (!s) {
+		delivery_clear(&t->d);
+		return;
+	}
+	session_deliver(s, &t->d);
+}
+
+void route_inbox(struct worker *w, struct inbox_item *it)
+{
+	switch (it->kind) {
+	case INBOX_DELIVER:
+		for (size_t i = 0; i < it->u.deliver.n; i++) {
+			if (stopping(w))
+				delivery_clear(&it->u.deliver.t[i].d);
+			else
+				deliver_local(w, &it->u.deliver.t[i]);
+		}
+		free(it->u.deliver.t);
+		break;
+	case INBOX_ROUTE_ADD:
+	case INBOX_ROUTE_DEL: {
+		struct tern_bytes f = {it->u.route.text, it->u.route.filter_len};
+		if (apply(w, it->kind == INBOX_ROUTE_ADD, f, &it->u.route.route))
+			tern_log_write(&w->broker->log, TERN_LOG_ERR,
+				       "Error: out of memory updating subscriptions");
+		free(it->u.route.text);
+		if (it->u.route.req && !stopping(w)) {
+			/* Reuse the item as the ack. */
+			uint16_t origin = it->u.route.origin;
+			uint64_t req = it->u.route.req;
+			memset(it, 0, sizeof(*it));
+			it->kind = INBOX_ROUTE_ACK;
+			it->u.ack.req = req;
+			worker_post(w->broker->workers[origin], it);
+			return;
+		}
+		break;
+	}
+	case INBOX_ROUTE_ACK: {
+		struct pending_ack *p = tern_map64_get(&w->pending, it->u.ack.req);
+		if (p && --p->outstanding == 0) {
+			tern_map64_del(&w->pending, it->u.ack.req);
+			if (!stopping(w))
+				p->done(w, p->arg);
+			else if (p->free_arg)
+				p->free_arg(p->arg);
+			free(p);
+		}
+		break;
+	}
+	case INBOX_CONN:
+		break;
+	}
+	free(it);
+}
+
+/* Orders matches so that one session's overlapping subscriptions are
+ * adjacent; shared matches stay apart (each is its own delivery). */
+static int cmp_route(const void *a, const void *b)
+{
+	const struct route *x = a, *y = b;
+	int xs = (x->flags & ROUTE_SHARED) != 0, ys = (y->flags & ROUTE_SHARED) != 0;
+	if (xs != ys)
+		return xs - ys;
+	if (x->session != y->session)
+		return x->session < y->session ? -1 : 1;
+	return 0;
+}
+
+static enum tern_err add_sub_id(struct delivery *d, uint32_t id)
+{
+	if (!id)
+		return TERN_OK;
+	if (d->n_sub_ids == 0) {
+		d->sub_id = id;
+		d->n_sub_ids = 1;
+		return TERN_OK;
+	}
+	if (d->n_sub_ids == UINT16_MAX)
+		return TERN_OK;
+	uint32_t *v;
+	if (d->n_sub_ids == 1) {
+		v = malloc(4 * sizeof(*v));
+		if (!v)
+			return TERN_E_NOMEM;
+		v[0] = d->sub_id;
+	} else {
+		v = realloc(d->sub_ids, ((size_t)d->n_sub_ids + 1) * sizeof(*v));
+		if (!v)
+			return TERN_E_NOMEM;
+	}
+	v[d->n_sub_ids++] = id;
+	d->sub_ids = v;
+	return TERN_OK;
+}
+
+static void hand_over(struct worker *w, unsigned home, uint64_t session, struct delivery *d,
+		      struct inbox_item **batch)
+{
+	if (home == w->id) {
+		struct session *s = tern_map64_get(&w->sessions_by_id, session);
+		if (s)
+			session_deliver(s, d);
+		else
+			delivery_clear(d);
+		return;
+	}
+	struct inbox_item *it = batch[home];
+	if (!it) {
+		it = calloc(1, sizeof(*it));
+		if (!it) {
+			delivery_clear(d);
+			return;
+		}
+		it->kind = INBOX_DELIVER;
+		batch[home] = it;
+	}
+	/* Grow by doubling; capacity is implied by powers of two. */
+	size_t n = it->u.deliver.n;
+	if ((n & (n - 1)) == 0) {
+		size_t cap = n ? n * 2 : 1;
+		struct deliver_target *t = realloc(it->u.deliver.t, cap * sizeof(*t));
+		if (!t) {
+			delivery_clear(d);
+			return;
+		}
+		it->u.deliver.t = t;
+	}
+	it->u.deliver.t[n].session = session;
+	it->u.deliver.t[n].d = *d;
+	it->u.deliver.n = n + 1;
+	memset(d, 0, sizeof(*d));
+}
+
+enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched)
+{
+	struct route_matches *m = &w->matches;
+	enum tern_err err = router_match(w->router, msg->topic.data, msg->topic.len, m);
+	if (matched)
+		*matched = m->n;
+	if (m->n == 0)
+		return err;
+	if (m->n > 1)
+		qsort(m->v, m->n, sizeof(m->v[0]), cmp_route);
+
+	/* Per-publish batches for other workers, moved to the outbox below. */
+	struct inbox_item *stack_batch[8] = {0};
+	struct inbox_item **batch = stack_batch;
+	unsigned nw = w->broker->n_workers;
+	if (nw > 8) {
+		batch = calloc(nw, sizeof(*batch));
+		if (!batch)
+			return TERN_E_NOMEM;
+	}
+	for (size_t i = 0; i < m->n;) {
+		const struct route *r = &m->v[i];
+		size_t j = i + 1;
+		if (!(r->flags & ROUTE_SHARED))
+			while (j < m->n && !(m->v[j].flags & ROUTE_SHARED) &&
+			       m->v[j].session == r->session)
+				j++;
+		struct delivery d = {0};
+		bool any = false, rap = false;
+		for (size_t k = i; k < j; k++) {
+			const struct route *x = &m->v[k];
+			/* No Local: not to the publisher's own session
+			 * [MQTT-3.8.3-3]. */
+			if ((x->flags & ROUTE_NO_LOCAL) && x->session == msg->origin)
+				continue;
+			if (!any || x->qos > d.qos)
+				d.qos = x->qos;
+			any = true;
+			rap |= (x->flags & ROUTE_RAP) != 0;
+			if (add_sub_id(&d, x->sub_id))
+				err = TERN_E_NOMEM;
+		}
+		if (any) {
+			if (d.qos > msg->qos)
+				d.qos = msg->qos;
+			/* Forwarded messages carry RETAIN 0 unless Retain As
+			 * Published [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */
+			d.retain = rap && msg->retain;
+			d.msg = tern_msg_ref(msg);
+			hand_over(w, r->home, r->session, &d, batch);
+		} else {
+			delivery_clear(&d);
+		}
+		i = j;
+	}
+	for (unsigned i = 0; i < nw; i++)
+		if (batch[i])
+			worker_outbox(w, i, batch[i]);
+	if (batch != stack_batch)
+		free(batch);
+	return err;
+}

@@ -1,0 +1,589 @@
+/*
+ * router.c - the subscription router: a topic trie with shared groups; see
+ * router.h for the contract.
+ *
+ * Layout. One struct node per filter level. A node's exact children are
+ * keyed by their level bytes, which the child owns (node->key); the '+' and
+ * '#' children hang off their own pointers, so matching one topic level costs
+ * at most one hash lookup plus two pointer tests. A level may be empty ("a//b",
+ * "/a"): the empty string is an ordinary key. Since most interior nodes of a
+ * real tree have one child ("dev/<id>/temp"), a single exact child sits in
+ * node->one and the hash map (32-byte slots, 8 at least) is only built from
+ * the second child on; it is dropped again when one child is left.
+ *
+ * Subscriptions. A node holds its ordinary subscriptions in a struct subset,
+ * an array of struct route with the same session at most once, and its share
+ * groups in a short list, each group a subset of members and a round-robin
+ * cursor. Finding a session in a subset is a linear scan while the subset is
+ * small; from SUBSET_INDEX_MIN members on, a u64 map from session to array
+ * index makes add and remove O(1), so 100,000 subscribers on one filter cost
+ * O(n) in total, not O(n^2). Removal moves the last member into the hole
+ * (order among ordinary subscriptions does not matter); in a share group the
+ * move is arranged so that the round in progress still picks every remaining
+ * member exactly once (see subset_remove_at()).
+ *
+ * Matching walks the topic levels once. At each node it reports the '#'
+ * child, recurses into the '+' child and continues with the exact child in a
+ * loop, so the recursion is only as deep as the number of '+' levels taken.
+ * Subscriptions are copied into the caller's array; nothing else allocates.
+ *
+ * Pruning. router_remove() frees the nodes it leaves empty, walking up the
+ * parent pointers, so the trie never holds a node without a subscription
+ * below it. router_free() frees iteratively (the pending nodes are chained
+ * through their parent pointers), so no deep filter can overflow the stack.
+ */
+#include "broker/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/map.h"
+
+/* From this many members on, a subset keeps a session -> index map. */
+#define SUBSET_INDEX_MIN 16u
+
+struct subset {
+	struct route *v;
+	uint32_t n;
+	uint32_t cap;
+	/* session -> index + 1; NULL, or complete while it exists. */
+	struct tern_map *idx;
+};
+
+struct group {
+	struct group *next;
+	struct subset members;
+	uint32_t cursor; /* next member to pick; < members.n */
+	uint32_t nlen;
+	uint8_t name[]; /* the share name, owned */
+};
+
+struct node {
+	struct node *parent; /* NULL for the root */
+	struct node *one;    /* the only exact child, when kids is empty */
+	struct tern_map kids; /* exact children, when there are two or more */
+	struct node *plus;    /* the '+' child */
+	struct node *hash;    /* the '#' child */
+	struct subset subs;   /* ordinary subscriptions */
+	struct group *groups; /* share groups */
+	uint32_t klen;
+	uint8_t key[]; /* this level's bytes, owned; the map key points here */
+};
+
+struct router {
+	struct node *root;
+	size_t count;
+};
+
+/* ---- levels ---- */
+
+/* Takes the next level of s[0..len) from *pos into [*start, *end) and moves
+ * *pos past its '/'. A string with n slashes has n + 1 levels, so *pos runs
+ * to len + 1; returns false when no level is left. */
+static bool next_level(const uint8_t *s, size_t len, size_t *pos, size_t *start, size_t *end)
+{
+	if (*pos > len)
+		return false;
+	size_t i = *pos;
+	while (i < len && s[i] != '/')
+		i++;
+	*start = *pos;
+	*end = i;
+	*pos = i + 1;
+	return true;
+}
+
+static bool is_level(const uint8_t *s, size_t len, uint8_t c)
+{
+	return len == 1 && s[0] == c;
+}
+
+/* ---- subsets ---- */
+
+static void *idx_val(uint32_t i)
+{
+	return (void *)(uintptr_t)(i + 1u);
+}
+
+static bool subset_find(const struct subset *s, uint64_t session, uint32_t *at)
+{
+	if (s->idx) {
+		uintptr_t v = (uintptr_t)tern_map64_get(s->idx, session);
+		if (!v)
+			return false;
+		*at = (uint32_t)(v - 1u);
+		return true;
+	}
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->v[i].session == session) {
+			*at = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void subset_drop_index(struct subset *s)
+{
+	if (s->idx) {
+		tern_map_free(s->idx);
+		free(s->idx);
+		s->idx = NULL;
+	}
+}
+
+static enum tern_err subset_build_index(struct subset *s)
+{
+	s->idx = calloc(1, sizeof(*s->idx));
+	if (!s->idx)
+		return TERN_E_NOMEM;
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (tern_map64_put(s->idx, s->v[i].session, idx_val(i))) {
+			subset_drop_index(s);
+			return TERN_E_NOMEM;
+		}
+	}
+	return TERN_OK;
+}
+
+/* Adds rt, or replaces the options of its session. Sets *added when the
+ * subset grew. On TERN_E_NOMEM the subset's content is unchanged. */
+static enum tern_err subset_put(struct subset *s, const struct route *rt, bool *added)
+{
+	uint32_t i;
+	*added = false;
+	if (subset_find(s, rt->session, &i)) {
+		s->v[i] = *rt;
+		return TERN_OK;
+	}
+	if (s->n == UINT32_MAX)
+		return TERN_E_NOMEM;
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? (s->cap > UINT32_MAX / 2 ? UINT32_MAX : s->cap * 2) : 1;
+		struct route *v = realloc(s->v, (size_t)cap * sizeof(*v));
+		if (!v)
+			return TERN_E_NOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	if (!s->idx && s->n >= SUBSET_INDEX_MIN && subset_build_index(s))
+		return TERN_E_NOMEM;
+	if (s->idx && tern_map64_put(s->idx, rt->session, idx_val(s->n)))
+		return TERN_E_NOMEM;
+	s->v[s->n++] = *rt;
+	*added = true;
+	return TERN_OK;
+}
+
+/* Moves the route at index from to index to, keeping the index right. The
+ * session is already in the map, so the put only replaces: it cannot fail. */
+static void subset_move(struct subset *s, uint32_t from, uint32_t to)
+{
+	s->v[to] = s->v[from];
+	if (s->idx)
+		(void)tern_map64_put(s->idx, s->v[to].session, idx_val(to));
+}
+
+/*
+ * Removes the route at index i. cursor is NULL for ordinary subscriptions,
+ * whose order does not matter: the last route fills the hole. For a share
+ * group, cursor is the next member to pick; [0, cursor) have been picked in
+ * this round and [cursor, n) have not. Removing a picked member moves the
+ * last picked one into the hole and the last (unpicked) member to where the
+ * picked ones end, then steps the cursor back onto it, so every remaining
+ * member is still picked once before the round ends. O(1) either way.
+ */
+static void subset_remove_at(struct subset *s, uint32_t i, uint32_t *cursor)
+{
+	uint32_t last = s->n - 1;
+	if (s->idx)
+		(void)tern_map64_del(s->idx, s->v[i].session);
+	if (cursor && i < *cursor) {
+		uint32_t c = *cursor - 1; /* the last picked one; c < last */
+		if (i != c)
+			subset_move(s, c, i);
+		subset_move(s, last, c);
+		*cursor = c;
+	} else if (i != last) {
+		subset_move(s, last, i);
+	}
+	s->n--;
+	if (cursor && *cursor >= s->n)
+		*cursor = 0;
+
+	if (s->n == 0) {
+		free(s->v);
+		s->v = NULL;
+		s->cap = 0;
+		subset_drop_index(s);
+		return;
+	}
+	if (s->n < SUBSET_INDEX_MIN / 2)
+		subset_drop_index(s);
+	if (s->n <= s->cap / 4) {
+		/* A failed shrink keeps the larger array, which is fine. */
+		struct route *v = realloc(s->v, (size_t)(s->cap / 2) * sizeof(*v));
+		if (v) {
+			s->v = v;
+			s->cap /= 2;
+		}
+	}
+}
+
+static void subset_free(struct subset *s)
+{
+	free(s->v);
+	subset_drop_index(s);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- nodes ---- */
+
+static struct node *node_new(struct node *parent, const uint8_t *key, size_t klen)
+{
+	struct node *n = malloc(sizeof(*n) + klen);
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	n->parent = parent;
+	n->klen = (uint32_t)klen;
+	if (klen)
+		memcpy(n->key, key, klen);
+	return n;
+}
+
+static struct node *kid_get(const struct node *n, const uint8_t *key, size_t klen)
+{
+	if (n->kids.count)
+		return tern_map_get(&n->kids, key, klen);
+	struct node *c = n->one;
+	if (c && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0))
+		return c;
+	return NULL;
+}
+
+static enum tern_err kid_put(struct node *n, struct node *c)
+{
+	if (!n->kids.count && !n->one) {
+		n->one = c;
+		return TERN_OK;
+	}
+	if (n->one) {
+		if (tern_map_put(&n->kids, n->one->key, n->one->klen, n->one))
+			return TERN_E_NOMEM;
+		if (tern_map_put(&n->kids, c->key, c->klen, c)) {
+			tern_map_free(&n->kids);
+			return TERN_E_NOMEM;
+		}
+		n->one = NULL;
+		return TERN_OK;
+	}
+	return tern_map_put(&n->kids, c->key, c->klen, c);
+}
+
+static void kid_del(struct node *n, struct node *c)
+{
+	if (n->one == c) {
+		n->one = NULL;
+		return;
+	}
+	(void)tern_map_del(&n->kids, c->key, c->klen);
+	if (n->kids.count <= 1) {
+		/* Back to the map-less form: one child costs no table. */
+		size_t pos = 0;
+		n->one = n->kids.count ? tern_map_next(&n->kids, &pos) : NULL;
+		tern_map_free(&n->kids);
+	}
+}
+
+static bool node_empty(const struct node *n)
+{
+	return n->subs.n == 0 && !n->groups && !n->one && n->kids.count == 0 && !n->plus &&
+	       !n->hash;
+}
+
+static void node_free(struct node *n)
+{
+	subset_free(&n->subs);
+	for (struct group *g = n->groups, *next; g; g = next) {
+		next = g->next;
+		subset_free(&g->members);
+		free(g);
+	}
+	tern_map_free(&n->kids);
+	free(n);
+}
+
+/* Frees n and its ancestors while they are empty; the root stays. */
+static void prune(struct node *n)
+{
+	while (n->parent && node_empty(n)) {
+		struct node *p = n->parent;
+		if (p->plus == n)
+			p->plus = NULL;
+		else if (p->hash == n)
+			p->hash = NULL;
+		else
+			kid_del(p, n);
+		node_free(n);
+		n = p;
+	}
+}
+
+/* The child of n for one filter level, created when create is set. */
+static struct node *child_for(struct node *n, const uint8_t *lvl, size_t len, bool create)
+{
+	struct node **slot = NULL;
+	if (is_level(lvl, len, '+'))
+		slot = &n->plus;
+	else if (is_level(lvl, len, '#'))
+		slot = &n->hash;
+	if (slot && *slot)
+		return *slot;
+	if (!slot) {
+		struct node *c = kid_get(n, lvl, len);
+		if (c || !create)
+			return c;
+	} else if (!create) {
+		return NULL;
+	}
+	struct node *c = node_new(n, lvl, len);
+	if (!c)
+		return NULL;
+	if (slot) {
+		*slot = c;
+	} else if (kid_put(n, c)) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* The node of filter; created with its path when create is set. NULL when
+ * absent or out of memory (then the nodes created on the way are pruned). */
+static struct node *node_for(struct router *r, struct tern_bytes filter, bool create)
+{
+	struct node *n = r->root;
+	size_t pos = 0, s, e;
+	while (next_level(filter.data, filter.len, &pos, &s, &e)) {
+		struct node *c = child_for(n, filter.data + s, e - s, create);
+		if (!c) {
+			if (create)
+				prune(n);
+			return NULL;
+		}
+		n = c;
+	}
+	return n;
+}
+
+static struct group *group_find(const struct node *n, struct tern_bytes name)
+{
+	for (struct group *g = n->groups; g; g = g->next) {
+		if (g->nlen == name.len && memcmp(g->name, name.data, name.len) == 0)
+			return g;
+	}
+	return NULL;
+}
+
+/* ---- the API ---- */
+
+struct router *router_new(void)
+{
+	struct router *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->root = node_new(NULL, NULL, 0);
+	if (!r->root) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void router_free(struct router *r)
+{
+	if (!r)
+		return;
+	/* The nodes still to free form a stack chained through their parent
+	 * pointers, which are no longer needed. */
+	struct node *stack = r->root;
+	stack->parent = NULL;
+	while (stack) {
+		struct node *n = stack;
+		stack = n->parent;
+		struct node *direct[3] = {n->one, n->plus, n->hash};
+		for (size_t i = 0; i < 3; i++) {
+			if (direct[i]) {
+				direct[i]->parent = stack;
+				stack = direct[i];
+			}
+		}
+		size_t pos = 0;
+		struct node *c;
+		while ((c = tern_map_next(&n->kids, &pos))) {
+			c->parent = stack;
+			stack = c;
+		}
+		node_free(n);
+	}
+	free(r);
+}
+
+enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern_bytes group,
+			 const struct route *route)
+{
+	if (!filter.len)
+		return TERN_E_INVALID;
+	struct node *n = node_for(r, filter, true);
+	if (!n)
+		return TERN_E_NOMEM;
+	struct route rt = *route;
+	rt.flags &= (uint8_t)~ROUTE_SHARED;
+	bool added = false;
+	enum tern_err err;
+	if (group.len == 0) {
+		err = subset_put(&n->subs, &rt, &added);
+	} else {
+		struct group *g = group_find(n, group);
+		if (g) {
+			err = subset_put(&g->members, &rt, &added);
+		} else {
+			g = calloc(1, sizeof(*g) + group.len);
+			if (!g) {
+				err = TERN_E_NOMEM;
+			} else {
+				g->nlen = group.len;
+				memcpy(g->name, group.data, group.len);
+				err = subset_put(&g->members, &rt, &added);
+				if (err) {
+					subset_free(&g->members);
+					free(g);
+				} else {
+					g->next = n->groups;
+					n->groups = g;
+				}
+			}
+		}
+	}
+	if (err) {
+		prune(n);
+		return err;
+	}
+	if (added)
+		r->count++;
+	return TERN_OK;
+}
+
+enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct tern_bytes group,
+			    uint64_t session)
+{
+	if (!filter.len)
+		return TERN_E_NOT_FOUND;
+	struct node *n = node_for(r, filter, false);
+	if (!n)
+		return TERN_E_NOT_FOUND;
+	uint32_t i;
+	if (group.len == 0) {
+		if (!subset_find(&n->subs, session, &i))
+			return TERN_E_NOT_FOUND;
+		subset_remove_at(&n->subs, i, NULL);
+	} else {
+		struct group **gp = &n->groups;
+		while (*gp && ((*gp)->nlen != group.len ||
+			       memcmp((*gp)->name, group.data, group.len) != 0))
+			gp = &(*gp)->next;
+		struct group *g = *gp;
+		if (!g || !subset_find(&g->members, session, &i))
+			return TERN_E_NOT_FOUND;
+		subset_remove_at(&g->members, i, &g->cursor);
+		if (g->members.n == 0) {
+			*gp = g->next;
+			subset_free(&g->members);
+			free(g);
+		}
+	}
+	r->count--;
+	prune(n);
+	return TERN_OK;
+}
+
+/* Makes room for want more routes in out, doubling. */
+static enum tern_err out_reserve(struct route_matches *out, size_t want)
+{
+	if (out->cap - out->n >= want)
+		return TERN_OK;
+	size_t cap = out->cap ? out->cap : 16;
+	while (cap - out->n < want)
+		cap *= 2;
+	struct route *v = realloc(out->v, cap * sizeof(*v));
+	if (!v)
+		return TERN_E_NOMEM;
+	out->v = v;
+	out->cap = cap;
+	return TERN_OK;
+}
+
+/* Appends the subscriptions of node n: all ordinary ones, and one member of
+ * each share group, advancing the group's cursor. */
+static enum tern_err emit(struct node *n, struct route_matches *out)
+{
+	if (n->subs.n) {
+		if (out_reserve(out, n->subs.n))
+			return TERN_E_NOMEM;
+		memcpy(out->v + out->n, n->subs.v, n->subs.n * sizeof(*out->v));
+		out->n += n->subs.n;
+	}
+	for (struct group *g = n->groups; g; g = g->next) {
+		if (out_reserve(out, 1))
+			return TERN_E_NOMEM;
+		struct route *rt = &out->v[out->n++];
+		*rt = g->members.v[g->cursor];
+		rt->flags |= ROUTE_SHARED;
+		if (++g->cursor == g->members.n)
+			g->cursor = 0;
+	}
+	return TERN_OK;
+}
+
+/* Matches topic levels from pos on (pos == len + 1: none left) below n. */
+static enum tern_err match_from(struct router *r, struct node *n, const uint8_t *t, size_t len,
+				size_t pos, struct route_matches *out)
+{
+	enum tern_err err;
+	for (;;) {
+		size_t s, e;
+		if (!next_level(t, len, &pos, &s, &e)) {
+			/* "a/#" matches "a" too: '#' covers the parent level
+			 * (section 4.7.1.2). */
+			if ((err = emit(n, out)))
+				return err;
+			return n->hash ? emit(n->hash, out) : TERN_OK;
+		}
+		/* [MQTT-4.7.2-1]: a wildcard first level never matches a
+		 * topic starting with '$'. */
+		if (n != r->root || t[0] != '$') {
+			if (n->hash && (err = emit(n->hash, out)))
+				return err;
+			if (n->plus && (err = match_from(r, n->plus, t, len, pos, out)))
+				return err;
+		}
+		n = kid_get(n, t + s, e - s);
+		if (!n)
+			return TERN_OK;
+	}
+}
+
+enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
+			   struct route_matches *out)
+{
+	out->n = 0;
+	if (len == 0)
+		return TERN_OK;
+	return match_from(r, r->root, topic, len, 0, out);
+}
+
+size_t router_count(const struct router *r)
+{
+	return r->count;
+}

@@ -1,0 +1,93 @@
+/*
+ * router.h - the subscription router: a topic trie with shared groups.
+ *
+ * Every worker owns one router, a replica of the whole subscription table
+ * (DESIGN.md, "How a message flows" 3): a worker matches the topics it
+ * receives against its own replica, so matching takes no lock. Replicas are
+ * kept equal by applying the same router_add()/router_remove() calls on
+ * every worker, through the workers' inboxes. A router is used by ONE
+ * thread; it has no locking of its own.
+ *
+ * The trie has one node per topic level; a level's children are in a hash
+ * map, so a node with 100,000 children (device ids) costs O(1) per lookup.
+ * Matching allocates nothing: results go into a caller-owned, reused array.
+ * Subscriptions are identified by (filter, share group, session id): adding
+ * the same triple again replaces its options [MQTT-3.8.4-3].
+ *
+ * Shared subscriptions ("$share/group/filter" [MQTT-4.8.2]) are stored
+ * under the plain filter with their group name; router_match() picks ONE
+ * member of each matching group, round-robin per replica.
+ */
+#ifndef TERN_BROKER_ROUTER_H
+#define TERN_BROKER_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/codec.h"
+
+/* Subscription option flags of a route. */
+enum {
+	ROUTE_NO_LOCAL = 1u << 0, /* v5 No Local [MQTT-3.8.3-3] */
+	ROUTE_RAP = 1u << 1,      /* v5 Retain As Published */
+	ROUTE_SHARED = 1u << 2,   /* set by router_match() on shared matches */
+};
+
+/* One subscription as stored and as matched. */
+struct route {
+	uint64_t session; /* session id, unique for the broker's lifetime */
+	uint32_t sub_id;  /* v5 subscription identifier, 0 for none */
+	uint16_t home;    /* index of the worker owning the session */
+	uint8_t qos;      /* granted maximum QoS */
+	uint8_t flags;    /* ROUTE_* */
+};
+
+/* Caller-owned result array of router_match(), reused across calls. */
+struct route_matches {
+	struct route *v;
+	size_t n;
+	size_t cap;
+};
+
+struct router;
+
+/* Creates an empty router; NULL when out of memory. */
+struct router *router_new(void);
+
+/* Frees the router and everything in it; NULL is allowed. */
+void router_free(struct router *r);
+
+/*
+ * Adds the subscription of route->session to filter (a plain topic filter,
+ * already validated, without any "$share/group/" prefix), in share group
+ * `group` when group.len > 0. Replaces the options of an existing identical
+ * (filter, group, session) subscription. Copies what it keeps.
+ * Returns TERN_OK or TERN_E_NOMEM (the router is then unchanged).
+ */
+enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern_bytes group,
+			 const struct route *route);
+
+/*
+ * Removes the (filter, group, session) subscription and prunes nodes left
+ * empty. Returns TERN_OK, or TERN_E_NOT_FOUND when there was none.
+ */
+enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct tern_bytes group,
+			    uint64_t session);
+
+/*
+ * Appends to out (after setting out->n = 0) every subscription whose filter
+ * matches topic: all ordinary subscriptions, and one member per matching
+ * share group, chosen round-robin, with ROUTE_SHARED set. Topics starting
+ * with '$' are not matched by filters starting with '+' or '#'
+ * [MQTT-4.7.2-1]. The same session can appear several times (overlapping
+ * filters); merging them is the caller's job. Grows out->v with realloc;
+ * returns TERN_OK or TERN_E_NOMEM (out->n then counts what was found).
+ */
+enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
+			   struct route_matches *out);
+
+/* Number of subscriptions stored (shared members included). */
+size_t router_count(const struct router *r);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * session.c - MQTT sessions: subscriptions, the outbound QoS state machine,
+ * the offline queue, wills and expiry.
+ *
+ * Outbound flow (section 4.3): a delivery of QoS > 0 gets a packet id and
+ * an in-flight slot while the client's window has room (the smaller of
+ * max_inflight_messages and the client's v5 Receive Maximum
+ * [MQTT-4.9.0-2]); otherwise, and while the client is offline, it waits in
+ * a FIFO queue bounded by max_queued_messages. In-flight entries keep send
+ * order, so a resumed session resends them in the original order
+ * [MQTT-4.6.0-1]. QoS 0 is sent at once when online (dropped, and counted,
+ * when the socket is that far behind) and not queued offline.
+ *
+ * Inbound QoS 2 uses method B of the spec (4.3.3): the message is routed on
+ * the first PUBLISH and its packet id remembered until PUBREL, so a
+ * retransmitted PUBLISH is not routed twice.
+ */
+#include "broker/broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+
+struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->client_id = malloc(len ? len : 1);
+	if (!s->client_id) {
+		free(s);
+		return NULL;
+	}
+	memcpy(s->client_id, cid, len);
+	s->client_id_len = (uint16_t)len;
+	s->id = broker_new_id(w->broker);
+	s->w = w;
+	s->version = version;
+	s->next_packet_id = 1;
+	return s;
+}
+
+enum tern_err session_register(struct worker *w, struct session *s)
+{
+	if (tern_map_put(&w->sessions, s->client_id, s->client_id_len, s))
+		return TERN_E_NOMEM;
+	if (tern_map64_put(&w->sessions_by_id, s->id, s)) {
+		tern_map_del(&w->sessions, s->client_id, s->client_id_len);
+		return TERN_E_NOMEM;
+	}
+	return TERN_OK;
+}
+
+void session_fire_will(struct session *s)
+{
+	struct tern_msg *will = s->will;
+	if (!will)
+		return;
+	s->will = NULL;
+	s->will_at = 0;
+	struct worker *w = s->w;
+	if (will->retain && retain_set(w->broker->retain, will))
+		tern_log_write(&w->broker->log, TERN_LOG_ERR,
+			       "Error: out of memory storing a retained will");
+	if (route_publish(w, will, NULL))
+		tern_log_write(&w->broker->log, TERN_LOG_ERR,
+			       "Error: out of memory routing a will");
+	tern_msg_unref(will);
+}
+
+void session_destroy(struct session *s)
+{
+	struct worker *w = s->w;
+	session_fire_will(s);
+	size_t pos = 0;
+	struct sub *sub;
+	while ((sub = tern_map_next(&s->subs, &pos))) {
+		struct route r = {.session = s->id, .home = (uint16_t)w->id};
+		if (route_change(w, NULL, false, (struct tern_bytes){sub->filter, sub->len}, &r))
+			tern_log_write(&w->broker->log, TERN_LOG_ERR,
+				       "Error: out of memory removing a subscription");
+		free(sub->filter);
+		free(sub);
+	}
+	tern_map_free(&s->subs);
+	for (size_t i = 0; i < s->q_len; i++)
+		delivery_clear(&s->queue[(s->q_head + i) % s->q_cap]);
+	free(s->queue);
+	for (size_t i = 0; i < s->n_inflight; i++)
+		delivery_clear(&s->inflight[i].d);
+	free(s->inflight);
+	free(s->qos2_in);
+	if (tern_map_get(&w->sessions, s->client_id, s->client_id_len) == s)
+		tern_map_del(&w->sessions, s->client_id, s->client_id_len);
+	tern_map64_del(&w->sessions_by_id, s->id);
+	free(s->client_id);
+	free(s);
+}
+
+/* The number of QoS > 0 messages the client lets us have unacknowledged. */
+static size_t window(const struct session *s)
+{
+	size_t max = s->w->broker->cfg.max_inflight_messages;
+	if (s->conn && s->conn->send_quota_max && s->conn->send_quota_max < max)
+		max = s->conn->send_quota_max;
+	return max ? max : 1;
+}
+
+static bool packet_id_used(const struct session *s, uint16_t id)
+{
+	for (size_t i = 0; i < s->n_inflight; i++)
+		if (s->inflight[i].packet_id == id)
+			return true;
+	return false;
+}
+
+static uint16_t next_packet_id(struct session *s)
+{
+	/* The window is far below 65535, so a free id is always near. */
+	for (;;) {
+		uint16_t id = s->next_packet_id++;
+		if (s->next_packet_id == 0)
+			s->next_packet_id = 1;
+		if (id && !packet_id_used(s, id))
+			return id;
+	}
+}
+
+static bool expired(struct session *s, const struct delivery *d)
+{
+	bool gone;
+	tern_msg_expiry_left(d->msg, s->w->now, &gone);
+	return gone;
+}
+
+/* Sends d as a new in-flight message; takes ownership of *d. */
+static void send_inflight(struct session *s, struct delivery *d)
+{
+	if (s->n_inflight == s->cap_inflight) {
+		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
+		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
+		if (!v) {
+			s->dropped++;
+			delivery_clear(d);
+			return;
+		}
+		s->inflight = v;
+		s->cap_inflight = cap;
+	}
+	struct inflight *f = &s->inflight[s->n_inflight];
+	f->d = *d;
+	memset(d, 0, sizeof(*d));
+	f->packet_id = next_packet_id(s);
+	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
+	if (conn_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
+		/* Over the client's Maximum Packet Size: discarded as if
+		 * delivered [MQTT-3.1.2-25]. */
+		delivery_clear(&f->d);
+		return;
+	}
+	s->n_inflight++;
+}
+
+static bool enqueue(struct session *s, struct delivery *d)
+{
+	uint32_t max = s->w->broker->cfg.max_queued_messages;
+	if (max && s->q_len >= max)
+		return false;
+	if (s->q_len == s->q_cap) {
+		size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+		struct delivery *q = malloc(cap * sizeof(*q));
+		if (!q)
+			return false;
+		for (size_t i = 0; i < s->q_len; i++)
+			q[i] = s->queue[(s->q_head + i) % s->q_cap];
+		free(s->queue);
+		s->queue = q;
+		s->q_head = 0;
+		s->q_cap = cap;
+	}
+	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
+	s->q_len++;
+	memset(d, 0, sizeof(*d));
+	return true;
+}
+
+static void drop(struct session *s, struct delivery *d, const char *why)
+{
+	s->dropped++;
+	if (d->qos > 0)
+		tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
+			       "Warning: dropped QoS %u message on %.*s for client %.*s: %s",
+			       d->qos, (int)d->msg->topic.len, (const char *)d->msg->topic.data,
+			       (int)s->client_id_len, (const char *)s->client_id, why);
+	delivery_clear(d);
+}
+
+void session_deliver(struct session *s, struct delivery *d)
+{
+	if (expired(s, d)) {
+		delivery_clear(d);
+		return;
+	}
+	struct conn *c = s->conn;
+	if (d->qos == 0) {
+		if (!c) {
+			delivery_clear(d);
+			return;
+		}
+		if (conn_pending_out(c) > s->w->broker->cfg.max_output_bytes) {
+			s->dropped++;
+			delivery_clear(d);
+			return;
+		}
+		(void)conn_send_publish(c, d, 0, false);
+		delivery_clear(d);
+		return;
+	}
+	if (c && s->q_len == 0 && s->n_inflight < window(s)) {
+		send_inflight(s, d);
+		return;
+	}
+	if (!enqueue(s, d))
+		drop(s, d, "queue full (max_queued_messages)");
+}
+
+void session_pump(struct session *s)
+{
+	while (s->conn && s->q_len && s->n_inflight < window(s)) {
+		struct delivery d = s->queue[s->q_head];
+		s->q_head = (s->q_head + 1) % s->q_cap;
+		s->q_len--;
+		if (expired(s, &d)) {
+			delivery_clear(&d);
+			continue;
+		}
+		send_inflight(s, &d);
+	}
+}
+
+void session_resume(struct session *s)
+{
+	struct conn *c = s->conn;
+	size_t keep = 0;
+	/* Onward delivery has started for these, so message expiry no longer
+	 * removes them [MQTT-3.3.2-5]. */
+	for (size_t i = 0; i < s->n_inflight; i++) {
+		struct inflight *f = &s->inflight[i];
+		if (f->state == INFLIGHT_WAIT_PUBCOMP) {
+			struct tern_packet p = {.type = TERN_PUBREL};
+			p.u.ack.packet_id = f->packet_id;
+			conn_send(c, &p);
+		} else if (conn_send_publish(c, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
+			delivery_clear(&f->d);
+			continue;
+		}
+		s->inflight[keep++] = *f;
+	}
+	s->n_inflight = keep;
+	session_pump(s);
+}
+
+struct inflight *session_inflight_find(struct session *s, uint16_t packet_id)
+{
+	for (size_t i = 0; i < s->n_inflight; i++)
+		if (s->inflight[i].packet_id == packet_id)
+			return &s->inflight[i];
+	return NULL;
+}
+
+void session_inflight_remove(struct session *s, struct inflight *f)
+{
+	size_t i = (size_t)(f - s->inflight);
+	delivery_clear(&f->d);
+	memmove(&s->inflight[i], &s->inflight[i + 1], (s->n_inflight - i - 1) * sizeof(*f));
+	s->n_inflight--;
+	session_pump(s);
+}
+
+bool session_tick(struct session *s, uint64_t now)
+{
+	if (s->will && now >= s->will_at)
+		session_fire_will(s);
+	if (s->expire_at && now >= s->expire_at) {
+		tern_log_write(&s->w->broker->log, TERN_LOG_NOTICE,
+			       "Expiring client %.*s, its session expiry interval passed.",
+			       (int)s->client_id_len, (const char *)s->client_id);
+		session_destroy(s);
+		return true;
+	}
+	return false;
+}

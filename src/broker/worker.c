@@ -1,0 +1,250 @@
+/*
+ * worker.c - one worker's event loop.
+ *
+ * An iteration: wait for events; accept, read and handle packets (handlers
+ * queue output and deliveries); drain the inbox; once a second, run the
+ * timers (keep-alive, CONNECT deadline, will delay, session expiry). Then,
+ * "just before sleeping, in the hope we can write replies without a
+ * syscall" (Redis), push the outbox to other workers, write every
+ * connection's gathered output once, and reap connections marked closing.
+ * Write readiness is asked for only after a write would block.
+ *
+ * Timers are a linear scan once a second: O(connections + sessions) per
+ * second, which stays far below the cost of the traffic those connections
+ * carry; a timer wheel can replace it without touching the handlers.
+ */
+#include "broker/broker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+
+#define MAX_EVENTS 256
+#define TICK_MS 1000
+
+void worker_post(struct worker *to, struct inbox_item *item)
+{
+	tern_mpsc_push(&to->inbox, &item->node);
+	/* One eventfd write per batch: the flag is cleared by the consumer
+	 * before it drains, so a push after that drain start wakes it again. */
+	if (!atomic_exchange_explicit(&to->wake_pending, true, memory_order_acq_rel)) {
+		uint64_t one = 1;
+		ssize_t n = write(to->evfd, &one, sizeof(one));
+		(void)n; /* EAGAIN means the counter is already non-zero: awake */
+	}
+}
+
+void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item)
+{
+	item->next = from->outbox[to];
+	from->outbox[to] = item;
+}
+
+static void flush_outbox(struct worker *w)
+{
+	for (unsigned i = 0; i < w->broker->n_workers; i++) {
+		struct inbox_item *it = w->outbox[i], *rev = NULL;
+		if (!it)
+			continue;
+		w->outbox[i] = NULL;
+		/* The outbox is a stack; restore publish order before pushing. */
+		while (it) {
+			struct inbox_item *next = it->next;
+			it->next = rev;
+			rev = it;
+			it = next;
+		}
+		for (it = rev; it;) {
+			struct inbox_item *next = it->next;
+			worker_post(w->broker->workers[i], it);
+			it = next;
+		}
+	}
+}
+
+enum tern_err worker_adopt(struct worker *w, struct conn *c)
+{
+	c->w = w;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+		return TERN_E_SYS;
+	if (tern_map64_put(&w->conns_by_id, c->id, c)) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		return TERN_E_NOMEM;
+	}
+	c->prev = NULL;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	return TERN_OK;
+}
+
+static void accept_all(struct worker *w, int lfd)
+{
+	struct broker *b = w->broker;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				tern_log_write(&b->log, TERN_LOG_ERR, "Error: accept: %s",
+					       strerror(errno));
+			return;
+		}
+		if (b->cfg.max_connections >= 0 &&
+		    atomic_load(&b->n_conns) >= b->cfg.max_connections) {
+			tern_log_write(&b->log, TERN_LOG_NOTICE,
+				       "Client connection refused: max_connections reached.");
+			close(fd);
+			continue;
+		}
+		if (b->cfg.set_tcp_nodelay) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		struct conn *c = conn_new(w, fd);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		if (worker_adopt(w, c)) {
+			conn_free(c);
+			continue;
+		}
+		tern_log_write(&b->log, TERN_LOG_DEBUG, "New connection from %s.", c->peer);
+	}
+}
+
+static void drain_inbox(struct worker *w)
+{
+	atomic_store_explicit(&w->wake_pending, false, memory_order_release);
+	uint64_t v;
+	ssize_t n = read(w->evfd, &v, sizeof(v));
+	(void)n;
+	struct tern_mpsc_node *node;
+	while ((node = tern_mpsc_pop(&w->inbox))) {
+		struct inbox_item *it = (struct inbox_item *)node;
+		if (it->kind == INBOX_CONN) {
+			struct conn *c = it->u.conn;
+			free(it);
+			if (worker_adopt(w, c)) {
+				conn_free(c);
+				continue;
+			}
+			conn_process(c);
+		} else {
+			route_inbox(w, it);
+		}
+	}
+}
+
+static void tick(struct worker *w)
+{
+	uint64_t now = w->now;
+	for (struct conn *c = w->conns; c; c = c->next) {
+		if (c->state == CONN_NEW && now >= c->deadline) {
+			conn_close(c, 0, "no CONNECT in time");
+		} else if (c->state == CONN_ACTIVE && c->keep_alive &&
+			   now - c->last_rx > (uint64_t)c->keep_alive * 1500u) {
+			/* One and a half keep-alive periods without a packet
+			 * [MQTT-3.1.2-24]. */
+			conn_close(c, TERN_RC_KEEP_ALIVE_TIMEOUT, "keep-alive timeout");
+		}
+	}
+	/* Collect first: session_tick() may destroy sessions (map changes). */
+	size_t pos = 0, n = 0;
+	struct session *s;
+	struct session **due = NULL;
+	size_t cap = 0;
+	while ((s = tern_map_next(&w->sessions, &pos))) {
+		if (s->conn)
+			continue;
+		if ((s->will && now >= s->will_at) || (s->expire_at && now >= s->expire_at)) {
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct session **d = realloc(due, ncap * sizeof(*d));
+				if (!d)
+					break;
+				due = d;
+				cap = ncap;
+			}
+			due[n++] = s;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		session_tick(due[i], now);
+	free(due);
+}
+
+static void before_sleep(struct worker *w)
+{
+	flush_outbox(w);
+	while (w->flush) {
+		struct conn *c = w->flush;
+		w->flush = c->flush_next;
+		c->flush_next = NULL;
+		c->in_flush = false;
+		conn_flush(c);
+	}
+	while (w->closing) {
+		struct conn *c = w->closing;
+		w->closing = c->closing_next;
+		conn_reap(c);
+	}
+	/* Reaping can publish wills, which can queue output and deliveries. */
+	if (w->flush || w->closing) {
+		before_sleep(w);
+		return;
+	}
+	flush_outbox(w);
+}
+
+void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct broker *b = w->broker;
+	struct epoll_event evs[MAX_EVENTS];
+	w->now = tern_now_ms();
+	w->next_tick = w->now + TICK_MS;
+	while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
+		int timeout = (int)(w->next_tick > w->now ? w->next_tick - w->now : 0);
+		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+		if (n < 0 && errno != EINTR) {
+			tern_log_write(&b->log, TERN_LOG_ERR, "Error: epoll_wait: %s",
+				       strerror(errno));
+			break;
+		}
+		w->now = tern_now_ms();
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+			if (tag == 0) {
+				drain_inbox(w);
+			} else if (tag <= w->n_lfds) {
+				accept_all(w, w->lfds[tag - 1]);
+			} else {
+				struct conn *c = evs[i].data.ptr;
+				if (c->state == CONN_CLOSING)
+					continue;
+				if (evs[i].events & EPOLLOUT)
+					conn_flush(c);
+				if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					conn_on_readable(c);
+			}
+		}
+		if (w->now >= w->next_tick) {
+			tick(w);
+			w->next_tick = w->now + TICK_MS;
+		}
+		before_sleep(w);
+	}
+	return NULL;
+}

@@ -1,0 +1,104 @@
+/*
+ * proto_internal.h - helpers shared by the files of the codec (src/proto).
+ *
+ * Decoding reads through a `struct tern__rd`, a bounded cursor over one
+ * packet body: every read checks the bounds, so a decoder function never
+ * indexes the buffer itself. Encoding writes through a `struct tern__wr`,
+ * which either writes into a caller buffer or, with buf == NULL, only
+ * counts. Every encoder runs once in counting mode (which also validates)
+ * to learn the body size and once for real, so the size functions and the
+ * encoders can never disagree. Nothing here is visible outside the codec.
+ */
+#ifndef TERN_PROTO_INTERNAL_H
+#define TERN_PROTO_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tern/codec.h"
+
+/* A bounded read cursor over p[0..len). */
+struct tern__rd {
+	const uint8_t *p;
+	uint32_t len;
+	uint32_t pos;
+};
+
+/* A write cursor. buf == NULL counts only; otherwise bytes past cap set
+ * overflow and are not written, while len keeps counting. */
+struct tern__wr {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	bool overflow;
+};
+
+/* Pseudo packet type used for the will properties of a CONNECT. */
+#define TERN__WILL 0
+
+/* ---- wire.c: primitive types ---- */
+
+/* Number of bytes the VBI encoding of v takes (1..4); v <= TERN_VBI_MAX. */
+size_t tern__vbi_size(uint32_t v);
+
+/* Decodes a variable byte integer at buf[0..len). Sets *v and *used.
+ * TERN_E_INCOMPLETE if len ends inside it, TERN_E_MALFORMED if it is longer
+ * than 4 bytes or not minimally encoded [MQTT-1.5.5-1]. */
+enum tern_err tern__vbi_decode(const uint8_t *buf, size_t len, uint32_t *v, uint32_t *used);
+
+/* Bytes left to read. */
+static inline uint32_t tern__rd_left(const struct tern__rd *r)
+{
+	return r->len - r->pos;
+}
+
+/* Each reader returns TERN_OK, or TERN_E_MALFORMED when the body ends
+ * before the value does. Strings (rd_str) are also checked to be valid
+ * UTF-8 [MQTT-1.5.4-1] [MQTT-1.5.4-2] (TERN_E_MALFORMED otherwise); binary
+ * data (rd_bin) is not. */
+enum tern_err tern__rd_u8(struct tern__rd *r, uint8_t *v);
+enum tern_err tern__rd_u16(struct tern__rd *r, uint16_t *v);
+enum tern_err tern__rd_u32(struct tern__rd *r, uint32_t *v);
+enum tern_err tern__rd_vbi(struct tern__rd *r, uint32_t *v);
+enum tern_err tern__rd_bin(struct tern__rd *r, struct tern_bytes *b);
+enum tern_err tern__rd_str(struct tern__rd *r, struct tern_bytes *b);
+
+/* Writers never fail; check w->overflow at the end. */
+void tern__wr_bytes(struct tern__wr *w, const void *src, size_t n);
+void tern__wr_u8(struct tern__wr *w, uint8_t v);
+void tern__wr_u16(struct tern__wr *w, uint16_t v);
+void tern__wr_u32(struct tern__wr *w, uint32_t v);
+void tern__wr_vbi(struct tern__wr *w, uint32_t v);
+/* Two-byte length then the bytes; the caller has checked len <= 65535. */
+void tern__wr_bin(struct tern__wr *w, struct tern_bytes b);
+
+/* ---- props.c: MQTT 5.0 properties ---- */
+
+/* Decodes a property block (length VBI, then properties) at r for packet
+ * type ptype (TERN__WILL for will properties), enforcing the allowed-
+ * property table of section 2.2.2.2, duplicates and value ranges. */
+enum tern_err tern__props_decode(struct tern__rd *r, int ptype, struct tern_props *out);
+
+/* Checks that p can be encoded for packet type ptype: only allowed
+ * properties, values in range, strings valid. TERN_E_INVALID otherwise. */
+enum tern_err tern__props_check(const struct tern_props *p, int ptype);
+
+/* Writes the property block of p (length VBI, then the properties). The
+ * caller has run tern__props_check(). */
+void tern__props_write(struct tern__wr *w, const struct tern_props *p);
+
+/* ---- error.c: reason codes ---- */
+
+/* True if code is a reason code the packet type may carry in version. */
+bool tern__reason_valid(int ptype, uint8_t version, uint8_t code);
+
+/* ---- topic.c ---- */
+
+/* The rules of tern_topic_name_check() / tern_topic_filter_check() for a
+ * string already known to be valid UTF-8. */
+bool tern__topic_name_ok(const uint8_t *t, size_t len);
+bool tern__topic_filter_ok(const uint8_t *f, size_t len);
+
+#endif

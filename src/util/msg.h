@@ -1,0 +1,67 @@
+/*
+ * msg.h - the immutable, refcounted application message.
+ *
+ * A PUBLISH (or a will, or a retained message) becomes one tern_msg: topic,
+ * payload and the v5 properties that travel with it, in a single allocation.
+ * Fan-out queues references, never copies (as NNG clones messages): every
+ * subscriber's queue, in-flight window and the retained store hold a
+ * reference, taken with tern_msg_ref() and dropped with tern_msg_unref().
+ * The reference count is atomic because references cross worker threads;
+ * everything else is read-only after creation, so readers need no lock.
+ */
+#ifndef TERN_UTIL_MSG_H
+#define TERN_UTIL_MSG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tern/codec.h"
+
+struct tern_msg {
+	atomic_uint refs;
+	uint8_t qos;
+	bool retain;
+	bool has_payload_format;
+	uint8_t payload_format;
+	/* Monotonic ms at which the message expires; 0 if it never does
+	 * (v5 Message Expiry Interval [MQTT-3.3.2-5]). */
+	uint64_t expire_at;
+	/* Session that published it (0 for none), for v5 No Local. */
+	uint64_t origin;
+	struct tern_bytes topic;
+	struct tern_bytes payload;
+	struct tern_bytes content_type;     /* len 0: absent */
+	struct tern_bytes response_topic;   /* len 0: absent */
+	struct tern_bytes correlation_data; /* data NULL: absent */
+	struct tern_bytes user_raw;         /* encoded user properties */
+	uint32_t n_user;
+};
+
+/*
+ * Creates a message from a decoded PUBLISH (or will): copies topic, payload
+ * and the forwarded properties of props (may be NULL for v3) into one
+ * allocation. now is the monotonic ms used to turn the expiry interval into
+ * expire_at. Returns NULL when out of memory. The caller owns the one
+ * reference.
+ */
+struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos,
+			      bool retain, const struct tern_props *props, uint64_t origin,
+			      uint64_t now);
+
+/* Takes another reference; returns m for convenience. */
+static inline struct tern_msg *tern_msg_ref(struct tern_msg *m)
+{
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	return m;
+}
+
+/* Drops a reference and frees the message with the last one. */
+void tern_msg_unref(struct tern_msg *m);
+
+/* Seconds left before expiry, at least 1 while it has not expired; sets
+ * *expired when it has. For a message without expiry returns 0 and clears
+ * *expired. */
+uint32_t tern_msg_expiry_left(const struct tern_msg *m, uint64_t now, bool *expired);
+
+#endif

@@ -1,0 +1,211 @@
+"""pytest fixtures for tern's end-to-end interop tests.
+
+Every test gets a fresh broker on a free 127.0.0.1 port, started with a config
+file written to the test's tmp dir and stopped (by its PID) afterwards:
+
+  * default: `$TERND -c CONFIG` (TERND = path to the ternd binary), run once
+    with `workers 1` and once with `workers 2`;
+  * TERN_TEST_AGAINST=mosquitto: `/usr/sbin/mosquitto -c CONFIG`, to check the
+    tests themselves against a reference broker (run once; no `workers` line).
+
+Per-test directives are given with `@pytest.mark.broker_config("max_keepalive
+10", ...)`. The broker's stdout/stderr go to broker.log in the tmp dir; its
+tail is attached to the report of a failing test. A broker that died during a
+test fails that test (bad input must never crash it).
+
+Tests that check a known mosquitto non-conformance are marked
+`@pytest.mark.mosquitto_nonconformant("why")`: skipped in mosquitto mode only.
+Tests of ternd-only features (its config parser) use `@pytest.mark.ternd_only`.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+HOST = "127.0.0.1"
+AGAINST = os.environ.get("TERN_TEST_AGAINST", "ternd").strip().lower()
+MOSQUITTO = AGAINST == "mosquitto"
+MOSQUITTO_BIN = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
+
+if MOSQUITTO:
+    WORKER_COUNTS = [1]
+else:
+    WORKER_COUNTS = [int(w) for w in
+                     os.environ.get("TERN_TEST_WORKERS", "1,2").split(",") if w]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "broker_config(*lines): extra config directives for the broker")
+    config.addinivalue_line(
+        "markers", "mosquitto_nonconformant(reason): skip when testing mosquitto")
+    config.addinivalue_line("markers", "ternd_only: needs ternd, skip for mosquitto")
+    config.addinivalue_line("markers", "slow: waits longer than 5 s")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not MOSQUITTO:
+            continue
+        m = item.get_closest_marker("mosquitto_nonconformant")
+        if m is not None:
+            item.add_marker(pytest.mark.skip(
+                reason="mosquitto non-conformance: " + (m.args[0] if m.args else "")))
+        if item.get_closest_marker("ternd_only") is not None:
+            item.add_marker(pytest.mark.skip(reason="ternd-specific behaviour"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+    if rep.failed:
+        log = getattr(item, "_tern_broker_log", None)
+        if log and os.path.exists(log):
+            rep.sections.append(("broker log tail (%s)" % log, tail(log)))
+
+
+def tail(path, lines=60):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()[-20000:]
+    except OSError as e:
+        return "(cannot read %s: %s)" % (path, e)
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+        sk.bind((HOST, 0))
+        return sk.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def broker_binary():
+    if MOSQUITTO:
+        return MOSQUITTO_BIN
+    path = os.environ.get("TERND")
+    if not path:
+        candidate = os.path.join(os.path.dirname(__file__), "..", "..", "build", "ternd")
+        if os.path.exists(candidate):
+            path = os.path.abspath(candidate)
+    if not path:
+        pytest.skip("TERND is not set (path to the ternd binary)")
+    if not os.path.exists(path):
+        pytest.fail("TERND=%s does not exist" % path)
+    return path
+
+
+class Broker:
+    """A running broker process."""
+
+    def __init__(self, tmp_path, workers, extra):
+        self.host = HOST
+        self.workers = workers
+        self.mosquitto = MOSQUITTO
+        self.extra = list(extra)
+        self.dir = str(tmp_path)
+        self.conf = os.path.join(self.dir, "broker.conf")
+        self.log = os.path.join(self.dir, "broker.log")
+        self.binary = broker_binary()
+        self.proc = None
+        self.port = None
+
+    def config_text(self, port):
+        lines = ["listener %d %s" % (port, HOST)]
+        if self.mosquitto:
+            if os.getuid() == 0:
+                # Stay the current user rather than dropping to "mosquitto".
+                lines.append("user %s" % pwd.getpwuid(os.getuid()).pw_name)
+            if not any(l.split()[0] == "allow_anonymous" for l in self.extra):
+                lines.append("allow_anonymous true")
+        else:
+            lines.append("workers %d" % self.workers)
+        lines += ["log_type all", "log_dest stdout"]
+        lines += self.extra
+        return "\n".join(lines) + "\n"
+
+    def start(self):
+        for _attempt in range(3):
+            self.port = free_port()
+            with open(self.conf, "w") as f:
+                f.write(self.config_text(self.port))
+            os.chmod(self.conf, 0o644)
+            logf = open(self.log, "ab")
+            self.proc = subprocess.Popen(
+                [self.binary, "-c", self.conf], stdout=logf,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.dir)
+            logf.close()
+            if wait_port(self.port, self.proc):
+                return
+            self.stop()
+        raise RuntimeError("broker did not start listening on %d:\n%s"
+                           % (self.port, tail(self.log)))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """Stop by PID: SIGTERM, then SIGKILL after 3 s. Returns the exit
+        status (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+                rc = self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(3)
+                rc = None
+            except ProcessLookupError:
+                rc = self.proc.poll()
+        return rc
+
+    def raw(self, version=4, timeout=5.0):
+        from mqtt_raw import RawClient
+        return RawClient(self.host, self.port, version=version, timeout=timeout)
+
+
+@pytest.fixture(params=WORKER_COUNTS,
+                ids=["mosquitto" if MOSQUITTO else "w%d" % w for w in WORKER_COUNTS])
+def broker(request, tmp_path):
+    marker = request.node.get_closest_marker("broker_config")
+    extra = list(marker.args) if marker else []
+    b = Broker(tmp_path, request.param, extra)
+    request.node._tern_broker_log = b.log
+    b.start()
+    yield b
+    died = not b.alive()
+    b.stop()
+    if died:
+        pytest.fail("broker exited during the test (rc=%r):\n%s"
+                    % (b.proc.returncode, tail(b.log)), pytrace=False)
+
+
+@pytest.fixture
+def tools_available():
+    for t in ("mosquitto_pub", "mosquitto_sub"):
+        if shutil.which(t) is None:
+            pytest.skip("%s is not installed" % t)
