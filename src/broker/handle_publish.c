@@ -119,7 +119,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		return;
 	}
 	if (p->retain && !b->cfg.retain_available) {
-		/* [MQTT-3.3.1-?] a server without retain support treats a
+		/* Section 3.2.2.3.5: a server without retain support treats a
 		 * retained PUBLISH as an error: DISCONNECT 0x9A. */
 		conn_close(c, TERN_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
 		return;
@@ -186,7 +186,7 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p)
 	struct session *s = c->session;
 	struct inflight *f = session_inflight_find(s, p->packet_id);
 	if (!f) {
-		/* [MQTT-4.3.3-?]: answer so the client can finish its flow. */
+		/* Section 4.3.3: answer so the client can finish its flow. */
 		conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_PACKET_ID_NOT_FOUND);
 		return;
 	}

@@ -136,8 +136,10 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 	cur = 0;
 	while (tern_subscribe_next(p, &cur, &e)) {
 		uint8_t *reason = &pl->reasons[pl->n++];
-		struct tern_bytes group, plain;
+		struct tern_bytes group, plain = e.filter;
 		bool shared = tern_topic_filter_share(e.filter, &group, &plain);
+		if (!shared)
+			plain = e.filter;
 		struct sub *sub = tern_map_get(&s->subs, e.filter.data, e.filter.len);
 		bool is_new = sub == NULL;
 		if (is_new) {
@@ -166,7 +168,7 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			*reason = TERN_RC_UNSPECIFIED;
 			continue;
 		}
-		/* The granted QoS: we support all three [MQTT-3.9.3-?]. */
+		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
 		tern_log_write(&w->broker->log, TERN_LOG_SUBSCRIBE, "%.*s %u %.*s",
 			       (int)s->client_id_len, (const char *)s->client_id, e.qos,

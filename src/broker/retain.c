@@ -33,10 +33,10 @@
 #include "util/map.h"
 
 struct rnode {
-	struct rnode *parent;  /* NULL for the root */
-	struct rnode *one;     /* the only child, when kids is empty */
-	struct tern_map kids;  /* children, when there are two or more */
-	struct tern_msg *msg;  /* the retained message, or NULL */
+	struct rnode *parent; /* NULL for the root */
+	struct rnode *one;    /* the only child, when kids is empty */
+	struct tern_map kids; /* children, when there are two or more */
+	struct tern_msg *msg; /* the retained message, or NULL */
 	uint32_t klen;
 	uint8_t key[]; /* this level's bytes, owned; the map key points here */
 };
@@ -318,7 +318,7 @@ static enum tern_err hit_below(struct walk *w, struct rnode *n)
 /* Matches the filter levels from pos on (pos == flen + 1: none left) below
  * n. */
 static enum tern_err walk_from(struct walk *w, struct rnode *n, const uint8_t *f, size_t flen,
-			       size_t pos)
+                               size_t pos)
 {
 	for (;;) {
 		size_t s, e;
@@ -347,8 +347,8 @@ static enum tern_err walk_from(struct walk *w, struct rnode *n, const uint8_t *f
 	}
 }
 
-enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t flen,
-			   uint64_t now, struct retain_hits *out)
+enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t flen, uint64_t now,
+                           struct retain_hits *out)
 {
 	out->n = 0;
 	if (flen == 0)

@@ -59,8 +59,8 @@ struct group {
 };
 
 struct node {
-	struct node *parent; /* NULL for the root */
-	struct node *one;    /* the only exact child, when kids is empty */
+	struct node *parent;  /* NULL for the root */
+	struct node *one;     /* the only exact child, when kids is empty */
 	struct tern_map kids; /* exact children, when there are two or more */
 	struct node *plus;    /* the '+' child */
 	struct node *hash;    /* the '#' child */
@@ -431,7 +431,7 @@ void router_free(struct router *r)
 }
 
 enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern_bytes group,
-			 const struct route *route)
+                         const struct route *route)
 {
 	if (!filter.len)
 		return TERN_E_INVALID;
@@ -476,7 +476,7 @@ enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern
 }
 
 enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct tern_bytes group,
-			    uint64_t session)
+                            uint64_t session)
 {
 	if (!filter.len)
 		return TERN_E_NOT_FOUND;
@@ -491,7 +491,7 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
 	} else {
 		struct group **gp = &n->groups;
 		while (*gp && ((*gp)->nlen != group.len ||
-			       memcmp((*gp)->name, group.data, group.len) != 0))
+		               memcmp((*gp)->name, group.data, group.len) != 0))
 			gp = &(*gp)->next;
 		struct group *g = *gp;
 		if (!g || !subset_find(&g->members, session, &i))
@@ -548,7 +548,7 @@ static enum tern_err emit(struct node *n, struct route_matches *out)
 
 /* Matches topic levels from pos on (pos == len + 1: none left) below n. */
 static enum tern_err match_from(struct router *r, struct node *n, const uint8_t *t, size_t len,
-				size_t pos, struct route_matches *out)
+                                size_t pos, struct route_matches *out)
 {
 	enum tern_err err;
 	for (;;) {
@@ -575,7 +575,7 @@ static enum tern_err match_from(struct router *r, struct node *n, const uint8_t 
 }
 
 enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
-			   struct route_matches *out)
+                           struct route_matches *out)
 {
 	out->n = 0;
 	if (len == 0)

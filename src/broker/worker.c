@@ -107,10 +107,12 @@ static void accept_all(struct worker *w, int lfd)
 			close(fd);
 			continue;
 		}
-		if (b->cfg.set_tcp_nodelay) {
-			int one = 1;
+		int one = 1;
+		if (b->cfg.set_tcp_nodelay)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		}
+		/* TCP keep-alive finds half-open sockets of clients that asked
+		 * for no MQTT keep-alive. */
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 		struct conn *c = conn_new(w, fd);
 		if (!c) {
 			close(fd);

@@ -52,12 +52,12 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct tern_bytes B(const char *s)
-{
+static struct tern_bytes B(const char *s) {
 	return (struct tern_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
 }
 
-static size_t heap_bytes(void)
+static size_t
+heap_bytes(void)
 {
 	if (__sanitizer_get_current_allocated_bytes)
 		return __sanitizer_get_current_allocated_bytes();
@@ -83,7 +83,7 @@ static unsigned refs(struct tern_msg *m)
 /* A retained message; expiry_s > 0 gives it a v5 Message Expiry Interval
  * counted from now_ms. */
 static struct tern_msg *msg_new(const char *topic, const char *payload, uint32_t expiry_s,
-				uint64_t now_ms)
+                                uint64_t now_ms)
 {
 	struct tern_props p = {0};
 	if (expiry_s) {
@@ -108,7 +108,7 @@ static size_t lookup_at(struct fix *f, const char *filter, uint64_t now)
 {
 	retain_hits_free(&f->h);
 	assert_int_equal(retain_match(f->s, (const uint8_t *)filter, strlen(filter), now, &f->h),
-			 TERN_OK);
+	                 TERN_OK);
 	return f->h.n;
 }
 
@@ -412,31 +412,31 @@ static void test_concurrent_set_and_match_are_serialised(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_set_then_exact_lookup_returns_a_new_reference,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_replaces_the_previous_message_of_the_topic,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_payload_clears_and_is_not_stored, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_plus_filter_finds_one_level_of_retained_topics,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hash_filter_finds_the_subtree_and_its_parent,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wildcard_lookup_skips_dollar_topics, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_empty_levels_are_ordinary_levels, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_expired_message_is_removed_instead_of_returned,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_expired_message_above_a_live_one_keeps_the_live_one, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_and_clearing_free_the_nodes_left_empty,
-						setup, teardown),
-		cmocka_unit_test(test_free_releases_the_store_references),
-		cmocka_unit_test_setup_teardown(test_many_retained_topics_under_one_level, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_set_and_match_are_serialised, setup,
-						teardown),
+	        cmocka_unit_test_setup_teardown(test_set_then_exact_lookup_returns_a_new_reference,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_set_replaces_the_previous_message_of_the_topic,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_empty_payload_clears_and_is_not_stored, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_plus_filter_finds_one_level_of_retained_topics,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_hash_filter_finds_the_subtree_and_its_parent,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_wildcard_lookup_skips_dollar_topics, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_empty_levels_are_ordinary_levels, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_expired_message_is_removed_instead_of_returned,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_expired_message_above_a_live_one_keeps_the_live_one, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_expiry_and_clearing_free_the_nodes_left_empty,
+	                                        setup, teardown),
+	        cmocka_unit_test(test_free_releases_the_store_references),
+	        cmocka_unit_test_setup_teardown(test_many_retained_topics_under_one_level, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_concurrent_set_and_match_are_serialised, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,19 +51,18 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct tern_bytes B(const char *s)
-{
+static struct tern_bytes B(const char *s) {
 	return (struct tern_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
 }
 
 static const struct tern_bytes NOGROUP = {NULL, 0};
 
-static struct route R(uint64_t session, uint8_t qos)
-{
+static struct route R(uint64_t session, uint8_t qos) {
 	return (struct route){.session = session, .qos = qos};
 }
 
-static void add(struct fix *f, const char *filter, const char *group, uint64_t session)
+static void
+add(struct fix *f, const char *filter, const char *group, uint64_t session)
 {
 	struct route rt = R(session, 1);
 	assert_int_equal(router_add(f->r, B(filter), group ? B(group) : NOGROUP, &rt), TERN_OK);
@@ -72,14 +71,13 @@ static void add(struct fix *f, const char *filter, const char *group, uint64_t s
 static void del(struct fix *f, const char *filter, const char *group, uint64_t session)
 {
 	assert_int_equal(router_remove(f->r, B(filter), group ? B(group) : NOGROUP, session),
-			 TERN_OK);
+	                 TERN_OK);
 }
 
 /* Matches topic; returns the number of routes found. */
 static size_t match(struct fix *f, const char *topic)
 {
-	assert_int_equal(router_match(f->r, (const uint8_t *)topic, strlen(topic), &f->m),
-			 TERN_OK);
+	assert_int_equal(router_match(f->r, (const uint8_t *)topic, strlen(topic), &f->m), TERN_OK);
 	return f->m.n;
 }
 
@@ -102,7 +100,7 @@ static bool matches(const char *filter, const char *topic)
 	size_t n = match(f, topic);
 	/* The trie and the codec's reference matcher must agree. */
 	bool ref = tern_topic_matches((const uint8_t *)filter, strlen(filter),
-				      (const uint8_t *)topic, strlen(topic));
+	                              (const uint8_t *)topic, strlen(topic));
 	if ((n == 1) != ref)
 		fail_msg("filter \"%s\" topic \"%s\": router %zu, codec %d", filter, topic, n, ref);
 	teardown(&st);
@@ -576,39 +574,42 @@ static void test_large_share_group_still_picks_each_member_once_per_round(void *
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact_filter_matches_only_the_identical_topic),
-		cmocka_unit_test(test_plus_matches_exactly_one_level),
-		cmocka_unit_test(test_hash_matches_every_level_below),
-		cmocka_unit_test(test_hash_also_matches_the_parent_level),
-		cmocka_unit_test(test_dollar_topics_are_not_matched_by_leading_wildcards),
-		cmocka_unit_test(test_empty_levels_are_ordinary_levels),
-		cmocka_unit_test_setup_teardown(
-			test_overlapping_filters_return_the_session_once_per_filter, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_adding_the_same_subscription_replaces_its_options,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_match_resets_the_result_array, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_remove_of_an_absent_subscription_is_not_found,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_remove_keeps_the_other_subscriptions_on_the_path,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_remove_frees_the_nodes_it_leaves_empty, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_share_group_picks_each_member_in_turn, setup,
-						teardown),
-		cmocka_unit_test(test_share_group_removal_mid_round_skips_no_member),
-		cmocka_unit_test_setup_teardown(test_share_group_disappears_with_its_last_member,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_each_matching_group_and_ordinary_subscription_gets_the_message, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_shared_subscriptions_follow_the_dollar_rule, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_fifty_thousand_distinct_filters_match_one_topic,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_twenty_thousand_subscribers_on_one_filter, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			test_large_share_group_still_picks_each_member_once_per_round, setup, teardown),
+	        cmocka_unit_test(test_exact_filter_matches_only_the_identical_topic),
+	        cmocka_unit_test(test_plus_matches_exactly_one_level),
+	        cmocka_unit_test(test_hash_matches_every_level_below),
+	        cmocka_unit_test(test_hash_also_matches_the_parent_level),
+	        cmocka_unit_test(test_dollar_topics_are_not_matched_by_leading_wildcards),
+	        cmocka_unit_test(test_empty_levels_are_ordinary_levels),
+	        cmocka_unit_test_setup_teardown(
+	                test_overlapping_filters_return_the_session_once_per_filter, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_adding_the_same_subscription_replaces_its_options, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_match_resets_the_result_array, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_remove_of_an_absent_subscription_is_not_found,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_remove_keeps_the_other_subscriptions_on_the_path, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_remove_frees_the_nodes_it_leaves_empty, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_share_group_picks_each_member_in_turn, setup,
+	                                        teardown),
+	        cmocka_unit_test(test_share_group_removal_mid_round_skips_no_member),
+	        cmocka_unit_test_setup_teardown(test_share_group_disappears_with_its_last_member,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_each_matching_group_and_ordinary_subscription_gets_the_message, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(test_shared_subscriptions_follow_the_dollar_rule,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_fifty_thousand_distinct_filters_match_one_topic, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_twenty_thousand_subscribers_on_one_filter,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_large_share_group_still_picks_each_member_once_per_round, setup,
+	                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
