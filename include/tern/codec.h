@@ -187,31 +187,31 @@ struct tern_bytes {
  */
 struct tern_props {
 	uint64_t present;
-	uint8_t payload_format;          /* 0x01: 0 bytes, 1 UTF-8 */
-	uint32_t message_expiry;         /* 0x02: seconds */
-	struct tern_bytes content_type;  /* 0x03 */
-	struct tern_bytes response_topic; /* 0x08: a topic name */
-	struct tern_bytes correlation_data; /* 0x09: binary */
-	uint32_t session_expiry;         /* 0x11: seconds */
+	uint8_t payload_format;               /* 0x01: 0 bytes, 1 UTF-8 */
+	uint32_t message_expiry;              /* 0x02: seconds */
+	struct tern_bytes content_type;       /* 0x03 */
+	struct tern_bytes response_topic;     /* 0x08: a topic name */
+	struct tern_bytes correlation_data;   /* 0x09: binary */
+	uint32_t session_expiry;              /* 0x11: seconds */
 	struct tern_bytes assigned_client_id; /* 0x12 */
-	uint16_t server_keep_alive;      /* 0x13: seconds */
-	struct tern_bytes auth_method;   /* 0x15 */
-	struct tern_bytes auth_data;     /* 0x16: binary */
-	uint8_t request_problem_info;    /* 0x17: 0 or 1 */
-	uint32_t will_delay;             /* 0x18: seconds */
-	uint8_t request_response_info;   /* 0x19: 0 or 1 */
-	struct tern_bytes response_info; /* 0x1A */
-	struct tern_bytes server_reference; /* 0x1C */
-	struct tern_bytes reason_string; /* 0x1F */
-	uint16_t receive_maximum;        /* 0x21: > 0 */
-	uint16_t topic_alias_maximum;    /* 0x22 */
-	uint16_t topic_alias;            /* 0x23: > 0 */
-	uint8_t maximum_qos;             /* 0x24: 0 or 1 */
-	uint8_t retain_available;        /* 0x25: 0 or 1 */
-	uint32_t maximum_packet_size;    /* 0x27: > 0 */
-	uint8_t wildcard_sub_available;  /* 0x28: 0 or 1 */
-	uint8_t sub_id_available;        /* 0x29: 0 or 1 */
-	uint8_t shared_sub_available;    /* 0x2A: 0 or 1 */
+	uint16_t server_keep_alive;           /* 0x13: seconds */
+	struct tern_bytes auth_method;        /* 0x15 */
+	struct tern_bytes auth_data;          /* 0x16: binary */
+	uint8_t request_problem_info;         /* 0x17: 0 or 1 */
+	uint32_t will_delay;                  /* 0x18: seconds */
+	uint8_t request_response_info;        /* 0x19: 0 or 1 */
+	struct tern_bytes response_info;      /* 0x1A */
+	struct tern_bytes server_reference;   /* 0x1C */
+	struct tern_bytes reason_string;      /* 0x1F */
+	uint16_t receive_maximum;             /* 0x21: > 0 */
+	uint16_t topic_alias_maximum;         /* 0x22 */
+	uint16_t topic_alias;                 /* 0x23: > 0 */
+	uint8_t maximum_qos;                  /* 0x24: 0 or 1 */
+	uint8_t retain_available;             /* 0x25: 0 or 1 */
+	uint32_t maximum_packet_size;         /* 0x27: > 0 */
+	uint8_t wildcard_sub_available;       /* 0x28: 0 or 1 */
+	uint8_t sub_id_available;             /* 0x29: 0 or 1 */
+	uint8_t shared_sub_available;         /* 0x2A: 0 or 1 */
 
 	/* 0x0B subscription identifiers: decode counts them (walk them with
 	 * tern_props_next_sub_id()); encode writes sub_ids[0..n_sub_ids). */
@@ -319,20 +319,20 @@ struct tern_packet {
 		struct tern_connect connect;
 		struct tern_connack connack;
 		struct tern_publish publish;
-		struct tern_ack ack;              /* PUBACK PUBREC PUBREL PUBCOMP */
+		struct tern_ack ack; /* PUBACK PUBREC PUBREL PUBCOMP */
 		struct tern_subscribe subscribe;
 		struct tern_unsubscribe unsubscribe;
-		struct tern_subres subres;        /* SUBACK UNSUBACK */
-		struct tern_reasoned reasoned;    /* DISCONNECT AUTH */
-	} u;                                      /* PINGREQ PINGRESP: nothing */
+		struct tern_subres subres;     /* SUBACK UNSUBACK */
+		struct tern_reasoned reasoned; /* DISCONNECT AUTH */
+	} u;                                   /* PINGREQ PINGRESP: nothing */
 };
 
 /* What the first bytes of a packet say. */
 struct tern_fixed_header {
 	enum tern_packet_type type;
-	uint8_t flags;          /* low nibble of the first byte */
-	uint32_t remaining;     /* remaining length */
-	uint32_t header_len;    /* 2..5 bytes: type byte plus length bytes */
+	uint8_t flags;       /* low nibble of the first byte */
+	uint32_t remaining;  /* remaining length */
+	uint32_t header_len; /* 2..5 bytes: type byte plus length bytes */
 };
 
 /*
@@ -346,7 +346,7 @@ struct tern_fixed_header {
  * max_size, as soon as the length is known.
  */
 enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
-				       struct tern_fixed_header *fh);
+                                       struct tern_fixed_header *fh);
 
 /*
  * Decodes the body of one packet: body[0..fh->remaining).
@@ -359,7 +359,7 @@ enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t 
  * case out->u.connect.version holds the level that was read, or 0).
  */
 enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8_t *body,
-				 uint8_t version, struct tern_packet *out);
+                                 uint8_t version, struct tern_packet *out);
 
 /* Size in bytes of p fully encoded for version; 0 if p cannot be encoded. */
 size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
@@ -372,7 +372,7 @@ size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
  * For a v3 connection all properties are ignored.
  */
 enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, uint8_t *out,
-				 size_t cap, size_t *written);
+                                 size_t cap, size_t *written);
 
 /*
  * Encodes everything of a PUBLISH but its payload: fixed header (whose
@@ -381,7 +381,7 @@ enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, u
  * many subscribers is never copied. *written is set on success.
  */
 enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t version,
-					 uint8_t *out, size_t cap, size_t *written);
+                                         uint8_t *out, size_t cap, size_t *written);
 
 /* Size of the encoding of tern_encode_publish_header() (payload excluded). */
 size_t tern_publish_header_size(const struct tern_publish *pub, uint8_t version);
@@ -395,7 +395,7 @@ bool tern_unsubscribe_next(const struct tern_unsubscribe *u, size_t *cursor, str
 
 /* Walks the user properties of decoded props, in order. Start *cursor = 0. */
 bool tern_props_next_user(const struct tern_props *p, size_t *cursor, struct tern_bytes *name,
-			  struct tern_bytes *value);
+                          struct tern_bytes *value);
 
 /* Walks the subscription identifiers of decoded props. Start *cursor = 0. */
 bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor, uint32_t *id);
@@ -404,7 +404,7 @@ bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor, uint32_t
  * and advances *len; builds a user_raw block. TERN_E_BUFFER if it does not
  * fit, TERN_E_INVALID if name or value is not a valid MQTT string. */
 enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len, struct tern_bytes name,
-				    struct tern_bytes value);
+                                    struct tern_bytes value);
 
 /* Size in bytes of the encoded property block (without its length prefix). */
 size_t tern_props_size(const struct tern_props *p);
@@ -414,6 +414,10 @@ size_t tern_props_size(const struct tern_props *p);
 /* True if s is a valid MQTT UTF-8 string: well-formed, no U+0000, no
  * surrogates [MQTT-1.5.4-1] [MQTT-1.5.4-2], at most 65535 bytes. */
 bool tern_utf8_valid(const uint8_t *s, size_t len);
+
+/* The same rules for UTF-8 character data of any length, such as a payload
+ * whose Payload Format Indicator is 1 (section 3.3.2.3.2). */
+bool tern_utf8_data_valid(const uint8_t *s, size_t len);
 
 /* Validates a topic name: at least one byte [MQTT-4.7.3-1], no '+' or '#'
  * [MQTT-3.3.2-2] [MQTT-4.7.1-1], valid UTF-8. */
@@ -428,7 +432,7 @@ enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len);
 /* If filter is "$share/{name}/{rest}", sets *group and *rest and returns
  * true; otherwise returns false. Does not validate (see check above). */
 bool tern_topic_filter_share(struct tern_bytes filter, struct tern_bytes *group,
-			     struct tern_bytes *rest);
+                             struct tern_bytes *rest);
 
 /* True if topic name matches filter (a plain filter, not $share). A filter
  * starting with a wildcard does not match a topic starting with '$'

@@ -39,7 +39,7 @@ static int open_listener(struct broker *b, const struct tern_listener_cfg *l, ui
 	int rc = getaddrinfo(l->bind[0] ? l->bind : NULL, ps, &hints, &res);
 	if (rc) {
 		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot resolve '%s': %s", l->bind,
-			       gai_strerror(rc));
+		               gai_strerror(rc));
 		return -1;
 	}
 	/* Prefer IPv6 (dual stack) for the wildcard address, like mosquitto. */
@@ -62,7 +62,7 @@ static int open_listener(struct broker *b, const struct tern_listener_cfg *l, ui
 	return fd;
 fail:
 	tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot listen on %s:%u: %s",
-		       l->bind[0] ? l->bind : "*", port, strerror(errno));
+	               l->bind[0] ? l->bind : "*", port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(res);
@@ -99,7 +99,7 @@ static enum tern_err open_log(struct broker *b)
 		b->log.out = fopen(cfg->log_file, "a");
 		if (!b->log.out) {
 			fprintf(stderr, "Error: cannot open log file %s: %s\n", cfg->log_file,
-				strerror(errno));
+			        strerror(errno));
 			return TERN_E_SYS;
 		}
 		b->log.own_out = true;
@@ -220,7 +220,7 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 		b->workers[i] = worker_new(b, i);
 		if (!b->workers[i]) {
 			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot create worker %u: %s",
-				       i, strerror(errno));
+			               i, strerror(errno));
 			broker_free(b);
 			return TERN_E_SYS;
 		}
@@ -240,14 +240,14 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 			/* A listening socket is told apart from connections
 			 * by its small tagged pointer value: index + 1. */
 			struct epoll_event ev = {.events = EPOLLIN,
-						 .data.u64 = (uint64_t)(w->n_lfds)};
+			                         .data.u64 = (uint64_t)(w->n_lfds)};
 			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 				broker_free(b);
 				return TERN_E_SYS;
 			}
 		}
 		tern_log_write(&b->log, TERN_LOG_NOTICE, "Opening listen socket on %s port %u.",
-			       cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
+		               cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
 	}
 	return TERN_OK;
 }
@@ -260,13 +260,13 @@ uint16_t broker_port(const struct broker *b)
 enum tern_err broker_start(struct broker *b)
 {
 	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s running with %u worker%s",
-		       TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
+	               TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct worker *w = b->workers[i];
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc) {
 			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot start worker %u: %s",
-				       i, strerror(rc));
+			               i, strerror(rc));
 			broker_stop(b);
 			return TERN_E_SYS;
 		}

@@ -91,8 +91,8 @@ struct delivery {
 	uint8_t qos;          /* QoS it is delivered with */
 	bool retain;          /* RETAIN flag it is delivered with */
 	uint16_t n_sub_ids;
-	uint32_t sub_id;      /* when n_sub_ids == 1 */
-	uint32_t *sub_ids;    /* when n_sub_ids > 1; owned */
+	uint32_t sub_id;   /* when n_sub_ids == 1 */
+	uint32_t *sub_ids; /* when n_sub_ids > 1; owned */
 };
 
 /* Releases what d owns and zeroes it. */
@@ -200,12 +200,12 @@ struct route_batch {
 };
 void route_batch_begin(struct worker *w, struct route_batch *batch);
 enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
-			   struct tern_bytes filter, const struct route *route);
+                           struct tern_bytes filter, const struct route *route);
 /* Ends the batch: done(w, arg) runs when all replicas have acked (now, if
  * they already have). arg is owned by the callee until done runs; free_arg
  * frees it if the worker shuts down first. */
 enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pending_done_fn done,
-			      void *arg, void (*free_arg)(void *));
+                              void *arg, void (*free_arg)(void *));
 
 /*
  * Routes a message to every matching session of the broker: sessions of
@@ -228,7 +228,7 @@ struct sub {
 	uint8_t *filter; /* the whole filter as subscribed ($share/.. kept) */
 	uint16_t len;
 	uint8_t qos;
-	uint8_t flags;   /* ROUTE_NO_LOCAL, ROUTE_RAP */
+	uint8_t flags; /* ROUTE_NO_LOCAL, ROUTE_RAP */
 	uint8_t retain_handling;
 	uint32_t sub_id;
 };
@@ -252,8 +252,8 @@ struct session {
 	struct worker *w;
 	struct conn *conn; /* NULL while offline */
 	uint8_t version;
-	uint32_t expiry;     /* seconds after disconnect; UINT32_MAX: never */
-	uint64_t expire_at;  /* monotonic ms while offline; 0: not counting */
+	uint32_t expiry;      /* seconds after disconnect; UINT32_MAX: never */
+	uint64_t expire_at;   /* monotonic ms while offline; 0: not counting */
 	struct tern_map subs; /* filter -> struct sub (owned) */
 
 	struct delivery *queue; /* ring of deliveries waiting for the window */
@@ -320,18 +320,18 @@ struct conn {
 	uint64_t id;
 	int fd;
 	struct worker *w;
-	struct conn *prev, *next;   /* w->conns */
-	struct conn *flush_next;    /* w->flush */
-	struct conn *closing_next;  /* w->closing */
+	struct conn *prev, *next;  /* w->conns */
+	struct conn *flush_next;   /* w->flush */
+	struct conn *closing_next; /* w->closing */
 	enum conn_state state;
 	bool in_flush;
-	bool epollout;              /* EPOLLOUT is registered */
-	bool will_suppressed;       /* normal DISCONNECT received */
-	bool counted;               /* counted in broker->n_conns */
+	bool epollout;        /* EPOLLOUT is registered */
+	bool will_suppressed; /* normal DISCONNECT received */
+	bool counted;         /* counted in broker->n_conns */
 	uint8_t version;
-	uint16_t keep_alive;        /* seconds; 0: none */
-	uint64_t last_rx;           /* monotonic ms of the last packet */
-	uint64_t deadline;          /* CONNECT deadline while CONN_NEW */
+	uint16_t keep_alive; /* seconds; 0: none */
+	uint64_t last_rx;    /* monotonic ms of the last packet */
+	uint64_t deadline;   /* CONNECT deadline while CONN_NEW */
 	struct tern_buf rbuf;
 	struct tern_buf wbuf;
 	struct session *session;
@@ -343,7 +343,7 @@ struct conn {
 	uint16_t alias_max;         /* our Topic Alias Maximum */
 	uint8_t **alias_topic;      /* inbound alias -> topic (len-prefixed) */
 
-	struct tern_msg *will;      /* will of this connection */
+	struct tern_msg *will; /* will of this connection */
 	uint32_t will_delay;
 	char peer[64];
 };
@@ -389,11 +389,11 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p);
  * Returns TERN_E_TOO_LARGE when it exceeds the client's Maximum Packet Size
  * (nothing is sent then [MQTT-3.1.2-25]). */
 enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
-				bool dup);
+                                bool dup);
 
 /* Sends an ack-type packet (PUBACK..PUBCOMP) with a reason. */
 enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
-			    uint8_t reason);
+                            uint8_t reason);
 
 /* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
 static inline size_t conn_pending_out(const struct conn *c)

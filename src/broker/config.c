@@ -47,7 +47,8 @@ struct ctx {
 	bool log_type_seen;
 };
 
-static enum tern_err fail(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static enum tern_err fail(struct ctx *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 static enum tern_err fail(struct ctx *c, const char *fmt, ...)
 {
@@ -62,7 +63,7 @@ static enum tern_err fail(struct ctx *c, const char *fmt, ...)
 }
 
 static enum tern_err parse_u64(struct ctx *c, const char *name, const char *s, uint64_t min,
-			       uint64_t max, uint64_t *out)
+                               uint64_t max, uint64_t *out)
 {
 	if (!s)
 		return fail(c, "%s needs a value", name);
@@ -71,7 +72,7 @@ static enum tern_err parse_u64(struct ctx *c, const char *name, const char *s, u
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
 		return fail(c, "%s: '%s' is not a whole number from %llu to %llu", name, s,
-			    (unsigned long long)min, (unsigned long long)max);
+		            (unsigned long long)min, (unsigned long long)max);
 	*out = v;
 	return TERN_OK;
 }
@@ -109,11 +110,16 @@ static enum tern_err set_log_type(struct ctx *c, const char *v)
 		const char *name;
 		unsigned bits;
 	} types[] = {
-		{"error", TERN_LOG_ERR},        {"warning", TERN_LOG_WARNING},
-		{"notice", TERN_LOG_NOTICE},    {"information", TERN_LOG_INFO},
-		{"subscribe", TERN_LOG_SUBSCRIBE}, {"unsubscribe", TERN_LOG_UNSUBSCRIBE},
-		{"websockets", TERN_LOG_WEBSOCKETS}, {"debug", TERN_LOG_DEBUG},
-		{"all", TERN_LOG_ALL},          {"none", 0},
+	        {"error", TERN_LOG_ERR},
+	        {"warning", TERN_LOG_WARNING},
+	        {"notice", TERN_LOG_NOTICE},
+	        {"information", TERN_LOG_INFO},
+	        {"subscribe", TERN_LOG_SUBSCRIBE},
+	        {"unsubscribe", TERN_LOG_UNSUBSCRIBE},
+	        {"websockets", TERN_LOG_WEBSOCKETS},
+	        {"debug", TERN_LOG_DEBUG},
+	        {"all", TERN_LOG_ALL},
+	        {"none", 0},
 	};
 	if (!v)
 		return fail(c, "log_type needs a value");
@@ -310,7 +316,7 @@ static void usage(FILE *out)
 }
 
 enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, char *err,
-			       size_t errlen, int *exit_code)
+                               size_t errlen, int *exit_code)
 {
 	*exit_code = 1;
 	struct ctx c = {cfg, "command line", 0, err, errlen, false};
@@ -354,8 +360,8 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			cfg->log_mask = TERN_LOG_ALL;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--daemon") == 0) {
-			snprintf(err, errlen, "%s: ternd does not daemonize; use your service manager",
-				 a);
+			snprintf(err, errlen,
+			         "%s: ternd does not daemonize; use your service manager", a);
 			return TERN_E_INVALID;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);

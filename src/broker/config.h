@@ -23,25 +23,31 @@ struct tern_listener_cfg {
 	uint16_t port;
 };
 
-enum tern_log_dest { TERN_LOG_DEST_STDERR, TERN_LOG_DEST_STDOUT, TERN_LOG_DEST_FILE, TERN_LOG_DEST_NONE };
+enum tern_log_dest {
+	TERN_LOG_DEST_STDERR,
+	TERN_LOG_DEST_STDOUT,
+	TERN_LOG_DEST_FILE,
+	TERN_LOG_DEST_NONE
+};
 
 struct tern_config {
 	struct tern_listener_cfg listeners[TERN_MAX_LISTENERS];
 	size_t n_listeners;
-	unsigned workers;               /* 0: one per core */
+	unsigned workers; /* 0: one per core */
 	bool allow_anonymous;
-	uint32_t max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
-	uint32_t max_queued_messages;   /* per session; 0: no bound */
-	uint32_t message_size_limit;    /* payload bytes; 0: protocol limit */
-	uint32_t max_packet_size;       /* whole packet bytes; 0: protocol limit */
-	uint16_t max_keepalive;         /* seconds */
+	uint32_t
+	        max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
+	uint32_t max_queued_messages; /* per session; 0: no bound */
+	uint32_t message_size_limit;  /* payload bytes; 0: protocol limit */
+	uint32_t max_packet_size;     /* whole packet bytes; 0: protocol limit */
+	uint16_t max_keepalive;       /* seconds */
 	bool retain_available;
-	uint16_t max_topic_alias;       /* v5 Topic Alias Maximum we accept */
-	uint32_t connect_timeout;       /* seconds from accept to CONNECT */
-	int64_t max_connections;        /* -1: no bound */
-	size_t max_output_bytes;        /* bytes queued to one socket before QoS 0 drops */
+	uint16_t max_topic_alias; /* v5 Topic Alias Maximum we accept */
+	uint32_t connect_timeout; /* seconds from accept to CONNECT */
+	int64_t max_connections;  /* -1: no bound */
+	size_t max_output_bytes;  /* bytes queued to one socket before QoS 0 drops */
 	bool set_tcp_nodelay;
-	unsigned log_mask;              /* enum tern_log_type bits */
+	unsigned log_mask; /* enum tern_log_type bits */
 	enum tern_log_dest log_dest;
 	char log_file[256];
 	bool log_timestamp;
@@ -64,6 +70,6 @@ enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, 
  * exit_code 1, with the message in err).
  */
 enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, char *err,
-			       size_t errlen, int *exit_code);
+                               size_t errlen, int *exit_code);
 
 #endif

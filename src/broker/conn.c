@@ -118,7 +118,7 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 	}
 	size_t n = 0;
 	err = tern_encode_packet(p, c->version, c->wbuf.data + c->wbuf.len,
-				 c->wbuf.cap - c->wbuf.len, &n);
+	                         c->wbuf.cap - c->wbuf.len, &n);
 	if (err)
 		return err;
 	c->wbuf.len += n;
@@ -127,7 +127,7 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 }
 
 enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
-			    uint8_t reason)
+                            uint8_t reason)
 {
 	struct tern_packet p = {.type = type};
 	p.u.ack.packet_id = packet_id;
@@ -136,18 +136,18 @@ enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t
 }
 
 enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
-				bool dup)
+                                bool dup)
 {
 	if (c->state == CONN_CLOSING)
 		return TERN_E_CLOSED;
 	const struct tern_msg *m = d->msg;
 	struct tern_publish pub = {
-		.qos = d->qos,
-		.dup = dup && d->qos > 0,
-		.retain = d->retain,
-		.topic = m->topic,
-		.packet_id = d->qos ? packet_id : 0,
-		.payload = m->payload,
+	        .qos = d->qos,
+	        .dup = dup && d->qos > 0,
+	        .retain = d->retain,
+	        .topic = m->topic,
+	        .packet_id = d->qos ? packet_id : 0,
+	        .payload = m->payload,
 	};
 	if (c->version == TERN_V5) {
 		struct tern_props *pr = &pub.props;
@@ -196,7 +196,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	}
 	size_t n = 0;
 	err = tern_encode_publish_header(&pub, c->version, c->wbuf.data + c->wbuf.len,
-					 c->wbuf.cap - c->wbuf.len, &n);
+	                                 c->wbuf.cap - c->wbuf.len, &n);
 	if (err)
 		return err;
 	c->wbuf.len += n;
@@ -212,7 +212,7 @@ static void set_epollout(struct conn *c, bool on)
 	if (c->epollout == on)
 		return;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
-				 .data.ptr = c};
+	                         .data.ptr = c};
 	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
 		c->epollout = on;
 }
@@ -222,7 +222,7 @@ static bool write_some(struct conn *c)
 {
 	while (tern_buf_used(&c->wbuf)) {
 		ssize_t n = send(c->fd, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf),
-				 MSG_NOSIGNAL);
+		                 MSG_NOSIGNAL);
 		if (n > 0) {
 			tern_buf_consume(&c->wbuf, (size_t)n);
 			continue;
@@ -266,15 +266,15 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 		if (why && c->problem_info) {
 			p.u.reasoned.props.present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
 			p.u.reasoned.props.reason_string =
-				(struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
+			        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
 		}
 		conn_send(c, &p);
 	}
 	if (why) {
 		const struct session *s = c->session;
 		tern_log_write(&b->log, TERN_LOG_NOTICE, "Client %.*s [%s] disconnected: %s.",
-			       s ? (int)s->client_id_len : 1,
-			       s ? (const char *)s->client_id : "?", c->peer, why);
+		               s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
+		               c->peer, why);
 	}
 	c->state = CONN_CLOSING;
 	c->closing_next = c->w->closing;
@@ -413,7 +413,8 @@ void conn_process(struct conn *c)
 			break;
 		if (err) {
 			conn_close(c, tern_err_reason(err),
-				   err == TERN_E_TOO_LARGE ? "packet too large" : "malformed packet");
+			           err == TERN_E_TOO_LARGE ? "packet too large"
+			                                   : "malformed packet");
 			break;
 		}
 		if (avail - fh.header_len < fh.remaining)
@@ -425,8 +426,8 @@ void conn_process(struct conn *c)
 				connect_refuse_decoded(c, err, data + fh.header_len, fh.remaining);
 			} else {
 				conn_close(c, tern_err_reason(err),
-					   err == TERN_E_PROTOCOL ? "protocol error"
-								  : "malformed packet");
+				           err == TERN_E_PROTOCOL ? "protocol error"
+				                                  : "malformed packet");
 			}
 			break;
 		}

@@ -43,11 +43,11 @@ static void refuse(struct conn *c, uint8_t reason, const char *why)
 	if (c->version == TERN_V5 && why && c->problem_info) {
 		p.u.connack.props.present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
 		p.u.connack.props.reason_string =
-			(struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
+		        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
 	}
 	conn_send(c, &p);
 	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
-		       "Client connection from %s refused: %s.", c->peer, why);
+	               "Client connection from %s refused: %s.", c->peer, why);
 	conn_close(c, 0, NULL);
 }
 
@@ -77,8 +77,8 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
 		return;
 	}
 	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
-		       "Client connection from %s closed: malformed CONNECT (%s).", c->peer,
-		       tern_strerror(err));
+	               "Client connection from %s closed: malformed CONNECT (%s).", c->peer,
+	               tern_strerror(err));
 	conn_close(c, 0, NULL);
 }
 
@@ -112,7 +112,7 @@ static void hand_over(struct conn *c, unsigned home)
 }
 
 static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
-			    bool assigned);
+                            bool assigned);
 
 void handle_connect(struct conn *c, const struct tern_connect *p)
 {
@@ -166,8 +166,9 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 	}
 	if (p->will && p->will_retain && !cfg->retain_available) {
 		/* [MQTT-3.2.2-12] */
-		refuse(c, p->version == TERN_V5 ? TERN_RC_RETAIN_NOT_SUPPORTED
-						: TERN_RC_NOT_AUTHORIZED,
+		refuse(c,
+		       p->version == TERN_V5 ? TERN_RC_RETAIN_NOT_SUPPORTED
+		                             : TERN_RC_NOT_AUTHORIZED,
 		       "retained will but retain is not available");
 		return;
 	}
@@ -180,7 +181,7 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 }
 
 static void send_connack(struct conn *c, const struct tern_connect *p, bool present,
-			 struct tern_bytes cid, bool assigned)
+                         struct tern_bytes cid, bool assigned)
 {
 	const struct tern_config *cfg = &c->w->broker->cfg;
 	struct tern_packet ack = {.type = TERN_CONNACK};
@@ -220,7 +221,7 @@ static void send_connack(struct conn *c, const struct tern_connect *p, bool pres
 }
 
 static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
-			    bool assigned)
+                            bool assigned)
 {
 	struct worker *w = c->w;
 	struct broker *b = w->broker;
@@ -261,8 +262,8 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	s->expire_at = 0;
 	if (p->version == TERN_V5)
 		s->expiry = (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))
-				    ? p->props.session_expiry
-				    : 0;
+		                    ? p->props.session_expiry
+		                    : 0;
 	else
 		s->expiry = p->clean_start ? 0 : UINT32_MAX;
 	s->conn = c;
@@ -282,9 +283,9 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		c->alias_max = cfg->max_topic_alias;
 	}
 	if (p->will) {
-		c->will = tern_msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
-				       p->version == TERN_V5 ? &p->will_props : NULL, s->id,
-				       w->now);
+		c->will =
+		        tern_msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
+		                     p->version == TERN_V5 ? &p->will_props : NULL, s->id, w->now);
 		if (!c->will) {
 			refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 			return;
@@ -296,9 +297,9 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	c->state = CONN_ACTIVE;
 	send_connack(c, p, present, cid, assigned);
 	tern_log_write(&b->log, TERN_LOG_NOTICE,
-		       "New client connected from %s as %.*s (p%u, c%u, k%u).", c->peer,
-		       (int)cid.len, (const char *)cid.data, p->version, p->clean_start ? 1u : 0u,
-		       c->keep_alive);
+	               "New client connected from %s as %.*s (p%u, c%u, k%u).", c->peer,
+	               (int)cid.len, (const char *)cid.data, p->version, p->clean_start ? 1u : 0u,
+	               c->keep_alive);
 	if (present)
 		session_resume(s);
 }

@@ -22,11 +22,13 @@ void handle_disconnect(struct conn *c, const struct tern_reasoned *p)
 		}
 		s->expiry = p->props.session_expiry;
 	}
-	/* A normal DISCONNECT discards the will [MQTT-3.14.4-3]; v5 reason
-	 * 0x04 asks for it to be published all the same. */
-	c->will_suppressed = !(c->version == TERN_V5 && p->reason == TERN_RC_DISCONNECT_WITH_WILL);
-	conn_close(c, 0, c->version == TERN_V5 && p->reason ? "client disconnected with a reason"
-							     : "client sent DISCONNECT");
+	/* Only reason 0x00 (normal disconnection, and every v3 DISCONNECT)
+	 * discards the will [MQTT-3.14.4-3] [MQTT-3.1.2-8]; 0x04 and the
+	 * error codes leave it to be published. */
+	c->will_suppressed = p->reason == TERN_RC_SUCCESS;
+	conn_close(c, 0,
+	           c->version == TERN_V5 && p->reason ? "client disconnected with a reason"
+	                                              : "client sent DISCONNECT");
 }
 
 void handle_auth(struct conn *c, const struct tern_reasoned *p)
@@ -36,5 +38,5 @@ void handle_auth(struct conn *c, const struct tern_reasoned *p)
 	 * protocol error [MQTT-3.15.0-1] [MQTT-4.12.0-6]; for 3.1.1 packet type
 	 * 15 is reserved and malformed. */
 	conn_close(c, c->version == TERN_V5 ? TERN_RC_PROTOCOL_ERROR : TERN_RC_MALFORMED_PACKET,
-		   "AUTH without an authentication method");
+	           "AUTH without an authentication method");
 }

@@ -108,7 +108,8 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 
 	if (c->version == TERN_V5 && p->props.n_sub_ids) {
 		/* [MQTT-3.3.4-6] */
-		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBLISH from a client with a subscription id");
+		conn_close(c, TERN_RC_PROTOCOL_ERROR,
+		           "PUBLISH from a client with a subscription id");
 		return;
 	}
 	struct tern_bytes topic;
@@ -134,13 +135,23 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		/* Accepted at the protocol level but not forwarded: v5 says
 		 * why in the acknowledgement. */
 		tern_log_write(&b->log, TERN_LOG_NOTICE,
-			       "Dropped a %u byte message from %.*s: over message_size_limit.",
-			       p->payload.len, (int)s->client_id_len, (const char *)s->client_id);
-		if (p->qos == 2 && !qos2_add(s, p->packet_id)) {
-			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		               "Dropped a %u byte message from %.*s: over message_size_limit.",
+		               p->payload.len, (int)s->client_id_len, (const char *)s->client_id);
+		/* A PUBREC >= 0x80 ends the QoS 2 flow: no id to remember. */
+		ack(c, p, TERN_RC_QUOTA_EXCEEDED);
+		return;
+	}
+	if ((p->props.present & TERN_PROP_BIT(TERN_PROP_PAYLOAD_FORMAT)) &&
+	    p->props.payload_format == 1 &&
+	    !tern_utf8_data_valid(p->payload.data, p->payload.len)) {
+		/* We validate what the sender calls UTF-8 (section 3.3.2.3.2):
+		 * refused in the acknowledgement, or by DISCONNECT for QoS 0,
+		 * which has none. */
+		if (p->qos == 0) {
+			conn_close(c, TERN_RC_PAYLOAD_FORMAT_INVALID, "payload is not UTF-8");
 			return;
 		}
-		ack(c, p, TERN_RC_QUOTA_EXCEEDED);
+		ack(c, p, TERN_RC_PAYLOAD_FORMAT_INVALID);
 		return;
 	}
 	if (p->qos == 2 && s->n_qos2_in >= b->cfg.max_inflight_messages) {
@@ -151,7 +162,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	}
 
 	struct tern_msg *m = tern_msg_new(topic, p->payload, p->qos, p->retain,
-					  c->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
+	                                  c->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
 	if (!m || (p->qos == 2 && !qos2_add(s, p->packet_id))) {
 		tern_msg_unref(m);
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
@@ -211,7 +222,7 @@ void handle_pubrel(struct conn *c, const struct tern_ack *p)
 	bool known = qos2_remove(s, p->packet_id);
 	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
 	conn_send_ack(c, TERN_PUBCOMP, p->packet_id,
-		      known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND);
+	              known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND);
 }
 
 void handle_pubcomp(struct conn *c, const struct tern_ack *p)

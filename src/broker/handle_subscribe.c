@@ -44,7 +44,7 @@ static void plan_free(void *arg)
 }
 
 static struct plan *plan_new(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
-			     uint32_t n)
+                             uint32_t n)
 {
 	struct plan *pl = calloc(1, sizeof(*pl));
 	if (!pl)
@@ -69,7 +69,7 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 	struct retain_hits hits = {0};
 	if (retain_match(w->broker->retain, r->filter, r->len, w->now, &hits))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-			       "Error: out of memory looking up retained messages");
+		               "Error: out of memory looking up retained messages");
 	for (size_t i = 0; i < hits.n; i++) {
 		struct delivery d = {0};
 		d.msg = hits.v[i];
@@ -155,15 +155,15 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		/* A repeated filter replaces the subscription's options
 		 * [MQTT-3.8.4-3]. */
 		sub->qos = e.qos;
-		sub->flags = (e.no_local ? ROUTE_NO_LOCAL : 0) |
-			     (e.retain_as_published ? ROUTE_RAP : 0);
+		sub->flags =
+		        (e.no_local ? ROUTE_NO_LOCAL : 0) | (e.retain_as_published ? ROUTE_RAP : 0);
 		sub->retain_handling = e.retain_handling;
 		sub->sub_id = sub_id;
 		struct route r = {.session = s->id,
-				  .sub_id = sub_id,
-				  .home = (uint16_t)w->id,
-				  .qos = e.qos,
-				  .flags = sub->flags};
+		                  .sub_id = sub_id,
+		                  .home = (uint16_t)w->id,
+		                  .qos = e.qos,
+		                  .flags = sub->flags};
 		if (route_change(w, &batch, true, e.filter, &r)) {
 			*reason = TERN_RC_UNSPECIFIED;
 			continue;
@@ -171,8 +171,8 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
 		tern_log_write(&w->broker->log, TERN_LOG_SUBSCRIBE, "%.*s %u %.*s",
-			       (int)s->client_id_len, (const char *)s->client_id, e.qos,
-			       (int)e.filter.len, (const char *)e.filter.data);
+		               (int)s->client_id_len, (const char *)s->client_id, e.qos,
+		               (int)e.filter.len, (const char *)e.filter.data);
 		/* Retained messages: not for shared subscriptions (4.8.2);
 		 * retain handling 0 always, 1 only for a new subscription, 2
 		 * never [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11]. */
@@ -213,10 +213,10 @@ void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p)
 		}
 		struct route r = {.session = s->id, .home = (uint16_t)w->id};
 		*reason = route_change(w, &batch, false, f, &r) ? TERN_RC_UNSPECIFIED
-								: TERN_RC_SUCCESS;
+		                                                : TERN_RC_SUCCESS;
 		tern_log_write(&w->broker->log, TERN_LOG_UNSUBSCRIBE, "%.*s %.*s",
-			       (int)s->client_id_len, (const char *)s->client_id, (int)f.len,
-			       (const char *)f.data);
+		               (int)s->client_id_len, (const char *)s->client_id, (int)f.len,
+		               (const char *)f.data);
 		free(sub->filter);
 		free(sub);
 	}

@@ -50,10 +50,12 @@ int main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			/* Nothing is reloadable yet; say so rather than exit. */
-			tern_log_write(&b->log, TERN_LOG_NOTICE, "Received SIGHUP: nothing to reload.");
+			tern_log_write(&b->log, TERN_LOG_NOTICE,
+			               "Received SIGHUP: nothing to reload.");
 			continue;
 		}
-		tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd received signal %d, stopping.", sig);
+		tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd received signal %d, stopping.",
+		               sig);
 		break;
 	}
 	broker_stop(b);

@@ -50,8 +50,8 @@ enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg);
  * at `now` (monotonic ms) are removed from the store instead of returned.
  * TERN_OK or TERN_E_NOMEM (the references gathered so far are in out).
  */
-enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t flen,
-			   uint64_t now, struct retain_hits *out);
+enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t flen, uint64_t now,
+                           struct retain_hits *out);
 
 /* Number of retained messages. */
 size_t retain_count(struct retain_store *s);

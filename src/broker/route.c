@@ -46,7 +46,7 @@ void route_batch_begin(struct worker *w, struct route_batch *batch)
 }
 
 static enum tern_err apply(struct worker *w, bool add, struct tern_bytes filter,
-			   const struct route *route)
+                           const struct route *route)
 {
 	struct tern_bytes group = {0}, plain = filter;
 	if (!tern_topic_filter_share(filter, &group, &plain)) {
@@ -60,7 +60,7 @@ static enum tern_err apply(struct worker *w, bool add, struct tern_bytes filter,
 }
 
 enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
-			   struct tern_bytes filter, const struct route *route)
+                           struct tern_bytes filter, const struct route *route)
 {
 	enum tern_err err = apply(w, add, filter, route);
 	if (err)
@@ -79,7 +79,7 @@ enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add
 			free(it);
 			free(text);
 			tern_log_write(&w->broker->log, TERN_LOG_ERR,
-				       "Error: out of memory updating subscriptions");
+			               "Error: out of memory updating subscriptions");
 			return TERN_E_NOMEM;
 		}
 		memcpy(text, filter.data, filter.len);
@@ -97,7 +97,7 @@ enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add
 }
 
 enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pending_done_fn done,
-			      void *arg, void (*free_arg)(void *))
+                              void *arg, void (*free_arg)(void *))
 {
 	if (batch->outstanding == 0) {
 		done(w, arg);
@@ -157,7 +157,7 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		struct tern_bytes f = {it->u.route.text, it->u.route.filter_len};
 		if (apply(w, it->kind == INBOX_ROUTE_ADD, f, &it->u.route.route))
 			tern_log_write(&w->broker->log, TERN_LOG_ERR,
-				       "Error: out of memory updating subscriptions");
+			               "Error: out of memory updating subscriptions");
 		free(it->u.route.text);
 		if (it->u.route.req && !stopping(w)) {
 			/* Reuse the item as the ack. */
@@ -230,7 +230,7 @@ static enum tern_err add_sub_id(struct delivery *d, uint32_t id)
 }
 
 static void hand_over(struct worker *w, unsigned home, uint64_t session, struct delivery *d,
-		      struct inbox_item **batch)
+                      struct inbox_item **batch)
 {
 	if (home == w->id) {
 		struct session *s = tern_map64_get(&w->sessions_by_id, session);

@@ -66,14 +66,14 @@ void router_free(struct router *r);
  * Returns TERN_OK or TERN_E_NOMEM (the router is then unchanged).
  */
 enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern_bytes group,
-			 const struct route *route);
+                         const struct route *route);
 
 /*
  * Removes the (filter, group, session) subscription and prunes nodes left
  * empty. Returns TERN_OK, or TERN_E_NOT_FOUND when there was none.
  */
 enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct tern_bytes group,
-			    uint64_t session);
+                            uint64_t session);
 
 /*
  * Appends to out (after setting out->n = 0) every subscription whose filter
@@ -85,7 +85,7 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
  * returns TERN_OK or TERN_E_NOMEM (out->n then counts what was found).
  */
 enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
-			   struct route_matches *out);
+                           struct route_matches *out);
 
 /* Number of subscriptions stored (shared members included). */
 size_t router_count(const struct router *r);

@@ -62,10 +62,10 @@ void session_fire_will(struct session *s)
 	struct worker *w = s->w;
 	if (will->retain && retain_set(w->broker->retain, will))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-			       "Error: out of memory storing a retained will");
+		               "Error: out of memory storing a retained will");
 	if (route_publish(w, will, NULL))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-			       "Error: out of memory routing a will");
+		               "Error: out of memory routing a will");
 	tern_msg_unref(will);
 }
 
@@ -79,7 +79,7 @@ void session_destroy(struct session *s)
 		struct route r = {.session = s->id, .home = (uint16_t)w->id};
 		if (route_change(w, NULL, false, (struct tern_bytes){sub->filter, sub->len}, &r))
 			tern_log_write(&w->broker->log, TERN_LOG_ERR,
-				       "Error: out of memory removing a subscription");
+			               "Error: out of memory removing a subscription");
 		free(sub->filter);
 		free(sub);
 	}
@@ -190,9 +190,9 @@ static void drop(struct session *s, struct delivery *d, const char *why)
 	s->dropped++;
 	if (d->qos > 0)
 		tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
-			       "Warning: dropped QoS %u message on %.*s for client %.*s: %s",
-			       d->qos, (int)d->msg->topic.len, (const char *)d->msg->topic.data,
-			       (int)s->client_id_len, (const char *)s->client_id, why);
+		               "Warning: dropped QoS %u message on %.*s for client %.*s: %s",
+		               d->qos, (int)d->msg->topic.len, (const char *)d->msg->topic.data,
+		               (int)s->client_id_len, (const char *)s->client_id, why);
 	delivery_clear(d);
 }
 
@@ -284,8 +284,8 @@ bool session_tick(struct session *s, uint64_t now)
 		session_fire_will(s);
 	if (s->expire_at && now >= s->expire_at) {
 		tern_log_write(&s->w->broker->log, TERN_LOG_NOTICE,
-			       "Expiring client %.*s, its session expiry interval passed.",
-			       (int)s->client_id_len, (const char *)s->client_id);
+		               "Expiring client %.*s, its session expiry interval passed.",
+		               (int)s->client_id_len, (const char *)s->client_id);
 		session_destroy(s);
 		return true;
 	}

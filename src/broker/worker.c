@@ -27,7 +27,7 @@
 #include "util/clock.h"
 
 #define MAX_EVENTS 256
-#define TICK_MS 1000
+#define TICK_MS    1000
 
 void worker_post(struct worker *to, struct inbox_item *item)
 {
@@ -97,13 +97,13 @@ static void accept_all(struct worker *w, int lfd)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				tern_log_write(&b->log, TERN_LOG_ERR, "Error: accept: %s",
-					       strerror(errno));
+				               strerror(errno));
 			return;
 		}
 		if (b->cfg.max_connections >= 0 &&
 		    atomic_load(&b->n_conns) >= b->cfg.max_connections) {
 			tern_log_write(&b->log, TERN_LOG_NOTICE,
-				       "Client connection refused: max_connections reached.");
+			               "Client connection refused: max_connections reached.");
 			close(fd);
 			continue;
 		}
@@ -156,7 +156,7 @@ static void tick(struct worker *w)
 		if (c->state == CONN_NEW && now >= c->deadline) {
 			conn_close(c, 0, "no CONNECT in time");
 		} else if (c->state == CONN_ACTIVE && c->keep_alive &&
-			   now - c->last_rx > (uint64_t)c->keep_alive * 1500u) {
+		           now - c->last_rx > (uint64_t)c->keep_alive * 1500u) {
 			/* One and a half keep-alive periods without a packet
 			 * [MQTT-3.1.2-24]. */
 			conn_close(c, TERN_RC_KEEP_ALIVE_TIMEOUT, "keep-alive timeout");
@@ -222,7 +222,7 @@ void *worker_main(void *arg)
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
 			tern_log_write(&b->log, TERN_LOG_ERR, "Error: epoll_wait: %s",
-				       strerror(errno));
+			               strerror(errno));
 			break;
 		}
 		w->now = tern_now_ms();

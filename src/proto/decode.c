@@ -43,7 +43,7 @@ static bool flags_ok(unsigned type, uint8_t flags)
 }
 
 enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
-				       struct tern_fixed_header *fh)
+                                       struct tern_fixed_header *fh)
 {
 	uint32_t remaining, used;
 
@@ -111,7 +111,7 @@ static enum tern_err decode_connect(struct tern__rd *r, struct tern_connect *c)
 	if ((e = rd_protocol(r, c)) != TERN_OK)
 		return e;
 	bool v5 = c->version == TERN_V5;
-	if ((e = tern__rd_u8(r, &flags)) != TERN_OK || 
+	if ((e = tern__rd_u8(r, &flags)) != TERN_OK ||
 	    (e = tern__rd_u16(r, &c->keep_alive)) != TERN_OK)
 		return e;
 	if (flags & 0x01u)
@@ -178,7 +178,7 @@ static enum tern_err decode_connack(struct tern__rd *r, uint8_t version, struct 
 
 /* PUBLISH (3.3). */
 static enum tern_err decode_publish(struct tern__rd *r, uint8_t flags, uint8_t version,
-				    struct tern_publish *p)
+                                    struct tern_publish *p)
 {
 	enum tern_err e;
 
@@ -275,7 +275,7 @@ static enum tern_err decode_subscribe(struct tern__rd *r, uint8_t version, struc
 
 /* UNSUBSCRIBE (3.10). */
 static enum tern_err decode_unsubscribe(struct tern__rd *r, uint8_t version,
-					struct tern_unsubscribe *u)
+                                        struct tern_unsubscribe *u)
 {
 	enum tern_err e, deferred = TERN_OK;
 
@@ -302,7 +302,7 @@ static enum tern_err decode_unsubscribe(struct tern__rd *r, uint8_t version,
 /* SUBACK (3.9) and UNSUBACK (3.11). A 3.1.1 UNSUBACK is only a packet
  * identifier; the others carry one reason code per filter, at least one. */
 static enum tern_err decode_subres(struct tern__rd *r, int type, uint8_t version,
-				   struct tern_subres *s)
+                                   struct tern_subres *s)
 {
 	enum tern_err e;
 
@@ -327,7 +327,7 @@ static enum tern_err decode_subres(struct tern__rd *r, int type, uint8_t version
  * and no properties, one byte means no properties (3.14.2.1, 3.15.2.1).
  * A 3.1.1 DISCONNECT is empty. */
 static enum tern_err decode_reasoned(struct tern__rd *r, int type, uint8_t version,
-				     struct tern_reasoned *d)
+                                     struct tern_reasoned *d)
 {
 	enum tern_err e;
 
@@ -343,7 +343,7 @@ static enum tern_err decode_reasoned(struct tern__rd *r, int type, uint8_t versi
 }
 
 enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8_t *body,
-				 uint8_t version, struct tern_packet *out)
+                                 uint8_t version, struct tern_packet *out)
 {
 	static const uint8_t empty[1];
 

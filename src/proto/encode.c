@@ -42,8 +42,7 @@ static enum tern_err wr_props(struct tern__wr *w, const struct tern_props *p, in
 
 /* CONNECT (3.1): the version written is `version`; c->version may be 0 or
  * must agree with it. */
-static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect *c,
-				  uint8_t version)
+static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect *c, uint8_t version)
 {
 	bool v5 = version == TERN_V5;
 	enum tern_err e;
@@ -58,7 +57,7 @@ static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect 
 	    (c->has_password && !bin_ok(c->password)))
 		return TERN_E_INVALID;
 	if (c->will && (!str_ok(c->will_topic) || !bin_ok(c->will_payload) ||
-			!tern__topic_name_ok(c->will_topic.data, c->will_topic.len)))
+	                !tern__topic_name_ok(c->will_topic.data, c->will_topic.len)))
 		return TERN_E_INVALID;
 
 	if (version == TERN_V31)
@@ -67,8 +66,8 @@ static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect 
 		tern__wr_bin(w, (struct tern_bytes){(const uint8_t *)"MQTT", 4});
 	tern__wr_u8(w, version);
 	uint8_t flags = (uint8_t)((c->clean_start ? 0x02u : 0) | (c->will ? 0x04u : 0) |
-				  (uint8_t)(c->will_qos << 3) | (c->will_retain ? 0x20u : 0) |
-				  (c->has_password ? 0x40u : 0) | (c->has_username ? 0x80u : 0));
+	                          (uint8_t)(c->will_qos << 3) | (c->will_retain ? 0x20u : 0) |
+	                          (c->has_password ? 0x40u : 0) | (c->has_username ? 0x80u : 0));
 	tern__wr_u8(w, flags);
 	tern__wr_u16(w, c->keep_alive);
 	if (v5 && (e = wr_props(w, &c->props, TERN_CONNECT)) != TERN_OK)
@@ -88,8 +87,7 @@ static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect 
 }
 
 /* CONNACK (3.2). */
-static enum tern_err body_connack(struct tern__wr *w, const struct tern_connack *c,
-				  uint8_t version)
+static enum tern_err body_connack(struct tern__wr *w, const struct tern_connack *c, uint8_t version)
 {
 	if (!tern__reason_valid(TERN_CONNACK, version, c->reason) ||
 	    (c->session_present && c->reason != 0))
@@ -111,7 +109,7 @@ static int publish_flags(const struct tern_publish *p)
 
 /* PUBLISH (3.3) variable header; the payload is written by the caller. */
 static enum tern_err body_publish_header(struct tern__wr *w, const struct tern_publish *p,
-					 uint8_t version)
+                                         uint8_t version)
 {
 	if (publish_flags(p) < 0 || !str_ok(p->topic))
 		return TERN_E_INVALID;
@@ -134,7 +132,7 @@ static enum tern_err body_publish_header(struct tern__wr *w, const struct tern_p
 
 /* PUBACK, PUBREC, PUBREL, PUBCOMP (3.4 - 3.7). */
 static enum tern_err body_ack(struct tern__wr *w, int type, const struct tern_ack *a,
-			      uint8_t version)
+                              uint8_t version)
 {
 	if (a->packet_id == 0)
 		return TERN_E_INVALID;
@@ -154,7 +152,7 @@ static enum tern_err body_ack(struct tern__wr *w, int type, const struct tern_ac
 
 /* SUBSCRIBE (3.8). */
 static enum tern_err body_subscribe(struct tern__wr *w, const struct tern_subscribe *s,
-				    uint8_t version)
+                                    uint8_t version)
 {
 	bool v5 = version == TERN_V5;
 	enum tern_err e;
@@ -167,8 +165,8 @@ static enum tern_err body_subscribe(struct tern__wr *w, const struct tern_subscr
 	for (uint32_t i = 0; i < s->count; i++) {
 		const struct tern_sub_entry *en = &s->entries[i];
 		struct tern_bytes group, rest;
-		if (!str_ok(en->filter) || !tern__topic_filter_ok(en->filter.data, en->filter.len) ||
-		    en->qos > 2)
+		if (!str_ok(en->filter) ||
+		    !tern__topic_filter_ok(en->filter.data, en->filter.len) || en->qos > 2)
 			return TERN_E_INVALID;
 		uint8_t opts = en->qos;
 		if (v5) {
@@ -176,8 +174,8 @@ static enum tern_err body_subscribe(struct tern__wr *w, const struct tern_subscr
 			    (en->no_local && tern_topic_filter_share(en->filter, &group, &rest)))
 				return TERN_E_INVALID;
 			opts |= (uint8_t)((en->no_local ? 0x04u : 0) |
-					  (en->retain_as_published ? 0x08u : 0) |
-					  (unsigned)(en->retain_handling << 4));
+			                  (en->retain_as_published ? 0x08u : 0) |
+			                  (unsigned)(en->retain_handling << 4));
 		}
 		tern__wr_bin(w, en->filter);
 		tern__wr_u8(w, opts);
@@ -187,7 +185,7 @@ static enum tern_err body_subscribe(struct tern__wr *w, const struct tern_subscr
 
 /* UNSUBSCRIBE (3.10). */
 static enum tern_err body_unsubscribe(struct tern__wr *w, const struct tern_unsubscribe *u,
-				      uint8_t version)
+                                      uint8_t version)
 {
 	enum tern_err e;
 
@@ -207,7 +205,7 @@ static enum tern_err body_unsubscribe(struct tern__wr *w, const struct tern_unsu
 
 /* SUBACK (3.9) and UNSUBACK (3.11); a 3.1.1 UNSUBACK has no reasons. */
 static enum tern_err body_subres(struct tern__wr *w, int type, const struct tern_subres *s,
-				 uint8_t version)
+                                 uint8_t version)
 {
 	enum tern_err e;
 
@@ -229,7 +227,7 @@ static enum tern_err body_subres(struct tern__wr *w, int type, const struct tern
 
 /* DISCONNECT (3.14) and AUTH (3.15). */
 static enum tern_err body_reasoned(struct tern__wr *w, int type, const struct tern_reasoned *d,
-				   uint8_t version)
+                                   uint8_t version)
 {
 	if (version != TERN_V5)
 		return type == TERN_AUTH ? TERN_E_INVALID : TERN_OK;
@@ -247,7 +245,7 @@ static enum tern_err body_reasoned(struct tern__wr *w, int type, const struct te
 /* Writes (or counts) the body of p, including a PUBLISH payload, and sets
  * *flags to the low nibble of the first byte. */
 static enum tern_err body(struct tern__wr *w, const struct tern_packet *p, uint8_t version,
-			  uint8_t *flags)
+                          uint8_t *flags)
 {
 	enum tern_err e;
 
@@ -294,7 +292,7 @@ static enum tern_err body(struct tern__wr *w, const struct tern_packet *p, uint8
 /* Measures the body of p; TERN_E_INVALID also when it is too long for the
  * remaining length. */
 static enum tern_err measure(const struct tern_packet *p, uint8_t version, size_t *body_len,
-			     uint8_t *flags)
+                             uint8_t *flags)
 {
 	struct tern__wr w = {0};
 	enum tern_err e = body(&w, p, version, flags);
@@ -316,7 +314,7 @@ size_t tern_packet_size(const struct tern_packet *p, uint8_t version)
 }
 
 enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, uint8_t *out,
-				 size_t cap, size_t *written)
+                                 size_t cap, size_t *written)
 {
 	size_t n;
 	uint8_t flags;
@@ -340,7 +338,7 @@ enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, u
 /* Measures the PUBLISH variable header; the remaining length adds the
  * payload. */
 static enum tern_err measure_publish(const struct tern_publish *pub, uint8_t version,
-				     size_t *hdr_body, uint32_t *remaining)
+                                     size_t *hdr_body, uint32_t *remaining)
 {
 	struct tern__wr w = {0};
 	if (version < TERN_V31 || version > TERN_V5)
@@ -365,7 +363,7 @@ size_t tern_publish_header_size(const struct tern_publish *pub, uint8_t version)
 }
 
 enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t version,
-					 uint8_t *out, size_t cap, size_t *written)
+                                         uint8_t *out, size_t cap, size_t *written)
 {
 	size_t n;
 	uint32_t remaining;

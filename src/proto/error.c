@@ -52,14 +52,14 @@ const char *tern_strerror(enum tern_err err)
 const char *tern_packet_name(enum tern_packet_type type)
 {
 	static const char *const names[] = {
-		[TERN_CONNECT] = "CONNECT",	[TERN_CONNACK] = "CONNACK",
-		[TERN_PUBLISH] = "PUBLISH",	[TERN_PUBACK] = "PUBACK",
-		[TERN_PUBREC] = "PUBREC",	[TERN_PUBREL] = "PUBREL",
-		[TERN_PUBCOMP] = "PUBCOMP",	[TERN_SUBSCRIBE] = "SUBSCRIBE",
-		[TERN_SUBACK] = "SUBACK",	[TERN_UNSUBSCRIBE] = "UNSUBSCRIBE",
-		[TERN_UNSUBACK] = "UNSUBACK",	[TERN_PINGREQ] = "PINGREQ",
-		[TERN_PINGRESP] = "PINGRESP",	[TERN_DISCONNECT] = "DISCONNECT",
-		[TERN_AUTH] = "AUTH",
+	        [TERN_CONNECT] = "CONNECT",   [TERN_CONNACK] = "CONNACK",
+	        [TERN_PUBLISH] = "PUBLISH",   [TERN_PUBACK] = "PUBACK",
+	        [TERN_PUBREC] = "PUBREC",     [TERN_PUBREL] = "PUBREL",
+	        [TERN_PUBCOMP] = "PUBCOMP",   [TERN_SUBSCRIBE] = "SUBSCRIBE",
+	        [TERN_SUBACK] = "SUBACK",     [TERN_UNSUBSCRIBE] = "UNSUBSCRIBE",
+	        [TERN_UNSUBACK] = "UNSUBACK", [TERN_PINGREQ] = "PINGREQ",
+	        [TERN_PINGRESP] = "PINGRESP", [TERN_DISCONNECT] = "DISCONNECT",
+	        [TERN_AUTH] = "AUTH",
 	};
 	if ((int)type < TERN_CONNECT || (int)type > TERN_AUTH)
 		return "UNKNOWN";
@@ -111,22 +111,21 @@ static bool rc_in(const uint8_t *list, size_t n, uint8_t code)
 
 /* 3.2.2.2 CONNACK Reason Codes. */
 static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
-				     0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
-				     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
+                                     0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+                                     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
 /* 3.4.2.1 PUBACK and 3.5.2.1 PUBREC Reason Codes. */
 static const uint8_t rc_puback[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
 /* 3.6.2.1 PUBREL and 3.7.2.1 PUBCOMP Reason Codes. */
 static const uint8_t rc_pubrel[] = {0x00, 0x92};
 /* 3.9.3 SUBACK Reason Codes. */
 static const uint8_t rc_suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
-				    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+                                    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
 /* 3.11.3 UNSUBACK Reason Codes. */
 static const uint8_t rc_unsuback[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
 /* 3.14.2.1 DISCONNECT Reason Codes. */
-static const uint8_t rc_disconnect[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89,
-					0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95,
-					0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D,
-					0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+static const uint8_t rc_disconnect[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D,
+                                        0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+                                        0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
 /* 3.15.2.1 AUTH Reason Codes. */
 static const uint8_t rc_auth[] = {0x00, 0x18, 0x19};
 

@@ -37,7 +37,8 @@ enum prop_kind {
 #define MACKS (M(TERN_PUBACK) | M(TERN_PUBREC) | M(TERN_PUBREL) | M(TERN_PUBCOMP))
 #define MALL                                                                                       \
 	(MW | M(TERN_CONNECT) | M(TERN_CONNACK) | M(TERN_PUBLISH) | MACKS | M(TERN_SUBSCRIBE) |    \
-	 M(TERN_SUBACK) | M(TERN_UNSUBSCRIBE) | M(TERN_UNSUBACK) | M(TERN_DISCONNECT) | M(TERN_AUTH))
+	 M(TERN_SUBACK) | M(TERN_UNSUBSCRIBE) | M(TERN_UNSUBACK) | M(TERN_DISCONNECT) |            \
+	 M(TERN_AUTH))
 
 struct prop_def {
 	uint8_t kind;
@@ -46,55 +47,67 @@ struct prop_def {
 
 /* Section 2.2.2.2, "Properties": identifier, type, where it may be used. */
 static const struct prop_def prop_defs[] = {
-	[TERN_PROP_PAYLOAD_FORMAT] = {K_BYTE, M(TERN_PUBLISH) | MW},
-	[TERN_PROP_MESSAGE_EXPIRY] = {K_U32, M(TERN_PUBLISH) | MW},
-	[TERN_PROP_CONTENT_TYPE] = {K_STR, M(TERN_PUBLISH) | MW},
-	[TERN_PROP_RESPONSE_TOPIC] = {K_STR, M(TERN_PUBLISH) | MW},
-	[TERN_PROP_CORRELATION_DATA] = {K_BIN, M(TERN_PUBLISH) | MW},
-	[TERN_PROP_SUBSCRIPTION_ID] = {K_VBI, M(TERN_PUBLISH) | M(TERN_SUBSCRIBE)},
-	[TERN_PROP_SESSION_EXPIRY] = {K_U32,
-				      M(TERN_CONNECT) | M(TERN_CONNACK) | M(TERN_DISCONNECT)},
-	[TERN_PROP_ASSIGNED_CLIENT_ID] = {K_STR, M(TERN_CONNACK)},
-	[TERN_PROP_SERVER_KEEP_ALIVE] = {K_U16, M(TERN_CONNACK)},
-	[TERN_PROP_AUTH_METHOD] = {K_STR, M(TERN_CONNECT) | M(TERN_CONNACK) | M(TERN_AUTH)},
-	[TERN_PROP_AUTH_DATA] = {K_BIN, M(TERN_CONNECT) | M(TERN_CONNACK) | M(TERN_AUTH)},
-	[TERN_PROP_REQUEST_PROBLEM_INFO] = {K_BYTE, M(TERN_CONNECT)},
-	[TERN_PROP_WILL_DELAY] = {K_U32, MW},
-	[TERN_PROP_REQUEST_RESPONSE_INFO] = {K_BYTE, M(TERN_CONNECT)},
-	[TERN_PROP_RESPONSE_INFO] = {K_STR, M(TERN_CONNACK)},
-	[TERN_PROP_SERVER_REFERENCE] = {K_STR, M(TERN_CONNACK) | M(TERN_DISCONNECT)},
-	[TERN_PROP_REASON_STRING] = {K_STR, M(TERN_CONNACK) | MACKS | M(TERN_SUBACK) |
-						    M(TERN_UNSUBACK) | M(TERN_DISCONNECT) |
-						    M(TERN_AUTH)},
-	[TERN_PROP_RECEIVE_MAXIMUM] = {K_U16, M(TERN_CONNECT) | M(TERN_CONNACK)},
-	[TERN_PROP_TOPIC_ALIAS_MAXIMUM] = {K_U16, M(TERN_CONNECT) | M(TERN_CONNACK)},
-	[TERN_PROP_TOPIC_ALIAS] = {K_U16, M(TERN_PUBLISH)},
-	[TERN_PROP_MAXIMUM_QOS] = {K_BYTE, M(TERN_CONNACK)},
-	[TERN_PROP_RETAIN_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
-	[TERN_PROP_USER_PROPERTY] = {K_PAIR, MALL},
-	[TERN_PROP_MAXIMUM_PACKET_SIZE] = {K_U32, M(TERN_CONNECT) | M(TERN_CONNACK)},
-	[TERN_PROP_WILDCARD_SUB_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
-	[TERN_PROP_SUB_ID_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
-	[TERN_PROP_SHARED_SUB_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
+        [TERN_PROP_PAYLOAD_FORMAT] = {K_BYTE, M(TERN_PUBLISH) | MW},
+        [TERN_PROP_MESSAGE_EXPIRY] = {K_U32, M(TERN_PUBLISH) | MW},
+        [TERN_PROP_CONTENT_TYPE] = {K_STR, M(TERN_PUBLISH) | MW},
+        [TERN_PROP_RESPONSE_TOPIC] = {K_STR, M(TERN_PUBLISH) | MW},
+        [TERN_PROP_CORRELATION_DATA] = {K_BIN, M(TERN_PUBLISH) | MW},
+        [TERN_PROP_SUBSCRIPTION_ID] = {K_VBI, M(TERN_PUBLISH) | M(TERN_SUBSCRIBE)},
+        [TERN_PROP_SESSION_EXPIRY] = {K_U32,
+                                      M(TERN_CONNECT) | M(TERN_CONNACK) | M(TERN_DISCONNECT)},
+        [TERN_PROP_ASSIGNED_CLIENT_ID] = {K_STR, M(TERN_CONNACK)},
+        [TERN_PROP_SERVER_KEEP_ALIVE] = {K_U16, M(TERN_CONNACK)},
+        [TERN_PROP_AUTH_METHOD] = {K_STR, M(TERN_CONNECT) | M(TERN_CONNACK) | M(TERN_AUTH)},
+        [TERN_PROP_AUTH_DATA] = {K_BIN, M(TERN_CONNECT) | M(TERN_CONNACK) | M(TERN_AUTH)},
+        [TERN_PROP_REQUEST_PROBLEM_INFO] = {K_BYTE, M(TERN_CONNECT)},
+        [TERN_PROP_WILL_DELAY] = {K_U32, MW},
+        [TERN_PROP_REQUEST_RESPONSE_INFO] = {K_BYTE, M(TERN_CONNECT)},
+        [TERN_PROP_RESPONSE_INFO] = {K_STR, M(TERN_CONNACK)},
+        [TERN_PROP_SERVER_REFERENCE] = {K_STR, M(TERN_CONNACK) | M(TERN_DISCONNECT)},
+        [TERN_PROP_REASON_STRING] = {K_STR, M(TERN_CONNACK) | MACKS | M(TERN_SUBACK) |
+                                                    M(TERN_UNSUBACK) | M(TERN_DISCONNECT) |
+                                                    M(TERN_AUTH)},
+        [TERN_PROP_RECEIVE_MAXIMUM] = {K_U16, M(TERN_CONNECT) | M(TERN_CONNACK)},
+        [TERN_PROP_TOPIC_ALIAS_MAXIMUM] = {K_U16, M(TERN_CONNECT) | M(TERN_CONNACK)},
+        [TERN_PROP_TOPIC_ALIAS] = {K_U16, M(TERN_PUBLISH)},
+        [TERN_PROP_MAXIMUM_QOS] = {K_BYTE, M(TERN_CONNACK)},
+        [TERN_PROP_RETAIN_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
+        [TERN_PROP_USER_PROPERTY] = {K_PAIR, MALL},
+        [TERN_PROP_MAXIMUM_PACKET_SIZE] = {K_U32, M(TERN_CONNECT) | M(TERN_CONNACK)},
+        [TERN_PROP_WILDCARD_SUB_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
+        [TERN_PROP_SUB_ID_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
+        [TERN_PROP_SHARED_SUB_AVAILABLE] = {K_BYTE, M(TERN_CONNACK)},
 };
 
 #define N_PROP_DEFS (sizeof(prop_defs) / sizeof(prop_defs[0]))
 
 /* Properties that have a field in struct tern_props and a `present` bit. */
 static const uint8_t flagged_ids[] = {
-	TERN_PROP_PAYLOAD_FORMAT,	   TERN_PROP_MESSAGE_EXPIRY,
-	TERN_PROP_CONTENT_TYPE,		   TERN_PROP_RESPONSE_TOPIC,
-	TERN_PROP_CORRELATION_DATA,	   TERN_PROP_SESSION_EXPIRY,
-	TERN_PROP_ASSIGNED_CLIENT_ID,	   TERN_PROP_SERVER_KEEP_ALIVE,
-	TERN_PROP_AUTH_METHOD,		   TERN_PROP_AUTH_DATA,
-	TERN_PROP_REQUEST_PROBLEM_INFO,	   TERN_PROP_WILL_DELAY,
-	TERN_PROP_REQUEST_RESPONSE_INFO,   TERN_PROP_RESPONSE_INFO,
-	TERN_PROP_SERVER_REFERENCE,	   TERN_PROP_REASON_STRING,
-	TERN_PROP_RECEIVE_MAXIMUM,	   TERN_PROP_TOPIC_ALIAS_MAXIMUM,
-	TERN_PROP_TOPIC_ALIAS,		   TERN_PROP_MAXIMUM_QOS,
-	TERN_PROP_RETAIN_AVAILABLE,	   TERN_PROP_MAXIMUM_PACKET_SIZE,
-	TERN_PROP_WILDCARD_SUB_AVAILABLE, TERN_PROP_SUB_ID_AVAILABLE,
-	TERN_PROP_SHARED_SUB_AVAILABLE,
+        TERN_PROP_PAYLOAD_FORMAT,
+        TERN_PROP_MESSAGE_EXPIRY,
+        TERN_PROP_CONTENT_TYPE,
+        TERN_PROP_RESPONSE_TOPIC,
+        TERN_PROP_CORRELATION_DATA,
+        TERN_PROP_SESSION_EXPIRY,
+        TERN_PROP_ASSIGNED_CLIENT_ID,
+        TERN_PROP_SERVER_KEEP_ALIVE,
+        TERN_PROP_AUTH_METHOD,
+        TERN_PROP_AUTH_DATA,
+        TERN_PROP_REQUEST_PROBLEM_INFO,
+        TERN_PROP_WILL_DELAY,
+        TERN_PROP_REQUEST_RESPONSE_INFO,
+        TERN_PROP_RESPONSE_INFO,
+        TERN_PROP_SERVER_REFERENCE,
+        TERN_PROP_REASON_STRING,
+        TERN_PROP_RECEIVE_MAXIMUM,
+        TERN_PROP_TOPIC_ALIAS_MAXIMUM,
+        TERN_PROP_TOPIC_ALIAS,
+        TERN_PROP_MAXIMUM_QOS,
+        TERN_PROP_RETAIN_AVAILABLE,
+        TERN_PROP_MAXIMUM_PACKET_SIZE,
+        TERN_PROP_WILDCARD_SUB_AVAILABLE,
+        TERN_PROP_SUB_ID_AVAILABLE,
+        TERN_PROP_SHARED_SUB_AVAILABLE,
 };
 
 #define N_FLAGGED (sizeof(flagged_ids) / sizeof(flagged_ids[0]))
@@ -259,7 +272,7 @@ static enum tern_err skip_value(struct tern__rd *r, uint8_t kind, uint32_t *vbi)
 
 /* Reads the value of flagged property id into its field of out. */
 static enum tern_err read_flagged(struct tern__rd *r, uint8_t kind, struct tern_props *out,
-				  uint32_t id)
+                                  uint32_t id)
 {
 	struct prop_ref f = prop_field(out, id);
 	switch (kind) {
@@ -368,8 +381,8 @@ static bool user_raw_ok(struct tern_bytes block, uint32_t *n)
 enum tern_err tern__props_check(const struct tern_props *p, int ptype)
 {
 	/* The bits of the counted properties are tolerated and ignored. */
-	uint64_t ignored = TERN_PROP_BIT(TERN_PROP_SUBSCRIPTION_ID) |
-			   TERN_PROP_BIT(TERN_PROP_USER_PROPERTY);
+	uint64_t ignored =
+	        TERN_PROP_BIT(TERN_PROP_SUBSCRIPTION_ID) | TERN_PROP_BIT(TERN_PROP_USER_PROPERTY);
 	uint64_t present = p->present & ~ignored;
 	struct tern_props tmp = *p;
 	uint32_t n;
@@ -396,7 +409,8 @@ enum tern_err tern__props_check(const struct tern_props *p, int ptype)
 	    !(present & TERN_PROP_BIT(TERN_PROP_AUTH_METHOD)))
 		return TERN_E_INVALID;
 	if (p->n_sub_ids > 0) {
-		if (p->sub_ids == NULL || (prop_defs[TERN_PROP_SUBSCRIPTION_ID].allowed & M(ptype)) == 0)
+		if (p->sub_ids == NULL ||
+		    (prop_defs[TERN_PROP_SUBSCRIPTION_ID].allowed & M(ptype)) == 0)
 			return TERN_E_INVALID;
 		if (ptype != TERN_PUBLISH && p->n_sub_ids > 1)
 			return TERN_E_INVALID;
@@ -461,8 +475,7 @@ void tern__props_write(struct tern__wr *w, const struct tern_props *p)
 
 /* Advances *cursor over raw to the next property with identifier want and
  * leaves r just after its identifier. */
-static bool next_prop(const struct tern_props *p, size_t *cursor, uint32_t want,
-		      struct tern__rd *r)
+static bool next_prop(const struct tern_props *p, size_t *cursor, uint32_t want, struct tern__rd *r)
 {
 	r->p = p->raw.data;
 	r->len = p->raw.len;
@@ -485,7 +498,7 @@ static bool next_prop(const struct tern_props *p, size_t *cursor, uint32_t want,
 }
 
 bool tern_props_next_user(const struct tern_props *p, size_t *cursor, struct tern_bytes *name,
-			  struct tern_bytes *value)
+                          struct tern_bytes *value)
 {
 	struct tern__rd r;
 	if (!next_prop(p, cursor, TERN_PROP_USER_PROPERTY, &r))
@@ -508,7 +521,7 @@ bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor, uint32_t
 }
 
 enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len, struct tern_bytes name,
-				    struct tern_bytes value)
+                                    struct tern_bytes value)
 {
 	if ((name.len > 0 && name.data == NULL) || (value.len > 0 && value.data == NULL) ||
 	    !tern_utf8_valid(name.data, name.len) || !tern_utf8_valid(value.data, value.len))

@@ -56,7 +56,7 @@ static bool plain_filter_ok(const uint8_t *f, size_t len)
 }
 
 bool tern_topic_filter_share(struct tern_bytes filter, struct tern_bytes *group,
-			     struct tern_bytes *rest)
+                             struct tern_bytes *rest)
 {
 	if (filter.data == NULL || filter.len < SHARE_PREFIX_LEN ||
 	    memcmp(filter.data, SHARE_PREFIX, SHARE_PREFIX_LEN) != 0)

@@ -53,8 +53,11 @@ enum tern_err tern__vbi_decode(const uint8_t *buf, size_t len, uint32_t *v, uint
  */
 bool tern_utf8_valid(const uint8_t *s, size_t len)
 {
-	if (len > 65535u)
-		return false;
+	return len <= 65535u && tern_utf8_data_valid(s, len);
+}
+
+bool tern_utf8_data_valid(const uint8_t *s, size_t len)
+{
 	size_t i = 0;
 	while (i < len) {
 		uint8_t c = s[i];

@@ -34,7 +34,7 @@ struct tern_log {
 
 /* Writes one line (no trailing newline needed) if type is enabled. */
 void tern_log_write(const struct tern_log *log, unsigned type, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* True if lines of this type would be written; lets callers skip work. */
 static inline bool tern_log_on(const struct tern_log *log, unsigned type)

@@ -41,7 +41,7 @@ static enum tern_err grow(struct tern_map *m)
 }
 
 static struct tern_map_slot *find(const struct tern_map *m, uint64_t h, const void *key,
-				  size_t klen, int is64)
+                                  size_t klen, int is64)
 {
 	if (!m->slots)
 		return NULL;
@@ -57,7 +57,7 @@ static struct tern_map_slot *find(const struct tern_map *m, uint64_t h, const vo
 }
 
 static enum tern_err put(struct tern_map *m, uint64_t h, const void *key, size_t klen, void *val,
-			 int is64)
+                         int is64)
 {
 	struct tern_map_slot *s = find(m, h, key, klen, is64);
 	if (s) {

@@ -19,8 +19,8 @@ static struct tern_bytes copy_in(uint8_t **dst, struct tern_bytes src)
 }
 
 struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos,
-			      bool retain, const struct tern_props *props, uint64_t origin,
-			      uint64_t now)
+                              bool retain, const struct tern_props *props, uint64_t origin,
+                              uint64_t now)
 {
 	struct tern_props none = {0};
 	if (!props)
@@ -38,9 +38,9 @@ struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload
 		user_len += 5u + k.len + v.len;
 
 	size_t total = sizeof(struct tern_msg) + topic.len + payload.len + user_len +
-		       (has_ct ? props->content_type.len : 0) +
-		       (has_rt ? props->response_topic.len : 0) +
-		       (has_cd ? props->correlation_data.len : 0);
+	               (has_ct ? props->content_type.len : 0) +
+	               (has_rt ? props->response_topic.len : 0) +
+	               (has_cd ? props->correlation_data.len : 0);
 	struct tern_msg *m = malloc(total);
 	if (!m)
 		return NULL;

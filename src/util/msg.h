@@ -46,8 +46,8 @@ struct tern_msg {
  * reference.
  */
 struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos,
-			      bool retain, const struct tern_props *props, uint64_t origin,
-			      uint64_t now);
+                              bool retain, const struct tern_props *props, uint64_t origin,
+                              uint64_t now);
 
 /* Takes another reference; returns m for convenience. */
 static inline struct tern_msg *tern_msg_ref(struct tern_msg *m)

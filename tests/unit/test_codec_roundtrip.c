@@ -14,10 +14,13 @@
 
 #include "tern/codec.h"
 
-#define B(str)      ((struct tern_bytes){(const uint8_t *)(str), sizeof(str) - 1})
-#define ARRAY_N(a)  (sizeof(a) / sizeof((a)[0]))
-#define PROP_WILL   0 /* pseudo packet type for will properties */
-#define ALL_VERSION {TERN_V31, TERN_V311, TERN_V5}
+#define B(str)     ((struct tern_bytes){(const uint8_t *)(str), sizeof(str) - 1})
+#define ARRAY_N(a) (sizeof(a) / sizeof((a)[0]))
+#define PROP_WILL  0 /* pseudo packet type for will properties */
+#define ALL_VERSION                                                                                \
+	{                                                                                          \
+		TERN_V31, TERN_V311, TERN_V5                                                       \
+	}
 
 static const uint8_t versions[] = ALL_VERSION;
 
@@ -33,7 +36,7 @@ static void assert_bytes_equal(struct tern_bytes a, struct tern_bytes b)
 
 static const uint8_t allowed_connect[] = {0x11, 0x21, 0x27, 0x22, 0x19, 0x17, 0x26, 0x15, 0x16};
 static const uint8_t allowed_connack[] = {0x11, 0x21, 0x24, 0x25, 0x27, 0x12, 0x22, 0x1F, 0x26,
-					  0x28, 0x29, 0x2A, 0x13, 0x1A, 0x1C, 0x15, 0x16};
+                                          0x28, 0x29, 0x2A, 0x13, 0x1A, 0x1C, 0x15, 0x16};
 static const uint8_t allowed_publish[] = {0x01, 0x02, 0x23, 0x08, 0x09, 0x26, 0x0B, 0x03};
 static const uint8_t allowed_will[] = {0x18, 0x01, 0x02, 0x03, 0x08, 0x09, 0x26};
 static const uint8_t allowed_ack[] = {0x1F, 0x26};
@@ -52,7 +55,7 @@ struct props_buf {
 
 /* Sets every property in ids[0..n) to a recognisable value. */
 static void fill_props(struct tern_props *p, const uint8_t *ids, size_t n, bool publish,
-		       struct props_buf *pb)
+                       struct props_buf *pb)
 {
 	memset(p, 0, sizeof(*p));
 	for (size_t i = 0; i < n; i++) {
@@ -60,52 +63,103 @@ static void fill_props(struct tern_props *p, const uint8_t *ids, size_t n, bool 
 		if (id == 0x26) {
 			size_t len = 0;
 			assert_int_equal(tern_user_prop_encode(pb->user, sizeof(pb->user), &len,
-							       B("k1"), B("v1")),
-					 TERN_OK);
+			                                       B("k1"), B("v1")),
+			                 TERN_OK);
 			assert_int_equal(tern_user_prop_encode(pb->user, sizeof(pb->user), &len,
-							       B("k2"), B("v\xC3\xA9")),
-					 TERN_OK);
+			                                       B("k2"), B("v\xC3\xA9")),
+			                 TERN_OK);
 			/* the same name twice is allowed (3.3.2.3.7) */
 			assert_int_equal(tern_user_prop_encode(pb->user, sizeof(pb->user), &len,
-							       B("k1"), B("")),
-					 TERN_OK);
+			                                       B("k1"), B("")),
+			                 TERN_OK);
 			p->user_raw = (struct tern_bytes){pb->user, (uint32_t)len};
 			continue;
 		}
 		if (id == 0x0B) {
 			p->sub_ids = publish ? publish_sub_ids : subscribe_sub_ids;
 			p->n_sub_ids =
-				publish ? ARRAY_N(publish_sub_ids) : ARRAY_N(subscribe_sub_ids);
+			        publish ? ARRAY_N(publish_sub_ids) : ARRAY_N(subscribe_sub_ids);
 			continue;
 		}
 		p->present |= TERN_PROP_BIT(id);
 		switch (id) {
-		case 0x01: p->payload_format = 1; break;
-		case 0x02: p->message_expiry = 3600; break;
-		case 0x03: p->content_type = B("text/plain"); break;
-		case 0x08: p->response_topic = B("resp/topic"); break;
-		case 0x09: p->correlation_data = B("\x00\x01\xFF"); break;
-		case 0x11: p->session_expiry = 0xFFFFFFFFu; break;
-		case 0x12: p->assigned_client_id = B("auto-123"); break;
-		case 0x13: p->server_keep_alive = 30; break;
-		case 0x15: p->auth_method = B("SCRAM-SHA-1"); break;
-		case 0x16: p->auth_data = B("\x00\xFE"); break;
-		case 0x17: p->request_problem_info = 0; break;
-		case 0x18: p->will_delay = 10; break;
-		case 0x19: p->request_response_info = 1; break;
-		case 0x1A: p->response_info = B("resp"); break;
-		case 0x1C: p->server_reference = B("other:1883"); break;
-		case 0x1F: p->reason_string = B("because"); break;
-		case 0x21: p->receive_maximum = 100; break;
-		case 0x22: p->topic_alias_maximum = 10; break;
-		case 0x23: p->topic_alias = 5; break;
-		case 0x24: p->maximum_qos = 1; break;
-		case 0x25: p->retain_available = 0; break;
-		case 0x27: p->maximum_packet_size = 65536; break;
-		case 0x28: p->wildcard_sub_available = 1; break;
-		case 0x29: p->sub_id_available = 1; break;
-		case 0x2A: p->shared_sub_available = 0; break;
-		default: fail_msg("unknown id %u", id);
+		case 0x01:
+			p->payload_format = 1;
+			break;
+		case 0x02:
+			p->message_expiry = 3600;
+			break;
+		case 0x03:
+			p->content_type = B("text/plain");
+			break;
+		case 0x08:
+			p->response_topic = B("resp/topic");
+			break;
+		case 0x09:
+			p->correlation_data = B("\x00\x01\xFF");
+			break;
+		case 0x11:
+			p->session_expiry = 0xFFFFFFFFu;
+			break;
+		case 0x12:
+			p->assigned_client_id = B("auto-123");
+			break;
+		case 0x13:
+			p->server_keep_alive = 30;
+			break;
+		case 0x15:
+			p->auth_method = B("SCRAM-SHA-1");
+			break;
+		case 0x16:
+			p->auth_data = B("\x00\xFE");
+			break;
+		case 0x17:
+			p->request_problem_info = 0;
+			break;
+		case 0x18:
+			p->will_delay = 10;
+			break;
+		case 0x19:
+			p->request_response_info = 1;
+			break;
+		case 0x1A:
+			p->response_info = B("resp");
+			break;
+		case 0x1C:
+			p->server_reference = B("other:1883");
+			break;
+		case 0x1F:
+			p->reason_string = B("because");
+			break;
+		case 0x21:
+			p->receive_maximum = 100;
+			break;
+		case 0x22:
+			p->topic_alias_maximum = 10;
+			break;
+		case 0x23:
+			p->topic_alias = 5;
+			break;
+		case 0x24:
+			p->maximum_qos = 1;
+			break;
+		case 0x25:
+			p->retain_available = 0;
+			break;
+		case 0x27:
+			p->maximum_packet_size = 65536;
+			break;
+		case 0x28:
+			p->wildcard_sub_available = 1;
+			break;
+		case 0x29:
+			p->sub_id_available = 1;
+			break;
+		case 0x2A:
+			p->shared_sub_available = 0;
+			break;
+		default:
+			fail_msg("unknown id %u", id);
 		}
 	}
 }
@@ -177,7 +231,7 @@ static void assert_props_equal(const struct tern_props *e, const struct tern_pro
 /* Encodes p for version, checks the size functions agree, decodes it
  * back into *out. buf must outlive *out. */
 static void roundtrip(const struct tern_packet *p, uint8_t version, uint8_t *buf, size_t cap,
-		      struct tern_packet *out, size_t *len)
+                      struct tern_packet *out, size_t *len)
 {
 	size_t n = 0;
 	enum tern_err e = tern_encode_packet(p, version, buf, cap, &n);
@@ -226,9 +280,9 @@ static void test_roundtrip_connect_all_versions(void **state)
 		c->password = B("\x01\x02secret");
 		if (ver == TERN_V5) {
 			fill_props(&c->props, allowed_connect, ARRAY_N(allowed_connect), false,
-				   &pb1);
+			           &pb1);
 			fill_props(&c->will_props, allowed_will, ARRAY_N(allowed_will), false,
-				   &pb2);
+			           &pb2);
 		}
 		uint8_t buf[1024];
 		struct tern_packet d;
@@ -256,9 +310,8 @@ static void test_roundtrip_connect_all_versions(void **state)
 		if (ver == TERN_V31)
 			assert_memory_equal(vh, "\x00\x06MQIsdp\x03", 9);
 		else
-			assert_memory_equal(vh, ver == TERN_V5 ? "\x00\x04MQTT\x05" :
-								      "\x00\x04MQTT\x04",
-					    7);
+			assert_memory_equal(
+			        vh, ver == TERN_V5 ? "\x00\x04MQTT\x05" : "\x00\x04MQTT\x04", 7);
 	}
 }
 
@@ -305,7 +358,7 @@ static void test_roundtrip_connack(void **state)
 		p.u.connack.session_present = true;
 		if (ver == TERN_V5)
 			fill_props(&p.u.connack.props, allowed_connack, ARRAY_N(allowed_connack),
-				   false, &pb);
+			           false, &pb);
 		uint8_t buf[512];
 		struct tern_packet d;
 		roundtrip(&p, ver, buf, sizeof(buf), &d, NULL);
@@ -316,8 +369,8 @@ static void test_roundtrip_connack(void **state)
 
 		/* A refusal. */
 		struct tern_packet r = {.type = TERN_CONNACK};
-		r.u.connack.reason = ver == TERN_V5 ? TERN_RC_BAD_USERNAME_OR_PASSWORD :
-						      TERN_V3_BAD_USERNAME_OR_PASSWORD;
+		r.u.connack.reason = ver == TERN_V5 ? TERN_RC_BAD_USERNAME_OR_PASSWORD
+		                                    : TERN_V3_BAD_USERNAME_OR_PASSWORD;
 		size_t n;
 		roundtrip(&r, ver, buf, sizeof(buf), &d, &n);
 		assert_int_equal(d.u.connack.reason, r.u.connack.reason);
@@ -344,7 +397,7 @@ static void test_roundtrip_publish_all_qos(void **state)
 			pub->payload = B("\x00\x01 payload \xFF");
 			if (ver == TERN_V5)
 				fill_props(&pub->props, allowed_publish, ARRAY_N(allowed_publish),
-					   true, &pb);
+				           true, &pb);
 			uint8_t buf[512];
 			struct tern_packet d;
 			size_t n;
@@ -363,14 +416,14 @@ static void test_roundtrip_publish_all_qos(void **state)
 			 * payload. */
 			uint8_t hdr[512];
 			size_t hn;
-			assert_int_equal(tern_encode_publish_header(pub, ver, hdr, sizeof(hdr),
-								    &hn),
-					 TERN_OK);
+			assert_int_equal(
+			        tern_encode_publish_header(pub, ver, hdr, sizeof(hdr), &hn),
+			        TERN_OK);
 			assert_int_equal(tern_publish_header_size(pub, ver), hn);
 			assert_int_equal(hn + pub->payload.len, n);
 			assert_memory_equal(hdr, buf, hn);
 			assert_int_equal(tern_encode_publish_header(pub, ver, hdr, hn - 1, &hn),
-					 TERN_E_BUFFER);
+			                 TERN_E_BUFFER);
 		}
 	}
 }
@@ -410,7 +463,7 @@ static void test_roundtrip_acks(void **state)
 {
 	(void)state;
 	static const enum tern_packet_type types[] = {TERN_PUBACK, TERN_PUBREC, TERN_PUBREL,
-						      TERN_PUBCOMP};
+	                                              TERN_PUBCOMP};
 	for (size_t t = 0; t < ARRAY_N(types); t++) {
 		bool rel = types[t] == TERN_PUBREL || types[t] == TERN_PUBCOMP;
 		for (size_t v = 0; v < ARRAY_N(versions); v++) {
@@ -429,8 +482,8 @@ static void test_roundtrip_acks(void **state)
 			if (ver != TERN_V5)
 				continue;
 			/* Reason without properties: remaining length 3. */
-			p.u.ack.reason = rel ? TERN_RC_PACKET_ID_NOT_FOUND :
-					       TERN_RC_NO_MATCHING_SUBSCRIBERS;
+			p.u.ack.reason =
+			        rel ? TERN_RC_PACKET_ID_NOT_FOUND : TERN_RC_NO_MATCHING_SUBSCRIBERS;
 			roundtrip(&p, ver, buf, sizeof(buf), &d, &n);
 			assert_int_equal(n, 5);
 			assert_int_equal(d.u.ack.reason, p.u.ack.reason);
@@ -455,13 +508,13 @@ static void test_roundtrip_subscribe(void **state)
 {
 	(void)state;
 	static const struct tern_sub_entry entries[] = {
-		{.filter = {(const uint8_t *)"a/+/c", 5}, .qos = 0},
-		{.filter = {(const uint8_t *)"#", 1},
-		 .qos = 1,
-		 .no_local = true,
-		 .retain_as_published = true,
-		 .retain_handling = 2},
-		{.filter = {(const uint8_t *)"$share/grp/x/#", 14}, .qos = 2, .retain_handling = 1},
+	        {.filter = {(const uint8_t *)"a/+/c", 5}, .qos = 0},
+	        {.filter = {(const uint8_t *)"#", 1},
+	         .qos = 1,
+	         .no_local = true,
+	         .retain_as_published = true,
+	         .retain_handling = 2},
+	        {.filter = {(const uint8_t *)"$share/grp/x/#", 14}, .qos = 2, .retain_handling = 1},
 	};
 	for (size_t v = 0; v < ARRAY_N(versions); v++) {
 		uint8_t ver = versions[v];
@@ -472,7 +525,7 @@ static void test_roundtrip_subscribe(void **state)
 		p.u.subscribe.entries = entries;
 		if (ver == TERN_V5)
 			fill_props(&p.u.subscribe.props, allowed_subscribe,
-				   ARRAY_N(allowed_subscribe), false, &pb);
+			           ARRAY_N(allowed_subscribe), false, &pb);
 		uint8_t buf[256];
 		struct tern_packet d;
 		roundtrip(&p, ver, buf, sizeof(buf), &d, NULL);
@@ -489,7 +542,7 @@ static void test_roundtrip_subscribe(void **state)
 			bool v5 = ver == TERN_V5;
 			assert_int_equal(e.no_local, v5 && entries[i].no_local);
 			assert_int_equal(e.retain_as_published,
-					 v5 && entries[i].retain_as_published);
+			                 v5 && entries[i].retain_as_published);
 			assert_int_equal(e.retain_handling, v5 ? entries[i].retain_handling : 0);
 		}
 		assert_false(tern_subscribe_next(&d.u.subscribe, &cur, &e));
@@ -503,7 +556,7 @@ static void test_roundtrip_suback(void **state)
 	(void)state;
 	static const uint8_t v3_reasons[] = {0x00, 0x01, 0x02, 0x80};
 	static const uint8_t v5_reasons[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
-					     0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+	                                     0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
 	for (size_t v = 0; v < ARRAY_N(versions); v++) {
 		uint8_t ver = versions[v];
 		struct props_buf pb;
@@ -513,7 +566,7 @@ static void test_roundtrip_suback(void **state)
 		p.u.subres.count = ver == TERN_V5 ? ARRAY_N(v5_reasons) : ARRAY_N(v3_reasons);
 		if (ver == TERN_V5)
 			fill_props(&p.u.subres.props, allowed_ack, ARRAY_N(allowed_ack), false,
-				   &pb);
+			           &pb);
 		uint8_t buf[256];
 		struct tern_packet d;
 		roundtrip(&p, ver, buf, sizeof(buf), &d, NULL);
@@ -529,9 +582,9 @@ static void test_roundtrip_unsubscribe(void **state)
 {
 	(void)state;
 	static const struct tern_bytes filters[] = {
-		{(const uint8_t *)"a/b", 3},
-		{(const uint8_t *)"+/#", 3},
-		{(const uint8_t *)"$share/g/t", 10},
+	        {(const uint8_t *)"a/b", 3},
+	        {(const uint8_t *)"+/#", 3},
+	        {(const uint8_t *)"$share/g/t", 10},
 	};
 	for (size_t v = 0; v < ARRAY_N(versions); v++) {
 		uint8_t ver = versions[v];
@@ -542,7 +595,7 @@ static void test_roundtrip_unsubscribe(void **state)
 		p.u.unsubscribe.filters = filters;
 		if (ver == TERN_V5)
 			fill_props(&p.u.unsubscribe.props, allowed_unsubscribe,
-				   ARRAY_N(allowed_unsubscribe), false, &pb);
+			           ARRAY_N(allowed_unsubscribe), false, &pb);
 		uint8_t buf[256];
 		struct tern_packet d;
 		roundtrip(&p, ver, buf, sizeof(buf), &d, NULL);
@@ -574,7 +627,7 @@ static void test_roundtrip_unsuback(void **state)
 		p.u.subres.count = ARRAY_N(reasons);
 		if (ver == TERN_V5)
 			fill_props(&p.u.subres.props, allowed_ack, ARRAY_N(allowed_ack), false,
-				   &pb);
+			           &pb);
 		uint8_t buf[256];
 		struct tern_packet d;
 		size_t n;
@@ -629,7 +682,7 @@ static void test_roundtrip_disconnect(void **state)
 	assert_int_equal(d.u.reasoned.reason, TERN_RC_DISCONNECT_WITH_WILL);
 	struct props_buf pb;
 	fill_props(&p.u.reasoned.props, allowed_disconnect, ARRAY_N(allowed_disconnect), false,
-		   &pb);
+	           &pb);
 	roundtrip(&p, TERN_V5, buf, sizeof(buf), &d, &n);
 	assert_int_equal(d.u.reasoned.reason, TERN_RC_DISCONNECT_WITH_WILL);
 	assert_props_equal(&p.u.reasoned.props, &d.u.reasoned.props);
@@ -659,7 +712,7 @@ static void test_roundtrip_auth_v5_only(void **state)
 
 /* Decodes a whole packet from bytes; returns the decoder's result. */
 static enum tern_err decode_bytes(const uint8_t *b, size_t n, uint8_t version,
-				  struct tern_packet *out)
+                                  struct tern_packet *out)
 {
 	struct tern_fixed_header fh;
 	enum tern_err e = tern_decode_fixed_header(b, n, 0, &fh);
@@ -671,7 +724,7 @@ static enum tern_err decode_bytes(const uint8_t *b, size_t n, uint8_t version,
 
 /* Re-encodes p and checks the bytes are exactly b. */
 static void assert_encodes_to(const struct tern_packet *p, uint8_t version, const uint8_t *b,
-			      size_t n)
+                              size_t n)
 {
 	uint8_t out[256];
 	size_t w;
@@ -685,9 +738,9 @@ static void assert_encodes_to(const struct tern_packet *p, uint8_t version, cons
 static void test_vector_connect_v311_spec_example(void **state)
 {
 	(void)state;
-	static const uint8_t b[] = {0x10, 0x1C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xCE,
-				    0x00, 0x0A, 0x00, 0x03, 'c', 'i', 'd', 0x00, 0x01, 'w',
-				    0x00, 0x02, 'h',  'i',	0x00, 0x01, 'u', 0x00, 0x01, 'p'};
+	static const uint8_t b[] = {0x10, 0x1C, 0x00, 0x04, 'M',  'Q',  'T', 'T',  0x04, 0xCE,
+	                            0x00, 0x0A, 0x00, 0x03, 'c',  'i',  'd', 0x00, 0x01, 'w',
+	                            0x00, 0x02, 'h',  'i',  0x00, 0x01, 'u', 0x00, 0x01, 'p'};
 	struct tern_packet p;
 	assert_int_equal(decode_bytes(b, sizeof(b), 0, &p), TERN_OK);
 	const struct tern_connect *c = &p.u.connect;
@@ -712,8 +765,8 @@ static void test_vector_connect_v311_spec_example(void **state)
 static void test_vector_connect_v5_spec_example(void **state)
 {
 	(void)state;
-	static const uint8_t b[] = {0x10, 0x12, 0x00, 0x04, 'M',  'Q',	'T',  'T',  0x05, 0x02,
-				    0x00, 0x0A, 0x05, 0x11, 0x00, 0x00, 0x00, 0x0A, 0x00, 0x00};
+	static const uint8_t b[] = {0x10, 0x12, 0x00, 0x04, 'M',  'Q',  'T',  'T',  0x05, 0x02,
+	                            0x00, 0x0A, 0x05, 0x11, 0x00, 0x00, 0x00, 0x0A, 0x00, 0x00};
 	struct tern_packet p;
 	assert_int_equal(decode_bytes(b, sizeof(b), 0, &p), TERN_OK);
 	assert_int_equal(p.u.connect.version, TERN_V5);
@@ -729,8 +782,8 @@ static void test_vector_connect_v5_spec_example(void **state)
 static void test_vector_connect_v31(void **state)
 {
 	(void)state;
-	static const uint8_t b[] = {0x10, 0x12, 0x00, 0x06, 'M',  'Q', 'I', 's', 'd', 'p',
-				    0x03, 0x02, 0x00, 0x3C, 0x00, 0x04, 'a', 'b', 'c', 'd'};
+	static const uint8_t b[] = {0x10, 0x12, 0x00, 0x06, 'M',  'Q',  'I', 's', 'd', 'p',
+	                            0x03, 0x02, 0x00, 0x3C, 0x00, 0x04, 'a', 'b', 'c', 'd'};
 	struct tern_packet p;
 	assert_int_equal(decode_bytes(b, sizeof(b), 0, &p), TERN_OK);
 	assert_int_equal(p.u.connect.version, TERN_V31);
@@ -774,8 +827,8 @@ static void test_vector_publish_v5_with_props(void **state)
 	/* QoS 0, retain, topic "t", props: payload format 1, topic alias 3,
 	 * user property ("a","b"), subscription ids 1 and 2; payload "hi". */
 	static const uint8_t b[] = {0x31, 0x16, 0x00, 0x01, 't',  0x10, 0x01, 0x01,
-				    0x23, 0x00, 0x03, 0x0B, 0x01, 0x0B, 0x02, 0x26,
-				    0x00, 0x01, 'a',  0x00, 0x01, 'b',	'h',  'i'};
+	                            0x23, 0x00, 0x03, 0x0B, 0x01, 0x0B, 0x02, 0x26,
+	                            0x00, 0x01, 'a',  0x00, 0x01, 'b',  'h',  'i'};
 	struct tern_packet p;
 	assert_int_equal(decode_bytes(b, sizeof(b), TERN_V5, &p), TERN_OK);
 	const struct tern_publish *pub = &p.u.publish;
@@ -805,7 +858,7 @@ static void test_vector_subscribe_v311_spec_example(void **state)
 {
 	(void)state;
 	static const uint8_t b[] = {0x82, 0x0E, 0x00, 0x0A, 0x00, 0x03, 'a', '/',
-				    'b',  0x01, 0x00, 0x03, 'c',  '/',	'd', 0x02};
+	                            'b',  0x01, 0x00, 0x03, 'c',  '/',  'd', 0x02};
 	struct tern_packet p;
 	assert_int_equal(decode_bytes(b, sizeof(b), TERN_V311, &p), TERN_OK);
 	assert_int_equal(p.u.subscribe.packet_id, 10);
@@ -841,8 +894,8 @@ static void test_vector_suback_v311_spec_example(void **state)
 static void test_vector_unsubscribe_v311_spec_example(void **state)
 {
 	(void)state;
-	static const uint8_t b[] = {0xA2, 0x0C, 0x00, 0x0A, 0x00, 0x03, 'a', '/',
-				    'b',  0x00, 0x03, 'c',  '/',  'd'};
+	static const uint8_t b[] = {0xA2, 0x0C, 0x00, 0x0A, 0x00, 0x03, 'a',
+	                            '/',  'b',  0x00, 0x03, 'c',  '/',  'd'};
 	struct tern_packet p;
 	assert_int_equal(decode_bytes(b, sizeof(b), TERN_V311, &p), TERN_OK);
 	assert_int_equal(p.u.unsubscribe.count, 2);
@@ -902,32 +955,32 @@ static void test_vector_ping_and_disconnect_v311(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip_connect_all_versions),
-		cmocka_unit_test(test_roundtrip_connect_minimal),
-		cmocka_unit_test(test_roundtrip_connect_v5_password_without_username),
-		cmocka_unit_test(test_roundtrip_connack),
-		cmocka_unit_test(test_roundtrip_publish_all_qos),
-		cmocka_unit_test(test_roundtrip_publish_v5_empty_topic_with_alias),
-		cmocka_unit_test(test_roundtrip_publish_empty_payload),
-		cmocka_unit_test(test_roundtrip_acks),
-		cmocka_unit_test(test_roundtrip_subscribe),
-		cmocka_unit_test(test_roundtrip_suback),
-		cmocka_unit_test(test_roundtrip_unsubscribe),
-		cmocka_unit_test(test_roundtrip_unsuback),
-		cmocka_unit_test(test_roundtrip_ping),
-		cmocka_unit_test(test_roundtrip_disconnect),
-		cmocka_unit_test(test_roundtrip_auth_v5_only),
-		cmocka_unit_test(test_vector_connect_v311_spec_example),
-		cmocka_unit_test(test_vector_connect_v5_spec_example),
-		cmocka_unit_test(test_vector_connect_v31),
-		cmocka_unit_test(test_vector_connack),
-		cmocka_unit_test(test_vector_publish_v311_spec_example),
-		cmocka_unit_test(test_vector_publish_v5_with_props),
-		cmocka_unit_test(test_vector_subscribe_v311_spec_example),
-		cmocka_unit_test(test_vector_suback_v311_spec_example),
-		cmocka_unit_test(test_vector_unsubscribe_v311_spec_example),
-		cmocka_unit_test(test_vector_v5_short_forms),
-		cmocka_unit_test(test_vector_ping_and_disconnect_v311),
+	        cmocka_unit_test(test_roundtrip_connect_all_versions),
+	        cmocka_unit_test(test_roundtrip_connect_minimal),
+	        cmocka_unit_test(test_roundtrip_connect_v5_password_without_username),
+	        cmocka_unit_test(test_roundtrip_connack),
+	        cmocka_unit_test(test_roundtrip_publish_all_qos),
+	        cmocka_unit_test(test_roundtrip_publish_v5_empty_topic_with_alias),
+	        cmocka_unit_test(test_roundtrip_publish_empty_payload),
+	        cmocka_unit_test(test_roundtrip_acks),
+	        cmocka_unit_test(test_roundtrip_subscribe),
+	        cmocka_unit_test(test_roundtrip_suback),
+	        cmocka_unit_test(test_roundtrip_unsubscribe),
+	        cmocka_unit_test(test_roundtrip_unsuback),
+	        cmocka_unit_test(test_roundtrip_ping),
+	        cmocka_unit_test(test_roundtrip_disconnect),
+	        cmocka_unit_test(test_roundtrip_auth_v5_only),
+	        cmocka_unit_test(test_vector_connect_v311_spec_example),
+	        cmocka_unit_test(test_vector_connect_v5_spec_example),
+	        cmocka_unit_test(test_vector_connect_v31),
+	        cmocka_unit_test(test_vector_connack),
+	        cmocka_unit_test(test_vector_publish_v311_spec_example),
+	        cmocka_unit_test(test_vector_publish_v5_with_props),
+	        cmocka_unit_test(test_vector_subscribe_v311_spec_example),
+	        cmocka_unit_test(test_vector_suback_v311_spec_example),
+	        cmocka_unit_test(test_vector_unsubscribe_v311_spec_example),
+	        cmocka_unit_test(test_vector_v5_short_forms),
+	        cmocka_unit_test(test_vector_ping_and_disconnect_v311),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

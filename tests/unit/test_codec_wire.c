@@ -35,14 +35,14 @@ static void test_vbi_decode_boundaries(void **state)
 		size_t n;
 		uint32_t v;
 	} cases[] = {
-		{{0x00}, 1, 0},
-		{{0x7F}, 1, 127},
-		{{0x80, 0x01}, 2, 128},
-		{{0xFF, 0x7F}, 2, 16383},
-		{{0x80, 0x80, 0x01}, 3, 16384},
-		{{0xFF, 0xFF, 0x7F}, 3, 2097151},
-		{{0x80, 0x80, 0x80, 0x01}, 4, 2097152},
-		{{0xFF, 0xFF, 0xFF, 0x7F}, 4, 268435455},
+	        {{0x00}, 1, 0},
+	        {{0x7F}, 1, 127},
+	        {{0x80, 0x01}, 2, 128},
+	        {{0xFF, 0x7F}, 2, 16383},
+	        {{0x80, 0x80, 0x01}, 3, 16384},
+	        {{0xFF, 0xFF, 0x7F}, 3, 2097151},
+	        {{0x80, 0x80, 0x80, 0x01}, 4, 2097152},
+	        {{0xFF, 0xFF, 0xFF, 0x7F}, 4, 268435455},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct tern_fixed_header fh;
@@ -83,7 +83,7 @@ static void test_vbi_incomplete(void **state)
 	static const uint8_t a[] = {0x80};
 	static const uint8_t b[] = {0xFF, 0xFF, 0xFF};
 	assert_int_equal(tern_decode_fixed_header((const uint8_t *)"", 0, 0, &fh),
-			 TERN_E_INCOMPLETE);
+	                 TERN_E_INCOMPLETE);
 	assert_int_equal(fh_len(a, 0, &fh), TERN_E_INCOMPLETE);
 	assert_int_equal(fh_len(a, sizeof(a), &fh), TERN_E_INCOMPLETE);
 	assert_int_equal(fh_len(b, sizeof(b), &fh), TERN_E_INCOMPLETE);
@@ -104,7 +104,7 @@ static void test_vbi_encode_boundaries(void **state)
 		uint8_t out[16];
 		size_t n = 0;
 		assert_int_equal(tern_encode_publish_header(&pub, TERN_V311, out, sizeof(out), &n),
-				 TERN_OK);
+		                 TERN_OK);
 		assert_int_equal(n, 1 + vlen[i] + 3);
 		assert_int_equal(tern_publish_header_size(&pub, TERN_V311), n);
 		struct tern_fixed_header fh;
@@ -119,7 +119,7 @@ static void test_vbi_encode_boundaries(void **state)
 	uint8_t out[16];
 	size_t n;
 	assert_int_equal(tern_encode_publish_header(&big, TERN_V311, out, sizeof(out), &n),
-			 TERN_E_INVALID);
+	                 TERN_E_INVALID);
 	assert_int_equal(tern_publish_header_size(&big, TERN_V311), 0);
 }
 
@@ -165,7 +165,7 @@ static void test_fixed_header_reserved_flags_MQTT_2_2_2_1_and_2(void **state)
 				unsigned qos = (flags >> 1) & 3;
 				want = qos != 3 && !(qos == 0 && (flags & 8));
 			} else if (type == TERN_PUBREL || type == TERN_SUBSCRIBE ||
-				   type == TERN_UNSUBSCRIBE) {
+			           type == TERN_UNSUBSCRIBE) {
 				want = flags == 2;
 			} else {
 				want = flags == 0;
@@ -204,16 +204,16 @@ static void test_utf8_valid_strings(void **state)
 	(void)state;
 	assert_true(tern_utf8_valid(S("")));
 	assert_true(tern_utf8_valid(S("hello/world")));
-	assert_true(tern_utf8_valid(S("\xC2\x80")));         /* U+0080 */
-	assert_true(tern_utf8_valid(S("\xDF\xBF")));         /* U+07FF */
-	assert_true(tern_utf8_valid(S("\xE0\xA0\x80")));     /* U+0800 */
-	assert_true(tern_utf8_valid(S("\xED\x9F\xBF")));     /* U+D7FF */
-	assert_true(tern_utf8_valid(S("\xEE\x80\x80")));     /* U+E000 */
-	assert_true(tern_utf8_valid(S("\xEF\xBB\xBF")));     /* BOM, kept */
-	assert_true(tern_utf8_valid(S("\xEF\xBF\xBF")));     /* U+FFFF */
-	assert_true(tern_utf8_valid(S("\xF0\x90\x80\x80"))); /* U+10000 */
-	assert_true(tern_utf8_valid(S("\xF4\x8F\xBF\xBF"))); /* U+10FFFF */
-	assert_true(tern_utf8_valid(S("\x01\x1F\x7F")));     /* controls: MAY reject */
+	assert_true(tern_utf8_valid(S("\xC2\x80")));          /* U+0080 */
+	assert_true(tern_utf8_valid(S("\xDF\xBF")));          /* U+07FF */
+	assert_true(tern_utf8_valid(S("\xE0\xA0\x80")));      /* U+0800 */
+	assert_true(tern_utf8_valid(S("\xED\x9F\xBF")));      /* U+D7FF */
+	assert_true(tern_utf8_valid(S("\xEE\x80\x80")));      /* U+E000 */
+	assert_true(tern_utf8_valid(S("\xEF\xBB\xBF")));      /* BOM, kept */
+	assert_true(tern_utf8_valid(S("\xEF\xBF\xBF")));      /* U+FFFF */
+	assert_true(tern_utf8_valid(S("\xF0\x90\x80\x80")));  /* U+10000 */
+	assert_true(tern_utf8_valid(S("\xF4\x8F\xBF\xBF")));  /* U+10FFFF */
+	assert_true(tern_utf8_valid(S("\x01\x1F\x7F")));      /* controls: MAY reject */
 	assert_true(tern_utf8_valid(S("A\xF0\xAA\x9B\x94"))); /* the 1.5.4 example */
 }
 
@@ -243,9 +243,9 @@ static void test_utf8_ill_formed_is_invalid(void **state)
 	assert_false(tern_utf8_valid(S("\xF4\x90\x80\x80"))); /* > U+10FFFF */
 	assert_false(tern_utf8_valid(S("\xF5\x80\x80\x80")));
 	assert_false(tern_utf8_valid(S("\xFF")));
-	assert_false(tern_utf8_valid(S("\xC3")));         /* truncated */
-	assert_false(tern_utf8_valid(S("\xE2\x82")));     /* truncated */
-	assert_false(tern_utf8_valid(S("\xE2\x28\xA1"))); /* bad continuation */
+	assert_false(tern_utf8_valid(S("\xC3")));           /* truncated */
+	assert_false(tern_utf8_valid(S("\xE2\x82")));       /* truncated */
+	assert_false(tern_utf8_valid(S("\xE2\x28\xA1")));   /* bad continuation */
 	assert_false(tern_utf8_valid(S("ab\xF0\x90\x80"))); /* truncated at end */
 }
 
@@ -282,15 +282,32 @@ static void test_topic_filter_check_MQTT_4_7_1_2_and_3(void **state)
 {
 	(void)state;
 	static const char *const good[] = {
-		"#",	   "+",	      "a",     "a/b",	     "a/#",	"+/+",	   "/+",
-		"+/",	   "a/+/c",   "/",     "sport/tennis/#", "+/tennis/#", "$SYS/#", "a//b",
-		"$share/g/a", "$share/g/#", "$share/g/+/x", "$share/g//", "$share", "$sharex/+",
-		"$share/g/$SYS/#",
+	        "#",
+	        "+",
+	        "a",
+	        "a/b",
+	        "a/#",
+	        "+/+",
+	        "/+",
+	        "+/",
+	        "a/+/c",
+	        "/",
+	        "sport/tennis/#",
+	        "+/tennis/#",
+	        "$SYS/#",
+	        "a//b",
+	        "$share/g/a",
+	        "$share/g/#",
+	        "$share/g/+/x",
+	        "$share/g//",
+	        "$share",
+	        "$sharex/+",
+	        "$share/g/$SYS/#",
 	};
 	static const char *const bad[] = {
-		"",	   "a#",	"#/a",	"a/#/b", "a+",	   "+a", "a/b+/c", "++", "##",
-		"$share/", "$share//a", "$share/g", "$share/g/", "$share/+/a", "$share/#/a",
-		"$share/g+/a", "$share/g/a#",
+	        "",          "a#",         "#/a",        "a/#/b",       "a+",          "+a",
+	        "a/b+/c",    "++",         "##",         "$share/",     "$share//a",   "$share/g",
+	        "$share/g/", "$share/+/a", "$share/#/a", "$share/g+/a", "$share/g/a#",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		if (tern_topic_filter_check((const uint8_t *)good[i], strlen(good[i])) != TERN_OK)
@@ -331,51 +348,51 @@ static void test_topic_matches_table(void **state)
 		const char *filter, *topic;
 		bool match;
 	} cases[] = {
-		/* 4.7.1.2 examples */
-		{"sport/tennis/player1/#", "sport/tennis/player1", true},
-		{"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
-		{"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
-		{"sport/#", "sport", true},
-		{"#", "sport/tennis", true},
-		{"#", "/", true},
-		{"a/#", "a", true},
-		{"a/#", "a/", true},
-		{"a/#", "ab", false},
-		{"a/b/#", "a", false},
-		/* 4.7.1.3 examples */
-		{"sport/tennis/+", "sport/tennis/player1", true},
-		{"sport/tennis/+", "sport/tennis/player2", true},
-		{"sport/tennis/+", "sport/tennis/player1/ranking", false},
-		{"sport/+", "sport", false},
-		{"sport/+", "sport/", true},
-		{"+/+", "/finance", true},
-		{"/+", "/finance", true},
-		{"+", "/finance", false},
-		{"+", "a", true},
-		{"+/#", "a", true},
-		{"+/b/#", "a/b", true},
-		{"a/+/c", "a/x/c", true},
-		{"a/+/c", "a//c", true},
-		{"a/+/c", "a/x/d", false},
-		/* plain levels */
-		{"a/b", "a/b", true},
-		{"a/b", "a/b/", false},
-		{"a/b", "a", false},
-		{"a", "a/b", false},
-		{"a//b", "a//b", true},
-		{"A", "a", false},
-		/* [MQTT-4.7.2-1] */
-		{"#", "$SYS/broker", false},
-		{"+/monitor/Clients", "$SYS/monitor/Clients", false},
-		{"$SYS/#", "$SYS/monitor/Clients", true},
-		{"$SYS/monitor/+", "$SYS/monitor/Clients", true},
-		{"$SYS/#", "$SYS", true},
-		{"a/#", "a/$b", true},
+	        /* 4.7.1.2 examples */
+	        {"sport/tennis/player1/#", "sport/tennis/player1", true},
+	        {"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
+	        {"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
+	        {"sport/#", "sport", true},
+	        {"#", "sport/tennis", true},
+	        {"#", "/", true},
+	        {"a/#", "a", true},
+	        {"a/#", "a/", true},
+	        {"a/#", "ab", false},
+	        {"a/b/#", "a", false},
+	        /* 4.7.1.3 examples */
+	        {"sport/tennis/+", "sport/tennis/player1", true},
+	        {"sport/tennis/+", "sport/tennis/player2", true},
+	        {"sport/tennis/+", "sport/tennis/player1/ranking", false},
+	        {"sport/+", "sport", false},
+	        {"sport/+", "sport/", true},
+	        {"+/+", "/finance", true},
+	        {"/+", "/finance", true},
+	        {"+", "/finance", false},
+	        {"+", "a", true},
+	        {"+/#", "a", true},
+	        {"+/b/#", "a/b", true},
+	        {"a/+/c", "a/x/c", true},
+	        {"a/+/c", "a//c", true},
+	        {"a/+/c", "a/x/d", false},
+	        /* plain levels */
+	        {"a/b", "a/b", true},
+	        {"a/b", "a/b/", false},
+	        {"a/b", "a", false},
+	        {"a", "a/b", false},
+	        {"a//b", "a//b", true},
+	        {"A", "a", false},
+	        /* [MQTT-4.7.2-1] */
+	        {"#", "$SYS/broker", false},
+	        {"+/monitor/Clients", "$SYS/monitor/Clients", false},
+	        {"$SYS/#", "$SYS/monitor/Clients", true},
+	        {"$SYS/monitor/+", "$SYS/monitor/Clients", true},
+	        {"$SYS/#", "$SYS", true},
+	        {"a/#", "a/$b", true},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		bool m = tern_topic_matches((const uint8_t *)cases[i].filter,
-					    strlen(cases[i].filter),
-					    (const uint8_t *)cases[i].topic, strlen(cases[i].topic));
+		bool m = tern_topic_matches(
+		        (const uint8_t *)cases[i].filter, strlen(cases[i].filter),
+		        (const uint8_t *)cases[i].topic, strlen(cases[i].topic));
 		if (m != cases[i].match)
 			fail_msg("'%s' vs '%s': got %d", cases[i].filter, cases[i].topic, m);
 	}
@@ -415,27 +432,27 @@ static void test_strerror_and_packet_name_never_null(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vbi_decode_boundaries),
-		cmocka_unit_test(test_vbi_five_bytes_is_malformed_MQTT_1_5_5_1),
-		cmocka_unit_test(test_vbi_not_minimal_is_malformed_MQTT_1_5_5_1),
-		cmocka_unit_test(test_vbi_incomplete),
-		cmocka_unit_test(test_vbi_encode_boundaries),
-		cmocka_unit_test(test_fixed_header_too_large_before_body),
-		cmocka_unit_test(test_fixed_header_type_0_is_malformed),
-		cmocka_unit_test(test_fixed_header_reserved_flags_MQTT_2_2_2_1_and_2),
-		cmocka_unit_test(test_publish_qos3_is_malformed_MQTT_3_3_1_4),
-		cmocka_unit_test(test_publish_dup_on_qos0_is_malformed_MQTT_3_3_1_2),
-		cmocka_unit_test(test_utf8_valid_strings),
-		cmocka_unit_test(test_utf8_null_character_is_invalid_MQTT_1_5_4_2),
-		cmocka_unit_test(test_utf8_surrogates_are_invalid_MQTT_1_5_4_1),
-		cmocka_unit_test(test_utf8_ill_formed_is_invalid),
-		cmocka_unit_test(test_utf8_max_length_65535),
-		cmocka_unit_test(test_topic_name_check),
-		cmocka_unit_test(test_topic_filter_check_MQTT_4_7_1_2_and_3),
-		cmocka_unit_test(test_topic_filter_share_split),
-		cmocka_unit_test(test_topic_matches_table),
-		cmocka_unit_test(test_err_reason_mapping),
-		cmocka_unit_test(test_strerror_and_packet_name_never_null),
+	        cmocka_unit_test(test_vbi_decode_boundaries),
+	        cmocka_unit_test(test_vbi_five_bytes_is_malformed_MQTT_1_5_5_1),
+	        cmocka_unit_test(test_vbi_not_minimal_is_malformed_MQTT_1_5_5_1),
+	        cmocka_unit_test(test_vbi_incomplete),
+	        cmocka_unit_test(test_vbi_encode_boundaries),
+	        cmocka_unit_test(test_fixed_header_too_large_before_body),
+	        cmocka_unit_test(test_fixed_header_type_0_is_malformed),
+	        cmocka_unit_test(test_fixed_header_reserved_flags_MQTT_2_2_2_1_and_2),
+	        cmocka_unit_test(test_publish_qos3_is_malformed_MQTT_3_3_1_4),
+	        cmocka_unit_test(test_publish_dup_on_qos0_is_malformed_MQTT_3_3_1_2),
+	        cmocka_unit_test(test_utf8_valid_strings),
+	        cmocka_unit_test(test_utf8_null_character_is_invalid_MQTT_1_5_4_2),
+	        cmocka_unit_test(test_utf8_surrogates_are_invalid_MQTT_1_5_4_1),
+	        cmocka_unit_test(test_utf8_ill_formed_is_invalid),
+	        cmocka_unit_test(test_utf8_max_length_65535),
+	        cmocka_unit_test(test_topic_name_check),
+	        cmocka_unit_test(test_topic_filter_check_MQTT_4_7_1_2_and_3),
+	        cmocka_unit_test(test_topic_filter_share_split),
+	        cmocka_unit_test(test_topic_matches_table),
+	        cmocka_unit_test(test_err_reason_mapping),
+	        cmocka_unit_test(test_strerror_and_packet_name_never_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

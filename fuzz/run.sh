@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target fuzz_* found in DIR for SECONDS each.
+#
+#   fuzz/run.sh DIR SECONDS      e.g. fuzz/run.sh build-fuzz/fuzz 20
+#
+# Each target starts from its committed seed corpus fuzz/corpus/<target>/,
+# copied into the git-ignored working corpus fuzz/corpus-run/<target>/ (which
+# keeps growing across runs), with the dictionary fuzz/mqtt.dict. Crash
+# reproducers land in fuzz/corpus-run/<target>-artifacts/. Prints the
+# executions of each target; exits non-zero if any target found a crash.
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+	echo "usage: $0 DIR SECONDS" >&2
+	exit 2
+fi
+dir=$1
+seconds=$2
+here=$(cd "$(dirname "$0")" && pwd)
+
+shopt -s nullglob
+targets=()
+for bin in "$dir"/fuzz_*; do
+	[[ -f $bin && -x $bin ]] && targets+=("$bin")
+done
+if [[ ${#targets[@]} -eq 0 ]]; then
+	echo "fuzz/run.sh: no fuzz_* executables in $dir" >&2
+	exit 2
+fi
+
+failed=0
+for bin in "${targets[@]}"; do
+	name=$(basename "$bin")
+	work="$here/corpus-run/$name"
+	artifacts="$here/corpus-run/$name-artifacts"
+	log="$here/corpus-run/$name.log"
+	mkdir -p "$work" "$artifacts"
+	if [[ -d $here/corpus/$name ]]; then
+		cp -R "$here/corpus/$name/." "$work/"
+	fi
+	args=("$work" "-max_total_time=$seconds" "-timeout=10" "-rss_limit_mb=2048"
+		"-print_final_stats=1" "-artifact_prefix=$artifacts/")
+	if [[ -f $here/mqtt.dict ]]; then
+		args+=("-dict=$here/mqtt.dict")
+	fi
+	echo "== $name: ${seconds}s, corpus $work"
+	if "$bin" "${args[@]}" >"$log" 2>&1; then
+		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+		units=$(find "$work" -type f | wc -l | tr -d ' ')
+		echo "$name: ok, ${execs:-?} executions, corpus $units files"
+	else
+		failed=1
+		echo "$name: CRASH (log $log, reproducer in $artifacts/)" >&2
+		tail -n 40 "$log" >&2
+	fi
+done
+exit "$failed"
