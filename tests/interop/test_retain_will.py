@@ -66,8 +66,9 @@ def test_retained_message_cleared_by_empty_payload(broker):
     pub.publish(t, b"to-clear", qos=1, retain=True)
     live = client(broker)
     live.subscribe([(t, 1)])
-    assert [p.payload for p in live.early] == [b"to-clear"]
-    for p in live.early:
+    first = [p for p in live.early + live.recv_all(0.4) if p.type == m.PUBLISH]
+    assert [p.payload for p in first] == [b"to-clear"]
+    for p in first:
         live.ack(p)
     pub.publish(t, b"", qos=1, retain=True)
     got = live.recv_publish()
@@ -163,6 +164,10 @@ def test_will_not_sent_on_normal_disconnect(broker, version):
     w.disconnect()
 
 
+# mosquitto 2.0.11 drops the Will when it closes a connection for a second
+# CONNECT, although [MQTT-3.1.2-8] keeps it unless a DISCONNECT was received.
+@pytest.mark.mosquitto_nonconformant(
+    "no Will after closing for a protocol error (second CONNECT) [MQTT-3.1.2-8]")
 def test_will_sent_when_server_closes_on_protocol_error(broker):
     """3.1.2.5: situations where the Will is published include "the Server
     closes the Network Connection because of a protocol error" (here a second
@@ -212,7 +217,8 @@ def test_v5_will_not_sent_if_client_reconnects_within_delay(broker):
     w.disconnect(0)
 
 
-@pytest.mark.parametrize("rc", [0x04, 0x80])
+@pytest.mark.parametrize("rc", [0x04, pytest.param(0x80, marks=pytest.mark.mosquitto_nonconformant(
+    "discards the Will on DISCONNECT 0x80; v5 [MQTT-3.1.2-8] only lets 0x00 delete it"))])
 def test_v5_disconnect_with_non_zero_reason_sends_will(broker, rc):
     """v5 3.14.2.1: DISCONNECT 0x04 (Disconnect with Will Message) publishes
     the Will; only 0x00 discards it (v5 [MQTT-3.1.2-10], [MQTT-3.14.4-3]),
