@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "tern/error.h"
+#include "tern/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -345,7 +346,7 @@ struct tern_fixed_header {
  * [MQTT-2.2.2-1] [MQTT-2.2.2-2]; TERN_E_TOO_LARGE when the packet exceeds
  * max_size, as soon as the length is known.
  */
-enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
+TERN_API enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
                                        struct tern_fixed_header *fh);
 
 /*
@@ -358,11 +359,11 @@ enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t 
  * TERN_E_UNSUPPORTED_VERSION (CONNECT protocol name/level unknown; in that
  * case out->u.connect.version holds the level that was read, or 0).
  */
-enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8_t *body,
+TERN_API enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8_t *body,
                                  uint8_t version, struct tern_packet *out);
 
 /* Size in bytes of p fully encoded for version; 0 if p cannot be encoded. */
-size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
+TERN_API size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
 
 /*
  * Encodes p for protocol level version into out[0..cap). On success sets
@@ -371,7 +372,7 @@ size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
  * required, a packet over TERN_PACKET_MAX, an AUTH for v3).
  * For a v3 connection all properties are ignored.
  */
-enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, uint8_t *out,
+TERN_API enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, uint8_t *out,
                                  size_t cap, size_t *written);
 
 /*
@@ -380,70 +381,70 @@ enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, u
  * caller sends pub->payload after it (e.g. by writev), so a payload shared by
  * many subscribers is never copied. *written is set on success.
  */
-enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t version,
+TERN_API enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t version,
                                          uint8_t *out, size_t cap, size_t *written);
 
 /* Size of the encoding of tern_encode_publish_header() (payload excluded). */
-size_t tern_publish_header_size(const struct tern_publish *pub, uint8_t version);
+TERN_API size_t tern_publish_header_size(const struct tern_publish *pub, uint8_t version);
 
 /* Walks SUBSCRIBE entries of a decoded packet. Start with *cursor = 0.
  * Returns true and fills *e for each entry, false after the last. */
-bool tern_subscribe_next(const struct tern_subscribe *s, size_t *cursor, struct tern_sub_entry *e);
+TERN_API bool tern_subscribe_next(const struct tern_subscribe *s, size_t *cursor, struct tern_sub_entry *e);
 
 /* Walks UNSUBSCRIBE filters of a decoded packet, as tern_subscribe_next(). */
-bool tern_unsubscribe_next(const struct tern_unsubscribe *u, size_t *cursor, struct tern_bytes *f);
+TERN_API bool tern_unsubscribe_next(const struct tern_unsubscribe *u, size_t *cursor, struct tern_bytes *f);
 
 /* Walks the user properties of decoded props, in order. Start *cursor = 0. */
-bool tern_props_next_user(const struct tern_props *p, size_t *cursor, struct tern_bytes *name,
+TERN_API bool tern_props_next_user(const struct tern_props *p, size_t *cursor, struct tern_bytes *name,
                           struct tern_bytes *value);
 
 /* Walks the subscription identifiers of decoded props. Start *cursor = 0. */
-bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor, uint32_t *id);
+TERN_API bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor, uint32_t *id);
 
 /* Appends one encoded user property (0x26, name, value) to out[*len..cap)
  * and advances *len; builds a user_raw block. TERN_E_BUFFER if it does not
  * fit, TERN_E_INVALID if name or value is not a valid MQTT string. */
-enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len, struct tern_bytes name,
+TERN_API enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len, struct tern_bytes name,
                                     struct tern_bytes value);
 
 /* Size in bytes of the encoded property block (without its length prefix). */
-size_t tern_props_size(const struct tern_props *p);
+TERN_API size_t tern_props_size(const struct tern_props *p);
 
 /* ---- Validation and matching, used by codec, broker and client alike ---- */
 
 /* True if s is a valid MQTT UTF-8 string: well-formed, no U+0000, no
  * surrogates [MQTT-1.5.4-1] [MQTT-1.5.4-2], at most 65535 bytes. */
-bool tern_utf8_valid(const uint8_t *s, size_t len);
+TERN_API bool tern_utf8_valid(const uint8_t *s, size_t len);
 
 /* The same rules for UTF-8 character data of any length, such as a payload
  * whose Payload Format Indicator is 1 (section 3.3.2.3.2). */
-bool tern_utf8_data_valid(const uint8_t *s, size_t len);
+TERN_API bool tern_utf8_data_valid(const uint8_t *s, size_t len);
 
 /* Validates a topic name: at least one byte [MQTT-4.7.3-1], no '+' or '#'
  * [MQTT-3.3.2-2] [MQTT-4.7.1-1], valid UTF-8. */
-enum tern_err tern_topic_name_check(const uint8_t *t, size_t len);
+TERN_API enum tern_err tern_topic_name_check(const uint8_t *t, size_t len);
 
 /* Validates a topic filter, including "$share/{name}/{filter}": '#' only
  * last and alone in its level [MQTT-4.7.1-2], '+' alone in its level
  * [MQTT-4.7.1-3], share name non-empty without '/', '+', '#'
  * [MQTT-4.8.2-1] [MQTT-4.8.2-2]. Returns TERN_OK or TERN_E_TOPIC_FILTER. */
-enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len);
+TERN_API enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len);
 
 /* If filter is "$share/{name}/{rest}", sets *group and *rest and returns
  * true; otherwise returns false. Does not validate (see check above). */
-bool tern_topic_filter_share(struct tern_bytes filter, struct tern_bytes *group,
+TERN_API bool tern_topic_filter_share(struct tern_bytes filter, struct tern_bytes *group,
                              struct tern_bytes *rest);
 
 /* True if topic name matches filter (a plain filter, not $share). A filter
  * starting with a wildcard does not match a topic starting with '$'
  * [MQTT-4.7.2-1]. */
-bool tern_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
+TERN_API bool tern_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
 
 /* Short name of a packet type ("CONNECT", ...), for logs. */
-const char *tern_packet_name(enum tern_packet_type type);
+TERN_API const char *tern_packet_name(enum tern_packet_type type);
 
 /* Maps a decode error to the v5 reason code a DISCONNECT should carry. */
-uint8_t tern_err_reason(enum tern_err err);
+TERN_API uint8_t tern_err_reason(enum tern_err err);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #ifndef TERN_ERROR_H
 #define TERN_ERROR_H
 
+#include "tern/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,7 +53,7 @@ enum tern_err {
 };
 
 /* Returns a short static description of err; never NULL. */
-const char *tern_strerror(enum tern_err err);
+TERN_API const char *tern_strerror(enum tern_err err);
 
 #ifdef __cplusplus
 }

@@ -144,7 +144,7 @@ static void worker_free(struct worker *w)
 	while (w->conns) {
 		struct conn *c = w->conns;
 		c->will_suppressed = true;
-		conn_close(c, 0, NULL);
+		conn_close(c, TERN_RC_SERVER_SHUTTING_DOWN, NULL);
 		conn_reap(c);
 	}
 	size_t pos = 0;

@@ -209,8 +209,8 @@ enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pendi
 
 /*
  * Routes a message to every matching session of the broker: sessions of
- * this worker at once, others through the outbox. Returns the number of
- * matching subscriptions in *matched (may be NULL). The caller keeps its
+ * this worker at once, others through the outbox. Sets *matched (may be
+ * NULL) to the number of sessions it goes to. The caller keeps its
  * reference of msg.
  */
 enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched);
@@ -243,6 +243,7 @@ struct inflight {
 	struct delivery d;
 	uint16_t packet_id;
 	uint8_t state;
+	bool unsent; /* of a resumed session, not yet sent again */
 };
 
 struct session {
@@ -260,12 +261,15 @@ struct session {
 	size_t q_head, q_len, q_cap;
 	struct inflight *inflight; /* in send order */
 	size_t n_inflight, cap_inflight;
+	size_t n_unsent;   /* in-flight entries waiting to be resent */
 	uint16_t *qos2_in; /* inbound QoS 2 packet ids awaiting PUBREL */
 	size_t n_qos2_in, cap_qos2_in;
 	uint16_t next_packet_id;
 
 	struct tern_msg *will; /* pending will after an abnormal disconnect */
 	uint64_t will_at;
+	bool will_has_expiry;
+	uint32_t will_expiry;
 	uint64_t dropped; /* deliveries dropped by policy */
 };
 
@@ -345,6 +349,8 @@ struct conn {
 
 	struct tern_msg *will; /* will of this connection */
 	uint32_t will_delay;
+	bool will_has_expiry; /* its Message Expiry Interval, applied */
+	uint32_t will_expiry; /* when it is published */
 	char peer[64];
 };
 

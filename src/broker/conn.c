@@ -111,6 +111,41 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 	size_t size = tern_packet_size(p, c->version);
 	if (size == 0)
 		return TERN_E_INVALID;
+	if (c->client_max_packet && size > c->client_max_packet && c->version == TERN_V5) {
+		/* Reason strings and user properties are the first to go
+		 * [MQTT-3.1.2-25] [MQTT-3.2.2-19] [MQTT-3.14.2-3]. */
+		struct tern_packet slim = *p;
+		struct tern_props *pr = NULL;
+		switch (p->type) {
+		case TERN_CONNACK:
+			pr = &slim.u.connack.props;
+			break;
+		case TERN_PUBACK:
+		case TERN_PUBREC:
+		case TERN_PUBREL:
+		case TERN_PUBCOMP:
+			pr = &slim.u.ack.props;
+			break;
+		case TERN_SUBACK:
+		case TERN_UNSUBACK:
+			pr = &slim.u.subres.props;
+			break;
+		case TERN_DISCONNECT:
+		case TERN_AUTH:
+			pr = &slim.u.reasoned.props;
+			break;
+		default:
+			break;
+		}
+		if (pr) {
+			pr->present &= ~TERN_PROP_BIT(TERN_PROP_REASON_STRING);
+			pr->n_user = 0;
+			pr->user_raw = (struct tern_bytes){0};
+			if (tern_packet_size(&slim, c->version) <= c->client_max_packet)
+				return conn_send(c, &slim);
+		}
+		return TERN_E_TOO_LARGE;
+	}
 	enum tern_err err = tern_buf_reserve(&c->wbuf, size, 0);
 	if (err) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
@@ -159,14 +194,12 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		}
 		if (m->expire_at) {
 			/* The interval left, not the one received
-			 * [MQTT-3.3.2-6]; at least 1 for a message whose
-			 * delivery has already started. */
+			 * [MQTT-3.3.2-6]. */
 			bool gone;
-			uint32_t left = tern_msg_expiry_left(m, c->w->now, &gone);
 			pr->present |= TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
-			pr->message_expiry = left ? left : 1;
+			pr->message_expiry = tern_msg_expiry_left(m, c->w->now, &gone);
 		}
-		if (m->content_type.len) {
+		if (m->has_content_type) {
 			pr->present |= TERN_PROP_BIT(TERN_PROP_CONTENT_TYPE);
 			pr->content_type = m->content_type;
 		}
@@ -295,6 +328,8 @@ void conn_detach_session(struct conn *c)
 		uint32_t delay = c->will_delay < s->expiry ? c->will_delay : s->expiry;
 		tern_msg_unref(s->will);
 		s->will = c->will;
+		s->will_has_expiry = c->will_has_expiry;
+		s->will_expiry = c->will_expiry;
 		c->will = NULL;
 		s->will_at = w->now + (uint64_t)delay * 1000u;
 		if (delay == 0)
@@ -344,11 +379,7 @@ void conn_unlink(struct conn *c)
 
 static void dispatch(struct conn *c, struct tern_packet *p)
 {
-	if (c->state == CONN_NEW && p->type != TERN_CONNECT) {
-		/* The first packet must be CONNECT [MQTT-3.1.0-1]. */
-		conn_close(c, 0, "first packet was not CONNECT");
-		return;
-	}
+	/* conn_process() has made sure the first packet is CONNECT. */
 	switch (p->type) {
 	case TERN_CONNECT:
 		if (c->state != CONN_NEW) {
@@ -400,21 +431,40 @@ static void dispatch(struct conn *c, struct tern_packet *p)
 	conn_close(c, TERN_RC_MALFORMED_PACKET, "unknown packet type");
 }
 
+/* Largest CONNECT we buffer from a client not yet connected: every field
+ * of a CONNECT is at most 64 KiB, so this is generous, and it keeps an
+ * unauthenticated socket from making us buffer hundreds of megabytes. */
+#define CONNECT_MAX (1u << 20)
+
+/* The reason a decode error is reported with. A topic filter with
+ * misplaced wildcards is a malformed packet: 0x8F is for filters that are
+ * well-formed but not accepted. */
+static uint8_t decode_reason(enum tern_err err)
+{
+	return err == TERN_E_TOPIC_FILTER ? TERN_RC_MALFORMED_PACKET : tern_err_reason(err);
+}
+
 void conn_process(struct conn *c)
 {
 	struct worker *w = c->w;
-	uint32_t max = w->broker->cfg.max_packet_size;
 	while (c->state != CONN_CLOSING && tern_buf_used(&c->rbuf)) {
 		const uint8_t *data = c->rbuf.data + c->rbuf.off;
 		size_t avail = tern_buf_used(&c->rbuf);
+		uint32_t max = w->broker->cfg.max_packet_size;
+		if (c->state == CONN_NEW && (max == 0 || max > CONNECT_MAX))
+			max = CONNECT_MAX;
 		struct tern_fixed_header fh;
 		enum tern_err err = tern_decode_fixed_header(data, avail, max, &fh);
 		if (err == TERN_E_INCOMPLETE)
 			break;
 		if (err) {
-			conn_close(c, tern_err_reason(err),
-			           err == TERN_E_TOO_LARGE ? "packet too large"
-			                                   : "malformed packet");
+			conn_close(c, decode_reason(err), tern_strerror(err));
+			break;
+		}
+		if (c->state == CONN_NEW && fh.type != TERN_CONNECT) {
+			/* The first packet must be CONNECT [MQTT-3.1.0-1]:
+			 * no need to wait for the rest of it. */
+			conn_close(c, 0, "first packet was not CONNECT");
 			break;
 		}
 		if (avail - fh.header_len < fh.remaining)
@@ -422,13 +472,10 @@ void conn_process(struct conn *c)
 		struct tern_packet p;
 		err = tern_decode_packet(&fh, data + fh.header_len, c->version, &p);
 		if (err) {
-			if (fh.type == TERN_CONNECT && c->state == CONN_NEW) {
+			if (fh.type == TERN_CONNECT && c->state == CONN_NEW)
 				connect_refuse_decoded(c, err, data + fh.header_len, fh.remaining);
-			} else {
-				conn_close(c, tern_err_reason(err),
-				           err == TERN_E_PROTOCOL ? "protocol error"
-				                                  : "malformed packet");
-			}
+			else
+				conn_close(c, decode_reason(err), tern_strerror(err));
 			break;
 		}
 		c->last_rx = w->now;

@@ -237,6 +237,11 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		conn_detach_session(old);
 		s = tern_map_get(&w->sessions, cid.data, cid.len);
 	}
+	/* Timers run on a tick: what fell due since then happens now, so an
+	 * expired session is not resumed [MQTT-3.1.2-23] and an overdue will
+	 * is published, not cancelled [MQTT-3.1.2-8]. */
+	if (s && !s->conn && session_tick(s, w->now))
+		s = NULL;
 	bool present = false;
 	if (s && p->clean_start) {
 		/* Clean start discards the existing session [MQTT-3.1.2-4]. */
@@ -293,6 +298,13 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		if (p->version == TERN_V5 &&
 		    (p->will_props.present & TERN_PROP_BIT(TERN_PROP_WILL_DELAY)))
 			c->will_delay = p->will_props.will_delay;
+		/* The will's Message Expiry Interval counts from when it is
+		 * published (section 3.1.3.2.4), not from CONNECT. */
+		c->will->expire_at = 0;
+		c->will_has_expiry =
+		        p->version == TERN_V5 &&
+		        (p->will_props.present & TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY));
+		c->will_expiry = p->will_props.message_expiry;
 	}
 	c->state = CONN_ACTIVE;
 	send_connack(c, p, present, cid, assigned);

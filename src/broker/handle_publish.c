@@ -154,17 +154,15 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		ack(c, p, TERN_RC_PAYLOAD_FORMAT_INVALID);
 		return;
 	}
-	if (p->qos == 2 && s->n_qos2_in >= b->cfg.max_inflight_messages) {
-		/* More unacknowledged QoS 2 than our Receive Maximum
-		 * [MQTT-3.3.4-9]. */
+	if (c->version == TERN_V5 && p->qos == 2 && s->n_qos2_in >= b->cfg.max_inflight_messages) {
+		/* More unacknowledged QoS 2 than the Receive Maximum we
+		 * announced [MQTT-3.3.4-7]; 3.1.1 has no such limit. */
 		conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
 		return;
 	}
-
 	struct tern_msg *m = tern_msg_new(topic, p->payload, p->qos, p->retain,
 	                                  c->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
-	if (!m || (p->qos == 2 && !qos2_add(s, p->packet_id))) {
-		tern_msg_unref(m);
+	if (!m) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
@@ -177,7 +175,12 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	enum tern_err err = route_publish(w, m, &matched);
 	tern_msg_unref(m);
 	if (err) {
+		/* A failing PUBREC ends the flow: the id is not remembered. */
 		ack(c, p, TERN_RC_UNSPECIFIED);
+		return;
+	}
+	if (p->qos == 2 && !qos2_add(s, p->packet_id)) {
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
 	ack(c, p, matched ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS);
@@ -203,6 +206,11 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p)
 	}
 	if (f->state == INFLIGHT_WAIT_PUBACK)
 		return;
+	if (f->unsent) {
+		/* The client got it before the reconnect: no resend needed. */
+		f->unsent = false;
+		s->n_unsent--;
+	}
 	if (p->reason >= 0x80) {
 		/* A failing PUBREC ends the flow for this message. */
 		session_inflight_remove(s, f);

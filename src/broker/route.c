@@ -166,7 +166,10 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 			memset(it, 0, sizeof(*it));
 			it->kind = INBOX_ROUTE_ACK;
 			it->u.ack.req = req;
-			worker_post(w->broker->workers[origin], it);
+			/* Through the outbox, behind the deliveries this worker
+			 * routed before the change: so no message for a filter
+			 * arrives after its UNSUBACK. */
+			worker_outbox(w, origin, it);
 			return;
 		}
 		break;
@@ -271,8 +274,9 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 {
 	struct route_matches *m = &w->matches;
 	enum tern_err err = router_match(w->router, msg->topic.data, msg->topic.len, m);
+	size_t delivered = 0;
 	if (matched)
-		*matched = m->n;
+		*matched = 0;
 	if (m->n == 0)
 		return err;
 	if (m->n > 1)
@@ -317,6 +321,7 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 			d.retain = rap && msg->retain;
 			d.msg = tern_msg_ref(msg);
 			hand_over(w, r->home, r->session, &d, batch);
+			delivered++;
 		} else {
 			delivery_clear(&d);
 		}
@@ -327,5 +332,7 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 			worker_outbox(w, i, batch[i]);
 	if (batch != stack_batch)
 		free(batch);
+	if (matched)
+		*matched = delivered;
 	return err;
 }

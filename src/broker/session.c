@@ -60,6 +60,9 @@ void session_fire_will(struct session *s)
 	s->will = NULL;
 	s->will_at = 0;
 	struct worker *w = s->w;
+	/* Nobody else holds the will yet, so it can still be changed. */
+	if (s->will_has_expiry)
+		will->expire_at = w->now + (uint64_t)s->will_expiry * 1000u;
 	if (will->retain && retain_set(w->broker->retain, will))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
 		               "Error: out of memory storing a retained will");
@@ -153,6 +156,7 @@ static void send_inflight(struct session *s, struct delivery *d)
 	memset(d, 0, sizeof(*d));
 	f->packet_id = next_packet_id(s);
 	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
+	f->unsent = false;
 	if (conn_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
 		/* Over the client's Maximum Packet Size: discarded as if
 		 * delivered [MQTT-3.1.2-25]. */
@@ -196,12 +200,17 @@ static void drop(struct session *s, struct delivery *d, const char *why)
 	delivery_clear(d);
 }
 
+/* In-flight messages sent on the current connection: what the client's
+ * Receive Maximum counts [MQTT-3.3.4-9]. */
+static size_t sent_count(const struct session *s)
+{
+	return s->n_inflight - s->n_unsent;
+}
+
 void session_deliver(struct session *s, struct delivery *d)
 {
-	if (expired(s, d)) {
-		delivery_clear(d);
-		return;
-	}
+	/* Onward delivery starts now for an online subscriber with room, so
+	 * expiry is checked only for what has to wait [MQTT-3.3.2-5]. */
 	struct conn *c = s->conn;
 	if (d->qos == 0) {
 		if (!c) {
@@ -217,8 +226,12 @@ void session_deliver(struct session *s, struct delivery *d)
 		delivery_clear(d);
 		return;
 	}
-	if (c && s->q_len == 0 && s->n_inflight < window(s)) {
+	if (c && s->q_len == 0 && s->n_unsent == 0 && sent_count(s) < window(s)) {
 		send_inflight(s, d);
+		return;
+	}
+	if (expired(s, d)) {
+		delivery_clear(d);
 		return;
 	}
 	if (!enqueue(s, d))
@@ -227,7 +240,22 @@ void session_deliver(struct session *s, struct delivery *d)
 
 void session_pump(struct session *s)
 {
-	while (s->conn && s->q_len && s->n_inflight < window(s)) {
+	/* First what a resumed session still has to resend, in order
+	 * [MQTT-4.6.0-1], then the queue. */
+	for (size_t i = 0; s->conn && s->n_unsent && i < s->n_inflight; i++) {
+		struct inflight *f = &s->inflight[i];
+		if (!f->unsent)
+			continue;
+		if (sent_count(s) >= window(s))
+			return;
+		f->unsent = false;
+		s->n_unsent--;
+		if (conn_send_publish(s->conn, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
+			session_inflight_remove(s, f);
+			return; /* removal pumps again */
+		}
+	}
+	while (s->conn && s->q_len && s->n_unsent == 0 && sent_count(s) < window(s)) {
 		struct delivery d = s->queue[s->q_head];
 		s->q_head = (s->q_head + 1) % s->q_cap;
 		s->q_len--;
@@ -242,22 +270,23 @@ void session_pump(struct session *s)
 void session_resume(struct session *s)
 {
 	struct conn *c = s->conn;
-	size_t keep = 0;
-	/* Onward delivery has started for these, so message expiry no longer
-	 * removes them [MQTT-3.3.2-5]. */
+	/* Every unacknowledged PUBLISH is sent again with DUP, and every
+	 * PUBREL again [MQTT-4.4.0-1]; PUBLISHes only as the new connection's
+	 * Receive Maximum allows, which session_pump() enforces. Onward
+	 * delivery of these has started, so expiry no longer removes them
+	 * [MQTT-3.3.2-5]. */
+	s->n_unsent = 0;
 	for (size_t i = 0; i < s->n_inflight; i++) {
 		struct inflight *f = &s->inflight[i];
-		if (f->state == INFLIGHT_WAIT_PUBCOMP) {
-			struct tern_packet p = {.type = TERN_PUBREL};
-			p.u.ack.packet_id = f->packet_id;
-			conn_send(c, &p);
-		} else if (conn_send_publish(c, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
-			delivery_clear(&f->d);
+		f->unsent = f->state != INFLIGHT_WAIT_PUBCOMP;
+		if (f->unsent) {
+			s->n_unsent++;
 			continue;
 		}
-		s->inflight[keep++] = *f;
+		struct tern_packet p = {.type = TERN_PUBREL};
+		p.u.ack.packet_id = f->packet_id;
+		conn_send(c, &p);
 	}
-	s->n_inflight = keep;
 	session_pump(s);
 }
 
@@ -272,6 +301,8 @@ struct inflight *session_inflight_find(struct session *s, uint16_t packet_id)
 void session_inflight_remove(struct session *s, struct inflight *f)
 {
 	size_t i = (size_t)(f - s->inflight);
+	if (f->unsent)
+		s->n_unsent--;
 	delivery_clear(&f->d);
 	memmove(&s->inflight[i], &s->inflight[i + 1], (s->n_inflight - i - 1) * sizeof(*f));
 	s->n_inflight--;

@@ -52,8 +52,10 @@ struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload
 	uint8_t *p = (uint8_t *)(m + 1);
 	m->topic = copy_in(&p, topic);
 	m->payload = copy_in(&p, payload);
-	if (has_ct)
+	if (has_ct) {
 		m->content_type = copy_in(&p, props->content_type);
+		m->has_content_type = true;
+	}
 	if (has_rt)
 		m->response_topic = copy_in(&p, props->response_topic);
 	if (has_cd) {

@@ -23,12 +23,15 @@ struct tern_msg {
 	uint8_t qos;
 	bool retain;
 	bool has_payload_format;
+	bool has_content_type; /* a zero-length one is still forwarded */
 	uint8_t payload_format;
 	/* Monotonic ms at which the message expires; 0 if it never does
 	 * (v5 Message Expiry Interval [MQTT-3.3.2-5]). */
 	uint64_t expire_at;
 	/* Session that published it (0 for none), for v5 No Local. */
 	uint64_t origin;
+	/* Id under which durable storage keeps it; 0 when it is not kept. */
+	uint64_t store_id;
 	struct tern_bytes topic;
 	struct tern_bytes payload;
 	struct tern_bytes content_type;     /* len 0: absent */
