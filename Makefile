@@ -7,8 +7,10 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all deps test-deps run test unit interop asan format format-check fuzz fuzz-smoke clean
+.PHONY: all deps test-deps run test unit interop asan format format-check fuzz fuzz-smoke clean \
+	install
 
 all: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -19,6 +21,11 @@ deps:
 
 test-deps:
 	@scripts/deps.sh test
+
+# Installs libtern (libtern.so*, libtern.a), include/tern/*.h and
+# lib/pkgconfig/tern.pc under PREFIX.
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: all
 	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883

@@ -347,7 +347,7 @@ struct tern_fixed_header {
  * max_size, as soon as the length is known.
  */
 TERN_API enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
-                                       struct tern_fixed_header *fh);
+                                                struct tern_fixed_header *fh);
 
 /*
  * Decodes the body of one packet: body[0..fh->remaining).
@@ -360,7 +360,7 @@ TERN_API enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, 
  * case out->u.connect.version holds the level that was read, or 0).
  */
 TERN_API enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8_t *body,
-                                 uint8_t version, struct tern_packet *out);
+                                          uint8_t version, struct tern_packet *out);
 
 /* Size in bytes of p fully encoded for version; 0 if p cannot be encoded. */
 TERN_API size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
@@ -372,8 +372,8 @@ TERN_API size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
  * required, a packet over TERN_PACKET_MAX, an AUTH for v3).
  * For a v3 connection all properties are ignored.
  */
-TERN_API enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, uint8_t *out,
-                                 size_t cap, size_t *written);
+TERN_API enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version,
+                                          uint8_t *out, size_t cap, size_t *written);
 
 /*
  * Encodes everything of a PUBLISH but its payload: fixed header (whose
@@ -382,21 +382,23 @@ TERN_API enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t v
  * many subscribers is never copied. *written is set on success.
  */
 TERN_API enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t version,
-                                         uint8_t *out, size_t cap, size_t *written);
+                                                  uint8_t *out, size_t cap, size_t *written);
 
 /* Size of the encoding of tern_encode_publish_header() (payload excluded). */
 TERN_API size_t tern_publish_header_size(const struct tern_publish *pub, uint8_t version);
 
 /* Walks SUBSCRIBE entries of a decoded packet. Start with *cursor = 0.
  * Returns true and fills *e for each entry, false after the last. */
-TERN_API bool tern_subscribe_next(const struct tern_subscribe *s, size_t *cursor, struct tern_sub_entry *e);
+TERN_API bool tern_subscribe_next(const struct tern_subscribe *s, size_t *cursor,
+                                  struct tern_sub_entry *e);
 
 /* Walks UNSUBSCRIBE filters of a decoded packet, as tern_subscribe_next(). */
-TERN_API bool tern_unsubscribe_next(const struct tern_unsubscribe *u, size_t *cursor, struct tern_bytes *f);
+TERN_API bool tern_unsubscribe_next(const struct tern_unsubscribe *u, size_t *cursor,
+                                    struct tern_bytes *f);
 
 /* Walks the user properties of decoded props, in order. Start *cursor = 0. */
-TERN_API bool tern_props_next_user(const struct tern_props *p, size_t *cursor, struct tern_bytes *name,
-                          struct tern_bytes *value);
+TERN_API bool tern_props_next_user(const struct tern_props *p, size_t *cursor,
+                                   struct tern_bytes *name, struct tern_bytes *value);
 
 /* Walks the subscription identifiers of decoded props. Start *cursor = 0. */
 TERN_API bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor, uint32_t *id);
@@ -404,8 +406,8 @@ TERN_API bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor,
 /* Appends one encoded user property (0x26, name, value) to out[*len..cap)
  * and advances *len; builds a user_raw block. TERN_E_BUFFER if it does not
  * fit, TERN_E_INVALID if name or value is not a valid MQTT string. */
-TERN_API enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len, struct tern_bytes name,
-                                    struct tern_bytes value);
+TERN_API enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len,
+                                             struct tern_bytes name, struct tern_bytes value);
 
 /* Size in bytes of the encoded property block (without its length prefix). */
 TERN_API size_t tern_props_size(const struct tern_props *p);
@@ -433,12 +435,13 @@ TERN_API enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len);
 /* If filter is "$share/{name}/{rest}", sets *group and *rest and returns
  * true; otherwise returns false. Does not validate (see check above). */
 TERN_API bool tern_topic_filter_share(struct tern_bytes filter, struct tern_bytes *group,
-                             struct tern_bytes *rest);
+                                      struct tern_bytes *rest);
 
 /* True if topic name matches filter (a plain filter, not $share). A filter
  * starting with a wildcard does not match a topic starting with '$'
  * [MQTT-4.7.2-1]. */
-TERN_API bool tern_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
+TERN_API bool tern_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic,
+                                 size_t tlen);
 
 /* Short name of a packet type ("CONNECT", ...), for logs. */
 TERN_API const char *tern_packet_name(enum tern_packet_type type);

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "store/store.h"
 #include "util/hash.h"
 
 unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len)
@@ -124,6 +125,7 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	atomic_init(&w->wake_pending, false);
 	w->router = router_new();
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
+	w->ticket = 1;
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox) {
 		worker_free(w);
 		return NULL;
@@ -179,6 +181,7 @@ static void worker_free(struct worker *w)
 		}
 	}
 	route_pending_free(w);
+	persist_worker_free(w);
 	for (size_t i = 0; i < w->n_lfds; i++)
 		close(w->lfds[i]);
 	if (w->evfd >= 0)
@@ -224,6 +227,12 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 			broker_free(b);
 			return TERN_E_SYS;
 		}
+	}
+	/* The store is loaded before anyone can connect. */
+	err = persist_open(b);
+	if (err) {
+		broker_free(b);
+		return err;
 	}
 	for (size_t l = 0; l < cfg->n_listeners; l++) {
 		uint16_t port = cfg->listeners[l].port;
@@ -297,6 +306,9 @@ void broker_free(struct broker *b)
 {
 	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
 		worker_free(b->workers[i]);
+	/* After the workers: their last batches are applied here. */
+	store_close(b->store);
+	b->store = NULL;
 	free(b->workers);
 	b->workers = NULL;
 	retain_free(b->retain);

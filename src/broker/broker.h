@@ -42,6 +42,9 @@
 struct worker;
 struct session;
 struct conn;
+struct store;
+struct store_batch;
+struct held;
 
 /* ------------------------------------------------------------------ */
 /* broker                                                              */
@@ -50,6 +53,7 @@ struct broker {
 	struct tern_config cfg;
 	struct tern_log log;
 	struct retain_store *retain;
+	struct store *store; /* NULL: memory only */
 	unsigned n_workers;
 	struct worker **workers;
 	atomic_bool stop;
@@ -102,11 +106,12 @@ void delivery_clear(struct delivery *d);
 /* worker inbox                                                        */
 
 enum inbox_kind {
-	INBOX_CONN,      /* a connection handed to its home worker */
-	INBOX_DELIVER,   /* deliveries for sessions of this worker */
-	INBOX_ROUTE_ADD, /* apply router_add() to this replica */
-	INBOX_ROUTE_DEL, /* apply router_remove() to this replica */
-	INBOX_ROUTE_ACK, /* a replica applied a change of ours */
+	INBOX_CONN,       /* a connection handed to its home worker */
+	INBOX_DELIVER,    /* deliveries for sessions of this worker */
+	INBOX_ROUTE_ADD,  /* apply router_add() to this replica */
+	INBOX_ROUTE_DEL,  /* apply router_remove() to this replica */
+	INBOX_ROUTE_ACK,  /* a replica applied a change of ours */
+	INBOX_STORE_DONE, /* the store committed one of our batches */
 };
 
 struct deliver_target {
@@ -134,6 +139,11 @@ struct inbox_item {
 		struct {
 			uint64_t req;
 		} ack;
+		struct {
+			struct worker *w;
+			uint64_t ticket;
+			enum tern_err err;
+		} done;
 	} u;
 };
 
@@ -164,6 +174,11 @@ struct worker {
 	struct conn *handed_off;        /* conn just handed to another worker */
 	struct route_matches matches;   /* scratch for routing */
 	uint64_t now;                   /* monotonic ms, once per iteration */
+	struct store_batch *batch;      /* store operations of this iteration */
+	uint64_t ticket;                /* ticket of that batch */
+	uint64_t done_ticket;           /* all batches up to it are committed */
+	struct held *held;              /* answers waiting for a commit (ring) */
+	size_t held_head, held_n, held_cap;
 	uint64_t next_tick;
 };
 
@@ -222,6 +237,42 @@ void route_inbox(struct worker *w, struct inbox_item *item);
 void route_pending_free(struct worker *w);
 
 /* ------------------------------------------------------------------ */
+/* durable storage (persist.c)                                         */
+
+/* Opens and loads the store when one is configured (before the workers
+ * run) and starts its thread. Logs and returns the error otherwise. */
+enum tern_err persist_open(struct broker *b);
+
+/* The batch to record this iteration's store operations in; NULL with the
+ * memory back-end (record nothing then) or when out of memory. */
+struct store_batch *persist_batch(struct worker *w);
+
+/* Logs a failed store_* recording call. */
+void persist_note(struct worker *w, enum tern_err err);
+
+/* Gives m a store id when the store must keep it (QoS > 0 or retained).
+ * Call before m is shared with another thread. */
+void persist_assign_id(struct worker *w, struct tern_msg *m);
+
+/* Sends an acknowledgement once the current batch is committed (at once
+ * without a store). */
+void persist_hold_ack(struct worker *w, struct conn *c, enum tern_packet_type type,
+                      uint16_t packet_id, uint8_t reason);
+
+/* Calls fn(w, arg) once the current batch is committed (at once without a
+ * store); free_arg frees arg if the broker stops first. */
+void persist_hold_call(struct worker *w, pending_done_fn fn, void *arg, void (*free_arg)(void *));
+
+/* Submits the iteration's batch; called before the outbox is flushed. */
+void persist_submit(struct worker *w);
+
+/* Handles INBOX_STORE_DONE: releases the answers held up to ticket. */
+void persist_done(struct worker *w, uint64_t ticket, enum tern_err err);
+
+/* Drops held answers and submits the last batch, at shutdown. */
+void persist_worker_free(struct worker *w);
+
+/* ------------------------------------------------------------------ */
 /* sessions (session.c)                                                */
 
 struct sub {
@@ -243,7 +294,8 @@ struct inflight {
 	struct delivery d;
 	uint16_t packet_id;
 	uint8_t state;
-	bool unsent; /* of a resumed session, not yet sent again */
+	bool unsent;       /* of a resumed session, not yet sent again */
+	uint64_t store_id; /* the message's store id, kept past PUBREC */
 };
 
 struct session {
@@ -306,6 +358,19 @@ void session_inflight_remove(struct session *s, struct inflight *f);
 
 /* Publishes s->will now (if any) and drops it. */
 void session_fire_will(struct session *s);
+
+/* Loading from the store: a queued delivery, an in-flight one with its
+ * packet id and state, an inbound QoS 2 id. Take ownership of *d. */
+enum tern_err session_restore_queued(struct session *s, struct delivery *d);
+enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
+                                       uint8_t state);
+enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id);
+
+/* True when the session outlives its connection, so the store keeps it. */
+static inline bool session_persistent(const struct session *s)
+{
+	return s->expiry != 0;
+}
 
 /* Periodic work for an offline session: will delay and expiry. Returns
  * true if the session was destroyed. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
 #include "util/log.h"
 
 void config_defaults(struct tern_config *cfg)
@@ -33,6 +34,9 @@ void config_defaults(struct tern_config *cfg)
 	cfg->max_connections = -1;
 	cfg->max_output_bytes = 8u << 20;
 	cfg->set_tcp_nodelay = true;
+	cfg->storage = TERN_STORAGE_SQLITE;
+	strcpy(cfg->persistence_file, "ternd.db");
+	cfg->storage_sync = STORE_SYNC_NORMAL;
 	cfg->log_mask = TERN_LOG_DEFAULT;
 	cfg->log_dest = TERN_LOG_DEST_STDERR;
 	cfg->log_timestamp = true;
@@ -254,6 +258,46 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		cfg->connect_timeout = (uint32_t)n;
 		return TERN_OK;
 	}
+	if (strcmp(key, "persistence") == 0) {
+		/* mosquitto's switch: durable storage on or off. */
+		bool on;
+		if ((err = parse_bool(c, key, v, &on)))
+			return err;
+		cfg->storage = on ? TERN_STORAGE_SQLITE : TERN_STORAGE_MEMORY;
+		return TERN_OK;
+	}
+	if (strcmp(key, "storage") == 0) {
+		if (v && strcmp(v, "memory") == 0)
+			cfg->storage = TERN_STORAGE_MEMORY;
+		else if (v && strcmp(v, "sqlite") == 0)
+			cfg->storage = TERN_STORAGE_SQLITE;
+		else
+			return fail(c, "storage: expected memory or sqlite");
+		return TERN_OK;
+	}
+	if (strcmp(key, "storage_sync") == 0) {
+		if (v && strcmp(v, "full") == 0)
+			cfg->storage_sync = STORE_SYNC_FULL;
+		else if (v && strcmp(v, "normal") == 0)
+			cfg->storage_sync = STORE_SYNC_NORMAL;
+		else if (v && strcmp(v, "off") == 0)
+			cfg->storage_sync = STORE_SYNC_OFF;
+		else
+			return fail(c, "storage_sync: expected full, normal or off");
+		return TERN_OK;
+	}
+	if (strcmp(key, "persistence_location") == 0) {
+		if (!v || strlen(v) >= sizeof(cfg->persistence_location))
+			return fail(c, "persistence_location needs a directory");
+		strcpy(cfg->persistence_location, v);
+		return TERN_OK;
+	}
+	if (strcmp(key, "persistence_file") == 0) {
+		if (!v || strlen(v) >= sizeof(cfg->persistence_file) || strchr(v, '/'))
+			return fail(c, "persistence_file needs a file name");
+		strcpy(cfg->persistence_file, v);
+		return TERN_OK;
+	}
 	if (strcmp(key, "log_type") == 0)
 		return set_log_type(c, v);
 	if (strcmp(key, "log_dest") == 0)
@@ -304,11 +348,15 @@ enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, 
 
 static void usage(FILE *out)
 {
-	fputs("Usage: ternd [-c FILE] [-p PORT] [-b ADDRESS] [--workers N] [-v]\n"
+	fputs("Usage: ternd [-c FILE] [-p PORT] [-b ADDRESS] [--workers N] [--storage "
+	      "memory|sqlite]\n"
+	      "             [--db FILE] [-v]\n"
 	      "  -c, --config-file FILE  read mosquitto.conf-style directives from FILE\n"
 	      "  -p, --port PORT         listen on PORT (default 1883)\n"
 	      "  -b, --bind ADDRESS      listen on ADDRESS only\n"
 	      "  -w, --workers N         worker threads (default: one per core)\n"
+	      "      --storage KIND      sqlite (durable, the default) or memory\n"
+	      "      --db FILE           the SQLite database (default ./ternd.db)\n"
 	      "  -v, --verbose           log everything (log_type all)\n"
 	      "  -h, --help              this help\n"
 	      "  -V, --version           print the version\n",
@@ -356,6 +404,32 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
 			if (parse_u64(&c, a, v, 0, 256, &n))
 				return TERN_E_INVALID;
 			cfg->workers = (unsigned)n;
+			i++;
+		} else if (strcmp(a, "--storage") == 0) {
+			if (v && strcmp(v, "memory") == 0)
+				cfg->storage = TERN_STORAGE_MEMORY;
+			else if (v && strcmp(v, "sqlite") == 0)
+				cfg->storage = TERN_STORAGE_SQLITE;
+			else {
+				snprintf(err, errlen, "--storage: expected memory or sqlite");
+				return TERN_E_INVALID;
+			}
+			i++;
+		} else if (strcmp(a, "--db") == 0) {
+			const char *slash = v ? strrchr(v, '/') : NULL;
+			size_t dirlen = slash ? (size_t)(slash - v) : 0;
+			if (!v || dirlen >= sizeof(cfg->persistence_location) ||
+			    strlen(slash ? slash + 1 : v) >= sizeof(cfg->persistence_file) ||
+			    !(slash ? slash[1] : v[0])) {
+				snprintf(err, errlen, "--db needs a file path");
+				return TERN_E_INVALID;
+			}
+			memcpy(cfg->persistence_location, v, dirlen);
+			cfg->persistence_location[dirlen] = 0;
+			if (slash && dirlen == 0)
+				strcpy(cfg->persistence_location, "/");
+			strcpy(cfg->persistence_file, slash ? slash + 1 : v);
+			cfg->storage = TERN_STORAGE_SQLITE;
 			i++;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			cfg->log_mask = TERN_LOG_ALL;

@@ -23,6 +23,8 @@ struct tern_listener_cfg {
 	uint16_t port;
 };
 
+enum tern_storage { TERN_STORAGE_MEMORY, TERN_STORAGE_SQLITE };
+
 enum tern_log_dest {
 	TERN_LOG_DEST_STDERR,
 	TERN_LOG_DEST_STDOUT,
@@ -47,7 +49,11 @@ struct tern_config {
 	int64_t max_connections;  /* -1: no bound */
 	size_t max_output_bytes;  /* bytes queued to one socket before QoS 0 drops */
 	bool set_tcp_nodelay;
-	unsigned log_mask; /* enum tern_log_type bits */
+	enum tern_storage storage;      /* sqlite by default; memory keeps nothing */
+	char persistence_location[256]; /* directory of the database ("": cwd) */
+	char persistence_file[128];     /* its file name */
+	int storage_sync;               /* enum store_sync */
+	unsigned log_mask;              /* enum tern_log_type bits */
 	enum tern_log_dest log_dest;
 	char log_file[256];
 	bool log_timestamp;

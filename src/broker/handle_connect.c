@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
 #include "util/hash.h"
 
 /* The v3 return code standing for a v5 reason code in a refusal. */
@@ -273,6 +274,14 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		s->expiry = p->clean_start ? 0 : UINT32_MAX;
 	s->conn = c;
 	c->session = s;
+	struct store_batch *batch = persist_batch(w);
+	if (batch && session_persistent(s))
+		persist_note(w, store_session_put(batch, s->id, s->client_id, s->client_id_len,
+		                                  s->version, s->expiry, 0));
+	else if (batch && present)
+		/* A stored session resumed with expiry 0 ends at disconnect:
+		 * it must not come back after a restart. */
+		persist_note(w, store_session_del(batch, s->id));
 
 	c->keep_alive = p->keep_alive;
 	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&
@@ -301,6 +310,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		/* The will's Message Expiry Interval counts from when it is
 		 * published (section 3.1.3.2.4), not from CONNECT. */
 		c->will->expire_at = 0;
+		persist_assign_id(w, c->will);
 		c->will_has_expiry =
 		        p->version == TERN_V5 &&
 		        (p->will_props.present & TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY));

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
+
 /* Resolves a topic alias [MQTT-3.3.2-12]: sets *topic. Returns false after
  * closing the connection when the alias is invalid. */
 static bool resolve_alias(struct conn *c, const struct tern_publish *p, struct tern_bytes *topic)
@@ -166,6 +168,15 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
+	persist_assign_id(w, m);
+	struct store_batch *batch = persist_batch(w);
+	if (batch && p->retain) {
+		/* An empty payload clears the retained message [MQTT-3.3.1-6]. */
+		if (p->payload.len)
+			persist_note(w, store_msg_put(batch, m));
+		persist_note(w, store_retain_put(batch, topic.data, topic.len,
+		                                 p->payload.len ? m->store_id : 0));
+	}
 	if (p->retain && retain_set(b->retain, m)) {
 		tern_msg_unref(m);
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
@@ -183,7 +194,18 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
-	ack(c, p, matched ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS);
+	uint8_t reason = matched ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
+	if (p->qos == 2 && batch && session_persistent(s))
+		persist_note(w, store_qos2_put(batch, s->id, p->packet_id));
+	if (batch && (p->qos == 2 || matched || p->retain)) {
+		/* PUBACK / PUBREC promise the message is safe: they wait for
+		 * the commit of the rows just recorded (issue: no
+		 * acknowledged message is ever lost). */
+		persist_hold_ack(w, c, p->qos == 1 ? TERN_PUBACK : TERN_PUBREC, p->packet_id,
+		                 reason);
+		return;
+	}
+	ack(c, p, reason);
 }
 
 void handle_puback(struct conn *c, const struct tern_ack *p)
@@ -221,6 +243,10 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p)
 	tern_msg_unref(f->d.msg);
 	f->d.msg = NULL;
 	f->state = INFLIGHT_WAIT_PUBCOMP;
+	struct store_batch *batch = persist_batch(c->w);
+	if (batch && f->store_id && session_persistent(s))
+		persist_note(c->w, store_delivery_state(batch, s->id, f->store_id, p->packet_id,
+		                                        STORE_D_PUBREL));
 	conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
 }
 
@@ -228,6 +254,9 @@ void handle_pubrel(struct conn *c, const struct tern_ack *p)
 {
 	struct session *s = c->session;
 	bool known = qos2_remove(s, p->packet_id);
+	struct store_batch *batch = persist_batch(c->w);
+	if (known && batch && session_persistent(s))
+		persist_note(c->w, store_qos2_del(batch, s->id, p->packet_id));
 	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
 	conn_send_ack(c, TERN_PUBCOMP, p->packet_id,
 	              known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND);

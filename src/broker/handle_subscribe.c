@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
+
 struct retained_req {
 	uint8_t *filter; /* a plain filter (not shared); owned */
 	uint16_t len;
@@ -80,12 +82,16 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 			d.n_sub_ids = 1;
 			d.sub_id = r->sub_id;
 		}
+		struct store_batch *batch = persist_batch(w);
+		if (batch && d.qos > 0 && d.msg->store_id && session_persistent(s))
+			persist_note(w, store_delivery_put(batch, s->id, d.msg->store_id, d.qos,
+			                                   true, &d.sub_id, d.n_sub_ids));
 		session_deliver(s, &d);
 	}
 	retain_hits_free(&hits);
 }
 
-static void plan_done(struct worker *w, void *arg)
+static void plan_send(struct worker *w, void *arg)
 {
 	struct plan *pl = arg;
 	struct conn *c = tern_map64_get(&w->conns_by_id, pl->conn_id);
@@ -99,6 +105,13 @@ static void plan_done(struct worker *w, void *arg)
 			send_retained(w, c->session, &pl->ret[i]);
 	}
 	plan_free(pl);
+}
+
+/* Every replica has the change; the answer also waits for the store to
+ * have it, so a subscription that was acknowledged survives a restart. */
+static void plan_done(struct worker *w, void *arg)
+{
+	persist_hold_call(w, plan_send, arg, plan_free);
 }
 
 static struct sub *sub_new(struct tern_bytes filter)
@@ -168,6 +181,10 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			*reason = TERN_RC_UNSPECIFIED;
 			continue;
 		}
+		struct store_batch *sb = persist_batch(w);
+		if (sb && session_persistent(s))
+			persist_note(w, store_sub_put(sb, s->id, e.filter.data, e.filter.len, e.qos,
+			                              sub->flags, e.retain_handling, sub_id));
 		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
 		tern_log_write(&w->broker->log, TERN_LOG_SUBSCRIBE, "%.*s %u %.*s",
@@ -214,6 +231,9 @@ void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p)
 		struct route r = {.session = s->id, .home = (uint16_t)w->id};
 		*reason = route_change(w, &batch, false, f, &r) ? TERN_RC_UNSPECIFIED
 		                                                : TERN_RC_SUCCESS;
+		struct store_batch *sb = persist_batch(w);
+		if (sb && session_persistent(s))
+			persist_note(w, store_sub_del(sb, s->id, f.data, f.len));
 		tern_log_write(&w->broker->log, TERN_LOG_UNSUBSCRIBE, "%.*s %.*s",
 		               (int)s->client_id_len, (const char *)s->client_id, (int)f.len,
 		               (const char *)f.data);

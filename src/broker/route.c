@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
+
 struct pending_ack {
 	unsigned outstanding;
 	pending_done_fn done;
@@ -186,6 +188,9 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		}
 		break;
 	}
+	case INBOX_STORE_DONE:
+		persist_done(w, it->u.done.ticket, it->u.done.err);
+		break;
 	case INBOX_CONN:
 		break;
 	}
@@ -282,6 +287,7 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 	if (m->n > 1)
 		qsort(m->v, m->n, sizeof(m->v[0]), cmp_route);
 
+	struct store_batch *sbatch = msg->qos > 0 ? persist_batch(w) : NULL;
 	/* Per-publish batches for other workers, moved to the outbox below. */
 	struct inbox_item *stack_batch[8] = {0};
 	struct inbox_item **batch = stack_batch;
@@ -320,6 +326,17 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 			 * Published [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */
 			d.retain = rap && msg->retain;
 			d.msg = tern_msg_ref(msg);
+			if (d.qos > 0 && msg->store_id && sbatch) {
+				/* Recorded by the publishing worker, before the
+				 * delivery can reach another worker; kept only
+				 * for sessions the store keeps. */
+				persist_note(w, store_msg_put(sbatch, msg));
+				persist_note(w, store_delivery_put(sbatch, r->session,
+				                                   msg->store_id, d.qos, d.retain,
+				                                   d.n_sub_ids > 1 ? d.sub_ids
+				                                                   : &d.sub_id,
+				                                   d.n_sub_ids));
+			}
 			hand_over(w, r->home, r->session, &d, batch);
 			delivered++;
 		} else {

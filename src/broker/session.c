@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
 #include "util/clock.h"
 
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
@@ -63,6 +64,14 @@ void session_fire_will(struct session *s)
 	/* Nobody else holds the will yet, so it can still be changed. */
 	if (s->will_has_expiry)
 		will->expire_at = w->now + (uint64_t)s->will_expiry * 1000u;
+	struct store_batch *batch = persist_batch(w);
+	if (batch && session_persistent(s))
+		persist_note(w, store_will_put(batch, s->id, 0, 0));
+	if (batch && will->retain)
+		persist_note(w, store_msg_put(batch, will));
+	if (will->retain && batch)
+		persist_note(w, store_retain_put(batch, will->topic.data, will->topic.len,
+		                                 will->payload.len ? will->store_id : 0));
 	if (will->retain && retain_set(w->broker->retain, will))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
 		               "Error: out of memory storing a retained will");
@@ -76,6 +85,10 @@ void session_destroy(struct session *s)
 {
 	struct worker *w = s->w;
 	session_fire_will(s);
+	/* At shutdown sessions are freed, not ended: the store keeps them. */
+	struct store_batch *batch = persist_batch(w);
+	if (batch && session_persistent(s) && !atomic_load(&w->broker->stop))
+		persist_note(w, store_session_del(batch, s->id));
 	size_t pos = 0;
 	struct sub *sub;
 	while ((sub = tern_map_next(&s->subs, &pos))) {
@@ -137,6 +150,14 @@ static bool expired(struct session *s, const struct delivery *d)
 	return gone;
 }
 
+/* Records that a stored delivery is gone (acknowledged, dropped, expired). */
+static void record_del(struct session *s, const struct delivery *d)
+{
+	struct store_batch *batch = persist_batch(s->w);
+	if (batch && d->msg && d->msg->store_id && d->qos > 0 && session_persistent(s))
+		persist_note(s->w, store_delivery_del(batch, s->id, d->msg->store_id));
+}
+
 /* Sends d as a new in-flight message; takes ownership of *d. */
 static void send_inflight(struct session *s, struct delivery *d)
 {
@@ -157,13 +178,19 @@ static void send_inflight(struct session *s, struct delivery *d)
 	f->packet_id = next_packet_id(s);
 	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	f->unsent = false;
+	f->store_id = f->d.msg->store_id;
 	if (conn_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
 		/* Over the client's Maximum Packet Size: discarded as if
 		 * delivered [MQTT-3.1.2-25]. */
+		record_del(s, &f->d);
 		delivery_clear(&f->d);
 		return;
 	}
 	s->n_inflight++;
+	struct store_batch *batch = persist_batch(s->w);
+	if (batch && f->d.msg->store_id && session_persistent(s))
+		persist_note(s->w, store_delivery_state(batch, s->id, f->d.msg->store_id,
+		                                        f->packet_id, STORE_D_SENT));
 }
 
 static bool enqueue(struct session *s, struct delivery *d)
@@ -192,6 +219,7 @@ static bool enqueue(struct session *s, struct delivery *d)
 static void drop(struct session *s, struct delivery *d, const char *why)
 {
 	s->dropped++;
+	record_del(s, d);
 	if (d->qos > 0)
 		tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
 		               "Warning: dropped QoS %u message on %.*s for client %.*s: %s",
@@ -231,6 +259,7 @@ void session_deliver(struct session *s, struct delivery *d)
 		return;
 	}
 	if (expired(s, d)) {
+		record_del(s, d);
 		delivery_clear(d);
 		return;
 	}
@@ -260,6 +289,7 @@ void session_pump(struct session *s)
 		s->q_head = (s->q_head + 1) % s->q_cap;
 		s->q_len--;
 		if (expired(s, &d)) {
+			record_del(s, &d);
 			delivery_clear(&d);
 			continue;
 		}
@@ -303,6 +333,11 @@ void session_inflight_remove(struct session *s, struct inflight *f)
 	size_t i = (size_t)(f - s->inflight);
 	if (f->unsent)
 		s->n_unsent--;
+	/* A PUBCOMP-waiting entry no longer holds its message; its store id
+	 * was kept for this. */
+	struct store_batch *batch = persist_batch(s->w);
+	if (batch && f->store_id && session_persistent(s))
+		persist_note(s->w, store_delivery_del(batch, s->id, f->store_id));
 	delivery_clear(&f->d);
 	memmove(&s->inflight[i], &s->inflight[i + 1], (s->n_inflight - i - 1) * sizeof(*f));
 	s->n_inflight--;
@@ -321,4 +356,70 @@ bool session_tick(struct session *s, uint64_t now)
 		return true;
 	}
 	return false;
+}
+
+enum tern_err session_restore_queued(struct session *s, struct delivery *d)
+{
+	/* The bound was applied when the message was queued: keep them all. */
+	if (s->q_len == s->q_cap) {
+		size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+		struct delivery *q = malloc(cap * sizeof(*q));
+		if (!q) {
+			delivery_clear(d);
+			return TERN_E_NOMEM;
+		}
+		for (size_t i = 0; i < s->q_len; i++)
+			q[i] = s->queue[(s->q_head + i) % s->q_cap];
+		free(s->queue);
+		s->queue = q;
+		s->q_head = 0;
+		s->q_cap = cap;
+	}
+	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
+	s->q_len++;
+	memset(d, 0, sizeof(*d));
+	return TERN_OK;
+}
+
+enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
+                                       uint8_t state)
+{
+	if (!packet_id || packet_id_used(s, packet_id)) {
+		/* Cannot be: treat it as not yet sent. */
+		return session_restore_queued(s, d);
+	}
+	if (s->n_inflight == s->cap_inflight) {
+		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
+		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
+		if (!v) {
+			delivery_clear(d);
+			return TERN_E_NOMEM;
+		}
+		s->inflight = v;
+		s->cap_inflight = cap;
+	}
+	struct inflight *f = &s->inflight[s->n_inflight++];
+	memset(f, 0, sizeof(*f));
+	f->d = *d;
+	memset(d, 0, sizeof(*d));
+	f->packet_id = packet_id;
+	f->state = state;
+	f->store_id = f->d.msg ? f->d.msg->store_id : 0;
+	if (packet_id >= s->next_packet_id)
+		s->next_packet_id = packet_id == UINT16_MAX ? 1 : (uint16_t)(packet_id + 1);
+	return TERN_OK;
+}
+
+enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id)
+{
+	if (s->n_qos2_in == s->cap_qos2_in) {
+		size_t cap = s->cap_qos2_in ? s->cap_qos2_in * 2 : 8;
+		uint16_t *v = realloc(s->qos2_in, cap * sizeof(*v));
+		if (!v)
+			return TERN_E_NOMEM;
+		s->qos2_in = v;
+		s->cap_qos2_in = cap;
+	}
+	s->qos2_in[s->n_qos2_in++] = packet_id;
+	return TERN_OK;
 }

@@ -200,6 +200,9 @@ static void before_sleep(struct worker *w)
 	/* A push that was half done at the last drain is picked up here
 	 * (no syscall: the queue is only read). */
 	process_inbox(w);
+	/* The store batch goes before the outbox: a delivery's row must be
+	 * queued for the disk before another worker can record its ack. */
+	persist_submit(w);
 	flush_outbox(w);
 	while (w->flush) {
 		struct conn *c = w->flush;
@@ -223,6 +226,7 @@ static void before_sleep(struct worker *w)
 		before_sleep(w);
 		return;
 	}
+	persist_submit(w);
 	flush_outbox(w);
 }
 

@@ -1,0 +1,315 @@
+/*
+ * tern/tern.h - libtern, the tern MQTT client library.
+ *
+ * One client object speaks MQTT 3.1, 3.1.1 or 5.0 to one broker over TCP.
+ * It can be driven two ways, which can be mixed:
+ *
+ *   Non-blocking: tern_client_connect_start() opens the socket and queues
+ *   CONNECT; the application watches tern_client_fd() for readability (and
+ *   for writability while tern_client_want_write() is true) in its own loop
+ *   (epoll, libuv, select) and calls tern_client_step() when the fd is ready
+ *   or tern_client_timeout_ms() has passed. Results arrive through the
+ *   callbacks in struct tern_callbacks.
+ *
+ *   Blocking: tern_client_connect(), tern_client_publish_wait(),
+ *   tern_client_subscribe_wait(), tern_client_receive() and friends run that
+ *   loop internally (poll) until their answer arrives or the timeout ends.
+ *
+ * The library handles keep-alive (PINGREQ), packet identifiers, the QoS 1
+ * and QoS 2 flows in both directions (inbound QoS 2 is delivered once, on
+ * the first PUBLISH, and its packet id remembered until PUBREL), the
+ * server's Receive Maximum, resending unacknowledged PUBLISH (with DUP) and
+ * PUBREL when a session is resumed, and, when asked, reconnecting with
+ * exponential back-off.
+ *
+ * Threads: a client is not thread-safe. All calls on one client must come
+ * from one thread at a time (callbacks run inside the caller's call, on
+ * the caller's thread). Different clients are independent.
+ *
+ * Ownership: every pointer handed to a tern_client_* function is only read
+ * during the call; the library copies what it keeps (topics, payloads,
+ * options, properties). Pointers handed to callbacks are valid only during
+ * the callback. A message returned by tern_client_receive() belongs to the
+ * caller until tern_message_free().
+ *
+ * Errors: enum tern_err (tern/error.h); reason codes from the broker are
+ * passed on as enum tern_reason values (v5) or v3 return codes, and
+ * tern_reason_string() names them.
+ */
+#ifndef TERN_TERN_H
+#define TERN_TERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/codec.h"
+#include "tern/error.h"
+#include "tern/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TERN_LIB_VERSION "0.1.0"
+
+struct tern_client;
+
+/* The last will, sent by the broker if the connection ends abnormally. */
+struct tern_will {
+	const char *topic; /* NUL-terminated topic name */
+	const void *payload;
+	size_t payload_len;
+	uint8_t qos;
+	bool retain;
+	const struct tern_props *props; /* v5 will properties (delay, ...), or NULL */
+};
+
+/* Connection options. Zero-initialise, then set what you need:
+ * tern_connect_opts_init() fills the defaults shown. */
+struct tern_connect_opts {
+	const char *host;         /* "127.0.0.1"; a name, IPv4 or IPv6 */
+	uint16_t port;            /* 1883 */
+	const char *bind_address; /* local source address, or NULL */
+	uint8_t version;          /* TERN_V311; or TERN_V31, TERN_V5 */
+	const char *client_id;    /* NULL or "": let the broker assign one
+				    * (v5), or a clean session (v3.1.1) */
+	bool clean_start;         /* true */
+	uint16_t keep_alive;      /* 60 seconds; 0 disables */
+	const char *username;     /* or NULL */
+	const void *password;     /* or NULL; binary allowed */
+	size_t password_len;
+	const struct tern_will *will; /* or NULL */
+	/* v5 CONNECT properties (session expiry, receive maximum, maximum
+	 * packet size, user properties, ...), or NULL. */
+	const struct tern_props *props;
+	uint32_t connect_timeout_ms; /* 10000: TCP connect and CONNACK */
+	bool auto_reconnect;         /* false */
+	uint32_t reconnect_min_ms;   /* 500 */
+	uint32_t reconnect_max_ms;   /* 30000 */
+};
+
+/* A received application message. The topic is NUL-terminated. For v5,
+ * props holds the message's properties (response topic, correlation data,
+ * user properties, subscription identifiers, ...) and can be walked with
+ * the codec's iterators. */
+struct tern_message {
+	const char *topic;
+	size_t topic_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	uint8_t qos;
+	bool retain;
+	bool dup;
+	uint16_t packet_id;
+	struct tern_props props;
+};
+
+/* Callbacks; any may be NULL. They run on the thread calling into the
+ * library; they may call tern_client_* on the same client, except
+ * tern_client_free() and the blocking functions. */
+struct tern_callbacks {
+	/* CONNACK received. reason 0 means accepted; otherwise the
+	 * connection is closed after this call. props: v5 CONNACK
+	 * properties (assigned client id, server keep alive, ...). */
+	void (*on_connect)(struct tern_client *c, void *ud, uint8_t reason, bool session_present,
+	                   const struct tern_props *props);
+	/* The connection ended. err is TERN_OK after our own DISCONNECT,
+	 * TERN_E_CLOSED when the broker closed it; reason is the v5
+	 * DISCONNECT reason the broker sent (0 if none). */
+	void (*on_disconnect)(struct tern_client *c, void *ud, enum tern_err err, uint8_t reason,
+	                      const struct tern_props *props);
+	/* An application message arrived. When NULL, messages are queued for
+	 * tern_client_receive() instead (without bound: the queue holds what
+	 * the broker sends until the application takes it). */
+	void (*on_message)(struct tern_client *c, void *ud, const struct tern_message *msg);
+	/* A QoS 1/2 publish of ours completed: PUBACK or PUBCOMP received, or
+	 * PUBREC with a failure reason (>= 0x80). The library also ends a
+	 * flow itself, with props NULL: reason 0x80 (Unspecified error) when
+	 * the broker did not resume the session and the message had been sent
+	 * but not acknowledged (its fate is unknown; 0x00 if its PUBREC had
+	 * come, the broker then had it), 0x95 (Packet too large) when a queued
+	 * message exceeds the Maximum Packet Size the broker announced later. */
+	void (*on_publish)(struct tern_client *c, void *ud, uint16_t packet_id, uint8_t reason,
+	                   const struct tern_props *props);
+	/* SUBACK: one reason (granted QoS or failure) per filter. */
+	void (*on_subscribe)(struct tern_client *c, void *ud, uint16_t packet_id,
+	                     const uint8_t *reasons, size_t n, const struct tern_props *props);
+	/* UNSUBACK: one reason per filter (v5; n is 0 for v3.1.1). */
+	void (*on_unsubscribe)(struct tern_client *c, void *ud, uint16_t packet_id,
+	                       const uint8_t *reasons, size_t n, const struct tern_props *props);
+};
+
+/* What a publish carries. */
+struct tern_publish_args {
+	const char *topic; /* NUL-terminated; may be "" with a v5 topic alias */
+	const void *payload;
+	size_t payload_len;
+	uint8_t qos;
+	bool retain;
+	const struct tern_props *props; /* v5 properties, or NULL */
+};
+
+/* ---- lifetime ---- */
+
+/* Fills opts with the defaults documented in struct tern_connect_opts. */
+TERN_API void tern_connect_opts_init(struct tern_connect_opts *opts);
+
+/* Creates a client. cb may be NULL (blocking use only); it is copied. ud is
+ * passed to every callback. Returns TERN_OK and *out, or TERN_E_NOMEM. */
+TERN_API enum tern_err tern_client_new(struct tern_client **out, const struct tern_callbacks *cb,
+                                       void *ud);
+
+/* Closes the socket (without DISCONNECT: the broker then sends the will)
+ * and frees everything. NULL is allowed. */
+TERN_API void tern_client_free(struct tern_client *c);
+
+/* ---- non-blocking use ---- */
+
+/* Starts connecting: resolves host, starts a non-blocking TCP connect and
+ * queues CONNECT. Options are copied. Returns TERN_E_INVALID for bad
+ * options (or while connected or connecting), TERN_E_SYS when the socket
+ * cannot be created or the name not resolved. The outcome arrives through
+ * on_connect / on_disconnect. Name resolution (getaddrinfo) blocks; give a
+ * numeric address where that matters. Every resolved address is tried in
+ * turn. Reconnects (auto_reconnect) reuse the client id the broker
+ * assigned, so that a v5 session can be resumed. */
+TERN_API enum tern_err tern_client_connect_start(struct tern_client *c,
+                                                 const struct tern_connect_opts *opts);
+
+/* The socket to watch, or -1 while there is none. It can change across
+ * reconnects. */
+TERN_API int tern_client_fd(const struct tern_client *c);
+
+/* True when the library has output waiting for the socket to be writable
+ * (or a TCP connect in progress). */
+TERN_API bool tern_client_want_write(const struct tern_client *c);
+
+/* Milliseconds until tern_client_step() must be called even without I/O
+ * (keep-alive, timeouts, reconnect); -1 for no deadline. 0 also when the
+ * last step left input unread (it reads a bounded amount per call so that
+ * a busy broker cannot starve the caller's loop); edge-triggered loops
+ * rely on that. */
+TERN_API int tern_client_timeout_ms(const struct tern_client *c);
+
+/* Does the pending work: reads and handles incoming packets, writes queued
+ * output, runs timers, reconnects. Call it when the fd is ready or the
+ * timeout passed (calling it more often is harmless). Returns TERN_OK, or
+ * the error that ended the connection (it is then also reported through
+ * on_disconnect; with auto_reconnect a new attempt is scheduled). */
+TERN_API enum tern_err tern_client_step(struct tern_client *c);
+
+/* Queues a PUBLISH. For QoS 1/2 a packet id is assigned (returned in
+ * *packet_id when not NULL) and the message kept until acknowledged,
+ * resent with DUP after a reconnect of a persistent session. QoS 1/2
+ * messages beyond the broker's Receive Maximum wait in the library.
+ * Allowed while not connected for QoS 1/2 (sent once connected), once
+ * tern_client_connect_start() has been called (before: TERN_E_CLOSED);
+ * QoS 0 then fails with TERN_E_CLOSED. TERN_E_INVALID for an invalid topic
+ * or QoS, or a QoS / retain the broker said it does not support (v5
+ * CONNACK); TERN_E_TOO_LARGE beyond the broker's Maximum Packet Size;
+ * TERN_E_LIMIT when all 65535 packet ids are in use. A Topic Alias in
+ * props is sent as given (topic "" then uses it); the library does not
+ * re-establish aliases after a reconnect. Outside callbacks the packet is
+ * written at once when the socket takes it; what it does not take waits
+ * in an output buffer that has no bound of its own (for QoS 0 as well). */
+TERN_API enum tern_err tern_client_publish(struct tern_client *c,
+                                           const struct tern_publish_args *args,
+                                           uint16_t *packet_id);
+
+/* Queues a SUBSCRIBE of n entries (struct tern_sub_entry from the codec;
+ * filters need not be NUL-terminated). props: v5 (subscription identifier,
+ * user properties) or NULL. The answer comes through on_subscribe.
+ * Allowed while connecting (it follows CONNECT); TERN_E_CLOSED without a
+ * connection. A request still unanswered when the connection ends is
+ * dropped (MQTT does not resend it); TERN_E_INVALID for a bad filter. */
+TERN_API enum tern_err tern_client_subscribe(struct tern_client *c,
+                                             const struct tern_sub_entry *entries, size_t n,
+                                             const struct tern_props *props, uint16_t *packet_id);
+
+/* Queues an UNSUBSCRIBE of n NUL-terminated filters. */
+TERN_API enum tern_err tern_client_unsubscribe(struct tern_client *c, const char *const *filters,
+                                               size_t n, const struct tern_props *props,
+                                               uint16_t *packet_id);
+
+/* Sends DISCONNECT (v5: with reason and props) and closes once it is
+ * written; no reconnect follows. on_disconnect reports TERN_OK. Outside
+ * callbacks this happens within the call when the socket takes the bytes;
+ * otherwise in a later tern_client_step(). While waiting to reconnect it
+ * just cancels the reconnect. TERN_E_CLOSED when there is no connection. */
+TERN_API enum tern_err tern_client_disconnect(struct tern_client *c, uint8_t reason,
+                                              const struct tern_props *props);
+
+/* True while CONNACK has accepted the connection and it is still up. */
+TERN_API bool tern_client_is_connected(const struct tern_client *c);
+
+/* The client id in use (the broker-assigned one for v5 when it assigned
+ * one); "" before connecting. Valid until the next call on c. */
+TERN_API const char *tern_client_id(const struct tern_client *c);
+
+/* QoS 1/2 publishes of ours not yet completed (in flight or waiting). */
+TERN_API size_t tern_client_pending(const struct tern_client *c);
+
+/* ---- blocking use ---- */
+
+/* Connects and waits for CONNACK, at most timeout_ms (-1: the options'
+ * connect_timeout_ms). *reason (may be NULL) gets the CONNACK reason.
+ * Returns TERN_OK when accepted; TERN_E_PROTOCOL when refused (see
+ * *reason); TERN_E_TIMEOUT; TERN_E_SYS / TERN_E_CLOSED on network errors.
+ * After a failure with auto_reconnect a new attempt is scheduled (run it
+ * with tern_client_loop(), or stop it with tern_client_disconnect()). */
+TERN_API enum tern_err tern_client_connect(struct tern_client *c,
+                                           const struct tern_connect_opts *opts, int timeout_ms,
+                                           uint8_t *reason, bool *session_present);
+
+/* Runs the loop (poll, then tern_client_step()) until timeout_ms passes
+ * (-1: forever, 0: one step without waiting), an error ends the connection
+ * (that error is returned, as by tern_client_step(); with auto_reconnect
+ * call it again to go on), or nothing is left to do: the client is idle,
+ * with no connection and no reconnect pending (e.g. once the DISCONNECT of
+ * tern_client_disconnect() is written). Returns TERN_OK otherwise. */
+TERN_API enum tern_err tern_client_loop(struct tern_client *c, int timeout_ms);
+
+/* Publishes and, for QoS 1/2, waits for the acknowledgement (PUBACK or
+ * PUBCOMP). *reason (may be NULL) gets the broker's reason. Returns
+ * TERN_OK, TERN_E_PROTOCOL when the reason is a failure, TERN_E_TIMEOUT
+ * (the message stays queued), or the connection's error (TERN_E_CLOSED
+ * when there is no connection and none coming: the message stays queued
+ * too). With auto_reconnect a lost connection does not end the wait. */
+TERN_API enum tern_err tern_client_publish_wait(struct tern_client *c,
+                                                const struct tern_publish_args *args,
+                                                int timeout_ms, uint8_t *reason);
+
+/* Subscribes and waits for SUBACK; reasons[0..n) get the per-filter
+ * results (granted QoS, or >= 0x80 for a failure: the call still returns
+ * TERN_OK, check reasons). TERN_E_TIMEOUT, or the connection's error. */
+TERN_API enum tern_err tern_client_subscribe_wait(struct tern_client *c,
+                                                  const struct tern_sub_entry *entries, size_t n,
+                                                  const struct tern_props *props, int timeout_ms,
+                                                  uint8_t *reasons);
+
+/* Unsubscribes and waits for UNSUBACK. */
+TERN_API enum tern_err tern_client_unsubscribe_wait(struct tern_client *c,
+                                                    const char *const *filters, size_t n,
+                                                    const struct tern_props *props, int timeout_ms);
+
+/* Waits for the next received message (only when on_message is NULL):
+ * TERN_OK and *msg (free it with tern_message_free()), TERN_E_TIMEOUT, or
+ * the connection's error. timeout_ms -1 waits forever. */
+TERN_API enum tern_err tern_client_receive(struct tern_client *c, struct tern_message **msg,
+                                           int timeout_ms);
+
+/* Frees a message from tern_client_receive(); NULL is allowed. */
+TERN_API void tern_message_free(struct tern_message *msg);
+
+/* ---- helpers ---- */
+
+/* A short English description of a v5 reason code (or, with v3 true, of a
+ * 3.1/3.1.1 CONNACK return code); never NULL. */
+TERN_API const char *tern_reason_string(uint8_t reason, bool v3);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

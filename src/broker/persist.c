@@ -1,0 +1,406 @@
+/*
+ * persist.c - the broker's side of durable storage (src/store).
+ *
+ * Recording: handlers and sessions call persist_batch(w) and append store
+ * operations for what must survive a restart; with the memory back-end it
+ * returns NULL and nothing is recorded. Each loop iteration's operations
+ * form one batch, submitted just before the worker sleeps and before its
+ * outbox goes to other workers, so a delivery's row is queued for the disk
+ * before any other worker can record the delivery's acknowledgement.
+ *
+ * Holding answers: an acknowledgement that promises durability (PUBACK,
+ * PUBREC, SUBACK) is held with the ticket of the batch being built and sent
+ * when the storage thread reports that batch committed. Batches of one
+ * worker complete in order, so a ticket's completion releases everything
+ * held up to it. When the current batch is empty, its held answers depend
+ * only on earlier batches: they go out at once if those are done, or ride
+ * an empty batch through the storage thread to keep the order.
+ *
+ * Loading: at start, before the workers run, everything stored is put back:
+ * sessions on their home worker (for the current number of workers),
+ * subscriptions into every router replica, retained messages, queued and
+ * in-flight deliveries, inbound QoS 2 packet ids.
+ */
+#include "broker/broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "util/clock.h"
+
+struct held {
+	uint64_t ticket;
+	uint64_t conn_id;
+	enum tern_packet_type type; /* PUBACK or PUBREC; 0 for a call */
+	uint16_t packet_id;
+	uint8_t reason;
+	pending_done_fn fn;
+	void *arg;
+	void (*free_arg)(void *);
+};
+
+struct store_batch *persist_batch(struct worker *w)
+{
+	if (!w->broker->store)
+		return NULL;
+	if (!w->batch) {
+		w->batch = store_batch_new();
+		if (!w->batch)
+			tern_log_write(&w->broker->log, TERN_LOG_ERR,
+			               "Error: out of memory recording to the store");
+	}
+	return w->batch;
+}
+
+void persist_note(struct worker *w, enum tern_err err)
+{
+	if (err)
+		tern_log_write(&w->broker->log, TERN_LOG_ERR,
+		               "Error: out of memory recording to the store; a restart may lose "
+		               "recent changes");
+}
+
+void persist_assign_id(struct worker *w, struct tern_msg *m)
+{
+	if (w->broker->store && !m->store_id && (m->qos > 0 || m->retain))
+		m->store_id = broker_new_id(w->broker);
+}
+
+static enum tern_err push_held(struct worker *w, const struct held *h)
+{
+	if (w->held_n == w->held_cap) {
+		size_t cap = w->held_cap ? w->held_cap * 2 : 64;
+		struct held *v = malloc(cap * sizeof(*v));
+		if (!v)
+			return TERN_E_NOMEM;
+		for (size_t i = 0; i < w->held_n; i++)
+			v[i] = w->held[(w->held_head + i) % w->held_cap];
+		free(w->held);
+		w->held = v;
+		w->held_head = 0;
+		w->held_cap = cap;
+	}
+	w->held[(w->held_head + w->held_n) % w->held_cap] = *h;
+	w->held_n++;
+	return TERN_OK;
+}
+
+static void release(struct worker *w, const struct held *h, enum tern_err err)
+{
+	if (!h->type) {
+		/* The subscription is in effect either way; a failed commit
+		 * only means it might not survive a restart. */
+		h->fn(w, h->arg);
+		return;
+	}
+	struct conn *c = tern_map64_get(&w->conns_by_id, h->conn_id);
+	if (!c || c->state != CONN_ACTIVE)
+		return;
+	if (!err) {
+		conn_send_ack(c, h->type, h->packet_id, h->reason);
+	} else if (c->version == TERN_V5) {
+		/* Not durable: say so, so the publisher can try again. */
+		conn_send_ack(c, h->type, h->packet_id, TERN_RC_UNSPECIFIED);
+	} else {
+		/* 3.1.1 cannot say it: close, and the client resends on
+		 * reconnect [MQTT-4.4.0-1]. */
+		conn_close(c, 0, "storage failed");
+	}
+}
+
+static void release_upto(struct worker *w, uint64_t ticket, enum tern_err err)
+{
+	while (w->held_n && w->held[w->held_head].ticket <= ticket) {
+		struct held h = w->held[w->held_head];
+		w->held_head = (w->held_head + 1) % w->held_cap;
+		w->held_n--;
+		release(w, &h, err);
+	}
+}
+
+void persist_hold_ack(struct worker *w, struct conn *c, enum tern_packet_type type,
+                      uint16_t packet_id, uint8_t reason)
+{
+	if (!w->broker->store) {
+		conn_send_ack(c, type, packet_id, reason);
+		return;
+	}
+	struct held h = {.ticket = w->ticket,
+	                 .conn_id = c->id,
+	                 .type = type,
+	                 .packet_id = packet_id,
+	                 .reason = reason};
+	if (push_held(w, &h)) {
+		/* Cannot wait: better unacknowledged than falsely so. */
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+	}
+}
+
+void persist_hold_call(struct worker *w, pending_done_fn fn, void *arg, void (*free_arg)(void *))
+{
+	struct held h = {.ticket = w->ticket, .fn = fn, .arg = arg, .free_arg = free_arg};
+	if (!w->broker->store || push_held(w, &h))
+		fn(w, arg);
+}
+
+/* Runs on the storage thread: tell the worker. */
+static void on_done(void *arg, uint64_t ticket, enum tern_err err)
+{
+	struct inbox_item *it = arg;
+	struct worker *w = it->u.done.w;
+	if (atomic_load(&w->broker->stop)) {
+		/* At shutdown nobody waits for the answer. */
+		free(it);
+		return;
+	}
+	it->u.done.ticket = ticket;
+	it->u.done.err = err;
+	worker_post(w, it);
+}
+
+void persist_submit(struct worker *w)
+{
+	struct broker *b = w->broker;
+	if (!b->store)
+		return;
+	struct store_batch *batch = w->batch;
+	bool waiting = w->held_n &&
+	               w->held[(w->held_head + w->held_n - 1) % w->held_cap].ticket == w->ticket;
+	if (!batch && !waiting)
+		return;
+	uint64_t ticket = w->ticket++;
+	w->batch = NULL;
+	if ((!batch || store_batch_empty(batch)) && w->done_ticket + 1 == ticket) {
+		/* Nothing new to write and nothing in flight. */
+		store_batch_free(batch);
+		w->done_ticket = ticket;
+		release_upto(w, ticket, TERN_OK);
+		return;
+	}
+	if (!batch)
+		batch = store_batch_new();
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!batch || !it) {
+		free(it);
+		store_batch_free(batch);
+		tern_log_write(&b->log, TERN_LOG_ERR,
+		               "Error: out of memory submitting to the store");
+		w->done_ticket = ticket;
+		release_upto(w, ticket, TERN_E_NOMEM);
+		return;
+	}
+	it->kind = INBOX_STORE_DONE;
+	it->u.done.w = w;
+	store_batch_on_done(batch, on_done, it, ticket);
+	store_submit(b->store, batch);
+}
+
+void persist_done(struct worker *w, uint64_t ticket, enum tern_err err)
+{
+	if (err)
+		tern_log_write(&w->broker->log, TERN_LOG_ERR,
+		               "Error: the store failed to commit (%s); acknowledgements are "
+		               "withheld",
+		               tern_strerror(err));
+	if (ticket > w->done_ticket)
+		w->done_ticket = ticket;
+	release_upto(w, ticket, err);
+}
+
+void persist_worker_free(struct worker *w)
+{
+	while (w->held_n) {
+		struct held *h = &w->held[w->held_head];
+		if (!h->type && h->free_arg)
+			h->free_arg(h->arg);
+		w->held_head = (w->held_head + 1) % w->held_cap;
+		w->held_n--;
+	}
+	free(w->held);
+	w->held = NULL;
+	/* What the last iteration and the shutdown recorded still goes to
+	 * the store, which drains it in store_close(). */
+	if (w->batch && w->broker->store)
+		store_submit(w->broker->store, w->batch);
+	else
+		store_batch_free(w->batch);
+	w->batch = NULL;
+}
+
+/* ---- loading ---- */
+
+static struct session *find_session(struct broker *b, uint64_t id)
+{
+	for (unsigned i = 0; i < b->n_workers; i++) {
+		struct session *s = tern_map64_get(&b->workers[i]->sessions_by_id, id);
+		if (s)
+			return s;
+	}
+	return NULL;
+}
+
+/* Turns a stored wall-clock instant into our monotonic clock. */
+static uint64_t to_mono(int64_t wall_ms, uint64_t now, int64_t wall_now)
+{
+	int64_t left = wall_ms - wall_now;
+	uint64_t t = left > 0 ? now + (uint64_t)left : now;
+	return t ? t : 1;
+}
+
+static enum tern_err load_session(void *arg, const struct store_loaded_session *ls)
+{
+	struct broker *b = arg;
+	unsigned home = broker_home_of(b, ls->client_id, ls->client_id_len);
+	struct worker *w = b->workers[home];
+	struct session *s = session_new(w, ls->client_id, ls->client_id_len, ls->version);
+	if (!s) {
+		tern_msg_unref(ls->will);
+		return TERN_E_NOMEM;
+	}
+	s->id = ls->id;
+	s->expiry = ls->expiry;
+	uint64_t now = tern_now_ms();
+	int64_t wall = tern_wall_ms();
+	/* A session that was online when ternd stopped went offline then. */
+	int64_t since = ls->disconnected_at ? ls->disconnected_at : wall;
+	if (s->expiry != UINT32_MAX)
+		s->expire_at = to_mono(since + (int64_t)s->expiry * 1000, now, wall);
+	if (ls->will) {
+		s->will = ls->will;
+		s->will_at = to_mono(ls->will_at, now, wall);
+	}
+	if (session_register(w, s)) {
+		tern_msg_unref(s->will);
+		s->will = NULL;
+		free(s->client_id);
+		free(s);
+		return TERN_E_NOMEM;
+	}
+	return TERN_OK;
+}
+
+static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter, size_t len,
+                              uint8_t qos, uint8_t flags, uint8_t rh, uint32_t sub_id)
+{
+	struct broker *b = arg;
+	struct session *s = find_session(b, session);
+	if (!s)
+		return TERN_OK;
+	struct sub *sub = calloc(1, sizeof(*sub));
+	if (!sub || !(sub->filter = malloc(len ? len : 1))) {
+		free(sub);
+		return TERN_E_NOMEM;
+	}
+	memcpy(sub->filter, filter, len);
+	sub->len = (uint16_t)len;
+	sub->qos = qos;
+	sub->flags = flags;
+	sub->retain_handling = rh;
+	sub->sub_id = sub_id;
+	if (tern_map_put(&s->subs, sub->filter, sub->len, sub)) {
+		free(sub->filter);
+		free(sub);
+		return TERN_E_NOMEM;
+	}
+	struct route r = {.session = s->id,
+	                  .sub_id = sub_id,
+	                  .home = (uint16_t)s->w->id,
+	                  .qos = qos,
+	                  .flags = flags};
+	struct tern_bytes f = {sub->filter, sub->len}, group = {0}, plain = f;
+	if (!tern_topic_filter_share(f, &group, &plain)) {
+		group.len = 0;
+		plain = f;
+	}
+	for (unsigned i = 0; i < b->n_workers; i++)
+		if (router_add(b->workers[i]->router, plain, group, &r))
+			return TERN_E_NOMEM;
+	return TERN_OK;
+}
+
+static enum tern_err load_retained(void *arg, struct tern_msg *m)
+{
+	struct broker *b = arg;
+	enum tern_err e = retain_set(b->retain, m);
+	tern_msg_unref(m);
+	return e;
+}
+
+static enum tern_err load_delivery(void *arg, const struct store_loaded_delivery *ld)
+{
+	struct broker *b = arg;
+	struct session *s = find_session(b, ld->session);
+	struct delivery d = {.msg = ld->msg, .qos = ld->qos, .retain = ld->retain};
+	if (!s) {
+		delivery_clear(&d);
+		return TERN_OK;
+	}
+	if (ld->n_sub_ids == 1) {
+		d.n_sub_ids = 1;
+		d.sub_id = ld->sub_ids[0];
+	} else if (ld->n_sub_ids > 1) {
+		d.sub_ids = malloc(ld->n_sub_ids * sizeof(uint32_t));
+		if (!d.sub_ids) {
+			delivery_clear(&d);
+			return TERN_E_NOMEM;
+		}
+		memcpy(d.sub_ids, ld->sub_ids, ld->n_sub_ids * sizeof(uint32_t));
+		d.n_sub_ids = ld->n_sub_ids;
+	}
+	if (ld->state == STORE_D_QUEUED)
+		return session_restore_queued(s, &d);
+	uint8_t state = ld->state == STORE_D_PUBREL ? INFLIGHT_WAIT_PUBCOMP
+	                : d.qos == 1                ? INFLIGHT_WAIT_PUBACK
+	                                            : INFLIGHT_WAIT_PUBREC;
+	return session_restore_inflight(s, &d, ld->packet_id, state);
+}
+
+static enum tern_err load_qos2(void *arg, uint64_t session, uint16_t packet_id)
+{
+	struct broker *b = arg;
+	struct session *s = find_session(b, session);
+	return s ? session_restore_qos2(s, packet_id) : TERN_OK;
+}
+
+enum tern_err persist_open(struct broker *b)
+{
+	const struct tern_config *cfg = &b->cfg;
+	if (cfg->storage != TERN_STORAGE_SQLITE)
+		return TERN_OK;
+	char path[512];
+	const char *dir = cfg->persistence_location;
+	size_t dl = strlen(dir);
+	snprintf(path, sizeof(path), "%s%s%s", dir, dl && dir[dl - 1] != '/' ? "/" : "",
+	         cfg->persistence_file);
+	struct store_config sc = {.path = path, .sync = (enum store_sync)cfg->storage_sync};
+	char err[768] = "";
+	if (store_open(&b->store, &sc, err, sizeof(err))) {
+		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot use the store: %s", err);
+		return TERN_E_CONFIG;
+	}
+	struct store_loader ld = {.arg = b,
+	                          .session = load_session,
+	                          .sub = load_sub,
+	                          .retained = load_retained,
+	                          .delivery = load_delivery,
+	                          .qos2 = load_qos2};
+	uint64_t max_id = 0;
+	if (store_load(b->store, &ld, &max_id, err, sizeof(err))) {
+		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot load the store: %s", err);
+		return TERN_E_CONFIG;
+	}
+	atomic_store(&b->next_id, max_id);
+	size_t sessions = 0;
+	for (unsigned i = 0; i < b->n_workers; i++)
+		sessions += b->workers[i]->sessions.count;
+	tern_log_write(&b->log, TERN_LOG_NOTICE,
+	               "Opened store %s: %zu sessions, %zu retained messages restored.", path,
+	               sessions, retain_count(b->retain));
+	if (store_start(b->store)) {
+		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot start the storage thread");
+		return TERN_E_SYS;
+	}
+	return TERN_OK;
+}

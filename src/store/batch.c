@@ -1,0 +1,206 @@
+/*
+ * batch.c - building store batches; see store.h.
+ *
+ * A batch is an array of fixed-size operations plus one byte buffer that
+ * holds every variable-length argument (client ids, filters, topics,
+ * subscription ids), so recording an operation costs no allocation of its
+ * own once the arrays have grown. Messages are not copied: the batch holds
+ * a reference until it is freed.
+ */
+#include "store/batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct store_batch *store_batch_new(void)
+{
+	return calloc(1, sizeof(struct store_batch));
+}
+
+void store_batch_free(struct store_batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->ops[i].kind == STORE_OP_MSG_PUT)
+			tern_msg_unref(b->ops[i].msg);
+	free(b->ops);
+	tern_buf_free(&b->bytes);
+	free(b);
+}
+
+bool store_batch_empty(const struct store_batch *b)
+{
+	return b->n == 0;
+}
+
+void store_batch_on_done(struct store_batch *b, store_done_fn done, void *arg, uint64_t ticket)
+{
+	b->done = done;
+	b->done_arg = arg;
+	b->ticket = ticket;
+}
+
+/* Appends an operation with len bytes of data; returns it, or NULL. */
+static struct store_op *add(struct store_batch *b, enum store_op_kind kind, const void *data,
+                            size_t len)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct store_op *ops = realloc(b->ops, cap * sizeof(*ops));
+		if (!ops)
+			return NULL;
+		b->ops = ops;
+		b->cap = cap;
+	}
+	size_t off = b->bytes.len;
+	if (len && tern_buf_append(&b->bytes, data, len, 0))
+		return NULL;
+	struct store_op *op = &b->ops[b->n++];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->off = off;
+	op->len = len;
+	return op;
+}
+
+enum tern_err store_session_put(struct store_batch *b, uint64_t id, const uint8_t *cid, size_t len,
+                                uint8_t version, uint32_t expiry, int64_t disconnected_at)
+{
+	struct store_op *op = add(b, STORE_OP_SESSION_PUT, cid, len);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = id;
+	op->u8a = version;
+	op->u32 = expiry;
+	op->when = disconnected_at;
+	return TERN_OK;
+}
+
+enum tern_err store_session_del(struct store_batch *b, uint64_t id)
+{
+	struct store_op *op = add(b, STORE_OP_SESSION_DEL, NULL, 0);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = id;
+	return TERN_OK;
+}
+
+enum tern_err store_sub_put(struct store_batch *b, uint64_t session, const uint8_t *filter,
+                            size_t len, uint8_t qos, uint8_t flags, uint8_t retain_handling,
+                            uint32_t sub_id)
+{
+	struct store_op *op = add(b, STORE_OP_SUB_PUT, filter, len);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->u8a = qos;
+	op->u8b = flags;
+	op->u8c = retain_handling;
+	op->u32 = sub_id;
+	return TERN_OK;
+}
+
+enum tern_err store_sub_del(struct store_batch *b, uint64_t session, const uint8_t *filter,
+                            size_t len)
+{
+	struct store_op *op = add(b, STORE_OP_SUB_DEL, filter, len);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	return TERN_OK;
+}
+
+enum tern_err store_msg_put(struct store_batch *b, struct tern_msg *m)
+{
+	/* The same message is often put for several deliveries in a row. */
+	for (size_t i = b->n; i > 0 && i + 8 > b->n; i--)
+		if (b->ops[i - 1].kind == STORE_OP_MSG_PUT && b->ops[i - 1].msg == m)
+			return TERN_OK;
+	struct store_op *op = add(b, STORE_OP_MSG_PUT, NULL, 0);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->msg = tern_msg_ref(m);
+	op->msg_id = m->store_id;
+	return TERN_OK;
+}
+
+enum tern_err store_retain_put(struct store_batch *b, const uint8_t *topic, size_t len,
+                               uint64_t msg_id)
+{
+	struct store_op *op = add(b, STORE_OP_RETAIN_PUT, topic, len);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->msg_id = msg_id;
+	return TERN_OK;
+}
+
+enum tern_err store_delivery_put(struct store_batch *b, uint64_t session, uint64_t msg_id,
+                                 uint8_t qos, bool retain, const uint32_t *sub_ids,
+                                 uint16_t n_sub_ids)
+{
+	struct store_op *op =
+	        add(b, STORE_OP_DELIVERY_PUT, sub_ids, (size_t)n_sub_ids * sizeof(uint32_t));
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->msg_id = msg_id;
+	op->u8a = qos;
+	op->u8b = retain;
+	return TERN_OK;
+}
+
+enum tern_err store_delivery_state(struct store_batch *b, uint64_t session, uint64_t msg_id,
+                                   uint16_t packet_id, enum store_dstate state)
+{
+	struct store_op *op = add(b, STORE_OP_DELIVERY_STATE, NULL, 0);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->msg_id = msg_id;
+	op->u16 = packet_id;
+	op->u8a = (uint8_t)state;
+	return TERN_OK;
+}
+
+enum tern_err store_delivery_del(struct store_batch *b, uint64_t session, uint64_t msg_id)
+{
+	struct store_op *op = add(b, STORE_OP_DELIVERY_DEL, NULL, 0);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->msg_id = msg_id;
+	return TERN_OK;
+}
+
+enum tern_err store_qos2_put(struct store_batch *b, uint64_t session, uint16_t packet_id)
+{
+	struct store_op *op = add(b, STORE_OP_QOS2_PUT, NULL, 0);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->u16 = packet_id;
+	return TERN_OK;
+}
+
+enum tern_err store_qos2_del(struct store_batch *b, uint64_t session, uint16_t packet_id)
+{
+	struct store_op *op = add(b, STORE_OP_QOS2_DEL, NULL, 0);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->u16 = packet_id;
+	return TERN_OK;
+}
+
+enum tern_err store_will_put(struct store_batch *b, uint64_t session, uint64_t msg_id,
+                             int64_t will_at)
+{
+	struct store_op *op = add(b, STORE_OP_WILL_PUT, NULL, 0);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->msg_id = msg_id;
+	op->when = will_at;
+	return TERN_OK;
+}

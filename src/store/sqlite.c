@@ -1,0 +1,706 @@
+/*
+ * sqlite.c - the SQLite back-end of the store (docs/storage.md has the
+ * schema for users who open the file with the sqlite3 shell).
+ *
+ * The database runs in WAL mode with an exclusive lock, so a second ternd
+ * pointed at the same file refuses to start instead of corrupting it.
+ * Every statement is prepared once at open. A group of batches is one
+ * transaction; storage_sync picks the synchronous level (FULL: fsync at
+ * every commit; NORMAL: the WAL is fsynced at checkpoints only, which
+ * survives a crash of the process but not of the machine).
+ *
+ * Rows that depend on a session (subscriptions, deliveries, inbound QoS 2
+ * ids) are inserted only if the session is stored, which is how sessions
+ * that end at disconnect stay out of the file without the publisher having
+ * to know which subscribers are persistent. A message row lives while a
+ * delivery, a retained entry or a will refers to it: each operation that
+ * drops a reference checks the message, and a sweep after session
+ * deletions catches what cascaded away.
+ *
+ * The schema is versioned with PRAGMA user_version and an application id;
+ * a file that is not ours or is newer than this build is refused, never
+ * rewritten.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/batch.h"
+#include "util/clock.h"
+
+#define APP_ID         0x7465726e /* "tern" */
+#define SCHEMA_VERSION 1
+
+static const char SCHEMA_V1[] =
+        "CREATE TABLE sessions ("
+        " id INTEGER PRIMARY KEY,"
+        " client_id TEXT NOT NULL UNIQUE,"
+        " protocol INTEGER NOT NULL,"
+        " expiry INTEGER NOT NULL,"
+        " disconnected_at INTEGER NOT NULL,"
+        " will_message INTEGER,"
+        " will_at INTEGER);"
+        "CREATE INDEX sessions_will ON sessions(will_message) WHERE will_message IS NOT NULL;"
+        "CREATE TABLE subscriptions ("
+        " session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+        " filter TEXT NOT NULL,"
+        " qos INTEGER NOT NULL,"
+        " no_local INTEGER NOT NULL,"
+        " retain_as_published INTEGER NOT NULL,"
+        " retain_handling INTEGER NOT NULL,"
+        " subscription_id INTEGER NOT NULL,"
+        " PRIMARY KEY (session_id, filter)) WITHOUT ROWID;"
+        "CREATE TABLE messages ("
+        " id INTEGER PRIMARY KEY,"
+        " topic TEXT NOT NULL,"
+        " payload BLOB NOT NULL,"
+        " qos INTEGER NOT NULL,"
+        " retain INTEGER NOT NULL,"
+        " expire_at INTEGER,"
+        " payload_format INTEGER,"
+        " content_type TEXT,"
+        " response_topic TEXT,"
+        " correlation_data BLOB,"
+        " user_properties BLOB);"
+        "CREATE TABLE retained ("
+        " topic TEXT PRIMARY KEY,"
+        " message_id INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE INDEX retained_message ON retained(message_id);"
+        "CREATE TABLE deliveries ("
+        " session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+        " message_id INTEGER NOT NULL,"
+        " qos INTEGER NOT NULL,"
+        " retain INTEGER NOT NULL,"
+        " packet_id INTEGER NOT NULL,"
+        " state INTEGER NOT NULL,"
+        " subscription_ids BLOB,"
+        " PRIMARY KEY (session_id, message_id)) WITHOUT ROWID;"
+        "CREATE INDEX deliveries_message ON deliveries(message_id);"
+        "CREATE TABLE inbound_qos2 ("
+        " session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+        " packet_id INTEGER NOT NULL,"
+        " PRIMARY KEY (session_id, packet_id)) WITHOUT ROWID;";
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SESSION_PUT,
+	ST_SESSION_DEL,
+	ST_SUB_PUT,
+	ST_SUB_DEL,
+	ST_MSG_PUT,
+	ST_RETAIN_OLD,
+	ST_RETAIN_PUT,
+	ST_RETAIN_DEL,
+	ST_DELIVERY_PUT,
+	ST_DELIVERY_STATE,
+	ST_DELIVERY_DEL,
+	ST_QOS2_PUT,
+	ST_QOS2_DEL,
+	ST_WILL_OLD,
+	ST_WILL_PUT,
+	ST_MSG_GC,
+	ST_MSG_SWEEP,
+	ST_COUNT
+};
+
+static const char *const SQL[ST_COUNT] = {
+        [ST_BEGIN] = "BEGIN IMMEDIATE",
+        [ST_COMMIT] = "COMMIT",
+        [ST_ROLLBACK] = "ROLLBACK",
+        [ST_SESSION_PUT] = "INSERT INTO sessions(id, client_id, protocol, expiry, disconnected_at)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET"
+                           " protocol = excluded.protocol, expiry = excluded.expiry,"
+                           " disconnected_at = excluded.disconnected_at",
+        [ST_SESSION_DEL] = "DELETE FROM sessions WHERE id = ?1",
+        [ST_SUB_PUT] = "INSERT OR REPLACE INTO subscriptions SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
+                       " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
+        [ST_SUB_DEL] = "DELETE FROM subscriptions WHERE session_id = ?1 AND filter = ?2",
+        [ST_MSG_PUT] = "INSERT OR IGNORE INTO messages VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                       " ?10, ?11)",
+        [ST_RETAIN_OLD] = "SELECT message_id FROM retained WHERE topic = ?1",
+        [ST_RETAIN_PUT] = "INSERT OR REPLACE INTO retained VALUES(?1, ?2)",
+        [ST_RETAIN_DEL] = "DELETE FROM retained WHERE topic = ?1",
+        [ST_DELIVERY_PUT] = "INSERT OR REPLACE INTO deliveries SELECT ?1, ?2, ?3, ?4, 0, 0, ?5"
+                            " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
+        [ST_DELIVERY_STATE] = "UPDATE deliveries SET packet_id = ?3, state = ?4"
+                              " WHERE session_id = ?1 AND message_id = ?2",
+        [ST_DELIVERY_DEL] = "DELETE FROM deliveries WHERE session_id = ?1 AND message_id = ?2",
+        [ST_QOS2_PUT] = "INSERT OR IGNORE INTO inbound_qos2 SELECT ?1, ?2"
+                        " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
+        [ST_QOS2_DEL] = "DELETE FROM inbound_qos2 WHERE session_id = ?1 AND packet_id = ?2",
+        [ST_WILL_OLD] = "SELECT will_message FROM sessions WHERE id = ?1",
+        [ST_WILL_PUT] = "UPDATE sessions SET will_message = ?2, will_at = ?3 WHERE id = ?1",
+        [ST_MSG_GC] = "DELETE FROM messages WHERE id = ?1"
+                      " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?1)"
+                      " AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)"
+                      " AND NOT EXISTS (SELECT 1 FROM sessions WHERE will_message = ?1)",
+        [ST_MSG_SWEEP] =
+                "DELETE FROM messages WHERE"
+                " NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = messages.id)"
+                " AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = messages.id)"
+                " AND NOT EXISTS (SELECT 1 FROM sessions WHERE will_message = messages.id)",
+};
+
+struct store_backend {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	char path[512];
+};
+
+static enum tern_err fail(struct store_backend *be, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: %s: %s", be->path, what, be->db ? sqlite3_errmsg(be->db) : "");
+	return TERN_E_SYS;
+}
+
+static void be_close(struct store_backend *be)
+{
+	if (!be)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(be->st[i]);
+	sqlite3_close(be->db);
+	free(be);
+}
+
+/* Runs a statement without results; returns the SQLite code. */
+static int exec(struct store_backend *be, const char *sql)
+{
+	return sqlite3_exec(be->db, sql, NULL, NULL, NULL);
+}
+
+static int pragma_int(struct store_backend *be, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(be->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum tern_err check_and_migrate(struct store_backend *be, char *err, size_t errlen)
+{
+	int64_t app = 0, version = 0, tables = 0;
+	if (pragma_int(be, "PRAGMA application_id", &app) != SQLITE_OK ||
+	    pragma_int(be, "PRAGMA user_version", &version) != SQLITE_OK ||
+	    pragma_int(be, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot read the database (is it a SQLite file?)");
+	if (tables == 0 && app == 0 && version == 0) {
+		/* A new, empty file: create the schema. */
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+		         APP_ID, SCHEMA_VERSION);
+		if (exec(be, "BEGIN") != SQLITE_OK || exec(be, SCHEMA_V1) != SQLITE_OK ||
+		    exec(be, sql) != SQLITE_OK || exec(be, "COMMIT") != SQLITE_OK)
+			return fail(be, err, errlen, "cannot create the schema");
+		return TERN_OK;
+	}
+	if (app != APP_ID) {
+		snprintf(err, errlen,
+		         "%s: not a tern database (application id %lld); refusing to touch it",
+		         be->path, (long long)app);
+		return TERN_E_CONFIG;
+	}
+	if (version > SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		         "%s: schema version %lld is newer than this ternd understands (%d); "
+		         "use a newer ternd",
+		         be->path, (long long)version, SCHEMA_VERSION);
+		return TERN_E_CONFIG;
+	}
+	if (version < 1) {
+		snprintf(err, errlen, "%s: schema version %lld is unknown", be->path,
+		         (long long)version);
+		return TERN_E_CONFIG;
+	}
+	/* Migrations from older versions go here, one step each, inside a
+	 * transaction. Version 1 is the first. */
+	return TERN_OK;
+}
+
+static enum tern_err be_open(struct store_backend **out, const struct store_config *cfg, char *err,
+                             size_t errlen)
+{
+	struct store_backend *be = calloc(1, sizeof(*be));
+	if (!be)
+		return TERN_E_NOMEM;
+	snprintf(be->path, sizeof(be->path), "%s", cfg->path);
+	int rc = sqlite3_open_v2(cfg->path, &be->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                         NULL);
+	if (rc != SQLITE_OK) {
+		enum tern_err e = fail(be, err, errlen, "cannot open the database");
+		be_close(be);
+		return e;
+	}
+	sqlite3_busy_timeout(be->db, 0);
+	const char *sync = cfg->sync == STORE_SYNC_FULL     ? "PRAGMA synchronous = FULL"
+	                   : cfg->sync == STORE_SYNC_NORMAL ? "PRAGMA synchronous = NORMAL"
+	                                                    : "PRAGMA synchronous = OFF";
+	/* The exclusive lock is taken by the first write below and kept. */
+	if (exec(be, "PRAGMA locking_mode = EXCLUSIVE") != SQLITE_OK) {
+		enum tern_err e = fail(be, err, errlen, "cannot set the locking mode");
+		be_close(be);
+		return e;
+	}
+	int64_t ok = 0;
+	sqlite3_stmt *qc = NULL;
+	rc = sqlite3_prepare_v2(be->db, "PRAGMA quick_check", -1, &qc, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(qc);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *res = sqlite3_column_text(qc, 0);
+		ok = res && strcmp((const char *)res, "ok") == 0;
+	}
+	if (!ok) {
+		enum tern_err e;
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			e = fail(be, err, errlen, "the database is in use by another process");
+		else if (rc == SQLITE_ROW)
+			e = fail(be, err, errlen, "the database is corrupt (quick_check failed)");
+		else
+			e = fail(be, err, errlen, "cannot read the database");
+		sqlite3_finalize(qc);
+		be_close(be);
+		return e;
+	}
+	sqlite3_finalize(qc);
+	enum tern_err e = check_and_migrate(be, err, errlen);
+	if (e) {
+		be_close(be);
+		return e;
+	}
+	int64_t mode = 0;
+	(void)mode;
+	if (exec(be, "PRAGMA journal_mode = WAL") != SQLITE_OK || exec(be, sync) != SQLITE_OK ||
+	    exec(be, "PRAGMA foreign_keys = ON") != SQLITE_OK) {
+		e = fail(be, err, errlen, "cannot configure the database");
+		be_close(be);
+		return e;
+	}
+	/* Take the exclusive lock now, so that a second broker fails here. */
+	if (exec(be, "BEGIN IMMEDIATE") != SQLITE_OK || exec(be, "COMMIT") != SQLITE_OK) {
+		e = fail(be, err, errlen, "the database is in use by another process");
+		be_close(be);
+		return e;
+	}
+	for (int i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(be->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &be->st[i],
+		                       NULL) != SQLITE_OK) {
+			e = fail(be, err, errlen, "cannot prepare a statement");
+			be_close(be);
+			return e;
+		}
+	}
+	*out = be;
+	return TERN_OK;
+}
+
+/* Runs a prepared statement to completion and resets it. */
+static int run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Reads one integer column of a one-row query; 0 when there is no row. */
+static int64_t query_id(sqlite3_stmt *st)
+{
+	int64_t v = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return v;
+}
+
+static int gc(struct store_backend *be, uint64_t msg_id)
+{
+	if (!msg_id)
+		return SQLITE_OK;
+	sqlite3_bind_int64(be->st[ST_MSG_GC], 1, (sqlite3_int64)msg_id);
+	return run(be->st[ST_MSG_GC]);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const void *p, size_t len)
+{
+	sqlite3_bind_text(st, i, len ? p : "", (int)len, SQLITE_STATIC);
+}
+
+static void bind_opt_blob(sqlite3_stmt *st, int i, struct tern_bytes b, bool text)
+{
+	if (!b.data)
+		sqlite3_bind_null(st, i);
+	else if (text)
+		sqlite3_bind_text(st, i, (const char *)b.data, (int)b.len, SQLITE_STATIC);
+	else
+		sqlite3_bind_blob(st, i, b.len ? (const void *)b.data : "", (int)b.len,
+		                  SQLITE_STATIC);
+}
+
+static int put_msg(struct store_backend *be, const struct tern_msg *m)
+{
+	sqlite3_stmt *st = be->st[ST_MSG_PUT];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)m->store_id);
+	bind_text(st, 2, m->topic.data, m->topic.len);
+	sqlite3_bind_blob(st, 3, m->payload.len ? (const void *)m->payload.data : "",
+	                  (int)m->payload.len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, m->qos);
+	sqlite3_bind_int(st, 5, m->retain);
+	if (m->expire_at) {
+		/* Stored on the wall clock, which means the same after a restart. */
+		uint64_t now = tern_now_ms();
+		int64_t left = m->expire_at > now ? (int64_t)(m->expire_at - now) : 0;
+		sqlite3_bind_int64(st, 6, tern_wall_ms() + left);
+	}
+	if (m->has_payload_format)
+		sqlite3_bind_int(st, 7, m->payload_format);
+	bind_opt_blob(st, 8, m->content_type.len ? m->content_type : (struct tern_bytes){0}, true);
+	bind_opt_blob(st, 9, m->response_topic.len ? m->response_topic : (struct tern_bytes){0},
+	              true);
+	bind_opt_blob(st, 10, m->correlation_data, false);
+	bind_opt_blob(st, 11, m->user_raw.len ? m->user_raw : (struct tern_bytes){0}, false);
+	return run(st);
+}
+
+static int apply_op(struct store_backend *be, const struct store_batch *b,
+                    const struct store_op *op, bool *sweep)
+{
+	sqlite3_stmt *st;
+	const uint8_t *data = store_op_data(b, op);
+	switch (op->kind) {
+	case STORE_OP_SESSION_PUT:
+		st = be->st[ST_SESSION_PUT];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		bind_text(st, 2, data, op->len);
+		sqlite3_bind_int(st, 3, op->u8a);
+		sqlite3_bind_int64(st, 4, op->u32);
+		sqlite3_bind_int64(st, 5, op->when);
+		return run(st);
+	case STORE_OP_SESSION_DEL:
+		st = be->st[ST_SESSION_DEL];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		*sweep = true;
+		return run(st);
+	case STORE_OP_SUB_PUT:
+		st = be->st[ST_SUB_PUT];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		bind_text(st, 2, data, op->len);
+		sqlite3_bind_int(st, 3, op->u8a);
+		sqlite3_bind_int(st, 4, (op->u8b & 1) != 0);
+		sqlite3_bind_int(st, 5, (op->u8b & 2) != 0);
+		sqlite3_bind_int(st, 6, op->u8c);
+		sqlite3_bind_int64(st, 7, op->u32);
+		return run(st);
+	case STORE_OP_SUB_DEL:
+		st = be->st[ST_SUB_DEL];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		bind_text(st, 2, data, op->len);
+		return run(st);
+	case STORE_OP_MSG_PUT:
+		return put_msg(be, op->msg);
+	case STORE_OP_RETAIN_PUT: {
+		st = be->st[ST_RETAIN_OLD];
+		bind_text(st, 1, data, op->len);
+		uint64_t old = (uint64_t)query_id(st);
+		if (op->msg_id) {
+			st = be->st[ST_RETAIN_PUT];
+			bind_text(st, 1, data, op->len);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)op->msg_id);
+		} else {
+			st = be->st[ST_RETAIN_DEL];
+			bind_text(st, 1, data, op->len);
+		}
+		int rc = run(st);
+		return rc != SQLITE_OK || old == op->msg_id ? rc : gc(be, old);
+	}
+	case STORE_OP_DELIVERY_PUT:
+		st = be->st[ST_DELIVERY_PUT];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->msg_id);
+		sqlite3_bind_int(st, 3, op->u8a);
+		sqlite3_bind_int(st, 4, op->u8b);
+		if (op->len)
+			sqlite3_bind_blob(st, 5, data, (int)op->len, SQLITE_STATIC);
+		return run(st);
+	case STORE_OP_DELIVERY_STATE:
+		st = be->st[ST_DELIVERY_STATE];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->msg_id);
+		sqlite3_bind_int(st, 3, op->u16);
+		sqlite3_bind_int(st, 4, op->u8a);
+		return run(st);
+	case STORE_OP_DELIVERY_DEL: {
+		st = be->st[ST_DELIVERY_DEL];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)op->msg_id);
+		int rc = run(st);
+		return rc != SQLITE_OK ? rc : gc(be, op->msg_id);
+	}
+	case STORE_OP_QOS2_PUT:
+	case STORE_OP_QOS2_DEL:
+		st = be->st[op->kind == STORE_OP_QOS2_PUT ? ST_QOS2_PUT : ST_QOS2_DEL];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		sqlite3_bind_int(st, 2, op->u16);
+		return run(st);
+	case STORE_OP_WILL_PUT: {
+		st = be->st[ST_WILL_OLD];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		uint64_t old = (uint64_t)query_id(st);
+		st = be->st[ST_WILL_PUT];
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)op->session);
+		if (op->msg_id) {
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)op->msg_id);
+			sqlite3_bind_int64(st, 3, op->when);
+		}
+		int rc = run(st);
+		return rc != SQLITE_OK || old == op->msg_id ? rc : gc(be, old);
+	}
+	}
+	return SQLITE_MISUSE;
+}
+
+static enum tern_err be_apply(struct store_backend *be, struct store_batch *const *batches,
+                              size_t n)
+{
+	size_t ops = 0;
+	for (size_t i = 0; i < n; i++)
+		ops += batches[i]->n;
+	if (ops == 0)
+		return TERN_OK;
+	if (run(be->st[ST_BEGIN]) != SQLITE_OK)
+		return TERN_E_SYS;
+	bool sweep = false;
+	int rc = SQLITE_OK;
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
+		for (size_t j = 0; j < batches[i]->n && rc == SQLITE_OK; j++)
+			rc = apply_op(be, batches[i], &batches[i]->ops[j], &sweep);
+	/* Messages stored for sessions that turned out not to be stored
+	 * (they end at disconnect) are dropped again here. */
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
+		for (size_t j = 0; j < batches[i]->n && rc == SQLITE_OK; j++)
+			if (batches[i]->ops[j].kind == STORE_OP_MSG_PUT)
+				rc = gc(be, batches[i]->ops[j].msg_id);
+	if (rc == SQLITE_OK && sweep)
+		rc = run(be->st[ST_MSG_SWEEP]);
+	if (rc != SQLITE_OK || run(be->st[ST_COMMIT]) != SQLITE_OK) {
+		run(be->st[ST_ROLLBACK]);
+		return TERN_E_SYS;
+	}
+	return TERN_OK;
+}
+
+/* Builds a message from the current row of st, whose columns from `col` on
+ * are those of the messages table. Returns NULL when it expired (or no
+ * memory); *expired tells which. */
+static struct tern_msg *row_msg(sqlite3_stmt *st, int col, bool *expired)
+{
+	*expired = false;
+	struct tern_props props = {0};
+	uint64_t id = (uint64_t)sqlite3_column_int64(st, col);
+	struct tern_bytes topic = {sqlite3_column_text(st, col + 1),
+	                           (uint32_t)sqlite3_column_bytes(st, col + 1)};
+	struct tern_bytes payload = {sqlite3_column_blob(st, col + 2),
+	                             (uint32_t)sqlite3_column_bytes(st, col + 2)};
+	uint8_t qos = (uint8_t)sqlite3_column_int(st, col + 3);
+	bool retain = sqlite3_column_int(st, col + 4);
+	if (sqlite3_column_type(st, col + 5) != SQLITE_NULL) {
+		int64_t left = sqlite3_column_int64(st, col + 5) - tern_wall_ms();
+		if (left <= 0) {
+			*expired = true;
+			return NULL;
+		}
+		props.present |= TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
+		props.message_expiry = (uint32_t)((left + 999) / 1000);
+	}
+	if (sqlite3_column_type(st, col + 6) != SQLITE_NULL) {
+		props.present |= TERN_PROP_BIT(TERN_PROP_PAYLOAD_FORMAT);
+		props.payload_format = (uint8_t)sqlite3_column_int(st, col + 6);
+	}
+	if (sqlite3_column_type(st, col + 7) != SQLITE_NULL) {
+		props.present |= TERN_PROP_BIT(TERN_PROP_CONTENT_TYPE);
+		props.content_type =
+		        (struct tern_bytes){sqlite3_column_text(st, col + 7),
+		                            (uint32_t)sqlite3_column_bytes(st, col + 7)};
+	}
+	if (sqlite3_column_type(st, col + 8) != SQLITE_NULL) {
+		props.present |= TERN_PROP_BIT(TERN_PROP_RESPONSE_TOPIC);
+		props.response_topic =
+		        (struct tern_bytes){sqlite3_column_text(st, col + 8),
+		                            (uint32_t)sqlite3_column_bytes(st, col + 8)};
+	}
+	if (sqlite3_column_type(st, col + 9) != SQLITE_NULL) {
+		props.present |= TERN_PROP_BIT(TERN_PROP_CORRELATION_DATA);
+		const void *cd = sqlite3_column_blob(st, col + 9);
+		props.correlation_data = (struct tern_bytes){
+		        cd ? cd : (const uint8_t *)"", (uint32_t)sqlite3_column_bytes(st, col + 9)};
+	}
+	if (sqlite3_column_type(st, col + 10) != SQLITE_NULL) {
+		/* The stored block holds only user properties, so it is a
+		 * valid property block for the codec's iterator. */
+		props.raw = (struct tern_bytes){sqlite3_column_blob(st, col + 10),
+		                                (uint32_t)sqlite3_column_bytes(st, col + 10)};
+	}
+	struct tern_msg *m = tern_msg_new(topic, payload, qos, retain, &props, 0, tern_now_ms());
+	if (m)
+		m->store_id = id;
+	return m;
+}
+
+#define MSG_COLS                                                                                   \
+	"m.id, m.topic, m.payload, m.qos, m.retain, m.expire_at, m.payload_format,"                \
+	" m.content_type, m.response_topic, m.correlation_data, m.user_properties"
+
+static enum tern_err load_fail(struct store_backend *be, sqlite3_stmt *st, char *err, size_t errlen,
+                               const char *what)
+{
+	sqlite3_finalize(st);
+	return fail(be, err, errlen, what);
+}
+
+static enum tern_err be_load(struct store_backend *be, const struct store_loader *ld,
+                             uint64_t *max_id, char *err, size_t errlen)
+{
+	int64_t a = 0, b = 0;
+	pragma_int(be, "SELECT coalesce(max(id), 0) FROM sessions", &a);
+	pragma_int(be, "SELECT coalesce(max(id), 0) FROM messages", &b);
+	*max_id = (uint64_t)(a > b ? a : b);
+	/* Expired messages go first, with what refers to them. */
+	int64_t now = tern_wall_ms();
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+	         "BEGIN; DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE "
+	         "expire_at <= %lld); DELETE FROM retained WHERE message_id IN (SELECT id FROM "
+	         "messages WHERE expire_at <= %lld); COMMIT;",
+	         (long long)now, (long long)now);
+	if (exec(be, sql) != SQLITE_OK || run(be->st[ST_BEGIN]) != SQLITE_OK ||
+	    run(be->st[ST_MSG_SWEEP]) != SQLITE_OK || run(be->st[ST_COMMIT]) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot remove expired messages");
+
+	sqlite3_stmt *st = NULL;
+	enum tern_err e = TERN_OK;
+	bool expired;
+	if (sqlite3_prepare_v2(be->db,
+	                       "SELECT s.id, s.client_id, s.protocol, s.expiry, s.disconnected_at,"
+	                       " s.will_at, " MSG_COLS " FROM sessions s"
+	                       " LEFT JOIN messages m ON m.id = s.will_message",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot read sessions");
+	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		struct store_loaded_session s = {
+		        .id = (uint64_t)sqlite3_column_int64(st, 0),
+		        .client_id = sqlite3_column_text(st, 1),
+		        .client_id_len = (size_t)sqlite3_column_bytes(st, 1),
+		        .version = (uint8_t)sqlite3_column_int(st, 2),
+		        .expiry = (uint32_t)sqlite3_column_int64(st, 3),
+		        .disconnected_at = sqlite3_column_int64(st, 4),
+		        .will_at = sqlite3_column_int64(st, 5),
+		};
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
+			s.will = row_msg(st, 6, &expired);
+			if (!s.will && !expired)
+				e = TERN_E_NOMEM;
+		}
+		if (!e)
+			e = ld->session(ld->arg, &s);
+	}
+	sqlite3_finalize(st);
+	if (e)
+		return fail(be, err, errlen, "cannot load sessions");
+
+	if (sqlite3_prepare_v2(be->db,
+	                       "SELECT session_id, filter, qos, no_local, retain_as_published,"
+	                       " retain_handling, subscription_id FROM subscriptions",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot read subscriptions");
+	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t flags = (uint8_t)((sqlite3_column_int(st, 3) ? 1 : 0) |
+		                          (sqlite3_column_int(st, 4) ? 2 : 0));
+		e = ld->sub(ld->arg, (uint64_t)sqlite3_column_int64(st, 0),
+		            sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+		            (uint8_t)sqlite3_column_int(st, 2), flags,
+		            (uint8_t)sqlite3_column_int(st, 5),
+		            (uint32_t)sqlite3_column_int64(st, 6));
+	}
+	if (e)
+		return load_fail(be, st, err, errlen, "cannot load subscriptions");
+	sqlite3_finalize(st);
+
+	if (sqlite3_prepare_v2(be->db,
+	                       "SELECT " MSG_COLS " FROM retained r JOIN messages m"
+	                       " ON m.id = r.message_id",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot read retained messages");
+	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		struct tern_msg *m = row_msg(st, 0, &expired);
+		if (!m && !expired)
+			e = TERN_E_NOMEM;
+		else if (m)
+			e = ld->retained(ld->arg, m);
+	}
+	if (e)
+		return load_fail(be, st, err, errlen, "cannot load retained messages");
+	sqlite3_finalize(st);
+
+	if (sqlite3_prepare_v2(be->db,
+	                       "SELECT d.session_id, d.qos, d.retain, d.packet_id, d.state,"
+	                       " d.subscription_ids, " MSG_COLS " FROM deliveries d"
+	                       " JOIN messages m ON m.id = d.message_id"
+	                       " ORDER BY d.session_id, d.message_id",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot read deliveries");
+	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		struct store_loaded_delivery d = {
+		        .session = (uint64_t)sqlite3_column_int64(st, 0),
+		        .qos = (uint8_t)sqlite3_column_int(st, 1),
+		        .retain = sqlite3_column_int(st, 2),
+		        .packet_id = (uint16_t)sqlite3_column_int(st, 3),
+		        .state = (enum store_dstate)sqlite3_column_int(st, 4),
+		};
+		const void *ids = sqlite3_column_blob(st, 5);
+		int nbytes = sqlite3_column_bytes(st, 5);
+		uint32_t idv[64];
+		d.n_sub_ids = (uint16_t)(nbytes / 4 > 64 ? 64 : nbytes / 4);
+		if (ids && d.n_sub_ids)
+			memcpy(idv, ids, (size_t)d.n_sub_ids * 4u);
+		d.sub_ids = idv;
+		d.msg = row_msg(st, 6, &expired);
+		if (!d.msg && !expired)
+			e = TERN_E_NOMEM;
+		else if (d.msg)
+			e = ld->delivery(ld->arg, &d);
+	}
+	if (e)
+		return load_fail(be, st, err, errlen, "cannot load deliveries");
+	sqlite3_finalize(st);
+
+	if (sqlite3_prepare_v2(be->db, "SELECT session_id, packet_id FROM inbound_qos2", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot read QoS 2 ids");
+	while (!e && sqlite3_step(st) == SQLITE_ROW)
+		e = ld->qos2(ld->arg, (uint64_t)sqlite3_column_int64(st, 0),
+		             (uint16_t)sqlite3_column_int(st, 1));
+	if (e)
+		return load_fail(be, st, err, errlen, "cannot load QoS 2 ids");
+	sqlite3_finalize(st);
+	return TERN_OK;
+}
+
+const struct store_ops store_sqlite_ops = {
+        .name = "sqlite",
+        .open = be_open,
+        .load = be_load,
+        .apply = be_apply,
+        .close = be_close,
+};

@@ -1,0 +1,194 @@
+/*
+ * store.h - durable storage of sessions, subscriptions, retained messages
+ * and messages in flight.
+ *
+ * Workers never wait for the disk. During a loop iteration a worker records
+ * what changed in a store_batch (a compact log of operations that owns
+ * copies of its bytes and references of its messages); before sleeping it
+ * hands the batch to the store with store_submit(). A dedicated storage
+ * thread applies every batch that has arrived in ONE transaction and one
+ * fsync, then calls each batch's completion, which the broker uses to send
+ * the acknowledgements it held back (PUBACK, PUBREC, SUBACK). So durability
+ * costs one commit per batch of batches: a group commit whose size adapts to
+ * the load, since a batch closes when the previous commit ends.
+ *
+ * Back-ends implement struct store_ops (sqlite.c today; others later). The
+ * in-memory mode of the broker has no store at all.
+ *
+ * Identity: sessions are stored under their broker-wide id (kept across
+ * restarts, see store_load), messages under a store id assigned when the
+ * message is created, and a queued or in-flight delivery under (session id,
+ * message id). Operations of one batch are applied in order; batches are
+ * applied in the order they were submitted.
+ */
+#ifndef TERN_STORE_STORE_H
+#define TERN_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/error.h"
+#include "util/msg.h"
+
+enum store_sync {
+	STORE_SYNC_FULL,   /* fsync every commit: survives power loss */
+	STORE_SYNC_NORMAL, /* WAL, no fsync per commit: survives a process crash */
+	STORE_SYNC_OFF,    /* leave it to the OS */
+};
+
+/* State of a stored delivery (mirrors the session's in-flight states). */
+enum store_dstate {
+	STORE_D_QUEUED = 0, /* not yet sent */
+	STORE_D_SENT = 1,   /* PUBLISH sent with packet_id */
+	STORE_D_PUBREL = 2, /* PUBREC received, PUBREL sent */
+};
+
+struct store_batch;
+
+/* Called on the storage thread when the batch is durable (err TERN_OK) or
+ * could not be written (err says why; the data may be lost). The callee
+ * owns nothing of the batch: it is freed after the call. */
+typedef void (*store_done_fn)(void *arg, uint64_t ticket, enum tern_err err);
+
+/* ---- batches (built by one worker thread) ---- */
+
+/* A new, empty batch; NULL when out of memory. */
+struct store_batch *store_batch_new(void);
+
+/* Frees a batch and drops its message references; NULL allowed. */
+void store_batch_free(struct store_batch *b);
+
+/* True when the batch holds no operation. */
+bool store_batch_empty(const struct store_batch *b);
+
+/* Sets who is told when the batch is durable. */
+void store_batch_on_done(struct store_batch *b, store_done_fn done, void *arg, uint64_t ticket);
+
+/* Each of these appends one operation; TERN_E_NOMEM on failure (the batch
+ * is then unchanged). Byte arguments are copied. */
+
+/* Creates or updates a persistent session. disconnected_at is wall-clock
+ * ms since the epoch when the session went offline, 0 while online. */
+enum tern_err store_session_put(struct store_batch *b, uint64_t id, const uint8_t *cid, size_t len,
+                                uint8_t version, uint32_t expiry, int64_t disconnected_at);
+
+/* Deletes a session with its subscriptions, deliveries, QoS 2 ids, will. */
+enum tern_err store_session_del(struct store_batch *b, uint64_t id);
+
+enum tern_err store_sub_put(struct store_batch *b, uint64_t session, const uint8_t *filter,
+                            size_t len, uint8_t qos, uint8_t flags, uint8_t retain_handling,
+                            uint32_t sub_id);
+enum tern_err store_sub_del(struct store_batch *b, uint64_t session, const uint8_t *filter,
+                            size_t len);
+
+/* Stores a message under m->store_id (which must be set); takes a
+ * reference that the batch drops after the commit. A message is stored at
+ * most once per batch however often it is put. */
+enum tern_err store_msg_put(struct store_batch *b, struct tern_msg *m);
+
+/* Makes message msg_id the retained message of topic; msg_id 0 clears it. */
+enum tern_err store_retain_put(struct store_batch *b, const uint8_t *topic, size_t len,
+                               uint64_t msg_id);
+
+/* Queues message msg_id for a session, only if the session is stored
+ * (a session that ends at disconnect is not). sub_ids may be NULL. */
+enum tern_err store_delivery_put(struct store_batch *b, uint64_t session, uint64_t msg_id,
+                                 uint8_t qos, bool retain, const uint32_t *sub_ids,
+                                 uint16_t n_sub_ids);
+
+/* Records that a delivery was sent with packet_id, or moved to PUBREL. */
+enum tern_err store_delivery_state(struct store_batch *b, uint64_t session, uint64_t msg_id,
+                                   uint16_t packet_id, enum store_dstate state);
+
+/* Removes a delivery (acknowledged, expired or dropped). */
+enum tern_err store_delivery_del(struct store_batch *b, uint64_t session, uint64_t msg_id);
+
+/* Remembers / forgets an inbound QoS 2 packet id awaiting PUBREL. */
+enum tern_err store_qos2_put(struct store_batch *b, uint64_t session, uint16_t packet_id);
+enum tern_err store_qos2_del(struct store_batch *b, uint64_t session, uint16_t packet_id);
+
+/* Stores the pending will of an offline session (message msg_id, sent at
+ * wall-clock will_at ms), or clears it with msg_id 0. */
+enum tern_err store_will_put(struct store_batch *b, uint64_t session, uint64_t msg_id,
+                             int64_t will_at);
+
+/* ---- loading at start ---- */
+
+struct store_loaded_session {
+	uint64_t id;
+	const uint8_t *client_id;
+	size_t client_id_len;
+	uint8_t version;
+	uint32_t expiry;
+	int64_t disconnected_at;
+	struct tern_msg *will; /* a reference for the callee, or NULL */
+	int64_t will_at;
+};
+
+struct store_loaded_delivery {
+	uint64_t session;
+	struct tern_msg *msg; /* a reference for the callee */
+	uint8_t qos;
+	bool retain;
+	uint16_t packet_id;
+	enum store_dstate state;
+	const uint32_t *sub_ids;
+	uint16_t n_sub_ids;
+};
+
+/* What store_load() calls for each stored record, in this order: every
+ * session, every subscription, every retained message, every delivery
+ * (per session in queue order), every QoS 2 id. Byte pointers are valid
+ * during the call only. A callback returning an error stops the load. */
+struct store_loader {
+	void *arg;
+	enum tern_err (*session)(void *arg, const struct store_loaded_session *s);
+	enum tern_err (*sub)(void *arg, uint64_t session, const uint8_t *filter, size_t len,
+	                     uint8_t qos, uint8_t flags, uint8_t retain_handling, uint32_t sub_id);
+	enum tern_err (*retained)(void *arg, struct tern_msg *m); /* a reference */
+	enum tern_err (*delivery)(void *arg, const struct store_loaded_delivery *d);
+	enum tern_err (*qos2)(void *arg, uint64_t session, uint16_t packet_id);
+};
+
+/* ---- the store ---- */
+
+struct store_config {
+	const char *path; /* database file */
+	enum store_sync sync;
+};
+
+struct store;
+
+/*
+ * Opens (creating if needed) the database at cfg->path. Refuses a file
+ * that is not ours, is corrupt or has a newer schema, with the reason in
+ * err; never wipes data. Does not start the thread yet.
+ */
+enum tern_err store_open(struct store **out, const struct store_config *cfg, char *err,
+                         size_t errlen);
+
+/*
+ * Reads everything back through loader (before store_start). Messages whose
+ * expiry passed are skipped. *max_id gets the largest session or message
+ * id seen, so that the broker hands out ids above it.
+ */
+enum tern_err store_load(struct store *s, const struct store_loader *loader, uint64_t *max_id,
+                         char *err, size_t errlen);
+
+/* Starts the storage thread. */
+enum tern_err store_start(struct store *s);
+
+/* Hands a batch to the storage thread (any thread may call it). The store
+ * owns the batch from now on. An empty batch writes nothing but completes
+ * in order with the others, which makes it a barrier. */
+void store_submit(struct store *s, struct store_batch *b);
+
+/* Applies what is pending, stops the thread and closes the database;
+ * NULL allowed. */
+void store_close(struct store *s);
+
+/* Commits done so far and their mean duration, for metrics. */
+void store_stats(struct store *s, uint64_t *commits, uint64_t *batches, double *mean_ms);
+
+#endif

@@ -1,0 +1,368 @@
+"""Durable storage: what ternd promises survives a restart and a crash.
+
+ternd keeps sessions, subscriptions, retained messages, queued and in-flight
+messages and inbound QoS 2 packet ids in SQLite (the default, `storage
+sqlite`), and acknowledges a QoS 1/2 PUBLISH only once the commit that holds
+it is done. These tests stop the broker with SIGTERM or kill it with SIGKILL
+between steps, start it again on the same database, and check with raw
+clients what comes back: every acknowledged message, QoS 1 at least once and
+QoS 2 exactly once (section 4.3.3, carried across a restart of the Server,
+which the spec leaves to the Server to make durable), sessions
+with Session Present 1 [MQTT-3.2.2-2], retained messages [MQTT-3.3.1-5].
+"""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+import mqtt_raw as m
+from conftest import tail
+
+pytestmark = pytest.mark.ternd_only
+
+
+def kill(broker, how):
+    """End the broker by SIGKILL (a crash) or SIGTERM (a clean stop)."""
+    if how == "kill":
+        os.kill(broker.proc.pid, signal.SIGKILL)
+        broker.proc.wait(5)
+    else:
+        assert broker.stop() == 0, tail(broker.log)
+
+
+def db_path(broker):
+    return os.path.join(broker.dir, "ternd.db")
+
+
+def query(broker, sql):
+    """Reads the database; ternd holds it exclusively, so only while it is
+    stopped."""
+    con = sqlite3.connect(db_path(broker))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("how", ["kill", "term"])
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+def test_restart_keeps_session_subscriptions_queue_and_retained(broker, version, how):
+    """Messages queued for an offline persistent session, its subscriptions
+    and retained messages are there after a restart (or crash) of ternd; the
+    session resumes with Session Present 1 [MQTT-3.2.2-2] and gets every
+    acknowledged message, QoS 2 exactly once."""
+    expiry = [(m.SESSION_EXPIRY, 600)] if version == m.V5 else None
+    sub = broker.raw(version)
+    sub.connect("keeper", clean=False, properties=expiry)
+    sub.subscribe([("st/one/#", 1), ("st/two/#", 2)])
+    sub.disconnect()
+
+    pub = broker.raw(version)
+    pub.connect("pub-st")
+    for i in range(5):
+        pub.publish("st/one/x", b"q1-%d" % i, qos=1, pid=i + 1)
+    for i in range(3):
+        pub.publish("st/two/y", b"q2-%d" % i, qos=2, pid=10 + i)
+    pub.publish("st/ret", b"kept", qos=1, retain=True, pid=20)
+    pub.disconnect()
+
+    kill(broker, how)
+    broker.start()
+
+    sub = broker.raw(version)
+    ack = sub.connect("keeper", clean=False, properties=expiry)
+    assert ack.session_present, "session lost across the restart"
+    got = []
+    for _ in range(8):
+        p = sub.recv_publish(timeout=5)
+        got.append((p.topic, p.payload, p.qos))
+    assert sorted(got) == sorted(
+        [("st/one/x", b"q1-%d" % i, 1) for i in range(5)]
+        + [("st/two/y", b"q2-%d" % i, 2) for i in range(3)])
+    assert sub.no_packet(0.3), "more than each message once"
+    # The subscription itself came back: a new message still arrives.
+    pub = broker.raw(version)
+    pub.connect("pub-st2")
+    pub.publish("st/one/later", b"after", qos=1, pid=1)
+    assert sub.recv_publish(timeout=5).payload == b"after"
+    # And the retained message [MQTT-3.3.1-5].
+    fresh = broker.raw(version)
+    fresh.connect("fresh")
+    fresh.subscribe([("st/ret", 1)])
+    retained = fresh.early or [fresh.recv_type(m.PUBLISH)]
+    assert retained[0].payload == b"kept" and retained[0].retain
+    for c in (sub, pub, fresh):
+        c.disconnect()
+
+
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+def test_crash_keeps_inflight_and_redelivers_with_dup(broker, version):
+    """A QoS 1 and a QoS 2 message sent but not acknowledged before a crash
+    are sent again after it, with DUP 1 and the same packet identifier
+    [MQTT-4.4.0-1] [MQTT-3.3.1-1]; a QoS 2 message whose PUBREC arrived
+    continues with PUBREL [MQTT-4.4.0-1]."""
+    expiry = [(m.SESSION_EXPIRY, 600)] if version == m.V5 else None
+    sub = broker.raw(version)
+    sub.connect("inflight", clean=False, properties=expiry)
+    sub.subscribe([("if/#", 2)])
+    pub = broker.raw(version)
+    pub.connect("pub-if")
+    pub.publish("if/a", b"one", qos=1, pid=1)
+    pub.publish("if/b", b"two", qos=2, pid=2)
+    pub.publish("if/c", b"three", qos=2, pid=3)
+    first = {}
+    for _ in range(3):
+        p = sub.recv_type(m.PUBLISH)
+        first[p.payload] = p
+    # Acknowledge only the first half of "three": PUBREC, no PUBCOMP.
+    sub.send(m.pubrec(first[b"three"].pid, version))
+    rel = sub.recv_type(m.PUBREL)
+    assert rel.pid == first[b"three"].pid
+    time.sleep(0.3)  # the state change is written asynchronously
+    kill(broker, "kill")
+    broker.start()
+
+    sub = broker.raw(version)
+    assert sub.connect("inflight", clean=False, properties=expiry).session_present
+    again = {}
+    rels = []
+    for _ in range(3):
+        p = sub.recv(timeout=5)
+        if p.type == m.PUBLISH:
+            again[p.payload] = p
+        elif p.type == m.PUBREL:
+            rels.append(p.pid)
+    assert set(again) == {b"one", b"two"}, again
+    for k, p in again.items():
+        assert p.dup, "redelivered without DUP [MQTT-3.3.1-1]"
+        assert p.pid == first[k].pid, "packet id changed across the crash"
+    assert rels == [first[b"three"].pid]
+    for p in again.values():
+        sub.ack(p)
+    sub.send(m.pubcomp(rels[0], version))
+    assert sub.no_packet(0.3)
+    sub.disconnect()
+
+
+def test_inbound_qos2_id_survives_crash(broker):
+    """A QoS 2 PUBLISH answered with PUBREC is not delivered a second time
+    when the publisher resends it (DUP) after a crash of the broker: the
+    packet id awaiting PUBREL is stored [MQTT-4.3.3-10] (method B)."""
+    sub = broker.raw(m.V311)
+    sub.connect("q2sub", clean=False)
+    sub.subscribe([("q2/#", 2)])
+    sub.disconnect()
+    pub = broker.raw(m.V311)
+    pub.connect("q2pub", clean=False)
+    pub.send(m.publish("q2/x", b"once", qos=2, pid=7))
+    assert pub.recv_type(m.PUBREC).pid == 7
+    kill(broker, "kill")
+    broker.start()
+    pub = broker.raw(m.V311)
+    assert pub.connect("q2pub", clean=False).session_present
+    pub.send(m.publish("q2/x", b"once", qos=2, pid=7, dup=True))
+    assert pub.recv_type(m.PUBREC).pid == 7
+    pub.send(m.pubrel(7))
+    assert pub.recv_type(m.PUBCOMP).pid == 7
+    sub = broker.raw(m.V311)
+    sub.connect("q2sub", clean=False)
+    got = sub.recv_publish(timeout=5)
+    assert got.payload == b"once"
+    assert sub.no_packet(0.5), "QoS 2 message delivered twice"
+    sub.disconnect()
+    pub.disconnect()
+
+
+def test_expired_session_is_removed_from_the_store(broker):
+    """A v5 session whose Session Expiry Interval passed is deleted, in
+    memory and in the database [MQTT-3.1.2-23]."""
+    c = broker.raw(m.V5)
+    c.connect("short", clean=False, properties=[(m.SESSION_EXPIRY, 1)])
+    c.subscribe([("ex/#", 1)])
+    c.disconnect()
+    kill(broker, "term")
+    assert query(broker, "SELECT client_id FROM sessions") == [("short",)]
+    broker.start()
+    time.sleep(1.6)
+    kill(broker, "term")
+    assert query(broker, "SELECT count(*) FROM sessions") == [(0,)]
+    assert query(broker, "SELECT count(*) FROM subscriptions") == [(0,)]
+    broker.start()
+    c = broker.raw(m.V5)
+    assert not c.connect("short", clean=False).session_present
+    c.disconnect()
+
+
+def test_clean_sessions_are_not_stored(broker):
+    """Sessions that end with their connection leave nothing in the file."""
+    c = broker.raw(m.V311)
+    c.connect("transient", clean=True)
+    c.subscribe([("tr/#", 1)])
+    pub = broker.raw(m.V311)
+    pub.connect("tr-pub")
+    pub.publish("tr/x", b"x", qos=1)
+    assert c.recv_publish(timeout=5).payload == b"x"
+    c.disconnect()
+    pub.disconnect()
+    kill(broker, "kill")
+    assert query(broker, "SELECT count(*) FROM sessions") == [(0,)]
+    assert query(broker, "SELECT count(*) FROM messages") == [(0,)]
+    broker.start()
+
+
+@pytest.mark.broker_config("storage memory")
+def test_memory_storage_keeps_nothing(broker):
+    """With `storage memory` nothing survives a restart, and no file is
+    written."""
+    c = broker.raw(m.V311)
+    c.connect("mem", clean=False)
+    c.subscribe([("mem/#", 1)])
+    c.disconnect()
+    kill(broker, "term")
+    assert not os.path.exists(db_path(broker))
+    broker.start()
+    c = broker.raw(m.V311)
+    assert not c.connect("mem", clean=False).session_present
+    c.disconnect()
+
+
+def _start_fails(broker):
+    """Starts ternd on the broker's config and returns (rc, output)."""
+    r = subprocess.run([broker.binary, "-c", broker.conf], cwd=broker.dir,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
+
+
+@pytest.mark.parametrize("kind", ["foreign", "newer", "garbage"])
+def test_refuses_a_database_it_cannot_trust(broker, kind):
+    """A file that is not a tern database, has a newer schema or is not
+    SQLite at all: ternd refuses to start, names the file and the problem,
+    and leaves the file as it was."""
+    kill(broker, "term")
+    path = db_path(broker)
+    os.remove(path)
+    if kind == "garbage":
+        with open(path, "wb") as f:
+            f.write(b"this is not a database" * 100)
+    else:
+        con = sqlite3.connect(path)
+        if kind == "foreign":
+            con.execute("CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT)")
+        else:
+            con.execute("PRAGMA application_id = %d" % 0x7465726E)
+            con.execute("PRAGMA user_version = 99")
+            con.execute("CREATE TABLE future(x)")
+        con.commit()
+        con.close()
+    before = open(path, "rb").read()
+    rc, out = _start_fails(broker)
+    assert rc != 0
+    assert "ternd.db" in out, out
+    want = {"foreign": "not a tern database", "newer": "newer",
+            "garbage": "database"}[kind]
+    assert want in out, out
+    assert open(path, "rb").read() == before, "the file was modified"
+    os.remove(path)
+    broker.start()
+
+
+def test_second_broker_on_the_same_file_is_refused(broker):
+    """Two brokers on one database would corrupt each other's state: the
+    second refuses to start."""
+    rc, out = _start_fails(broker)
+    assert rc != 0 and "in use" in out, out
+
+
+def _publisher(broker_ref, name, qos, stop, acked, lock):
+    """Publishes until `stop`; survives broker crashes by reconnecting to the
+    broker's current port and resending unacknowledged messages with DUP
+    (persistent session), as a real client would."""
+    pending = {}  # pid -> payload, sent but not acknowledged
+    n = 0
+    while not stop.is_set():
+        b = broker_ref[0]
+        try:
+            c = b.raw(m.V311, timeout=2)
+            c.connect(name, clean=False)
+            for pid, payload in sorted(pending.items()):
+                c.send(m.publish("crash/" + name, payload, qos=qos, pid=pid, dup=True))
+            while not stop.is_set():
+                if len(pending) < 5:
+                    n += 1
+                    pid = (n % 60000) + 1
+                    payload = b"%s-%d" % (name.encode(), n)
+                    pending[pid] = payload
+                    c.send(m.publish("crash/" + name, payload, qos=qos, pid=pid))
+                p = c.recv(timeout=1)
+                if p.type == m.PUBACK and p.pid in pending:
+                    with lock:
+                        acked.add(pending.pop(p.pid))
+                elif p.type == m.PUBREC:
+                    c.send(m.pubrel(p.pid))
+                elif p.type == m.PUBCOMP and p.pid in pending:
+                    with lock:
+                        acked.add(pending.pop(p.pid))
+        except (m.Closed, OSError, AssertionError):
+            time.sleep(0.05)
+        except Exception:  # timeouts while the broker is down
+            time.sleep(0.05)
+
+
+@pytest.mark.broker_config("max_queued_messages 0")
+def test_kill_9_loses_no_acknowledged_message(broker):
+    """Crash test: two QoS 1 and two QoS 2 publishers run while ternd is
+    killed with SIGKILL three times at random moments. Afterwards a
+    persistent subscriber receives every message whose PUBACK / PUBCOMP
+    reached its publisher, and no QoS 2 message twice."""
+    sub = broker.raw(m.V311)
+    sub.connect("collector", clean=False)
+    sub.subscribe([("crash/#", 2)])
+    sub.disconnect()
+    ref = [broker]
+    stop = threading.Event()
+    acked = set()
+    lock = threading.Lock()
+    pubs = [threading.Thread(target=_publisher, args=(ref, name, qos, stop, acked, lock))
+            for name, qos in (("a1", 1), ("b1", 1), ("c2", 2), ("d2", 2))]
+    for t in pubs:
+        t.start()
+    rnd = random.Random(1234)
+    try:
+        for _ in range(3):
+            time.sleep(rnd.uniform(0.4, 1.2))
+            kill(broker, "kill")
+            broker.start()
+        time.sleep(0.8)
+    finally:
+        stop.set()
+        for t in pubs:
+            t.join(10)
+    kill(broker, "kill")
+    broker.start()
+    with lock:
+        expected = set(acked)
+    assert len(expected) > 20, "the load did not run"
+    sub = broker.raw(m.V311)
+    assert sub.connect("collector", clean=False).session_present
+    seen = {}
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            p = sub.recv(timeout=2)
+        except Exception:
+            break
+        if p.type != m.PUBLISH:
+            continue
+        sub.ack(p)
+        seen[p.payload] = seen.get(p.payload, 0) + 1
+    lost = expected - set(seen)
+    assert not lost, "%d acknowledged messages lost, e.g. %r" % (len(lost), sorted(lost)[:5])
+    dup2 = [k for k, v in seen.items() if v > 1 and k[:2] in (b"c2", b"d2")]
+    assert not dup2, "QoS 2 messages delivered twice: %r" % dup2[:5]
+    sub.disconnect()
