@@ -4,8 +4,8 @@
 # Usage: scripts/deps.sh [build|test]
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libsqlite3-dev)
-test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 python3 python3-pytest
+build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev)
+test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 openssl python3 python3-pytest
            python3-paho-mqtt mosquitto-clients mosquitto)
 
 want=("${build_pkgs[@]}")

@@ -228,6 +228,21 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 			return TERN_E_SYS;
 		}
 	}
+	b->n_listeners = cfg->n_listeners;
+	for (size_t l = 0; l < cfg->n_listeners; l++) {
+		struct listener *li = &b->listeners[l];
+		li->cfg = &b->cfg.listeners[l];
+		li->tp = &transport_tcp;
+		if (!li->cfg->certfile[0])
+			continue;
+		char why[512];
+		if (tls_listener_init(li, why, sizeof(why))) {
+			tern_log_write(&b->log, TERN_LOG_ERR, "Error: %s", why);
+			broker_free(b);
+			return TERN_E_CONFIG;
+		}
+		li->tp = &transport_tls;
+	}
 	/* The store is loaded before anyone can connect. */
 	err = persist_open(b);
 	if (err) {
@@ -255,7 +270,8 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 				return TERN_E_SYS;
 			}
 		}
-		tern_log_write(&b->log, TERN_LOG_NOTICE, "Opening listen socket on %s port %u.",
+		tern_log_write(&b->log, TERN_LOG_NOTICE, "Opening %s listen socket on %s port %u.",
+		               b->listeners[l].tp->name,
 		               cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
 	}
 	return TERN_OK;
@@ -313,6 +329,8 @@ void broker_free(struct broker *b)
 	b->workers = NULL;
 	retain_free(b->retain);
 	b->retain = NULL;
+	for (size_t l = 0; l < b->n_listeners; l++)
+		tls_listener_free(&b->listeners[l]);
 	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s terminating", TERN_VERSION);
 	tern_log_close(&b->log);
 }

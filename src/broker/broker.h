@@ -32,6 +32,7 @@
 #include "broker/config.h"
 #include "broker/retain.h"
 #include "broker/router.h"
+#include "broker/transport.h"
 #include "tern/codec.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -53,7 +54,9 @@ struct broker {
 	struct tern_config cfg;
 	struct tern_log log;
 	struct retain_store *retain;
-	struct store *store; /* NULL: memory only */
+	struct store *store;                           /* NULL: memory only */
+	struct listener listeners[TERN_MAX_LISTENERS]; /* lfds[i] of a worker is listeners[i] */
+	size_t n_listeners;
 	unsigned n_workers;
 	struct worker **workers;
 	atomic_bool stop;
@@ -389,6 +392,11 @@ struct conn {
 	uint64_t id;
 	int fd;
 	struct worker *w;
+	const struct listener *listener;
+	const struct transport *tp;
+	void *tp_state;            /* the transport's, e.g. the SSL object */
+	bool tp_read_wants_write;  /* a read waits for the socket to be writable */
+	bool tp_write_wants_read;  /* a write waits for the socket to be readable */
 	struct conn *prev, *next;  /* w->conns */
 	struct conn *flush_next;   /* w->flush */
 	struct conn *closing_next; /* w->closing */
@@ -419,8 +427,13 @@ struct conn {
 	char peer[64];
 };
 
-/* Creates a connection for an accepted socket (which it then owns). */
-struct conn *conn_new(struct worker *w, int fd);
+/* Creates a connection for a socket accepted on listener l (it then owns
+ * the socket); NULL when out of memory or the transport cannot start. */
+struct conn *conn_new(struct worker *w, int fd, const struct listener *l);
+
+/* Handles write readiness: flushes output, and lets a transport that was
+ * waiting for it (a TLS handshake) go on reading. */
+void conn_on_writable(struct conn *c);
 
 /* Frees a connection that is no longer in any list (used by the reaper). */
 void conn_free(struct conn *c);

@@ -162,6 +162,85 @@ static enum tern_err set_log_dest(struct ctx *c, const char *v, const char *arg)
 	return TERN_OK;
 }
 
+/* The listener a listener-specific directive belongs to: the last one, or
+ * the default listener when none was declared yet (as mosquitto does). */
+static struct tern_listener_cfg *current_listener(struct ctx *c)
+{
+	struct tern_config *cfg = c->cfg;
+	if (cfg->n_listeners == 0 && add_listener(c, 1883, NULL))
+		return NULL;
+	return &cfg->listeners[cfg->n_listeners - 1];
+}
+
+static enum tern_err copy_value(struct ctx *c, const char *key, const char *v, char *dst,
+                                size_t cap)
+{
+	if (!v || !v[0])
+		return fail(c, "%s needs a value", key);
+	if (strlen(v) >= cap)
+		return fail(c, "%s: value too long", key);
+	strcpy(dst, v);
+	return TERN_OK;
+}
+
+static enum tern_err set_tls(struct ctx *c, const char *key, const char *v)
+{
+	struct tern_listener_cfg *l = current_listener(c);
+	if (!l)
+		return TERN_E_CONFIG;
+	if (strcmp(key, "certfile") == 0)
+		return copy_value(c, key, v, l->certfile, sizeof(l->certfile));
+	if (strcmp(key, "keyfile") == 0)
+		return copy_value(c, key, v, l->keyfile, sizeof(l->keyfile));
+	if (strcmp(key, "cafile") == 0)
+		return copy_value(c, key, v, l->cafile, sizeof(l->cafile));
+	if (strcmp(key, "capath") == 0)
+		return copy_value(c, key, v, l->capath, sizeof(l->capath));
+	if (strcmp(key, "ciphers") == 0)
+		return copy_value(c, key, v, l->ciphers, sizeof(l->ciphers));
+	if (strcmp(key, "ciphers_tls1.3") == 0)
+		return copy_value(c, key, v, l->ciphers_tls13, sizeof(l->ciphers_tls13));
+	if (strcmp(key, "tls_version") == 0) {
+		if (!v || (strcmp(v, "tlsv1.2") != 0 && strcmp(v, "tlsv1.3") != 0))
+			return fail(c, "tls_version: expected tlsv1.2 or tlsv1.3 (older versions "
+			               "are not offered)");
+		strcpy(l->tls_version, v);
+		return TERN_OK;
+	}
+	if (strcmp(key, "require_certificate") == 0)
+		return parse_bool(c, key, v, &l->require_certificate);
+	return parse_bool(c, key, v, &l->use_identity_as_username);
+}
+
+enum tern_err config_check(const struct tern_config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct tern_listener_cfg *l = &cfg->listeners[i];
+		bool tls = l->certfile[0] || l->keyfile[0];
+		if (tls && (!l->certfile[0] || !l->keyfile[0])) {
+			snprintf(err, errlen, "listener %u: TLS needs both certfile and keyfile",
+			         l->port);
+			return TERN_E_CONFIG;
+		}
+		if (!tls && (l->cafile[0] || l->capath[0] || l->require_certificate ||
+		             l->use_identity_as_username)) {
+			snprintf(err, errlen,
+			         "listener %u: cafile, capath, require_certificate and "
+			         "use_identity_as_username need certfile and keyfile",
+			         l->port);
+			return TERN_E_CONFIG;
+		}
+		if (l->use_identity_as_username && !l->require_certificate) {
+			snprintf(err, errlen,
+			         "listener %u: use_identity_as_username needs require_certificate "
+			         "true",
+			         l->port);
+			return TERN_E_CONFIG;
+		}
+	}
+	return TERN_OK;
+}
+
 /* Applies one directive with up to two arguments. */
 static enum tern_err apply(struct ctx *c, const char *key, const char *v, const char *v2)
 {
@@ -258,6 +337,12 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		cfg->connect_timeout = (uint32_t)n;
 		return TERN_OK;
 	}
+	if (strcmp(key, "certfile") == 0 || strcmp(key, "keyfile") == 0 ||
+	    strcmp(key, "cafile") == 0 || strcmp(key, "capath") == 0 ||
+	    strcmp(key, "ciphers") == 0 || strcmp(key, "ciphers_tls1.3") == 0 ||
+	    strcmp(key, "tls_version") == 0 || strcmp(key, "require_certificate") == 0 ||
+	    strcmp(key, "use_identity_as_username") == 0)
+		return set_tls(c, key, v);
 	if (strcmp(key, "persistence") == 0) {
 		/* mosquitto's switch: durable storage on or off. */
 		bool on;
@@ -468,6 +553,8 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
 	 * does in its "local only" mode: an unconfigured broker is not open
 	 * to the network. */
 	if (cfg->n_listeners == 0 && add_listener(&c, 1883, "127.0.0.1"))
+		return TERN_E_INVALID;
+	if (config_check(cfg, err, errlen))
 		return TERN_E_INVALID;
 	return TERN_OK;
 }

@@ -18,9 +18,20 @@
 
 #define TERN_MAX_LISTENERS 16
 
+/* One listener; the TLS settings follow the `listener` line they belong
+ * to, as in mosquitto. TLS is on when certfile is set. */
 struct tern_listener_cfg {
 	char bind[64]; /* "" : every address */
 	uint16_t port;
+	char certfile[256];
+	char keyfile[256];
+	char cafile[256];
+	char capath[256];
+	char tls_version[16]; /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
+	char ciphers[256];
+	char ciphers_tls13[256];
+	bool require_certificate;
+	bool use_identity_as_username;
 };
 
 enum tern_storage { TERN_STORAGE_MEMORY, TERN_STORAGE_SQLITE };
@@ -58,6 +69,10 @@ struct tern_config {
 	char log_file[256];
 	bool log_timestamp;
 };
+
+/* Checks what can only be judged once the whole file is read (a TLS
+ * listener has both certfile and keyfile, ...). */
+enum tern_err config_check(const struct tern_config *cfg, char *err, size_t errlen);
 
 /* Fills cfg with the defaults (which `make run` uses). */
 void config_defaults(struct tern_config *cfg);

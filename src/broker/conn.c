@@ -53,11 +53,18 @@ static void peer_name(int fd, char *out, size_t len)
 	snprintf(out, len, "%s:%u", host, port);
 }
 
-struct conn *conn_new(struct worker *w, int fd)
+struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	c->listener = l;
+	c->tp = l->tp;
+	c->fd = fd;
+	if (c->tp->open(c, l)) {
+		free(c);
+		return NULL;
+	}
 	struct broker *b = w->broker;
 	c->id = broker_new_id(b);
 	c->fd = fd;
@@ -85,6 +92,7 @@ void conn_free(struct conn *c)
 {
 	if (!c)
 		return;
+	c->tp->close(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->counted)
@@ -243,6 +251,9 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 
 static void set_epollout(struct conn *c, bool on)
 {
+	/* A transport waiting for writability to read (TLS handshake) keeps
+	 * EPOLLOUT whatever the output buffer says. */
+	on = on || c->tp_read_wants_write;
 	if (c->epollout == on)
 		return;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
@@ -255,17 +266,12 @@ static void set_epollout(struct conn *c, bool on)
 static bool write_some(struct conn *c)
 {
 	while (tern_buf_used(&c->wbuf)) {
-		ssize_t n = send(c->fd, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf),
-		                 MSG_NOSIGNAL);
+		ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf));
 		if (n > 0) {
 			tern_buf_consume(&c->wbuf, (size_t)n);
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return true;
-		return false;
+		return n == TP_AGAIN;
 	}
 	return true;
 }
@@ -279,11 +285,20 @@ void conn_flush(struct conn *c)
 		return;
 	}
 	if (tern_buf_used(&c->wbuf)) {
-		set_epollout(c, true);
+		/* A write that waits for readability is retried when data
+		 * arrives, not on EPOLLOUT, which would fire at once. */
+		set_epollout(c, !c->tp_write_wants_read);
 	} else {
 		set_epollout(c, false);
 		tern_buf_free(&c->wbuf);
 	}
+}
+
+void conn_on_writable(struct conn *c)
+{
+	conn_flush(c);
+	if (c->state != CONN_CLOSING && c->tp_read_wants_write)
+		conn_on_readable(c);
 }
 
 void conn_close(struct conn *c, uint8_t reason, const char *why)
@@ -506,25 +521,35 @@ void conn_process(struct conn *c)
 
 void conn_on_readable(struct conn *c)
 {
-	if (tern_buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+	if (c->state == CONN_CLOSING)
 		return;
-	}
-	ssize_t n;
-	do {
-		n = recv(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n == 0) {
-		conn_close(c, 0, c->state == CONN_NEW ? NULL : "connection closed by peer");
-		return;
-	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+	/* A transport may hold bytes it took off the socket (a TLS record
+	 * larger than our buffer): read them too, epoll will not say so. */
+	for (int round = 0; round < 8; round++) {
+		if (tern_buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
+			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+			return;
+		}
+		ssize_t n = c->tp->read(c, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
+		if (n == 0) {
+			conn_close(c, 0, c->state == CONN_NEW ? NULL : "connection closed by peer");
+			return;
+		}
+		if (n == TP_ERROR) {
 			conn_close(c, 0, "read error");
-		if (tern_buf_used(&c->rbuf) == 0)
-			tern_buf_free(&c->rbuf);
-		return;
+			return;
+		}
+		if (n == TP_AGAIN)
+			break;
+		c->rbuf.len += (size_t)n;
+		if (!c->tp->pending(c))
+			break;
 	}
-	c->rbuf.len += (size_t)n;
-	conn_process(c);
+	set_epollout(c, tern_buf_used(&c->wbuf) && !c->tp_write_wants_read);
+	if (c->tp_write_wants_read && tern_buf_used(&c->wbuf))
+		mark_flush(c);
+	if (tern_buf_used(&c->rbuf))
+		conn_process(c);
+	else
+		tern_buf_free(&c->rbuf);
 }

@@ -150,7 +150,14 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		refuse(c, TERN_RC_BAD_AUTHENTICATION_METHOD, "authentication method not supported");
 		return;
 	}
-	if (!cfg->allow_anonymous) {
+	bool cert_user = c->listener->cfg->use_identity_as_username;
+	if (cert_user && !tls_peer_identity(c)) {
+		/* The certificate is the identity: without a usable one there
+		 * is nobody to let in. */
+		refuse(c, TERN_RC_NOT_AUTHORIZED, "client certificate has no identity");
+		return;
+	}
+	if (!cfg->allow_anonymous && !cert_user) {
 		/* No password file support yet: with anonymous access off,
 		 * nobody is let in, as in mosquitto. */
 		if (!p->has_username)
@@ -318,10 +325,17 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	}
 	c->state = CONN_ACTIVE;
 	send_connack(c, p, present, cid, assigned);
+	/* As mosquitto prints it, with u'name' when there is a username. */
+	const char *cert = c->listener->cfg->use_identity_as_username ? tls_peer_identity(c) : NULL;
+	struct tern_bytes user =
+	        cert ? (struct tern_bytes){(const uint8_t *)cert, (uint32_t)strlen(cert)}
+	             : p->username;
+	bool named = cert || p->has_username;
 	tern_log_write(&b->log, TERN_LOG_NOTICE,
-	               "New client connected from %s as %.*s (p%u, c%u, k%u).", c->peer,
+	               "New client connected from %s as %.*s (p%u, c%u, k%u%s%.*s%s).", c->peer,
 	               (int)cid.len, (const char *)cid.data, p->version, p->clean_start ? 1u : 0u,
-	               c->keep_alive);
+	               c->keep_alive, named ? ", u'" : "", named ? (int)user.len : 0,
+	               named ? (const char *)user.data : "", named ? "'" : "");
 	if (present)
 		session_resume(s);
 }

@@ -90,9 +90,11 @@ enum tern_err worker_adopt(struct worker *w, struct conn *c)
 	return TERN_OK;
 }
 
-static void accept_all(struct worker *w, int lfd)
+static void accept_all(struct worker *w, size_t index)
 {
 	struct broker *b = w->broker;
+	int lfd = w->lfds[index];
+	const struct listener *l = &b->listeners[index];
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
@@ -116,7 +118,7 @@ static void accept_all(struct worker *w, int lfd)
 		/* TCP keep-alive finds half-open sockets of clients that asked
 		 * for no MQTT keep-alive. */
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-		struct conn *c = conn_new(w, fd);
+		struct conn *c = conn_new(w, fd, l);
 		if (!c) {
 			close(fd);
 			continue;
@@ -251,13 +253,13 @@ void *worker_main(void *arg)
 			if (tag == 0) {
 				drain_inbox(w);
 			} else if (tag <= w->n_lfds) {
-				accept_all(w, w->lfds[tag - 1]);
+				accept_all(w, (size_t)(tag - 1));
 			} else {
 				struct conn *c = evs[i].data.ptr;
 				if (c->state == CONN_CLOSING)
 					continue;
 				if (evs[i].events & EPOLLOUT)
-					conn_flush(c);
+					conn_on_writable(c);
 				if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 					conn_on_readable(c);
 			}

@@ -1,0 +1,69 @@
+/*
+ * transport.h - how bytes get to and from a connection's socket.
+ *
+ * The broker core reads and writes through one small ops table per
+ * transport (plain TCP, TLS; WebSockets later), as Redis does with its
+ * ConnectionType, so conn.c never asks which one it has. A listener picks
+ * the transport of the connections it accepts.
+ *
+ * read/write return the number of bytes (> 0), 0 when the peer closed the
+ * stream (read only), TP_AGAIN when the socket must become ready first, or
+ * TP_ERROR. A transport may need the socket writable to make progress on a
+ * read (a TLS handshake) or readable to finish a write (TLS renegotiation):
+ * it says so through the conn's tp_want_* flags, which conn.c turns into
+ * epoll interest.
+ */
+#ifndef TERN_BROKER_TRANSPORT_H
+#define TERN_BROKER_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "tern/error.h"
+
+#define TP_AGAIN (-1)
+#define TP_ERROR (-2)
+
+struct conn;
+struct listener;
+
+struct transport {
+	const char *name;
+	/* Prepares a freshly accepted connection (c->fd is set). */
+	enum tern_err (*open)(struct conn *c, const struct listener *l);
+	ssize_t (*read)(struct conn *c, void *buf, size_t len);
+	ssize_t (*write)(struct conn *c, const void *buf, size_t len);
+	/* True when bytes were taken off the socket but not returned yet, so
+	 * epoll will not report them: read again before sleeping. */
+	bool (*pending)(const struct conn *c);
+	/* Releases the transport's state (not the fd). */
+	void (*close)(struct conn *c);
+};
+
+extern const struct transport transport_tcp;
+extern const struct transport transport_tls;
+
+/* A listening endpoint as the broker runs it: its configuration and, for
+ * TLS, its OpenSSL context (an SSL_CTX *, shared read-only by all
+ * workers; OpenSSL makes that safe). */
+struct tern_listener_cfg;
+struct listener {
+	const struct tern_listener_cfg *cfg;
+	const struct transport *tp;
+	void *tls_ctx;
+};
+
+/* Builds the TLS context of a listener from its certfile, keyfile, cafile /
+ * capath, require_certificate, tls_version and ciphers. On error writes
+ * why into err and returns TERN_E_CONFIG. */
+enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen);
+
+/* Frees a listener's TLS context. */
+void tls_listener_free(struct listener *l);
+
+/* The identity of the client certificate of c (its subject CN), or NULL
+ * when there is none or the transport is not TLS. Owned by c. */
+const char *tls_peer_identity(const struct conn *c);
+
+#endif

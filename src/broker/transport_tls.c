@@ -1,0 +1,225 @@
+/*
+ * transport_tls.c - TLS with OpenSSL 3, on non-blocking sockets.
+ *
+ * The handshake runs inside the first reads: SSL_read() drives it, and
+ * whenever OpenSSL needs the socket writable (or, for a write, readable)
+ * the conn's tp_read_wants_write / tp_write_wants_read flag tells conn.c
+ * which readiness to wait for. One SSL_CTX per listener is shared by all
+ * workers (OpenSSL's contexts are safe to share once configured); each
+ * connection has its own SSL object.
+ *
+ * Settings follow mosquitto's listener options: certfile, keyfile, cafile,
+ * capath, require_certificate, use_identity_as_username, tls_version (the
+ * minimum; TLS 1.2 unless raised), ciphers (TLS 1.2) and ciphers_tls1.3.
+ * Renegotiation is refused and buffers are released while idle.
+ */
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+
+struct tls_conn {
+	SSL *ssl;
+	char *identity; /* subject CN of the client certificate */
+	bool handshaken;
+};
+
+static void ssl_error_text(char *out, size_t len)
+{
+	unsigned long e = ERR_get_error();
+	if (!e) {
+		snprintf(out, len, "unknown error");
+		return;
+	}
+	ERR_error_string_n(e, out, len);
+	ERR_clear_error();
+}
+
+enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
+{
+	const struct tern_listener_cfg *cfg = l->cfg;
+	char why[256];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		snprintf(err, errlen, "cannot create a TLS context");
+		return TERN_E_CONFIG;
+	}
+	int min = TLS1_2_VERSION;
+	if (strcmp(cfg->tls_version, "tlsv1.3") == 0)
+		min = TLS1_3_VERSION;
+	SSL_CTX_set_min_proto_version(ctx, min);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                              SSL_MODE_RELEASE_BUFFERS);
+	const char *step = NULL;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->certfile) != 1)
+		step = "certfile";
+	else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->keyfile, SSL_FILETYPE_PEM) != 1)
+		step = "keyfile";
+	else if (SSL_CTX_check_private_key(ctx) != 1)
+		step = "keyfile does not match certfile";
+	else if ((cfg->cafile[0] || cfg->capath[0]) &&
+	         SSL_CTX_load_verify_locations(ctx, cfg->cafile[0] ? cfg->cafile : NULL,
+	                                       cfg->capath[0] ? cfg->capath : NULL) != 1)
+		step = "cafile/capath";
+	else if (cfg->ciphers[0] && SSL_CTX_set_cipher_list(ctx, cfg->ciphers) != 1)
+		step = "ciphers";
+	else if (cfg->ciphers_tls13[0] && SSL_CTX_set_ciphersuites(ctx, cfg->ciphers_tls13) != 1)
+		step = "ciphers_tls1.3";
+	if (step) {
+		ssl_error_text(why, sizeof(why));
+		snprintf(err, errlen, "listener %u: %s: %s", cfg->port, step, why);
+		SSL_CTX_free(ctx);
+		return TERN_E_CONFIG;
+	}
+	if (cfg->require_certificate) {
+		if (!cfg->cafile[0] && !cfg->capath[0]) {
+			snprintf(err, errlen,
+			         "listener %u: require_certificate needs cafile or capath",
+			         cfg->port);
+			SSL_CTX_free(ctx);
+			return TERN_E_CONFIG;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	l->tls_ctx = ctx;
+	return TERN_OK;
+}
+
+void tls_listener_free(struct listener *l)
+{
+	SSL_CTX_free(l->tls_ctx);
+	l->tls_ctx = NULL;
+}
+
+static enum tern_err tls_open(struct conn *c, const struct listener *l)
+{
+	struct tls_conn *t = calloc(1, sizeof(*t));
+	if (!t)
+		return TERN_E_NOMEM;
+	t->ssl = SSL_new(l->tls_ctx);
+	if (!t->ssl || SSL_set_fd(t->ssl, c->fd) != 1) {
+		SSL_free(t->ssl);
+		free(t);
+		return TERN_E_NOMEM;
+	}
+	SSL_set_accept_state(t->ssl);
+	c->tp_state = t;
+	return TERN_OK;
+}
+
+/* Keeps the client certificate's CN once the handshake is done. */
+static void handshake_done(struct conn *c, struct tls_conn *t)
+{
+	t->handshaken = true;
+	X509 *cert = SSL_get1_peer_certificate(t->ssl);
+	if (!cert)
+		return;
+	char cn[256];
+	int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+	                                  sizeof(cn));
+	if (n > 0 && (size_t)n < sizeof(cn))
+		t->identity = strdup(cn);
+	X509_free(cert);
+	(void)c;
+}
+
+/* Maps an OpenSSL result to ours. */
+static ssize_t outcome(struct conn *c, struct tls_conn *t, int n, bool reading)
+{
+	int e = SSL_get_error(t->ssl, n);
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		if (!reading)
+			c->tp_write_wants_read = true;
+		return TP_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		if (reading)
+			c->tp_read_wants_write = true;
+		return TP_AGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (n == 0 || errno == 0)
+			return 0; /* closed without close_notify */
+		if (errno == EAGAIN || errno == EINTR)
+			return TP_AGAIN;
+		return TP_ERROR;
+	default: {
+		char why[256];
+		ssl_error_text(why, sizeof(why));
+		tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE, "TLS error from %s: %s",
+		               c->peer, why);
+		return TP_ERROR;
+	}
+	}
+}
+
+static ssize_t tls_read(struct conn *c, void *buf, size_t len)
+{
+	struct tls_conn *t = c->tp_state;
+	c->tp_read_wants_write = false;
+	ERR_clear_error();
+	int n = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (!t->handshaken && SSL_is_init_finished(t->ssl))
+		handshake_done(c, t);
+	if (n > 0)
+		return n;
+	return outcome(c, t, n, true);
+}
+
+static ssize_t tls_write(struct conn *c, const void *buf, size_t len)
+{
+	struct tls_conn *t = c->tp_state;
+	c->tp_write_wants_read = false;
+	ERR_clear_error();
+	int n = SSL_write(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (n > 0)
+		return n;
+	return outcome(c, t, n, false);
+}
+
+static bool tls_pending(const struct conn *c)
+{
+	const struct tls_conn *t = c->tp_state;
+	return t && SSL_pending(t->ssl) > 0;
+}
+
+static void tls_close(struct conn *c)
+{
+	struct tls_conn *t = c->tp_state;
+	if (!t)
+		return;
+	if (t->handshaken) {
+		/* One non-blocking try at close_notify; nobody waits for it. */
+		ERR_clear_error();
+		SSL_shutdown(t->ssl);
+		ERR_clear_error();
+	}
+	SSL_free(t->ssl);
+	free(t->identity);
+	free(t);
+	c->tp_state = NULL;
+}
+
+const char *tls_peer_identity(const struct conn *c)
+{
+	if (c->tp != &transport_tls || !c->tp_state)
+		return NULL;
+	return ((const struct tls_conn *)c->tp_state)->identity;
+}
+
+const struct transport transport_tls = {
+        .name = "tls",
+        .open = tls_open,
+        .read = tls_read,
+        .write = tls_write,
+        .pending = tls_pending,
+        .close = tls_close,
+};
