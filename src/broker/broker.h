@@ -314,6 +314,7 @@ struct session {
 
 	struct delivery *queue; /* ring of deliveries waiting for the window */
 	size_t q_head, q_len, q_cap;
+	uint64_t q_bytes;          /* payload bytes in the queue */
 	struct inflight *inflight; /* in send order */
 	size_t n_inflight, cap_inflight;
 	size_t n_unsent;   /* in-flight entries waiting to be resent */
@@ -478,6 +479,20 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 /* Sends an ack-type packet (PUBACK..PUBCOMP) with a reason. */
 enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
                             uint8_t reason);
+
+/* True when topic (a name or filter) has more levels than max_topic_levels
+ * allows. */
+static inline bool topic_too_deep(const struct broker *b, struct tern_bytes topic)
+{
+	uint32_t max = b->cfg.max_topic_levels;
+	if (!max || topic.len < max)
+		return false;
+	uint32_t levels = 1;
+	for (uint32_t i = 0; i < topic.len; i++)
+		if (topic.data[i] == '/' && ++levels > max)
+			return true;
+	return false;
+}
 
 /* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
 static inline size_t conn_pending_out(const struct conn *c)

@@ -27,6 +27,8 @@ void config_defaults(struct tern_config *cfg)
 	cfg->allow_anonymous = true;
 	cfg->max_inflight_messages = 20;
 	cfg->max_queued_messages = 1000;
+	cfg->max_subscriptions = 10000;
+	cfg->max_topic_levels = 256;
 	cfg->max_keepalive = 65535;
 	cfg->retain_available = true;
 	cfg->max_topic_alias = 10;
@@ -293,6 +295,24 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		if ((err = parse_u64(c, key, v, 0, UINT32_MAX, &n)))
 			return err;
 		cfg->max_queued_messages = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_queued_bytes") == 0) {
+		if ((err = parse_u64(c, key, v, 0, UINT64_MAX / 2, &n)))
+			return err;
+		cfg->max_queued_bytes = n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_subscriptions") == 0) {
+		if ((err = parse_u64(c, key, v, 0, UINT32_MAX, &n)))
+			return err;
+		cfg->max_subscriptions = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_topic_levels") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
+			return err;
+		cfg->max_topic_levels = (uint32_t)n;
 		return TERN_OK;
 	}
 	if (strcmp(key, "message_size_limit") == 0) {

@@ -51,6 +51,9 @@ struct tern_config {
 	uint32_t
 	        max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
 	uint32_t max_queued_messages; /* per session; 0: no bound */
+	uint64_t max_queued_bytes;    /* payload bytes queued per session; 0: no bound */
+	uint32_t max_subscriptions;   /* per client; 0: no bound */
+	uint32_t max_topic_levels;    /* in a topic name or filter; 0: no bound */
 	uint32_t message_size_limit;  /* payload bytes; 0: protocol limit */
 	uint32_t max_packet_size;     /* whole packet bytes; 0: protocol limit */
 	uint16_t max_keepalive;       /* seconds */

@@ -172,6 +172,12 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		refuse(c, TERN_RC_CLIENT_ID_NOT_VALID, "keep alive above max_keepalive");
 		return;
 	}
+	if (p->will && topic_too_deep(w->broker, p->will_topic)) {
+		refuse(c,
+		       p->version == TERN_V5 ? TERN_RC_TOPIC_NAME_INVALID : TERN_RC_NOT_AUTHORIZED,
+		       "will topic has too many levels");
+		return;
+	}
 	if (p->will && p->will_retain && !cfg->retain_available) {
 		/* [MQTT-3.2.2-12] */
 		refuse(c,

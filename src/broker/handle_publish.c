@@ -121,6 +121,15 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBLISH without a topic");
 		return;
 	}
+	if (topic_too_deep(b, topic)) {
+		/* A limit of ours (max_topic_levels), not a malformed name:
+		 * 0x90 says "not accepted by this Server". */
+		if (c->version == TERN_V5 && p->qos > 0)
+			ack(c, p, TERN_RC_TOPIC_NAME_INVALID);
+		else
+			conn_close(c, TERN_RC_TOPIC_NAME_INVALID, "topic has too many levels");
+		return;
+	}
 	if (p->retain && !b->cfg.retain_available) {
 		/* Section 3.2.2.3.5: a server without retain support treats a
 		 * retained PUBLISH as an error: DISCONNECT 0x9A. */

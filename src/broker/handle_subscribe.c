@@ -155,6 +155,22 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			plain = e.filter;
 		struct sub *sub = tern_map_get(&s->subs, e.filter.data, e.filter.len);
 		bool is_new = sub == NULL;
+		const struct tern_config *cfg = &w->broker->cfg;
+		if (topic_too_deep(w->broker, e.filter)) {
+			/* Well-formed but beyond max_topic_levels. */
+			*reason = c->version == TERN_V5 ? TERN_RC_TOPIC_FILTER_INVALID
+			                                : TERN_RC_UNSPECIFIED;
+			continue;
+		}
+		if (is_new && cfg->max_subscriptions && s->subs.count >= cfg->max_subscriptions) {
+			*reason = c->version == TERN_V5 ? TERN_RC_QUOTA_EXCEEDED
+			                                : TERN_RC_UNSPECIFIED;
+			tern_log_write(
+			        &w->broker->log, TERN_LOG_NOTICE,
+			        "Client %.*s: subscription refused, max_subscriptions reached.",
+			        (int)s->client_id_len, (const char *)s->client_id);
+			continue;
+		}
 		if (is_new) {
 			sub = sub_new(e.filter);
 			if (!sub || tern_map_put(&s->subs, sub->filter, sub->len, sub)) {

@@ -195,8 +195,10 @@ static void send_inflight(struct session *s, struct delivery *d)
 
 static bool enqueue(struct session *s, struct delivery *d)
 {
-	uint32_t max = s->w->broker->cfg.max_queued_messages;
-	if (max && s->q_len >= max)
+	const struct tern_config *cfg = &s->w->broker->cfg;
+	if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
+		return false;
+	if (cfg->max_queued_bytes && s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
 		return false;
 	if (s->q_len == s->q_cap) {
 		size_t cap = s->q_cap ? s->q_cap * 2 : 8;
@@ -212,6 +214,7 @@ static bool enqueue(struct session *s, struct delivery *d)
 	}
 	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
 	s->q_len++;
+	s->q_bytes += d->msg->payload.len;
 	memset(d, 0, sizeof(*d));
 	return true;
 }
@@ -264,7 +267,7 @@ void session_deliver(struct session *s, struct delivery *d)
 		return;
 	}
 	if (!enqueue(s, d))
-		drop(s, d, "queue full (max_queued_messages)");
+		drop(s, d, "queue full (max_queued_messages / max_queued_bytes)");
 }
 
 void session_pump(struct session *s)
@@ -288,6 +291,7 @@ void session_pump(struct session *s)
 		struct delivery d = s->queue[s->q_head];
 		s->q_head = (s->q_head + 1) % s->q_cap;
 		s->q_len--;
+		s->q_bytes -= d.msg->payload.len;
 		if (expired(s, &d)) {
 			record_del(s, &d);
 			delivery_clear(&d);
@@ -377,6 +381,7 @@ enum tern_err session_restore_queued(struct session *s, struct delivery *d)
 	}
 	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
 	s->q_len++;
+	s->q_bytes += d->msg->payload.len;
 	memset(d, 0, sizeof(*d));
 	return TERN_OK;
 }

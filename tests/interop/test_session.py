@@ -212,5 +212,8 @@ def test_v5_exceeding_server_receive_maximum_gets_disconnect_0x93(broker):
     for pid in range(1, rmax + 2):
         c.send_ignore_errors(m.publish(topic, b"x", qos=2, pid=pid, version=m.V5))
     pkts = c.wait_closed(3)
-    assert [p.type for p in pkts[:rmax]] == [m.PUBREC] * rmax, pkts
+    # PUBRECs of the first two may or may not precede the DISCONNECT: a
+    # durable broker sends them once they are committed, which can be after
+    # the third PUBLISH has ended the connection.
+    assert all(p.type == m.PUBREC for p in pkts[:-1]) and len(pkts) <= rmax + 1, pkts
     assert pkts[-1].type == m.DISCONNECT and pkts[-1].rc == 0x93, pkts
