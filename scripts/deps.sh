@@ -17,6 +17,11 @@ for p in "${want[@]}"; do
 		missing+=("$p")
 	fi
 done
+# MQTT.js runs on Node; a machine that already has node and npm (from any
+# source) is fine, otherwise Debian's packages are installed.
+if [[ ${1:-build} == test ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+	missing+=(nodejs npm)
+fi
 ((${#missing[@]} == 0)) && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

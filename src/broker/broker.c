@@ -232,16 +232,17 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 	for (size_t l = 0; l < cfg->n_listeners; l++) {
 		struct listener *li = &b->listeners[l];
 		li->cfg = &b->cfg.listeners[l];
-		li->tp = &transport_tcp;
-		if (!li->cfg->certfile[0])
-			continue;
-		char why[512];
-		if (tls_listener_init(li, why, sizeof(why))) {
-			tern_log_write(&b->log, TERN_LOG_ERR, "Error: %s", why);
-			broker_free(b);
-			return TERN_E_CONFIG;
+		li->base = &transport_tcp;
+		if (li->cfg->certfile[0]) {
+			char why[512];
+			if (tls_listener_init(li, why, sizeof(why))) {
+				tern_log_write(&b->log, TERN_LOG_ERR, "Error: %s", why);
+				broker_free(b);
+				return TERN_E_CONFIG;
+			}
+			li->base = &transport_tls;
 		}
-		li->tp = &transport_tls;
+		li->tp = li->cfg->websockets ? &transport_ws : li->base;
 	}
 	/* The store is loaded before anyone can connect. */
 	err = persist_open(b);
@@ -270,8 +271,13 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 				return TERN_E_SYS;
 			}
 		}
-		tern_log_write(&b->log, TERN_LOG_NOTICE, "Opening %s listen socket on %s port %u.",
+		tern_log_write(&b->log, TERN_LOG_NOTICE,
+		               "Opening %s%s listen socket on %s port %u.",
 		               b->listeners[l].tp->name,
+		               b->listeners[l].tp == &transport_ws &&
+		                               b->listeners[l].base == &transport_tls
+		                       ? " over tls"
+		                       : "",
 		               cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
 	}
 	return TERN_OK;

@@ -46,6 +46,8 @@ struct conn;
 struct store;
 struct store_batch;
 struct held;
+struct tls_conn;
+struct ws_conn;
 
 /* ------------------------------------------------------------------ */
 /* broker                                                              */
@@ -395,7 +397,8 @@ struct conn {
 	struct worker *w;
 	const struct listener *listener;
 	const struct transport *tp;
-	void *tp_state;            /* the transport's, e.g. the SSL object */
+	struct tls_conn *tls;      /* TLS layer state, or NULL */
+	struct ws_conn *ws;        /* WebSocket layer state, or NULL */
 	bool tp_read_wants_write;  /* a read waits for the socket to be writable */
 	bool tp_write_wants_read;  /* a write waits for the socket to be readable */
 	struct conn *prev, *next;  /* w->conns */

@@ -363,6 +363,18 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 	    strcmp(key, "tls_version") == 0 || strcmp(key, "require_certificate") == 0 ||
 	    strcmp(key, "use_identity_as_username") == 0)
 		return set_tls(c, key, v);
+	if (strcmp(key, "protocol") == 0) {
+		struct tern_listener_cfg *l = current_listener(c);
+		if (!l)
+			return TERN_E_CONFIG;
+		if (v && strcmp(v, "websockets") == 0)
+			l->websockets = true;
+		else if (v && strcmp(v, "mqtt") == 0)
+			l->websockets = false;
+		else
+			return fail(c, "protocol: expected mqtt or websockets");
+		return TERN_OK;
+	}
 	if (strcmp(key, "persistence") == 0) {
 		/* mosquitto's switch: durable storage on or off. */
 		bool on;

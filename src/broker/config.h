@@ -32,6 +32,7 @@ struct tern_listener_cfg {
 	char ciphers_tls13[256];
 	bool require_certificate;
 	bool use_identity_as_username;
+	bool websockets; /* `protocol websockets` */
 };
 
 enum tern_storage { TERN_STORAGE_MEMORY, TERN_STORAGE_SQLITE };

@@ -262,7 +262,8 @@ static void set_epollout(struct conn *c, bool on)
 		c->epollout = on;
 }
 
-/* Writes as much as the socket takes. Returns false on a fatal error. */
+/* Writes as much as the socket takes, including what the transport keeps
+ * of its own (WebSocket framing). Returns false on a fatal error. */
 static bool write_some(struct conn *c)
 {
 	while (tern_buf_used(&c->wbuf)) {
@@ -273,6 +274,8 @@ static bool write_some(struct conn *c)
 		}
 		return n == TP_AGAIN;
 	}
+	if (c->tp->out_pending(c))
+		return c->tp->write(c, NULL, 0) != TP_ERROR;
 	return true;
 }
 
@@ -284,14 +287,16 @@ void conn_flush(struct conn *c)
 		conn_close(c, 0, "write failed");
 		return;
 	}
-	if (tern_buf_used(&c->wbuf)) {
+	bool pending = tern_buf_used(&c->wbuf) || c->tp->out_pending(c);
+	if (pending) {
 		/* A write that waits for readability is retried when data
 		 * arrives, not on EPOLLOUT, which would fire at once. */
 		set_epollout(c, !c->tp_write_wants_read);
 	} else {
 		set_epollout(c, false);
-		tern_buf_free(&c->wbuf);
 	}
+	if (!tern_buf_used(&c->wbuf))
+		tern_buf_free(&c->wbuf);
 }
 
 void conn_on_writable(struct conn *c)
@@ -375,8 +380,7 @@ void conn_reap(struct conn *c)
 	struct worker *w = c->w;
 	/* Last words (a DISCONNECT, a CONNACK refusal) go out if the socket
 	 * takes them now; nobody waits for a closing connection. */
-	if (tern_buf_used(&c->wbuf))
-		(void)write_some(c);
+	(void)write_some(c);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->prev)
 		c->prev->next = c->next;

@@ -33,7 +33,11 @@ struct transport {
 	/* Prepares a freshly accepted connection (c->fd is set). */
 	enum tern_err (*open)(struct conn *c, const struct listener *l);
 	ssize_t (*read)(struct conn *c, void *buf, size_t len);
+	/* Writes from buf; a transport that keeps output of its own (framing)
+	 * flushes it when called with len 0, and says so through
+	 * out_pending. */
 	ssize_t (*write)(struct conn *c, const void *buf, size_t len);
+	bool (*out_pending)(const struct conn *c);
 	/* True when bytes were taken off the socket but not returned yet, so
 	 * epoll will not report them: read again before sleeping. */
 	bool (*pending)(const struct conn *c);
@@ -43,6 +47,7 @@ struct transport {
 
 extern const struct transport transport_tcp;
 extern const struct transport transport_tls;
+extern const struct transport transport_ws;
 
 /* A listening endpoint as the broker runs it: its configuration and, for
  * TLS, its OpenSSL context (an SSL_CTX *, shared read-only by all
@@ -50,7 +55,8 @@ extern const struct transport transport_tls;
 struct tern_listener_cfg;
 struct listener {
 	const struct tern_listener_cfg *cfg;
-	const struct transport *tp;
+	const struct transport *tp;   /* what conn.c calls */
+	const struct transport *base; /* under WebSockets: TCP or TLS */
 	void *tls_ctx;
 };
 

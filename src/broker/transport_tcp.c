@@ -27,6 +27,8 @@ static ssize_t tcp_read(struct conn *c, void *buf, size_t len)
 
 static ssize_t tcp_write(struct conn *c, const void *buf, size_t len)
 {
+	if (len == 0)
+		return 0;
 	for (;;) {
 		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
 		if (n > 0)
@@ -43,6 +45,12 @@ static bool tcp_pending(const struct conn *c)
 	return false;
 }
 
+static bool tcp_out_pending(const struct conn *c)
+{
+	(void)c;
+	return false;
+}
+
 static void tcp_close(struct conn *c)
 {
 	(void)c;
@@ -53,6 +61,7 @@ const struct transport transport_tcp = {
         .open = tcp_open,
         .read = tcp_read,
         .write = tcp_write,
+        .out_pending = tcp_out_pending,
         .pending = tcp_pending,
         .close = tcp_close,
 };

@@ -109,7 +109,7 @@ static enum tern_err tls_open(struct conn *c, const struct listener *l)
 		return TERN_E_NOMEM;
 	}
 	SSL_set_accept_state(t->ssl);
-	c->tp_state = t;
+	c->tls = t;
 	return TERN_OK;
 }
 
@@ -163,7 +163,7 @@ static ssize_t outcome(struct conn *c, struct tls_conn *t, int n, bool reading)
 
 static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 {
-	struct tls_conn *t = c->tp_state;
+	struct tls_conn *t = c->tls;
 	c->tp_read_wants_write = false;
 	ERR_clear_error();
 	int n = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
@@ -176,7 +176,9 @@ static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 
 static ssize_t tls_write(struct conn *c, const void *buf, size_t len)
 {
-	struct tls_conn *t = c->tp_state;
+	struct tls_conn *t = c->tls;
+	if (len == 0)
+		return 0;
 	c->tp_write_wants_read = false;
 	ERR_clear_error();
 	int n = SSL_write(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
@@ -185,15 +187,21 @@ static ssize_t tls_write(struct conn *c, const void *buf, size_t len)
 	return outcome(c, t, n, false);
 }
 
+static bool tls_out_pending(const struct conn *c)
+{
+	(void)c;
+	return false;
+}
+
 static bool tls_pending(const struct conn *c)
 {
-	const struct tls_conn *t = c->tp_state;
+	const struct tls_conn *t = c->tls;
 	return t && SSL_pending(t->ssl) > 0;
 }
 
 static void tls_close(struct conn *c)
 {
-	struct tls_conn *t = c->tp_state;
+	struct tls_conn *t = c->tls;
 	if (!t)
 		return;
 	if (t->handshaken) {
@@ -205,14 +213,14 @@ static void tls_close(struct conn *c)
 	SSL_free(t->ssl);
 	free(t->identity);
 	free(t);
-	c->tp_state = NULL;
+	c->tls = NULL;
 }
 
 const char *tls_peer_identity(const struct conn *c)
 {
-	if (c->tp != &transport_tls || !c->tp_state)
+	if (!c->tls)
 		return NULL;
-	return ((const struct tls_conn *)c->tp_state)->identity;
+	return ((const struct tls_conn *)c->tls)->identity;
 }
 
 const struct transport transport_tls = {
@@ -220,6 +228,7 @@ const struct transport transport_tls = {
         .open = tls_open,
         .read = tls_read,
         .write = tls_write,
+        .out_pending = tls_out_pending,
         .pending = tls_pending,
         .close = tls_close,
 };

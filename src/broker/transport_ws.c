@@ -1,0 +1,436 @@
+/*
+ * transport_ws.c - MQTT over WebSockets (RFC 6455), over TCP or TLS.
+ *
+ * Written here rather than taken from libwebsockets: that library wants to
+ * own the event loop and the connection buffers, while our transport table
+ * only needs a byte stream on our own epoll loop, and the server side of
+ * the protocol is small (an HTTP/1.1 upgrade, then frames).
+ *
+ * Reading: the HTTP upgrade request is collected (at most 8 KiB) and
+ * answered with 101 and the "mqtt" subprotocol; afterwards frame headers
+ * are decoded and the (unmasked) payload of binary and continuation frames
+ * is handed to conn.c as one continuous byte stream, so an MQTT packet may
+ * span frames and a frame may carry several packets, with no frame ever
+ * buffered whole. Control frames are answered (PING with PONG, CLOSE with
+ * CLOSE). Text frames, unmasked client frames and reserved bits end the
+ * connection, as RFC 6455 and MQTT 5.0 section 6 require.
+ *
+ * Writing: each write becomes one binary frame, kept in the layer's own
+ * buffer until the socket takes it; conn.c flushes that buffer through
+ * write(c, NULL, 0) when out_pending() says so.
+ */
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker/broker.h"
+
+#define WS_HANDSHAKE_MAX 8192
+#define WS_IN_CHUNK      16384
+
+enum ws_phase { WS_HANDSHAKE, WS_OPEN, WS_CLOSED };
+
+struct ws_conn {
+	enum ws_phase phase;
+	struct tern_buf hs;  /* the upgrade request, while in WS_HANDSHAKE */
+	struct tern_buf in;  /* raw bytes not yet decoded */
+	struct tern_buf out; /* framed bytes not yet written */
+	uint64_t left;       /* payload bytes left in the current data frame */
+	uint8_t mask[4];
+	uint8_t mask_pos;
+	bool in_data;    /* inside a data frame's payload */
+	bool fragmented; /* a data message is open (continuations allowed) */
+	bool close_seen;
+};
+
+static const struct transport *base(const struct conn *c)
+{
+	return c->listener->base;
+}
+
+static enum tern_err ws_open(struct conn *c, const struct listener *l)
+{
+	struct ws_conn *ws = calloc(1, sizeof(*ws));
+	if (!ws)
+		return TERN_E_NOMEM;
+	enum tern_err err = l->base->open(c, l);
+	if (err) {
+		free(ws);
+		return err;
+	}
+	c->ws = ws;
+	return TERN_OK;
+}
+
+static void ws_close(struct conn *c)
+{
+	struct ws_conn *ws = c->ws;
+	if (ws) {
+		tern_buf_free(&ws->hs);
+		tern_buf_free(&ws->in);
+		tern_buf_free(&ws->out);
+		free(ws);
+		c->ws = NULL;
+	}
+	base(c)->close(c);
+}
+
+/* Writes the layer's own output; TP_AGAIN while some is left. */
+static ssize_t flush_out(struct conn *c)
+{
+	struct ws_conn *ws = c->ws;
+	while (tern_buf_used(&ws->out)) {
+		ssize_t n = base(c)->write(c, ws->out.data + ws->out.off, tern_buf_used(&ws->out));
+		if (n <= 0)
+			return n == 0 ? TP_AGAIN : n;
+		tern_buf_consume(&ws->out, (size_t)n);
+	}
+	tern_buf_free(&ws->out);
+	return 0;
+}
+
+/* Appends one frame (FIN set, server frames unmasked). */
+static bool frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len)
+{
+	uint8_t h[10];
+	size_t hl = 2;
+	h[0] = (uint8_t)(0x80 | opcode);
+	if (len < 126) {
+		h[1] = (uint8_t)len;
+	} else if (len <= 0xffff) {
+		h[1] = 126;
+		h[2] = (uint8_t)(len >> 8);
+		h[3] = (uint8_t)len;
+		hl = 4;
+	} else {
+		h[1] = 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		hl = 10;
+	}
+	return tern_buf_append(&ws->out, h, hl, 0) == TERN_OK &&
+	       tern_buf_append(&ws->out, p, len, 0) == TERN_OK;
+}
+
+/* Case-insensitive search for a header's value in the request; copies it
+ * (trimmed) into out. */
+static bool header(const char *req, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	for (const char *line = strstr(req, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+		const char *h = line + 2;
+		if (strncasecmp(h, name, nl) != 0 || h[nl] != ':')
+			continue;
+		const char *v = h + nl + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		const char *end = strstr(v, "\r\n");
+		size_t len = end ? (size_t)(end - v) : strlen(v);
+		while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		if (len >= cap)
+			return false;
+		memcpy(out, v, len);
+		out[len] = 0;
+		return true;
+	}
+	return false;
+}
+
+/* True if the comma-separated list has token (case-insensitive). */
+static bool has_token(const char *list, const char *token)
+{
+	size_t tl = strlen(token);
+	for (const char *p = list; *p;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',')
+			e++;
+		size_t l = (size_t)(e - p);
+		while (l && p[l - 1] == ' ')
+			l--;
+		if (l == tl && strncasecmp(p, token, tl) == 0)
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+static void bad_request(struct conn *c, const char *why)
+{
+	struct ws_conn *ws = c->ws;
+	char resp[256];
+	int n = snprintf(resp, sizeof(resp),
+	                 "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n"
+	                 "X-Tern-Reason: %s\r\n\r\n",
+	                 why);
+	if (tern_buf_append(&ws->out, resp, (size_t)n, 0) == TERN_OK)
+		(void)flush_out(c);
+	ws->phase = WS_CLOSED;
+	tern_log_write(&c->w->broker->log, TERN_LOG_WEBSOCKETS,
+	               "WebSocket upgrade from %s refused: %s.", c->peer, why);
+}
+
+/* Answers a complete upgrade request. Returns false when it is refused. */
+static bool upgrade(struct conn *c)
+{
+	struct ws_conn *ws = c->ws;
+	const char *req = (const char *)ws->hs.data + ws->hs.off;
+	char key[128], version[16], upg[64], conn_hdr[128], proto[256] = "";
+	if (strncmp(req, "GET ", 4) != 0) {
+		bad_request(c, "not a GET request");
+		return false;
+	}
+	if (!header(req, "Upgrade", upg, sizeof(upg)) || !has_token(upg, "websocket") ||
+	    !header(req, "Connection", conn_hdr, sizeof(conn_hdr)) ||
+	    !has_token(conn_hdr, "upgrade")) {
+		bad_request(c, "not a WebSocket upgrade");
+		return false;
+	}
+	if (!header(req, "Sec-WebSocket-Version", version, sizeof(version)) ||
+	    strcmp(version, "13") != 0) {
+		bad_request(c, "unsupported WebSocket version");
+		return false;
+	}
+	if (!header(req, "Sec-WebSocket-Key", key, sizeof(key)) || !key[0]) {
+		bad_request(c, "no Sec-WebSocket-Key");
+		return false;
+	}
+	/* MQTT 5.0 section 6: the subprotocol is "mqtt"; old clients say
+	 * "mqttv3.1". A client that names none is let in, as mosquitto does. */
+	header(req, "Sec-WebSocket-Protocol", proto, sizeof(proto));
+	const char *chosen = has_token(proto, "mqtt")       ? "mqtt"
+	                     : has_token(proto, "mqttv3.1") ? "mqttv3.1"
+	                                                    : NULL;
+	if (proto[0] && !chosen) {
+		bad_request(c, "subprotocol is not mqtt");
+		return false;
+	}
+	char cat[200];
+	snprintf(cat, sizeof(cat), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+	unsigned char sha[SHA_DIGEST_LENGTH];
+	if (!EVP_Digest(cat, strlen(cat), sha, NULL, EVP_sha1(), NULL)) {
+		ws->phase = WS_CLOSED;
+		return false;
+	}
+	char accept[64];
+	EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
+	char resp[512];
+	int n = snprintf(resp, sizeof(resp),
+	                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+	                 accept, chosen ? "Sec-WebSocket-Protocol: " : "", chosen ? chosen : "",
+	                 chosen ? "\r\n" : "");
+	if (tern_buf_append(&ws->out, resp, (size_t)n, 0)) {
+		ws->phase = WS_CLOSED;
+		return false;
+	}
+	/* Bytes after the request are already WebSocket frames. */
+	const char *end = strstr(req, "\r\n\r\n") + 4;
+	size_t extra = tern_buf_used(&ws->hs) - (size_t)(end - req);
+	if (extra && tern_buf_append(&ws->in, end, extra, 0)) {
+		ws->phase = WS_CLOSED;
+		return false;
+	}
+	tern_buf_free(&ws->hs);
+	ws->phase = WS_OPEN;
+	tern_log_write(&c->w->broker->log, TERN_LOG_WEBSOCKETS, "WebSocket connection from %s.",
+	               c->peer);
+	return true;
+}
+
+/* Reads what the socket has into ws->in (or ws->hs); false on EOF/error,
+ * with *ret set. */
+static bool fill(struct conn *c, struct tern_buf *b, ssize_t *ret)
+{
+	if (tern_buf_reserve(b, WS_IN_CHUNK, 0)) {
+		*ret = TP_ERROR;
+		return false;
+	}
+	ssize_t n = base(c)->read(c, b->data + b->len, b->cap - b->len);
+	if (n <= 0) {
+		*ret = n;
+		return false;
+	}
+	b->len += (size_t)n;
+	return true;
+}
+
+/* Decodes frames from ws->in into out; returns bytes produced, 0 for a
+ * close, TP_AGAIN when more input is needed, TP_ERROR on a violation. */
+static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
+{
+	struct ws_conn *ws = c->ws;
+	size_t produced = 0;
+	while (produced < cap) {
+		const uint8_t *p = ws->in.data + ws->in.off;
+		size_t avail = tern_buf_used(&ws->in);
+		if (ws->in_data) {
+			if (ws->left == 0) {
+				ws->in_data = false;
+				continue;
+			}
+			size_t n = avail < cap - produced ? avail : cap - produced;
+			if (n > ws->left)
+				n = (size_t)ws->left;
+			if (n == 0)
+				break;
+			for (size_t i = 0; i < n; i++)
+				out[produced + i] = p[i] ^ ws->mask[(ws->mask_pos + i) & 3];
+			ws->mask_pos = (uint8_t)((ws->mask_pos + n) & 3);
+			ws->left -= n;
+			produced += n;
+			tern_buf_consume(&ws->in, n);
+			continue;
+		}
+		if (avail < 2)
+			break;
+		uint8_t b0 = p[0], b1 = p[1];
+		size_t hl = 2;
+		uint64_t len = b1 & 0x7f;
+		if (len == 126)
+			hl = 4;
+		else if (len == 127)
+			hl = 10;
+		hl += 4; /* client frames are masked */
+		if (avail < hl)
+			break;
+		if (len == 126)
+			len = ((uint64_t)p[2] << 8) | p[3];
+		else if (len == 127) {
+			len = 0;
+			for (int i = 0; i < 8; i++)
+				len = (len << 8) | p[2 + i];
+		}
+		uint8_t opcode = b0 & 0x0f;
+		bool fin = b0 & 0x80;
+		if ((b0 & 0x70) || !(b1 & 0x80) || (len >> 63)) {
+			/* Reserved bits, an unmasked client frame (RFC 6455
+			 * 5.1), or a length with the top bit set. */
+			return TP_ERROR;
+		}
+		const uint8_t *mask = p + hl - 4;
+		if (opcode >= 8) {
+			/* Control frames: at most 125 bytes, never fragmented. */
+			if (len > 125 || !fin)
+				return TP_ERROR;
+			if (avail < hl + len)
+				break;
+			uint8_t body[125];
+			for (size_t i = 0; i < len; i++)
+				body[i] = p[hl + i] ^ mask[i & 3];
+			tern_buf_consume(&ws->in, hl + (size_t)len);
+			if (opcode == 0x8) {
+				/* Echo the close; the stream ends here. */
+				frame(ws, 0x8, body, len >= 2 ? 2 : 0);
+				(void)flush_out(c);
+				ws->phase = WS_CLOSED;
+				return produced ? (ssize_t)produced : 0;
+			}
+			if (opcode == 0x9 && !frame(ws, 0xA, body, (size_t)len))
+				return TP_ERROR;
+			if (opcode != 0x9 && opcode != 0xA)
+				return TP_ERROR;
+			continue;
+		}
+		/* MQTT travels in binary frames only (MQTT 5.0 [MQTT-6.0.0-1]). */
+		if (opcode == 0x1 || opcode > 0x2)
+			return TP_ERROR;
+		if (opcode == 0x0 && !ws->fragmented)
+			return TP_ERROR;
+		if (opcode == 0x2 && ws->fragmented)
+			return TP_ERROR;
+		ws->fragmented = !fin;
+		memcpy(ws->mask, mask, 4);
+		ws->mask_pos = 0;
+		ws->left = len;
+		ws->in_data = true;
+		tern_buf_consume(&ws->in, hl);
+	}
+	if (!tern_buf_used(&ws->in))
+		tern_buf_free(&ws->in);
+	return produced ? (ssize_t)produced : TP_AGAIN;
+}
+
+static ssize_t ws_read(struct conn *c, void *buf, size_t len)
+{
+	struct ws_conn *ws = c->ws;
+	if (ws->phase == WS_CLOSED)
+		return 0;
+	if (tern_buf_used(&ws->out) && flush_out(c) == TP_ERROR)
+		return TP_ERROR;
+	ssize_t ret;
+	while (ws->phase == WS_HANDSHAKE) {
+		if (!fill(c, &ws->hs, &ret))
+			return ret;
+		if (tern_buf_used(&ws->hs) > WS_HANDSHAKE_MAX) {
+			bad_request(c, "request too large");
+			return 0;
+		}
+		/* Terminate for the string functions; the byte is not kept. */
+		if (tern_buf_reserve(&ws->hs, 1, 0))
+			return TP_ERROR;
+		ws->hs.data[ws->hs.len] = 0;
+		if (!strstr((const char *)ws->hs.data + ws->hs.off, "\r\n\r\n"))
+			continue;
+		if (!upgrade(c))
+			return 0;
+		ssize_t f = flush_out(c);
+		if (f == TP_ERROR)
+			return TP_ERROR;
+		if (f == TP_AGAIN) {
+			/* Make conn.c wait for writability and come back. */
+			c->tp_read_wants_write = true;
+		}
+	}
+	for (;;) {
+		ssize_t n = decode(c, buf, len);
+		if (tern_buf_used(&ws->out))
+			(void)flush_out(c);
+		if (n != TP_AGAIN)
+			return n;
+		if (!fill(c, &ws->in, &ret))
+			return ret;
+	}
+}
+
+static ssize_t ws_write(struct conn *c, const void *buf, size_t len)
+{
+	struct ws_conn *ws = c->ws;
+	if (ws->phase != WS_OPEN)
+		return ws->phase == WS_CLOSED ? TP_ERROR : TP_AGAIN;
+	ssize_t f = flush_out(c);
+	if (f < 0 || len == 0)
+		return f < 0 ? f : 0;
+	if (!frame(ws, 0x2, buf, len))
+		return TP_ERROR;
+	f = flush_out(c);
+	/* The frame is ours now, written or not: the caller's bytes are
+	 * consumed. */
+	return f == TP_ERROR ? TP_ERROR : (ssize_t)len;
+}
+
+static bool ws_pending(const struct conn *c)
+{
+	const struct ws_conn *ws = c->ws;
+	return (ws && tern_buf_used(&ws->in)) || base(c)->pending(c);
+}
+
+static bool ws_out_pending(const struct conn *c)
+{
+	return c->ws && tern_buf_used(&c->ws->out);
+}
+
+const struct transport transport_ws = {
+        .name = "websockets",
+        .open = ws_open,
+        .read = ws_read,
+        .write = ws_write,
+        .out_pending = ws_out_pending,
+        .pending = ws_pending,
+        .close = ws_close,
+};
