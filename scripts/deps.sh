@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs what building and testing tern needs on Debian 12, and nothing
 # when it is all there already. Called by `make run` and `make test`.
-# Usage: scripts/deps.sh [build|test]
+# Usage: scripts/deps.sh [build|test|bench]
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev)
 test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 openssl python3 python3-pytest
+           python3-prometheus-client
            python3-paho-mqtt mosquitto-clients mosquitto)
+
+bench_pkgs=(mosquitto gnuplot-nox)
 
 want=("${build_pkgs[@]}")
 [[ ${1:-build} == test ]] && want+=("${test_pkgs[@]}")
+[[ ${1:-build} == bench ]] && want+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

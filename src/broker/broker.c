@@ -19,7 +19,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
+
+#include "util/clock.h"
 
 #include "store/store.h"
 #include "util/hash.h"
@@ -86,6 +89,7 @@ static enum tern_err open_log(struct broker *b)
 	const struct tern_config *cfg = &b->cfg;
 	b->log.mask = cfg->log_mask;
 	b->log.timestamps = cfg->log_timestamp;
+	b->log.ts_format = cfg->log_timestamp_format;
 	switch (cfg->log_dest) {
 	case TERN_LOG_DEST_STDERR:
 		b->log.out = stderr;
@@ -95,6 +99,10 @@ static enum tern_err open_log(struct broker *b)
 		break;
 	case TERN_LOG_DEST_NONE:
 		b->log.out = NULL;
+		break;
+	case TERN_LOG_DEST_SYSLOG:
+		openlog("ternd", LOG_PID, LOG_DAEMON);
+		b->log.syslog = true;
 		break;
 	case TERN_LOG_DEST_FILE:
 		b->log.out = fopen(cfg->log_file, "a");
@@ -182,6 +190,8 @@ static void worker_free(struct worker *w)
 	}
 	route_pending_free(w);
 	persist_worker_free(w);
+	sys_free(w);
+	auth_unref(w->auth);
 	for (size_t i = 0; i < w->n_lfds; i++)
 		close(w->lfds[i]);
 	if (w->evfd >= 0)
@@ -205,6 +215,7 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 	atomic_init(&b->stop, false);
 	atomic_init(&b->next_id, 0);
 	atomic_init(&b->n_conns, 0);
+	b->start_ms = tern_now_ms();
 	enum tern_err err = open_log(b);
 	if (err)
 		return err;
@@ -243,6 +254,11 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 			li->base = &transport_tls;
 		}
 		li->tp = li->cfg->websockets ? &transport_ws : li->base;
+	}
+	err = auth_init(b);
+	if (err) {
+		broker_free(b);
+		return err;
 	}
 	/* The store is loaded before anyone can connect. */
 	err = persist_open(b);
@@ -290,6 +306,8 @@ uint16_t broker_port(const struct broker *b)
 
 enum tern_err broker_start(struct broker *b)
 {
+	if (metrics_start(b))
+		return TERN_E_CONFIG;
 	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s running with %u worker%s",
 	               TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
 	for (unsigned i = 0; i < b->n_workers; i++) {
@@ -309,6 +327,7 @@ enum tern_err broker_start(struct broker *b)
 void broker_stop(struct broker *b)
 {
 	atomic_store(&b->stop, true);
+	metrics_stop(b);
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct worker *w = b->workers[i];
 		uint64_t one = 1;

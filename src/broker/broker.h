@@ -32,6 +32,7 @@
 #include "broker/config.h"
 #include "broker/retain.h"
 #include "broker/router.h"
+#include "broker/stats.h"
 #include "broker/transport.h"
 #include "tern/codec.h"
 #include "util/buf.h"
@@ -48,6 +49,9 @@ struct store_batch;
 struct held;
 struct tls_conn;
 struct ws_conn;
+struct metrics;
+struct sys_state;
+struct auth_state;
 
 /* ------------------------------------------------------------------ */
 /* broker                                                              */
@@ -64,6 +68,8 @@ struct broker {
 	atomic_bool stop;
 	atomic_uint_fast64_t next_id; /* session, connection and request ids */
 	atomic_int_fast64_t n_conns;
+	uint64_t start_ms;       /* monotonic ms at start, for uptime */
+	struct metrics *metrics; /* the /metrics endpoint, or NULL */
 };
 
 /* Builds the broker for cfg (copied): log, retained store, workers and
@@ -117,6 +123,7 @@ enum inbox_kind {
 	INBOX_ROUTE_DEL,  /* apply router_remove() to this replica */
 	INBOX_ROUTE_ACK,  /* a replica applied a change of ours */
 	INBOX_STORE_DONE, /* the store committed one of our batches */
+	INBOX_AUTH,       /* reloaded password / ACL files */
 };
 
 struct deliver_target {
@@ -149,6 +156,7 @@ struct inbox_item {
 			uint64_t ticket;
 			enum tern_err err;
 		} done;
+		struct auth_state *auth;
 	} u;
 };
 
@@ -179,10 +187,14 @@ struct worker {
 	struct conn *handed_off;        /* conn just handed to another worker */
 	struct route_matches matches;   /* scratch for routing */
 	uint64_t now;                   /* monotonic ms, once per iteration */
-	struct store_batch *batch;      /* store operations of this iteration */
-	uint64_t ticket;                /* ticket of that batch */
-	uint64_t done_ticket;           /* all batches up to it are committed */
-	struct held *held;              /* answers waiting for a commit (ring) */
+	struct worker_stats stats;
+	uint64_t util_at, util_busy; /* last loop-utilisation sample */
+	struct sys_state *sys;       /* $SYS publishing (worker 0 only) */
+	struct auth_state *auth;     /* password and ACL files in force here */
+	struct store_batch *batch;   /* store operations of this iteration */
+	uint64_t ticket;             /* ticket of that batch */
+	uint64_t done_ticket;        /* all batches up to it are committed */
+	struct held *held;           /* answers waiting for a commit (ring) */
 	size_t held_head, held_n, held_cap;
 	uint64_t next_tick;
 };
@@ -198,8 +210,13 @@ void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item);
 /* Registers conn (accepted here or handed over) with this worker's loop. */
 enum tern_err worker_adopt(struct worker *w, struct conn *c);
 
-/* The worker thread's body. */
+/* The worker thread's body: worker_iterate() until the broker stops. */
 void *worker_main(void *arg);
+
+/* One loop iteration: waits for events at most until the next timer (and
+ * at most max_wait_ms when >= 0), handles them, runs due timers, flushes.
+ * Lets tests and fuzzers drive a worker without its thread. */
+void worker_iterate(struct worker *w, int max_wait_ms);
 
 /* ------------------------------------------------------------------ */
 /* routing (route.c): subscriptions across replicas, publishing       */
@@ -240,6 +257,53 @@ void route_inbox(struct worker *w, struct inbox_item *item);
 
 /* Frees pending acks at shutdown. */
 void route_pending_free(struct worker *w);
+
+/* ------------------------------------------------------------------ */
+/* $SYS topics (sys.c) and the Prometheus endpoint (metrics.c)          */
+
+/* Sums one counter or gauge over every worker (any thread). */
+uint64_t broker_stat(const struct broker *b, enum stat_id id);
+
+/* Worker 0, every tick: publishes the $SYS topics when sys_interval has
+ * passed (mosquitto's topics, retained). */
+void sys_tick(struct worker *w);
+
+/* Frees worker 0's $SYS state. */
+void sys_free(struct worker *w);
+
+/* Starts the HTTP endpoint of http_listener (its own thread), if one is
+ * configured; stops and frees it. */
+enum tern_err metrics_start(struct broker *b);
+void metrics_stop(struct broker *b);
+
+/* Writes the Prometheus text exposition of b into out; returns TERN_OK or
+ * TERN_E_NOMEM. */
+enum tern_err metrics_render(struct broker *b, struct tern_buf *out);
+
+/* ------------------------------------------------------------------ */
+/* authentication and ACL (auth.c, on src/auth)                        */
+
+/* Loads password_file and acl_file for every worker; logs and returns
+ * TERN_E_CONFIG when one cannot be used. */
+enum tern_err auth_init(struct broker *b);
+
+/* SIGHUP: loads the files again and hands them to the workers; on a bad
+ * file the old ones stay in force and the log says why. Main thread. */
+void auth_reload(struct broker *b);
+
+/* A worker takes a reloaded state (INBOX_AUTH); drops its old one. */
+void auth_swap(struct worker *w, struct auth_state *a);
+void auth_unref(struct auth_state *a);
+
+/* Checks the credentials of a CONNECT: returns TERN_RC_SUCCESS (and the
+ * username in force in *user: the certificate's identity or the CONNECT's,
+ * len 0 data NULL for none) or the v5 reason to refuse with. */
+uint8_t auth_connect(struct conn *c, const struct tern_connect *p, struct tern_bytes *user);
+
+/* ACL check (access is an enum acl_access); true when no acl_file is in
+ * force. */
+bool auth_allowed(const struct worker *w, const uint8_t *cid, size_t cid_len, const uint8_t *user,
+                  size_t ulen, bool has_user, struct tern_bytes topic, int access);
 
 /* ------------------------------------------------------------------ */
 /* durable storage (persist.c)                                         */
@@ -306,6 +370,9 @@ struct inflight {
 struct session {
 	uint8_t *client_id; /* owned, not NUL-terminated */
 	uint16_t client_id_len;
+	uint8_t *username; /* of the last connection, for ACL checks; owned */
+	uint16_t username_len;
+	bool has_username;
 	uint64_t id;
 	struct worker *w;
 	struct conn *conn; /* NULL while offline */

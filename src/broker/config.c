@@ -36,6 +36,8 @@ void config_defaults(struct tern_config *cfg)
 	cfg->max_connections = -1;
 	cfg->max_output_bytes = 8u << 20;
 	cfg->set_tcp_nodelay = true;
+	cfg->sys_interval = 10;
+	cfg->connection_messages = true;
 	cfg->storage = TERN_STORAGE_SQLITE;
 	strcpy(cfg->persistence_file, "ternd.db");
 	cfg->storage_sync = STORE_SYNC_NORMAL;
@@ -45,6 +47,7 @@ void config_defaults(struct tern_config *cfg)
 }
 
 struct ctx {
+	const char *rest; /* the line after the directive, for free text */
 	struct tern_config *cfg;
 	const char *file;
 	int line;
@@ -154,13 +157,17 @@ static enum tern_err set_log_dest(struct ctx *c, const char *v, const char *arg)
 		cfg->log_dest = TERN_LOG_DEST_STDOUT;
 	else if (strcmp(v, "none") == 0)
 		cfg->log_dest = TERN_LOG_DEST_NONE;
+	else if (strcmp(v, "syslog") == 0)
+		cfg->log_dest = TERN_LOG_DEST_SYSLOG;
 	else if (strcmp(v, "file") == 0) {
 		if (!arg || strlen(arg) >= sizeof(cfg->log_file))
 			return fail(c, "log_dest file needs a path");
 		cfg->log_dest = TERN_LOG_DEST_FILE;
 		strcpy(cfg->log_file, arg);
 	} else
-		return fail(c, "log_dest: '%s' is not supported (stderr, stdout, file, none)", v);
+		return fail(c,
+		            "log_dest: '%s' is not supported (stderr, stdout, file, syslog, none)",
+		            v);
 	return TERN_OK;
 }
 
@@ -278,6 +285,10 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		cfg->workers = (unsigned)n;
 		return TERN_OK;
 	}
+	if (strcmp(key, "password_file") == 0)
+		return copy_value(c, key, v, cfg->password_file, sizeof(cfg->password_file));
+	if (strcmp(key, "acl_file") == 0)
+		return copy_value(c, key, v, cfg->acl_file, sizeof(cfg->acl_file));
 	if (strcmp(key, "allow_anonymous") == 0)
 		return parse_bool(c, key, v, &cfg->allow_anonymous);
 	if (strcmp(key, "retain_available") == 0)
@@ -419,6 +430,28 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		return set_log_type(c, v);
 	if (strcmp(key, "log_dest") == 0)
 		return set_log_dest(c, v, v2);
+	if (strcmp(key, "sys_interval") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 86400, &n)))
+			return err;
+		cfg->sys_interval = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "http_listener") == 0) {
+		if ((err = parse_u64(c, key, v, 1, 65535, &n)))
+			return err;
+		cfg->http_port = (uint16_t)n;
+		if (v2 && strlen(v2) >= sizeof(cfg->http_bind))
+			return fail(c, "http_listener: address too long");
+		strcpy(cfg->http_bind, v2 ? v2 : "");
+		return TERN_OK;
+	}
+	if (strcmp(key, "connection_messages") == 0)
+		return parse_bool(c, key, v, &cfg->connection_messages);
+	if (strcmp(key, "log_timestamp_format") == 0) {
+		/* The format may contain spaces: take the rest of the line. */
+		return copy_value(c, key, c->rest, cfg->log_timestamp_format,
+		                  sizeof(cfg->log_timestamp_format));
+	}
 	if (strcmp(key, "log_timestamp") == 0)
 		return parse_bool(c, key, v, &cfg->log_timestamp);
 	return fail(c, "unknown or unsupported directive '%s'", key);
@@ -427,9 +460,19 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 static enum tern_err parse_line(struct ctx *c, char *line)
 {
 	char *save = NULL;
+	char copy[4096];
+	snprintf(copy, sizeof(copy), "%s", line);
 	char *key = strtok_r(line, " \t\r\n", &save);
 	if (!key || key[0] == '#')
 		return TERN_OK;
+	/* The raw remainder of the line, trimmed, for free-text values. */
+	char *rest = copy + (key - line) + strlen(key);
+	while (*rest == ' ' || *rest == '\t')
+		rest++;
+	rest[strcspn(rest, "\r\n")] = 0;
+	c->rest = rest;
+	if (strcmp(key, "log_timestamp_format") == 0)
+		return apply(c, key, rest, NULL);
 	char *v = strtok_r(NULL, " \t\r\n", &save);
 	char *v2 = strtok_r(NULL, " \t\r\n", &save);
 	char *extra = strtok_r(NULL, " \t\r\n", &save);
@@ -442,7 +485,7 @@ static enum tern_err parse_line(struct ctx *c, char *line)
 
 enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct ctx c = {cfg, path, 0, err, errlen, false};
+	struct ctx c = {NULL, cfg, path, 0, err, errlen, false};
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -484,7 +527,7 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
                                size_t errlen, int *exit_code)
 {
 	*exit_code = 1;
-	struct ctx c = {cfg, "command line", 0, err, errlen, false};
+	struct ctx c = {NULL, cfg, "command line", 0, err, errlen, false};
 	/* The file first, so that flags override it whatever their order. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config-file") == 0) {

@@ -41,6 +41,7 @@ enum tern_log_dest {
 	TERN_LOG_DEST_STDERR,
 	TERN_LOG_DEST_STDOUT,
 	TERN_LOG_DEST_FILE,
+	TERN_LOG_DEST_SYSLOG,
 	TERN_LOG_DEST_NONE
 };
 
@@ -49,6 +50,8 @@ struct tern_config {
 	size_t n_listeners;
 	unsigned workers; /* 0: one per core */
 	bool allow_anonymous;
+	char password_file[256]; /* mosquitto_passwd format; "": none */
+	char acl_file[256];      /* mosquitto acl_file format; "": none */
 	uint32_t
 	        max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
 	uint32_t max_queued_messages; /* per session; 0: no bound */
@@ -68,6 +71,11 @@ struct tern_config {
 	char persistence_location[256]; /* directory of the database ("": cwd) */
 	char persistence_file[128];     /* its file name */
 	int storage_sync;               /* enum store_sync */
+	uint32_t sys_interval;          /* seconds between $SYS updates; 0: none */
+	uint16_t http_port;             /* http_listener: /metrics; 0: none */
+	char http_bind[64];             /* its address ("": loopback) */
+	bool connection_messages;       /* log connects and disconnects */
+	char log_timestamp_format[64];  /* strftime format; "": Unix seconds */
 	unsigned log_mask;              /* enum tern_log_type bits */
 	enum tern_log_dest log_dest;
 	char log_file[256];

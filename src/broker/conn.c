@@ -166,6 +166,7 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 	if (err)
 		return err;
 	c->wbuf.len += n;
+	stat_add(&c->w->stats, STAT_PKT_OUT, 1);
 	mark_flush(c);
 	return TERN_OK;
 }
@@ -245,6 +246,8 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	if (m->payload.len)
 		memcpy(c->wbuf.data + c->wbuf.len, m->payload.data, m->payload.len);
 	c->wbuf.len += m->payload.len;
+	stat_add(&c->w->stats, STAT_PKT_OUT, 1);
+	stat_add(&c->w->stats, (enum stat_id)(STAT_PUB_OUT_Q0 + d->qos), 1);
 	mark_flush(c);
 	return TERN_OK;
 }
@@ -270,6 +273,7 @@ static bool write_some(struct conn *c)
 		ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf));
 		if (n > 0) {
 			tern_buf_consume(&c->wbuf, (size_t)n);
+			stat_add(&c->w->stats, STAT_BYTES_OUT, (uint64_t)n);
 			continue;
 		}
 		return n == TP_AGAIN;
@@ -324,7 +328,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 		}
 		conn_send(c, &p);
 	}
-	if (why) {
+	if (why && b->cfg.connection_messages) {
 		const struct session *s = c->session;
 		tern_log_write(&b->log, TERN_LOG_NOTICE, "Client %.*s [%s] disconnected: %s.",
 		               s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
@@ -343,6 +347,7 @@ void conn_detach_session(struct conn *c)
 	struct worker *w = c->w;
 	c->session = NULL;
 	s->conn = NULL;
+	stat_add(&w->stats, STAT_SESSIONS_ONLINE, (uint64_t)-1);
 	if (c->will && !c->will_suppressed) {
 		/* The will goes out after the Will Delay Interval or when the
 		 * session ends, whichever is first [MQTT-3.1.3-9]. */
@@ -511,6 +516,7 @@ void conn_process(struct conn *c)
 			break;
 		}
 		c->last_rx = w->now;
+		stat_add(&w->stats, STAT_PKT_IN, 1);
 		dispatch(c, &p);
 		if (w->handed_off == c) {
 			/* c now belongs to its home worker, which may already
@@ -546,6 +552,7 @@ void conn_on_readable(struct conn *c)
 		if (n == TP_AGAIN)
 			break;
 		c->rbuf.len += (size_t)n;
+		stat_add(&c->w->stats, STAT_BYTES_IN, (uint64_t)n);
 		if (!c->tp->pending(c))
 			break;
 	}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/acl.h"
 #include "store/store.h"
 #include "util/hash.h"
 
@@ -113,7 +114,7 @@ static void hand_over(struct conn *c, unsigned home)
 }
 
 static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
-                            bool assigned);
+                            bool assigned, struct tern_bytes user);
 
 void handle_connect(struct conn *c, const struct tern_connect *p)
 {
@@ -150,20 +151,18 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		refuse(c, TERN_RC_BAD_AUTHENTICATION_METHOD, "authentication method not supported");
 		return;
 	}
-	bool cert_user = c->listener->cfg->use_identity_as_username;
-	if (cert_user && !tls_peer_identity(c)) {
-		/* The certificate is the identity: without a usable one there
-		 * is nobody to let in. */
-		refuse(c, TERN_RC_NOT_AUTHORIZED, "client certificate has no identity");
+	struct tern_bytes user;
+	uint8_t rc = auth_connect(c, p, &user);
+	if (rc) {
+		refuse(c, rc,
+		       rc == TERN_RC_BAD_USERNAME_OR_PASSWORD ? "bad username or password"
+		                                              : "not authorized");
 		return;
 	}
-	if (!cfg->allow_anonymous && !cert_user) {
-		/* No password file support yet: with anonymous access off,
-		 * nobody is let in, as in mosquitto. */
-		if (!p->has_username)
-			refuse(c, TERN_RC_NOT_AUTHORIZED, "anonymous access is not allowed");
-		else
-			refuse(c, TERN_RC_BAD_USERNAME_OR_PASSWORD, "no such user");
+	if (p->will && !auth_allowed(w, cid.data, cid.len, user.data, user.len, user.data != NULL,
+	                             p->will_topic, ACL_WRITE)) {
+		/* The will is a publish to its topic: the ACL applies to it. */
+		refuse(c, TERN_RC_NOT_AUTHORIZED, "will topic not allowed by the ACL");
 		return;
 	}
 	if (p->version != TERN_V5 && p->keep_alive > cfg->max_keepalive) {
@@ -191,7 +190,7 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		hand_over(c, home);
 		return;
 	}
-	connect_on_home(c, p, cid, assigned);
+	connect_on_home(c, p, cid, assigned, user);
 }
 
 static void send_connack(struct conn *c, const struct tern_connect *p, bool present,
@@ -234,8 +233,26 @@ static void send_connack(struct conn *c, const struct tern_connect *p, bool pres
 	conn_send(c, &ack);
 }
 
+/* Keeps the username of the session's connection, for ACL checks of what
+ * it is sent. */
+static bool set_username(struct session *s, struct tern_bytes user)
+{
+	uint8_t *u = NULL;
+	if (user.data) {
+		u = malloc(user.len ? user.len : 1);
+		if (!u)
+			return false;
+		memcpy(u, user.data, user.len);
+	}
+	free(s->username);
+	s->username = u;
+	s->username_len = (uint16_t)user.len;
+	s->has_username = user.data != NULL;
+	return true;
+}
+
 static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
-                            bool assigned)
+                            bool assigned, struct tern_bytes user)
 {
 	struct worker *w = c->w;
 	struct broker *b = w->broker;
@@ -285,8 +302,13 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		                    : 0;
 	else
 		s->expiry = p->clean_start ? 0 : UINT32_MAX;
+	if (!set_username(s, user)) {
+		refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
 	s->conn = c;
 	c->session = s;
+	stat_add(&w->stats, STAT_SESSIONS_ONLINE, 1);
 	struct store_batch *batch = persist_batch(w);
 	if (batch && session_persistent(s))
 		persist_note(w, store_session_put(batch, s->id, s->client_id, s->client_id_len,
@@ -331,13 +353,9 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	}
 	c->state = CONN_ACTIVE;
 	send_connack(c, p, present, cid, assigned);
-	/* As mosquitto prints it, with u'name' when there is a username. */
-	const char *cert = c->listener->cfg->use_identity_as_username ? tls_peer_identity(c) : NULL;
-	struct tern_bytes user =
-	        cert ? (struct tern_bytes){(const uint8_t *)cert, (uint32_t)strlen(cert)}
-	             : p->username;
-	bool named = cert || p->has_username;
-	tern_log_write(&b->log, TERN_LOG_NOTICE,
+	/* As mosquitto prints it, with u'name' when there is a username. */ bool named =
+	        user.data != NULL;
+	tern_log_write(&b->log, cfg->connection_messages ? TERN_LOG_NOTICE : 0,
 	               "New client connected from %s as %.*s (p%u, c%u, k%u%s%.*s%s).", c->peer,
 	               (int)cid.len, (const char *)cid.data, p->version, p->clean_start ? 1u : 0u,
 	               c->keep_alive, named ? ", u'" : "", named ? (int)user.len : 0,

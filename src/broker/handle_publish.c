@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/acl.h"
 #include "store/store.h"
 
 /* Resolves a topic alias [MQTT-3.3.2-12]: sets *topic. Returns false after
@@ -107,6 +108,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	struct worker *w = c->w;
 	struct broker *b = w->broker;
 	struct session *s = c->session;
+	stat_add(&w->stats, (enum stat_id)(STAT_PUB_IN_Q0 + p->qos), 1);
 
 	if (c->version == TERN_V5 && p->props.n_sub_ids) {
 		/* [MQTT-3.3.4-6] */
@@ -128,6 +130,17 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 			ack(c, p, TERN_RC_TOPIC_NAME_INVALID);
 		else
 			conn_close(c, TERN_RC_TOPIC_NAME_INVALID, "topic has too many levels");
+		return;
+	}
+	if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
+	                  s->has_username, topic, ACL_WRITE)) {
+		/* Denied: v5 says so with 0x87 (Not authorized); 3.1.1
+		 * cannot, so the message is acknowledged and dropped, as
+		 * mosquitto does. */
+		tern_log_write(&b->log, TERN_LOG_NOTICE, "Denied PUBLISH from %.*s to '%.*s'.",
+		               (int)s->client_id_len, (const char *)s->client_id, (int)topic.len,
+		               (const char *)topic.data);
+		ack(c, p, TERN_RC_NOT_AUTHORIZED);
 		return;
 	}
 	if (p->retain && !b->cfg.retain_available) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/acl.h"
 #include "store/store.h"
 
 struct retained_req {
@@ -160,6 +161,18 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			/* Well-formed but beyond max_topic_levels. */
 			*reason = c->version == TERN_V5 ? TERN_RC_TOPIC_FILTER_INVALID
 			                                : TERN_RC_UNSPECIFIED;
+			continue;
+		}
+		if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
+		                  s->has_username, e.filter, ACL_SUBSCRIBE_STRICT)) {
+			/* Only filters the ACL lets the client read in full are
+			 * granted; each delivery is checked again. */
+			*reason = c->version == TERN_V5 ? TERN_RC_NOT_AUTHORIZED
+			                                : TERN_RC_UNSPECIFIED;
+			tern_log_write(&w->broker->log, TERN_LOG_NOTICE,
+			               "Denied SUBSCRIBE from %.*s to '%.*s'.",
+			               (int)s->client_id_len, (const char *)s->client_id,
+			               (int)e.filter.len, (const char *)e.filter.data);
 			continue;
 		}
 		if (is_new && cfg->max_subscriptions && s->subs.count >= cfg->max_subscriptions) {

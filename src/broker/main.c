@@ -49,9 +49,9 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			/* Nothing is reloadable yet; say so rather than exit. */
-			tern_log_write(&b->log, TERN_LOG_NOTICE,
-			               "Received SIGHUP: nothing to reload.");
+			/* Password and ACL files are reloaded without dropping
+			 * anyone's connection. */
+			auth_reload(b);
 			continue;
 		}
 		tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd received signal %d, stopping.",

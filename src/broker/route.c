@@ -55,9 +55,9 @@ static enum tern_err apply(struct worker *w, bool add, struct tern_bytes filter,
 		group.len = 0;
 		plain = filter;
 	}
-	if (add)
-		return router_add(w->router, plain, group, route);
-	enum tern_err err = router_remove(w->router, plain, group, route->session);
+	enum tern_err err = add ? router_add(w->router, plain, group, route)
+	                        : router_remove(w->router, plain, group, route->session);
+	stat_set(&w->stats, STAT_SUBSCRIPTIONS, router_count(w->router));
 	return err == TERN_E_NOT_FOUND ? TERN_OK : err;
 }
 
@@ -190,6 +190,9 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 	}
 	case INBOX_STORE_DONE:
 		persist_done(w, it->u.done.ticket, it->u.done.err);
+		break;
+	case INBOX_AUTH:
+		auth_swap(w, it->u.auth);
 		break;
 	case INBOX_CONN:
 		break;

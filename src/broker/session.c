@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/acl.h"
 #include "store/store.h"
 #include "util/clock.h"
 
@@ -50,6 +51,7 @@ enum tern_err session_register(struct worker *w, struct session *s)
 		tern_map_del(&w->sessions, s->client_id, s->client_id_len);
 		return TERN_E_NOMEM;
 	}
+	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
 	return TERN_OK;
 }
 
@@ -110,6 +112,8 @@ void session_destroy(struct session *s)
 	if (tern_map_get(&w->sessions, s->client_id, s->client_id_len) == s)
 		tern_map_del(&w->sessions, s->client_id, s->client_id_len);
 	tern_map64_del(&w->sessions_by_id, s->id);
+	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
+	free(s->username);
 	free(s->client_id);
 	free(s);
 }
@@ -182,6 +186,7 @@ static void send_inflight(struct session *s, struct delivery *d)
 	if (conn_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
 		/* Over the client's Maximum Packet Size: discarded as if
 		 * delivered [MQTT-3.1.2-25]. */
+		stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
 		record_del(s, &f->d);
 		delivery_clear(&f->d);
 		return;
@@ -222,6 +227,7 @@ static bool enqueue(struct session *s, struct delivery *d)
 static void drop(struct session *s, struct delivery *d, const char *why)
 {
 	s->dropped++;
+	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
 	record_del(s, d);
 	if (d->qos > 0)
 		tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
@@ -240,6 +246,14 @@ static size_t sent_count(const struct session *s)
 
 void session_deliver(struct session *s, struct delivery *d)
 {
+	/* The ACL decides what a client may read: live, queued and retained
+	 * messages alike. */
+	if (!auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
+	                  s->has_username, d->msg->topic, ACL_READ)) {
+		record_del(s, d);
+		delivery_clear(d);
+		return;
+	}
 	/* Onward delivery starts now for an online subscriber with room, so
 	 * expiry is checked only for what has to wait [MQTT-3.3.2-5]. */
 	struct conn *c = s->conn;
@@ -250,6 +264,7 @@ void session_deliver(struct session *s, struct delivery *d)
 		}
 		if (conn_pending_out(c) > s->w->broker->cfg.max_output_bytes) {
 			s->dropped++;
+			stat_add(&s->w->stats, STAT_DROP_SLOW_QOS0, 1);
 			delivery_clear(d);
 			return;
 		}
@@ -263,6 +278,7 @@ void session_deliver(struct session *s, struct delivery *d)
 	}
 	if (expired(s, d)) {
 		record_del(s, d);
+		stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
 		delivery_clear(d);
 		return;
 	}
@@ -294,6 +310,7 @@ void session_pump(struct session *s)
 		s->q_bytes -= d.msg->payload.len;
 		if (expired(s, &d)) {
 			record_del(s, &d);
+			stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
 			delivery_clear(&d);
 			continue;
 		}
@@ -353,6 +370,7 @@ bool session_tick(struct session *s, uint64_t now)
 	if (s->will && now >= s->will_at)
 		session_fire_will(s);
 	if (s->expire_at && now >= s->expire_at) {
+		stat_add(&s->w->stats, STAT_SESSIONS_EXPIRED, 1);
 		tern_log_write(&s->w->broker->log, TERN_LOG_NOTICE,
 		               "Expiring client %.*s, its session expiry interval passed.",
 		               (int)s->client_id_len, (const char *)s->client_id);

@@ -107,6 +107,7 @@ static void accept_all(struct worker *w, size_t index)
 		}
 		if (b->cfg.max_connections >= 0 &&
 		    atomic_load(&b->n_conns) >= b->cfg.max_connections) {
+			stat_add(&w->stats, STAT_CONN_REFUSED, 1);
 			tern_log_write(&b->log, TERN_LOG_NOTICE,
 			               "Client connection refused: max_connections reached.");
 			close(fd);
@@ -127,6 +128,7 @@ static void accept_all(struct worker *w, size_t index)
 			conn_free(c);
 			continue;
 		}
+		stat_add(&w->stats, STAT_CONN_ACCEPTED, 1);
 		tern_log_write(&b->log, TERN_LOG_DEBUG, "New connection from %s.", c->peer);
 	}
 }
@@ -177,7 +179,9 @@ static void tick(struct worker *w)
 	struct session *s;
 	struct session **due = NULL;
 	size_t cap = 0;
+	uint64_t queued = 0;
 	while ((s = tern_map_next(&w->sessions, &pos))) {
+		queued += s->q_len + s->n_inflight;
 		if (s->conn)
 			continue;
 		if ((s->will && now >= s->will_at) || (s->expire_at && now >= s->expire_at)) {
@@ -195,6 +199,18 @@ static void tick(struct worker *w)
 	for (size_t i = 0; i < n; i++)
 		session_tick(due[i], now);
 	free(due);
+	stat_set(&w->stats, STAT_QUEUED, queued);
+	/* Loop utilisation over the last second or so. */
+	if (now - w->util_at >= 1000) {
+		uint64_t busy = stat_get(&w->stats, STAT_LOOP_BUSY_US);
+		uint64_t span = (now - w->util_at) * 1000u;
+		uint64_t permille = span ? (busy - w->util_busy) * 1000u / span : 0;
+		stat_set(&w->stats, STAT_LOOP_UTIL_PERMILLE, permille > 1000 ? 1000 : permille);
+		w->util_at = now;
+		w->util_busy = busy;
+	}
+	if (w->id == 0)
+		sys_tick(w);
 }
 
 static void before_sleep(struct worker *w)
@@ -232,43 +248,53 @@ static void before_sleep(struct worker *w)
 	flush_outbox(w);
 }
 
+void worker_iterate(struct worker *w, int max_wait_ms)
+{
+	struct broker *b = w->broker;
+	struct epoll_event evs[MAX_EVENTS];
+	int timeout = (int)(w->next_tick > w->now ? w->next_tick - w->now : 0);
+	if (max_wait_ms >= 0 && timeout > max_wait_ms)
+		timeout = max_wait_ms;
+	int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+	if (n < 0) {
+		if (errno != EINTR)
+			tern_log_write(&b->log, TERN_LOG_ERR, "Error: epoll_wait: %s",
+			               strerror(errno));
+		n = 0;
+	}
+	w->now = tern_now_ms();
+	uint64_t t0 = tern_now_us();
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = evs[i].data.u64;
+		if (tag == 0) {
+			drain_inbox(w);
+		} else if (tag <= w->n_lfds) {
+			accept_all(w, (size_t)(tag - 1));
+		} else {
+			struct conn *c = evs[i].data.ptr;
+			if (c->state == CONN_CLOSING)
+				continue;
+			if (evs[i].events & EPOLLOUT)
+				conn_on_writable(c);
+			if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+				conn_on_readable(c);
+		}
+	}
+	if (w->now >= w->next_tick) {
+		tick(w);
+		w->next_tick = w->now + TICK_MS;
+	}
+	before_sleep(w);
+	stat_add(&w->stats, STAT_LOOP_BUSY_US, tern_now_us() - t0);
+}
+
 void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct broker *b = w->broker;
-	struct epoll_event evs[MAX_EVENTS];
 	w->now = tern_now_ms();
 	w->next_tick = w->now + TICK_MS;
-	while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
-		int timeout = (int)(w->next_tick > w->now ? w->next_tick - w->now : 0);
-		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
-		if (n < 0 && errno != EINTR) {
-			tern_log_write(&b->log, TERN_LOG_ERR, "Error: epoll_wait: %s",
-			               strerror(errno));
-			break;
-		}
-		w->now = tern_now_ms();
-		for (int i = 0; i < n; i++) {
-			uint64_t tag = evs[i].data.u64;
-			if (tag == 0) {
-				drain_inbox(w);
-			} else if (tag <= w->n_lfds) {
-				accept_all(w, (size_t)(tag - 1));
-			} else {
-				struct conn *c = evs[i].data.ptr;
-				if (c->state == CONN_CLOSING)
-					continue;
-				if (evs[i].events & EPOLLOUT)
-					conn_on_writable(c);
-				if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-					conn_on_readable(c);
-			}
-		}
-		if (w->now >= w->next_tick) {
-			tick(w);
-			w->next_tick = w->now + TICK_MS;
-		}
-		before_sleep(w);
-	}
+	w->util_at = w->now;
+	while (!atomic_load_explicit(&w->broker->stop, memory_order_relaxed))
+		worker_iterate(w, -1);
 	return NULL;
 }

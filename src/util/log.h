@@ -26,10 +26,12 @@ enum tern_log_type {
 };
 
 struct tern_log {
-	unsigned mask;   /* enum tern_log_type bits */
-	FILE *out;       /* NULL: logging off */
-	bool own_out;    /* out was opened by us and is closed by tern_log_close */
-	bool timestamps; /* prefix lines with a Unix timestamp, as mosquitto */
+	unsigned mask;         /* enum tern_log_type bits */
+	FILE *out;             /* NULL: logging off (unless syslog) */
+	bool own_out;          /* out was opened by us and is closed by tern_log_close */
+	bool syslog;           /* lines go to syslog(3) instead of out */
+	bool timestamps;       /* prefix lines with a timestamp, as mosquitto */
+	const char *ts_format; /* strftime format, or NULL for Unix seconds */
 };
 
 /* Writes one line (no trailing newline needed) if type is enabled. */
@@ -39,7 +41,7 @@ void tern_log_write(const struct tern_log *log, unsigned type, const char *fmt, 
 /* True if lines of this type would be written; lets callers skip work. */
 static inline bool tern_log_on(const struct tern_log *log, unsigned type)
 {
-	return log->out && (log->mask & type);
+	return (log->out || log->syslog) && (log->mask & type);
 }
 
 /* Closes a destination we opened. */

@@ -1,0 +1,258 @@
+/*
+ * metrics.c - a Prometheus endpoint: GET /metrics in the text exposition
+ * format (version 0.0.4).
+ *
+ * `http_listener PORT [ADDRESS]` (loopback when no address is given) starts
+ * one small thread of its own: scrapes are rare and tiny, so a blocking
+ * accept loop is simpler than a place in the workers' event loops and never
+ * delays MQTT traffic. It reads the workers' counters (stats.h), which are
+ * safe to read from any thread, the retained store (under its lock) and the
+ * store's commit statistics.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+struct metrics {
+	int fd;
+	pthread_t thread;
+	struct broker *b;
+};
+
+static bool out(struct tern_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool out(struct tern_buf *o, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return false;
+	return tern_buf_append(o, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
+	                       0) == TERN_OK;
+}
+
+static bool head(struct tern_buf *o, const char *name, const char *type, const char *help)
+{
+	return out(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static bool one(struct tern_buf *o, const char *name, const char *type, const char *help, double v)
+{
+	return head(o, name, type, help) && out(o, "%s %.17g\n", name, v);
+}
+
+enum tern_err metrics_render(struct broker *b, struct tern_buf *o)
+{
+	bool ok = true;
+	uint64_t online = broker_stat(b, STAT_SESSIONS_ONLINE);
+	uint64_t sessions = broker_stat(b, STAT_SESSIONS);
+	ok &= one(o, "tern_uptime_seconds", "gauge", "Seconds since ternd started.",
+	          (double)(tern_now_ms() - b->start_ms) / 1000.0);
+	ok &= one(o, "tern_connections", "gauge", "Open network connections.",
+	          (double)atomic_load(&b->n_conns));
+	ok &= one(o, "tern_connections_accepted_total", "counter", "Connections accepted.",
+	          (double)broker_stat(b, STAT_CONN_ACCEPTED));
+	ok &= one(o, "tern_connections_refused_total", "counter",
+	          "Connections refused by max_connections.",
+	          (double)broker_stat(b, STAT_CONN_REFUSED));
+	ok &= head(o, "tern_sessions", "gauge", "MQTT sessions, by whether a client is connected.");
+	ok &= out(o, "tern_sessions{state=\"online\"} %llu\n", (unsigned long long)online);
+	ok &= out(o, "tern_sessions{state=\"offline\"} %llu\n",
+	          (unsigned long long)(sessions > online ? sessions - online : 0));
+	ok &= one(o, "tern_sessions_expired_total", "counter", "Sessions ended by expiry.",
+	          (double)broker_stat(b, STAT_SESSIONS_EXPIRED));
+	ok &= one(o, "tern_subscriptions", "gauge", "Subscriptions, shared members included.",
+	          (double)stat_get(&b->workers[0]->stats, STAT_SUBSCRIPTIONS));
+	ok &= one(o, "tern_retained_messages", "gauge", "Retained messages.",
+	          (double)retain_count(b->retain));
+	ok &= one(o, "tern_queued_messages", "gauge", "Messages queued or in flight for sessions.",
+	          (double)broker_stat(b, STAT_QUEUED));
+	ok &= head(o, "tern_messages_received_total", "counter",
+	           "PUBLISH packets received, by QoS.");
+	for (int q = 0; q < 3; q++)
+		ok &= out(o, "tern_messages_received_total{qos=\"%d\"} %llu\n", q,
+		          (unsigned long long)broker_stat(b, (enum stat_id)(STAT_PUB_IN_Q0 + q)));
+	ok &= head(o, "tern_messages_sent_total", "counter", "PUBLISH packets sent, by QoS.");
+	for (int q = 0; q < 3; q++)
+		ok &= out(o, "tern_messages_sent_total{qos=\"%d\"} %llu\n", q,
+		          (unsigned long long)broker_stat(b, (enum stat_id)(STAT_PUB_OUT_Q0 + q)));
+	ok &= head(o, "tern_messages_dropped_total", "counter", "Messages dropped, by reason.");
+	static const struct {
+		const char *reason;
+		enum stat_id id;
+	} drops[] = {{"queue_full", STAT_DROP_QUEUE_FULL},
+	             {"slow_consumer", STAT_DROP_SLOW_QOS0},
+	             {"expired", STAT_DROP_EXPIRED},
+	             {"too_large", STAT_DROP_TOO_LARGE}};
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
+		ok &= out(o, "tern_messages_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
+		          (unsigned long long)broker_stat(b, drops[i].id));
+	ok &= one(o, "tern_packets_received_total", "counter", "MQTT packets received.",
+	          (double)broker_stat(b, STAT_PKT_IN));
+	ok &= one(o, "tern_packets_sent_total", "counter", "MQTT packets sent.",
+	          (double)broker_stat(b, STAT_PKT_OUT));
+	ok &= one(o, "tern_bytes_received_total", "counter", "Bytes received from clients.",
+	          (double)broker_stat(b, STAT_BYTES_IN));
+	ok &= one(o, "tern_bytes_sent_total", "counter", "Bytes sent to clients.",
+	          (double)broker_stat(b, STAT_BYTES_OUT));
+	if (b->store) {
+		uint64_t commits, batches;
+		double mean_ms;
+		store_stats(b->store, &commits, &batches, &mean_ms);
+		ok &= head(o, "tern_store_commit_seconds", "summary",
+		           "Duration of the store's commits.");
+		ok &= out(o, "tern_store_commit_seconds_sum %.9f\n",
+		          mean_ms * (double)commits / 1000.0);
+		ok &= out(o, "tern_store_commit_seconds_count %llu\n", (unsigned long long)commits);
+		ok &= one(o, "tern_store_batches_total", "counter",
+		          "Worker batches written (a commit holds one or more).", (double)batches);
+	}
+	ok &= head(o, "tern_worker_utilisation", "gauge",
+	           "Share of the last second a worker's loop spent handling events.");
+	for (unsigned i = 0; i < b->n_workers; i++)
+		ok &= out(o, "tern_worker_utilisation{worker=\"%u\"} %.3f\n", i,
+		          (double)stat_get(&b->workers[i]->stats, STAT_LOOP_UTIL_PERMILLE) /
+		                  1000.0);
+	ok &= head(o, "tern_worker_busy_seconds_total", "counter",
+	           "Time a worker's loop spent handling events.");
+	for (unsigned i = 0; i < b->n_workers; i++)
+		ok &= out(o, "tern_worker_busy_seconds_total{worker=\"%u\"} %.6f\n", i,
+		          (double)stat_get(&b->workers[i]->stats, STAT_LOOP_BUSY_US) / 1e6);
+	return ok ? TERN_OK : TERN_E_NOMEM;
+}
+
+/* Answers one request on fd; the connection is closed by the caller. */
+static void serve(struct metrics *m, int fd)
+{
+	char req[4096];
+	size_t len = 0;
+	/* A scraper sends its request at once; a slow one is not waited for. */
+	while (len < sizeof(req) - 1) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 2000) <= 0)
+			return;
+		ssize_t n = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+		if (n <= 0)
+			return;
+		len += (size_t)n;
+		req[len] = 0;
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	struct tern_buf body = {0}, resp = {0};
+	bool metrics =
+	        strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0;
+	const char *status = "200 OK";
+	if (!metrics) {
+		status = strncmp(req, "GET ", 4) == 0 ? "404 Not Found" : "405 Method Not Allowed";
+		tern_buf_append(&body, "see /metrics\n", 13, 0);
+	} else if (metrics_render(m->b, &body)) {
+		status = "500 Internal Server Error";
+	}
+	char hdr[256];
+	int n = snprintf(hdr, sizeof(hdr),
+	                 "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	                 status, tern_buf_used(&body));
+	if (tern_buf_append(&resp, hdr, (size_t)n, 0) == TERN_OK &&
+	    tern_buf_append(&resp, body.data, tern_buf_used(&body), 0) == TERN_OK) {
+		size_t off = 0;
+		while (off < resp.len) {
+			ssize_t w = send(fd, resp.data + off, resp.len - off, MSG_NOSIGNAL);
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	}
+	tern_buf_free(&body);
+	tern_buf_free(&resp);
+}
+
+static void *metrics_main(void *arg)
+{
+	struct metrics *m = arg;
+	while (!atomic_load(&m->b->stop)) {
+		struct pollfd p = {.fd = m->fd, .events = POLLIN};
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		int fd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve(m, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+enum tern_err metrics_start(struct broker *b)
+{
+	const struct tern_config *cfg = &b->cfg;
+	if (!cfg->http_port)
+		return TERN_OK;
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", cfg->http_port);
+	const char *host = cfg->http_bind[0] ? cfg->http_bind : "127.0.0.1";
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		tern_log_write(&b->log, TERN_LOG_ERR, "Error: http_listener: %s", gai_strerror(rc));
+		return TERN_E_CONFIG;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0) {
+		tern_log_write(&b->log, TERN_LOG_ERR, "Error: http_listener %s:%u: %s", host,
+		               cfg->http_port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return TERN_E_SYS;
+	}
+	freeaddrinfo(res);
+	struct metrics *m = calloc(1, sizeof(*m));
+	if (!m) {
+		close(fd);
+		return TERN_E_NOMEM;
+	}
+	m->fd = fd;
+	m->b = b;
+	if (pthread_create(&m->thread, NULL, metrics_main, m)) {
+		close(fd);
+		free(m);
+		return TERN_E_SYS;
+	}
+	b->metrics = m;
+	tern_log_write(&b->log, TERN_LOG_NOTICE, "Serving /metrics on http://%s:%u/metrics.", host,
+	               cfg->http_port);
+	return TERN_OK;
+}
+
+void metrics_stop(struct broker *b)
+{
+	struct metrics *m = b->metrics;
+	if (!m)
+		return;
+	pthread_join(m->thread, NULL);
+	close(m->fd);
+	free(m);
+	b->metrics = NULL;
+}

@@ -1,0 +1,173 @@
+/*
+ * sys.c - the $SYS topics, as mosquitto publishes them.
+ *
+ * Worker 0 publishes every sys_interval seconds, as retained QoS 0
+ * messages routed like any other publish, the totals of all workers'
+ * counters (stats.h) under mosquitto's topic names, so dashboards and
+ * scripts written for mosquitto keep working. The load/.../1min, 5min and
+ * 15min topics are exponentially decaying averages of the per-minute rates,
+ * computed the way mosquitto computes them.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+
+/* Rates with load averages: the counter and its three averages. */
+enum {
+	LOAD_MSG_RX,
+	LOAD_MSG_TX,
+	LOAD_PUB_RX,
+	LOAD_PUB_TX,
+	LOAD_BYTES_RX,
+	LOAD_BYTES_TX,
+	LOAD_CONNS,
+	LOAD_COUNT
+};
+
+static const char *const LOAD_TOPIC[LOAD_COUNT] = {
+        "messages/received", "messages/sent", "publish/received", "publish/sent",
+        "bytes/received",    "bytes/sent",    "connections",
+};
+
+struct sys_state {
+	uint64_t next_at;
+	uint64_t last_at;
+	uint64_t last[LOAD_COUNT];
+	double load[LOAD_COUNT][3];
+	uint64_t max_clients;
+};
+
+uint64_t broker_stat(const struct broker *b, enum stat_id id)
+{
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < b->n_workers; i++)
+		sum += stat_get(&b->workers[i]->stats, id);
+	return sum;
+}
+
+static void publish(struct worker *w, const char *topic, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void publish(struct worker *w, const char *topic, const char *fmt, ...)
+{
+	char full[128], value[128];
+	snprintf(full, sizeof(full), "$SYS/broker/%s", topic);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	struct tern_msg *m =
+	        tern_msg_new((struct tern_bytes){(const uint8_t *)full, strlen(full)},
+	                     (struct tern_bytes){(const uint8_t *)value, strlen(value)}, 0, true,
+	                     NULL, 0, w->now);
+	if (!m)
+		return;
+	/* Kept in memory only: $SYS values are rebuilt after a restart. */
+	if (retain_set(w->broker->retain, m) || route_publish(w, m, NULL))
+		tern_log_write(&w->broker->log, TERN_LOG_ERR,
+		               "Error: out of memory publishing $SYS");
+	tern_msg_unref(m);
+}
+
+static uint64_t load_counter(const struct broker *b, int i)
+{
+	switch (i) {
+	case LOAD_MSG_RX:
+		return broker_stat(b, STAT_PKT_IN);
+	case LOAD_MSG_TX:
+		return broker_stat(b, STAT_PKT_OUT);
+	case LOAD_PUB_RX:
+		return broker_stat(b, STAT_PUB_IN_Q0) + broker_stat(b, STAT_PUB_IN_Q1) +
+		       broker_stat(b, STAT_PUB_IN_Q2);
+	case LOAD_PUB_TX:
+		return broker_stat(b, STAT_PUB_OUT_Q0) + broker_stat(b, STAT_PUB_OUT_Q1) +
+		       broker_stat(b, STAT_PUB_OUT_Q2);
+	case LOAD_BYTES_RX:
+		return broker_stat(b, STAT_BYTES_IN);
+	case LOAD_BYTES_TX:
+		return broker_stat(b, STAT_BYTES_OUT);
+	default:
+		return broker_stat(b, STAT_CONN_ACCEPTED);
+	}
+}
+
+void sys_tick(struct worker *w)
+{
+	struct broker *b = w->broker;
+	if (!b->cfg.sys_interval)
+		return;
+	if (!w->sys) {
+		w->sys = calloc(1, sizeof(*w->sys));
+		if (!w->sys)
+			return;
+		w->sys->last_at = w->now;
+		w->sys->next_at = w->now; /* the first set at once */
+	}
+	struct sys_state *s = w->sys;
+	if (w->now < s->next_at)
+		return;
+	s->next_at = w->now + (uint64_t)b->cfg.sys_interval * 1000u;
+	double dt = (double)(w->now - s->last_at) / 1000.0;
+	s->last_at = w->now;
+
+	uint64_t online = broker_stat(b, STAT_SESSIONS_ONLINE);
+	uint64_t sessions = broker_stat(b, STAT_SESSIONS);
+	if (online > s->max_clients)
+		s->max_clients = online;
+	publish(w, "version", "ternd version %s", TERN_VERSION);
+	publish(w, "uptime", "%llu seconds", (unsigned long long)((w->now - b->start_ms) / 1000u));
+	publish(w, "clients/connected", "%llu", (unsigned long long)online);
+	publish(w, "clients/active", "%llu", (unsigned long long)online);
+	publish(w, "clients/disconnected", "%llu",
+	        (unsigned long long)(sessions > online ? sessions - online : 0));
+	publish(w, "clients/inactive", "%llu",
+	        (unsigned long long)(sessions > online ? sessions - online : 0));
+	publish(w, "clients/total", "%llu", (unsigned long long)sessions);
+	publish(w, "clients/maximum", "%llu", (unsigned long long)s->max_clients);
+	publish(w, "clients/expired", "%llu",
+	        (unsigned long long)broker_stat(b, STAT_SESSIONS_EXPIRED));
+	publish(w, "messages/received", "%llu", (unsigned long long)load_counter(b, LOAD_MSG_RX));
+	publish(w, "messages/sent", "%llu", (unsigned long long)load_counter(b, LOAD_MSG_TX));
+	publish(w, "messages/stored", "%llu", (unsigned long long)broker_stat(b, STAT_QUEUED));
+	publish(w, "store/messages/count", "%llu", (unsigned long long)broker_stat(b, STAT_QUEUED));
+	publish(w, "publish/messages/received", "%llu",
+	        (unsigned long long)load_counter(b, LOAD_PUB_RX));
+	publish(w, "publish/messages/sent", "%llu",
+	        (unsigned long long)load_counter(b, LOAD_PUB_TX));
+	publish(w, "publish/messages/dropped", "%llu",
+	        (unsigned long long)(broker_stat(b, STAT_DROP_QUEUE_FULL) +
+	                             broker_stat(b, STAT_DROP_SLOW_QOS0) +
+	                             broker_stat(b, STAT_DROP_EXPIRED) +
+	                             broker_stat(b, STAT_DROP_TOO_LARGE)));
+	publish(w, "bytes/received", "%llu", (unsigned long long)load_counter(b, LOAD_BYTES_RX));
+	publish(w, "bytes/sent", "%llu", (unsigned long long)load_counter(b, LOAD_BYTES_TX));
+	publish(w, "subscriptions/count", "%llu",
+	        (unsigned long long)stat_get(&b->workers[0]->stats, STAT_SUBSCRIPTIONS));
+	publish(w, "retained messages/count", "%zu", retain_count(b->retain));
+
+	/* Load averages of per-minute rates over 1, 5 and 15 minutes. */
+	static const double period[3] = {60.0, 300.0, 900.0};
+	static const char *const name[3] = {"1min", "5min", "15min"};
+	for (int i = 0; i < LOAD_COUNT; i++) {
+		uint64_t now_v = load_counter(b, i);
+		double rate = dt > 0 ? (double)(now_v - s->last[i]) * 60.0 / dt : 0.0;
+		s->last[i] = now_v;
+		for (int k = 0; k < 3; k++) {
+			double e = exp(-dt / period[k]);
+			s->load[i][k] = s->load[i][k] * e + rate * (1.0 - e);
+			char topic[96];
+			snprintf(topic, sizeof(topic), "load/%s/%s", LOAD_TOPIC[i], name[k]);
+			publish(w, topic, "%.2f", s->load[i][k]);
+		}
+	}
+}
+
+void sys_free(struct worker *w)
+{
+	free(w->sys);
+	w->sys = NULL;
+}
