@@ -5,11 +5,14 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 20
+# Seconds per fuzz target: `make test` runs every target this long (six
+# targets: about 45 s in all); `make fuzz` runs each for 300 s.
+FUZZ_SECONDS ?= 7
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
 .PHONY: all deps test-deps run test unit interop asan format format-check fuzz fuzz-smoke clean \
+	bench \
 	install
 
 all: deps
@@ -26,6 +29,12 @@ test-deps:
 # lib/pkgconfig/tern.pc under PREFIX.
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Side-by-side benchmarks against Debian's mosquitto (bench/README.md);
+# results in bench/results/. Builds nothing itself beyond `all`.
+bench: all
+	@scripts/deps.sh bench
+	bench/compare --build $(BUILD)
 
 run: all
 	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883

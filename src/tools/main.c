@@ -3,6 +3,8 @@
  *
  *   tern pub ...    publish (pub.c), like mosquitto_pub
  *   tern sub ...    subscribe and print (sub.c), like mosquitto_sub
+ *   tern bench ...  load generator and benchmarks (bench*.c)
+ *   tern passwd ... manage a password file (passwd.c), like mosquitto_passwd
  *   tern --help | --version
  *
  * Each subcommand gets argv from its own name on, so that it parses its
@@ -11,6 +13,7 @@
  */
 #include <string.h>
 
+#include "bench.h"
 #include "tools.h"
 
 static void usage(FILE *f)
@@ -20,10 +23,12 @@ static void usage(FILE *f)
 	      "\n"
 	      "Usage: tern pub [options]   publish a message (like mosquitto_pub)\n"
 	      "       tern sub [options]   subscribe and print messages (like mosquitto_sub)\n"
+	      "       tern bench MODE [options]   load generator: conn, pub, sub, run\n"
+	      "       tern passwd [options] manage a password file (like mosquitto_passwd)\n"
 	      "       tern --help          this text\n"
 	      "       tern --version       print the version\n"
 	      "\n"
-	      "See 'tern pub --help' and 'tern sub --help' for the options.\n",
+	      "See 'tern pub --help', 'tern sub --help' and 'tern bench --help' for the options.\n",
 	      f);
 }
 
@@ -37,6 +42,10 @@ int main(int argc, char **argv)
 		return pub_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sub") == 0)
 		return sub_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "bench") == 0)
+		return bench_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "passwd") == 0)
+		return passwd_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

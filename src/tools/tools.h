@@ -226,4 +226,10 @@ void format_message(FILE *out, const struct tool_opts *o, const struct tern_mess
 int pub_main(int argc, char **argv);
 int sub_main(int argc, char **argv);
 
+/* ---- passwd.c ---- */
+
+/* `tern passwd`, like mosquitto_passwd; argv[0] is "passwd". Returns the
+ * exit status. */
+int passwd_main(int argc, char **argv);
+
 #endif
