@@ -240,6 +240,13 @@ TERN_API enum tern_err tern_client_unsubscribe(struct tern_client *c, const char
 TERN_API enum tern_err tern_client_disconnect(struct tern_client *c, uint8_t reason,
                                               const struct tern_props *props);
 
+/* Corks (on) or uncorks (off) the client's output: while corked, publish,
+ * subscribe and unsubscribe only queue their packets, and uncorking writes
+ * them all in one go. A program that sends a burst (a benchmark, a
+ * gateway relaying a batch) saves a system call per packet. Output is also
+ * written by tern_client_step() whatever the cork says. */
+TERN_API void tern_client_cork(struct tern_client *c, bool on);
+
 /* True while CONNACK has accepted the connection and it is still up. */
 TERN_API bool tern_client_is_connected(const struct tern_client *c);
 

@@ -117,7 +117,8 @@ static enum tern_err open_log(struct broker *b)
 	return TERN_OK;
 }
 
-static void worker_free(struct worker *w);
+static void worker_shutdown(struct worker *w);
+static void worker_release(struct worker *w);
 
 static struct worker *worker_new(struct broker *b, unsigned id)
 {
@@ -135,18 +136,20 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
 	w->ticket = 1;
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox) {
-		worker_free(w);
+		worker_release(w);
 		return NULL;
 	}
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
-		worker_free(w);
+		worker_release(w);
 		return NULL;
 	}
 	return w;
 }
 
-static void worker_free(struct worker *w)
+/* Ends what a worker holds: connections, sessions, queued items; hands its
+ * last store batch over. Its memory stays until worker_release(). */
+static void worker_shutdown(struct worker *w)
 {
 	if (!w)
 		return;
@@ -190,6 +193,14 @@ static void worker_free(struct worker *w)
 	}
 	route_pending_free(w);
 	persist_worker_free(w);
+}
+
+/* Frees a worker's memory, after worker_shutdown() and after the store
+ * stopped: the storage thread may hold a pointer to it until then. */
+static void worker_release(struct worker *w)
+{
+	if (!w)
+		return;
 	sys_free(w);
 	auth_unref(w->auth);
 	for (size_t i = 0; i < w->n_lfds; i++)
@@ -201,7 +212,6 @@ static void worker_free(struct worker *w)
 	router_free(w->router);
 	tern_map_free(&w->sessions);
 	tern_map_free(&w->sessions_by_id);
-	tern_map_free(&w->conns_by_id);
 	tern_map_free(&w->pending);
 	free(w->matches.v);
 	free(w->outbox);
@@ -345,11 +355,17 @@ void broker_stop(struct broker *b)
 
 void broker_free(struct broker *b)
 {
+	/* Tearing down, not ending sessions: nothing may be deleted from the
+	 * store from here on (this also runs when broker_init() fails). */
+	atomic_store(&b->stop, true);
 	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
-		worker_free(b->workers[i]);
-	/* After the workers: their last batches are applied here. */
+		worker_shutdown(b->workers[i]);
+	/* Their last batches are applied here; the storage thread is gone
+	 * before the workers' memory is. */
 	store_close(b->store);
 	b->store = NULL;
+	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
+		worker_release(b->workers[i]);
 	free(b->workers);
 	b->workers = NULL;
 	retain_free(b->retain);

@@ -152,6 +152,7 @@ struct inbox_item {
 			uint64_t req;
 		} ack;
 		struct {
+			struct broker *b; /* still alive when w is not, at stop */
 			struct worker *w;
 			uint64_t ticket;
 			enum tern_err err;
@@ -178,7 +179,6 @@ struct worker {
 	struct router *router;
 	struct tern_map sessions;       /* client id -> session */
 	struct tern_map sessions_by_id; /* id -> session */
-	struct tern_map conns_by_id;    /* id -> conn */
 	struct tern_map pending;        /* request id -> struct pending_ack */
 	struct conn *conns;             /* every live conn, doubly linked */
 	struct conn *flush;             /* conns with output to write */
@@ -368,34 +368,33 @@ struct inflight {
 };
 
 struct session {
-	uint8_t *client_id; /* owned, not NUL-terminated */
-	uint16_t client_id_len;
-	uint8_t *username; /* of the last connection, for ACL checks; owned */
-	uint16_t username_len;
-	bool has_username;
+	/* Ordered by size to keep an idle session small. */
 	uint64_t id;
 	struct worker *w;
-	struct conn *conn; /* NULL while offline */
-	uint8_t version;
-	uint32_t expiry;      /* seconds after disconnect; UINT32_MAX: never */
-	uint64_t expire_at;   /* monotonic ms while offline; 0: not counting */
-	struct tern_map subs; /* filter -> struct sub (owned) */
-
-	struct delivery *queue; /* ring of deliveries waiting for the window */
-	size_t q_head, q_len, q_cap;
+	struct conn *conn;         /* NULL while offline */
+	uint8_t *username;         /* of the last connection, for ACL checks; owned */
+	uint64_t expire_at;        /* monotonic ms while offline; 0: not counting */
+	struct tern_map subs;      /* filter -> struct sub (owned) */
+	struct delivery *queue;    /* ring of deliveries waiting for the window */
 	uint64_t q_bytes;          /* payload bytes in the queue */
 	struct inflight *inflight; /* in send order */
-	size_t n_inflight, cap_inflight;
-	size_t n_unsent;   /* in-flight entries waiting to be resent */
-	uint16_t *qos2_in; /* inbound QoS 2 packet ids awaiting PUBREL */
-	size_t n_qos2_in, cap_qos2_in;
-	uint16_t next_packet_id;
-
-	struct tern_msg *will; /* pending will after an abnormal disconnect */
+	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
+	struct tern_msg *will;     /* pending will after an abnormal disconnect */
 	uint64_t will_at;
-	bool will_has_expiry;
-	uint32_t will_expiry;
 	uint64_t dropped; /* deliveries dropped by policy */
+	uint32_t expiry;  /* seconds after disconnect; UINT32_MAX: never */
+	uint32_t q_head, q_len, q_cap;
+	uint32_t n_inflight, cap_inflight;
+	uint32_t n_unsent; /* in-flight entries waiting to be resent */
+	uint32_t n_qos2_in, cap_qos2_in;
+	uint32_t will_expiry;
+	uint16_t client_id_len;
+	uint16_t username_len;
+	uint16_t next_packet_id;
+	uint8_t version;
+	bool has_username;
+	bool will_has_expiry;
+	uint8_t client_id[]; /* not NUL-terminated; allocated with the session */
 };
 
 /* Creates a session for client id cid on worker w (not yet in its maps:
@@ -459,44 +458,49 @@ enum conn_state {
 };
 
 struct conn {
+	/* Ordered by size to keep an idle connection small. */
 	uint64_t id;
-	int fd;
 	struct worker *w;
 	const struct listener *listener;
 	const struct transport *tp;
 	struct tls_conn *tls;      /* TLS layer state, or NULL */
 	struct ws_conn *ws;        /* WebSocket layer state, or NULL */
-	bool tp_read_wants_write;  /* a read waits for the socket to be writable */
-	bool tp_write_wants_read;  /* a write waits for the socket to be readable */
 	struct conn *prev, *next;  /* w->conns */
 	struct conn *flush_next;   /* w->flush */
 	struct conn *closing_next; /* w->closing */
+	uint64_t last_rx;          /* monotonic ms of the last packet */
+	uint64_t deadline;         /* CONNECT deadline while CONN_NEW */
+	struct tern_buf rbuf;
+	struct tern_buf wbuf;
+	struct session *session;
+	uint8_t **alias_topic; /* inbound alias -> topic (len-prefixed) */
+	struct tern_msg *will; /* will of this connection */
+	int fd;
 	enum conn_state state;
+	uint32_t client_max_packet; /* client's Maximum Packet Size (v5); 0 none */
+	uint32_t will_delay;
+	uint32_t will_expiry;    /* its Message Expiry Interval, applied */
+	uint16_t keep_alive;     /* seconds; 0: none */
+	uint16_t send_quota_max; /* client's Receive Maximum (v5) */
+	uint16_t alias_max;      /* our Topic Alias Maximum (v5) */
+	uint8_t version;
+	bool tp_read_wants_write; /* a read waits for the socket to be writable */
+	bool tp_write_wants_read; /* a write waits for the socket to be readable */
 	bool in_flush;
 	bool epollout;        /* EPOLLOUT is registered */
 	bool will_suppressed; /* normal DISCONNECT received */
 	bool counted;         /* counted in broker->n_conns */
-	uint8_t version;
-	uint16_t keep_alive; /* seconds; 0: none */
-	uint64_t last_rx;    /* monotonic ms of the last packet */
-	uint64_t deadline;   /* CONNECT deadline while CONN_NEW */
-	struct tern_buf rbuf;
-	struct tern_buf wbuf;
-	struct session *session;
-
-	/* Negotiated at CONNECT (v5). */
-	uint16_t send_quota_max;    /* client's Receive Maximum */
-	uint32_t client_max_packet; /* client's Maximum Packet Size; 0 none */
-	bool problem_info;          /* client's Request Problem Information */
-	uint16_t alias_max;         /* our Topic Alias Maximum */
-	uint8_t **alias_topic;      /* inbound alias -> topic (len-prefixed) */
-
-	struct tern_msg *will; /* will of this connection */
-	uint32_t will_delay;
-	bool will_has_expiry; /* its Message Expiry Interval, applied */
-	uint32_t will_expiry; /* when it is published */
-	char peer[64];
+	bool problem_info;    /* client's Request Problem Information (v5) */
+	bool will_has_expiry; /*   when it is published */
 };
+
+/* The peer's address ("1.2.3.4:5678") of c, written into buf. */
+const char *conn_peer(const struct conn *c, char buf[64]);
+
+/* The connection of session session_id on w, if it is still conn_id (a
+ * connection that closed, or a new one of the same session, does not
+ * match). For answers that were held back. */
+struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id);
 
 /* Creates a connection for a socket accepted on listener l (it then owns
  * the socket); NULL when out of memory or the transport cannot start. */

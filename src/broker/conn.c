@@ -33,8 +33,10 @@
 
 #define READ_CHUNK 16384
 
-static void peer_name(int fd, char *out, size_t len)
+const char *conn_peer(const struct conn *c, char out[64])
 {
+	size_t len = 64;
+	int fd = c->fd;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -51,6 +53,13 @@ static void peer_name(int fd, char *out, size_t len)
 		}
 	}
 	snprintf(out, len, "%s:%u", host, port);
+	return out;
+}
+
+struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id)
+{
+	struct session *s = tern_map64_get(&w->sessions_by_id, session_id);
+	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
 }
 
 struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
@@ -74,7 +83,6 @@ struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
 	c->deadline = w->now + (uint64_t)b->cfg.connect_timeout * 1000u;
 	c->counted = true;
 	atomic_fetch_add(&b->n_conns, 1);
-	peer_name(fd, c->peer, sizeof(c->peer));
 	return c;
 }
 
@@ -332,7 +340,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 		const struct session *s = c->session;
 		tern_log_write(&b->log, TERN_LOG_NOTICE, "Client %.*s [%s] disconnected: %s.",
 		               s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
-		               c->peer, why);
+		               conn_peer(c, (char[64]){0}), why);
 	}
 	c->state = CONN_CLOSING;
 	c->closing_next = c->w->closing;
@@ -394,7 +402,6 @@ void conn_reap(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	tern_map64_del(&w->conns_by_id, c->id);
 	conn_detach_session(c);
 	conn_free(c);
 }
@@ -410,7 +417,6 @@ void conn_unlink(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	tern_map64_del(&w->conns_by_id, c->id);
 	/* A new connection has written nothing and is in no flush list. */
 }
 

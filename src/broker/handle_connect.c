@@ -49,7 +49,7 @@ static void refuse(struct conn *c, uint8_t reason, const char *why)
 	}
 	conn_send(c, &p);
 	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
-	               "Client connection from %s refused: %s.", c->peer, why);
+	               "Client connection from %s refused: %s.", conn_peer(c, (char[64]){0}), why);
 	conn_close(c, 0, NULL);
 }
 
@@ -79,8 +79,8 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
 		return;
 	}
 	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
-	               "Client connection from %s closed: malformed CONNECT (%s).", c->peer,
-	               tern_strerror(err));
+	               "Client connection from %s closed: malformed CONNECT (%s).",
+	               conn_peer(c, (char[64]){0}), tern_strerror(err));
 	conn_close(c, 0, NULL);
 }
 
@@ -284,7 +284,6 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	} else {
 		s = session_new(w, cid.data, cid.len, p->version);
 		if (!s || session_register(w, s)) {
-			free(s ? s->client_id : NULL);
 			free(s);
 			refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 			return;
@@ -356,10 +355,11 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	/* As mosquitto prints it, with u'name' when there is a username. */ bool named =
 	        user.data != NULL;
 	tern_log_write(&b->log, cfg->connection_messages ? TERN_LOG_NOTICE : 0,
-	               "New client connected from %s as %.*s (p%u, c%u, k%u%s%.*s%s).", c->peer,
-	               (int)cid.len, (const char *)cid.data, p->version, p->clean_start ? 1u : 0u,
-	               c->keep_alive, named ? ", u'" : "", named ? (int)user.len : 0,
-	               named ? (const char *)user.data : "", named ? "'" : "");
+	               "New client connected from %s as %.*s (p%u, c%u, k%u%s%.*s%s).",
+	               conn_peer(c, (char[64]){0}), (int)cid.len, (const char *)cid.data,
+	               p->version, p->clean_start ? 1u : 0u, c->keep_alive, named ? ", u'" : "",
+	               named ? (int)user.len : 0, named ? (const char *)user.data : "",
+	               named ? "'" : "");
 	if (present)
 		session_resume(s);
 }

@@ -95,8 +95,8 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 static void plan_send(struct worker *w, void *arg)
 {
 	struct plan *pl = arg;
-	struct conn *c = tern_map64_get(&w->conns_by_id, pl->conn_id);
-	if (c && c->state == CONN_ACTIVE && c->session && c->session->id == pl->session_id) {
+	struct conn *c = worker_conn_of(w, pl->session_id, pl->conn_id);
+	if (c && c->state == CONN_ACTIVE) {
 		struct tern_packet p = {.type = pl->type};
 		p.u.subres.packet_id = pl->packet_id;
 		p.u.subres.count = pl->n;

@@ -32,6 +32,7 @@
 
 struct held {
 	uint64_t ticket;
+	uint64_t session_id;
 	uint64_t conn_id;
 	enum tern_packet_type type; /* PUBACK or PUBREC; 0 for a call */
 	uint16_t packet_id;
@@ -95,7 +96,7 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 		h->fn(w, h->arg);
 		return;
 	}
-	struct conn *c = tern_map64_get(&w->conns_by_id, h->conn_id);
+	struct conn *c = worker_conn_of(w, h->session_id, h->conn_id);
 	if (!c || c->state != CONN_ACTIVE)
 		return;
 	if (!err) {
@@ -128,6 +129,7 @@ void persist_hold_ack(struct worker *w, struct conn *c, enum tern_packet_type ty
 		return;
 	}
 	struct held h = {.ticket = w->ticket,
+	                 .session_id = c->session->id,
 	                 .conn_id = c->id,
 	                 .type = type,
 	                 .packet_id = packet_id,
@@ -149,15 +151,14 @@ void persist_hold_call(struct worker *w, pending_done_fn fn, void *arg, void (*f
 static void on_done(void *arg, uint64_t ticket, enum tern_err err)
 {
 	struct inbox_item *it = arg;
-	struct worker *w = it->u.done.w;
-	if (atomic_load(&w->broker->stop)) {
+	if (atomic_load(&it->u.done.b->stop)) {
 		/* At shutdown nobody waits for the answer. */
 		free(it);
 		return;
 	}
 	it->u.done.ticket = ticket;
 	it->u.done.err = err;
-	worker_post(w, it);
+	worker_post(it->u.done.w, it);
 }
 
 void persist_submit(struct worker *w)
@@ -192,6 +193,7 @@ void persist_submit(struct worker *w)
 		return;
 	}
 	it->kind = INBOX_STORE_DONE;
+	it->u.done.b = b;
 	it->u.done.w = w;
 	store_batch_on_done(batch, on_done, it, ticket);
 	store_submit(b->store, batch);
@@ -274,7 +276,6 @@ static enum tern_err load_session(void *arg, const struct store_loaded_session *
 	if (session_register(w, s)) {
 		tern_msg_unref(s->will);
 		s->will = NULL;
-		free(s->client_id);
 		free(s);
 		return TERN_E_NOMEM;
 	}

@@ -26,14 +26,10 @@
 
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
 {
-	struct session *s = calloc(1, sizeof(*s));
+	/* One allocation with the client id: idle sessions are many. */
+	struct session *s = calloc(1, sizeof(*s) + (len ? len : 1));
 	if (!s)
 		return NULL;
-	s->client_id = malloc(len ? len : 1);
-	if (!s->client_id) {
-		free(s);
-		return NULL;
-	}
 	memcpy(s->client_id, cid, len);
 	s->client_id_len = (uint16_t)len;
 	s->id = broker_new_id(w->broker);
@@ -114,7 +110,6 @@ void session_destroy(struct session *s)
 	tern_map64_del(&w->sessions_by_id, s->id);
 	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
 	free(s->username);
-	free(s->client_id);
 	free(s);
 }
 

@@ -155,7 +155,7 @@ static ssize_t outcome(struct conn *c, struct tls_conn *t, int n, bool reading)
 		char why[256];
 		ssl_error_text(why, sizeof(why));
 		tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE, "TLS error from %s: %s",
-		               c->peer, why);
+		               conn_peer(c, (char[64]){0}), why);
 		return TP_ERROR;
 	}
 	}

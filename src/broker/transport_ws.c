@@ -172,7 +172,7 @@ static void bad_request(struct conn *c, const char *why)
 		(void)flush_out(c);
 	ws->phase = WS_CLOSED;
 	tern_log_write(&c->w->broker->log, TERN_LOG_WEBSOCKETS,
-	               "WebSocket upgrade from %s refused: %s.", c->peer, why);
+	               "WebSocket upgrade from %s refused: %s.", conn_peer(c, (char[64]){0}), why);
 }
 
 /* Answers a complete upgrade request. Returns false when it is refused. */
@@ -239,7 +239,7 @@ static bool upgrade(struct conn *c)
 	tern_buf_free(&ws->hs);
 	ws->phase = WS_OPEN;
 	tern_log_write(&c->w->broker->log, TERN_LOG_WEBSOCKETS, "WebSocket connection from %s.",
-	               c->peer);
+	               conn_peer(c, (char[64]){0}));
 	return true;
 }
 

@@ -78,10 +78,6 @@ enum tern_err worker_adopt(struct worker *w, struct conn *c)
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 		return TERN_E_SYS;
-	if (tern_map64_put(&w->conns_by_id, c->id, c)) {
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-		return TERN_E_NOMEM;
-	}
 	c->prev = NULL;
 	c->next = w->conns;
 	if (w->conns)
@@ -129,7 +125,9 @@ static void accept_all(struct worker *w, size_t index)
 			continue;
 		}
 		stat_add(&w->stats, STAT_CONN_ACCEPTED, 1);
-		tern_log_write(&b->log, TERN_LOG_DEBUG, "New connection from %s.", c->peer);
+		if (tern_log_on(&b->log, TERN_LOG_DEBUG))
+			tern_log_write(&b->log, TERN_LOG_DEBUG, "New connection from %s.",
+			               conn_peer(c, (char[64]){0}));
 	}
 }
 

@@ -134,6 +134,7 @@ struct tern_client {
 	bool refused;         /* CONNACK refused: no automatic reconnect */
 	bool user_close;      /* tern_client_disconnect() was called */
 	int in_step;          /* > 0 while inside step (callbacks running) */
+	bool corked;          /* tern_client_cork(): output waits for uncorking */
 	bool more_input;      /* step stopped reading with input left */
 
 	/* A failure recorded by a handler, acted on after the input loop. */

@@ -211,7 +211,7 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 		if (c->state != TERN__UP)
 			return TERN_E_CLOSED;
 		e = tern__send_packet(c, &p);
-		if (e == TERN_OK && c->in_step == 0)
+		if (e == TERN_OK && c->in_step == 0 && !c->corked)
 			tern__flush(c);
 		if (packet_id != NULL)
 			*packet_id = 0;
@@ -255,7 +255,7 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 	if (packet_id != NULL)
 		*packet_id = id;
 	tern__pump(c);
-	if (c->in_step == 0)
+	if (c->in_step == 0 && !c->corked)
 		tern__flush(c);
 	return TERN_OK;
 }
@@ -286,7 +286,7 @@ static enum tern_err send_request(struct tern_client *c, struct tern_packet *p, 
 	}
 	if (packet_id != NULL)
 		*packet_id = *idp;
-	if (c->in_step == 0)
+	if (c->in_step == 0 && !c->corked)
 		tern__flush(c);
 	return TERN_OK;
 }
@@ -337,4 +337,11 @@ enum tern_err tern_client_unsubscribe(struct tern_client *c, const char *const *
 	if (fs != small)
 		free(fs);
 	return e;
+}
+
+void tern_client_cork(struct tern_client *c, bool on)
+{
+	c->corked = on;
+	if (!on && c->in_step == 0)
+		tern__flush(c);
 }

@@ -433,6 +433,9 @@ static int64_t publish_turn(struct bench_thread *t, int64_t now)
 			continue;
 		uint32_t fan = b->nmatch[bc->idx];
 		int n = 0;
+		/* A batch goes out in one write: corked, the publishes only
+		 * queue, and uncorking sends them together. */
+		tern_client_cork(bc->c, true);
 		for (; n < BATCH; n++) {
 			if (o->count != 0 && bc->seq >= o->count) {
 				bc->done = true;
@@ -448,7 +451,7 @@ static int64_t publish_turn(struct bench_thread *t, int64_t now)
 				if (bc->next_due < now - SWEEP_NS)
 					bc->next_due = now; /* too far behind: drop it */
 			}
-			if (tern_client_want_write(bc->c))
+			if (n == 0 && tern_client_want_write(bc->c))
 				break; /* socket full: EPOLLOUT wakes us */
 			if (bc->qos > 0 && tern_client_pending(bc->c) >= o->inflight)
 				break; /* the acknowledgements wake us */
@@ -461,6 +464,7 @@ static int64_t publish_turn(struct bench_thread *t, int64_t now)
 			budget -= fan;
 			bc->next_due += iv;
 		}
+		tern_client_cork(bc->c, false);
 		if (n > 0 && fan > 0)
 			atomic_fetch_add_explicit(&b->expected, (uint64_t)n * fan,
 			                          memory_order_relaxed);

@@ -21,7 +21,9 @@ static uint64_t fix_hash(uint64_t h)
 
 static enum tern_err grow(struct tern_map *m)
 {
-	size_t cap = m->slots ? (m->mask + 1) * 2 : 8;
+	size_t cap = m->slots ? ((size_t)m->mask + 1) * 2 : 8;
+	if (cap > ((size_t)1 << 31))
+		return TERN_E_NOMEM;
 	struct tern_map_slot *s = calloc(cap, sizeof(*s));
 	if (!s)
 		return TERN_E_NOMEM;
@@ -64,7 +66,9 @@ static enum tern_err put(struct tern_map *m, uint64_t h, const void *key, size_t
 		s->val = val;
 		return TERN_OK;
 	}
-	if (!m->slots || (m->count + 1) * 2 > m->mask + 1) {
+	/* Up to 3/4 full: linear probing stays short there, and a map per
+	 * connection-sized population costs memory. */
+	if (!m->slots || ((size_t)m->count + 1) * 4 > ((size_t)m->mask + 1) * 3) {
 		enum tern_err err = grow(m);
 		if (err)
 			return err;

@@ -3,7 +3,7 @@
  *
  * Used for sessions by client id, sessions and connections by id, and the
  * children of topic-trie nodes. Linear probing with backward-shift deletion
- * (no tombstones), load factor at most 1/2. The map does not own keys or
+ * (no tombstones), load factor at most 3/4. The map does not own keys or
  * values: a bytes key must stay valid while it is in the map (callers point
  * it into the value they store, e.g. the session's own client id).
  */
@@ -24,8 +24,8 @@ struct tern_map_slot {
 
 struct tern_map {
 	struct tern_map_slot *slots;
-	size_t mask; /* capacity - 1; capacity is 0 or a power of two */
-	size_t count;
+	uint32_t mask; /* capacity - 1; capacity is 0 or a power of two */
+	uint32_t count;
 };
 
 /* Looks up key; returns the value or NULL. */
