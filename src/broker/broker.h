@@ -52,6 +52,7 @@ struct ws_conn;
 struct metrics;
 struct sys_state;
 struct auth_state;
+struct conn_out;
 
 /* ------------------------------------------------------------------ */
 /* broker                                                              */
@@ -475,6 +476,7 @@ struct conn {
 	struct session *session;
 	uint8_t **alias_topic; /* inbound alias -> topic (len-prefixed) */
 	struct tern_msg *will; /* will of this connection */
+	struct conn_out *out;  /* payloads sent by reference; NULL when none */
 	int fd;
 	enum conn_state state;
 	uint32_t client_max_packet; /* client's Maximum Packet Size (v5); 0 none */
@@ -569,10 +571,7 @@ static inline bool topic_too_deep(const struct broker *b, struct tern_bytes topi
 }
 
 /* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
-static inline size_t conn_pending_out(const struct conn *c)
-{
-	return tern_buf_used(&c->wbuf);
-}
+size_t conn_pending_out(const struct conn *c);
 
 /* ------------------------------------------------------------------ */
 /* packet handlers (handle_*.c): each gets a decoded packet             */

@@ -33,6 +33,78 @@
 
 #define READ_CHUNK 16384
 
+/* Payloads at least this large go out by reference to the shared message
+ * (a gather write), not copied into the connection's buffer: a large
+ * message fanned out to many subscribers is never copied. Smaller ones are
+ * cheaper to copy than to track. */
+#define BYREF_MIN 2048
+
+/* The pending output is a stream: wbuf bytes, with message payloads
+ * spliced in. refs[i].gap counts the wbuf bytes that go before payload i
+ * (after payload i-1); sum_gap is their total, so a new payload's gap is
+ * the wbuf bytes not yet claimed. */
+struct out_ref {
+	struct tern_msg *msg; /* a reference */
+	uint32_t gap;
+	uint32_t done; /* payload bytes already written */
+};
+
+struct conn_out {
+	struct out_ref *v;
+	uint32_t head, n, cap;
+	size_t sum_gap;
+	size_t bytes; /* payload bytes still to write */
+};
+
+static bool has_refs(const struct conn *c)
+{
+	return c->out && c->out->n;
+}
+
+size_t conn_pending_out(const struct conn *c)
+{
+	return tern_buf_used(&c->wbuf) + (c->out ? c->out->bytes : 0);
+}
+
+static void out_free(struct conn *c)
+{
+	struct conn_out *o = c->out;
+	if (!o)
+		return;
+	for (uint32_t i = 0; i < o->n; i++)
+		tern_msg_unref(o->v[(o->head + i) % o->cap].msg);
+	free(o->v);
+	free(o);
+	c->out = NULL;
+}
+
+/* Queues m's payload after the wbuf bytes written so far. */
+static enum tern_err out_push(struct conn *c, struct tern_msg *m)
+{
+	struct conn_out *o = c->out;
+	if (!o && !(o = c->out = calloc(1, sizeof(*o))))
+		return TERN_E_NOMEM;
+	if (o->n == o->cap) {
+		uint32_t cap = o->cap ? o->cap * 2 : 8;
+		struct out_ref *v = malloc(cap * sizeof(*v));
+		if (!v)
+			return TERN_E_NOMEM;
+		for (uint32_t i = 0; i < o->n; i++)
+			v[i] = o->v[(o->head + i) % o->cap];
+		free(o->v);
+		o->v = v;
+		o->head = 0;
+		o->cap = cap;
+	}
+	size_t gap = tern_buf_used(&c->wbuf) - o->sum_gap;
+	o->v[(o->head + o->n) % o->cap] =
+	        (struct out_ref){.msg = tern_msg_ref(m), .gap = (uint32_t)gap, .done = 0};
+	o->n++;
+	o->sum_gap += gap;
+	o->bytes += m->payload.len;
+	return TERN_OK;
+}
+
 const char *conn_peer(const struct conn *c, char out[64])
 {
 	size_t len = 64;
@@ -107,6 +179,7 @@ void conn_free(struct conn *c)
 		atomic_fetch_sub(&c->w->broker->n_conns, 1);
 	tern_buf_free(&c->rbuf);
 	tern_buf_free(&c->wbuf);
+	out_free(c);
 	tern_msg_unref(c->will);
 	free_aliases(c);
 	free(c);
@@ -240,7 +313,8 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	size_t total = hlen + m->payload.len;
 	if (c->client_max_packet && total > c->client_max_packet)
 		return TERN_E_TOO_LARGE;
-	enum tern_err err = tern_buf_reserve(&c->wbuf, total, 0);
+	bool byref = m->payload.len >= BYREF_MIN;
+	enum tern_err err = tern_buf_reserve(&c->wbuf, byref ? hlen : total, 0);
 	if (err) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return err;
@@ -251,9 +325,16 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	if (err)
 		return err;
 	c->wbuf.len += n;
-	if (m->payload.len)
-		memcpy(c->wbuf.data + c->wbuf.len, m->payload.data, m->payload.len);
-	c->wbuf.len += m->payload.len;
+	if (byref) {
+		if (out_push(c, d->msg)) {
+			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+			return TERN_E_NOMEM;
+		}
+	} else {
+		if (m->payload.len)
+			memcpy(c->wbuf.data + c->wbuf.len, m->payload.data, m->payload.len);
+		c->wbuf.len += m->payload.len;
+	}
 	stat_add(&c->w->stats, STAT_PKT_OUT, 1);
 	stat_add(&c->w->stats, (enum stat_id)(STAT_PUB_OUT_Q0 + d->qos), 1);
 	mark_flush(c);
@@ -273,14 +354,101 @@ static void set_epollout(struct conn *c, bool on)
 		c->epollout = on;
 }
 
+/* Writes the next piece of the output stream: wbuf bytes up to the next
+ * spliced payload, or that payload. Returns bytes written, TP_AGAIN or
+ * TP_ERROR. */
+static ssize_t write_piece(struct conn *c)
+{
+	struct conn_out *o = c->out;
+	if (has_refs(c)) {
+		struct out_ref *r = &o->v[o->head];
+		if (r->gap == 0) {
+			const struct tern_bytes *p = &r->msg->payload;
+			ssize_t n = c->tp->write(c, p->data + r->done, p->len - r->done);
+			if (n > 0) {
+				r->done += (uint32_t)n;
+				o->bytes -= (size_t)n;
+				if (r->done == p->len) {
+					tern_msg_unref(r->msg);
+					o->head = (o->head + 1) % o->cap;
+					o->n--;
+				}
+			}
+			return n;
+		}
+		ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, r->gap);
+		if (n > 0) {
+			tern_buf_consume(&c->wbuf, (size_t)n);
+			r->gap -= (uint32_t)n;
+			o->sum_gap -= (size_t)n;
+		}
+		return n;
+	}
+	ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf));
+	if (n > 0)
+		tern_buf_consume(&c->wbuf, (size_t)n);
+	return n;
+}
+
+/* With a gather-capable transport: the whole pending stream (up to 64
+ * pieces) in one system call. */
+static ssize_t write_gather(struct conn *c)
+{
+	struct conn_out *o = c->out;
+	struct iovec iov[64];
+	int n = 0;
+	size_t woff = c->wbuf.off;
+	for (uint32_t i = 0; i < o->n && n < 62; i++) {
+		struct out_ref *r = &o->v[(o->head + i) % o->cap];
+		if (r->gap) {
+			iov[n].iov_base = c->wbuf.data + woff;
+			iov[n++].iov_len = r->gap;
+			woff += r->gap;
+		}
+		iov[n].iov_base = (void *)(r->msg->payload.data + r->done);
+		iov[n++].iov_len = r->msg->payload.len - r->done;
+	}
+	if (n < 62 && woff < c->wbuf.len) {
+		iov[n].iov_base = c->wbuf.data + woff;
+		iov[n++].iov_len = c->wbuf.len - woff;
+	}
+	ssize_t w = c->tp->writev(c, iov, n);
+	if (w <= 0)
+		return w;
+	/* Account the bytes written across the pieces, in order. */
+	size_t left = (size_t)w;
+	while (left && has_refs(c)) {
+		struct out_ref *r = &o->v[o->head];
+		size_t g = r->gap < left ? r->gap : left;
+		tern_buf_consume(&c->wbuf, g);
+		r->gap -= (uint32_t)g;
+		o->sum_gap -= g;
+		left -= g;
+		if (r->gap)
+			break;
+		size_t rest = r->msg->payload.len - r->done;
+		size_t p = rest < left ? rest : left;
+		r->done += (uint32_t)p;
+		o->bytes -= p;
+		left -= p;
+		if (r->done < r->msg->payload.len)
+			break;
+		tern_msg_unref(r->msg);
+		o->head = (o->head + 1) % o->cap;
+		o->n--;
+	}
+	if (left)
+		tern_buf_consume(&c->wbuf, left);
+	return w;
+}
+
 /* Writes as much as the socket takes, including what the transport keeps
  * of its own (WebSocket framing). Returns false on a fatal error. */
 static bool write_some(struct conn *c)
 {
-	while (tern_buf_used(&c->wbuf)) {
-		ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf));
+	while (tern_buf_used(&c->wbuf) || has_refs(c)) {
+		ssize_t n = has_refs(c) && c->tp->writev ? write_gather(c) : write_piece(c);
 		if (n > 0) {
-			tern_buf_consume(&c->wbuf, (size_t)n);
 			stat_add(&c->w->stats, STAT_BYTES_OUT, (uint64_t)n);
 			continue;
 		}
@@ -299,7 +467,7 @@ void conn_flush(struct conn *c)
 		conn_close(c, 0, "write failed");
 		return;
 	}
-	bool pending = tern_buf_used(&c->wbuf) || c->tp->out_pending(c);
+	bool pending = conn_pending_out(c) || c->tp->out_pending(c);
 	if (pending) {
 		/* A write that waits for readability is retried when data
 		 * arrives, not on EPOLLOUT, which would fire at once. */
@@ -309,6 +477,8 @@ void conn_flush(struct conn *c)
 	}
 	if (!tern_buf_used(&c->wbuf))
 		tern_buf_free(&c->wbuf);
+	if (c->out && !c->out->n)
+		out_free(c);
 }
 
 void conn_on_writable(struct conn *c)
@@ -562,8 +732,8 @@ void conn_on_readable(struct conn *c)
 		if (!c->tp->pending(c))
 			break;
 	}
-	set_epollout(c, tern_buf_used(&c->wbuf) && !c->tp_write_wants_read);
-	if (c->tp_write_wants_read && tern_buf_used(&c->wbuf))
+	set_epollout(c, conn_pending_out(c) && !c->tp_write_wants_read);
+	if (c->tp_write_wants_read && conn_pending_out(c))
 		mark_flush(c);
 	if (tern_buf_used(&c->rbuf))
 		conn_process(c);

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "tern/error.h"
 
@@ -38,6 +39,8 @@ struct transport {
 	 * out_pending. */
 	ssize_t (*write)(struct conn *c, const void *buf, size_t len);
 	bool (*out_pending)(const struct conn *c);
+	/* Optional gather write (NULL: conn.c writes piece by piece). */
+	ssize_t (*writev)(struct conn *c, const struct iovec *iov, int n);
 	/* True when bytes were taken off the socket but not returned yet, so
 	 * epoll will not report them: read again before sleeping. */
 	bool (*pending)(const struct conn *c);

@@ -39,6 +39,19 @@ static ssize_t tcp_write(struct conn *c, const void *buf, size_t len)
 	}
 }
 
+static ssize_t tcp_writev(struct conn *c, const struct iovec *iov, int n)
+{
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	for (;;) {
+		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w > 0)
+			return w;
+		if (w < 0 && errno == EINTR)
+			continue;
+		return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? TP_AGAIN : TP_ERROR;
+	}
+}
+
 static bool tcp_pending(const struct conn *c)
 {
 	(void)c;
@@ -62,6 +75,7 @@ const struct transport transport_tcp = {
         .read = tcp_read,
         .write = tcp_write,
         .out_pending = tcp_out_pending,
+        .writev = tcp_writev,
         .pending = tcp_pending,
         .close = tcp_close,
 };
