@@ -307,14 +307,16 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		pr->n_user = m->n_user;
 		pr->user_raw = m->user_raw;
 	}
-	size_t hlen = tern_publish_header_size(&pub, c->version);
-	if (hlen == 0)
+	/* Without properties the header is at most type, 4 length bytes,
+	 * topic, packet id and an empty property length: no need to measure
+	 * it first (the hot path of fan-out). */
+	const struct tern_props *pr = &pub.props;
+	bool plain = c->version != TERN_V5 || (!pr->present && !pr->n_sub_ids && !pr->n_user);
+	size_t hmax = plain ? pub.topic.len + 10u : tern_publish_header_size(&pub, c->version);
+	if (hmax == 0)
 		return TERN_E_INVALID;
-	size_t total = hlen + m->payload.len;
-	if (c->client_max_packet && total > c->client_max_packet)
-		return TERN_E_TOO_LARGE;
 	bool byref = m->payload.len >= BYREF_MIN;
-	enum tern_err err = tern_buf_reserve(&c->wbuf, byref ? hlen : total, 0);
+	enum tern_err err = tern_buf_reserve(&c->wbuf, byref ? hmax : hmax + m->payload.len, 0);
 	if (err) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return err;
@@ -324,6 +326,8 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	                                 c->wbuf.cap - c->wbuf.len, &n);
 	if (err)
 		return err;
+	if (c->client_max_packet && n + m->payload.len > c->client_max_packet)
+		return TERN_E_TOO_LARGE; /* nothing was committed */
 	c->wbuf.len += n;
 	if (byref) {
 		if (out_push(c, d->msg)) {

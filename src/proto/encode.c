@@ -353,11 +353,31 @@ static enum tern_err measure_publish(const struct tern_publish *pub, uint8_t ver
 	return TERN_OK;
 }
 
+/* The PUBLISH a broker sends most: no properties (3.1 / 3.1.1, or 5.0 with
+ * none). Checked and measured in one pass, without the generic writer;
+ * anything else, valid or not, takes the generic path. */
+static bool publish_plain(const struct tern_publish *p, uint8_t version, size_t *hdr_body,
+                          uint32_t *remaining)
+{
+	if (version == TERN_V5 && (p->props.present || p->props.n_sub_ids || p->props.n_user))
+		return false;
+	if (publish_flags(p) < 0 || p->topic.len == 0 || (p->payload.len && !p->payload.data) ||
+	    !str_ok(p->topic) || !tern__topic_name_ok(p->topic.data, p->topic.len))
+		return false;
+	size_t n = 2u + p->topic.len + (p->qos ? 2u : 0u) + (version == TERN_V5 ? 1u : 0u);
+	if (p->payload.len > TERN_VBI_MAX - n)
+		return false;
+	*hdr_body = n;
+	*remaining = (uint32_t)(n + p->payload.len);
+	return true;
+}
+
 size_t tern_publish_header_size(const struct tern_publish *pub, uint8_t version)
 {
 	size_t n;
 	uint32_t remaining;
-	if (measure_publish(pub, version, &n, &remaining) != TERN_OK)
+	if (!publish_plain(pub, version, &n, &remaining) &&
+	    measure_publish(pub, version, &n, &remaining) != TERN_OK)
 		return 0;
 	return 1u + tern__vbi_size(remaining) + n;
 }
@@ -367,6 +387,23 @@ enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t
 {
 	size_t n;
 	uint32_t remaining;
+	if (publish_plain(pub, version, &n, &remaining)) {
+		size_t total = 1u + tern__vbi_size(remaining) + n;
+		if (out == NULL || total > cap)
+			return TERN_E_BUFFER;
+		struct tern__wr w = {out, cap, 0, false};
+		tern__wr_u8(&w, (uint8_t)(TERN_PUBLISH << 4 | publish_flags(pub)));
+		tern__wr_vbi(&w, remaining);
+		tern__wr_u16(&w, (uint16_t)pub->topic.len);
+		memcpy(out + w.len, pub->topic.data, pub->topic.len);
+		w.len += pub->topic.len;
+		if (pub->qos > 0)
+			tern__wr_u16(&w, pub->packet_id);
+		if (version == TERN_V5)
+			tern__wr_u8(&w, 0); /* property length */
+		*written = w.len;
+		return TERN_OK;
+	}
 	enum tern_err e = measure_publish(pub, version, &n, &remaining);
 	if (e != TERN_OK)
 		return e;
