@@ -50,6 +50,10 @@ enum tern_err {
 	TERN_E_NOT_FOUND = -15,
 	/* The operation did not finish in time. */
 	TERN_E_TIMEOUT = -16,
+	/* TLS failed: a certificate, key or CA file could not be used, the
+	 * handshake or the broker's certificate check failed, or the peer sent
+	 * a TLS alert (tern_client_tls_error() says which). */
+	TERN_E_TLS = -17,
 };
 
 /* Returns a short static description of err; never NULL. */

@@ -1,8 +1,9 @@
 /*
  * tern/tern.h - libtern, the tern MQTT client library.
  *
- * One client object speaks MQTT 3.1, 3.1.1 or 5.0 to one broker over TCP.
- * It can be driven two ways, which can be mixed:
+ * One client object speaks MQTT 3.1, 3.1.1 or 5.0 to one broker over TCP,
+ * or over TLS (see the tls_* connection options). It can be driven two
+ * ways, which can be mixed:
  *
  *   Non-blocking: tern_client_connect_start() opens the socket and queues
  *   CONNECT; the application watches tern_client_fd() for readability (and
@@ -87,6 +88,32 @@ struct tern_connect_opts {
 	bool auto_reconnect;         /* false */
 	uint32_t reconnect_min_ms;   /* 500 */
 	uint32_t reconnect_max_ms;   /* 30000 */
+
+	/* TLS (OpenSSL 3). All zero: plain TCP. TLS is on when tls is true or
+	 * tls_cafile, tls_capath or tls_use_os_certs is set. The broker's
+	 * certificate is always verified: against tls_cafile (a PEM bundle)
+	 * and/or tls_capath (a directory prepared with `openssl rehash`), or,
+	 * when neither is given or tls_use_os_certs is true, against the
+	 * system's default store too. Its name is checked against host (or
+	 * tls_server_name when set): a DNS name against the certificate's
+	 * subjectAltName DNS entries (or CN), an IP address against its IP
+	 * entries. TLS 1.2 is the minimum; Server Name Indication is sent for
+	 * names (not for IP addresses). Files are read by connect_start (a bad
+	 * one fails it with TERN_E_TLS); the paths are copied. A failed
+	 * handshake or certificate check ends the attempt with TERN_E_TLS, and
+	 * tern_client_tls_error() says why. */
+	const char *tls_cafile;   /* trusted CA certificates (PEM), or NULL */
+	const char *tls_capath;   /* directory of trusted CAs, or NULL */
+	const char *tls_certfile; /* our certificate chain (PEM), or NULL; with keyfile */
+	const char *tls_keyfile;  /* its private key (PEM, unencrypted), or NULL */
+	bool tls;                 /* use TLS even without cafile / capath */
+	/* Do not check the broker's name against its certificate (the chain
+	 * is still verified), like mosquitto's --insecure. For tests only: it
+	 * lets anyone with a certificate from a trusted CA impersonate the
+	 * broker. */
+	bool tls_insecure;
+	const char *tls_server_name; /* name to send (SNI) and verify, or NULL: host */
+	bool tls_use_os_certs;       /* also trust the system store with cafile / capath */
 };
 
 /* A received application message. The topic is NUL-terminated. For v5,
@@ -115,7 +142,8 @@ struct tern_callbacks {
 	void (*on_connect)(struct tern_client *c, void *ud, uint8_t reason, bool session_present,
 	                   const struct tern_props *props);
 	/* The connection ended. err is TERN_OK after our own DISCONNECT,
-	 * TERN_E_CLOSED when the broker closed it; reason is the v5
+	 * TERN_E_CLOSED when the broker closed it, TERN_E_TLS when TLS
+	 * failed (tern_client_tls_error()); reason is the v5
 	 * DISCONNECT reason the broker sent (0 if none). */
 	void (*on_disconnect)(struct tern_client *c, void *ud, enum tern_err err, uint8_t reason,
 	                      const struct tern_props *props);
@@ -169,7 +197,11 @@ TERN_API void tern_client_free(struct tern_client *c);
 /* Starts connecting: resolves host, starts a non-blocking TCP connect and
  * queues CONNECT. Options are copied. Returns TERN_E_INVALID for bad
  * options (or while connected or connecting), TERN_E_SYS when the socket
- * cannot be created or the name not resolved. The outcome arrives through
+ * cannot be created or the name not resolved, TERN_E_TLS when a TLS file
+ * cannot be used (tern_client_tls_error()). With TLS the handshake follows
+ * the TCP connect and CONNECT goes out once it is done; while it runs,
+ * tern_client_want_write() and tern_client_timeout_ms() say what it
+ * waits for. The outcome arrives through
  * on_connect / on_disconnect. Name resolution (getaddrinfo) blocks; give a
  * numeric address where that matters. Every resolved address is tried in
  * turn. Reconnects (auto_reconnect) reuse the client id the broker
@@ -254,6 +286,12 @@ TERN_API bool tern_client_is_connected(const struct tern_client *c);
  * one); "" before connecting. Valid until the next call on c. */
 TERN_API const char *tern_client_id(const struct tern_client *c);
 
+/* Why the last TLS operation of c failed, in words ("certificate
+ * verification failed (unable to get local issuer certificate)", "cannot
+ * load CA file ca.pem: No such file or directory", ...), for an error message after
+ * TERN_E_TLS; "" when nothing failed. Valid until the next call on c. */
+TERN_API const char *tern_client_tls_error(const struct tern_client *c);
+
 /* QoS 1/2 publishes of ours not yet completed (in flight or waiting). */
 TERN_API size_t tern_client_pending(const struct tern_client *c);
 
@@ -262,7 +300,8 @@ TERN_API size_t tern_client_pending(const struct tern_client *c);
 /* Connects and waits for CONNACK, at most timeout_ms (-1: the options'
  * connect_timeout_ms). *reason (may be NULL) gets the CONNACK reason.
  * Returns TERN_OK when accepted; TERN_E_PROTOCOL when refused (see
- * *reason); TERN_E_TIMEOUT; TERN_E_SYS / TERN_E_CLOSED on network errors.
+ * *reason); TERN_E_TIMEOUT; TERN_E_SYS / TERN_E_CLOSED on network errors;
+ * TERN_E_TLS when TLS failed (tern_client_tls_error() says why).
  * After a failure with auto_reconnect a new attempt is scheduled (run it
  * with tern_client_loop(), or stop it with tern_client_disconnect()). */
 TERN_API enum tern_err tern_client_connect(struct tern_client *c,

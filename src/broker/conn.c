@@ -564,18 +564,10 @@ void conn_detach_session(struct conn *c)
 
 void conn_reap(struct conn *c)
 {
-	struct worker *w = c->w;
 	/* Last words (a DISCONNECT, a CONNACK refusal) go out if the socket
 	 * takes them now; nobody waits for a closing connection. */
 	(void)write_some(c);
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (w->conns == c)
-		w->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	conn_unlink(c);
 	conn_detach_session(c);
 	conn_free(c);
 }
@@ -591,7 +583,6 @@ void conn_unlink(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	/* A new connection has written nothing and is in no flush list. */
 }
 
 static void dispatch(struct conn *c, struct tern_packet *p)

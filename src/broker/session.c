@@ -193,19 +193,16 @@ static void send_inflight(struct session *s, struct delivery *d)
 		                                        f->packet_id, STORE_D_SENT));
 }
 
-static bool enqueue(struct session *s, struct delivery *d)
+/* Appends d to the queue (taking it), growing the ring as needed.
+ * TERN_E_NOMEM leaves *d to the caller. */
+static enum tern_err queue_push(struct session *s, struct delivery *d)
 {
-	const struct tern_config *cfg = &s->w->broker->cfg;
-	if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
-		return false;
-	if (cfg->max_queued_bytes && s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
-		return false;
 	if (s->q_len == s->q_cap) {
-		size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
 		struct delivery *q = malloc(cap * sizeof(*q));
 		if (!q)
-			return false;
-		for (size_t i = 0; i < s->q_len; i++)
+			return TERN_E_NOMEM;
+		for (uint32_t i = 0; i < s->q_len; i++)
 			q[i] = s->queue[(s->q_head + i) % s->q_cap];
 		free(s->queue);
 		s->queue = q;
@@ -216,7 +213,17 @@ static bool enqueue(struct session *s, struct delivery *d)
 	s->q_len++;
 	s->q_bytes += d->msg->payload.len;
 	memset(d, 0, sizeof(*d));
-	return true;
+	return TERN_OK;
+}
+
+static bool enqueue(struct session *s, struct delivery *d)
+{
+	const struct tern_config *cfg = &s->w->broker->cfg;
+	if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
+		return false;
+	if (cfg->max_queued_bytes && s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
+		return false;
+	return queue_push(s, d) == TERN_OK;
 }
 
 static void drop(struct session *s, struct delivery *d, const char *why)
@@ -378,25 +385,10 @@ bool session_tick(struct session *s, uint64_t now)
 enum tern_err session_restore_queued(struct session *s, struct delivery *d)
 {
 	/* The bound was applied when the message was queued: keep them all. */
-	if (s->q_len == s->q_cap) {
-		size_t cap = s->q_cap ? s->q_cap * 2 : 8;
-		struct delivery *q = malloc(cap * sizeof(*q));
-		if (!q) {
-			delivery_clear(d);
-			return TERN_E_NOMEM;
-		}
-		for (size_t i = 0; i < s->q_len; i++)
-			q[i] = s->queue[(s->q_head + i) % s->q_cap];
-		free(s->queue);
-		s->queue = q;
-		s->q_head = 0;
-		s->q_cap = cap;
-	}
-	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
-	s->q_len++;
-	s->q_bytes += d->msg->payload.len;
-	memset(d, 0, sizeof(*d));
-	return TERN_OK;
+	enum tern_err err = queue_push(s, d);
+	if (err)
+		delivery_clear(d);
+	return err;
 }
 
 enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,

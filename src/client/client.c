@@ -75,6 +75,7 @@ void tern_client_free(struct tern_client *c)
 {
 	if (c == NULL)
 		return;
+	tern__tls_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->ai_list != NULL)
@@ -127,6 +128,12 @@ static enum tern_err opts_check(const struct tern_connect_opts *o)
 		return TERN_E_INVALID;
 	if (o->password_len > 65535 || (o->password == NULL && o->password_len > 0))
 		return TERN_E_INVALID;
+	/* A certificate needs its key; either without TLS on would be
+	 * silently unused. */
+	bool tls = o->tls || o->tls_cafile != NULL || o->tls_capath != NULL || o->tls_use_os_certs;
+	if ((o->tls_certfile == NULL) != (o->tls_keyfile == NULL) ||
+	    (!tls && o->tls_certfile != NULL))
+		return TERN_E_INVALID;
 	return TERN_OK;
 }
 
@@ -140,6 +147,9 @@ static enum tern_err opts_store(struct tern_client *c, const struct tern_connect
 	if (c->have_opts && c->opts.version != o->version && c->n_out > 0)
 		return TERN_E_INVALID;
 	opts_free(c);
+	e = tern__tls_configure(c, o);
+	if (e != TERN_OK)
+		return e;
 	c->opts = *o;
 	c->opts.will = NULL;
 	c->opts.props = NULL;
@@ -170,6 +180,10 @@ static enum tern_err opts_store(struct tern_client *c, const struct tern_connect
 	c->opts.password = c->password;
 	c->opts.props = &c->props.p;
 	c->opts.client_id = NULL; /* c->client_id holds it */
+	/* c->tls holds what TLS needs; the files are read. */
+	c->opts.tls_cafile = c->opts.tls_capath = NULL;
+	c->opts.tls_certfile = c->opts.tls_keyfile = NULL;
+	c->opts.tls_server_name = NULL;
 	c->local_max_packet = 0;
 	if (o->version == TERN_V5 && o->props != NULL &&
 	    (o->props->present & TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE)))
@@ -200,8 +214,13 @@ static enum tern_err connect_prepare(struct tern_client *c, const struct tern_co
 	if (c->state != TERN__IDLE && c->state != TERN__BACKOFF)
 		return TERN_E_INVALID;
 	enum tern_err e = opts_store(c, opts);
-	if (e != TERN_OK)
+	if (e != TERN_OK) {
+		/* A pending reconnect must not go on with what is left of the
+		 * earlier options (freed, or without the TLS asked for now). */
+		if (e != TERN_E_INVALID)
+			c->state = TERN__IDLE;
 		return e;
+	}
 	c->state = TERN__IDLE;
 	c->attempt = 0;
 	c->refused = false;
@@ -239,6 +258,11 @@ bool tern_client_is_connected(const struct tern_client *c)
 const char *tern_client_id(const struct tern_client *c)
 {
 	return c->client_id != NULL ? c->client_id : "";
+}
+
+const char *tern_client_tls_error(const struct tern_client *c)
+{
+	return c->tls_err;
 }
 
 size_t tern_client_pending(const struct tern_client *c)

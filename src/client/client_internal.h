@@ -11,12 +11,18 @@
  *                     outbound QoS state (in-flight window, local queue,
  *                     resend on session resume)
  *   client_blocking.c the blocking API, a poll() loop around step
+ *   client_tls.c      TLS with OpenSSL: the context made from the options,
+ *                     the handshake, reads and writes; client_io.c calls it
+ *                     through the tern__tls_* functions below
  *
  * The connection goes through these states:
  *
  *   IDLE --connect_start--> TCP --connected--> CONNACK --accepted--> UP
- *     ^                                  |        |                   |
- *     |                                  +--------+---- error --------+
+ *     ^                      |   \                 ^  |                 |
+ *     |                      |    +--> TLS --------+  |                 |
+ *     |                      | (TLS on)  | handshake  |                 |
+ *     |                      |           |   done     |                 |
+ *     |                      +-----------+------------+---- error ------+
  *     |                                  v
  *     +---- no reconnect ---- closed ----+---- auto_reconnect --> BACKOFF
  *
@@ -39,10 +45,12 @@
 #include "util/map.h"
 
 struct addrinfo;
+struct tern__tls;
 
 enum tern__state {
 	TERN__IDLE,    /* no connection, none scheduled */
 	TERN__TCP,     /* non-blocking TCP connect in progress, CONNECT queued */
+	TERN__TLS,     /* TLS handshake in progress, CONNECT queued */
 	TERN__CONNACK, /* TCP up, waiting for CONNACK */
 	TERN__UP,      /* CONNACK accepted the connection */
 	TERN__CLOSING, /* our DISCONNECT queued; close once it is written */
@@ -114,6 +122,10 @@ struct tern_client {
 	uint8_t *will_payload;
 	struct tern__props_copy will_props;
 	uint32_t local_max_packet; /* our Maximum Packet Size, 0: none */
+	/* TLS context made from the options (client_tls.c), NULL for plain
+	 * TCP; it holds the session of the current connection too. */
+	struct tern__tls *tls;
+	char tls_err[256]; /* tern_client_tls_error() */
 
 	/* The client id in use: the user's or the one the broker assigned. */
 	char *client_id;
@@ -221,6 +233,50 @@ void tern__fail(struct tern_client *c, enum tern_err err);
  * is queued. The client takes fd and closes it. */
 enum tern_err tern__client_attach_fd(struct tern_client *c, const struct tern_connect_opts *opts,
                                      int fd);
+
+/* ---- client_tls.c ---- */
+
+/* Makes c->tls from the TLS options of o (replacing an earlier one), or
+ * frees it when o does not ask for TLS. Reads the CA, certificate and key
+ * files now. TERN_E_TLS (why in c->tls_err) or TERN_E_NOMEM; c->tls is
+ * then NULL. */
+enum tern_err tern__tls_configure(struct tern_client *c, const struct tern_connect_opts *o);
+
+/* Ends the session (tern__tls_end) and frees c->tls; NULL is allowed. */
+void tern__tls_free(struct tern_client *c);
+
+/* Starts a client session on c->fd, which is connected; the handshake is
+ * then driven by tern__tls_handshake(). TERN_E_NOMEM or TERN_E_TLS. */
+enum tern_err tern__tls_begin(struct tern_client *c);
+
+/* Goes on with the handshake as far as the socket allows: TERN_OK once it
+ * is done (the certificate checked), TERN_E_INCOMPLETE while it waits for
+ * the socket (tern__tls_want_write() says for what), TERN_E_TLS or
+ * TERN_E_CLOSED when it failed. */
+enum tern_err tern__tls_handshake(struct tern_client *c);
+
+/* Reads up to n decrypted bytes into buf: TERN_OK and *got > 0,
+ * TERN_E_INCOMPLETE when nothing is available now, TERN_E_CLOSED when the
+ * peer closed, TERN_E_TLS / TERN_E_SYS on errors. */
+enum tern_err tern__tls_read(struct tern_client *c, void *buf, size_t n, size_t *got);
+
+/* Writes up to n bytes of buf (a partial write is fine; after
+ * TERN_E_INCOMPLETE the same bytes must be offered again, possibly from a
+ * moved buffer and with more after them): TERN_OK and *put > 0,
+ * TERN_E_INCOMPLETE, TERN_E_CLOSED, TERN_E_TLS or TERN_E_SYS. */
+enum tern_err tern__tls_write(struct tern_client *c, const void *buf, size_t n, size_t *put);
+
+/* True when the last TLS operation waits for the socket to be writable. */
+bool tern__tls_want_write(const struct tern_client *c);
+
+/* True when OpenSSL holds decrypted input not yet read (so the fd may not
+ * signal readable although there is input). */
+bool tern__tls_pending(const struct tern_client *c);
+
+/* Ends the session of the current connection (before its fd is closed):
+ * with graceful, a close_notify is attempted once, without blocking.
+ * Harmless when there is none. */
+void tern__tls_end(struct tern_client *c, bool graceful);
 
 /* ---- client_proto.c: what comes in ---- */
 

@@ -14,6 +14,13 @@
  * exists and goes out when the connect completes; TCP_NODELAY is set, since
  * MQTT packets are small and latency matters more than segment count.
  *
+ * TLS (client_tls.c) slots in between: when the options ask for it, the
+ * connected socket goes through the TLS state, where step drives the
+ * non-blocking handshake (tern_client_want_write() then follows what
+ * OpenSSL waits for, not the queued CONNECT), and CONNECT is written once
+ * the handshake is done. Reads and writes go through conn_read() /
+ * conn_write(), the only places that tell plain TCP from TLS.
+ *
  * Input: whatever the socket has is read into `in` and decoded packet by
  * packet with the shared codec (tern_decode_fixed_header() checks our
  * Maximum Packet Size before the body is buffered). A packet that does not
@@ -121,12 +128,19 @@ static enum tern_err conn_begin(struct tern_client *c)
 	return queue_connect(c);
 }
 
-/* The TCP connection is up: from now on we wait for CONNACK. */
+/* The TCP connection is up: from now on we wait for the TLS handshake,
+ * or for CONNACK. */
 static void tcp_up(struct tern_client *c)
 {
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = TERN__CONNACK;
+	if (c->tls != NULL) {
+		c->state = TERN__TLS;
+		enum tern_err e = tern__tls_begin(c);
+		if (e != TERN_OK)
+			tern__fail(c, e);
+	}
 	if (c->ai_list != NULL) {
 		freeaddrinfo(c->ai_list);
 		c->ai_list = c->ai_next = NULL;
@@ -226,7 +240,11 @@ enum tern_err tern__io_attach(struct tern_client *c, int fd)
 		return e;
 	c->fd = fd;
 	c->state = TERN__CONNACK;
-	return TERN_OK;
+	if (c->tls != NULL) {
+		c->state = TERN__TLS;
+		e = tern__tls_begin(c);
+	}
+	return e;
 }
 
 /* Checks a connect in progress; moves on to CONNACK, or to the next
@@ -252,6 +270,60 @@ static void check_tcp(struct tern_client *c)
 	}
 }
 
+/* Goes on with the TLS handshake; CONNECT goes out once it is done. */
+static void check_tls(struct tern_client *c)
+{
+	enum tern_err e = tern__tls_handshake(c);
+	if (e == TERN_OK)
+		c->state = TERN__CONNACK;
+	else if (e != TERN_E_INCOMPLETE)
+		tern__fail(c, e);
+}
+
+/* ---- the transport: plain TCP or TLS ---- */
+
+/* Reads up to n bytes: TERN_OK and *got > 0, TERN_E_INCOMPLETE when
+ * nothing is there now, or the error that ends the connection. */
+static enum tern_err conn_read(struct tern_client *c, void *buf, size_t n, size_t *got)
+{
+	if (c->tls != NULL)
+		return tern__tls_read(c, buf, n, got);
+	for (;;) {
+		ssize_t r = recv(c->fd, buf, n, MSG_DONTWAIT);
+		if (r > 0) {
+			*got = (size_t)r;
+			return TERN_OK;
+		}
+		if (r == 0)
+			return TERN_E_CLOSED;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return TERN_E_INCOMPLETE;
+		return errno == ECONNRESET ? TERN_E_CLOSED : TERN_E_SYS;
+	}
+}
+
+/* Writes up to n bytes: TERN_OK and *put > 0, TERN_E_INCOMPLETE when the
+ * socket takes nothing now, or the error that ends the connection. */
+static enum tern_err conn_write(struct tern_client *c, const void *buf, size_t n, size_t *put)
+{
+	if (c->tls != NULL)
+		return tern__tls_write(c, buf, n, put);
+	for (;;) {
+		ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r > 0) {
+			*put = (size_t)r;
+			return TERN_OK;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return TERN_E_INCOMPLETE;
+		return (errno == EPIPE || errno == ECONNRESET) ? TERN_E_CLOSED : TERN_E_SYS;
+	}
+}
+
 /* ---- output ---- */
 
 enum tern_err tern__send_packet(struct tern_client *c, const struct tern_packet *p)
@@ -274,22 +346,20 @@ enum tern_err tern__send_packet(struct tern_client *c, const struct tern_packet 
 
 void tern__flush(struct tern_client *c)
 {
-	if (c->fd < 0 || c->state == TERN__TCP || c->fail != TERN_OK)
+	if (c->fd < 0 || c->state == TERN__TCP || c->state == TERN__TLS || c->fail != TERN_OK)
 		return;
 	while (tern_buf_used(&c->out) > 0) {
-		ssize_t n = send(c->fd, c->out.data + c->out.off, tern_buf_used(&c->out),
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			tern_buf_consume(&c->out, (size_t)n);
-			c->last_tx = tern_now_ms();
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		size_t n = 0;
+		enum tern_err e =
+		        conn_write(c, c->out.data + c->out.off, tern_buf_used(&c->out), &n);
+		if (e == TERN_E_INCOMPLETE)
 			return;
-		tern__fail(c, (errno == EPIPE || errno == ECONNRESET) ? TERN_E_CLOSED : TERN_E_SYS);
-		return;
+		if (e != TERN_OK) {
+			tern__fail(c, e);
+			return;
+		}
+		tern_buf_consume(&c->out, n);
+		c->last_tx = tern_now_ms();
 	}
 	if (c->out.cap > OUT_KEEP)
 		tern_buf_free(&c->out);
@@ -346,24 +416,22 @@ static void read_input(struct tern_client *c)
 			tern__fail(c, TERN_E_NOMEM);
 			return;
 		}
-		size_t room = c->in.cap - c->in.len;
-		ssize_t n = recv(c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
-		if (n == 0) {
-			tern__fail(c, TERN_E_CLOSED);
-			return;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				tern__fail(c, errno == ECONNRESET ? TERN_E_CLOSED : TERN_E_SYS);
-			c->more_input = false;
-			return;
-		}
-		c->in.len += (size_t)n;
-		process_input(c);
-		if ((size_t)n < room) {
+		size_t room = c->in.cap - c->in.len, n = 0;
+		enum tern_err e = conn_read(c, c->in.data + c->in.len, room, &n);
+		if (e == TERN_E_INCOMPLETE) {
 			c->more_input = false; /* drained */
+			return;
+		}
+		if (e != TERN_OK) {
+			tern__fail(c, e);
+			return;
+		}
+		c->in.len += n;
+		process_input(c);
+		/* A short read drains a plain socket. TLS hands out one record
+		 * at a time, so there only "would block" says drained. */
+		if (n < room && c->tls == NULL) {
+			c->more_input = false;
 			return;
 		}
 	}
@@ -407,6 +475,7 @@ void tern__close(struct tern_client *c, enum tern_err err, uint8_t reason,
                  const struct tern_props *props)
 {
 	int saved_errno = errno;
+	tern__tls_end(c, err == TERN_OK);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -474,7 +543,8 @@ static uint64_t since(uint64_t now, uint64_t t)
 static void run_timers(struct tern_client *c)
 {
 	uint64_t now = c->now = tern_now_ms();
-	if ((c->state == TERN__TCP || c->state == TERN__CONNACK || c->state == TERN__CLOSING) &&
+	if ((c->state == TERN__TCP || c->state == TERN__TLS || c->state == TERN__CONNACK ||
+	     c->state == TERN__CLOSING) &&
 	    now >= c->deadline) {
 		tern__fail(c, TERN_E_TIMEOUT);
 		return;
@@ -513,7 +583,9 @@ enum tern_err tern_client_step(struct tern_client *c)
 	}
 	if (c->state == TERN__TCP)
 		check_tcp(c);
-	if (c->fail == TERN_OK && c->fd >= 0 && c->state != TERN__TCP)
+	if (c->state == TERN__TLS && c->fail == TERN_OK)
+		check_tls(c);
+	if (c->fail == TERN_OK && c->fd >= 0 && c->state != TERN__TCP && c->state != TERN__TLS)
 		read_input(c);
 	tern__flush(c);
 	if (c->fail == TERN_OK) {
@@ -532,7 +604,11 @@ enum tern_err tern_client_step(struct tern_client *c)
 
 bool tern_client_want_write(const struct tern_client *c)
 {
-	return c->state == TERN__TCP || (c->fd >= 0 && tern_buf_used(&c->out) > 0);
+	if (c->state == TERN__TCP)
+		return true;
+	if (c->state == TERN__TLS) /* CONNECT waits; the handshake decides */
+		return tern__tls_want_write(c);
+	return c->fd >= 0 && (tern_buf_used(&c->out) > 0 || tern__tls_want_write(c));
 }
 
 /* ms from now to t, at least 0, at most INT32_MAX. */
@@ -548,12 +624,16 @@ int tern_client_timeout_ms(const struct tern_client *c)
 	uint64_t now = tern_now_ms();
 	if (c->fail != TERN_OK || (c->more_input && c->fd >= 0))
 		return 0;
+	/* Input decrypted inside OpenSSL does not make the fd readable. */
+	if ((c->state == TERN__CONNACK || c->state == TERN__UP) && tern__tls_pending(c))
+		return 0;
 	switch (c->state) {
 	case TERN__IDLE:
 		return -1;
 	case TERN__BACKOFF:
 		return until(now, c->reconnect_at);
 	case TERN__TCP:
+	case TERN__TLS:
 	case TERN__CONNACK:
 		return until(now, c->deadline);
 	case TERN__CLOSING:
@@ -581,6 +661,7 @@ enum tern_err tern_client_disconnect(struct tern_client *c, uint8_t reason,
 		c->user_close = true;
 		return TERN_OK;
 	case TERN__TCP:
+	case TERN__TLS:
 		c->user_close = true;
 		tern__close(c, TERN_OK, 0, NULL);
 		return TERN_OK;

@@ -266,7 +266,8 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 static enum tern_err send_request(struct tern_client *c, struct tern_packet *p, uint16_t *idp,
                                   uint32_t count, uint16_t *packet_id)
 {
-	if (c->state != TERN__TCP && c->state != TERN__CONNACK && c->state != TERN__UP)
+	if (c->state != TERN__TCP && c->state != TERN__TLS && c->state != TERN__CONNACK &&
+	    c->state != TERN__UP)
 		return TERN_E_CLOSED;
 	struct tern__req *r = malloc(sizeof(*r));
 	if (r == NULL)

@@ -45,6 +45,8 @@ const char *tern_strerror(enum tern_err err)
 		return "not found";
 	case TERN_E_TIMEOUT:
 		return "timed out";
+	case TERN_E_TLS:
+		return "TLS error (certificate, handshake or alert)";
 	}
 	return "unknown error";
 }

@@ -43,7 +43,7 @@ static const char usage_text[] =
         "\n"
         "Connection:\n"
         " -h, --host HOST       broker address (default 127.0.0.1; numeric is best)\n"
-        " -p, --port PORT       broker port (default 1883)\n"
+        " -p, --port PORT       broker port (default 1883, 8883 with TLS)\n"
         " -V, --protocol-version 31|311|5   MQTT version (default 311)\n"
         " -k, --keepalive S     keep alive in seconds (default 60; 0 disables)\n"
         "     --sources LIST    source addresses to bind, dealt round-robin over the\n"
@@ -52,6 +52,13 @@ static const char usage_text[] =
         "                       as fast as the broker accepts them)\n"
         "     --id-prefix P     client ids are P + role letter + index\n"
         "                       (default tb<pid>-)\n"
+        "TLS (mosquitto_pub's flags; TLS 1.2 or later, certificate and name checked):\n"
+        "     --cafile FILE     CA certificates to trust (PEM); turns TLS on\n"
+        "     --capath DIR      directory of CA certificates (openssl rehash); TLS on\n"
+        "     --cert FILE       client certificate (PEM), with --key\n"
+        "     --key FILE        its private key (PEM, unencrypted)\n"
+        "     --insecure        do not check the broker's name in its certificate\n"
+        "     --tls-use-os-certs  trust the system's CAs too (alone: TLS with those)\n"
         "Clients and threads:\n"
         " -c, --clients N       connections (conn), publishers (pub), subscribers (sub)\n"
         " -P, --pubs N          run: publishers (default 1)\n"
@@ -262,7 +269,7 @@ static enum parse_result parse(struct bench_opts *o, int argc, char **argv, char
 	unsigned long n;
 	bool have_clients = false, have_pubs = false, have_subs = false, have_filter = false,
 	     have_topic = false, have_sub_qos = false, have_rate = false, have_conn_rate = false,
-	     have_backlog = false;
+	     have_backlog = false, have_port = false;
 	unsigned long clients = 1;
 
 	o->host = "127.0.0.1";
@@ -298,6 +305,14 @@ static enum parse_result parse(struct bench_opts *o, int argc, char **argv, char
 			o->quiet = true;
 			continue;
 		}
+		if (is(a, NULL, "--insecure")) {
+			o->insecure = true;
+			continue;
+		}
+		if (is(a, NULL, "--tls-use-os-certs")) {
+			o->tls_use_os_certs = true;
+			continue;
+		}
 		if (v == NULL) {
 			if (a[0] == '-')
 				error(o, "%s: unknown option or missing argument.", a);
@@ -312,6 +327,15 @@ static enum parse_result parse(struct bench_opts *o, int argc, char **argv, char
 			if (!parse_uint(v, 65535, &n) || n == 0)
 				return error(o, "%s: invalid port '%s'.", a, v), PARSE_FAILED;
 			o->port = (uint16_t)n;
+			have_port = true;
+		} else if (is(a, NULL, "--cafile")) {
+			o->cafile = v;
+		} else if (is(a, NULL, "--capath")) {
+			o->capath = v;
+		} else if (is(a, NULL, "--cert")) {
+			o->certfile = v;
+		} else if (is(a, NULL, "--key")) {
+			o->keyfile = v;
 		} else if (is(a, "-V", "--protocol-version")) {
 			if (!strcmp(v, "5") || !strcmp(v, "mqttv5"))
 				o->version = TERN_V5;
@@ -426,6 +450,15 @@ static enum parse_result parse(struct bench_opts *o, int argc, char **argv, char
 	}
 
 	/* Checks that need the whole command line. */
+	if ((o->certfile == NULL) != (o->keyfile == NULL))
+		return error(o, "--cert and --key must be given together."), PARSE_FAILED;
+	o->tls = o->cafile != NULL || o->capath != NULL || o->tls_use_os_certs;
+	if (!o->tls && (o->certfile != NULL || o->insecure))
+		return error(o, "--cert, --key and --insecure need TLS: give --cafile, --capath "
+		                "or --tls-use-os-certs."),
+		       PARSE_FAILED;
+	if (o->tls && !have_port)
+		o->port = 8883;
 	if (o->mode == BENCH_RUN && have_clients)
 		return error(o, "-c: run takes --pubs and --subs."), PARSE_FAILED;
 	if (o->mode != BENCH_RUN && (have_pubs || have_subs))

@@ -68,6 +68,10 @@ struct bench_opts {
 	const char *host;
 	uint16_t port;
 	uint8_t version; /* TERN_V311 or TERN_V5 (or TERN_V31) */
+	/* TLS, with mosquitto_pub's flags (see opts.c). */
+	bool tls;
+	const char *cafile, *capath, *certfile, *keyfile;
+	bool insecure, tls_use_os_certs;
 	uint16_t keepalive;
 
 	unsigned pubs, subs, conns; /* clients of each role */

@@ -117,6 +117,17 @@ static void note_error(struct bench_thread *t, const char *fmt, const char *deta
 		snprintf(t->st.first_error, sizeof(t->st.first_error), fmt, detail);
 }
 
+/* An error of client c in words: errno's for TERN_E_SYS, libtern's TLS
+ * detail for TERN_E_TLS. */
+static const char *err_words(const struct tern_client *c, enum tern_err e)
+{
+	if (e == TERN_E_SYS)
+		return strerror(errno);
+	if (e == TERN_E_TLS && tern_client_tls_error(c)[0] != '\0')
+		return tern_client_tls_error(c);
+	return tern_strerror(e);
+}
+
 /* ---- epoll registration ---- */
 
 /* Registers the client's socket for what libtern needs now: input always,
@@ -212,13 +223,11 @@ static void on_disconnect(struct tern_client *c, void *ud, enum tern_err err, ui
 	case CS_CONNECTING:
 		t->connecting--;
 		ctr_add(&t->ctr.conn_failed, 1);
-		note_error(t, "connect failed: %s",
-		           err == TERN_E_SYS ? strerror(errno) : tern_strerror(err));
+		note_error(t, "connect failed: %s", err_words(c, err));
 		break;
 	default:
 		ctr_add(&t->ctr.lost, 1);
-		note_error(t, "connection lost: %s",
-		           err == TERN_E_SYS ? strerror(errno) : tern_strerror(err));
+		note_error(t, "connection lost: %s", err_words(c, err));
 		break;
 	}
 	bc->state = CS_CLOSED;
@@ -327,12 +336,19 @@ static void connect_one(struct bench_thread *t, struct bench_client *bc)
 	co.client_id = id;
 	co.keep_alive = o->keepalive;
 	co.connect_timeout_ms = 20000;
+	co.tls = o->tls;
+	co.tls_cafile = o->cafile;
+	co.tls_capath = o->capath;
+	co.tls_certfile = o->certfile;
+	co.tls_keyfile = o->keyfile;
+	co.tls_insecure = o->insecure;
+	co.tls_use_os_certs = o->tls_use_os_certs;
 	if (o->n_sources > 0)
 		co.bind_address = o->sources[global % o->n_sources];
 	bc->t_connect = bench_now_ns();
 	enum tern_err e = tern_client_connect_start(bc->c, &co);
 	if (e != TERN_OK) {
-		note_error(t, "connect: %s", e == TERN_E_SYS ? strerror(errno) : tern_strerror(e));
+		note_error(t, "connect: %s", err_words(bc->c, e));
 		ctr_add(&t->ctr.conn_failed, 1);
 		ctr_add(&t->ctr.closed, 1);
 		bc->state = CS_CLOSED;

@@ -2,7 +2,7 @@
  * conn.c - connecting and disconnecting, for both subcommands.
  *
  * Everything that turns struct tool_opts into a libtern connection lives
- * here: the connect options, the will, the v5 CONNECT properties (where -x
+ * here: the connect options (TLS included), the will, the v5 CONNECT properties (where -x
  * and -c decide the session expiry interval, as in mosquitto: -c alone
  * means "never expires"), TCP_NODELAY, and the words printed when the
  * broker says no. The tool uses libtern's blocking calls; the callbacks
@@ -64,6 +64,14 @@ static void print_reason(const struct tool_conn *tc, uint8_t reason, bool v3)
 	fputs(words, stderr);
 	if (tc->reason_str[0] != '\0' && strcasecmp(tc->reason_str, words) != 0)
 		fprintf(stderr, " (%s)", tc->reason_str);
+}
+
+/* What libtern says about a TLS failure, or the generic words. */
+static const char *tls_error(struct tern_client *c)
+{
+	const char *s = c != NULL ? tern_client_tls_error(c) : "";
+
+	return s[0] != '\0' ? s : tern_strerror(TERN_E_TLS);
 }
 
 static void on_connect(struct tern_client *c, void *ud, uint8_t reason, bool session_present,
@@ -159,6 +167,13 @@ int conn_open(struct tool_conn *tc, const struct tool_opts *o,
 	co.username = o->username;
 	co.password = o->password;
 	co.password_len = o->password != NULL ? strlen(o->password) : 0;
+	co.tls = o->tls;
+	co.tls_cafile = o->cafile;
+	co.tls_capath = o->capath;
+	co.tls_certfile = o->certfile;
+	co.tls_keyfile = o->keyfile;
+	co.tls_insecure = o->insecure;
+	co.tls_use_os_certs = o->tls_use_os_certs;
 	if (o->version == TERN_V5) {
 		/* -x wins over -D connect session-expiry-interval; -c alone
 		 * keeps the session forever, as in mosquitto. */
@@ -220,6 +235,9 @@ int conn_open(struct tool_conn *tc, const struct tool_opts *o,
 		if (err == TERN_E_SYS)
 			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n", o->host,
 			        o->port, strerror(errno));
+		else if (err == TERN_E_TLS)
+			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n", o->host,
+			        o->port, tls_error(tc->c));
 		else if (err == TERN_E_TIMEOUT)
 			fprintf(stderr,
 			        "Error: cannot connect to %s port %u: no CONNACK in time.\n",
@@ -269,7 +287,9 @@ void conn_report_lost(const struct tool_conn *tc, enum tern_err err)
 		fputs("Error: disconnected by the broker: ", stderr);
 		print_reason(tc, tc->reason, false);
 		fputs(".\n", stderr);
-	} else
+	} else if (err == TERN_E_TLS)
+		fprintf(stderr, "Error: connection lost: %s.\n", tls_error(tc->c));
+	else
 		fprintf(stderr, "Error: connection lost: %s.\n", tern_strerror(err));
 }
 

@@ -13,9 +13,14 @@
  * an id, -R with --retained-only, ...) run after the loop, in
  * opts_finish().
  *
- * Options of mosquitto's that tern does not have (TLS, SOCKS proxies, SRV
- * lookups, unix sockets, config files) are rejected with a message saying
- * so, never silently ignored.
+ * TLS takes mosquitto's flags and rules: --cafile, --capath or
+ * --tls-use-os-certs turn it on (so do an mqtts:// URL and -p 8883 without
+ * other TLS options), --cert and --key go together, and without -p the
+ * port is 8883 rather than 1883.
+ *
+ * Options of mosquitto's that tern does not have (--ciphers, --tls-version,
+ * ALPN, engines, PSK, SOCKS proxies, SRV lookups, unix sockets, config
+ * files) are rejected with a message saying so, never silently ignored.
  */
 #include <errno.h>
 #include <limits.h>
@@ -83,24 +88,12 @@ static bool is(const char *arg, const char *short_name, const char *long_name)
 
 /* Options of mosquitto's clients that tern does not implement. */
 static const char *const unsupported[] = {
-        "--cafile",
-        "--capath",
-        "--cert",
-        "--key",
-        "--ciphers",
-        "--insecure",
-        "--tls-version",
-        "--tls-alpn",
-        "--tls-engine",
-        "--keyform",
-        "--tls-engine-kpass-sha1",
-        "--tls-use-os-certs",
-        "--psk",
-        "--psk-identity",
-        "--proxy",
-        "--unix",
-        "-S",
-        NULL,
+        "--ciphers",  "--tls-version",
+        "--tls-alpn", "--tls-engine",
+        "--keyform",  "--tls-engine-kpass-sha1",
+        "--psk",      "--psk-identity",
+        "--proxy",    "--unix",
+        "-S",         NULL,
 };
 
 static bool set_version(struct tool_opts *o, const char *v)
@@ -139,14 +132,14 @@ static bool set_url(struct tool_opts *o, const char *url)
 	char *copy, *at, *slash, *colon, *host;
 
 	if (strncmp(url, "mqtts://", 8) == 0) {
-		opts_error(o, "-L: mqtts:// URLs need TLS, which tern does not support yet.");
+		o->tls = true;
+		p = url + 8;
+	} else if (strncmp(url, "mqtt://", 7) == 0) {
+		p = url + 7;
+	} else {
+		opts_error(o, "-L: unsupported URL scheme (use mqtt:// or mqtts://).");
 		return false;
 	}
-	if (strncmp(url, "mqtt://", 7) != 0) {
-		opts_error(o, "-L: unsupported URL scheme (use mqtt://).");
-		return false;
-	}
-	p = url + 7;
 	copy = strdup(p);
 	if (copy == NULL)
 		return false;
@@ -186,6 +179,7 @@ static bool set_url(struct tool_opts *o, const char *url)
 			return false;
 		}
 		o->port = (uint16_t)port;
+		o->port_given = true;
 	}
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
 		host[strlen(host) - 1] = '\0';
@@ -215,9 +209,38 @@ static void make_client_id(struct tool_opts *o)
 	o->id = o->id_buf;
 }
 
+/* TLS: what turns it on, what needs it, and the port it implies. */
+static bool tls_finish(struct tool_opts *o)
+{
+	bool any = o->cafile != NULL || o->capath != NULL || o->certfile != NULL ||
+	           o->keyfile != NULL || o->insecure || o->tls_use_os_certs;
+
+	if ((o->certfile == NULL) != (o->keyfile == NULL)) {
+		opts_error(o, "--cert and --key must be given together (both certfile and "
+		              "keyfile).");
+		return false;
+	}
+	/* mosquitto: port 8883 with no certificate options means TLS with the
+	 * system's CAs. */
+	if (o->port_given && o->port == 8883 && !any)
+		o->tls_use_os_certs = true;
+	if (o->cafile != NULL || o->capath != NULL || o->tls_use_os_certs)
+		o->tls = true;
+	if (!o->tls && any) {
+		opts_error(o, "--cert, --key and --insecure need TLS: give --cafile, --capath or "
+		              "--tls-use-os-certs.");
+		return false;
+	}
+	if (o->tls && !o->port_given)
+		o->port = 8883;
+	return true;
+}
+
 /* Checks that need the whole command line. */
 static bool opts_finish(struct tool_opts *o)
 {
+	if (!tls_finish(o))
+		return false;
 	if (o->id != NULL && o->id_prefix != NULL) {
 		opts_error(o, "-i and -I argument cannot be used together.");
 		return false;
@@ -362,6 +385,25 @@ enum tool_parse opts_parse(struct tool_opts *o, enum tool_mode mode, int argc, c
 				goto fail;
 			}
 			o->port = (uint16_t)n;
+			o->port_given = true;
+		} else if (is(a, NULL, "--cafile")) {
+			NEED_VALUE("file");
+			o->cafile = v;
+		} else if (is(a, NULL, "--capath")) {
+			NEED_VALUE("directory");
+			o->capath = v;
+		} else if (is(a, NULL, "--cert")) {
+			NEED_VALUE("file");
+			o->certfile = v;
+		} else if (is(a, NULL, "--key")) {
+			NEED_VALUE("file");
+			o->keyfile = v;
+		} else if (is(a, NULL, "--insecure")) {
+			o->insecure = true;
+			takes_value = false;
+		} else if (is(a, NULL, "--tls-use-os-certs")) {
+			o->tls_use_os_certs = true;
+			takes_value = false;
 		} else if (is(a, "-A", NULL)) {
 			NEED_VALUE("address");
 			o->bind_address = v;
@@ -568,8 +610,9 @@ enum tool_parse opts_parse(struct tool_opts *o, enum tool_mode mode, int argc, c
 				if (strcmp(a, unsupported[k]) == 0) {
 					opts_error(
 					        o,
-					        "'%s' is not supported by %s (no TLS, proxy, SRV "
-					        "or unix socket support yet).",
+					        "'%s' is not supported by %s (no TLS cipher, "
+					        "version, ALPN, engine or PSK options; no proxy, "
+					        "SRV or unix socket support).",
 					        a, o->prog);
 					goto fail;
 				}

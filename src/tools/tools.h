@@ -2,8 +2,8 @@
  * tools.h - what the files of the `tern` command share.
  *
  * The command is split by concern: main.c dispatches to a subcommand,
- * opts.c parses the options both subcommands know (connection, session,
- * will, -D properties) into one struct tool_opts, conn.c connects and
+ * opts.c parses the options both subcommands know (connection, TLS,
+ * session, will, -D properties) into one struct tool_opts, conn.c connects and
  * disconnects through libtern and prints what went wrong in words, pub.c
  * and sub.c are the subcommands, format.c prints received messages (-v,
  * -N, -F). Only the public libtern API (tern/tern.h, tern/codec.h) is
@@ -61,6 +61,7 @@ struct tool_opts {
 	/* Connection and session. */
 	const char *host;
 	uint16_t port;
+	bool port_given; /* -p or a port in -L: no TLS default */
 	const char *bind_address;
 	const char *id;
 	const char *id_prefix;
@@ -74,6 +75,15 @@ struct tool_opts {
 	bool quiet;
 	bool nodelay;
 	uint8_t version;
+	/* TLS (mosquitto's flags): on with --cafile, --capath,
+	 * --tls-use-os-certs, an mqtts:// URL, or -p 8883 alone. */
+	bool tls;
+	const char *cafile;
+	const char *capath;
+	const char *certfile;
+	const char *keyfile;
+	bool insecure;
+	bool tls_use_os_certs;
 	bool session_expiry_set;
 	uint32_t session_expiry;
 	uint8_t qos;

@@ -716,7 +716,9 @@ def test_pub_missing_file_is_an_error_before_connecting():
      b"out of range"),
     (["pub", "-t", "a", "-m", "x", "-c"], b"client id"),
     (["sub", "-t", "a", "-R", "--retained-only"], b"makes no sense"),
-    (["sub", "-t", "a", "--cafile", "x"], b"--cafile"),
+    (["sub", "-t", "a", "--ciphers", "x"], b"--ciphers"),
+    (["sub", "-t", "a", "--cafile", "ca.crt", "--cert", "c.crt"], b"--key"),
+    (["pub", "-t", "a", "-m", "x", "--insecure"], b"--cafile"),
     (["frobnicate"], b"frobnicate"),
 ])
 def test_bad_option_exits_1_with_message_naming_it(args, needle):
