@@ -37,7 +37,7 @@ bench: all
 	bench/compare --build $(BUILD)
 
 run: all
-	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883
+	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883 --db $(BUILD)/ternd.db
 
 test: test-deps format-check
 	cmake -S . -B $(BUILD) -DTERN_WERROR=ON >/dev/null
