@@ -8,6 +8,7 @@
  */
 #include "broker/config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@ void config_defaults(struct tern_config *cfg)
 	 * mosquitto 2 refuses them once a listener is configured, which with
 	 * no password file would lock everybody out. */
 	cfg->allow_anonymous = true;
+	cfg->allow_zero_length_clientid = true;
+	strcpy(cfg->auto_id_prefix, "auto-");
 	cfg->max_inflight_messages = 20;
 	cfg->max_queued_messages = 1000;
 	cfg->max_subscriptions = 10000;
@@ -250,6 +253,74 @@ enum tern_err config_check(const struct tern_config *cfg, char *err, size_t errl
 	return TERN_OK;
 }
 
+/* mosquitto's durations: a number with h, d, w, m (months) or y. */
+static enum tern_err parse_duration(struct ctx *c, const char *key, const char *v, uint32_t *out)
+{
+	char *end;
+	if (!v || !*v)
+		return fail(c, "%s needs a value", key);
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	uint64_t mult = 0;
+	if (end == v || errno || v[0] == '-')
+		mult = 0;
+	else if (*end == 'h' && !end[1])
+		mult = 3600;
+	else if (*end == 'd' && !end[1])
+		mult = 86400;
+	else if (*end == 'w' && !end[1])
+		mult = 7 * 86400;
+	else if (*end == 'm' && !end[1])
+		mult = 30 * 86400;
+	else if (*end == 'y' && !end[1])
+		mult = 365 * 86400;
+	if (!mult || n == 0 || n > UINT32_MAX / mult)
+		return fail(c, "%s: '%s' is not a duration like 2h, 14d, 1w, 6m or 1y", key, v);
+	*out = (uint32_t)(n * mult);
+	return TERN_OK;
+}
+
+static enum tern_err parse_line(struct ctx *c, char *line);
+
+/* include_dir: every *.conf file of the directory, in alphabetical order,
+ * as mosquitto reads them. */
+static enum tern_err include_dir(struct ctx *c, const char *dir)
+{
+	if (!dir)
+		return fail(c, "include_dir needs a directory");
+	struct dirent **names = NULL;
+	int n = scandir(dir, &names, NULL, alphasort);
+	if (n < 0)
+		return fail(c, "include_dir %s: %s", dir, strerror(errno));
+	enum tern_err rc = TERN_OK;
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(names[i]->d_name);
+		if (!rc && len > 5 && strcmp(names[i]->d_name + len - 5, ".conf") == 0) {
+			char path[1024];
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+			FILE *f = fopen(path, "r");
+			if (!f) {
+				rc = fail(c, "include_dir: cannot open %s: %s", path,
+				          strerror(errno));
+			} else {
+				struct ctx sub = *c;
+				sub.file = path;
+				sub.line = 0;
+				char line[4096];
+				while (!rc && fgets(line, sizeof(line), f)) {
+					sub.line++;
+					rc = parse_line(&sub, line);
+				}
+				fclose(f);
+				c->log_type_seen = sub.log_type_seen;
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
 /* Applies one directive with up to two arguments. */
 static enum tern_err apply(struct ctx *c, const char *key, const char *v, const char *v2)
 {
@@ -284,6 +355,30 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 			return err;
 		cfg->workers = (unsigned)n;
 		return TERN_OK;
+	}
+	if (strcmp(key, "allow_zero_length_clientid") == 0)
+		return parse_bool(c, key, v, &cfg->allow_zero_length_clientid);
+	if (strcmp(key, "auto_id_prefix") == 0)
+		return copy_value(c, key, v, cfg->auto_id_prefix, sizeof(cfg->auto_id_prefix));
+	if (strcmp(key, "queue_qos0_messages") == 0)
+		return parse_bool(c, key, v, &cfg->queue_qos0_messages);
+	if (strcmp(key, "persistent_client_expiration") == 0)
+		return parse_duration(c, key, v, &cfg->persistent_client_expiration);
+	if (strcmp(key, "pid_file") == 0)
+		return copy_value(c, key, v, cfg->pid_file, sizeof(cfg->pid_file));
+	if (strcmp(key, "user") == 0)
+		return copy_value(c, key, v, cfg->user, sizeof(cfg->user));
+	if (strcmp(key, "include_dir") == 0)
+		return include_dir(c, v);
+	if (strcmp(key, "autosave_interval") == 0 || strcmp(key, "autosave_on_changes") == 0) {
+		/* Meant to bound what a crash loses; ternd commits every change
+		 * before acknowledging it, so there is nothing to tune. */
+		uint64_t unused;
+		if (strcmp(key, "autosave_on_changes") == 0) {
+			bool b;
+			return parse_bool(c, key, v, &b);
+		}
+		return parse_u64(c, key, v, 0, UINT32_MAX, &unused);
 	}
 	if (strcmp(key, "password_file") == 0)
 		return copy_value(c, key, v, cfg->password_file, sizeof(cfg->password_file));

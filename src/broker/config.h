@@ -50,6 +50,13 @@ struct tern_config {
 	size_t n_listeners;
 	unsigned workers; /* 0: one per core */
 	bool allow_anonymous;
+	bool allow_zero_length_clientid;       /* assign ids to clients that send none */
+	char auto_id_prefix[32];               /* prefix of assigned client ids */
+	uint32_t persistent_client_expiration; /* seconds for v3 persistent
+						* sessions; 0: never expire */
+	bool queue_qos0_messages;              /* queue QoS 0 for offline sessions */
+	char pid_file[256];
+	char user[64];           /* drop root privileges to this user */
 	char password_file[256]; /* mosquitto_passwd format; "": none */
 	char acl_file[256];      /* mosquitto acl_file format; "": none */
 	uint32_t

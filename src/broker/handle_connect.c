@@ -85,12 +85,12 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
 }
 
 /* Draws a client id that is home on this worker: "auto-" and 16 hex digits. */
-static void assign_client_id(struct conn *c, char out[32])
+static void assign_client_id(struct conn *c, char out[64])
 {
 	struct broker *b = c->w->broker;
 	for (;;) {
 		uint64_t r = tern_hash_mix(broker_new_id(b) ^ ((uint64_t)c->fd << 48) ^ c->id);
-		snprintf(out, 32, "auto-%016llx", (unsigned long long)r);
+		snprintf(out, 64, "%s%016llx", b->cfg.auto_id_prefix, (unsigned long long)r);
 		if (broker_home_of(b, (const uint8_t *)out, strlen(out)) == c->w->id)
 			return;
 	}
@@ -127,9 +127,14 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		c->problem_info = p->props.request_problem_info;
 
 	struct tern_bytes cid = p->client_id;
-	char idbuf[32];
+	char idbuf[64];
 	bool assigned = false;
 	if (cid.len == 0) {
+		if (!cfg->allow_zero_length_clientid) {
+			refuse(c, TERN_RC_CLIENT_ID_NOT_VALID,
+			       "empty client id (allow_zero_length_clientid false)");
+			return;
+		}
 		if (p->version == TERN_V31) {
 			/* 3.1 requires 1 to 23 characters. */
 			refuse(c, TERN_RC_CLIENT_ID_NOT_VALID, "empty client id (MQTT 3.1)");
@@ -301,6 +306,10 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		                    : 0;
 	else
 		s->expiry = p->clean_start ? 0 : UINT32_MAX;
+	/* persistent_client_expiration bounds sessions that would otherwise
+	 * never expire, as in mosquitto. */
+	if (s->expiry == UINT32_MAX && cfg->persistent_client_expiration)
+		s->expiry = cfg->persistent_client_expiration;
 	if (!set_username(s, user)) {
 		refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 		return;

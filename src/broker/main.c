@@ -5,11 +5,34 @@
  * Signals are blocked in every thread and taken synchronously here with
  * sigwait(), so no handler touches broker state.
  */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "broker/broker.h"
+
+/* `user NAME`: once the ports are bound and the files open, a broker
+ * started as root goes on as that user, as mosquitto does. */
+static int drop_privileges(const struct tern_config *cfg)
+{
+	if (!cfg->user[0] || geteuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(cfg->user);
+	if (!pw) {
+		fprintf(stderr, "ternd: user %s does not exist\n", cfg->user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		fprintf(stderr, "ternd: cannot become user %s: %s\n", cfg->user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -39,6 +62,24 @@ int main(int argc, char **argv)
 		free(b);
 		return 1;
 	}
+	if (cfg.pid_file[0]) {
+		FILE *f = fopen(cfg.pid_file, "w");
+		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0) {
+			fprintf(stderr, "ternd: cannot write pid_file %s: %s\n", cfg.pid_file,
+			        strerror(errno));
+			if (f)
+				fclose(f);
+			broker_free(b);
+			free(b);
+			return 1;
+		}
+		fclose(f);
+	}
+	if (drop_privileges(&cfg)) {
+		broker_free(b);
+		free(b);
+		return 1;
+	}
 	if (broker_start(b)) {
 		broker_free(b);
 		free(b);
@@ -61,5 +102,7 @@ int main(int argc, char **argv)
 	broker_stop(b);
 	broker_free(b);
 	free(b);
+	if (cfg.pid_file[0])
+		unlink(cfg.pid_file);
 	return 0;
 }

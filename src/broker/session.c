@@ -261,6 +261,15 @@ void session_deliver(struct session *s, struct delivery *d)
 	struct conn *c = s->conn;
 	if (d->qos == 0) {
 		if (!c) {
+			/* queue_qos0_messages keeps them for the offline
+			 * session, within the same bounds as QoS 1 and 2. */
+			if (s->w->broker->cfg.queue_qos0_messages && session_persistent(s) &&
+			    !expired(s, d)) {
+				if (!enqueue(s, d))
+					drop(s, d,
+					     "queue full (max_queued_messages / max_queued_bytes)");
+				return;
+			}
 			delivery_clear(d);
 			return;
 		}
@@ -313,6 +322,12 @@ void session_pump(struct session *s)
 		if (expired(s, &d)) {
 			record_del(s, &d);
 			stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
+			delivery_clear(&d);
+			continue;
+		}
+		if (d.qos == 0) {
+			/* Queued by queue_qos0_messages: no window, no id. */
+			(void)conn_send_publish(s->conn, &d, 0, false);
 			delivery_clear(&d);
 			continue;
 		}

@@ -1,0 +1,16 @@
+INSERT INTO messages VALUES(1, '', x'', 7, 5, -1, 300, '', '', NULL, x'26');
+INSERT INTO messages VALUES(2, 'a/+/#', NULL, -1, -1, 0, NULL, NULL, NULL, x'', x'ff');
+INSERT INTO messages VALUES(9223372036854775807, 'x', 'y', 2, 0, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO sessions VALUES(-1, '', 0, -1, -9223372036854775808, 1, 9223372036854775807);
+INSERT INTO sessions VALUES(9223372036854775807, 'max', 99, 4294967296, 9223372036854775807, 2, -1);
+INSERT INTO subscriptions VALUES(-1, '', 3, 2, 2, 3, -1);
+INSERT INTO subscriptions VALUES(-1, 'a/#/b', 0, 0, 0, 0, 0);
+INSERT INTO subscriptions VALUES(9223372036854775807, '$share//x', 0, 0, 0, 0, 0);
+INSERT INTO subscriptions VALUES(12345, 'no/such/session', 1, 0, 0, 0, 0);
+INSERT INTO retained VALUES('', 1);
+INSERT INTO retained VALUES('dangling', 777);
+INSERT INTO deliveries VALUES(-1, 1, 0, 0, 0, 1, x'00');
+INSERT INTO deliveries VALUES(-1, 2, 3, 1, 0, 9, x'ffffffffffffffff');
+INSERT INTO deliveries VALUES(9223372036854775807, 9223372036854775807, 2, 0, 65536, 2, NULL);
+INSERT INTO inbound_qos2 VALUES(-1, 0);
+INSERT INTO inbound_qos2 VALUES(-1, 70000);

@@ -1,0 +1,17 @@
+DROP TABLE subscriptions;
+CREATE TABLE subscriptions(session_id, filter, qos, no_local, retain_as_published, retain_handling, subscription_id);
+INSERT INTO sessions VALUES(1, 'c', 4, 100, 0, NULL, NULL);
+INSERT INTO subscriptions VALUES(1, 'a', 1, 0, 0, 0, 0);
+INSERT INTO subscriptions VALUES(1, 'a', 2, 0, 0, 0, 0);
+INSERT INTO subscriptions VALUES(1, NULL, NULL, NULL, NULL, NULL, NULL);
+DROP TABLE sessions;
+CREATE TABLE sessions(id, client_id, protocol, expiry, disconnected_at, will_message, will_at);
+INSERT INTO sessions VALUES(1, 'c', 4, 100, 0, NULL, NULL);
+INSERT INTO sessions VALUES(1, 'c', 5, 100, 0, NULL, NULL);
+INSERT INTO sessions VALUES(2, 'c', 5, 100, 0, NULL, NULL);
+INSERT INTO sessions VALUES(NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+DROP TABLE sessions;
+CREATE TABLE sessions(id INTEGER PRIMARY KEY, client_id TEXT, protocol, expiry, disconnected_at, will_message, will_at);
+INSERT INTO sessions VALUES(1, 'c', 4, 100, 0, NULL, NULL);
+INSERT INTO sessions VALUES(2, 'c', 5, 100, 0, NULL, NULL);
+INSERT INTO sessions VALUES(3, NULL, NULL, NULL, NULL, NULL, NULL);
