@@ -57,6 +57,7 @@ struct ctx {
 	char *err;
 	size_t errlen;
 	bool log_type_seen;
+	bool included; /* a file read by include_dir */
 };
 
 static enum tern_err fail(struct ctx *c, const char *fmt, ...)
@@ -288,6 +289,10 @@ static enum tern_err include_dir(struct ctx *c, const char *dir)
 {
 	if (!dir)
 		return fail(c, "include_dir needs a directory");
+	/* As in mosquitto: only the main file may include, so a directory
+	 * cannot include itself (endless recursion). */
+	if (c->included)
+		return fail(c, "include_dir is only allowed in the main configuration file");
 	struct dirent **names = NULL;
 	int n = scandir(dir, &names, NULL, alphasort);
 	if (n < 0)
@@ -306,10 +311,16 @@ static enum tern_err include_dir(struct ctx *c, const char *dir)
 				struct ctx sub = *c;
 				sub.file = path;
 				sub.line = 0;
+				sub.included = true;
 				char line[4096];
 				while (!rc && fgets(line, sizeof(line), f)) {
 					sub.line++;
-					rc = parse_line(&sub, line);
+					/* As for the main file: never split a
+					 * long line into two directives. */
+					if (!strchr(line, '\n') && !feof(f))
+						rc = fail(&sub, "line too long");
+					else
+						rc = parse_line(&sub, line);
 				}
 				fclose(f);
 				c->log_type_seen = sub.log_type_seen;
@@ -580,7 +591,7 @@ static enum tern_err parse_line(struct ctx *c, char *line)
 
 enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct ctx c = {NULL, cfg, path, 0, err, errlen, false};
+	struct ctx c = {NULL, cfg, path, 0, err, errlen, false, false};
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -622,7 +633,7 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
                                size_t errlen, int *exit_code)
 {
 	*exit_code = 1;
-	struct ctx c = {NULL, cfg, "command line", 0, err, errlen, false};
+	struct ctx c = {NULL, cfg, "command line", 0, err, errlen, false, false};
 	/* The file first, so that flags override it whatever their order. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config-file") == 0) {

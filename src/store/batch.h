@@ -48,9 +48,13 @@ struct store_batch {
 	uint64_t ticket;
 };
 
-/* The variable-length data of op. */
+/* The variable-length data of op; NULL when the batch holds no bytes at all
+ * (only operations without data, such as deletions: the buffer was never
+ * allocated, and NULL + 0 is undefined behaviour in C). */
 static inline const uint8_t *store_op_data(const struct store_batch *b, const struct store_op *op)
 {
+	if (!b->bytes.data)
+		return NULL;
 	return b->bytes.data + b->bytes.off + op->off;
 }
 

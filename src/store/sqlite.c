@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "store/batch.h"
+#include "tern/codec.h"
 #include "util/clock.h"
 
 #define APP_ID         0x7465726e /* "tern" */
@@ -501,60 +502,175 @@ static enum tern_err be_apply(struct store_backend *be, struct store_batch *cons
 	return TERN_OK;
 }
 
+/* ---- checking what is loaded ----
+ *
+ * The file may have been edited by hand, damaged, or written by something
+ * that is not ternd. Every value is checked against what ternd itself
+ * writes before it reaches the broker: a NULL where ternd never writes one,
+ * a wrong type, a number out of range, a topic or filter the codec would
+ * refuse, a malformed property block. Such a row makes the load fail with
+ * the table, the row and the reason, as a corrupt file does: nothing is
+ * dropped silently, and nothing invalid reaches a session, the router or
+ * the encoder (which trust what they are given). */
+
+/* Wall-clock instants beyond this (the year ~287,000) are not ours; the bound
+ * keeps the arithmetic on them (instant + expiry, instant - now) far from
+ * int64 overflow. */
+#define WALL_MAX (INT64_C(1) << 53)
+
+/* Longest MQTT string or binary data. */
+#define MQTT_STR_MAX 65535u
+
+struct row_err {
+	const char *why; /* NULL: the row is good */
+};
+
+static bool bad(struct row_err *re, const char *why)
+{
+	if (!re->why)
+		re->why = why;
+	return false;
+}
+
+/* An INTEGER column within [min, max]. */
+static bool col_int(sqlite3_stmt *st, int col, int64_t min, int64_t max, int64_t *out,
+                    struct row_err *re, const char *why)
+{
+	if (sqlite3_column_type(st, col) != SQLITE_INTEGER)
+		return bad(re, why);
+	int64_t v = sqlite3_column_int64(st, col);
+	if (v < min || v > max)
+		return bad(re, why);
+	*out = v;
+	return true;
+}
+
+/* A TEXT column of at most max bytes of valid UTF-8 (an MQTT string). */
+static bool col_str(sqlite3_stmt *st, int col, size_t max, struct tern_bytes *out,
+                    struct row_err *re, const char *why)
+{
+	if (sqlite3_column_type(st, col) != SQLITE_TEXT)
+		return bad(re, why);
+	const uint8_t *p = sqlite3_column_text(st, col);
+	size_t len = (size_t)sqlite3_column_bytes(st, col);
+	if (!p || len > max || !tern_utf8_valid(p, len))
+		return bad(re, why);
+	*out = (struct tern_bytes){p, (uint32_t)len};
+	return true;
+}
+
+/* A BLOB (or TEXT) column of at most max bytes; an empty one points at ""
+ * rather than NULL. */
+static bool col_bin(sqlite3_stmt *st, int col, size_t max, struct tern_bytes *out,
+                    struct row_err *re, const char *why)
+{
+	int type = sqlite3_column_type(st, col);
+	if (type != SQLITE_BLOB && type != SQLITE_TEXT)
+		return bad(re, why);
+	const void *p = sqlite3_column_blob(st, col);
+	size_t len = (size_t)sqlite3_column_bytes(st, col);
+	if (len > max)
+		return bad(re, why);
+	*out = (struct tern_bytes){p && len ? p : (const uint8_t *)"", (uint32_t)len};
+	return true;
+}
+
+/* True when raw[0..len) is a sequence of encoded user properties (0x26,
+ * name, value), as ternd stores them. */
+static bool user_props_ok(const uint8_t *raw, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		if (raw[i++] != TERN_PROP_USER_PROPERTY)
+			return false;
+		for (int k = 0; k < 2; k++) {
+			if (len - i < 2)
+				return false;
+			size_t n = (size_t)raw[i] << 8 | raw[i + 1];
+			i += 2;
+			if (len - i < n || !tern_utf8_valid(raw + i, n))
+				return false;
+			i += n;
+		}
+	}
+	return true;
+}
+
 /* Builds a message from the current row of st, whose columns from `col` on
- * are those of the messages table. Returns NULL when it expired (or no
- * memory); *expired tells which. */
-static struct tern_msg *row_msg(sqlite3_stmt *st, int col, bool *expired)
+ * are those of the messages table. Returns NULL when it expired, when the
+ * row is invalid (re->why says why) or when out of memory; *expired tells
+ * the first. */
+static struct tern_msg *row_msg(sqlite3_stmt *st, int col, bool *expired, struct row_err *re)
 {
 	*expired = false;
 	struct tern_props props = {0};
-	uint64_t id = (uint64_t)sqlite3_column_int64(st, col);
-	struct tern_bytes topic = {sqlite3_column_text(st, col + 1),
-	                           (uint32_t)sqlite3_column_bytes(st, col + 1)};
-	struct tern_bytes payload = {sqlite3_column_blob(st, col + 2),
-	                             (uint32_t)sqlite3_column_bytes(st, col + 2)};
-	uint8_t qos = (uint8_t)sqlite3_column_int(st, col + 3);
-	bool retain = sqlite3_column_int(st, col + 4);
+	struct tern_bytes topic, payload;
+	int64_t id, qos, retain, v;
+	if (!col_int(st, col, 1, INT64_MAX, &id, re, "bad message id") ||
+	    !col_str(st, col + 1, MQTT_STR_MAX, &topic, re, "bad message topic") ||
+	    !col_bin(st, col + 2, TERN_VBI_MAX, &payload, re, "bad message payload") ||
+	    !col_int(st, col + 3, 0, 2, &qos, re, "bad message qos") ||
+	    !col_int(st, col + 4, 0, 1, &retain, re, "bad message retain flag"))
+		return NULL;
+	if (tern_topic_name_check(topic.data, topic.len) != TERN_OK) {
+		bad(re, "message topic is not a valid topic name");
+		return NULL;
+	}
 	if (sqlite3_column_type(st, col + 5) != SQLITE_NULL) {
-		int64_t left = sqlite3_column_int64(st, col + 5) - tern_wall_ms();
+		if (!col_int(st, col + 5, 0, WALL_MAX, &v, re, "bad message expiry time"))
+			return NULL;
+		int64_t left = v - tern_wall_ms();
 		if (left <= 0) {
 			*expired = true;
 			return NULL;
 		}
+		int64_t secs = (left + 999) / 1000;
 		props.present |= TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
-		props.message_expiry = (uint32_t)((left + 999) / 1000);
+		props.message_expiry = secs > UINT32_MAX ? UINT32_MAX : (uint32_t)secs;
 	}
 	if (sqlite3_column_type(st, col + 6) != SQLITE_NULL) {
+		/* Any byte: the codec passes on what the publisher sent. */
+		if (!col_int(st, col + 6, 0, UINT8_MAX, &v, re, "bad message payload format"))
+			return NULL;
 		props.present |= TERN_PROP_BIT(TERN_PROP_PAYLOAD_FORMAT);
-		props.payload_format = (uint8_t)sqlite3_column_int(st, col + 6);
+		props.payload_format = (uint8_t)v;
 	}
 	if (sqlite3_column_type(st, col + 7) != SQLITE_NULL) {
+		if (!col_str(st, col + 7, MQTT_STR_MAX, &props.content_type, re,
+		             "bad message content type"))
+			return NULL;
 		props.present |= TERN_PROP_BIT(TERN_PROP_CONTENT_TYPE);
-		props.content_type =
-		        (struct tern_bytes){sqlite3_column_text(st, col + 7),
-		                            (uint32_t)sqlite3_column_bytes(st, col + 7)};
 	}
 	if (sqlite3_column_type(st, col + 8) != SQLITE_NULL) {
+		if (!col_str(st, col + 8, MQTT_STR_MAX, &props.response_topic, re,
+		             "bad message response topic"))
+			return NULL;
+		if (tern_topic_name_check(props.response_topic.data, props.response_topic.len)) {
+			bad(re, "message response topic is not a valid topic name");
+			return NULL;
+		}
 		props.present |= TERN_PROP_BIT(TERN_PROP_RESPONSE_TOPIC);
-		props.response_topic =
-		        (struct tern_bytes){sqlite3_column_text(st, col + 8),
-		                            (uint32_t)sqlite3_column_bytes(st, col + 8)};
 	}
 	if (sqlite3_column_type(st, col + 9) != SQLITE_NULL) {
+		if (!col_bin(st, col + 9, MQTT_STR_MAX, &props.correlation_data, re,
+		             "bad message correlation data"))
+			return NULL;
 		props.present |= TERN_PROP_BIT(TERN_PROP_CORRELATION_DATA);
-		const void *cd = sqlite3_column_blob(st, col + 9);
-		props.correlation_data = (struct tern_bytes){
-		        cd ? cd : (const uint8_t *)"", (uint32_t)sqlite3_column_bytes(st, col + 9)};
 	}
 	if (sqlite3_column_type(st, col + 10) != SQLITE_NULL) {
-		/* The stored block holds only user properties, so it is a
-		 * valid property block for the codec's iterator. */
-		props.raw = (struct tern_bytes){sqlite3_column_blob(st, col + 10),
-		                                (uint32_t)sqlite3_column_bytes(st, col + 10)};
+		/* Checked, so that it is a valid property block for the codec's
+		 * iterator. */
+		if (!col_bin(st, col + 10, TERN_VBI_MAX, &props.raw, re,
+		             "bad message user properties") ||
+		    !user_props_ok(props.raw.data, props.raw.len)) {
+			bad(re, "bad message user properties");
+			return NULL;
+		}
 	}
-	struct tern_msg *m = tern_msg_new(topic, payload, qos, retain, &props, 0, tern_now_ms());
+	struct tern_msg *m =
+	        tern_msg_new(topic, payload, (uint8_t)qos, retain != 0, &props, 0, tern_now_ms());
 	if (m)
-		m->store_id = id;
+		m->store_id = (uint64_t)id;
 	return m;
 }
 
@@ -562,11 +678,33 @@ static struct tern_msg *row_msg(sqlite3_stmt *st, int col, bool *expired)
 	"m.id, m.topic, m.payload, m.qos, m.retain, m.expire_at, m.payload_format,"                \
 	" m.content_type, m.response_topic, m.correlation_data, m.user_properties"
 
-static enum tern_err load_fail(struct store_backend *be, sqlite3_stmt *st, char *err, size_t errlen,
-                               const char *what)
+/* A loader callback failed: says which and why (not SQLite's message,
+ * which would be "not an error"). */
+static enum tern_err loader_fail(struct store_backend *be, sqlite3_stmt *st, char *err,
+                                 size_t errlen, const char *what, enum tern_err e)
 {
 	sqlite3_finalize(st);
-	return fail(be, err, errlen, what);
+	snprintf(err, errlen, "%s: %s: %s", be->path, what, tern_strerror(e));
+	return e;
+}
+
+/* A row failed its checks (re->why): names the table and the row's key
+ * (column 0 of st, when it is a number) and refuses the file. */
+static enum tern_err row_fail(struct store_backend *be, sqlite3_stmt *st, char *err, size_t errlen,
+                              const char *table, const char *key, const char *why)
+{
+	if (sqlite3_column_type(st, 0) == SQLITE_INTEGER)
+		snprintf(err, errlen,
+		         "%s: table %s, row with %s %lld: %s; the file was not written "
+		         "by ternd or is damaged",
+		         be->path, table, key, (long long)sqlite3_column_int64(st, 0), why);
+	else
+		snprintf(err, errlen,
+		         "%s: table %s, a row: %s; the file was not written by ternd "
+		         "or is damaged",
+		         be->path, table, why);
+	sqlite3_finalize(st);
+	return TERN_E_CONFIG;
 }
 
 static enum tern_err be_load(struct store_backend *be, const struct store_loader *ld,
@@ -575,7 +713,10 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	int64_t a = 0, b = 0;
 	pragma_int(be, "SELECT coalesce(max(id), 0) FROM sessions", &a);
 	pragma_int(be, "SELECT coalesce(max(id), 0) FROM messages", &b);
-	*max_id = (uint64_t)(a > b ? a : b);
+	/* Ids are checked to be positive below; a table with other ids
+	 * fails to load, so these do not matter then. */
+	int64_t top = a > b ? a : b;
+	*max_id = top > 0 ? (uint64_t)top : 0;
 	/* Expired messages go first, with what refers to them. */
 	int64_t now = tern_wall_ms();
 	char sql[512];
@@ -588,9 +729,41 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	    run(be->st[ST_MSG_SWEEP]) != SQLITE_OK || run(be->st[ST_COMMIT]) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot remove expired messages");
 
+	/* The schema's keys make these impossible; a file whose tables were
+	 * re-created without them could still hold such rows, which the
+	 * broker would turn into two sessions under one client id or two
+	 * messages under one packet id. */
+	static const char *const unique[][2] = {
+	        {"SELECT 1 FROM sessions GROUP BY client_id HAVING count(*) > 1",
+	         "two sessions have the same client id"},
+	        {"SELECT 1 FROM subscriptions GROUP BY session_id, filter HAVING count(*) > 1",
+	         "a session has the same subscription twice"},
+	        {"SELECT 1 FROM deliveries GROUP BY session_id, message_id HAVING count(*) > 1",
+	         "a message is queued twice for one session"},
+	        {"SELECT 1 FROM deliveries WHERE state != 0 GROUP BY session_id, packet_id"
+	         " HAVING count(*) > 1",
+	         "two messages are in flight with the same packet id"},
+	        {"SELECT 1 FROM inbound_qos2 GROUP BY session_id, packet_id HAVING count(*) > 1",
+	         "an inbound QoS 2 packet id is stored twice"},
+	};
+	for (size_t i = 0; i < sizeof(unique) / sizeof(unique[0]); i++) {
+		int64_t dup = 0;
+		int rc = pragma_int(be, unique[i][0], &dup); /* no row: SQLITE_DONE */
+		if (rc != SQLITE_OK && rc != SQLITE_DONE)
+			return fail(be, err, errlen, "cannot read the tables");
+		if (dup) {
+			snprintf(err, errlen,
+			         "%s: %s; the file was not written by ternd or is damaged",
+			         be->path, unique[i][1]);
+			return TERN_E_CONFIG;
+		}
+	}
+
 	sqlite3_stmt *st = NULL;
 	enum tern_err e = TERN_OK;
 	bool expired;
+	struct row_err re = {NULL};
+	int64_t v[8];
 	if (sqlite3_prepare_v2(be->db,
 	                       "SELECT s.id, s.client_id, s.protocol, s.expiry, s.disconnected_at,"
 	                       " s.will_at, " MSG_COLS " FROM sessions s"
@@ -598,26 +771,39 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot read sessions");
 	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		struct tern_bytes cid;
+		if (!col_int(st, 0, 1, INT64_MAX, &v[0], &re, "bad id") ||
+		    !col_str(st, 1, MQTT_STR_MAX, &cid, &re, "bad client id") ||
+		    !col_int(st, 2, 3, 5, &v[1], &re, "bad protocol level") ||
+		    !col_int(st, 3, 0, UINT32_MAX, &v[2], &re, "bad expiry") ||
+		    !col_int(st, 4, 0, WALL_MAX, &v[3], &re, "bad disconnection time"))
+			return row_fail(be, st, err, errlen, "sessions", "id", re.why);
+		if (cid.len == 0)
+			return row_fail(be, st, err, errlen, "sessions", "id", "empty client id");
 		struct store_loaded_session s = {
-		        .id = (uint64_t)sqlite3_column_int64(st, 0),
-		        .client_id = sqlite3_column_text(st, 1),
-		        .client_id_len = (size_t)sqlite3_column_bytes(st, 1),
-		        .version = (uint8_t)sqlite3_column_int(st, 2),
-		        .expiry = (uint32_t)sqlite3_column_int64(st, 3),
-		        .disconnected_at = sqlite3_column_int64(st, 4),
-		        .will_at = sqlite3_column_int64(st, 5),
+		        .id = (uint64_t)v[0],
+		        .client_id = cid.data,
+		        .client_id_len = cid.len,
+		        .version = (uint8_t)v[1],
+		        .expiry = (uint32_t)v[2],
+		        .disconnected_at = v[3],
 		};
 		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
-			s.will = row_msg(st, 6, &expired);
+			if (!col_int(st, 5, 0, WALL_MAX, &v[4], &re, "bad will time"))
+				return row_fail(be, st, err, errlen, "sessions", "id", re.why);
+			s.will_at = v[4];
+			s.will = row_msg(st, 6, &expired, &re);
+			if (re.why)
+				return row_fail(be, st, err, errlen, "sessions", "id", re.why);
 			if (!s.will && !expired)
 				e = TERN_E_NOMEM;
 		}
 		if (!e)
 			e = ld->session(ld->arg, &s);
 	}
-	sqlite3_finalize(st);
 	if (e)
-		return fail(be, err, errlen, "cannot load sessions");
+		return loader_fail(be, st, err, errlen, "cannot load sessions", e);
+	sqlite3_finalize(st);
 
 	if (sqlite3_prepare_v2(be->db,
 	                       "SELECT session_id, filter, qos, no_local, retain_as_published,"
@@ -625,16 +811,24 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot read subscriptions");
 	while (!e && sqlite3_step(st) == SQLITE_ROW) {
-		uint8_t flags = (uint8_t)((sqlite3_column_int(st, 3) ? 1 : 0) |
-		                          (sqlite3_column_int(st, 4) ? 2 : 0));
-		e = ld->sub(ld->arg, (uint64_t)sqlite3_column_int64(st, 0),
-		            sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1),
-		            (uint8_t)sqlite3_column_int(st, 2), flags,
-		            (uint8_t)sqlite3_column_int(st, 5),
-		            (uint32_t)sqlite3_column_int64(st, 6));
+		struct tern_bytes f;
+		if (!col_int(st, 0, 1, INT64_MAX, &v[0], &re, "bad session id") ||
+		    !col_str(st, 1, MQTT_STR_MAX, &f, &re, "bad filter") ||
+		    !col_int(st, 2, 0, 2, &v[1], &re, "bad qos") ||
+		    !col_int(st, 3, 0, 1, &v[2], &re, "bad no_local") ||
+		    !col_int(st, 4, 0, 1, &v[3], &re, "bad retain_as_published") ||
+		    !col_int(st, 5, 0, 2, &v[4], &re, "bad retain_handling") ||
+		    !col_int(st, 6, 0, TERN_SUB_ID_MAX, &v[5], &re, "bad subscription_id"))
+			return row_fail(be, st, err, errlen, "subscriptions", "session_id", re.why);
+		if (tern_topic_filter_check(f.data, f.len) != TERN_OK)
+			return row_fail(be, st, err, errlen, "subscriptions", "session_id",
+			                "filter is not a valid topic filter");
+		uint8_t flags = (uint8_t)((v[2] ? 1 : 0) | (v[3] ? 2 : 0));
+		e = ld->sub(ld->arg, (uint64_t)v[0], f.data, f.len, (uint8_t)v[1], flags,
+		            (uint8_t)v[4], (uint32_t)v[5]);
 	}
 	if (e)
-		return load_fail(be, st, err, errlen, "cannot load subscriptions");
+		return loader_fail(be, st, err, errlen, "cannot load subscriptions", e);
 	sqlite3_finalize(st);
 
 	if (sqlite3_prepare_v2(be->db,
@@ -643,14 +837,16 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot read retained messages");
 	while (!e && sqlite3_step(st) == SQLITE_ROW) {
-		struct tern_msg *m = row_msg(st, 0, &expired);
+		struct tern_msg *m = row_msg(st, 0, &expired, &re);
+		if (re.why)
+			return row_fail(be, st, err, errlen, "messages", "id", re.why);
 		if (!m && !expired)
 			e = TERN_E_NOMEM;
 		else if (m)
 			e = ld->retained(ld->arg, m);
 	}
 	if (e)
-		return load_fail(be, st, err, errlen, "cannot load retained messages");
+		return loader_fail(be, st, err, errlen, "cannot load retained messages", e);
 	sqlite3_finalize(st);
 
 	if (sqlite3_prepare_v2(be->db,
@@ -661,38 +857,67 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot read deliveries");
 	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		if (!col_int(st, 0, 1, INT64_MAX, &v[0], &re, "bad session id") ||
+		    !col_int(st, 1, 0, 2, &v[1], &re, "bad qos") ||
+		    !col_int(st, 2, 0, 1, &v[2], &re, "bad retain flag") ||
+		    !col_int(st, 3, 0, 65535, &v[3], &re, "bad packet id") ||
+		    !col_int(st, 4, STORE_D_QUEUED, STORE_D_PUBREL, &v[4], &re, "bad state"))
+			return row_fail(be, st, err, errlen, "deliveries", "session_id", re.why);
+		/* Only QoS 1 and 2 go in flight, with a packet id; only QoS 2
+		 * waits for PUBCOMP. */
+		if (v[4] != STORE_D_QUEUED && (v[1] == 0 || v[3] == 0))
+			return row_fail(be, st, err, errlen, "deliveries", "session_id",
+			                "in flight without QoS > 0 and a packet id");
+		if (v[4] == STORE_D_PUBREL && v[1] != 2)
+			return row_fail(be, st, err, errlen, "deliveries", "session_id",
+			                "PUBREL state for a QoS 1 delivery");
 		struct store_loaded_delivery d = {
-		        .session = (uint64_t)sqlite3_column_int64(st, 0),
-		        .qos = (uint8_t)sqlite3_column_int(st, 1),
-		        .retain = sqlite3_column_int(st, 2),
-		        .packet_id = (uint16_t)sqlite3_column_int(st, 3),
-		        .state = (enum store_dstate)sqlite3_column_int(st, 4),
+		        .session = (uint64_t)v[0],
+		        .qos = (uint8_t)v[1],
+		        .retain = v[2] != 0,
+		        .packet_id = (uint16_t)v[3],
+		        .state = (enum store_dstate)v[4],
 		};
-		const void *ids = sqlite3_column_blob(st, 5);
-		int nbytes = sqlite3_column_bytes(st, 5);
 		uint32_t idv[64];
-		d.n_sub_ids = (uint16_t)(nbytes / 4 > 64 ? 64 : nbytes / 4);
-		if (ids && d.n_sub_ids)
-			memcpy(idv, ids, (size_t)d.n_sub_ids * 4u);
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
+			struct tern_bytes ids;
+			if (!col_bin(st, 5, TERN_VBI_MAX, &ids, &re, "bad subscription ids") ||
+			    ids.len % 4 != 0)
+				return row_fail(be, st, err, errlen, "deliveries", "session_id",
+				                "bad subscription ids");
+			/* At most 64 are kept, as many as a PUBLISH carries in
+			 * practice. */
+			d.n_sub_ids = (uint16_t)(ids.len / 4 > 64 ? 64 : ids.len / 4);
+			memcpy(idv, ids.data, (size_t)d.n_sub_ids * 4u);
+			for (uint16_t i = 0; i < d.n_sub_ids; i++)
+				if (idv[i] == 0 || idv[i] > TERN_SUB_ID_MAX)
+					return row_fail(be, st, err, errlen, "deliveries",
+					                "session_id", "bad subscription id");
+		}
 		d.sub_ids = idv;
-		d.msg = row_msg(st, 6, &expired);
+		d.msg = row_msg(st, 6, &expired, &re);
+		if (re.why)
+			return row_fail(be, st, err, errlen, "deliveries", "session_id", re.why);
 		if (!d.msg && !expired)
 			e = TERN_E_NOMEM;
 		else if (d.msg)
 			e = ld->delivery(ld->arg, &d);
 	}
 	if (e)
-		return load_fail(be, st, err, errlen, "cannot load deliveries");
+		return loader_fail(be, st, err, errlen, "cannot load deliveries", e);
 	sqlite3_finalize(st);
 
 	if (sqlite3_prepare_v2(be->db, "SELECT session_id, packet_id FROM inbound_qos2", -1, &st,
 	                       NULL) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot read QoS 2 ids");
-	while (!e && sqlite3_step(st) == SQLITE_ROW)
-		e = ld->qos2(ld->arg, (uint64_t)sqlite3_column_int64(st, 0),
-		             (uint16_t)sqlite3_column_int(st, 1));
+	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		if (!col_int(st, 0, 1, INT64_MAX, &v[0], &re, "bad session id") ||
+		    !col_int(st, 1, 1, 65535, &v[1], &re, "bad packet id"))
+			return row_fail(be, st, err, errlen, "inbound_qos2", "session_id", re.why);
+		e = ld->qos2(ld->arg, (uint64_t)v[0], (uint16_t)v[1]);
+	}
 	if (e)
-		return load_fail(be, st, err, errlen, "cannot load QoS 2 ids");
+		return loader_fail(be, st, err, errlen, "cannot load QoS 2 ids", e);
 	sqlite3_finalize(st);
 	return TERN_OK;
 }
