@@ -704,9 +704,11 @@ void conn_on_readable(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
 		return;
-	/* A transport may hold bytes it took off the socket (a TLS record
-	 * larger than our buffer): read them too, epoll will not say so. */
-	for (int round = 0; round < 8; round++) {
+	/* A transport may hold bytes it took off the socket (a TLS record,
+	 * undecoded WebSocket frames): read until it holds none, since epoll
+	 * will not report them. That data is already in memory, so the loop
+	 * ends. */
+	for (;;) {
 		if (tern_buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
 			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 			return;

@@ -294,3 +294,22 @@ def test_websockets_over_tls(tmp_path):
         assert got == [b"secure"]
     finally:
         b.stop()
+
+
+def test_large_burst_in_one_frame_is_fully_processed(ws_broker):
+    """3000 QoS 1 PUBLISHes (about 330 KB) in a single WebSocket frame, then
+    silence: every one is acknowledged, though the socket has nothing more
+    to say once the frame is read (bytes buffered in the WebSocket layer
+    must not wait for the next socket event)."""
+    w = WS(ws_broker.ws_port)
+    w.frame(m.connect("burst-ws"))
+    assert w.recv_mqtt()[:1] == b"\x20"
+    burst = b"".join(m.publish("burst/t", b"x" * 90, qos=1, pid=i + 1) for i in range(3000))
+    w.frame(burst)
+    acks = 0
+    while acks < 3000:
+        pkt = w.recv_mqtt(timeout=5)
+        assert pkt is not None, "closed after %d PUBACKs" % acks
+        if pkt[0] >> 4 == 4:
+            acks += 1
+    w.close()
