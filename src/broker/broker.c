@@ -132,6 +132,7 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	tern_mpsc_init(&w->inbox);
 	atomic_init(&w->wake_pending, false);
+	atomic_init(&w->backlog, 0);
 	w->router = router_new();
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
 	w->ticket = 1;

@@ -176,6 +176,11 @@ struct worker {
 	bool thread_started;
 	struct tern_mpsc inbox;
 	atomic_bool wake_pending; /* an eventfd write is on its way */
+	/* Deliveries posted to this worker and not yet handled: other workers
+	 * stop sending it QoS 0 beyond WORKER_BACKLOG_MAX, so a slow worker
+	 * cannot make the others fill memory (QoS 1/2 are bounded by the
+	 * publishers' in-flight windows). */
+	atomic_size_t backlog;
 
 	struct router *router;
 	struct tern_map sessions;       /* client id -> session */
@@ -199,6 +204,8 @@ struct worker {
 	size_t held_head, held_n, held_cap;
 	uint64_t next_tick;
 };
+
+#define WORKER_BACKLOG_MAX ((size_t)1 << 17)
 
 /* Queues item for worker `to` (any thread may call it for any worker):
  * pushes to its inbox and wakes it. */

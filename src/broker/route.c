@@ -152,6 +152,7 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 			else
 				deliver_local(w, &it->u.deliver.t[i]);
 		}
+		atomic_fetch_sub_explicit(&w->backlog, it->u.deliver.n, memory_order_relaxed);
 		free(it->u.deliver.t);
 		break;
 	case INBOX_ROUTE_ADD:
@@ -249,6 +250,14 @@ static void hand_over(struct worker *w, unsigned home, uint64_t session, struct 
 			session_deliver(s, d);
 		else
 			delivery_clear(d);
+		return;
+	}
+	if (d->qos == 0 && atomic_load_explicit(&w->broker->workers[home]->backlog,
+	                                        memory_order_relaxed) > WORKER_BACKLOG_MAX) {
+		/* That worker is behind: QoS 0 is dropped here, as for a slow
+		 * consumer, rather than piling up in its inbox. */
+		stat_add(&w->stats, STAT_DROP_SLOW_QOS0, 1);
+		delivery_clear(d);
 		return;
 	}
 	struct inbox_item *it = batch[home];

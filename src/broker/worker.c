@@ -66,6 +66,9 @@ static void flush_outbox(struct worker *w)
 		}
 		for (it = rev; it;) {
 			struct inbox_item *next = it->next;
+			if (it->kind == INBOX_DELIVER)
+				atomic_fetch_add_explicit(&w->broker->workers[i]->backlog,
+				                          it->u.deliver.n, memory_order_relaxed);
 			worker_post(w->broker->workers[i], it);
 			it = next;
 		}
