@@ -277,11 +277,17 @@ void handle_pubrel(struct conn *c, const struct tern_ack *p)
 	struct session *s = c->session;
 	bool known = qos2_remove(s, p->packet_id);
 	struct store_batch *batch = persist_batch(c->w);
-	if (known && batch && session_persistent(s))
-		persist_note(c->w, store_qos2_del(batch, s->id, p->packet_id));
 	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
-	conn_send_ack(c, TERN_PUBCOMP, p->packet_id,
-	              known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND);
+	uint8_t reason = known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND;
+	if (known && batch && session_persistent(s)) {
+		/* After PUBCOMP the client may reuse the id for a new message: the
+		 * store must have forgotten it first, or a restart would take
+		 * that new message for a retransmission and drop it. */
+		persist_note(c->w, store_qos2_del(batch, s->id, p->packet_id));
+		persist_hold_ack(c->w, c, TERN_PUBCOMP, p->packet_id, reason);
+		return;
+	}
+	conn_send_ack(c, TERN_PUBCOMP, p->packet_id, reason);
 }
 
 void handle_pubcomp(struct conn *c, const struct tern_ack *p)

@@ -34,7 +34,7 @@ struct held {
 	uint64_t ticket;
 	uint64_t session_id;
 	uint64_t conn_id;
-	enum tern_packet_type type; /* PUBACK or PUBREC; 0 for a call */
+	enum tern_packet_type type; /* PUBACK, PUBREC or PUBCOMP; 0 for a call */
 	uint16_t packet_id;
 	uint8_t reason;
 	pending_done_fn fn;
@@ -99,7 +99,9 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 	struct conn *c = worker_conn_of(w, h->session_id, h->conn_id);
 	if (!c || c->state != CONN_ACTIVE)
 		return;
-	if (!err) {
+	if (!err || h->type == TERN_PUBCOMP) {
+		/* PUBCOMP has no failure code to give; the log says the store
+		 * failed. */
 		conn_send_ack(c, h->type, h->packet_id, h->reason);
 	} else if (c->version == TERN_V5) {
 		/* Not durable: say so, so the publisher can try again. */
