@@ -310,11 +310,6 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 	return TERN_OK;
 }
 
-uint16_t broker_port(const struct broker *b)
-{
-	return b->cfg.listeners[0].port;
-}
-
 enum tern_err broker_start(struct broker *b)
 {
 	if (metrics_start(b))

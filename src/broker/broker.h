@@ -96,9 +96,6 @@ static inline uint64_t broker_new_id(struct broker *b)
 /* The worker index that is home to client id cid. */
 unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len);
 
-/* Bound port of the first listener (useful when configured as port 0). */
-uint16_t broker_port(const struct broker *b);
-
 /* ------------------------------------------------------------------ */
 /* deliveries: one message on its way to one session                   */
 
@@ -389,8 +386,7 @@ struct session {
 	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
 	struct tern_msg *will;     /* pending will after an abnormal disconnect */
 	uint64_t will_at;
-	uint64_t dropped; /* deliveries dropped by policy */
-	uint32_t expiry;  /* seconds after disconnect; UINT32_MAX: never */
+	uint32_t expiry; /* seconds after disconnect; UINT32_MAX: never */
 	uint32_t q_head, q_len, q_cap;
 	uint32_t n_inflight, cap_inflight;
 	uint32_t n_unsent; /* in-flight entries waiting to be resent */

@@ -283,6 +283,22 @@ static enum tern_err parse_duration(struct ctx *c, const char *key, const char *
 
 static enum tern_err parse_line(struct ctx *c, char *line);
 
+/* Applies every line of f; a line too long for the buffer is an error,
+ * never split into two directives. */
+static enum tern_err parse_file(struct ctx *c, FILE *f)
+{
+	char line[4096];
+	while (fgets(line, sizeof(line), f)) {
+		c->line++;
+		if (!strchr(line, '\n') && !feof(f))
+			return fail(c, "line too long");
+		enum tern_err rc = parse_line(c, line);
+		if (rc)
+			return rc;
+	}
+	return TERN_OK;
+}
+
 /* include_dir: every *.conf file of the directory, in alphabetical order,
  * as mosquitto reads them. */
 static enum tern_err include_dir(struct ctx *c, const char *dir)
@@ -312,16 +328,7 @@ static enum tern_err include_dir(struct ctx *c, const char *dir)
 				sub.file = path;
 				sub.line = 0;
 				sub.included = true;
-				char line[4096];
-				while (!rc && fgets(line, sizeof(line), f)) {
-					sub.line++;
-					/* As for the main file: never split a
-					 * long line into two directives. */
-					if (!strchr(line, '\n') && !feof(f))
-						rc = fail(&sub, "line too long");
-					else
-						rc = parse_line(&sub, line);
-				}
+				rc = parse_file(&sub, f);
 				fclose(f);
 				c->log_type_seen = sub.log_type_seen;
 			}
@@ -597,17 +604,7 @@ enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, 
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return TERN_E_SYS;
 	}
-	char line[4096];
-	enum tern_err rc = TERN_OK;
-	while (fgets(line, sizeof(line), f)) {
-		c.line++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			rc = fail(&c, "line too long");
-			break;
-		}
-		if ((rc = parse_line(&c, line)))
-			break;
-	}
+	enum tern_err rc = parse_file(&c, f);
 	fclose(f);
 	return rc;
 }

@@ -164,7 +164,6 @@ static void send_inflight(struct session *s, struct delivery *d)
 		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
 		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
 		if (!v) {
-			s->dropped++;
 			delivery_clear(d);
 			return;
 		}
@@ -228,7 +227,6 @@ static bool enqueue(struct session *s, struct delivery *d)
 
 static void drop(struct session *s, struct delivery *d, const char *why)
 {
-	s->dropped++;
 	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
 	record_del(s, d);
 	if (d->qos > 0)
@@ -274,7 +272,6 @@ void session_deliver(struct session *s, struct delivery *d)
 			return;
 		}
 		if (conn_pending_out(c) > s->w->broker->cfg.max_output_bytes) {
-			s->dropped++;
 			stat_add(&s->w->stats, STAT_DROP_SLOW_QOS0, 1);
 			delivery_clear(d);
 			return;
