@@ -40,10 +40,11 @@ run: all
 	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883 --db $(BUILD)/ternd.db
 
 test: test-deps format-check
-	cmake -S . -B $(BUILD) -DTERN_WERROR=ON >/dev/null
+	cmake -S . -B $(BUILD) -DTERN_WERROR=ON -DTERN_REQUIRE_TESTS=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure
-	cmake -S . -B $(ASAN_BUILD) -DTERN_SANITIZE=ON -DTERN_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake -S . -B $(ASAN_BUILD) -DTERN_SANITIZE=ON -DTERN_WERROR=ON -DTERN_REQUIRE_TESTS=ON \
+		-DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
