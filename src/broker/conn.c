@@ -194,10 +194,11 @@ static void mark_flush(struct conn *c)
 	c->w->flush = c;
 }
 
-enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
+/* Encodes p into the output buffer. Never closes the connection, so that
+ * conn_close() can use it for its DISCONNECT: TERN_E_NOMEM tells the caller
+ * the buffer could not grow. */
+static enum tern_err queue_packet(struct conn *c, const struct tern_packet *p)
 {
-	if (c->state == CONN_CLOSING)
-		return TERN_E_CLOSED;
 	size_t size = tern_packet_size(p, c->version);
 	if (size == 0)
 		return TERN_E_INVALID;
@@ -232,15 +233,13 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 			pr->n_user = 0;
 			pr->user_raw = (struct tern_bytes){0};
 			if (tern_packet_size(&slim, c->version) <= c->client_max_packet)
-				return conn_send(c, &slim);
+				return queue_packet(c, &slim);
 		}
 		return TERN_E_TOO_LARGE;
 	}
 	enum tern_err err = tern_buf_reserve(&c->wbuf, size, 0);
-	if (err) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-		return err;
-	}
+	if (err)
+		return TERN_E_NOMEM;
 	size_t n = 0;
 	err = tern_encode_packet(p, c->version, c->wbuf.data + c->wbuf.len,
 	                         c->wbuf.cap - c->wbuf.len, &n);
@@ -250,6 +249,16 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 	stat_add(&c->w->stats, STAT_PKT_OUT, 1);
 	mark_flush(c);
 	return TERN_OK;
+}
+
+enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
+{
+	if (c->state == CONN_CLOSING)
+		return TERN_E_CLOSED;
+	enum tern_err err = queue_packet(c, p);
+	if (err == TERN_E_NOMEM)
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+	return err;
 }
 
 enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
@@ -496,11 +505,20 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 {
 	if (c->state == CONN_CLOSING)
 		return;
+	/* Marked first: whatever runs below (the DISCONNECT, the log line)
+	 * may fail, and a failure that closes again must find the connection
+	 * closed already, not recurse. */
+	bool active = c->state == CONN_ACTIVE;
+	c->state = CONN_CLOSING;
+	c->closing_next = c->w->closing;
+	c->w->closing = c;
 	struct broker *b = c->w->broker;
-	if (c->state == CONN_ACTIVE && c->version == TERN_V5 && reason >= 0x80) {
+	if (active && c->version == TERN_V5 && reason >= 0x80) {
 		/* The server may send DISCONNECT with a reason before closing
 		 * [MQTT-4.13.2-1]; a reason string is allowed on DISCONNECT
-		 * whatever Request Problem Information says [MQTT-3.1.2-29]. */
+		 * whatever Request Problem Information says [MQTT-3.1.2-29].
+		 * It is written when the connection is reaped; if it does not
+		 * fit in memory the connection closes without it. */
 		struct tern_packet p = {.type = TERN_DISCONNECT};
 		p.u.reasoned.reason = reason;
 		if (why && c->problem_info) {
@@ -508,7 +526,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 			p.u.reasoned.props.reason_string =
 			        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
 		}
-		conn_send(c, &p);
+		(void)queue_packet(c, &p);
 	}
 	if (why && b->cfg.connection_messages) {
 		const struct session *s = c->session;
@@ -516,9 +534,6 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 		               s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
 		               conn_peer(c, (char[64]){0}), why);
 	}
-	c->state = CONN_CLOSING;
-	c->closing_next = c->w->closing;
-	c->w->closing = c;
 }
 
 void conn_detach_session(struct conn *c)
