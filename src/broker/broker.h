@@ -512,17 +512,24 @@ struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn
 struct conn *conn_new(struct worker *w, int fd, const struct listener *l);
 
 /* Handles write readiness: flushes output, and lets a transport that was
- * waiting for it (a TLS handshake) go on reading. */
-void conn_on_writable(struct conn *c);
+ * waiting for it (a TLS handshake) go on reading. Returns false when that
+ * read handed c to another worker (see conn_process): the caller must not
+ * touch c any more. */
+bool conn_on_writable(struct conn *c);
 
 /* Frees a connection that is no longer in any list (used by the reaper). */
 void conn_free(struct conn *c);
 
-/* Reads what the socket has and handles every whole packet. */
-void conn_on_readable(struct conn *c);
+/* Reads what the socket has and handles every whole packet. Returns false
+ * when c was handed to another worker (see conn_process). */
+bool conn_on_readable(struct conn *c);
 
-/* Handles packets already buffered (after a hand-over). */
-void conn_process(struct conn *c);
+/* Handles packets already buffered (also after a hand-over). Returns false
+ * when a CONNECT handed c to its session's home worker: c then belongs to
+ * that thread, which may already be running it, so the caller must not
+ * touch c any more (not even to read its state). True otherwise, closing
+ * or not. */
+bool conn_process(struct conn *c);
 
 /* Writes buffered output; registers for EPOLLOUT on a partial write. */
 void conn_flush(struct conn *c);

@@ -494,11 +494,12 @@ void conn_flush(struct conn *c)
 		out_free(c);
 }
 
-void conn_on_writable(struct conn *c)
+bool conn_on_writable(struct conn *c)
 {
 	conn_flush(c);
 	if (c->state != CONN_CLOSING && c->tp_read_wants_write)
-		conn_on_readable(c);
+		return conn_on_readable(c);
+	return true;
 }
 
 void conn_close(struct conn *c, uint8_t reason, const char *why)
@@ -591,6 +592,17 @@ void conn_unlink(struct conn *c)
 {
 	struct worker *w = c->w;
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->in_flush) {
+		/* Output marked for this worker's flush (a handshake's
+		 * reply) is flushed by whoever adopts c next. */
+		struct conn **pp = &w->flush;
+		while (*pp && *pp != c)
+			pp = &(*pp)->flush_next;
+		if (*pp)
+			*pp = c->flush_next;
+		c->flush_next = NULL;
+		c->in_flush = false;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (w->conns == c)
@@ -667,7 +679,7 @@ static uint8_t decode_reason(enum tern_err err)
 	return err == TERN_E_TOPIC_FILTER ? TERN_RC_MALFORMED_PACKET : tern_err_reason(err);
 }
 
-void conn_process(struct conn *c)
+bool conn_process(struct conn *c)
 {
 	struct worker *w = c->w;
 	while (c->state != CONN_CLOSING && tern_buf_used(&c->rbuf)) {
@@ -706,19 +718,21 @@ void conn_process(struct conn *c)
 		dispatch(c, &p);
 		if (w->handed_off == c) {
 			/* c now belongs to its home worker, which may already
-			 * be using it: touch nothing of it here. */
+			 * be using it: touch nothing of it here, and tell the
+			 * caller so. */
 			w->handed_off = NULL;
-			return;
+			return false;
 		}
 		tern_buf_consume(&c->rbuf, fh.header_len + fh.remaining);
 	}
 	tern_buf_compact(&c->rbuf);
+	return true;
 }
 
-void conn_on_readable(struct conn *c)
+bool conn_on_readable(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
-		return;
+		return true;
 	/* A transport may hold bytes it took off the socket (a TLS record,
 	 * undecoded WebSocket frames): read until it holds none, since epoll
 	 * will not report them. That data is already in memory, so the loop
@@ -726,16 +740,16 @@ void conn_on_readable(struct conn *c)
 	for (;;) {
 		if (tern_buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
 			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-			return;
+			return true;
 		}
 		ssize_t n = c->tp->read(c, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
 		if (n == 0) {
 			conn_close(c, 0, c->state == CONN_NEW ? NULL : "connection closed by peer");
-			return;
+			return true;
 		}
 		if (n == TP_ERROR) {
 			conn_close(c, 0, "read error");
-			return;
+			return true;
 		}
 		if (n == TP_AGAIN)
 			break;
@@ -748,7 +762,7 @@ void conn_on_readable(struct conn *c)
 	if (c->tp_write_wants_read && conn_pending_out(c))
 		mark_flush(c);
 	if (tern_buf_used(&c->rbuf))
-		conn_process(c);
-	else
-		tern_buf_free(&c->rbuf);
+		return conn_process(c);
+	tern_buf_free(&c->rbuf);
+	return true;
 }

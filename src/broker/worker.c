@@ -78,7 +78,10 @@ static void flush_outbox(struct worker *w)
 enum tern_err worker_adopt(struct worker *w, struct conn *c)
 {
 	c->w = w;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+	/* A connection handed over keeps the write interest it had (a
+	 * handshake's reply still going out). */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (c->epollout ? EPOLLOUT : 0),
+	                         .data.ptr = c};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 		return TERN_E_SYS;
 	c->prev = NULL;
@@ -146,7 +149,12 @@ static void process_inbox(struct worker *w)
 				conn_free(c);
 				continue;
 			}
-			conn_process(c);
+			/* What the old worker had not written yet (a handshake's
+			 * reply) goes out from here. */
+			if (conn_pending_out(c) || c->tp->out_pending(c))
+				conn_flush(c);
+			/* Home already: a second hand-over cannot happen. */
+			(void)conn_process(c);
 		} else {
 			route_inbox(w, it);
 		}
@@ -275,8 +283,10 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 			struct conn *c = evs[i].data.ptr;
 			if (c->state == CONN_CLOSING)
 				continue;
-			if (evs[i].events & EPOLLOUT)
-				conn_on_writable(c);
+			/* A handler that hands c to its home worker ends the
+			 * event: c is that worker's from then on. */
+			if ((evs[i].events & EPOLLOUT) && !conn_on_writable(c))
+				continue;
 			if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				conn_on_readable(c);
 		}

@@ -1,6 +1,6 @@
 /*
  * test_conn.c - unit tests of a connection's life on a worker (conn.c,
- * worker.c): closing.
+ * worker.c): closing, and the hand-over to the session's home worker.
  *
  * Each test builds a broker in-process (memory storage, no listener, no
  * thread) and drives its workers with worker_iterate(w, 0), as fuzz_conn
@@ -221,12 +221,73 @@ static void test_send_out_of_memory_closes_once(void **state)
 	stop_broker(b);
 }
 
+/* A client id whose home is worker `home` of b. */
+static void cid_of_home(const struct broker *b, unsigned home, char out[32])
+{
+	for (unsigned i = 0;; i++) {
+		snprintf(out, 32, "handed-%u", i);
+		if (broker_home_of(b, (const uint8_t *)out, strlen(out)) == home)
+			return;
+	}
+}
+
+/* One epoll event reports a connection both writable and readable; the
+ * writable handler lets a transport that waited for writability read (as a
+ * TLS handshake does), which decodes the CONNECT and hands the connection
+ * to its home worker. From then on the connection is the home worker's: the
+ * readable handler of the same event must not run on it. The transport's
+ * wait is simulated on a TCP connection (tp_read_wants_write, with EPOLLOUT
+ * registered, as set_epollout() does for TLS). Worker 1 does not iterate
+ * until the end, so anything of it that changed before was changed by
+ * worker 0. */
+static void test_handed_over_conn_is_not_touched_by_the_same_event(void **state)
+{
+	(void)state;
+	struct broker *b = start_broker(2);
+	struct worker *w0 = b->workers[0], *w1 = b->workers[1];
+	struct conn *c;
+	int fd = connect_client(w0, &c);
+	c->tp_read_wants_write = true;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = c};
+	assert_int_equal(epoll_ctl(w0->epfd, EPOLL_CTL_MOD, c->fd, &ev), 0);
+	c->epollout = true;
+	char cid[32];
+	cid_of_home(b, 1, cid);
+	send_connect(fd, cid);
+	worker_iterate(w0, 0);
+	/* Handed over, not yet adopted: worker 0 made no session on worker 1
+	 * and queued nothing there but the connection itself. */
+	assert_null(w0->conns);
+	assert_int_equal(w1->sessions.count, 0);
+	assert_null(w1->flush);
+	assert_int_equal(c->state, CONN_NEW);
+	/* The transport's wait is over once the home worker has it. */
+	c->tp_read_wants_write = false;
+	worker_iterate(w1, 0);
+	assert_int_equal(w1->sessions.count, 1);
+	assert_ptr_equal(w1->conns, c);
+	assert_int_equal(c->state, CONN_ACTIVE);
+	enum tern_packet_type t[4];
+	uint8_t r[4];
+	bool eof;
+	assert_int_equal(read_packets(fd, t, r, 4, &eof), 1);
+	assert_int_equal(t[0], TERN_CONNACK);
+	assert_false(eof);
+	close(fd);
+	for (int i = 0; i < 3; i++) {
+		worker_iterate(w0, 0);
+		worker_iterate(w1, 0);
+	}
+	stop_broker(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_close_is_idempotent),
 	        cmocka_unit_test(test_close_out_of_memory_does_not_recurse),
 	        cmocka_unit_test(test_send_out_of_memory_closes_once),
+	        cmocka_unit_test(test_handed_over_conn_is_not_touched_by_the_same_event),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
