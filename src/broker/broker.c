@@ -29,7 +29,11 @@
 
 unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len)
 {
-	return (unsigned)(tern_hash_bytes(cid, len) % b->n_workers);
+	/* The high half picks the worker: the maps of that worker's sessions
+	 * index by the low bits of the same hash, which would otherwise be
+	 * equal mod n_workers for all of them. */
+	uint64_t h = tern_hash_bytes(&b->hash_key, cid, len) >> 32;
+	return (unsigned)((h * b->n_workers) >> 32);
 }
 
 static int open_listener(struct broker *b, const struct tern_listener_cfg *l, uint16_t port)
@@ -133,7 +137,7 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	tern_mpsc_init(&w->inbox);
 	atomic_init(&w->wake_pending, false);
 	atomic_init(&w->backlog, 0);
-	w->router = router_new();
+	w->router = router_new(&b->hash_key);
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
 	w->ticket = 1;
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox) {
@@ -230,12 +234,18 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 	enum tern_err err = open_log(b);
 	if (err)
 		return err;
+	if (tern_hash_key_random(&b->hash_key)) {
+		tern_log_write(&b->log, TERN_LOG_ERR, "Error: no random bytes for the hash key: %s",
+		               strerror(errno));
+		broker_free(b);
+		return TERN_E_SYS;
+	}
 	b->n_workers = cfg->workers;
 	if (b->n_workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		b->n_workers = n > 0 ? (unsigned)n : 1;
 	}
-	b->retain = retain_new();
+	b->retain = retain_new(&b->hash_key);
 	b->workers = calloc(b->n_workers, sizeof(*b->workers));
 	if (!b->retain || !b->workers) {
 		broker_free(b);

@@ -36,6 +36,7 @@
 #include "broker/transport.h"
 #include "tern/codec.h"
 #include "util/buf.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/map.h"
 #include "util/mpsc.h"
@@ -69,7 +70,11 @@ struct broker {
 	atomic_bool stop;
 	atomic_uint_fast64_t next_id; /* session, connection and request ids */
 	atomic_int_fast64_t n_conns;
-	uint64_t start_ms;       /* monotonic ms at start, for uptime */
+	uint64_t start_ms; /* monotonic ms at start, for uptime */
+	/* The secret key of every table fed by client data (util/hash.h):
+	 * drawn by broker_init() before any thread starts, never changed
+	 * after, so reading it needs no synchronisation. */
+	struct tern_hash_key hash_key;
 	struct metrics *metrics; /* the /metrics endpoint, or NULL */
 };
 
@@ -93,7 +98,9 @@ static inline uint64_t broker_new_id(struct broker *b)
 	return atomic_fetch_add_explicit(&b->next_id, 1, memory_order_relaxed) + 1;
 }
 
-/* The worker index that is home to client id cid. */
+/* The worker index that is home to client id cid: a keyed hash of cid, so
+ * the same within one process (all a home needs: nothing stores it) and
+ * not steerable by a client choosing its id. */
 unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len);
 
 /* ------------------------------------------------------------------ */

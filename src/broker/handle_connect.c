@@ -263,7 +263,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	struct broker *b = w->broker;
 	const struct tern_config *cfg = &b->cfg;
 
-	struct session *s = tern_map_get(&w->sessions, cid.data, cid.len);
+	struct session *s = tern_map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
 	if (s && s->conn) {
 		/* Takeover: the existing connection is closed [MQTT-3.1.4-3],
 		 * with DISCONNECT 0x8E for v5. Its will follows the usual
@@ -271,7 +271,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		struct conn *old = s->conn;
 		conn_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
 		conn_detach_session(old);
-		s = tern_map_get(&w->sessions, cid.data, cid.len);
+		s = tern_map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
 	}
 	/* Timers run on a tick: what fell due since then happens now, so an
 	 * expired session is not resumed [MQTT-3.1.2-23] and an overdue will

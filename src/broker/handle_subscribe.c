@@ -154,7 +154,8 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		bool shared = tern_topic_filter_share(e.filter, &group, &plain);
 		if (!shared)
 			plain = e.filter;
-		struct sub *sub = tern_map_get(&s->subs, e.filter.data, e.filter.len);
+		struct sub *sub =
+		        tern_map_get(&s->subs, &w->broker->hash_key, e.filter.data, e.filter.len);
 		bool is_new = sub == NULL;
 		const struct tern_config *cfg = &w->broker->cfg;
 		if (topic_too_deep(w->broker, e.filter)) {
@@ -186,7 +187,8 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		}
 		if (is_new) {
 			sub = sub_new(e.filter);
-			if (!sub || tern_map_put(&s->subs, sub->filter, sub->len, sub)) {
+			if (!sub || tern_map_put(&s->subs, &w->broker->hash_key, sub->filter,
+			                         sub->len, sub)) {
 				if (sub)
 					free(sub->filter);
 				free(sub);
@@ -252,7 +254,7 @@ void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p)
 	size_t cur = 0;
 	while (tern_unsubscribe_next(p, &cur, &f)) {
 		uint8_t *reason = &pl->reasons[pl->n++];
-		struct sub *sub = tern_map_del(&s->subs, f.data, f.len);
+		struct sub *sub = tern_map_del(&s->subs, &w->broker->hash_key, f.data, f.len);
 		if (!sub) {
 			*reason = TERN_RC_NO_SUBSCRIPTION_EXISTED;
 			continue;

@@ -302,7 +302,7 @@ static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter
 	sub->flags = flags;
 	sub->retain_handling = rh;
 	sub->sub_id = sub_id;
-	if (tern_map_put(&s->subs, sub->filter, sub->len, sub)) {
+	if (tern_map_put(&s->subs, &b->hash_key, sub->filter, sub->len, sub)) {
 		free(sub->filter);
 		free(sub);
 		return TERN_E_NOMEM;

@@ -45,6 +45,7 @@ struct retain_store {
 	pthread_mutex_t lock;
 	struct rnode *root;
 	size_t count;
+	struct tern_hash_key hk; /* the key of every node's kids map */
 };
 
 /* State of one retain_match() walk. */
@@ -93,42 +94,43 @@ static bool has_kids(const struct rnode *n)
 	return n->one || n->kids.count;
 }
 
-static struct rnode *kid_get(const struct rnode *n, const uint8_t *key, size_t klen)
+static struct rnode *kid_get(const struct tern_hash_key *hk, const struct rnode *n,
+                             const uint8_t *key, size_t klen)
 {
 	if (n->kids.count)
-		return tern_map_get(&n->kids, key, klen);
+		return tern_map_get(&n->kids, hk, key, klen);
 	struct rnode *c = n->one;
 	if (c && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0))
 		return c;
 	return NULL;
 }
 
-static enum tern_err kid_put(struct rnode *n, struct rnode *c)
+static enum tern_err kid_put(const struct tern_hash_key *hk, struct rnode *n, struct rnode *c)
 {
 	if (!has_kids(n)) {
 		n->one = c;
 		return TERN_OK;
 	}
 	if (n->one) {
-		if (tern_map_put(&n->kids, n->one->key, n->one->klen, n->one))
+		if (tern_map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
 			return TERN_E_NOMEM;
-		if (tern_map_put(&n->kids, c->key, c->klen, c)) {
+		if (tern_map_put(&n->kids, hk, c->key, c->klen, c)) {
 			tern_map_free(&n->kids);
 			return TERN_E_NOMEM;
 		}
 		n->one = NULL;
 		return TERN_OK;
 	}
-	return tern_map_put(&n->kids, c->key, c->klen, c);
+	return tern_map_put(&n->kids, hk, c->key, c->klen, c);
 }
 
-static void kid_del(struct rnode *n, struct rnode *c)
+static void kid_del(const struct tern_hash_key *hk, struct rnode *n, struct rnode *c)
 {
 	if (n->one == c) {
 		n->one = NULL;
 		return;
 	}
-	(void)tern_map_del(&n->kids, c->key, c->klen);
+	(void)tern_map_del(&n->kids, hk, c->key, c->klen);
 	if (n->kids.count <= 1) {
 		size_t pos = 0;
 		n->one = n->kids.count ? tern_map_next(&n->kids, &pos) : NULL;
@@ -146,11 +148,11 @@ static struct rnode *kid_next(const struct rnode *n, size_t *pos)
 }
 
 /* Frees n and its ancestors while they hold nothing; the root stays. */
-static void prune(struct rnode *n)
+static void prune(const struct tern_hash_key *hk, struct rnode *n)
 {
 	while (n->parent && !n->msg && !has_kids(n)) {
 		struct rnode *p = n->parent;
-		kid_del(p, n);
+		kid_del(hk, p, n);
 		tern_map_free(&n->kids);
 		free(n);
 		n = p;
@@ -169,11 +171,12 @@ static void clear_msg(struct retain_store *s, struct rnode *n)
 
 /* ---- the API ---- */
 
-struct retain_store *retain_new(void)
+struct retain_store *retain_new(const struct tern_hash_key *hk)
 {
 	struct retain_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	s->hk = *hk;
 	s->root = node_new(NULL, NULL, 0);
 	if (!s->root || pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s->root);
@@ -218,7 +221,7 @@ enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg)
 	struct rnode *n = s->root;
 	size_t pos = 0, st, e;
 	while (next_level(t, len, &pos, &st, &e)) {
-		struct rnode *c = kid_get(n, t + st, e - st);
+		struct rnode *c = kid_get(&s->hk, n, t + st, e - st);
 		if (!c && clear) {
 			/* Clearing a topic that holds nothing. */
 			pthread_mutex_unlock(&s->lock);
@@ -226,12 +229,12 @@ enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg)
 		}
 		if (!c) {
 			c = node_new(n, t + st, e - st);
-			if (c && kid_put(n, c)) {
+			if (c && kid_put(&s->hk, n, c)) {
 				free(c);
 				c = NULL;
 			}
 			if (!c) {
-				prune(n);
+				prune(&s->hk, n);
 				pthread_mutex_unlock(&s->lock);
 				return TERN_E_NOMEM;
 			}
@@ -241,7 +244,7 @@ enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg)
 	if (clear) {
 		/* [MQTT-3.3.1-6] [MQTT-3.3.1-7] */
 		clear_msg(s, n);
-		prune(n);
+		prune(&s->hk, n);
 	} else {
 		/* [MQTT-3.3.1-5]. Ref before unref: msg may be the stored
 		 * one already. */
@@ -341,7 +344,7 @@ static enum tern_err walk_from(struct walk *w, struct rnode *n, const uint8_t *f
 			}
 			return TERN_OK;
 		}
-		n = kid_get(n, f + s, e - s);
+		n = kid_get(&w->s->hk, n, f + s, e - s);
 		if (!n)
 			return TERN_OK;
 	}
@@ -357,7 +360,7 @@ enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t
 	pthread_mutex_lock(&s->lock);
 	enum tern_err err = walk_from(&w, s->root, filter, flen, 0);
 	for (size_t i = 0; i < w.ndead; i++)
-		prune(w.dead[i]);
+		prune(&s->hk, w.dead[i]);
 	pthread_mutex_unlock(&s->lock);
 	free(w.dead);
 	return err;

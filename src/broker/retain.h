@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "tern/codec.h"
+#include "util/siphash.h"
 #include "util/msg.h"
 
 struct retain_store;
@@ -29,8 +30,9 @@ struct retain_hits {
 	size_t cap;
 };
 
-/* Creates an empty store; NULL when out of memory. */
-struct retain_store *retain_new(void);
+/* Creates an empty store whose tables hash topic levels under hk (copied;
+ * util/hash.h), the broker's per-process secret. NULL when out of memory. */
+struct retain_store *retain_new(const struct tern_hash_key *hk);
 
 /* Drops every message and frees the store; NULL is allowed. */
 void retain_free(struct retain_store *s);

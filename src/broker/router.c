@@ -73,6 +73,7 @@ struct node {
 struct router {
 	struct node *root;
 	size_t count;
+	struct tern_hash_key hk; /* the key of every node's kids map */
 };
 
 /* ---- levels ---- */
@@ -252,42 +253,43 @@ static struct node *node_new(struct node *parent, const uint8_t *key, size_t kle
 	return n;
 }
 
-static struct node *kid_get(const struct node *n, const uint8_t *key, size_t klen)
+static struct node *kid_get(const struct tern_hash_key *hk, const struct node *n,
+                            const uint8_t *key, size_t klen)
 {
 	if (n->kids.count)
-		return tern_map_get(&n->kids, key, klen);
+		return tern_map_get(&n->kids, hk, key, klen);
 	struct node *c = n->one;
 	if (c && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0))
 		return c;
 	return NULL;
 }
 
-static enum tern_err kid_put(struct node *n, struct node *c)
+static enum tern_err kid_put(const struct tern_hash_key *hk, struct node *n, struct node *c)
 {
 	if (!n->kids.count && !n->one) {
 		n->one = c;
 		return TERN_OK;
 	}
 	if (n->one) {
-		if (tern_map_put(&n->kids, n->one->key, n->one->klen, n->one))
+		if (tern_map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
 			return TERN_E_NOMEM;
-		if (tern_map_put(&n->kids, c->key, c->klen, c)) {
+		if (tern_map_put(&n->kids, hk, c->key, c->klen, c)) {
 			tern_map_free(&n->kids);
 			return TERN_E_NOMEM;
 		}
 		n->one = NULL;
 		return TERN_OK;
 	}
-	return tern_map_put(&n->kids, c->key, c->klen, c);
+	return tern_map_put(&n->kids, hk, c->key, c->klen, c);
 }
 
-static void kid_del(struct node *n, struct node *c)
+static void kid_del(const struct tern_hash_key *hk, struct node *n, struct node *c)
 {
 	if (n->one == c) {
 		n->one = NULL;
 		return;
 	}
-	(void)tern_map_del(&n->kids, c->key, c->klen);
+	(void)tern_map_del(&n->kids, hk, c->key, c->klen);
 	if (n->kids.count <= 1) {
 		/* Back to the map-less form: one child costs no table. */
 		size_t pos = 0;
@@ -315,7 +317,7 @@ static void node_free(struct node *n)
 }
 
 /* Frees n and its ancestors while they are empty; the root stays. */
-static void prune(struct node *n)
+static void prune(const struct tern_hash_key *hk, struct node *n)
 {
 	while (n->parent && node_empty(n)) {
 		struct node *p = n->parent;
@@ -324,14 +326,15 @@ static void prune(struct node *n)
 		else if (p->hash == n)
 			p->hash = NULL;
 		else
-			kid_del(p, n);
+			kid_del(hk, p, n);
 		node_free(n);
 		n = p;
 	}
 }
 
 /* The child of n for one filter level, created when create is set. */
-static struct node *child_for(struct node *n, const uint8_t *lvl, size_t len, bool create)
+static struct node *child_for(const struct tern_hash_key *hk, struct node *n, const uint8_t *lvl,
+                              size_t len, bool create)
 {
 	struct node **slot = NULL;
 	if (is_level(lvl, len, '+'))
@@ -341,7 +344,7 @@ static struct node *child_for(struct node *n, const uint8_t *lvl, size_t len, bo
 	if (slot && *slot)
 		return *slot;
 	if (!slot) {
-		struct node *c = kid_get(n, lvl, len);
+		struct node *c = kid_get(hk, n, lvl, len);
 		if (c || !create)
 			return c;
 	} else if (!create) {
@@ -352,7 +355,7 @@ static struct node *child_for(struct node *n, const uint8_t *lvl, size_t len, bo
 		return NULL;
 	if (slot) {
 		*slot = c;
-	} else if (kid_put(n, c)) {
+	} else if (kid_put(hk, n, c)) {
 		free(c);
 		return NULL;
 	}
@@ -366,10 +369,10 @@ static struct node *node_for(struct router *r, struct tern_bytes filter, bool cr
 	struct node *n = r->root;
 	size_t pos = 0, s, e;
 	while (next_level(filter.data, filter.len, &pos, &s, &e)) {
-		struct node *c = child_for(n, filter.data + s, e - s, create);
+		struct node *c = child_for(&r->hk, n, filter.data + s, e - s, create);
 		if (!c) {
 			if (create)
-				prune(n);
+				prune(&r->hk, n);
 			return NULL;
 		}
 		n = c;
@@ -388,11 +391,12 @@ static struct group *group_find(const struct node *n, struct tern_bytes name)
 
 /* ---- the API ---- */
 
-struct router *router_new(void)
+struct router *router_new(const struct tern_hash_key *hk)
 {
 	struct router *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
+	r->hk = *hk;
 	r->root = node_new(NULL, NULL, 0);
 	if (!r->root) {
 		free(r);
@@ -467,7 +471,7 @@ enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern
 		}
 	}
 	if (err) {
-		prune(n);
+		prune(&r->hk, n);
 		return err;
 	}
 	if (added)
@@ -504,7 +508,7 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
 		}
 	}
 	r->count--;
-	prune(n);
+	prune(&r->hk, n);
 	return TERN_OK;
 }
 
@@ -568,7 +572,7 @@ static enum tern_err match_from(struct router *r, struct node *n, const uint8_t 
 			if (n->plus && (err = match_from(r, n->plus, t, len, pos, out)))
 				return err;
 		}
-		n = kid_get(n, t + s, e - s);
+		n = kid_get(&r->hk, n, t + s, e - s);
 		if (!n)
 			return TERN_OK;
 	}

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "tern/codec.h"
+#include "util/siphash.h"
 
 /* Subscription option flags of a route. */
 enum {
@@ -52,8 +53,10 @@ struct route_matches {
 
 struct router;
 
-/* Creates an empty router; NULL when out of memory. */
-struct router *router_new(void);
+/* Creates an empty router whose tables hash topic levels under hk (copied;
+ * util/hash.h): the broker's per-process secret, so that a client cannot
+ * pick level names that collide. NULL when out of memory. */
+struct router *router_new(const struct tern_hash_key *hk);
 
 /* Frees the router and everything in it; NULL is allowed. */
 void router_free(struct router *r);

@@ -41,10 +41,10 @@ struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, ui
 
 enum tern_err session_register(struct worker *w, struct session *s)
 {
-	if (tern_map_put(&w->sessions, s->client_id, s->client_id_len, s))
+	if (tern_map_put(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len, s))
 		return TERN_E_NOMEM;
 	if (tern_map64_put(&w->sessions_by_id, s->id, s)) {
-		tern_map_del(&w->sessions, s->client_id, s->client_id_len);
+		tern_map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
 		return TERN_E_NOMEM;
 	}
 	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
@@ -105,8 +105,8 @@ void session_destroy(struct session *s)
 		delivery_clear(&s->inflight[i].d);
 	free(s->inflight);
 	free(s->qos2_in);
-	if (tern_map_get(&w->sessions, s->client_id, s->client_id_len) == s)
-		tern_map_del(&w->sessions, s->client_id, s->client_id_len);
+	if (tern_map_get(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len) == s)
+		tern_map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
 	tern_map64_del(&w->sessions_by_id, s->id);
 	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
 	free(s->username);

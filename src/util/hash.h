@@ -1,8 +1,15 @@
 /*
- * hash.h - the hash function of every table in tern.
+ * hash.h - the hash functions of tern's tables.
  *
- * FNV-1a over bytes, then a final avalanche so that the low bits (which pick
- * the bucket and the home worker) depend on every input byte.
+ * Two kinds of keys, two functions:
+ *   - bytes (client ids, topic levels, topic filters) come from clients, so
+ *     they are hashed with SipHash-1-3 under a secret per-process key
+ *     (util/siphash.h): a client cannot craft names that share a bucket.
+ *   - integers (session, connection and request ids) are drawn by the broker
+ *     itself, and the client library's packet ids by itself; no one else
+ *     picks them, so an unkeyed avalanche (tern_hash_mix) is enough.
+ * Hashes are never stored nor sent: with a fresh key per process, they mean
+ * nothing after a restart.
  */
 #ifndef TERN_UTIL_HASH_H
 #define TERN_UTIL_HASH_H
@@ -10,6 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/siphash.h"
+
+/* A bijective 64-bit finalizer (murmur3's fmix64): every output bit
+ * depends on every input bit. For keys no client chooses. */
 static inline uint64_t tern_hash_mix(uint64_t h)
 {
 	h ^= h >> 33;
@@ -20,16 +31,10 @@ static inline uint64_t tern_hash_mix(uint64_t h)
 	return h;
 }
 
-/* Hash of len bytes at p. */
-static inline uint64_t tern_hash_bytes(const void *p, size_t len)
+/* Keyed hash of len bytes at p: SipHash-1-3 under k. */
+static inline uint64_t tern_hash_bytes(const struct tern_hash_key *k, const void *p, size_t len)
 {
-	const unsigned char *s = p;
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	for (size_t i = 0; i < len; i++) {
-		h ^= s[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return tern_hash_mix(h);
+	return tern_siphash13(k, p, len);
 }
 
 #endif

@@ -107,20 +107,38 @@ static void *del(struct tern_map *m, struct tern_map_slot *s)
 	return val;
 }
 
-void *tern_map_get(const struct tern_map *m, const void *key, size_t klen)
+void *tern_map_get_hashed(const struct tern_map *m, uint64_t hash, const void *key, size_t klen)
 {
-	struct tern_map_slot *s = find(m, fix_hash(tern_hash_bytes(key, klen)), key, klen, 0);
+	struct tern_map_slot *s = find(m, fix_hash(hash), key, klen, 0);
 	return s ? s->val : NULL;
 }
 
-enum tern_err tern_map_put(struct tern_map *m, const void *key, size_t klen, void *val)
+enum tern_err tern_map_put_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen,
+                                  void *val)
 {
-	return put(m, fix_hash(tern_hash_bytes(key, klen)), key, klen, val, 0);
+	return put(m, fix_hash(hash), key, klen, val, 0);
 }
 
-void *tern_map_del(struct tern_map *m, const void *key, size_t klen)
+void *tern_map_del_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen)
 {
-	return del(m, find(m, fix_hash(tern_hash_bytes(key, klen)), key, klen, 0));
+	return del(m, find(m, fix_hash(hash), key, klen, 0));
+}
+
+void *tern_map_get(const struct tern_map *m, const struct tern_hash_key *hk, const void *key,
+                   size_t klen)
+{
+	return tern_map_get_hashed(m, tern_hash_bytes(hk, key, klen), key, klen);
+}
+
+enum tern_err tern_map_put(struct tern_map *m, const struct tern_hash_key *hk, const void *key,
+                           size_t klen, void *val)
+{
+	return tern_map_put_hashed(m, tern_hash_bytes(hk, key, klen), key, klen, val);
+}
+
+void *tern_map_del(struct tern_map *m, const struct tern_hash_key *hk, const void *key, size_t klen)
+{
+	return tern_map_del_hashed(m, tern_hash_bytes(hk, key, klen), key, klen);
 }
 
 void tern_map_free(struct tern_map *m)

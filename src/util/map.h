@@ -6,6 +6,13 @@
  * (no tombstones), load factor at most 3/4. The map does not own keys or
  * values: a bytes key must stay valid while it is in the map (callers point
  * it into the value they store, e.g. the session's own client id).
+ *
+ * Bytes keys come from clients, and linear probing is only as good as its
+ * hash: with a public hash, a client that picks keys sharing low bits turns
+ * every lookup into a scan. So every bytes call takes the owner's secret
+ * hash key (util/hash.h, drawn at random per process) and the same key must
+ * be passed to every call on one map. The map stores no key of its own: a
+ * trie has a map per node, and the key is the same for all of them.
  */
 #ifndef TERN_UTIL_MAP_H
 #define TERN_UTIL_MAP_H
@@ -14,6 +21,7 @@
 #include <stdint.h>
 
 #include "tern/error.h"
+#include "util/siphash.h"
 
 struct tern_map_slot {
 	uint64_t hash; /* 0: empty slot (hashes are forced non-zero) */
@@ -28,14 +36,29 @@ struct tern_map {
 	uint32_t count;
 };
 
-/* Looks up key; returns the value or NULL. */
-void *tern_map_get(const struct tern_map *m, const void *key, size_t klen);
+/* Looks up key, hashed under hk; returns the value or NULL. */
+void *tern_map_get(const struct tern_map *m, const struct tern_hash_key *hk, const void *key,
+                   size_t klen);
 
 /* Inserts or replaces key -> val. TERN_E_NOMEM on allocation failure. */
-enum tern_err tern_map_put(struct tern_map *m, const void *key, size_t klen, void *val);
+enum tern_err tern_map_put(struct tern_map *m, const struct tern_hash_key *hk, const void *key,
+                           size_t klen, void *val);
 
 /* Removes key; returns its value or NULL when absent. */
-void *tern_map_del(struct tern_map *m, const void *key, size_t klen);
+void *tern_map_del(struct tern_map *m, const struct tern_hash_key *hk, const void *key,
+                   size_t klen);
+
+/*
+ * The same three with the hash computed by the caller: `hash` must be what
+ * one function of the key gives for every call on this map. For a caller
+ * that hashes a key once for several lookups, and for bench/hashflood, which
+ * measures this very table under the unkeyed hash it used to have. Maps fed
+ * by client data use the keyed calls above.
+ */
+void *tern_map_get_hashed(const struct tern_map *m, uint64_t hash, const void *key, size_t klen);
+enum tern_err tern_map_put_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen,
+                                  void *val);
+void *tern_map_del_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen);
 
 /* Frees the table (not keys or values). */
 void tern_map_free(struct tern_map *m);

@@ -1,0 +1,281 @@
+/*
+ * hashflood.c - hash flooding: lookups with crafted colliding names against
+ * lookups with random names, under the old unkeyed hash and the keyed one.
+ *
+ * The attack (issue 10, item 4): tern's tables are open-addressing maps with
+ * linear probing. Before, bytes keys were hashed with FNV-1a and a public
+ * avalanche, so anyone could search offline for names whose hash shares the
+ * low bits, i.e. the bucket; 20,000 such topic levels under one trie node
+ * turn each lookup at that node into a walk over thousands of slots. Now the
+ * keys are hashed with SipHash-1-3 under a random per-process key, and the
+ * same names land in random buckets.
+ *
+ * What runs:
+ *   1. Crafts N names (default 20,000) whose old hash is 0 in the low 15
+ *      bits (one bucket of the 32,768-slot table N entries live in, and of
+ *      every smaller table it grows through), and N random names of the
+ *      same length.
+ *   2. map: the very table code of src/util/map.c, fed the old hash (through
+ *      tern_map_*_hashed) and the keyed hash (tern_map_put/get). Inserts the
+ *      N names, then looks each up; prints ns per lookup for crafted and
+ *      random names and their ratio, per hash.
+ *   3. router: the broker's subscription trie (src/broker/router.c, keyed
+ *      hash): N subscriptions "flood/<name>", then router_match() of every
+ *      "flood/<name>" topic, crafted against random.
+ * Figures are medians of a few rounds; each round is bounded, the whole run
+ * takes a few seconds (the crafting about half of it).
+ *
+ * Usage: hashflood [N]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/router.h"
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/map.h"
+
+#define NAME_LEN 12 /* "f" + 11 characters */
+#define ROUNDS   5
+
+typedef char name_t[NAME_LEN];
+
+/* The bytes hash of tern before issue 10. */
+static uint64_t fnv_step(uint64_t h, unsigned char c)
+{
+	return (h ^ c) * UINT64_C(0x100000001b3);
+}
+
+static uint64_t old_hash(const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	for (size_t i = 0; i < len; i++)
+		h = fnv_step(h, s[i]);
+	return tern_hash_mix(h);
+}
+
+static const char ALNUM[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/* n names whose old hash has its low `bits` bits zero. The prefix's FNV
+ * state is kept, so each candidate costs the hashing of its last 4 bytes
+ * and the avalanche: ~2^bits candidates per name. */
+static name_t *craft(size_t n, unsigned bits)
+{
+	name_t *v = malloc(n * sizeof(*v));
+	if (!v)
+		return NULL;
+	uint64_t mask = (UINT64_C(1) << bits) - 1;
+	size_t got = 0;
+	char k[NAME_LEN];
+	memset(k, 'a', sizeof(k));
+	k[0] = 'f';
+	for (uint64_t prefix = 0; got < n; prefix++) {
+		/* Characters 1..7 count the prefix in base 62. */
+		uint64_t p = prefix;
+		for (int i = 7; i >= 1; i--, p /= 62)
+			k[i] = ALNUM[p % 62];
+		uint64_t hp = UINT64_C(0xcbf29ce484222325);
+		for (int i = 0; i < 8; i++)
+			hp = fnv_step(hp, (unsigned char)k[i]);
+		for (unsigned a = 0; a < 62 && got < n; a++) {
+			uint64_t ha = fnv_step(hp, (unsigned char)ALNUM[a]);
+			for (unsigned b = 0; b < 62 && got < n; b++) {
+				uint64_t hb = fnv_step(ha, (unsigned char)ALNUM[b]);
+				for (unsigned c = 0; c < 62 && got < n; c++) {
+					uint64_t hc = fnv_step(hb, (unsigned char)ALNUM[c]);
+					for (unsigned d = 0; d < 62; d++) {
+						uint64_t h = fnv_step(hc, (unsigned char)ALNUM[d]);
+						if (tern_hash_mix(h) & mask)
+							continue;
+						k[8] = ALNUM[a];
+						k[9] = ALNUM[b];
+						k[10] = ALNUM[c];
+						k[11] = ALNUM[d];
+						memcpy(v[got++], k, NAME_LEN);
+						if (got == n)
+							break;
+					}
+				}
+			}
+		}
+	}
+	return v;
+}
+
+static uint64_t rng_state = UINT64_C(0x9e3779b97f4a7c15);
+
+static uint64_t rng(void)
+{
+	rng_state += UINT64_C(0x9e3779b97f4a7c15);
+	return tern_hash_mix(rng_state);
+}
+
+static name_t *random_names(size_t n)
+{
+	name_t *v = malloc(n * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		v[i][0] = 'r';
+		for (size_t j = 1; j < NAME_LEN; j++)
+			v[i][j] = ALNUM[rng() % 62];
+	}
+	return v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ns per lookup of every name in a map holding them all; hk NULL: the old
+ * hash. Also reports the insert time of the whole set. */
+static double map_lookup_ns(name_t *names, size_t n, const struct tern_hash_key *hk,
+                            double *insert_ms)
+{
+	struct tern_map m = {0};
+	double t0 = now_s();
+	for (size_t i = 0; i < n; i++) {
+		enum tern_err e = hk ? tern_map_put(&m, hk, names[i], NAME_LEN, names[i])
+		                     : tern_map_put_hashed(&m, old_hash(names[i], NAME_LEN),
+		                                           names[i], NAME_LEN, names[i]);
+		if (e) {
+			fprintf(stderr, "hashflood: out of memory\n");
+			exit(1);
+		}
+	}
+	*insert_ms = (now_s() - t0) * 1e3;
+	double samples[ROUNDS];
+	size_t misses = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		/* Enough passes for a measurable round, however fast a lookup. */
+		size_t passes = 0;
+		double start = now_s(), el;
+		do {
+			for (size_t i = 0; i < n; i++) {
+				void *v = hk ? tern_map_get(&m, hk, names[i], NAME_LEN)
+				             : tern_map_get_hashed(&m, old_hash(names[i], NAME_LEN),
+				                                   names[i], NAME_LEN);
+				misses += v != names[i];
+			}
+			passes++;
+			el = now_s() - start;
+		} while (el < 0.02);
+		samples[r] = el * 1e9 / (double)(passes * n);
+	}
+	if (misses) {
+		fprintf(stderr, "hashflood: %zu lookups failed\n", misses);
+		exit(1);
+	}
+	tern_map_free(&m);
+	return median(samples, ROUNDS);
+}
+
+/* ns per router_match() of "flood/<name>" with one subscription per name. */
+static double router_match_ns(name_t *names, size_t n, const struct tern_hash_key *hk)
+{
+	struct router *r = router_new(hk);
+	if (!r)
+		exit(1);
+	char topic[6 + NAME_LEN];
+	memcpy(topic, "flood/", 6);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(topic + 6, names[i], NAME_LEN);
+		struct route rt = {.session = i + 1, .qos = 0};
+		struct tern_bytes f = {(const uint8_t *)topic, sizeof(topic)};
+		if (router_add(r, f, (struct tern_bytes){NULL, 0}, &rt)) {
+			fprintf(stderr, "hashflood: out of memory\n");
+			exit(1);
+		}
+	}
+	struct route_matches out = {0};
+	double samples[ROUNDS];
+	size_t found = 0;
+	for (int k = 0; k < ROUNDS; k++) {
+		size_t passes = 0;
+		double start = now_s(), el;
+		do {
+			for (size_t i = 0; i < n; i++) {
+				memcpy(topic + 6, names[i], NAME_LEN);
+				if (router_match(r, (const uint8_t *)topic, sizeof(topic), &out))
+					exit(1);
+				found += out.n;
+			}
+			passes++;
+			el = now_s() - start;
+		} while (el < 0.02);
+		samples[k] = el * 1e9 / (double)(passes * n);
+		if (found != passes * n) {
+			fprintf(stderr, "hashflood: router matched %zu of %zu\n", found,
+			        passes * n);
+			exit(1);
+		}
+		found = 0;
+	}
+	free(out.v);
+	router_free(r);
+	return median(samples, ROUNDS);
+}
+
+int main(int argc, char **argv)
+{
+	size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 20000;
+	if (n < 16 || n > 1000000) {
+		fprintf(stderr, "usage: hashflood [N]   (16 <= N <= 1000000, default 20000)\n");
+		return 2;
+	}
+	/* The table of n entries: capacity doubles from 8 while more than 3/4
+	 * full (util/map.c). */
+	unsigned bits = 3;
+	while (((size_t)1 << bits) * 3 < n * 4)
+		bits++;
+	double t0 = now_s();
+	name_t *bad = craft(n, bits);
+	name_t *good = random_names(n);
+	if (!bad || !good)
+		return 1;
+	printf("hashflood: %zu crafted names (old hash 0 in the low %u bits, crafted in %.1f s)"
+	       " vs %zu random names, %d-byte level names\n",
+	       n, bits, now_s() - t0, n, NAME_LEN);
+
+	struct tern_hash_key hk;
+	if (tern_hash_key_random(&hk)) {
+		fprintf(stderr, "hashflood: getrandom failed\n");
+		return 1;
+	}
+	double ins_bad, ins_good;
+	printf("%-34s %12s %12s %8s %14s\n", "table, hash", "crafted ns", "random ns", "ratio",
+	       "insert ms c/r");
+	double ob = map_lookup_ns(bad, n, NULL, &ins_bad);
+	double og = map_lookup_ns(good, n, NULL, &ins_good);
+	printf("%-34s %12.1f %12.1f %7.0fx %7.0f/%-6.1f\n", "map, old FNV-1a (unkeyed)", ob, og,
+	       ob / og, ins_bad, ins_good);
+	double nb = map_lookup_ns(bad, n, &hk, &ins_bad);
+	double ng = map_lookup_ns(good, n, &hk, &ins_good);
+	printf("%-34s %12.1f %12.1f %7.2fx %7.1f/%-6.1f\n", "map, SipHash-1-3 (keyed)", nb, ng,
+	       nb / ng, ins_bad, ins_good);
+	double rb = router_match_ns(bad, n, &hk);
+	double rg = router_match_ns(good, n, &hk);
+	printf("%-34s %12.1f %12.1f %7.2fx\n", "router_match, SipHash-1-3 (keyed)", rb, rg,
+	       rb / rg);
+	free(bad);
+	free(good);
+	return 0;
+}
