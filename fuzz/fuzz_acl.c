@@ -8,13 +8,13 @@
  * to MAX_WORDS words of the input itself, so that the topics the rules
  * name (and %c / %u substitutions of them) are actually asked about.
  *
- * Read and write checks get topic names and the SUBSCRIBE kinds get topic
- * filters, as the broker only asks with what the codec validated: words
- * that are not valid for the kind are skipped. Two invariants are checked:
- * ACL_SUBSCRIBE (mosquitto 2.0.11 semantics) allows every filter, and a
- * topic name allowed by ACL_SUBSCRIBE_STRICT as a filter is allowed by
- * ACL_READ (strict is conservative; "$share/..." words are left out, as
- * strict removes that prefix and a read check does not).
+ * Read and write checks get topic names and SUBSCRIBE gets topic filters,
+ * as the broker only asks with what the codec validated: words that are
+ * not valid for the kind are skipped. Two invariants are checked, per
+ * client: a filter without wildcards (and without "$share/") is granted
+ * exactly when its topic is readable; and a filter that matches any
+ * readable topic name among the words is granted (SUBSCRIBE never refuses
+ * a filter under which something can be read).
  *
  * Dictionary: fuzz/acl.dict.
  */
@@ -39,30 +39,39 @@ static const struct client clients[] = {
         {"c1", NULL}, {"c1", "alice"}, {"bob", "bob"}, {"a/b", "a/b"}, {"+", "#"}, {"", ""},
 };
 
-static void check_topic(const struct acl_db *db, const uint8_t *t, size_t len)
+struct word {
+	const uint8_t *t;
+	size_t len;
+};
+
+static void check_client(const struct acl_db *db, const struct client *c, const struct word *w,
+                         size_t n)
 {
-	bool name = tern_topic_name_check(t, len) == TERN_OK;
-	bool filter = tern_topic_filter_check(t, len) == TERN_OK;
-	/* Strict checks remove "$share/G/" first; a name does not. */
-	bool shared = len >= 7 && memcmp(t, "$share/", 7) == 0;
-	for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
-		const struct client *c = &clients[i];
-		const uint8_t *cid = (const uint8_t *)c->cid;
-		const uint8_t *user = (const uint8_t *)c->user;
-		size_t clen = strlen(c->cid), ulen = user ? strlen(c->user) : 0;
-		bool read = false;
-		if (name) {
-			read = acl_allowed(db, cid, clen, user, ulen, t, len, ACL_READ);
-			(void)acl_allowed(db, cid, clen, user, ulen, t, len, ACL_WRITE);
+	const uint8_t *cid = (const uint8_t *)c->cid;
+	const uint8_t *user = (const uint8_t *)c->user;
+	size_t clen = strlen(c->cid), ulen = user ? strlen(c->user) : 0;
+	bool readable[MAX_WORDS + 16];
+	for (size_t i = 0; i < n; i++) {
+		readable[i] = false;
+		if (tern_topic_name_check(w[i].t, w[i].len) == TERN_OK) {
+			readable[i] =
+			        acl_allowed(db, cid, clen, user, ulen, w[i].t, w[i].len, ACL_READ);
+			(void)acl_allowed(db, cid, clen, user, ulen, w[i].t, w[i].len, ACL_WRITE);
 		}
-		if (filter) {
-			if (!acl_allowed(db, cid, clen, user, ulen, t, len, ACL_SUBSCRIBE))
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (tern_topic_filter_check(w[i].t, w[i].len) != TERN_OK)
+			continue;
+		bool sub = acl_allowed(db, cid, clen, user, ulen, w[i].t, w[i].len, ACL_SUBSCRIBE);
+		struct tern_bytes fb = {w[i].t, (uint32_t)w[i].len}, group, rest = fb;
+		bool shared = tern_topic_filter_share(fb, &group, &rest);
+		bool wild = memchr(w[i].t, '+', w[i].len) || memchr(w[i].t, '#', w[i].len);
+		if (!shared && !wild && sub != readable[i])
+			abort();
+		for (size_t j = 0; j < n && !sub; j++)
+			if (readable[j] &&
+			    tern_topic_matches(rest.data, rest.len, w[j].t, w[j].len))
 				abort();
-			bool strict = acl_allowed(db, cid, clen, user, ulen, t, len,
-			                          ACL_SUBSCRIBE_STRICT);
-			if (name && !shared && strict && !read)
-				abort();
-		}
 	}
 }
 
@@ -81,8 +90,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)acl_rule_count(db);
 	static const char *fixed[] = {"a/b", "c1/x", "alice/x", "$SYS/broker", "#", "a/+", "x"};
+	struct word w[MAX_WORDS + 16];
+	size_t n = 0;
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		check_topic(db, (const uint8_t *)fixed[i], strlen(fixed[i]));
+		w[n++] = (struct word){(const uint8_t *)fixed[i], strlen(fixed[i])};
 	/* Whitespace-separated words of the input. */
 	size_t i = 0, words = 0;
 	while (i < size && words < MAX_WORDS) {
@@ -94,10 +105,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       data[i] != '\r')
 			i++;
 		if (i > start) {
-			check_topic(db, data + start, i - start);
+			w[n++] = (struct word){data + start, i - start};
 			words++;
 		}
 	}
+	for (size_t k = 0; k < sizeof(clients) / sizeof(clients[0]); k++)
+		check_client(db, &clients[k], w, n);
 	acl_free(db);
 	return 0;
 }

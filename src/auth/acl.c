@@ -15,13 +15,11 @@
  * expansion, so substitution can never produce a wildcard or a level
  * boundary the file's author did not write.
  *
- * ACL_SUBSCRIBE_STRICT compares filters with filters. "G covers F" holds
- * when every topic name F matches is matched by G; "D may overlap F" when
- * some topic name could be matched by both. Both work level by level on the
- * '/'-separated strings; the '$' rule of [MQTT-4.7.2-1] (a filter starting
- * with a wildcard matches no topic starting with '$') is applied at the
- * first level. The overlap test errs on the side of "yes", which only ever
- * denies more.
+ * ACL_SUBSCRIBE asks whether any topic name the filter matches is
+ * readable. That is a search over topic names, not a comparison of the
+ * filter with each rule on its own: "a/#" minus the denies "a" and
+ * "a/+/#" is empty although neither deny covers it alone. The search and
+ * why it is exact are described at check_subscribe()'s helpers below.
  */
 #include "auth/acl.h"
 
@@ -414,7 +412,7 @@ out:
 	return TERN_OK;
 }
 
-/* ---- filter algebra ---- */
+/* ---- checking one topic name ---- */
 
 /* Walks the '/'-separated levels of s[0..len); false when none is left.
  * "a/" has the levels "a" and "". */
@@ -436,82 +434,16 @@ static bool level_is(const uint8_t *s, size_t start, size_t end, char c)
 	return end - start == 1 && s[start] == c;
 }
 
-static bool starts_wild(const uint8_t *f, size_t len)
-{
-	return len > 0 && (f[0] == '+' || f[0] == '#');
-}
-
-static bool starts_dollar(const uint8_t *f, size_t len)
-{
-	return len > 0 && f[0] == '$';
-}
-
-/* Does every topic name matched by filter f also match filter g? */
-static bool covers(const uint8_t *g, size_t glen, const uint8_t *f, size_t flen)
-{
-	if (starts_dollar(f, flen) && starts_wild(g, glen))
-		return false;
-	size_t gp = 0, fp = 0, gs, ge, fs, fe;
-	for (;;) {
-		bool hg = next_level(g, glen, &gp, &gs, &ge);
-		bool hf = next_level(f, flen, &fp, &fs, &fe);
-		if (!hg)
-			return !hf;
-		if (level_is(g, gs, ge, '#'))
-			return true;
-		if (!hf || level_is(f, fs, fe, '#'))
-			return false;
-		if (level_is(g, gs, ge, '+'))
-			continue;
-		if (level_is(f, fs, fe, '+'))
-			return false;
-		if (ge - gs != fe - fs || (ge > gs && memcmp(g + gs, f + fs, ge - gs) != 0))
-			return false;
-	}
-}
-
-/* Could some topic name be matched by both filters d and f? */
-static bool overlaps(const uint8_t *d, size_t dlen, const uint8_t *f, size_t flen)
-{
-	if ((starts_dollar(f, flen) && starts_wild(d, dlen)) ||
-	    (starts_dollar(d, dlen) && starts_wild(f, flen)))
-		return false;
-	size_t dp = 0, fp = 0, ds, de, fs, fe;
-	for (;;) {
-		bool hd = next_level(d, dlen, &dp, &ds, &de);
-		bool hf = next_level(f, flen, &fp, &fs, &fe);
-		if (!hd && !hf)
-			return true;
-		if ((hd && level_is(d, ds, de, '#')) || (hf && level_is(f, fs, fe, '#')))
-			return true;
-		if (!hd || !hf)
-			return false;
-		if (level_is(d, ds, de, '+') || level_is(f, fs, fe, '+'))
-			continue;
-		if (de - ds != fe - fs || (de > ds && memcmp(d + ds, f + fs, de - ds) != 0))
-			return false;
-	}
-}
-
-/* ---- checking ---- */
-
 enum verdict {
 	V_NONE,
 	V_ALLOW,
 	V_DENY,
 };
 
-/* Does rule filter g (already expanded) decide topic/filter t? */
+/* Does rule filter g (already expanded) decide topic name t? */
 static enum verdict rule_verdict(const uint8_t *g, size_t glen, unsigned rule_access,
                                  const uint8_t *t, size_t tlen, enum acl_access access)
 {
-	if (access == ACL_SUBSCRIBE_STRICT) {
-		if (rule_access == 0)
-			return overlaps(g, glen, t, tlen) ? V_DENY : V_NONE;
-		if ((rule_access & ACC_READ) && covers(g, glen, t, tlen))
-			return V_ALLOW;
-		return V_NONE;
-	}
 	if (!tern_topic_matches(g, glen, t, tlen))
 		return V_NONE;
 	if (rule_access == 0)
@@ -559,49 +491,387 @@ static bool dangerous(const uint8_t *s, size_t len)
 	return false;
 }
 
-/* Expands %c and %u of pattern r into buf (cap bytes) or, when longer, a
- * malloc'd buffer stored in *heap. Returns the expansion or NULL (no
- * memory); *outlen is its length. */
-static const uint8_t *expand(const struct rule *r, const uint8_t *cid, size_t cid_len,
-                             const uint8_t *user, size_t ulen, uint8_t *buf, size_t cap,
-                             uint8_t **heap, size_t *outlen)
+/* Writes the expansion of pattern r (%c: cid, %u: user when not NULL) to o
+ * when o is not NULL, and returns its length either way. */
+static size_t expand_to(const struct rule *r, const uint8_t *cid, size_t cid_len,
+                        const uint8_t *user, size_t ulen, uint8_t *o)
 {
-	size_t need = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		uint8_t *o = pass ? (need <= cap ? buf : (*heap = malloc(need ? need : 1))) : NULL;
-		if (pass && !o)
-			return NULL;
-		size_t n = 0;
-		for (size_t i = 0; i < r->len; i++) {
-			if (i + 1 < r->len && r->f[i] == '%') {
-				const uint8_t *s = NULL;
-				size_t sl = 0;
-				if (r->f[i + 1] == 'c') {
-					s = cid;
-					sl = cid_len;
-				} else if (r->f[i + 1] == 'u' && user) {
-					s = user;
-					sl = ulen;
-				}
-				if (s || r->f[i + 1] == 'c') {
-					if (o && sl)
-						memcpy(o + n, s, sl);
-					n += sl;
-					i++;
-					continue;
-				}
+	size_t n = 0;
+	for (size_t i = 0; i < r->len; i++) {
+		if (i + 1 < r->len && r->f[i] == '%') {
+			const uint8_t *s = NULL;
+			size_t sl = 0;
+			if (r->f[i + 1] == 'c') {
+				s = cid;
+				sl = cid_len;
+			} else if (r->f[i + 1] == 'u' && user) {
+				s = user;
+				sl = ulen;
 			}
-			if (o)
-				o[n] = r->f[i];
-			n++;
+			if (s || r->f[i + 1] == 'c') {
+				if (o && sl)
+					memcpy(o + n, s, sl);
+				n += sl;
+				i++;
+				continue;
+			}
 		}
-		need = n;
-		if (pass) {
-			*outlen = n;
-			return o;
+		if (o)
+			o[n] = r->f[i];
+		n++;
+	}
+	return n;
+}
+
+/* Do the patterns apply to this client at all? Not when there are none, and
+ * not when its client id or user name could change a pattern's structure
+ * (then the pattern phase refuses, whatever the patterns say). */
+static bool patterns_apply(const struct acl_db *db, const uint8_t *cid, size_t cid_len,
+                           const uint8_t *user, size_t ulen)
+{
+	if (db->patterns.n == 0)
+		return false;
+	return !(cid && dangerous(cid, cid_len)) && !(user && dangerous(user, ulen));
+}
+
+/* ACL_READ / ACL_WRITE on topic name t: the client's own list, then the
+ * patterns (see acl.h). */
+static bool check_topic(const struct acl_db *db, const uint8_t *cid, size_t cid_len,
+                        const uint8_t *user, size_t ulen, const uint8_t *t, size_t tlen,
+                        enum acl_access access)
+{
+	const struct rlist *own = user ? user_list(db, user, ulen) : &db->anon;
+	if (own) {
+		enum verdict v = check_list(own, t, tlen, access);
+		if (v != V_NONE)
+			return v == V_ALLOW;
+	}
+	if (!patterns_apply(db, cid, cid_len, user, ulen))
+		return false;
+	const struct rlist *pl = &db->patterns;
+	for (size_t i = 0; i < pl->n; i++) {
+		const struct rule *r = &pl->r[i];
+		if (r->has_u && !user)
+			continue;
+		uint8_t buf[512], *heap = NULL;
+		size_t glen = expand_to(r, cid, cid_len, user, ulen, NULL);
+		uint8_t *g = buf;
+		if (glen > sizeof(buf)) {
+			g = heap = malloc(glen);
+			if (!g)
+				return false;
+		}
+		expand_to(r, cid, cid_len, user, ulen, g);
+		enum verdict v = rule_verdict(g, glen, r->access, t, tlen, access);
+		free(heap);
+		if (v != V_NONE)
+			return v == V_ALLOW;
+	}
+	return false;
+}
+
+/* ---- SUBSCRIBE: could any topic name of the filter be read? ----
+ *
+ * The question is whether some topic name T exists that the filter F
+ * matches and check_topic(T, ACL_READ) allows. The search builds T level by
+ * level, in the order of F's levels, and carries along every rule that
+ * could still match some topic beginning with the levels chosen so far
+ * (the "live" rules, each with its position in its own filter). A literal
+ * level of F is taken as it is. Where F has '+' (or '#', which may also end
+ * T or add further levels), T's level can be anything; but rules tell
+ * level values apart only by equality with their literal levels (and by a
+ * leading '$' at the first level, [MQTT-4.7.2-1]), so it is enough to try
+ * each literal that a live rule has at that position, plus one "fresh"
+ * value that equals none of them and does not start with '$'. T is then
+ * decided the way check_topic() decides it: own denies, own read grants,
+ * pattern denies, pattern read grants.
+ *
+ * A branch is cut as soon as its answer is known for every extension: no
+ * live read grant is left (nothing below can be read), an own deny has
+ * matched up to its '#' (everything below is denied), or a read grant has
+ * matched up to its '#' with no live deny that comes before it. Once T is
+ * deeper than every rule, all live rules are in that last state, so the
+ * search always ends. It is bounded all the same (SEARCH_STEPS,
+ * SEARCH_DEPTH): a search that would go beyond them grants the filter,
+ * which is safe because every delivery is checked with ACL_READ anyway; the
+ * refusal at SUBSCRIBE only tells the client early. */
+
+#define SEARCH_STEPS 100000
+#define SEARCH_DEPTH 256
+
+/* A rule of the search: a filter of the client's own list or an expanded
+ * pattern. */
+struct srule {
+	const uint8_t *f;
+	size_t len;
+	unsigned access;
+	bool pattern;
+};
+
+/* Position of a live rule: the offset of its next level in f; len + 1 when
+ * all its levels are used; POS_ALL when its '#' has matched (it matches
+ * every extension). */
+#define POS_ALL  SIZE_MAX
+#define POS_DEAD (SIZE_MAX - 1)
+
+struct live {
+	size_t rule;
+	size_t pos;
+};
+
+struct search {
+	const struct srule *rules;
+	struct live *stack; /* the live lists of the open levels, one after the other */
+	size_t used, cap;
+	size_t steps;
+	bool gave_up; /* out of steps, depth or memory: the filter is granted */
+};
+
+/* A level value of T: a literal of some rule, or fresh (none of them). */
+struct value {
+	const uint8_t *s;
+	size_t len;
+	bool fresh;
+};
+
+static bool value_dollar(struct value v)
+{
+	return !v.fresh && v.len > 0 && v.s[0] == '$';
+}
+
+/* Where rule r goes when T's level number depth is v. */
+static size_t rule_step(const struct srule *r, size_t pos, struct value v, size_t depth)
+{
+	if (pos == POS_ALL)
+		return POS_ALL;
+	if (pos > r->len)
+		return POS_DEAD; /* T is longer than the rule */
+	size_t p = pos, s, e;
+	next_level(r->f, r->len, &p, &s, &e);
+	bool wild = level_is(r->f, s, e, '#') || level_is(r->f, s, e, '+');
+	if (wild) {
+		if (depth == 0 && value_dollar(v))
+			return POS_DEAD; /* [MQTT-4.7.2-1] */
+		return level_is(r->f, s, e, '#') ? POS_ALL : p;
+	}
+	if (v.fresh || v.len != e - s || (v.len && memcmp(v.s, r->f + s, v.len) != 0))
+		return POS_DEAD;
+	return p;
+}
+
+/* Does rule r, at pos, match T if T ends here? Used up exactly, or its '#'
+ * matched, or only a last '#' is left ("a/#" matches "a"). */
+static bool rule_ends(const struct srule *r, size_t pos)
+{
+	if (pos == POS_ALL || pos > r->len)
+		return true;
+	size_t p = pos, s, e;
+	next_level(r->f, r->len, &p, &s, &e);
+	return e == r->len && level_is(r->f, s, e, '#');
+}
+
+/* check_topic()'s verdict for a T that ends here. */
+static bool ends_readable(const struct search *S, const struct live *l, size_t n)
+{
+	bool od = false, og = false, pd = false, pg = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct srule *r = &S->rules[l[i].rule];
+		if (!rule_ends(r, l[i].pos))
+			continue;
+		bool deny = r->access == 0, grant = (r->access & ACC_READ) != 0;
+		if (r->pattern) {
+			pd |= deny;
+			pg |= grant;
+		} else {
+			od |= deny;
+			og |= grant;
 		}
 	}
-	return NULL;
+	return !od && (og || (!pd && pg));
+}
+
+/* Pushes the live list of the next level (the rules of l0 that survive
+ * value v at level number depth). Returns its length; SIZE_MAX when out
+ * of memory. l0 is an offset into S->stack, which may move. */
+static size_t push_level(struct search *S, size_t l0, size_t n, struct value v, size_t depth)
+{
+	if (S->cap - S->used < n) {
+		size_t ncap = S->cap ? 2 * S->cap : 64;
+		while (ncap - S->used < n)
+			ncap *= 2;
+		struct live *ns = realloc(S->stack, ncap * sizeof(*ns));
+		if (!ns)
+			return SIZE_MAX;
+		S->stack = ns;
+		S->cap = ncap;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct live *in = &S->stack[l0 + i];
+		size_t pos = rule_step(&S->rules[in->rule], in->pos, v, depth);
+		if (pos != POS_DEAD)
+			S->stack[S->used + k++] = (struct live){in->rule, pos};
+	}
+	S->used += k;
+	return k;
+}
+
+/* The literal level at the position of live rule l, if it has one. */
+static bool live_literal(const struct search *S, const struct live *l, struct value *v)
+{
+	const struct srule *r = &S->rules[l->rule];
+	if (l->pos == POS_ALL || l->pos > r->len)
+		return false;
+	size_t p = l->pos, s, e;
+	next_level(r->f, r->len, &p, &s, &e);
+	if (level_is(r->f, s, e, '#') || level_is(r->f, s, e, '+'))
+		return false;
+	*v = (struct value){r->f + s, e - s, false};
+	return true;
+}
+
+static bool search_level(struct search *S, size_t l0, size_t n, const uint8_t *f, size_t flen,
+                         size_t fpos, size_t depth, bool empty_topic);
+
+/* Tries T's next level = v, then the rest of F from fnext. */
+static bool search_value(struct search *S, size_t l0, size_t n, const uint8_t *f, size_t flen,
+                         size_t fnext, size_t depth, struct value v)
+{
+	size_t mark = S->used;
+	S->steps += n;
+	size_t k = push_level(S, l0, n, v, depth);
+	if (k == SIZE_MAX) {
+		S->gave_up = true;
+		return true;
+	}
+	bool empty = depth == 0 && !v.fresh && v.len == 0;
+	bool found = search_level(S, mark, k, f, flen, fnext, depth + 1, empty);
+	S->used = mark;
+	return found;
+}
+
+/* Can T, whose first `depth` levels are chosen (the rules still live are
+ * S->stack[l0..l0+n)), be completed with F's levels from fpos into a
+ * readable topic name? empty_topic: T is so far the empty string, which is
+ * not a topic name. */
+static bool search_level(struct search *S, size_t l0, size_t n, const uint8_t *f, size_t flen,
+                         size_t fpos, size_t depth, bool empty_topic)
+{
+	S->steps++;
+	if (S->steps > SEARCH_STEPS || depth > SEARCH_DEPTH) {
+		S->gave_up = true;
+		return true;
+	}
+	bool od_live = false, od_all = false, og_live = false, og_all = false;
+	bool pd_live = false, pd_all = false, pg_all = false, any_grant = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct srule *r = &S->rules[S->stack[l0 + i].rule];
+		bool all = S->stack[l0 + i].pos == POS_ALL;
+		bool deny = r->access == 0, grant = (r->access & ACC_READ) != 0;
+		any_grant |= grant;
+		if (r->pattern) {
+			pd_live |= deny;
+			pd_all |= deny && all;
+			pg_all |= grant && all;
+		} else {
+			od_live |= deny;
+			od_all |= deny && all;
+			og_live |= grant;
+			og_all |= grant && all;
+		}
+	}
+	if (!any_grant || od_all || (pd_all && !og_live))
+		return false;
+	if ((og_all && !od_live) || (pg_all && !od_live && !pd_live))
+		return !empty_topic || fpos <= flen;
+
+	size_t fp = fpos, fs, fe;
+	if (!next_level(f, flen, &fp, &fs, &fe))
+		return !empty_topic && ends_readable(S, &S->stack[l0], n);
+	bool hash = level_is(f, fs, fe, '#');
+	if (!hash && !level_is(f, fs, fe, '+'))
+		return search_value(S, l0, n, f, flen, fp, depth,
+		                    (struct value){f + fs, fe - fs, false});
+	/* '#' also matches T ending here ("a/#" matches "a"), and stays for
+	 * the levels after this one. */
+	if (hash && depth > 0 && !empty_topic && ends_readable(S, &S->stack[l0], n))
+		return true;
+	size_t fnext = hash ? fpos : fp;
+	if (search_value(S, l0, n, f, flen, fnext, depth, (struct value){NULL, 0, true}))
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		struct value v;
+		if (!live_literal(S, &S->stack[l0 + i], &v))
+			continue;
+		/* A wildcard first level never matches a '$' topic. */
+		if (depth == 0 && value_dollar(v))
+			continue;
+		/* Each literal once; the duplicate check counts as work. */
+		S->steps += i;
+		if (S->steps > SEARCH_STEPS) {
+			S->gave_up = true;
+			return true;
+		}
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++) {
+			struct value u;
+			seen = live_literal(S, &S->stack[l0 + j], &u) && u.len == v.len &&
+			       (v.len == 0 || memcmp(u.s, v.s, v.len) == 0);
+		}
+		if (!seen && search_value(S, l0, n, f, flen, fnext, depth, v))
+			return true;
+	}
+	return false;
+}
+
+/* ACL_SUBSCRIBE on filter f (valid, without a $share prefix). */
+static bool check_subscribe(const struct acl_db *db, const uint8_t *cid, size_t cid_len,
+                            const uint8_t *user, size_t ulen, const uint8_t *f, size_t flen)
+{
+	const struct rlist *own = user ? user_list(db, user, ulen) : &db->anon;
+	size_t n_own = own ? own->n : 0, n_pat = 0, xlen = 0;
+	bool pats = patterns_apply(db, cid, cid_len, user, ulen);
+	if (pats) {
+		for (size_t i = 0; i < db->patterns.n; i++) {
+			const struct rule *r = &db->patterns.r[i];
+			if (r->has_u && !user)
+				continue;
+			n_pat++;
+			xlen += expand_to(r, cid, cid_len, user, ulen, NULL);
+		}
+	}
+	size_t n = n_own + n_pat;
+	if (n == 0)
+		return false;
+	struct srule *rules = malloc(n * sizeof(*rules));
+	uint8_t *xbuf = malloc(xlen ? xlen : 1);
+	struct search S = {.rules = rules};
+	bool found = false;
+	if (!rules || !xbuf)
+		goto out;
+	size_t k = 0, xo = 0;
+	for (size_t i = 0; i < n_own; i++)
+		rules[k++] = (struct srule){own->r[i].f, own->r[i].len, own->r[i].access, false};
+	for (size_t i = 0; pats && i < db->patterns.n; i++) {
+		const struct rule *r = &db->patterns.r[i];
+		if (r->has_u && !user)
+			continue;
+		size_t gl = expand_to(r, cid, cid_len, user, ulen, xbuf + xo);
+		rules[k++] = (struct srule){xbuf + xo, gl, r->access, true};
+		xo += gl;
+	}
+	S.stack = malloc(n * sizeof(*S.stack));
+	if (!S.stack)
+		goto out;
+	S.cap = S.used = n;
+	for (size_t i = 0; i < n; i++)
+		S.stack[i] = (struct live){i, 0};
+	found = search_level(&S, 0, n, f, flen, 0, 0, false);
+out:
+	free(S.stack);
+	free(xbuf);
+	free(rules);
+	return found;
 }
 
 bool acl_allowed(const struct acl_db *db, const uint8_t *client_id, size_t cid_len,
@@ -610,11 +880,10 @@ bool acl_allowed(const struct acl_db *db, const uint8_t *client_id, size_t cid_l
 {
 	if (!db || !topic || tlen == 0)
 		return false;
+	if (!client_id)
+		cid_len = 0;
 	switch (access) {
-	case ACL_SUBSCRIBE:
-		/* mosquitto 2.0.11 grants every SUBSCRIBE; see acl.h. */
-		return true;
-	case ACL_SUBSCRIBE_STRICT: {
+	case ACL_SUBSCRIBE: {
 		struct tern_bytes fb = {topic, (uint32_t)tlen}, group, rest;
 		if (tlen > ACL_FILTER_MAX || tern_topic_filter_check(topic, tlen) != TERN_OK)
 			return false;
@@ -622,46 +891,15 @@ bool acl_allowed(const struct acl_db *db, const uint8_t *client_id, size_t cid_l
 			topic = rest.data;
 			tlen = rest.len;
 		}
-		break;
+		return check_subscribe(db, client_id, cid_len, username, ulen, topic, tlen);
 	}
 	case ACL_READ:
 	case ACL_WRITE:
 		/* A topic name has no wildcards; never let one match as a name. */
 		if (memchr(topic, '+', tlen) || memchr(topic, '#', tlen))
 			return false;
-		break;
+		return check_topic(db, client_id, cid_len, username, ulen, topic, tlen, access);
 	default:
 		return false;
 	}
-
-	const struct rlist *own = username ? user_list(db, username, ulen) : &db->anon;
-	if (own) {
-		enum verdict v = check_list(own, topic, tlen, access);
-		if (v != V_NONE)
-			return v == V_ALLOW;
-	}
-
-	const struct rlist *pl = &db->patterns;
-	if (pl->n == 0)
-		return false;
-	if ((client_id && dangerous(client_id, cid_len)) || (username && dangerous(username, ulen)))
-		return false;
-	if (!client_id)
-		cid_len = 0;
-	for (size_t i = 0; i < pl->n; i++) {
-		const struct rule *r = &pl->r[i];
-		if (r->has_u && !username)
-			continue;
-		uint8_t buf[512], *heap = NULL;
-		size_t glen = 0;
-		const uint8_t *g = expand(r, client_id, cid_len, username, ulen, buf, sizeof(buf),
-		                          &heap, &glen);
-		if (!g)
-			return false;
-		enum verdict v = rule_verdict(g, glen, r->access, topic, tlen, access);
-		free(heap);
-		if (v != V_NONE)
-			return v == V_ALLOW;
-	}
-	return false;
 }

@@ -37,15 +37,19 @@
  *
  * SUBSCRIBE. mosquitto 2.0.11's acl_file check grants every SUBSCRIBE
  * (security_default.c returns success for MOSQ_ACL_SUBSCRIBE, "FIXME -
- * implement ACL subscription strings"), whatever the filter, even one that
- * no rule grants or one a `deny` names: SUBACK always carries the granted
- * QoS, and each message is checked with ACL_READ on its topic name when it
- * is about to be delivered (retained ones included). ACL_SUBSCRIBE answers
- * that way. ACL_SUBSCRIBE_STRICT is tern's conservative alternative, for a
- * broker that wants to refuse a subscription up front (SUBACK 0x87/0x80):
- * the filter is allowed only if one grant covers every topic name the
- * filter can match and no `deny` that applies could match any of them.
- * Either way, delivery must still be checked with ACL_READ.
+ * implement ACL subscription strings"), whatever the filter, and checks
+ * each message with read access on its topic name when it is about to be
+ * delivered (retained ones included). tern delivers exactly the same
+ * messages, and refuses a SUBSCRIBE (SUBACK 0x80 / 0x87) only when no topic
+ * name the filter can match would pass ACL_READ: "#" under `topic deny
+ * test/nosubscribe` + `topic readwrite #` is granted (the denied topic is
+ * dropped at delivery), "test/nosubscribe" itself is refused, and so is
+ * "$SYS/#" when only "#" is granted (it matches no '$' topic). This is what
+ * the Paho interoperability test test_subscribe_failure expects, and a
+ * filter that could never deliver anything is worth telling the client
+ * about. The decision is exact, %c / %u included; only a search that would
+ * exceed a fixed bound of work grants the filter, which is safe since
+ * delivery is checked with ACL_READ in every case.
  *
  * The broker-wide rules mosquitto applies before the acl_file (no client
  * writes to $SYS, $share names are only for SUBSCRIBE) are not part of the
@@ -71,13 +75,11 @@ enum acl_access {
 	/* The client publishes to this topic name (also its will topic).
 	 * Needs write or readwrite. */
 	ACL_WRITE,
-	/* The client subscribes with this filter: mosquitto 2.0.11 semantics,
-	 * always allowed (see above). */
+	/* The client subscribes with this filter: allowed when at least one
+	 * topic name the filter can match would pass ACL_READ (see above). A
+	 * "$share/group/" prefix is removed first. Delivery must still be
+	 * checked with ACL_READ. */
 	ACL_SUBSCRIBE,
-	/* The client subscribes with this filter: allowed only if every topic
-	 * name it can match would pass ACL_READ (checked conservatively, see
-	 * above). A "$share/group/" prefix is removed first. */
-	ACL_SUBSCRIBE_STRICT,
 };
 
 /* An immutable, parsed acl_file. */
@@ -107,8 +109,8 @@ size_t acl_rule_count(const struct acl_db *db);
  * username == NULL for an anonymous client) do `access` on topic
  * (topic[0..tlen): a topic name for ACL_READ / ACL_WRITE, a topic filter
  * for the SUBSCRIBE kinds)? No buffer needs a NUL or outlives the call.
- * An empty topic, or a filter that is not valid for ACL_SUBSCRIBE_STRICT,
- * is refused. Returns true when allowed; false when denied or when memory
+ * An empty topic, a topic name with a wildcard, or a filter that is not
+ * valid for ACL_SUBSCRIBE, is refused. Returns true when allowed; false when denied or when memory
  * for a long substituted pattern could not be had.
  */
 bool acl_allowed(const struct acl_db *db, const uint8_t *client_id, size_t cid_len,

@@ -165,9 +165,10 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			continue;
 		}
 		if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
-		                  s->has_username, e.filter, ACL_SUBSCRIBE_STRICT)) {
-			/* Only filters the ACL lets the client read in full are
-			 * granted; each delivery is checked again. */
+		                  s->has_username, e.filter, ACL_SUBSCRIBE)) {
+			/* Nothing under this filter is readable. A filter the
+			 * ACL allows only in part is granted: each delivery is
+			 * checked (session_deliver), as mosquitto does. */
 			*reason = c->version == TERN_V5 ? TERN_RC_NOT_AUTHORIZED
 			                                : TERN_RC_UNSPECIFIED;
 			tern_log_write(&w->broker->log, TERN_LOG_NOTICE,

@@ -106,11 +106,12 @@ def test_acl_publish_denied_v5_gets_0x87_and_is_not_delivered(auth_broker):
 
 @pytest.mark.parametrize("version,code", [(m.V311, 0x80), (m.V5, 0x87)])
 def test_acl_subscribe_denied(auth_broker, version, code):
-    """A SUBSCRIBE whose filter the ACL does not let the client read in full
-    gets 0x87 (v5) / 0x80 (3.1.1); allowed filters in the same packet are
-    granted."""
+    """A SUBSCRIBE whose filter matches no topic the ACL lets the client read
+    gets 0x87 (v5) / 0x80 (3.1.1); the other filters in the same packet are
+    granted, "#" too, since bob may read shared/# (what "#" then delivers
+    is checked message by message, test_acl.py)."""
     c = login(auth_broker, "bob", "builder", version)
-    assert c.subscribe([("shared/#", 1), ("alice/#", 1), ("#", 0)]).codes == [1, code, code]
+    assert c.subscribe([("shared/#", 1), ("alice/#", 1), ("#", 0)]).codes == [1, code, 0]
     c.disconnect()
 
 
