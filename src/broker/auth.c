@@ -8,12 +8,25 @@
  * worker swaps its pointer and drops its reference to the old state, and
  * the last one frees it. A file that fails to load leaves the old state in
  * force, and the log says why.
+ *
+ * Password checks run off the loop (auth_pool.c). The CONNECT is checked
+ * on the worker that accepted the connection, before it is handed to its
+ * session's home worker, so that a refusal never moves a connection: the
+ * worker queues the check and pauses the connection's input, its CONNECT
+ * left in the read buffer. When the verdict comes back through the inbox,
+ * the worker resumes the connection and handles its CONNECT again, which
+ * now takes the stored verdict; a hand-over that follows carries the
+ * verdict with the connection, so the home worker does not hash again.
+ * A request holds a reference to the state it is checked against, so a
+ * reload meanwhile frees nothing under it.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/acl.h"
 #include "auth/passwd.h"
+#include "broker/auth_pool.h"
 #include "broker/broker.h"
 
 struct auth_state {
@@ -66,7 +79,23 @@ enum tern_err auth_init(struct broker *b)
 		return err;
 	for (unsigned i = 0; i < b->n_workers; i++)
 		b->workers[i]->auth = a;
-	return TERN_OK;
+	if (!b->cfg.password_file[0])
+		return TERN_OK;
+	/* Half the cores: the workers keep the rest for the clients. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cpus > 1 ? (unsigned)(cpus / 2) : 1;
+	err = auth_pool_new(threads, AUTH_POOL_QUEUE_MAX, &b->auth_pool);
+	if (err)
+		tern_log_write(&b->log, TERN_LOG_ERR,
+		               "Error: cannot start the password check threads: %s",
+		               tern_strerror(err));
+	return err;
+}
+
+void auth_stop(struct broker *b)
+{
+	auth_pool_free(b->auth_pool);
+	b->auth_pool = NULL;
 }
 
 void auth_reload(struct broker *b)
@@ -100,34 +129,91 @@ void auth_swap(struct worker *w, struct auth_state *a)
 	auth_unref(old);
 }
 
-uint8_t auth_connect(struct conn *c, const struct tern_connect *p, struct tern_bytes *user)
+/* Queues the password check of c's CONNECT; TERN_E_INCOMPLETE when
+ * queued, else TERN_OK with the reason to refuse with in *rc. */
+static enum tern_err ask_pool(struct conn *c, struct auth_state *a, const struct tern_connect *p,
+                              uint8_t *rc)
+{
+	struct worker *w = c->w;
+	struct broker *b = w->broker;
+	atomic_fetch_add(&a->refs, 1);
+	enum tern_err err = tern_map64_put(&w->auth_wait, c->id, c);
+	if (!err)
+		err = auth_pool_submit(b->auth_pool, w, c->id, a, a->pw, p->username.data,
+		                       p->username.len, p->has_password ? p->password.data : NULL,
+		                       p->password.len);
+	if (err) {
+		tern_map64_del(&w->auth_wait, c->id);
+		auth_unref(a);
+		/* A full queue means more CONNECTs than the threads can
+		 * hash: refuse this one now rather than queue without
+		 * bound (v5 0x89; 3.1.1 "server unavailable"). */
+		*rc = err == TERN_E_LIMIT ? TERN_RC_SERVER_BUSY : TERN_RC_SERVER_UNAVAILABLE;
+		return TERN_OK;
+	}
+	stat_add(&w->stats, STAT_PASSWORD_CHECKS, 1);
+	c->auth = CONN_AUTH_WAIT;
+	conn_pause_input(c, true);
+	return TERN_E_INCOMPLETE;
+}
+
+enum tern_err auth_connect(struct conn *c, const struct tern_connect *p, struct tern_bytes *user,
+                           uint8_t *rc)
 {
 	const struct tern_config *cfg = &c->w->broker->cfg;
-	const struct auth_state *a = c->w->auth;
+	struct auth_state *a = c->w->auth;
+	*rc = TERN_RC_SUCCESS;
 	if (c->listener->cfg->use_identity_as_username) {
 		/* The certificate is the credential: no password is asked. */
 		const char *id = tls_peer_identity(c);
 		if (!id)
-			return TERN_RC_NOT_AUTHORIZED;
-		*user = (struct tern_bytes){(const uint8_t *)id, (uint32_t)strlen(id)};
-		return TERN_RC_SUCCESS;
+			*rc = TERN_RC_NOT_AUTHORIZED;
+		else
+			*user = (struct tern_bytes){(const uint8_t *)id, (uint32_t)strlen(id)};
+		return TERN_OK;
 	}
 	*user = p->has_username ? p->username : (struct tern_bytes){0};
+	if (c->auth == CONN_AUTH_DONE) {
+		/* Checked already, off the loop (possibly on the worker that
+		 * handed this connection over). */
+		*rc = c->auth_rc;
+		return TERN_OK;
+	}
 	if (a && a->pw && p->has_username) {
 		/* A username, when given, must be right, even where anonymous
-		 * clients are welcome (as in mosquitto). */
-		enum tern_err e =
-		        passwd_check(a->pw, p->username.data, p->username.len,
-		                     p->has_password ? p->password.data : NULL, p->password.len);
-		return e ? TERN_RC_BAD_USERNAME_OR_PASSWORD : TERN_RC_SUCCESS;
+		 * clients are welcome (as in mosquitto). The pool exists whenever a password_file is configured. */
+		return ask_pool(c, a, p, rc);
 	}
 	if (cfg->allow_anonymous)
-		return TERN_RC_SUCCESS;
+		return TERN_OK;
 	if (!p->has_username)
-		return TERN_RC_NOT_AUTHORIZED;
-	/* allow_anonymous false and no password file: nobody can be checked,
-	 * so nobody gets in, as in mosquitto. */
-	return TERN_RC_BAD_USERNAME_OR_PASSWORD;
+		*rc = TERN_RC_NOT_AUTHORIZED;
+	else
+		/* allow_anonymous false and no password file: nobody can be
+		 * checked, so nobody gets in, as in mosquitto. */
+		*rc = TERN_RC_BAD_USERNAME_OR_PASSWORD;
+	return TERN_OK;
+}
+
+void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
+{
+	struct conn *c = tern_map64_del(&w->auth_wait, conn_id);
+	if (!c || c->state == CONN_CLOSING)
+		return; /* gone, or going: nobody to answer */
+	c->auth = CONN_AUTH_DONE;
+	c->auth_rc = rc;
+	/* Input resumes first: handling the CONNECT may hand c to another
+	 * worker, after which it is not ours to touch. Bytes the client sent
+	 * behind its CONNECT are still in the socket, and epoll reports them
+	 * (level-triggered) once the CONNECT is answered. */
+	conn_pause_input(c, false);
+	(void)conn_process(c);
+}
+
+void auth_forget(struct conn *c)
+{
+	tern_map64_del(&c->w->auth_wait, c->id);
+	c->auth = CONN_AUTH_NONE;
 }
 
 bool auth_allowed(const struct worker *w, const uint8_t *cid, size_t cid_len, const uint8_t *user,

@@ -218,6 +218,7 @@ static void worker_release(struct worker *w)
 	tern_map_free(&w->sessions);
 	tern_map_free(&w->sessions_by_id);
 	tern_map_free(&w->pending);
+	tern_map_free(&w->auth_wait);
 	free(w->matches.v);
 	free(w->outbox);
 	free(w);
@@ -364,6 +365,9 @@ void broker_free(struct broker *b)
 	/* Tearing down, not ending sessions: nothing may be deleted from the
 	 * store from here on (this also runs when broker_init() fails). */
 	atomic_store(&b->stop, true);
+	/* The password threads post to the workers' inboxes: they stop
+	 * before those are drained for the last time. */
+	auth_stop(b);
 	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
 		worker_shutdown(b->workers[i]);
 	/* Their last batches are applied here; the storage thread is gone

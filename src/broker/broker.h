@@ -54,6 +54,7 @@ struct metrics;
 struct sys_state;
 struct auth_state;
 struct conn_out;
+struct auth_pool;
 
 /* ------------------------------------------------------------------ */
 /* broker                                                              */
@@ -75,7 +76,8 @@ struct broker {
 	 * drawn by broker_init() before any thread starts, never changed
 	 * after, so reading it needs no synchronisation. */
 	struct tern_hash_key hash_key;
-	struct metrics *metrics; /* the /metrics endpoint, or NULL */
+	struct metrics *metrics;     /* the /metrics endpoint, or NULL */
+	struct auth_pool *auth_pool; /* password checks; NULL without password_file */
 };
 
 /* Builds the broker for cfg (copied): log, retained store, workers and
@@ -129,6 +131,7 @@ enum inbox_kind {
 	INBOX_ROUTE_ACK,  /* a replica applied a change of ours */
 	INBOX_STORE_DONE, /* the store committed one of our batches */
 	INBOX_AUTH,       /* reloaded password / ACL files */
+	INBOX_AUTH_DONE,  /* the verdict on a CONNECT's password (auth_pool.c) */
 };
 
 struct deliver_target {
@@ -163,6 +166,10 @@ struct inbox_item {
 			enum tern_err err;
 		} done;
 		struct auth_state *auth;
+		struct {
+			uint64_t conn; /* id of the connection it is for */
+			uint8_t rc;    /* CONNACK reason (v5 code) */
+		} verdict;
 	} u;
 };
 
@@ -190,6 +197,7 @@ struct worker {
 	struct tern_map sessions;       /* client id -> session */
 	struct tern_map sessions_by_id; /* id -> session */
 	struct tern_map pending;        /* request id -> struct pending_ack */
+	struct tern_map auth_wait;      /* conn id -> conn waiting for a password verdict */
 	struct conn *conns;             /* every live conn, doubly linked */
 	struct conn *flush;             /* conns with output to write */
 	struct conn *closing;           /* conns to reap before sleeping */
@@ -295,9 +303,15 @@ enum tern_err metrics_render(struct broker *b, struct tern_buf *out);
 /* ------------------------------------------------------------------ */
 /* authentication and ACL (auth.c, on src/auth)                        */
 
-/* Loads password_file and acl_file for every worker; logs and returns
- * TERN_E_CONFIG when one cannot be used. */
+/* Loads password_file and acl_file for every worker and, with a
+ * password_file, starts the password check threads (auth_pool.h); logs and
+ * returns TERN_E_CONFIG when a file cannot be used, TERN_E_SYS / NOMEM
+ * when the threads cannot start. */
 enum tern_err auth_init(struct broker *b);
+
+/* Stops the password check threads: after the workers stopped, before
+ * their inboxes are drained for the last time. */
+void auth_stop(struct broker *b);
 
 /* SIGHUP: loads the files again and hands them to the workers; on a bad
  * file the old ones stay in force and the log says why. Main thread. */
@@ -307,10 +321,26 @@ void auth_reload(struct broker *b);
 void auth_swap(struct worker *w, struct auth_state *a);
 void auth_unref(struct auth_state *a);
 
-/* Checks the credentials of a CONNECT: returns TERN_RC_SUCCESS (and the
- * username in force in *user: the certificate's identity or the CONNECT's,
- * len 0 data NULL for none) or the v5 reason to refuse with. */
-uint8_t auth_connect(struct conn *c, const struct tern_connect *p, struct tern_bytes *user);
+/*
+ * Checks the credentials of a CONNECT. Returns TERN_OK with *rc set to
+ * TERN_RC_SUCCESS (and the username in force in *user: the certificate's
+ * identity or the CONNECT's, len 0 data NULL for none) or to the v5 reason
+ * to refuse with. Returns TERN_E_INCOMPLETE when the password is being
+ * checked off the loop: the connection reads nothing meanwhile, its
+ * CONNECT stays buffered, and once the verdict is in, the CONNECT is
+ * handled again and this call gives the verdict (the hash runs once per
+ * connection, whichever worker asks).
+ */
+enum tern_err auth_connect(struct conn *c, const struct tern_connect *p, struct tern_bytes *user,
+                           uint8_t *rc);
+
+/* INBOX_AUTH_DONE: the verdict rc for connection conn_id of w. Dropped
+ * when that connection is gone or closing. */
+void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc);
+
+/* A connection that waits for its verdict is freed: forget it, so the
+ * verdict finds nothing. */
+void auth_forget(struct conn *c);
 
 /* ACL check (access is an enum acl_access); true when no acl_file is in
  * force. */
@@ -504,6 +534,16 @@ struct conn {
 	bool counted;         /* counted in broker->n_conns */
 	bool problem_info;    /* client's Request Problem Information (v5) */
 	bool will_has_expiry; /*   when it is published */
+	bool input_paused;    /* EPOLLIN off: see conn_pause_input() */
+	uint8_t auth;         /* enum conn_auth */
+	uint8_t auth_rc;      /* the verdict, once auth is CONN_AUTH_DONE */
+};
+
+/* Where a connection's password check is (auth.c). */
+enum conn_auth {
+	CONN_AUTH_NONE, /* not asked off the loop */
+	CONN_AUTH_WAIT, /* asked; the CONNECT waits in rbuf, input paused */
+	CONN_AUTH_DONE, /* the verdict is in auth_rc */
 };
 
 /* The peer's address ("1.2.3.4:5678") of c, written into buf. */
@@ -555,6 +595,11 @@ void conn_reap(struct conn *c);
 /* Detaches c from its session: the will is published now or scheduled
  * after its delay, and a session whose expiry interval is 0 ends. */
 void conn_detach_session(struct conn *c);
+
+/* Stops (paused true) or resumes reading from c: while paused, epoll
+ * reports only a hang-up or an error, upon which c is closed; what the
+ * client sends meanwhile waits in the socket. */
+void conn_pause_input(struct conn *c, bool paused);
 
 /* Removes c from its worker (epoll, lists) without closing it, so that it
  * can be handed to another worker. */

@@ -172,6 +172,8 @@ void conn_free(struct conn *c)
 {
 	if (!c)
 		return;
+	if (c->auth == CONN_AUTH_WAIT)
+		auth_forget(c);
 	c->tp->close(c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -361,10 +363,23 @@ static void set_epollout(struct conn *c, bool on)
 	on = on || c->tp_read_wants_write;
 	if (c->epollout == on)
 		return;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+	struct epoll_event ev = {.events = (c->input_paused ? 0 : EPOLLIN | EPOLLRDHUP) |
+	                                   (on ? EPOLLOUT : 0),
 	                         .data.ptr = c};
 	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
 		c->epollout = on;
+}
+
+void conn_pause_input(struct conn *c, bool paused)
+{
+	if (c->input_paused == paused)
+		return;
+	c->input_paused = paused;
+	struct epoll_event ev = {.events = (paused ? 0 : EPOLLIN | EPOLLRDHUP) |
+	                                   (c->epollout ? EPOLLOUT : 0),
+	                         .data.ptr = c};
+	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+		conn_close(c, TERN_RC_UNSPECIFIED, "epoll_ctl failed");
 }
 
 /* Writes the next piece of the output stream: wbuf bytes up to the next
@@ -497,7 +512,7 @@ void conn_flush(struct conn *c)
 bool conn_on_writable(struct conn *c)
 {
 	conn_flush(c);
-	if (c->state != CONN_CLOSING && c->tp_read_wants_write)
+	if (c->state != CONN_CLOSING && c->tp_read_wants_write && !c->input_paused)
 		return conn_on_readable(c);
 	return true;
 }
@@ -723,6 +738,12 @@ bool conn_process(struct conn *c)
 			w->handed_off = NULL;
 			return false;
 		}
+		if (c->auth == CONN_AUTH_WAIT) {
+			/* The CONNECT stays buffered until its password
+			 * verdict is in, and nothing behind it is handled
+			 * before CONNACK [MQTT-3.1.4-5]. */
+			break;
+		}
 		tern_buf_consume(&c->rbuf, fh.header_len + fh.remaining);
 	}
 	tern_buf_compact(&c->rbuf);
@@ -733,6 +754,12 @@ bool conn_on_readable(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
 		return true;
+	if (c->input_paused) {
+		/* Without EPOLLIN, epoll reports only a hang-up or an error:
+		 * the client is gone. */
+		conn_close(c, 0, NULL);
+		return true;
+	}
 	/* A transport may hold bytes it took off the socket (a TLS record,
 	 * undecoded WebSocket frames): read until it holds none, since epoll
 	 * will not report them. That data is already in memory, so the loop

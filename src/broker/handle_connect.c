@@ -9,6 +9,10 @@
  * the CONNECT again and runs this same code, which now finds itself home.
  * An assigned client identifier is drawn so that it hashes to the current
  * worker, which keeps that path local.
+ *
+ * A password is checked off the loop (auth.c): this function then returns
+ * early, the CONNECT stays buffered, and it runs again when the verdict is
+ * in; everything before the check must therefore be free of side effects.
  */
 #include "broker/broker.h"
 
@@ -156,8 +160,10 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		refuse(c, TERN_RC_BAD_AUTHENTICATION_METHOD, "authentication method not supported");
 		return;
 	}
-	struct tern_bytes user;
-	uint8_t rc = auth_connect(c, p, &user);
+	struct tern_bytes user = {0};
+	uint8_t rc;
+	if (auth_connect(c, p, &user, &rc) == TERN_E_INCOMPLETE)
+		return; /* handled again once the password is checked */
 	if (rc) {
 		refuse(c, rc,
 		       rc == TERN_RC_BAD_USERNAME_OR_PASSWORD ? "bad username or password"

@@ -69,6 +69,9 @@ enum tern_err metrics_render(struct broker *b, struct tern_buf *o)
 	ok &= one(o, "tern_connections_refused_total", "counter",
 	          "Connections refused by max_connections.",
 	          (double)broker_stat(b, STAT_CONN_REFUSED));
+	ok &= one(o, "tern_password_checks_total", "counter",
+	          "CONNECT passwords checked against password_file (one hash each).",
+	          (double)broker_stat(b, STAT_PASSWORD_CHECKS));
 	ok &= head(o, "tern_sessions", "gauge", "MQTT sessions, by whether a client is connected.");
 	ok &= out(o, "tern_sessions{state=\"online\"} %llu\n", (unsigned long long)online);
 	ok &= out(o, "tern_sessions{state=\"offline\"} %llu\n",

@@ -195,6 +195,9 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 	case INBOX_AUTH:
 		auth_swap(w, it->u.auth);
 		break;
+	case INBOX_AUTH_DONE:
+		auth_verdict(w, it->u.verdict.conn, it->u.verdict.rc);
+		break;
 	case INBOX_CONN:
 		break;
 	}

@@ -32,7 +32,8 @@ enum stat_id {
 	STAT_CONN_ACCEPTED,
 	STAT_CONN_REFUSED,
 	STAT_SESSIONS_EXPIRED,
-	STAT_LOOP_BUSY_US, /* time spent handling events */
+	STAT_PASSWORD_CHECKS, /* password hashes computed for CONNECTs */
+	STAT_LOOP_BUSY_US,    /* time spent handling events */
 	STAT_LOOP_TOTAL_US,
 	STAT_LOOP_UTIL_PERMILLE, /* busy share of the last second */
 	/* Gauges: current values, set by the owner. */
