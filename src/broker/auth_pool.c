@@ -13,6 +13,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -67,6 +70,13 @@ static void check(struct auth_req *r)
 static void *pool_main(void *arg)
 {
 	struct auth_pool *p = arg;
+	/* Below the workers: where a worker and a hash share a core, the
+	 * worker's clients come first and the hash takes what is left. On
+	 * Linux a thread has a nice value of its own. Failing that it runs at
+	 * the workers' priority, which is still off their loops. */
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	int nice = getpriority(PRIO_PROCESS, (id_t)tid);
+	(void)setpriority(PRIO_PROCESS, (id_t)tid, nice + AUTH_POOL_NICE);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (!p->n && !p->stop)

@@ -32,6 +32,9 @@ struct worker;
  * as "server busy" rather than queued without bound. */
 #define AUTH_POOL_QUEUE_MAX 1024u
 
+/* How much nicer than the workers the pool's threads run. */
+#define AUTH_POOL_NICE 10
+
 /* Threads of the pool, at most. */
 #define AUTH_POOL_THREADS_MAX 4u
 
