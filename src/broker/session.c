@@ -59,7 +59,9 @@ void session_fire_will(struct session *s)
 	s->will = NULL;
 	s->will_at = 0;
 	struct worker *w = s->w;
-	/* Nobody else holds the will yet, so it can still be changed. */
+	/* No other worker holds the will yet, so it can still be changed;
+	 * a store batch that recorded it (a delayed will) copied its expiry
+	 * then and reads only the rest (store_msg_put). */
 	if (s->will_has_expiry)
 		will->expire_at = w->now + (uint64_t)s->will_expiry * 1000u;
 	struct store_batch *batch = persist_batch(w);

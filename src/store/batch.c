@@ -5,12 +5,16 @@
  * holds every variable-length argument (client ids, filters, topics,
  * subscription ids), so recording an operation costs no allocation of its
  * own once the arrays have grown. Messages are not copied: the batch holds
- * a reference until it is freed.
+ * a reference until it is freed, and reads only their immutable parts on
+ * the storage thread; their expiry, which a will gets only when it is
+ * published, is copied into the operation when it is recorded.
  */
 #include "store/batch.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/clock.h"
 
 struct store_batch *store_batch_new(void)
 {
@@ -113,15 +117,31 @@ enum tern_err store_sub_del(struct store_batch *b, uint64_t session, const uint8
 
 enum tern_err store_msg_put(struct store_batch *b, struct tern_msg *m)
 {
-	/* The same message is often put for several deliveries in a row. */
+	/* The expiry is taken now, on the recording thread: it is the one
+	 * field a message's owner may still set after recording it (a will
+	 * gets it when it is published), so the storage thread must not read
+	 * it from m. Stored on the wall clock, which means the same after a
+	 * restart. */
+	int64_t expire_wall = 0;
+	if (m->expire_at) {
+		uint64_t now = tern_now_ms();
+		int64_t left = m->expire_at > now ? (int64_t)(m->expire_at - now) : 0;
+		expire_wall = tern_wall_ms() + left;
+		if (expire_wall == 0)
+			expire_wall = 1;
+	}
+	/* The same message is often put for several deliveries in a row
+	 * (again only if it has gained an expiry since). */
 	for (size_t i = b->n; i > 0 && i + 8 > b->n; i--)
-		if (b->ops[i - 1].kind == STORE_OP_MSG_PUT && b->ops[i - 1].msg == m)
+		if (b->ops[i - 1].kind == STORE_OP_MSG_PUT && b->ops[i - 1].msg == m &&
+		    (b->ops[i - 1].when != 0) == (expire_wall != 0))
 			return TERN_OK;
 	struct store_op *op = add(b, STORE_OP_MSG_PUT, NULL, 0);
 	if (!op)
 		return TERN_E_NOMEM;
 	op->msg = tern_msg_ref(m);
 	op->msg_id = m->store_id;
+	op->when = expire_wall;
 	return TERN_OK;
 }
 

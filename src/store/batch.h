@@ -35,7 +35,8 @@ struct store_op {
 	uint64_t msg_id;
 	int64_t when;
 	size_t off, len;
-	struct tern_msg *msg; /* STORE_OP_MSG_PUT: a reference */
+	struct tern_msg *msg; /* STORE_OP_MSG_PUT: a reference (when: its
+	                       * wall-clock expiry, 0 for none) */
 };
 
 struct store_batch {

@@ -350,8 +350,11 @@ static void bind_opt_blob(sqlite3_stmt *st, int i, struct tern_bytes b, bool tex
 		                  SQLITE_STATIC);
 }
 
-static int put_msg(struct store_backend *be, const struct tern_msg *m)
+/* The message's fields but its expiry, which is the operation's (see
+ * store_msg_put). */
+static int put_msg(struct store_backend *be, const struct store_op *op)
 {
+	const struct tern_msg *m = op->msg;
 	sqlite3_stmt *st = be->st[ST_MSG_PUT];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)m->store_id);
 	bind_text(st, 2, m->topic.data, m->topic.len);
@@ -359,12 +362,8 @@ static int put_msg(struct store_backend *be, const struct tern_msg *m)
 	                  (int)m->payload.len, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, m->qos);
 	sqlite3_bind_int(st, 5, m->retain);
-	if (m->expire_at) {
-		/* Stored on the wall clock, which means the same after a restart. */
-		uint64_t now = tern_now_ms();
-		int64_t left = m->expire_at > now ? (int64_t)(m->expire_at - now) : 0;
-		sqlite3_bind_int64(st, 6, tern_wall_ms() + left);
-	}
+	if (op->when)
+		sqlite3_bind_int64(st, 6, op->when);
 	if (m->has_payload_format)
 		sqlite3_bind_int(st, 7, m->payload_format);
 	bind_opt_blob(st, 8, m->content_type.len ? m->content_type : (struct tern_bytes){0}, true);
@@ -410,7 +409,7 @@ static int apply_op(struct store_backend *be, const struct store_batch *b,
 		bind_text(st, 2, data, op->len);
 		return run(st);
 	case STORE_OP_MSG_PUT:
-		return put_msg(be, op->msg);
+		return put_msg(be, op);
 	case STORE_OP_RETAIN_PUT: {
 		st = be->st[ST_RETAIN_OLD];
 		bind_text(st, 1, data, op->len);

@@ -213,6 +213,51 @@ static void test_acknowledged_delivery_is_gone(void **state)
 	remove_db(path);
 }
 
+/* Records whether the loaded will has an expiry. */
+static enum tern_err on_session_will(void *arg, const struct store_loaded_session *s)
+{
+	int *will = arg;
+	*will = !s->will ? -1 : s->will->expire_at ? 1 : 0;
+	tern_msg_unref(s->will);
+	return TERN_OK;
+}
+
+/* A batch writes a message as it was when recorded: a delayed will gets its
+ * expiry from its session only when it is published (on the worker, while
+ * the storage thread may be writing the batch that holds it), and that
+ * change is not the batch's to read. */
+static void test_message_is_stored_as_recorded(void **state)
+{
+	(void)state;
+	char path[256];
+	temp_path(path, sizeof(path));
+	struct store_batch *b = store_batch_new();
+	assert_int_equal(store_session_put(b, 3, (const uint8_t *)"w", 1, 5, 600, tern_wall_ms()),
+	                 TERN_OK);
+	struct tern_msg *will = msg("wills/w", "gone", 30);
+	assert_int_equal(store_msg_put(b, will), TERN_OK);
+	assert_int_equal(store_will_put(b, 3, 30, tern_wall_ms() + 60000), TERN_OK);
+	/* Published later: the worker sets the expiry. */
+	will->expire_at = tern_now_ms() + 3600 * 1000;
+	write_batch(path, b);
+	tern_msg_unref(will);
+
+	int has_will = -2;
+	struct store *s;
+	char err[512];
+	struct store_config cfg = {.path = path, .sync = STORE_SYNC_NORMAL};
+	assert_int_equal(store_open(&s, &cfg, err, sizeof(err)), TERN_OK);
+	struct seen v;
+	memset(&v, 0, sizeof(v));
+	struct store_loader ld = {&has_will,   on_session_will, on_sub,
+	                          on_retained, on_delivery,     on_qos2};
+	uint64_t max_id = 0;
+	assert_int_equal(store_load(s, &ld, &max_id, err, sizeof(err)), TERN_OK);
+	store_close(s);
+	assert_int_equal(has_will, 0);
+	remove_db(path);
+}
+
 static void test_foreign_file_is_refused_and_untouched(void **state)
 {
 	(void)state;
@@ -240,6 +285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_round_trip_of_every_record),
 	        cmocka_unit_test(test_acknowledged_delivery_is_gone),
+	        cmocka_unit_test(test_message_is_stored_as_recorded),
 	        cmocka_unit_test(test_foreign_file_is_refused_and_untouched),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
