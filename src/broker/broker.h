@@ -435,6 +435,7 @@ struct session {
 	uint8_t version;
 	bool has_username;
 	bool will_has_expiry;
+	bool stored;         /* its row is in the store (see session_record) */
 	uint8_t client_id[]; /* not NUL-terminated; allocated with the session */
 };
 
@@ -479,11 +480,24 @@ enum tern_err session_restore_inflight(struct session *s, struct delivery *d, ui
                                        uint8_t state);
 enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id);
 
-/* True when the session outlives its connection, so the store keeps it. */
+/* True when the session outlives its connection, so the store keeps it.
+ * Whether the store has it is s->stored: the expiry can change after the row
+ * was written (a v5 DISCONNECT can set it to 0), and what was written must
+ * still be deleted. */
 static inline bool session_persistent(const struct session *s)
 {
 	return s->expiry != 0;
 }
+
+/* Records s in the store (its row, created or updated: expiry, and
+ * disconnected_at, wall-clock ms or 0 while online) and marks it stored. */
+void session_record(struct session *s, int64_t disconnected_at);
+
+/* Deletes what the store keeps of s (its row and with it subscriptions,
+ * queued and in-flight deliveries, inbound QoS 2 ids and its will) when s
+ * is stored, and marks it not stored. For a session that ends, or that
+ * goes on with expiry 0 and so must not come back after a restart. */
+void session_unrecord(struct session *s);
 
 /* Periodic work for an offline session: will delay and expiry. Returns
  * true if the session was destroyed. */

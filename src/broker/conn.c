@@ -579,11 +579,10 @@ void conn_detach_session(struct conn *c)
 		return;
 	}
 	s->expire_at = s->expiry == UINT32_MAX ? 0 : w->now + (uint64_t)s->expiry * 1000u;
+	int64_t wall = tern_wall_ms();
+	session_record(s, wall);
 	struct store_batch *batch = persist_batch(w);
 	if (batch) {
-		int64_t wall = tern_wall_ms();
-		persist_note(w, store_session_put(batch, s->id, s->client_id, s->client_id_len,
-		                                  s->version, s->expiry, wall));
 		if (s->will && s->will->store_id) {
 			/* A delayed will must survive a restart too. */
 			persist_note(w, store_msg_put(batch, s->will));

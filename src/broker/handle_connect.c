@@ -323,14 +323,12 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	s->conn = c;
 	c->session = s;
 	stat_add(&w->stats, STAT_SESSIONS_ONLINE, 1);
-	struct store_batch *batch = persist_batch(w);
-	if (batch && session_persistent(s))
-		persist_note(w, store_session_put(batch, s->id, s->client_id, s->client_id_len,
-		                                  s->version, s->expiry, 0));
-	else if (batch && present)
+	if (session_persistent(s))
+		session_record(s, 0);
+	else
 		/* A stored session resumed with expiry 0 ends at disconnect:
 		 * it must not come back after a restart. */
-		persist_note(w, store_session_del(batch, s->id));
+		session_unrecord(s);
 
 	c->keep_alive = p->keep_alive;
 	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&

@@ -265,6 +265,11 @@ static enum tern_err load_session(void *arg, const struct store_loaded_session *
 	}
 	s->id = ls->id;
 	s->expiry = ls->expiry;
+	s->stored = true;
+	/* persistent_client_expiration bounds sessions that would never
+	 * expire, also those stored before it was configured. */
+	if (s->expiry == UINT32_MAX && b->cfg.persistent_client_expiration)
+		s->expiry = b->cfg.persistent_client_expiration;
 	uint64_t now = tern_now_ms();
 	int64_t wall = tern_wall_ms();
 	/* A session that was online when ternd stopped went offline then. */

@@ -65,7 +65,7 @@ void session_fire_will(struct session *s)
 	if (s->will_has_expiry)
 		will->expire_at = w->now + (uint64_t)s->will_expiry * 1000u;
 	struct store_batch *batch = persist_batch(w);
-	if (batch && session_persistent(s))
+	if (batch && s->stored)
 		persist_note(w, store_will_put(batch, s->id, 0, 0));
 	if (batch && will->retain)
 		persist_note(w, store_msg_put(batch, will));
@@ -81,14 +81,38 @@ void session_fire_will(struct session *s)
 	tern_msg_unref(will);
 }
 
+void session_record(struct session *s, int64_t disconnected_at)
+{
+	struct store_batch *batch = persist_batch(s->w);
+	if (!batch)
+		return;
+	persist_note(s->w, store_session_put(batch, s->id, s->client_id, s->client_id_len,
+	                                     s->version, s->expiry, disconnected_at));
+	s->stored = true;
+}
+
+void session_unrecord(struct session *s)
+{
+	struct store_batch *batch = persist_batch(s->w);
+	if (!batch || !s->stored)
+		return;
+	/* The row's deletion cascades to everything under it. */
+	persist_note(s->w, store_session_del(batch, s->id));
+	s->stored = false;
+}
+
 void session_destroy(struct session *s)
 {
 	struct worker *w = s->w;
 	session_fire_will(s);
-	/* At shutdown sessions are freed, not ended: the store keeps them. */
-	struct store_batch *batch = persist_batch(w);
-	if (batch && session_persistent(s) && !atomic_load(&w->broker->stop))
-		persist_note(w, store_session_del(batch, s->id));
+	/* At shutdown sessions are freed, not ended: the store keeps them.
+	 * Otherwise the session ends here, and what was stored of it goes
+	 * whatever its expiry says now: a v5 DISCONNECT may have set it to 0
+	 * (section 3.14.2.2.2), after which the state must not outlive the
+	 * connection [MQTT-3.1.2-23]; clean start discards it
+	 * [MQTT-3.1.2-4] [MQTT-3.1.2-6]. */
+	if (!atomic_load(&w->broker->stop))
+		session_unrecord(s);
 	size_t pos = 0;
 	struct sub *sub;
 	while ((sub = tern_map_next(&s->subs, &pos))) {
@@ -155,7 +179,7 @@ static bool expired(struct session *s, const struct delivery *d)
 static void record_del(struct session *s, const struct delivery *d)
 {
 	struct store_batch *batch = persist_batch(s->w);
-	if (batch && d->msg && d->msg->store_id && d->qos > 0 && session_persistent(s))
+	if (batch && d->msg && d->msg->store_id && d->qos > 0 && s->stored)
 		persist_note(s->w, store_delivery_del(batch, s->id, d->msg->store_id));
 }
 
@@ -373,7 +397,7 @@ void session_inflight_remove(struct session *s, struct inflight *f)
 	/* A PUBCOMP-waiting entry no longer holds its message; its store id
 	 * was kept for this. */
 	struct store_batch *batch = persist_batch(s->w);
-	if (batch && f->store_id && session_persistent(s))
+	if (batch && f->store_id && s->stored)
 		persist_note(s->w, store_delivery_del(batch, s->id, f->store_id));
 	delivery_clear(&f->d);
 	memmove(&s->inflight[i], &s->inflight[i + 1], (s->n_inflight - i - 1) * sizeof(*f));

@@ -199,6 +199,157 @@ def test_expired_session_is_removed_from_the_store(broker):
     c.disconnect()
 
 
+# ---- every way a session ends deletes what the store kept of it ----
+#
+# Each test leaves a stored session with state under it (a subscription,
+# queued or in-flight QoS 1 messages, an inbound QoS 2 id), ends the session
+# one way, stops ternd and checks the file, then starts ternd again: the
+# client resuming with clean start 0 gets Session Present 0 and none of the
+# old messages [MQTT-3.2.2-2] [MQTT-3.1.2-23].
+
+EXPIRY = [(m.SESSION_EXPIRY, 600)]
+
+
+def _stored_session(broker, version, cid, n=2):
+    """A persistent session of cid subscribed to end/<cid>/# with n QoS 1
+    messages queued for it while it is offline."""
+    props = EXPIRY if version == m.V5 else None
+    c = broker.raw(version)
+    c.connect(cid, clean=False, properties=props)
+    c.subscribe([("end/%s/#" % cid, 1)])
+    c.disconnect()
+    pub = broker.raw(version)
+    pub.connect(cid + "-pub")
+    for i in range(n):
+        pub.publish("end/%s/x" % cid, b"old-%d" % i, qos=1, pid=i + 1)
+    pub.disconnect()
+
+
+def _resume_unacked(broker, version, cid, n=2):
+    """Resumes cid's session and receives its queued messages without
+    acknowledging them (they stay in flight), and leaves an inbound QoS 2
+    message waiting for PUBREL. Returns the connection."""
+    props = EXPIRY if version == m.V5 else None
+    c = broker.raw(version)
+    assert c.connect(cid, clean=False, properties=props).session_present
+    for _ in range(n):
+        c.recv_publish(timeout=5, ack=False)
+    c.send(m.publish("end/elsewhere", b"q2", qos=2, pid=77, version=version))
+    assert c.recv_type(m.PUBREC).pid == 77
+    return c
+
+
+def _assert_ended(broker, version, cid):
+    """After a clean stop nothing of cid is in the file, and after a
+    restart its session is not there either."""
+    time.sleep(0.3)  # the deletion is committed asynchronously
+    kill(broker, "term")
+    assert query(broker, "SELECT count(*) FROM sessions WHERE client_id = '%s'" % cid) == [(0,)]
+    for table in ("subscriptions", "deliveries", "inbound_qos2"):
+        assert query(broker, "SELECT count(*) FROM %s" % table) == [(0,)], table
+    assert query(broker, "SELECT count(*) FROM messages") == [(0,)]
+    broker.start()
+    c = broker.raw(version)
+    ack = c.connect(cid, clean=False, properties=EXPIRY if version == m.V5 else None)
+    assert not ack.session_present, "an ended session came back after a restart"
+    assert c.no_packet(0.5), "an ended session's messages came back"
+    # Its subscription went with it.
+    pub = broker.raw(version)
+    pub.connect(cid + "-pub2")
+    pub.publish("end/%s/x" % cid, b"new", qos=1, pid=9)
+    assert c.no_packet(0.3)
+    pub.disconnect()
+    c.disconnect()
+
+
+def test_disconnect_with_session_expiry_0_deletes_the_stored_session(broker):
+    """A v5 DISCONNECT that sets Session Expiry Interval 0 (section
+    3.14.2.2.2) ends a stored session at the disconnect: its state must not
+    outlive the connection [MQTT-3.1.2-23], in memory or in the file."""
+    _stored_session(broker, m.V5, "ender")
+    c = _resume_unacked(broker, m.V5, "ender")
+    c.disconnect(rc=0, properties=[(m.SESSION_EXPIRY, 0)])
+    _assert_ended(broker, m.V5, "ender")
+
+
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+def test_clean_start_deletes_the_stored_session(broker, version):
+    """Clean start (clean session in 3.1.1) discards the stored session
+    [MQTT-3.1.2-4] [MQTT-3.1.2-6]; a session that then ends with the
+    connection leaves nothing in the file."""
+    _stored_session(broker, version, "cleaner")
+    c = broker.raw(version)
+    assert not c.connect("cleaner", clean=True).session_present
+    c.disconnect()
+    _assert_ended(broker, version, "cleaner")
+
+
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+def test_takeover_with_clean_start_deletes_the_stored_session(broker, version):
+    """A second connection with clean start takes the session over from an
+    online one [MQTT-3.1.4-3] and discards it [MQTT-3.1.2-4]: the in-flight
+    messages and the inbound QoS 2 id of the old one go from the file."""
+    _stored_session(broker, version, "taken")
+    old = _resume_unacked(broker, version, "taken")
+    new = broker.raw(version)
+    assert not new.connect("taken", clean=True).session_present
+    old.wait_closed(timeout=5)
+    new.disconnect()
+    _assert_ended(broker, version, "taken")
+
+
+def test_resume_with_session_expiry_0_deletes_the_stored_session(broker):
+    """A stored session resumed with Session Expiry Interval 0 ends with
+    that connection [MQTT-3.1.2-23]."""
+    _stored_session(broker, m.V5, "shortlived")
+    c = broker.raw(m.V5)
+    assert c.connect("shortlived", clean=False).session_present
+    for _ in range(2):
+        c.recv_publish(timeout=5, ack=False)
+    c.disconnect()
+    _assert_ended(broker, m.V5, "shortlived")
+
+
+def test_expiry_while_offline_deletes_the_stored_session(broker):
+    """A session whose expiry interval passes while it is offline is
+    deleted with its queued messages [MQTT-3.1.2-23]."""
+    c = broker.raw(m.V5)
+    c.connect("brief", clean=False, properties=[(m.SESSION_EXPIRY, 1)])
+    c.subscribe([("end/brief/#", 1)])
+    c.disconnect()
+    pub = broker.raw(m.V5)
+    pub.connect("brief-pub")
+    pub.publish("end/brief/x", b"old", qos=1, pid=1)
+    pub.disconnect()
+    time.sleep(1.8)
+    _assert_ended(broker, m.V5, "brief")
+
+
+@pytest.mark.parametrize("configured", ["before", "after"])
+def test_persistent_client_expiration_deletes_the_stored_session(broker, configured):
+    """persistent_client_expiration (mosquitto's directive) ends 3.1.1
+    persistent sessions offline for longer than it, also those stored
+    before the directive was set. The offline time is made by moving the
+    stored disconnection two hours back while ternd is stopped."""
+    if configured == "before":
+        kill(broker, "term")
+        broker.extra.append("persistent_client_expiration 1h")
+        broker.start()
+    _stored_session(broker, m.V311, "forgotten")
+    kill(broker, "term")
+    wall_ms = int(time.time() * 1000)
+    con = sqlite3.connect(db_path(broker))
+    con.execute("UPDATE sessions SET disconnected_at = ? WHERE client_id = 'forgotten'",
+                (wall_ms - 2 * 3600 * 1000,))
+    con.commit()
+    con.close()
+    if configured == "after":
+        broker.extra.append("persistent_client_expiration 1h")
+    broker.start()
+    time.sleep(0.6)  # the expiry timer runs every 200 ms
+    _assert_ended(broker, m.V311, "forgotten")
+
+
 def test_clean_sessions_are_not_stored(broker):
     """Sessions that end with their connection leave nothing in the file."""
     c = broker.raw(m.V311)
