@@ -4,6 +4,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 # Seconds per fuzz target: `make test` runs every target this long (six
 # targets: about 45 s in all); `make fuzz` runs each for 300 s.
@@ -11,9 +12,8 @@ FUZZ_SECONDS ?= 7
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all deps test-deps run test unit interop asan format format-check fuzz fuzz-smoke clean \
-	bench \
-	install
+.PHONY: all deps test-deps run test unit interop asan tsan format format-check fuzz fuzz-smoke \
+	clean bench install
 
 all: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -51,6 +51,18 @@ test: test-deps format-check
 	$(MAKE) fuzz-smoke
 	@echo "make test: all suites passed"
 
+# The unit tests and the interop suite (2 workers) under ThreadSanitizer;
+# any report fails the run (halt_on_error: a broker that reports a race
+# exits, and the test that saw it fails with the report in its log tail).
+# Slow (tens of minutes), so not part of `make test`.
+TSAN_OPTIONS_RUN ?= halt_on_error=1:second_deadlock_stack=1:history_size=4
+tsan: test-deps
+	cmake -S . -B $(TSAN_BUILD) -DTERN_TSAN=ON -DTERN_WERROR=ON -DTERN_REQUIRE_TESTS=ON >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=$(TSAN_OPTIONS_RUN) \
+		ctest --output-on-failure -L 'unit|interop'
+	@echo "make tsan: no race reported"
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -71,4 +83,4 @@ fuzz:
 	$(MAKE) fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-300}
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
