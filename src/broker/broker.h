@@ -480,6 +480,10 @@ enum tern_err session_restore_inflight(struct session *s, struct delivery *d, ui
                                        uint8_t state);
 enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id);
 
+/* Forgets an inbound QoS 2 packet id (PUBREL received, or the message was
+ * refused after all); returns whether it was known. */
+bool session_qos2_forget(struct session *s, uint16_t packet_id);
+
 /* True when the session outlives its connection, so the store keeps it.
  * Whether the store has it is s->stored: the expiry can change after the row
  * was written (a v5 DISCONNECT can set it to 0), and what was written must

@@ -84,17 +84,6 @@ static bool qos2_add(struct session *s, uint16_t id)
 	return true;
 }
 
-static bool qos2_remove(struct session *s, uint16_t id)
-{
-	for (size_t i = 0; i < s->n_qos2_in; i++) {
-		if (s->qos2_in[i] == id) {
-			s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
-			return true;
-		}
-	}
-	return false;
-}
-
 static void ack(struct conn *c, const struct tern_publish *p, uint8_t reason)
 {
 	if (p->qos == 1)
@@ -275,7 +264,7 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p)
 void handle_pubrel(struct conn *c, const struct tern_ack *p)
 {
 	struct session *s = c->session;
-	bool known = qos2_remove(s, p->packet_id);
+	bool known = session_qos2_forget(s, p->packet_id);
 	struct store_batch *batch = persist_batch(c->w);
 	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
 	uint8_t reason = known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND;

@@ -96,20 +96,39 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 		h->fn(w, h->arg);
 		return;
 	}
+	struct session *s = err ? tern_map64_get(&w->sessions_by_id, h->session_id) : NULL;
+	if (s && h->type == TERN_PUBREC) {
+		/* The QoS 2 message is refused (v5 PUBREC 0x80 ends its flow,
+		 * a 3.1.1 client resends it after the close): its packet id
+		 * must leave no trace, or the next PUBLISH with it would be
+		 * taken for a retransmission and never routed [MQTT-4.3.3-9].
+		 * The store has none either: the failed transaction held it.
+		 * Whether or not the client is still connected. */
+		(void)session_qos2_forget(s, h->packet_id);
+	} else if (s && h->type == TERN_PUBCOMP) {
+		/* The store may still hold the id: a PUBCOMP would let the
+		 * client reuse it, and after a restart its next message with
+		 * that id would be taken for a retransmission and dropped.
+		 * Keep the id (once), as the store does, and close below: the
+		 * client sends PUBREL again when it reconnects [MQTT-4.4.0-1],
+		 * which retries the deletion. Out of memory, the PUBREL then
+		 * finds no id and is answered 0x92. */
+		(void)session_qos2_forget(s, h->packet_id);
+		(void)session_restore_qos2(s, h->packet_id);
+	}
 	struct conn *c = worker_conn_of(w, h->session_id, h->conn_id);
 	if (!c || c->state != CONN_ACTIVE)
 		return;
-	if (!err || h->type == TERN_PUBCOMP) {
-		/* PUBCOMP has no failure code to give; the log says the store
-		 * failed. */
+	if (!err) {
 		conn_send_ack(c, h->type, h->packet_id, h->reason);
-	} else if (c->version == TERN_V5) {
+	} else if (c->version == TERN_V5 && h->type != TERN_PUBCOMP) {
 		/* Not durable: say so, so the publisher can try again. */
 		conn_send_ack(c, h->type, h->packet_id, TERN_RC_UNSPECIFIED);
 	} else {
-		/* 3.1.1 cannot say it: close, and the client resends on
-		 * reconnect [MQTT-4.4.0-1]. */
-		conn_close(c, 0, "storage failed");
+		/* 3.1.1 cannot say it, and PUBCOMP has no failure code:
+		 * close, and the client resends on reconnect
+		 * [MQTT-4.4.0-1]. */
+		conn_close(c, TERN_RC_UNSPECIFIED, "storage failed");
 	}
 }
 

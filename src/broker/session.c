@@ -458,6 +458,17 @@ enum tern_err session_restore_inflight(struct session *s, struct delivery *d, ui
 	return TERN_OK;
 }
 
+bool session_qos2_forget(struct session *s, uint16_t packet_id)
+{
+	for (size_t i = 0; i < s->n_qos2_in; i++) {
+		if (s->qos2_in[i] == packet_id) {
+			s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
+			return true;
+		}
+	}
+	return false;
+}
+
 enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id)
 {
 	if (s->n_qos2_in == s->cap_qos2_in) {

@@ -350,6 +350,181 @@ def test_persistent_client_expiration_deletes_the_stored_session(broker, configu
     _assert_ended(broker, m.V311, "forgotten")
 
 
+# ---- a failing store: a refused message leaves no trace ----
+
+
+class SmallDisk:
+    """A 1 MiB tmpfs that ternd keeps its database on, which the test can
+    fill up (a real ENOSPC, so SQLite's commits fail with SQLITE_FULL) and
+    free again. Needs root (mount); the broker is moved onto it and back."""
+
+    def __init__(self, broker):
+        self.broker = broker
+        self.dir = os.path.join(broker.dir, "small")
+        os.makedirs(self.dir, exist_ok=True)
+        kill(broker, "term")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", self.dir],
+                           capture_output=True)
+        if r.returncode != 0:
+            broker.start()
+            pytest.skip("cannot mount a tmpfs (needs root): %s" % r.stderr.decode().strip())
+        self.line = "persistence_location %s" % self.dir
+        broker.extra.append(self.line)
+        broker.start()
+
+    def fill(self):
+        time.sleep(0.3)  # what is being committed goes first
+        fd = os.open(os.path.join(self.dir, "filler"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            for size in (65536, 4096, 512, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+
+    def free(self):
+        os.remove(os.path.join(self.dir, "filler"))
+
+    def close(self):
+        self.broker.stop()
+        subprocess.run(["umount", self.dir], check=False)
+        self.broker.extra.remove(self.line)
+        self.broker.start()
+
+
+@pytest.fixture
+def small_disk(broker):
+    d = SmallDisk(broker)
+    yield d
+    d.close()
+
+
+def _persistent_subscriber(broker, version):
+    props = EXPIRY if version == m.V5 else None
+    c = broker.raw(version)
+    c.connect("full-sub", clean=False, properties=props)
+    c.subscribe([("full/#", 2)])
+    c.disconnect()
+
+
+def _received_after_restart(broker, version):
+    """The payloads the offline subscriber gets after a restart."""
+    kill(broker, "term")
+    broker.start()
+    c = broker.raw(version)
+    assert c.connect("full-sub", clean=False,
+                     properties=EXPIRY if version == m.V5 else None).session_present
+    got = []
+    while True:
+        try:
+            got.append(c.recv_publish(timeout=1).payload)
+        except TimeoutError:
+            break
+    c.disconnect()
+    return got
+
+
+def test_qos2_refused_by_a_failing_store_leaves_no_packet_id(small_disk, broker):
+    """The store cannot commit (the disk is full): the QoS 2 PUBLISH is
+    answered PUBREC 0x80 and its packet id is forgotten, so the next PUBLISH
+    with that id, once the store works again, is a new message
+    [MQTT-4.3.3-9]: routed, stored and delivered, not taken for a
+    retransmission."""
+    _persistent_subscriber(broker, m.V5)
+    pub = broker.raw(m.V5)
+    pub.connect("full-pub", clean=False, properties=EXPIRY)
+    small_disk.fill()
+    pub.send(m.publish("full/x", b"refused", qos=2, pid=5, version=m.V5))
+    rec = pub.recv_type(m.PUBREC, timeout=10)
+    assert rec.pid == 5 and rec.rc == 0x80, rec
+    small_disk.free()
+    pub.send(m.publish("full/x", b"second", qos=2, pid=5, version=m.V5))
+    rec = pub.recv_type(m.PUBREC, timeout=10)
+    assert rec.pid == 5 and rec.rc == 0, rec
+    pub.send(m.pubrel(5, m.V5))
+    assert pub.recv_type(m.PUBCOMP).pid == 5
+    pub.disconnect()
+    assert _received_after_restart(broker, m.V5) == [b"second"]
+
+
+def test_qos1_refused_by_a_failing_store_can_be_sent_again(small_disk, broker):
+    """QoS 1: PUBACK 0x80 while the store fails, and the same message sent
+    again once it works is acknowledged and kept."""
+    _persistent_subscriber(broker, m.V5)
+    pub = broker.raw(m.V5)
+    pub.connect("full-pub1", clean=False, properties=EXPIRY)
+    small_disk.fill()
+    pub.send(m.publish("full/y", b"q1", qos=1, pid=6, version=m.V5))
+    ack = pub.recv_type(m.PUBACK, timeout=10)
+    assert ack.pid == 6 and ack.rc == 0x80, ack
+    small_disk.free()
+    pub.send(m.publish("full/y", b"q1", qos=1, pid=6, dup=True, version=m.V5))
+    ack = pub.recv_type(m.PUBACK, timeout=10)
+    assert ack.pid == 6 and ack.rc == 0, ack
+    pub.disconnect()
+    assert _received_after_restart(broker, m.V5) == [b"q1"]
+
+
+def test_qos2_resent_after_a_store_failure_is_stored(small_disk, broker):
+    """3.1.1 cannot refuse in PUBREC: the broker closes the connection and
+    the client sends the PUBLISH again (DUP) when it reconnects
+    [MQTT-4.4.0-1]. That PUBLISH is handled as the first one, since no
+    PUBREC was sent: it is stored before its PUBREC, so it survives a
+    restart (before, the id was remembered and the PUBREC sent at once,
+    for a message the store never had)."""
+    _persistent_subscriber(broker, m.V311)
+    pub = broker.raw(m.V311)
+    pub.connect("full-pub3", clean=False)
+    small_disk.fill()
+    pub.send(m.publish("full/z", b"resent", qos=2, pid=8))
+    pub.wait_closed(timeout=10)
+    small_disk.free()
+    pub = broker.raw(m.V311)
+    assert pub.connect("full-pub3", clean=False).session_present
+    pub.send(m.publish("full/z", b"resent", qos=2, pid=8, dup=True))
+    assert pub.recv_type(m.PUBREC, timeout=10).pid == 8
+    pub.send(m.pubrel(8))
+    assert pub.recv_type(m.PUBCOMP).pid == 8
+    pub.disconnect()
+    assert _received_after_restart(broker, m.V311) == [b"resent"]
+
+
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+def test_pubcomp_waits_until_the_store_forgot_the_qos2_id(small_disk, broker, version):
+    """The PUBREL's deletion of the QoS 2 id cannot be committed: no PUBCOMP
+    (which would free the id for reuse while the file still has it), the
+    connection is closed instead, and the PUBREL sent again on reconnect
+    [MQTT-4.4.0-1] completes the flow. After a restart a new message with
+    the same id is routed, not taken for a retransmission [MQTT-4.3.3-12]."""
+    _persistent_subscriber(broker, version)
+    props = EXPIRY if version == m.V5 else None
+    pub = broker.raw(version)
+    pub.connect("full-pubrel", clean=False, properties=props)
+    pub.send(m.publish("full/w", b"first", qos=2, pid=9, version=version))
+    assert pub.recv_type(m.PUBREC, timeout=10).pid == 9
+    small_disk.fill()
+    pub.send(m.pubrel(9, version))
+    got = pub.wait_closed(timeout=10)
+    assert not [p for p in got if p.type == m.PUBCOMP], got
+    small_disk.free()
+    pub = broker.raw(version)
+    assert pub.connect("full-pubrel", clean=False, properties=props).session_present
+    pub.send(m.pubrel(9, version))
+    comp = pub.recv_type(m.PUBCOMP, timeout=10)
+    assert comp.pid == 9 and comp.rc == 0, comp
+    pub.disconnect()
+    kill(broker, "term")
+    broker.start()
+    pub = broker.raw(version)
+    assert pub.connect("full-pubrel", clean=False, properties=props).session_present
+    pub.publish("full/w", b"after", qos=2, pid=9)
+    pub.disconnect()
+    assert _received_after_restart(broker, version) == [b"first", b"after"]
+
+
 def test_clean_sessions_are_not_stored(broker):
     """Sessions that end with their connection leave nothing in the file."""
     c = broker.raw(m.V311)
