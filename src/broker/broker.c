@@ -138,6 +138,7 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	atomic_init(&w->wake_pending, false);
 	atomic_init(&w->backlog, 0);
 	w->router = router_new(&b->hash_key);
+	tern_log_limiter_init(&w->log_limit, &b->log, &b->hash_key, LOG_REPEAT_WINDOW_MS);
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
 	w->ticket = 1;
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox) {
@@ -198,6 +199,8 @@ static void worker_shutdown(struct worker *w)
 	}
 	route_pending_free(w);
 	persist_worker_free(w);
+	/* The counts of the last windows, before the log closes. */
+	tern_log_limiter_flush(&w->log_limit, tern_now_ms());
 }
 
 /* Frees a worker's memory, after worker_shutdown() and after the store
@@ -323,6 +326,11 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 
 enum tern_err broker_start(struct broker *b)
 {
+	/* From here on, log I/O is the log writer's, not the workers'. What
+	 * was logged before (startup errors) is already written. */
+	if (tern_log_start(&b->log))
+		tern_log_write(&b->log, TERN_LOG_WARNING,
+		               "Warning: no log writer thread; lines are written synchronously.");
 	if (metrics_start(b))
 		return TERN_E_CONFIG;
 	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s running with %u worker%s",

@@ -38,6 +38,7 @@
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/log_limit.h"
 #include "util/map.h"
 #include "util/mpsc.h"
 #include "util/msg.h"
@@ -215,7 +216,13 @@ struct worker {
 	struct held *held;           /* answers waiting for a commit (ring) */
 	size_t held_head, held_n, held_cap;
 	uint64_t next_tick;
+	/* Lines that repeat per message (drops, denied publishes), at most
+	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
+	struct tern_log_limiter log_limit;
 };
+
+/* The window of log_limit: "N more dropped for client X in the last 10 s". */
+#define LOG_REPEAT_WINDOW_MS 10000u
 
 #define WORKER_BACKLOG_MAX ((size_t)1 << 17)
 

@@ -126,9 +126,13 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		/* Denied: v5 says so with 0x87 (Not authorized); 3.1.1
 		 * cannot, so the message is acknowledged and dropped, as
 		 * mosquitto does. */
-		tern_log_write(&b->log, TERN_LOG_NOTICE, "Denied PUBLISH from %.*s to '%.*s'.",
-		               (int)s->client_id_len, (const char *)s->client_id, (int)topic.len,
-		               (const char *)topic.data);
+		static const struct tern_log_kind denied = {TERN_LOG_NOTICE, "denied PUBLISH"};
+		if (tern_log_limit_pass(&w->log_limit, &denied, s->client_id, s->client_id_len,
+		                        w->now))
+			tern_log_write(&b->log, TERN_LOG_NOTICE,
+			               "Denied PUBLISH from %.*s to '%.*s'.", (int)s->client_id_len,
+			               (const char *)s->client_id, (int)topic.len,
+			               (const char *)topic.data);
 		ack(c, p, TERN_RC_NOT_AUTHORIZED);
 		return;
 	}
@@ -147,9 +151,14 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	if (b->cfg.message_size_limit && p->payload.len > b->cfg.message_size_limit) {
 		/* Accepted at the protocol level but not forwarded: v5 says
 		 * why in the acknowledgement. */
-		tern_log_write(&b->log, TERN_LOG_NOTICE,
-		               "Dropped a %u byte message from %.*s: over message_size_limit.",
-		               p->payload.len, (int)s->client_id_len, (const char *)s->client_id);
+		static const struct tern_log_kind oversize = {TERN_LOG_NOTICE,
+		                                              "over message_size_limit"};
+		if (tern_log_limit_pass(&w->log_limit, &oversize, s->client_id, s->client_id_len,
+		                        w->now))
+			tern_log_write(
+			        &b->log, TERN_LOG_NOTICE,
+			        "Dropped a %u byte message from %.*s: over message_size_limit.",
+			        p->payload.len, (int)s->client_id_len, (const char *)s->client_id);
 		/* A PUBREC >= 0x80 ends the QoS 2 flow: no id to remember. */
 		ack(c, p, TERN_RC_QUOTA_EXCEEDED);
 		return;

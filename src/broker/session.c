@@ -255,7 +255,9 @@ static void drop(struct session *s, struct delivery *d, const char *why)
 {
 	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
 	record_del(s, d);
-	if (d->qos > 0)
+	static const struct tern_log_kind dropped = {TERN_LOG_WARNING, "dropped"};
+	if (d->qos > 0 && tern_log_limit_pass(&s->w->log_limit, &dropped, s->client_id,
+	                                      s->client_id_len, s->w->now))
 		tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
 		               "Warning: dropped QoS %u message on %.*s for client %.*s: %s",
 		               d->qos, (int)d->msg->topic.len, (const char *)d->msg->topic.data,

@@ -220,6 +220,7 @@ static void tick(struct worker *w)
 	}
 	if (w->id == 0)
 		sys_tick(w);
+	tern_log_limiter_tick(&w->log_limit, now);
 }
 
 static void before_sleep(struct worker *w)

@@ -2,14 +2,30 @@
  * log.h - the broker's log, with mosquitto's log types.
  *
  * A tern_log is a value owned by the broker (no global logger): a mask of
- * enabled types and a destination. Writes from several worker threads are
- * safe because each line is one stdio call, which POSIX locks.
+ * enabled types and a destination (a FILE, or syslog).
+ *
+ * Writing is asynchronous once tern_log_start() has run: a worker formats
+ * its line and copies it into a bounded buffer under a mutex held only for
+ * that copy; a writer thread of the log takes the buffered lines in one
+ * swap and does the I/O (one write and one fflush per batch, or syslog(3)
+ * per line) with the mutex released. So a worker never waits for a disk, a
+ * pipe or syslogd. When the buffer is full the line is counted, not
+ * written, and the writer reports how many were lost in its next batch.
+ * Before tern_log_start() and after tern_log_close() lines are written
+ * synchronously by the caller: startup errors are on the terminal before
+ * the process exits, whatever happens next.
+ *
+ * Lines that repeat per message (drops, denied publishes) go through a
+ * rate limiter first (util/log_limit.h).
  */
 #ifndef TERN_UTIL_LOG_H
 #define TERN_UTIL_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+#include "tern/error.h"
 
 /* Log types, as mosquitto's `log_type` names them. */
 enum tern_log_type {
@@ -25,6 +41,8 @@ enum tern_log_type {
 	TERN_LOG_DEFAULT = TERN_LOG_ERR | TERN_LOG_WARNING | TERN_LOG_NOTICE | TERN_LOG_INFO,
 };
 
+struct tern_log_writer;
+
 struct tern_log {
 	unsigned mask;         /* enum tern_log_type bits */
 	FILE *out;             /* NULL: logging off (unless syslog) */
@@ -32,9 +50,16 @@ struct tern_log {
 	bool syslog;           /* lines go to syslog(3) instead of out */
 	bool timestamps;       /* prefix lines with a timestamp, as mosquitto */
 	const char *ts_format; /* strftime format, or NULL for Unix seconds */
+	/* The writer thread and its buffer, from tern_log_start() to
+	 * tern_log_close(); NULL: lines are written by the caller. Atomic
+	 * because a thread that exists before the start (the store's) may
+	 * log while it is set. */
+	_Atomic(struct tern_log_writer *) writer;
 };
 
-/* Writes one line (no trailing newline needed) if type is enabled. */
+/* Writes one line (no trailing newline needed) if type is enabled: hands
+ * it to the writer thread, or writes it before the start. Lines longer
+ * than 1023 bytes are cut. */
 void tern_log_write(const struct tern_log *log, unsigned type, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -44,7 +69,16 @@ static inline bool tern_log_on(const struct tern_log *log, unsigned type)
 	return (log->out || log->syslog) && (log->mask & type);
 }
 
-/* Closes a destination we opened. */
+/* Starts the writer thread, after which tern_log_write() no longer does
+ * I/O itself. Call once, with the destination set. With no destination
+ * nothing is started. TERN_OK, or TERN_E_NOMEM / TERN_E_SYS (then lines
+ * stay synchronous, and the log still works). */
+enum tern_err tern_log_start(struct tern_log *log);
+
+/* Stops the writer after it has written every line handed to it (so what
+ * was logged before a shutdown is on disk after it), then closes a
+ * destination we opened. No other thread may log during or after the
+ * call. */
 void tern_log_close(struct tern_log *log);
 
 #endif

@@ -1,0 +1,289 @@
+/*
+ * test_log.c - unit tests of the log writer (src/util/log.c) and of the
+ * rate limiter of repeated lines (src/util/log_limit.c).
+ *
+ * The log writes to a tmpfile() that the tests read back. The limiter is
+ * driven with made-up monotonic times, so windows open and close without
+ * waiting; the writer tests run real threads and check that every line
+ * handed over before tern_log_close() is in the file, in order.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/log_limit.h"
+
+static const struct tern_hash_key KEY = {UINT64_C(0x1111111111111111),
+                                         UINT64_C(0x2222222222222222)};
+static const struct tern_log_kind DROPPED = {TERN_LOG_WARNING, "dropped"};
+static const struct tern_log_kind DENIED = {TERN_LOG_NOTICE, "denied PUBLISH"};
+
+#define WINDOW 10000u
+
+static void open_log(struct tern_log *log)
+{
+	memset(log, 0, sizeof(*log));
+	log->mask = TERN_LOG_DEFAULT;
+	log->out = tmpfile();
+	assert_non_null(log->out);
+	log->own_out = false;
+}
+
+/* Everything written so far; the caller frees it. */
+static char *contents(struct tern_log *log)
+{
+	fflush(log->out);
+	long n = ftell(log->out);
+	assert_true(n >= 0);
+	char *s = malloc((size_t)n + 1);
+	assert_non_null(s);
+	rewind(log->out);
+	assert_int_equal(fread(s, 1, (size_t)n, log->out), (size_t)n);
+	s[n] = 0;
+	fseek(log->out, 0, SEEK_END);
+	return s;
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void close_log(struct tern_log *log)
+{
+	FILE *f = log->out;
+	tern_log_close(log);
+	fclose(f);
+}
+
+static void test_first_event_passes_and_repeats_are_counted(void **state)
+{
+	(void)state;
+	struct tern_log log;
+	open_log(&log);
+	struct tern_log_limiter l;
+	tern_log_limiter_init(&l, &log, &KEY, WINDOW);
+
+	assert_true(tern_log_limit_pass(&l, &DROPPED, "sub1", 4, 0));
+	for (uint64_t t = 1; t <= 99; t++)
+		assert_false(tern_log_limit_pass(&l, &DROPPED, "sub1", 4, t));
+	/* Another client, and another kind for the same client, have
+	 * windows of their own. */
+	assert_true(tern_log_limit_pass(&l, &DROPPED, "sub2", 4, 50));
+	assert_true(tern_log_limit_pass(&l, &DENIED, "sub1", 4, 60));
+	assert_false(tern_log_limit_pass(&l, &DENIED, "sub1", 4, 70));
+
+	tern_log_limiter_tick(&l, WINDOW - 1);
+	char *s = contents(&log);
+	assert_string_equal(s, ""); /* no window is over yet */
+	free(s);
+
+	tern_log_limiter_tick(&l, WINDOW + 60);
+	s = contents(&log);
+	/* sub2 had no repeats: no summary for it. */
+	assert_string_equal(s, "Warning: 99 more dropped for client sub1 in the last 10 s.\n"
+	                       "1 more denied PUBLISH for client sub1 in the last 10 s.\n");
+	free(s);
+
+	/* The windows are over: the next event writes its line again. */
+	assert_true(tern_log_limit_pass(&l, &DROPPED, "sub1", 4, WINDOW + 61));
+	assert_true(tern_log_limit_pass(&l, &DROPPED, "sub2", 4, WINDOW + 61));
+	tern_log_limiter_flush(&l, WINDOW + 62);
+	close_log(&log);
+}
+
+static void test_a_steady_flood_writes_two_lines_per_window(void **state)
+{
+	(void)state;
+	struct tern_log log;
+	open_log(&log);
+	struct tern_log_limiter l;
+	tern_log_limiter_init(&l, &log, &KEY, WINDOW);
+	/* 100 events a second for 60 s, ticking every 200 ms as a worker
+	 * does: a line per window, a summary per window. */
+	size_t passed = 0;
+	for (uint64_t t = 0; t < 60000; t += 10) {
+		if (tern_log_limit_pass(&l, &DROPPED, "c", 1, t)) {
+			passed++;
+			tern_log_write(&log, TERN_LOG_WARNING, "Warning: dropped one");
+		}
+		if (t % 200 == 0)
+			tern_log_limiter_tick(&l, t);
+	}
+	tern_log_limiter_flush(&l, 60000);
+	char *s = contents(&log);
+	assert_int_equal(passed, 6);
+	assert_int_equal(count_lines(s), 12);
+	/* Every event is accounted for: written, or in a summary. */
+	uint64_t total = passed;
+	for (const char *p = s; (p = strstr(p, "Warning: ")) != NULL; p++) {
+		unsigned long long n;
+		if (sscanf(p, "Warning: %llu more dropped", &n) == 1)
+			total += n;
+	}
+	assert_int_equal(total, 6000);
+	free(s);
+	close_log(&log);
+}
+
+static void test_a_full_table_counts_other_clients_together(void **state)
+{
+	(void)state;
+	struct tern_log log;
+	open_log(&log);
+	struct tern_log_limiter l;
+	tern_log_limiter_init(&l, &log, &KEY, WINDOW);
+	char id[32];
+	for (unsigned i = 0; i < TERN_LOG_LIMIT_CLIENTS; i++) {
+		int n = snprintf(id, sizeof(id), "client-%u", i);
+		assert_true(tern_log_limit_pass(&l, &DROPPED, id, (size_t)n, 0));
+	}
+	/* Beyond the bound no line is written: many distinct clients
+	 * cannot flood the log either. */
+	for (unsigned i = 0; i < 10; i++) {
+		int n = snprintf(id, sizeof(id), "late-%u", i);
+		assert_false(tern_log_limit_pass(&l, &DROPPED, id, (size_t)n, 5));
+	}
+	tern_log_limiter_tick(&l, WINDOW + 5);
+	char *s = contents(&log);
+	assert_string_equal(s, "Warning: 10 more repeated lines (dropped, ...) for other clients "
+	                       "in the last 10 s.\n");
+	free(s);
+	/* The table emptied: new clients get their line again. */
+	assert_true(tern_log_limit_pass(&l, &DROPPED, "late-0", 6, WINDOW + 6));
+	tern_log_limiter_flush(&l, WINDOW + 6);
+	close_log(&log);
+}
+
+static void test_flush_reports_open_windows_with_their_length(void **state)
+{
+	(void)state;
+	struct tern_log log;
+	open_log(&log);
+	struct tern_log_limiter l;
+	tern_log_limiter_init(&l, &log, &KEY, WINDOW);
+	/* An id longer than the key keeps shares its entry with its prefix
+	 * and is shown cut. */
+	char longid[TERN_LOG_LIMIT_ID_MAX + 20];
+	memset(longid, 'x', sizeof(longid));
+	assert_true(tern_log_limit_pass(&l, &DENIED, longid, sizeof(longid), 1000));
+	longid[sizeof(longid) - 1] = 'y';
+	assert_false(tern_log_limit_pass(&l, &DENIED, longid, sizeof(longid), 1500));
+	assert_false(tern_log_limit_pass(&l, &DENIED, longid, sizeof(longid), 2000));
+	tern_log_limiter_flush(&l, 3500);
+	char *s = contents(&log);
+	char want[512];
+	snprintf(want, sizeof(want), "2 more denied PUBLISH for client %.*s... in the last 3 s.\n",
+	         (int)TERN_LOG_LIMIT_ID_MAX, longid);
+	assert_string_equal(s, want);
+	free(s);
+	close_log(&log);
+}
+
+static void test_a_type_that_is_off_passes_nothing_and_keeps_nothing(void **state)
+{
+	(void)state;
+	struct tern_log log;
+	open_log(&log);
+	log.mask = TERN_LOG_ERR;
+	struct tern_log_limiter l;
+	tern_log_limiter_init(&l, &log, &KEY, WINDOW);
+	assert_false(tern_log_limit_pass(&l, &DROPPED, "a", 1, 0));
+	assert_int_equal(l.entries.count, 0);
+	tern_log_limiter_flush(&l, WINDOW);
+	char *s = contents(&log);
+	assert_string_equal(s, "");
+	free(s);
+	close_log(&log);
+}
+
+/* ---- the writer thread ---- */
+
+#define PER_THREAD 3000
+
+struct producer {
+	struct tern_log *log;
+	int id;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	for (int i = 0; i < PER_THREAD; i++)
+		tern_log_write(p->log, TERN_LOG_NOTICE, "thread %d line %d", p->id, i);
+	return NULL;
+}
+
+static void test_writer_keeps_every_line_logged_before_close(void **state)
+{
+	(void)state;
+	struct tern_log log;
+	open_log(&log);
+	FILE *f = log.out;
+	tern_log_write(&log, TERN_LOG_NOTICE, "before the start");
+	assert_int_equal(tern_log_start(&log), TERN_OK);
+	pthread_t t[2];
+	struct producer p[2] = {{&log, 0}, {&log, 1}};
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, produce, &p[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	tern_log_write(&log, TERN_LOG_NOTICE, "the last line");
+	/* Closing drains: what was handed over is written. The FILE is
+	 * ours (own_out false), so it stays open to be read. */
+	tern_log_close(&log);
+	fflush(f);
+	long n = ftell(f);
+	char *s = malloc((size_t)n + 1);
+	assert_non_null(s);
+	rewind(f);
+	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+	s[n] = 0;
+	fclose(f);
+
+	assert_true(strncmp(s, "before the start\n", 17) == 0);
+	const char *tail = "the last line\n";
+	assert_true((size_t)n > strlen(tail));
+	assert_string_equal(s + n - (long)strlen(tail), tail);
+	/* Each thread's lines in order; every line written or counted lost. */
+	int next[2] = {0, 0};
+	unsigned long long written = 0, lost = 0;
+	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+		int id, i;
+		unsigned long long k;
+		if (sscanf(line, "thread %d line %d", &id, &i) == 2) {
+			assert_true(id == 0 || id == 1);
+			assert_true(i >= next[id]);
+			next[id] = i + 1;
+			written++;
+		} else if (sscanf(line, "Warning: %llu log lines lost", &k) == 1) {
+			lost += k;
+		}
+	}
+	assert_int_equal(written + lost, 2 * PER_THREAD);
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_first_event_passes_and_repeats_are_counted),
+	        cmocka_unit_test(test_a_steady_flood_writes_two_lines_per_window),
+	        cmocka_unit_test(test_a_full_table_counts_other_clients_together),
+	        cmocka_unit_test(test_flush_reports_open_windows_with_their_length),
+	        cmocka_unit_test(test_a_type_that_is_off_passes_nothing_and_keeps_nothing),
+	        cmocka_unit_test(test_writer_keeps_every_line_logged_before_close),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
