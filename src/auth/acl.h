@@ -53,7 +53,7 @@
  *
  * The broker-wide rules mosquitto applies before the acl_file (no client
  * writes to $SYS, $share names are only for SUBSCRIBE) are not part of the
- * file and not checked here.
+ * file and not checked here (broker/auth.c applies them).
  *
  * A loaded struct acl_db is immutable: any number of threads may call
  * acl_allowed() on it at once.

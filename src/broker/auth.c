@@ -19,6 +19,10 @@
  * verdict with the connection, so the home worker does not hash again.
  * A request holds a reference to the state it is checked against, so a
  * reload meanwhile frees nothing under it.
+ *
+ * auth_allowed() also applies the broker-wide rules that come before any
+ * acl_file, as in mosquitto: clients do not write to $SYS (bar the bridge
+ * state topics) unless the acl_file names the topic, nor ever to $share.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,7 @@
 #include "auth/passwd.h"
 #include "broker/auth_pool.h"
 #include "broker/broker.h"
+#include "tern/codec.h"
 
 struct auth_state {
 	struct passwd_db *pw; /* NULL: no password_file */
@@ -216,10 +221,50 @@ void auth_forget(struct conn *c)
 	c->auth = CONN_AUTH_NONE;
 }
 
+static bool has_prefix(struct tern_bytes t, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return t.len >= n && memcmp(t.data, prefix, n) == 0;
+}
+
+/* What a client may write under '$', before any acl_file is consulted
+ * (mosquitto 2.0.11's acl__check_dollar, src/security.c, prefixes and
+ * all). */
+enum dollar_write {
+	DOLLAR_OPEN,     /* not a reserved topic: the acl_file decides, if any */
+	DOLLAR_EXPLICIT, /* only an acl_file grant opens it */
+	DOLLAR_NEVER,
+};
+
+static enum dollar_write dollar_write(struct tern_bytes topic)
+{
+	if (has_prefix(topic, "$share"))
+		/* A shared subscription's name, never a topic anyone can
+		 * subscribe to (section 4.8.2). */
+		return DOLLAR_NEVER;
+	if (!has_prefix(topic, "$SYS"))
+		return DOLLAR_OPEN;
+	/* Where a mosquitto bridge reports its state (its notifications,
+	 * on by default): writable, as mosquitto leaves it. */
+	static const uint8_t state[] = "$SYS/broker/connection/+/state";
+	if (tern_topic_matches(state, sizeof(state) - 1, topic.data, topic.len))
+		return DOLLAR_OPEN;
+	return DOLLAR_EXPLICIT;
+}
+
 bool auth_allowed(const struct worker *w, const uint8_t *cid, size_t cid_len, const uint8_t *user,
                   size_t ulen, bool has_user, struct tern_bytes topic, int access)
 {
 	const struct auth_state *a = w->auth;
+	/* $SYS is the broker's and $share names subscriptions: "The Server
+	 * SHOULD prevent Clients from using such Topic Names to exchange
+	 * messages with other Clients" (section 4.7.2). A $SYS topic opens
+	 * only to an acl_file line that names it: a rule starting with a
+	 * wildcard matches no '$' topic [MQTT-4.7.2-1], so `topic write #`
+	 * does not. */
+	enum dollar_write d = access == ACL_WRITE ? dollar_write(topic) : DOLLAR_OPEN;
+	if (d == DOLLAR_NEVER || (d == DOLLAR_EXPLICIT && (!a || !a->acl)))
+		return false;
 	if (!a || !a->acl)
 		return true;
 	return acl_allowed(a->acl, cid, cid_len, has_user ? user : NULL, ulen, topic.data,

@@ -349,8 +349,10 @@ void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc);
  * verdict finds nothing. */
 void auth_forget(struct conn *c);
 
-/* ACL check (access is an enum acl_access); true when no acl_file is in
- * force. */
+/* ACL check (access is an enum acl_access): the acl_file if one is in
+ * force (else allowed), after the broker-wide rules for writes under '$'
+ * (no $share topic ever; a $SYS topic only with an acl_file grant naming
+ * it, except $SYS/broker/connection/+/state). */
 bool auth_allowed(const struct worker *w, const uint8_t *cid, size_t cid_len, const uint8_t *user,
                   size_t ulen, bool has_user, struct tern_bytes topic, int access);
 
