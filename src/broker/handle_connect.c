@@ -41,6 +41,21 @@ static uint8_t v3_code(uint8_t reason)
 	}
 }
 
+/* What a refusal by auth_connect() says in the log and the reason string. */
+static const char *auth_refusal(uint8_t rc)
+{
+	switch (rc) {
+	case TERN_RC_BAD_USERNAME_OR_PASSWORD:
+		return "bad username or password";
+	case TERN_RC_SERVER_BUSY:
+		return "too many password checks waiting";
+	case TERN_RC_SERVER_UNAVAILABLE:
+		return "out of memory";
+	default:
+		return "not authorized";
+	}
+}
+
 /* Sends a refusing CONNACK (session present 0 [MQTT-3.2.2-6]) and closes. */
 static void refuse(struct conn *c, uint8_t reason, const char *why)
 {
@@ -165,9 +180,7 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 	if (auth_connect(c, p, &user, &rc) == TERN_E_INCOMPLETE)
 		return; /* handled again once the password is checked */
 	if (rc) {
-		refuse(c, rc,
-		       rc == TERN_RC_BAD_USERNAME_OR_PASSWORD ? "bad username or password"
-		                                              : "not authorized");
+		refuse(c, rc, auth_refusal(rc));
 		return;
 	}
 	if (p->will && !auth_allowed(w, cid.data, cid.len, user.data, user.len, user.data != NULL,

@@ -411,3 +411,24 @@ def test_sighup_while_passwords_are_checked(tmp_path, workers):
         pinger.disconnect()
     finally:
         b.stop()
+
+
+def test_connect_deadline_applies_while_the_password_is_checked(tmp_path):
+    """connect_timeout counts from the TCP accept and still applies while a
+    CONNECT waits for its password verdict: a check that outlasts it ends
+    the connection without a CONNACK, and the late verdict is dropped."""
+    b = start_pw_broker(tmp_path, 1, {"slow": ("right", 20 * SLOW)}, "connect_timeout 1")
+    try:
+        c = b.raw(m.V311, timeout=10)
+        time.sleep(0.5)  # half the deadline gone before the CONNECT
+        c.send(m.connect("late", username="slow", password=b"right"))
+        # Closed at the deadline: had the verdict (~2 s of hashing) been
+        # waited for, a CONNACK would come first.
+        got = c.wait_closed(10)
+        assert got == [], got
+        with open(b.log) as f:
+            assert "no CONNECT in time" in f.read()
+        login(b, None, None, cid="after-late").disconnect()
+        assert b.alive()
+    finally:
+        b.stop()
