@@ -22,11 +22,13 @@
  *   3. router: the broker's subscription trie (src/broker/router.c, keyed
  *      hash): N subscriptions "flood/<name>", then router_match() of every
  *      "flood/<name>" topic, crafted against random.
- * Figures are medians of a few rounds; each round is bounded, the whole run
- * takes a few seconds (the crafting about half of it).
+ * Figures are medians of 7 rounds of at least 20 ms, crafted and random
+ * alternating; the whole run takes about 5 s (the crafting a third of it).
  *
- * Usage: hashflood [N]
+ * Usage: hashflood [N]; hashflood --names N M prints crafted names for the
+ * end-to-end run through ternd (e2e.py).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,107 +147,150 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ns per lookup of every name in a map holding them all; hk NULL: the old
- * hash. Also reports the insert time of the whole set. */
-static double map_lookup_ns(name_t *names, size_t n, const struct tern_hash_key *hk,
-                            double *insert_ms)
+/* One table filled with one set of names, under one hash. */
+struct table {
+	name_t *names;
+	size_t n;
+	const struct tern_hash_key *hk; /* NULL: the old hash (map only) */
+	struct tern_map map;
+	struct router *router; /* set: measure router_match() instead */
+	struct route_matches out;
+	double insert_ms;
+};
+
+static void fill(struct table *t, name_t *names, size_t n, const struct tern_hash_key *hk,
+                 bool router)
 {
-	struct tern_map m = {0};
+	*t = (struct table){.names = names, .n = n, .hk = hk};
 	double t0 = now_s();
+	if (router) {
+		t->router = router_new(hk);
+		if (!t->router)
+			exit(1);
+	}
+	char topic[6 + NAME_LEN];
+	memcpy(topic, "flood/", 6);
 	for (size_t i = 0; i < n; i++) {
-		enum tern_err e = hk ? tern_map_put(&m, hk, names[i], NAME_LEN, names[i])
-		                     : tern_map_put_hashed(&m, old_hash(names[i], NAME_LEN),
-		                                           names[i], NAME_LEN, names[i]);
+		enum tern_err e;
+		if (router) {
+			memcpy(topic + 6, names[i], NAME_LEN);
+			struct route rt = {.session = i + 1, .qos = 0};
+			struct tern_bytes f = {(const uint8_t *)topic, sizeof(topic)};
+			e = router_add(t->router, f, (struct tern_bytes){NULL, 0}, &rt);
+		} else if (hk) {
+			e = tern_map_put(&t->map, hk, names[i], NAME_LEN, names[i]);
+		} else {
+			e = tern_map_put_hashed(&t->map, old_hash(names[i], NAME_LEN), names[i],
+			                        NAME_LEN, names[i]);
+		}
 		if (e) {
 			fprintf(stderr, "hashflood: out of memory\n");
 			exit(1);
 		}
 	}
-	*insert_ms = (now_s() - t0) * 1e3;
-	double samples[ROUNDS];
-	size_t misses = 0;
-	for (int r = 0; r < ROUNDS; r++) {
-		/* Enough passes for a measurable round, however fast a lookup. */
-		size_t passes = 0;
-		double start = now_s(), el;
-		do {
-			for (size_t i = 0; i < n; i++) {
-				void *v = hk ? tern_map_get(&m, hk, names[i], NAME_LEN)
-				             : tern_map_get_hashed(&m, old_hash(names[i], NAME_LEN),
-				                                   names[i], NAME_LEN);
-				misses += v != names[i];
-			}
-			passes++;
-			el = now_s() - start;
-		} while (el < 0.02);
-		samples[r] = el * 1e9 / (double)(passes * n);
-	}
-	if (misses) {
-		fprintf(stderr, "hashflood: %zu lookups failed\n", misses);
-		exit(1);
-	}
-	tern_map_free(&m);
-	return median(samples, ROUNDS);
+	t->insert_ms = (now_s() - t0) * 1e3;
 }
 
-/* ns per router_match() of "flood/<name>" with one subscription per name. */
-static double router_match_ns(name_t *names, size_t n, const struct tern_hash_key *hk)
+/* Looks up (or matches) every name once; exits if one is not found. */
+static void pass(struct table *t)
 {
-	struct router *r = router_new(hk);
-	if (!r)
-		exit(1);
 	char topic[6 + NAME_LEN];
 	memcpy(topic, "flood/", 6);
-	for (size_t i = 0; i < n; i++) {
-		memcpy(topic + 6, names[i], NAME_LEN);
-		struct route rt = {.session = i + 1, .qos = 0};
-		struct tern_bytes f = {(const uint8_t *)topic, sizeof(topic)};
-		if (router_add(r, f, (struct tern_bytes){NULL, 0}, &rt)) {
-			fprintf(stderr, "hashflood: out of memory\n");
+	for (size_t i = 0; i < t->n; i++) {
+		bool ok;
+		if (t->router) {
+			memcpy(topic + 6, t->names[i], NAME_LEN);
+			ok = router_match(t->router, (const uint8_t *)topic, sizeof(topic),
+			                  &t->out) == TERN_OK &&
+			     t->out.n == 1;
+		} else if (t->hk) {
+			ok = tern_map_get(&t->map, t->hk, t->names[i], NAME_LEN) == t->names[i];
+		} else {
+			ok = tern_map_get_hashed(&t->map, old_hash(t->names[i], NAME_LEN),
+			                         t->names[i], NAME_LEN) == t->names[i];
+		}
+		if (!ok) {
+			fprintf(stderr, "hashflood: a lookup failed\n");
 			exit(1);
 		}
 	}
-	struct route_matches out = {0};
-	double samples[ROUNDS];
-	size_t found = 0;
-	for (int k = 0; k < ROUNDS; k++) {
-		size_t passes = 0;
-		double start = now_s(), el;
-		do {
-			for (size_t i = 0; i < n; i++) {
-				memcpy(topic + 6, names[i], NAME_LEN);
-				if (router_match(r, (const uint8_t *)topic, sizeof(topic), &out))
-					exit(1);
-				found += out.n;
-			}
-			passes++;
-			el = now_s() - start;
-		} while (el < 0.02);
-		samples[k] = el * 1e9 / (double)(passes * n);
-		if (found != passes * n) {
-			fprintf(stderr, "hashflood: router matched %zu of %zu\n", found,
-			        passes * n);
-			exit(1);
-		}
-		found = 0;
+}
+
+/* ns per lookup over one round of at least 20 ms. */
+static double round_ns(struct table *t)
+{
+	size_t passes = 0;
+	double start = now_s(), el;
+	do {
+		pass(t);
+		passes++;
+		el = now_s() - start;
+	} while (el < 0.02);
+	return el * 1e9 / (double)(passes * t->n);
+}
+
+static void drop(struct table *t)
+{
+	tern_map_free(&t->map);
+	router_free(t->router);
+	free(t->out.v);
+}
+
+/* Fills a crafted and a random table and measures them in alternating
+ * rounds (so a load change on the machine hits both alike); prints one row. */
+static void compare(const char *label, name_t *bad, name_t *good, size_t n,
+                    const struct tern_hash_key *hk, bool router)
+{
+	struct table tb, tg;
+	fill(&tb, bad, n, hk, router);
+	fill(&tg, good, n, hk, router);
+	double sb[ROUNDS], sg[ROUNDS];
+	for (int r = 0; r < ROUNDS; r++) {
+		sb[r] = round_ns(&tb);
+		sg[r] = round_ns(&tg);
 	}
-	free(out.v);
-	router_free(r);
-	return median(samples, ROUNDS);
+	double mb = median(sb, ROUNDS), mg = median(sg, ROUNDS);
+	printf("%-34s %12.1f %12.1f %7.2fx %7.1f/%-6.1f\n", label, mb, mg, mb / mg, tb.insert_ms,
+	       tg.insert_ms);
+	drop(&tb);
+	drop(&tg);
+}
+
+/* The low bits a table of n entries indexes by: capacity doubles from 8
+ * while more than 3/4 full (util/map.c). */
+static unsigned table_bits(size_t n)
+{
+	unsigned bits = 3;
+	while (((size_t)1 << bits) * 3 < n * 4)
+		bits++;
+	return bits;
+}
+
+/* --names N M: prints N + M crafted names, one a line, that collide in a
+ * table of N entries (for bench/hashflood/e2e.py: N to subscribe, M to
+ * publish to). */
+static int print_names(size_t n, size_t m)
+{
+	name_t *v = craft(n + m, table_bits(n));
+	if (!v)
+		return 1;
+	for (size_t i = 0; i < n + m; i++)
+		printf("%.*s\n", NAME_LEN, v[i]);
+	free(v);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "--names") == 0)
+		return print_names(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10));
 	size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 20000;
 	if (n < 16 || n > 1000000) {
-		fprintf(stderr, "usage: hashflood [N]   (16 <= N <= 1000000, default 20000)\n");
+		fprintf(stderr, "usage: hashflood [N]   (16 <= N <= 1000000, default 20000)\n"
+		                "       hashflood --names N M\n");
 		return 2;
 	}
-	/* The table of n entries: capacity doubles from 8 while more than 3/4
-	 * full (util/map.c). */
-	unsigned bits = 3;
-	while (((size_t)1 << bits) * 3 < n * 4)
-		bits++;
+	unsigned bits = table_bits(n);
 	double t0 = now_s();
 	name_t *bad = craft(n, bits);
 	name_t *good = random_names(n);
@@ -260,21 +305,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hashflood: getrandom failed\n");
 		return 1;
 	}
-	double ins_bad, ins_good;
 	printf("%-34s %12s %12s %8s %14s\n", "table, hash", "crafted ns", "random ns", "ratio",
 	       "insert ms c/r");
-	double ob = map_lookup_ns(bad, n, NULL, &ins_bad);
-	double og = map_lookup_ns(good, n, NULL, &ins_good);
-	printf("%-34s %12.1f %12.1f %7.0fx %7.0f/%-6.1f\n", "map, old FNV-1a (unkeyed)", ob, og,
-	       ob / og, ins_bad, ins_good);
-	double nb = map_lookup_ns(bad, n, &hk, &ins_bad);
-	double ng = map_lookup_ns(good, n, &hk, &ins_good);
-	printf("%-34s %12.1f %12.1f %7.2fx %7.1f/%-6.1f\n", "map, SipHash-1-3 (keyed)", nb, ng,
-	       nb / ng, ins_bad, ins_good);
-	double rb = router_match_ns(bad, n, &hk);
-	double rg = router_match_ns(good, n, &hk);
-	printf("%-34s %12.1f %12.1f %7.2fx\n", "router_match, SipHash-1-3 (keyed)", rb, rg,
-	       rb / rg);
+	compare("map, old FNV-1a (unkeyed)", bad, good, n, NULL, false);
+	compare("map, SipHash-1-3 (keyed)", bad, good, n, &hk, false);
+	compare("router_match, SipHash-1-3 (keyed)", bad, good, n, &hk, true);
 	free(bad);
 	free(good);
 	return 0;
