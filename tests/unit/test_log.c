@@ -5,7 +5,9 @@
  * The log writes to a tmpfile() that the tests read back. The limiter is
  * driven with made-up monotonic times, so windows open and close without
  * waiting; the writer tests run real threads and check that every line
- * handed over before tern_log_close() is in the file, in order.
+ * handed over before tern_log_close() is in the file, in order, and that a
+ * destination that blocks costs lines (counted and reported), never a
+ * caller that waits.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "util/log_limit.h"
@@ -275,6 +278,74 @@ static void test_writer_keeps_every_line_logged_before_close(void **state)
 	free(s);
 }
 
+/* Reads a pipe to its end into a growing buffer. */
+struct reader {
+	int fd;
+	char *buf;
+	size_t len;
+};
+
+static void *read_all(void *arg)
+{
+	struct reader *r = arg;
+	size_t cap = 1 << 20;
+	r->buf = malloc(cap + 1);
+	assert_non_null(r->buf);
+	for (;;) {
+		if (r->len == cap) {
+			cap *= 2;
+			r->buf = realloc(r->buf, cap + 1);
+			assert_non_null(r->buf);
+		}
+		ssize_t n = read(r->fd, r->buf + r->len, cap - r->len);
+		if (n <= 0)
+			break;
+		r->len += (size_t)n;
+	}
+	r->buf[r->len] = 0;
+	return NULL;
+}
+
+static void test_a_stuck_destination_costs_lines_not_a_blocked_caller(void **state)
+{
+	(void)state;
+	/* A pipe nobody reads yet: the writer thread blocks once the pipe
+	 * is full, as on a stuck disk or a stopped syslogd. */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	struct tern_log log;
+	memset(&log, 0, sizeof(log));
+	log.mask = TERN_LOG_DEFAULT;
+	log.out = fdopen(fds[1], "w");
+	assert_non_null(log.out);
+	assert_int_equal(tern_log_start(&log), TERN_OK);
+	/* Far more than the pipe and the writer's buffer hold: if a caller
+	 * waited for the writer, this loop would never end. */
+	enum { LINES = 40000 };
+	for (int i = 0; i < LINES; i++)
+		tern_log_write(&log, TERN_LOG_NOTICE, "line %06d of a burst nobody can write yet",
+		               i);
+	struct reader r = {.fd = fds[0]};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, read_all, &r), 0);
+	FILE *out = log.out;
+	tern_log_close(&log); /* drains what was kept */
+	fclose(out);          /* the reader's end of file */
+	pthread_join(t, NULL);
+	close(fds[0]);
+
+	unsigned long long written = 0, lost = 0, k;
+	for (char *line = strtok(r.buf, "\n"); line; line = strtok(NULL, "\n")) {
+		if (strncmp(line, "line ", 5) == 0)
+			written++;
+		else if (sscanf(line, "Warning: %llu log lines lost", &k) == 1)
+			lost += k;
+	}
+	assert_true(lost > 0);
+	assert_int_equal(written + lost, LINES);
+	free(r.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +355,7 @@ int main(void)
 	        cmocka_unit_test(test_flush_reports_open_windows_with_their_length),
 	        cmocka_unit_test(test_a_type_that_is_off_passes_nothing_and_keeps_nothing),
 	        cmocka_unit_test(test_writer_keeps_every_line_logged_before_close),
+	        cmocka_unit_test(test_a_stuck_destination_costs_lines_not_a_blocked_caller),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
