@@ -350,6 +350,18 @@ TERN_API enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, 
                                                 struct tern_fixed_header *fh);
 
 /*
+ * As tern_decode_fixed_header(), for a connection that speaks version
+ * (0 while it is not known, before CONNECT; tern_decode_fixed_header() is
+ * version 0). The reserved-flag rules are 3.1.1's: for TERN_V31 the flags
+ * MQTT 3.1 leaves unused are ignored (any flags on CONNECT, PUBACK, ...;
+ * DUP on a re-sent PUBREL, SUBSCRIBE or UNSUBSCRIBE), as mosquitto accepts
+ * them from old 3.1 clients. The flags of a CONNECT, whose body names its
+ * version, are checked by tern_decode_packet().
+ */
+TERN_API enum tern_err tern_decode_fixed_header_v(const uint8_t *buf, size_t len, uint32_t max_size,
+                                                  uint8_t version, struct tern_fixed_header *fh);
+
+/*
  * Decodes the body of one packet: body[0..fh->remaining).
  * version is the connection's protocol level; it is ignored for CONNECT,
  * which carries its own (read it back from out->u.connect.version).
@@ -418,18 +430,30 @@ TERN_API size_t tern_props_size(const struct tern_props *p);
  * surrogates [MQTT-1.5.4-1] [MQTT-1.5.4-2], at most 65535 bytes. */
 TERN_API bool tern_utf8_valid(const uint8_t *s, size_t len);
 
+/* True if s is a valid MQTT UTF-8 string (above) that holds no control
+ * character U+0001..U+001F or U+007F..U+009F. The specifications let a
+ * receiver treat those as a Malformed Packet (3.1.1 section 1.5.3, 5.0
+ * section 1.5.4); tern does, as mosquitto does, for the strings that name
+ * things: client identifiers, usernames, will topics, topic names and
+ * filters (the decoder reports TERN_E_MALFORMED). Other strings (reason
+ * strings, user properties, content types) are data and keep the rules of
+ * tern_utf8_valid(). */
+TERN_API bool tern_utf8_name_valid(const uint8_t *s, size_t len);
+
 /* The same rules for UTF-8 character data of any length, such as a payload
  * whose Payload Format Indicator is 1 (section 3.3.2.3.2). */
 TERN_API bool tern_utf8_data_valid(const uint8_t *s, size_t len);
 
 /* Validates a topic name: at least one byte [MQTT-4.7.3-1], no '+' or '#'
- * [MQTT-3.3.2-2] [MQTT-4.7.1-1], valid UTF-8. */
+ * [MQTT-3.3.2-2] [MQTT-4.7.1-1], valid UTF-8 without control characters
+ * (tern_utf8_name_valid()). */
 TERN_API enum tern_err tern_topic_name_check(const uint8_t *t, size_t len);
 
 /* Validates a topic filter, including "$share/{name}/{filter}": '#' only
  * last and alone in its level [MQTT-4.7.1-2], '+' alone in its level
  * [MQTT-4.7.1-3], share name non-empty without '/', '+', '#'
- * [MQTT-4.8.2-1] [MQTT-4.8.2-2]. Returns TERN_OK or TERN_E_TOPIC_FILTER. */
+ * [MQTT-4.8.2-1] [MQTT-4.8.2-2], valid UTF-8 without control characters.
+ * Returns TERN_OK or TERN_E_TOPIC_FILTER. */
 TERN_API enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len);
 
 /* If filter is "$share/{name}/{rest}", sets *group and *rest and returns

@@ -703,7 +703,7 @@ bool conn_process(struct conn *c)
 		if (c->state == CONN_NEW && (max == 0 || max > CONNECT_MAX))
 			max = CONNECT_MAX;
 		struct tern_fixed_header fh;
-		enum tern_err err = tern_decode_fixed_header(data, avail, max, &fh);
+		enum tern_err err = tern_decode_fixed_header_v(data, avail, max, c->version, &fh);
 		if (err == TERN_E_INCOMPLETE)
 			break;
 		if (err) {

@@ -35,6 +35,7 @@ static uint8_t v3_code(uint8_t reason)
 	case TERN_RC_BAD_USERNAME_OR_PASSWORD:
 		return TERN_V3_BAD_USERNAME_OR_PASSWORD;
 	case TERN_RC_NOT_AUTHORIZED:
+	case TERN_RC_PACKET_TOO_LARGE: /* as mosquitto answers a too large will */
 		return TERN_V3_NOT_AUTHORIZED;
 	default:
 		return TERN_V3_SERVER_UNAVAILABLE;
@@ -189,6 +190,14 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		refuse(c, TERN_RC_NOT_AUTHORIZED, "will topic not allowed by the ACL");
 		return;
 	}
+	if (p->will && cfg->message_size_limit && p->will_payload.len > cfg->message_size_limit) {
+		/* A will is a message like any other: one over the limit
+		 * would be refused when published, so the CONNECT that carries
+		 * it is refused (as mosquitto does: 3.1.1 CONNACK 5, v5
+		 * 0x95). */
+		refuse(c, TERN_RC_PACKET_TOO_LARGE, "will payload over message_size_limit");
+		return;
+	}
 	if (p->version != TERN_V5 && p->keep_alive > cfg->max_keepalive) {
 		/* A v3 client cannot be told another keep-alive; refuse as
 		 * mosquitto does. */
@@ -217,7 +226,12 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 	connect_on_home(c, p, cid, assigned, user);
 }
 
-static void send_connack(struct conn *c, const struct tern_connect *p, bool present,
+/* Sends the CONNACK. Returns false when it cannot be sent because it is
+ * larger than the client's Maximum Packet Size even without reason string
+ * and user properties (conn_send() drops those first [MQTT-3.2.2-19]
+ * [MQTT-3.2.2-20]): the server must not send it [MQTT-3.1.2-24], and a
+ * client left without CONNACK would only wait, so the caller closes. */
+static bool send_connack(struct conn *c, const struct tern_connect *p, bool present,
                          struct tern_bytes cid, bool assigned)
 {
 	const struct tern_config *cfg = &c->w->broker->cfg;
@@ -254,7 +268,7 @@ static void send_connack(struct conn *c, const struct tern_connect *p, bool pres
 			pr->retain_available = 0;
 		}
 	}
-	conn_send(c, &ack);
+	return conn_send(c, &ack) != TERN_E_TOO_LARGE;
 }
 
 /* Keeps the username of the session's connection, for ACL checks of what
@@ -377,7 +391,18 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		c->will_expiry = p->will_props.message_expiry;
 	}
 	c->state = CONN_ACTIVE;
-	send_connack(c, p, present, cid, assigned);
+	if (!send_connack(c, p, present, cid, assigned)) {
+		/* Not connected, so no will: the client never learnt it was
+		 * accepted. The session stays as the CONNECT made it. */
+		c->will_suppressed = true;
+		tern_log_write(&b->log, TERN_LOG_NOTICE,
+		               "Client %.*s [%s] closed: CONNACK exceeds its Maximum Packet Size "
+		               "of %u.",
+		               (int)cid.len, (const char *)cid.data, conn_peer(c, (char[64]){0}),
+		               c->client_max_packet);
+		conn_close(c, 0, NULL);
+		return;
+	}
 	/* As mosquitto prints it, with u'name' when there is a username. */ bool named =
 	        user.data != NULL;
 	tern_log_write(&b->log, cfg->connection_messages ? TERN_LOG_NOTICE : 0,

@@ -228,12 +228,28 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	ack(c, p, reason);
 }
 
+/* An acknowledgement of the other QoS's flow for a packet id in flight
+ * (PUBREC or PUBCOMP for a QoS 1 PUBLISH, PUBACK for a QoS 2 one) can only
+ * come from a client that lost track of its ids: a Protocol Error
+ * (section 4.13), DISCONNECT 0x82 in v5, as mosquitto does. Returns true
+ * after closing c. */
+static bool wrong_ack(struct conn *c, const struct inflight *f, bool qos1_ack)
+{
+	if (!f || (f->state == INFLIGHT_WAIT_PUBACK) == qos1_ack)
+		return false;
+	conn_close(c, TERN_RC_PROTOCOL_ERROR,
+	           qos1_ack ? "PUBACK for a QoS 2 message" : "QoS 2 ack for a QoS 1 message");
+	return true;
+}
+
 void handle_puback(struct conn *c, const struct tern_ack *p)
 {
 	struct session *s = c->session;
 	struct inflight *f = session_inflight_find(s, p->packet_id);
+	if (wrong_ack(c, f, true))
+		return;
 	/* An ack for an unknown id is ignored: it may be a duplicate. */
-	if (f && f->state == INFLIGHT_WAIT_PUBACK)
+	if (f)
 		session_inflight_remove(s, f);
 }
 
@@ -242,11 +258,14 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p)
 	struct session *s = c->session;
 	struct inflight *f = session_inflight_find(s, p->packet_id);
 	if (!f) {
-		/* Section 4.3.3: answer so the client can finish its flow. */
-		conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_PACKET_ID_NOT_FOUND);
+		/* Section 4.3.3: answer so the client can finish its flow;
+		 * but a failing PUBREC has ended it already: a PUBREL would
+		 * restart a flow the client closed (mosquitto sends none). */
+		if (p->reason < 0x80)
+			conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_PACKET_ID_NOT_FOUND);
 		return;
 	}
-	if (f->state == INFLIGHT_WAIT_PUBACK)
+	if (wrong_ack(c, f, false))
 		return;
 	if (f->unsent) {
 		/* The client got it before the reconnect: no resend needed. */
@@ -292,6 +311,13 @@ void handle_pubcomp(struct conn *c, const struct tern_ack *p)
 {
 	struct session *s = c->session;
 	struct inflight *f = session_inflight_find(s, p->packet_id);
-	if (f && f->state == INFLIGHT_WAIT_PUBCOMP)
+	if (wrong_ack(c, f, false))
+		return;
+	if (f && f->state == INFLIGHT_WAIT_PUBREC) {
+		/* PUBCOMP answers our PUBREL, which was not sent yet. */
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBCOMP before PUBREC");
+		return;
+	}
+	if (f)
 		session_inflight_remove(s, f);
 }

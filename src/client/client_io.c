@@ -374,7 +374,8 @@ static void process_input(struct tern_client *c)
 		struct tern_fixed_header fh;
 		const uint8_t *p = c->in.data + c->in.off;
 		size_t have = tern_buf_used(&c->in);
-		enum tern_err e = tern_decode_fixed_header(p, have, c->local_max_packet, &fh);
+		enum tern_err e = tern_decode_fixed_header_v(p, have, c->local_max_packet,
+		                                             c->opts.version, &fh);
 		if (e == TERN_E_INCOMPLETE)
 			break;
 		if (e != TERN_OK) {

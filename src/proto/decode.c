@@ -10,7 +10,8 @@
  *
  * Errors follow the specifications' own classification: bytes that break
  * the grammar (a field running past the end, bytes left over, reserved bits
- * set, QoS 3, bad UTF-8) are TERN_E_MALFORMED; well-formed values a rule
+ * set, QoS 3, bad UTF-8, a control character in a client id, username,
+ * topic name or filter) are TERN_E_MALFORMED; well-formed values a rule
  * forbids (packet identifier 0, empty SUBSCRIBE, duplicated property, a
  * reason code the packet type cannot carry) are TERN_E_PROTOCOL. Invalid
  * topics get their own errors so the broker can answer with 0x90 / 0x8F. A
@@ -21,18 +22,33 @@
 
 /*
  * True if the low nibble of the first byte is what the packet type
- * requires: 0x2 for PUBREL, SUBSCRIBE, UNSUBSCRIBE, 0 for all others but
- * PUBLISH [MQTT-2.2.2-1] [MQTT-2.2.2-2]. PUBLISH may not have QoS 3
- * [MQTT-3.3.1-4] nor DUP with QoS 0 [MQTT-3.3.1-2] (a 5.0 rule that is
- * applied to 3.1.1 as well: a QoS 0 message is never redelivered).
+ * requires in version: 0x2 for PUBREL, SUBSCRIBE, UNSUBSCRIBE, 0 for all
+ * others but PUBLISH [MQTT-2.2.2-1] [MQTT-2.2.2-2]. PUBLISH may not have
+ * QoS 3 [MQTT-3.3.1-4] nor DUP with QoS 0 [MQTT-3.3.1-2] (a 5.0 rule that
+ * is applied to 3.1.1 as well: a QoS 0 message is never redelivered).
+ *
+ * Those reserved-bit rules are 3.1.1's. MQTT 3.1 gives every packet DUP,
+ * QoS and RETAIN bits and only says which are "not used": PUBREL,
+ * SUBSCRIBE and UNSUBSCRIBE travel at QoS 1 and set DUP when re-sent, and
+ * the flags of the other types are ignored, as mosquitto ignores them for
+ * 3.1 clients. version 0 (not known yet: the first packet) applies the
+ * 3.1.1 rules, except to CONNECT, whose body names its version:
+ * decode_connect() checks those flags once it knows it.
  */
-static bool flags_ok(unsigned type, uint8_t flags)
+static bool flags_ok(unsigned type, uint8_t flags, uint8_t version)
 {
-	switch (type) {
-	case TERN_PUBLISH: {
+	if (type == TERN_PUBLISH) {
 		unsigned qos = (flags >> 1) & 3u;
 		return qos != 3 && !(qos == 0 && (flags & 0x8u));
 	}
+	if (version == TERN_V31) {
+		if (type == TERN_PUBREL || type == TERN_SUBSCRIBE || type == TERN_UNSUBSCRIBE)
+			return (flags & 0x6u) == 0x2u;
+		return true;
+	}
+	switch (type) {
+	case TERN_CONNECT:
+		return version == 0 || flags == 0;
 	case TERN_PUBREL:
 	case TERN_SUBSCRIBE:
 	case TERN_UNSUBSCRIBE:
@@ -42,8 +58,8 @@ static bool flags_ok(unsigned type, uint8_t flags)
 	}
 }
 
-enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
-                                       struct tern_fixed_header *fh)
+enum tern_err tern_decode_fixed_header_v(const uint8_t *buf, size_t len, uint32_t max_size,
+                                         uint8_t version, struct tern_fixed_header *fh)
 {
 	uint32_t remaining, used;
 
@@ -52,7 +68,7 @@ enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t 
 	unsigned type = buf[0] >> 4;
 	uint8_t flags = buf[0] & 0x0Fu;
 	/* Checked before the length arrives: one bad byte is enough. */
-	if (type == 0 || !flags_ok(type, flags))
+	if (type == 0 || !flags_ok(type, flags, version))
 		return TERN_E_MALFORMED;
 	enum tern_err e = tern__vbi_decode(buf + 1, len - 1, &remaining, &used);
 	if (e != TERN_OK)
@@ -65,6 +81,12 @@ enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t 
 	fh->remaining = remaining;
 	fh->header_len = 1u + used;
 	return TERN_OK;
+}
+
+enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
+                                       struct tern_fixed_header *fh)
+{
+	return tern_decode_fixed_header_v(buf, len, max_size, 0, fh);
 }
 
 /* Reads a packet identifier, which must not be 0 [MQTT-2.3.1-1]. */
@@ -103,7 +125,7 @@ static enum tern_err rd_protocol(struct tern__rd *r, struct tern_connect *c)
 }
 
 /* CONNECT (3.1). */
-static enum tern_err decode_connect(struct tern__rd *r, struct tern_connect *c)
+static enum tern_err decode_connect(struct tern__rd *r, uint8_t fh_flags, struct tern_connect *c)
 {
 	uint8_t flags;
 	enum tern_err e;
@@ -111,11 +133,15 @@ static enum tern_err decode_connect(struct tern__rd *r, struct tern_connect *c)
 	if ((e = rd_protocol(r, c)) != TERN_OK)
 		return e;
 	bool v5 = c->version == TERN_V5;
+	if (!flags_ok(TERN_CONNECT, fh_flags, c->version))
+		return TERN_E_MALFORMED; /* [MQTT-2.2.2-2], not for 3.1 */
 	if ((e = tern__rd_u8(r, &flags)) != TERN_OK ||
 	    (e = tern__rd_u16(r, &c->keep_alive)) != TERN_OK)
 		return e;
-	if (flags & 0x01u)
-		return TERN_E_MALFORMED; /* reserved [MQTT-3.1.2-3] */
+	/* Reserved since 3.1.1 [MQTT-3.1.2-3]; 3.1 left it unused, and old
+	 * 3.1 clients send it set. */
+	if ((flags & 0x01u) && c->version != TERN_V31)
+		return TERN_E_MALFORMED;
 	c->clean_start = flags & 0x02u;
 	c->will = flags & 0x04u;
 	c->will_qos = (flags >> 3) & 3u;
@@ -130,16 +156,19 @@ static enum tern_err decode_connect(struct tern__rd *r, struct tern_connect *c)
 		return TERN_E_MALFORMED; /* 3.1.1 [MQTT-3.1.2-22]; 5.0 allows it */
 	if (v5 && (e = tern__props_decode(r, TERN_CONNECT, &c->props)) != TERN_OK)
 		return e;
-	if ((e = tern__rd_str(r, &c->client_id)) != TERN_OK)
+	/* Client id, will topic and username name things: no control
+	 * characters (3.1.1 section 1.5.3, 5.0 section 1.5.4). The will
+	 * payload and the password are binary. */
+	if ((e = tern__rd_name(r, &c->client_id)) != TERN_OK)
 		return e;
 	if (c->will) {
 		if (v5 && (e = tern__props_decode(r, TERN__WILL, &c->will_props)) != TERN_OK)
 			return e;
-		if ((e = tern__rd_str(r, &c->will_topic)) != TERN_OK ||
+		if ((e = tern__rd_name(r, &c->will_topic)) != TERN_OK ||
 		    (e = tern__rd_bin(r, &c->will_payload)) != TERN_OK)
 			return e;
 	}
-	if (c->has_username && (e = tern__rd_str(r, &c->username)) != TERN_OK)
+	if (c->has_username && (e = tern__rd_name(r, &c->username)) != TERN_OK)
 		return e;
 	if (c->has_password && (e = tern__rd_bin(r, &c->password)) != TERN_OK)
 		return e;
@@ -185,7 +214,7 @@ static enum tern_err decode_publish(struct tern__rd *r, uint8_t flags, uint8_t v
 	p->retain = flags & 1u;
 	p->qos = (flags >> 1) & 3u;
 	p->dup = flags & 0x8u;
-	if ((e = tern__rd_str(r, &p->topic)) != TERN_OK)
+	if ((e = tern__rd_name(r, &p->topic)) != TERN_OK)
 		return e;
 	if (p->qos > 0 && (e = rd_packet_id(r, &p->packet_id)) != TERN_OK)
 		return e;
@@ -245,7 +274,7 @@ static enum tern_err decode_subscribe(struct tern__rd *r, uint8_t version, struc
 	while (tern__rd_left(r) > 0) {
 		struct tern_bytes f;
 		uint8_t opts;
-		if ((e = tern__rd_str(r, &f)) != TERN_OK || (e = tern__rd_u8(r, &opts)) != TERN_OK)
+		if ((e = tern__rd_name(r, &f)) != TERN_OK || (e = tern__rd_u8(r, &opts)) != TERN_OK)
 			return e;
 		if (!v5) {
 			/* Upper 6 bits reserved, QoS 0..2 [MQTT-3-8.3-4]. */
@@ -288,7 +317,7 @@ static enum tern_err decode_unsubscribe(struct tern__rd *r, uint8_t version,
 	u->raw.len = tern__rd_left(r);
 	while (tern__rd_left(r) > 0) {
 		struct tern_bytes f;
-		if ((e = tern__rd_str(r, &f)) != TERN_OK)
+		if ((e = tern__rd_name(r, &f)) != TERN_OK)
 			return e;
 		if (!tern__topic_filter_ok(f.data, f.len) && deferred == TERN_OK)
 			deferred = TERN_E_TOPIC_FILTER;
@@ -352,7 +381,7 @@ enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8
 		return TERN_E_INVALID;
 	out->type = fh->type;
 	if ((int)fh->type < TERN_CONNECT || (int)fh->type > TERN_AUTH || fh->flags > 0xF ||
-	    !flags_ok(fh->type, fh->flags))
+	    !flags_ok(fh->type, fh->flags, fh->type == TERN_CONNECT ? 0 : version))
 		return TERN_E_MALFORMED;
 	if (fh->type != TERN_CONNECT && (version < TERN_V31 || version > TERN_V5))
 		return TERN_E_INVALID;
@@ -362,7 +391,7 @@ enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8
 	struct tern__rd r = {body != NULL ? body : empty, fh->remaining, 0};
 	switch (fh->type) {
 	case TERN_CONNECT:
-		return decode_connect(&r, &out->u.connect);
+		return decode_connect(&r, fh->flags, &out->u.connect);
 	case TERN_CONNACK:
 		return decode_connack(&r, version, &out->u.connack);
 	case TERN_PUBLISH:

@@ -24,6 +24,13 @@ static bool str_ok(struct tern_bytes b)
 	return (b.len == 0 || b.data != NULL) && tern_utf8_valid(b.data, b.len);
 }
 
+/* True if b may be written as a string that names something: no control
+ * characters either, as the decoder requires (tern_utf8_name_valid()). */
+static bool name_ok(struct tern_bytes b)
+{
+	return (b.len == 0 || b.data != NULL) && tern_utf8_name_valid(b.data, b.len);
+}
+
 /* True if b may be written as MQTT binary data. */
 static bool bin_ok(struct tern_bytes b)
 {
@@ -53,7 +60,7 @@ static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect 
 		return TERN_E_INVALID;
 	if (!v5 && c->has_password && !c->has_username)
 		return TERN_E_INVALID;
-	if (!str_ok(c->client_id) || (c->has_username && !str_ok(c->username)) ||
+	if (!name_ok(c->client_id) || (c->has_username && !name_ok(c->username)) ||
 	    (c->has_password && !bin_ok(c->password)))
 		return TERN_E_INVALID;
 	if (c->will && (!str_ok(c->will_topic) || !bin_ok(c->will_payload) ||

@@ -54,6 +54,11 @@ static inline uint32_t tern__rd_left(const struct tern__rd *r)
 	return r->len - r->pos;
 }
 
+/* True if s[0..len), known to be valid UTF-8, holds no control character
+ * U+0001..U+001F, U+007F..U+009F (the disallowed code points of 3.1.1
+ * section 1.5.3 and 5.0 section 1.5.4 that are not non-characters). */
+bool tern__utf8_no_controls(const uint8_t *s, size_t len);
+
 /* Each reader returns TERN_OK, or TERN_E_MALFORMED when the body ends
  * before the value does. Strings (rd_str) are also checked to be valid
  * UTF-8 [MQTT-1.5.4-1] [MQTT-1.5.4-2] (TERN_E_MALFORMED otherwise); binary
@@ -64,6 +69,10 @@ enum tern_err tern__rd_u32(struct tern__rd *r, uint32_t *v);
 enum tern_err tern__rd_vbi(struct tern__rd *r, uint32_t *v);
 enum tern_err tern__rd_bin(struct tern__rd *r, struct tern_bytes *b);
 enum tern_err tern__rd_str(struct tern__rd *r, struct tern_bytes *b);
+/* A string that names something (client identifier, username, topic name
+ * or filter): also free of control characters (tern_utf8_name_valid()),
+ * TERN_E_MALFORMED otherwise. */
+enum tern_err tern__rd_name(struct tern__rd *r, struct tern_bytes *b);
 
 /* Writers never fail; check w->overflow at the end. */
 void tern__wr_bytes(struct tern__wr *w, const void *src, size_t n);

@@ -10,6 +10,11 @@
  * filter "$share/{name}/{filter}" subscribes a group; its name is a
  * non-empty level without wildcards.
  *
+ * Control characters (U+0001..U+001F, U+007F..U+009F) are refused in
+ * names and filters alike: the specifications let a receiver treat them as
+ * malformed, and tern does (tern_utf8_name_valid()), so an encoder, a
+ * store loader or an ACL file never accepts a topic the decoder refuses.
+ *
  * These functions are used by the decoder, the broker's router and the
  * client alike, so they are plain loops over bytes with no allocation.
  */
@@ -25,7 +30,7 @@ bool tern__topic_name_ok(const uint8_t *t, size_t len)
 	for (size_t i = 0; i < len; i++)
 		if (t[i] == '+' || t[i] == '#')
 			return false;
-	return true;
+	return tern__utf8_no_controls(t, len);
 }
 
 enum tern_err tern_topic_name_check(const uint8_t *t, size_t len)
@@ -75,7 +80,7 @@ bool tern_topic_filter_share(struct tern_bytes filter, struct tern_bytes *group,
 
 bool tern__topic_filter_ok(const uint8_t *f, size_t len)
 {
-	if (len == 0 || f == NULL || len > 65535u)
+	if (len == 0 || f == NULL || len > 65535u || !tern__utf8_no_controls(f, len))
 		return false;
 	struct tern_bytes all = {f, (uint32_t)len}, group, rest;
 	if (len >= SHARE_PREFIX_LEN && memcmp(f, SHARE_PREFIX, SHARE_PREFIX_LEN) == 0) {

@@ -48,8 +48,9 @@ enum tern_err tern__vbi_decode(const uint8_t *buf, size_t len, uint32_t *v, uint
  * Validates UTF-8 as RFC 3629 defines it, plus the MQTT rules: no U+0000
  * [MQTT-1.5.4-2], no UTF-16 surrogates U+D800..U+DFFF [MQTT-1.5.4-1] (RFC
  * 3629 forbids them too), no overlong forms, nothing above U+10FFFF.
- * Control characters and non-characters are allowed: the specifications only
- * say a receiver MAY reject them.
+ * Control characters and non-characters are allowed here: the
+ * specifications only say a receiver MAY reject them, and tern does so only
+ * for the strings that name things (tern_utf8_name_valid()).
  */
 bool tern_utf8_valid(const uint8_t *s, size_t len)
 {
@@ -98,6 +99,25 @@ bool tern_utf8_data_valid(const uint8_t *s, size_t len)
 		i += n + 1;
 	}
 	return true;
+}
+
+bool tern__utf8_no_controls(const uint8_t *s, size_t len)
+{
+	/* Well-formed already, so a byte below 0x80 is a whole character and
+	 * U+0080..U+009F is exactly C2 80..C2 9F. */
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = s[i];
+		if (c < 0x20u || c == 0x7Fu)
+			return false;
+		if (c == 0xC2u && i + 1 < len && s[i + 1] <= 0x9Fu)
+			return false;
+	}
+	return true;
+}
+
+bool tern_utf8_name_valid(const uint8_t *s, size_t len)
+{
+	return tern_utf8_valid(s, len) && tern__utf8_no_controls(s, len);
 }
 
 enum tern_err tern__rd_u8(struct tern__rd *r, uint8_t *v)
@@ -159,6 +179,14 @@ enum tern_err tern__rd_str(struct tern__rd *r, struct tern_bytes *b)
 	if (e != TERN_OK)
 		return e;
 	return tern_utf8_valid(b->data, b->len) ? TERN_OK : TERN_E_MALFORMED;
+}
+
+enum tern_err tern__rd_name(struct tern__rd *r, struct tern_bytes *b)
+{
+	enum tern_err e = tern__rd_bin(r, b);
+	if (e != TERN_OK)
+		return e;
+	return tern_utf8_name_valid(b->data, b->len) ? TERN_OK : TERN_E_MALFORMED;
 }
 
 void tern__wr_bytes(struct tern__wr *w, const void *src, size_t n)

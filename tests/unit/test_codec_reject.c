@@ -36,7 +36,7 @@ static enum tern_err decode_body(uint8_t version, uint8_t b0, const uint8_t *bod
 	memcpy(buf + len, body, n);
 	len += n;
 	struct tern_fixed_header fh;
-	enum tern_err e = tern_decode_fixed_header(buf, len, 0, &fh);
+	enum tern_err e = tern_decode_fixed_header_v(buf, len, 0, version, &fh);
 	if (e != TERN_OK)
 		return e;
 	assert_int_equal(fh.header_len + fh.remaining, len);
@@ -108,8 +108,96 @@ static void test_connect_reserved_flag_is_malformed_MQTT_3_1_2_3(void **state)
 {
 	(void)state;
 	EXPECT(0, 0x10, TERN_E_MALFORMED, VH311(0x03), CID);
-	EXPECT(0, 0x10, TERN_E_MALFORMED, VH31(0x03), CID);
 	EXPECT(0, 0x10, TERN_E_MALFORMED, VH5(0x03), 0x00, CID);
+}
+
+/* The reserved bit and the fixed-header flags are 3.1.1's rules: MQTT 3.1
+ * left them unused, and mosquitto accepts old 3.1 clients that set them. */
+static void test_connect_v31_reserved_and_fixed_flags_are_accepted(void **state)
+{
+	(void)state;
+	EXPECT(0, 0x10, TERN_OK, VH31(0x03), CID);
+	EXPECT(0, 0x14, TERN_OK, VH31(0x02), CID); /* "QoS 1" on CONNECT */
+	EXPECT(0, 0x1F, TERN_OK, VH31(0x02), CID);
+	/* [MQTT-2.2.2-2]: the same flags on a 3.1.1 or 5.0 CONNECT. */
+	EXPECT(0, 0x14, TERN_E_MALFORMED, VH311(0x02), CID);
+	EXPECT(0, 0x11, TERN_E_MALFORMED, VH5(0x02), 0x00, CID);
+}
+
+/* A re-sent 3.1 PUBREL carries DUP (3.1 gives it QoS 1 and DUP bits);
+ * 3.1.1 fixes its flags to 0010 [MQTT-3.6.1-1]. */
+static void test_pubrel_dup_is_accepted_for_v31_only(void **state)
+{
+	(void)state;
+	EXPECT(TERN_V31, 0x6A, TERN_OK, 0x00, 0x07);
+	EXPECT(TERN_V31, 0x62, TERN_OK, 0x00, 0x07);
+	EXPECT(TERN_V31, 0x8A, TERN_OK, 0x00, 0x07, 0x00, 0x01, 'a', 0x00); /* SUBSCRIBE */
+	EXPECT(TERN_V31, 0x40, TERN_OK, 0x00, 0x07);
+	EXPECT(TERN_V31, 0x60, TERN_E_MALFORMED, 0x00, 0x07); /* QoS 0 PUBREL */
+	EXPECT(TERN_V311, 0x6A, TERN_E_MALFORMED, 0x00, 0x07);
+	EXPECT(TERN_V5, 0x6A, TERN_E_MALFORMED, 0x00, 0x07);
+}
+
+/* Control characters U+0001..U+001F and U+007F..U+009F in a client id,
+ * username, will topic, topic name or filter make the packet malformed:
+ * 3.1.1 section 1.5.3 and 5.0 section 1.5.4 let a receiver treat them so
+ * (MAY), and mosquitto does. Passwords and payloads are binary; reason
+ * strings and user properties are data and may hold them. */
+static void test_control_characters_in_names_are_malformed(void **state)
+{
+	(void)state;
+	/* Client id "a\x01", "a\x1F", "a\x7F", "a" U+009F (C2 9F). */
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH311(0x02), 0x00, 0x02, 'a', 0x01);
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH311(0x02), 0x00, 0x02, 'a', 0x1F);
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH311(0x02), 0x00, 0x02, 'a', 0x7F);
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH311(0x02), 0x00, 0x03, 'a', 0xC2, 0x9F);
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH5(0x02), 0x00, 0x00, 0x02, 'a', 0x01);
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH31(0x02), 0x00, 0x02, 'a', 0x09);
+	/* U+00A0 (C2 A0) and U+0080 neighbours outside the ranges are fine. */
+	EXPECT(0, 0x10, TERN_OK, VH311(0x02), 0x00, 0x03, 'a', 0xC2, 0xA0);
+	EXPECT(0, 0x10, TERN_OK, VH311(0x02), 0x00, 0x02, 'a', 0x7E);
+	/* Username. */
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH311(0x82), CID, 0x00, 0x02, 'u', 0x01);
+	EXPECT(0, 0x10, TERN_OK, VH311(0x82), CID, 0x00, 0x02, 'u', 'v');
+	/* Will topic, and a will payload and password that hold 0x01. */
+	EXPECT(0, 0x10, TERN_E_MALFORMED, VH311(0x06), CID, 0x00, 0x02, 't', 0x01, 0x00, 0x00);
+	EXPECT(0, 0x10, TERN_OK, VH311(0xC6), CID, 0x00, 0x01, 't', 0x00, 0x01, 0x01, 0x00, 0x01,
+	       'u', 0x00, 0x01, 0x01);
+	/* PUBLISH topic, v3 and v5. */
+	EXPECT(TERN_V311, 0x30, TERN_E_MALFORMED, 0x00, 0x02, 't', 0x1F, 'x');
+	EXPECT(TERN_V5, 0x30, TERN_E_MALFORMED, 0x00, 0x03, 't', 0xC2, 0x80, 0x00, 'x');
+	EXPECT(TERN_V311, 0x30, TERN_OK, 0x00, 0x02, 't', 'u', 0x01);
+	/* SUBSCRIBE and UNSUBSCRIBE filters. */
+	EXPECT(TERN_V311, 0x82, TERN_E_MALFORMED, 0x00, 0x01, 0x00, 0x02, 't', 0x7F, 0x00);
+	EXPECT(TERN_V5, 0x82, TERN_E_MALFORMED, 0x00, 0x01, 0x00, 0x00, 0x02, 't', 0x01, 0x00);
+	EXPECT(TERN_V311, 0xA2, TERN_E_MALFORMED, 0x00, 0x01, 0x00, 0x02, 't', 0x01);
+	/* A user property value with a control character is data. */
+	EXPECT(TERN_V5, 0x30, TERN_OK, 0x00, 0x01, 't', 0x07, 0x26, 0x00, 0x01, 'k', 0x00, 0x01,
+	       0x01);
+}
+
+/* The checks that encoders, the store loader and the ACL use agree with the
+ * decoder, so libtern never sends what ternd refuses. */
+static void test_control_characters_refused_by_checks_and_encoder(void **state)
+{
+	(void)state;
+	assert_false(tern_utf8_name_valid((const uint8_t *)"a\x01", 2));
+	assert_false(tern_utf8_name_valid((const uint8_t *)"a\xC2\x85", 3));
+	assert_true(tern_utf8_name_valid((const uint8_t *)"a\xC2\xA0", 3));
+	assert_true(tern_utf8_valid((const uint8_t *)"a\x01", 2));
+	assert_int_equal(tern_topic_name_check((const uint8_t *)"a\x1F", 2), TERN_E_TOPIC_NAME);
+	assert_int_equal(tern_topic_filter_check((const uint8_t *)"a/\x7F", 3),
+	                 TERN_E_TOPIC_FILTER);
+	assert_int_equal(tern_topic_filter_check((const uint8_t *)"$share/g\x01/a", 11),
+	                 TERN_E_TOPIC_FILTER);
+	uint8_t out[64];
+	size_t n;
+	struct tern_packet p = {.type = TERN_CONNECT};
+	p.u.connect.client_id = B("c\x02");
+	assert_int_equal(tern_encode_packet(&p, TERN_V311, out, sizeof(out), &n), TERN_E_INVALID);
+	struct tern_packet q = {.type = TERN_PUBLISH};
+	q.u.publish.topic = B("t\x02");
+	assert_int_equal(tern_encode_packet(&q, TERN_V311, out, sizeof(out), &n), TERN_E_INVALID);
 }
 
 static void test_connect_will_qos_without_will_is_malformed_MQTT_3_1_2_11_13(void **state)
@@ -654,6 +742,10 @@ int main(void)
 	        cmocka_unit_test(test_connect_valid_baselines),
 	        cmocka_unit_test(test_connect_unknown_protocol_is_unsupported_version_MQTT_3_1_2_2),
 	        cmocka_unit_test(test_connect_reserved_flag_is_malformed_MQTT_3_1_2_3),
+	        cmocka_unit_test(test_connect_v31_reserved_and_fixed_flags_are_accepted),
+	        cmocka_unit_test(test_pubrel_dup_is_accepted_for_v31_only),
+	        cmocka_unit_test(test_control_characters_in_names_are_malformed),
+	        cmocka_unit_test(test_control_characters_refused_by_checks_and_encoder),
 	        cmocka_unit_test(test_connect_will_qos_without_will_is_malformed_MQTT_3_1_2_11_13),
 	        cmocka_unit_test(test_connect_will_retain_without_will_is_malformed_MQTT_3_1_2_15),
 	        cmocka_unit_test(test_connect_will_qos3_is_malformed_MQTT_3_1_2_14),

@@ -168,13 +168,48 @@ static void test_fixed_header_reserved_flags_MQTT_2_2_2_1_and_2(void **state)
 			           type == TERN_UNSUBSCRIBE) {
 				want = flags == 2;
 			} else {
-				want = flags == 0;
+				/* A first packet's version is not known: the
+				 * flags of a CONNECT are checked with its body
+				 * (3.1 leaves them unused). */
+				want = flags == 0 || type == TERN_CONNECT;
 			}
 			assert_int_equal(e, want ? TERN_OK : TERN_E_MALFORMED);
 			if (want) {
 				assert_int_equal(fh.type, type);
 				assert_int_equal(fh.flags, flags);
 			}
+			/* Once the version is known, 3.1.1 and 5.0 check
+			 * CONNECT's flags too. */
+			e = tern_decode_fixed_header_v(b, 2, 0, TERN_V311, &fh);
+			if (type == TERN_CONNECT)
+				want = flags == 0;
+			assert_int_equal(e, want ? TERN_OK : TERN_E_MALFORMED);
+		}
+	}
+}
+
+/* MQTT 3.1 gives every packet DUP, QoS and RETAIN bits: PUBREL, SUBSCRIBE
+ * and UNSUBSCRIBE are QoS 1 and set DUP when re-sent; the other types do
+ * not use them, so they are ignored (as mosquitto does for 3.1 clients). */
+static void test_fixed_header_flags_v31(void **state)
+{
+	(void)state;
+	struct tern_fixed_header fh;
+	for (unsigned type = 1; type <= 15; type++) {
+		for (unsigned flags = 0; flags < 16; flags++) {
+			uint8_t b[2] = {(uint8_t)(type << 4 | flags), 0};
+			enum tern_err e = tern_decode_fixed_header_v(b, 2, 0, TERN_V31, &fh);
+			bool want;
+			if (type == TERN_PUBLISH) {
+				unsigned qos = (flags >> 1) & 3;
+				want = qos != 3 && !(qos == 0 && (flags & 8));
+			} else if (type == TERN_PUBREL || type == TERN_SUBSCRIBE ||
+			           type == TERN_UNSUBSCRIBE) {
+				want = (flags & 6) == 2;
+			} else {
+				want = true;
+			}
+			assert_int_equal(e, want ? TERN_OK : TERN_E_MALFORMED);
 		}
 	}
 }
@@ -440,6 +475,7 @@ int main(void)
 	        cmocka_unit_test(test_fixed_header_too_large_before_body),
 	        cmocka_unit_test(test_fixed_header_type_0_is_malformed),
 	        cmocka_unit_test(test_fixed_header_reserved_flags_MQTT_2_2_2_1_and_2),
+	        cmocka_unit_test(test_fixed_header_flags_v31),
 	        cmocka_unit_test(test_publish_qos3_is_malformed_MQTT_3_3_1_4),
 	        cmocka_unit_test(test_publish_dup_on_qos0_is_malformed_MQTT_3_3_1_2),
 	        cmocka_unit_test(test_utf8_valid_strings),
