@@ -189,15 +189,37 @@ enum tern_err auth_connect(struct conn *c, const struct tern_connect *p, struct 
 		 * clients are welcome (as in mosquitto). The pool exists whenever a password_file is configured. */
 		return ask_pool(c, a, p, rc);
 	}
-	if (cfg->allow_anonymous)
-		return TERN_OK;
-	if (!p->has_username)
+	/* Left: no username, or no password_file to check one against. With
+	 * allow_anonymous false neither gets in: Not authorized, as mosquitto
+	 * answers both. */
+	if (!cfg->allow_anonymous)
 		*rc = TERN_RC_NOT_AUTHORIZED;
-	else
-		/* allow_anonymous false and no password file: nobody can be
-		 * checked, so nobody gets in, as in mosquitto. */
-		*rc = TERN_RC_BAD_USERNAME_OR_PASSWORD;
 	return TERN_OK;
+}
+
+const char *auth_anonymous_refusal(const struct conn *c, const struct tern_connect *p, uint8_t rc)
+{
+	const struct tern_config *cfg = &c->w->broker->cfg;
+	const struct auth_state *a = c->w->auth;
+	bool checked = a && a->pw && p->has_username;
+	if (rc != TERN_RC_NOT_AUTHORIZED || c->listener->cfg->use_identity_as_username ||
+	    cfg->allow_anonymous || checked)
+		return NULL;
+	/* The log is where an operator finds out why nobody gets in: name
+	 * the directive. */
+	if (p->has_username)
+		return cfg->allow_anonymous_set
+		               ? "not authorized: no password_file to check the username "
+		                 "against (allow_anonymous false); set password_file"
+		               : "not authorized: no password_file to check the username "
+		                 "against, and allow_anonymous defaults to false once a "
+		                 "listener is configured; set password_file, or "
+		                 "allow_anonymous true";
+	return cfg->allow_anonymous_set
+	               ? "not authorized: no username (allow_anonymous false)"
+	               : "not authorized: no username, and allow_anonymous defaults to "
+	                 "false once a listener is configured; set allow_anonymous true, "
+	                 "or give clients a username and password (password_file)";
 }
 
 void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)

@@ -349,6 +349,12 @@ void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc);
  * verdict finds nothing. */
 void auth_forget(struct conn *c);
 
+/* When auth_connect() refused with rc because of allow_anonymous (no
+ * username, or no password_file to check one against): why, naming the
+ * directive, for the log and the v5 reason string (static text). NULL for
+ * any other refusal. */
+const char *auth_anonymous_refusal(const struct conn *c, const struct tern_connect *p, uint8_t rc);
+
 /* ACL check (access is an enum acl_access): the acl_file if one is in
  * force (else allowed), after the broker-wide rules for writes under '$'
  * (no $share topic ever; a $SYS topic only with an acl_file grant naming

@@ -22,9 +22,8 @@ void config_defaults(struct tern_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->workers = 0;
-	/* Anonymous clients are let in while no authentication is configured;
-	 * mosquitto 2 refuses them once a listener is configured, which with
-	 * no password file would lock everybody out. */
+	/* Local mode's value; config_from_args() turns it to false when a
+	 * listener is configured and the file does not say otherwise. */
 	cfg->allow_anonymous = true;
 	cfg->allow_zero_length_clientid = true;
 	strcpy(cfg->auto_id_prefix, "auto-");
@@ -99,6 +98,12 @@ static enum tern_err parse_bool(struct ctx *c, const char *name, const char *s, 
 	else
 		return fail(c, "%s: expected true or false, got '%s'", name, s ? s : "");
 	return TERN_OK;
+}
+
+/* A loopback address: 127.0.0.0/8, ::1 or localhost. */
+static bool is_loopback(const char *a)
+{
+	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 || strcmp(a, "localhost") == 0;
 }
 
 static enum tern_err add_listener(struct ctx *c, uint16_t port, const char *bind)
@@ -402,8 +407,10 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		return copy_value(c, key, v, cfg->password_file, sizeof(cfg->password_file));
 	if (strcmp(key, "acl_file") == 0)
 		return copy_value(c, key, v, cfg->acl_file, sizeof(cfg->acl_file));
-	if (strcmp(key, "allow_anonymous") == 0)
+	if (strcmp(key, "allow_anonymous") == 0) {
+		cfg->allow_anonymous_set = true;
 		return parse_bool(c, key, v, &cfg->allow_anonymous);
+	}
 	if (strcmp(key, "retain_available") == 0)
 		return parse_bool(c, key, v, &cfg->retain_available);
 	if (strcmp(key, "set_tcp_nodelay") == 0)
@@ -643,6 +650,10 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
 			i++;
 		}
 	}
+	/* A listener from the files (listener, port, bind_address, or a
+	 * listener directive such as certfile, which opens the default one on
+	 * every address, as in mosquitto). */
+	bool configured = cfg->n_listeners > 0;
 	int port = -1;
 	const char *bind = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -713,25 +724,29 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
 			return TERN_E_INVALID;
 		}
 	}
-	if (port >= 0 || bind) {
-		/* Like mosquitto's -p, the flags define the default listener. */
-		if (cfg->n_listeners == 0 && add_listener(&c, 1883, NULL))
-			return TERN_E_INVALID;
+	if (bind && strlen(bind) >= sizeof(cfg->listeners[0].bind)) {
+		snprintf(err, errlen, "address '%s' is too long", bind);
+		return TERN_E_INVALID;
+	}
+	if (configured) {
+		/* The flags override the default listener's port and address. */
 		if (port >= 0)
 			cfg->listeners[0].port = (uint16_t)port;
-		if (bind) {
-			if (strlen(bind) >= sizeof(cfg->listeners[0].bind)) {
-				snprintf(err, errlen, "address '%s' is too long", bind);
-				return TERN_E_INVALID;
-			}
+		if (bind)
 			strcpy(cfg->listeners[0].bind, bind);
-		}
-	}
-	/* With no listener at all, listen on loopback only, as mosquitto 2
-	 * does in its "local only" mode: an unconfigured broker is not open
-	 * to the network. */
-	if (cfg->n_listeners == 0 && add_listener(&c, 1883, "127.0.0.1"))
+	} else if (add_listener(&c, port >= 0 ? (uint16_t)port : 1883, bind ? bind : "127.0.0.1")) {
+		/* Without a configured listener, -p only picks the port: the
+		 * broker listens on loopback, as mosquitto 2 does in its
+		 * "local only mode", so that an unconfigured broker is not
+		 * open to the network. */
 		return TERN_E_INVALID;
+	}
+	/* Anonymous clients are welcome on a broker only this machine can
+	 * reach; once the broker is open to the network, they are refused
+	 * unless allow_anonymous says otherwise (mosquitto 2's default). */
+	cfg->local_only = !configured && is_loopback(cfg->listeners[0].bind);
+	if (!cfg->allow_anonymous_set)
+		cfg->allow_anonymous = cfg->local_only;
 	if (config_check(cfg, err, errlen))
 		return TERN_E_INVALID;
 	return TERN_OK;

@@ -49,7 +49,16 @@ struct tern_config {
 	struct tern_listener_cfg listeners[TERN_MAX_LISTENERS];
 	size_t n_listeners;
 	unsigned workers; /* 0: one per core */
+	/* Let clients in without a username. Defaults (config_from_args), as
+	 * in mosquitto 2: true in local mode, false once the configuration
+	 * defines a listener or the command line binds a non-loopback
+	 * address. */
 	bool allow_anonymous;
+	bool allow_anonymous_set; /* the file says so: no default applies */
+	/* No listener configured and the one from the command line is on a
+	 * loopback address (127.0.0.1 unless -b says otherwise): mosquitto's
+	 * "local only mode". Set by config_from_args. */
+	bool local_only;
 	bool allow_zero_length_clientid;       /* assign ids to clients that send none */
 	char auto_id_prefix[32];               /* prefix of assigned client ids */
 	uint32_t persistent_client_expiration; /* seconds for v3 persistent
@@ -105,7 +114,10 @@ enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, 
 
 /*
  * Applies the command line (argv[1..argc)): -c FILE is read first, then the
- * flags override it. Sets *exit_code and returns TERN_E_INVALID when ternd
+ * flags override it. Without a listener in the files, the one listener is
+ * -b ADDRESS (127.0.0.1) port -p PORT (1883), and local_only is set when
+ * that address is loopback; allow_anonymous, unless the files set it, is
+ * local_only (mosquitto 2's defaults). Sets *exit_code and returns TERN_E_INVALID when ternd
  * should exit at once (help, version: exit_code 0; a bad flag or file:
  * exit_code 1, with the message in err).
  */

@@ -181,7 +181,8 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 	if (auth_connect(c, p, &user, &rc) == TERN_E_INCOMPLETE)
 		return; /* handled again once the password is checked */
 	if (rc) {
-		refuse(c, rc, auth_refusal(rc));
+		const char *anon = auth_anonymous_refusal(c, p, rc);
+		refuse(c, rc, anon ? anon : auth_refusal(rc));
 		return;
 	}
 	if (p->will && !auth_allowed(w, cid.data, cid.len, user.data, user.len, user.data != NULL,

@@ -34,6 +34,37 @@ static int drop_privileges(const struct tern_config *cfg)
 	return 0;
 }
 
+/* Says who can reach the broker, and why, before anyone connects: local
+ * only mode (as mosquitto 2 logs it), or a broker nobody can log in to. */
+static void log_exposure(const struct broker *b)
+{
+	const struct tern_config *cfg = &b->cfg;
+	const struct tern_listener_cfg *l = &cfg->listeners[0];
+	if (cfg->local_only) {
+		tern_log_write(&b->log, TERN_LOG_WARNING,
+		               "Starting in local only mode: no listener is configured, so "
+		               "ternd listens on %s port %u and only clients on this machine "
+		               "can connect%s.",
+		               l->bind, l->port,
+		               cfg->allow_anonymous ? ", without a username" : "");
+		tern_log_write(&b->log, TERN_LOG_WARNING,
+		               "To allow remote access, define a listener in a configuration "
+		               "file (ternd -c FILE), e.g. 'listener 1883 0.0.0.0', with "
+		               "password_file (anonymous clients are then refused unless "
+		               "'allow_anonymous true').");
+		return;
+	}
+	bool certs = false;
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		certs |= cfg->listeners[i].use_identity_as_username;
+	if (!cfg->allow_anonymous && !cfg->allow_anonymous_set && !cfg->password_file[0] && !certs)
+		tern_log_write(&b->log, TERN_LOG_WARNING,
+		               "Warning: no client can connect: allow_anonymous defaults to false "
+		               "once a listener is configured (or -b names an address other than "
+		               "loopback), and there is no password_file. Set 'allow_anonymous "
+		               "true', or password_file.");
+}
+
 int main(int argc, char **argv)
 {
 	struct tern_config cfg;
@@ -62,6 +93,7 @@ int main(int argc, char **argv)
 		free(b);
 		return 1;
 	}
+	log_exposure(b);
 	if (cfg.pid_file[0]) {
 		FILE *f = fopen(cfg.pid_file, "w");
 		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0) {

@@ -82,11 +82,13 @@ class Server:
         for _attempt in range(3):
             self.port = free_port()
             lines = ["listener %d %s" % (self.port, HOST)]
+            # A configured listener: anonymous clients need saying so, for
+            # both brokers.
+            if not any(l.startswith("allow_anonymous") for l in self.extra):
+                lines.append("allow_anonymous true")
             if self.kind == "mosquitto":
                 if os.getuid() == 0:
                     lines.append("user %s" % pwd.getpwuid(os.getuid()).pw_name)
-                if not any(l.startswith("allow_anonymous") for l in self.extra):
-                    lines.append("allow_anonymous true")
             else:
                 lines.append("workers 1")
             lines += self.extra
