@@ -163,9 +163,11 @@ static void worker_shutdown(struct worker *w)
 	while (w->conns) {
 		struct conn *c = w->conns;
 		c->will_suppressed = true;
+		c->no_linger = true; /* nobody is left to linger for */
 		conn_close(c, TERN_RC_SERVER_SHUTTING_DOWN, NULL);
 		conn_reap(c);
 	}
+	conn_linger_expire(w, UINT64_MAX);
 	size_t pos = 0;
 	struct session *s;
 	struct session **all = calloc(w->sessions.count + 1, sizeof(*all));

@@ -202,6 +202,7 @@ struct worker {
 	struct conn *conns;             /* every live conn, doubly linked */
 	struct conn *flush;             /* conns with output to write */
 	struct conn *closing;           /* conns to reap before sleeping */
+	struct conn *lingering;         /* reaped conns closing gracefully */
 	struct inbox_item **outbox;     /* per target worker, to push */
 	struct conn *handed_off;        /* conn just handed to another worker */
 	struct route_matches matches;   /* scratch for routing */
@@ -529,6 +530,7 @@ enum conn_state {
 	CONN_NEW,     /* waiting for CONNECT */
 	CONN_ACTIVE,  /* CONNACK sent */
 	CONN_CLOSING, /* marked; reaped before the loop sleeps */
+	CONN_LINGER,  /* reaped, closing gracefully: see conn_reap() */
 };
 
 struct conn {
@@ -539,11 +541,11 @@ struct conn {
 	const struct transport *tp;
 	struct tls_conn *tls;      /* TLS layer state, or NULL */
 	struct ws_conn *ws;        /* WebSocket layer state, or NULL */
-	struct conn *prev, *next;  /* w->conns */
+	struct conn *prev, *next;  /* w->conns, or w->lingering */
 	struct conn *flush_next;   /* w->flush */
 	struct conn *closing_next; /* w->closing */
 	uint64_t last_rx;          /* monotonic ms of the last packet */
-	uint64_t deadline;         /* CONNECT deadline while CONN_NEW */
+	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
 	struct tern_buf rbuf;
 	struct tern_buf wbuf;
 	struct session *session;
@@ -570,6 +572,9 @@ struct conn {
 	bool input_paused;    /* EPOLLIN off: see conn_pause_input() */
 	uint8_t auth;         /* enum conn_auth */
 	uint8_t auth_rc;      /* the verdict, once auth is CONN_AUTH_DONE */
+	bool no_linger;       /* the peer ended the stream: close at once */
+	bool shut_wr;         /* lingering: our write side is shut down */
+	uint32_t discarded;   /* lingering: input bytes read and dropped */
 };
 
 /* Where a connection's password check is (auth.c). */
@@ -622,8 +627,27 @@ void conn_flush(struct conn *c);
  */
 void conn_close(struct conn *c, uint8_t reason, const char *why);
 
-/* Reaps a closing connection: detaches the session, closes the fd. */
+/*
+ * Reaps a closing connection: detaches the session at once, then closes.
+ * Unless the peer ended the stream itself (c->no_linger), the close is
+ * graceful, so that the client can read our last words (a DISCONNECT with
+ * its reason, a refusing CONNACK) even while it is still sending: closing a
+ * socket with unread input makes the kernel send a reset, and the client's
+ * next send or read fails before it sees them. So c lingers (CONN_LINGER,
+ * on w->lingering): its output is flushed, the transport says goodbye (TLS
+ * close_notify, WebSocket close frame), the write side is shut down, and
+ * input is read and dropped until the peer closes, for at most
+ * CONN_LINGER_MS and CONN_LINGER_BYTES. A lingering connection belongs to
+ * no session and no longer counts against max_connections.
+ */
 void conn_reap(struct conn *c);
+
+/* Handles an epoll event of a lingering connection (may free it). */
+void conn_linger_event(struct conn *c, uint32_t events);
+
+/* Ends every lingering connection of w whose time is up at now
+ * (UINT64_MAX: all of them, at shutdown). */
+void conn_linger_expire(struct worker *w, uint64_t now);
 
 /* Detaches c from its session: the will is published now or scheduled
  * after its delay, and a session whose expiry interval is 0 ends. */

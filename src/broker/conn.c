@@ -16,6 +16,12 @@
  * Output is appended to the connection's buffer and written once before
  * the loop sleeps (worker.c); EPOLLOUT is registered only after EAGAIN.
  * Buffers are freed when empty, so an idle connection holds none.
+ *
+ * Closing: conn_close() marks, the reaper (conn_reap()) detaches the
+ * session and then closes gracefully unless the peer ended the stream:
+ * flush, transport goodbye, shutdown(SHUT_WR), then input is dropped until
+ * the peer closes or a bound (time, bytes) is reached, so that a client
+ * still sending can read our DISCONNECT instead of meeting a reset.
  */
 #include "broker/broker.h"
 
@@ -32,6 +38,12 @@
 #include "util/clock.h"
 
 #define READ_CHUNK 16384
+
+/* Bounds of a graceful close (conn_reap()): long enough for a client to
+ * read a DISCONNECT, short enough that nobody can hold a socket open this
+ * way. */
+#define CONN_LINGER_MS    2000u
+#define CONN_LINGER_BYTES (1u << 20)
 
 /* Payloads at least this large go out by reference to the shared message
  * (a gather write), not copied into the connection's buffer: a large
@@ -189,7 +201,7 @@ void conn_free(struct conn *c)
 
 static void mark_flush(struct conn *c)
 {
-	if (c->in_flush || c->state == CONN_CLOSING)
+	if (c->in_flush || c->state >= CONN_CLOSING)
 		return;
 	c->in_flush = true;
 	c->flush_next = c->w->flush;
@@ -255,7 +267,7 @@ static enum tern_err queue_packet(struct conn *c, const struct tern_packet *p)
 
 enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 {
-	if (c->state == CONN_CLOSING)
+	if (c->state >= CONN_CLOSING)
 		return TERN_E_CLOSED;
 	enum tern_err err = queue_packet(c, p);
 	if (err == TERN_E_NOMEM)
@@ -275,7 +287,7 @@ enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t
 enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
                                 bool dup)
 {
-	if (c->state == CONN_CLOSING)
+	if (c->state >= CONN_CLOSING)
 		return TERN_E_CLOSED;
 	const struct tern_msg *m = d->msg;
 	struct tern_publish pub = {
@@ -489,9 +501,10 @@ static bool write_some(struct conn *c)
 
 void conn_flush(struct conn *c)
 {
-	if (c->state == CONN_CLOSING)
+	if (c->state >= CONN_CLOSING)
 		return;
 	if (!write_some(c)) {
+		c->no_linger = true;
 		conn_close(c, 0, "write failed");
 		return;
 	}
@@ -592,14 +605,129 @@ void conn_detach_session(struct conn *c)
 	}
 }
 
+static void linger_want_out(struct conn *c, bool on)
+{
+	if (c->epollout == on)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+	                         .data.ptr = c};
+	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->epollout = on;
+}
+
+static void linger_end(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->lingering = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	conn_free(c); /* closing the fd takes it out of epoll */
+}
+
+/* Moves a lingering connection on: our output, then the transport's
+ * goodbye and shutdown(SHUT_WR), while input is read and dropped. Frees c
+ * when the peer has closed, on an error, or past CONN_LINGER_BYTES. */
+static void linger_progress(struct conn *c, bool readable)
+{
+	if (!c->shut_wr) {
+		if (!write_some(c)) {
+			linger_end(c);
+			return;
+		}
+		ssize_t g = 0;
+		if (!conn_pending_out(c) && !c->tp->out_pending(c) && c->tp->goodbye)
+			g = c->tp->goodbye(c);
+		if (g == TP_ERROR) {
+			linger_end(c);
+			return;
+		}
+		if (g == TP_AGAIN || conn_pending_out(c) || c->tp->out_pending(c)) {
+			linger_want_out(c, true);
+		} else {
+			/* The peer reads our last words, then end of stream. */
+			shutdown(c->fd, SHUT_WR);
+			c->shut_wr = true;
+			linger_want_out(c, false);
+			tern_buf_free(&c->wbuf);
+			out_free(c);
+		}
+	}
+	if (!readable)
+		return;
+	/* Straight from the socket, past the transport: these bytes are
+	 * dropped, and after our goodbye nothing in them matters. */
+	uint8_t scratch[4096];
+	for (;;) {
+		ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+		if (n > 0) {
+			c->discarded += (uint32_t)n;
+			if (c->discarded > CONN_LINGER_BYTES)
+				break;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		break; /* end of stream or error: the peer is done */
+	}
+	linger_end(c);
+}
+
+void conn_linger_event(struct conn *c, uint32_t events)
+{
+	linger_progress(c, events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+}
+
+void conn_linger_expire(struct worker *w, uint64_t now)
+{
+	struct conn *c = w->lingering;
+	while (c) {
+		struct conn *next = c->next;
+		if (now >= c->deadline)
+			linger_end(c);
+		c = next;
+	}
+}
+
 void conn_reap(struct conn *c)
 {
-	/* Last words (a DISCONNECT, a CONNACK refusal) go out if the socket
-	 * takes them now; nobody waits for a closing connection. */
-	(void)write_some(c);
+	/* Last words (a DISCONNECT, a CONNACK refusal) go out now if the
+	 * socket takes them; the rest while lingering. */
+	bool ok = write_some(c);
+	struct worker *w = c->w;
 	conn_unlink(c);
+	/* No longer the session's connection, whatever the linger does: a
+	 * new connection of the client resumes or takes over at once. */
 	conn_detach_session(c);
-	conn_free(c);
+	if (c->auth == CONN_AUTH_WAIT)
+		auth_forget(c);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+	if (!ok || c->no_linger || epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		conn_free(c);
+		return;
+	}
+	c->state = CONN_LINGER;
+	c->epollout = false;
+	c->deadline = w->now + CONN_LINGER_MS;
+	c->discarded = 0;
+	if (c->counted) {
+		atomic_fetch_sub(&w->broker->n_conns, 1);
+		c->counted = false;
+	}
+	tern_buf_free(&c->rbuf);
+	tern_msg_unref(c->will);
+	c->will = NULL;
+	free_aliases(c);
+	c->prev = NULL;
+	c->next = w->lingering;
+	if (w->lingering)
+		w->lingering->prev = c;
+	w->lingering = c;
+	linger_progress(c, false);
 }
 
 void conn_unlink(struct conn *c)
@@ -756,6 +884,7 @@ bool conn_on_readable(struct conn *c)
 	if (c->input_paused) {
 		/* Without EPOLLIN, epoll reports only a hang-up or an error:
 		 * the client is gone. */
+		c->no_linger = true;
 		conn_close(c, 0, NULL);
 		return true;
 	}
@@ -770,10 +899,12 @@ bool conn_on_readable(struct conn *c)
 		}
 		ssize_t n = c->tp->read(c, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
 		if (n == 0) {
+			c->no_linger = true;
 			conn_close(c, 0, c->state == CONN_NEW ? NULL : "connection closed by peer");
 			return true;
 		}
 		if (n == TP_ERROR) {
+			c->no_linger = true;
 			conn_close(c, 0, "read error");
 			return true;
 		}

@@ -26,6 +26,8 @@ void handle_disconnect(struct conn *c, const struct tern_reasoned *p)
 	 * discards the will [MQTT-3.14.4-3] [MQTT-3.1.2-8]; 0x04 and the
 	 * error codes leave it to be published. */
 	c->will_suppressed = p->reason == TERN_RC_SUCCESS;
+	/* The client ends the stream next: nothing of ours is left to read. */
+	c->no_linger = true;
 	conn_close(c, 0,
 	           c->version == TERN_V5 && p->reason ? "client disconnected with a reason"
 	                                              : "client sent DISCONNECT");

@@ -44,6 +44,11 @@ struct transport {
 	/* True when bytes were taken off the socket but not returned yet, so
 	 * epoll will not report them: read again before sleeping. */
 	bool (*pending)(const struct conn *c);
+	/* Optional: writes the transport's own farewell before the write
+	 * side is shut down (TLS close_notify, a WebSocket close frame).
+	 * Returns 0 once it is written (or there is none), TP_AGAIN while
+	 * the socket must become writable first, TP_ERROR. NULL: none. */
+	ssize_t (*goodbye)(struct conn *c);
 	/* Releases the transport's state (not the fd). */
 	void (*close)(struct conn *c);
 };

@@ -27,6 +27,7 @@ struct tls_conn {
 	SSL *ssl;
 	char *identity; /* subject CN of the client certificate */
 	bool handshaken;
+	bool goodbye_sent; /* our close_notify is written */
 };
 
 static void ssl_error_text(char *out, size_t len)
@@ -199,12 +200,30 @@ static bool tls_pending(const struct conn *c)
 	return t && SSL_pending(t->ssl) > 0;
 }
 
+/* Our close_notify: the peer learns the stream ended here, not that it
+ * was cut (the peer's own close_notify is not waited for). */
+static ssize_t tls_goodbye(struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+	if (!t || !t->handshaken || t->goodbye_sent)
+		return 0;
+	ERR_clear_error();
+	int r = SSL_shutdown(t->ssl);
+	if (r >= 0) {
+		t->goodbye_sent = true;
+		return 0;
+	}
+	int e = SSL_get_error(t->ssl, r);
+	ERR_clear_error();
+	return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? TP_AGAIN : TP_ERROR;
+}
+
 static void tls_close(struct conn *c)
 {
 	struct tls_conn *t = c->tls;
 	if (!t)
 		return;
-	if (t->handshaken) {
+	if (t->handshaken && !t->goodbye_sent) {
 		/* One non-blocking try at close_notify; nobody waits for it. */
 		ERR_clear_error();
 		SSL_shutdown(t->ssl);
@@ -230,5 +249,6 @@ const struct transport transport_tls = {
         .write = tls_write,
         .out_pending = tls_out_pending,
         .pending = tls_pending,
+        .goodbye = tls_goodbye,
         .close = tls_close,
 };

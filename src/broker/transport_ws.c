@@ -414,6 +414,25 @@ static ssize_t ws_write(struct conn *c, const void *buf, size_t len)
 	return f == TP_ERROR ? TP_ERROR : (ssize_t)len;
 }
 
+/* A close frame (1000, normal closure: the MQTT DISCONNECT before it says
+ * why, RFC 6455 section 7.4.1), then the base transport's farewell. */
+static ssize_t ws_goodbye(struct conn *c)
+{
+	struct ws_conn *ws = c->ws;
+	if (ws && ws->phase == WS_OPEN) {
+		static const uint8_t normal[2] = {0x03, 0xE8};
+		if (!frame(ws, 0x8, normal, sizeof(normal)))
+			return TP_ERROR;
+		ws->phase = WS_CLOSED;
+	}
+	if (ws && tern_buf_used(&ws->out)) {
+		ssize_t f = flush_out(c);
+		if (f != 0)
+			return f;
+	}
+	return base(c)->goodbye ? base(c)->goodbye(c) : 0;
+}
+
 static bool ws_pending(const struct conn *c)
 {
 	const struct ws_conn *ws = c->ws;
@@ -432,5 +451,6 @@ const struct transport transport_ws = {
         .write = ws_write,
         .out_pending = ws_out_pending,
         .pending = ws_pending,
+        .goodbye = ws_goodbye,
         .close = ws_close,
 };

@@ -173,6 +173,7 @@ static void drain_inbox(struct worker *w)
 static void tick(struct worker *w)
 {
 	uint64_t now = w->now;
+	conn_linger_expire(w, now);
 	for (struct conn *c = w->conns; c; c = c->next) {
 		if (c->state == CONN_NEW && now >= c->deadline) {
 			conn_close(c, 0, "no CONNECT in time");
@@ -282,6 +283,10 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 			accept_all(w, (size_t)(tag - 1));
 		} else {
 			struct conn *c = evs[i].data.ptr;
+			if (c->state == CONN_LINGER) {
+				conn_linger_event(c, evs[i].events);
+				continue;
+			}
 			if (c->state == CONN_CLOSING)
 				continue;
 			/* A handler that hands c to its home worker ends the

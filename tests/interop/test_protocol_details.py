@@ -256,3 +256,161 @@ def test_will_over_message_size_limit_is_refused(broker, probe, version, rc):
     ok.connect(unique("will"), will={"topic": probe.topic, "payload": b"W" * 100})
     ok.abort()
     assert probe.sub.recv_publish().payload == b"W" * 100
+
+
+# ------------------------------------------- closing so the client can read why
+
+def _flood_past_receive_maximum(c, n=21, extra=200):
+    """Sends n QoS 2 PUBLISHes without PUBREL (the broker announced Receive
+    Maximum 20: the 21st is one too many [MQTT-3.3.4-7], DISCONNECT 0x93)
+    followed at once by `extra` 1 KB QoS 0 PUBLISHes, so that the broker
+    closes while much of what we sent is still unread in its socket."""
+    burst = b"".join(m.publish("lin/t", b"q", qos=2, pid=i + 1, version=m.V5)
+                     for i in range(n))
+    burst += m.publish("lin/t", b"z" * 1024, version=m.V5) * extra
+    c.send(burst)
+
+
+def _read_until_disconnect(c, timeout=5):
+    """Reads packets until the DISCONNECT; returns it (or fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = c.recv(max(0.01, deadline - time.monotonic()))
+        if p.type == m.DISCONNECT:
+            return p
+        assert p.type == m.PUBREC, p
+    raise AssertionError("no DISCONNECT")
+
+
+@pytest.mark.mosquitto_nonconformant("2.0.11 closes without DISCONNECT 0x93")
+def test_disconnect_reason_readable_while_client_keeps_sending(broker):
+    """After a v5 DISCONNECT with a reason (0x93 Receive Maximum exceeded,
+    [MQTT-3.3.4-7]; [MQTT-4.13.2-1]) the broker closes gracefully: a client
+    that still has bytes in flight and keeps sending for a while (as Paho's
+    test_flow_control2 does) sees no reset (no EPIPE / ECONNRESET) and then
+    reads the DISCONNECT with its reason, followed by the end of the
+    stream. Closing a socket with unread input would make the kernel reset
+    the connection instead."""
+    c = broker.raw(m.V5)
+    ack = c.connect(unique("lin"))
+    assert ack.props.get(m.RECEIVE_MAXIMUM) == 20
+    _flood_past_receive_maximum(c)
+    errors = []
+    for _ in range(25):
+        time.sleep(0.02)
+        try:
+            c.sock.sendall(m.pingreq())
+        except OSError as e:
+            errors.append(e)
+            break
+    assert not errors, "send failed after the broker's DISCONNECT: %r" % errors
+    d = _read_until_disconnect(c)
+    assert d.rc == 0x93, d
+    assert c.wait_closed(5) is not None
+
+
+@pytest.mark.ternd_only
+@pytest.mark.broker_config("persistence false")
+def test_lingering_connection_is_no_longer_the_sessions(broker):
+    """The graceful close is bounded and detaches the session at once: while
+    the old connection still lingers (its client neither reads nor
+    closes), a new connection with the same client id resumes the session
+    (session present) without a takeover, and the broker ends the old
+    socket by itself within its bound (2 s) even though the client never
+    closes it."""
+    cid = unique("lin")
+    a = broker.raw(m.V5)
+    a.connect(cid, clean=False, properties=[(m.SESSION_EXPIRY, 300)])
+    _flood_past_receive_maximum(a)
+    time.sleep(0.2)
+    b = broker.raw(m.V5)
+    ack = b.connect(cid, clean=False, properties=[(m.SESSION_EXPIRY, 300)])
+    assert ack.session_present
+    assert b.is_open()
+    d = _read_until_disconnect(a)
+    assert d.rc == 0x93, d  # not 0x8E: no takeover was needed
+    a.wait_closed(3)  # our side was shut down: end of stream
+    # The broker still reads (and drops) what a sends, but not for ever:
+    # once it has closed the socket, a send meets a reset.
+    deadline = time.monotonic() + 6
+    ended = False
+    while time.monotonic() < deadline and not ended:
+        time.sleep(0.1)
+        try:
+            a.sock.sendall(m.pingreq())
+        except OSError:
+            ended = True
+    assert ended, "the lingering socket was never closed"
+    b.disconnect()
+
+
+@pytest.mark.mosquitto_nonconformant("2.0.11 sends a second DISCONNECT, no close frame")
+def test_malformed_packet_disconnect_over_websockets_then_close_frame(tmp_path):
+    """Over WebSockets the graceful close sends the DISCONNECT (0x81 for a
+    QoS 3 PUBLISH, [MQTT-3.3.1-4]), then a close frame (RFC 6455 5.5.1),
+    then ends the TCP stream."""
+    from conftest import Broker, free_port, wait_port
+    from test_websockets import WS
+    b = Broker(tmp_path, 1, [])
+    b.ws_port = free_port()
+    b.extra = ["listener %d 127.0.0.1" % b.ws_port, "protocol websockets"]
+    b.start()
+    try:
+        assert wait_port(b.ws_port, b.proc)
+        w = WS(b.ws_port)
+        w.frame(m.connect(unique("ws"), version=m.V5))
+        assert w.recv_mqtt()[:1] == b"\x20"
+        w.frame(m.publish("a", b"x", qos=3, version=m.V5) + b"\x00" * 5000)
+        got = w.recv_mqtt()
+        assert got[0] == 0xE0 and got[2] == MALFORMED, got
+        f = w.recv_frame()
+        assert f is not None and f[0] == 8, f
+        assert w.recv_frame() is None
+        w.close()
+    finally:
+        b.stop()
+
+
+@pytest.mark.mosquitto_nonconformant("2.0.11 cuts the TLS stream without close_notify")
+def test_disconnect_over_tls_ends_with_close_notify(tmp_path):
+    """Over TLS the graceful close sends close_notify after the DISCONNECT,
+    so a client that still has bytes in flight and keeps sending reads the
+    DISCONNECT and then a clean end of the TLS stream: no reset, and not an
+    EOF that violates the protocol (a truncation)."""
+    import os
+    import ssl
+    from conftest import Broker, free_port, wait_port
+    from test_tls import make_ca, make_cert
+    d = str(tmp_path)
+    make_ca(d, "ca")
+    make_cert(d, "ca", "server", "localhost", server=True)
+    b = Broker(tmp_path / "b", 1, [])
+    os.makedirs(b.dir, exist_ok=True)
+    port = free_port()
+    b.extra = ["listener %d 127.0.0.1" % port,
+               "certfile " + os.path.join(d, "server.crt"),
+               "keyfile " + os.path.join(d, "server.key")]
+    b.start()
+    try:
+        assert wait_port(port, b.proc)
+        ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.crt"))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(m.connect(unique("tls"), version=m.V5))
+        data = b""
+        # Bytes still in flight when the broker closes, and more after.
+        s.sendall(m.publish("a", b"x", qos=3, version=m.V5) + b"\x00" * 100000)
+        for _ in range(10):
+            time.sleep(0.02)
+            s.sendall(m.pingreq())
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            chunk = s.recv(4096)  # SSLEOFError if the stream is cut
+            if not chunk:
+                break
+            data += chunk
+        assert data[:1] == b"\x20"
+        assert b"\xe0" in data[4:], data
+        s.close()
+    finally:
+        b.stop()
