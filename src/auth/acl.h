@@ -40,7 +40,7 @@
  * implement ACL subscription strings"), whatever the filter, and checks
  * each message with read access on its topic name when it is about to be
  * delivered (retained ones included). tern delivers exactly the same
- * messages, and refuses a SUBSCRIBE (SUBACK 0x80 / 0x87) only when no topic
+ * messages, and refuses a SUBSCRIBE (SUBACK 0x80) only when no topic
  * name the filter can match would pass ACL_READ: "#" under `topic deny
  * test/nosubscribe` + `topic readwrite #` is granted (the denied topic is
  * dropped at delivery), "test/nosubscribe" itself is refused, and so is

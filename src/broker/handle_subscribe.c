@@ -168,9 +168,12 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		                  s->has_username, e.filter, ACL_SUBSCRIBE)) {
 			/* Nothing under this filter is readable. A filter the
 			 * ACL allows only in part is granted: each delivery is
-			 * checked (session_deliver), as mosquitto does. */
-			*reason = c->version == TERN_V5 ? TERN_RC_NOT_AUTHORIZED
-			                                : TERN_RC_UNSPECIFIED;
+			 * checked (session_deliver), as mosquitto does. The
+			 * refusal is 0x80 in v5 too ("the Server ... does not
+			 * wish to reveal the reason", section 3.9.3; 0x87 would
+			 * be as valid): the Paho interoperability test
+			 * test_subscribe_failure requires 0x80. */
+			*reason = TERN_RC_UNSPECIFIED;
 			tern_log_write(&w->broker->log, TERN_LOG_NOTICE,
 			               "Denied SUBSCRIBE from %.*s to '%.*s'.",
 			               (int)s->client_id_len, (const char *)s->client_id,
