@@ -549,9 +549,10 @@ struct conn {
 	struct tern_buf rbuf;
 	struct tern_buf wbuf;
 	struct session *session;
-	uint8_t **alias_topic; /* inbound alias -> topic (len-prefixed) */
-	struct tern_msg *will; /* will of this connection */
-	struct conn_out *out;  /* payloads sent by reference; NULL when none */
+	uint8_t **alias_topic;         /* inbound alias -> topic (len-prefixed) */
+	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
+	struct tern_msg *will;         /* will of this connection */
+	struct conn_out *out;          /* payloads sent by reference; NULL when none */
 	int fd;
 	enum conn_state state;
 	uint32_t client_max_packet; /* client's Maximum Packet Size (v5); 0 none */
@@ -560,6 +561,7 @@ struct conn {
 	uint16_t keep_alive;     /* seconds; 0: none */
 	uint16_t send_quota_max; /* client's Receive Maximum (v5) */
 	uint16_t alias_max;      /* our Topic Alias Maximum (v5) */
+	uint16_t alias_out_max;  /* aliases we may assign: the client's, capped */
 	uint8_t version;
 	bool tp_read_wants_write; /* a read waits for the socket to be writable */
 	bool tp_write_wants_read; /* a write waits for the socket to be readable */

@@ -34,6 +34,7 @@ void config_defaults(struct tern_config *cfg)
 	cfg->max_keepalive = 65535;
 	cfg->retain_available = true;
 	cfg->max_topic_alias = 10;
+	cfg->max_topic_alias_broker = 10; /* mosquitto 2.1's default */
 	cfg->connect_timeout = 10;
 	cfg->max_connections = -1;
 	cfg->max_output_bytes = 8u << 20;
@@ -464,6 +465,12 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
 			return err;
 		cfg->max_keepalive = (uint16_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_topic_alias_broker") == 0) {
+		if ((err = parse_u64(c, key, v, 0, 65535, &n)))
+			return err;
+		cfg->max_topic_alias_broker = (uint16_t)n;
 		return TERN_OK;
 	}
 	if (strcmp(key, "max_topic_alias") == 0) {

@@ -78,10 +78,11 @@ struct tern_config {
 	uint32_t max_packet_size;     /* whole packet bytes; 0: protocol limit */
 	uint16_t max_keepalive;       /* seconds */
 	bool retain_available;
-	uint16_t max_topic_alias; /* v5 Topic Alias Maximum we accept */
-	uint32_t connect_timeout; /* seconds from accept to CONNECT */
-	int64_t max_connections;  /* -1: no bound */
-	size_t max_output_bytes;  /* bytes queued to one socket before QoS 0 drops */
+	uint16_t max_topic_alias;        /* v5 Topic Alias Maximum we accept */
+	uint16_t max_topic_alias_broker; /* aliases we assign per v5 client */
+	uint32_t connect_timeout;        /* seconds from accept to CONNECT */
+	int64_t max_connections;         /* -1: no bound */
+	size_t max_output_bytes;         /* bytes queued to one socket before QoS 0 drops */
 	bool set_tcp_nodelay;
 	enum tern_storage storage;      /* sqlite by default; memory keeps nothing */
 	char persistence_location[256]; /* directory of the database ("": cwd) */

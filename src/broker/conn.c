@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "broker/topic_alias.h"
 #include "store/store.h"
 #include "util/clock.h"
 
@@ -196,6 +197,7 @@ void conn_free(struct conn *c)
 	out_free(c);
 	tern_msg_unref(c->will);
 	free_aliases(c);
+	topic_alias_free(&c->alias_out);
 	free(c);
 }
 
@@ -298,6 +300,8 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	        .packet_id = d->qos ? packet_id : 0,
 	        .payload = m->payload,
 	};
+	uint16_t alias = 0;
+	bool alias_known = false;
 	if (c->version == TERN_V5) {
 		struct tern_props *pr = &pub.props;
 		/* Forwarded unchanged to every subscriber [MQTT-3.3.2-4]
@@ -329,6 +333,16 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		pr->sub_ids = d->n_sub_ids > 1 ? d->sub_ids : &d->sub_id;
 		pr->n_user = m->n_user;
 		pr->user_raw = m->user_raw;
+		if (c->alias_out_max) {
+			alias = topic_alias_pick(c->alias_out, c->alias_out_max, m->topic,
+			                         &alias_known);
+			if (alias) {
+				pr->present |= TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
+				pr->topic_alias = alias;
+				if (alias_known)
+					pub.topic = (struct tern_bytes){m->topic.data, 0};
+			}
+		}
 	}
 	/* Without properties the header is at most type, 4 length bytes,
 	 * topic, packet id and an empty property length: no need to measure
@@ -349,8 +363,28 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	                                 c->wbuf.cap - c->wbuf.len, &n);
 	if (err)
 		return err;
-	if (c->client_max_packet && n + m->payload.len > c->client_max_packet)
-		return TERN_E_TOO_LARGE; /* nothing was committed */
+	if (c->client_max_packet && n + m->payload.len > c->client_max_packet) {
+		if (alias && !alias_known) {
+			/* The alias property made it too large: the message
+			 * still goes out, without one (hmax covered that). */
+			pub.props.present &= ~TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
+			alias = 0;
+			err = tern_encode_publish_header(&pub, c->version,
+			                                 c->wbuf.data + c->wbuf.len,
+			                                 c->wbuf.cap - c->wbuf.len, &n);
+			if (err)
+				return err;
+		}
+		if (n + m->payload.len > c->client_max_packet)
+			return TERN_E_TOO_LARGE; /* nothing was committed */
+	}
+	if (alias && !alias_known &&
+	    topic_alias_set(&c->alias_out, c->alias_out_max, alias, m->topic) != TERN_OK) {
+		/* The client learns a mapping only from a PUBLISH we send,
+		 * so the table and what was sent must agree. */
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return TERN_E_NOMEM;
+	}
 	c->wbuf.len += n;
 	if (byref) {
 		if (out_push(c, d->msg)) {
@@ -722,6 +756,7 @@ void conn_reap(struct conn *c)
 	tern_msg_unref(c->will);
 	c->will = NULL;
 	free_aliases(c);
+	topic_alias_free(&c->alias_out);
 	c->prev = NULL;
 	c->next = w->lingering;
 	if (w->lingering)

@@ -370,6 +370,12 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		if (pr->present & TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE))
 			c->client_max_packet = pr->maximum_packet_size;
 		c->alias_max = cfg->max_topic_alias;
+		/* Aliases for what we send: as many as the client accepts
+		 * [MQTT-3.3.2-11], at most max_topic_alias_broker. */
+		if (pr->present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS_MAXIMUM))
+			c->alias_out_max = pr->topic_alias_maximum < cfg->max_topic_alias_broker
+			                           ? pr->topic_alias_maximum
+			                           : cfg->max_topic_alias_broker;
 	}
 	if (p->will) {
 		c->will =

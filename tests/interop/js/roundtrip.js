@@ -1,10 +1,12 @@
 // MQTT.js round trip for tern's interop tests: subscribe, publish one
 // message at each QoS, wait for all three back, print a JSON report.
-// Usage: node roundtrip.js URL PROTOCOL_VERSION TOPIC
+// Usage: node roundtrip.js URL PROTOCOL_VERSION TOPIC [CONNECT_PROPERTIES_JSON]
+// (e.g. '{"topicAliasMaximum":5}': MQTT.js then resolves the aliases the
+// broker sends, and the report says which alias each message came with).
 'use strict';
 const mqtt = require('mqtt');
 
-const [url, version, topic] = process.argv.slice(2);
+const [url, version, topic, props] = process.argv.slice(2);
 const report = { connected: false, granted: null, received: [], error: null };
 const timer = setTimeout(() => finish('timeout'), 8000);
 
@@ -13,6 +15,7 @@ const client = mqtt.connect(url, {
   clientId: 'mqttjs-' + Math.random().toString(16).slice(2, 10),
   reconnectPeriod: 0,
   connectTimeout: 5000,
+  properties: props ? JSON.parse(props) : undefined,
 });
 
 let done = false;
@@ -39,6 +42,7 @@ client.on('connect', () => {
   });
 });
 client.on('message', (t, payload, packet) => {
-  report.received.push({ topic: t, payload: payload.toString(), qos: packet.qos });
+  const alias = packet.properties ? packet.properties.topicAlias : undefined;
+  report.received.push({ topic: t, payload: payload.toString(), qos: packet.qos, alias });
   if (report.received.length === 3) finish(null);
 });
