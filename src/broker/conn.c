@@ -641,6 +641,9 @@ void conn_detach_session(struct conn *c)
 
 static void linger_want_out(struct conn *c, bool on)
 {
+	/* A write that waits for readability is retried on input, as in
+	 * conn_flush(): EPOLLOUT would fire at once, again and again. */
+	on = on && !c->tp_write_wants_read;
 	if (c->epollout == on)
 		return;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
