@@ -78,6 +78,15 @@ enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
 		SSL_CTX_free(ctx);
 		return TERN_E_CONFIG;
 	}
+	/* Sessions are resumed only where they were made. Without a session
+	 * id context OpenSSL fails the handshake of every client that
+	 * resumes a session on a listener that verifies certificates
+	 * ("session id context uninitialized"), since it cannot tell whether
+	 * the session was verified the same way. Mosquitto sets one too. */
+	char sid[SSL_MAX_SID_CTX_LENGTH]; /* "ternd:65535:verify" at most */
+	int sid_len = snprintf(sid, sizeof(sid), "ternd:%u:%s", cfg->port,
+	                       cfg->require_certificate ? "verify" : "any");
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid, (unsigned)sid_len);
 	if (cfg->require_certificate) {
 		if (!cfg->cafile[0] && !cfg->capath[0]) {
 			snprintf(err, errlen,

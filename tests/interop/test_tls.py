@@ -207,6 +207,34 @@ def test_certificate_identity_becomes_the_username(tls_broker, pki):
     assert "as id-client (p4, c1, k60, u'alice')" in log, log
 
 
+@pytest.mark.broker_config("require_certificate true", "use_identity_as_username true",
+                           "allow_anonymous false")
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_resumed_session_on_a_verifying_listener(tls_broker, pki, version):
+    """A client that resumes its TLS session (RFC 8446 2.2, RFC 5077) on a
+    listener with require_certificate gets in again, under the identity of
+    the certificate it first showed. Without a session id context OpenSSL
+    failed every such handshake ("session id context uninitialized"),
+    found by fuzz_tls."""
+    ctx = ssl.create_default_context(cafile=pki("ca.crt"))
+    ctx.load_cert_chain(pki("alice.crt"), pki("alice.key"))
+    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    session = None
+    for attempt in range(2):
+        raw = socket.create_connection(("127.0.0.1", tls_broker.tls_port), timeout=5)
+        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        # The CONNACK is read before the session is taken: a TLS 1.3
+        # server sends its tickets after the handshake.
+        assert mqtt_over(s, "resume-%d" % attempt) == 0
+        assert s.session_reused == (attempt == 1)
+        session = s.session
+        s.close()
+    time.sleep(0.2)
+    with open(tls_broker.log) as f:
+        log = f.read()
+    assert "as resume-1 (p4, c1, k60, u'alice')" in log, log
+
+
 def test_config_errors_name_the_problem(tmp_path, pki):
     """A TLS listener without keyfile, or with a certfile that does not
     exist, stops ternd with a message naming it."""
