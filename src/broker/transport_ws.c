@@ -267,8 +267,9 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 	struct ws_conn *ws = c->ws;
 	size_t produced = 0;
 	while (produced < cap) {
-		const uint8_t *p = ws->in.data + ws->in.off;
 		size_t avail = tern_buf_used(&ws->in);
+		/* An empty buffer may own no memory: NULL + 0 is undefined. */
+		const uint8_t *p = avail ? ws->in.data + ws->in.off : NULL;
 		if (ws->in_data) {
 			if (ws->left == 0) {
 				ws->in_data = false;
