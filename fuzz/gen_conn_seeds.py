@@ -1,14 +1,18 @@
 #!/usr/bin/python3
-"""Writes the seed corpus of fuzz_conn: realistic MQTT sessions.
+"""Writes the seed corpora of the network fuzz targets: realistic MQTT
+sessions, for fuzz_conn, and the same over WebSockets (fuzz_ws) and TLS
+(fuzz_tls), with the upgrade, framing and TLS cases of those transports.
 
-    /usr/bin/python3 fuzz/gen_conn_seeds.py [OUTDIR]   (default fuzz/corpus/fuzz_conn)
+    /usr/bin/python3 fuzz/gen_conn_seeds.py [all|conn|ws|tls] [OUTDIR]
 
-Each seed is a list of segments in fuzz_conn's input format (see
-fuzz_conn.c): [op][len][bytes], op % 3 the client slot, op >= 0xF0 a
-reconnect of that slot first. A packet longer than 255 bytes is split over
-several segments of the same slot. The packets are built here from the
-MQTT 3.1.1 and 5.0 specifications, independently of tern's encoder, so the
-seeds also say what a correct client sends.
+(default: all three, to fuzz/corpus/fuzz_<target>/). Each seed is a list of
+segments in the target's input format (see fuzz_conn.c, fuzz_ws.c,
+fuzz_tls.c): [op][len][bytes], op % 3 (fuzz_conn) or (op & 15) % 3 the
+client slot, op >= 0xF0 a reconnect of that slot first; fuzz_tls inputs
+start with a mode byte. Data longer than 255 bytes is split over several
+segments of the same slot. The packets and frames are built here from the
+MQTT 3.1.1 and 5.0 specifications and RFC 6455, independently of tern's
+encoder, so the seeds also say what a correct client sends.
 """
 import os
 import struct
@@ -143,26 +147,46 @@ def disconnect(version=V311, reason=None, dprops=b""):
 
 
 class Seed:
+    """A session: what each client slot sends, in order. render() gives
+    it in fuzz_conn's format; ws_input() and tls_input() below in those of
+    fuzz_ws and fuzz_tls."""
+
     def __init__(self):
-        self.out = bytearray()
+        self.events = []  # (reconnect first?, slot, bytes)
 
     def send(self, slot, *packets):
-        data = b"".join(packets)
-        if not data:
-            self.out += bytes([slot, 0])
-        while data:
-            chunk, data = data[:255], data[255:]
-            self.out += bytes([slot, len(chunk)]) + chunk
+        self.events.append((False, slot, b"".join(packets)))
         return self
 
     def reconnect(self, slot, *packets):
         """Closes the slot's socket, connects again and sends packets."""
-        data = b"".join(packets)
-        first, rest = data[:255], data[255:]
-        self.out += bytes([0xF0 + slot, len(first)]) + first
-        if rest:
-            self.send(slot, rest)
+        self.events.append((True, slot, b"".join(packets)))
         return self
+
+    def render(self):
+        return segments((0xF0 + slot if again else slot, data)
+                        for again, slot, data in self.events)
+
+
+# fuzz_ws / fuzz_tls operations (op >> 4), see those files.
+K_HALF_CLOSE, K_PAUSE, K_NO_ITERATE, K_FRAME, K_RECONNECT = 0xB, 0xC, 0xD, 0xE, 0xF
+K_SPLIT, K_KEY_UPDATE, K_RAW, K_CLOSE_NOTIFY = 0x7, 0x8, 0x9, 0xA
+
+
+def segments(ops):
+    """[op][len][bytes] for each (op, data); data longer than 255 bytes
+    goes on in further segments of the same slot, with the same op when
+    it is a way of writing (raw, without iterating, framed), else as a
+    plain write; empty data makes one empty segment."""
+    out = bytearray()
+    for op, data in ops:
+        first, data = data[:255], data[255:]
+        out += bytes([op, len(first)]) + first
+        cont = op if op >> 4 in (K_RAW, K_NO_ITERATE, K_FRAME) else op & 0x0F
+        while data:
+            chunk, data = data[:255], data[255:]
+            out += bytes([cont, len(chunk)]) + chunk
+    return bytes(out)
 
 
 def seeds():
@@ -323,14 +347,278 @@ def seeds():
     return out
 
 
+# ---------------------------------------------------------------- WebSockets
+# RFC 6455: the opening handshake (section 4.1) and base framing (5.2).
+
+WS_CONT, WS_TEXT, WS_BINARY, WS_CLOSE, WS_PING, WS_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+def ws_upgrade(key="dGhlIHNhbXBsZSBub25jZQ==", proto="mqtt", version="13", method="GET",
+               upgrade="websocket", connection="Upgrade", extra=()):
+    """An upgrade request; a header given as None is left out."""
+    lines = ["%s /mqtt HTTP/1.1" % method, "Host: 127.0.0.1:8080"]
+    for name, value in (("Upgrade", upgrade), ("Connection", connection),
+                        ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", version),
+                        ("Sec-WebSocket-Protocol", proto)) + tuple(extra):
+        if value is not None:
+            lines.append("%s: %s" % (name, value))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def ws_frame(payload, opcode=WS_BINARY, fin=True, mask=b"\x12\x34\x56\x78", rsv=0,
+             length=None):
+    """A client frame; mask None sends it unmasked, length forces the
+    7, 16 or 64-bit length form."""
+    n = len(payload)
+    form = length or (7 if n < 126 else 16 if n < 65536 else 64)
+    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
+    m = 0x80 if mask is not None else 0
+    if form == 7:
+        head += bytes([m | n])
+    elif form == 16:
+        head += bytes([m | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([m | 127]) + struct.pack(">Q", n)
+    if mask is None:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def mask_for(i):
+    """A different, deterministic masking key per frame (one all-zero)."""
+    return bytes(((i * 73 + k * 41 + 7) & 0xFF) if i % 5 else 0 for k in range(4))
+
+
+def ws_stream(seed, style):
+    """seed as (op, bytes) for fuzz_ws: each slot upgrades when it is first
+    used and after each reconnect; its bytes then travel in frames, one per
+    send (style "plain") or cut in fragments with a PING among them
+    ("fragmented")."""
+    ops, upgraded, n = [], set(), 0
+    for again, slot, data in seed.events:
+        out = b""
+        if again or slot not in upgraded:
+            out += ws_upgrade(key="a2V5LWZvci1zbG90LSVk%d=" % slot)
+            upgraded.add(slot)
+        if data and style == "fragmented" and len(data) > 3:
+            third = len(data) // 3
+            parts = [data[:third], data[third:2 * third], data[2 * third:]]
+            out += ws_frame(parts[0], fin=False, mask=mask_for(n))
+            out += ws_frame(b"ping", WS_PING, mask=mask_for(n + 1))
+            out += ws_frame(parts[1], WS_CONT, fin=False, mask=mask_for(n + 2))
+            out += ws_frame(parts[2], WS_CONT, mask=mask_for(n + 3))
+            n += 4
+        elif data:
+            out += ws_frame(data, mask=mask_for(n))
+            n += 1
+        ops.append((0xF0 + slot if again else slot, out))
+    return ops
+
+
+def ws_seeds():
+    """fuzz_ws seeds: every fuzz_conn session over WebSockets, and the
+    upgrade and framing cases one by one."""
+    out = {}
+    sessions = seeds()
+    for name, seed in sessions.items():
+        out[name] = segments(ws_stream(seed, "plain"))
+    for name in ("v311-qos1", "v5-props", "retained", "will-v311"):
+        out[name + "-fragmented"] = segments(ws_stream(sessions[name], "fragmented"))
+
+    c311 = connect("ws")
+    c5 = connect("ws5", version=V5)
+    sub = subscribe(1, [("w/#", 1)])
+
+    def one(request, *frames, ops=()):
+        return segments([(0, request + b"".join(frames))] + list(ops))
+
+    # Upgrade requests: accepted variants, then refused ones (400).
+    out["up-mqttv31"] = one(ws_upgrade(proto="mqttv3.1"), ws_frame(c311))
+    out["up-no-proto"] = one(ws_upgrade(proto=None), ws_frame(c311))
+    out["up-proto-list"] = one(ws_upgrade(proto="chat, mqtt"), ws_frame(c5))
+    out["up-case-tabs"] = one(
+        b"GET / HTTP/1.1\r\nhost: x\r\nUPGRADE:\tWebSocket \r\n"
+        b"connection: keep-alive, upgrade\r\nsec-websocket-key:  eA== \r\n"
+        b"sec-websocket-version: 13\r\nsec-websocket-protocol: MQTT\r\n\r\n", ws_frame(c311))
+    out["up-bad-proto"] = one(ws_upgrade(proto="chat"), ws_frame(c311))
+    out["up-bad-version"] = one(ws_upgrade(version="8"))
+    out["up-no-key"] = one(ws_upgrade(key=None))
+    out["up-empty-key"] = one(ws_upgrade(key=""))
+    out["up-post"] = one(ws_upgrade(method="POST"))
+    out["up-no-upgrade"] = one(ws_upgrade(upgrade=None))
+    out["up-no-connection"] = one(ws_upgrade(connection="keep-alive"))
+    out["up-not-http"] = one(c311)
+    out["up-long-key"] = one(ws_upgrade(key="k" * 200))
+    req = ws_upgrade()
+    out["up-split"] = segments([(0, req[:5]), (0, req[5:40]), (0, req[40:-1]),
+                                (0, req[-1:] + ws_frame(c311)), (0, ws_frame(sub))])
+    out["up-nul"] = one(ws_upgrade(extra=(("X-Nul", "a\0b"),)), ws_frame(c311))
+
+    # Frames: every length form, fragments, control frames, CLOSE.
+    big = publish("w/big", "y" * 300, qos=1, pid=2)
+    out["fr-lengths"] = one(ws_upgrade(), ws_frame(c311, length=16), ws_frame(sub, length=64),
+                            ws_frame(big), ws_frame(pingreq(), length=64))
+    packets = c311 + sub + publish("w/x", "two in one")
+    out["fr-packets-span-frames"] = one(ws_upgrade(), ws_frame(packets[:7]),
+                                        ws_frame(packets[7:20], mask=mask_for(3)),
+                                        ws_frame(packets[20:], mask=mask_for(0)))
+    out["fr-fragmented-control"] = one(
+        ws_upgrade(), ws_frame(c5[:4], fin=False), ws_frame(b"", WS_PING),
+        ws_frame(b"", WS_CONT, fin=False), ws_frame(b"p" * 125, WS_PING),
+        ws_frame(b"unsolicited", WS_PONG), ws_frame(c5[4:], WS_CONT),
+        ws_frame(b""), ws_frame(pingreq()))
+    out["fr-close-status"] = one(ws_upgrade(), ws_frame(c311),
+                                 ws_frame(struct.pack(">H", 1000) + b"bye", WS_CLOSE),
+                                 ws_frame(pingreq()))
+    out["fr-close-empty"] = one(ws_upgrade(), ws_frame(c311 + pingreq()),
+                                ws_frame(b"", WS_CLOSE))
+    out["fr-close-one-byte"] = one(ws_upgrade(), ws_frame(b"\x03", WS_CLOSE))
+    for name, bad in (("text", ws_frame(c311, WS_TEXT)), ("unmasked", ws_frame(c311, mask=None)),
+                      ("rsv", ws_frame(c311, rsv=4)), ("opcode3", ws_frame(c311, 0x3)),
+                      ("opcode11", ws_frame(b"", 0xB)),
+                      ("cont-first", ws_frame(c311, WS_CONT)),
+                      ("binary-in-fragment", ws_frame(c311[:3], fin=False) + ws_frame(c311[3:])),
+                      ("ping-fragmented", ws_frame(b"x", WS_PING, fin=False)),
+                      ("ping-126", ws_frame(b"x" * 126, WS_PING)),
+                      ("length-top-bit", ws_frame(c311, length=64)[:2] + b"\x80" + b"\0" * 7),
+                      ("huge-length", ws_frame(c311, length=64)[:2] + b"\x7f" + b"\xff" * 7 +
+                       b"\1\2\3\4" + c311)):
+        out["fr-bad-" + name] = one(ws_upgrade(), bad)
+
+    # Flow: a subscriber that stops reading while retained messages and
+    # PINGs pile up, then reads again; several writes in one read; the
+    # harness framing op; a half close.
+    pub = connect("pub")
+    out["flow-paused"] = segments(
+        [(0, ws_upgrade() + ws_frame(connect("slow") + subscribe(1, [("r/#", 0)])))] +
+        [(1, ws_upgrade() + ws_frame(pub))] +
+        [(K_PAUSE << 4, b"")] +
+        [(1, ws_frame(publish("r/%d" % i, "z" * 240, retain=True))) for i in range(8)] +
+        [(0, ws_frame(subscribe(2, [("r/#", 0)]))), (0, ws_frame(b"q" * 100, WS_PING)),
+         (0, ws_frame(b"q" * 100, WS_PING))] +
+        [(K_PAUSE << 4, ws_frame(pingreq()))] + [(1, ws_frame(disconnect()))])
+    out["flow-no-iterate"] = segments(
+        [(K_NO_ITERATE << 4, ws_upgrade()), (K_NO_ITERATE << 4, ws_frame(c311)),
+         (K_NO_ITERATE << 4, ws_frame(sub)), (0, ws_frame(publish("w/1", "m", qos=1, pid=1)))])
+    out["flow-frame-op"] = segments(
+        [(0, ws_upgrade()), (K_FRAME << 4, c5), (K_FRAME << 4, subscribe(1, [("f", 0)], V5)),
+         (K_FRAME << 4, publish("f", "framed by the harness", version=V5)),
+         (K_FRAME << 4, disconnect(V5))])
+    out["flow-half-close"] = segments(
+        [(0, ws_upgrade() + ws_frame(connect("w", will=("w/will", "gone", 0, False)))),
+         (1, ws_upgrade() + ws_frame(connect("h") + subscribe(1, [("w/#", 0)]))),
+         ((K_HALF_CLOSE << 4), ws_frame(c311[:5]))])
+    return out
+
+
+# ----------------------------------------------------------------------- TLS
+
+def client_hello(tls12):
+    """The ClientHello Python's ssl module (OpenSSL) would send."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+MODE_WS, MODE_CLIENT_CERT, MODE_TLS12 = 1, 2, 4
+
+
+def tls_seeds():
+    """fuzz_tls seeds: sessions in every mode, the TLS operations, and
+    real ClientHellos as raw bytes."""
+    out = {}
+    sessions = seeds()
+    conn_ops = {name: [(0xF0 + slot if again else slot, data)
+                       for again, slot, data in seed.events]
+                for name, seed in sessions.items()}
+
+    def tls(mode, ops):
+        return bytes([mode]) + segments(ops)
+
+    for name in sessions:
+        out["tls13-" + name] = tls(0, conn_ops[name])
+    for name in ("v311-qos2", "v5-props", "will-v311", "credentials"):
+        out["tls12-" + name] = tls(MODE_TLS12, conn_ops[name])
+        out["cert13-" + name] = tls(MODE_CLIENT_CERT, conn_ops[name])
+        out["cert12-" + name] = tls(MODE_CLIENT_CERT | MODE_TLS12, conn_ops[name])
+    for name in ("v311-qos1", "retained", "takeover"):
+        out["ws13-" + name] = tls(MODE_WS, ws_stream(sessions[name], "plain"))
+        out["ws12-cert-" + name] = tls(MODE_WS | MODE_CLIENT_CERT | MODE_TLS12,
+                                       ws_stream(sessions[name], "fragmented"))
+
+    sub = connect("sub") + subscribe(1, [("t/#", 1)])
+    pub = connect("pub")
+    msgs = [publish("t/%d" % i, "v" * 200, qos=1, pid=i + 1, retain=True) for i in range(10)]
+    for mode, tag in ((0, "13"), (MODE_TLS12, "12")):
+        # A KeyUpdate (TLS 1.2: a renegotiation, refused) mid-session and
+        # while the client does not read, so the broker must write to read.
+        out["keyupdate" + tag] = tls(mode, [
+            (0, sub), (K_KEY_UPDATE << 4, publish("t/a", "after update", qos=1, pid=2)),
+            (1, pub), (1, msgs[0]), (0, ack("puback", 1))])
+        out["keyupdate-paused" + tag] = tls(mode, [
+            (0, connect("s") + subscribe(1, [("t/#", 0)])), (1, pub)] +
+            [(K_PAUSE << 4, b"")] + [(1, m) for m in msgs] +
+            [(K_KEY_UPDATE << 4, b""), (K_KEY_UPDATE << 4, subscribe(2, [("t/#", 0)])),
+             (K_PAUSE << 4, pingreq())])
+        # close_notify after and before DISCONNECT; then bytes after it.
+        out["close-notify" + tag] = tls(mode, [
+            (0, sub), (1, pub + msgs[1]), ((K_CLOSE_NOTIFY << 4), disconnect()),
+            ((K_CLOSE_NOTIFY << 4) | 1, b""), (1, pingreq())])
+        # Records cut across reads, several records in one read.
+        out["split" + tag] = tls(mode, [
+            (K_SPLIT << 4, b"\x10" + sub[1:]), (K_SPLIT << 4, b"\x40"), (0, b""),
+            (K_NO_ITERATE << 4 | 1, pub[:3]), (K_NO_ITERATE << 4 | 1, pub[3:]),
+            (K_NO_ITERATE << 4 | 1, msgs[2]), (1, msgs[3]), (K_SPLIT << 4 | 1, b"\xff" + b"x")])
+        # Garbage inside the TLS stream, and a half close.
+        out["raw-after-handshake" + tag] = tls(mode, [
+            (0, sub), (K_RAW << 4, b"\x17\x03\x03\x00\x10" + b"\0" * 16),
+            (1, pub), (K_RAW << 4 | 1, b"\x15\x03\x03\x00\x02\x02\x28")])
+        out["half-close" + tag] = tls(mode, [
+            (0, connect("w", will=("t/will", "x", 1, False))), (1, sub),
+            (K_HALF_CLOSE << 4, b"")])
+        # The fuzzer's own ClientHello, in pieces, then plain MQTT.
+        hello = client_hello(mode == MODE_TLS12)
+        out["raw-hello" + tag] = tls(mode, [
+            (K_RAW << 4, hello[:5]), (K_RAW << 4, hello[5:200]), (K_RAW << 4, hello[200:]),
+            (K_RAW << 4 | 1, connect("plain"))])
+    out["cert-identity-v5"] = tls(MODE_CLIENT_CERT, [
+        (0, connect("id", version=V5, user="ignored", password=b"x") +
+         subscribe(1, [("i/#", 1)], V5)),
+        (1, connect("id2", version=V5) + publish("i/x", "m", qos=1, pid=1, version=V5))])
+    out["ws-frame-op"] = tls(MODE_WS, [
+        (0, ws_upgrade()), (K_FRAME << 4, connect("f")), (K_FRAME << 4, sub[len(connect("f")):]),
+        (K_FRAME << 4, pingreq()), (0, ws_frame(b"", WS_CLOSE))])
+    return out
+
+
+def write(outdir, items):
+    os.makedirs(outdir, exist_ok=True)
+    for name, data in items.items():
+        with open(os.path.join(outdir, "seed-" + name), "wb") as f:
+            f.write(data)
+    print("wrote %d seeds to %s" % (len(items), outdir))
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus", "fuzz_conn")
-    os.makedirs(outdir, exist_ok=True)
-    for name, seed in seeds().items():
-        with open(os.path.join(outdir, "seed-" + name), "wb") as f:
-            f.write(bytes(seed.out))
-    print("wrote %d seeds to %s" % (len(seeds()), outdir))
+    targets = {"conn": lambda: {n: s.render() for n, s in seeds().items()},
+               "ws": ws_seeds, "tls": tls_seeds}
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if which not in targets and which != "all":
+        sys.exit(__doc__)
+    for name, make in targets.items():
+        if which in ("all", name):
+            outdir = (sys.argv[2] if len(sys.argv) > 2
+                      else os.path.join(here, "corpus", "fuzz_" + name))
+            write(outdir, make())
 
 
 if __name__ == "__main__":

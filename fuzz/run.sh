@@ -9,8 +9,10 @@
 # git-ignored working corpus fuzz/corpus-run/<target>/ (which keeps growing
 # across runs), with the dictionary fuzz/<name>.dict for target fuzz_<name>
 # when there is one, else fuzz/mqtt.dict. Crash reproducers land in
-# fuzz/corpus-run/<target>-artifacts/. Prints the executions and coverage of
-# each target; exits non-zero if any target found a crash.
+# fuzz/corpus-run/<target>-artifacts/. A dictionary may name others on a line
+# "# include: a.dict b.dict"; their entries are added (libFuzzer takes one
+# dictionary). Prints the executions and coverage of each target; exits
+# non-zero if any target found a crash.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
@@ -53,6 +55,15 @@ for bin in "${targets[@]}"; do
 	dict=$here/${name#fuzz_}.dict
 	[[ -f $dict ]] || dict=$here/mqtt.dict
 	if [[ -f $dict ]]; then
+		includes=$(sed -n 's/^# include: *//p' "$dict")
+		if [[ -n $includes ]]; then
+			merged="$here/corpus-run/$name.dict"
+			cat "$dict" >"$merged"
+			for inc in $includes; do
+				cat "$here/$inc" >>"$merged"
+			done
+			dict=$merged
+		fi
 		args+=("-dict=$dict")
 	fi
 	echo "== $name: ${seconds}s, corpus $work"
