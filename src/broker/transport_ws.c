@@ -17,7 +17,13 @@
  *
  * Writing: each write becomes one binary frame, kept in the layer's own
  * buffer until the socket takes it; conn.c flushes that buffer through
- * write(c, NULL, 0) when out_pending() says so.
+ * write(c, NULL, 0) when out_pending() says so, and no new frame is taken
+ * while one waits. A PING read while output waits is answered once that
+ * output is gone, and only the latest of several (RFC 6455 5.5.3 allows
+ * it), so a client that sends PINGs and never reads cannot make the layer
+ * hold more than one data frame and one PONG. While the layer's own output
+ * waits, a read asks for writability (tp_read_wants_write), so that the
+ * 101 answer or a PONG goes out even if conn.c has nothing to write.
  */
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -41,6 +47,9 @@ struct ws_conn {
 	uint64_t left;       /* payload bytes left in the current data frame */
 	uint8_t mask[4];
 	uint8_t mask_pos;
+	uint8_t pong_len;
+	uint8_t pong[125]; /* payload of the latest PING not answered yet */
+	bool pong_due;
 	bool in_data;    /* inside a data frame's payload */
 	bool fragmented; /* a data message is open (continuations allowed) */
 	bool close_seen;
@@ -78,15 +87,31 @@ static void ws_close(struct conn *c)
 	base(c)->close(c);
 }
 
-/* Writes the layer's own output; TP_AGAIN while some is left. */
+static bool frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len);
+
+static bool out_waiting(const struct ws_conn *ws)
+{
+	return tern_buf_used(&ws->out) || ws->pong_due;
+}
+
+/* Writes the layer's own output, then the PONG that waited for it;
+ * TP_AGAIN while some is left. */
 static ssize_t flush_out(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
-	while (tern_buf_used(&ws->out)) {
-		ssize_t n = base(c)->write(c, ws->out.data + ws->out.off, tern_buf_used(&ws->out));
-		if (n <= 0)
-			return n == 0 ? TP_AGAIN : n;
-		tern_buf_consume(&ws->out, (size_t)n);
+	for (;;) {
+		while (tern_buf_used(&ws->out)) {
+			ssize_t n = base(c)->write(c, ws->out.data + ws->out.off,
+			                           tern_buf_used(&ws->out));
+			if (n <= 0)
+				return n == 0 ? TP_AGAIN : n;
+			tern_buf_consume(&ws->out, (size_t)n);
+		}
+		if (!ws->pong_due)
+			break;
+		ws->pong_due = false;
+		if (!frame(ws, 0xA, ws->pong, ws->pong_len))
+			return TP_ERROR;
 	}
 	tern_buf_free(&ws->out);
 	return 0;
@@ -332,9 +357,14 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 				ws->phase = WS_CLOSED;
 				return produced ? (ssize_t)produced : 0;
 			}
-			if (opcode == 0x9 && !frame(ws, 0xA, body, (size_t)len))
-				return TP_ERROR;
-			if (opcode != 0x9 && opcode != 0xA)
+			if (opcode == 0x9) {
+				/* Answered by flush_out(), after what waits. */
+				memcpy(ws->pong, body, (size_t)len);
+				ws->pong_len = (uint8_t)len;
+				ws->pong_due = true;
+				continue;
+			}
+			if (opcode != 0xA)
 				return TP_ERROR;
 			continue;
 		}
@@ -357,12 +387,12 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 	return produced ? (ssize_t)produced : TP_AGAIN;
 }
 
-static ssize_t ws_read(struct conn *c, void *buf, size_t len)
+static ssize_t read_frames(struct conn *c, void *buf, size_t len)
 {
 	struct ws_conn *ws = c->ws;
 	if (ws->phase == WS_CLOSED)
 		return 0;
-	if (tern_buf_used(&ws->out) && flush_out(c) == TP_ERROR)
+	if (out_waiting(ws) && flush_out(c) == TP_ERROR)
 		return TP_ERROR;
 	ssize_t ret;
 	while (ws->phase == WS_HANDSHAKE) {
@@ -380,23 +410,28 @@ static ssize_t ws_read(struct conn *c, void *buf, size_t len)
 			continue;
 		if (!upgrade(c))
 			return 0;
-		ssize_t f = flush_out(c);
-		if (f == TP_ERROR)
+		if (flush_out(c) == TP_ERROR)
 			return TP_ERROR;
-		if (f == TP_AGAIN) {
-			/* Make conn.c wait for writability and come back. */
-			c->tp_read_wants_write = true;
-		}
 	}
 	for (;;) {
 		ssize_t n = decode(c, buf, len);
-		if (tern_buf_used(&ws->out))
+		if (out_waiting(ws))
 			(void)flush_out(c);
 		if (n != TP_AGAIN)
 			return n;
 		if (!fill(c, &ws->in, &ret))
 			return ret;
 	}
+}
+
+static ssize_t ws_read(struct conn *c, void *buf, size_t len)
+{
+	/* Set again below, or by a TLS layer underneath, when still so. */
+	c->tp_read_wants_write = false;
+	ssize_t n = read_frames(c, buf, len);
+	if (c->ws->phase != WS_CLOSED && out_waiting(c->ws))
+		c->tp_read_wants_write = true;
+	return n;
 }
 
 static ssize_t ws_write(struct conn *c, const void *buf, size_t len)
@@ -442,7 +477,7 @@ static bool ws_pending(const struct conn *c)
 
 static bool ws_out_pending(const struct conn *c)
 {
-	return c->ws && tern_buf_used(&c->ws->out);
+	return c->ws && out_waiting(c->ws);
 }
 
 const struct transport transport_ws = {

@@ -262,6 +262,51 @@ def test_ping_is_answered_and_text_frames_end_the_connection(ws_broker):
     w.close()
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def test_pings_from_a_client_that_never_reads_hold_one_pong(ws_broker):
+    """A client that sends PINGs and never reads: while earlier output
+    waits, the broker answers only the latest PING (RFC 6455 5.5.5 and
+    5.5.3: "MAY elect to send a Pong frame for only the most recently
+    processed Ping frame"), so 40 MB of PINGs leave its memory where it was
+    (it kept one PONG per PING: +33 MB), and once the client reads, the
+    last PONG carries the last PING's data and MQTT still works."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", ws_broker.ws_port))
+    w = WS(ws_broker.ws_port, sock=sock)
+    w.frame(m.connect("pinger"))
+    assert w.recv_mqtt()[:1] == b"\x20"
+    before = rss_kb(ws_broker.proc.pid)
+    # A zero masking key leaves the payload as it is (RFC 6455 5.3).
+    ping = bytes([0x89, 0x80 | 125]) + b"\0" * 4 + b"p" * 125
+    chunk = ping * 1000
+    for _ in range(300):
+        sock.sendall(chunk)
+    w.frame(b"last", opcode=9)
+    time.sleep(0.5)
+    grown = rss_kb(ws_broker.proc.pid) - before
+    assert grown < 8 * 1024, "broker grew by %d kB" % grown
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        f = w.recv_frame()
+        assert f is not None and f[0] == 10, f
+        if f[1] == b"last":
+            break
+    else:
+        pytest.fail("no PONG for the last PING")
+    w.frame(m.pingreq())
+    assert w.recv_mqtt() == b"\xd0\x00"
+    w.close()
+
+
 def test_websockets_over_tls(tmp_path):
     """`protocol websockets` on a TLS listener: wss:// works with paho."""
     from test_tls import make_ca, make_cert
