@@ -6,8 +6,8 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
-# Seconds per fuzz target: `make test` runs every target this long (six
-# targets: about 45 s in all); `make fuzz` runs each for 300 s.
+# Seconds per fuzz target: `make test` runs every target this long (eight
+# targets: about 60 s in all); `make fuzz` runs each for 300 s.
 FUZZ_SECONDS ?= 7
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local

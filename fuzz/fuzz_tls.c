@@ -56,6 +56,12 @@
  *   0xe      send the bytes as one masked binary WebSocket frame
  *   0xf      close the slot and connect a new client there, then send
  *
+ * Speed: after the first full handshake of each mode, its clients resume
+ * that session (our code runs the same either way; OpenSSL does a few
+ * times less work), and OpenSSL allocates outside ASan (see
+ * LLVMFuzzerInitialize). A finding that needs a resumed session shows with
+ * an input that reconnects a slot.
+ *
  * A client whose TLS fails (the broker refused it, or raw bytes broke the
  * stream) goes on writing its bytes raw. At the end the worker iterates a
  * few more times with every client reading, then every client closes and
