@@ -63,7 +63,8 @@
  * an input that reconnects a slot.
  *
  * A client whose TLS fails (the broker refused it, or raw bytes broke the
- * stream) goes on writing its bytes raw. At the end the worker iterates a
+ * stream), and every client after an input's first 64 handshakes, writes
+ * its bytes raw. At the end the worker iterates a
  * few more times with every client reading, then every client closes and
  * fuzz_broker_stop() frees the rest.
  *
@@ -89,6 +90,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Ciphertext a client holds before it reaches the socket: far more than
  * an input of libFuzzer's default size makes. */
 #define CLIENT_OUT_MAX 65536
+/* TLS handshakes an input may begin; later clients speak raw bytes, so
+ * that an input of reconnects stays within libFuzzer's time limit. */
+#define MAX_HANDSHAKES 64
 /* Iterations with every client reading, at the end of an input. */
 #define FINAL_ROUNDS 3
 
@@ -399,26 +403,36 @@ static void client_read(struct client *cl, int slot, bool trace)
 		fuzz_drain(cl->fd, slot, trace);
 }
 
+/* What one input runs with. */
+struct run {
+	struct tls_setup *s;
+	struct worker *w;
+	bool tls12;
+	bool trace;
+	unsigned handshakes; /* begun so far */
+};
+
 /* Makes sure the slot's TLS session is up; false when it failed. */
-static bool handshake(struct tls_setup *s, struct client *cl, struct worker *w, int slot,
-                      bool tls12, bool trace)
+static bool handshake(struct run *run, struct client *cl, int slot)
 {
+	if (!cl->ssl && !cl->dead && run->handshakes++ >= MAX_HANDSHAKES)
+		cl->dead = true;
 	if (!cl->ssl && !cl->dead) {
 		BIO *inner = NULL;
-		cl->ssl = SSL_new(s->client_ctx);
+		cl->ssl = SSL_new(run->s->client_ctx);
 		if (!cl->ssl || !BIO_new_bio_pair(&inner, 0, &cl->net, 0))
 			ssl_fatal("client SSL");
 		SSL_set_bio(cl->ssl, inner, inner);
 		SSL_set_connect_state(cl->ssl);
-		if (tls12)
+		if (run->tls12)
 			SSL_set_max_proto_version(cl->ssl, TLS1_2_VERSION);
 		if (*cl->resume && SSL_set_session(cl->ssl, *cl->resume) != 1)
 			ssl_fatal("SSL_set_session");
 	}
 	for (int i = 0; i < HANDSHAKE_ROUNDS && !cl->hs_done && !cl->dead; i++) {
-		client_read(cl, slot, trace);
+		client_read(cl, slot, run->trace);
 		if (!cl->hs_done)
-			fuzz_iterate(w);
+			fuzz_iterate(run->w);
 	}
 	if (!cl->hs_done)
 		cl->dead = true;
@@ -426,10 +440,9 @@ static bool handshake(struct tls_setup *s, struct client *cl, struct worker *w, 
 }
 
 /* Has the slot's client write p[0..len): through TLS, else raw. */
-static void client_send(struct tls_setup *s, struct client *cl, struct worker *w, int slot,
-                        bool tls12, bool trace, const uint8_t *p, size_t len)
+static void client_send(struct run *run, struct client *cl, int slot, const uint8_t *p, size_t len)
 {
-	if (!handshake(s, cl, w, slot, tls12, trace)) {
+	if (!handshake(run, cl, slot)) {
 		push(cl, SIZE_MAX);
 		fuzz_send(cl->fd, p, len);
 		return;
@@ -460,8 +473,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint8_t mode = data[0];
 	const struct listener *l = &s.l[mode & (MODE_WS | MODE_CLIENT_CERT)];
-	bool tls12 = mode & MODE_TLS12;
 	struct worker *w = fuzz_broker_start(&fb);
+	struct run run = {.s = &s, .w = w, .tls12 = mode & MODE_TLS12, .trace = trace};
 	for (int i = 0; i < N_SLOTS; i++)
 		client_open(&cl[i], w, l, &s.session[mode & 7]);
 
@@ -491,7 +504,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			limit = len ? p[0] : 128;
 			break;
 		case OP_KEY_UPDATE:
-			if (handshake(&s, c, w, slot, tls12, trace)) {
+			if (handshake(&run, c, slot)) {
 				ERR_clear_error();
 				if (SSL_version(c->ssl) >= TLS1_3_VERSION)
 					(void)SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED);
@@ -515,7 +528,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			push(c, SIZE_MAX);
 			fuzz_send(c->fd, p, len);
 		} else {
-			client_send(&s, c, w, slot, tls12, trace, p, len);
+			client_send(&run, c, slot, p, len);
 		}
 		if (limit != SIZE_MAX)
 			limit = c->out_len * limit / 256;
