@@ -57,16 +57,16 @@
  *   0xf      close the slot and connect a new client there, then send
  *
  * Speed: after the first full handshake of each mode, its clients resume
- * that session (our code runs the same either way; OpenSSL does a few
- * times less work), and OpenSSL allocates outside ASan (see
+ * that session (our code runs the same either way; OpenSSL does about half
+ * the work), and OpenSSL allocates outside ASan (see
  * LLVMFuzzerInitialize). A finding that needs a resumed session shows with
  * an input that reconnects a slot.
  *
  * A client whose TLS fails (the broker refused it, or raw bytes broke the
  * stream), and every client after an input's first 64 handshakes, writes
- * its bytes raw. At the end the worker iterates a
- * few more times with every client reading, then every client closes and
- * fuzz_broker_stop() frees the rest.
+ * its bytes raw. At the end the worker iterates a few more times with
+ * every client reading, then every client closes and fuzz_broker_stop()
+ * frees the rest.
  *
  * Seeds: fuzz/gen_conn_seeds.py tls writes fuzz_conn's and fuzz_ws's
  * sessions in every mode, and real ClientHellos, to fuzz/corpus/fuzz_tls/.
