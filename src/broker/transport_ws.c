@@ -110,6 +110,8 @@ static ssize_t flush_out(struct conn *c)
 		if (!ws->pong_due)
 			break;
 		ws->pong_due = false;
+		if (ws->phase == WS_CLOSED)
+			break; /* nothing follows a close frame (RFC 6455 5.5.1) */
 		if (!frame(ws, 0xA, ws->pong, ws->pong_len))
 			return TP_ERROR;
 	}
@@ -353,8 +355,8 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 			if (opcode == 0x8) {
 				/* Echo the close; the stream ends here. */
 				frame(ws, 0x8, body, len >= 2 ? 2 : 0);
-				(void)flush_out(c);
 				ws->phase = WS_CLOSED;
+				(void)flush_out(c);
 				return produced ? (ssize_t)produced : 0;
 			}
 			if (opcode == 0x9) {
@@ -461,7 +463,7 @@ static ssize_t ws_goodbye(struct conn *c)
 			return TP_ERROR;
 		ws->phase = WS_CLOSED;
 	}
-	if (ws && tern_buf_used(&ws->out)) {
+	if (ws && out_waiting(ws)) {
 		ssize_t f = flush_out(c);
 		if (f != 0)
 			return f;
