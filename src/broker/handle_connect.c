@@ -104,14 +104,22 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
 	conn_close(c, 0, NULL);
 }
 
-/* Draws a client id that is home on this worker: "auto-" and 16 hex digits. */
+/* Draws a client id that is home on this worker: the prefix and 16 hex
+ * digits. The digits are SipHash-2-4, under the per-process secret key, of
+ * a fresh counter value: a client can neither guess the id another client
+ * was given (and take its session over) nor get, after a restart, the id of
+ * a session the store kept. An id that names a session this worker already
+ * has (one in 2^64) is drawn again. */
 static void assign_client_id(struct conn *c, char out[64])
 {
 	struct broker *b = c->w->broker;
 	for (;;) {
-		uint64_t r = tern_hash_mix(broker_new_id(b) ^ ((uint64_t)c->fd << 48) ^ c->id);
-		snprintf(out, 64, "%s%016llx", b->cfg.auto_id_prefix, (unsigned long long)r);
-		if (broker_home_of(b, (const uint8_t *)out, strlen(out)) == c->w->id)
+		uint64_t n = broker_new_id(b);
+		uint64_t r = tern_siphash24(&b->hash_key, &n, sizeof(n));
+		int len = snprintf(out, 64, "%s%016llx", b->cfg.auto_id_prefix,
+		                   (unsigned long long)r);
+		if (broker_home_of(b, (const uint8_t *)out, (size_t)len) == c->w->id &&
+		    !tern_map_get(&c->w->sessions, &b->hash_key, out, (size_t)len))
 			return;
 	}
 }

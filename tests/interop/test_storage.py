@@ -702,3 +702,41 @@ def test_kill_9_loses_no_acknowledged_message(broker):
     dup2 = [k for k, v in seen.items() if v > 1 and k[:2] in (b"c2", b"d2")]
     assert not dup2, "QoS 2 messages delivered twice: %r" % dup2[:5]
     sub.disconnect()
+
+
+def test_assigned_client_ids_are_not_handed_out_again_after_a_restart(broker):
+    """A v5 client that sends an empty client id with Clean Start 0 and a
+    Session Expiry Interval gets a stored session under the id the Server
+    assigned, which must be unique [MQTT-3.1.3-6]. After a restart, other
+    clients that send an empty id must neither be given that id (they would
+    resume the first client's session and read its messages) nor any id the
+    broker gave before the restart: assigned ids are not a predictable
+    sequence."""
+    expiry = [(m.SESSION_EXPIRY, 600)]
+
+    def assigned():
+        c = broker.raw(m.V5)
+        ack = c.connect("", clean=False, properties=expiry)
+        c.disconnect()
+        return ack.props[m.ASSIGNED_CLIENT_ID], ack.session_present
+
+    before = [assigned() for _ in range(5)]
+    assert not any(present for _, present in before)
+    keeper = before[0][0]
+    sub = broker.raw(m.V5)
+    assert sub.connect(keeper, clean=False, properties=expiry).session_present
+    sub.subscribe([("aid/#", 1)])
+    sub.disconnect()
+    pub = broker.raw(m.V5)
+    pub.connect("pub-aid")
+    pub.publish("aid/x", b"private", qos=1, pid=1)
+    pub.disconnect()
+
+    kill(broker, "term")
+    broker.start()
+
+    after = [assigned() for _ in range(5)]
+    for cid, present in after:
+        assert not present, "a new client resumed the stored session of %r" % cid
+    ids_before = {cid for cid, _ in before}
+    assert not ids_before & {cid for cid, _ in after}, "assigned ids repeat across a restart"
