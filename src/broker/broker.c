@@ -220,6 +220,7 @@ static void worker_release(struct worker *w)
 	if (w->epfd >= 0)
 		close(w->epfd);
 	router_free(w->router);
+	flow_worker_free(w);
 	tern_map_free(&w->sessions);
 	tern_map_free(&w->sessions_by_id);
 	tern_map_free(&w->pending);

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "broker/config.h"
+#include "broker/flow.h"
 #include "broker/retain.h"
 #include "broker/router.h"
 #include "broker/stats.h"
@@ -133,6 +134,7 @@ enum inbox_kind {
 	INBOX_STORE_DONE, /* the store committed one of our batches */
 	INBOX_AUTH,       /* reloaded password / ACL files */
 	INBOX_AUTH_DONE,  /* the verdict on a CONNECT's password (auth_pool.c) */
+	INBOX_FLOW_WAKE,  /* a session drained: recheck paused publishers */
 };
 
 struct deliver_target {
@@ -216,6 +218,9 @@ struct worker {
 	uint64_t done_ticket;        /* all batches up to it are committed */
 	struct held *held;           /* answers waiting for a commit (ring) */
 	size_t held_head, held_n, held_cap;
+	struct flow_pause **paused; /* publishers paused by flow control (flow.c) */
+	size_t n_paused, cap_paused;
+	bool flow_recheck; /* a cell drained: run flow_resume() before sleeping */
 	uint64_t next_tick;
 	/* Lines that repeat per message (drops, denied publishes), at most
 	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
@@ -276,9 +281,13 @@ enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pendi
  * Routes a message to every matching session of the broker: sessions of
  * this worker at once, others through the outbox. Sets *matched (may be
  * NULL) to the number of sessions it goes to. The caller keeps its
- * reference of msg.
+ * reference of msg. When full is not NULL, *full is set to the flow cell of
+ * a QoS 1/2 receiver that is now over its mark (flow.h), or NULL: a caller
+ * with a publisher connection then pauses it. The cell stays valid until
+ * this worker next handles its inbox.
  */
-enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched);
+enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched,
+                            struct flow_cell **full);
 
 /* Handles the route part of an inbox item. */
 void route_inbox(struct worker *w, struct inbox_item *item);
@@ -439,7 +448,10 @@ struct session {
 	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
 	struct tern_msg *will;     /* pending will after an abnormal disconnect */
 	uint64_t will_at;
-	uint32_t expiry; /* seconds after disconnect; UINT32_MAX: never */
+	struct flow_cell *flow; /* from the first subscription on (flow.h); a reference */
+	uint64_t flow_over_at;  /* when it was first seen over its mark; 0: not */
+	uint64_t drained_at;    /* when a message last left the queue */
+	uint32_t expiry;        /* seconds after disconnect; UINT32_MAX: never */
 	uint32_t q_head, q_len, q_cap;
 	uint32_t n_inflight, cap_inflight;
 	uint32_t n_unsent; /* in-flight entries waiting to be resent */
@@ -475,6 +487,18 @@ void session_deliver(struct session *s, struct delivery *d);
 
 /* Sends queued messages while the in-flight window has room. */
 void session_pump(struct session *s);
+
+/* The session's flow cell, created on first use (every route of the
+ * session carries it); NULL when out of memory. */
+struct flow_cell *session_flow(struct session *s);
+
+/* The session's connection came (online true) or went: online sessions
+ * slow their publishers, offline ones drop beyond max_queued_messages. */
+void session_flow_online(struct session *s, bool online);
+
+/* Tick of an online session: falls back to dropping after max_stall_time
+ * over its mark without progress (flow.h). */
+void session_flow_tick(struct session *s, uint64_t now);
 
 /* Resends every in-flight message (PUBLISH with DUP, or PUBREL) on a resumed
  * session [MQTT-4.4.0-1], then pumps the queue. */
@@ -553,6 +577,7 @@ struct conn {
 	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
 	struct tern_msg *will;         /* will of this connection */
 	struct conn_out *out;          /* payloads sent by reference; NULL when none */
+	struct flow_pause *flow;       /* acks held by flow control (flow.c); NULL: none */
 	int fd;
 	enum conn_state state;
 	uint32_t client_max_packet; /* client's Maximum Packet Size (v5); 0 none */

@@ -29,6 +29,7 @@ void config_defaults(struct tern_config *cfg)
 	strcpy(cfg->auto_id_prefix, "auto-");
 	cfg->max_inflight_messages = 20;
 	cfg->max_queued_messages = 1000;
+	cfg->max_stall_time = 30;
 	cfg->max_subscriptions = 10000;
 	cfg->max_topic_levels = 256;
 	cfg->max_keepalive = 65535;
@@ -427,6 +428,14 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		if ((err = parse_u64(c, key, v, 0, UINT32_MAX, &n)))
 			return err;
 		cfg->max_queued_messages = (uint32_t)n;
+		return TERN_OK;
+	}
+	if (strcmp(key, "max_stall_time") == 0) {
+		/* Ours: how long a subscriber that stopped reading may hold
+		 * back its publishers (flow control, src/broker/flow.h). */
+		if ((err = parse_u64(c, key, v, 0, 86400, &n)))
+			return err;
+		cfg->max_stall_time = (uint32_t)n;
 		return TERN_OK;
 	}
 	if (strcmp(key, "max_queued_bytes") == 0) {

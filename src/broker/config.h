@@ -72,6 +72,9 @@ struct tern_config {
 	        max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
 	uint32_t max_queued_messages; /* per session; 0: no bound */
 	uint64_t max_queued_bytes;    /* payload bytes queued per session; 0: no bound */
+	uint32_t max_stall_time;      /* seconds an online session over its queue bound
+	                               * may slow its publishers without progress before
+	                               * it drops instead; 0: never slow them */
 	uint32_t max_subscriptions;   /* per client; 0: no bound */
 	uint32_t max_topic_levels;    /* in a topic name or filter; 0: no bound */
 	uint32_t message_size_limit;  /* payload bytes; 0: protocol limit */

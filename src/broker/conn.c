@@ -22,6 +22,11 @@
  * flush, transport goodbye, shutdown(SHUT_WR), then input is dropped until
  * the peer closes or a bound (time, bytes) is reached, so that a client
  * still sending can read our DISCONNECT instead of meeting a reset.
+ *
+ * Flow control (flow.h) can stop reading a publisher that goes on while
+ * its acknowledgements are held: its socket is then taken out of the read
+ * interest set and what it has buffered waits, unhandled, until
+ * flow_resume() runs it again.
  */
 #include "broker/broker.h"
 
@@ -192,6 +197,8 @@ void conn_free(struct conn *c)
 		close(c->fd);
 	if (c->counted)
 		atomic_fetch_sub(&c->w->broker->n_conns, 1);
+	if (c->flow)
+		flow_forget(c);
 	tern_buf_free(&c->rbuf);
 	tern_buf_free(&c->wbuf);
 	out_free(c);
@@ -405,8 +412,9 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 static void set_epollout(struct conn *c, bool on)
 {
 	/* A transport waiting for writability to read (TLS handshake) keeps
-	 * EPOLLOUT whatever the output buffer says. */
-	on = on || c->tp_read_wants_write;
+	 * EPOLLOUT whatever the output buffer says, unless reading is
+	 * paused. */
+	on = on || (c->tp_read_wants_write && !c->input_paused);
 	if (c->epollout == on)
 		return;
 	struct epoll_event ev = {.events = (c->input_paused ? 0 : EPOLLIN | EPOLLRDHUP) |
@@ -607,6 +615,7 @@ void conn_detach_session(struct conn *c)
 	struct worker *w = c->w;
 	c->session = NULL;
 	s->conn = NULL;
+	session_flow_online(s, false);
 	stat_add(&w->stats, STAT_SESSIONS_ONLINE, (uint64_t)-1);
 	if (c->will && !c->will_suppressed) {
 		/* The will goes out after the Will Delay Interval or when the
@@ -742,6 +751,8 @@ void conn_reap(struct conn *c)
 	conn_detach_session(c);
 	if (c->auth == CONN_AUTH_WAIT)
 		auth_forget(c);
+	if (c->flow)
+		flow_forget(c); /* its held acknowledgements have nobody to go to */
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
 	if (!ok || c->no_linger || epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
 		conn_free(c);
@@ -862,7 +873,9 @@ static uint8_t decode_reason(enum tern_err err)
 bool conn_process(struct conn *c)
 {
 	struct worker *w = c->w;
-	while (c->state != CONN_CLOSING && tern_buf_used(&c->rbuf)) {
+	/* Input paused by flow control (flow_hold()) stops handling too:
+	 * what is buffered waits for flow_resume(). */
+	while (c->state != CONN_CLOSING && !c->input_paused && tern_buf_used(&c->rbuf)) {
 		const uint8_t *data = c->rbuf.data + c->rbuf.off;
 		size_t avail = tern_buf_used(&c->rbuf);
 		uint32_t max = w->broker->cfg.max_packet_size;

@@ -358,6 +358,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	}
 	s->conn = c;
 	c->session = s;
+	session_flow_online(s, true);
 	stat_add(&w->stats, STAT_SESSIONS_ONLINE, 1);
 	if (session_persistent(s))
 		session_record(s, 0);

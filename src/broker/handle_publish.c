@@ -6,6 +6,10 @@
  * one refcounted message, store it if retained, route it, acknowledge it.
  * The acknowledgement is written after routing, so by the time a publisher
  * sees PUBACK/PUBREC every subscriber of this broker has its reference.
+ * When the message went to a subscriber whose queue is over its mark, its
+ * acknowledgement and the publisher's next ones are held until that
+ * subscriber drains (flow control, flow.h): a slow subscriber slows its
+ * publishers instead of losing their messages.
  *
  * Outbound acknowledgements (PUBACK, PUBREC, PUBCOMP from the client) move
  * the session's in-flight entries along the QoS 1 / QoS 2 state machines.
@@ -84,12 +88,17 @@ static bool qos2_add(struct session *s, uint16_t id)
 	return true;
 }
 
+/* Acknowledges a QoS 1/2 PUBLISH: now, or after the acknowledgements that
+ * flow control holds for this publisher (they stay in order). */
 static void ack(struct conn *c, const struct tern_publish *p, uint8_t reason)
 {
-	if (p->qos == 1)
-		conn_send_ack(c, TERN_PUBACK, p->packet_id, reason);
-	else if (p->qos == 2)
-		conn_send_ack(c, TERN_PUBREC, p->packet_id, reason);
+	if (p->qos == 0)
+		return;
+	enum tern_packet_type type = p->qos == 1 ? TERN_PUBACK : TERN_PUBREC;
+	if (c->flow)
+		flow_hold(c, (uint8_t)type, p->packet_id, reason);
+	else
+		conn_send_ack(c, type, p->packet_id, reason);
 }
 
 void handle_publish(struct conn *c, const struct tern_publish *p)
@@ -145,7 +154,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	if (p->qos == 2 && qos2_seen(s, p->packet_id)) {
 		/* A retransmission: already routed, acknowledge again
 		 * (method B, [MQTT-4.3.3-9]). */
-		conn_send_ack(c, TERN_PUBREC, p->packet_id, TERN_RC_SUCCESS);
+		ack(c, p, TERN_RC_SUCCESS);
 		return;
 	}
 	if (b->cfg.message_size_limit && p->payload.len > b->cfg.message_size_limit) {
@@ -203,7 +212,8 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		return;
 	}
 	size_t matched = 0;
-	enum tern_err err = route_publish(w, m, &matched);
+	struct flow_cell *full = NULL;
+	enum tern_err err = route_publish(w, m, &matched, p->qos > 0 ? &full : NULL);
 	tern_msg_unref(m);
 	if (err) {
 		/* A failing PUBREC ends the flow: the id is not remembered. */
@@ -217,6 +227,14 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	uint8_t reason = matched ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
 	if (p->qos == 2 && batch && session_persistent(s))
 		persist_note(w, store_qos2_put(batch, s->id, p->packet_id));
+	if (c->flow) {
+		/* Paused: in order after the held ones (flow.c). */
+		ack(c, p, reason);
+		return;
+	}
+	if (full &&
+	    flow_pause(c, full, p->qos == 1 ? TERN_PUBACK : TERN_PUBREC, p->packet_id, reason))
+		return; /* acknowledged when the receiver has drained */
 	if (batch && (p->qos == 2 || matched || p->retain)) {
 		/* PUBACK / PUBREC promise the message is safe: they wait for
 		 * the commit of the rows just recorded (issue: no

@@ -207,12 +207,14 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		        (e.no_local ? ROUTE_NO_LOCAL : 0) | (e.retain_as_published ? ROUTE_RAP : 0);
 		sub->retain_handling = e.retain_handling;
 		sub->sub_id = sub_id;
+		/* Every route of a session carries its flow cell (flow.h). */
 		struct route r = {.session = s->id,
+		                  .flow = session_flow(s),
 		                  .sub_id = sub_id,
 		                  .home = (uint16_t)w->id,
 		                  .qos = e.qos,
 		                  .flags = sub->flags};
-		if (route_change(w, &batch, true, e.filter, &r)) {
+		if (!r.flow || route_change(w, &batch, true, e.filter, &r)) {
 			*reason = TERN_RC_UNSPECIFIED;
 			continue;
 		}

@@ -100,10 +100,22 @@ enum tern_err metrics_render(struct broker *b, struct tern_buf *o)
 	} drops[] = {{"queue_full", STAT_DROP_QUEUE_FULL},
 	             {"slow_consumer", STAT_DROP_SLOW_QOS0},
 	             {"expired", STAT_DROP_EXPIRED},
-	             {"too_large", STAT_DROP_TOO_LARGE}};
+	             {"too_large", STAT_DROP_TOO_LARGE},
+	             {"stalled", STAT_DROP_STALLED}};
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		ok &= out(o, "tern_messages_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
 		          (unsigned long long)broker_stat(b, drops[i].id));
+	ok &= one(o, "tern_publishers_paused", "gauge",
+	          "Publisher connections paused by flow control: a session they feed is over "
+	          "max_queued_messages.",
+	          (double)broker_stat(b, STAT_PUBLISHERS_PAUSED));
+	ok &= one(o, "tern_flow_pauses_total", "counter",
+	          "Times a publisher was paused by flow control.",
+	          (double)broker_stat(b, STAT_FLOW_PAUSES));
+	ok &= one(o, "tern_flow_stalls_total", "counter",
+	          "Online sessions that took nothing for max_stall_time and fell back to "
+	          "dropping.",
+	          (double)broker_stat(b, STAT_FLOW_STALLS));
 	ok &= one(o, "tern_packets_received_total", "counter", "MQTT packets received.",
 	          (double)broker_stat(b, STAT_PKT_IN));
 	ok &= one(o, "tern_packets_sent_total", "counter", "MQTT packets sent.",

@@ -332,10 +332,13 @@ static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter
 		return TERN_E_NOMEM;
 	}
 	struct route r = {.session = s->id,
+	                  .flow = session_flow(s),
 	                  .sub_id = sub_id,
 	                  .home = (uint16_t)s->w->id,
 	                  .qos = qos,
 	                  .flags = flags};
+	if (!r.flow)
+		return TERN_E_NOMEM;
 	struct tern_bytes f = {sub->filter, sub->len}, group = {0}, plain = f;
 	if (!tern_topic_filter_share(f, &group, &plain)) {
 		group.len = 0;

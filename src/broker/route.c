@@ -13,6 +13,10 @@
  * subscriptions of one session into one delivery with the highest QoS and
  * every subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3], then hand
  * local sessions their delivery at once and batch the others per worker.
+ * A QoS 1/2 delivery for another worker is counted in the session's flow
+ * cell before it leaves (and taken off when it arrives), so a session's
+ * count includes what is on its way; the publisher learns whether a
+ * receiver is now full (flow.h).
  */
 #include "broker/broker.h"
 
@@ -89,6 +93,12 @@ enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add
 		it->u.route.origin = (uint16_t)w->id;
 		it->u.route.req = batch ? batch->req : 0;
 		it->u.route.route = *route;
+		/* An added route keeps the flow cell alive on its way; a
+		 * removal does not need it. */
+		if (add)
+			flow_cell_ref(route->flow);
+		else
+			it->u.route.route.flow = NULL;
 		it->u.route.filter_len = (uint16_t)filter.len;
 		it->u.route.text = text;
 		if (batch)
@@ -136,10 +146,17 @@ static void deliver_local(struct worker *w, struct deliver_target *t)
 {
 	struct session *s = tern_map64_get(&w->sessions_by_id, t->session);
 	if (!s) {
+		/* Ended: its flow cell no longer counts. */
 		delivery_clear(&t->d);
 		return;
 	}
+	bool counted = t->d.qos > 0;
 	session_deliver(s, &t->d);
+	/* Counted by the publishing worker while on its way (hand_over);
+	 * the session counts it again if it queued it. Every route of s
+	 * carries s->flow. */
+	if (counted && s->flow)
+		flow_sub(w, s->flow, 1);
 }
 
 void route_inbox(struct worker *w, struct inbox_item *it)
@@ -161,6 +178,8 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		if (apply(w, it->kind == INBOX_ROUTE_ADD, f, &it->u.route.route))
 			tern_log_write(&w->broker->log, TERN_LOG_ERR,
 			               "Error: out of memory updating subscriptions");
+		/* The replica took its own reference. */
+		flow_cell_unref(it->u.route.route.flow);
 		free(it->u.route.text);
 		if (it->u.route.req && !stopping(w)) {
 			/* Reuse the item as the ack. */
@@ -197,6 +216,9 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		break;
 	case INBOX_AUTH_DONE:
 		auth_verdict(w, it->u.verdict.conn, it->u.verdict.rc);
+		break;
+	case INBOX_FLOW_WAKE:
+		w->flow_recheck = true;
 		break;
 	case INBOX_CONN:
 		break;
@@ -244,15 +266,24 @@ static enum tern_err add_sub_id(struct delivery *d, uint32_t id)
 	return TERN_OK;
 }
 
-static void hand_over(struct worker *w, unsigned home, uint64_t session, struct delivery *d,
-                      struct inbox_item **batch)
+/* Hands d to session r->session: at once when it lives here, else into
+ * the batch for its worker. Sets *full to r's flow cell when that session
+ * is now over its mark for QoS 1/2. */
+static void hand_over(struct worker *w, const struct route *r, struct delivery *d,
+                      struct inbox_item **batch, struct flow_cell **full)
 {
+	unsigned home = r->home;
+	uint64_t session = r->session;
 	if (home == w->id) {
 		struct session *s = tern_map64_get(&w->sessions_by_id, session);
-		if (s)
-			session_deliver(s, d);
-		else
+		if (!s) {
 			delivery_clear(d);
+			return;
+		}
+		bool flow = d->qos > 0 && r->flow;
+		session_deliver(s, d);
+		if (flow && !*full && flow_full(r->flow))
+			*full = r->flow;
 		return;
 	}
 	if (d->qos == 0 && atomic_load_explicit(&w->broker->workers[home]->backlog,
@@ -287,12 +318,22 @@ static void hand_over(struct worker *w, unsigned home, uint64_t session, struct 
 	it->u.deliver.t[n].session = session;
 	it->u.deliver.t[n].d = *d;
 	it->u.deliver.n = n + 1;
+	if (d->qos > 0 && r->flow) {
+		/* Counted before it can arrive; the home worker takes it off. */
+		flow_add(r->flow, 1);
+		if (!*full && flow_full(r->flow))
+			*full = r->flow;
+	}
 	memset(d, 0, sizeof(*d));
 }
 
-enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched)
+enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched,
+                            struct flow_cell **full)
 {
 	struct route_matches *m = &w->matches;
+	struct flow_cell *over = NULL;
+	if (full)
+		*full = NULL;
 	enum tern_err err = router_match(w->router, msg->topic.data, msg->topic.len, m);
 	size_t delivered = 0;
 	if (matched)
@@ -352,7 +393,7 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 				                                                   : &d.sub_id,
 				                                   d.n_sub_ids));
 			}
-			hand_over(w, r->home, r->session, &d, batch);
+			hand_over(w, r, &d, batch, &over);
 			delivered++;
 		} else {
 			delivery_clear(&d);
@@ -366,5 +407,7 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 		free(batch);
 	if (matched)
 		*matched = delivered;
+	if (full)
+		*full = over;
 	return err;
 }

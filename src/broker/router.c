@@ -27,6 +27,11 @@
  * loop, so the recursion is only as deep as the number of '+' levels taken.
  * Subscriptions are copied into the caller's array; nothing else allocates.
  *
+ * Flow cells. A stored route holds a reference to its session's flow cell
+ * (flow.h), taken when stored and dropped when removed or replaced, so a
+ * replica can read the cell for as long as it can route to the session.
+ * Matching a share group passes over members whose cell says full.
+ *
  * Pruning. router_remove() frees the nodes it leaves empty, walking up the
  * parent pointers, so the trie never holds a node without a subscription
  * below it. router_free() frees iteratively (the pending nodes are chained
@@ -37,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/flow.h"
 #include "util/map.h"
 
 /* From this many members on, a subset keeps a session -> index map. */
@@ -154,6 +160,8 @@ static enum tern_err subset_put(struct subset *s, const struct route *rt, bool *
 	uint32_t i;
 	*added = false;
 	if (subset_find(s, rt->session, &i)) {
+		flow_cell_ref(rt->flow);
+		flow_cell_unref(s->v[i].flow);
 		s->v[i] = *rt;
 		return TERN_OK;
 	}
@@ -172,6 +180,7 @@ static enum tern_err subset_put(struct subset *s, const struct route *rt, bool *
 	if (s->idx && tern_map64_put(s->idx, rt->session, idx_val(s->n)))
 		return TERN_E_NOMEM;
 	s->v[s->n++] = *rt;
+	flow_cell_ref(rt->flow);
 	*added = true;
 	return TERN_OK;
 }
@@ -197,6 +206,7 @@ static void subset_move(struct subset *s, uint32_t from, uint32_t to)
 static void subset_remove_at(struct subset *s, uint32_t i, uint32_t *cursor)
 {
 	uint32_t last = s->n - 1;
+	flow_cell_unref(s->v[i].flow);
 	if (s->idx)
 		(void)tern_map64_del(s->idx, s->v[i].session);
 	if (cursor && i < *cursor) {
@@ -233,6 +243,8 @@ static void subset_remove_at(struct subset *s, uint32_t i, uint32_t *cursor)
 
 static void subset_free(struct subset *s)
 {
+	for (uint32_t i = 0; i < s->n; i++)
+		flow_cell_unref(s->v[i].flow);
 	free(s->v);
 	subset_drop_index(s);
 	memset(s, 0, sizeof(*s));
@@ -541,11 +553,22 @@ static enum tern_err emit(struct node *n, struct route_matches *out)
 	for (struct group *g = n->groups; g; g = g->next) {
 		if (out_reserve(out, 1))
 			return TERN_E_NOMEM;
+		/* A member whose queue is full (flow.h) is passed over while
+		 * another can take the message; when all are full the turn's
+		 * member gets it and its publisher waits. */
+		uint32_t pick = g->cursor;
+		for (uint32_t k = 0; k < g->members.n; k++) {
+			uint32_t at = (g->cursor + k) % g->members.n;
+			const struct flow_cell *f = g->members.v[at].flow;
+			if (!f || !flow_full(f)) {
+				pick = at;
+				break;
+			}
+		}
 		struct route *rt = &out->v[out->n++];
-		*rt = g->members.v[g->cursor];
+		*rt = g->members.v[pick];
 		rt->flags |= ROUTE_SHARED;
-		if (++g->cursor == g->members.n)
-			g->cursor = 0;
+		g->cursor = pick + 1 == g->members.n ? 0 : pick + 1;
 	}
 	return TERN_OK;
 }

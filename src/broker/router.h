@@ -35,13 +35,17 @@ enum {
 	ROUTE_SHARED = 1u << 2,   /* set by router_match() on shared matches */
 };
 
+struct flow_cell;
+
 /* One subscription as stored and as matched. */
 struct route {
-	uint64_t session; /* session id, unique for the broker's lifetime */
-	uint32_t sub_id;  /* v5 subscription identifier, 0 for none */
-	uint16_t home;    /* index of the worker owning the session */
-	uint8_t qos;      /* granted maximum QoS */
-	uint8_t flags;    /* ROUTE_* */
+	uint64_t session;       /* session id, unique for the broker's lifetime */
+	struct flow_cell *flow; /* the session's flow cell (flow.h); a stored
+	                         * route holds a reference, NULL for none */
+	uint32_t sub_id;        /* v5 subscription identifier, 0 for none */
+	uint16_t home;          /* index of the worker owning the session */
+	uint8_t qos;            /* granted maximum QoS */
+	uint8_t flags;          /* ROUTE_* */
 };
 
 /* Caller-owned result array of router_match(), reused across calls. */

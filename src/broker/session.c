@@ -11,6 +11,13 @@
  * [MQTT-4.6.0-1]. QoS 0 is sent at once when online (dropped, and counted,
  * when the socket is that far behind) and not queued offline.
  *
+ * The bound on the queue depends on whether the client is there (flow.h).
+ * Offline, max_queued_messages / max_queued_bytes drop what exceeds them,
+ * as in mosquitto. Online, they are marks for flow control: the queue keeps
+ * everything it is given and the session's flow cell tells its publishers
+ * to wait; only a session that stalls (max_stall_time without progress)
+ * drops beyond them. Every delivery in the queue is counted in the cell.
+ *
  * Inbound QoS 2 uses method B of the spec (4.3.3): the message is routed on
  * the first PUBLISH and its packet id remembered until PUBREL, so a
  * retransmitted PUBLISH is not routed twice.
@@ -75,7 +82,7 @@ void session_fire_will(struct session *s)
 	if (will->retain && retain_set(w->broker->retain, will))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
 		               "Error: out of memory storing a retained will");
-	if (route_publish(w, will, NULL))
+	if (route_publish(w, will, NULL, NULL))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
 		               "Error: out of memory routing a will");
 	tern_msg_unref(will);
@@ -127,6 +134,13 @@ void session_destroy(struct session *s)
 	for (size_t i = 0; i < s->q_len; i++)
 		delivery_clear(&s->queue[(s->q_head + i) % s->q_cap]);
 	free(s->queue);
+	if (s->flow) {
+		/* Publishers waiting for it go on; replicas may hold the cell
+		 * a little longer. */
+		flow_set_state(w, s->flow, 0, FLOW_ONLINE | FLOW_STALLED | FLOW_BYTES);
+		flow_cell_unref(s->flow);
+		s->flow = NULL;
+	}
 	for (size_t i = 0; i < s->n_inflight; i++)
 		delivery_clear(&s->inflight[i].d);
 	free(s->inflight);
@@ -238,23 +252,69 @@ static enum tern_err queue_push(struct session *s, struct delivery *d)
 	s->q_len++;
 	s->q_bytes += d->msg->payload.len;
 	memset(d, 0, sizeof(*d));
+	struct flow_cell *f = s->flow;
+	if (f) {
+		uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
+		flow_add(f, 1);
+		if (max_bytes && s->q_bytes > max_bytes &&
+		    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_BYTES))
+			flow_set_state(s->w, f, FLOW_BYTES, 0);
+	}
 	return TERN_OK;
+}
+
+/* Takes the oldest queued delivery into *d; the queue is not empty. */
+static void queue_pop(struct session *s, struct delivery *d)
+{
+	*d = s->queue[s->q_head];
+	s->q_head = (s->q_head + 1) % s->q_cap;
+	s->q_len--;
+	s->q_bytes -= d->msg->payload.len;
+	s->drained_at = s->w->now;
+	struct flow_cell *f = s->flow;
+	if (!f)
+		return;
+	uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
+	if ((atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_BYTES) &&
+	    s->q_bytes <= max_bytes / 2)
+		flow_set_state(s->w, f, 0, FLOW_BYTES);
+	flow_sub(s->w, f, 1);
+}
+
+/* True when the session keeps whatever it is given because its publishers
+ * are slowed instead (flow.h): online, flow control on, not stalled. */
+static bool flow_holds(const struct session *s)
+{
+	return s->conn && s->flow &&
+	       (atomic_load_explicit(&s->flow->state, memory_order_relaxed) &
+	        (FLOW_ONLINE | FLOW_STALLED)) == FLOW_ONLINE;
 }
 
 static bool enqueue(struct session *s, struct delivery *d)
 {
 	const struct tern_config *cfg = &s->w->broker->cfg;
-	if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
-		return false;
-	if (cfg->max_queued_bytes && s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
-		return false;
+	if (!flow_holds(s)) {
+		if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
+			return false;
+		if (cfg->max_queued_bytes &&
+		    s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
+			return false;
+	}
 	return queue_push(s, d) == TERN_OK;
 }
 
 static void drop(struct session *s, struct delivery *d, const char *why)
 {
-	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
 	record_del(s, d);
+	if (s->conn && s->flow && d->qos > 0 &&
+	    (atomic_load_explicit(&s->flow->state, memory_order_relaxed) & FLOW_STALLED)) {
+		/* A stalled session: said once, when it stalled
+		 * (session_flow_tick). */
+		stat_add(&s->w->stats, STAT_DROP_STALLED, 1);
+		delivery_clear(d);
+		return;
+	}
+	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
 	static const struct tern_log_kind dropped = {TERN_LOG_WARNING, "dropped"};
 	if (d->qos > 0 && tern_log_limit_pass(&s->w->log_limit, &dropped, s->client_id,
 	                                      s->client_id_len, s->w->now))
@@ -340,10 +400,8 @@ void session_pump(struct session *s)
 		}
 	}
 	while (s->conn && s->q_len && s->n_unsent == 0 && sent_count(s) < window(s)) {
-		struct delivery d = s->queue[s->q_head];
-		s->q_head = (s->q_head + 1) % s->q_cap;
-		s->q_len--;
-		s->q_bytes -= d.msg->payload.len;
+		struct delivery d;
+		queue_pop(s, &d);
 		if (expired(s, &d)) {
 			record_del(s, &d);
 			stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
@@ -483,4 +541,57 @@ enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id)
 	}
 	s->qos2_in[s->n_qos2_in++] = packet_id;
 	return TERN_OK;
+}
+
+struct flow_cell *session_flow(struct session *s)
+{
+	if (s->flow)
+		return s->flow;
+	/* Everything already queued counts from the start. */
+	s->flow = flow_cell_new(s->q_len, s->w->broker->cfg.max_queued_messages);
+	if (s->flow && s->conn)
+		session_flow_online(s, true);
+	return s->flow;
+}
+
+void session_flow_online(struct session *s, bool online)
+{
+	struct flow_cell *f = s->flow;
+	if (!f)
+		return;
+	s->flow_over_at = 0;
+	s->drained_at = s->w->now;
+	/* max_stall_time 0 turns flow control off: online sessions then drop
+	 * by policy as offline ones do (mosquitto's behaviour). */
+	if (online && s->w->broker->cfg.max_stall_time)
+		flow_set_state(s->w, f, FLOW_ONLINE, FLOW_STALLED);
+	else
+		flow_set_state(s->w, f, 0, FLOW_ONLINE | FLOW_STALLED);
+}
+
+void session_flow_tick(struct session *s, uint64_t now)
+{
+	struct flow_cell *f = s->flow;
+	if (!f || !s->conn || !flow_full(f)) {
+		s->flow_over_at = 0;
+		return;
+	}
+	if (!s->flow_over_at) {
+		s->flow_over_at = now;
+		return;
+	}
+	/* Over its mark, with nothing taken off the queue since: the client
+	 * has stopped reading, or reads too little to matter. */
+	uint64_t since = s->flow_over_at > s->drained_at ? s->flow_over_at : s->drained_at;
+	uint32_t stall = s->w->broker->cfg.max_stall_time;
+	if (now - since < (uint64_t)stall * 1000u)
+		return;
+	s->flow_over_at = 0;
+	flow_set_state(s->w, f, FLOW_STALLED, 0);
+	stat_add(&s->w->stats, STAT_FLOW_STALLS, 1);
+	tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
+	               "Warning: client %.*s has taken no message for %u s with %u queued: its "
+	               "publishers are no longer slowed, and QoS 1/2 messages beyond "
+	               "max_queued_messages are dropped until it catches up (max_stall_time).",
+	               (int)s->client_id_len, (const char *)s->client_id, stall, s->q_len);
 }

@@ -29,6 +29,9 @@ enum stat_id {
 	STAT_DROP_SLOW_QOS0,
 	STAT_DROP_EXPIRED,
 	STAT_DROP_TOO_LARGE,
+	STAT_DROP_STALLED, /* QoS 1/2 over the bound of a stalled online session */
+	STAT_FLOW_PAUSES,  /* publishers paused for a full session (flow.h) */
+	STAT_FLOW_STALLS,  /* sessions that fell back to dropping (max_stall_time) */
 	STAT_CONN_ACCEPTED,
 	STAT_CONN_REFUSED,
 	STAT_SESSIONS_EXPIRED,
@@ -39,8 +42,9 @@ enum stat_id {
 	/* Gauges: current values, set by the owner. */
 	STAT_SESSIONS,
 	STAT_SESSIONS_ONLINE,
-	STAT_SUBSCRIPTIONS, /* in this worker's router replica */
-	STAT_QUEUED,        /* messages queued or in flight in its sessions */
+	STAT_SUBSCRIPTIONS,     /* in this worker's router replica */
+	STAT_QUEUED,            /* messages queued or in flight in its sessions */
+	STAT_PUBLISHERS_PAUSED, /* connections paused by flow control now */
 	STAT_COUNT
 };
 

@@ -67,7 +67,7 @@ static void publish(struct worker *w, const char *topic, const char *fmt, ...)
 	if (!m)
 		return;
 	/* Kept in memory only: $SYS values are rebuilt after a restart. */
-	if (retain_set(w->broker->retain, m) || route_publish(w, m, NULL))
+	if (retain_set(w->broker->retain, m) || route_publish(w, m, NULL, NULL))
 		tern_log_write(&w->broker->log, TERN_LOG_ERR,
 		               "Error: out of memory publishing $SYS");
 	tern_msg_unref(m);
@@ -142,7 +142,8 @@ void sys_tick(struct worker *w)
 	        (unsigned long long)(broker_stat(b, STAT_DROP_QUEUE_FULL) +
 	                             broker_stat(b, STAT_DROP_SLOW_QOS0) +
 	                             broker_stat(b, STAT_DROP_EXPIRED) +
-	                             broker_stat(b, STAT_DROP_TOO_LARGE)));
+	                             broker_stat(b, STAT_DROP_TOO_LARGE) +
+	                             broker_stat(b, STAT_DROP_STALLED)));
 	publish(w, "bytes/received", "%llu", (unsigned long long)load_counter(b, LOAD_BYTES_RX));
 	publish(w, "bytes/sent", "%llu", (unsigned long long)load_counter(b, LOAD_BYTES_TX));
 	publish(w, "subscriptions/count", "%llu",

@@ -177,10 +177,11 @@ static void tick(struct worker *w)
 	for (struct conn *c = w->conns; c; c = c->next) {
 		if (c->state == CONN_NEW && now >= c->deadline) {
 			conn_close(c, 0, "no CONNECT in time");
-		} else if (c->state == CONN_ACTIVE && c->keep_alive &&
+		} else if (c->state == CONN_ACTIVE && c->keep_alive && !c->input_paused &&
 		           now - c->last_rx > (uint64_t)c->keep_alive * 1500u) {
 			/* One and a half keep-alive periods without a packet
-			 * [MQTT-3.1.2-24]. */
+			 * [MQTT-3.1.2-24]. A connection paused by flow
+			 * control is not read: that silence is ours. */
 			conn_close(c, TERN_RC_KEEP_ALIVE_TIMEOUT, "keep-alive timeout");
 		}
 	}
@@ -192,8 +193,10 @@ static void tick(struct worker *w)
 	uint64_t queued = 0;
 	while ((s = tern_map_next(&w->sessions, &pos))) {
 		queued += s->q_len + s->n_inflight;
-		if (s->conn)
+		if (s->conn) {
+			session_flow_tick(s, now);
 			continue;
+		}
 		if ((s->will && now >= s->will_at) || (s->expire_at && now >= s->expire_at)) {
 			if (n == cap) {
 				size_t ncap = cap ? cap * 2 : 16;
@@ -210,6 +213,10 @@ static void tick(struct worker *w)
 		session_tick(due[i], now);
 	free(due);
 	stat_set(&w->stats, STAT_QUEUED, queued);
+	/* Wake-ups are not relied on alone: paused publishers are checked
+	 * on every tick too. */
+	if (w->n_paused)
+		flow_resume(w);
 	/* Loop utilisation over the last second or so. */
 	if (now - w->util_at >= 1000) {
 		uint64_t busy = stat_get(&w->stats, STAT_LOOP_BUSY_US);
@@ -229,6 +236,10 @@ static void before_sleep(struct worker *w)
 	/* A push that was half done at the last drain is picked up here
 	 * (no syscall: the queue is only read). */
 	process_inbox(w);
+	/* Publishers whose receivers drained go on now, so what they send
+	 * joins this round's batches. */
+	if (w->flow_recheck)
+		flow_resume(w);
 	/* The store batch goes before the outbox: a delivery's row must be
 	 * queued for the disk before another worker can record its ack. */
 	persist_submit(w);

@@ -1,0 +1,139 @@
+/*
+ * flow.h - flow control: a slow subscriber slows its publishers instead of
+ * losing their acknowledged messages.
+ *
+ * Every session that subscribes gets a flow cell, a small block of atomics
+ * shared by every worker. Each router replica's routes of the session point
+ * at it (and hold a reference), so a publishing worker reaches it from the
+ * match at the cost of one pointer. The cell counts the session's QoS 1/2
+ * deliveries that are queued (written by the session's home worker) or on
+ * their way to it through an inbox (added by the publishing worker, taken
+ * off on arrival), so the count is exact even while the home worker is
+ * behind on its inbox.
+ *
+ * While the session is online and that count is above its high-water mark
+ * (max_queued_messages; or its queued bytes above max_queued_bytes), a
+ * publisher that feeds it is paused: the message is queued all the same
+ * (an accepted message is never dropped for an online session), but from
+ * it on every PUBACK / PUBREC for that publisher is held, in order. Its
+ * connection is still read, so its own acknowledgements, PINGREQs and
+ * DISCONNECT are handled (a client that subscribes to what it publishes
+ * drains its own queue while paused); a client respecting its in-flight
+ * window stops publishing once the window is full of held messages. One
+ * that goes on past max_inflight_messages held messages is no longer read
+ * at all. So the queue exceeds max_queued_messages by at most
+ * max_inflight_messages + 1 per publisher connection feeding it, plus what
+ * sources without a connection add (wills, retained messages, $SYS), which
+ * are never paused.
+ *
+ * Resuming: a paused publisher registers its worker in the cell's waiters
+ * mask, then checks again (so a drain in between is not missed). The home
+ * worker, whenever the count falls to the low-water mark (half the high
+ * one) and someone waits, takes the mask and wakes those workers (at once
+ * for itself, through an inbox item for the others); every worker also
+ * checks its paused publishers on its timer tick, so nothing hangs on a
+ * lost wake-up.
+ *
+ * Stalls: a subscriber that stops reading altogether must not freeze its
+ * publishers. When the session has been over its mark for max_stall_time
+ * with nothing leaving its queue, the home worker marks the cell stalled:
+ * publishers no longer wait for it and the session falls back to the drop
+ * policy of max_queued_messages (counted, logged once), until it drains to
+ * the low-water mark again. Offline sessions never pause anybody:
+ * max_queued_messages bounds them as in mosquitto.
+ */
+#ifndef TERN_BROKER_FLOW_H
+#define TERN_BROKER_FLOW_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Bits of flow_cell.state; written by the session's home worker only. */
+enum {
+	FLOW_ONLINE = 1u << 0,  /* a client is connected and flow control is on */
+	FLOW_STALLED = 1u << 1, /* fell back to dropping: publishers go on */
+	FLOW_BYTES = 1u << 2,   /* queued bytes over max_queued_bytes */
+};
+
+struct flow_cell {
+	_Atomic uint32_t refs;
+	_Atomic uint32_t state;   /* FLOW_* */
+	_Atomic int64_t pending;  /* QoS 1/2 deliveries queued or on their way */
+	_Atomic uint64_t waiters; /* bit (worker id % 64) per worker with a paused publisher */
+	int64_t high, low;        /* marks, fixed at creation */
+};
+
+/* A cell with one reference and pending = queued (what the session already
+ * holds); high 0 means no mark (no flow control). NULL when out of memory. */
+struct flow_cell *flow_cell_new(int64_t queued, uint32_t high);
+
+/* Reference counting, from any thread; NULL is allowed. */
+void flow_cell_ref(struct flow_cell *f);
+void flow_cell_unref(struct flow_cell *f);
+
+/* True when a publisher that just fed f must wait (f is online, not
+ * stalled, and over a mark). One or two relaxed loads. */
+static inline bool flow_full(const struct flow_cell *f)
+{
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	if ((st & (FLOW_ONLINE | FLOW_STALLED)) != FLOW_ONLINE)
+		return false;
+	return (st & FLOW_BYTES) ||
+	       atomic_load_explicit(&f->pending, memory_order_relaxed) > f->high;
+}
+
+/* True when a publisher waiting for f may go on: f went offline, stalled,
+ * or drained to its low-water mark. */
+static inline bool flow_drained(const struct flow_cell *f)
+{
+	uint32_t st = atomic_load(&f->state);
+	if ((st & (FLOW_ONLINE | FLOW_STALLED)) != FLOW_ONLINE)
+		return true;
+	return !(st & FLOW_BYTES) && atomic_load(&f->pending) <= f->low;
+}
+
+/* Counts n deliveries more for f (publishing or home worker); returns the
+ * new count. */
+static inline int64_t flow_add(struct flow_cell *f, int64_t n)
+{
+	return atomic_fetch_add_explicit(&f->pending, n, memory_order_relaxed) + n;
+}
+
+struct worker;
+struct conn;
+struct session;
+
+/* Home worker: counts n deliveries fewer for f and wakes the workers of
+ * paused publishers once the count is at the low-water mark. */
+void flow_sub(struct worker *w, struct flow_cell *f, int64_t n);
+
+/* Home worker: changes f's state bits (set, then clear) and wakes every
+ * waiting worker when publishers may go on because of it. */
+void flow_set_state(struct worker *w, struct flow_cell *f, uint32_t set, uint32_t clear);
+
+/* Publishing worker: pauses connection c because the message it just sent
+ * went to f while f was full. Its acknowledgement (type PUBACK or PUBREC,
+ * packet_id, reason) and every later one is held until f drains. Returns
+ * false, and pauses nothing, when f has drained in the meantime (the caller
+ * then acknowledges as usual) or when out of memory. */
+bool flow_pause(struct conn *c, struct flow_cell *f, uint8_t type, uint16_t packet_id,
+                uint8_t reason);
+
+/* Holds one more acknowledgement of a paused connection (c->flow set), in
+ * order; stops reading c once it holds more than max_inflight_messages.
+ * Closes c when out of memory. */
+void flow_hold(struct conn *c, uint8_t type, uint16_t packet_id, uint8_t reason);
+
+/* Publishing worker: resumes every paused connection whose cell drained
+ * (on a wake-up and on the timer tick): sends the held acknowledgements
+ * and handles what the connection has buffered. */
+void flow_resume(struct worker *w);
+
+/* Forgets a paused connection that is being freed. */
+void flow_forget(struct conn *c);
+
+/* Frees the worker's list of paused connections (at shutdown). */
+void flow_worker_free(struct worker *w);
+
+#endif
