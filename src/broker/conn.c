@@ -850,7 +850,8 @@ static void dispatch(struct conn *c, struct tern_packet *p)
 	case TERN_SUBACK:
 	case TERN_UNSUBACK:
 	case TERN_PINGRESP:
-		/* Only a server sends these. */
+		/* Only a server sends these (conn_process() refuses them
+		 * before decoding; this keeps dispatch whole). */
 		conn_close(c, TERN_RC_PROTOCOL_ERROR, "client sent a server-only packet");
 		return;
 	}
@@ -881,6 +882,15 @@ bool conn_process(struct conn *c)
 		uint32_t max = w->broker->cfg.max_packet_size;
 		if (c->state == CONN_NEW && (max == 0 || max > CONNECT_MAX))
 			max = CONNECT_MAX;
+		unsigned type = data[0] >> 4;
+		if (c->state == CONN_ACTIVE && (type == TERN_CONNACK || type == TERN_SUBACK ||
+		                                type == TERN_UNSUBACK || type == TERN_PINGRESP)) {
+			/* Only a server sends these: refused by the type
+			 * alone, whatever flags or body follow, as a
+			 * Protocol Error (as mosquitto reports it). */
+			conn_close(c, TERN_RC_PROTOCOL_ERROR, "client sent a server-only packet");
+			break;
+		}
 		struct tern_fixed_header fh;
 		enum tern_err err = tern_decode_fixed_header_v(data, avail, max, c->version, &fh);
 		if (err == TERN_E_INCOMPLETE)

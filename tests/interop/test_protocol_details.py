@@ -108,6 +108,37 @@ def test_control_character_in_topic_is_malformed(broker, probe, version, packet,
     probe.check()
 
 
+# ------------------------------------------------------- server-only packets
+
+MOSQ_2012 = pytest.mark.mosquitto_nonconformant(
+    "2.0.11 ignores it; closed since mosquitto 2.0.12's strict protocol checks")
+
+
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+@pytest.mark.parametrize("data", [
+    pytest.param(b"\x20\x03\x00\x00\x00", id="connack"),
+    # CONNACK with a property (Maximum QoS) that v3 cannot carry.
+    pytest.param(b"\x20\x05\x00\x00\x02\x24\x01", id="connack_props"),
+    pytest.param(b"\x90\x04\x12\x34\x00\x00", id="suback", marks=MOSQ_2012),
+    # UNSUBACK with Payload Format Indicator, not allowed in it.
+    pytest.param(b"\xb0\x06\x12\x34\x02\x01\x01\x00", id="unsuback_bad_prop",
+                 marks=MOSQ_2012),
+    pytest.param(b"\xd1\x00", id="pingresp_flags", marks=MOSQ_2012),
+])
+def test_server_only_packet_is_a_protocol_error_whatever_it_holds(broker, probe, version,
+                                                                  data):
+    """CONNACK, SUBACK, UNSUBACK and PINGRESP travel only from the Server: a
+    client that sends one commits a Protocol Error (v5 DISCONNECT 0x82, v3
+    close), decided by the packet type alone, before its flags or body (a
+    property it may not carry, a reserved flag) are looked at, as mosquitto
+    2.0.20's sequences expect."""
+    c = broker.raw(version)
+    c.connect(unique("srv"))
+    c.send_ignore_errors(data)
+    closed_with(c, version, [PROTOCOL])
+    probe.check()
+
+
 # ------------------------------------------------- acknowledgements, wrong type
 
 def _subscriber_with(broker, version, qos):
