@@ -81,7 +81,12 @@ static const struct prop_def prop_defs[] = {
 
 #define N_PROP_DEFS (sizeof(prop_defs) / sizeof(prop_defs[0]))
 
-/* Properties that have a field in struct tern_props and a `present` bit. */
+/* Properties that have a field in struct tern_props and a `present` bit,
+ * in the order the encoder writes them. The specification leaves the order
+ * free; the CONNACK ones follow mosquitto's (Server Keep Alive, Topic Alias
+ * Maximum, Assigned Client Identifier, authentication, Retain Available,
+ * Maximum Packet Size, Receive Maximum, Maximum QoS) so that tools and
+ * tests that compare a broker's packets byte for byte see the same bytes. */
 static const uint8_t flagged_ids[] = {
         TERN_PROP_PAYLOAD_FORMAT,
         TERN_PROP_MESSAGE_EXPIRY,
@@ -89,8 +94,9 @@ static const uint8_t flagged_ids[] = {
         TERN_PROP_RESPONSE_TOPIC,
         TERN_PROP_CORRELATION_DATA,
         TERN_PROP_SESSION_EXPIRY,
-        TERN_PROP_ASSIGNED_CLIENT_ID,
         TERN_PROP_SERVER_KEEP_ALIVE,
+        TERN_PROP_TOPIC_ALIAS_MAXIMUM,
+        TERN_PROP_ASSIGNED_CLIENT_ID,
         TERN_PROP_AUTH_METHOD,
         TERN_PROP_AUTH_DATA,
         TERN_PROP_REQUEST_PROBLEM_INFO,
@@ -99,12 +105,11 @@ static const uint8_t flagged_ids[] = {
         TERN_PROP_RESPONSE_INFO,
         TERN_PROP_SERVER_REFERENCE,
         TERN_PROP_REASON_STRING,
-        TERN_PROP_RECEIVE_MAXIMUM,
-        TERN_PROP_TOPIC_ALIAS_MAXIMUM,
-        TERN_PROP_TOPIC_ALIAS,
-        TERN_PROP_MAXIMUM_QOS,
         TERN_PROP_RETAIN_AVAILABLE,
         TERN_PROP_MAXIMUM_PACKET_SIZE,
+        TERN_PROP_RECEIVE_MAXIMUM,
+        TERN_PROP_TOPIC_ALIAS,
+        TERN_PROP_MAXIMUM_QOS,
         TERN_PROP_WILDCARD_SUB_AVAILABLE,
         TERN_PROP_SUB_ID_AVAILABLE,
         TERN_PROP_SHARED_SUB_AVAILABLE,
@@ -426,7 +431,7 @@ enum tern_err tern__props_check(const struct tern_props *p, int ptype)
 }
 
 /* Writes (or counts, with a counting writer) the properties of p without
- * the length prefix: flagged fields in identifier order, the subscription
+ * the length prefix: flagged fields in flagged_ids order, the subscription
  * identifiers, then the user property block. */
 static void props_body(struct tern__wr *w, const struct tern_props *p)
 {
