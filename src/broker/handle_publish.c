@@ -224,7 +224,10 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
-	uint8_t reason = matched ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
+	/* 0x10 is a MAY (section 3.4.2.1 / 3.5.2.1); mosquitto, which routes a
+	 * QoS 2 message only at PUBREL, says it in PUBACK alone, and tools that
+	 * compare its bytes expect a plain PUBREC (success, 2 bytes). */
+	uint8_t reason = matched || p->qos == 2 ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
 	if (p->qos == 2 && batch && session_persistent(s))
 		persist_note(w, store_qos2_put(batch, s->id, p->packet_id));
 	if (c->flow) {

@@ -80,3 +80,20 @@ def test_connack_server_keep_alive_first(broker):
     ack = c.connect("order-ska", keepalive=61)
     assert ack.raw == b"\x20\x0c\x00\x00\x09\x13\x00\x3c\x22\x00\x0a\x21\x00\x14"
     c.disconnect(0)
+
+
+def test_pubrec_without_subscribers_is_plain_success(broker):
+    """v5 QoS 2 PUBLISH to a topic nobody subscribes to: PUBREC is the bare
+    success (4 bytes), as mosquitto sends it; 0x10 No matching subscribers
+    is a MAY (section 3.5.2.1) that ternd keeps for PUBACK, where mosquitto
+    uses it too (section 3.4.2.1)."""
+    c = broker.raw(m.V5)
+    c.connect("pubrec-plain")
+    c.send(m.publish("nobody/listens/q2", b"x", qos=2, pid=7, version=m.V5))
+    rec = c.recv_type(m.PUBREC)
+    assert rec.raw == b"\x50\x02\x00\x07"
+    c.send(m.pubrel(7, version=m.V5))
+    assert c.recv_type(m.PUBCOMP).raw == b"\x70\x02\x00\x07"
+    c.send(m.publish("nobody/listens/q1", b"x", qos=1, pid=8, version=m.V5))
+    assert c.recv_type(m.PUBACK).raw == b"\x40\x03\x00\x08\x10"
+    c.disconnect(0)
