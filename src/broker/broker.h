@@ -281,13 +281,13 @@ enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pendi
  * Routes a message to every matching session of the broker: sessions of
  * this worker at once, others through the outbox. Sets *matched (may be
  * NULL) to the number of sessions it goes to. The caller keeps its
- * reference of msg. When full is not NULL, *full is set to the flow cell of
- * a QoS 1/2 receiver that is now over its mark (flow.h), or NULL: a caller
- * with a publisher connection then pauses it. The cell stays valid until
- * this worker next handles its inbox.
+ * reference of msg. When hit is not NULL, it is set to the flow cell of a
+ * QoS 1/2 receiver that is now over its mark (flow.h; cell NULL: none): a
+ * caller with a publisher connection then pauses it. The cell stays valid
+ * until this worker next handles its inbox.
  */
 enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched,
-                            struct flow_cell **full);
+                            struct flow_hit *hit);
 
 /* Handles the route part of an inbox item. */
 void route_inbox(struct worker *w, struct inbox_item *item);

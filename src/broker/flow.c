@@ -34,7 +34,13 @@ struct flow_pause {
 	struct flow_ack *acks;  /* held, in order */
 	uint32_t n, cap;
 	size_t at;
+	bool shared; /* paused for a share group: a slow member releases it */
 };
+
+static bool may_go_on(const struct flow_pause *p)
+{
+	return flow_drained(p->cell) || (p->shared && (atomic_load(&p->cell->state) & FLOW_SLOW));
+}
 
 struct flow_cell *flow_cell_new(int64_t queued, uint32_t high)
 {
@@ -106,14 +112,16 @@ void flow_set_state(struct worker *w, struct flow_cell *f, uint32_t set, uint32_
 {
 	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
 	atomic_store(&f->state, (st | set) & ~clear);
-	if (atomic_load(&f->waiters) && flow_drained(f))
+	/* A slow member releases publishers paused for its share group. */
+	if (atomic_load(&f->waiters) && (flow_drained(f) || (set & FLOW_SLOW)))
 		wake(w, f);
 }
 
-bool flow_pause(struct conn *c, struct flow_cell *f, uint8_t type, uint16_t packet_id,
+bool flow_pause(struct conn *c, const struct flow_hit *hit, uint8_t type, uint16_t packet_id,
                 uint8_t reason)
 {
 	struct worker *w = c->w;
+	struct flow_cell *f = hit->cell;
 	if (c->flow)
 		return false;
 	if (w->n_paused == w->cap_paused) {
@@ -125,7 +133,8 @@ bool flow_pause(struct conn *c, struct flow_cell *f, uint8_t type, uint16_t pack
 		w->cap_paused = cap;
 	}
 	atomic_fetch_or(&f->waiters, UINT64_C(1) << (w->id % 64));
-	if (flow_drained(f))
+	struct flow_pause probe = {.cell = f, .shared = hit->shared};
+	if (may_go_on(&probe))
 		return false;
 	/* One allocation per pause, not per message: a pause lasts until
 	 * the receiver has taken half its queue. */
@@ -142,6 +151,7 @@ bool flow_pause(struct conn *c, struct flow_cell *f, uint8_t type, uint16_t pack
 	p->acks = acks;
 	p->cap = 8;
 	p->at = w->n_paused;
+	p->shared = hit->shared;
 	w->paused[w->n_paused++] = p;
 	c->flow = p;
 	stat_add(&w->stats, STAT_FLOW_PAUSES, 1);
@@ -191,7 +201,7 @@ void flow_resume(struct worker *w)
 	w->flow_recheck = false;
 	for (size_t i = 0; i < w->n_paused;) {
 		struct flow_pause *p = w->paused[i];
-		if (!flow_drained(p->cell)) {
+		if (!may_go_on(p)) {
 			i++;
 			continue;
 		}

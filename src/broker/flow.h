@@ -54,6 +54,7 @@ enum {
 	FLOW_ONLINE = 1u << 0,  /* a client is connected and flow control is on */
 	FLOW_STALLED = 1u << 1, /* fell back to dropping: publishers go on */
 	FLOW_BYTES = 1u << 2,   /* queued bytes over max_queued_bytes */
+	FLOW_SLOW = 1u << 3,    /* over its mark and nothing taken for FLOW_SLOW_MS */
 };
 
 struct flow_cell {
@@ -81,6 +82,19 @@ static inline bool flow_full(const struct flow_cell *f)
 		return false;
 	return (st & FLOW_BYTES) ||
 	       atomic_load_explicit(&f->pending, memory_order_relaxed) > f->high;
+}
+
+/* A session over its mark that has taken nothing for this long is passed
+ * over by its share groups even when every member is full, and publishers
+ * waiting for it because of a share group go on. */
+#define FLOW_SLOW_MS 1000u
+
+/* True when f's session is a good pick for a share group's next message:
+ * neither full nor stalled (a stalled one drops what it is given). */
+static inline bool flow_takes(const struct flow_cell *f)
+{
+	return !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_STALLED) &&
+	       !flow_full(f);
 }
 
 /* True when a publisher waiting for f may go on: f went offline, stalled,
@@ -112,12 +126,22 @@ void flow_sub(struct worker *w, struct flow_cell *f, int64_t n);
  * waiting worker when publishers may go on because of it. */
 void flow_set_state(struct worker *w, struct flow_cell *f, uint32_t set, uint32_t clear);
 
+/* What route_publish() tells a publisher: the cell of a receiver now over
+ * its mark (NULL: none), and whether it was reached through a share group
+ * whose every member was full. */
+struct flow_hit {
+	struct flow_cell *cell;
+	bool shared;
+};
+
 /* Publishing worker: pauses connection c because the message it just sent
- * went to f while f was full. Its acknowledgement (type PUBACK or PUBREC,
- * packet_id, reason) and every later one is held until f drains. Returns
- * false, and pauses nothing, when f has drained in the meantime (the caller
- * then acknowledges as usual) or when out of memory. */
-bool flow_pause(struct conn *c, struct flow_cell *f, uint8_t type, uint16_t packet_id,
+ * went to hit->cell while that was full. Its acknowledgement (type PUBACK
+ * or PUBREC, packet_id, reason) and every later one is held until the cell
+ * drains (or, for a share group, turns slow: the group's other members
+ * are then picked). Returns false, and pauses nothing, when the cell has
+ * drained in the meantime (the caller then acknowledges as usual) or when
+ * out of memory. */
+bool flow_pause(struct conn *c, const struct flow_hit *hit, uint8_t type, uint16_t packet_id,
                 uint8_t reason);
 
 /* Holds one more acknowledgement of a paused connection (c->flow set), in

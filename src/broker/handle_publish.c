@@ -212,7 +212,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		return;
 	}
 	size_t matched = 0;
-	struct flow_cell *full = NULL;
+	struct flow_hit full = {0};
 	enum tern_err err = route_publish(w, m, &matched, p->qos > 0 ? &full : NULL);
 	tern_msg_unref(m);
 	if (err) {
@@ -235,8 +235,8 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		ack(c, p, reason);
 		return;
 	}
-	if (full &&
-	    flow_pause(c, full, p->qos == 1 ? TERN_PUBACK : TERN_PUBREC, p->packet_id, reason))
+	if (full.cell &&
+	    flow_pause(c, &full, p->qos == 1 ? TERN_PUBACK : TERN_PUBREC, p->packet_id, reason))
 		return; /* acknowledged when the receiver has drained */
 	if (batch && (p->qos == 2 || matched || p->retain)) {
 		/* PUBACK / PUBREC promise the message is safe: they wait for

@@ -266,11 +266,19 @@ static enum tern_err add_sub_id(struct delivery *d, uint32_t id)
 	return TERN_OK;
 }
 
+/* Whether the publisher must wait when r's session is full: not for a
+ * share group member while another member could take the next message
+ * (the router passes full members over). */
+static bool holds_back(const struct route *r)
+{
+	return !(r->flags & ROUTE_SHARED) || (r->flags & ROUTE_ALL_FULL);
+}
+
 /* Hands d to session r->session: at once when it lives here, else into
  * the batch for its worker. Sets *full to r's flow cell when that session
  * is now over its mark for QoS 1/2. */
 static void hand_over(struct worker *w, const struct route *r, struct delivery *d,
-                      struct inbox_item **batch, struct flow_cell **full)
+                      struct inbox_item **batch, struct flow_hit *full)
 {
 	unsigned home = r->home;
 	uint64_t session = r->session;
@@ -280,10 +288,10 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 			delivery_clear(d);
 			return;
 		}
-		bool flow = d->qos > 0 && r->flow;
+		bool flow = d->qos > 0 && r->flow && holds_back(r);
 		session_deliver(s, d);
-		if (flow && !*full && flow_full(r->flow))
-			*full = r->flow;
+		if (flow && !full->cell && flow_full(r->flow))
+			*full = (struct flow_hit){r->flow, (r->flags & ROUTE_SHARED) != 0};
 		return;
 	}
 	if (d->qos == 0 && atomic_load_explicit(&w->broker->workers[home]->backlog,
@@ -321,19 +329,19 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 	if (d->qos > 0 && r->flow) {
 		/* Counted before it can arrive; the home worker takes it off. */
 		flow_add(r->flow, 1);
-		if (!*full && flow_full(r->flow))
-			*full = r->flow;
+		if (!full->cell && holds_back(r) && flow_full(r->flow))
+			*full = (struct flow_hit){r->flow, (r->flags & ROUTE_SHARED) != 0};
 	}
 	memset(d, 0, sizeof(*d));
 }
 
 enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched,
-                            struct flow_cell **full)
+                            struct flow_hit *hit)
 {
 	struct route_matches *m = &w->matches;
-	struct flow_cell *over = NULL;
-	if (full)
-		*full = NULL;
+	struct flow_hit over = {0};
+	if (hit)
+		*hit = over;
 	enum tern_err err = router_match(w->router, msg->topic.data, msg->topic.len, m);
 	size_t delivered = 0;
 	if (matched)
@@ -407,7 +415,7 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 		free(batch);
 	if (matched)
 		*matched = delivered;
-	if (full)
-		*full = over;
+	if (hit)
+		*hit = over;
 	return err;
 }

@@ -455,7 +455,7 @@ enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern
 	if (!n)
 		return TERN_E_NOMEM;
 	struct route rt = *route;
-	rt.flags &= (uint8_t)~ROUTE_SHARED;
+	rt.flags &= (uint8_t) ~(ROUTE_SHARED | ROUTE_ALL_FULL);
 	bool added = false;
 	enum tern_err err;
 	if (group.len == 0) {
@@ -540,6 +540,36 @@ static enum tern_err out_reserve(struct route_matches *out, size_t want)
 	return TERN_OK;
 }
 
+/* How well a member can take the group's next message (flow.h): 3 it
+ * takes it, 2 it is full but drains, 1 it is full and has taken nothing
+ * for a while, 0 it is stalled and would drop it. */
+static int member_rank(const struct route *rt)
+{
+	const struct flow_cell *f = rt->flow;
+	if (!f || flow_takes(f))
+		return 3;
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	return (st & FLOW_STALLED) ? 0 : (st & FLOW_SLOW) ? 1 : 2;
+}
+
+/* The member of g for the next message: the first from the cursor on with
+ * the best rank, so full or stalled members are passed over while another
+ * can take the message, and the rotation is kept among those that can. */
+static uint32_t pick_member(const struct group *g)
+{
+	uint32_t pick = g->cursor;
+	int best = -1;
+	for (uint32_t k = 0; k < g->members.n && best < 3; k++) {
+		uint32_t at = (g->cursor + k) % g->members.n;
+		int rank = member_rank(&g->members.v[at]);
+		if (rank > best) {
+			best = rank;
+			pick = at;
+		}
+	}
+	return pick;
+}
+
 /* Appends the subscriptions of node n: all ordinary ones, and one member of
  * each share group, advancing the group's cursor. */
 static enum tern_err emit(struct node *n, struct route_matches *out)
@@ -553,21 +583,11 @@ static enum tern_err emit(struct node *n, struct route_matches *out)
 	for (struct group *g = n->groups; g; g = g->next) {
 		if (out_reserve(out, 1))
 			return TERN_E_NOMEM;
-		/* A member whose queue is full (flow.h) is passed over while
-		 * another can take the message; when all are full the turn's
-		 * member gets it and its publisher waits. */
-		uint32_t pick = g->cursor;
-		for (uint32_t k = 0; k < g->members.n; k++) {
-			uint32_t at = (g->cursor + k) % g->members.n;
-			const struct flow_cell *f = g->members.v[at].flow;
-			if (!f || !flow_full(f)) {
-				pick = at;
-				break;
-			}
-		}
+		uint32_t pick = pick_member(g);
 		struct route *rt = &out->v[out->n++];
 		*rt = g->members.v[pick];
-		rt->flags |= ROUTE_SHARED;
+		const struct flow_cell *f = rt->flow;
+		rt->flags |= ROUTE_SHARED | (f && !flow_takes(f) ? ROUTE_ALL_FULL : 0);
 		g->cursor = pick + 1 == g->members.n ? 0 : pick + 1;
 	}
 	return TERN_OK;

@@ -33,6 +33,7 @@ enum {
 	ROUTE_NO_LOCAL = 1u << 0, /* v5 No Local [MQTT-3.8.3-3] */
 	ROUTE_RAP = 1u << 1,      /* v5 Retain As Published */
 	ROUTE_SHARED = 1u << 2,   /* set by router_match() on shared matches */
+	ROUTE_ALL_FULL = 1u << 3, /* ... none of whose members could take more */
 };
 
 struct flow_cell;
@@ -85,7 +86,9 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
 /*
  * Appends to out (after setting out->n = 0) every subscription whose filter
  * matches topic: all ordinary subscriptions, and one member per matching
- * share group, chosen round-robin, with ROUTE_SHARED set. Topics starting
+ * share group, chosen round-robin among the members whose flow cell is
+ * neither full nor stalled (flow.h), with ROUTE_SHARED set (and
+ * ROUTE_ALL_FULL when no member was: the turn's member is chosen then). Topics starting
  * with '$' are not matched by filters starting with '+' or '#'
  * [MQTT-4.7.2-1]. The same session can appear several times (overlapping
  * filters); merging them is the caller's job. Grows out->v with realloc;

@@ -137,7 +137,7 @@ void session_destroy(struct session *s)
 	if (s->flow) {
 		/* Publishers waiting for it go on; replicas may hold the cell
 		 * a little longer. */
-		flow_set_state(w, s->flow, 0, FLOW_ONLINE | FLOW_STALLED | FLOW_BYTES);
+		flow_set_state(w, s->flow, 0, FLOW_ONLINE | FLOW_STALLED | FLOW_BYTES | FLOW_SLOW);
 		flow_cell_unref(s->flow);
 		s->flow = NULL;
 	}
@@ -275,9 +275,12 @@ static void queue_pop(struct session *s, struct delivery *d)
 	if (!f)
 		return;
 	uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
-	if ((atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_BYTES) &&
-	    s->q_bytes <= max_bytes / 2)
-		flow_set_state(s->w, f, 0, FLOW_BYTES);
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	uint32_t clear = st & FLOW_SLOW;
+	if ((st & FLOW_BYTES) && s->q_bytes <= max_bytes / 2)
+		clear |= FLOW_BYTES;
+	if (clear)
+		flow_set_state(s->w, f, 0, clear);
 	flow_sub(s->w, f, 1);
 }
 
@@ -564,9 +567,9 @@ void session_flow_online(struct session *s, bool online)
 	/* max_stall_time 0 turns flow control off: online sessions then drop
 	 * by policy as offline ones do (mosquitto's behaviour). */
 	if (online && s->w->broker->cfg.max_stall_time)
-		flow_set_state(s->w, f, FLOW_ONLINE, FLOW_STALLED);
+		flow_set_state(s->w, f, FLOW_ONLINE, FLOW_STALLED | FLOW_SLOW);
 	else
-		flow_set_state(s->w, f, 0, FLOW_ONLINE | FLOW_STALLED);
+		flow_set_state(s->w, f, 0, FLOW_ONLINE | FLOW_STALLED | FLOW_SLOW);
 }
 
 void session_flow_tick(struct session *s, uint64_t now)
@@ -584,6 +587,9 @@ void session_flow_tick(struct session *s, uint64_t now)
 	 * has stopped reading, or reads too little to matter. */
 	uint64_t since = s->flow_over_at > s->drained_at ? s->flow_over_at : s->drained_at;
 	uint32_t stall = s->w->broker->cfg.max_stall_time;
+	if (now - since >= FLOW_SLOW_MS &&
+	    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_SLOW))
+		flow_set_state(s->w, f, FLOW_SLOW, 0); /* its share groups pick others */
 	if (now - since < (uint64_t)stall * 1000u)
 		return;
 	s->flow_over_at = 0;

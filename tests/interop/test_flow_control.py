@@ -264,6 +264,45 @@ def test_paused_publisher_is_still_served_and_released_when_subscriber_leaves(br
         pub.close()
 
 
+@pytest.mark.ternd_only
+@pytest.mark.broker_config("persistence false", "max_queued_messages 50", "max_stall_time 600")
+def test_stuck_shared_subscription_member_does_not_hold_back_its_publisher(broker):
+    """$share/g/T with one member that stops reading and one that reads.
+    Once the stuck member's queue is full the group's messages go to the
+    other member (a message to a share group goes to one of its sessions,
+    section 4.8.2), so the publisher is not held for the stuck one
+    (max_stall_time is 600 s), and no acknowledged message is lost: the
+    stuck member gets what it holds once it reads again."""
+    import mqtt_raw as raw
+    topic = unique("share") + "/x"
+    stuck = broker.raw(version=raw.V5)
+    stuck.connect(unique("stuck"))
+    stuck.subscribe([("$share/g/" + topic, raw.sub_opts(qos=1))])  # then reads nothing
+    fast = PahoClient(broker, version=5)
+    fast.subscribe("$share/g/" + topic, 1)
+    pub = Publisher(broker, topic, 1, 2000, "g")
+    try:
+        pub.run()
+        assert wait_for(lambda: pub.n_acked() == 2000, 20), \
+            "publisher held: %d of 2000 acknowledged" % pub.n_acked()
+        got = {m.payload for m in fast.get_n(2000, timeout=2)}
+        # The stuck member reads again: in-flight and queued messages come.
+        while True:
+            try:
+                p = stuck.recv(timeout=1.5)
+            except TimeoutError:
+                break
+            if p.type == raw.PUBLISH:
+                got.add(p.payload)
+                stuck.send(raw.puback(p.pid, version=raw.V5))
+        lost = pub.acked_payloads() - got
+        assert not lost, "%d acknowledged messages lost" % len(lost)
+    finally:
+        pub.close()
+        fast.disconnect()
+        stuck.close()
+
+
 def metric_labelled(port, name, reason):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
         text = r.read().decode()
