@@ -202,8 +202,16 @@ void flow_resume(struct worker *w)
 	for (size_t i = 0; i < w->n_paused;) {
 		struct flow_pause *p = w->paused[i];
 		if (!may_go_on(p)) {
-			i++;
-			continue;
+			/* Still waiting. A wake-up took every bit (it may have
+			 * been for a slow share group member, or for another
+			 * worker): set ours again, then look once more. The
+			 * home worker also reads the bit to know that someone
+			 * waits (its stall clock). */
+			atomic_fetch_or(&p->cell->waiters, UINT64_C(1) << (w->id % 64));
+			if (!may_go_on(p)) {
+				i++;
+				continue;
+			}
 		}
 		/* Taken out before the connection runs again: handling its
 		 * buffered packets may pause it anew (at the end of the list,

@@ -575,7 +575,10 @@ void session_flow_online(struct session *s, bool online)
 void session_flow_tick(struct session *s, uint64_t now)
 {
 	struct flow_cell *f = s->flow;
-	if (!f || !s->conn || !flow_full(f)) {
+	/* Not "full": a publisher waits until the session is drained to its
+	 * low mark, and the high one counts what was on its way, so a paused
+	 * publisher can be waiting for a queue that has settled below it. */
+	if (!f || !s->conn || flow_drained(f)) {
 		s->flow_over_at = 0;
 		return;
 	}
@@ -590,7 +593,9 @@ void session_flow_tick(struct session *s, uint64_t now)
 	if (now - since >= FLOW_SLOW_MS &&
 	    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_SLOW))
 		flow_set_state(s->w, f, FLOW_SLOW, 0); /* its share groups pick others */
-	if (now - since < (uint64_t)stall * 1000u)
+	/* A stall is for publishers held back: with nobody waiting there is
+	 * nothing to release (and nothing to drop yet). */
+	if (now - since < (uint64_t)stall * 1000u || !atomic_load(&f->waiters))
 		return;
 	s->flow_over_at = 0;
 	flow_set_state(s->w, f, FLOW_STALLED, 0);
