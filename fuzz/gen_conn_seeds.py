@@ -451,6 +451,9 @@ def ws_seeds():
     out["up-split"] = segments([(0, req[:5]), (0, req[5:40]), (0, req[40:-1]),
                                 (0, req[-1:] + ws_frame(c311)), (0, ws_frame(sub))])
     out["up-nul"] = one(ws_upgrade(extra=(("X-Nul", "a\0b"),)), ws_frame(c311))
+    # More than the 8 KiB a request may have (this seed also raises
+    # libFuzzer's input size limit for the target above it).
+    out["up-too-large"] = one(ws_upgrade(extra=(("X-Pad", "a" * 8300),)), ws_frame(c311))
 
     # Frames: every length form, fragments, control frames, CLOSE.
     big = publish("w/big", "y" * 300, qos=1, pid=2)
