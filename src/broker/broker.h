@@ -594,7 +594,7 @@ struct conn {
 	bool epollout;        /* EPOLLOUT is registered */
 	bool will_suppressed; /* normal DISCONNECT received */
 	bool counted;         /* counted in broker->n_conns */
-	bool problem_info;    /* client's Request Problem Information (v5) */
+	bool problem_info;    /* the v5 CONNECT set Request Problem Information 1 */
 	bool will_has_expiry; /*   when it is published */
 	bool input_paused;    /* EPOLLIN off: see conn_pause_input() */
 	uint8_t auth;         /* enum conn_auth */
@@ -734,9 +734,9 @@ void handle_pingreq(struct conn *c);
 void handle_disconnect(struct conn *c, const struct tern_reasoned *p);
 void handle_auth(struct conn *c, const struct tern_reasoned *p);
 
-/* Answers a CONNECT that failed to decode: CONNACK 0x01 for an unknown
- * protocol level [MQTT-3.1.2-2], a v5 CONNACK with the reason for a v5
- * client, a plain close otherwise. body is the undecoded packet body. */
+/* Answers a CONNECT that failed to decode: CONNACK 0x01 (v5: 0x84) for an
+ * unknown protocol level under MQTT's protocol name [MQTT-3.1.2-2], a plain
+ * close otherwise. body is the undecoded packet body. */
 void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *body, size_t len);
 
 #endif

@@ -587,7 +587,8 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 	if (active && c->version == TERN_V5 && reason >= 0x80) {
 		/* The server may send DISCONNECT with a reason before closing
 		 * [MQTT-4.13.2-1]; a reason string is allowed on DISCONNECT
-		 * whatever Request Problem Information says [MQTT-3.1.2-29].
+		 * whatever Request Problem Information says [MQTT-3.1.2-29],
+		 * and is sent when the client asked for it (handle_connect).
 		 * It is written when the connection is reaped; if it does not
 		 * fit in memory the connection closes without it. */
 		struct tern_packet p = {.type = TERN_DISCONNECT};
@@ -864,11 +865,14 @@ static void dispatch(struct conn *c, struct tern_packet *p)
 #define CONNECT_MAX (1u << 20)
 
 /* The reason a decode error is reported with. A topic filter with
- * misplaced wildcards is a malformed packet: 0x8F is for filters that are
- * well-formed but not accepted. */
+ * misplaced wildcards, or a topic name with any [MQTT-3.3.2-2], is a
+ * malformed packet: 0x8F and 0x90 are for filters and names that are
+ * "not malformed, but not accepted" (their definitions in 2.4), and
+ * mosquitto reports both as 0x81. */
 static uint8_t decode_reason(enum tern_err err)
 {
-	return err == TERN_E_TOPIC_FILTER ? TERN_RC_MALFORMED_PACKET : tern_err_reason(err);
+	return err == TERN_E_TOPIC_FILTER || err == TERN_E_TOPIC_NAME ? TERN_RC_MALFORMED_PACKET
+	                                                              : tern_err_reason(err);
 }
 
 bool conn_process(struct conn *c)
@@ -889,6 +893,21 @@ bool conn_process(struct conn *c)
 			 * alone, whatever flags or body follow, as a
 			 * Protocol Error (as mosquitto reports it). */
 			conn_close(c, TERN_RC_PROTOCOL_ERROR, "client sent a server-only packet");
+			break;
+		}
+		if (c->state == CONN_ACTIVE && c->version == TERN_V5 &&
+		    (type == 0 || type == TERN_AUTH)) {
+			/* Neither can come in this session, by its type alone:
+			 * type 0 is forbidden (2.1.2), and AUTH needs an
+			 * Authentication Method agreed in CONNECT, which ternd
+			 * never agrees [MQTT-4.12.0-7]. A Protocol Error
+			 * whatever flags or body follow (the specification
+			 * does not order the two checks; mosquitto reports
+			 * these so). In 3.1.1 both types are reserved, and the
+			 * decoder closes for them. */
+			conn_close(c, TERN_RC_PROTOCOL_ERROR,
+			           type == 0 ? "reserved packet type 0"
+			                     : "AUTH without an authentication method");
 			break;
 		}
 		struct tern_fixed_header fh;

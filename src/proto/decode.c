@@ -258,6 +258,18 @@ static enum tern_err decode_ack(struct tern__rd *r, int type, uint8_t version, s
 	return tern__reason_valid(type, version, a->reason) ? TERN_OK : TERN_E_PROTOCOL;
 }
 
+/* What a topic filter that tern__topic_filter_ok() refused is: a
+ * "$share/..." filter that is well-formed as a filter but not shaped as a
+ * shared subscription, "$share/{ShareName}/{filter}" [MQTT-4.8.2-1]
+ * [MQTT-4.8.2-2], breaks a rule of the protocol, not the grammar: a
+ * Protocol Error (mosquitto reports it so). Any other is TERN_E_TOPIC_FILTER,
+ * which the broker reports as malformed. */
+static enum tern_err filter_error(struct tern_bytes f)
+{
+	return tern__topic_filter_share_misshaped(f.data, f.len) ? TERN_E_PROTOCOL
+	                                                         : TERN_E_TOPIC_FILTER;
+}
+
 /* SUBSCRIBE (3.8). The entries are validated here and walked later by
  * tern_subscribe_next(). */
 static enum tern_err decode_subscribe(struct tern__rd *r, uint8_t version, struct tern_subscribe *s)
@@ -291,7 +303,7 @@ static enum tern_err decode_subscribe(struct tern__rd *r, uint8_t version, struc
 		struct tern_bytes group, rest;
 		if (!tern__topic_filter_ok(f.data, f.len)) {
 			if (deferred == TERN_OK)
-				deferred = TERN_E_TOPIC_FILTER;
+				deferred = filter_error(f);
 		} else if (v5 && (opts & 0x04u) && tern_topic_filter_share(f, &group, &rest)) {
 			return TERN_E_PROTOCOL; /* No Local on a shared sub [MQTT-3.8.3-4] */
 		}
@@ -320,7 +332,7 @@ static enum tern_err decode_unsubscribe(struct tern__rd *r, uint8_t version,
 		if ((e = tern__rd_name(r, &f)) != TERN_OK)
 			return e;
 		if (!tern__topic_filter_ok(f.data, f.len) && deferred == TERN_OK)
-			deferred = TERN_E_TOPIC_FILTER;
+			deferred = filter_error(f);
 		u->count++;
 	}
 	if (u->count == 0)

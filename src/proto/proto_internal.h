@@ -109,5 +109,10 @@ bool tern__reason_valid(int ptype, uint8_t version, uint8_t code);
  * string already known to be valid UTF-8. */
 bool tern__topic_name_ok(const uint8_t *t, size_t len);
 bool tern__topic_filter_ok(const uint8_t *f, size_t len);
+/* True if f, which tern__topic_filter_ok() refused, is a well-formed Topic
+ * Filter by the wildcard rules (4.7.1) that starts with "$share/" but lacks
+ * a ShareName or the Topic Filter after it (4.8.2): a Protocol Error, not a
+ * Malformed Packet. */
+bool tern__topic_filter_share_misshaped(const uint8_t *f, size_t len);
 
 #endif

@@ -96,6 +96,13 @@ bool tern__topic_filter_ok(const uint8_t *f, size_t len)
 	return plain_filter_ok(f, len);
 }
 
+bool tern__topic_filter_share_misshaped(const uint8_t *f, size_t len)
+{
+	return f != NULL && len >= SHARE_PREFIX_LEN && len <= 65535u &&
+	       memcmp(f, SHARE_PREFIX, SHARE_PREFIX_LEN) == 0 && tern__utf8_no_controls(f, len) &&
+	       plain_filter_ok(f, len) && !tern__topic_filter_ok(f, len);
+}
+
 enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len)
 {
 	if (!tern__topic_filter_ok(f, len) || !tern_utf8_valid(f, len))

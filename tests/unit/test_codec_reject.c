@@ -542,14 +542,44 @@ static void test_subscribe_invalid_filter_MQTT_4_7_1_2_and_3(void **state)
 	       0x00); /* [MQTT-4.7.3-1] empty filter */
 	EXPECT(TERN_V5, 0x82, TERN_E_TOPIC_FILTER, 0x00, 0x01, 0x00, 0x00, 0x03, 'a', '+', 'b',
 	       0x00);
-	/* $share with a bad share name [MQTT-4.8.2-1] [MQTT-4.8.2-2] */
-	EXPECT(TERN_V5, 0x82, TERN_E_TOPIC_FILTER, 0x00, 0x01, 0x00, 0x00, 0x09, '$', 's', 'h', 'a',
-	       'r', 'e', '/', '+', '/', 0x00);
+	/* Misplaced wildcards in a shared subscription's filter part break
+	 * the filter grammar (4.7.1) as they do elsewhere. */
+	EXPECT(TERN_V5, 0x82, TERN_E_TOPIC_FILTER, 0x00, 0x01, 0x00, 0x00, 0x0B, '$', 's', 'h', 'a',
+	       'r', 'e', '/', 'p', '/', 'a', '#', 0x00);
 	/* A bad filter followed by a broken entry: reported as malformed. */
 	EXPECT(TERN_V311, 0x82, TERN_E_MALFORMED, 0x00, 0x01, 0x00, 0x01, '#', 0x00, 0x00, 0x01,
 	       '+', 0x00, 0x00, 0x02, 'a');
 	EXPECT(TERN_V311, 0x82, TERN_E_MALFORMED, 0x00, 0x01, 0x00, 0x02, 'a', '#', 0x00, 0x00,
 	       0x01, 'b', 0x07);
+}
+
+/* A well-formed filter (4.7.1) that starts with "$share/" but is not
+ * "$share/{ShareName}/{filter}" with a ShareName of one character or more and
+ * no '+' or '#' in it breaks a rule of the protocol, not the grammar
+ * [MQTT-4.8.2-1] [MQTT-4.8.2-2]: a Protocol Error (mosquitto 2.0.20's
+ * sequences "shared sub with no topic part" expect 0x82), in SUBSCRIBE and
+ * UNSUBSCRIBE alike. */
+static void test_misshaped_shared_filter_is_protocol_error_MQTT_4_8_2_1(void **state)
+{
+	(void)state;
+	/* "$share/+/": a ShareName of "+" */
+	EXPECT(TERN_V5, 0x82, TERN_E_PROTOCOL, 0x00, 0x01, 0x00, 0x00, 0x09, '$', 's', 'h', 'a',
+	       'r', 'e', '/', '+', '/', 0x00);
+	/* "$share/p/": no filter after the ShareName */
+	EXPECT(TERN_V5, 0x82, TERN_E_PROTOCOL, 0x00, 0x01, 0x00, 0x00, 0x09, '$', 's', 'h', 'a',
+	       'r', 'e', '/', 'p', '/', 0x00);
+	/* "$share/p": no "/" after the ShareName */
+	EXPECT(TERN_V5, 0x82, TERN_E_PROTOCOL, 0x00, 0x01, 0x00, 0x00, 0x08, '$', 's', 'h', 'a',
+	       'r', 'e', '/', 'p', 0x00);
+	/* "$share//t": an empty ShareName */
+	EXPECT(TERN_V5, 0x82, TERN_E_PROTOCOL, 0x00, 0x01, 0x00, 0x00, 0x09, '$', 's', 'h', 'a',
+	       'r', 'e', '/', '/', 't', 0x00);
+	/* UNSUBSCRIBE "$share/p/" */
+	EXPECT(TERN_V5, 0xA2, TERN_E_PROTOCOL, 0x00, 0x01, 0x00, 0x00, 0x09, '$', 's', 'h', 'a',
+	       'r', 'e', '/', 'p', '/');
+	/* A malformed entry after it still makes the packet malformed. */
+	EXPECT(TERN_V5, 0x82, TERN_E_MALFORMED, 0x00, 0x01, 0x00, 0x00, 0x08, '$', 's', 'h', 'a',
+	       'r', 'e', '/', 'p', 0x00, 0x00, 0x01, 'a');
 }
 
 static void test_subscribe_truncated_or_bad_utf8_is_malformed(void **state)
@@ -778,6 +808,7 @@ int main(void)
 	        cmocka_unit_test(test_subscribe_v5_qos3_and_retain_handling3_3_8_3_1),
 	        cmocka_unit_test(test_subscribe_no_local_on_shared_MQTT_3_8_3_4),
 	        cmocka_unit_test(test_subscribe_invalid_filter_MQTT_4_7_1_2_and_3),
+	        cmocka_unit_test(test_misshaped_shared_filter_is_protocol_error_MQTT_4_8_2_1),
 	        cmocka_unit_test(test_subscribe_truncated_or_bad_utf8_is_malformed),
 	        cmocka_unit_test(test_unsubscribe_without_filters_MQTT_3_10_3_2),
 	        cmocka_unit_test(test_unsubscribe_packet_id_zero_and_bad_filter),
