@@ -413,6 +413,19 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		cfg->allow_anonymous_set = true;
 		return parse_bool(c, key, v, &cfg->allow_anonymous);
 	}
+	if (strcmp(key, "per_listener_settings") == 0) {
+		/* mosquitto's default, false, is how ternd works: allow_anonymous,
+		 * password_file and acl_file apply to every listener. Saying so is
+		 * fine; asking for per-listener security is not supported, and
+		 * ignoring it would silently widen access. */
+		bool on;
+		if ((err = parse_bool(c, key, v, &on)))
+			return err;
+		if (on)
+			return fail(c, "per_listener_settings true is not supported: ternd "
+			               "applies its security settings to every listener");
+		return TERN_OK;
+	}
 	if (strcmp(key, "retain_available") == 0)
 		return parse_bool(c, key, v, &cfg->retain_available);
 	if (strcmp(key, "set_tcp_nodelay") == 0)
