@@ -335,12 +335,17 @@ static size_t sent_count(const struct session *s)
 	return s->n_inflight - s->n_unsent;
 }
 
+/* The ACL decides what a client may read: live, queued and retained
+ * messages alike. */
+static bool may_read(const struct session *s, const struct delivery *d)
+{
+	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
+	                    s->has_username, d->msg->topic, ACL_READ);
+}
+
 void session_deliver(struct session *s, struct delivery *d)
 {
-	/* The ACL decides what a client may read: live, queued and retained
-	 * messages alike. */
-	if (!auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                  s->has_username, d->msg->topic, ACL_READ)) {
+	if (!may_read(s, d)) {
 		record_del(s, d);
 		delivery_clear(d);
 		return;
@@ -408,6 +413,14 @@ void session_pump(struct session *s)
 		if (expired(s, &d)) {
 			record_del(s, &d);
 			stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
+			delivery_clear(&d);
+			continue;
+		}
+		if (!may_read(s, &d)) {
+			/* Checked again as it leaves the queue: an acl_file
+			 * reloaded (SIGHUP) while it waited may deny it now,
+			 * as mosquitto re-checks queued messages. */
+			record_del(s, &d);
 			delivery_clear(&d);
 			continue;
 		}

@@ -140,3 +140,47 @@ def test_pattern_subscribe_refused_outside_the_clients_own_space(patterns, versi
     ack = a.subscribe([("users/#", 1), ("dev/c1-anon/#", 1)])
     assert ack.codes == [code, 1]
     a.disconnect()
+
+
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+def test_queued_messages_rechecked_after_acl_reload(tmp_path, version):
+    """Messages queued for an offline session are checked against the ACL
+    again when they are sent: after an acl_file reload (SIGHUP) that
+    revokes read access to topic/two, the queued topic/two message is not
+    delivered on reconnect, the topic/one one is (as mosquitto does, its
+    test 09-acl-change)."""
+    import os
+    import signal
+    import time
+    from conftest import Broker
+    acl = tmp_path / "acl"
+    acl.write_text("user reader\ntopic readwrite topic/one\ntopic readwrite topic/two\n"
+                   "user writer\ntopic readwrite topic/#\n")
+    b = Broker(tmp_path, 2, ["acl_file " + str(acl), "allow_anonymous true"])
+    b.start()
+    try:
+        persist = {"clean": False}
+        if version == m.V5:
+            persist["properties"] = [(m.SESSION_EXPIRY, 300)]
+        s = b.raw(version)
+        s.connect("acl-queued", username="reader", **persist)
+        assert s.subscribe([("topic/one", 1), ("topic/two", 1)]).codes == [1, 1]
+        s.disconnect()
+        w = b.raw(version)
+        w.connect("acl-writer", username="writer")
+        w.publish("topic/one", b"one", qos=1, pid=1)
+        w.publish("topic/two", b"two", qos=1, pid=2)
+        w.disconnect()
+        acl.write_text("user reader\ntopic readwrite topic/one\n"
+                       "user writer\ntopic readwrite topic/#\n")
+        os.kill(b.proc.pid, signal.SIGHUP)
+        time.sleep(0.5)  # the reload runs on the main thread
+        s = b.raw(version)
+        assert s.connect("acl-queued", username="reader", **persist).session_present
+        got = [p for p in s.recv_all(0.8) if p.type == m.PUBLISH]
+        for p in got:
+            s.ack(p)
+        assert [(p.topic, p.payload) for p in got] == [("topic/one", b"one")]
+        s.disconnect()
+    finally:
+        b.stop()
