@@ -449,8 +449,6 @@ struct session {
 	struct tern_msg *will;     /* pending will after an abnormal disconnect */
 	uint64_t will_at;
 	struct flow_cell *flow; /* from the first subscription on (flow.h); a reference */
-	uint64_t flow_over_at;  /* when it was first seen over its mark; 0: not */
-	uint64_t drained_at;    /* when a message last left the queue */
 	uint32_t expiry;        /* seconds after disconnect; UINT32_MAX: never */
 	uint32_t q_head, q_len, q_cap;
 	uint32_t n_inflight, cap_inflight;

@@ -51,6 +51,8 @@ struct flow_cell *flow_cell_new(int64_t queued, uint32_t high)
 	atomic_init(&f->state, 0);
 	atomic_init(&f->pending, queued);
 	atomic_init(&f->waiters, 0);
+	f->over_at = 0;
+	f->drained_at = 0;
 	/* No mark: a count never reaches it. */
 	f->high = high ? (int64_t)high : INT64_MAX;
 	f->low = high ? (int64_t)high / 2 : INT64_MAX;

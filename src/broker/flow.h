@@ -63,6 +63,10 @@ struct flow_cell {
 	_Atomic int64_t pending;  /* QoS 1/2 deliveries queued or on their way */
 	_Atomic uint64_t waiters; /* bit (worker id % 64) per worker with a paused publisher */
 	int64_t high, low;        /* marks, fixed at creation */
+	/* The home worker's own, for the stall clock (here rather than in the
+	 * session, so that sessions which never subscribe stay small). */
+	uint64_t over_at;    /* monotonic ms it was first seen not drained; 0: not */
+	uint64_t drained_at; /* monotonic ms a message last left the queue */
 };
 
 /* A cell with one reference and pending = queued (what the session already

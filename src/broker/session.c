@@ -270,10 +270,10 @@ static void queue_pop(struct session *s, struct delivery *d)
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_len--;
 	s->q_bytes -= d->msg->payload.len;
-	s->drained_at = s->w->now;
 	struct flow_cell *f = s->flow;
 	if (!f)
 		return;
+	f->drained_at = s->w->now;
 	uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
 	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
 	uint32_t clear = st & FLOW_SLOW;
@@ -575,8 +575,8 @@ void session_flow_online(struct session *s, bool online)
 	struct flow_cell *f = s->flow;
 	if (!f)
 		return;
-	s->flow_over_at = 0;
-	s->drained_at = s->w->now;
+	f->over_at = 0;
+	f->drained_at = s->w->now;
 	/* max_stall_time 0 turns flow control off: online sessions then drop
 	 * by policy as offline ones do (mosquitto's behaviour). */
 	if (online && s->w->broker->cfg.max_stall_time)
@@ -592,16 +592,17 @@ void session_flow_tick(struct session *s, uint64_t now)
 	 * low mark, and the high one counts what was on its way, so a paused
 	 * publisher can be waiting for a queue that has settled below it. */
 	if (!f || !s->conn || flow_drained(f)) {
-		s->flow_over_at = 0;
+		if (f)
+			f->over_at = 0;
 		return;
 	}
-	if (!s->flow_over_at) {
-		s->flow_over_at = now;
+	if (!f->over_at) {
+		f->over_at = now;
 		return;
 	}
 	/* Over its mark, with nothing taken off the queue since: the client
 	 * has stopped reading, or reads too little to matter. */
-	uint64_t since = s->flow_over_at > s->drained_at ? s->flow_over_at : s->drained_at;
+	uint64_t since = f->over_at > f->drained_at ? f->over_at : f->drained_at;
 	uint32_t stall = s->w->broker->cfg.max_stall_time;
 	if (now - since >= FLOW_SLOW_MS &&
 	    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_SLOW))
@@ -610,7 +611,7 @@ void session_flow_tick(struct session *s, uint64_t now)
 	 * nothing to release (and nothing to drop yet). */
 	if (now - since < (uint64_t)stall * 1000u || !atomic_load(&f->waiters))
 		return;
-	s->flow_over_at = 0;
+	f->over_at = 0;
 	flow_set_state(s->w, f, FLOW_STALLED, 0);
 	stat_add(&s->w->stats, STAT_FLOW_STALLS, 1);
 	tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,

@@ -303,6 +303,28 @@ def test_stuck_shared_subscription_member_does_not_hold_back_its_publisher(broke
         stuck.close()
 
 
+@pytest.mark.ternd_only
+@pytest.mark.broker_config("persistence false", "max_queued_messages 10", "max_stall_time 0")
+def test_max_stall_time_0_turns_flow_control_off(broker):
+    """max_stall_time 0: publishers are never slowed; an online subscriber's
+    queue is bounded by max_queued_messages and the rest dropped, as in
+    mosquitto."""
+    topic = unique("off0") + "/x"
+    stuck = broker.raw()
+    stuck.connect(unique("stuck"))
+    stuck.subscribe([(topic, 1)])
+    pub = Publisher(broker, topic, 1, 300, "z")
+    try:
+        pub.run()
+        assert wait_for(lambda: pub.n_acked() == 300, 10), \
+            "publisher held: %d of 300 acknowledged" % pub.n_acked()
+    finally:
+        pub.close()
+        stuck.close()
+    with open(broker.log) as f:
+        assert "dropped QoS 1 message" in f.read()
+
+
 def metric_labelled(port, name, reason):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
         text = r.read().decode()
