@@ -10,6 +10,11 @@ subscriber that stops reading altogether holds them back only for
 max_stall_time, after which its session drops by policy (counted). Offline
 sessions keep mosquitto's meaning of max_queued_messages.
 
+Tests: QoS 1 and QoS 2 fan-in into a slow subscriber (memory and SQLite
+storage), a subscriber that stops reading (max_stall_time), a paused
+publisher still served (PINGREQ) and released when its subscriber leaves, a
+stuck share group member, max_stall_time 0, and the offline bound.
+
 These are ternd's promises, not the specification's: mosquitto 2.0
 acknowledges the messages and drops them for a slow subscriber (run with
 TERN_TEST_AGAINST=mosquitto and without the ternd_only mark, the loss tests
@@ -171,6 +176,24 @@ def test_qos2_fan_in_to_slow_subscriber_loses_no_acknowledged_message(broker):
     assert not lost, "%d of %d acknowledged messages lost" % (len(lost), len(acked))
     assert dups == 0
     assert len(acked) == N_PUBS * 1500
+
+
+HTTP_PORT_DURABLE = free_port()
+
+
+@pytest.mark.ternd_only
+@pytest.mark.broker_config("storage sqlite", "max_queued_messages 100",
+                           "http_listener %d" % HTTP_PORT_DURABLE)
+def test_fan_in_with_durable_storage_holds_acks_past_the_commit_and_loses_nothing(broker):
+    """With the SQLite store an acknowledgement waits for the commit of
+    what it acknowledges; one held by flow control is sent on resume, still
+    after that commit and in order. Publishers are paused (a small queue
+    bound makes sure of it) and nothing acknowledged is lost."""
+    acked, got, dups = fan_in(broker, 1, 1500, 0.0003, 60)
+    lost = acked - got
+    assert not lost, "%d of %d acknowledged messages lost" % (len(lost), len(acked))
+    assert len(acked) == N_PUBS * 1500
+    assert metric(HTTP_PORT_DURABLE, "tern_flow_pauses_total") > 0
 
 
 def metric(port, name):
