@@ -33,7 +33,11 @@ static uint8_t v3_code(uint8_t reason)
 	case TERN_RC_CLIENT_ID_NOT_VALID:
 		return TERN_V3_IDENTIFIER_REJECTED;
 	case TERN_RC_BAD_USERNAME_OR_PASSWORD:
-		return TERN_V3_BAD_USERNAME_OR_PASSWORD;
+		/* 3.1.1's 4 is for a user name or password that is "malformed"
+		 * (table 3.1); a wrong one that parses is "not authorized", 5,
+		 * which is also what mosquitto answers and its users test for.
+		 * v5's 0x86 is defined for credentials the Server does not
+		 * accept, so v5 keeps it. */
 	case TERN_RC_NOT_AUTHORIZED:
 	case TERN_RC_PACKET_TOO_LARGE: /* as mosquitto answers a too large will */
 		return TERN_V3_NOT_AUTHORIZED;
