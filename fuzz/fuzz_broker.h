@@ -59,18 +59,18 @@ static inline bool fuzz_trace(void)
 
 /* One broker and what it needs; large, so callers keep it static. */
 struct fuzz_broker {
-	struct tern_config cfg;
+	struct config cfg;
 	struct broker b;
 	FILE *devnull;
 };
 
-static inline void fuzz_broker_config(struct tern_config *cfg)
+static inline void fuzz_broker_config(struct config *cfg)
 {
 	config_defaults(cfg);
-	cfg->storage = TERN_STORAGE_MEMORY;
+	cfg->storage = STORAGE_MEMORY;
 	cfg->workers = 1;
 	cfg->n_listeners = 0;
-	cfg->log_dest = TERN_LOG_DEST_NONE;
+	cfg->log_dest = LOG_DEST_NONE;
 	cfg->sys_interval = 0;
 	cfg->max_packet_size = 4096;
 	cfg->message_size_limit = 2048;
@@ -97,12 +97,12 @@ static inline struct worker *fuzz_broker_start(struct fuzz_broker *fb)
 		fuzz_fatal("broker_init");
 	/* Tracing shows the log too. */
 	fb->b.log.out = fuzz_trace() ? stderr : fb->devnull;
-	fb->b.log.mask = TERN_LOG_ALL;
+	fb->b.log.mask = LOG_TYPE_ALL;
 	fb->b.log.timestamps = false;
 	struct worker *w = fb->b.workers[0];
 	/* What worker_main() does before its first iteration: connections
 	 * take their CONNECT deadline from w->now. */
-	w->now = tern_now_ms();
+	w->now = mono_ms();
 	w->util_at = w->now;
 	return w;
 }

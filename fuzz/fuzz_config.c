@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	fuzz_memfd_path(data, size, path, sizeof(path));
 
-	static struct tern_config cfg; /* large: keep it off the stack */
+	static struct config cfg; /* large: keep it off the stack */
 	config_defaults(&cfg);
 	char err[512];
 	memset(err, 'x', sizeof(err) - 1);
@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (cfg.n_listeners > TERN_MAX_LISTENERS)
+	if (cfg.n_listeners > MAX_LISTENERS)
 		abort();
 	for (size_t i = 0; i < cfg.n_listeners; i++)
 		if (strnlen(cfg.listeners[i].bind, sizeof(cfg.listeners[i].bind)) ==

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define N_SLOTS      3
 #define OP_RECONNECT 0xF0
 
-static struct tern_listener_cfg listener_cfg; /* zero: plain TCP */
+static struct listener_cfg listener_cfg; /* zero: plain TCP */
 static const struct listener listener = {
         .cfg = &listener_cfg,
         .tp = &transport_tcp,

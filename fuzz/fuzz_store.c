@@ -213,23 +213,23 @@ static void run_sql(const char *sql)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct tern_config cfg;
+	static struct config cfg;
 	static struct broker b; /* large: keep it off the stack */
 	if (!template_db) {
 		setup();
 		config_defaults(&cfg);
-		cfg.storage = TERN_STORAGE_SQLITE;
+		cfg.storage = STORAGE_SQLITE;
 		cfg.storage_sync = STORE_SYNC_OFF;
 		cfg.workers = 1;
 		cfg.n_listeners = 0;
 		cfg.sys_interval = 0;
 		/* Every log line is formatted: they quote stored strings.
 		 * FUZZ_STORE_LOG=1 shows them, to check what a seed does. */
-		cfg.log_dest = TERN_LOG_DEST_FILE;
+		cfg.log_dest = LOG_DEST_FILE;
 		snprintf(cfg.log_file, sizeof(cfg.log_file), "/dev/null");
 		if (getenv("FUZZ_STORE_LOG"))
-			cfg.log_dest = TERN_LOG_DEST_STDERR;
-		cfg.log_mask = TERN_LOG_ALL;
+			cfg.log_dest = LOG_DEST_STDERR;
+		cfg.log_mask = LOG_TYPE_ALL;
 		cfg.log_timestamp = false;
 		snprintf(cfg.persistence_location, sizeof(cfg.persistence_location), "%s", dir);
 		snprintf(cfg.persistence_file, sizeof(cfg.persistence_file), "%s", DB_NAME);

@@ -113,7 +113,7 @@ enum op_kind {
 /* What a process sets up once: the four listeners (mode bits 0 and 1) and
  * the clients' context. */
 struct tls_setup {
-	struct tern_listener_cfg cfg[4];
+	struct listener_cfg cfg[4];
 	struct listener l[4];
 	SSL_CTX *client_ctx;
 	/* A session per mode (listener and TLS version) to resume. */
@@ -246,7 +246,7 @@ static void setup(struct tls_setup *s)
 	pem_file(keyfile, NULL, NULL, srv_key);
 	pem_file(cafile, ca, NULL, NULL);
 	for (int m = 0; m < 4; m++) {
-		struct tern_listener_cfg *cfg = &s->cfg[m];
+		struct listener_cfg *cfg = &s->cfg[m];
 		snprintf(cfg->certfile, sizeof(cfg->certfile), "%s", certfile);
 		snprintf(cfg->keyfile, sizeof(cfg->keyfile), "%s", keyfile);
 		snprintf(cfg->tls_version, sizeof(cfg->tls_version), "tlsv1.2");

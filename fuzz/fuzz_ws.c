@@ -54,7 +54,7 @@ enum op_kind {
 	OP_RECONNECT = 0xf,
 };
 
-static struct tern_listener_cfg listener_cfg = {.websockets = true};
+static struct listener_cfg listener_cfg = {.websockets = true};
 static const struct listener listener = {
         .cfg = &listener_cfg,
         .tp = &transport_ws,

@@ -16,7 +16,7 @@
  *      every smaller table it grows through), and N random names of the
  *      same length.
  *   2. map: the very table code of src/util/map.c, fed the old hash (through
- *      tern_map_*_hashed) and the keyed hash (tern_map_put/get). Inserts the
+ *      map_*_hashed) and the keyed hash (map_put/get). Inserts the
  *      N names, then looks each up; prints ns per lookup for crafted and
  *      random names and their ratio, per hash.
  *   3. router: the broker's subscription trie (src/broker/router.c, keyed
@@ -56,7 +56,7 @@ static uint64_t old_hash(const void *p, size_t len)
 	uint64_t h = UINT64_C(0xcbf29ce484222325);
 	for (size_t i = 0; i < len; i++)
 		h = fnv_step(h, s[i]);
-	return tern_hash_mix(h);
+	return hash_mix(h);
 }
 
 static const char ALNUM[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -90,7 +90,7 @@ static name_t *craft(size_t n, unsigned bits)
 					uint64_t hc = fnv_step(hb, (unsigned char)ALNUM[c]);
 					for (unsigned d = 0; d < 62; d++) {
 						uint64_t h = fnv_step(hc, (unsigned char)ALNUM[d]);
-						if (tern_hash_mix(h) & mask)
+						if (hash_mix(h) & mask)
 							continue;
 						k[8] = ALNUM[a];
 						k[9] = ALNUM[b];
@@ -112,7 +112,7 @@ static uint64_t rng_state = UINT64_C(0x9e3779b97f4a7c15);
 static uint64_t rng(void)
 {
 	rng_state += UINT64_C(0x9e3779b97f4a7c15);
-	return tern_hash_mix(rng_state);
+	return hash_mix(rng_state);
 }
 
 static name_t *random_names(size_t n)
@@ -151,15 +151,14 @@ static double now_s(void)
 struct table {
 	name_t *names;
 	size_t n;
-	const struct tern_hash_key *hk; /* NULL: the old hash (map only) */
-	struct tern_map map;
+	const struct hash_key *hk; /* NULL: the old hash (map only) */
+	struct map map;
 	struct router *router; /* set: measure router_match() instead */
 	struct route_matches out;
 	double insert_ms;
 };
 
-static void fill(struct table *t, name_t *names, size_t n, const struct tern_hash_key *hk,
-                 bool router)
+static void fill(struct table *t, name_t *names, size_t n, const struct hash_key *hk, bool router)
 {
 	*t = (struct table){.names = names, .n = n, .hk = hk};
 	double t0 = now_s();
@@ -178,10 +177,10 @@ static void fill(struct table *t, name_t *names, size_t n, const struct tern_has
 			struct tern_bytes f = {(const uint8_t *)topic, sizeof(topic)};
 			e = router_add(t->router, f, (struct tern_bytes){NULL, 0}, &rt);
 		} else if (hk) {
-			e = tern_map_put(&t->map, hk, names[i], NAME_LEN, names[i]);
+			e = map_put(&t->map, hk, names[i], NAME_LEN, names[i]);
 		} else {
-			e = tern_map_put_hashed(&t->map, old_hash(names[i], NAME_LEN), names[i],
-			                        NAME_LEN, names[i]);
+			e = map_put_hashed(&t->map, old_hash(names[i], NAME_LEN), names[i],
+			                   NAME_LEN, names[i]);
 		}
 		if (e) {
 			fprintf(stderr, "hashflood: out of memory\n");
@@ -204,10 +203,10 @@ static void pass(struct table *t)
 			                  &t->out) == TERN_OK &&
 			     t->out.n == 1;
 		} else if (t->hk) {
-			ok = tern_map_get(&t->map, t->hk, t->names[i], NAME_LEN) == t->names[i];
+			ok = map_get(&t->map, t->hk, t->names[i], NAME_LEN) == t->names[i];
 		} else {
-			ok = tern_map_get_hashed(&t->map, old_hash(t->names[i], NAME_LEN),
-			                         t->names[i], NAME_LEN) == t->names[i];
+			ok = map_get_hashed(&t->map, old_hash(t->names[i], NAME_LEN), t->names[i],
+			                    NAME_LEN) == t->names[i];
 		}
 		if (!ok) {
 			fprintf(stderr, "hashflood: a lookup failed\n");
@@ -231,7 +230,7 @@ static double round_ns(struct table *t)
 
 static void drop(struct table *t)
 {
-	tern_map_free(&t->map);
+	map_free(&t->map);
 	router_free(t->router);
 	free(t->out.v);
 }
@@ -239,7 +238,7 @@ static void drop(struct table *t)
 /* Fills a crafted and a random table and measures them in alternating
  * rounds (so a load change on the machine hits both alike); prints one row. */
 static void compare(const char *label, name_t *bad, name_t *good, size_t n,
-                    const struct tern_hash_key *hk, bool router)
+                    const struct hash_key *hk, bool router)
 {
 	struct table tb, tg;
 	fill(&tb, bad, n, hk, router);
@@ -300,8 +299,8 @@ int main(int argc, char **argv)
 	       " vs %zu random names, %d-byte level names\n",
 	       n, bits, now_s() - t0, n, NAME_LEN);
 
-	struct tern_hash_key hk;
-	if (tern_hash_key_random(&hk)) {
+	struct hash_key hk;
+	if (hash_key_random(&hk)) {
 		fprintf(stderr, "hashflood: getrandom failed\n");
 		return 1;
 	}

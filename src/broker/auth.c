@@ -56,19 +56,19 @@ void auth_unref(struct auth_state *a)
 /* Loads the configured files into a new state with `refs` references. */
 static enum tern_err load(struct broker *b, unsigned refs, struct auth_state **out)
 {
-	const struct tern_config *cfg = &b->cfg;
+	const struct config *cfg = &b->cfg;
 	struct auth_state *a = calloc(1, sizeof(*a));
 	if (!a)
 		return TERN_E_NOMEM;
 	atomic_init(&a->refs, refs);
 	char err[512];
 	if (cfg->password_file[0] && passwd_load(cfg->password_file, &a->pw, err, sizeof(err))) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: password_file: %s", err);
+		log_write(&b->log, LOG_TYPE_ERR, "Error: password_file: %s", err);
 		state_free(a);
 		return TERN_E_CONFIG;
 	}
 	if (cfg->acl_file[0] && acl_load(cfg->acl_file, &a->acl, err, sizeof(err))) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: acl_file: %s", err);
+		log_write(&b->log, LOG_TYPE_ERR, "Error: acl_file: %s", err);
 		state_free(a);
 		return TERN_E_CONFIG;
 	}
@@ -91,9 +91,8 @@ enum tern_err auth_init(struct broker *b)
 	unsigned threads = cpus > 1 ? (unsigned)(cpus / 2) : 1;
 	err = auth_pool_new(threads, AUTH_POOL_QUEUE_MAX, &b->auth_pool);
 	if (err)
-		tern_log_write(&b->log, TERN_LOG_ERR,
-		               "Error: cannot start the password check threads: %s",
-		               tern_strerror(err));
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: cannot start the password check threads: %s", tern_strerror(err));
 	return err;
 }
 
@@ -107,16 +106,16 @@ void auth_reload(struct broker *b)
 {
 	struct auth_state *a;
 	if (load(b, b->n_workers, &a)) {
-		tern_log_write(&b->log, TERN_LOG_ERR,
-		               "Reload failed: the previous password and ACL files stay in force.");
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Reload failed: the previous password and ACL files stay in force.");
 		return;
 	}
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct inbox_item *it = calloc(1, sizeof(*it));
 		if (!it) {
 			/* This worker keeps the old state; say so. */
-			tern_log_write(&b->log, TERN_LOG_ERR,
-			               "Error: out of memory; worker %u keeps the old ACL", i);
+			log_write(&b->log, LOG_TYPE_ERR,
+			          "Error: out of memory; worker %u keeps the old ACL", i);
 			auth_unref(a);
 			continue;
 		}
@@ -124,7 +123,7 @@ void auth_reload(struct broker *b)
 		it->u.auth = a;
 		worker_post(b->workers[i], it);
 	}
-	tern_log_write(&b->log, TERN_LOG_NOTICE, "Reloaded the password and ACL files.");
+	log_write(&b->log, LOG_TYPE_NOTICE, "Reloaded the password and ACL files.");
 }
 
 void auth_swap(struct worker *w, struct auth_state *a)
@@ -142,13 +141,13 @@ static enum tern_err ask_pool(struct conn *c, struct auth_state *a, const struct
 	struct worker *w = c->w;
 	struct broker *b = w->broker;
 	atomic_fetch_add(&a->refs, 1);
-	enum tern_err err = tern_map64_put(&w->auth_wait, c->id, c);
+	enum tern_err err = map64_put(&w->auth_wait, c->id, c);
 	if (!err)
 		err = auth_pool_submit(b->auth_pool, w, c->id, a, a->pw, p->username.data,
 		                       p->username.len, p->has_password ? p->password.data : NULL,
 		                       p->password.len);
 	if (err) {
-		tern_map64_del(&w->auth_wait, c->id);
+		map64_del(&w->auth_wait, c->id);
 		auth_unref(a);
 		/* A full queue means more CONNECTs than the threads can
 		 * hash: refuse this one now rather than queue without
@@ -165,7 +164,7 @@ static enum tern_err ask_pool(struct conn *c, struct auth_state *a, const struct
 enum tern_err auth_connect(struct conn *c, const struct tern_connect *p, struct tern_bytes *user,
                            uint8_t *rc)
 {
-	const struct tern_config *cfg = &c->w->broker->cfg;
+	const struct config *cfg = &c->w->broker->cfg;
 	struct auth_state *a = c->w->auth;
 	*rc = TERN_RC_SUCCESS;
 	if (c->listener->cfg->use_identity_as_username) {
@@ -199,7 +198,7 @@ enum tern_err auth_connect(struct conn *c, const struct tern_connect *p, struct 
 
 const char *auth_anonymous_refusal(const struct conn *c, const struct tern_connect *p, uint8_t rc)
 {
-	const struct tern_config *cfg = &c->w->broker->cfg;
+	const struct config *cfg = &c->w->broker->cfg;
 	const struct auth_state *a = c->w->auth;
 	bool checked = a && a->pw && p->has_username;
 	if (rc != TERN_RC_NOT_AUTHORIZED || c->listener->cfg->use_identity_as_username ||
@@ -224,7 +223,7 @@ const char *auth_anonymous_refusal(const struct conn *c, const struct tern_conne
 
 void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
 {
-	struct conn *c = tern_map64_del(&w->auth_wait, conn_id);
+	struct conn *c = map64_del(&w->auth_wait, conn_id);
 	if (!c || c->state == CONN_CLOSING)
 		return; /* gone, or going: nobody to answer */
 	c->auth = CONN_AUTH_DONE;
@@ -239,7 +238,7 @@ void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
 
 void auth_forget(struct conn *c)
 {
-	tern_map64_del(&c->w->auth_wait, c->id);
+	map64_del(&c->w->auth_wait, c->id);
 	c->auth = CONN_AUTH_NONE;
 }
 

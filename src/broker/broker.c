@@ -32,11 +32,11 @@ unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len)
 	/* The high half picks the worker: the maps of that worker's sessions
 	 * index by the low bits of the same hash, which would otherwise be
 	 * equal mod n_workers for all of them. */
-	uint64_t h = tern_hash_bytes(&b->hash_key, cid, len) >> 32;
+	uint64_t h = hash_bytes(&b->hash_key, cid, len) >> 32;
 	return (unsigned)((h * b->n_workers) >> 32);
 }
 
-static int open_listener(struct broker *b, const struct tern_listener_cfg *l, uint16_t port)
+static int open_listener(struct broker *b, const struct listener_cfg *l, uint16_t port)
 {
 	struct addrinfo hints = {0}, *res = NULL;
 	hints.ai_family = AF_UNSPEC;
@@ -46,8 +46,8 @@ static int open_listener(struct broker *b, const struct tern_listener_cfg *l, ui
 	snprintf(ps, sizeof(ps), "%u", port);
 	int rc = getaddrinfo(l->bind[0] ? l->bind : NULL, ps, &hints, &res);
 	if (rc) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot resolve '%s': %s", l->bind,
-		               gai_strerror(rc));
+		log_write(&b->log, LOG_TYPE_ERR, "Error: cannot resolve '%s': %s", l->bind,
+		          gai_strerror(rc));
 		return -1;
 	}
 	/* Prefer IPv6 (dual stack) for the wildcard address, like mosquitto. */
@@ -69,8 +69,8 @@ static int open_listener(struct broker *b, const struct tern_listener_cfg *l, ui
 	freeaddrinfo(res);
 	return fd;
 fail:
-	tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot listen on %s:%u: %s",
-	               l->bind[0] ? l->bind : "*", port, strerror(errno));
+	log_write(&b->log, LOG_TYPE_ERR, "Error: cannot listen on %s:%u: %s",
+	          l->bind[0] ? l->bind : "*", port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(res);
@@ -90,25 +90,25 @@ static uint16_t bound_port(int fd)
 
 static enum tern_err open_log(struct broker *b)
 {
-	const struct tern_config *cfg = &b->cfg;
+	const struct config *cfg = &b->cfg;
 	b->log.mask = cfg->log_mask;
 	b->log.timestamps = cfg->log_timestamp;
 	b->log.ts_format = cfg->log_timestamp_format;
 	switch (cfg->log_dest) {
-	case TERN_LOG_DEST_STDERR:
+	case LOG_DEST_STDERR:
 		b->log.out = stderr;
 		break;
-	case TERN_LOG_DEST_STDOUT:
+	case LOG_DEST_STDOUT:
 		b->log.out = stdout;
 		break;
-	case TERN_LOG_DEST_NONE:
+	case LOG_DEST_NONE:
 		b->log.out = NULL;
 		break;
-	case TERN_LOG_DEST_SYSLOG:
+	case LOG_DEST_SYSLOG:
 		openlog("ternd", LOG_PID, LOG_DAEMON);
 		b->log.syslog = true;
 		break;
-	case TERN_LOG_DEST_FILE:
+	case LOG_DEST_FILE:
 		b->log.out = fopen(cfg->log_file, "a");
 		if (!b->log.out) {
 			fprintf(stderr, "Error: cannot open log file %s: %s\n", cfg->log_file,
@@ -134,11 +134,11 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	w->evfd = -1;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	tern_mpsc_init(&w->inbox);
+	mpsc_init(&w->inbox);
 	atomic_init(&w->wake_pending, false);
 	atomic_init(&w->backlog, 0);
 	w->router = router_new(&b->hash_key);
-	tern_log_limiter_init(&w->log_limit, &b->log, &b->hash_key, LOG_REPEAT_WINDOW_MS);
+	log_limiter_init(&w->log_limit, &b->log, &b->hash_key, LOG_REPEAT_WINDOW_MS);
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
 	w->ticket = 1;
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox) {
@@ -172,18 +172,18 @@ static void worker_shutdown(struct worker *w)
 	struct session *s;
 	struct session **all = calloc(w->sessions.count + 1, sizeof(*all));
 	size_t n = 0;
-	while (all && (s = tern_map_next(&w->sessions, &pos)))
+	while (all && (s = map_next(&w->sessions, &pos)))
 		all[n++] = s;
 	for (size_t i = 0; i < n; i++) {
 		/* At shutdown nobody is left to receive wills or replica
 		 * updates: drop them. */
-		tern_msg_unref(all[i]->will);
+		msg_unref(all[i]->will);
 		all[i]->will = NULL;
 		session_destroy(all[i]);
 	}
 	free(all);
-	struct tern_mpsc_node *node;
-	while ((node = tern_mpsc_pop(&w->inbox))) {
+	struct mpsc_node *node;
+	while ((node = mpsc_pop(&w->inbox))) {
 		struct inbox_item *it = (struct inbox_item *)node;
 		if (it->kind == INBOX_CONN) {
 			conn_free(it->u.conn);
@@ -202,7 +202,7 @@ static void worker_shutdown(struct worker *w)
 	route_pending_free(w);
 	persist_worker_free(w);
 	/* The counts of the last windows, before the log closes. */
-	tern_log_limiter_flush(&w->log_limit, tern_now_ms());
+	log_limiter_flush(&w->log_limit, mono_ms());
 }
 
 /* Frees a worker's memory, after worker_shutdown() and after the store
@@ -221,29 +221,29 @@ static void worker_release(struct worker *w)
 		close(w->epfd);
 	router_free(w->router);
 	flow_worker_free(w);
-	tern_map_free(&w->sessions);
-	tern_map_free(&w->sessions_by_id);
-	tern_map_free(&w->pending);
-	tern_map_free(&w->auth_wait);
+	map_free(&w->sessions);
+	map_free(&w->sessions_by_id);
+	map_free(&w->pending);
+	map_free(&w->auth_wait);
 	free(w->matches.v);
 	free(w->outbox);
 	free(w);
 }
 
-enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
+enum tern_err broker_init(struct broker *b, const struct config *cfg)
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
 	atomic_init(&b->stop, false);
 	atomic_init(&b->next_id, 0);
 	atomic_init(&b->n_conns, 0);
-	b->start_ms = tern_now_ms();
+	b->start_ms = mono_ms();
 	enum tern_err err = open_log(b);
 	if (err)
 		return err;
-	if (tern_hash_key_random(&b->hash_key)) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: no random bytes for the hash key: %s",
-		               strerror(errno));
+	if (hash_key_random(&b->hash_key)) {
+		log_write(&b->log, LOG_TYPE_ERR, "Error: no random bytes for the hash key: %s",
+		          strerror(errno));
 		broker_free(b);
 		return TERN_E_SYS;
 	}
@@ -261,8 +261,8 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		b->workers[i] = worker_new(b, i);
 		if (!b->workers[i]) {
-			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot create worker %u: %s",
-			               i, strerror(errno));
+			log_write(&b->log, LOG_TYPE_ERR, "Error: cannot create worker %u: %s", i,
+			          strerror(errno));
 			broker_free(b);
 			return TERN_E_SYS;
 		}
@@ -275,7 +275,7 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 		if (li->cfg->certfile[0]) {
 			char why[512];
 			if (tls_listener_init(li, why, sizeof(why))) {
-				tern_log_write(&b->log, TERN_LOG_ERR, "Error: %s", why);
+				log_write(&b->log, LOG_TYPE_ERR, "Error: %s", why);
 				broker_free(b);
 				return TERN_E_CONFIG;
 			}
@@ -315,14 +315,13 @@ enum tern_err broker_init(struct broker *b, const struct tern_config *cfg)
 				return TERN_E_SYS;
 			}
 		}
-		tern_log_write(&b->log, TERN_LOG_NOTICE,
-		               "Opening %s%s listen socket on %s port %u.",
-		               b->listeners[l].tp->name,
-		               b->listeners[l].tp == &transport_ws &&
-		                               b->listeners[l].base == &transport_tls
-		                       ? " over tls"
-		                       : "",
-		               cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
+		log_write(&b->log, LOG_TYPE_NOTICE, "Opening %s%s listen socket on %s port %u.",
+		          b->listeners[l].tp->name,
+		          b->listeners[l].tp == &transport_ws &&
+		                          b->listeners[l].base == &transport_tls
+		                  ? " over tls"
+		                  : "",
+		          cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
 	}
 	return TERN_OK;
 }
@@ -331,19 +330,19 @@ enum tern_err broker_start(struct broker *b)
 {
 	/* From here on, log I/O is the log writer's, not the workers'. What
 	 * was logged before (startup errors) is already written. */
-	if (tern_log_start(&b->log))
-		tern_log_write(&b->log, TERN_LOG_WARNING,
-		               "Warning: no log writer thread; lines are written synchronously.");
+	if (log_start(&b->log))
+		log_write(&b->log, LOG_TYPE_WARNING,
+		          "Warning: no log writer thread; lines are written synchronously.");
 	if (metrics_start(b))
 		return TERN_E_CONFIG;
-	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s running with %u worker%s",
-	               TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
+	log_write(&b->log, LOG_TYPE_NOTICE, "ternd version %s running with %u worker%s",
+	          TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct worker *w = b->workers[i];
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc) {
-			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot start worker %u: %s",
-			               i, strerror(rc));
+			log_write(&b->log, LOG_TYPE_ERR, "Error: cannot start worker %u: %s", i,
+			          strerror(rc));
 			broker_stop(b);
 			return TERN_E_SYS;
 		}
@@ -360,7 +359,7 @@ void broker_stop(struct broker *b)
 		struct worker *w = b->workers[i];
 		uint64_t one = 1;
 		if (write(w->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot wake worker %u", i);
+			log_write(&b->log, LOG_TYPE_ERR, "Error: cannot wake worker %u", i);
 	}
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct worker *w = b->workers[i];
@@ -393,6 +392,6 @@ void broker_free(struct broker *b)
 	b->retain = NULL;
 	for (size_t l = 0; l < b->n_listeners; l++)
 		tls_listener_free(&b->listeners[l]);
-	tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd version %s terminating", TERN_VERSION);
-	tern_log_close(&b->log);
+	log_write(&b->log, LOG_TYPE_NOTICE, "ternd version %s terminating", TERN_VERSION);
+	log_close(&b->log);
 }

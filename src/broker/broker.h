@@ -62,11 +62,11 @@ struct auth_pool;
 /* broker                                                              */
 
 struct broker {
-	struct tern_config cfg;
-	struct tern_log log;
+	struct config cfg;
+	struct log log;
 	struct retain_store *retain;
-	struct store *store;                           /* NULL: memory only */
-	struct listener listeners[TERN_MAX_LISTENERS]; /* lfds[i] of a worker is listeners[i] */
+	struct store *store;                      /* NULL: memory only */
+	struct listener listeners[MAX_LISTENERS]; /* lfds[i] of a worker is listeners[i] */
 	size_t n_listeners;
 	unsigned n_workers;
 	struct worker **workers;
@@ -77,7 +77,7 @@ struct broker {
 	/* The secret key of every table fed by client data (util/hash.h):
 	 * drawn by broker_init() before any thread starts, never changed
 	 * after, so reading it needs no synchronisation. */
-	struct tern_hash_key hash_key;
+	struct hash_key hash_key;
 	struct metrics *metrics;     /* the /metrics endpoint, or NULL */
 	struct auth_pool *auth_pool; /* password checks; NULL without password_file */
 };
@@ -85,7 +85,7 @@ struct broker {
 /* Builds the broker for cfg (copied): log, retained store, workers and
  * their listening sockets. Does not start threads. On failure logs why,
  * cleans up and returns the error. */
-enum tern_err broker_init(struct broker *b, const struct tern_config *cfg);
+enum tern_err broker_init(struct broker *b, const struct config *cfg);
 
 /* Starts one thread per worker. */
 enum tern_err broker_start(struct broker *b);
@@ -111,9 +111,9 @@ unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len);
 /* deliveries: one message on its way to one session                   */
 
 struct delivery {
-	struct tern_msg *msg; /* one reference, owned by the delivery */
-	uint8_t qos;          /* QoS it is delivered with */
-	bool retain;          /* RETAIN flag it is delivered with */
+	struct msg *msg; /* one reference, owned by the delivery */
+	uint8_t qos;     /* QoS it is delivered with */
+	bool retain;     /* RETAIN flag it is delivered with */
 	uint16_t n_sub_ids;
 	uint32_t sub_id;   /* when n_sub_ids == 1 */
 	uint32_t *sub_ids; /* when n_sub_ids > 1; owned */
@@ -143,7 +143,7 @@ struct deliver_target {
 };
 
 struct inbox_item {
-	struct tern_mpsc_node node;
+	struct mpsc_node node;
 	struct inbox_item *next; /* chaining in a worker's outbox */
 	enum inbox_kind kind;
 	union {
@@ -184,11 +184,11 @@ struct worker {
 	unsigned id;
 	int epfd;
 	int evfd;
-	int lfds[TERN_MAX_LISTENERS];
+	int lfds[MAX_LISTENERS];
 	size_t n_lfds;
 	pthread_t thread;
 	bool thread_started;
-	struct tern_mpsc inbox;
+	struct mpsc inbox;
 	atomic_bool wake_pending; /* an eventfd write is on its way */
 	/* Deliveries posted to this worker and not yet handled: other workers
 	 * stop sending it QoS 0 beyond WORKER_BACKLOG_MAX, so a slow worker
@@ -197,18 +197,18 @@ struct worker {
 	atomic_size_t backlog;
 
 	struct router *router;
-	struct tern_map sessions;       /* client id -> session */
-	struct tern_map sessions_by_id; /* id -> session */
-	struct tern_map pending;        /* request id -> struct pending_ack */
-	struct tern_map auth_wait;      /* conn id -> conn waiting for a password verdict */
-	struct conn *conns;             /* every live conn, doubly linked */
-	struct conn *flush;             /* conns with output to write */
-	struct conn *closing;           /* conns to reap before sleeping */
-	struct conn *lingering;         /* reaped conns closing gracefully */
-	struct inbox_item **outbox;     /* per target worker, to push */
-	struct conn *handed_off;        /* conn just handed to another worker */
-	struct route_matches matches;   /* scratch for routing */
-	uint64_t now;                   /* monotonic ms, once per iteration */
+	struct map sessions;          /* client id -> session */
+	struct map sessions_by_id;    /* id -> session */
+	struct map pending;           /* request id -> struct pending_ack */
+	struct map auth_wait;         /* conn id -> conn waiting for a password verdict */
+	struct conn *conns;           /* every live conn, doubly linked */
+	struct conn *flush;           /* conns with output to write */
+	struct conn *closing;         /* conns to reap before sleeping */
+	struct conn *lingering;       /* reaped conns closing gracefully */
+	struct inbox_item **outbox;   /* per target worker, to push */
+	struct conn *handed_off;      /* conn just handed to another worker */
+	struct route_matches matches; /* scratch for routing */
+	uint64_t now;                 /* monotonic ms, once per iteration */
 	struct worker_stats stats;
 	uint64_t util_at, util_busy; /* last loop-utilisation sample */
 	struct sys_state *sys;       /* $SYS publishing (worker 0 only) */
@@ -224,7 +224,7 @@ struct worker {
 	uint64_t next_tick;
 	/* Lines that repeat per message (drops, denied publishes), at most
 	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
-	struct tern_log_limiter log_limit;
+	struct log_limiter log_limit;
 };
 
 /* The window of log_limit: "N more dropped for client X in the last 10 s". */
@@ -286,7 +286,7 @@ enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pendi
  * caller with a publisher connection then pauses it. The cell stays valid
  * until this worker next handles its inbox.
  */
-enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched,
+enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
                             struct flow_hit *hit);
 
 /* Handles the route part of an inbox item. */
@@ -315,7 +315,7 @@ void metrics_stop(struct broker *b);
 
 /* Writes the Prometheus text exposition of b into out; returns TERN_OK or
  * TERN_E_NOMEM. */
-enum tern_err metrics_render(struct broker *b, struct tern_buf *out);
+enum tern_err metrics_render(struct broker *b, struct buf *out);
 
 /* ------------------------------------------------------------------ */
 /* authentication and ACL (auth.c, on src/auth)                        */
@@ -388,7 +388,7 @@ void persist_note(struct worker *w, enum tern_err err);
 
 /* Gives m a store id when the store must keep it (QoS > 0 or retained).
  * Call before m is shared with another thread. */
-void persist_assign_id(struct worker *w, struct tern_msg *m);
+void persist_assign_id(struct worker *w, struct msg *m);
 
 /* Sends an acknowledgement once the current batch is committed (at once
  * without a store). */
@@ -441,12 +441,12 @@ struct session {
 	struct conn *conn;         /* NULL while offline */
 	uint8_t *username;         /* of the last connection, for ACL checks; owned */
 	uint64_t expire_at;        /* monotonic ms while offline; 0: not counting */
-	struct tern_map subs;      /* filter -> struct sub (owned) */
+	struct map subs;           /* filter -> struct sub (owned) */
 	struct delivery *queue;    /* ring of deliveries waiting for the window */
 	uint64_t q_bytes;          /* payload bytes in the queue */
 	struct inflight *inflight; /* in send order */
 	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
-	struct tern_msg *will;     /* pending will after an abnormal disconnect */
+	struct msg *will;          /* pending will after an abnormal disconnect */
 	uint64_t will_at;
 	struct flow_cell *flow; /* from the first subscription on (flow.h); a reference */
 	uint32_t expiry;        /* seconds after disconnect; UINT32_MAX: never */
@@ -568,12 +568,12 @@ struct conn {
 	struct conn *closing_next; /* w->closing */
 	uint64_t last_rx;          /* monotonic ms of the last packet */
 	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
-	struct tern_buf rbuf;
-	struct tern_buf wbuf;
+	struct buf rbuf;
+	struct buf wbuf;
 	struct session *session;
 	uint8_t **alias_topic;         /* inbound alias -> topic (len-prefixed) */
 	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
-	struct tern_msg *will;         /* will of this connection */
+	struct msg *will;              /* will of this connection */
 	struct conn_out *out;          /* payloads sent by reference; NULL when none */
 	struct flow_pause *flow;       /* acks held by flow control (flow.c); NULL: none */
 	int fd;

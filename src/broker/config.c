@@ -18,7 +18,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-void config_defaults(struct tern_config *cfg)
+void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->workers = 0;
@@ -42,17 +42,17 @@ void config_defaults(struct tern_config *cfg)
 	cfg->set_tcp_nodelay = true;
 	cfg->sys_interval = 10;
 	cfg->connection_messages = true;
-	cfg->storage = TERN_STORAGE_SQLITE;
+	cfg->storage = STORAGE_SQLITE;
 	strcpy(cfg->persistence_file, "ternd.db");
 	cfg->storage_sync = STORE_SYNC_NORMAL;
-	cfg->log_mask = TERN_LOG_DEFAULT;
-	cfg->log_dest = TERN_LOG_DEST_STDERR;
+	cfg->log_mask = LOG_TYPE_DEFAULT;
+	cfg->log_dest = LOG_DEST_STDERR;
 	cfg->log_timestamp = true;
 }
 
 struct ctx {
 	const char *rest; /* the line after the directive, for free text */
-	struct tern_config *cfg;
+	struct config *cfg;
 	const char *file;
 	int line;
 	char *err;
@@ -110,10 +110,10 @@ static bool is_loopback(const char *a)
 
 static enum tern_err add_listener(struct ctx *c, uint16_t port, const char *bind)
 {
-	struct tern_config *cfg = c->cfg;
-	if (cfg->n_listeners == TERN_MAX_LISTENERS)
-		return fail(c, "too many listeners (at most %d)", TERN_MAX_LISTENERS);
-	struct tern_listener_cfg *l = &cfg->listeners[cfg->n_listeners++];
+	struct config *cfg = c->cfg;
+	if (cfg->n_listeners == MAX_LISTENERS)
+		return fail(c, "too many listeners (at most %d)", MAX_LISTENERS);
+	struct listener_cfg *l = &cfg->listeners[cfg->n_listeners++];
 	memset(l, 0, sizeof(*l));
 	l->port = port;
 	if (bind) {
@@ -130,15 +130,15 @@ static enum tern_err set_log_type(struct ctx *c, const char *v)
 		const char *name;
 		unsigned bits;
 	} types[] = {
-	        {"error", TERN_LOG_ERR},
-	        {"warning", TERN_LOG_WARNING},
-	        {"notice", TERN_LOG_NOTICE},
-	        {"information", TERN_LOG_INFO},
-	        {"subscribe", TERN_LOG_SUBSCRIBE},
-	        {"unsubscribe", TERN_LOG_UNSUBSCRIBE},
-	        {"websockets", TERN_LOG_WEBSOCKETS},
-	        {"debug", TERN_LOG_DEBUG},
-	        {"all", TERN_LOG_ALL},
+	        {"error", LOG_TYPE_ERR},
+	        {"warning", LOG_TYPE_WARNING},
+	        {"notice", LOG_TYPE_NOTICE},
+	        {"information", LOG_TYPE_INFO},
+	        {"subscribe", LOG_TYPE_SUBSCRIBE},
+	        {"unsubscribe", LOG_TYPE_UNSUBSCRIBE},
+	        {"websockets", LOG_TYPE_WEBSOCKETS},
+	        {"debug", LOG_TYPE_DEBUG},
+	        {"all", LOG_TYPE_ALL},
 	        {"none", 0},
 	};
 	if (!v)
@@ -159,21 +159,21 @@ static enum tern_err set_log_type(struct ctx *c, const char *v)
 
 static enum tern_err set_log_dest(struct ctx *c, const char *v, const char *arg)
 {
-	struct tern_config *cfg = c->cfg;
+	struct config *cfg = c->cfg;
 	if (!v)
 		return fail(c, "log_dest needs a value");
 	if (strcmp(v, "stderr") == 0)
-		cfg->log_dest = TERN_LOG_DEST_STDERR;
+		cfg->log_dest = LOG_DEST_STDERR;
 	else if (strcmp(v, "stdout") == 0)
-		cfg->log_dest = TERN_LOG_DEST_STDOUT;
+		cfg->log_dest = LOG_DEST_STDOUT;
 	else if (strcmp(v, "none") == 0)
-		cfg->log_dest = TERN_LOG_DEST_NONE;
+		cfg->log_dest = LOG_DEST_NONE;
 	else if (strcmp(v, "syslog") == 0)
-		cfg->log_dest = TERN_LOG_DEST_SYSLOG;
+		cfg->log_dest = LOG_DEST_SYSLOG;
 	else if (strcmp(v, "file") == 0) {
 		if (!arg || strlen(arg) >= sizeof(cfg->log_file))
 			return fail(c, "log_dest file needs a path");
-		cfg->log_dest = TERN_LOG_DEST_FILE;
+		cfg->log_dest = LOG_DEST_FILE;
 		strcpy(cfg->log_file, arg);
 	} else
 		return fail(c,
@@ -184,9 +184,9 @@ static enum tern_err set_log_dest(struct ctx *c, const char *v, const char *arg)
 
 /* The listener a listener-specific directive belongs to: the last one, or
  * the default listener when none was declared yet (as mosquitto does). */
-static struct tern_listener_cfg *current_listener(struct ctx *c)
+static struct listener_cfg *current_listener(struct ctx *c)
 {
-	struct tern_config *cfg = c->cfg;
+	struct config *cfg = c->cfg;
 	if (cfg->n_listeners == 0 && add_listener(c, 1883, NULL))
 		return NULL;
 	return &cfg->listeners[cfg->n_listeners - 1];
@@ -205,7 +205,7 @@ static enum tern_err copy_value(struct ctx *c, const char *key, const char *v, c
 
 static enum tern_err set_tls(struct ctx *c, const char *key, const char *v)
 {
-	struct tern_listener_cfg *l = current_listener(c);
+	struct listener_cfg *l = current_listener(c);
 	if (!l)
 		return TERN_E_CONFIG;
 	if (strcmp(key, "certfile") == 0)
@@ -232,10 +232,10 @@ static enum tern_err set_tls(struct ctx *c, const char *key, const char *v)
 	return parse_bool(c, key, v, &l->use_identity_as_username);
 }
 
-enum tern_err config_check(const struct tern_config *cfg, char *err, size_t errlen)
+enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		const struct tern_listener_cfg *l = &cfg->listeners[i];
+		const struct listener_cfg *l = &cfg->listeners[i];
 		bool tls = l->certfile[0] || l->keyfile[0];
 		if (tls && (!l->certfile[0] || !l->keyfile[0])) {
 			snprintf(err, errlen, "listener %u: TLS needs both certfile and keyfile",
@@ -349,7 +349,7 @@ static enum tern_err include_dir(struct ctx *c, const char *dir)
 /* Applies one directive with up to two arguments. */
 static enum tern_err apply(struct ctx *c, const char *key, const char *v, const char *v2)
 {
-	struct tern_config *cfg = c->cfg;
+	struct config *cfg = c->cfg;
 	uint64_t n;
 	enum tern_err err;
 
@@ -524,7 +524,7 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 	    strcmp(key, "use_identity_as_username") == 0)
 		return set_tls(c, key, v);
 	if (strcmp(key, "protocol") == 0) {
-		struct tern_listener_cfg *l = current_listener(c);
+		struct listener_cfg *l = current_listener(c);
 		if (!l)
 			return TERN_E_CONFIG;
 		if (v && strcmp(v, "websockets") == 0)
@@ -540,14 +540,14 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *v, const 
 		bool on;
 		if ((err = parse_bool(c, key, v, &on)))
 			return err;
-		cfg->storage = on ? TERN_STORAGE_SQLITE : TERN_STORAGE_MEMORY;
+		cfg->storage = on ? STORAGE_SQLITE : STORAGE_MEMORY;
 		return TERN_OK;
 	}
 	if (strcmp(key, "storage") == 0) {
 		if (v && strcmp(v, "memory") == 0)
-			cfg->storage = TERN_STORAGE_MEMORY;
+			cfg->storage = STORAGE_MEMORY;
 		else if (v && strcmp(v, "sqlite") == 0)
-			cfg->storage = TERN_STORAGE_SQLITE;
+			cfg->storage = STORAGE_SQLITE;
 		else
 			return fail(c, "storage: expected memory or sqlite");
 		return TERN_OK;
@@ -632,7 +632,7 @@ static enum tern_err parse_line(struct ctx *c, char *line)
 	return apply(c, key, v, v2);
 }
 
-enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, size_t errlen)
+enum tern_err config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct ctx c = {NULL, cfg, path, 0, err, errlen, false, false};
 	FILE *f = fopen(path, "r");
@@ -662,8 +662,8 @@ static void usage(FILE *out)
 	      out);
 }
 
-enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, char *err,
-                               size_t errlen, int *exit_code)
+enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
+                               int *exit_code)
 {
 	*exit_code = 1;
 	struct ctx c = {NULL, cfg, "command line", 0, err, errlen, false, false};
@@ -710,9 +710,9 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
 			i++;
 		} else if (strcmp(a, "--storage") == 0) {
 			if (v && strcmp(v, "memory") == 0)
-				cfg->storage = TERN_STORAGE_MEMORY;
+				cfg->storage = STORAGE_MEMORY;
 			else if (v && strcmp(v, "sqlite") == 0)
-				cfg->storage = TERN_STORAGE_SQLITE;
+				cfg->storage = STORAGE_SQLITE;
 			else {
 				snprintf(err, errlen, "--storage: expected memory or sqlite");
 				return TERN_E_INVALID;
@@ -732,10 +732,10 @@ enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, c
 			if (slash && dirlen == 0)
 				strcpy(cfg->persistence_location, "/");
 			strcpy(cfg->persistence_file, slash ? slash + 1 : v);
-			cfg->storage = TERN_STORAGE_SQLITE;
+			cfg->storage = STORAGE_SQLITE;
 			i++;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-			cfg->log_mask = TERN_LOG_ALL;
+			cfg->log_mask = LOG_TYPE_ALL;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--daemon") == 0) {
 			snprintf(err, errlen,
 			         "%s: ternd does not daemonize; use your service manager", a);

@@ -1,7 +1,7 @@
 /*
  * config.h - ternd's configuration: mosquitto.conf directives and flags.
  *
- * A struct tern_config is a plain value filled once before the broker starts
+ * A struct config is a plain value filled once before the broker starts
  * and read-only afterwards, so workers read it without locks. The file
  * format is mosquitto's: one directive a line, '#' comments, the same names
  * and meanings. A directive we do not support is an error naming the file
@@ -16,11 +16,11 @@
 
 #include "tern/error.h"
 
-#define TERN_MAX_LISTENERS 16
+#define MAX_LISTENERS 16
 
 /* One listener; the TLS settings follow the `listener` line they belong
  * to, as in mosquitto. TLS is on when certfile is set. */
-struct tern_listener_cfg {
+struct listener_cfg {
 	char bind[64]; /* "" : every address */
 	uint16_t port;
 	char certfile[256];
@@ -35,18 +35,12 @@ struct tern_listener_cfg {
 	bool websockets; /* `protocol websockets` */
 };
 
-enum tern_storage { TERN_STORAGE_MEMORY, TERN_STORAGE_SQLITE };
+enum storage_kind { STORAGE_MEMORY, STORAGE_SQLITE };
 
-enum tern_log_dest {
-	TERN_LOG_DEST_STDERR,
-	TERN_LOG_DEST_STDOUT,
-	TERN_LOG_DEST_FILE,
-	TERN_LOG_DEST_SYSLOG,
-	TERN_LOG_DEST_NONE
-};
+enum log_dest { LOG_DEST_STDERR, LOG_DEST_STDOUT, LOG_DEST_FILE, LOG_DEST_SYSLOG, LOG_DEST_NONE };
 
-struct tern_config {
-	struct tern_listener_cfg listeners[TERN_MAX_LISTENERS];
+struct config {
+	struct listener_cfg listeners[MAX_LISTENERS];
 	size_t n_listeners;
 	unsigned workers; /* 0: one per core */
 	/* Let clients in without a username. Defaults (config_from_args), as
@@ -87,7 +81,7 @@ struct tern_config {
 	int64_t max_connections;         /* -1: no bound */
 	size_t max_output_bytes;         /* bytes queued to one socket before QoS 0 drops */
 	bool set_tcp_nodelay;
-	enum tern_storage storage;      /* sqlite by default; memory keeps nothing */
+	enum storage_kind storage;      /* sqlite by default; memory keeps nothing */
 	char persistence_location[256]; /* directory of the database ("": cwd) */
 	char persistence_file[128];     /* its file name */
 	int storage_sync;               /* enum store_sync */
@@ -96,25 +90,25 @@ struct tern_config {
 	char http_bind[64];             /* its address ("": loopback) */
 	bool connection_messages;       /* log connects and disconnects */
 	char log_timestamp_format[64];  /* strftime format; "": Unix seconds */
-	unsigned log_mask;              /* enum tern_log_type bits */
-	enum tern_log_dest log_dest;
+	unsigned log_mask;              /* enum log_type bits */
+	enum log_dest log_dest;
 	char log_file[256];
 	bool log_timestamp;
 };
 
 /* Checks what can only be judged once the whole file is read (a TLS
  * listener has both certfile and keyfile, ...). */
-enum tern_err config_check(const struct tern_config *cfg, char *err, size_t errlen);
+enum tern_err config_check(const struct config *cfg, char *err, size_t errlen);
 
 /* Fills cfg with the defaults (which `make run` uses). */
-void config_defaults(struct tern_config *cfg);
+void config_defaults(struct config *cfg);
 
 /*
  * Reads the file at path into cfg. On error returns TERN_E_CONFIG (or
  * TERN_E_SYS when the file cannot be read) and writes "FILE:LINE: why" into
  * err[0..errlen).
  */
-enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, size_t errlen);
+enum tern_err config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /*
  * Applies the command line (argv[1..argc)): -c FILE is read first, then the
@@ -125,7 +119,7 @@ enum tern_err config_load(struct tern_config *cfg, const char *path, char *err, 
  * should exit at once (help, version: exit_code 0; a bad flag or file:
  * exit_code 1, with the message in err).
  */
-enum tern_err config_from_args(struct tern_config *cfg, int argc, char **argv, char *err,
-                               size_t errlen, int *exit_code);
+enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
+                               int *exit_code);
 
 #endif

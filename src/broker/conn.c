@@ -62,7 +62,7 @@
  * (after payload i-1); sum_gap is their total, so a new payload's gap is
  * the wbuf bytes not yet claimed. */
 struct out_ref {
-	struct tern_msg *msg; /* a reference */
+	struct msg *msg; /* a reference */
 	uint32_t gap;
 	uint32_t done; /* payload bytes already written */
 };
@@ -81,7 +81,7 @@ static bool has_refs(const struct conn *c)
 
 size_t conn_pending_out(const struct conn *c)
 {
-	return tern_buf_used(&c->wbuf) + (c->out ? c->out->bytes : 0);
+	return buf_used(&c->wbuf) + (c->out ? c->out->bytes : 0);
 }
 
 static void out_free(struct conn *c)
@@ -90,14 +90,14 @@ static void out_free(struct conn *c)
 	if (!o)
 		return;
 	for (uint32_t i = 0; i < o->n; i++)
-		tern_msg_unref(o->v[(o->head + i) % o->cap].msg);
+		msg_unref(o->v[(o->head + i) % o->cap].msg);
 	free(o->v);
 	free(o);
 	c->out = NULL;
 }
 
 /* Queues m's payload after the wbuf bytes written so far. */
-static enum tern_err out_push(struct conn *c, struct tern_msg *m)
+static enum tern_err out_push(struct conn *c, struct msg *m)
 {
 	struct conn_out *o = c->out;
 	if (!o && !(o = c->out = calloc(1, sizeof(*o))))
@@ -114,9 +114,9 @@ static enum tern_err out_push(struct conn *c, struct tern_msg *m)
 		o->head = 0;
 		o->cap = cap;
 	}
-	size_t gap = tern_buf_used(&c->wbuf) - o->sum_gap;
+	size_t gap = buf_used(&c->wbuf) - o->sum_gap;
 	o->v[(o->head + o->n) % o->cap] =
-	        (struct out_ref){.msg = tern_msg_ref(m), .gap = (uint32_t)gap, .done = 0};
+	        (struct out_ref){.msg = msg_ref(m), .gap = (uint32_t)gap, .done = 0};
 	o->n++;
 	o->sum_gap += gap;
 	o->bytes += m->payload.len;
@@ -148,7 +148,7 @@ const char *conn_peer(const struct conn *c, char out[64])
 
 struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id)
 {
-	struct session *s = tern_map64_get(&w->sessions_by_id, session_id);
+	struct session *s = map64_get(&w->sessions_by_id, session_id);
 	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
 }
 
@@ -199,10 +199,10 @@ void conn_free(struct conn *c)
 		atomic_fetch_sub(&c->w->broker->n_conns, 1);
 	if (c->flow)
 		flow_forget(c);
-	tern_buf_free(&c->rbuf);
-	tern_buf_free(&c->wbuf);
+	buf_free(&c->rbuf);
+	buf_free(&c->wbuf);
 	out_free(c);
-	tern_msg_unref(c->will);
+	msg_unref(c->will);
 	free_aliases(c);
 	topic_alias_free(&c->alias_out);
 	free(c);
@@ -260,7 +260,7 @@ static enum tern_err queue_packet(struct conn *c, const struct tern_packet *p)
 		}
 		return TERN_E_TOO_LARGE;
 	}
-	enum tern_err err = tern_buf_reserve(&c->wbuf, size, 0);
+	enum tern_err err = buf_reserve(&c->wbuf, size, 0);
 	if (err)
 		return TERN_E_NOMEM;
 	size_t n = 0;
@@ -298,7 +298,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 {
 	if (c->state >= CONN_CLOSING)
 		return TERN_E_CLOSED;
-	const struct tern_msg *m = d->msg;
+	const struct msg *m = d->msg;
 	struct tern_publish pub = {
 	        .qos = d->qos,
 	        .dup = dup && d->qos > 0,
@@ -322,7 +322,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 			 * [MQTT-3.3.2-6]. */
 			bool gone;
 			pr->present |= TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
-			pr->message_expiry = tern_msg_expiry_left(m, c->w->now, &gone);
+			pr->message_expiry = msg_expiry_left(m, c->w->now, &gone);
 		}
 		if (m->has_content_type) {
 			pr->present |= TERN_PROP_BIT(TERN_PROP_CONTENT_TYPE);
@@ -360,7 +360,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	if (hmax == 0)
 		return TERN_E_INVALID;
 	bool byref = m->payload.len >= BYREF_MIN;
-	enum tern_err err = tern_buf_reserve(&c->wbuf, byref ? hmax : hmax + m->payload.len, 0);
+	enum tern_err err = buf_reserve(&c->wbuf, byref ? hmax : hmax + m->payload.len, 0);
 	if (err) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return err;
@@ -451,7 +451,7 @@ static ssize_t write_piece(struct conn *c)
 				r->done += (uint32_t)n;
 				o->bytes -= (size_t)n;
 				if (r->done == p->len) {
-					tern_msg_unref(r->msg);
+					msg_unref(r->msg);
 					o->head = (o->head + 1) % o->cap;
 					o->n--;
 				}
@@ -460,15 +460,15 @@ static ssize_t write_piece(struct conn *c)
 		}
 		ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, r->gap);
 		if (n > 0) {
-			tern_buf_consume(&c->wbuf, (size_t)n);
+			buf_consume(&c->wbuf, (size_t)n);
 			r->gap -= (uint32_t)n;
 			o->sum_gap -= (size_t)n;
 		}
 		return n;
 	}
-	ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, tern_buf_used(&c->wbuf));
+	ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, buf_used(&c->wbuf));
 	if (n > 0)
-		tern_buf_consume(&c->wbuf, (size_t)n);
+		buf_consume(&c->wbuf, (size_t)n);
 	return n;
 }
 
@@ -502,7 +502,7 @@ static ssize_t write_gather(struct conn *c)
 	while (left && has_refs(c)) {
 		struct out_ref *r = &o->v[o->head];
 		size_t g = r->gap < left ? r->gap : left;
-		tern_buf_consume(&c->wbuf, g);
+		buf_consume(&c->wbuf, g);
 		r->gap -= (uint32_t)g;
 		o->sum_gap -= g;
 		left -= g;
@@ -515,12 +515,12 @@ static ssize_t write_gather(struct conn *c)
 		left -= p;
 		if (r->done < r->msg->payload.len)
 			break;
-		tern_msg_unref(r->msg);
+		msg_unref(r->msg);
 		o->head = (o->head + 1) % o->cap;
 		o->n--;
 	}
 	if (left)
-		tern_buf_consume(&c->wbuf, left);
+		buf_consume(&c->wbuf, left);
 	return w;
 }
 
@@ -528,7 +528,7 @@ static ssize_t write_gather(struct conn *c)
  * of its own (WebSocket framing). Returns false on a fatal error. */
 static bool write_some(struct conn *c)
 {
-	while (tern_buf_used(&c->wbuf) || has_refs(c)) {
+	while (buf_used(&c->wbuf) || has_refs(c)) {
 		ssize_t n = has_refs(c) && c->tp->writev ? write_gather(c) : write_piece(c);
 		if (n > 0) {
 			stat_add(&c->w->stats, STAT_BYTES_OUT, (uint64_t)n);
@@ -558,8 +558,8 @@ void conn_flush(struct conn *c)
 	} else {
 		set_epollout(c, false);
 	}
-	if (!tern_buf_used(&c->wbuf))
-		tern_buf_free(&c->wbuf);
+	if (!buf_used(&c->wbuf))
+		buf_free(&c->wbuf);
 	if (c->out && !c->out->n)
 		out_free(c);
 }
@@ -602,9 +602,9 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 	}
 	if (why && b->cfg.connection_messages) {
 		const struct session *s = c->session;
-		tern_log_write(&b->log, TERN_LOG_NOTICE, "Client %.*s [%s] disconnected: %s.",
-		               s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
-		               conn_peer(c, (char[64]){0}), why);
+		log_write(&b->log, LOG_TYPE_NOTICE, "Client %.*s [%s] disconnected: %s.",
+		          s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
+		          conn_peer(c, (char[64]){0}), why);
 	}
 }
 
@@ -622,7 +622,7 @@ void conn_detach_session(struct conn *c)
 		/* The will goes out after the Will Delay Interval or when the
 		 * session ends, whichever is first [MQTT-3.1.3-9]. */
 		uint32_t delay = c->will_delay < s->expiry ? c->will_delay : s->expiry;
-		tern_msg_unref(s->will);
+		msg_unref(s->will);
 		s->will = c->will;
 		s->will_has_expiry = c->will_has_expiry;
 		s->will_expiry = c->will_expiry;
@@ -636,7 +636,7 @@ void conn_detach_session(struct conn *c)
 		return;
 	}
 	s->expire_at = s->expiry == UINT32_MAX ? 0 : w->now + (uint64_t)s->expiry * 1000u;
-	int64_t wall = tern_wall_ms();
+	int64_t wall = wall_ms();
 	session_record(s, wall);
 	struct store_batch *batch = persist_batch(w);
 	if (batch) {
@@ -698,7 +698,7 @@ static void linger_progress(struct conn *c, bool readable)
 			shutdown(c->fd, SHUT_WR);
 			c->shut_wr = true;
 			linger_want_out(c, false);
-			tern_buf_free(&c->wbuf);
+			buf_free(&c->wbuf);
 			out_free(c);
 		}
 	}
@@ -767,8 +767,8 @@ void conn_reap(struct conn *c)
 		atomic_fetch_sub(&w->broker->n_conns, 1);
 		c->counted = false;
 	}
-	tern_buf_free(&c->rbuf);
-	tern_msg_unref(c->will);
+	buf_free(&c->rbuf);
+	msg_unref(c->will);
 	c->will = NULL;
 	free_aliases(c);
 	topic_alias_free(&c->alias_out);
@@ -880,9 +880,9 @@ bool conn_process(struct conn *c)
 	struct worker *w = c->w;
 	/* Input paused by flow control (flow_hold()) stops handling too:
 	 * what is buffered waits for flow_resume(). */
-	while (c->state != CONN_CLOSING && !c->input_paused && tern_buf_used(&c->rbuf)) {
+	while (c->state != CONN_CLOSING && !c->input_paused && buf_used(&c->rbuf)) {
 		const uint8_t *data = c->rbuf.data + c->rbuf.off;
-		size_t avail = tern_buf_used(&c->rbuf);
+		size_t avail = buf_used(&c->rbuf);
 		uint32_t max = w->broker->cfg.max_packet_size;
 		if (c->state == CONN_NEW && (max == 0 || max > CONNECT_MAX))
 			max = CONNECT_MAX;
@@ -951,9 +951,9 @@ bool conn_process(struct conn *c)
 			 * before CONNACK [MQTT-3.1.4-5]. */
 			break;
 		}
-		tern_buf_consume(&c->rbuf, fh.header_len + fh.remaining);
+		buf_consume(&c->rbuf, fh.header_len + fh.remaining);
 	}
-	tern_buf_compact(&c->rbuf);
+	buf_compact(&c->rbuf);
 	return true;
 }
 
@@ -973,7 +973,7 @@ bool conn_on_readable(struct conn *c)
 	 * will not report them. That data is already in memory, so the loop
 	 * ends. */
 	for (;;) {
-		if (tern_buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
+		if (buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
 			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 			return true;
 		}
@@ -998,8 +998,8 @@ bool conn_on_readable(struct conn *c)
 	set_epollout(c, conn_pending_out(c) && !c->tp_write_wants_read);
 	if (c->tp_write_wants_read && conn_pending_out(c))
 		mark_flush(c);
-	if (tern_buf_used(&c->rbuf))
+	if (buf_used(&c->rbuf))
 		return conn_process(c);
-	tern_buf_free(&c->rbuf);
+	buf_free(&c->rbuf);
 	return true;
 }

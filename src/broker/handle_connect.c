@@ -72,8 +72,8 @@ static void refuse(struct conn *c, uint8_t reason, const char *why)
 		        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
 	}
 	conn_send(c, &p);
-	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
-	               "Client connection from %s refused: %s.", conn_peer(c, (char[64]){0}), why);
+	log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "Client connection from %s refused: %s.",
+	          conn_peer(c, (char[64]){0}), why);
 	conn_close(c, 0, NULL);
 }
 
@@ -104,11 +104,10 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
 	 * does not speak the protocol could not read the CONNACK anyway, and
 	 * mosquitto closes silently in both cases, which clients and tests
 	 * (mosquitto's sequence data) expect. The log says why. */
-	tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE,
-	               "Client connection from %s closed: %s (%s).", conn_peer(c, (char[64]){0}),
-	               err == TERN_E_UNSUPPORTED_VERSION ? "unknown protocol name"
-	                                                 : "malformed CONNECT",
-	               tern_strerror(err));
+	log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "Client connection from %s closed: %s (%s).",
+	          conn_peer(c, (char[64]){0}),
+	          err == TERN_E_UNSUPPORTED_VERSION ? "unknown protocol name" : "malformed CONNECT",
+	          tern_strerror(err));
 	conn_close(c, 0, NULL);
 }
 
@@ -123,11 +122,11 @@ static void assign_client_id(struct conn *c, char out[64])
 	struct broker *b = c->w->broker;
 	for (;;) {
 		uint64_t n = broker_new_id(b);
-		uint64_t r = tern_siphash24(&b->hash_key, &n, sizeof(n));
+		uint64_t r = siphash24(&b->hash_key, &n, sizeof(n));
 		int len = snprintf(out, 64, "%s%016llx", b->cfg.auto_id_prefix,
 		                   (unsigned long long)r);
 		if (broker_home_of(b, (const uint8_t *)out, (size_t)len) == c->w->id &&
-		    !tern_map_get(&c->w->sessions, &b->hash_key, out, (size_t)len))
+		    !map_get(&c->w->sessions, &b->hash_key, out, (size_t)len))
 			return;
 	}
 }
@@ -155,7 +154,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 void handle_connect(struct conn *c, const struct tern_connect *p)
 {
 	struct worker *w = c->w;
-	const struct tern_config *cfg = &w->broker->cfg;
+	const struct config *cfg = &w->broker->cfg;
 	c->version = p->version;
 	/* A Reason String goes on a refusing CONNACK or a DISCONNECT only when
 	 * the client asked for problem information in so many words. The
@@ -257,7 +256,7 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 static bool send_connack(struct conn *c, const struct tern_connect *p, bool present,
                          struct tern_bytes cid, bool assigned)
 {
-	const struct tern_config *cfg = &c->w->broker->cfg;
+	const struct config *cfg = &c->w->broker->cfg;
 	struct tern_packet ack = {.type = TERN_CONNACK};
 	/* Session present is 0 for 3.1, which has no such flag. */
 	ack.u.connack.session_present = present && c->version != TERN_V31;
@@ -317,9 +316,9 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 {
 	struct worker *w = c->w;
 	struct broker *b = w->broker;
-	const struct tern_config *cfg = &b->cfg;
+	const struct config *cfg = &b->cfg;
 
-	struct session *s = tern_map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
+	struct session *s = map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
 	if (s && s->conn) {
 		/* Takeover: the existing connection is closed [MQTT-3.1.4-3],
 		 * with DISCONNECT 0x8E for v5. Its will follows the usual
@@ -327,7 +326,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		struct conn *old = s->conn;
 		conn_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
 		conn_detach_session(old);
-		s = tern_map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
+		s = map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
 	}
 	/* Timers run on a tick: what fell due since then happens now, so an
 	 * expired session is not resumed [MQTT-3.1.2-23] and an overdue will
@@ -352,7 +351,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	}
 	/* A new connection before the Will Delay Interval passed cancels the
 	 * pending will [MQTT-3.1.3-9]. */
-	tern_msg_unref(s->will);
+	msg_unref(s->will);
 	s->will = NULL;
 	s->version = p->version;
 	s->expire_at = 0;
@@ -401,9 +400,8 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 			                           : cfg->max_topic_alias_broker;
 	}
 	if (p->will) {
-		c->will =
-		        tern_msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
-		                     p->version == TERN_V5 ? &p->will_props : NULL, s->id, w->now);
+		c->will = msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
+		                  p->version == TERN_V5 ? &p->will_props : NULL, s->id, w->now);
 		if (!c->will) {
 			refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 			return;
@@ -425,22 +423,22 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		/* Not connected, so no will: the client never learnt it was
 		 * accepted. The session stays as the CONNECT made it. */
 		c->will_suppressed = true;
-		tern_log_write(&b->log, TERN_LOG_NOTICE,
-		               "Client %.*s [%s] closed: CONNACK exceeds its Maximum Packet Size "
-		               "of %u.",
-		               (int)cid.len, (const char *)cid.data, conn_peer(c, (char[64]){0}),
-		               c->client_max_packet);
+		log_write(&b->log, LOG_TYPE_NOTICE,
+		          "Client %.*s [%s] closed: CONNACK exceeds its Maximum Packet Size "
+		          "of %u.",
+		          (int)cid.len, (const char *)cid.data, conn_peer(c, (char[64]){0}),
+		          c->client_max_packet);
 		conn_close(c, 0, NULL);
 		return;
 	}
 	/* As mosquitto prints it, with u'name' when there is a username. */ bool named =
 	        user.data != NULL;
-	tern_log_write(&b->log, cfg->connection_messages ? TERN_LOG_NOTICE : 0,
-	               "New client connected from %s as %.*s (p%u, c%u, k%u%s%.*s%s).",
-	               conn_peer(c, (char[64]){0}), (int)cid.len, (const char *)cid.data,
-	               p->version, p->clean_start ? 1u : 0u, c->keep_alive, named ? ", u'" : "",
-	               named ? (int)user.len : 0, named ? (const char *)user.data : "",
-	               named ? "'" : "");
+	log_write(&b->log, cfg->connection_messages ? LOG_TYPE_NOTICE : 0,
+	          "New client connected from %s as %.*s (p%u, c%u, k%u%s%.*s%s).",
+	          conn_peer(c, (char[64]){0}), (int)cid.len, (const char *)cid.data, p->version,
+	          p->clean_start ? 1u : 0u, c->keep_alive, named ? ", u'" : "",
+	          named ? (int)user.len : 0, named ? (const char *)user.data : "",
+	          named ? "'" : "");
 	if (present)
 		session_resume(s);
 }

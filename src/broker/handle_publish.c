@@ -135,13 +135,11 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		/* Denied: v5 says so with 0x87 (Not authorized); 3.1.1
 		 * cannot, so the message is acknowledged and dropped, as
 		 * mosquitto does. */
-		static const struct tern_log_kind denied = {TERN_LOG_NOTICE, "denied PUBLISH"};
-		if (tern_log_limit_pass(&w->log_limit, &denied, s->client_id, s->client_id_len,
-		                        w->now))
-			tern_log_write(&b->log, TERN_LOG_NOTICE,
-			               "Denied PUBLISH from %.*s to '%.*s'.", (int)s->client_id_len,
-			               (const char *)s->client_id, (int)topic.len,
-			               (const char *)topic.data);
+		static const struct log_kind denied = {LOG_TYPE_NOTICE, "denied PUBLISH"};
+		if (log_limit_pass(&w->log_limit, &denied, s->client_id, s->client_id_len, w->now))
+			log_write(&b->log, LOG_TYPE_NOTICE, "Denied PUBLISH from %.*s to '%.*s'.",
+			          (int)s->client_id_len, (const char *)s->client_id, (int)topic.len,
+			          (const char *)topic.data);
 		ack(c, p, TERN_RC_NOT_AUTHORIZED);
 		return;
 	}
@@ -160,14 +158,14 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	if (b->cfg.message_size_limit && p->payload.len > b->cfg.message_size_limit) {
 		/* Accepted at the protocol level but not forwarded: v5 says
 		 * why in the acknowledgement. */
-		static const struct tern_log_kind oversize = {TERN_LOG_NOTICE,
-		                                              "over message_size_limit"};
-		if (tern_log_limit_pass(&w->log_limit, &oversize, s->client_id, s->client_id_len,
-		                        w->now))
-			tern_log_write(
-			        &b->log, TERN_LOG_NOTICE,
-			        "Dropped a %u byte message from %.*s: over message_size_limit.",
-			        p->payload.len, (int)s->client_id_len, (const char *)s->client_id);
+		static const struct log_kind oversize = {LOG_TYPE_NOTICE,
+		                                         "over message_size_limit"};
+		if (log_limit_pass(&w->log_limit, &oversize, s->client_id, s->client_id_len,
+		                   w->now))
+			log_write(&b->log, LOG_TYPE_NOTICE,
+			          "Dropped a %u byte message from %.*s: over message_size_limit.",
+			          p->payload.len, (int)s->client_id_len,
+			          (const char *)s->client_id);
 		/* A PUBREC >= 0x80 ends the QoS 2 flow: no id to remember. */
 		ack(c, p, TERN_RC_QUOTA_EXCEEDED);
 		return;
@@ -191,8 +189,8 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
 		return;
 	}
-	struct tern_msg *m = tern_msg_new(topic, p->payload, p->qos, p->retain,
-	                                  c->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
+	struct msg *m = msg_new(topic, p->payload, p->qos, p->retain,
+	                        c->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
 	if (!m) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
@@ -207,14 +205,14 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		                                 p->payload.len ? m->store_id : 0));
 	}
 	if (p->retain && retain_set(b->retain, m)) {
-		tern_msg_unref(m);
+		msg_unref(m);
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
 	size_t matched = 0;
 	struct flow_hit full = {0};
 	enum tern_err err = route_publish(w, m, &matched, p->qos > 0 ? &full : NULL);
-	tern_msg_unref(m);
+	msg_unref(m);
 	if (err) {
 		/* A failing PUBREC ends the flow: the id is not remembered. */
 		ack(c, p, TERN_RC_UNSPECIFIED);
@@ -300,7 +298,7 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p)
 	}
 	/* The message itself is no longer needed: only the id is
 	 * [MQTT-4.3.3-5]. */
-	tern_msg_unref(f->d.msg);
+	msg_unref(f->d.msg);
 	f->d.msg = NULL;
 	f->state = INFLIGHT_WAIT_PUBCOMP;
 	struct store_batch *batch = persist_batch(c->w);

@@ -71,8 +71,8 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 {
 	struct retain_hits hits = {0};
 	if (retain_match(w->broker->retain, r->filter, r->len, w->now, &hits))
-		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-		               "Error: out of memory looking up retained messages");
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory looking up retained messages");
 	for (size_t i = 0; i < hits.n; i++) {
 		struct delivery d = {0};
 		d.msg = hits.v[i];
@@ -155,9 +155,9 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		if (!shared)
 			plain = e.filter;
 		struct sub *sub =
-		        tern_map_get(&s->subs, &w->broker->hash_key, e.filter.data, e.filter.len);
+		        map_get(&s->subs, &w->broker->hash_key, e.filter.data, e.filter.len);
 		bool is_new = sub == NULL;
-		const struct tern_config *cfg = &w->broker->cfg;
+		const struct config *cfg = &w->broker->cfg;
 		if (topic_too_deep(w->broker, e.filter)) {
 			/* Well-formed but beyond max_topic_levels. */
 			*reason = c->version == TERN_V5 ? TERN_RC_TOPIC_FILTER_INVALID
@@ -174,25 +174,24 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			 * be as valid): the Paho interoperability test
 			 * test_subscribe_failure requires 0x80. */
 			*reason = TERN_RC_UNSPECIFIED;
-			tern_log_write(&w->broker->log, TERN_LOG_NOTICE,
-			               "Denied SUBSCRIBE from %.*s to '%.*s'.",
-			               (int)s->client_id_len, (const char *)s->client_id,
-			               (int)e.filter.len, (const char *)e.filter.data);
+			log_write(&w->broker->log, LOG_TYPE_NOTICE,
+			          "Denied SUBSCRIBE from %.*s to '%.*s'.", (int)s->client_id_len,
+			          (const char *)s->client_id, (int)e.filter.len,
+			          (const char *)e.filter.data);
 			continue;
 		}
 		if (is_new && cfg->max_subscriptions && s->subs.count >= cfg->max_subscriptions) {
 			*reason = c->version == TERN_V5 ? TERN_RC_QUOTA_EXCEEDED
 			                                : TERN_RC_UNSPECIFIED;
-			tern_log_write(
-			        &w->broker->log, TERN_LOG_NOTICE,
-			        "Client %.*s: subscription refused, max_subscriptions reached.",
-			        (int)s->client_id_len, (const char *)s->client_id);
+			log_write(&w->broker->log, LOG_TYPE_NOTICE,
+			          "Client %.*s: subscription refused, max_subscriptions reached.",
+			          (int)s->client_id_len, (const char *)s->client_id);
 			continue;
 		}
 		if (is_new) {
 			sub = sub_new(e.filter);
-			if (!sub || tern_map_put(&s->subs, &w->broker->hash_key, sub->filter,
-			                         sub->len, sub)) {
+			if (!sub ||
+			    map_put(&s->subs, &w->broker->hash_key, sub->filter, sub->len, sub)) {
 				if (sub)
 					free(sub->filter);
 				free(sub);
@@ -224,9 +223,9 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			                              sub->flags, e.retain_handling, sub_id));
 		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
-		tern_log_write(&w->broker->log, TERN_LOG_SUBSCRIBE, "%.*s %u %.*s",
-		               (int)s->client_id_len, (const char *)s->client_id, e.qos,
-		               (int)e.filter.len, (const char *)e.filter.data);
+		log_write(&w->broker->log, LOG_TYPE_SUBSCRIBE, "%.*s %u %.*s",
+		          (int)s->client_id_len, (const char *)s->client_id, e.qos,
+		          (int)e.filter.len, (const char *)e.filter.data);
 		/* Retained messages: not for shared subscriptions (4.8.2);
 		 * retain handling 0 always, 1 only for a new subscription, 2
 		 * never [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11]. */
@@ -260,7 +259,7 @@ void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p)
 	size_t cur = 0;
 	while (tern_unsubscribe_next(p, &cur, &f)) {
 		uint8_t *reason = &pl->reasons[pl->n++];
-		struct sub *sub = tern_map_del(&s->subs, &w->broker->hash_key, f.data, f.len);
+		struct sub *sub = map_del(&s->subs, &w->broker->hash_key, f.data, f.len);
 		if (!sub) {
 			*reason = TERN_RC_NO_SUBSCRIPTION_EXISTED;
 			continue;
@@ -271,9 +270,8 @@ void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p)
 		struct store_batch *sb = persist_batch(w);
 		if (sb && session_persistent(s))
 			persist_note(w, store_sub_del(sb, s->id, f.data, f.len));
-		tern_log_write(&w->broker->log, TERN_LOG_UNSUBSCRIBE, "%.*s %.*s",
-		               (int)s->client_id_len, (const char *)s->client_id, (int)f.len,
-		               (const char *)f.data);
+		log_write(&w->broker->log, LOG_TYPE_UNSUBSCRIBE, "%.*s %.*s", (int)s->client_id_len,
+		          (const char *)s->client_id, (int)f.len, (const char *)f.data);
 		free(sub->filter);
 		free(sub);
 	}

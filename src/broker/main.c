@@ -18,7 +18,7 @@
 
 /* `user NAME`: once the ports are bound and the files open, a broker
  * started as root goes on as that user, as mosquitto does. */
-static int drop_privileges(const struct tern_config *cfg)
+static int drop_privileges(const struct config *cfg)
 {
 	if (!cfg->user[0] || geteuid() != 0)
 		return 0;
@@ -38,36 +38,35 @@ static int drop_privileges(const struct tern_config *cfg)
  * only mode (as mosquitto 2 logs it), or a broker nobody can log in to. */
 static void log_exposure(const struct broker *b)
 {
-	const struct tern_config *cfg = &b->cfg;
-	const struct tern_listener_cfg *l = &cfg->listeners[0];
+	const struct config *cfg = &b->cfg;
+	const struct listener_cfg *l = &cfg->listeners[0];
 	if (cfg->local_only) {
-		tern_log_write(&b->log, TERN_LOG_WARNING,
-		               "Starting in local only mode: no listener is configured, so "
-		               "ternd listens on %s port %u and only clients on this machine "
-		               "can connect%s.",
-		               l->bind, l->port,
-		               cfg->allow_anonymous ? ", without a username" : "");
-		tern_log_write(&b->log, TERN_LOG_WARNING,
-		               "To allow remote access, define a listener in a configuration "
-		               "file (ternd -c FILE), e.g. 'listener 1883 0.0.0.0', with "
-		               "password_file (anonymous clients are then refused unless "
-		               "'allow_anonymous true').");
+		log_write(&b->log, LOG_TYPE_WARNING,
+		          "Starting in local only mode: no listener is configured, so "
+		          "ternd listens on %s port %u and only clients on this machine "
+		          "can connect%s.",
+		          l->bind, l->port, cfg->allow_anonymous ? ", without a username" : "");
+		log_write(&b->log, LOG_TYPE_WARNING,
+		          "To allow remote access, define a listener in a configuration "
+		          "file (ternd -c FILE), e.g. 'listener 1883 0.0.0.0', with "
+		          "password_file (anonymous clients are then refused unless "
+		          "'allow_anonymous true').");
 		return;
 	}
 	bool certs = false;
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		certs |= cfg->listeners[i].use_identity_as_username;
 	if (!cfg->allow_anonymous && !cfg->allow_anonymous_set && !cfg->password_file[0] && !certs)
-		tern_log_write(&b->log, TERN_LOG_WARNING,
-		               "Warning: no client can connect: allow_anonymous defaults to false "
-		               "once a listener is configured (or -b names an address other than "
-		               "loopback), and there is no password_file. Set 'allow_anonymous "
-		               "true', or password_file.");
+		log_write(&b->log, LOG_TYPE_WARNING,
+		          "Warning: no client can connect: allow_anonymous defaults to false "
+		          "once a listener is configured (or -b names an address other than "
+		          "loopback), and there is no password_file. Set 'allow_anonymous "
+		          "true', or password_file.");
 }
 
 int main(int argc, char **argv)
 {
-	struct tern_config cfg;
+	struct config cfg;
 	config_defaults(&cfg);
 	char err[512] = "";
 	int code = 1;
@@ -127,8 +126,7 @@ int main(int argc, char **argv)
 			auth_reload(b);
 			continue;
 		}
-		tern_log_write(&b->log, TERN_LOG_NOTICE, "ternd received signal %d, stopping.",
-		               sig);
+		log_write(&b->log, LOG_TYPE_NOTICE, "ternd received signal %d, stopping.", sig);
 		break;
 	}
 	broker_stop(b);

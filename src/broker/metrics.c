@@ -30,9 +30,9 @@ struct metrics {
 	struct broker *b;
 };
 
-static bool out(struct tern_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool out(struct buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static bool out(struct tern_buf *o, const char *fmt, ...)
+static bool out(struct buf *o, const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;
@@ -41,27 +41,27 @@ static bool out(struct tern_buf *o, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return false;
-	return tern_buf_append(o, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
-	                       0) == TERN_OK;
+	return buf_append(o, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1, 0) ==
+	       TERN_OK;
 }
 
-static bool head(struct tern_buf *o, const char *name, const char *type, const char *help)
+static bool head(struct buf *o, const char *name, const char *type, const char *help)
 {
 	return out(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static bool one(struct tern_buf *o, const char *name, const char *type, const char *help, double v)
+static bool one(struct buf *o, const char *name, const char *type, const char *help, double v)
 {
 	return head(o, name, type, help) && out(o, "%s %.17g\n", name, v);
 }
 
-enum tern_err metrics_render(struct broker *b, struct tern_buf *o)
+enum tern_err metrics_render(struct broker *b, struct buf *o)
 {
 	bool ok = true;
 	uint64_t online = broker_stat(b, STAT_SESSIONS_ONLINE);
 	uint64_t sessions = broker_stat(b, STAT_SESSIONS);
 	ok &= one(o, "tern_uptime_seconds", "gauge", "Seconds since ternd started.",
-	          (double)(tern_now_ms() - b->start_ms) / 1000.0);
+	          (double)(mono_ms() - b->start_ms) / 1000.0);
 	ok &= one(o, "tern_connections", "gauge", "Open network connections.",
 	          (double)atomic_load(&b->n_conns));
 	ok &= one(o, "tern_connections_accepted_total", "counter", "Connections accepted.",
@@ -168,13 +168,13 @@ static void serve(struct metrics *m, int fd)
 		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
 			break;
 	}
-	struct tern_buf body = {0}, resp = {0};
+	struct buf body = {0}, resp = {0};
 	bool metrics =
 	        strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0;
 	const char *status = "200 OK";
 	if (!metrics) {
 		status = strncmp(req, "GET ", 4) == 0 ? "404 Not Found" : "405 Method Not Allowed";
-		tern_buf_append(&body, "see /metrics\n", 13, 0);
+		buf_append(&body, "see /metrics\n", 13, 0);
 	} else if (metrics_render(m->b, &body)) {
 		status = "500 Internal Server Error";
 	}
@@ -182,9 +182,9 @@ static void serve(struct metrics *m, int fd)
 	int n = snprintf(hdr, sizeof(hdr),
 	                 "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	                 status, tern_buf_used(&body));
-	if (tern_buf_append(&resp, hdr, (size_t)n, 0) == TERN_OK &&
-	    tern_buf_append(&resp, body.data, tern_buf_used(&body), 0) == TERN_OK) {
+	                 status, buf_used(&body));
+	if (buf_append(&resp, hdr, (size_t)n, 0) == TERN_OK &&
+	    buf_append(&resp, body.data, buf_used(&body), 0) == TERN_OK) {
 		size_t off = 0;
 		while (off < resp.len) {
 			ssize_t w = send(fd, resp.data + off, resp.len - off, MSG_NOSIGNAL);
@@ -193,8 +193,8 @@ static void serve(struct metrics *m, int fd)
 			off += (size_t)w;
 		}
 	}
-	tern_buf_free(&body);
-	tern_buf_free(&resp);
+	buf_free(&body);
+	buf_free(&resp);
 }
 
 static void *metrics_main(void *arg)
@@ -215,7 +215,7 @@ static void *metrics_main(void *arg)
 
 enum tern_err metrics_start(struct broker *b)
 {
-	const struct tern_config *cfg = &b->cfg;
+	const struct config *cfg = &b->cfg;
 	if (!cfg->http_port)
 		return TERN_OK;
 	struct addrinfo hints = {0}, *res = NULL;
@@ -227,7 +227,7 @@ enum tern_err metrics_start(struct broker *b)
 	const char *host = cfg->http_bind[0] ? cfg->http_bind : "127.0.0.1";
 	int rc = getaddrinfo(host, port, &hints, &res);
 	if (rc) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: http_listener: %s", gai_strerror(rc));
+		log_write(&b->log, LOG_TYPE_ERR, "Error: http_listener: %s", gai_strerror(rc));
 		return TERN_E_CONFIG;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -235,8 +235,8 @@ enum tern_err metrics_start(struct broker *b)
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: http_listener %s:%u: %s", host,
-		               cfg->http_port, strerror(errno));
+		log_write(&b->log, LOG_TYPE_ERR, "Error: http_listener %s:%u: %s", host,
+		          cfg->http_port, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
@@ -256,8 +256,8 @@ enum tern_err metrics_start(struct broker *b)
 		return TERN_E_SYS;
 	}
 	b->metrics = m;
-	tern_log_write(&b->log, TERN_LOG_NOTICE, "Serving /metrics on http://%s:%u/metrics.", host,
-	               cfg->http_port);
+	log_write(&b->log, LOG_TYPE_NOTICE, "Serving /metrics on http://%s:%u/metrics.", host,
+	          cfg->http_port);
 	return TERN_OK;
 }
 

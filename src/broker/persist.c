@@ -49,8 +49,8 @@ struct store_batch *persist_batch(struct worker *w)
 	if (!w->batch) {
 		w->batch = store_batch_new();
 		if (!w->batch)
-			tern_log_write(&w->broker->log, TERN_LOG_ERR,
-			               "Error: out of memory recording to the store");
+			log_write(&w->broker->log, LOG_TYPE_ERR,
+			          "Error: out of memory recording to the store");
 	}
 	return w->batch;
 }
@@ -58,12 +58,12 @@ struct store_batch *persist_batch(struct worker *w)
 void persist_note(struct worker *w, enum tern_err err)
 {
 	if (err)
-		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-		               "Error: out of memory recording to the store; a restart may lose "
-		               "recent changes");
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory recording to the store; a restart may lose "
+		          "recent changes");
 }
 
-void persist_assign_id(struct worker *w, struct tern_msg *m)
+void persist_assign_id(struct worker *w, struct msg *m)
 {
 	if (w->broker->store && !m->store_id && (m->qos > 0 || m->retain))
 		m->store_id = broker_new_id(w->broker);
@@ -96,7 +96,7 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 		h->fn(w, h->arg);
 		return;
 	}
-	struct session *s = err ? tern_map64_get(&w->sessions_by_id, h->session_id) : NULL;
+	struct session *s = err ? map64_get(&w->sessions_by_id, h->session_id) : NULL;
 	if (s && h->type == TERN_PUBREC) {
 		/* The QoS 2 message is refused (v5 PUBREC 0x80 ends its flow,
 		 * a 3.1.1 client resends it after the close): its packet id
@@ -207,8 +207,7 @@ void persist_submit(struct worker *w)
 	if (!batch || !it) {
 		free(it);
 		store_batch_free(batch);
-		tern_log_write(&b->log, TERN_LOG_ERR,
-		               "Error: out of memory submitting to the store");
+		log_write(&b->log, LOG_TYPE_ERR, "Error: out of memory submitting to the store");
 		w->done_ticket = ticket;
 		release_upto(w, ticket, TERN_E_NOMEM);
 		return;
@@ -223,10 +222,10 @@ void persist_submit(struct worker *w)
 void persist_done(struct worker *w, uint64_t ticket, enum tern_err err)
 {
 	if (err)
-		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-		               "Error: the store failed to commit (%s); acknowledgements are "
-		               "withheld",
-		               tern_strerror(err));
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: the store failed to commit (%s); acknowledgements are "
+		          "withheld",
+		          tern_strerror(err));
 	if (ticket > w->done_ticket)
 		w->done_ticket = ticket;
 	release_upto(w, ticket, err);
@@ -257,7 +256,7 @@ void persist_worker_free(struct worker *w)
 static struct session *find_session(struct broker *b, uint64_t id)
 {
 	for (unsigned i = 0; i < b->n_workers; i++) {
-		struct session *s = tern_map64_get(&b->workers[i]->sessions_by_id, id);
+		struct session *s = map64_get(&b->workers[i]->sessions_by_id, id);
 		if (s)
 			return s;
 	}
@@ -279,7 +278,7 @@ static enum tern_err load_session(void *arg, const struct store_loaded_session *
 	struct worker *w = b->workers[home];
 	struct session *s = session_new(w, ls->client_id, ls->client_id_len, ls->version);
 	if (!s) {
-		tern_msg_unref(ls->will);
+		msg_unref(ls->will);
 		return TERN_E_NOMEM;
 	}
 	s->id = ls->id;
@@ -289,8 +288,8 @@ static enum tern_err load_session(void *arg, const struct store_loaded_session *
 	 * expire, also those stored before it was configured. */
 	if (s->expiry == UINT32_MAX && b->cfg.persistent_client_expiration)
 		s->expiry = b->cfg.persistent_client_expiration;
-	uint64_t now = tern_now_ms();
-	int64_t wall = tern_wall_ms();
+	uint64_t now = mono_ms();
+	int64_t wall = wall_ms();
 	/* A session that was online when ternd stopped went offline then. */
 	int64_t since = ls->disconnected_at ? ls->disconnected_at : wall;
 	if (s->expiry != UINT32_MAX)
@@ -300,7 +299,7 @@ static enum tern_err load_session(void *arg, const struct store_loaded_session *
 		s->will_at = to_mono(ls->will_at, now, wall);
 	}
 	if (session_register(w, s)) {
-		tern_msg_unref(s->will);
+		msg_unref(s->will);
 		s->will = NULL;
 		free(s);
 		return TERN_E_NOMEM;
@@ -326,7 +325,7 @@ static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter
 	sub->flags = flags;
 	sub->retain_handling = rh;
 	sub->sub_id = sub_id;
-	if (tern_map_put(&s->subs, &b->hash_key, sub->filter, sub->len, sub)) {
+	if (map_put(&s->subs, &b->hash_key, sub->filter, sub->len, sub)) {
 		free(sub->filter);
 		free(sub);
 		return TERN_E_NOMEM;
@@ -350,11 +349,11 @@ static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter
 	return TERN_OK;
 }
 
-static enum tern_err load_retained(void *arg, struct tern_msg *m)
+static enum tern_err load_retained(void *arg, struct msg *m)
 {
 	struct broker *b = arg;
 	enum tern_err e = retain_set(b->retain, m);
-	tern_msg_unref(m);
+	msg_unref(m);
 	return e;
 }
 
@@ -396,8 +395,8 @@ static enum tern_err load_qos2(void *arg, uint64_t session, uint16_t packet_id)
 
 enum tern_err persist_open(struct broker *b)
 {
-	const struct tern_config *cfg = &b->cfg;
-	if (cfg->storage != TERN_STORAGE_SQLITE)
+	const struct config *cfg = &b->cfg;
+	if (cfg->storage != STORAGE_SQLITE)
 		return TERN_OK;
 	char path[512];
 	const char *dir = cfg->persistence_location;
@@ -407,7 +406,7 @@ enum tern_err persist_open(struct broker *b)
 	struct store_config sc = {.path = path, .sync = (enum store_sync)cfg->storage_sync};
 	char err[768] = "";
 	if (store_open(&b->store, &sc, err, sizeof(err))) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot use the store: %s", err);
+		log_write(&b->log, LOG_TYPE_ERR, "Error: cannot use the store: %s", err);
 		return TERN_E_CONFIG;
 	}
 	struct store_loader ld = {.arg = b,
@@ -418,18 +417,18 @@ enum tern_err persist_open(struct broker *b)
 	                          .qos2 = load_qos2};
 	uint64_t max_id = 0;
 	if (store_load(b->store, &ld, &max_id, err, sizeof(err))) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot load the store: %s", err);
+		log_write(&b->log, LOG_TYPE_ERR, "Error: cannot load the store: %s", err);
 		return TERN_E_CONFIG;
 	}
 	atomic_store(&b->next_id, max_id);
 	size_t sessions = 0;
 	for (unsigned i = 0; i < b->n_workers; i++)
 		sessions += b->workers[i]->sessions.count;
-	tern_log_write(&b->log, TERN_LOG_NOTICE,
-	               "Opened store %s: %zu sessions, %zu retained messages restored.", path,
-	               sessions, retain_count(b->retain));
+	log_write(&b->log, LOG_TYPE_NOTICE,
+	          "Opened store %s: %zu sessions, %zu retained messages restored.", path, sessions,
+	          retain_count(b->retain));
 	if (store_start(b->store)) {
-		tern_log_write(&b->log, TERN_LOG_ERR, "Error: cannot start the storage thread");
+		log_write(&b->log, LOG_TYPE_ERR, "Error: cannot start the storage thread");
 		return TERN_E_SYS;
 	}
 	return TERN_OK;

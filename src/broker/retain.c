@@ -13,7 +13,7 @@
  * Expiry is lazy: a message whose expire_at has passed is dropped when a
  * lookup reaches it, never returned. Dropping it may leave its node empty,
  * but the node cannot be freed there, because the walk may be iterating the
- * parent's map (which must not change under tern_map_next()). So the walk
+ * parent's map (which must not change under map_next()). So the walk
  * records the nodes it emptied that have no children (leaves) and prunes
  * them after it is done. Only leaves are recorded, and pruning a leaf frees
  * only that leaf and its ancestors, which are never leaves; so no recorded
@@ -35,8 +35,8 @@
 struct rnode {
 	struct rnode *parent; /* NULL for the root */
 	struct rnode *one;    /* the only child, when kids is empty */
-	struct tern_map kids; /* children, when there are two or more */
-	struct tern_msg *msg; /* the retained message, or NULL */
+	struct map kids;      /* children, when there are two or more */
+	struct msg *msg;      /* the retained message, or NULL */
 	uint32_t klen;
 	uint8_t key[]; /* this level's bytes, owned; the map key points here */
 };
@@ -45,7 +45,7 @@ struct retain_store {
 	pthread_mutex_t lock;
 	struct rnode *root;
 	size_t count;
-	struct tern_hash_key hk; /* the key of every node's kids map */
+	struct hash_key hk; /* the key of every node's kids map */
 };
 
 /* State of one retain_match() walk. */
@@ -94,47 +94,47 @@ static bool has_kids(const struct rnode *n)
 	return n->one || n->kids.count;
 }
 
-static struct rnode *kid_get(const struct tern_hash_key *hk, const struct rnode *n,
-                             const uint8_t *key, size_t klen)
+static struct rnode *kid_get(const struct hash_key *hk, const struct rnode *n, const uint8_t *key,
+                             size_t klen)
 {
 	if (n->kids.count)
-		return tern_map_get(&n->kids, hk, key, klen);
+		return map_get(&n->kids, hk, key, klen);
 	struct rnode *c = n->one;
 	if (c && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0))
 		return c;
 	return NULL;
 }
 
-static enum tern_err kid_put(const struct tern_hash_key *hk, struct rnode *n, struct rnode *c)
+static enum tern_err kid_put(const struct hash_key *hk, struct rnode *n, struct rnode *c)
 {
 	if (!has_kids(n)) {
 		n->one = c;
 		return TERN_OK;
 	}
 	if (n->one) {
-		if (tern_map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
+		if (map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
 			return TERN_E_NOMEM;
-		if (tern_map_put(&n->kids, hk, c->key, c->klen, c)) {
-			tern_map_free(&n->kids);
+		if (map_put(&n->kids, hk, c->key, c->klen, c)) {
+			map_free(&n->kids);
 			return TERN_E_NOMEM;
 		}
 		n->one = NULL;
 		return TERN_OK;
 	}
-	return tern_map_put(&n->kids, hk, c->key, c->klen, c);
+	return map_put(&n->kids, hk, c->key, c->klen, c);
 }
 
-static void kid_del(const struct tern_hash_key *hk, struct rnode *n, struct rnode *c)
+static void kid_del(const struct hash_key *hk, struct rnode *n, struct rnode *c)
 {
 	if (n->one == c) {
 		n->one = NULL;
 		return;
 	}
-	(void)tern_map_del(&n->kids, hk, c->key, c->klen);
+	(void)map_del(&n->kids, hk, c->key, c->klen);
 	if (n->kids.count <= 1) {
 		size_t pos = 0;
-		n->one = n->kids.count ? tern_map_next(&n->kids, &pos) : NULL;
-		tern_map_free(&n->kids);
+		n->one = n->kids.count ? map_next(&n->kids, &pos) : NULL;
+		map_free(&n->kids);
 	}
 }
 
@@ -143,17 +143,17 @@ static void kid_del(const struct tern_hash_key *hk, struct rnode *n, struct rnod
 static struct rnode *kid_next(const struct rnode *n, size_t *pos)
 {
 	if (n->kids.count)
-		return tern_map_next(&n->kids, pos);
+		return map_next(&n->kids, pos);
 	return (*pos)++ == 0 ? n->one : NULL;
 }
 
 /* Frees n and its ancestors while they hold nothing; the root stays. */
-static void prune(const struct tern_hash_key *hk, struct rnode *n)
+static void prune(const struct hash_key *hk, struct rnode *n)
 {
 	while (n->parent && !n->msg && !has_kids(n)) {
 		struct rnode *p = n->parent;
 		kid_del(hk, p, n);
-		tern_map_free(&n->kids);
+		map_free(&n->kids);
 		free(n);
 		n = p;
 	}
@@ -163,7 +163,7 @@ static void prune(const struct tern_hash_key *hk, struct rnode *n)
 static void clear_msg(struct retain_store *s, struct rnode *n)
 {
 	if (n->msg) {
-		tern_msg_unref(n->msg);
+		msg_unref(n->msg);
 		n->msg = NULL;
 		s->count--;
 	}
@@ -171,7 +171,7 @@ static void clear_msg(struct retain_store *s, struct rnode *n)
 
 /* ---- the API ---- */
 
-struct retain_store *retain_new(const struct tern_hash_key *hk)
+struct retain_store *retain_new(const struct hash_key *hk)
 {
 	struct retain_store *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -201,15 +201,15 @@ void retain_free(struct retain_store *s)
 			c->parent = stack;
 			stack = c;
 		}
-		tern_msg_unref(n->msg);
-		tern_map_free(&n->kids);
+		msg_unref(n->msg);
+		map_free(&n->kids);
 		free(n);
 	}
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
-enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg)
+enum tern_err retain_set(struct retain_store *s, struct msg *msg)
 {
 	const uint8_t *t = msg->topic.data;
 	size_t len = msg->topic.len;
@@ -248,9 +248,9 @@ enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg)
 	} else {
 		/* [MQTT-3.3.1-5]. Ref before unref: msg may be the stored
 		 * one already. */
-		tern_msg_ref(msg);
+		msg_ref(msg);
 		if (n->msg)
-			tern_msg_unref(n->msg);
+			msg_unref(n->msg);
 		else
 			s->count++;
 		n->msg = msg;
@@ -261,7 +261,7 @@ enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg)
 
 static enum tern_err hit(struct walk *w, struct rnode *n)
 {
-	struct tern_msg *m = n->msg;
+	struct msg *m = n->msg;
 	if (!m)
 		return TERN_OK;
 	if (m->expire_at != 0 && w->now >= m->expire_at) {
@@ -285,13 +285,13 @@ static enum tern_err hit(struct walk *w, struct rnode *n)
 	struct retain_hits *out = w->out;
 	if (out->n == out->cap) {
 		size_t cap = out->cap ? out->cap * 2 : 16;
-		struct tern_msg **v = realloc(out->v, cap * sizeof(*v));
+		struct msg **v = realloc(out->v, cap * sizeof(*v));
 		if (!v)
 			return TERN_E_NOMEM;
 		out->v = v;
 		out->cap = cap;
 	}
-	out->v[out->n++] = tern_msg_ref(m);
+	out->v[out->n++] = msg_ref(m);
 	return TERN_OK;
 }
 
@@ -377,7 +377,7 @@ size_t retain_count(struct retain_store *s)
 void retain_hits_free(struct retain_hits *hits)
 {
 	for (size_t i = 0; i < hits->n; i++)
-		tern_msg_unref(hits->v[i]);
+		msg_unref(hits->v[i]);
 	free(hits->v);
 	hits->v = NULL;
 	hits->n = 0;

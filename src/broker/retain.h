@@ -25,14 +25,14 @@ struct retain_store;
 /* Caller-owned result array of retain_match(); the caller unrefs each
  * message and frees v. */
 struct retain_hits {
-	struct tern_msg **v;
+	struct msg **v;
 	size_t n;
 	size_t cap;
 };
 
 /* Creates an empty store whose tables hash topic levels under hk (copied;
  * util/hash.h), the broker's per-process secret. NULL when out of memory. */
-struct retain_store *retain_new(const struct tern_hash_key *hk);
+struct retain_store *retain_new(const struct hash_key *hk);
 
 /* Drops every message and frees the store; NULL is allowed. */
 void retain_free(struct retain_store *s);
@@ -43,7 +43,7 @@ void retain_free(struct retain_store *s);
  * nothing [MQTT-3.3.1-6] [MQTT-3.3.1-7]. Takes its own reference when it
  * stores msg; the caller keeps its own. TERN_OK or TERN_E_NOMEM.
  */
-enum tern_err retain_set(struct retain_store *s, struct tern_msg *msg);
+enum tern_err retain_set(struct retain_store *s, struct msg *msg);
 
 /*
  * Appends (after setting out->n = 0) a new reference to every retained

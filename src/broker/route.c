@@ -34,7 +34,7 @@ struct pending_ack {
 
 void delivery_clear(struct delivery *d)
 {
-	tern_msg_unref(d->msg);
+	msg_unref(d->msg);
 	if (d->n_sub_ids > 1)
 		free(d->sub_ids);
 	memset(d, 0, sizeof(*d));
@@ -84,8 +84,8 @@ enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add
 			 * good; there is no safe way on, so say it loudly. */
 			free(it);
 			free(text);
-			tern_log_write(&w->broker->log, TERN_LOG_ERR,
-			               "Error: out of memory updating subscriptions");
+			log_write(&w->broker->log, LOG_TYPE_ERR,
+			          "Error: out of memory updating subscriptions");
 			return TERN_E_NOMEM;
 		}
 		memcpy(text, filter.data, filter.len);
@@ -116,7 +116,7 @@ enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pendi
 		return TERN_OK;
 	}
 	struct pending_ack *p = malloc(sizeof(*p));
-	if (!p || tern_map64_put(&w->pending, batch->req, p)) {
+	if (!p || map64_put(&w->pending, batch->req, p)) {
 		free(p);
 		/* The acks will find nothing pending; answer now rather than
 		 * never: the replicas are at most a moment behind. */
@@ -134,17 +134,17 @@ void route_pending_free(struct worker *w)
 {
 	size_t pos = 0;
 	struct pending_ack *p;
-	while ((p = tern_map_next(&w->pending, &pos))) {
+	while ((p = map_next(&w->pending, &pos))) {
 		if (p->free_arg)
 			p->free_arg(p->arg);
 		free(p);
 	}
-	tern_map_free(&w->pending);
+	map_free(&w->pending);
 }
 
 static void deliver_local(struct worker *w, struct deliver_target *t)
 {
-	struct session *s = tern_map64_get(&w->sessions_by_id, t->session);
+	struct session *s = map64_get(&w->sessions_by_id, t->session);
 	if (!s) {
 		/* Ended: its flow cell no longer counts. */
 		delivery_clear(&t->d);
@@ -176,8 +176,8 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 	case INBOX_ROUTE_DEL: {
 		struct tern_bytes f = {it->u.route.text, it->u.route.filter_len};
 		if (apply(w, it->kind == INBOX_ROUTE_ADD, f, &it->u.route.route))
-			tern_log_write(&w->broker->log, TERN_LOG_ERR,
-			               "Error: out of memory updating subscriptions");
+			log_write(&w->broker->log, LOG_TYPE_ERR,
+			          "Error: out of memory updating subscriptions");
 		/* The replica took its own reference. */
 		flow_cell_unref(it->u.route.route.flow);
 		free(it->u.route.text);
@@ -197,9 +197,9 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		break;
 	}
 	case INBOX_ROUTE_ACK: {
-		struct pending_ack *p = tern_map64_get(&w->pending, it->u.ack.req);
+		struct pending_ack *p = map64_get(&w->pending, it->u.ack.req);
 		if (p && --p->outstanding == 0) {
-			tern_map64_del(&w->pending, it->u.ack.req);
+			map64_del(&w->pending, it->u.ack.req);
 			if (!stopping(w))
 				p->done(w, p->arg);
 			else if (p->free_arg)
@@ -283,7 +283,7 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 	unsigned home = r->home;
 	uint64_t session = r->session;
 	if (home == w->id) {
-		struct session *s = tern_map64_get(&w->sessions_by_id, session);
+		struct session *s = map64_get(&w->sessions_by_id, session);
 		if (!s) {
 			delivery_clear(d);
 			return;
@@ -335,7 +335,7 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 	memset(d, 0, sizeof(*d));
 }
 
-enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matched,
+enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
                             struct flow_hit *hit)
 {
 	struct route_matches *m = &w->matches;
@@ -389,7 +389,7 @@ enum tern_err route_publish(struct worker *w, struct tern_msg *msg, size_t *matc
 			/* Forwarded messages carry RETAIN 0 unless Retain As
 			 * Published [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */
 			d.retain = rap && msg->retain;
-			d.msg = tern_msg_ref(msg);
+			d.msg = msg_ref(msg);
 			if (d.qos > 0 && msg->store_id && sbatch) {
 				/* Recorded by the publishing worker, before the
 				 * delivery can reach another worker; kept only

@@ -53,7 +53,7 @@ struct subset {
 	uint32_t n;
 	uint32_t cap;
 	/* session -> index + 1; NULL, or complete while it exists. */
-	struct tern_map *idx;
+	struct map *idx;
 };
 
 struct group {
@@ -67,7 +67,7 @@ struct group {
 struct node {
 	struct node *parent;  /* NULL for the root */
 	struct node *one;     /* the only exact child, when kids is empty */
-	struct tern_map kids; /* exact children, when there are two or more */
+	struct map kids;      /* exact children, when there are two or more */
 	struct node *plus;    /* the '+' child */
 	struct node *hash;    /* the '#' child */
 	struct subset subs;   /* ordinary subscriptions */
@@ -79,7 +79,7 @@ struct node {
 struct router {
 	struct node *root;
 	size_t count;
-	struct tern_hash_key hk; /* the key of every node's kids map */
+	struct hash_key hk; /* the key of every node's kids map */
 };
 
 /* ---- levels ---- */
@@ -115,7 +115,7 @@ static void *idx_val(uint32_t i)
 static bool subset_find(const struct subset *s, uint64_t session, uint32_t *at)
 {
 	if (s->idx) {
-		uintptr_t v = (uintptr_t)tern_map64_get(s->idx, session);
+		uintptr_t v = (uintptr_t)map64_get(s->idx, session);
 		if (!v)
 			return false;
 		*at = (uint32_t)(v - 1u);
@@ -133,7 +133,7 @@ static bool subset_find(const struct subset *s, uint64_t session, uint32_t *at)
 static void subset_drop_index(struct subset *s)
 {
 	if (s->idx) {
-		tern_map_free(s->idx);
+		map_free(s->idx);
 		free(s->idx);
 		s->idx = NULL;
 	}
@@ -145,7 +145,7 @@ static enum tern_err subset_build_index(struct subset *s)
 	if (!s->idx)
 		return TERN_E_NOMEM;
 	for (uint32_t i = 0; i < s->n; i++) {
-		if (tern_map64_put(s->idx, s->v[i].session, idx_val(i))) {
+		if (map64_put(s->idx, s->v[i].session, idx_val(i))) {
 			subset_drop_index(s);
 			return TERN_E_NOMEM;
 		}
@@ -177,7 +177,7 @@ static enum tern_err subset_put(struct subset *s, const struct route *rt, bool *
 	}
 	if (!s->idx && s->n >= SUBSET_INDEX_MIN && subset_build_index(s))
 		return TERN_E_NOMEM;
-	if (s->idx && tern_map64_put(s->idx, rt->session, idx_val(s->n)))
+	if (s->idx && map64_put(s->idx, rt->session, idx_val(s->n)))
 		return TERN_E_NOMEM;
 	s->v[s->n++] = *rt;
 	flow_cell_ref(rt->flow);
@@ -191,7 +191,7 @@ static void subset_move(struct subset *s, uint32_t from, uint32_t to)
 {
 	s->v[to] = s->v[from];
 	if (s->idx)
-		(void)tern_map64_put(s->idx, s->v[to].session, idx_val(to));
+		(void)map64_put(s->idx, s->v[to].session, idx_val(to));
 }
 
 /*
@@ -208,7 +208,7 @@ static void subset_remove_at(struct subset *s, uint32_t i, uint32_t *cursor)
 	uint32_t last = s->n - 1;
 	flow_cell_unref(s->v[i].flow);
 	if (s->idx)
-		(void)tern_map64_del(s->idx, s->v[i].session);
+		(void)map64_del(s->idx, s->v[i].session);
 	if (cursor && i < *cursor) {
 		uint32_t c = *cursor - 1; /* the last picked one; c < last */
 		if (i != c)
@@ -265,48 +265,48 @@ static struct node *node_new(struct node *parent, const uint8_t *key, size_t kle
 	return n;
 }
 
-static struct node *kid_get(const struct tern_hash_key *hk, const struct node *n,
-                            const uint8_t *key, size_t klen)
+static struct node *kid_get(const struct hash_key *hk, const struct node *n, const uint8_t *key,
+                            size_t klen)
 {
 	if (n->kids.count)
-		return tern_map_get(&n->kids, hk, key, klen);
+		return map_get(&n->kids, hk, key, klen);
 	struct node *c = n->one;
 	if (c && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0))
 		return c;
 	return NULL;
 }
 
-static enum tern_err kid_put(const struct tern_hash_key *hk, struct node *n, struct node *c)
+static enum tern_err kid_put(const struct hash_key *hk, struct node *n, struct node *c)
 {
 	if (!n->kids.count && !n->one) {
 		n->one = c;
 		return TERN_OK;
 	}
 	if (n->one) {
-		if (tern_map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
+		if (map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
 			return TERN_E_NOMEM;
-		if (tern_map_put(&n->kids, hk, c->key, c->klen, c)) {
-			tern_map_free(&n->kids);
+		if (map_put(&n->kids, hk, c->key, c->klen, c)) {
+			map_free(&n->kids);
 			return TERN_E_NOMEM;
 		}
 		n->one = NULL;
 		return TERN_OK;
 	}
-	return tern_map_put(&n->kids, hk, c->key, c->klen, c);
+	return map_put(&n->kids, hk, c->key, c->klen, c);
 }
 
-static void kid_del(const struct tern_hash_key *hk, struct node *n, struct node *c)
+static void kid_del(const struct hash_key *hk, struct node *n, struct node *c)
 {
 	if (n->one == c) {
 		n->one = NULL;
 		return;
 	}
-	(void)tern_map_del(&n->kids, hk, c->key, c->klen);
+	(void)map_del(&n->kids, hk, c->key, c->klen);
 	if (n->kids.count <= 1) {
 		/* Back to the map-less form: one child costs no table. */
 		size_t pos = 0;
-		n->one = n->kids.count ? tern_map_next(&n->kids, &pos) : NULL;
-		tern_map_free(&n->kids);
+		n->one = n->kids.count ? map_next(&n->kids, &pos) : NULL;
+		map_free(&n->kids);
 	}
 }
 
@@ -324,12 +324,12 @@ static void node_free(struct node *n)
 		subset_free(&g->members);
 		free(g);
 	}
-	tern_map_free(&n->kids);
+	map_free(&n->kids);
 	free(n);
 }
 
 /* Frees n and its ancestors while they are empty; the root stays. */
-static void prune(const struct tern_hash_key *hk, struct node *n)
+static void prune(const struct hash_key *hk, struct node *n)
 {
 	while (n->parent && node_empty(n)) {
 		struct node *p = n->parent;
@@ -345,7 +345,7 @@ static void prune(const struct tern_hash_key *hk, struct node *n)
 }
 
 /* The child of n for one filter level, created when create is set. */
-static struct node *child_for(const struct tern_hash_key *hk, struct node *n, const uint8_t *lvl,
+static struct node *child_for(const struct hash_key *hk, struct node *n, const uint8_t *lvl,
                               size_t len, bool create)
 {
 	struct node **slot = NULL;
@@ -403,7 +403,7 @@ static struct group *group_find(const struct node *n, struct tern_bytes name)
 
 /* ---- the API ---- */
 
-struct router *router_new(const struct tern_hash_key *hk)
+struct router *router_new(const struct hash_key *hk)
 {
 	struct router *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -437,7 +437,7 @@ void router_free(struct router *r)
 		}
 		size_t pos = 0;
 		struct node *c;
-		while ((c = tern_map_next(&n->kids, &pos))) {
+		while ((c = map_next(&n->kids, &pos))) {
 			c->parent = stack;
 			stack = c;
 		}

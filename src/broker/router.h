@@ -61,7 +61,7 @@ struct router;
 /* Creates an empty router whose tables hash topic levels under hk (copied;
  * util/hash.h): the broker's per-process secret, so that a client cannot
  * pick level names that collide. NULL when out of memory. */
-struct router *router_new(const struct tern_hash_key *hk);
+struct router *router_new(const struct hash_key *hk);
 
 /* Frees the router and everything in it; NULL is allowed. */
 void router_free(struct router *r);

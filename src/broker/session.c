@@ -48,10 +48,10 @@ struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, ui
 
 enum tern_err session_register(struct worker *w, struct session *s)
 {
-	if (tern_map_put(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len, s))
+	if (map_put(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len, s))
 		return TERN_E_NOMEM;
-	if (tern_map64_put(&w->sessions_by_id, s->id, s)) {
-		tern_map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
+	if (map64_put(&w->sessions_by_id, s->id, s)) {
+		map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
 		return TERN_E_NOMEM;
 	}
 	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
@@ -60,7 +60,7 @@ enum tern_err session_register(struct worker *w, struct session *s)
 
 void session_fire_will(struct session *s)
 {
-	struct tern_msg *will = s->will;
+	struct msg *will = s->will;
 	if (!will)
 		return;
 	s->will = NULL;
@@ -80,12 +80,11 @@ void session_fire_will(struct session *s)
 		persist_note(w, store_retain_put(batch, will->topic.data, will->topic.len,
 		                                 will->payload.len ? will->store_id : 0));
 	if (will->retain && retain_set(w->broker->retain, will))
-		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-		               "Error: out of memory storing a retained will");
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory storing a retained will");
 	if (route_publish(w, will, NULL, NULL))
-		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-		               "Error: out of memory routing a will");
-	tern_msg_unref(will);
+		log_write(&w->broker->log, LOG_TYPE_ERR, "Error: out of memory routing a will");
+	msg_unref(will);
 }
 
 void session_record(struct session *s, int64_t disconnected_at)
@@ -122,15 +121,15 @@ void session_destroy(struct session *s)
 		session_unrecord(s);
 	size_t pos = 0;
 	struct sub *sub;
-	while ((sub = tern_map_next(&s->subs, &pos))) {
+	while ((sub = map_next(&s->subs, &pos))) {
 		struct route r = {.session = s->id, .home = (uint16_t)w->id};
 		if (route_change(w, NULL, false, (struct tern_bytes){sub->filter, sub->len}, &r))
-			tern_log_write(&w->broker->log, TERN_LOG_ERR,
-			               "Error: out of memory removing a subscription");
+			log_write(&w->broker->log, LOG_TYPE_ERR,
+			          "Error: out of memory removing a subscription");
 		free(sub->filter);
 		free(sub);
 	}
-	tern_map_free(&s->subs);
+	map_free(&s->subs);
 	for (size_t i = 0; i < s->q_len; i++)
 		delivery_clear(&s->queue[(s->q_head + i) % s->q_cap]);
 	free(s->queue);
@@ -145,9 +144,9 @@ void session_destroy(struct session *s)
 		delivery_clear(&s->inflight[i].d);
 	free(s->inflight);
 	free(s->qos2_in);
-	if (tern_map_get(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len) == s)
-		tern_map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
-	tern_map64_del(&w->sessions_by_id, s->id);
+	if (map_get(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len) == s)
+		map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
+	map64_del(&w->sessions_by_id, s->id);
 	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
 	free(s->username);
 	free(s);
@@ -185,7 +184,7 @@ static uint16_t next_packet_id(struct session *s)
 static bool expired(struct session *s, const struct delivery *d)
 {
 	bool gone;
-	tern_msg_expiry_left(d->msg, s->w->now, &gone);
+	msg_expiry_left(d->msg, s->w->now, &gone);
 	return gone;
 }
 
@@ -295,7 +294,7 @@ static bool flow_holds(const struct session *s)
 
 static bool enqueue(struct session *s, struct delivery *d)
 {
-	const struct tern_config *cfg = &s->w->broker->cfg;
+	const struct config *cfg = &s->w->broker->cfg;
 	if (!flow_holds(s)) {
 		if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
 			return false;
@@ -318,13 +317,13 @@ static void drop(struct session *s, struct delivery *d, const char *why)
 		return;
 	}
 	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
-	static const struct tern_log_kind dropped = {TERN_LOG_WARNING, "dropped"};
-	if (d->qos > 0 && tern_log_limit_pass(&s->w->log_limit, &dropped, s->client_id,
-	                                      s->client_id_len, s->w->now))
-		tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
-		               "Warning: dropped QoS %u message on %.*s for client %.*s: %s",
-		               d->qos, (int)d->msg->topic.len, (const char *)d->msg->topic.data,
-		               (int)s->client_id_len, (const char *)s->client_id, why);
+	static const struct log_kind dropped = {LOG_TYPE_WARNING, "dropped"};
+	if (d->qos > 0 &&
+	    log_limit_pass(&s->w->log_limit, &dropped, s->client_id, s->client_id_len, s->w->now))
+		log_write(&s->w->broker->log, LOG_TYPE_WARNING,
+		          "Warning: dropped QoS %u message on %.*s for client %.*s: %s", d->qos,
+		          (int)d->msg->topic.len, (const char *)d->msg->topic.data,
+		          (int)s->client_id_len, (const char *)s->client_id, why);
 	delivery_clear(d);
 }
 
@@ -487,9 +486,9 @@ bool session_tick(struct session *s, uint64_t now)
 		session_fire_will(s);
 	if (s->expire_at && now >= s->expire_at) {
 		stat_add(&s->w->stats, STAT_SESSIONS_EXPIRED, 1);
-		tern_log_write(&s->w->broker->log, TERN_LOG_NOTICE,
-		               "Expiring client %.*s, its session expiry interval passed.",
-		               (int)s->client_id_len, (const char *)s->client_id);
+		log_write(&s->w->broker->log, LOG_TYPE_NOTICE,
+		          "Expiring client %.*s, its session expiry interval passed.",
+		          (int)s->client_id_len, (const char *)s->client_id);
 		session_destroy(s);
 		return true;
 	}
@@ -614,9 +613,9 @@ void session_flow_tick(struct session *s, uint64_t now)
 	f->over_at = 0;
 	flow_set_state(s->w, f, FLOW_STALLED, 0);
 	stat_add(&s->w->stats, STAT_FLOW_STALLS, 1);
-	tern_log_write(&s->w->broker->log, TERN_LOG_WARNING,
-	               "Warning: client %.*s has taken no message for %u s with %u queued: its "
-	               "publishers are no longer slowed, and QoS 1/2 messages beyond "
-	               "max_queued_messages are dropped until it catches up (max_stall_time).",
-	               (int)s->client_id_len, (const char *)s->client_id, stall, s->q_len);
+	log_write(&s->w->broker->log, LOG_TYPE_WARNING,
+	          "Warning: client %.*s has taken no message for %u s with %u queued: its "
+	          "publishers are no longer slowed, and QoS 1/2 messages beyond "
+	          "max_queued_messages are dropped until it catches up (max_stall_time).",
+	          (int)s->client_id_len, (const char *)s->client_id, stall, s->q_len);
 }

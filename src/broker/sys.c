@@ -60,17 +60,15 @@ static void publish(struct worker *w, const char *topic, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(value, sizeof(value), fmt, ap);
 	va_end(ap);
-	struct tern_msg *m =
-	        tern_msg_new((struct tern_bytes){(const uint8_t *)full, strlen(full)},
-	                     (struct tern_bytes){(const uint8_t *)value, strlen(value)}, 0, true,
-	                     NULL, 0, w->now);
+	struct msg *m = msg_new((struct tern_bytes){(const uint8_t *)full, strlen(full)},
+	                        (struct tern_bytes){(const uint8_t *)value, strlen(value)}, 0, true,
+	                        NULL, 0, w->now);
 	if (!m)
 		return;
 	/* Kept in memory only: $SYS values are rebuilt after a restart. */
 	if (retain_set(w->broker->retain, m) || route_publish(w, m, NULL, NULL))
-		tern_log_write(&w->broker->log, TERN_LOG_ERR,
-		               "Error: out of memory publishing $SYS");
-	tern_msg_unref(m);
+		log_write(&w->broker->log, LOG_TYPE_ERR, "Error: out of memory publishing $SYS");
+	msg_unref(m);
 }
 
 static uint64_t load_counter(const struct broker *b, int i)

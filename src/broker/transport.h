@@ -60,9 +60,9 @@ extern const struct transport transport_ws;
 /* A listening endpoint as the broker runs it: its configuration and, for
  * TLS, its OpenSSL context (an SSL_CTX *, shared read-only by all
  * workers; OpenSSL makes that safe). */
-struct tern_listener_cfg;
+struct listener_cfg;
 struct listener {
-	const struct tern_listener_cfg *cfg;
+	const struct listener_cfg *cfg;
 	const struct transport *tp;   /* what conn.c calls */
 	const struct transport *base; /* under WebSockets: TCP or TLS */
 	void *tls_ctx;

@@ -43,7 +43,7 @@ static void ssl_error_text(char *out, size_t len)
 
 enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
 {
-	const struct tern_listener_cfg *cfg = l->cfg;
+	const struct listener_cfg *cfg = l->cfg;
 	char why[256];
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
@@ -164,8 +164,8 @@ static ssize_t outcome(struct conn *c, struct tls_conn *t, int n, bool reading)
 	default: {
 		char why[256];
 		ssl_error_text(why, sizeof(why));
-		tern_log_write(&c->w->broker->log, TERN_LOG_NOTICE, "TLS error from %s: %s",
-		               conn_peer(c, (char[64]){0}), why);
+		log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "TLS error from %s: %s",
+		          conn_peer(c, (char[64]){0}), why);
 		return TP_ERROR;
 	}
 	}

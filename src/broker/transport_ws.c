@@ -41,10 +41,10 @@ enum ws_phase { WS_HANDSHAKE, WS_OPEN, WS_CLOSED };
 
 struct ws_conn {
 	enum ws_phase phase;
-	struct tern_buf hs;  /* the upgrade request, while in WS_HANDSHAKE */
-	struct tern_buf in;  /* raw bytes not yet decoded */
-	struct tern_buf out; /* framed bytes not yet written */
-	uint64_t left;       /* payload bytes left in the current data frame */
+	struct buf hs;  /* the upgrade request, while in WS_HANDSHAKE */
+	struct buf in;  /* raw bytes not yet decoded */
+	struct buf out; /* framed bytes not yet written */
+	uint64_t left;  /* payload bytes left in the current data frame */
 	uint8_t mask[4];
 	uint8_t mask_pos;
 	uint8_t pong_len;
@@ -78,9 +78,9 @@ static void ws_close(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
 	if (ws) {
-		tern_buf_free(&ws->hs);
-		tern_buf_free(&ws->in);
-		tern_buf_free(&ws->out);
+		buf_free(&ws->hs);
+		buf_free(&ws->in);
+		buf_free(&ws->out);
 		free(ws);
 		c->ws = NULL;
 	}
@@ -91,7 +91,7 @@ static bool frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len)
 
 static bool out_waiting(const struct ws_conn *ws)
 {
-	return tern_buf_used(&ws->out) || ws->pong_due;
+	return buf_used(&ws->out) || ws->pong_due;
 }
 
 /* Writes the layer's own output, then the PONG that waited for it;
@@ -100,12 +100,12 @@ static ssize_t flush_out(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
 	for (;;) {
-		while (tern_buf_used(&ws->out)) {
-			ssize_t n = base(c)->write(c, ws->out.data + ws->out.off,
-			                           tern_buf_used(&ws->out));
+		while (buf_used(&ws->out)) {
+			ssize_t n =
+			        base(c)->write(c, ws->out.data + ws->out.off, buf_used(&ws->out));
 			if (n <= 0)
 				return n == 0 ? TP_AGAIN : n;
-			tern_buf_consume(&ws->out, (size_t)n);
+			buf_consume(&ws->out, (size_t)n);
 		}
 		if (!ws->pong_due)
 			break;
@@ -115,7 +115,7 @@ static ssize_t flush_out(struct conn *c)
 		if (!frame(ws, 0xA, ws->pong, ws->pong_len))
 			return TP_ERROR;
 	}
-	tern_buf_free(&ws->out);
+	buf_free(&ws->out);
 	return 0;
 }
 
@@ -138,8 +138,8 @@ static bool frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len)
 			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
 		hl = 10;
 	}
-	return tern_buf_append(&ws->out, h, hl, 0) == TERN_OK &&
-	       tern_buf_append(&ws->out, p, len, 0) == TERN_OK;
+	return buf_append(&ws->out, h, hl, 0) == TERN_OK &&
+	       buf_append(&ws->out, p, len, 0) == TERN_OK;
 }
 
 /* Case-insensitive search for a header's value in the request; copies it
@@ -195,11 +195,11 @@ static void bad_request(struct conn *c, const char *why)
 	                 "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n"
 	                 "X-Tern-Reason: %s\r\n\r\n",
 	                 why);
-	if (tern_buf_append(&ws->out, resp, (size_t)n, 0) == TERN_OK)
+	if (buf_append(&ws->out, resp, (size_t)n, 0) == TERN_OK)
 		(void)flush_out(c);
 	ws->phase = WS_CLOSED;
-	tern_log_write(&c->w->broker->log, TERN_LOG_WEBSOCKETS,
-	               "WebSocket upgrade from %s refused: %s.", conn_peer(c, (char[64]){0}), why);
+	log_write(&c->w->broker->log, LOG_TYPE_WEBSOCKETS, "WebSocket upgrade from %s refused: %s.",
+	          conn_peer(c, (char[64]){0}), why);
 }
 
 /* Answers a complete upgrade request. Returns false when it is refused. */
@@ -252,29 +252,29 @@ static bool upgrade(struct conn *c)
 	                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
 	                 accept, chosen ? "Sec-WebSocket-Protocol: " : "", chosen ? chosen : "",
 	                 chosen ? "\r\n" : "");
-	if (tern_buf_append(&ws->out, resp, (size_t)n, 0)) {
+	if (buf_append(&ws->out, resp, (size_t)n, 0)) {
 		ws->phase = WS_CLOSED;
 		return false;
 	}
 	/* Bytes after the request are already WebSocket frames. */
 	const char *end = strstr(req, "\r\n\r\n") + 4;
-	size_t extra = tern_buf_used(&ws->hs) - (size_t)(end - req);
-	if (extra && tern_buf_append(&ws->in, end, extra, 0)) {
+	size_t extra = buf_used(&ws->hs) - (size_t)(end - req);
+	if (extra && buf_append(&ws->in, end, extra, 0)) {
 		ws->phase = WS_CLOSED;
 		return false;
 	}
-	tern_buf_free(&ws->hs);
+	buf_free(&ws->hs);
 	ws->phase = WS_OPEN;
-	tern_log_write(&c->w->broker->log, TERN_LOG_WEBSOCKETS, "WebSocket connection from %s.",
-	               conn_peer(c, (char[64]){0}));
+	log_write(&c->w->broker->log, LOG_TYPE_WEBSOCKETS, "WebSocket connection from %s.",
+	          conn_peer(c, (char[64]){0}));
 	return true;
 }
 
 /* Reads what the socket has into ws->in (or ws->hs); false on EOF/error,
  * with *ret set. */
-static bool fill(struct conn *c, struct tern_buf *b, ssize_t *ret)
+static bool fill(struct conn *c, struct buf *b, ssize_t *ret)
 {
-	if (tern_buf_reserve(b, WS_IN_CHUNK, 0)) {
+	if (buf_reserve(b, WS_IN_CHUNK, 0)) {
 		*ret = TP_ERROR;
 		return false;
 	}
@@ -294,7 +294,7 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 	struct ws_conn *ws = c->ws;
 	size_t produced = 0;
 	while (produced < cap) {
-		size_t avail = tern_buf_used(&ws->in);
+		size_t avail = buf_used(&ws->in);
 		/* An empty buffer may own no memory: NULL + 0 is undefined. */
 		const uint8_t *p = avail ? ws->in.data + ws->in.off : NULL;
 		if (ws->in_data) {
@@ -312,7 +312,7 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 			ws->mask_pos = (uint8_t)((ws->mask_pos + n) & 3);
 			ws->left -= n;
 			produced += n;
-			tern_buf_consume(&ws->in, n);
+			buf_consume(&ws->in, n);
 			continue;
 		}
 		if (avail < 2)
@@ -351,7 +351,7 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 			uint8_t body[125];
 			for (size_t i = 0; i < len; i++)
 				body[i] = p[hl + i] ^ mask[i & 3];
-			tern_buf_consume(&ws->in, hl + (size_t)len);
+			buf_consume(&ws->in, hl + (size_t)len);
 			if (opcode == 0x8) {
 				/* Echo the close; the stream ends here. */
 				frame(ws, 0x8, body, len >= 2 ? 2 : 0);
@@ -382,10 +382,10 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 		ws->mask_pos = 0;
 		ws->left = len;
 		ws->in_data = true;
-		tern_buf_consume(&ws->in, hl);
+		buf_consume(&ws->in, hl);
 	}
-	if (!tern_buf_used(&ws->in))
-		tern_buf_free(&ws->in);
+	if (!buf_used(&ws->in))
+		buf_free(&ws->in);
 	return produced ? (ssize_t)produced : TP_AGAIN;
 }
 
@@ -400,12 +400,12 @@ static ssize_t read_frames(struct conn *c, void *buf, size_t len)
 	while (ws->phase == WS_HANDSHAKE) {
 		if (!fill(c, &ws->hs, &ret))
 			return ret;
-		if (tern_buf_used(&ws->hs) > WS_HANDSHAKE_MAX) {
+		if (buf_used(&ws->hs) > WS_HANDSHAKE_MAX) {
 			bad_request(c, "request too large");
 			return 0;
 		}
 		/* Terminate for the string functions; the byte is not kept. */
-		if (tern_buf_reserve(&ws->hs, 1, 0))
+		if (buf_reserve(&ws->hs, 1, 0))
 			return TP_ERROR;
 		ws->hs.data[ws->hs.len] = 0;
 		if (!strstr((const char *)ws->hs.data + ws->hs.off, "\r\n\r\n"))
@@ -474,7 +474,7 @@ static ssize_t ws_goodbye(struct conn *c)
 static bool ws_pending(const struct conn *c)
 {
 	const struct ws_conn *ws = c->ws;
-	return (ws && tern_buf_used(&ws->in)) || base(c)->pending(c);
+	return (ws && buf_used(&ws->in)) || base(c)->pending(c);
 }
 
 static bool ws_out_pending(const struct conn *c)

@@ -33,7 +33,7 @@
 
 void worker_post(struct worker *to, struct inbox_item *item)
 {
-	tern_mpsc_push(&to->inbox, &item->node);
+	mpsc_push(&to->inbox, &item->node);
 	/* One eventfd write per batch. The consumer reads the eventfd, then
 	 * clears the flag, then drains: a push that finds the flag set is
 	 * either seen by that drain or followed by a fresh write. */
@@ -103,15 +103,15 @@ static void accept_all(struct worker *w, size_t index)
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				tern_log_write(&b->log, TERN_LOG_ERR, "Error: accept: %s",
-				               strerror(errno));
+				log_write(&b->log, LOG_TYPE_ERR, "Error: accept: %s",
+				          strerror(errno));
 			return;
 		}
 		if (b->cfg.max_connections >= 0 &&
 		    atomic_load(&b->n_conns) >= b->cfg.max_connections) {
 			stat_add(&w->stats, STAT_CONN_REFUSED, 1);
-			tern_log_write(&b->log, TERN_LOG_NOTICE,
-			               "Client connection refused: max_connections reached.");
+			log_write(&b->log, LOG_TYPE_NOTICE,
+			          "Client connection refused: max_connections reached.");
 			close(fd);
 			continue;
 		}
@@ -131,16 +131,16 @@ static void accept_all(struct worker *w, size_t index)
 			continue;
 		}
 		stat_add(&w->stats, STAT_CONN_ACCEPTED, 1);
-		if (tern_log_on(&b->log, TERN_LOG_DEBUG))
-			tern_log_write(&b->log, TERN_LOG_DEBUG, "New connection from %s.",
-			               conn_peer(c, (char[64]){0}));
+		if (log_on(&b->log, LOG_TYPE_DEBUG))
+			log_write(&b->log, LOG_TYPE_DEBUG, "New connection from %s.",
+			          conn_peer(c, (char[64]){0}));
 	}
 }
 
 static void process_inbox(struct worker *w)
 {
-	struct tern_mpsc_node *node;
-	while ((node = tern_mpsc_pop(&w->inbox))) {
+	struct mpsc_node *node;
+	while ((node = mpsc_pop(&w->inbox))) {
 		struct inbox_item *it = (struct inbox_item *)node;
 		if (it->kind == INBOX_CONN) {
 			struct conn *c = it->u.conn;
@@ -191,7 +191,7 @@ static void tick(struct worker *w)
 	struct session **due = NULL;
 	size_t cap = 0;
 	uint64_t queued = 0;
-	while ((s = tern_map_next(&w->sessions, &pos))) {
+	while ((s = map_next(&w->sessions, &pos))) {
 		queued += s->q_len + s->n_inflight;
 		if (s->conn) {
 			session_flow_tick(s, now);
@@ -228,7 +228,7 @@ static void tick(struct worker *w)
 	}
 	if (w->id == 0)
 		sys_tick(w);
-	tern_log_limiter_tick(&w->log_limit, now);
+	log_limiter_tick(&w->log_limit, now);
 }
 
 static void before_sleep(struct worker *w)
@@ -280,12 +280,11 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 	int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
 	if (n < 0) {
 		if (errno != EINTR)
-			tern_log_write(&b->log, TERN_LOG_ERR, "Error: epoll_wait: %s",
-			               strerror(errno));
+			log_write(&b->log, LOG_TYPE_ERR, "Error: epoll_wait: %s", strerror(errno));
 		n = 0;
 	}
-	w->now = tern_now_ms();
-	uint64_t t0 = tern_now_us();
+	w->now = mono_ms();
+	uint64_t t0 = mono_us();
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = evs[i].data.u64;
 		if (tag == 0) {
@@ -313,13 +312,13 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 		w->next_tick = w->now + TICK_MS;
 	}
 	before_sleep(w);
-	stat_add(&w->stats, STAT_LOOP_BUSY_US, tern_now_us() - t0);
+	stat_add(&w->stats, STAT_LOOP_BUSY_US, mono_us() - t0);
 }
 
 void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	w->now = tern_now_ms();
+	w->now = mono_ms();
 	w->next_tick = w->now + TICK_MS;
 	w->util_at = w->now;
 	while (!atomic_load_explicit(&w->broker->stop, memory_order_relaxed))

@@ -80,8 +80,8 @@ void tern_client_free(struct tern_client *c)
 		close(c->fd);
 	if (c->ai_list != NULL)
 		freeaddrinfo(c->ai_list);
-	tern_buf_free(&c->in);
-	tern_buf_free(&c->out);
+	buf_free(&c->in);
+	buf_free(&c->out);
 	tern__proto_free(c);
 	tern__props_copy_free(&c->server_props);
 	opts_free(c);

@@ -24,13 +24,13 @@
 /* Computes an absolute deadline for timeout_ms; 0 means none (-1). */
 static uint64_t deadline_of(int timeout_ms)
 {
-	return timeout_ms < 0 ? 0 : tern_now_ms() + (uint64_t)timeout_ms;
+	return timeout_ms < 0 ? 0 : mono_ms() + (uint64_t)timeout_ms;
 }
 
 /* True once the deadline (0: none) has passed. */
 static bool expired(uint64_t deadline)
 {
-	return deadline != 0 && tern_now_ms() >= deadline;
+	return deadline != 0 && mono_ms() >= deadline;
 }
 
 /* Waits for the socket or the client's next timer, at most until deadline,
@@ -39,7 +39,7 @@ static enum tern_err wait_step(struct tern_client *c, uint64_t deadline)
 {
 	int t = tern_client_timeout_ms(c);
 	if (deadline != 0) {
-		uint64_t now = tern_now_ms();
+		uint64_t now = mono_ms();
 		uint64_t left = deadline > now ? deadline - now : 0;
 		if (left > 0x7fffffff)
 			left = 0x7fffffff;

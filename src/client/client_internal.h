@@ -134,7 +134,7 @@ struct tern_client {
 	enum tern__state state;
 	int fd;
 	struct addrinfo *ai_list, *ai_next; /* addresses still to try */
-	struct tern_buf in, out;
+	struct buf in, out;
 	uint64_t now;       /* ms, refreshed by step */
 	uint64_t deadline;  /* TCP connect + CONNACK deadline */
 	uint64_t last_tx;   /* last time bytes went out */
@@ -169,12 +169,12 @@ struct tern_client {
 	struct tern__out *out_next; /* first QUEUED one, or NULL */
 	size_t n_out;               /* messages in the list */
 	size_t n_inflight;          /* SENT + RELEASE */
-	struct tern_map ids;        /* packet id -> struct tern__out */
-	struct tern_map reqs;       /* packet id -> struct tern__req */
+	struct map ids;             /* packet id -> struct tern__out */
+	struct map reqs;            /* packet id -> struct tern__req */
 	uint16_t next_id;
 
 	/* Inbound QoS 2 ids delivered, waiting for PUBREL (value: (void *)1). */
-	struct tern_map in_qos2;
+	struct map in_qos2;
 
 	/* Inbound topic aliases (v5, only when our CONNECT allowed them):
 	 * alias n -> NUL-terminated topic, for this connection. */

@@ -112,9 +112,9 @@ static enum tern_err queue_connect(struct tern_client *c)
 /* Resets the per-connection state and queues CONNECT. */
 static enum tern_err conn_begin(struct tern_client *c)
 {
-	c->now = tern_now_ms();
-	tern_buf_free(&c->in);
-	tern_buf_free(&c->out);
+	c->now = mono_ms();
+	buf_free(&c->in);
+	buf_free(&c->out);
 	c->fail = TERN_OK;
 	c->fail_reason = 0;
 	c->ping_sent = 0;
@@ -223,7 +223,7 @@ enum tern_err tern__io_start(struct tern_client *c)
 		int saved = errno;
 		freeaddrinfo(c->ai_list);
 		c->ai_list = c->ai_next = NULL;
-		tern_buf_free(&c->out);
+		buf_free(&c->out);
 		c->state = TERN__IDLE;
 		errno = saved;
 	}
@@ -333,7 +333,7 @@ enum tern_err tern__send_packet(struct tern_client *c, const struct tern_packet 
 		return TERN_E_INVALID;
 	if (c->max_packet != 0 && size > c->max_packet)
 		return TERN_E_TOO_LARGE;
-	enum tern_err e = tern_buf_reserve(&c->out, size, 0);
+	enum tern_err e = buf_reserve(&c->out, size, 0);
 	if (e != TERN_OK)
 		return e;
 	size_t n = 0;
@@ -348,21 +348,20 @@ void tern__flush(struct tern_client *c)
 {
 	if (c->fd < 0 || c->state == TERN__TCP || c->state == TERN__TLS || c->fail != TERN_OK)
 		return;
-	while (tern_buf_used(&c->out) > 0) {
+	while (buf_used(&c->out) > 0) {
 		size_t n = 0;
-		enum tern_err e =
-		        conn_write(c, c->out.data + c->out.off, tern_buf_used(&c->out), &n);
+		enum tern_err e = conn_write(c, c->out.data + c->out.off, buf_used(&c->out), &n);
 		if (e == TERN_E_INCOMPLETE)
 			return;
 		if (e != TERN_OK) {
 			tern__fail(c, e);
 			return;
 		}
-		tern_buf_consume(&c->out, n);
-		c->last_tx = tern_now_ms();
+		buf_consume(&c->out, n);
+		c->last_tx = mono_ms();
 	}
 	if (c->out.cap > OUT_KEEP)
-		tern_buf_free(&c->out);
+		buf_free(&c->out);
 }
 
 /* ---- input ---- */
@@ -373,7 +372,7 @@ static void process_input(struct tern_client *c)
 	while (c->fail == TERN_OK && (c->state == TERN__CONNACK || c->state == TERN__UP)) {
 		struct tern_fixed_header fh;
 		const uint8_t *p = c->in.data + c->in.off;
-		size_t have = tern_buf_used(&c->in);
+		size_t have = buf_used(&c->in);
 		enum tern_err e = tern_decode_fixed_header_v(p, have, c->local_max_packet,
 		                                             c->opts.version, &fh);
 		if (e == TERN_E_INCOMPLETE)
@@ -385,7 +384,7 @@ static void process_input(struct tern_client *c)
 		size_t total = (size_t)fh.header_len + fh.remaining;
 		if (have < total) {
 			/* Room for the whole packet, so the next reads fill it. */
-			if (tern_buf_reserve(&c->in, total - have, 0) != TERN_OK)
+			if (buf_reserve(&c->in, total - have, 0) != TERN_OK)
 				tern__fail(c, TERN_E_NOMEM);
 			break;
 		}
@@ -396,10 +395,10 @@ static void process_input(struct tern_client *c)
 			break;
 		}
 		tern__handle(c, &pkt);
-		tern_buf_consume(&c->in, total);
+		buf_consume(&c->in, total);
 	}
-	if (tern_buf_used(&c->in) == 0)
-		tern_buf_free(&c->in); /* idle clients hold no input buffer */
+	if (buf_used(&c->in) == 0)
+		buf_free(&c->in); /* idle clients hold no input buffer */
 }
 
 /* Reads what the socket has and handles it. */
@@ -413,7 +412,7 @@ static void read_input(struct tern_client *c)
 			c->more_input = false; /* closing: input no longer matters */
 			return;
 		}
-		if (tern_buf_reserve(&c->in, READ_CHUNK, 0) != TERN_OK) {
+		if (buf_reserve(&c->in, READ_CHUNK, 0) != TERN_OK) {
 			tern__fail(c, TERN_E_NOMEM);
 			return;
 		}
@@ -483,8 +482,8 @@ void tern__close(struct tern_client *c, enum tern_err err, uint8_t reason,
 	if (c->ai_list != NULL)
 		freeaddrinfo(c->ai_list);
 	c->ai_list = c->ai_next = NULL;
-	tern_buf_free(&c->in);
-	tern_buf_free(&c->out);
+	buf_free(&c->in);
+	buf_free(&c->out);
 	c->more_input = false;
 	c->ping_sent = 0;
 	c->fail = TERN_OK;
@@ -494,7 +493,7 @@ void tern__close(struct tern_client *c, enum tern_err err, uint8_t reason,
 	bool again = c->opts.auto_reconnect && !c->user_close && !c->refused && err != TERN_OK;
 	if (again) {
 		c->state = TERN__BACKOFF;
-		c->reconnect_at = tern_now_ms() + backoff_ms(c);
+		c->reconnect_at = mono_ms() + backoff_ms(c);
 		c->attempt++;
 	} else {
 		c->state = TERN__IDLE;
@@ -543,7 +542,7 @@ static uint64_t since(uint64_t now, uint64_t t)
 
 static void run_timers(struct tern_client *c)
 {
-	uint64_t now = c->now = tern_now_ms();
+	uint64_t now = c->now = mono_ms();
 	if ((c->state == TERN__TCP || c->state == TERN__TLS || c->state == TERN__CONNACK ||
 	     c->state == TERN__CLOSING) &&
 	    now >= c->deadline) {
@@ -572,7 +571,7 @@ enum tern_err tern_client_step(struct tern_client *c)
 	enum tern_err ret = TERN_OK;
 
 	c->in_step++;
-	c->now = tern_now_ms();
+	c->now = mono_ms();
 	if (c->state == TERN__BACKOFF && c->now >= c->reconnect_at) {
 		c->state = TERN__IDLE;
 		enum tern_err e = tern__io_start(c);
@@ -597,7 +596,7 @@ enum tern_err tern_client_step(struct tern_client *c)
 	if (c->fail != TERN_OK) {
 		ret = c->fail;
 		close_failed(c);
-	} else if (c->state == TERN__CLOSING && tern_buf_used(&c->out) == 0) {
+	} else if (c->state == TERN__CLOSING && buf_used(&c->out) == 0) {
 		tern__close(c, TERN_OK, 0, NULL);
 	}
 	return ret;
@@ -609,7 +608,7 @@ bool tern_client_want_write(const struct tern_client *c)
 		return true;
 	if (c->state == TERN__TLS) /* CONNECT waits; the handshake decides */
 		return tern__tls_want_write(c);
-	return c->fd >= 0 && (tern_buf_used(&c->out) > 0 || tern__tls_want_write(c));
+	return c->fd >= 0 && (buf_used(&c->out) > 0 || tern__tls_want_write(c));
 }
 
 /* ms from now to t, at least 0, at most INT32_MAX. */
@@ -622,7 +621,7 @@ static int until(uint64_t now, uint64_t t)
 
 int tern_client_timeout_ms(const struct tern_client *c)
 {
-	uint64_t now = tern_now_ms();
+	uint64_t now = mono_ms();
 	if (c->fail != TERN_OK || (c->more_input && c->fd >= 0))
 		return 0;
 	/* Input decrypted inside OpenSSL does not make the fd readable. */
@@ -638,7 +637,7 @@ int tern_client_timeout_ms(const struct tern_client *c)
 	case TERN__CONNACK:
 		return until(now, c->deadline);
 	case TERN__CLOSING:
-		return tern_buf_used(&c->out) == 0 ? 0 : until(now, c->deadline);
+		return buf_used(&c->out) == 0 ? 0 : until(now, c->deadline);
 	case TERN__UP:
 		break;
 	}
@@ -679,14 +678,14 @@ enum tern_err tern_client_disconnect(struct tern_client *c, uint8_t reason,
 		return e;
 	c->user_close = true;
 	c->state = TERN__CLOSING;
-	c->deadline = tern_now_ms() + c->opts.connect_timeout_ms;
+	c->deadline = mono_ms() + c->opts.connect_timeout_ms;
 	if (c->in_step == 0) {
 		tern__flush(c);
 		if (c->fail != TERN_OK) {
 			enum tern_err f = c->fail;
 			c->fail = TERN_OK;
 			tern__close(c, f, 0, NULL);
-		} else if (tern_buf_used(&c->out) == 0) {
+		} else if (buf_used(&c->out) == 0) {
 			tern__close(c, TERN_OK, 0, NULL);
 		}
 	}

@@ -35,8 +35,7 @@ static enum tern_err id_take(struct tern_client *c, uint16_t *id)
 	for (uint32_t i = 0; i < 65535u; i++) {
 		uint16_t cand = c->next_id;
 		c->next_id = cand == 65535 ? 1 : (uint16_t)(cand + 1);
-		if (tern_map64_get(&c->ids, cand) == NULL &&
-		    tern_map64_get(&c->reqs, cand) == NULL) {
+		if (map64_get(&c->ids, cand) == NULL && map64_get(&c->reqs, cand) == NULL) {
 			*id = cand;
 			return TERN_OK;
 		}
@@ -48,7 +47,7 @@ static enum tern_err id_take(struct tern_client *c, uint16_t *id)
 
 struct tern__out *tern__out_find(struct tern_client *c, uint16_t id)
 {
-	return tern_map64_get(&c->ids, id);
+	return map64_get(&c->ids, id);
 }
 
 static void out_unlink(struct tern_client *c, struct tern__out *o)
@@ -63,7 +62,7 @@ static void out_unlink(struct tern_client *c, struct tern__out *o)
 		o->next->prev = o->prev;
 	else
 		c->out_tail = o->prev;
-	tern_map64_del(&c->ids, o->packet_id);
+	map64_del(&c->ids, o->packet_id);
 	c->n_out--;
 	if (o->state != TERN__OUT_QUEUED)
 		c->n_inflight--;
@@ -93,7 +92,7 @@ static bool out_write(struct tern_client *c, struct tern__out *o)
 		tern__out_complete(c, o, TERN_RC_PACKET_TOO_LARGE, NULL);
 		return false;
 	}
-	if (tern_buf_append(&c->out, o->pkt, o->len, 0) != TERN_OK) {
+	if (buf_append(&c->out, o->pkt, o->len, 0) != TERN_OK) {
 		tern__fail(c, TERN_E_NOMEM);
 		return false;
 	}
@@ -153,12 +152,12 @@ void tern__out_free_all(struct tern_client *c)
 	}
 	c->out_head = c->out_tail = c->out_next = NULL;
 	c->n_out = c->n_inflight = 0;
-	tern_map_free(&c->ids);
+	map_free(&c->ids);
 	size_t pos = 0;
 	struct tern__req *r;
-	while ((r = tern_map_next(&c->reqs, &pos)) != NULL)
+	while ((r = map_next(&c->reqs, &pos)) != NULL)
 		free(r);
-	tern_map_free(&c->reqs);
+	map_free(&c->reqs);
 }
 
 /* ---- PUBLISH ---- */
@@ -232,7 +231,7 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 	pub->packet_id = id;
 	size_t n = 0;
 	e = tern_encode_packet(&p, c->opts.version, o->pkt, size, &n);
-	if (e == TERN_OK && tern_map64_put(&c->ids, id, o) != TERN_OK)
+	if (e == TERN_OK && map64_put(&c->ids, id, o) != TERN_OK)
 		e = TERN_E_NOMEM;
 	if (e != TERN_OK) {
 		free(o);
@@ -273,13 +272,13 @@ static enum tern_err send_request(struct tern_client *c, struct tern_packet *p, 
 	if (r == NULL)
 		return TERN_E_NOMEM;
 	enum tern_err e = id_take(c, idp);
-	if (e == TERN_OK && (e = tern_map64_put(&c->reqs, *idp, r)) == TERN_OK) {
+	if (e == TERN_OK && (e = map64_put(&c->reqs, *idp, r)) == TERN_OK) {
 		r->type = p->type;
 		r->packet_id = *idp;
 		r->count = count;
 		e = tern__send_packet(c, p);
 		if (e != TERN_OK)
-			tern_map64_del(&c->reqs, *idp);
+			map64_del(&c->reqs, *idp);
 	}
 	if (e != TERN_OK) {
 		free(r);

@@ -99,7 +99,7 @@ static void handle_connack(struct tern_client *c, const struct tern_connack *ca)
 		return;
 	c->attempt = 0;
 	if (!ca->session_present)
-		tern_map_free(&c->in_qos2);
+		map_free(&c->in_qos2);
 	uint16_t amax = our_alias_max(c);
 	if (amax > 0) {
 		c->alias = calloc((size_t)amax + 1, sizeof(char *));
@@ -245,8 +245,8 @@ static void handle_publish(struct tern_client *c, const struct tern_publish *pub
 		send_ack(c, TERN_PUBACK, pub->packet_id, 0);
 		break;
 	default:
-		if (tern_map64_get(&c->in_qos2, pub->packet_id) == NULL) {
-			if (tern_map64_put(&c->in_qos2, pub->packet_id, MARK) != TERN_OK) {
+		if (map64_get(&c->in_qos2, pub->packet_id) == NULL) {
+			if (map64_put(&c->in_qos2, pub->packet_id, MARK) != TERN_OK) {
 				tern__fail(c, TERN_E_NOMEM);
 				return;
 			}
@@ -259,7 +259,7 @@ static void handle_publish(struct tern_client *c, const struct tern_publish *pub
 
 static void handle_pubrel(struct tern_client *c, const struct tern_ack *a)
 {
-	bool known = tern_map64_del(&c->in_qos2, a->packet_id) != NULL;
+	bool known = map64_del(&c->in_qos2, a->packet_id) != NULL;
 	send_ack(c, TERN_PUBCOMP, a->packet_id, known ? 0 : TERN_RC_PACKET_ID_NOT_FOUND);
 }
 
@@ -317,7 +317,7 @@ static void handle_subres(struct tern_client *c, enum tern_packet_type type,
                           const struct tern_subres *s)
 {
 	enum tern_packet_type want = type == TERN_SUBACK ? TERN_SUBSCRIBE : TERN_UNSUBSCRIBE;
-	struct tern__req *r = tern_map64_get(&c->reqs, s->packet_id);
+	struct tern__req *r = map64_get(&c->reqs, s->packet_id);
 	if (r == NULL || r->type != want)
 		return; /* not ours (any more): ignore */
 	/* One reason per filter [MQTT-3.9.3-1]; a 3.1.1 UNSUBACK has none. */
@@ -326,7 +326,7 @@ static void handle_subres(struct tern_client *c, enum tern_packet_type type,
 		tern__fail(c, TERN_E_PROTOCOL);
 		return;
 	}
-	tern_map64_del(&c->reqs, s->packet_id);
+	map64_del(&c->reqs, s->packet_id);
 	free(r);
 	if (c->wait.type == want && c->wait.packet_id == s->packet_id) {
 		c->wait.done = true;
@@ -419,9 +419,9 @@ void tern__proto_conn_lost(struct tern_client *c)
 {
 	size_t pos = 0;
 	struct tern__req *r;
-	while ((r = tern_map_next(&c->reqs, &pos)) != NULL)
+	while ((r = map_next(&c->reqs, &pos)) != NULL)
 		free(r);
-	tern_map_free(&c->reqs);
+	map_free(&c->reqs);
 	alias_free(c);
 }
 
@@ -429,7 +429,7 @@ void tern__proto_free(struct tern_client *c)
 {
 	alias_free(c);
 	tern__out_free_all(c);
-	tern_map_free(&c->in_qos2);
+	map_free(&c->in_qos2);
 	struct tern__rx *rx = c->rx_head, *next;
 	for (; rx != NULL; rx = next) {
 		next = rx->next;

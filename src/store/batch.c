@@ -27,9 +27,9 @@ void store_batch_free(struct store_batch *b)
 		return;
 	for (size_t i = 0; i < b->n; i++)
 		if (b->ops[i].kind == STORE_OP_MSG_PUT)
-			tern_msg_unref(b->ops[i].msg);
+			msg_unref(b->ops[i].msg);
 	free(b->ops);
-	tern_buf_free(&b->bytes);
+	buf_free(&b->bytes);
 	free(b);
 }
 
@@ -58,7 +58,7 @@ static struct store_op *add(struct store_batch *b, enum store_op_kind kind, cons
 		b->cap = cap;
 	}
 	size_t off = b->bytes.len;
-	if (len && tern_buf_append(&b->bytes, data, len, 0))
+	if (len && buf_append(&b->bytes, data, len, 0))
 		return NULL;
 	struct store_op *op = &b->ops[b->n++];
 	memset(op, 0, sizeof(*op));
@@ -115,7 +115,7 @@ enum tern_err store_sub_del(struct store_batch *b, uint64_t session, const uint8
 	return TERN_OK;
 }
 
-enum tern_err store_msg_put(struct store_batch *b, struct tern_msg *m)
+enum tern_err store_msg_put(struct store_batch *b, struct msg *m)
 {
 	/* The expiry is taken now, on the recording thread: it is the one
 	 * field a message's owner may still set after recording it (a will
@@ -124,9 +124,9 @@ enum tern_err store_msg_put(struct store_batch *b, struct tern_msg *m)
 	 * restart. */
 	int64_t expire_wall = 0;
 	if (m->expire_at) {
-		uint64_t now = tern_now_ms();
+		uint64_t now = mono_ms();
 		int64_t left = m->expire_at > now ? (int64_t)(m->expire_at - now) : 0;
-		expire_wall = tern_wall_ms() + left;
+		expire_wall = wall_ms() + left;
 		if (expire_wall == 0)
 			expire_wall = 1;
 	}
@@ -139,7 +139,7 @@ enum tern_err store_msg_put(struct store_batch *b, struct tern_msg *m)
 	struct store_op *op = add(b, STORE_OP_MSG_PUT, NULL, 0);
 	if (!op)
 		return TERN_E_NOMEM;
-	op->msg = tern_msg_ref(m);
+	op->msg = msg_ref(m);
 	op->msg_id = m->store_id;
 	op->when = expire_wall;
 	return TERN_OK;

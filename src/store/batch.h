@@ -35,15 +35,15 @@ struct store_op {
 	uint64_t msg_id;
 	int64_t when;
 	size_t off, len;
-	struct tern_msg *msg; /* STORE_OP_MSG_PUT: a reference (when: its
+	struct msg *msg; /* STORE_OP_MSG_PUT: a reference (when: its
 	                       * wall-clock expiry, 0 for none) */
 };
 
 struct store_batch {
-	struct tern_mpsc_node node; /* the storage thread's queue */
+	struct mpsc_node node; /* the storage thread's queue */
 	struct store_op *ops;
 	size_t n, cap;
-	struct tern_buf bytes;
+	struct buf bytes;
 	store_done_fn done;
 	void *done_arg;
 	uint64_t ticket;

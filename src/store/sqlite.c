@@ -354,7 +354,7 @@ static void bind_opt_blob(sqlite3_stmt *st, int i, struct tern_bytes b, bool tex
  * store_msg_put). */
 static int put_msg(struct store_backend *be, const struct store_op *op)
 {
-	const struct tern_msg *m = op->msg;
+	const struct msg *m = op->msg;
 	sqlite3_stmt *st = be->st[ST_MSG_PUT];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)m->store_id);
 	bind_text(st, 2, m->topic.data, m->topic.len);
@@ -599,7 +599,7 @@ static bool user_props_ok(const uint8_t *raw, size_t len)
  * are those of the messages table. Returns NULL when it expired, when the
  * row is invalid (re->why says why) or when out of memory; *expired tells
  * the first. */
-static struct tern_msg *row_msg(sqlite3_stmt *st, int col, bool *expired, struct row_err *re)
+static struct msg *row_msg(sqlite3_stmt *st, int col, bool *expired, struct row_err *re)
 {
 	*expired = false;
 	struct tern_props props = {0};
@@ -618,7 +618,7 @@ static struct tern_msg *row_msg(sqlite3_stmt *st, int col, bool *expired, struct
 	if (sqlite3_column_type(st, col + 5) != SQLITE_NULL) {
 		if (!col_int(st, col + 5, 0, WALL_MAX, &v, re, "bad message expiry time"))
 			return NULL;
-		int64_t left = v - tern_wall_ms();
+		int64_t left = v - wall_ms();
 		if (left <= 0) {
 			*expired = true;
 			return NULL;
@@ -666,8 +666,7 @@ static struct tern_msg *row_msg(sqlite3_stmt *st, int col, bool *expired, struct
 			return NULL;
 		}
 	}
-	struct tern_msg *m =
-	        tern_msg_new(topic, payload, (uint8_t)qos, retain != 0, &props, 0, tern_now_ms());
+	struct msg *m = msg_new(topic, payload, (uint8_t)qos, retain != 0, &props, 0, mono_ms());
 	if (m)
 		m->store_id = (uint64_t)id;
 	return m;
@@ -717,7 +716,7 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	int64_t top = a > b ? a : b;
 	*max_id = top > 0 ? (uint64_t)top : 0;
 	/* Expired messages go first, with what refers to them. */
-	int64_t now = tern_wall_ms();
+	int64_t now = wall_ms();
 	char sql[512];
 	snprintf(sql, sizeof(sql),
 	         "BEGIN; DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE "
@@ -836,7 +835,7 @@ static enum tern_err be_load(struct store_backend *be, const struct store_loader
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot read retained messages");
 	while (!e && sqlite3_step(st) == SQLITE_ROW) {
-		struct tern_msg *m = row_msg(st, 0, &expired, &re);
+		struct msg *m = row_msg(st, 0, &expired, &re);
 		if (re.why)
 			return row_fail(be, st, err, errlen, "messages", "id", re.why);
 		if (!m && !expired)

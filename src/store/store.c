@@ -21,7 +21,7 @@
 struct store {
 	const struct store_ops *ops;
 	struct store_backend *be;
-	struct tern_mpsc queue;
+	struct mpsc queue;
 	pthread_mutex_t lock; /* only for sleeping and waking */
 	pthread_cond_t cond;
 	atomic_bool sleeping;
@@ -41,7 +41,7 @@ enum tern_err store_open(struct store **out, const struct store_config *cfg, cha
 	if (!s)
 		return TERN_E_NOMEM;
 	s->ops = &store_sqlite_ops;
-	tern_mpsc_init(&s->queue);
+	mpsc_init(&s->queue);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	enum tern_err e = s->ops->open(&s->be, cfg, err, errlen);
@@ -65,17 +65,17 @@ enum tern_err store_load(struct store *s, const struct store_loader *loader, uin
 static size_t take(struct store *s, struct store_batch **v, size_t cap)
 {
 	size_t n = 0;
-	struct tern_mpsc_node *node;
-	while (n < cap && (node = tern_mpsc_pop(&s->queue)))
+	struct mpsc_node *node;
+	while (n < cap && (node = mpsc_pop(&s->queue)))
 		v[n++] = (struct store_batch *)node;
 	return n;
 }
 
 static void commit(struct store *s, struct store_batch **v, size_t n)
 {
-	uint64_t t0 = tern_now_us();
+	uint64_t t0 = mono_us();
 	enum tern_err e = s->ops->apply(s->be, v, n);
-	atomic_fetch_add(&s->commit_us, tern_now_us() - t0);
+	atomic_fetch_add(&s->commit_us, mono_us() - t0);
 	atomic_fetch_add(&s->commits, 1);
 	atomic_fetch_add(&s->batches, n);
 	for (size_t i = 0; i < n; i++) {
@@ -125,7 +125,7 @@ enum tern_err store_start(struct store *s)
 
 void store_submit(struct store *s, struct store_batch *b)
 {
-	tern_mpsc_push(&s->queue, &b->node);
+	mpsc_push(&s->queue, &b->node);
 	/* Pairs with the fence in store_main: either it sees our push, or we
 	 * see it sleeping. */
 	atomic_thread_fence(memory_order_seq_cst);

@@ -85,7 +85,7 @@ enum tern_err store_sub_del(struct store_batch *b, uint64_t session, const uint8
 /* Stores a message under m->store_id (which must be set); takes a
  * reference that the batch drops after the commit. A message is stored at
  * most once per batch however often it is put. */
-enum tern_err store_msg_put(struct store_batch *b, struct tern_msg *m);
+enum tern_err store_msg_put(struct store_batch *b, struct msg *m);
 
 /* Makes message msg_id the retained message of topic; msg_id 0 clears it. */
 enum tern_err store_retain_put(struct store_batch *b, const uint8_t *topic, size_t len,
@@ -122,13 +122,13 @@ struct store_loaded_session {
 	uint8_t version;
 	uint32_t expiry;
 	int64_t disconnected_at;
-	struct tern_msg *will; /* a reference for the callee, or NULL */
+	struct msg *will; /* a reference for the callee, or NULL */
 	int64_t will_at;
 };
 
 struct store_loaded_delivery {
 	uint64_t session;
-	struct tern_msg *msg; /* a reference for the callee */
+	struct msg *msg; /* a reference for the callee */
 	uint8_t qos;
 	bool retain;
 	uint16_t packet_id;
@@ -146,7 +146,7 @@ struct store_loader {
 	enum tern_err (*session)(void *arg, const struct store_loaded_session *s);
 	enum tern_err (*sub)(void *arg, uint64_t session, const uint8_t *filter, size_t len,
 	                     uint8_t qos, uint8_t flags, uint8_t retain_handling, uint32_t sub_id);
-	enum tern_err (*retained)(void *arg, struct tern_msg *m); /* a reference */
+	enum tern_err (*retained)(void *arg, struct msg *m); /* a reference */
 	enum tern_err (*delivery)(void *arg, const struct store_loaded_delivery *d);
 	enum tern_err (*qos2)(void *arg, uint64_t session, uint16_t packet_id);
 };

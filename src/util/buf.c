@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum tern_err tern_buf_reserve(struct tern_buf *b, size_t n, size_t max)
+enum tern_err buf_reserve(struct buf *b, size_t n, size_t max)
 {
 	if (b->cap - b->len >= n)
 		return TERN_OK;
@@ -42,9 +42,9 @@ enum tern_err tern_buf_reserve(struct tern_buf *b, size_t n, size_t max)
 	return TERN_OK;
 }
 
-enum tern_err tern_buf_append(struct tern_buf *b, const void *p, size_t n, size_t max)
+enum tern_err buf_append(struct buf *b, const void *p, size_t n, size_t max)
 {
-	enum tern_err err = tern_buf_reserve(b, n, max);
+	enum tern_err err = buf_reserve(b, n, max);
 	if (err)
 		return err;
 	if (n)
@@ -53,18 +53,18 @@ enum tern_err tern_buf_append(struct tern_buf *b, const void *p, size_t n, size_
 	return TERN_OK;
 }
 
-void tern_buf_consume(struct tern_buf *b, size_t n)
+void buf_consume(struct buf *b, size_t n)
 {
 	b->off += n;
 	if (b->off >= b->len)
 		b->off = b->len = 0;
 }
 
-void tern_buf_compact(struct tern_buf *b)
+void buf_compact(struct buf *b)
 {
 	size_t used = b->len - b->off;
 	if (used == 0) {
-		tern_buf_free(b);
+		buf_free(b);
 		return;
 	}
 	if (b->off) {
@@ -74,7 +74,7 @@ void tern_buf_compact(struct tern_buf *b)
 	}
 }
 
-void tern_buf_free(struct tern_buf *b)
+void buf_free(struct buf *b)
 {
 	free(b->data);
 	b->data = NULL;

@@ -12,7 +12,7 @@
 #include <time.h>
 
 /* Milliseconds on the monotonic clock. */
-static inline uint64_t tern_now_ms(void)
+static inline uint64_t mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -20,7 +20,7 @@ static inline uint64_t tern_now_ms(void)
 }
 
 /* Microseconds on the monotonic clock, for measuring durations. */
-static inline uint64_t tern_now_us(void)
+static inline uint64_t mono_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -29,7 +29,7 @@ static inline uint64_t tern_now_us(void)
 
 /* Milliseconds since the epoch on the wall clock: for what is stored on
  * disk and must mean the same after a restart. */
-static inline int64_t tern_wall_ms(void)
+static inline int64_t wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -7,7 +7,7 @@
  *     (util/siphash.h): a client cannot craft names that share a bucket.
  *   - integers (session, connection and request ids) are drawn by the broker
  *     itself, and the client library's packet ids by itself; no one else
- *     picks them, so an unkeyed avalanche (tern_hash_mix) is enough.
+ *     picks them, so an unkeyed avalanche (hash_mix) is enough.
  * Hashes are never stored nor sent: with a fresh key per process, they mean
  * nothing after a restart.
  */
@@ -21,7 +21,7 @@
 
 /* A bijective 64-bit finalizer (murmur3's fmix64): every output bit
  * depends on every input bit. For keys no client chooses. */
-static inline uint64_t tern_hash_mix(uint64_t h)
+static inline uint64_t hash_mix(uint64_t h)
 {
 	h ^= h >> 33;
 	h *= UINT64_C(0xff51afd7ed558ccd);
@@ -32,9 +32,9 @@ static inline uint64_t tern_hash_mix(uint64_t h)
 }
 
 /* Keyed hash of len bytes at p: SipHash-1-3 under k. */
-static inline uint64_t tern_hash_bytes(const struct tern_hash_key *k, const void *p, size_t len)
+static inline uint64_t hash_bytes(const struct hash_key *k, const void *p, size_t len)
 {
-	return tern_siphash13(k, p, len);
+	return siphash13(k, p, len);
 }
 
 #endif

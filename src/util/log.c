@@ -37,8 +37,8 @@ struct rec {
 	uint32_t len; /* bytes of text that follow, no NUL */
 };
 
-struct tern_log_writer {
-	const struct tern_log *log; /* the destination */
+struct log_writer {
+	const struct log *log; /* the destination */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	char *fill; /* producers append here */
@@ -51,19 +51,19 @@ struct tern_log_writer {
 
 static int syslog_level(unsigned type)
 {
-	if (type & TERN_LOG_ERR)
+	if (type & LOG_TYPE_ERR)
 		return LOG_ERR;
-	if (type & TERN_LOG_WARNING)
+	if (type & LOG_TYPE_WARNING)
 		return LOG_WARNING;
-	if (type & TERN_LOG_NOTICE)
+	if (type & LOG_TYPE_NOTICE)
 		return LOG_NOTICE;
-	if (type & TERN_LOG_DEBUG)
+	if (type & LOG_TYPE_DEBUG)
 		return LOG_DEBUG;
 	return LOG_INFO;
 }
 
 /* Writes one line to the destination, with its timestamp. */
-static void emit(const struct tern_log *log, time_t t, unsigned type, const char *text, size_t len)
+static void emit(const struct log *log, time_t t, unsigned type, const char *text, size_t len)
 {
 	if (log->syslog) {
 		syslog(syslog_level(type), "%.*s", (int)len, text);
@@ -91,8 +91,8 @@ static void emit(const struct tern_log *log, time_t t, unsigned type, const char
 
 static void *writer_main(void *arg)
 {
-	struct tern_log_writer *wr = arg;
-	const struct tern_log *log = wr->log;
+	struct log_writer *wr = arg;
+	const struct log *log = wr->log;
 	pthread_mutex_lock(&wr->lock);
 	for (;;) {
 		while (!wr->fill_len && !wr->lost && !wr->stop)
@@ -120,7 +120,7 @@ static void *writer_main(void *arg)
 			        text, sizeof(text),
 			        "Warning: %llu log lines lost: the log writer fell behind.",
 			        (unsigned long long)lost);
-			emit(log, time(NULL), TERN_LOG_WARNING, text, (size_t)n);
+			emit(log, time(NULL), LOG_TYPE_WARNING, text, (size_t)n);
 		}
 		if (log->out && !log->syslog)
 			fflush(log->out);
@@ -133,10 +133,9 @@ static void *writer_main(void *arg)
 }
 
 /* Appends one record for the writer; false when it was not running. */
-static bool hand_over(const struct tern_log *log, unsigned type, time_t t, const char *text,
-                      size_t len)
+static bool hand_over(const struct log *log, unsigned type, time_t t, const char *text, size_t len)
 {
-	struct tern_log_writer *wr = atomic_load_explicit(&log->writer, memory_order_acquire);
+	struct log_writer *wr = atomic_load_explicit(&log->writer, memory_order_acquire);
 	if (!wr)
 		return false;
 	struct rec r = {(int64_t)t, type, (uint32_t)len};
@@ -155,9 +154,9 @@ static bool hand_over(const struct tern_log *log, unsigned type, time_t t, const
 	return true;
 }
 
-void tern_log_write(const struct tern_log *log, unsigned type, const char *fmt, ...)
+void log_write(const struct log *log, unsigned type, const char *fmt, ...)
 {
-	if (!tern_log_on(log, type))
+	if (!log_on(log, type))
 		return;
 	char line[LINE_MAX_BYTES];
 	va_list ap;
@@ -175,11 +174,11 @@ void tern_log_write(const struct tern_log *log, unsigned type, const char *fmt, 
 		fflush(log->out);
 }
 
-enum tern_err tern_log_start(struct tern_log *log)
+enum tern_err log_start(struct log *log)
 {
 	if (atomic_load(&log->writer) || (!log->out && !log->syslog))
 		return TERN_OK;
-	struct tern_log_writer *wr = calloc(1, sizeof(*wr));
+	struct log_writer *wr = calloc(1, sizeof(*wr));
 	if (!wr)
 		return TERN_E_NOMEM;
 	wr->fill = malloc(BUF_BYTES);
@@ -210,9 +209,9 @@ fail_lock:
 	return err;
 }
 
-void tern_log_close(struct tern_log *log)
+void log_close(struct log *log)
 {
-	struct tern_log_writer *wr = atomic_exchange(&log->writer, NULL);
+	struct log_writer *wr = atomic_exchange(&log->writer, NULL);
 	if (wr) {
 		pthread_mutex_lock(&wr->lock);
 		wr->stop = true;

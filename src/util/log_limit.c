@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tern_log_limit_entry {
-	struct tern_log_limit_entry *next;
-	const struct tern_log_kind *kind;
+struct log_limit_entry {
+	struct log_limit_entry *next;
+	const struct log_kind *kind;
 	uint64_t since; /* when the window began: its line was written */
 	uint64_t count; /* events since, not written */
 	bool cut;       /* the client id was longer than the key keeps */
@@ -23,10 +23,10 @@ struct tern_log_limit_entry {
 	unsigned char key[]; /* kind pointer, then the client id */
 };
 
-#define KIND_BYTES sizeof(const struct tern_log_kind *)
+#define KIND_BYTES sizeof(const struct log_kind *)
 
-void tern_log_limiter_init(struct tern_log_limiter *l, const struct tern_log *log,
-                           const struct tern_hash_key *hk, uint64_t window_ms)
+void log_limiter_init(struct log_limiter *l, const struct log *log, const struct hash_key *hk,
+                      uint64_t window_ms)
 {
 	memset(l, 0, sizeof(*l));
 	l->log = log;
@@ -36,9 +36,9 @@ void tern_log_limiter_init(struct tern_log_limiter *l, const struct tern_log *lo
 
 static const char *prefix_of(unsigned type)
 {
-	if (type & TERN_LOG_ERR)
+	if (type & LOG_TYPE_ERR)
 		return "Error: ";
-	if (type & TERN_LOG_WARNING)
+	if (type & LOG_TYPE_WARNING)
 		return "Warning: ";
 	return "";
 }
@@ -49,32 +49,29 @@ static unsigned long long seconds(uint64_t ms)
 	return ms < 1000 ? 1 : (unsigned long long)((ms + 999) / 1000);
 }
 
-static void summarise(struct tern_log_limiter *l, const struct tern_log_limit_entry *e,
-                      uint64_t span_ms)
+static void summarise(struct log_limiter *l, const struct log_limit_entry *e, uint64_t span_ms)
 {
 	if (!e->count)
 		return;
-	tern_log_write(l->log, e->kind->type,
-	               "%s%llu more %s for client %.*s%s in the last %llu s.",
-	               prefix_of(e->kind->type), (unsigned long long)e->count, e->kind->what,
-	               (int)(e->klen - KIND_BYTES), (const char *)e->key + KIND_BYTES,
-	               e->cut ? "..." : "", seconds(span_ms));
+	log_write(l->log, e->kind->type, "%s%llu more %s for client %.*s%s in the last %llu s.",
+	          prefix_of(e->kind->type), (unsigned long long)e->count, e->kind->what,
+	          (int)(e->klen - KIND_BYTES), (const char *)e->key + KIND_BYTES,
+	          e->cut ? "..." : "", seconds(span_ms));
 }
 
-static void summarise_others(struct tern_log_limiter *l, uint64_t span_ms)
+static void summarise_others(struct log_limiter *l, uint64_t span_ms)
 {
 	if (!l->other_count)
 		return;
-	tern_log_write(l->log, l->other_kind->type,
-	               "%s%llu more repeated lines (%s, ...) for other clients in the last %llu s.",
-	               prefix_of(l->other_kind->type), (unsigned long long)l->other_count,
-	               l->other_kind->what, seconds(span_ms));
+	log_write(l->log, l->other_kind->type,
+	          "%s%llu more repeated lines (%s, ...) for other clients in the last %llu s.",
+	          prefix_of(l->other_kind->type), (unsigned long long)l->other_count,
+	          l->other_kind->what, seconds(span_ms));
 	l->other_count = 0;
 	l->other_kind = NULL;
 }
 
-static void count_other(struct tern_log_limiter *l, const struct tern_log_kind *kind,
-                        uint64_t now_ms)
+static void count_other(struct log_limiter *l, const struct log_kind *kind, uint64_t now_ms)
 {
 	if (!l->other_count) {
 		l->other_kind = kind;
@@ -83,24 +80,24 @@ static void count_other(struct tern_log_limiter *l, const struct tern_log_kind *
 	l->other_count++;
 }
 
-bool tern_log_limit_pass(struct tern_log_limiter *l, const struct tern_log_kind *kind,
-                         const void *cid, size_t cid_len, uint64_t now_ms)
+bool log_limit_pass(struct log_limiter *l, const struct log_kind *kind, const void *cid,
+                    size_t cid_len, uint64_t now_ms)
 {
-	if (!tern_log_on(l->log, kind->type))
+	if (!log_on(l->log, kind->type))
 		return false;
-	unsigned char key[KIND_BYTES + TERN_LOG_LIMIT_ID_MAX];
-	bool cut = cid_len > TERN_LOG_LIMIT_ID_MAX;
-	size_t idlen = cut ? TERN_LOG_LIMIT_ID_MAX : cid_len;
+	unsigned char key[KIND_BYTES + LOG_LIMIT_ID_MAX];
+	bool cut = cid_len > LOG_LIMIT_ID_MAX;
+	size_t idlen = cut ? LOG_LIMIT_ID_MAX : cid_len;
 	memcpy(key, &kind, KIND_BYTES);
 	if (idlen)
 		memcpy(key + KIND_BYTES, cid, idlen);
 	size_t klen = KIND_BYTES + idlen;
-	struct tern_log_limit_entry *e = tern_map_get(&l->entries, &l->hk, key, klen);
+	struct log_limit_entry *e = map_get(&l->entries, &l->hk, key, klen);
 	if (e) {
 		e->count++;
 		return false;
 	}
-	if (l->entries.count >= TERN_LOG_LIMIT_CLIENTS) {
+	if (l->entries.count >= LOG_LIMIT_CLIENTS) {
 		count_other(l, kind, now_ms);
 		return false;
 	}
@@ -109,10 +106,10 @@ bool tern_log_limit_pass(struct tern_log_limiter *l, const struct tern_log_kind 
 		count_other(l, kind, now_ms);
 		return false;
 	}
-	*e = (struct tern_log_limit_entry){
+	*e = (struct log_limit_entry){
 	        .kind = kind, .since = now_ms, .cut = cut, .klen = (uint32_t)klen};
 	memcpy(e->key, key, klen);
-	if (tern_map_put(&l->entries, &l->hk, e->key, klen, e)) {
+	if (map_put(&l->entries, &l->hk, e->key, klen, e)) {
 		free(e);
 		count_other(l, kind, now_ms);
 		return false;
@@ -125,17 +122,17 @@ bool tern_log_limit_pass(struct tern_log_limiter *l, const struct tern_log_kind 
 	return true;
 }
 
-static void forget_head(struct tern_log_limiter *l)
+static void forget_head(struct log_limiter *l)
 {
-	struct tern_log_limit_entry *e = l->head;
+	struct log_limit_entry *e = l->head;
 	l->head = e->next;
 	if (!l->head)
 		l->tail = NULL;
-	tern_map_del(&l->entries, &l->hk, e->key, e->klen);
+	map_del(&l->entries, &l->hk, e->key, e->klen);
 	free(e);
 }
 
-void tern_log_limiter_tick(struct tern_log_limiter *l, uint64_t now_ms)
+void log_limiter_tick(struct log_limiter *l, uint64_t now_ms)
 {
 	while (l->head && now_ms - l->head->since >= l->window_ms) {
 		summarise(l, l->head, l->window_ms);
@@ -145,15 +142,15 @@ void tern_log_limiter_tick(struct tern_log_limiter *l, uint64_t now_ms)
 		summarise_others(l, l->window_ms);
 	/* A table that emptied gives its slots back. */
 	if (!l->entries.count)
-		tern_map_free(&l->entries);
+		map_free(&l->entries);
 }
 
-void tern_log_limiter_flush(struct tern_log_limiter *l, uint64_t now_ms)
+void log_limiter_flush(struct log_limiter *l, uint64_t now_ms)
 {
 	while (l->head) {
 		summarise(l, l->head, now_ms - l->head->since);
 		forget_head(l);
 	}
 	summarise_others(l, now_ms - l->other_since);
-	tern_map_free(&l->entries);
+	map_free(&l->entries);
 }

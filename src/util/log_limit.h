@@ -13,7 +13,7 @@
  * per client and window.
  *
  * One limiter per worker, touched only by that worker's thread: no locks.
- * The table is bounded (TERN_LOG_LIMIT_CLIENTS entries); events of further
+ * The table is bounded (LOG_LIMIT_CLIENTS entries); events of further
  * clients while it is full are counted together and summarised as "for
  * other clients". Client ids are table keys chosen by clients, so the table
  * hashes them under the broker's secret key (util/hash.h).
@@ -30,30 +30,30 @@
 #include "util/siphash.h"
 
 /* Clients tracked at once per limiter. */
-#define TERN_LOG_LIMIT_CLIENTS 1024u
+#define LOG_LIMIT_CLIENTS 1024u
 /* Bytes of a client id kept for the summary; longer ids share an entry
  * with the ids of the same prefix. */
-#define TERN_LOG_LIMIT_ID_MAX 128u
+#define LOG_LIMIT_ID_MAX 128u
 
 /* A kind of repeated line: its log type and what the summary calls the
  * events ("dropped", "denied PUBLISH"). Static: entries keep the pointer. */
-struct tern_log_kind {
-	unsigned type;    /* enum tern_log_type */
+struct log_kind {
+	unsigned type;    /* enum log_type */
 	const char *what; /* "N more <what> for client X" */
 };
 
-struct tern_log_limit_entry;
+struct log_limit_entry;
 
-struct tern_log_limiter {
-	const struct tern_log *log;
-	struct tern_hash_key hk;
+struct log_limiter {
+	const struct log *log;
+	struct hash_key hk;
 	uint64_t window_ms;
-	struct tern_map entries; /* (kind, client id) -> entry */
+	struct map entries; /* (kind, client id) -> entry */
 	/* Entries in the order their windows started (oldest first), so
 	 * the ones due are at the head. */
-	struct tern_log_limit_entry *head, *tail;
+	struct log_limit_entry *head, *tail;
 	/* Events of clients that found the table full. */
-	const struct tern_log_kind *other_kind; /* the first such kind */
+	const struct log_kind *other_kind; /* the first such kind */
 	uint64_t other_count;
 	uint64_t other_since;
 };
@@ -61,8 +61,8 @@ struct tern_log_limiter {
 /* Sets up an empty limiter writing to log (which must outlive it), hashing
  * client ids under hk (copied), with windows of window_ms (10,000 in the
  * broker). */
-void tern_log_limiter_init(struct tern_log_limiter *l, const struct tern_log *log,
-                           const struct tern_hash_key *hk, uint64_t window_ms);
+void log_limiter_init(struct log_limiter *l, const struct log *log, const struct hash_key *hk,
+                      uint64_t window_ms);
 
 /*
  * Asks whether the line of one event of `kind` for client id
@@ -72,15 +72,15 @@ void tern_log_limiter_init(struct tern_log_limiter *l, const struct tern_log *lo
  * (kind, client) and window (when that fails, the event is just counted
  * with "other clients").
  */
-bool tern_log_limit_pass(struct tern_log_limiter *l, const struct tern_log_kind *kind,
-                         const void *cid, size_t cid_len, uint64_t now_ms);
+bool log_limit_pass(struct log_limiter *l, const struct log_kind *kind, const void *cid,
+                    size_t cid_len, uint64_t now_ms);
 
 /* Ends the windows that are over at now_ms: writes their summaries and
  * forgets them. Call it now and then (the worker's tick). */
-void tern_log_limiter_tick(struct tern_log_limiter *l, uint64_t now_ms);
+void log_limiter_tick(struct log_limiter *l, uint64_t now_ms);
 
 /* Writes the summaries of every open window, counted up to now_ms, and
  * frees the limiter's memory; it is empty and usable again after. */
-void tern_log_limiter_flush(struct tern_log_limiter *l, uint64_t now_ms);
+void log_limiter_flush(struct log_limiter *l, uint64_t now_ms);
 
 #endif

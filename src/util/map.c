@@ -19,16 +19,16 @@ static uint64_t fix_hash(uint64_t h)
 	return h ? h : 1;
 }
 
-static enum tern_err grow(struct tern_map *m)
+static enum tern_err grow(struct map *m)
 {
 	size_t cap = m->slots ? ((size_t)m->mask + 1) * 2 : 8;
 	if (cap > ((size_t)1 << 31))
 		return TERN_E_NOMEM;
-	struct tern_map_slot *s = calloc(cap, sizeof(*s));
+	struct map_slot *s = calloc(cap, sizeof(*s));
 	if (!s)
 		return TERN_E_NOMEM;
 	for (size_t i = 0; m->slots && i <= m->mask; i++) {
-		struct tern_map_slot *o = &m->slots[i];
+		struct map_slot *o = &m->slots[i];
 		if (!o->hash)
 			continue;
 		size_t j = o->hash & (cap - 1);
@@ -42,13 +42,13 @@ static enum tern_err grow(struct tern_map *m)
 	return TERN_OK;
 }
 
-static struct tern_map_slot *find(const struct tern_map *m, uint64_t h, const void *key,
-                                  size_t klen, int is64)
+static struct map_slot *find(const struct map *m, uint64_t h, const void *key, size_t klen,
+                             int is64)
 {
 	if (!m->slots)
 		return NULL;
 	for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-		struct tern_map_slot *s = &m->slots[i];
+		struct map_slot *s = &m->slots[i];
 		if (!s->hash)
 			return NULL;
 		if (s->hash != h)
@@ -58,10 +58,10 @@ static struct tern_map_slot *find(const struct tern_map *m, uint64_t h, const vo
 	}
 }
 
-static enum tern_err put(struct tern_map *m, uint64_t h, const void *key, size_t klen, void *val,
+static enum tern_err put(struct map *m, uint64_t h, const void *key, size_t klen, void *val,
                          int is64)
 {
-	struct tern_map_slot *s = find(m, h, key, klen, is64);
+	struct map_slot *s = find(m, h, key, klen, is64);
 	if (s) {
 		s->val = val;
 		return TERN_OK;
@@ -76,7 +76,7 @@ static enum tern_err put(struct tern_map *m, uint64_t h, const void *key, size_t
 	size_t i = h & m->mask;
 	while (m->slots[i].hash)
 		i = (i + 1) & m->mask;
-	m->slots[i] = (struct tern_map_slot){h, key, (uint32_t)klen, val};
+	m->slots[i] = (struct map_slot){h, key, (uint32_t)klen, val};
 	m->count++;
 	return TERN_OK;
 }
@@ -84,7 +84,7 @@ static enum tern_err put(struct tern_map *m, uint64_t h, const void *key, size_t
 /* Backward-shift deletion keeps probe chains intact without tombstones: each
  * later entry of the chain whose home is not cyclically in (i, j] moves back
  * into the hole. */
-static void *del(struct tern_map *m, struct tern_map_slot *s)
+static void *del(struct map *m, struct map_slot *s)
 {
 	if (!s)
 		return NULL;
@@ -92,7 +92,7 @@ static void *del(struct tern_map *m, struct tern_map_slot *s)
 	size_t i = (size_t)(s - m->slots);
 	for (size_t j = i;;) {
 		j = (j + 1) & m->mask;
-		struct tern_map_slot *n = &m->slots[j];
+		struct map_slot *n = &m->slots[j];
 		if (!n->hash)
 			break;
 		size_t k = n->hash & m->mask;
@@ -107,41 +107,39 @@ static void *del(struct tern_map *m, struct tern_map_slot *s)
 	return val;
 }
 
-void *tern_map_get_hashed(const struct tern_map *m, uint64_t hash, const void *key, size_t klen)
+void *map_get_hashed(const struct map *m, uint64_t hash, const void *key, size_t klen)
 {
-	struct tern_map_slot *s = find(m, fix_hash(hash), key, klen, 0);
+	struct map_slot *s = find(m, fix_hash(hash), key, klen, 0);
 	return s ? s->val : NULL;
 }
 
-enum tern_err tern_map_put_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen,
-                                  void *val)
+enum tern_err map_put_hashed(struct map *m, uint64_t hash, const void *key, size_t klen, void *val)
 {
 	return put(m, fix_hash(hash), key, klen, val, 0);
 }
 
-void *tern_map_del_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen)
+void *map_del_hashed(struct map *m, uint64_t hash, const void *key, size_t klen)
 {
 	return del(m, find(m, fix_hash(hash), key, klen, 0));
 }
 
-void *tern_map_get(const struct tern_map *m, const struct tern_hash_key *hk, const void *key,
-                   size_t klen)
+void *map_get(const struct map *m, const struct hash_key *hk, const void *key, size_t klen)
 {
-	return tern_map_get_hashed(m, tern_hash_bytes(hk, key, klen), key, klen);
+	return map_get_hashed(m, hash_bytes(hk, key, klen), key, klen);
 }
 
-enum tern_err tern_map_put(struct tern_map *m, const struct tern_hash_key *hk, const void *key,
-                           size_t klen, void *val)
+enum tern_err map_put(struct map *m, const struct hash_key *hk, const void *key, size_t klen,
+                      void *val)
 {
-	return tern_map_put_hashed(m, tern_hash_bytes(hk, key, klen), key, klen, val);
+	return map_put_hashed(m, hash_bytes(hk, key, klen), key, klen, val);
 }
 
-void *tern_map_del(struct tern_map *m, const struct tern_hash_key *hk, const void *key, size_t klen)
+void *map_del(struct map *m, const struct hash_key *hk, const void *key, size_t klen)
 {
-	return tern_map_del_hashed(m, tern_hash_bytes(hk, key, klen), key, klen);
+	return map_del_hashed(m, hash_bytes(hk, key, klen), key, klen);
 }
 
-void tern_map_free(struct tern_map *m)
+void map_free(struct map *m)
 {
 	free(m->slots);
 	m->slots = NULL;
@@ -149,10 +147,10 @@ void tern_map_free(struct tern_map *m)
 	m->count = 0;
 }
 
-void *tern_map_next(const struct tern_map *m, size_t *pos)
+void *map_next(const struct map *m, size_t *pos)
 {
 	while (m->slots && *pos <= m->mask) {
-		struct tern_map_slot *s = &m->slots[(*pos)++];
+		struct map_slot *s = &m->slots[(*pos)++];
 		if (s->hash)
 			return s->val;
 	}
@@ -164,18 +162,18 @@ static const void *key64(uint64_t k)
 	return (const void *)(uintptr_t)k;
 }
 
-void *tern_map64_get(const struct tern_map *m, uint64_t key)
+void *map64_get(const struct map *m, uint64_t key)
 {
-	struct tern_map_slot *s = find(m, fix_hash(tern_hash_mix(key + 1)), key64(key), 0, 1);
+	struct map_slot *s = find(m, fix_hash(hash_mix(key + 1)), key64(key), 0, 1);
 	return s ? s->val : NULL;
 }
 
-enum tern_err tern_map64_put(struct tern_map *m, uint64_t key, void *val)
+enum tern_err map64_put(struct map *m, uint64_t key, void *val)
 {
-	return put(m, fix_hash(tern_hash_mix(key + 1)), key64(key), 0, val, 1);
+	return put(m, fix_hash(hash_mix(key + 1)), key64(key), 0, val, 1);
 }
 
-void *tern_map64_del(struct tern_map *m, uint64_t key)
+void *map64_del(struct map *m, uint64_t key)
 {
-	return del(m, find(m, fix_hash(tern_hash_mix(key + 1)), key64(key), 0, 1));
+	return del(m, find(m, fix_hash(hash_mix(key + 1)), key64(key), 0, 1));
 }

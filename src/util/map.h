@@ -23,30 +23,28 @@
 #include "tern/error.h"
 #include "util/siphash.h"
 
-struct tern_map_slot {
+struct map_slot {
 	uint64_t hash; /* 0: empty slot (hashes are forced non-zero) */
 	const void *key;
 	uint32_t klen;
 	void *val;
 };
 
-struct tern_map {
-	struct tern_map_slot *slots;
+struct map {
+	struct map_slot *slots;
 	uint32_t mask; /* capacity - 1; capacity is 0 or a power of two */
 	uint32_t count;
 };
 
 /* Looks up key, hashed under hk; returns the value or NULL. */
-void *tern_map_get(const struct tern_map *m, const struct tern_hash_key *hk, const void *key,
-                   size_t klen);
+void *map_get(const struct map *m, const struct hash_key *hk, const void *key, size_t klen);
 
 /* Inserts or replaces key -> val. TERN_E_NOMEM on allocation failure. */
-enum tern_err tern_map_put(struct tern_map *m, const struct tern_hash_key *hk, const void *key,
-                           size_t klen, void *val);
+enum tern_err map_put(struct map *m, const struct hash_key *hk, const void *key, size_t klen,
+                      void *val);
 
 /* Removes key; returns its value or NULL when absent. */
-void *tern_map_del(struct tern_map *m, const struct tern_hash_key *hk, const void *key,
-                   size_t klen);
+void *map_del(struct map *m, const struct hash_key *hk, const void *key, size_t klen);
 
 /*
  * The same three with the hash computed by the caller: `hash` must be what
@@ -55,21 +53,20 @@ void *tern_map_del(struct tern_map *m, const struct tern_hash_key *hk, const voi
  * measures this very table under the unkeyed hash it used to have. Maps fed
  * by client data use the keyed calls above.
  */
-void *tern_map_get_hashed(const struct tern_map *m, uint64_t hash, const void *key, size_t klen);
-enum tern_err tern_map_put_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen,
-                                  void *val);
-void *tern_map_del_hashed(struct tern_map *m, uint64_t hash, const void *key, size_t klen);
+void *map_get_hashed(const struct map *m, uint64_t hash, const void *key, size_t klen);
+enum tern_err map_put_hashed(struct map *m, uint64_t hash, const void *key, size_t klen, void *val);
+void *map_del_hashed(struct map *m, uint64_t hash, const void *key, size_t klen);
 
 /* Frees the table (not keys or values). */
-void tern_map_free(struct tern_map *m);
+void map_free(struct map *m);
 
 /* Iterates: start with *pos = 0; returns the next value or NULL at the end.
  * The map must not change during the walk. */
-void *tern_map_next(const struct tern_map *m, size_t *pos);
+void *map_next(const struct map *m, size_t *pos);
 
 /* u64-keyed variant: key 0 is allowed. */
-void *tern_map64_get(const struct tern_map *m, uint64_t key);
-enum tern_err tern_map64_put(struct tern_map *m, uint64_t key, void *val);
-void *tern_map64_del(struct tern_map *m, uint64_t key);
+void *map64_get(const struct map *m, uint64_t key);
+enum tern_err map64_put(struct map *m, uint64_t key, void *val);
+void *map64_del(struct map *m, uint64_t key);
 
 #endif

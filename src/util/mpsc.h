@@ -7,7 +7,7 @@
  * producer has not yet linked it and then reports "empty for now" (the
  * producer's eventfd write wakes the consumer again, so nothing is lost).
  *
- * Items embed a struct tern_mpsc_node; the queue never allocates.
+ * Items embed a struct mpsc_node; the queue never allocates.
  */
 #ifndef TERN_UTIL_MPSC_H
 #define TERN_UTIL_MPSC_H
@@ -15,17 +15,17 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-struct tern_mpsc_node {
-	_Atomic(struct tern_mpsc_node *) next;
+struct mpsc_node {
+	_Atomic(struct mpsc_node *) next;
 };
 
-struct tern_mpsc {
-	_Atomic(struct tern_mpsc_node *) head; /* producers push here */
-	struct tern_mpsc_node *tail;           /* consumer pops here */
-	struct tern_mpsc_node stub;
+struct mpsc {
+	_Atomic(struct mpsc_node *) head; /* producers push here */
+	struct mpsc_node *tail;           /* consumer pops here */
+	struct mpsc_node stub;
 };
 
-static inline void tern_mpsc_init(struct tern_mpsc *q)
+static inline void mpsc_init(struct mpsc *q)
 {
 	atomic_init(&q->stub.next, NULL);
 	atomic_init(&q->head, &q->stub);
@@ -33,19 +33,19 @@ static inline void tern_mpsc_init(struct tern_mpsc *q)
 }
 
 /* Any thread: appends n. */
-static inline void tern_mpsc_push(struct tern_mpsc *q, struct tern_mpsc_node *n)
+static inline void mpsc_push(struct mpsc *q, struct mpsc_node *n)
 {
 	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-	struct tern_mpsc_node *prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
+	struct mpsc_node *prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
 	atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
 /* Consumer only: removes and returns the oldest node, or NULL when the queue
  * is empty (or a push is half done; it becomes visible shortly). */
-static inline struct tern_mpsc_node *tern_mpsc_pop(struct tern_mpsc *q)
+static inline struct mpsc_node *mpsc_pop(struct mpsc *q)
 {
-	struct tern_mpsc_node *tail = q->tail;
-	struct tern_mpsc_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	struct mpsc_node *tail = q->tail;
+	struct mpsc_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
 	if (tail == &q->stub) {
 		if (!next)
 			return NULL;
@@ -59,7 +59,7 @@ static inline struct tern_mpsc_node *tern_mpsc_pop(struct tern_mpsc *q)
 	}
 	if (tail != atomic_load_explicit(&q->head, memory_order_acquire))
 		return NULL;
-	tern_mpsc_push(q, &q->stub);
+	mpsc_push(q, &q->stub);
 	next = atomic_load_explicit(&tail->next, memory_order_acquire);
 	if (next) {
 		q->tail = next;

@@ -18,9 +18,8 @@ static struct tern_bytes copy_in(uint8_t **dst, struct tern_bytes src)
 	return out;
 }
 
-struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos,
-                              bool retain, const struct tern_props *props, uint64_t origin,
-                              uint64_t now)
+struct msg *msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos, bool retain,
+                    const struct tern_props *props, uint64_t origin, uint64_t now)
 {
 	struct tern_props none = {0};
 	if (!props)
@@ -37,11 +36,11 @@ struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload
 	while (tern_props_next_user(props, &cur, &k, &v))
 		user_len += 5u + k.len + v.len;
 
-	size_t total = sizeof(struct tern_msg) + topic.len + payload.len + user_len +
+	size_t total = sizeof(struct msg) + topic.len + payload.len + user_len +
 	               (has_ct ? props->content_type.len : 0) +
 	               (has_rt ? props->response_topic.len : 0) +
 	               (has_cd ? props->correlation_data.len : 0);
-	struct tern_msg *m = malloc(total);
+	struct msg *m = malloc(total);
 	if (!m)
 		return NULL;
 	memset(m, 0, sizeof(*m));
@@ -82,13 +81,13 @@ struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload
 	return m;
 }
 
-void tern_msg_unref(struct tern_msg *m)
+void msg_unref(struct msg *m)
 {
 	if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
 		free(m);
 }
 
-uint32_t tern_msg_expiry_left(const struct tern_msg *m, uint64_t now, bool *expired)
+uint32_t msg_expiry_left(const struct msg *m, uint64_t now, bool *expired)
 {
 	*expired = false;
 	if (!m->expire_at)

@@ -1,11 +1,11 @@
 /*
  * msg.h - the immutable, refcounted application message.
  *
- * A PUBLISH (or a will, or a retained message) becomes one tern_msg: topic,
+ * A PUBLISH (or a will, or a retained message) becomes one msg: topic,
  * payload and the v5 properties that travel with it, in a single allocation.
  * Fan-out queues references, never copies (as NNG clones messages): every
  * subscriber's queue, in-flight window and the retained store hold a
- * reference, taken with tern_msg_ref() and dropped with tern_msg_unref().
+ * reference, taken with msg_ref() and dropped with msg_unref().
  * The reference count is atomic because references cross worker threads;
  * everything else is read-only after creation, so readers need no lock.
  */
@@ -18,7 +18,7 @@
 
 #include "tern/codec.h"
 
-struct tern_msg {
+struct msg {
 	atomic_uint refs;
 	uint8_t qos;
 	bool retain;
@@ -48,23 +48,22 @@ struct tern_msg {
  * expire_at. Returns NULL when out of memory. The caller owns the one
  * reference.
  */
-struct tern_msg *tern_msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos,
-                              bool retain, const struct tern_props *props, uint64_t origin,
-                              uint64_t now);
+struct msg *msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos, bool retain,
+                    const struct tern_props *props, uint64_t origin, uint64_t now);
 
 /* Takes another reference; returns m for convenience. */
-static inline struct tern_msg *tern_msg_ref(struct tern_msg *m)
+static inline struct msg *msg_ref(struct msg *m)
 {
 	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 	return m;
 }
 
 /* Drops a reference and frees the message with the last one. */
-void tern_msg_unref(struct tern_msg *m);
+void msg_unref(struct msg *m);
 
 /* Seconds left before expiry, at least 1 while it has not expired; sets
  * *expired when it has. For a message without expiry returns 0 and clears
  * *expired. */
-uint32_t tern_msg_expiry_left(const struct tern_msg *m, uint64_t now, bool *expired);
+uint32_t msg_expiry_left(const struct msg *m, uint64_t now, bool *expired);
 
 #endif

@@ -60,7 +60,7 @@ static inline void compress(struct sip *s, uint64_t m, unsigned c)
 	s->v0 ^= m;
 }
 
-static inline uint64_t siphash(const struct tern_hash_key *k, const void *p, size_t len, unsigned c,
+static inline uint64_t siphash(const struct hash_key *k, const void *p, size_t len, unsigned c,
                                unsigned d)
 {
 	struct sip s = {
@@ -83,17 +83,17 @@ static inline uint64_t siphash(const struct tern_hash_key *k, const void *p, siz
 	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
-uint64_t tern_siphash24(const struct tern_hash_key *k, const void *p, size_t len)
+uint64_t siphash24(const struct hash_key *k, const void *p, size_t len)
 {
 	return siphash(k, p, len, 2, 4);
 }
 
-uint64_t tern_siphash13(const struct tern_hash_key *k, const void *p, size_t len)
+uint64_t siphash13(const struct hash_key *k, const void *p, size_t len)
 {
 	return siphash(k, p, len, 1, 3);
 }
 
-enum tern_err tern_hash_key_random(struct tern_hash_key *k)
+enum tern_err hash_key_random(struct hash_key *k)
 {
 	unsigned char b[16];
 	size_t got = 0;

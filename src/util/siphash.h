@@ -16,7 +16,7 @@
  * for hash tables (keys are short, outputs are never revealed, and half the
  * rounds halve the cost of a lookup).
  *
- * The key: a struct tern_hash_key value drawn at random per process by its
+ * The key: a struct hash_key value drawn at random per process by its
  * owner (the broker, before any thread starts) and passed to every table
  * call, never a global.
  */
@@ -31,20 +31,20 @@
 /* A SipHash key: k0 and k1 are the key's bytes 0-7 and 8-15, read as
  * little-endian integers (so the paper's key 00 01 .. 0f is k0 =
  * 0x0706050403020100, k1 = 0x0f0e0d0c0b0a0908). */
-struct tern_hash_key {
+struct hash_key {
 	uint64_t k0;
 	uint64_t k1;
 };
 
 /* SipHash-2-4 of len bytes at p under key k. */
-uint64_t tern_siphash24(const struct tern_hash_key *k, const void *p, size_t len);
+uint64_t siphash24(const struct hash_key *k, const void *p, size_t len);
 
 /* SipHash-1-3 of len bytes at p under key k. */
-uint64_t tern_siphash13(const struct tern_hash_key *k, const void *p, size_t len);
+uint64_t siphash13(const struct hash_key *k, const void *p, size_t len);
 
 /* Fills *k with 16 bytes from the kernel's random source (getrandom(2)).
  * Returns TERN_OK, or TERN_E_SYS when no random bytes could be had (then
  * *k is unchanged and must not be used). */
-enum tern_err tern_hash_key_random(struct tern_hash_key *k);
+enum tern_err hash_key_random(struct hash_key *k);
 
 #endif

@@ -30,12 +30,12 @@ struct fixture {
 
 static int setup(void **state)
 {
-	static struct tern_config cfg;
+	static struct config cfg;
 	config_defaults(&cfg);
-	cfg.storage = TERN_STORAGE_MEMORY;
+	cfg.storage = STORAGE_MEMORY;
 	cfg.workers = 1;
 	cfg.n_listeners = 0;
-	cfg.log_dest = TERN_LOG_DEST_NONE;
+	cfg.log_dest = LOG_DEST_NONE;
 	cfg.sys_interval = 0;
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
@@ -61,8 +61,8 @@ static unsigned collect(struct worker *w, unsigned n, int *rc, size_t rc_len)
 {
 	unsigned got = 0;
 	for (int spin = 0; got < n && spin < 20000; spin++) {
-		struct tern_mpsc_node *node;
-		while ((node = tern_mpsc_pop(&w->inbox))) {
+		struct mpsc_node *node;
+		while ((node = mpsc_pop(&w->inbox))) {
 			struct inbox_item *it = (struct inbox_item *)node;
 			assert_int_equal(it->kind, INBOX_AUTH_DONE);
 			assert_true(it->u.verdict.conn < rc_len);
@@ -146,8 +146,8 @@ static void test_free_drops_what_is_queued(void **state)
 		assert_int_equal(ask(p, w, f->db, i, "erin", "thousand"), TERN_OK);
 	auth_pool_free(p);
 	unsigned answered = 0;
-	struct tern_mpsc_node *node;
-	while ((node = tern_mpsc_pop(&w->inbox))) {
+	struct mpsc_node *node;
+	while ((node = mpsc_pop(&w->inbox))) {
 		struct inbox_item *it = (struct inbox_item *)node;
 		assert_int_equal(it->u.verdict.rc, TERN_RC_SUCCESS);
 		free(it);

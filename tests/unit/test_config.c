@@ -70,7 +70,7 @@ static void test_include_dir_only_in_main_file(void **state)
 	snprintf(text, sizeof(text), "include_dir %s\n", f->dir);
 	write_file(f->sub_path, text);
 	write_file(f->main_path, text);
-	struct tern_config cfg;
+	struct config cfg;
 	config_defaults(&cfg);
 	char err[512] = "";
 	assert_int_equal(config_load(&cfg, f->main_path, err, sizeof(err)), TERN_E_CONFIG);
@@ -95,7 +95,7 @@ static void test_include_dir_long_line(void **state)
 	char main_text[256];
 	snprintf(main_text, sizeof(main_text), "include_dir %s\n", f->dir);
 	write_file(f->main_path, main_text);
-	struct tern_config cfg;
+	struct config cfg;
 	config_defaults(&cfg);
 	char err[512] = "";
 	assert_int_equal(config_load(&cfg, f->main_path, err, sizeof(err)), TERN_E_CONFIG);
@@ -110,7 +110,7 @@ static void test_include_dir_reads_file(void **state)
 	char text[256];
 	snprintf(text, sizeof(text), "include_dir %s\n", f->dir);
 	write_file(f->main_path, text);
-	struct tern_config cfg;
+	struct config cfg;
 	config_defaults(&cfg);
 	char err[512] = "";
 	assert_int_equal(config_load(&cfg, f->main_path, err, sizeof(err)), TERN_OK);
@@ -119,7 +119,7 @@ static void test_include_dir_reads_file(void **state)
 
 /* Runs config_from_args on "ternd ARGS..." (with "-c FILE" when text is not
  * NULL) and returns the result in *cfg. */
-static void args(struct fix *f, const char *text, struct tern_config *cfg, ...)
+static void args(struct fix *f, const char *text, struct config *cfg, ...)
 {
 	char *argv[16] = {"ternd"};
 	int argc = 1;
@@ -144,7 +144,7 @@ static void args(struct fix *f, const char *text, struct tern_config *cfg, ...)
 static void test_without_a_listener_the_broker_is_local_only(void **state)
 {
 	struct fix *f = *state;
-	struct tern_config cfg;
+	struct config cfg;
 	args(f, NULL, &cfg, NULL);
 	assert_int_equal(cfg.n_listeners, 1);
 	assert_string_equal(cfg.listeners[0].bind, "127.0.0.1");
@@ -180,7 +180,7 @@ static void test_without_a_listener_the_broker_is_local_only(void **state)
 static void test_a_configured_listener_refuses_anonymous_by_default(void **state)
 {
 	struct fix *f = *state;
-	struct tern_config cfg;
+	struct config cfg;
 	args(f, "listener 1890\n", &cfg, NULL);
 	assert_int_equal(cfg.n_listeners, 1);
 	assert_string_equal(cfg.listeners[0].bind, "");

@@ -37,7 +37,7 @@ void *__wrap_malloc(size_t n)
 	return fail_malloc ? NULL : __real_malloc(n);
 }
 
-static struct tern_listener_cfg listener_cfg; /* zero: plain TCP */
+static struct listener_cfg listener_cfg; /* zero: plain TCP */
 static const struct listener listener = {
         .cfg = &listener_cfg,
         .tp = &transport_tcp,
@@ -46,18 +46,18 @@ static const struct listener listener = {
 
 static struct broker *start_broker(unsigned workers)
 {
-	static struct tern_config cfg;
+	static struct config cfg;
 	config_defaults(&cfg);
-	cfg.storage = TERN_STORAGE_MEMORY;
+	cfg.storage = STORAGE_MEMORY;
 	cfg.workers = workers;
 	cfg.n_listeners = 0;
-	cfg.log_dest = TERN_LOG_DEST_NONE;
+	cfg.log_dest = LOG_DEST_NONE;
 	cfg.sys_interval = 0;
 	struct broker *b = calloc(1, sizeof(*b));
 	assert_non_null(b);
 	assert_int_equal(broker_init(b, &cfg), TERN_OK);
 	for (unsigned i = 0; i < workers; i++) {
-		b->workers[i]->now = tern_now_ms();
+		b->workers[i]->now = mono_ms();
 		b->workers[i]->util_at = b->workers[i]->now;
 	}
 	return b;
@@ -180,7 +180,7 @@ static void test_close_out_of_memory_does_not_recurse(void **state)
 	struct worker *w = b->workers[0];
 	struct conn *c;
 	int fd = connected_client(b, &c);
-	assert_int_equal(tern_buf_used(&c->wbuf), 0);
+	assert_int_equal(buf_used(&c->wbuf), 0);
 	fail_malloc = true;
 	conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "quota");
 	fail_malloc = false;

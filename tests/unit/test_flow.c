@@ -20,8 +20,7 @@
 #include "broker/flow.h"
 #include "broker/router.h"
 
-static const struct tern_hash_key KEY = {UINT64_C(0x0123456789abcdef),
-                                         UINT64_C(0xfedcba9876543210)};
+static const struct hash_key KEY = {UINT64_C(0x0123456789abcdef), UINT64_C(0xfedcba9876543210)};
 
 static struct tern_bytes B(const char *s) {
 	return (struct tern_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};

@@ -30,8 +30,7 @@
 #include "util/siphash.h"
 
 /* The reference key 00 01 .. 0f. */
-static const struct tern_hash_key REF_KEY = {UINT64_C(0x0706050403020100),
-                                             UINT64_C(0x0f0e0d0c0b0a0908)};
+static const struct hash_key REF_KEY = {UINT64_C(0x0706050403020100), UINT64_C(0x0f0e0d0c0b0a0908)};
 
 /* SipHash-2-4 of 00 01 .. (i - 1) under REF_KEY: the reference vectors. */
 static const uint64_t SIP24[64] = {
@@ -80,9 +79,9 @@ static void test_siphash24_matches_the_reference_vectors(void **state)
 	uint8_t m[64];
 	counting_bytes(m, sizeof(m));
 	for (size_t len = 0; len < 64; len++) {
-		if (tern_siphash24(&REF_KEY, m, len) != SIP24[len])
+		if (siphash24(&REF_KEY, m, len) != SIP24[len])
 			fail_msg("SipHash-2-4 of %zu bytes: %016llx, want %016llx", len,
-			         (unsigned long long)tern_siphash24(&REF_KEY, m, len),
+			         (unsigned long long)siphash24(&REF_KEY, m, len),
 			         (unsigned long long)SIP24[len]);
 	}
 }
@@ -93,28 +92,28 @@ static void test_siphash13_matches_the_published_vectors(void **state)
 	uint8_t m[64];
 	counting_bytes(m, sizeof(m));
 	for (size_t i = 0; i < sizeof(SIP13) / sizeof(SIP13[0]); i++) {
-		uint64_t h = tern_siphash13(&REF_KEY, m, SIP13[i].len);
+		uint64_t h = siphash13(&REF_KEY, m, SIP13[i].len);
 		if (h != SIP13[i].h)
 			fail_msg("SipHash-1-3 of %zu bytes: %016llx, want %016llx", SIP13[i].len,
 			         (unsigned long long)h, (unsigned long long)SIP13[i].h);
 	}
 	/* The all-zero key too: it is k0 and k1, not bytes, that are XORed
 	 * into the state. */
-	const struct tern_hash_key zero = {0, 0};
-	assert_true(tern_siphash13(&zero, m, 0) == UINT64_C(0xd1fba762150c532c));
-	assert_true(tern_siphash13(&zero, m, 7) == UINT64_C(0x2f098ab0c751325a));
+	const struct hash_key zero = {0, 0};
+	assert_true(siphash13(&zero, m, 0) == UINT64_C(0xd1fba762150c532c));
+	assert_true(siphash13(&zero, m, 7) == UINT64_C(0x2f098ab0c751325a));
 }
 
 static void test_hash_depends_on_the_key(void **state)
 {
 	(void)state;
-	struct tern_hash_key a, b;
-	assert_int_equal(tern_hash_key_random(&a), TERN_OK);
-	assert_int_equal(tern_hash_key_random(&b), TERN_OK);
+	struct hash_key a, b;
+	assert_int_equal(hash_key_random(&a), TERN_OK);
+	assert_int_equal(hash_key_random(&b), TERN_OK);
 	/* 128 random bits twice the same: the kernel's source is broken. */
 	assert_false(a.k0 == b.k0 && a.k1 == b.k1);
-	assert_true(tern_hash_bytes(&a, "dev/1", 5) != tern_hash_bytes(&b, "dev/1", 5));
-	assert_true(tern_hash_bytes(&a, "dev/1", 5) == tern_hash_bytes(&a, "dev/1", 5));
+	assert_true(hash_bytes(&a, "dev/1", 5) != hash_bytes(&b, "dev/1", 5));
+	assert_true(hash_bytes(&a, "dev/1", 5) == hash_bytes(&a, "dev/1", 5));
 }
 
 /* ---- maps under crafted keys ---- */
@@ -128,7 +127,7 @@ static uint64_t old_hash(const void *p, size_t len)
 		h ^= s[i];
 		h *= UINT64_C(0x100000001b3);
 	}
-	return tern_hash_mix(h);
+	return hash_mix(h);
 }
 
 #define N_KEYS  2000
@@ -156,11 +155,11 @@ static char (*craft_colliding(void))[KEY_LEN + 1]
 
 /* The longest distance of an entry from its home bucket: the number of
  * slots a lookup of it probes, minus one. */
-static size_t longest_probe(const struct tern_map *m)
+static size_t longest_probe(const struct map *m)
 {
 	size_t worst = 0;
 	for (size_t i = 0; i <= m->mask; i++) {
-		const struct tern_map_slot *s = &m->slots[i];
+		const struct map_slot *s = &m->slots[i];
 		if (!s->hash)
 			continue;
 		size_t d = (i - (size_t)(s->hash & m->mask)) & m->mask;
@@ -173,40 +172,37 @@ static size_t longest_probe(const struct tern_map *m)
 /* Inserts, finds, deletes every other key and finds the rest, through the
  * keyed calls when hk is set, else through the old hash. Returns the
  * longest probe after the inserts. */
-static size_t exercise(char (*keys)[KEY_LEN + 1], const struct tern_hash_key *hk)
+static size_t exercise(char (*keys)[KEY_LEN + 1], const struct hash_key *hk)
 {
-	struct tern_map m = {0};
+	struct map m = {0};
 	for (size_t i = 0; i < N_KEYS; i++) {
 		void *v = (void *)(uintptr_t)(i + 1);
-		enum tern_err err = hk ? tern_map_put(&m, hk, keys[i], KEY_LEN, v)
-		                       : tern_map_put_hashed(&m, old_hash(keys[i], KEY_LEN),
-		                                             keys[i], KEY_LEN, v);
+		enum tern_err err =
+		        hk ? map_put(&m, hk, keys[i], KEY_LEN, v)
+		           : map_put_hashed(&m, old_hash(keys[i], KEY_LEN), keys[i], KEY_LEN, v);
 		assert_int_equal(err, TERN_OK);
 	}
 	assert_int_equal(m.count, N_KEYS);
 	size_t worst = longest_probe(&m);
 	for (size_t i = 0; i < N_KEYS; i++) {
-		void *v =
-		        hk ? tern_map_get(&m, hk, keys[i], KEY_LEN)
-		           : tern_map_get_hashed(&m, old_hash(keys[i], KEY_LEN), keys[i], KEY_LEN);
+		void *v = hk ? map_get(&m, hk, keys[i], KEY_LEN)
+		             : map_get_hashed(&m, old_hash(keys[i], KEY_LEN), keys[i], KEY_LEN);
 		assert_ptr_equal(v, (void *)(uintptr_t)(i + 1));
 	}
 	/* Deleting from the middle of a chain shifts its tail back; every
 	 * survivor must still be found. */
 	for (size_t i = 0; i < N_KEYS; i += 2) {
-		void *v =
-		        hk ? tern_map_del(&m, hk, keys[i], KEY_LEN)
-		           : tern_map_del_hashed(&m, old_hash(keys[i], KEY_LEN), keys[i], KEY_LEN);
+		void *v = hk ? map_del(&m, hk, keys[i], KEY_LEN)
+		             : map_del_hashed(&m, old_hash(keys[i], KEY_LEN), keys[i], KEY_LEN);
 		assert_ptr_equal(v, (void *)(uintptr_t)(i + 1));
 	}
 	for (size_t i = 0; i < N_KEYS; i++) {
-		void *v =
-		        hk ? tern_map_get(&m, hk, keys[i], KEY_LEN)
-		           : tern_map_get_hashed(&m, old_hash(keys[i], KEY_LEN), keys[i], KEY_LEN);
+		void *v = hk ? map_get(&m, hk, keys[i], KEY_LEN)
+		             : map_get_hashed(&m, old_hash(keys[i], KEY_LEN), keys[i], KEY_LEN);
 		assert_ptr_equal(v, i % 2 ? (void *)(uintptr_t)(i + 1) : NULL);
 	}
 	assert_int_equal(m.count, N_KEYS / 2);
-	tern_map_free(&m);
+	map_free(&m);
 	return worst;
 }
 
@@ -225,8 +221,8 @@ static void test_crafted_keys_spread_under_the_keyed_hash(void **state)
 {
 	(void)state;
 	char(*keys)[KEY_LEN + 1] = craft_colliding();
-	struct tern_hash_key hk;
-	assert_int_equal(tern_hash_key_random(&hk), TERN_OK);
+	struct hash_key hk;
+	assert_int_equal(hash_key_random(&hk), TERN_OK);
 	/* 2000 random keys in 4096 slots (load 0.49): linear probing's
 	 * longest chain is a dozen or two slots; 100 is far out in the tail,
 	 * and 1999 is what the attack gets. */

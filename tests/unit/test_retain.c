@@ -2,7 +2,7 @@
  * test_retain.c - unit tests of the retained-message store
  * (src/broker/retain.c).
  *
- * Messages are real tern_msg objects, so the tests can check reference
+ * Messages are real msg objects, so the tests can check reference
  * counts: the store holds one reference per retained message and hands out
  * one per hit; under ASan/LSan a forgotten unref shows up as a leak. The
  * heap tests check that clearing and expiry free the trie nodes left empty.
@@ -25,8 +25,7 @@
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
 /* Any key will do: these tests are about matching, not about hashing. */
-static const struct tern_hash_key KEY = {UINT64_C(0x0123456789abcdef),
-                                         UINT64_C(0xfedcba9876543210)};
+static const struct hash_key KEY = {UINT64_C(0x0123456789abcdef), UINT64_C(0xfedcba9876543210)};
 
 struct fix {
 	struct retain_store *s;
@@ -79,14 +78,14 @@ static void assert_heap_back(size_t before, size_t peak)
 		assert_true(now <= before || now - before < (peak - before) / 10);
 }
 
-static unsigned refs(struct tern_msg *m)
+static unsigned refs(struct msg *m)
 {
 	return atomic_load(&m->refs);
 }
 
 /* A retained message; expiry_s > 0 gives it a v5 Message Expiry Interval
  * counted from now_ms. */
-static struct tern_msg *msg_new(const char *topic, const char *payload, uint32_t expiry_s,
+static struct msg *retained_msg(const char *topic, const char *payload, uint32_t expiry_s,
                                 uint64_t now_ms)
 {
 	struct tern_props p = {0};
@@ -94,7 +93,7 @@ static struct tern_msg *msg_new(const char *topic, const char *payload, uint32_t
 		p.present = TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
 		p.message_expiry = expiry_s;
 	}
-	struct tern_msg *m = tern_msg_new(B(topic), B(payload), 1, true, &p, 0, now_ms);
+	struct msg *m = msg_new(B(topic), B(payload), 1, true, &p, 0, now_ms);
 	assert_non_null(m);
 	return m;
 }
@@ -102,9 +101,9 @@ static struct tern_msg *msg_new(const char *topic, const char *payload, uint32_t
 /* Stores a new message and drops the caller's reference. */
 static void put(struct fix *f, const char *topic, const char *payload)
 {
-	struct tern_msg *m = msg_new(topic, payload, 0, 0);
+	struct msg *m = retained_msg(topic, payload, 0, 0);
 	assert_int_equal(retain_set(f->s, m), TERN_OK);
-	tern_msg_unref(m);
+	msg_unref(m);
 }
 
 /* Looks filter up at time now; returns the number of hits. */
@@ -135,7 +134,7 @@ static void test_set_then_exact_lookup_returns_a_new_reference(void **state)
 {
 	struct fix *f = *state;
 	/* [MQTT-3.3.1-5]: the message is stored for future subscribers. */
-	struct tern_msg *m = msg_new("a/b", "v", 0, 0);
+	struct msg *m = retained_msg("a/b", "v", 0, 0);
 	assert_int_equal(retain_set(f->s, m), TERN_OK);
 	assert_int_equal(refs(m), 2);
 	assert_int_equal(retain_count(f->s), 1);
@@ -150,15 +149,15 @@ static void test_set_then_exact_lookup_returns_a_new_reference(void **state)
 	assert_int_equal(lookup(f, "a"), 0);
 	assert_int_equal(lookup(f, "a/b/c"), 0);
 	assert_int_equal(lookup(f, "a/c"), 0);
-	tern_msg_unref(m);
+	msg_unref(m);
 }
 
 static void test_set_replaces_the_previous_message_of_the_topic(void **state)
 {
 	struct fix *f = *state;
 	/* [MQTT-3.3.1-5] */
-	struct tern_msg *old = msg_new("t", "old", 0, 0);
-	struct tern_msg *new = msg_new("t", "new", 0, 0);
+	struct msg *old = retained_msg("t", "old", 0, 0);
+	struct msg *new = retained_msg("t", "new", 0, 0);
 	assert_int_equal(retain_set(f->s, old), TERN_OK);
 	assert_int_equal(retain_set(f->s, new), TERN_OK);
 	assert_int_equal(refs(old), 1);
@@ -170,8 +169,8 @@ static void test_set_replaces_the_previous_message_of_the_topic(void **state)
 	assert_int_equal(retain_set(f->s, new), TERN_OK);
 	assert_int_equal(refs(new), 3); /* store + caller + hit */
 	assert_int_equal(retain_count(f->s), 1);
-	tern_msg_unref(old);
-	tern_msg_unref(new);
+	msg_unref(old);
+	msg_unref(new);
 }
 
 static void test_empty_payload_clears_and_is_not_stored(void **state)
@@ -180,7 +179,7 @@ static void test_empty_payload_clears_and_is_not_stored(void **state)
 	put(f, "a", "1");
 	put(f, "a/b", "2");
 	/* [MQTT-3.3.1-6] [MQTT-3.3.1-7] */
-	struct tern_msg *empty = msg_new("a", "", 0, 0);
+	struct msg *empty = retained_msg("a", "", 0, 0);
 	assert_int_equal(retain_set(f->s, empty), TERN_OK);
 	assert_int_equal(refs(empty), 1);
 	assert_int_equal(retain_count(f->s), 1);
@@ -188,12 +187,12 @@ static void test_empty_payload_clears_and_is_not_stored(void **state)
 	assert_int_equal(lookup(f, "a/b"), 1);
 	/* Clearing a topic without a message, or an unknown one, is fine. */
 	assert_int_equal(retain_set(f->s, empty), TERN_OK);
-	struct tern_msg *other = msg_new("x/y/z", "", 0, 0);
+	struct msg *other = retained_msg("x/y/z", "", 0, 0);
 	assert_int_equal(retain_set(f->s, other), TERN_OK);
 	assert_int_equal(retain_count(f->s), 1);
 	assert_int_equal(lookup(f, "#"), 1);
-	tern_msg_unref(empty);
-	tern_msg_unref(other);
+	msg_unref(empty);
+	msg_unref(other);
 }
 
 static void test_plus_filter_finds_one_level_of_retained_topics(void **state)
@@ -272,7 +271,7 @@ static void test_expired_message_is_removed_instead_of_returned(void **state)
 {
 	struct fix *f = *state;
 	/* [MQTT-3.3.2-5]: 10 s expiry, stored at t = 1000 ms. */
-	struct tern_msg *m = msg_new("e/x", "v", 10, 1000);
+	struct msg *m = retained_msg("e/x", "v", 10, 1000);
 	assert_int_equal(m->expire_at, 11000);
 	assert_int_equal(retain_set(f->s, m), TERN_OK);
 	put(f, "e/y", "forever");
@@ -283,18 +282,18 @@ static void test_expired_message_is_removed_instead_of_returned(void **state)
 	assert_int_equal(retain_count(f->s), 1);
 	assert_int_equal(refs(m), 1); /* the store let go */
 	assert_int_equal(lookup_at(f, "e/x", 0), 0);
-	tern_msg_unref(m);
+	msg_unref(m);
 }
 
 static void test_expired_message_above_a_live_one_keeps_the_live_one(void **state)
 {
 	struct fix *f = *state;
-	struct tern_msg *m = msg_new("a", "v", 1, 0);
+	struct msg *m = retained_msg("a", "v", 1, 0);
 	assert_int_equal(retain_set(f->s, m), TERN_OK);
-	tern_msg_unref(m);
-	struct tern_msg *n = msg_new("a/b/c", "v", 1, 0);
+	msg_unref(m);
+	struct msg *n = retained_msg("a/b/c", "v", 1, 0);
 	assert_int_equal(retain_set(f->s, n), TERN_OK);
-	tern_msg_unref(n);
+	msg_unref(n);
 	put(f, "a/b", "forever");
 	assert_int_equal(lookup_at(f, "#", 5000), 1);
 	assert_true(got(f, "a/b"));
@@ -312,9 +311,9 @@ static void test_expiry_and_clearing_free_the_nodes_left_empty(void **state)
 	size_t before = heap_bytes();
 	for (int i = 0; i < 500; i++) {
 		snprintf(buf, sizeof(buf), "d/%d/x//y", i);
-		struct tern_msg *m = msg_new(buf, "v", 1, 0);
+		struct msg *m = retained_msg(buf, "v", 1, 0);
 		assert_int_equal(retain_set(f->s, m), TERN_OK);
-		tern_msg_unref(m);
+		msg_unref(m);
 		snprintf(buf, sizeof(buf), "c/%d/z", i);
 		put(f, buf, "v");
 		snprintf(buf, sizeof(buf), "c/%d", i);
@@ -327,13 +326,13 @@ static void test_expiry_and_clearing_free_the_nodes_left_empty(void **state)
 	assert_int_equal(lookup_at(f, "d/#", 1000), 0);
 	for (int i = 0; i < 500; i++) {
 		snprintf(buf, sizeof(buf), "c/%d", i);
-		struct tern_msg *m = msg_new(buf, "", 0, 0);
+		struct msg *m = retained_msg(buf, "", 0, 0);
 		assert_int_equal(retain_set(f->s, m), TERN_OK);
-		tern_msg_unref(m);
+		msg_unref(m);
 		snprintf(buf, sizeof(buf), "c/%d/z", i);
-		m = msg_new(buf, "", 0, 0);
+		m = retained_msg(buf, "", 0, 0);
 		assert_int_equal(retain_set(f->s, m), TERN_OK);
-		tern_msg_unref(m);
+		msg_unref(m);
 	}
 	assert_int_equal(retain_count(f->s), 2);
 	assert_heap_back(before, peak);
@@ -344,8 +343,8 @@ static void test_free_releases_the_store_references(void **state)
 	(void)state;
 	struct retain_store *s = retain_new(&KEY);
 	assert_non_null(s);
-	struct tern_msg *a = msg_new("a", "1", 0, 0);
-	struct tern_msg *b = msg_new("a/b/c", "2", 0, 0);
+	struct msg *a = retained_msg("a", "1", 0, 0);
+	struct msg *b = retained_msg("a/b/c", "2", 0, 0);
 	assert_int_equal(retain_set(s, a), TERN_OK);
 	assert_int_equal(retain_set(s, b), TERN_OK);
 	struct retain_hits h = {0};
@@ -359,8 +358,8 @@ static void test_free_releases_the_store_references(void **state)
 	assert_int_equal(refs(a), 1);
 	assert_int_equal(refs(b), 1);
 	/* The last references: LSan reports a leak if anything else held one. */
-	tern_msg_unref(a);
-	tern_msg_unref(b);
+	msg_unref(a);
+	msg_unref(b);
 	retain_free(NULL);
 }
 
@@ -389,10 +388,10 @@ static void *hammer(void *p)
 	char buf[32];
 	for (int i = 0; i < 2000; i++) {
 		snprintf(buf, sizeof(buf), "w%d/%d", a->id, i % 50);
-		struct tern_msg *m = msg_new(buf, i % 3 ? "v" : "", 0, 0);
+		struct msg *m = retained_msg(buf, i % 3 ? "v" : "", 0, 0);
 		if (retain_set(a->s, m) != TERN_OK)
 			abort();
-		tern_msg_unref(m);
+		msg_unref(m);
 		struct retain_hits h = {0};
 		if (retain_match(a->s, (const uint8_t *)"#", 1, 0, &h) != TERN_OK)
 			abort();

@@ -24,8 +24,7 @@
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
 /* Any key will do: these tests are about matching, not about hashing. */
-static const struct tern_hash_key KEY = {UINT64_C(0x0123456789abcdef),
-                                         UINT64_C(0xfedcba9876543210)};
+static const struct hash_key KEY = {UINT64_C(0x0123456789abcdef), UINT64_C(0xfedcba9876543210)};
 
 struct fix {
 	struct router *r;

@@ -81,7 +81,7 @@ static enum tern_err on_session(void *arg, const struct store_loaded_session *s)
 {
 	struct counts *c = arg;
 	assert_non_null(s->client_id);
-	tern_msg_unref(s->will);
+	msg_unref(s->will);
 	c->sessions++;
 	return TERN_OK;
 }
@@ -95,10 +95,10 @@ static enum tern_err on_sub(void *arg, uint64_t session, const uint8_t *filter, 
 	return TERN_OK;
 }
 
-static enum tern_err on_retained(void *arg, struct tern_msg *m)
+static enum tern_err on_retained(void *arg, struct msg *m)
 {
 	struct counts *c = arg;
-	tern_msg_unref(m);
+	msg_unref(m);
 	c->retained++;
 	return TERN_OK;
 }
@@ -106,7 +106,7 @@ static enum tern_err on_retained(void *arg, struct tern_msg *m)
 static enum tern_err on_delivery(void *arg, const struct store_loaded_delivery *d)
 {
 	struct counts *c = arg;
-	tern_msg_unref(d->msg);
+	msg_unref(d->msg);
 	c->deliveries++;
 	return TERN_OK;
 }

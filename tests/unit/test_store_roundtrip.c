@@ -37,7 +37,7 @@ static enum tern_err on_session(void *arg, const struct store_loaded_session *s)
 	snprintf(v->client_ids[v->sessions], 32, "%.*s", (int)s->client_id_len,
 	         (const char *)s->client_id);
 	v->sessions++;
-	tern_msg_unref(s->will);
+	msg_unref(s->will);
 	return TERN_OK;
 }
 
@@ -54,12 +54,12 @@ static enum tern_err on_sub(void *arg, uint64_t session, const uint8_t *filter, 
 	return TERN_OK;
 }
 
-static enum tern_err on_retained(void *arg, struct tern_msg *m)
+static enum tern_err on_retained(void *arg, struct msg *m)
 {
 	struct seen *v = arg;
 	snprintf(v->retained_topic, 32, "%.*s", (int)m->topic.len, (const char *)m->topic.data);
 	v->retained++;
-	tern_msg_unref(m);
+	msg_unref(m);
 	return TERN_OK;
 }
 
@@ -71,7 +71,7 @@ static enum tern_err on_delivery(void *arg, const struct store_loaded_delivery *
 	v->delivery_pids[v->deliveries] = d->packet_id;
 	v->delivery_states[v->deliveries] = d->state;
 	v->deliveries++;
-	tern_msg_unref(d->msg);
+	msg_unref(d->msg);
 	return TERN_OK;
 }
 
@@ -86,7 +86,7 @@ static enum tern_err on_qos2(void *arg, uint64_t session, uint16_t packet_id)
 static void temp_path(char *out, size_t len)
 {
 	snprintf(out, len, "/tmp/tern-test-store-%d-%llu.db", (int)getpid(),
-	         (unsigned long long)tern_now_us());
+	         (unsigned long long)mono_us());
 }
 
 static void remove_db(const char *path)
@@ -99,12 +99,11 @@ static void remove_db(const char *path)
 	unlink(p);
 }
 
-static struct tern_msg *msg(const char *topic, const char *payload, uint64_t id)
+static struct msg *msg(const char *topic, const char *payload, uint64_t id)
 {
-	struct tern_msg *m =
-	        tern_msg_new((struct tern_bytes){(const uint8_t *)topic, strlen(topic)},
-	                     (struct tern_bytes){(const uint8_t *)payload, strlen(payload)}, 1,
-	                     false, NULL, 0, tern_now_ms());
+	struct msg *m = msg_new((struct tern_bytes){(const uint8_t *)topic, strlen(topic)},
+	                        (struct tern_bytes){(const uint8_t *)payload, strlen(payload)}, 1,
+	                        false, NULL, 0, mono_ms());
 	assert_non_null(m);
 	m->store_id = id;
 	return m;
@@ -144,8 +143,8 @@ static void test_round_trip_of_every_record(void **state)
 	assert_int_equal(store_session_put(b, 7, (const uint8_t *)"dev-7", 5, 4, UINT32_MAX, 0),
 	                 TERN_OK);
 	assert_int_equal(store_sub_put(b, 7, (const uint8_t *)"a/#", 3, 1, 0, 0, 0), TERN_OK);
-	struct tern_msg *m1 = msg("a/b", "first", 100), *m2 = msg("a/c", "second", 101);
-	struct tern_msg *r = msg("status", "up", 102);
+	struct msg *m1 = msg("a/b", "first", 100), *m2 = msg("a/c", "second", 101);
+	struct msg *r = msg("status", "up", 102);
 	assert_int_equal(store_msg_put(b, m1), TERN_OK);
 	assert_int_equal(store_delivery_put(b, 7, 100, 1, false, NULL, 0), TERN_OK);
 	assert_int_equal(store_msg_put(b, m2), TERN_OK);
@@ -156,9 +155,9 @@ static void test_round_trip_of_every_record(void **state)
 	assert_int_equal(store_qos2_put(b, 7, 9), TERN_OK);
 	/* A delivery for a session that is not stored leaves no row. */
 	assert_int_equal(store_delivery_put(b, 8, 101, 1, false, NULL, 0), TERN_OK);
-	tern_msg_unref(m1);
-	tern_msg_unref(m2);
-	tern_msg_unref(r);
+	msg_unref(m1);
+	msg_unref(m2);
+	msg_unref(r);
 	write_batch(path, b);
 
 	struct seen v;
@@ -199,12 +198,12 @@ static void test_acknowledged_delivery_is_gone(void **state)
 	temp_path(path, sizeof(path));
 	struct store_batch *b = store_batch_new();
 	store_session_put(b, 1, (const uint8_t *)"c", 1, 5, 600, 0);
-	struct tern_msg *m = msg("t", "x", 10);
+	struct msg *m = msg("t", "x", 10);
 	store_msg_put(b, m);
 	store_delivery_put(b, 1, 10, 1, false, NULL, 0);
 	store_delivery_state(b, 1, 10, 1, STORE_D_SENT);
 	store_delivery_del(b, 1, 10);
-	tern_msg_unref(m);
+	msg_unref(m);
 	write_batch(path, b);
 	struct seen v;
 	load(path, &v);
@@ -218,7 +217,7 @@ static enum tern_err on_session_will(void *arg, const struct store_loaded_sessio
 {
 	int *will = arg;
 	*will = !s->will ? -1 : s->will->expire_at ? 1 : 0;
-	tern_msg_unref(s->will);
+	msg_unref(s->will);
 	return TERN_OK;
 }
 
@@ -232,15 +231,15 @@ static void test_message_is_stored_as_recorded(void **state)
 	char path[256];
 	temp_path(path, sizeof(path));
 	struct store_batch *b = store_batch_new();
-	assert_int_equal(store_session_put(b, 3, (const uint8_t *)"w", 1, 5, 600, tern_wall_ms()),
+	assert_int_equal(store_session_put(b, 3, (const uint8_t *)"w", 1, 5, 600, wall_ms()),
 	                 TERN_OK);
-	struct tern_msg *will = msg("wills/w", "gone", 30);
+	struct msg *will = msg("wills/w", "gone", 30);
 	assert_int_equal(store_msg_put(b, will), TERN_OK);
-	assert_int_equal(store_will_put(b, 3, 30, tern_wall_ms() + 60000), TERN_OK);
+	assert_int_equal(store_will_put(b, 3, 30, wall_ms() + 60000), TERN_OK);
 	/* Published later: the worker sets the expiry. */
-	will->expire_at = tern_now_ms() + 3600 * 1000;
+	will->expire_at = mono_ms() + 3600 * 1000;
 	write_batch(path, b);
-	tern_msg_unref(will);
+	msg_unref(will);
 
 	int has_will = -2;
 	struct store *s;
