@@ -37,7 +37,11 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/worker.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 /* Iterations at the end: closing is seen by the first; wills published
  * while reaping can need a few more. */

@@ -37,7 +37,10 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/transport.h"
 #include "store/store.h"
+#include "util/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -30,9 +30,17 @@
 
 #include "auth/acl.h"
 #include "auth/passwd.h"
+#include "broker/auth.h"
 #include "broker/auth_pool.h"
 #include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/stats.h"
+#include "broker/transport.h"
+#include "broker/worker.h"
 #include "tern/codec.h"
+#include "util/log.h"
+#include "util/map.h"
 
 struct auth_state {
 	struct passwd_db *pw; /* NULL: no password_file */

@@ -20,7 +20,9 @@
 #include <openssl/crypto.h>
 
 #include "auth/passwd.h"
-#include "broker/broker.h"
+#include "broker/auth.h"
+#include "broker/worker.h"
+#include "tern/codec.h"
 
 struct auth_req {
 	struct worker *w;

@@ -7,7 +7,6 @@
  * is resolved by the first worker's bind and reused by the others, which
  * lets tests run brokers on free ports.
  */
-#include "broker/broker.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -24,8 +23,37 @@
 
 #include "util/clock.h"
 
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/flow.h"
+#include "broker/metrics.h"
+#include "broker/persist.h"
+#include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/router.h"
+#include "broker/session.h"
+#include "broker/stats.h"
+#include "broker/sys.h"
+#include "broker/transport.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "tern/codec.h"
 #include "util/hash.h"
+#include "util/log.h"
+#include "util/log_limit.h"
+#include "util/map.h"
+#include "util/mpsc.h"
+#include "util/msg.h"
+
+uint64_t broker_stat(const struct broker *b, enum stat_id id)
+{
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < b->n_workers; i++)
+		sum += stat_get(&b->workers[i]->stats, id);
+	return sum;
+}
 
 unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len)
 {
@@ -189,14 +217,14 @@ static void worker_shutdown(struct worker *w)
 			conn_free(it->u.conn);
 			free(it);
 		} else {
-			route_inbox(w, it); /* frees the item; no acks go out at stop */
+			worker_inbox_item(w, it); /* frees the item; no acks go out at stop */
 		}
 	}
 	for (unsigned i = 0; w->outbox && i < w->broker->n_workers; i++) {
 		while (w->outbox[i]) {
 			struct inbox_item *it = w->outbox[i];
 			w->outbox[i] = it->next;
-			route_inbox(w, it);
+			worker_inbox_item(w, it);
 		}
 	}
 	route_pending_free(w);

@@ -28,7 +28,7 @@
  * interest set and what it has buffered waits, unhandled, until
  * flow_resume() runs it again.
  */
-#include "broker/broker.h"
+#include "broker/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,9 +39,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/delivery.h"
+#include "broker/flow.h"
+#include "broker/handlers.h"
+#include "broker/persist.h"
+#include "broker/session.h"
+#include "broker/stats.h"
 #include "broker/topic_alias.h"
+#include "broker/transport.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "tern/codec.h"
+#include "util/buf.h"
 #include "util/clock.h"
+#include "util/log.h"
+#include "util/msg.h"
 
 #define READ_CHUNK 16384
 
@@ -144,12 +158,6 @@ const char *conn_peer(const struct conn *c, char out[64])
 	}
 	snprintf(out, len, "%s:%u", host, port);
 	return out;
-}
-
-struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id)
-{
-	struct session *s = map64_get(&w->sessions_by_id, session_id);
-	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
 }
 
 struct conn *conn_new(struct worker *w, int fd, const struct listener *l)

@@ -20,6 +20,11 @@
 #include <stdlib.h>
 
 #include "broker/broker.h"
+#include "broker/conn.h"
+#include "broker/persist.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
+#include "tern/codec.h"
 
 struct flow_ack {
 	uint16_t packet_id;

@@ -14,15 +14,26 @@
  * early, the CONNECT stays buffered, and it runs again when the verdict is
  * in; everything before the check must therefore be free of side effects.
  */
-#include "broker/broker.h"
+#include "broker/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/acl.h"
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/persist.h"
+#include "broker/session.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
 #include "store/store.h"
-#include "util/hash.h"
+#include "tern/codec.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "util/msg.h"
 
 /* The v3 return code standing for a v5 reason code in a refusal. */
 static uint8_t v3_code(uint8_t reason)

@@ -1,7 +1,11 @@
 /*
  * handle_disconnect.c - PINGREQ, DISCONNECT and AUTH from a client.
  */
-#include "broker/broker.h"
+#include "broker/handlers.h"
+
+#include "broker/conn.h"
+#include "broker/session.h"
+#include "tern/codec.h"
 
 void handle_pingreq(struct conn *c)
 {

@@ -14,13 +14,27 @@
  * Outbound acknowledgements (PUBACK, PUBREC, PUBCOMP from the client) move
  * the session's in-flight entries along the QoS 1 / QoS 2 state machines.
  */
-#include "broker/broker.h"
+#include "broker/handlers.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/acl.h"
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/conn.h"
+#include "broker/flow.h"
+#include "broker/persist.h"
+#include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/session.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "tern/codec.h"
+#include "util/log.h"
+#include "util/log_limit.h"
+#include "util/msg.h"
 
 /* Resolves a topic alias [MQTT-3.3.2-12]: sets *topic. Returns false after
  * closing the connection when the alias is invalid. */

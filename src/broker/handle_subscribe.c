@@ -8,13 +8,26 @@
  * plan until then; the connection is looked up again by id when the plan
  * completes, because it may have closed in between.
  */
-#include "broker/broker.h"
+#include "broker/handlers.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/acl.h"
+#include "broker/auth.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/delivery.h"
+#include "broker/persist.h"
+#include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/router.h"
+#include "broker/session.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "tern/codec.h"
+#include "util/log.h"
+#include "util/map.h"
 
 struct retained_req {
 	uint8_t *filter; /* a plain filter (not shared); owned */

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/config.h"
+#include "util/log.h"
 
 /* `user NAME`: once the ports are bound and the files open, a broker
  * started as root goes on as that user, as mosquitto does. */

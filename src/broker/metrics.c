@@ -20,9 +20,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "broker/config.h"
 #include "broker/broker.h"
+#include "broker/metrics.h"
+#include "broker/retain.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 struct metrics {
 	int fd;

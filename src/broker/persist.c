@@ -21,14 +21,26 @@
  * subscriptions into every router replica, retained messages, queued and
  * in-flight deliveries, inbound QoS 2 packet ids.
  */
-#include "broker/broker.h"
+#include "broker/persist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/delivery.h"
+#include "broker/retain.h"
+#include "broker/router.h"
+#include "broker/session.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "tern/codec.h"
 #include "util/clock.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "util/msg.h"
 
 struct held {
 	uint64_t ticket;

@@ -18,12 +18,24 @@
  * count includes what is on its way; the publisher learns whether a
  * receiver is now full (flow.h).
  */
-#include "broker/broker.h"
+#include "broker/route.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/broker.h"
+#include "broker/delivery.h"
+#include "broker/flow.h"
+#include "broker/persist.h"
+#include "broker/router.h"
+#include "broker/session.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "tern/codec.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "util/msg.h"
 
 struct pending_ack {
 	unsigned outstanding;
@@ -31,14 +43,6 @@ struct pending_ack {
 	void *arg;
 	void (*free_arg)(void *);
 };
-
-void delivery_clear(struct delivery *d)
-{
-	msg_unref(d->msg);
-	if (d->n_sub_ids > 1)
-		free(d->sub_ids);
-	memset(d, 0, sizeof(*d));
-}
 
 static bool stopping(const struct worker *w)
 {
@@ -208,19 +212,7 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		}
 		break;
 	}
-	case INBOX_STORE_DONE:
-		persist_done(w, it->u.done.ticket, it->u.done.err);
-		break;
-	case INBOX_AUTH:
-		auth_swap(w, it->u.auth);
-		break;
-	case INBOX_AUTH_DONE:
-		auth_verdict(w, it->u.verdict.conn, it->u.verdict.rc);
-		break;
-	case INBOX_FLOW_WAKE:
-		w->flow_recheck = true;
-		break;
-	case INBOX_CONN:
+	default: /* not a route item: worker_inbox_item() */
 		break;
 	}
 	free(it);

@@ -22,14 +22,31 @@
  * the first PUBLISH and its packet id remembered until PUBREL, so a
  * retransmitted PUBLISH is not routed twice.
  */
-#include "broker/broker.h"
+#include "broker/session.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/acl.h"
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/delivery.h"
+#include "broker/flow.h"
+#include "broker/persist.h"
+#include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/router.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
 #include "store/store.h"
+#include "tern/codec.h"
 #include "util/clock.h"
+#include "util/log.h"
+#include "util/log_limit.h"
+#include "util/map.h"
+#include "util/msg.h"
 
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
 {

@@ -14,7 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/sys.h"
+
 #include "broker/broker.h"
+#include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
+#include "tern/codec.h"
+#include "util/log.h"
+#include "util/msg.h"
 
 /* Rates with load averages: the counter and its three averages. */
 enum {
@@ -40,14 +49,6 @@ struct sys_state {
 	double load[LOAD_COUNT][3];
 	uint64_t max_clients;
 };
-
-uint64_t broker_stat(const struct broker *b, enum stat_id id)
-{
-	uint64_t sum = 0;
-	for (unsigned i = 0; i < b->n_workers; i++)
-		sum += stat_get(&b->workers[i]->stats, id);
-	return sum;
-}
 
 static void publish(struct worker *w, const char *topic, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-#include "broker/broker.h"
+#include "broker/conn.h"
+#include "broker/transport.h"
 
 static enum tern_err tcp_open(struct conn *c, const struct listener *l)
 {

@@ -21,7 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/config.h"
 #include "broker/broker.h"
+#include "broker/conn.h"
+#include "broker/transport.h"
+#include "broker/worker.h"
+#include "util/log.h"
 
 struct tls_conn {
 	SSL *ssl;

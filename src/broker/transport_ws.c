@@ -33,6 +33,11 @@
 #include <strings.h>
 
 #include "broker/broker.h"
+#include "broker/conn.h"
+#include "broker/transport.h"
+#include "broker/worker.h"
+#include "util/buf.h"
+#include "util/log.h"
 
 #define WS_HANDSHAKE_MAX 8192
 #define WS_IN_CHUNK      16384

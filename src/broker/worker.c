@@ -13,7 +13,7 @@
  * nanoseconds each, far below the cost of the traffic those connections
  * carry; a timer wheel can replace it without touching the handlers.
  */
-#include "broker/broker.h"
+#include "broker/worker.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,7 +24,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/conn.h"
+#include "broker/flow.h"
+#include "broker/persist.h"
+#include "broker/route.h"
+#include "broker/session.h"
+#include "broker/stats.h"
+#include "broker/sys.h"
+#include "broker/transport.h"
+#include "tern/codec.h"
 #include "util/clock.h"
+#include "util/log.h"
+#include "util/log_limit.h"
+#include "util/map.h"
+#include "util/mpsc.h"
 
 #define MAX_EVENTS 256
 /* Timer resolution: keep-alive is enforced within 1.5 x its period plus
@@ -73,6 +88,12 @@ static void flush_outbox(struct worker *w)
 			it = next;
 		}
 	}
+}
+
+struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id)
+{
+	struct session *s = map64_get(&w->sessions_by_id, session_id);
+	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
 }
 
 enum tern_err worker_adopt(struct worker *w, struct conn *c)
@@ -137,6 +158,33 @@ static void accept_all(struct worker *w, size_t index)
 	}
 }
 
+void worker_inbox_item(struct worker *w, struct inbox_item *it)
+{
+	switch (it->kind) {
+	case INBOX_DELIVER:
+	case INBOX_ROUTE_ADD:
+	case INBOX_ROUTE_DEL:
+	case INBOX_ROUTE_ACK:
+		route_inbox(w, it); /* frees or reuses the item */
+		return;
+	case INBOX_STORE_DONE:
+		persist_done(w, it->u.done.ticket, it->u.done.err);
+		break;
+	case INBOX_AUTH:
+		auth_swap(w, it->u.auth);
+		break;
+	case INBOX_AUTH_DONE:
+		auth_verdict(w, it->u.verdict.conn, it->u.verdict.rc);
+		break;
+	case INBOX_FLOW_WAKE:
+		w->flow_recheck = true;
+		break;
+	case INBOX_CONN: /* process_inbox() adopts it, worker_shutdown() frees it */
+		break;
+	}
+	free(it);
+}
+
 static void process_inbox(struct worker *w)
 {
 	struct mpsc_node *node;
@@ -156,7 +204,7 @@ static void process_inbox(struct worker *w)
 			/* Home already: a second hand-over cannot happen. */
 			(void)conn_process(c);
 		} else {
-			route_inbox(w, it);
+			worker_inbox_item(w, it);
 		}
 	}
 }

@@ -22,6 +22,10 @@
 #include "auth/passwd.h"
 #include "broker/auth_pool.h"
 #include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/worker.h"
+#include "tern/codec.h"
+#include "util/mpsc.h"
 
 struct fixture {
 	struct broker b;

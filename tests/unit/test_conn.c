@@ -25,6 +25,12 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/transport.h"
+#include "broker/worker.h"
+#include "tern/codec.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 void *__real_malloc(size_t n);

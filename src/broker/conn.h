@@ -1,0 +1,173 @@
+/*
+ * conn.h - one network connection (conn.c): its transport, its buffers, the
+ * framing of packets in and out, its lifetime (close, reap, linger) and the
+ * connection-level state the handlers read (protocol version, limits,
+ * aliases, will).
+ */
+#ifndef TERN_BROKER_CONN_H
+#define TERN_BROKER_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/codec.h"
+#include "tern/error.h"
+#include "util/buf.h"
+
+struct conn_out;
+struct delivery;
+struct flow_pause;
+struct listener;
+struct msg;
+struct session;
+struct tls_conn;
+struct topic_alias;
+struct transport;
+struct worker;
+struct ws_conn;
+
+enum conn_state {
+	CONN_NEW,     /* waiting for CONNECT */
+	CONN_ACTIVE,  /* CONNACK sent */
+	CONN_CLOSING, /* marked; reaped before the loop sleeps */
+	CONN_LINGER,  /* reaped, closing gracefully: see conn_reap() */
+};
+
+struct conn {
+	/* Ordered by size to keep an idle connection small. */
+	uint64_t id;
+	struct worker *w;
+	const struct listener *listener;
+	const struct transport *tp;
+	struct tls_conn *tls;      /* TLS layer state, or NULL */
+	struct ws_conn *ws;        /* WebSocket layer state, or NULL */
+	struct conn *prev, *next;  /* w->conns, or w->lingering */
+	struct conn *flush_next;   /* w->flush */
+	struct conn *closing_next; /* w->closing */
+	uint64_t last_rx;          /* monotonic ms of the last packet */
+	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
+	struct buf rbuf;
+	struct buf wbuf;
+	struct session *session;
+	uint8_t **alias_topic;         /* inbound alias -> topic (len-prefixed) */
+	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
+	struct msg *will;              /* will of this connection */
+	struct conn_out *out;          /* payloads sent by reference; NULL when none */
+	struct flow_pause *flow;       /* acks held by flow control (flow.c); NULL: none */
+	int fd;
+	enum conn_state state;
+	uint32_t client_max_packet; /* client's Maximum Packet Size (v5); 0 none */
+	uint32_t will_delay;
+	uint32_t will_expiry;    /* its Message Expiry Interval, applied */
+	uint16_t keep_alive;     /* seconds; 0: none */
+	uint16_t send_quota_max; /* client's Receive Maximum (v5) */
+	uint16_t alias_max;      /* our Topic Alias Maximum (v5) */
+	uint16_t alias_out_max;  /* aliases we may assign: the client's, capped */
+	uint8_t version;
+	bool tp_read_wants_write; /* a read waits for the socket to be writable */
+	bool tp_write_wants_read; /* a write waits for the socket to be readable */
+	bool in_flush;
+	bool epollout;        /* EPOLLOUT is registered */
+	bool will_suppressed; /* normal DISCONNECT received */
+	bool counted;         /* counted in broker->n_conns */
+	bool problem_info;    /* the v5 CONNECT set Request Problem Information 1 */
+	bool will_has_expiry; /*   when it is published */
+	bool input_paused;    /* EPOLLIN off: see conn_pause_input() */
+	uint8_t auth;         /* enum conn_auth */
+	uint8_t auth_rc;      /* the verdict, once auth is CONN_AUTH_DONE */
+	bool no_linger;       /* the peer ended the stream: close at once */
+	bool shut_wr;         /* lingering: our write side is shut down */
+	uint32_t discarded;   /* lingering: input bytes read and dropped */
+};
+
+/* The peer's address ("1.2.3.4:5678") of c, written into buf. */
+const char *conn_peer(const struct conn *c, char buf[64]);
+
+/* Creates a connection for a socket accepted on listener l (it then owns
+ * the socket); NULL when out of memory or the transport cannot start. */
+struct conn *conn_new(struct worker *w, int fd, const struct listener *l);
+
+/* Handles write readiness: flushes output, and lets a transport that was
+ * waiting for it (a TLS handshake) go on reading. Returns false when that
+ * read handed c to another worker (see conn_process): the caller must not
+ * touch c any more. */
+bool conn_on_writable(struct conn *c);
+
+/* Frees a connection that is no longer in any list (used by the reaper). */
+void conn_free(struct conn *c);
+
+/* Reads what the socket has and handles every whole packet. Returns false
+ * when c was handed to another worker (see conn_process). */
+bool conn_on_readable(struct conn *c);
+
+/* Handles packets already buffered (also after a hand-over). Returns false
+ * when a CONNECT handed c to its session's home worker: c then belongs to
+ * that thread, which may already be running it, so the caller must not
+ * touch c any more (not even to read its state). True otherwise, closing
+ * or not. */
+bool conn_process(struct conn *c);
+
+/* Writes buffered output; registers for EPOLLOUT on a partial write. */
+void conn_flush(struct conn *c);
+
+/*
+ * Ends the connection. For v5 connections in CONN_ACTIVE a reason >= 0x80
+ * is first sent in a DISCONNECT (with a reason string when the client asked
+ * for problem information). Idempotent. The will is published unless the
+ * client sent a normal DISCONNECT.
+ */
+void conn_close(struct conn *c, uint8_t reason, const char *why);
+
+/*
+ * Reaps a closing connection: detaches the session at once, then closes.
+ * Unless the peer ended the stream itself (c->no_linger), the close is
+ * graceful, so that the client can read our last words (a DISCONNECT with
+ * its reason, a refusing CONNACK) even while it is still sending: closing a
+ * socket with unread input makes the kernel send a reset, and the client's
+ * next send or read fails before it sees them. So c lingers (CONN_LINGER,
+ * on w->lingering): its output is flushed, the transport says goodbye (TLS
+ * close_notify, WebSocket close frame), the write side is shut down, and
+ * input is read and dropped until the peer closes, for at most
+ * CONN_LINGER_MS and CONN_LINGER_BYTES. A lingering connection belongs to
+ * no session and no longer counts against max_connections.
+ */
+void conn_reap(struct conn *c);
+
+/* Handles an epoll event of a lingering connection (may free it). */
+void conn_linger_event(struct conn *c, uint32_t events);
+
+/* Ends every lingering connection of w whose time is up at now
+ * (UINT64_MAX: all of them, at shutdown). */
+void conn_linger_expire(struct worker *w, uint64_t now);
+
+/* Detaches c from its session: the will is published now or scheduled
+ * after its delay, and a session whose expiry interval is 0 ends. */
+void conn_detach_session(struct conn *c);
+
+/* Stops (paused true) or resumes reading from c: while paused, epoll
+ * reports only a hang-up or an error, upon which c is closed; what the
+ * client sends meanwhile waits in the socket. */
+void conn_pause_input(struct conn *c, bool paused);
+
+/* Removes c from its worker (epoll, lists) without closing it, so that it
+ * can be handed to another worker. */
+void conn_unlink(struct conn *c);
+
+/* Encodes and queues a packet; closes the connection on failure. */
+enum tern_err conn_send(struct conn *c, const struct tern_packet *p);
+
+/* Encodes and queues a PUBLISH of d with packet_id (0 for QoS 0) and dup.
+ * Returns TERN_E_TOO_LARGE when it exceeds the client's Maximum Packet Size
+ * (nothing is sent then [MQTT-3.1.2-25]). */
+enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
+                                bool dup);
+
+/* Sends an ack-type packet (PUBACK..PUBCOMP) with a reason. */
+enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
+                            uint8_t reason);
+
+/* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
+size_t conn_pending_out(const struct conn *c);
+
+#endif

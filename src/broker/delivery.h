@@ -1,0 +1,28 @@
+/*
+ * delivery.h - one message on its way to one session: the message (a
+ * reference), the QoS and RETAIN flag it is delivered with and the
+ * subscription identifiers of the subscriptions it matched. Queued and
+ * in-flight entries of a session hold one each; so do the items that carry
+ * deliveries between workers.
+ */
+#ifndef TERN_BROKER_DELIVERY_H
+#define TERN_BROKER_DELIVERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct msg;
+
+struct delivery {
+	struct msg *msg; /* one reference, owned by the delivery */
+	uint8_t qos;     /* QoS it is delivered with */
+	bool retain;     /* RETAIN flag it is delivered with */
+	uint16_t n_sub_ids;
+	uint32_t sub_id;   /* when n_sub_ids == 1 */
+	uint32_t *sub_ids; /* when n_sub_ids > 1; owned */
+};
+
+/* Releases what d owns and zeroes it. */
+void delivery_clear(struct delivery *d);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * worker.h - one worker thread: its event loop, its state, and its inbox.
+ *
+ * A worker owns its connections, its sessions, its router replica and the
+ * store batch of its current iteration. Other threads reach it only through
+ * its inbox: worker_post() pushes an inbox_item (a connection handed over,
+ * deliveries, a router change or its ack, a store commit, reloaded auth
+ * files, a password verdict, a flow wake-up) and wakes the loop, which hands
+ * each item to the module it concerns (worker_inbox_item()).
+ */
+#ifndef TERN_BROKER_WORKER_H
+#define TERN_BROKER_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/config.h"
+#include "broker/delivery.h"
+#include "broker/router.h"
+#include "broker/stats.h"
+#include "tern/error.h"
+#include "util/log_limit.h"
+#include "util/map.h"
+#include "util/mpsc.h"
+
+struct auth_state;
+struct broker;
+struct conn;
+struct flow_pause;
+struct held;
+struct store_batch;
+struct sys_state;
+
+enum inbox_kind {
+	INBOX_CONN,       /* a connection handed to its home worker */
+	INBOX_DELIVER,    /* deliveries for sessions of this worker */
+	INBOX_ROUTE_ADD,  /* apply router_add() to this replica */
+	INBOX_ROUTE_DEL,  /* apply router_remove() to this replica */
+	INBOX_ROUTE_ACK,  /* a replica applied a change of ours */
+	INBOX_STORE_DONE, /* the store committed one of our batches */
+	INBOX_AUTH,       /* reloaded password / ACL files */
+	INBOX_AUTH_DONE,  /* the verdict on a CONNECT's password (auth_pool.c) */
+	INBOX_FLOW_WAKE,  /* a session drained: recheck paused publishers */
+};
+
+struct deliver_target {
+	uint64_t session;
+	struct delivery d;
+};
+
+struct inbox_item {
+	struct mpsc_node node;
+	struct inbox_item *next; /* chaining in a worker's outbox */
+	enum inbox_kind kind;
+	union {
+		struct conn *conn;
+		struct {
+			size_t n;
+			struct deliver_target *t; /* owned */
+		} deliver;
+		struct {
+			uint16_t origin; /* worker to ack, when req != 0 */
+			uint64_t req;
+			struct route route;
+			uint16_t filter_len;
+			uint8_t *text; /* the filter as subscribed; owned */
+		} route;
+		struct {
+			uint64_t req;
+		} ack;
+		struct {
+			struct broker *b; /* still alive when w is not, at stop */
+			struct worker *w;
+			uint64_t ticket;
+			enum tern_err err;
+		} done;
+		struct auth_state *auth;
+		struct {
+			uint64_t conn; /* id of the connection it is for */
+			uint8_t rc;    /* CONNACK reason (v5 code) */
+		} verdict;
+	} u;
+};
+
+struct worker {
+	struct broker *broker;
+	unsigned id;
+	int epfd;
+	int evfd;
+	int lfds[MAX_LISTENERS];
+	size_t n_lfds;
+	pthread_t thread;
+	bool thread_started;
+	struct mpsc inbox;
+	atomic_bool wake_pending; /* an eventfd write is on its way */
+	/* Deliveries posted to this worker and not yet handled: other workers
+	 * stop sending it QoS 0 beyond WORKER_BACKLOG_MAX, so a slow worker
+	 * cannot make the others fill memory (QoS 1/2 are bounded by the
+	 * publishers' in-flight windows). */
+	atomic_size_t backlog;
+
+	struct router *router;
+	struct map sessions;          /* client id -> session */
+	struct map sessions_by_id;    /* id -> session */
+	struct map pending;           /* request id -> struct pending_ack */
+	struct map auth_wait;         /* conn id -> conn waiting for a password verdict */
+	struct conn *conns;           /* every live conn, doubly linked */
+	struct conn *flush;           /* conns with output to write */
+	struct conn *closing;         /* conns to reap before sleeping */
+	struct conn *lingering;       /* reaped conns closing gracefully */
+	struct inbox_item **outbox;   /* per target worker, to push */
+	struct conn *handed_off;      /* conn just handed to another worker */
+	struct route_matches matches; /* scratch for routing */
+	uint64_t now;                 /* monotonic ms, once per iteration */
+	struct worker_stats stats;
+	uint64_t util_at, util_busy; /* last loop-utilisation sample */
+	struct sys_state *sys;       /* $SYS publishing (worker 0 only) */
+	struct auth_state *auth;     /* password and ACL files in force here */
+	struct store_batch *batch;   /* store operations of this iteration */
+	uint64_t ticket;             /* ticket of that batch */
+	uint64_t done_ticket;        /* all batches up to it are committed */
+	struct held *held;           /* answers waiting for a commit (ring) */
+	size_t held_head, held_n, held_cap;
+	struct flow_pause **paused; /* publishers paused by flow control (flow.c) */
+	size_t n_paused, cap_paused;
+	bool flow_recheck; /* a cell drained: run flow_resume() before sleeping */
+	uint64_t next_tick;
+	/* Lines that repeat per message (drops, denied publishes), at most
+	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
+	struct log_limiter log_limit;
+};
+
+/* The window of log_limit: "N more dropped for client X in the last 10 s". */
+#define LOG_REPEAT_WINDOW_MS 10000u
+
+#define WORKER_BACKLOG_MAX ((size_t)1 << 17)
+
+/* Queues item for worker `to` (any thread may call it for any worker):
+ * pushes to its inbox and wakes it. */
+void worker_post(struct worker *to, struct inbox_item *item);
+
+/* Queues item in from's outbox for worker `to`; pushed in one go before
+ * `from` sleeps, so a burst of publishes costs one wake-up per target. */
+void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item);
+
+/* Registers conn (accepted here or handed over) with this worker's loop. */
+enum tern_err worker_adopt(struct worker *w, struct conn *c);
+
+/* Handles one inbox item other than INBOX_CONN (which the loop adopts):
+ * gives it to the module it is for (route, persist, auth, flow) and frees
+ * it, unless that module reuses it. Also used at shutdown, when
+ * stop is set, to drain what is left. */
+void worker_inbox_item(struct worker *w, struct inbox_item *item);
+
+/* The worker thread's body: worker_iterate() until the broker stops. */
+void *worker_main(void *arg);
+
+/* One loop iteration: waits for events at most until the next timer (and
+ * at most max_wait_ms when >= 0), handles them, runs due timers, flushes.
+ * Lets tests and fuzzers drive a worker without its thread. */
+void worker_iterate(struct worker *w, int max_wait_ms);
+
+/* Called when a router change of ours is applied everywhere. */
+typedef void (*pending_done_fn)(struct worker *w, void *arg);
+
+/* The connection of session session_id on w, if it is still conn_id (a
+ * connection that closed, or a new one of the same session, does not
+ * match). For answers that were held back. */
+struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id);
+
+#endif
