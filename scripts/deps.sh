@@ -9,7 +9,7 @@ test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 openssl pyth
            python3-prometheus-client
            python3-paho-mqtt mosquitto-clients mosquitto)
 
-bench_pkgs=(mosquitto gnuplot-nox)
+bench_pkgs=(mosquitto gnuplot-nox valgrind)
 
 want=("${build_pkgs[@]}")
 [[ ${1:-build} == test ]] && want+=("${test_pkgs[@]}")
