@@ -2,7 +2,7 @@
  * test_config.c - unit tests of the configuration file parser
  * (src/broker/config.c): what fuzzing found, kept as tests; and the
  * listener and allow_anonymous defaults of config_from_args (mosquitto 2's
- * local only mode).
+ * local only mode); the errors and values of the directive table.
  *
  * Files are written to a directory of their own under /tmp.
  */
@@ -117,6 +117,118 @@ static void test_include_dir_reads_file(void **state)
 	assert_int_equal(cfg.sys_interval, 42);
 }
 
+/* Loads text as the main file; returns the result, the message in err. */
+static enum tern_err load_text(struct fix *f, const char *text, struct config *cfg, char *err,
+                               size_t errlen)
+{
+	write_file(f->main_path, text);
+	config_defaults(cfg);
+	err[0] = '\0';
+	return config_load(cfg, f->main_path, err, errlen);
+}
+
+/* Expects text to fail with "FILE:LINE: message" (the file's name and the
+ * line, as ternd prints it). */
+static void expect_error(struct fix *f, const char *text, int line, const char *message)
+{
+	struct config cfg;
+	char err[512], want[512];
+	assert_int_equal(load_text(f, text, &cfg, err, sizeof(err)), TERN_E_CONFIG);
+	snprintf(want, sizeof(want), "%s:%d: %s", f->main_path, line, message);
+	assert_string_equal(err, want);
+}
+
+/* Every kind of value in the directive table reports its errors with the
+ * file, the line and the directive, as the strcmp chain before it did. */
+static void test_directive_errors_name_file_line_and_directive(void **state)
+{
+	struct fix *f = *state;
+	expect_error(f, "port 1884\n\nfrobnicate_widgets 1\n", 3,
+	             "unknown or unsupported directive 'frobnicate_widgets'");
+	/* An unknown directive is named whatever follows it. */
+	expect_error(f, "frobnicate 1 2 3 4 5 6\n", 1,
+	             "unknown or unsupported directive 'frobnicate'");
+	expect_error(f, "# c\nmax_keepalive 65536\n", 2,
+	             "max_keepalive: '65536' is not a whole number from 0 to 65535");
+	expect_error(f, "connect_timeout 0\n", 1,
+	             "connect_timeout: '0' is not a whole number from 1 to 3600");
+	expect_error(f, "workers\n", 1, "workers needs a value");
+	expect_error(f, "workers -1\n", 1, "workers: '-1' is not a whole number from 0 to 256");
+	expect_error(f, "retain_available yes\n", 1,
+	             "retain_available: expected true or false, got 'yes'");
+	expect_error(f, "retain_available\n", 1,
+	             "retain_available: expected true or false, got ''");
+	expect_error(f, "storage_sync always\n", 1, "storage_sync: expected full, normal or off");
+	expect_error(f, "storage\n", 1, "storage: expected memory or sqlite");
+	expect_error(f, "listener 1884\nprotocol ws\n", 2, "protocol: expected mqtt or websockets");
+	expect_error(f, "auto_id_prefix 0123456789012345678901234567890123\n", 1,
+	             "auto_id_prefix: value too long");
+	expect_error(f, "persistent_client_expiration 3x\n", 1,
+	             "persistent_client_expiration: '3x' is not a duration like 2h, 14d, 1w, 6m "
+	             "or 1y");
+	expect_error(f, "max_packet_size 19\n", 1, "max_packet_size must be 0 or at least 20");
+	expect_error(f, "per_listener_settings true\n", 1,
+	             "per_listener_settings true is not supported: ternd applies its security "
+	             "settings to every listener");
+	/* Arity: more words than the directive takes is an error, never
+	 * silently ignored; so is a third word for a two-word one. */
+	expect_error(f, "workers 4 5\n", 1, "workers: too many arguments");
+	expect_error(f, "listener 1884 127.0.0.1 x\n", 1, "listener: too many arguments");
+	expect_error(f, "log_dest file /tmp/x y\n", 1, "log_dest: too many arguments");
+}
+
+/* Each row stores its value at its field's width, in struct config or in
+ * the listener the line belongs to. */
+static void test_directives_store_their_values(void **state)
+{
+	struct fix *f = *state;
+	struct config cfg;
+	char err[512];
+	assert_int_equal(load_text(f,
+	                           "max_keepalive 65535\n"
+	                           "max_topic_alias 7\n"
+	                           "max_queued_bytes 9000000000\n"
+	                           "max_inflight_messages 0\n"
+	                           "max_connections -1\n"
+	                           "storage memory\n"
+	                           "storage_sync full\n"
+	                           "retain_available false\n"
+	                           "persistent_client_expiration 2h\n"
+	                           "autosave_interval 1800\n"
+	                           "workers 3 # a comment after the value\n"
+	                           "log_timestamp_format %Y-%m-%d %H:%M:%S\n"
+	                           "certfile default.pem\n"
+	                           "listener 1885 127.0.0.1\n"
+	                           "protocol websockets\n"
+	                           "keyfile second.key\n"
+	                           "require_certificate true\n",
+	                           &cfg, err, sizeof(err)),
+	                 TERN_OK);
+	assert_int_equal(cfg.max_keepalive, 65535);
+	assert_int_equal(cfg.max_topic_alias, 7);
+	assert_int_equal(cfg.max_topic_alias_broker, 10); /* its neighbour untouched */
+	assert_true(cfg.max_queued_bytes == 9000000000ull);
+	assert_int_equal(cfg.max_inflight_messages, 65535);
+	assert_true(cfg.max_connections == -1);
+	assert_int_equal(cfg.storage, STORAGE_MEMORY);
+	assert_int_equal(cfg.storage_sync, 0); /* STORE_SYNC_FULL */
+	assert_false(cfg.retain_available);
+	assert_int_equal(cfg.persistent_client_expiration, 7200);
+	assert_int_equal(cfg.workers, 3);
+	assert_string_equal(cfg.log_timestamp_format, "%Y-%m-%d %H:%M:%S");
+	/* certfile before any listener opened the default one on 1883. */
+	assert_int_equal(cfg.n_listeners, 2);
+	assert_int_equal(cfg.listeners[0].port, 1883);
+	assert_string_equal(cfg.listeners[0].certfile, "default.pem");
+	assert_false(cfg.listeners[0].websockets);
+	assert_int_equal(cfg.listeners[1].port, 1885);
+	assert_string_equal(cfg.listeners[1].bind, "127.0.0.1");
+	assert_true(cfg.listeners[1].websockets);
+	assert_string_equal(cfg.listeners[1].keyfile, "second.key");
+	assert_true(cfg.listeners[1].require_certificate);
+	assert_string_equal(cfg.listeners[1].certfile, "");
+}
+
 /* Runs config_from_args on "ternd ARGS..." (with "-c FILE" when text is not
  * NULL) and returns the result in *cfg. */
 static void args(struct fix *f, const char *text, struct config *cfg, ...)
@@ -220,6 +332,10 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_a_configured_listener_refuses_anonymous_by_default, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_directive_errors_name_file_line_and_directive,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_directives_store_their_values, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
