@@ -149,13 +149,13 @@ static enum tern_err ask_pool(struct conn *c, struct auth_state *a, const struct
 	struct worker *w = c->w;
 	struct broker *b = w->broker;
 	atomic_fetch_add(&a->refs, 1);
-	enum tern_err err = map64_put(&w->auth_wait, c->id, c);
+	enum tern_err err = map64_put(&w->auth_wait, c->sink.id, c);
 	if (!err)
-		err = auth_pool_submit(b->auth_pool, w, c->id, a, a->pw, p->username.data,
+		err = auth_pool_submit(b->auth_pool, w, c->sink.id, a, a->pw, p->username.data,
 		                       p->username.len, p->has_password ? p->password.data : NULL,
 		                       p->password.len);
 	if (err) {
-		map64_del(&w->auth_wait, c->id);
+		map64_del(&w->auth_wait, c->sink.id);
 		auth_unref(a);
 		/* A full queue means more CONNECTs than the threads can
 		 * hash: refuse this one now rather than queue without
@@ -246,7 +246,7 @@ void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
 
 void auth_forget(struct conn *c)
 {
-	map64_del(&c->w->auth_wait, c->id);
+	map64_del(&c->w->auth_wait, c->sink.id);
 	c->auth = CONN_AUTH_NONE;
 }
 

@@ -190,7 +190,7 @@ static void worker_shutdown(struct worker *w)
 	/* Connections first: reaping detaches them from their sessions. */
 	while (w->conns) {
 		struct conn *c = w->conns;
-		c->will_suppressed = true;
+		c->sink.will_suppressed = true;
 		c->no_linger = true; /* nobody is left to linger for */
 		conn_close(c, TERN_RC_SERVER_SHUTTING_DOWN, NULL);
 		conn_reap(c);

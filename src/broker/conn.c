@@ -173,7 +173,8 @@ struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
 		return NULL;
 	}
 	struct broker *b = w->broker;
-	c->id = broker_new_id(b);
+	c->sink.ops = &conn_sink_ops;
+	c->sink.id = broker_new_id(b);
 	c->fd = fd;
 	c->w = w;
 	c->state = CONN_NEW;
@@ -188,7 +189,7 @@ static void free_aliases(struct conn *c)
 {
 	if (!c->alias_topic)
 		return;
-	for (size_t i = 0; i <= c->alias_max; i++)
+	for (size_t i = 0; i <= c->sink.alias_max; i++)
 		free(c->alias_topic[i]);
 	free(c->alias_topic);
 	c->alias_topic = NULL;
@@ -210,7 +211,7 @@ void conn_free(struct conn *c)
 	buf_free(&c->rbuf);
 	buf_free(&c->wbuf);
 	out_free(c);
-	msg_unref(c->will);
+	msg_unref(c->sink.will);
 	free_aliases(c);
 	topic_alias_free(&c->alias_out);
 	free(c);
@@ -230,10 +231,11 @@ static void mark_flush(struct conn *c)
  * the buffer could not grow. */
 static enum tern_err queue_packet(struct conn *c, const struct tern_packet *p)
 {
-	size_t size = tern_packet_size(p, c->version);
+	size_t size = tern_packet_size(p, c->sink.version);
 	if (size == 0)
 		return TERN_E_INVALID;
-	if (c->client_max_packet && size > c->client_max_packet && c->version == TERN_V5) {
+	if (c->sink.client_max_packet && size > c->sink.client_max_packet &&
+	    c->sink.version == TERN_V5) {
 		/* Reason strings and user properties are the first to go
 		 * [MQTT-3.1.2-25] [MQTT-3.2.2-19] [MQTT-3.14.2-3]. */
 		struct tern_packet slim = *p;
@@ -263,7 +265,7 @@ static enum tern_err queue_packet(struct conn *c, const struct tern_packet *p)
 			pr->present &= ~TERN_PROP_BIT(TERN_PROP_REASON_STRING);
 			pr->n_user = 0;
 			pr->user_raw = (struct tern_bytes){0};
-			if (tern_packet_size(&slim, c->version) <= c->client_max_packet)
+			if (tern_packet_size(&slim, c->sink.version) <= c->sink.client_max_packet)
 				return queue_packet(c, &slim);
 		}
 		return TERN_E_TOO_LARGE;
@@ -272,7 +274,7 @@ static enum tern_err queue_packet(struct conn *c, const struct tern_packet *p)
 	if (err)
 		return TERN_E_NOMEM;
 	size_t n = 0;
-	err = tern_encode_packet(p, c->version, c->wbuf.data + c->wbuf.len,
+	err = tern_encode_packet(p, c->sink.version, c->wbuf.data + c->wbuf.len,
 	                         c->wbuf.cap - c->wbuf.len, &n);
 	if (err)
 		return err;
@@ -297,7 +299,7 @@ enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t
 {
 	struct tern_packet p = {.type = type};
 	p.u.ack.packet_id = packet_id;
-	p.u.ack.reason = c->version == TERN_V5 ? reason : 0;
+	p.u.ack.reason = c->sink.version == TERN_V5 ? reason : 0;
 	return conn_send(c, &p);
 }
 
@@ -317,7 +319,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	};
 	uint16_t alias = 0;
 	bool alias_known = false;
-	if (c->version == TERN_V5) {
+	if (c->sink.version == TERN_V5) {
 		struct tern_props *pr = &pub.props;
 		/* Forwarded unchanged to every subscriber [MQTT-3.3.2-4]
 		 * [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20]. */
@@ -348,8 +350,8 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		pr->sub_ids = d->n_sub_ids > 1 ? d->sub_ids : &d->sub_id;
 		pr->n_user = m->n_user;
 		pr->user_raw = m->user_raw;
-		if (c->alias_out_max) {
-			alias = topic_alias_pick(c->alias_out, c->alias_out_max, m->topic,
+		if (c->sink.alias_out_max) {
+			alias = topic_alias_pick(c->alias_out, c->sink.alias_out_max, m->topic,
 			                         &alias_known);
 			if (alias) {
 				pr->present |= TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
@@ -363,8 +365,8 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	 * topic, packet id and an empty property length: no need to measure
 	 * it first (the hot path of fan-out). */
 	const struct tern_props *pr = &pub.props;
-	bool plain = c->version != TERN_V5 || (!pr->present && !pr->n_sub_ids && !pr->n_user);
-	size_t hmax = plain ? pub.topic.len + 10u : tern_publish_header_size(&pub, c->version);
+	bool plain = c->sink.version != TERN_V5 || (!pr->present && !pr->n_sub_ids && !pr->n_user);
+	size_t hmax = plain ? pub.topic.len + 10u : tern_publish_header_size(&pub, c->sink.version);
 	if (hmax == 0)
 		return TERN_E_INVALID;
 	bool byref = m->payload.len >= BYREF_MIN;
@@ -374,27 +376,27 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		return err;
 	}
 	size_t n = 0;
-	err = tern_encode_publish_header(&pub, c->version, c->wbuf.data + c->wbuf.len,
+	err = tern_encode_publish_header(&pub, c->sink.version, c->wbuf.data + c->wbuf.len,
 	                                 c->wbuf.cap - c->wbuf.len, &n);
 	if (err)
 		return err;
-	if (c->client_max_packet && n + m->payload.len > c->client_max_packet) {
+	if (c->sink.client_max_packet && n + m->payload.len > c->sink.client_max_packet) {
 		if (alias && !alias_known) {
 			/* The alias property made it too large: the message
 			 * still goes out, without one (hmax covered that). */
 			pub.props.present &= ~TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
 			alias = 0;
-			err = tern_encode_publish_header(&pub, c->version,
+			err = tern_encode_publish_header(&pub, c->sink.version,
 			                                 c->wbuf.data + c->wbuf.len,
 			                                 c->wbuf.cap - c->wbuf.len, &n);
 			if (err)
 				return err;
 		}
-		if (n + m->payload.len > c->client_max_packet)
+		if (n + m->payload.len > c->sink.client_max_packet)
 			return TERN_E_TOO_LARGE; /* nothing was committed */
 	}
 	if (alias && !alias_known &&
-	    topic_alias_set(&c->alias_out, c->alias_out_max, alias, m->topic) != TERN_OK) {
+	    topic_alias_set(&c->alias_out, c->sink.alias_out_max, alias, m->topic) != TERN_OK) {
 		/* The client learns a mapping only from a PUBLISH we send,
 		 * so the table and what was sent must agree. */
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
@@ -592,7 +594,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 	c->closing_next = c->w->closing;
 	c->w->closing = c;
 	struct broker *b = c->w->broker;
-	if (active && c->version == TERN_V5 && reason >= 0x80) {
+	if (active && c->sink.version == TERN_V5 && reason >= 0x80) {
 		/* The server may send DISCONNECT with a reason before closing
 		 * [MQTT-4.13.2-1]; a reason string is allowed on DISCONNECT
 		 * whatever Request Problem Information says [MQTT-3.1.2-29],
@@ -601,7 +603,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 		 * fit in memory the connection closes without it. */
 		struct tern_packet p = {.type = TERN_DISCONNECT};
 		p.u.reasoned.reason = reason;
-		if (why && c->problem_info) {
+		if (why && c->sink.problem_info) {
 			p.u.reasoned.props.present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
 			p.u.reasoned.props.reason_string =
 			        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
@@ -609,51 +611,10 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 		(void)queue_packet(c, &p);
 	}
 	if (why && b->cfg.connection_messages) {
-		const struct session *s = c->session;
+		const struct session *s = c->sink.session;
 		log_write(&b->log, LOG_TYPE_NOTICE, "Client %.*s [%s] disconnected: %s.",
 		          s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
 		          conn_peer(c, (char[64]){0}), why);
-	}
-}
-
-void conn_detach_session(struct conn *c)
-{
-	struct session *s = c->session;
-	if (!s)
-		return;
-	struct worker *w = c->w;
-	c->session = NULL;
-	s->conn = NULL;
-	session_flow_online(s, false);
-	stat_add(&w->stats, STAT_SESSIONS_ONLINE, (uint64_t)-1);
-	if (c->will && !c->will_suppressed) {
-		/* The will goes out after the Will Delay Interval or when the
-		 * session ends, whichever is first [MQTT-3.1.3-9]. */
-		uint32_t delay = c->will_delay < s->expiry ? c->will_delay : s->expiry;
-		msg_unref(s->will);
-		s->will = c->will;
-		s->will_has_expiry = c->will_has_expiry;
-		s->will_expiry = c->will_expiry;
-		c->will = NULL;
-		s->will_at = w->now + (uint64_t)delay * 1000u;
-		if (delay == 0)
-			session_fire_will(s);
-	}
-	if (s->expiry == 0) {
-		session_destroy(s);
-		return;
-	}
-	s->expire_at = s->expiry == UINT32_MAX ? 0 : w->now + (uint64_t)s->expiry * 1000u;
-	int64_t wall = wall_ms();
-	session_record(s, wall);
-	struct store_batch *batch = persist_batch(w);
-	if (batch) {
-		if (s->will && s->will->store_id) {
-			/* A delayed will must survive a restart too. */
-			persist_note(w, store_msg_put(batch, s->will));
-			persist_note(w, store_will_put(batch, s->id, s->will->store_id,
-			                               wall + (int64_t)(s->will_at - w->now)));
-		}
 	}
 }
 
@@ -757,7 +718,7 @@ void conn_reap(struct conn *c)
 	conn_unlink(c);
 	/* No longer the session's connection, whatever the linger does: a
 	 * new connection of the client resumes or takes over at once. */
-	conn_detach_session(c);
+	handle_detach(&c->sink);
 	if (c->auth == CONN_AUTH_WAIT)
 		auth_forget(c);
 	if (c->flow)
@@ -776,8 +737,8 @@ void conn_reap(struct conn *c)
 		c->counted = false;
 	}
 	buf_free(&c->rbuf);
-	msg_unref(c->will);
-	c->will = NULL;
+	msg_unref(c->sink.will);
+	c->sink.will = NULL;
 	free_aliases(c);
 	topic_alias_free(&c->alias_out);
 	c->prev = NULL;
@@ -823,7 +784,7 @@ static void dispatch(struct conn *c, struct tern_packet *p)
 			conn_close(c, TERN_RC_PROTOCOL_ERROR, "second CONNECT");
 			return;
 		}
-		handle_connect(c, &p->u.connect);
+		handle_connect(c->w, &c->sink, &p->u.connect);
 		return;
 	case TERN_PUBLISH:
 		handle_publish(c, &p->u.publish);
@@ -841,19 +802,19 @@ static void dispatch(struct conn *c, struct tern_packet *p)
 		handle_pubcomp(c, &p->u.ack);
 		return;
 	case TERN_SUBSCRIBE:
-		handle_subscribe(c, &p->u.subscribe);
+		handle_subscribe(&c->sink, c->sink.session, &p->u.subscribe);
 		return;
 	case TERN_UNSUBSCRIBE:
-		handle_unsubscribe(c, &p->u.unsubscribe);
+		handle_unsubscribe(&c->sink, c->sink.session, &p->u.unsubscribe);
 		return;
 	case TERN_PINGREQ:
-		handle_pingreq(c);
+		handle_pingreq(&c->sink);
 		return;
 	case TERN_DISCONNECT:
-		handle_disconnect(c, &p->u.reasoned);
+		handle_disconnect(&c->sink, c->sink.session, &p->u.reasoned);
 		return;
 	case TERN_AUTH:
-		handle_auth(c, &p->u.reasoned);
+		handle_auth(&c->sink, &p->u.reasoned);
 		return;
 	case TERN_CONNACK:
 	case TERN_SUBACK:
@@ -903,7 +864,7 @@ bool conn_process(struct conn *c)
 			conn_close(c, TERN_RC_PROTOCOL_ERROR, "client sent a server-only packet");
 			break;
 		}
-		if (c->state == CONN_ACTIVE && c->version == TERN_V5 &&
+		if (c->state == CONN_ACTIVE && c->sink.version == TERN_V5 &&
 		    (type == 0 || type == TERN_AUTH)) {
 			/* Neither can come in this session, by its type alone:
 			 * type 0 is forbidden (2.1.2), and AUTH needs an
@@ -919,7 +880,8 @@ bool conn_process(struct conn *c)
 			break;
 		}
 		struct tern_fixed_header fh;
-		enum tern_err err = tern_decode_fixed_header_v(data, avail, max, c->version, &fh);
+		enum tern_err err =
+		        tern_decode_fixed_header_v(data, avail, max, c->sink.version, &fh);
 		if (err == TERN_E_INCOMPLETE)
 			break;
 		if (err) {
@@ -935,10 +897,11 @@ bool conn_process(struct conn *c)
 		if (avail - fh.header_len < fh.remaining)
 			break;
 		struct tern_packet p;
-		err = tern_decode_packet(&fh, data + fh.header_len, c->version, &p);
+		err = tern_decode_packet(&fh, data + fh.header_len, c->sink.version, &p);
 		if (err) {
 			if (fh.type == TERN_CONNECT && c->state == CONN_NEW)
-				connect_refuse_decoded(c, err, data + fh.header_len, fh.remaining);
+				connect_refuse_decoded(c->w, &c->sink, err, data + fh.header_len,
+				                       fh.remaining);
 			else
 				conn_close(c, decode_reason(err), tern_strerror(err));
 			break;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/sink.h"
 #include "tern/codec.h"
 #include "tern/error.h"
 #include "util/buf.h"
@@ -35,8 +36,10 @@ enum conn_state {
 };
 
 struct conn {
+	/* What the handlers and the session see of it (sink.h); its ops are
+	 * conn_sink.c's. */
+	struct sink sink;
 	/* Ordered by size to keep an idle connection small. */
-	uint64_t id;
 	struct worker *w;
 	const struct listener *listener;
 	const struct transport *tp;
@@ -49,36 +52,23 @@ struct conn {
 	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
 	struct buf rbuf;
 	struct buf wbuf;
-	struct session *session;
 	uint8_t **alias_topic;         /* inbound alias -> topic (len-prefixed) */
 	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
-	struct msg *will;              /* will of this connection */
 	struct conn_out *out;          /* payloads sent by reference; NULL when none */
 	struct flow_pause *flow;       /* acks held by flow control (flow.c); NULL: none */
 	int fd;
 	enum conn_state state;
-	uint32_t client_max_packet; /* client's Maximum Packet Size (v5); 0 none */
-	uint32_t will_delay;
-	uint32_t will_expiry;    /* its Message Expiry Interval, applied */
-	uint16_t keep_alive;     /* seconds; 0: none */
-	uint16_t send_quota_max; /* client's Receive Maximum (v5) */
-	uint16_t alias_max;      /* our Topic Alias Maximum (v5) */
-	uint16_t alias_out_max;  /* aliases we may assign: the client's, capped */
-	uint8_t version;
 	bool tp_read_wants_write; /* a read waits for the socket to be writable */
 	bool tp_write_wants_read; /* a write waits for the socket to be readable */
 	bool in_flush;
-	bool epollout;        /* EPOLLOUT is registered */
-	bool will_suppressed; /* normal DISCONNECT received */
-	bool counted;         /* counted in broker->n_conns */
-	bool problem_info;    /* the v5 CONNECT set Request Problem Information 1 */
-	bool will_has_expiry; /*   when it is published */
-	bool input_paused;    /* EPOLLIN off: see conn_pause_input() */
-	uint8_t auth;         /* enum conn_auth */
-	uint8_t auth_rc;      /* the verdict, once auth is CONN_AUTH_DONE */
-	bool no_linger;       /* the peer ended the stream: close at once */
-	bool shut_wr;         /* lingering: our write side is shut down */
-	uint32_t discarded;   /* lingering: input bytes read and dropped */
+	bool epollout;      /* EPOLLOUT is registered */
+	bool counted;       /* counted in broker->n_conns */
+	bool input_paused;  /* EPOLLIN off: see conn_pause_input() */
+	uint8_t auth;       /* enum conn_auth */
+	uint8_t auth_rc;    /* the verdict, once auth is CONN_AUTH_DONE */
+	bool no_linger;     /* the peer ended the stream: close at once */
+	bool shut_wr;       /* lingering: our write side is shut down */
+	uint32_t discarded; /* lingering: input bytes read and dropped */
 };
 
 /* The peer's address ("1.2.3.4:5678") of c, written into buf. */
@@ -141,10 +131,6 @@ void conn_linger_event(struct conn *c, uint32_t events);
  * (UINT64_MAX: all of them, at shutdown). */
 void conn_linger_expire(struct worker *w, uint64_t now);
 
-/* Detaches c from its session: the will is published now or scheduled
- * after its delay, and a session whose expiry interval is 0 ends. */
-void conn_detach_session(struct conn *c);
-
 /* Stops (paused true) or resumes reading from c: while paused, epoll
  * reports only a hang-up or an error, upon which c is closed; what the
  * client sends meanwhile waits in the socket. */
@@ -166,6 +152,13 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 /* Sends an ack-type packet (PUBACK..PUBCOMP) with a reason. */
 enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
                             uint8_t reason);
+
+/* The ops of a connection's sink (conn_sink.c), set by conn_new(). */
+extern const struct sink_ops conn_sink_ops;
+
+/* The connection whose sink k is; NULL when k is not a connection's (a
+ * test's fake sink). */
+struct conn *conn_of_sink(struct sink *k);
 
 /* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
 size_t conn_pending_out(const struct conn *c);

@@ -24,9 +24,9 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/config.h"
-#include "broker/conn.h"
 #include "broker/persist.h"
 #include "broker/session.h"
+#include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
 #include "store/store.h"
@@ -73,22 +73,19 @@ static const char *auth_refusal(uint8_t rc)
 }
 
 /* Sends a refusing CONNACK (session present 0 [MQTT-3.2.2-6]) and closes. */
-static void refuse(struct conn *c, uint8_t reason, const char *why)
+static void refuse(struct worker *w, struct sink *k, uint8_t reason, const char *why)
 {
 	struct tern_packet p = {.type = TERN_CONNACK};
-	p.u.connack.reason = c->version == TERN_V5 ? reason : v3_code(reason);
-	if (c->version == TERN_V5 && why && c->problem_info) {
-		p.u.connack.props.present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
-		p.u.connack.props.reason_string =
-		        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
-	}
-	conn_send(c, &p);
-	log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "Client connection from %s refused: %s.",
-	          conn_peer(c, (char[64]){0}), why);
-	conn_close(c, 0, NULL);
+	p.u.connack.reason = k->version == TERN_V5 ? reason : v3_code(reason);
+	sink_reason_string(k, &p.u.connack.props, why);
+	(void)sink_send(k, &p); /* closed below whatever the result */
+	log_write(&w->broker->log, LOG_TYPE_NOTICE, "Client connection from %s refused: %s.",
+	          sink_name(k, (char[64]){0}), why);
+	sink_close(k, 0, NULL);
 }
 
-void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *body, size_t len)
+void connect_refuse_decoded(struct worker *w, struct sink *k, enum tern_err err,
+                            const uint8_t *body, size_t len)
 {
 	/* Peek at the protocol name and level. */
 	uint8_t level = 0;
@@ -103,9 +100,9 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
 	if (err == TERN_E_UNSUPPORTED_VERSION && named) {
 		/* [MQTT-3.1.2-2]: CONNACK 0x01 (v3 form), or 0x84 for a v5
 		 * client whose CONNECT names a level we do not speak. */
-		c->version = level == TERN_V5 ? TERN_V5 : TERN_V311;
-		c->problem_info = false;
-		refuse(c, TERN_RC_UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol version");
+		k->version = level == TERN_V5 ? TERN_V5 : TERN_V311;
+		k->problem_info = false;
+		refuse(w, k, TERN_RC_UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol version");
 		return;
 	}
 	/* Any other bad CONNECT, or a protocol name that is not MQTT's, closes
@@ -115,11 +112,11 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
 	 * does not speak the protocol could not read the CONNACK anyway, and
 	 * mosquitto closes silently in both cases, which clients and tests
 	 * (mosquitto's sequence data) expect. The log says why. */
-	log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "Client connection from %s closed: %s (%s).",
-	          conn_peer(c, (char[64]){0}),
+	log_write(&w->broker->log, LOG_TYPE_NOTICE, "Client connection from %s closed: %s (%s).",
+	          sink_name(k, (char[64]){0}),
 	          err == TERN_E_UNSUPPORTED_VERSION ? "unknown protocol name" : "malformed CONNECT",
 	          tern_strerror(err));
-	conn_close(c, 0, NULL);
+	sink_close(k, 0, NULL);
 }
 
 /* Draws a client id that is home on this worker: the prefix and 16 hex
@@ -128,45 +125,27 @@ void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *bo
  * was given (and take its session over) nor get, after a restart, the id of
  * a session the store kept. An id that names a session this worker already
  * has (one in 2^64) is drawn again. */
-static void assign_client_id(struct conn *c, char out[64])
+static void assign_client_id(struct worker *w, char out[64])
 {
-	struct broker *b = c->w->broker;
+	struct broker *b = w->broker;
 	for (;;) {
 		uint64_t n = broker_new_id(b);
 		uint64_t r = siphash24(&b->hash_key, &n, sizeof(n));
 		int len = snprintf(out, 64, "%s%016llx", b->cfg.auto_id_prefix,
 		                   (unsigned long long)r);
-		if (broker_home_of(b, (const uint8_t *)out, (size_t)len) == c->w->id &&
-		    !map_get(&c->w->sessions, &b->hash_key, out, (size_t)len))
+		if (broker_home_of(b, (const uint8_t *)out, (size_t)len) == w->id &&
+		    !map_get(&w->sessions, &b->hash_key, out, (size_t)len))
 			return;
 	}
 }
 
-static void hand_over(struct conn *c, unsigned home)
-{
-	struct worker *w = c->w;
-	struct worker *to = w->broker->workers[home];
-	struct inbox_item *it = calloc(1, sizeof(*it));
-	if (!it) {
-		conn_close(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
-		return;
-	}
-	conn_unlink(c);
-	it->kind = INBOX_CONN;
-	it->u.conn = c;
-	c->w = to;
-	w->handed_off = c;
-	worker_post(to, it);
-}
+static void connect_on_home(struct worker *w, struct sink *k, const struct tern_connect *p,
+                            struct tern_bytes cid, bool assigned, struct tern_bytes user);
 
-static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
-                            bool assigned, struct tern_bytes user);
-
-void handle_connect(struct conn *c, const struct tern_connect *p)
+void handle_connect(struct worker *w, struct sink *k, const struct tern_connect *p)
 {
-	struct worker *w = c->w;
 	const struct config *cfg = &w->broker->cfg;
-	c->version = p->version;
+	k->version = p->version;
 	/* A Reason String goes on a refusing CONNACK or a DISCONNECT only when
 	 * the client asked for problem information in so many words. The
 	 * Server MAY send one when the property is absent (its value is then 1,
@@ -174,7 +153,7 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 	 * [MQTT-3.1.2-29]; mosquitto never does, and clients and tests that
 	 * compare those packets byte for byte (mosquitto's sequence data) rely
 	 * on the short form. The reason is always in the log. */
-	c->problem_info = p->version == TERN_V5 &&
+	k->problem_info = p->version == TERN_V5 &&
 	                  (p->props.present & TERN_PROP_BIT(TERN_PROP_REQUEST_PROBLEM_INFO)) &&
 	                  p->props.request_problem_info;
 
@@ -183,44 +162,45 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 	bool assigned = false;
 	if (cid.len == 0) {
 		if (!cfg->allow_zero_length_clientid) {
-			refuse(c, TERN_RC_CLIENT_ID_NOT_VALID,
+			refuse(w, k, TERN_RC_CLIENT_ID_NOT_VALID,
 			       "empty client id (allow_zero_length_clientid false)");
 			return;
 		}
 		if (p->version == TERN_V31) {
 			/* 3.1 requires 1 to 23 characters. */
-			refuse(c, TERN_RC_CLIENT_ID_NOT_VALID, "empty client id (MQTT 3.1)");
+			refuse(w, k, TERN_RC_CLIENT_ID_NOT_VALID, "empty client id (MQTT 3.1)");
 			return;
 		}
 		if (p->version == TERN_V311 && !p->clean_start) {
 			/* [MQTT-3.1.3-8] */
-			refuse(c, TERN_RC_CLIENT_ID_NOT_VALID,
+			refuse(w, k, TERN_RC_CLIENT_ID_NOT_VALID,
 			       "empty client id needs clean session");
 			return;
 		}
-		assign_client_id(c, idbuf);
+		assign_client_id(w, idbuf);
 		cid = (struct tern_bytes){(const uint8_t *)idbuf, (uint32_t)strlen(idbuf)};
 		assigned = true;
 	}
 	if (p->version == TERN_V5 && (p->props.present & TERN_PROP_BIT(TERN_PROP_AUTH_METHOD))) {
 		/* No enhanced authentication method is configured
 		 * [MQTT-4.12.0-1]. */
-		refuse(c, TERN_RC_BAD_AUTHENTICATION_METHOD, "authentication method not supported");
+		refuse(w, k, TERN_RC_BAD_AUTHENTICATION_METHOD,
+		       "authentication method not supported");
 		return;
 	}
 	struct tern_bytes user = {0};
 	uint8_t rc;
-	if (auth_connect(c, p, &user, &rc) == TERN_E_INCOMPLETE)
+	const char *why;
+	if (k->ops->authenticate(k, p, &user, &rc, &why) == TERN_E_INCOMPLETE)
 		return; /* handled again once the password is checked */
 	if (rc) {
-		const char *anon = auth_anonymous_refusal(c, p, rc);
-		refuse(c, rc, anon ? anon : auth_refusal(rc));
+		refuse(w, k, rc, why ? why : auth_refusal(rc));
 		return;
 	}
 	if (p->will && !auth_allowed(w, cid.data, cid.len, user.data, user.len, user.data != NULL,
 	                             p->will_topic, ACL_WRITE)) {
 		/* The will is a publish to its topic: the ACL applies to it. */
-		refuse(c, TERN_RC_NOT_AUTHORIZED, "will topic not allowed by the ACL");
+		refuse(w, k, TERN_RC_NOT_AUTHORIZED, "will topic not allowed by the ACL");
 		return;
 	}
 	if (p->will && cfg->message_size_limit && p->will_payload.len > cfg->message_size_limit) {
@@ -228,24 +208,24 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 		 * would be refused when published, so the CONNECT that carries
 		 * it is refused (as mosquitto does: 3.1.1 CONNACK 5, v5
 		 * 0x95). */
-		refuse(c, TERN_RC_PACKET_TOO_LARGE, "will payload over message_size_limit");
+		refuse(w, k, TERN_RC_PACKET_TOO_LARGE, "will payload over message_size_limit");
 		return;
 	}
 	if (p->version != TERN_V5 && p->keep_alive > cfg->max_keepalive) {
 		/* A v3 client cannot be told another keep-alive; refuse as
 		 * mosquitto does. */
-		refuse(c, TERN_RC_CLIENT_ID_NOT_VALID, "keep alive above max_keepalive");
+		refuse(w, k, TERN_RC_CLIENT_ID_NOT_VALID, "keep alive above max_keepalive");
 		return;
 	}
 	if (p->will && topic_too_deep(w->broker, p->will_topic)) {
-		refuse(c,
+		refuse(w, k,
 		       p->version == TERN_V5 ? TERN_RC_TOPIC_NAME_INVALID : TERN_RC_NOT_AUTHORIZED,
 		       "will topic has too many levels");
 		return;
 	}
 	if (p->will && p->will_retain && !cfg->retain_available) {
 		/* [MQTT-3.2.2-12] */
-		refuse(c,
+		refuse(w, k,
 		       p->version == TERN_V5 ? TERN_RC_RETAIN_NOT_SUPPORTED
 		                             : TERN_RC_NOT_AUTHORIZED,
 		       "retained will but retain is not available");
@@ -253,10 +233,10 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
 	}
 	unsigned home = broker_home_of(w->broker, cid.data, cid.len);
 	if (home != w->id) {
-		hand_over(c, home);
+		k->ops->hand_over(k, home);
 		return;
 	}
-	connect_on_home(c, p, cid, assigned, user);
+	connect_on_home(w, k, p, cid, assigned, user);
 }
 
 /* Sends the CONNACK. Returns false when it cannot be sent because it is
@@ -264,25 +244,24 @@ void handle_connect(struct conn *c, const struct tern_connect *p)
  * and user properties (conn_send() drops those first [MQTT-3.2.2-19]
  * [MQTT-3.2.2-20]): the server must not send it [MQTT-3.1.2-24], and a
  * client left without CONNACK would only wait, so the caller closes. */
-static bool send_connack(struct conn *c, const struct tern_connect *p, bool present,
-                         struct tern_bytes cid, bool assigned)
+static bool send_connack(const struct config *cfg, struct sink *k, const struct tern_connect *p,
+                         bool present, struct tern_bytes cid, bool assigned)
 {
-	const struct config *cfg = &c->w->broker->cfg;
 	struct tern_packet ack = {.type = TERN_CONNACK};
 	/* Session present is 0 for 3.1, which has no such flag. */
-	ack.u.connack.session_present = present && c->version != TERN_V31;
+	ack.u.connack.session_present = present && k->version != TERN_V31;
 	ack.u.connack.reason = TERN_RC_SUCCESS;
-	if (c->version == TERN_V5) {
+	if (k->version == TERN_V5) {
 		struct tern_props *pr = &ack.u.connack.props;
 		if (assigned) {
 			/* [MQTT-3.2.2-16] */
 			pr->present |= TERN_PROP_BIT(TERN_PROP_ASSIGNED_CLIENT_ID);
 			pr->assigned_client_id = cid;
 		}
-		if (c->keep_alive != p->keep_alive) {
+		if (k->keep_alive != p->keep_alive) {
 			/* The client must use this value [MQTT-3.2.2-21]. */
 			pr->present |= TERN_PROP_BIT(TERN_PROP_SERVER_KEEP_ALIVE);
-			pr->server_keep_alive = c->keep_alive;
+			pr->server_keep_alive = k->keep_alive;
 		}
 		if (cfg->max_inflight_messages < 65535) {
 			pr->present |= TERN_PROP_BIT(TERN_PROP_RECEIVE_MAXIMUM);
@@ -292,16 +271,16 @@ static bool send_connack(struct conn *c, const struct tern_connect *p, bool pres
 			pr->present |= TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE);
 			pr->maximum_packet_size = cfg->max_packet_size;
 		}
-		if (c->alias_max) {
+		if (k->alias_max) {
 			pr->present |= TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS_MAXIMUM);
-			pr->topic_alias_maximum = c->alias_max;
+			pr->topic_alias_maximum = k->alias_max;
 		}
 		if (!cfg->retain_available) {
 			pr->present |= TERN_PROP_BIT(TERN_PROP_RETAIN_AVAILABLE);
 			pr->retain_available = 0;
 		}
 	}
-	return conn_send(c, &ack) != TERN_E_TOO_LARGE;
+	return sink_send(k, &ack) != TERN_E_TOO_LARGE;
 }
 
 /* Keeps the username of the session's connection, for ACL checks of what
@@ -322,10 +301,9 @@ static bool set_username(struct session *s, struct tern_bytes user)
 	return true;
 }
 
-static void connect_on_home(struct conn *c, const struct tern_connect *p, struct tern_bytes cid,
-                            bool assigned, struct tern_bytes user)
+static void connect_on_home(struct worker *w, struct sink *k, const struct tern_connect *p,
+                            struct tern_bytes cid, bool assigned, struct tern_bytes user)
 {
-	struct worker *w = c->w;
 	struct broker *b = w->broker;
 	const struct config *cfg = &b->cfg;
 
@@ -334,9 +312,9 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		/* Takeover: the existing connection is closed [MQTT-3.1.4-3],
 		 * with DISCONNECT 0x8E for v5. Its will follows the usual
 		 * rules, and a session with expiry 0 ends with it. */
-		struct conn *old = s->conn;
-		conn_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
-		conn_detach_session(old);
+		struct sink *old = s->conn;
+		sink_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
+		handle_detach(old);
 		s = map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
 	}
 	/* Timers run on a tick: what fell due since then happens now, so an
@@ -356,7 +334,7 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		s = session_new(w, cid.data, cid.len, p->version);
 		if (!s || session_register(w, s)) {
 			free(s);
-			refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+			refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 			return;
 		}
 	}
@@ -377,11 +355,11 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 	if (s->expiry == UINT32_MAX && cfg->persistent_client_expiration)
 		s->expiry = cfg->persistent_client_expiration;
 	if (!set_username(s, user)) {
-		refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+		refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 		return;
 	}
-	s->conn = c;
-	c->session = s;
+	s->conn = k;
+	k->session = s;
 	session_flow_online(s, true);
 	stat_add(&w->stats, STAT_SESSIONS_ONLINE, 1);
 	if (session_persistent(s))
@@ -391,63 +369,63 @@ static void connect_on_home(struct conn *c, const struct tern_connect *p, struct
 		 * it must not come back after a restart. */
 		session_unrecord(s);
 
-	c->keep_alive = p->keep_alive;
+	k->keep_alive = p->keep_alive;
 	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&
 	    (p->keep_alive == 0 || p->keep_alive > cfg->max_keepalive))
-		c->keep_alive = cfg->max_keepalive;
-	c->send_quota_max = 65535;
+		k->keep_alive = cfg->max_keepalive;
+	k->send_quota_max = 65535;
 	if (p->version == TERN_V5) {
 		const struct tern_props *pr = &p->props;
 		if (pr->present & TERN_PROP_BIT(TERN_PROP_RECEIVE_MAXIMUM))
-			c->send_quota_max = pr->receive_maximum;
+			k->send_quota_max = pr->receive_maximum;
 		if (pr->present & TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE))
-			c->client_max_packet = pr->maximum_packet_size;
-		c->alias_max = cfg->max_topic_alias;
+			k->client_max_packet = pr->maximum_packet_size;
+		k->alias_max = cfg->max_topic_alias;
 		/* Aliases for what we send: as many as the client accepts
 		 * [MQTT-3.3.2-11], at most max_topic_alias_broker. */
 		if (pr->present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS_MAXIMUM))
-			c->alias_out_max = pr->topic_alias_maximum < cfg->max_topic_alias_broker
+			k->alias_out_max = pr->topic_alias_maximum < cfg->max_topic_alias_broker
 			                           ? pr->topic_alias_maximum
 			                           : cfg->max_topic_alias_broker;
 	}
 	if (p->will) {
-		c->will = msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
+		k->will = msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
 		                  p->version == TERN_V5 ? &p->will_props : NULL, s->id, w->now);
-		if (!c->will) {
-			refuse(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+		if (!k->will) {
+			refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 			return;
 		}
 		if (p->version == TERN_V5 &&
 		    (p->will_props.present & TERN_PROP_BIT(TERN_PROP_WILL_DELAY)))
-			c->will_delay = p->will_props.will_delay;
+			k->will_delay = p->will_props.will_delay;
 		/* The will's Message Expiry Interval counts from when it is
 		 * published (section 3.1.3.2.4), not from CONNECT. */
-		c->will->expire_at = 0;
-		persist_assign_id(w, c->will);
-		c->will_has_expiry =
+		k->will->expire_at = 0;
+		persist_assign_id(w, k->will);
+		k->will_has_expiry =
 		        p->version == TERN_V5 &&
 		        (p->will_props.present & TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY));
-		c->will_expiry = p->will_props.message_expiry;
+		k->will_expiry = p->will_props.message_expiry;
 	}
-	c->state = CONN_ACTIVE;
-	if (!send_connack(c, p, present, cid, assigned)) {
+	k->ops->accept(k);
+	if (!send_connack(cfg, k, p, present, cid, assigned)) {
 		/* Not connected, so no will: the client never learnt it was
 		 * accepted. The session stays as the CONNECT made it. */
-		c->will_suppressed = true;
+		k->will_suppressed = true;
 		log_write(&b->log, LOG_TYPE_NOTICE,
 		          "Client %.*s [%s] closed: CONNACK exceeds its Maximum Packet Size "
 		          "of %u.",
-		          (int)cid.len, (const char *)cid.data, conn_peer(c, (char[64]){0}),
-		          c->client_max_packet);
-		conn_close(c, 0, NULL);
+		          (int)cid.len, (const char *)cid.data, sink_name(k, (char[64]){0}),
+		          k->client_max_packet);
+		sink_close(k, 0, NULL);
 		return;
 	}
 	/* As mosquitto prints it, with u'name' when there is a username. */ bool named =
 	        user.data != NULL;
 	log_write(&b->log, cfg->connection_messages ? LOG_TYPE_NOTICE : 0,
 	          "New client connected from %s as %.*s (p%u, c%u, k%u%s%.*s%s).",
-	          conn_peer(c, (char[64]){0}), (int)cid.len, (const char *)cid.data, p->version,
-	          p->clean_start ? 1u : 0u, c->keep_alive, named ? ", u'" : "",
+	          sink_name(k, (char[64]){0}), (int)cid.len, (const char *)cid.data, p->version,
+	          p->clean_start ? 1u : 0u, k->keep_alive, named ? ", u'" : "",
 	          named ? (int)user.len : 0, named ? (const char *)user.data : "",
 	          named ? "'" : "");
 	if (present)

@@ -1,27 +1,34 @@
 /*
- * handle_disconnect.c - PINGREQ, DISCONNECT and AUTH from a client.
+ * handle_disconnect.c - PINGREQ, DISCONNECT and AUTH from a client, and the
+ * end of a connection's hold on its session (handle_detach): the will and a
+ * session that ends with its connection.
  */
 #include "broker/handlers.h"
 
-#include "broker/conn.h"
+#include "broker/persist.h"
 #include "broker/session.h"
+#include "broker/sink.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
+#include "store/store.h"
 #include "tern/codec.h"
+#include "util/clock.h"
+#include "util/msg.h"
 
-void handle_pingreq(struct conn *c)
+void handle_pingreq(struct sink *k)
 {
 	/* [MQTT-3.12.4-1] */
 	struct tern_packet p = {.type = TERN_PINGRESP};
-	conn_send(c, &p);
+	(void)sink_send(k, &p); /* a failure closes k */
 }
 
-void handle_disconnect(struct conn *c, const struct tern_reasoned *p)
+void handle_disconnect(struct sink *k, struct session *s, const struct tern_reasoned *p)
 {
-	struct session *s = c->session;
-	if (c->version == TERN_V5 && (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))) {
+	if (k->version == TERN_V5 && (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))) {
 		/* A session that ends at disconnect cannot be given an expiry
 		 * now [MQTT-3.14.2-2]. */
 		if (s->expiry == 0 && p->props.session_expiry != 0) {
-			conn_close(c, TERN_RC_PROTOCOL_ERROR, "session expiry set on DISCONNECT");
+			sink_close(k, TERN_RC_PROTOCOL_ERROR, "session expiry set on DISCONNECT");
 			return;
 		}
 		s->expiry = p->props.session_expiry;
@@ -29,20 +36,58 @@ void handle_disconnect(struct conn *c, const struct tern_reasoned *p)
 	/* Only reason 0x00 (normal disconnection, and every v3 DISCONNECT)
 	 * discards the will [MQTT-3.14.4-3] [MQTT-3.1.2-8]; 0x04 and the
 	 * error codes leave it to be published. */
-	c->will_suppressed = p->reason == TERN_RC_SUCCESS;
-	/* The client ends the stream next: nothing of ours is left to read. */
-	c->no_linger = true;
-	conn_close(c, 0,
-	           c->version == TERN_V5 && p->reason ? "client disconnected with a reason"
-	                                              : "client sent DISCONNECT");
+	k->will_suppressed = p->reason == TERN_RC_SUCCESS;
+	k->ops->end(k, k->version == TERN_V5 && p->reason ? "client disconnected with a reason"
+	                                                  : "client sent DISCONNECT");
 }
 
-void handle_auth(struct conn *c, const struct tern_reasoned *p)
+void handle_auth(struct sink *k, const struct tern_reasoned *p)
 {
 	(void)p;
 	/* No authentication method was agreed in CONNECT, so any AUTH is a
 	 * protocol error [MQTT-3.15.0-1] [MQTT-4.12.0-6]; for 3.1.1 packet type
 	 * 15 is reserved and malformed. */
-	conn_close(c, c->version == TERN_V5 ? TERN_RC_PROTOCOL_ERROR : TERN_RC_MALFORMED_PACKET,
+	sink_close(k, k->version == TERN_V5 ? TERN_RC_PROTOCOL_ERROR : TERN_RC_MALFORMED_PACKET,
 	           "AUTH without an authentication method");
+}
+
+void handle_detach(struct sink *k)
+{
+	struct session *s = k->session;
+	if (!s)
+		return;
+	struct worker *w = s->w;
+	k->session = NULL;
+	s->conn = NULL;
+	session_flow_online(s, false);
+	stat_add(&w->stats, STAT_SESSIONS_ONLINE, (uint64_t)-1);
+	if (k->will && !k->will_suppressed) {
+		/* The will goes out after the Will Delay Interval or when the
+		 * session ends, whichever is first [MQTT-3.1.3-9]. */
+		uint32_t delay = k->will_delay < s->expiry ? k->will_delay : s->expiry;
+		msg_unref(s->will);
+		s->will = k->will;
+		s->will_has_expiry = k->will_has_expiry;
+		s->will_expiry = k->will_expiry;
+		k->will = NULL;
+		s->will_at = w->now + (uint64_t)delay * 1000u;
+		if (delay == 0)
+			session_fire_will(s);
+	}
+	if (s->expiry == 0) {
+		session_destroy(s);
+		return;
+	}
+	s->expire_at = s->expiry == UINT32_MAX ? 0 : w->now + (uint64_t)s->expiry * 1000u;
+	int64_t wall = wall_ms();
+	session_record(s, wall);
+	struct store_batch *batch = persist_batch(w);
+	if (batch) {
+		if (s->will && s->will->store_id) {
+			/* A delayed will must survive a restart too. */
+			persist_note(w, store_msg_put(batch, s->will));
+			persist_note(w, store_will_put(batch, s->id, s->will->store_id,
+			                               wall + (int64_t)(s->will_at - w->now)));
+		}
+	}
 }

@@ -44,13 +44,13 @@ static bool resolve_alias(struct conn *c, const struct tern_publish *p, struct t
 	if (!(p->props.present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS)))
 		return true;
 	uint16_t a = p->props.topic_alias;
-	if (a == 0 || a > c->alias_max) {
+	if (a == 0 || a > c->sink.alias_max) {
 		/* [MQTT-3.3.2-9] [MQTT-3.3.2-10] */
 		conn_close(c, TERN_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
 		return false;
 	}
 	if (!c->alias_topic) {
-		c->alias_topic = calloc((size_t)c->alias_max + 1, sizeof(*c->alias_topic));
+		c->alias_topic = calloc((size_t)c->sink.alias_max + 1, sizeof(*c->alias_topic));
 		if (!c->alias_topic) {
 			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 			return false;
@@ -119,10 +119,10 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 {
 	struct worker *w = c->w;
 	struct broker *b = w->broker;
-	struct session *s = c->session;
+	struct session *s = c->sink.session;
 	stat_add(&w->stats, (enum stat_id)(STAT_PUB_IN_Q0 + p->qos), 1);
 
-	if (c->version == TERN_V5 && p->props.n_sub_ids) {
+	if (c->sink.version == TERN_V5 && p->props.n_sub_ids) {
 		/* [MQTT-3.3.4-6] */
 		conn_close(c, TERN_RC_PROTOCOL_ERROR,
 		           "PUBLISH from a client with a subscription id");
@@ -138,7 +138,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	if (topic_too_deep(b, topic)) {
 		/* A limit of ours (max_topic_levels), not a malformed name:
 		 * 0x90 says "not accepted by this Server". */
-		if (c->version == TERN_V5 && p->qos > 0)
+		if (c->sink.version == TERN_V5 && p->qos > 0)
 			ack(c, p, TERN_RC_TOPIC_NAME_INVALID);
 		else
 			conn_close(c, TERN_RC_TOPIC_NAME_INVALID, "topic has too many levels");
@@ -197,14 +197,15 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		ack(c, p, TERN_RC_PAYLOAD_FORMAT_INVALID);
 		return;
 	}
-	if (c->version == TERN_V5 && p->qos == 2 && s->n_qos2_in >= b->cfg.max_inflight_messages) {
+	if (c->sink.version == TERN_V5 && p->qos == 2 &&
+	    s->n_qos2_in >= b->cfg.max_inflight_messages) {
 		/* More unacknowledged QoS 2 than the Receive Maximum we
 		 * announced [MQTT-3.3.4-7]; 3.1.1 has no such limit. */
 		conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
 		return;
 	}
 	struct msg *m = msg_new(topic, p->payload, p->qos, p->retain,
-	                        c->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
+	                        c->sink.version == TERN_V5 ? &p->props : NULL, s->id, w->now);
 	if (!m) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
@@ -277,7 +278,7 @@ static bool wrong_ack(struct conn *c, const struct inflight *f, bool qos1_ack)
 
 void handle_puback(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->session;
+	struct session *s = c->sink.session;
 	struct inflight *f = session_inflight_find(s, p->packet_id);
 	if (wrong_ack(c, f, true))
 		return;
@@ -288,7 +289,7 @@ void handle_puback(struct conn *c, const struct tern_ack *p)
 
 void handle_pubrec(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->session;
+	struct session *s = c->sink.session;
 	struct inflight *f = session_inflight_find(s, p->packet_id);
 	if (!f) {
 		/* Section 4.3.3: answer so the client can finish its flow;
@@ -324,7 +325,7 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p)
 
 void handle_pubrel(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->session;
+	struct session *s = c->sink.session;
 	bool known = session_qos2_forget(s, p->packet_id);
 	struct store_batch *batch = persist_batch(c->w);
 	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
@@ -342,7 +343,7 @@ void handle_pubrel(struct conn *c, const struct tern_ack *p)
 
 void handle_pubcomp(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->session;
+	struct session *s = c->sink.session;
 	struct inflight *f = session_inflight_find(s, p->packet_id);
 	if (wrong_ack(c, f, false))
 		return;

@@ -16,13 +16,13 @@
 #include "auth/acl.h"
 #include "broker/auth.h"
 #include "broker/config.h"
-#include "broker/conn.h"
 #include "broker/delivery.h"
 #include "broker/persist.h"
 #include "broker/retain.h"
 #include "broker/route.h"
 #include "broker/router.h"
 #include "broker/session.h"
+#include "broker/sink.h"
 #include "broker/worker.h"
 #include "store/store.h"
 #include "tern/codec.h"
@@ -59,8 +59,8 @@ static void plan_free(void *arg)
 	free(pl);
 }
 
-static struct plan *plan_new(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
-                             uint32_t n)
+static struct plan *plan_new(const struct sink *k, const struct session *s,
+                             enum tern_packet_type type, uint16_t packet_id, uint32_t n)
 {
 	struct plan *pl = calloc(1, sizeof(*pl));
 	if (!pl)
@@ -71,8 +71,8 @@ static struct plan *plan_new(struct conn *c, enum tern_packet_type type, uint16_
 		plan_free(pl);
 		return NULL;
 	}
-	pl->conn_id = c->id;
-	pl->session_id = c->session->id;
+	pl->conn_id = k->id;
+	pl->session_id = s->id;
 	pl->type = type;
 	pl->packet_id = packet_id;
 	return pl;
@@ -108,15 +108,18 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 static void plan_send(struct worker *w, void *arg)
 {
 	struct plan *pl = arg;
-	struct conn *c = worker_conn_of(w, pl->session_id, pl->conn_id);
-	if (c && c->state == CONN_ACTIVE) {
+	struct sink *k = worker_sink_of(w, pl->session_id, pl->conn_id);
+	if (k) {
 		struct tern_packet p = {.type = pl->type};
 		p.u.subres.packet_id = pl->packet_id;
 		p.u.subres.count = pl->n;
 		p.u.subres.reasons = pl->reasons;
-		conn_send(c, &p);
-		for (size_t i = 0; i < pl->n_ret; i++)
-			send_retained(w, c->session, &pl->ret[i]);
+		/* A closing connection drops it (TERN_E_CLOSED), and gets no
+		 * retained messages either. */
+		enum tern_err err = sink_send(k, &p);
+		for (size_t i = 0; (err == TERN_OK || err == TERN_E_TOO_LARGE) && i < pl->n_ret;
+		     i++)
+			send_retained(w, k->session, &pl->ret[i]);
 	}
 	plan_free(pl);
 }
@@ -143,18 +146,17 @@ static struct sub *sub_new(struct tern_bytes filter)
 	return sub;
 }
 
-void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
+void handle_subscribe(struct sink *k, struct session *s, const struct tern_subscribe *p)
 {
-	struct worker *w = c->w;
-	struct session *s = c->session;
+	struct worker *w = s->w;
 	uint32_t sub_id = 0;
 	size_t cur = 0;
-	if (c->version == TERN_V5)
+	if (k->version == TERN_V5)
 		tern_props_next_sub_id(&p->props, &cur, &sub_id);
 
-	struct plan *pl = plan_new(c, TERN_SUBACK, p->packet_id, p->count);
+	struct plan *pl = plan_new(k, s, TERN_SUBACK, p->packet_id, p->count);
 	if (!pl) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
 	struct route_batch batch;
@@ -173,7 +175,7 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 		const struct config *cfg = &w->broker->cfg;
 		if (topic_too_deep(w->broker, e.filter)) {
 			/* Well-formed but beyond max_topic_levels. */
-			*reason = c->version == TERN_V5 ? TERN_RC_TOPIC_FILTER_INVALID
+			*reason = k->version == TERN_V5 ? TERN_RC_TOPIC_FILTER_INVALID
 			                                : TERN_RC_UNSPECIFIED;
 			continue;
 		}
@@ -194,7 +196,7 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 			continue;
 		}
 		if (is_new && cfg->max_subscriptions && s->subs.count >= cfg->max_subscriptions) {
-			*reason = c->version == TERN_V5 ? TERN_RC_QUOTA_EXCEEDED
+			*reason = k->version == TERN_V5 ? TERN_RC_QUOTA_EXCEEDED
 			                                : TERN_RC_UNSPECIFIED;
 			log_write(&w->broker->log, LOG_TYPE_NOTICE,
 			          "Client %.*s: subscription refused, max_subscriptions reached.",
@@ -257,13 +259,12 @@ void handle_subscribe(struct conn *c, const struct tern_subscribe *p)
 	route_batch_end(w, &batch, plan_done, pl, plan_free);
 }
 
-void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p)
+void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_unsubscribe *p)
 {
-	struct worker *w = c->w;
-	struct session *s = c->session;
-	struct plan *pl = plan_new(c, TERN_UNSUBACK, p->packet_id, p->count);
+	struct worker *w = s->w;
+	struct plan *pl = plan_new(k, s, TERN_UNSUBACK, p->packet_id, p->count);
 	if (!pl) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
 	struct route_batch batch;

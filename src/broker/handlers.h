@@ -1,7 +1,10 @@
 /*
  * handlers.h - the packet handlers (handle_*.c), one per packet type, as in
  * mosquitto: conn.c decodes a packet and calls its handler with the decoded
- * struct.
+ * struct, the session and the connection's sink (sink.h), through which the
+ * handler answers. A handler sees no socket and no struct conn, so a test
+ * drives it with a fake sink (tests/unit/handler_fake.h). The publish side
+ * (handle_publish.c) still takes the connection itself.
  */
 #ifndef TERN_BROKER_HANDLERS_H
 #define TERN_BROKER_HANDLERS_H
@@ -15,11 +18,23 @@
 #include "tern/error.h"
 
 struct conn;
+struct session;
+struct sink;
+struct worker;
 
-/* CONNECT (handle_connect.c): authenticates, hands c to its session's home
- * worker when that is another one, then takes over or resumes the session
- * and answers CONNACK. */
-void handle_connect(struct conn *c, const struct tern_connect *p);
+/* CONNECT (handle_connect.c), arriving on worker w through sink k: checks
+ * what can refuse it (refusing CONNACK, then close), authenticates, hands
+ * k to the client id's home worker when that is another one (which runs
+ * this again), then takes over or resumes the session or makes a new one,
+ * attaches it to k (session->conn, k->session), fills in k's side of the
+ * protocol (sink.h) and sends CONNACK. */
+void handle_connect(struct worker *w, struct sink *k, const struct tern_connect *p);
+
+/* Answers a CONNECT that failed to decode: CONNACK 0x01 (v5: 0x84) for an
+ * unknown protocol level under MQTT's protocol name [MQTT-3.1.2-2], a plain
+ * close otherwise. body is the undecoded packet body. */
+void connect_refuse_decoded(struct worker *w, struct sink *k, enum tern_err err,
+                            const uint8_t *body, size_t len);
 
 /* PUBLISH and its acknowledgements (handle_publish.c): QoS 0/1/2 in, and
  * the acks of what c was sent. */
@@ -29,20 +44,33 @@ void handle_pubrec(struct conn *c, const struct tern_ack *p);
 void handle_pubrel(struct conn *c, const struct tern_ack *p);
 void handle_pubcomp(struct conn *c, const struct tern_ack *p);
 
-/* SUBSCRIBE and UNSUBSCRIBE (handle_subscribe.c): the SUBACK / UNSUBACK
- * goes out once every replica applied the change. */
-void handle_subscribe(struct conn *c, const struct tern_subscribe *p);
-void handle_unsubscribe(struct conn *c, const struct tern_unsubscribe *p);
+/* SUBSCRIBE and UNSUBSCRIBE of session s, connected through k
+ * (handle_subscribe.c): s's own table changes at once, the router replicas
+ * through route_change(); the SUBACK / UNSUBACK goes out on s's connection
+ * once every replica (and the store) has the change, followed by the
+ * retained messages of new subscriptions. */
+void handle_subscribe(struct sink *k, struct session *s, const struct tern_subscribe *p);
+void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_unsubscribe *p);
 
-/* PINGREQ, DISCONNECT and AUTH (handle_disconnect.c). */
-void handle_pingreq(struct conn *c);
-void handle_disconnect(struct conn *c, const struct tern_reasoned *p);
-void handle_auth(struct conn *c, const struct tern_reasoned *p);
+/* PINGREQ (handle_disconnect.c): PINGRESP. */
+void handle_pingreq(struct sink *k);
 
-/* Answers a CONNECT that failed to decode: CONNACK 0x01 (v5: 0x84) for an
- * unknown protocol level under MQTT's protocol name [MQTT-3.1.2-2], a plain
- * close otherwise. body is the undecoded packet body. */
-void connect_refuse_decoded(struct conn *c, enum tern_err err, const uint8_t *body, size_t len);
+/* DISCONNECT of session s through k (handle_disconnect.c): a v5 session
+ * expiry takes effect, the will is discarded on reason 0 only, and k ends.
+ * The session is detached when the connection is reaped (handle_detach). */
+void handle_disconnect(struct sink *k, struct session *s, const struct tern_reasoned *p);
+
+/* AUTH (handle_disconnect.c): no authentication method is ever agreed, so
+ * k closes with a protocol error. */
+void handle_auth(struct sink *k, const struct tern_reasoned *p);
+
+/* The end of a connection's session (handle_disconnect.c), when the
+ * connection is reaped or taken over: detaches k's session, publishes k's
+ * will now or schedules it after its delay (unless a normal DISCONNECT
+ * suppressed it), and ends a session whose expiry interval is 0; a
+ * session that stays is recorded as disconnected. Nothing when k has no
+ * session. */
+void handle_detach(struct sink *k);
 
 /* True when topic (a name or filter) has more levels than max_topic_levels
  * allows. */

@@ -128,19 +128,20 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 		(void)session_qos2_forget(s, h->packet_id);
 		(void)session_restore_qos2(s, h->packet_id);
 	}
-	struct conn *c = worker_conn_of(w, h->session_id, h->conn_id);
-	if (!c || c->state != CONN_ACTIVE)
+	/* Sends on a connection that is closing are dropped (sink.h). */
+	struct sink *k = worker_sink_of(w, h->session_id, h->conn_id);
+	if (!k)
 		return;
 	if (!err) {
-		conn_send_ack(c, h->type, h->packet_id, h->reason);
-	} else if (c->version == TERN_V5 && h->type != TERN_PUBCOMP) {
+		(void)sink_send_ack(k, h->type, h->packet_id, h->reason);
+	} else if (k->version == TERN_V5 && h->type != TERN_PUBCOMP) {
 		/* Not durable: say so, so the publisher can try again. */
-		conn_send_ack(c, h->type, h->packet_id, TERN_RC_UNSPECIFIED);
+		(void)sink_send_ack(k, h->type, h->packet_id, TERN_RC_UNSPECIFIED);
 	} else {
 		/* 3.1.1 cannot say it, and PUBCOMP has no failure code:
 		 * close, and the client resends on reconnect
 		 * [MQTT-4.4.0-1]. */
-		conn_close(c, TERN_RC_UNSPECIFIED, "storage failed");
+		sink_close(k, TERN_RC_UNSPECIFIED, "storage failed");
 	}
 }
 
@@ -162,8 +163,8 @@ void persist_hold_ack(struct worker *w, struct conn *c, enum tern_packet_type ty
 		return;
 	}
 	struct held h = {.ticket = w->ticket,
-	                 .session_id = c->session->id,
-	                 .conn_id = c->id,
+	                 .session_id = c->sink.session->id,
+	                 .conn_id = c->sink.id,
 	                 .type = type,
 	                 .packet_id = packet_id,
 	                 .reason = reason};

@@ -233,7 +233,7 @@ static void send_inflight(struct session *s, struct delivery *d)
 	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	f->unsent = false;
 	f->store_id = f->d.msg->store_id;
-	if (conn_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
+	if (sink_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
 		/* Over the client's Maximum Packet Size: discarded as if
 		 * delivered [MQTT-3.1.2-25]. */
 		stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
@@ -368,7 +368,7 @@ void session_deliver(struct session *s, struct delivery *d)
 	}
 	/* Onward delivery starts now for an online subscriber with room, so
 	 * expiry is checked only for what has to wait [MQTT-3.3.2-5]. */
-	struct conn *c = s->conn;
+	struct sink *c = s->conn;
 	if (d->qos == 0) {
 		if (!c) {
 			/* queue_qos0_messages keeps them for the offline
@@ -383,12 +383,12 @@ void session_deliver(struct session *s, struct delivery *d)
 			delivery_clear(d);
 			return;
 		}
-		if (conn_pending_out(c) > s->w->broker->cfg.max_output_bytes) {
+		if (sink_pending_out(c) > s->w->broker->cfg.max_output_bytes) {
 			stat_add(&s->w->stats, STAT_DROP_SLOW_QOS0, 1);
 			delivery_clear(d);
 			return;
 		}
-		(void)conn_send_publish(c, d, 0, false);
+		(void)sink_send_publish(c, d, 0, false);
 		delivery_clear(d);
 		return;
 	}
@@ -418,7 +418,7 @@ void session_pump(struct session *s)
 			return;
 		f->unsent = false;
 		s->n_unsent--;
-		if (conn_send_publish(s->conn, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
+		if (sink_send_publish(s->conn, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
 			session_inflight_remove(s, f);
 			return; /* removal pumps again */
 		}
@@ -442,7 +442,7 @@ void session_pump(struct session *s)
 		}
 		if (d.qos == 0) {
 			/* Queued by queue_qos0_messages: no window, no id. */
-			(void)conn_send_publish(s->conn, &d, 0, false);
+			(void)sink_send_publish(s->conn, &d, 0, false);
 			delivery_clear(&d);
 			continue;
 		}
@@ -452,7 +452,7 @@ void session_pump(struct session *s)
 
 void session_resume(struct session *s)
 {
-	struct conn *c = s->conn;
+	struct sink *c = s->conn;
 	/* Every unacknowledged PUBLISH is sent again with DUP, and every
 	 * PUBREL again [MQTT-4.4.0-1]; PUBLISHes only as the new connection's
 	 * Receive Maximum allows, which session_pump() enforces. Onward
@@ -468,7 +468,7 @@ void session_resume(struct session *s)
 		}
 		struct tern_packet p = {.type = TERN_PUBREL};
 		p.u.ack.packet_id = f->packet_id;
-		conn_send(c, &p);
+		sink_send(c, &p);
 	}
 	session_pump(s);
 }

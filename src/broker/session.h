@@ -46,7 +46,7 @@ struct session {
 	/* Ordered by size to keep an idle session small. */
 	uint64_t id;
 	struct worker *w;
-	struct conn *conn;         /* NULL while offline */
+	struct sink *conn;         /* its connection (sink.h); NULL while offline */
 	uint8_t *username;         /* of the last connection, for ACL checks; owned */
 	uint64_t expire_at;        /* monotonic ms while offline; 0: not counting */
 	struct map subs;           /* filter -> struct sub (owned) */

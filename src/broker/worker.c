@@ -90,7 +90,7 @@ static void flush_outbox(struct worker *w)
 	}
 }
 
-struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id)
+struct sink *worker_sink_of(struct worker *w, uint64_t session_id, uint64_t conn_id)
 {
 	struct session *s = map64_get(&w->sessions_by_id, session_id);
 	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
@@ -225,8 +225,8 @@ static void tick(struct worker *w)
 	for (struct conn *c = w->conns; c; c = c->next) {
 		if (c->state == CONN_NEW && now >= c->deadline) {
 			conn_close(c, 0, "no CONNECT in time");
-		} else if (c->state == CONN_ACTIVE && c->keep_alive && !c->input_paused &&
-		           now - c->last_rx > (uint64_t)c->keep_alive * 1500u) {
+		} else if (c->state == CONN_ACTIVE && c->sink.keep_alive && !c->input_paused &&
+		           now - c->last_rx > (uint64_t)c->sink.keep_alive * 1500u) {
 			/* One and a half keep-alive periods without a packet
 			 * [MQTT-3.1.2-24]. A connection paused by flow
 			 * control is not read: that silence is ours. */

@@ -32,6 +32,7 @@ struct conn;
 struct flow_pause;
 struct held;
 struct store_batch;
+struct sink;
 struct sys_state;
 
 enum inbox_kind {
@@ -166,9 +167,9 @@ void worker_iterate(struct worker *w, int max_wait_ms);
 /* Called when a router change of ours is applied everywhere. */
 typedef void (*pending_done_fn)(struct worker *w, void *arg);
 
-/* The connection of session session_id on w, if it is still conn_id (a
+/* The connection (its sink) of session session_id on w, if it is still conn_id (a
  * connection that closed, or a new one of the same session, does not
  * match). For answers that were held back. */
-struct conn *worker_conn_of(struct worker *w, uint64_t session_id, uint64_t conn_id);
+struct sink *worker_sink_of(struct worker *w, uint64_t session_id, uint64_t conn_id);
 
 #endif

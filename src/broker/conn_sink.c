@@ -1,0 +1,112 @@
+/*
+ * conn_sink.c - the sink (sink.h) of a real connection: what a handler
+ * sends is queued in the connection's write buffer by conn.c, a close marks
+ * the connection for the reaper, and a hand-over moves it to another worker.
+ *
+ * Kept apart from conn.c so that conn.c stays about bytes (framing, buffers,
+ * transports, lifetime) and this file is the one place where the handlers'
+ * view of a connection meets it.
+ */
+#include "broker/conn.h"
+
+#include <stdlib.h>
+
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/sink.h"
+#include "broker/worker.h"
+
+static struct conn *conn_of(struct sink *k)
+{
+	return (struct conn *)((char *)k - offsetof(struct conn, sink));
+}
+
+static const struct conn *conn_of_const(const struct sink *k)
+{
+	return (const struct conn *)((const char *)k - offsetof(struct conn, sink));
+}
+
+static enum tern_err sink_conn_send(struct sink *k, const struct tern_packet *p)
+{
+	return conn_send(conn_of(k), p);
+}
+
+static enum tern_err sink_conn_send_publish(struct sink *k, const struct delivery *d,
+                                            uint16_t packet_id, bool dup)
+{
+	return conn_send_publish(conn_of(k), d, packet_id, dup);
+}
+
+static void sink_conn_close(struct sink *k, uint8_t reason, const char *why)
+{
+	conn_close(conn_of(k), reason, why);
+}
+
+static void sink_conn_end(struct sink *k, const char *why)
+{
+	struct conn *c = conn_of(k);
+	/* The client ends the stream next: nothing of ours is left to read. */
+	c->no_linger = true;
+	conn_close(c, 0, why);
+}
+
+static enum tern_err sink_conn_authenticate(struct sink *k, const struct tern_connect *p,
+                                            struct tern_bytes *user, uint8_t *rc, const char **why)
+{
+	struct conn *c = conn_of(k);
+	*why = NULL;
+	enum tern_err err = auth_connect(c, p, user, rc);
+	if (err == TERN_OK && *rc)
+		*why = auth_anonymous_refusal(c, p, *rc);
+	return err;
+}
+
+static void sink_conn_hand_over(struct sink *k, unsigned home)
+{
+	struct conn *c = conn_of(k);
+	struct worker *w = c->w;
+	struct worker *to = w->broker->workers[home];
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		conn_close(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
+	conn_unlink(c);
+	it->kind = INBOX_CONN;
+	it->u.conn = c;
+	c->w = to;
+	w->handed_off = c;
+	worker_post(to, it);
+}
+
+static void sink_conn_accept(struct sink *k)
+{
+	conn_of(k)->state = CONN_ACTIVE;
+}
+
+static size_t sink_conn_pending_out(const struct sink *k)
+{
+	return conn_pending_out(conn_of_const(k));
+}
+
+static const char *sink_conn_name(const struct sink *k, char buf[64])
+{
+	return conn_peer(conn_of_const(k), buf);
+}
+
+const struct sink_ops conn_sink_ops = {
+        .send = sink_conn_send,
+        .send_publish = sink_conn_send_publish,
+        .close = sink_conn_close,
+        .end = sink_conn_end,
+        .authenticate = sink_conn_authenticate,
+        .hand_over = sink_conn_hand_over,
+        .accept = sink_conn_accept,
+        .pending_out = sink_conn_pending_out,
+        .name = sink_conn_name,
+};
+
+struct conn *conn_of_sink(struct sink *k)
+{
+	return k->ops == &conn_sink_ops ? conn_of(k) : NULL;
+}

@@ -1,0 +1,173 @@
+/*
+ * sink.h - where a packet handler's output goes: the connection as the
+ * handlers and the session see it.
+ *
+ * A handler (handlers.h) gets the decoded packet, the session and a sink.
+ * It answers through the sink's ops (send a packet, send a PUBLISH of a
+ * delivery, close with a reason) and reads from the sink what the protocol
+ * agreed with the client (version, limits, whether reason strings are
+ * wanted), which handle_connect() writes there. A session reaches its
+ * connection through the same sink (session->conn), to send what it
+ * delivers.
+ *
+ * conn.c embeds a sink in every struct conn; conn_sink.c gives it its ops,
+ * which queue into the connection's write buffer. A unit test gives a
+ * handler a sink of its own whose ops record what was sent
+ * (tests/unit/handler_fake.h), so a handler runs against a worker's state
+ * with no socket.
+ *
+ * Use from a handler:
+ *
+ *   sink_send(k, &packet);                        CONNACK, SUBACK, PUBACK, ...
+ *   sink_send_ack(k, TERN_PUBACK, id, reason);    the reason only in v5
+ *   sink_send_publish(k, &delivery, id, dup);     TERN_E_TOO_LARGE: not sent
+ *   sink_close(k, TERN_RC_PROTOCOL_ERROR, why);   v5: DISCONNECT with reason
+ *   if (k->version == TERN_V5 && k->problem_info) ... add a reason string
+ *
+ * Ownership: the sink belongs to whoever made it (the connection); a
+ * handler or session keeps no pointer to it beyond what session->conn and
+ * sink->session record while the two are attached (handle_connect() attaches,
+ * handle_detach() detaches). Sends after sink_close() are dropped
+ * (TERN_E_CLOSED).
+ */
+#ifndef TERN_BROKER_SINK_H
+#define TERN_BROKER_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/codec.h"
+#include "tern/error.h"
+
+struct delivery;
+struct msg;
+struct session;
+struct sink;
+
+struct sink_ops {
+	/* Encodes and queues p. TERN_E_TOO_LARGE when it exceeds the
+	 * client's Maximum Packet Size even without the optional properties
+	 * (nothing is sent then), TERN_E_CLOSED after close; out of memory
+	 * closes the sink. */
+	enum tern_err (*send)(struct sink *k, const struct tern_packet *p);
+
+	/* Encodes and queues a PUBLISH of d with packet_id (0 for QoS 0) and
+	 * dup. TERN_E_TOO_LARGE over the client's Maximum Packet Size
+	 * [MQTT-3.1.2-25], TERN_E_CLOSED after close. */
+	enum tern_err (*send_publish)(struct sink *k, const struct delivery *d, uint16_t packet_id,
+	                              bool dup);
+
+	/* Ends the connection: a reason >= 0x80 goes first in a v5
+	 * DISCONNECT once connected (with why as reason string when the
+	 * client asked for problem information); why (may be NULL) goes to
+	 * the log. Idempotent. The session is detached later, when the
+	 * connection is reaped (handle_detach()). */
+	void (*close)(struct sink *k, uint8_t reason, const char *why);
+
+	/* The client sent DISCONNECT: close without a DISCONNECT of ours and
+	 * without waiting for more input (the client ends the stream next). */
+	void (*end)(struct sink *k, const char *why);
+
+	/* Checks the credentials of a CONNECT (auth_connect()): TERN_OK with
+	 * *rc TERN_RC_SUCCESS and the username in force in *user (data NULL:
+	 * none), or *rc the v5 reason to refuse with and *why a static text
+	 * naming the cause, or NULL. TERN_E_INCOMPLETE when the answer comes
+	 * later: the handler returns and is called again with the same
+	 * CONNECT once it is in. */
+	enum tern_err (*authenticate)(struct sink *k, const struct tern_connect *p,
+	                              struct tern_bytes *user, uint8_t *rc, const char **why);
+
+	/* Hands the connection, its CONNECT not yet consumed, to worker home,
+	 * which runs handle_connect() again; the caller returns at once and
+	 * touches k no more. */
+	void (*hand_over)(struct sink *k, unsigned home);
+
+	/* The CONNECT is accepted: from now on the connection is connected
+	 * (keep-alive runs, a close sends a v5 DISCONNECT). */
+	void (*accept)(struct sink *k);
+
+	/* Bytes queued for writing and not yet written: a session drops
+	 * QoS 0 messages to a client this far behind (max_output_bytes). */
+	size_t (*pending_out)(const struct sink *k);
+
+	/* The peer's address ("1.2.3.4:5678"), written into buf, for the
+	 * log. */
+	const char *(*name)(const struct sink *k, char buf[64]);
+};
+
+/* The connection's side of the protocol, as agreed in CONNECT / CONNACK:
+ * written by handle_connect(), read by every handler, by the session and by
+ * the connection itself (framing, keep-alive, aliases). */
+struct sink {
+	const struct sink_ops *ops;
+	uint64_t id;                /* the connection's id, never 0 */
+	struct session *session;    /* attached session; NULL before CONNECT, after detach */
+	struct msg *will;           /* will of this connection; owned */
+	uint32_t client_max_packet; /* client's Maximum Packet Size (v5); 0 none */
+	uint32_t will_delay;        /* seconds */
+	uint32_t will_expiry;       /* its Message Expiry Interval, applied */
+	uint16_t keep_alive;        /* seconds, as granted; 0: none */
+	uint16_t send_quota_max;    /* client's Receive Maximum (v5) */
+	uint16_t alias_max;         /* our Topic Alias Maximum (v5) */
+	uint16_t alias_out_max;     /* aliases we may assign: the client's, capped */
+	uint8_t version;            /* TERN_V31, TERN_V311, TERN_V5; 0 before CONNECT */
+	bool problem_info;          /* the v5 CONNECT set Request Problem Information 1 */
+	bool will_has_expiry;       /*   when it is published */
+	bool will_suppressed;       /* normal DISCONNECT received: no will */
+};
+
+/* Sends p through k (see sink_ops.send). */
+static inline enum tern_err sink_send(struct sink *k, const struct tern_packet *p)
+{
+	return k->ops->send(k, p);
+}
+
+/* Sends an ack-type packet (PUBACK..PUBCOMP, with the reason in v5 only). */
+static inline enum tern_err sink_send_ack(struct sink *k, enum tern_packet_type type,
+                                          uint16_t packet_id, uint8_t reason)
+{
+	struct tern_packet p = {.type = type};
+	p.u.ack.packet_id = packet_id;
+	p.u.ack.reason = k->version == TERN_V5 ? reason : 0;
+	return k->ops->send(k, &p);
+}
+
+/* Sends a PUBLISH of d through k (see sink_ops.send_publish). */
+static inline enum tern_err sink_send_publish(struct sink *k, const struct delivery *d,
+                                              uint16_t packet_id, bool dup)
+{
+	return k->ops->send_publish(k, d, packet_id, dup);
+}
+
+/* Bytes k has queued for writing (see sink_ops.pending_out). */
+static inline size_t sink_pending_out(const struct sink *k)
+{
+	return k->ops->pending_out(k);
+}
+
+/* The peer's address of k, for the log (see sink_ops.name). */
+static inline const char *sink_name(const struct sink *k, char buf[64])
+{
+	return k->ops->name(k, buf);
+}
+
+/* Closes k with reason and why (see sink_ops.close). */
+static inline void sink_close(struct sink *k, uint8_t reason, const char *why)
+{
+	k->ops->close(k, reason, why);
+}
+
+/* The reason string property for why, when k's client asked for problem
+ * information (v5): set into props, else left alone. */
+static inline void sink_reason_string(const struct sink *k, struct tern_props *props,
+                                      const char *why)
+{
+	if (k->version == TERN_V5 && why && k->problem_info) {
+		props->present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
+		props->reason_string =
+		        (struct tern_bytes){(const uint8_t *)why, (uint32_t)__builtin_strlen(why)};
+	}
+}
+
+#endif
