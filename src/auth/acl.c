@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/topic.h"
 #include "tern/codec.h"
 
 /* Access bits of a rule; a rule with none is a `deny`. */
@@ -191,19 +192,8 @@ static bool users_finish(struct acl_db *db)
  * last; here also non-empty and not longer than an MQTT string. */
 static bool filter_valid(const char *f, size_t len)
 {
-	if (len == 0 || len > ACL_FILTER_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (f[i] != '+' && f[i] != '#')
-			continue;
-		if (i > 0 && f[i - 1] != '/')
-			return false;
-		if (f[i] == '+' && i + 1 < len && f[i + 1] != '/')
-			return false;
-		if (f[i] == '#' && i + 1 != len)
-			return false;
-	}
-	return true;
+	return len > 0 && len <= ACL_FILTER_MAX &&
+	       topic_filter_wildcards_ok((const uint8_t *)f, len);
 }
 
 static bool is_space(char c)
@@ -414,26 +404,6 @@ out:
 
 /* ---- checking one topic name ---- */
 
-/* Walks the '/'-separated levels of s[0..len); false when none is left.
- * "a/" has the levels "a" and "". */
-static bool next_level(const uint8_t *s, size_t len, size_t *pos, size_t *start, size_t *end)
-{
-	if (*pos > len)
-		return false;
-	size_t i = *pos;
-	*start = i;
-	while (i < len && s[i] != '/')
-		i++;
-	*end = i;
-	*pos = i + 1;
-	return true;
-}
-
-static bool level_is(const uint8_t *s, size_t start, size_t end, char c)
-{
-	return end - start == 1 && s[start] == c;
-}
-
 enum verdict {
 	V_NONE,
 	V_ALLOW,
@@ -639,6 +609,18 @@ static bool value_dollar(struct value v)
 	return !v.fresh && v.len > 0 && v.s[0] == '$';
 }
 
+/* The level of rule r at pos (neither POS_ALL nor past its end); *next is
+ * the position after it. */
+static struct topic_level rule_level(const struct srule *r, size_t pos, size_t *next)
+{
+	struct topic_iter it;
+	struct topic_level lv;
+	topic_iter_at(&it, r->f, r->len, pos);
+	(void)topic_iter_next(&it, &lv); /* pos <= r->len: there is one */
+	*next = it.pos;
+	return lv;
+}
+
 /* Where rule r goes when T's level number depth is v. */
 static size_t rule_step(const struct srule *r, size_t pos, struct value v, size_t depth)
 {
@@ -646,17 +628,17 @@ static size_t rule_step(const struct srule *r, size_t pos, struct value v, size_
 		return POS_ALL;
 	if (pos > r->len)
 		return POS_DEAD; /* T is longer than the rule */
-	size_t p = pos, s, e;
-	next_level(r->f, r->len, &p, &s, &e);
-	bool wild = level_is(r->f, s, e, '#') || level_is(r->f, s, e, '+');
-	if (wild) {
+	size_t next;
+	struct topic_level lv = rule_level(r, pos, &next);
+	bool hash = topic_level_is(&lv, '#');
+	if (hash || topic_level_is(&lv, '+')) {
 		if (depth == 0 && value_dollar(v))
 			return POS_DEAD; /* [MQTT-4.7.2-1] */
-		return level_is(r->f, s, e, '#') ? POS_ALL : p;
+		return hash ? POS_ALL : next;
 	}
-	if (v.fresh || v.len != e - s || (v.len && memcmp(v.s, r->f + s, v.len) != 0))
+	if (v.fresh || v.len != lv.len || (v.len && memcmp(v.s, lv.p, v.len) != 0))
 		return POS_DEAD;
-	return p;
+	return next;
 }
 
 /* Does rule r, at pos, match T if T ends here? Used up exactly, or its '#'
@@ -665,9 +647,9 @@ static bool rule_ends(const struct srule *r, size_t pos)
 {
 	if (pos == POS_ALL || pos > r->len)
 		return true;
-	size_t p = pos, s, e;
-	next_level(r->f, r->len, &p, &s, &e);
-	return e == r->len && level_is(r->f, s, e, '#');
+	size_t next;
+	struct topic_level lv = rule_level(r, pos, &next);
+	return lv.last && topic_level_is(&lv, '#');
 }
 
 /* check_topic()'s verdict for a T that ends here. */
@@ -722,20 +704,20 @@ static bool live_literal(const struct search *S, const struct live *l, struct va
 	const struct srule *r = &S->rules[l->rule];
 	if (l->pos == POS_ALL || l->pos > r->len)
 		return false;
-	size_t p = l->pos, s, e;
-	next_level(r->f, r->len, &p, &s, &e);
-	if (level_is(r->f, s, e, '#') || level_is(r->f, s, e, '+'))
+	size_t next;
+	struct topic_level lv = rule_level(r, l->pos, &next);
+	if (topic_level_is(&lv, '#') || topic_level_is(&lv, '+'))
 		return false;
-	*v = (struct value){r->f + s, e - s, false};
+	*v = (struct value){lv.p, lv.len, false};
 	return true;
 }
 
-static bool search_level(struct search *S, size_t l0, size_t n, const uint8_t *f, size_t flen,
-                         size_t fpos, size_t depth, bool empty_topic);
+static bool search_level(struct search *S, size_t l0, size_t n, struct topic_iter f, size_t depth,
+                         bool empty_topic);
 
-/* Tries T's next level = v, then the rest of F from fnext. */
-static bool search_value(struct search *S, size_t l0, size_t n, const uint8_t *f, size_t flen,
-                         size_t fnext, size_t depth, struct value v)
+/* Tries T's next level = v, then the levels of F left in f. */
+static bool search_value(struct search *S, size_t l0, size_t n, struct topic_iter f, size_t depth,
+                         struct value v)
 {
 	size_t mark = S->used;
 	S->steps += n;
@@ -745,17 +727,17 @@ static bool search_value(struct search *S, size_t l0, size_t n, const uint8_t *f
 		return true;
 	}
 	bool empty = depth == 0 && !v.fresh && v.len == 0;
-	bool found = search_level(S, mark, k, f, flen, fnext, depth + 1, empty);
+	bool found = search_level(S, mark, k, f, depth + 1, empty);
 	S->used = mark;
 	return found;
 }
 
 /* Can T, whose first `depth` levels are chosen (the rules still live are
- * S->stack[l0..l0+n)), be completed with F's levels from fpos into a
+ * S->stack[l0..l0+n)), be completed with the levels of F left in f into a
  * readable topic name? empty_topic: T is so far the empty string, which is
  * not a topic name. */
-static bool search_level(struct search *S, size_t l0, size_t n, const uint8_t *f, size_t flen,
-                         size_t fpos, size_t depth, bool empty_topic)
+static bool search_level(struct search *S, size_t l0, size_t n, struct topic_iter f, size_t depth,
+                         bool empty_topic)
 {
 	S->steps++;
 	if (S->steps > SEARCH_STEPS || depth > SEARCH_DEPTH) {
@@ -783,21 +765,21 @@ static bool search_level(struct search *S, size_t l0, size_t n, const uint8_t *f
 	if (!any_grant || od_all || (pd_all && !og_live))
 		return false;
 	if ((og_all && !od_live) || (pg_all && !od_live && !pd_live))
-		return !empty_topic || fpos <= flen;
+		return !empty_topic || !topic_iter_done(&f);
 
-	size_t fp = fpos, fs, fe;
-	if (!next_level(f, flen, &fp, &fs, &fe))
+	struct topic_iter after = f;
+	struct topic_level fl;
+	if (!topic_iter_next(&after, &fl))
 		return !empty_topic && ends_readable(S, &S->stack[l0], n);
-	bool hash = level_is(f, fs, fe, '#');
-	if (!hash && !level_is(f, fs, fe, '+'))
-		return search_value(S, l0, n, f, flen, fp, depth,
-		                    (struct value){f + fs, fe - fs, false});
+	bool hash = topic_level_is(&fl, '#');
+	if (!hash && !topic_level_is(&fl, '+'))
+		return search_value(S, l0, n, after, depth, (struct value){fl.p, fl.len, false});
 	/* '#' also matches T ending here ("a/#" matches "a"), and stays for
 	 * the levels after this one. */
 	if (hash && depth > 0 && !empty_topic && ends_readable(S, &S->stack[l0], n))
 		return true;
-	size_t fnext = hash ? fpos : fp;
-	if (search_value(S, l0, n, f, flen, fnext, depth, (struct value){NULL, 0, true}))
+	struct topic_iter fnext = hash ? f : after;
+	if (search_value(S, l0, n, fnext, depth, (struct value){NULL, 0, true}))
 		return true;
 	for (size_t i = 0; i < n; i++) {
 		struct value v;
@@ -818,7 +800,7 @@ static bool search_level(struct search *S, size_t l0, size_t n, const uint8_t *f
 			seen = live_literal(S, &S->stack[l0 + j], &u) && u.len == v.len &&
 			       (v.len == 0 || memcmp(u.s, v.s, v.len) == 0);
 		}
-		if (!seen && search_value(S, l0, n, f, flen, fnext, depth, v))
+		if (!seen && search_value(S, l0, n, fnext, depth, v))
 			return true;
 	}
 	return false;
@@ -866,7 +848,9 @@ static bool check_subscribe(const struct acl_db *db, const uint8_t *cid, size_t 
 	S.cap = S.used = n;
 	for (size_t i = 0; i < n; i++)
 		S.stack[i] = (struct live){i, 0};
-	found = search_level(&S, 0, n, f, flen, 0, 0, false);
+	struct topic_iter fi;
+	topic_iter_init(&fi, f, flen);
+	found = search_level(&S, 0, n, fi, 0, false);
 out:
 	free(S.stack);
 	free(xbuf);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
+#include "proto/topic.h"
 #include "tern/codec.h"
 #include "tern/error.h"
 
@@ -77,13 +78,7 @@ void handle_detach(struct sink *k);
 static inline bool topic_too_deep(const struct broker *b, struct tern_bytes topic)
 {
 	uint32_t max = b->cfg.max_topic_levels;
-	if (!max || topic.len < max)
-		return false;
-	uint32_t levels = 1;
-	for (uint32_t i = 0; i < topic.len; i++)
-		if (topic.data[i] == '/' && ++levels > max)
-			return true;
-	return false;
+	return max && topic_levels_over(topic.data, topic.len, max);
 }
 
 #endif

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/topic.h"
 #include "util/map.h"
 
 struct rnode {
@@ -57,22 +58,6 @@ struct walk {
 	size_t ndead;
 	size_t capdead;
 };
-
-/* Takes the next level of s[0..len) from *pos into [*start, *end) and moves
- * *pos past its '/'. A string with n slashes has n + 1 levels; returns false
- * when no level is left. */
-static bool next_level(const uint8_t *s, size_t len, size_t *pos, size_t *start, size_t *end)
-{
-	if (*pos > len)
-		return false;
-	size_t i = *pos;
-	while (i < len && s[i] != '/')
-		i++;
-	*start = *pos;
-	*end = i;
-	*pos = i + 1;
-	return true;
-}
 
 /* ---- nodes ---- */
 
@@ -219,16 +204,18 @@ enum tern_err retain_set(struct retain_store *s, struct msg *msg)
 
 	pthread_mutex_lock(&s->lock);
 	struct rnode *n = s->root;
-	size_t pos = 0, st, e;
-	while (next_level(t, len, &pos, &st, &e)) {
-		struct rnode *c = kid_get(&s->hk, n, t + st, e - st);
+	struct topic_iter it;
+	struct topic_level lv;
+	topic_iter_init(&it, t, len);
+	while (topic_iter_next(&it, &lv)) {
+		struct rnode *c = kid_get(&s->hk, n, lv.p, lv.len);
 		if (!c && clear) {
 			/* Clearing a topic that holds nothing. */
 			pthread_mutex_unlock(&s->lock);
 			return TERN_OK;
 		}
 		if (!c) {
-			c = node_new(n, t + st, e - st);
+			c = node_new(n, lv.p, lv.len);
 			if (c && kid_put(&s->hk, n, c)) {
 				free(c);
 				c = NULL;
@@ -318,33 +305,31 @@ static enum tern_err hit_below(struct walk *w, struct rnode *n)
 	return TERN_OK;
 }
 
-/* Matches the filter levels from pos on (pos == flen + 1: none left) below
- * n. */
-static enum tern_err walk_from(struct walk *w, struct rnode *n, const uint8_t *f, size_t flen,
-                               size_t pos)
+/* Matches the filter levels left in it below n. */
+static enum tern_err walk_from(struct walk *w, struct rnode *n, struct topic_iter it)
 {
+	struct topic_level lv;
 	for (;;) {
-		size_t s, e;
-		if (!next_level(f, flen, &pos, &s, &e))
+		if (!topic_iter_next(&it, &lv))
 			return hit(w, n);
-		if (e - s == 1 && f[s] == '#') {
+		if (topic_level_is(&lv, '#')) {
 			/* "a/#" matches "a" too (section 4.7.1.2); the root
 			 * is no level and holds nothing. */
 			enum tern_err err = hit(w, n);
 			return err ? err : hit_below(w, n);
 		}
-		if (e - s == 1 && f[s] == '+') {
+		if (topic_level_is(&lv, '+')) {
 			struct rnode *c;
 			for (size_t kpos = 0; (c = kid_next(n, &kpos));) {
 				if (hidden(w, n, c))
 					continue;
-				enum tern_err err = walk_from(w, c, f, flen, pos);
+				enum tern_err err = walk_from(w, c, it);
 				if (err)
 					return err;
 			}
 			return TERN_OK;
 		}
-		n = kid_get(&w->s->hk, n, f + s, e - s);
+		n = kid_get(&w->s->hk, n, lv.p, lv.len);
 		if (!n)
 			return TERN_OK;
 	}
@@ -357,8 +342,10 @@ enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t
 	if (flen == 0)
 		return TERN_OK;
 	struct walk w = {.s = s, .now = now, .out = out};
+	struct topic_iter it;
+	topic_iter_init(&it, filter, flen);
 	pthread_mutex_lock(&s->lock);
-	enum tern_err err = walk_from(&w, s->root, filter, flen, 0);
+	enum tern_err err = walk_from(&w, s->root, it);
 	for (size_t i = 0; i < w.ndead; i++)
 		prune(&s->hk, w.dead[i]);
 	pthread_mutex_unlock(&s->lock);

@@ -22,9 +22,12 @@
  * move is arranged so that the round in progress still picks every remaining
  * member exactly once (see subset_remove_at()).
  *
- * Matching walks the topic levels once. At each node it reports the '#'
- * child, recurses into the '+' child and continues with the exact child in a
- * loop, so the recursion is only as deep as the number of '+' levels taken.
+ * Matching walks the topic levels once, with the level iterator of
+ * proto/topic.h (shared with validation, the retained store and the ACL).
+ * At each node it reports the '#' child, recurses into the '+' child (from
+ * the iterator's position, so the walk resumes at the same level) and
+ * continues with the exact child in a loop, so the recursion is only as
+ * deep as the number of '+' levels taken.
  * Subscriptions are copied into the caller's array; nothing else allocates.
  *
  * Flow cells. A stored route holds a reference to its session's flow cell
@@ -43,6 +46,7 @@
 #include <string.h>
 
 #include "broker/flow.h"
+#include "proto/topic.h"
 #include "util/map.h"
 
 /* From this many members on, a subset keeps a session -> index map. */
@@ -81,29 +85,6 @@ struct router {
 	size_t count;
 	struct hash_key hk; /* the key of every node's kids map */
 };
-
-/* ---- levels ---- */
-
-/* Takes the next level of s[0..len) from *pos into [*start, *end) and moves
- * *pos past its '/'. A string with n slashes has n + 1 levels, so *pos runs
- * to len + 1; returns false when no level is left. */
-static bool next_level(const uint8_t *s, size_t len, size_t *pos, size_t *start, size_t *end)
-{
-	if (*pos > len)
-		return false;
-	size_t i = *pos;
-	while (i < len && s[i] != '/')
-		i++;
-	*start = *pos;
-	*end = i;
-	*pos = i + 1;
-	return true;
-}
-
-static bool is_level(const uint8_t *s, size_t len, uint8_t c)
-{
-	return len == 1 && s[0] == c;
-}
 
 /* ---- subsets ---- */
 
@@ -345,24 +326,24 @@ static void prune(const struct hash_key *hk, struct node *n)
 }
 
 /* The child of n for one filter level, created when create is set. */
-static struct node *child_for(const struct hash_key *hk, struct node *n, const uint8_t *lvl,
-                              size_t len, bool create)
+static struct node *child_for(const struct hash_key *hk, struct node *n,
+                              const struct topic_level *lv, bool create)
 {
 	struct node **slot = NULL;
-	if (is_level(lvl, len, '+'))
+	if (topic_level_is(lv, '+'))
 		slot = &n->plus;
-	else if (is_level(lvl, len, '#'))
+	else if (topic_level_is(lv, '#'))
 		slot = &n->hash;
 	if (slot && *slot)
 		return *slot;
 	if (!slot) {
-		struct node *c = kid_get(hk, n, lvl, len);
+		struct node *c = kid_get(hk, n, lv->p, lv->len);
 		if (c || !create)
 			return c;
 	} else if (!create) {
 		return NULL;
 	}
-	struct node *c = node_new(n, lvl, len);
+	struct node *c = node_new(n, lv->p, lv->len);
 	if (!c)
 		return NULL;
 	if (slot) {
@@ -379,9 +360,11 @@ static struct node *child_for(const struct hash_key *hk, struct node *n, const u
 static struct node *node_for(struct router *r, struct tern_bytes filter, bool create)
 {
 	struct node *n = r->root;
-	size_t pos = 0, s, e;
-	while (next_level(filter.data, filter.len, &pos, &s, &e)) {
-		struct node *c = child_for(&r->hk, n, filter.data + s, e - s, create);
+	struct topic_iter it;
+	struct topic_level lv;
+	topic_iter_init(&it, filter.data, filter.len);
+	while (topic_iter_next(&it, &lv)) {
+		struct node *c = child_for(&r->hk, n, &lv, create);
 		if (!c) {
 			if (create)
 				prune(&r->hk, n);
@@ -593,14 +576,19 @@ static enum tern_err emit(struct node *n, struct route_matches *out)
 	return TERN_OK;
 }
 
-/* Matches topic levels from pos on (pos == len + 1: none left) below n. */
+/* Matches the levels of topic t[0..len) from byte pos on (a position of the
+ * level iterator) below n. The iterator is rebuilt from its position rather
+ * than passed by value: three words would go through the stack at every
+ * '+' level, the position goes in a register. */
 static enum tern_err match_from(struct router *r, struct node *n, const uint8_t *t, size_t len,
                                 size_t pos, struct route_matches *out)
 {
 	enum tern_err err;
+	struct topic_iter it;
+	struct topic_level lv;
+	topic_iter_at(&it, t, len, pos);
 	for (;;) {
-		size_t s, e;
-		if (!next_level(t, len, &pos, &s, &e)) {
+		if (!topic_iter_next(&it, &lv)) {
 			/* "a/#" matches "a" too: '#' covers the parent level
 			 * (section 4.7.1.2). */
 			if ((err = emit(n, out)))
@@ -612,10 +600,10 @@ static enum tern_err match_from(struct router *r, struct node *n, const uint8_t 
 		if (n != r->root || t[0] != '$') {
 			if (n->hash && (err = emit(n->hash, out)))
 				return err;
-			if (n->plus && (err = match_from(r, n->plus, t, len, pos, out)))
+			if (n->plus && (err = match_from(r, n->plus, t, len, it.pos, out)))
 				return err;
 		}
-		n = kid_get(&r->hk, n, t + s, e - s);
+		n = kid_get(&r->hk, n, lv.p, lv.len);
 		if (!n)
 			return TERN_OK;
 	}

@@ -16,9 +16,12 @@
  * store loader or an ACL file never accepts a topic the decoder refuses.
  *
  * These functions are used by the decoder, the broker's router and the
- * client alike, so they are plain loops over bytes with no allocation.
+ * client alike, so they allocate nothing. They walk levels with the
+ * iterator of proto/topic.h, as the router, the retained store and the
+ * ACL do, so the rules above are applied to the same levels everywhere.
  */
 #include "proto/proto_internal.h"
+#include "proto/topic.h"
 
 #define SHARE_PREFIX     "$share/"
 #define SHARE_PREFIX_LEN 7u
@@ -45,19 +48,7 @@ enum tern_err tern_topic_name_check(const uint8_t *t, size_t len)
  * [MQTT-4.7.1-2]. */
 static bool plain_filter_ok(const uint8_t *f, size_t len)
 {
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		bool level_start = i == 0 || f[i - 1] == '/';
-		if (f[i] == '+') {
-			if (!level_start || (i + 1 < len && f[i + 1] != '/'))
-				return false;
-		} else if (f[i] == '#') {
-			if (!level_start || i + 1 != len)
-				return false;
-		}
-	}
-	return true;
+	return len > 0 && topic_filter_wildcards_ok(f, len);
 }
 
 bool tern_topic_filter_share(struct tern_bytes filter, struct tern_bytes *group,
@@ -110,22 +101,6 @@ enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len)
 	return TERN_OK;
 }
 
-/* Takes the next level of s[0..len) starting at *pos into [*start, *end)
- * and moves *pos past its '/'. Returns false when no level is left; a
- * string of n slashes has n + 1 levels, so *pos runs to len + 1. */
-static bool next_level(const uint8_t *s, size_t len, size_t *pos, size_t *start, size_t *end)
-{
-	if (*pos > len)
-		return false;
-	size_t i = *pos;
-	while (i < len && s[i] != '/')
-		i++;
-	*start = *pos;
-	*end = i;
-	*pos = i + 1;
-	return true;
-}
-
 bool tern_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen)
 {
 	/* Neither a filter nor a topic name can be empty [MQTT-4.7.3-1]. */
@@ -136,18 +111,20 @@ bool tern_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic
 	if (topic[0] == '$' && (filter[0] == '+' || filter[0] == '#'))
 		return false;
 
-	size_t fp = 0, tp = 0, fs, fe, ts, te;
-	while (next_level(filter, flen, &fp, &fs, &fe)) {
-		size_t fl = fe - fs;
-		if (fl == 1 && filter[fs] == '#')
+	struct topic_iter fi, ti;
+	struct topic_level fl, tl;
+	topic_iter_init(&fi, filter, flen);
+	topic_iter_init(&ti, topic, tlen);
+	while (topic_iter_next(&fi, &fl)) {
+		if (topic_level_is(&fl, '#'))
 			return true; /* this level and everything under it */
-		if (!next_level(topic, tlen, &tp, &ts, &te))
+		if (!topic_iter_next(&ti, &tl))
 			return false;
-		if (fl == 1 && filter[fs] == '+')
+		if (topic_level_is(&fl, '+'))
 			continue;
-		if (fl != te - ts || (fl > 0 && memcmp(filter + fs, topic + ts, fl) != 0))
+		if (fl.len != tl.len || (fl.len > 0 && memcmp(fl.p, tl.p, fl.len) != 0))
 			return false;
 	}
 	/* The filter is used up: a match only if the topic is too. */
-	return tp > tlen;
+	return topic_iter_done(&ti);
 }
