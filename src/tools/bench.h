@@ -5,7 +5,9 @@
  * on libtern's public non-blocking API, so that one process drives
  * thousands of MQTT connections. The files split it by concern:
  *
- *   bench.c         the command line: modes, options, usage, validation,
+ *   bench.c         the command line: modes, defaults, the checks that need
+ *                   the whole line (the options are rows of options.c's
+ *                   table, shared with pub and sub; usage.c prints --help),
  *                   and bench_main(), which wires the rest together
  *   bench_loop.c    the run: worker threads, each with its own epoll loop
  *                   over its share of the clients; connecting at a rate,
@@ -37,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "options.h"
 #include "tern/tern.h"
 
 /* The header at the start of every stamped payload (host byte order: the
@@ -59,21 +62,18 @@ enum bench_mode {
 };
 
 #define BENCH_MAX_QOS_LIST 16
+#define BENCH_MAX_CLIENTS  1000000u /* in all, and per -c, -P, -S */
 
 /* The parsed command line. Strings point into argv unless noted. */
 struct bench_opts {
 	enum bench_mode mode;
 	const char *prog; /* "tern bench run", for messages */
 
-	const char *host;
-	uint16_t port;
-	uint8_t version; /* TERN_V311 or TERN_V5 (or TERN_V31) */
-	/* TLS, with mosquitto_pub's flags (see opts.c). */
-	bool tls;
-	const char *cafile, *capath, *certfile, *keyfile;
-	bool insecure, tls_use_os_certs;
-	uint16_t keepalive;
+	/* The broker, protocol, TLS and --quiet, parsed as pub and sub parse
+	 * them (options.h). */
+	struct common_opts common;
 
+	unsigned clients;           /* -c as given (conn, pub, sub) */
 	unsigned pubs, subs, conns; /* clients of each role */
 	unsigned threads;
 
@@ -99,7 +99,6 @@ struct bench_opts {
 	size_t n_sources;
 
 	bool json;
-	bool quiet;
 	bool progress; /* stderr is a terminal and not --quiet */
 };
 
@@ -281,8 +280,12 @@ void bench_progress_line(const struct bench *b, struct bench_progress *p);
  * --json, to stdout. */
 void bench_report(const struct bench *b);
 
-/* ---- bench.c ---- */
+/* ---- bench.c, usage.c ---- */
 
+/* `tern bench`; argv[0] is "bench". Returns the exit status. */
 int bench_main(int argc, char **argv);
+
+/* Prints the --help text of `tern bench`. */
+void usage_bench(FILE *f);
 
 #endif

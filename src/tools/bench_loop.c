@@ -172,7 +172,7 @@ static void on_connect(struct tern_client *c, void *ud, uint8_t reason, bool ses
 	if (reason != 0) {
 		/* libtern closes the connection next: on_disconnect counts it. */
 		note_error(t, "connection refused: %s",
-		           tern_reason_string(reason, o->version != TERN_V5));
+		           tern_reason_string(reason, o->common.version != TERN_V5));
 		return;
 	}
 	t->connecting--;
@@ -330,19 +330,9 @@ static void connect_one(struct bench_thread *t, struct bench_client *bc)
 	snprintf(id, sizeof(id), "%s%c%u", o->id_prefix, role_letter[bc->role], bc->idx);
 	struct tern_connect_opts co;
 	tern_connect_opts_init(&co);
-	co.host = o->host;
-	co.port = o->port;
-	co.version = o->version;
+	common_connect_opts(&o->common, &co);
 	co.client_id = id;
-	co.keep_alive = o->keepalive;
 	co.connect_timeout_ms = 20000;
-	co.tls = o->tls;
-	co.tls_cafile = o->cafile;
-	co.tls_capath = o->capath;
-	co.tls_certfile = o->certfile;
-	co.tls_keyfile = o->keyfile;
-	co.tls_insecure = o->insecure;
-	co.tls_use_os_certs = o->tls_use_os_certs;
 	if (o->n_sources > 0)
 		co.bind_address = o->sources[global % o->n_sources];
 	bc->t_connect = bench_now_ns();
@@ -834,7 +824,7 @@ static void control(struct bench *b, volatile sig_atomic_t *stop)
 			if (!all)
 				continue;
 			b->t_connected_ns = b->t_run_ns = now;
-			if (!o->quiet)
+			if (!o->common.quiet)
 				fprintf(stderr, "%s%s: %llu connected in %.3f s%s\n",
 				        o->progress ? "\r\033[K" : "", o->prog,
 				        (unsigned long long)connected,

@@ -184,9 +184,9 @@ static void report_json(const struct bench *b, const struct totals *t)
 	unsigned long long sent = BENCH_CTR(b, sent), recv = BENCH_CTR(b, received);
 
 	fprintf(f, "{\"mode\":\"%s\",\"host\":", mode_names[o->mode]);
-	json_string(f, o->host);
-	fprintf(f, ",\"port\":%u,\"version\":\"%s\",\"threads\":%u,", o->port,
-	        version_name(o->version), b->n_th);
+	json_string(f, o->common.host);
+	fprintf(f, ",\"port\":%u,\"version\":\"%s\",\"threads\":%u,", o->common.port,
+	        version_name(o->common.version), b->n_th);
 	fprintf(f, "\"pubs\":%u,\"subs\":%u,\"conns\":%u,\"clients\":%zu,\"qos\":[", o->pubs,
 	        o->subs, o->conns, b->n_cl);
 	for (size_t i = 0; i < o->n_qos; i++)
@@ -287,8 +287,8 @@ static void report_text(const struct bench *b, const struct totals *t)
 	const struct bench_opts *o = b->o;
 	FILE *f = stdout;
 
-	fprintf(f, "%s: MQTT %s, %s:%u, %u thread%s", o->prog, version_name(o->version), o->host,
-	        o->port, b->n_th, b->n_th == 1 ? "" : "s");
+	fprintf(f, "%s: MQTT %s, %s:%u, %u thread%s", o->prog, version_name(o->common.version),
+	        o->common.host, o->common.port, b->n_th, b->n_th == 1 ? "" : "s");
 	if (o->pubs)
 		fprintf(f, ", %u publisher%s", o->pubs, o->pubs == 1 ? "" : "s");
 	if (o->subs)

@@ -112,7 +112,7 @@ static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint
 	if (reason >= 0x80) {
 		tc->publish_failed = true;
 		keep_reason_string(tc, props);
-		if (!tc->o->quiet)
+		if (!tc->o->common.quiet)
 			fprintf(stderr, "Warning: Publish %u failed: %s.\n", packet_id,
 			        tern_reason_string(reason, false));
 	}
@@ -157,24 +157,14 @@ int conn_open(struct tool_conn *tc, const struct tool_opts *o,
 		return 1;
 	}
 	tern_connect_opts_init(&co);
-	co.host = o->host;
-	co.port = o->port;
+	common_connect_opts(&o->common, &co);
 	co.bind_address = o->bind_address;
-	co.version = o->version;
 	co.client_id = o->id;
 	co.clean_start = o->clean;
-	co.keep_alive = o->keepalive;
 	co.username = o->username;
 	co.password = o->password;
 	co.password_len = o->password != NULL ? strlen(o->password) : 0;
-	co.tls = o->tls;
-	co.tls_cafile = o->cafile;
-	co.tls_capath = o->capath;
-	co.tls_certfile = o->certfile;
-	co.tls_keyfile = o->keyfile;
-	co.tls_insecure = o->insecure;
-	co.tls_use_os_certs = o->tls_use_os_certs;
-	if (o->version == TERN_V5) {
+	if (o->common.version == TERN_V5) {
 		/* -x wins over -D connect session-expiry-interval; -c alone
 		 * keeps the session forever, as in mosquitto. */
 		if (o->session_expiry_set) {
@@ -216,35 +206,35 @@ int conn_open(struct tool_conn *tc, const struct tool_opts *o,
 			 * tune it. */
 			if (setsockopt(tern_client_fd(tc->c), IPPROTO_TCP, TCP_NODELAY, &one,
 			               sizeof(one)) != 0 &&
-			    !o->quiet)
+			    !o->common.quiet)
 				fprintf(stderr, "Warning: --nodelay: %s\n", strerror(errno));
 		}
 		return 0;
 	}
 	if (err == TERN_E_PROTOCOL && reason != 0) {
 		tool_debug(tc, "received CONNACK (%u)", reason);
-		if (!o->quiet) {
+		if (!o->common.quiet) {
 			fputs("Connection error: Connection Refused: ", stderr);
-			print_reason(tc, reason, o->version != TERN_V5);
+			print_reason(tc, reason, o->common.version != TERN_V5);
 			fputs(".\n", stderr);
 		}
 		conn_abort(tc);
 		return reason;
 	}
-	if (!o->quiet) {
+	if (!o->common.quiet) {
 		if (err == TERN_E_SYS)
-			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n", o->host,
-			        o->port, strerror(errno));
+			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n",
+			        o->common.host, o->common.port, strerror(errno));
 		else if (err == TERN_E_TLS)
-			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n", o->host,
-			        o->port, tls_error(tc->c));
+			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n",
+			        o->common.host, o->common.port, tls_error(tc->c));
 		else if (err == TERN_E_TIMEOUT)
 			fprintf(stderr,
 			        "Error: cannot connect to %s port %u: no CONNACK in time.\n",
-			        o->host, o->port);
+			        o->common.host, o->common.port);
 		else
-			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n", o->host,
-			        o->port, tern_strerror(err));
+			fprintf(stderr, "Error: cannot connect to %s port %u: %s.\n",
+			        o->common.host, o->common.port, tern_strerror(err));
 	}
 	conn_abort(tc);
 	return 1;
@@ -281,7 +271,7 @@ void conn_abort(struct tool_conn *tc)
 
 void conn_report_lost(const struct tool_conn *tc, enum tern_err err)
 {
-	if (tc->o->quiet)
+	if (tc->o->common.quiet)
 		return;
 	if (tc->reason != 0) {
 		fputs("Error: disconnected by the broker: ", stderr);

@@ -674,7 +674,7 @@ static void percent(FILE *f, const struct tool_opts *o, const struct fmsg *fm, c
 		break;
 	case 'j':
 	case 'J':
-		if (!json_message(f, o, fm, c == 'J') && !o->quiet)
+		if (!json_message(f, o, fm, c == 'J') && !o->common.quiet)
 			fprintf(stderr, "Error: Message payload is not valid JSON on topic %s.\n",
 			        m->topic);
 		break;

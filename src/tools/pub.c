@@ -112,13 +112,13 @@ static int publish_repeat(struct tool_conn *tc, const struct tool_opts *o, const
 		debug_publish(tc, o, 0, len);
 		err = tern_client_publish_wait(tc->c, &args, -1, &reason);
 		if (err == TERN_E_PROTOCOL) {
-			if (!tc->publish_failed && !o->quiet)
+			if (!tc->publish_failed && !o->common.quiet)
 				fprintf(stderr, "Warning: Publish failed: %s.\n",
 				        tern_reason_string(reason, false));
 			return 1;
 		}
 		if (err == TERN_E_INVALID || err == TERN_E_TOO_LARGE) {
-			if (!o->quiet)
+			if (!o->common.quiet)
 				fprintf(stderr, "Error: cannot publish: %s.\n", tern_strerror(err));
 			return 1;
 		}
@@ -156,7 +156,7 @@ static bool publish_line(struct tool_conn *tc, const struct tool_opts *o, const 
 		return true;
 	if (err == TERN_E_CLOSED || err == TERN_E_SYS)
 		conn_report_lost(tc, err);
-	else if (!o->quiet)
+	else if (!o->common.quiet)
 		fprintf(stderr, "Error: cannot publish: %s.\n", tern_strerror(err));
 	return false;
 }
@@ -203,7 +203,7 @@ static int publish_lines(struct tool_conn *tc, const struct tool_opts *o)
 				char *p;
 
 				if (cap > MAX_PAYLOAD) {
-					if (!o->quiet)
+					if (!o->common.quiet)
 						fprintf(stderr,
 						        "Error: line longer than %u bytes.\n",
 						        MAX_PAYLOAD);
@@ -220,7 +220,7 @@ static int publish_lines(struct tool_conn *tc, const struct tool_opts *o)
 				eof = true;
 			} else if (n < 0) {
 				if (errno != EINTR && errno != EAGAIN) {
-					if (!o->quiet)
+					if (!o->common.quiet)
 						fprintf(stderr, "Error: reading stdin: %s.\n",
 						        strerror(errno));
 					goto out;

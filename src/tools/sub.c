@@ -99,7 +99,7 @@ static void catch_signals(void)
 
 static int timed_out(const struct tool_opts *o)
 {
-	if (!o->quiet)
+	if (!o->common.quiet)
 		fprintf(stderr, "Timed out\n");
 	return TOOL_EXIT_TIMEOUT;
 }
@@ -142,7 +142,8 @@ static int subscribe_all(struct tool_conn *tc, const struct tool_opts *o, int64_
 		entries[i].retain_as_published = o->retain_as_published;
 		tool_debug(tc, "sending SUBSCRIBE (Topic: %s, QoS: %u, Options: 0x%02x)",
 		           o->topics[i], o->qos,
-		           o->qos | (o->retain_as_published && o->version == TERN_V5 ? 0x08 : 0));
+		           o->qos | (o->retain_as_published && o->common.version == TERN_V5 ? 0x08
+		                                                                            : 0));
 	}
 	err = tern_client_subscribe_wait(tc->c, entries, o->n_topics,
 	                                 props_get(&o->subscribe_props), time_left(o, deadline),
@@ -168,12 +169,12 @@ static int subscribe_all(struct tool_conn *tc, const struct tool_opts *o, int64_
 		if (reasons[i] < 0x80)
 			continue;
 		failed++;
-		if (!o->quiet)
+		if (!o->common.quiet)
 			fprintf(stderr, "Warning: subscription to '%s' denied: %s.\n", o->topics[i],
 			        tern_reason_string(reasons[i], false));
 	}
 	if (failed == o->n_topics) {
-		if (!o->quiet)
+		if (!o->common.quiet)
 			fprintf(stderr, "Error: All subscription requests were denied.\n");
 		rc = 1;
 	}

@@ -2,8 +2,10 @@
  * tools.h - what the files of the `tern` command share.
  *
  * The command is split by concern: main.c dispatches to a subcommand,
- * opts.c parses the options both subcommands know (connection, TLS,
- * session, will, -D properties) into one struct tool_opts, conn.c connects and
+ * options.c holds the one table of options of pub, sub and bench and
+ * parses a command line with it, opts.c sets the defaults of pub and sub
+ * and checks what needs the whole line, props.c reads -D properties,
+ * usage.c prints --help around the table's option list, conn.c connects and
  * disconnects through libtern and prints what went wrong in words, pub.c
  * and sub.c are the subcommands, format.c prints received messages (-v,
  * -N, -F). Only the public libtern API (tern/tern.h, tern/codec.h) is
@@ -20,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "options.h"
 #include "tern/tern.h"
 
 /* Exit status of a usage error; mosquitto_pub/sub use the same. */
@@ -58,10 +61,10 @@ struct tool_opts {
 	enum tool_mode mode;
 	const char *prog; /* "tern pub" or "tern sub", for messages */
 
-	/* Connection and session. */
-	const char *host;
-	uint16_t port;
-	bool port_given; /* -p or a port in -L: no TLS default */
+	/* The broker, protocol, TLS and --quiet (options.h). */
+	struct common_opts common;
+
+	/* Client and session. */
 	const char *bind_address;
 	const char *id;
 	const char *id_prefix;
@@ -69,21 +72,9 @@ struct tool_opts {
 	char *url_copy;  /* -L's URL, cut into host, user, ...; owned */
 	const char *username;
 	const char *password;
-	uint16_t keepalive;
 	bool clean;
 	bool debug;
-	bool quiet;
 	bool nodelay;
-	uint8_t version;
-	/* TLS (mosquitto's flags): on with --cafile, --capath,
-	 * --tls-use-os-certs, an mqtts:// URL, or -p 8883 alone. */
-	bool tls;
-	const char *cafile;
-	const char *capath;
-	const char *certfile;
-	const char *keyfile;
-	bool insecure;
-	bool tls_use_os_certs;
 	bool session_expiry_set;
 	uint32_t session_expiry;
 	uint8_t qos;
@@ -93,7 +84,6 @@ struct tool_opts {
 	const char *will_payload;
 	uint8_t will_qos;
 	bool will_retain;
-	bool will_opts_seen; /* any --will-* other than --will-topic */
 
 	/* -D properties, one set per packet type. */
 	struct tool_props connect_props;
@@ -135,18 +125,12 @@ struct tool_opts {
 	double random_filter;    /* percent of messages printed */
 };
 
-/* ---- opts.c ---- */
-
-/* Result of option parsing. */
-enum tool_parse {
-	PARSE_OK,
-	PARSE_HELP,  /* --help was printed: exit 0 */
-	PARSE_ERROR, /* an error naming the option was printed: exit 1 */
-};
+/* ---- opts.c, usage.c ---- */
 
 /* Parses argv[1..argc) of `tern pub` / `tern sub` into *o (which it
- * initialises). Prints errors to stderr and usage to stdout. On
- * PARSE_OK the caller must call opts_free(). */
+ * initialises) with the table of options.c, then checks what needs the
+ * whole line. Prints errors to stderr and usage to stdout. On PARSE_OK
+ * the caller must call opts_free(); otherwise it has been called. */
 enum tool_parse opts_parse(struct tool_opts *o, enum tool_mode mode, int argc, char **argv);
 
 /* Frees what opts_parse() allocated. */
@@ -156,7 +140,7 @@ void opts_free(struct tool_opts *o);
 void opts_error(const struct tool_opts *o, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
-/* Usage texts. */
+/* The --help texts of pub and sub (usage.c). */
 void usage_pub(FILE *f);
 void usage_sub(FILE *f);
 

@@ -1,60 +1,14 @@
 /*
- * usage.c - the --help texts of `tern pub` and `tern sub`.
+ * usage.c - the --help texts of `tern pub`, `tern sub` and `tern bench`.
  *
- * Kept apart from the parser so that the option code reads without
- * screens of prose in between. The options and their meanings are
- * mosquitto_pub's and mosquitto_sub's; where tern differs, the text says
- * so.
+ * Each is an introduction and a synopsis written here, then the list of
+ * options printed from the table of options.c (options_usage()), so that
+ * an option's help is declared with the option. The options and their
+ * meanings are mosquitto_pub's and mosquitto_sub's; where tern differs,
+ * the text says so.
  */
+#include "bench.h"
 #include "tools.h"
-
-static const char common[] =
-        " -A : bind the outgoing socket to this host/ip address.\n"
-        " -c : disable clean session / clean start: keep the session (and, in MQTT v5,\n"
-        "      let it never expire unless -x says otherwise). Needs -i.\n"
-        " -d : print debug messages (to stderr).\n"
-        " -D : MQTT v5 property: -D command identifier value, or\n"
-        "      -D command user-property name value. Commands: connect, will, disconnect,\n"
-        "      and publish (pub) or subscribe / unsubscribe (sub).\n"
-        " -h : broker host to connect to. Defaults to localhost.\n"
-        " -i : client id. Defaults to a random id (v3.1/v3.1.1) or one the broker\n"
-        "      assigns (v5).\n"
-        " -I : client id prefix; the process id is appended.\n"
-        " -k : keep alive in seconds. Defaults to 60; 0 disables it.\n"
-        " -L : mqtt(s)://[username[:password]@]host[:port]/topic (mqtts: TLS)\n"
-        " -p : network port. Defaults to 1883, or 8883 with TLS.\n"
-        " -P : password.\n"
-        " -q : quality of service: 0, 1 or 2. Defaults to 0.\n"
-        " -t : topic.\n"
-        " -u : username.\n"
-        " -V : MQTT version: mqttv5, mqttv311 or mqttv31 (or 5, 311, 31).\n"
-        "      Defaults to mqttv311.\n"
-        " -x : session expiry interval in seconds (MQTT v5), or -1 for never.\n"
-        "      Defaults to -1 with -c, 0 otherwise.\n"
-        " --help : display this message.\n"
-        " --nodelay : disable Nagle's algorithm.\n"
-        " --quiet : do not print error messages once connected.\n"
-        " --will-topic : topic of the will, sent by the broker if the connection is\n"
-        "                lost without DISCONNECT.\n"
-        " --will-payload : payload of the will (default: empty).\n"
-        " --will-qos : QoS of the will.\n"
-        " --will-retain : make the will retained.\n"
-        "\n"
-        "TLS (TLS 1.2 or later; the broker's certificate and name are always checked):\n"
-        " --cafile : file of PEM encoded CA certificates to trust. Turns TLS on.\n"
-        " --capath : directory of PEM encoded CA certificates to trust (prepared with\n"
-        "            'openssl rehash'). Turns TLS on.\n"
-        " --cert : PEM encoded client certificate, for brokers that require one.\n"
-        "          Needs --key.\n"
-        " --key : PEM encoded (unencrypted) private key of --cert.\n"
-        " --insecure : do not check that the broker's certificate names the host\n"
-        "              connected to. For testing only.\n"
-        " --tls-use-os-certs : trust the system's CA certificates too (alone: TLS with\n"
-        "                      those only; also the default for -p 8883 without other\n"
-        "                      TLS options and for mqtts:// URLs).\n"
-        "\n"
-        "Not supported: --ciphers, --tls-version, --tls-alpn, --tls-engine, --keyform,\n"
-        "--psk, --proxy, --unix, -S, config files.\n";
 
 void usage_pub(FILE *f)
 {
@@ -73,20 +27,9 @@ void usage_pub(FILE *f)
 	      "                [--will-topic [--will-payload payload] [--will-qos qos] "
 	      "[--will-retain]]\n"
 	      "                [-V version] [-D command identifier value]\n"
-	      "       tern pub --help\n"
-	      "\n"
-	      " -f : send the contents of a file as the message.\n"
-	      " -l : read messages from stdin, sending a separate message for each line.\n"
-	      " -m : message payload to send.\n"
-	      " -M : the maximum number of unacknowledged QoS 1/2 messages with -l. "
-	      "Defaults to 20.\n"
-	      " -n : send a null (zero length) message.\n"
-	      " -r : message should be retained.\n"
-	      " -s : read message from stdin, sending the entire input as a message.\n"
-	      " --repeat : send the message (-m, -f, -s, -n) this many times.\n"
-	      " --repeat-delay : seconds to wait between repeats.\n",
+	      "       tern pub --help\n",
 	      f);
-	fputs(common, f);
+	options_usage(f, CMD_PUB);
 }
 
 void usage_sub(FILE *f)
@@ -106,28 +49,30 @@ void usage_sub(FILE *f)
 	      "                [--will-topic [--will-payload payload] [--will-qos qos] "
 	      "[--will-retain]]\n"
 	      "                [-V version] [-D command identifier value]\n"
-	      "       tern sub --help\n"
-	      "\n"
-	      " -C : disconnect and exit after receiving msg_count messages.\n"
-	      " -E : exit once all subscriptions have been acknowledged by the broker.\n"
-	      " -F : output format: %t topic, %p payload, %q QoS, %r retain, %m message id,\n"
-	      "      %l length, %x / %X hex payload, %I ISO-8601 time, %U Unix time,\n"
-	      "      %j / %J JSON, v5: %A topic alias, %C content type, %D correlation data,\n"
-	      "      %E message expiry, %F payload format, %P user properties,\n"
-	      "      %R response topic, %S subscription identifier; @X strftime fields,\n"
-	      "      @N nanoseconds; \\n \\t \\0 \\a \\e \\r \\v \\\\ escapes. See 'man "
-	      "mosquitto_sub'.\n"
-	      " -N : do not add an end of line character when printing the payload.\n"
-	      " -R : do not print stale messages (those with retain set).\n"
-	      " -T : topic filter to leave out of the output. May be repeated.\n"
-	      " -U : unsubscribe from a topic (after subscribing). May be repeated.\n"
-	      " -v : print the topic before each payload.\n"
-	      " -W : exit (status 27) after this many seconds.\n"
-	      " --pretty : lay out %j / %J JSON over several lines.\n"
-	      " --random-filter : print only this percentage of messages.\n"
-	      " --retained-only : print only retained messages; exit at the first fresh one.\n"
-	      " --remove-retained : clear every retained message received (except -T ones).\n"
-	      " --retain-as-published : subscribe with the v5 retain-as-published option.\n",
+	      "       tern sub --help\n",
 	      f);
-	fputs(common, f);
+	options_usage(f, CMD_SUB);
+}
+
+static const char bench_intro[] =
+        "Usage: tern bench conn [options]   open connections at a rate and hold them\n"
+        "       tern bench pub [options]    publishers (rate-limited or flat out)\n"
+        "       tern bench sub [options]    subscribers on a filter\n"
+        "       tern bench run [options]    publishers and subscribers in one process:\n"
+        "                                   delivered messages/s, end-to-end latency,\n"
+        "                                   lost and duplicated messages\n"
+        "\n"
+        "Every run must be bounded: give --count and/or --duration (conn: --duration).\n";
+
+static const char bench_outro[] =
+        "A progress line (connections, sent/s, received/s, errors) is printed to stderr\n"
+        "every second when it is a terminal. Loopback testing is your responsibility:\n"
+        "do not point this at a broker you do not own.\n";
+
+void usage_bench(FILE *f)
+{
+	fputs(bench_intro, f);
+	options_usage(f, CMD_BENCH);
+	fputs("\n", f);
+	fputs(bench_outro, f);
 }
