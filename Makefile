@@ -11,6 +11,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 7
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
+DESTDIR ?=
 
 .PHONY: all deps test-deps run test unit interop asan tsan format format-check fuzz fuzz-smoke \
 	clean bench install
@@ -25,10 +26,11 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
-# Installs libtern (libtern.so*, libtern.a), include/tern/*.h and
-# lib/pkgconfig/tern.pc under PREFIX.
+# Installs ternd (sbin), tern (bin), libtern (libtern.so*, libtern.a),
+# include/tern/*.h and lib/pkgconfig/tern.pc under PREFIX, staged under
+# DESTDIR when set (a package build: make install DESTDIR=/tmp/stage).
 install: all
-	cmake --install $(BUILD) --prefix $(PREFIX)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Side-by-side benchmarks against Debian's mosquitto (bench/README.md);
 # results in bench/results/. Builds nothing itself beyond `all`.
@@ -39,22 +41,26 @@ bench: all
 run: all
 	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883 --db $(BUILD)/ternd.db
 
+# Each interop file is its own CTest test (interop.test_X), and every test
+# takes free ports of its own, so ctest runs JOBS of them at a time.
 test: test-deps format-check
 	cmake -S . -B $(BUILD) -DTERN_WERROR=ON -DTERN_REQUIRE_TESTS=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
-	cd $(BUILD) && ctest --output-on-failure
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cmake -S . -B $(ASAN_BUILD) -DTERN_SANITIZE=ON -DTERN_WERROR=ON -DTERN_REQUIRE_TESTS=ON \
 		-DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 	$(MAKE) fuzz-smoke
 	@echo "make test: all suites passed"
 
 # The unit tests and the interop suite (2 workers) under ThreadSanitizer;
 # any report fails the run (halt_on_error: a broker that reports a race
 # exits, and the test that saw it fails with the report in its log tail).
-# Slow (tens of minutes), so not part of `make test`.
+# Slow (tens of minutes), so not part of `make test`. One test at a time, not
+# JOBS: ThreadSanitizer slows the broker some tenfold, and two suites sharing
+# the cores would push the tests' own waits past their limits.
 TSAN_OPTIONS_RUN ?= halt_on_error=1:second_deadlock_stack=1:history_size=4
 tsan: test-deps
 	cmake -S . -B $(TSAN_BUILD) -DTERN_TSAN=ON -DTERN_WERROR=ON -DTERN_REQUIRE_TESTS=ON >/dev/null
