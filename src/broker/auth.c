@@ -9,16 +9,12 @@
  * the last one frees it. A file that fails to load leaves the old state in
  * force, and the log says why.
  *
- * Password checks run off the loop (auth_pool.c). The CONNECT is checked
- * on the worker that accepted the connection, before it is handed to its
- * session's home worker, so that a refusal never moves a connection: the
- * worker queues the check and pauses the connection's input, its CONNECT
- * left in the read buffer. When the verdict comes back through the inbox,
- * the worker resumes the connection and handles its CONNECT again, which
- * now takes the stored verdict; a hand-over that follows carries the
- * verdict with the connection, so the home worker does not hash again.
- * A request holds a reference to the state it is checked against, so a
- * reload meanwhile frees nothing under it.
+ * Password checks run off the loop (auth_pool.c): auth_check() says
+ * whether one is needed, auth_ask() queues it, and the verdict comes back
+ * to the worker's inbox (INBOX_AUTH_DONE). Waiting for it is the
+ * connection's business (conn_sink.c): this file knows the files and the
+ * rules, not connections. A request holds a reference to the state it is
+ * checked against, so a reload meanwhile frees nothing under it.
  *
  * auth_allowed() also applies the broker-wide rules that come before any
  * acl_file, as in mosquitto: clients do not write to $SYS (bar the bridge
@@ -34,9 +30,7 @@
 #include "broker/auth_pool.h"
 #include "broker/broker.h"
 #include "broker/config.h"
-#include "broker/conn.h"
 #include "broker/stats.h"
-#include "broker/transport.h"
 #include "broker/worker.h"
 #include "tern/codec.h"
 #include "util/log.h"
@@ -141,21 +135,15 @@ void auth_swap(struct worker *w, struct auth_state *a)
 	auth_unref(old);
 }
 
-/* Queues the password check of c's CONNECT; TERN_E_INCOMPLETE when
- * queued, else TERN_OK with the reason to refuse with in *rc. */
-static enum tern_err ask_pool(struct conn *c, struct auth_state *a, const struct tern_connect *p,
-                              uint8_t *rc)
+enum tern_err auth_ask(struct worker *w, uint64_t conn_id, const struct tern_connect *p,
+                       uint8_t *rc)
 {
-	struct worker *w = c->w;
-	struct broker *b = w->broker;
+	struct auth_state *a = w->auth;
 	atomic_fetch_add(&a->refs, 1);
-	enum tern_err err = map64_put(&w->auth_wait, c->sink.id, c);
-	if (!err)
-		err = auth_pool_submit(b->auth_pool, w, c->sink.id, a, a->pw, p->username.data,
-		                       p->username.len, p->has_password ? p->password.data : NULL,
-		                       p->password.len);
+	enum tern_err err = auth_pool_submit(
+	        w->broker->auth_pool, w, conn_id, a, a->pw, p->username.data, p->username.len,
+	        p->has_password ? p->password.data : NULL, p->password.len);
 	if (err) {
-		map64_del(&w->auth_wait, c->sink.id);
 		auth_unref(a);
 		/* A full queue means more CONNECTs than the threads can
 		 * hash: refuse this one now rather than queue without
@@ -164,53 +152,33 @@ static enum tern_err ask_pool(struct conn *c, struct auth_state *a, const struct
 		return TERN_OK;
 	}
 	stat_add(&w->stats, STAT_PASSWORD_CHECKS, 1);
-	c->auth = CONN_AUTH_WAIT;
-	conn_pause_input(c, true);
 	return TERN_E_INCOMPLETE;
 }
 
-enum tern_err auth_connect(struct conn *c, const struct tern_connect *p, struct tern_bytes *user,
-                           uint8_t *rc)
+enum tern_err auth_check(const struct worker *w, const struct tern_connect *p, uint8_t *rc)
 {
-	const struct config *cfg = &c->w->broker->cfg;
-	struct auth_state *a = c->w->auth;
+	const struct auth_state *a = w->auth;
 	*rc = TERN_RC_SUCCESS;
-	if (c->listener->cfg->use_identity_as_username) {
-		/* The certificate is the credential: no password is asked. */
-		const char *id = tls_peer_identity(c);
-		if (!id)
-			*rc = TERN_RC_NOT_AUTHORIZED;
-		else
-			*user = (struct tern_bytes){(const uint8_t *)id, (uint32_t)strlen(id)};
-		return TERN_OK;
-	}
-	*user = p->has_username ? p->username : (struct tern_bytes){0};
-	if (c->auth == CONN_AUTH_DONE) {
-		/* Checked already, off the loop (possibly on the worker that
-		 * handed this connection over). */
-		*rc = c->auth_rc;
-		return TERN_OK;
-	}
 	if (a && a->pw && p->has_username) {
 		/* A username, when given, must be right, even where anonymous
-		 * clients are welcome (as in mosquitto). The pool exists whenever a password_file is configured. */
-		return ask_pool(c, a, p, rc);
+		 * clients are welcome (as in mosquitto). The pool exists
+		 * whenever a password_file is configured. */
+		return TERN_E_INCOMPLETE;
 	}
 	/* Left: no username, or no password_file to check one against. With
 	 * allow_anonymous false neither gets in: Not authorized, as mosquitto
 	 * answers both. */
-	if (!cfg->allow_anonymous)
+	if (!w->broker->cfg.allow_anonymous)
 		*rc = TERN_RC_NOT_AUTHORIZED;
 	return TERN_OK;
 }
 
-const char *auth_anonymous_refusal(const struct conn *c, const struct tern_connect *p, uint8_t rc)
+const char *auth_anonymous_refusal(const struct worker *w, const struct tern_connect *p, uint8_t rc)
 {
-	const struct config *cfg = &c->w->broker->cfg;
-	const struct auth_state *a = c->w->auth;
+	const struct config *cfg = &w->broker->cfg;
+	const struct auth_state *a = w->auth;
 	bool checked = a && a->pw && p->has_username;
-	if (rc != TERN_RC_NOT_AUTHORIZED || c->listener->cfg->use_identity_as_username ||
-	    cfg->allow_anonymous || checked)
+	if (rc != TERN_RC_NOT_AUTHORIZED || cfg->allow_anonymous || checked)
 		return NULL;
 	/* The log is where an operator finds out why nobody gets in: name
 	 * the directive. */
@@ -227,27 +195,6 @@ const char *auth_anonymous_refusal(const struct conn *c, const struct tern_conne
 	               : "not authorized: no username, and allow_anonymous defaults to "
 	                 "false once a listener is configured; set allow_anonymous true, "
 	                 "or give clients a username and password (password_file)";
-}
-
-void auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
-{
-	struct conn *c = map64_del(&w->auth_wait, conn_id);
-	if (!c || c->state == CONN_CLOSING)
-		return; /* gone, or going: nobody to answer */
-	c->auth = CONN_AUTH_DONE;
-	c->auth_rc = rc;
-	/* Input resumes first: handling the CONNECT may hand c to another
-	 * worker, after which it is not ours to touch. Bytes the client sent
-	 * behind its CONNECT are still in the socket, and epoll reports them
-	 * (level-triggered) once the CONNECT is answered. */
-	conn_pause_input(c, false);
-	(void)conn_process(c);
-}
-
-void auth_forget(struct conn *c)
-{
-	map64_del(&c->w->auth_wait, c->sink.id);
-	c->auth = CONN_AUTH_NONE;
 }
 
 static bool has_prefix(struct tern_bytes t, const char *prefix)

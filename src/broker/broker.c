@@ -47,23 +47,6 @@
 #include "util/mpsc.h"
 #include "util/msg.h"
 
-uint64_t broker_stat(const struct broker *b, enum stat_id id)
-{
-	uint64_t sum = 0;
-	for (unsigned i = 0; i < b->n_workers; i++)
-		sum += stat_get(&b->workers[i]->stats, id);
-	return sum;
-}
-
-unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len)
-{
-	/* The high half picks the worker: the maps of that worker's sessions
-	 * index by the low bits of the same hash, which would otherwise be
-	 * equal mod n_workers for all of them. */
-	uint64_t h = hash_bytes(&b->hash_key, cid, len) >> 32;
-	return (unsigned)((h * b->n_workers) >> 32);
-}
-
 static int open_listener(struct broker *b, const struct listener_cfg *l, uint16_t port)
 {
 	struct addrinfo hints = {0}, *res = NULL;

@@ -41,6 +41,7 @@
 #include "broker/transport.h"
 #include "tern/error.h"
 #include "util/log.h"
+#include "util/hash.h"
 #include "util/siphash.h"
 
 struct auth_pool;
@@ -93,9 +94,13 @@ static inline uint64_t broker_new_id(struct broker *b)
 /* The worker index that is home to client id cid: a keyed hash of cid, so
  * the same within one process (all a home needs: nothing stores it) and
  * not steerable by a client choosing its id. */
-unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len);
-
-/* Sums one counter or gauge over every worker (any thread). */
-uint64_t broker_stat(const struct broker *b, enum stat_id id);
+static inline unsigned broker_home_of(const struct broker *b, const uint8_t *cid, size_t len)
+{
+	/* The high half picks the worker: the maps of that worker's sessions
+	 * index by the low bits of the same hash, which would otherwise be
+	 * equal mod n_workers for all of them. */
+	uint64_t h = hash_bytes(&b->hash_key, cid, len) >> 32;
+	return (unsigned)((h * b->n_workers) >> 32);
+}
 
 #endif

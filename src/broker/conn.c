@@ -200,7 +200,7 @@ void conn_free(struct conn *c)
 	if (!c)
 		return;
 	if (c->auth == CONN_AUTH_WAIT)
-		auth_forget(c);
+		conn_auth_forget(c);
 	c->tp->close(c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -720,7 +720,7 @@ void conn_reap(struct conn *c)
 	 * new connection of the client resumes or takes over at once. */
 	handle_detach(&c->sink);
 	if (c->auth == CONN_AUTH_WAIT)
-		auth_forget(c);
+		conn_auth_forget(c);
 	if (c->flow)
 		flow_forget(c); /* its held acknowledgements have nobody to go to */
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};

@@ -71,6 +71,13 @@ struct conn {
 	uint32_t discarded; /* lingering: input bytes read and dropped */
 };
 
+/* Where a connection's password check is (conn_sink.c). */
+enum conn_auth {
+	CONN_AUTH_NONE, /* not asked off the loop */
+	CONN_AUTH_WAIT, /* asked; the CONNECT waits in rbuf, input paused */
+	CONN_AUTH_DONE, /* the verdict is in auth_rc */
+};
+
 /* The peer's address ("1.2.3.4:5678") of c, written into buf. */
 const char *conn_peer(const struct conn *c, char buf[64]);
 
@@ -159,6 +166,15 @@ extern const struct sink_ops conn_sink_ops;
 /* The connection whose sink k is; NULL when k is not a connection's (a
  * test's fake sink). */
 struct conn *conn_of_sink(struct sink *k);
+
+/* INBOX_AUTH_DONE: the verdict rc for connection conn_id of w (conn_sink.c):
+ * its CONNECT is handled again, and takes it. Dropped when that connection
+ * is gone or closing. */
+void conn_auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc);
+
+/* A connection that waits for its verdict is freed: forget it, so the
+ * verdict finds nothing (conn_sink.c). */
+void conn_auth_forget(struct conn *c);
 
 /* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
 size_t conn_pending_out(const struct conn *c);

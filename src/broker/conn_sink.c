@@ -2,6 +2,9 @@
  * conn_sink.c - the sink (sink.h) of a real connection: what a handler
  * sends is queued in the connection's write buffer by conn.c, a close marks
  * the connection for the reaper, and a hand-over moves it to another worker.
+ * Authentication: the certificate standing for the username, the verdict a
+ * connection carries, and the wait for a password check (auth.c decides,
+ * the connection waits).
  *
  * Kept apart from conn.c so that conn.c stays about bytes (framing, buffers,
  * transports, lifetime) and this file is the one place where the handlers'
@@ -10,11 +13,15 @@
 #include "broker/conn.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/config.h"
 #include "broker/sink.h"
+#include "broker/transport.h"
 #include "broker/worker.h"
+#include "util/map.h"
 
 static struct conn *conn_of(struct sink *k)
 {
@@ -54,11 +61,69 @@ static enum tern_err sink_conn_authenticate(struct sink *k, const struct tern_co
                                             struct tern_bytes *user, uint8_t *rc, const char **why)
 {
 	struct conn *c = conn_of(k);
+	struct worker *w = c->w;
 	*why = NULL;
-	enum tern_err err = auth_connect(c, p, user, rc);
-	if (err == TERN_OK && *rc)
-		*why = auth_anonymous_refusal(c, p, *rc);
-	return err;
+	*rc = TERN_RC_SUCCESS;
+	if (c->listener->cfg->use_identity_as_username) {
+		/* The certificate is the credential: no password is asked. */
+		const char *id = tls_peer_identity(c);
+		if (!id)
+			*rc = TERN_RC_NOT_AUTHORIZED;
+		else
+			*user = (struct tern_bytes){(const uint8_t *)id, (uint32_t)strlen(id)};
+		return TERN_OK;
+	}
+	*user = p->has_username ? p->username : (struct tern_bytes){0};
+	if (c->auth == CONN_AUTH_DONE) {
+		/* Checked already, off the loop (possibly on the worker that
+		 * handed this connection over). */
+		*rc = c->auth_rc;
+		return TERN_OK;
+	}
+	if (auth_check(w, p, rc) == TERN_OK) {
+		if (*rc)
+			*why = auth_anonymous_refusal(w, p, *rc);
+		return TERN_OK;
+	}
+	/* The password is checked off the loop. The CONNECT is checked on
+	 * the worker that accepted the connection, before it is handed to
+	 * its session's home worker, so that a refusal never moves a
+	 * connection: input pauses, the CONNECT stays in the read buffer, and
+	 * conn_auth_verdict() handles it again, which then takes the stored
+	 * verdict; a hand-over that follows carries the verdict with the
+	 * connection, so the home worker does not hash again. */
+	if (map64_put(&w->auth_wait, c->sink.id, c)) {
+		*rc = TERN_RC_SERVER_UNAVAILABLE;
+		return TERN_OK;
+	}
+	if (auth_ask(w, c->sink.id, p, rc) == TERN_OK) {
+		map64_del(&w->auth_wait, c->sink.id);
+		return TERN_OK;
+	}
+	c->auth = CONN_AUTH_WAIT;
+	conn_pause_input(c, true);
+	return TERN_E_INCOMPLETE;
+}
+
+void conn_auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
+{
+	struct conn *c = map64_del(&w->auth_wait, conn_id);
+	if (!c || c->state == CONN_CLOSING)
+		return; /* gone, or going: nobody to answer */
+	c->auth = CONN_AUTH_DONE;
+	c->auth_rc = rc;
+	/* Input resumes first: handling the CONNECT may hand c to another
+	 * worker, after which it is not ours to touch. Bytes the client sent
+	 * behind its CONNECT are still in the socket, and epoll reports them
+	 * (level-triggered) once the CONNECT is answered. */
+	conn_pause_input(c, false);
+	(void)conn_process(c);
+}
+
+void conn_auth_forget(struct conn *c)
+{
+	map64_del(&c->w->auth_wait, c->sink.id);
+	c->auth = CONN_AUTH_NONE;
 }
 
 static void sink_conn_hand_over(struct sink *k, unsigned home)

@@ -108,7 +108,7 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 static void plan_send(struct worker *w, void *arg)
 {
 	struct plan *pl = arg;
-	struct sink *k = worker_sink_of(w, pl->session_id, pl->conn_id);
+	struct sink *k = sink_find(w, pl->session_id, pl->conn_id);
 	if (k) {
 		struct tern_packet p = {.type = pl->type};
 		p.u.subres.packet_id = pl->packet_id;

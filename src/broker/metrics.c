@@ -65,41 +65,41 @@ static bool one(struct buf *o, const char *name, const char *type, const char *h
 enum tern_err metrics_render(struct broker *b, struct buf *o)
 {
 	bool ok = true;
-	uint64_t online = broker_stat(b, STAT_SESSIONS_ONLINE);
-	uint64_t sessions = broker_stat(b, STAT_SESSIONS);
+	uint64_t online = stats_sum(b, STAT_SESSIONS_ONLINE);
+	uint64_t sessions = stats_sum(b, STAT_SESSIONS);
 	ok &= one(o, "tern_uptime_seconds", "gauge", "Seconds since ternd started.",
 	          (double)(mono_ms() - b->start_ms) / 1000.0);
 	ok &= one(o, "tern_connections", "gauge", "Open network connections.",
 	          (double)atomic_load(&b->n_conns));
 	ok &= one(o, "tern_connections_accepted_total", "counter", "Connections accepted.",
-	          (double)broker_stat(b, STAT_CONN_ACCEPTED));
+	          (double)stats_sum(b, STAT_CONN_ACCEPTED));
 	ok &= one(o, "tern_connections_refused_total", "counter",
 	          "Connections refused by max_connections.",
-	          (double)broker_stat(b, STAT_CONN_REFUSED));
+	          (double)stats_sum(b, STAT_CONN_REFUSED));
 	ok &= one(o, "tern_password_checks_total", "counter",
 	          "CONNECT passwords checked against password_file (one hash each).",
-	          (double)broker_stat(b, STAT_PASSWORD_CHECKS));
+	          (double)stats_sum(b, STAT_PASSWORD_CHECKS));
 	ok &= head(o, "tern_sessions", "gauge", "MQTT sessions, by whether a client is connected.");
 	ok &= out(o, "tern_sessions{state=\"online\"} %llu\n", (unsigned long long)online);
 	ok &= out(o, "tern_sessions{state=\"offline\"} %llu\n",
 	          (unsigned long long)(sessions > online ? sessions - online : 0));
 	ok &= one(o, "tern_sessions_expired_total", "counter", "Sessions ended by expiry.",
-	          (double)broker_stat(b, STAT_SESSIONS_EXPIRED));
+	          (double)stats_sum(b, STAT_SESSIONS_EXPIRED));
 	ok &= one(o, "tern_subscriptions", "gauge", "Subscriptions, shared members included.",
 	          (double)stat_get(&b->workers[0]->stats, STAT_SUBSCRIPTIONS));
 	ok &= one(o, "tern_retained_messages", "gauge", "Retained messages.",
 	          (double)retain_count(b->retain));
 	ok &= one(o, "tern_queued_messages", "gauge", "Messages queued or in flight for sessions.",
-	          (double)broker_stat(b, STAT_QUEUED));
+	          (double)stats_sum(b, STAT_QUEUED));
 	ok &= head(o, "tern_messages_received_total", "counter",
 	           "PUBLISH packets received, by QoS.");
 	for (int q = 0; q < 3; q++)
 		ok &= out(o, "tern_messages_received_total{qos=\"%d\"} %llu\n", q,
-		          (unsigned long long)broker_stat(b, (enum stat_id)(STAT_PUB_IN_Q0 + q)));
+		          (unsigned long long)stats_sum(b, (enum stat_id)(STAT_PUB_IN_Q0 + q)));
 	ok &= head(o, "tern_messages_sent_total", "counter", "PUBLISH packets sent, by QoS.");
 	for (int q = 0; q < 3; q++)
 		ok &= out(o, "tern_messages_sent_total{qos=\"%d\"} %llu\n", q,
-		          (unsigned long long)broker_stat(b, (enum stat_id)(STAT_PUB_OUT_Q0 + q)));
+		          (unsigned long long)stats_sum(b, (enum stat_id)(STAT_PUB_OUT_Q0 + q)));
 	ok &= head(o, "tern_messages_dropped_total", "counter", "Messages dropped, by reason.");
 	static const struct {
 		const char *reason;
@@ -111,26 +111,26 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 	             {"stalled", STAT_DROP_STALLED}};
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		ok &= out(o, "tern_messages_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
-		          (unsigned long long)broker_stat(b, drops[i].id));
+		          (unsigned long long)stats_sum(b, drops[i].id));
 	ok &= one(o, "tern_publishers_paused", "gauge",
 	          "Publisher connections paused by flow control: a session they feed is over "
 	          "max_queued_messages.",
-	          (double)broker_stat(b, STAT_PUBLISHERS_PAUSED));
+	          (double)stats_sum(b, STAT_PUBLISHERS_PAUSED));
 	ok &= one(o, "tern_flow_pauses_total", "counter",
 	          "Times a publisher was paused by flow control.",
-	          (double)broker_stat(b, STAT_FLOW_PAUSES));
+	          (double)stats_sum(b, STAT_FLOW_PAUSES));
 	ok &= one(o, "tern_flow_stalls_total", "counter",
 	          "Online sessions that took nothing for max_stall_time and fell back to "
 	          "dropping.",
-	          (double)broker_stat(b, STAT_FLOW_STALLS));
+	          (double)stats_sum(b, STAT_FLOW_STALLS));
 	ok &= one(o, "tern_packets_received_total", "counter", "MQTT packets received.",
-	          (double)broker_stat(b, STAT_PKT_IN));
+	          (double)stats_sum(b, STAT_PKT_IN));
 	ok &= one(o, "tern_packets_sent_total", "counter", "MQTT packets sent.",
-	          (double)broker_stat(b, STAT_PKT_OUT));
+	          (double)stats_sum(b, STAT_PKT_OUT));
 	ok &= one(o, "tern_bytes_received_total", "counter", "Bytes received from clients.",
-	          (double)broker_stat(b, STAT_BYTES_IN));
+	          (double)stats_sum(b, STAT_BYTES_IN));
 	ok &= one(o, "tern_bytes_sent_total", "counter", "Bytes sent to clients.",
-	          (double)broker_stat(b, STAT_BYTES_OUT));
+	          (double)stats_sum(b, STAT_BYTES_OUT));
 	if (b->store) {
 		uint64_t commits, batches;
 		double mean_ms;

@@ -34,6 +34,7 @@
 #include "broker/retain.h"
 #include "broker/router.h"
 #include "broker/session.h"
+#include "broker/sink.h"
 #include "broker/worker.h"
 #include "store/store.h"
 #include "tern/codec.h"
@@ -129,7 +130,7 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 		(void)session_restore_qos2(s, h->packet_id);
 	}
 	/* Sends on a connection that is closing are dropped (sink.h). */
-	struct sink *k = worker_sink_of(w, h->session_id, h->conn_id);
+	struct sink *k = sink_find(w, h->session_id, h->conn_id);
 	if (!k)
 		return;
 	if (!err) {

@@ -44,6 +44,7 @@ struct delivery;
 struct msg;
 struct session;
 struct sink;
+struct worker;
 
 struct sink_ops {
 	/* Encodes and queues p. TERN_E_TOO_LARGE when it exceeds the
@@ -116,6 +117,11 @@ struct sink {
 	bool will_has_expiry;       /*   when it is published */
 	bool will_suppressed;       /* normal DISCONNECT received: no will */
 };
+
+/* The connection (its sink) of session session_id on w, if it is still
+ * conn_id (a connection that closed, or a new one of the same session,
+ * does not match); NULL otherwise. For answers that were held back. */
+struct sink *sink_find(struct worker *w, uint64_t session_id, uint64_t conn_id);
 
 /* Sends p through k (see sink_ops.send). */
 static inline enum tern_err sink_send(struct sink *k, const struct tern_packet *p)

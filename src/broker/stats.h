@@ -71,4 +71,9 @@ static inline uint64_t stat_get(const struct worker_stats *s, enum stat_id id)
 	return atomic_load_explicit(&s->v[id], memory_order_relaxed);
 }
 
+struct broker;
+
+/* Sums one counter or gauge over every worker of b (any thread). */
+uint64_t stats_sum(const struct broker *b, enum stat_id id);
+
 #endif

@@ -76,21 +76,21 @@ static uint64_t load_counter(const struct broker *b, int i)
 {
 	switch (i) {
 	case LOAD_MSG_RX:
-		return broker_stat(b, STAT_PKT_IN);
+		return stats_sum(b, STAT_PKT_IN);
 	case LOAD_MSG_TX:
-		return broker_stat(b, STAT_PKT_OUT);
+		return stats_sum(b, STAT_PKT_OUT);
 	case LOAD_PUB_RX:
-		return broker_stat(b, STAT_PUB_IN_Q0) + broker_stat(b, STAT_PUB_IN_Q1) +
-		       broker_stat(b, STAT_PUB_IN_Q2);
+		return stats_sum(b, STAT_PUB_IN_Q0) + stats_sum(b, STAT_PUB_IN_Q1) +
+		       stats_sum(b, STAT_PUB_IN_Q2);
 	case LOAD_PUB_TX:
-		return broker_stat(b, STAT_PUB_OUT_Q0) + broker_stat(b, STAT_PUB_OUT_Q1) +
-		       broker_stat(b, STAT_PUB_OUT_Q2);
+		return stats_sum(b, STAT_PUB_OUT_Q0) + stats_sum(b, STAT_PUB_OUT_Q1) +
+		       stats_sum(b, STAT_PUB_OUT_Q2);
 	case LOAD_BYTES_RX:
-		return broker_stat(b, STAT_BYTES_IN);
+		return stats_sum(b, STAT_BYTES_IN);
 	case LOAD_BYTES_TX:
-		return broker_stat(b, STAT_BYTES_OUT);
+		return stats_sum(b, STAT_BYTES_OUT);
 	default:
-		return broker_stat(b, STAT_CONN_ACCEPTED);
+		return stats_sum(b, STAT_CONN_ACCEPTED);
 	}
 }
 
@@ -113,8 +113,8 @@ void sys_tick(struct worker *w)
 	double dt = (double)(w->now - s->last_at) / 1000.0;
 	s->last_at = w->now;
 
-	uint64_t online = broker_stat(b, STAT_SESSIONS_ONLINE);
-	uint64_t sessions = broker_stat(b, STAT_SESSIONS);
+	uint64_t online = stats_sum(b, STAT_SESSIONS_ONLINE);
+	uint64_t sessions = stats_sum(b, STAT_SESSIONS);
 	if (online > s->max_clients)
 		s->max_clients = online;
 	publish(w, "version", "ternd version %s", TERN_VERSION);
@@ -128,21 +128,21 @@ void sys_tick(struct worker *w)
 	publish(w, "clients/total", "%llu", (unsigned long long)sessions);
 	publish(w, "clients/maximum", "%llu", (unsigned long long)s->max_clients);
 	publish(w, "clients/expired", "%llu",
-	        (unsigned long long)broker_stat(b, STAT_SESSIONS_EXPIRED));
+	        (unsigned long long)stats_sum(b, STAT_SESSIONS_EXPIRED));
 	publish(w, "messages/received", "%llu", (unsigned long long)load_counter(b, LOAD_MSG_RX));
 	publish(w, "messages/sent", "%llu", (unsigned long long)load_counter(b, LOAD_MSG_TX));
-	publish(w, "messages/stored", "%llu", (unsigned long long)broker_stat(b, STAT_QUEUED));
-	publish(w, "store/messages/count", "%llu", (unsigned long long)broker_stat(b, STAT_QUEUED));
+	publish(w, "messages/stored", "%llu", (unsigned long long)stats_sum(b, STAT_QUEUED));
+	publish(w, "store/messages/count", "%llu", (unsigned long long)stats_sum(b, STAT_QUEUED));
 	publish(w, "publish/messages/received", "%llu",
 	        (unsigned long long)load_counter(b, LOAD_PUB_RX));
 	publish(w, "publish/messages/sent", "%llu",
 	        (unsigned long long)load_counter(b, LOAD_PUB_TX));
 	publish(w, "publish/messages/dropped", "%llu",
-	        (unsigned long long)(broker_stat(b, STAT_DROP_QUEUE_FULL) +
-	                             broker_stat(b, STAT_DROP_SLOW_QOS0) +
-	                             broker_stat(b, STAT_DROP_EXPIRED) +
-	                             broker_stat(b, STAT_DROP_TOO_LARGE) +
-	                             broker_stat(b, STAT_DROP_STALLED)));
+	        (unsigned long long)(stats_sum(b, STAT_DROP_QUEUE_FULL) +
+	                             stats_sum(b, STAT_DROP_SLOW_QOS0) +
+	                             stats_sum(b, STAT_DROP_EXPIRED) +
+	                             stats_sum(b, STAT_DROP_TOO_LARGE) +
+	                             stats_sum(b, STAT_DROP_STALLED)));
 	publish(w, "bytes/received", "%llu", (unsigned long long)load_counter(b, LOAD_BYTES_RX));
 	publish(w, "bytes/sent", "%llu", (unsigned long long)load_counter(b, LOAD_BYTES_TX));
 	publish(w, "subscriptions/count", "%llu",

@@ -46,25 +46,6 @@
  * this much. */
 #define TICK_MS 200
 
-void worker_post(struct worker *to, struct inbox_item *item)
-{
-	mpsc_push(&to->inbox, &item->node);
-	/* One eventfd write per batch. The consumer reads the eventfd, then
-	 * clears the flag, then drains: a push that finds the flag set is
-	 * either seen by that drain or followed by a fresh write. */
-	if (!atomic_exchange_explicit(&to->wake_pending, true, memory_order_seq_cst)) {
-		uint64_t one = 1;
-		ssize_t n = write(to->evfd, &one, sizeof(one));
-		(void)n; /* EAGAIN means the counter is already non-zero: awake */
-	}
-}
-
-void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item)
-{
-	item->next = from->outbox[to];
-	from->outbox[to] = item;
-}
-
 static void flush_outbox(struct worker *w)
 {
 	for (unsigned i = 0; i < w->broker->n_workers; i++) {
@@ -88,12 +69,6 @@ static void flush_outbox(struct worker *w)
 			it = next;
 		}
 	}
-}
-
-struct sink *worker_sink_of(struct worker *w, uint64_t session_id, uint64_t conn_id)
-{
-	struct session *s = map64_get(&w->sessions_by_id, session_id);
-	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
 }
 
 enum tern_err worker_adopt(struct worker *w, struct conn *c)
@@ -174,7 +149,7 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 		auth_swap(w, it->u.auth);
 		break;
 	case INBOX_AUTH_DONE:
-		auth_verdict(w, it->u.verdict.conn, it->u.verdict.rc);
+		conn_auth_verdict(w, it->u.verdict.conn, it->u.verdict.rc);
 		break;
 	case INBOX_FLOW_WAKE:
 		w->flow_recheck = true;

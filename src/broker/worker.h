@@ -12,6 +12,7 @@
 #define TERN_BROKER_WORKER_H
 
 #include <pthread.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,7 +33,6 @@ struct conn;
 struct flow_pause;
 struct held;
 struct store_batch;
-struct sink;
 struct sys_state;
 
 enum inbox_kind {
@@ -140,12 +140,29 @@ struct worker {
 #define WORKER_BACKLOG_MAX ((size_t)1 << 17)
 
 /* Queues item for worker `to` (any thread may call it for any worker):
- * pushes to its inbox and wakes it. */
-void worker_post(struct worker *to, struct inbox_item *item);
+ * pushes to its inbox and wakes it. Inline, as the inbox is the one part of
+ * a worker other modules and threads touch: posting needs nothing of the
+ * loop (worker.c). */
+static inline void worker_post(struct worker *to, struct inbox_item *item)
+{
+	mpsc_push(&to->inbox, &item->node);
+	/* One eventfd write per batch. The consumer reads the eventfd, then
+	 * clears the flag, then drains: a push that finds the flag set is
+	 * either seen by that drain or followed by a fresh write. */
+	if (!atomic_exchange_explicit(&to->wake_pending, true, memory_order_seq_cst)) {
+		uint64_t one = 1;
+		ssize_t n = write(to->evfd, &one, sizeof(one));
+		(void)n; /* EAGAIN means the counter is already non-zero: awake */
+	}
+}
 
 /* Queues item in from's outbox for worker `to`; pushed in one go before
  * `from` sleeps, so a burst of publishes costs one wake-up per target. */
-void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item);
+static inline void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item)
+{
+	item->next = from->outbox[to];
+	from->outbox[to] = item;
+}
 
 /* Registers conn (accepted here or handed over) with this worker's loop. */
 enum tern_err worker_adopt(struct worker *w, struct conn *c);
@@ -166,10 +183,5 @@ void worker_iterate(struct worker *w, int max_wait_ms);
 
 /* Called when a router change of ours is applied everywhere. */
 typedef void (*pending_done_fn)(struct worker *w, void *arg);
-
-/* The connection (its sink) of session session_id on w, if it is still conn_id (a
- * connection that closed, or a new one of the same session, does not
- * match). For answers that were held back. */
-struct sink *worker_sink_of(struct worker *w, uint64_t session_id, uint64_t conn_id);
 
 #endif
