@@ -34,7 +34,6 @@
 #include "broker/worker.h"
 #include "tern/codec.h"
 #include "util/log.h"
-#include "util/map.h"
 
 struct auth_state {
 	struct passwd_db *pw; /* NULL: no password_file */

@@ -39,12 +39,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/delivery.h"
 #include "broker/flow.h"
 #include "broker/handlers.h"
-#include "broker/persist.h"
 #include "broker/session.h"
 #include "broker/stats.h"
 #include "broker/topic_alias.h"
@@ -53,7 +51,6 @@
 #include "store/store.h"
 #include "tern/codec.h"
 #include "util/buf.h"
-#include "util/clock.h"
 #include "util/log.h"
 #include "util/msg.h"
 

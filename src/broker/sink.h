@@ -22,7 +22,11 @@
  *   sink_send_ack(k, TERN_PUBACK, id, reason);    the reason only in v5
  *   sink_send_publish(k, &delivery, id, dup);     TERN_E_TOO_LARGE: not sent
  *   sink_close(k, TERN_RC_PROTOCOL_ERROR, why);   v5: DISCONNECT with reason
- *   if (k->version == TERN_V5 && k->problem_info) ... add a reason string
+ *   sink_reason_string(k, &props, why);           only if the client asked
+ *
+ * An answer that waits (for the router replicas, for a store commit) keeps
+ * the session id and k->id, not k, and finds the sink again with
+ * sink_find(), which gives NULL once that connection is gone.
  *
  * Ownership: the sink belongs to whoever made it (the connection); a
  * handler or session keeps no pointer to it beyond what session->conn and
