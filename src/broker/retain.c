@@ -2,13 +2,13 @@
  * retain.c - the retained-message store; see retain.h for the contract.
  *
  * A topic trie: one struct rnode per topic level, holding at most one
- * message reference. Exact children are keyed by their level bytes, owned by
- * the child; a single child sits in node->one and the hash map is only built
- * from the second child on (most levels of real trees have one child, and an
- * empty map costs 8 slots of 32 bytes once it holds anything). Topic names
- * have no wildcards, so unlike the router there are no '+' or '#' children:
- * the wildcards are in the filter, and matching walks the filter's levels,
- * fanning out over all children at a '+' and over a whole subtree at a '#'.
+ * message reference, in the trie of topic levels the router uses too
+ * (trie.h: children keyed by their level bytes, a single child inline, the
+ * hash map from the second child on, iterative free). It is a trie of names
+ * (no wildcards: '+' and '#' would be ordinary keys), so unlike the router's
+ * there are no '+' or '#' children: the wildcards are in the filter, and
+ * matching walks the filter's levels, fanning out over all children at a '+'
+ * and over a whole subtree at a '#'.
  *
  * Expiry is lazy: a message whose expire_at has passed is dropped when a
  * lookup reaches it, never returned. Dropping it may leave its node empty,
@@ -30,23 +30,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/trie.h"
 #include "proto/topic.h"
-#include "util/map.h"
 
+/* A trie node (trie.h) with the message retained on its topic. */
 struct rnode {
-	struct rnode *parent; /* NULL for the root */
-	struct rnode *one;    /* the only child, when kids is empty */
-	struct map kids;      /* children, when there are two or more */
-	struct msg *msg;      /* the retained message, or NULL */
-	uint32_t klen;
-	uint8_t key[]; /* this level's bytes, owned; the map key points here */
+	struct trie_node t; /* first: the trie's part */
+	struct msg *msg;    /* the retained message, or NULL */
 };
 
 struct retain_store {
 	pthread_mutex_t lock;
-	struct rnode *root;
+	struct trie trie; /* of struct rnode, a trie of names */
 	size_t count;
-	struct hash_key hk; /* the key of every node's kids map */
 };
 
 /* State of one retain_match() walk. */
@@ -61,88 +57,29 @@ struct walk {
 
 /* ---- nodes ---- */
 
-static struct rnode *node_new(struct rnode *parent, const uint8_t *key, size_t klen)
+static struct rnode *rnode_of(struct trie_node *t)
 {
-	struct rnode *n = malloc(sizeof(*n) + klen);
-	if (!n)
-		return NULL;
-	memset(n, 0, sizeof(*n));
-	n->parent = parent;
-	n->klen = (uint32_t)klen;
-	if (klen)
-		memcpy(n->key, key, klen);
-	return n;
+	return (struct rnode *)t;
 }
 
-static bool has_kids(const struct rnode *n)
+static bool rnode_payload_empty(const struct trie_node *t)
 {
-	return n->one || n->kids.count;
+	return ((const struct rnode *)t)->msg == NULL;
 }
 
-static struct rnode *kid_get(const struct hash_key *hk, const struct rnode *n, const uint8_t *key,
-                             size_t klen)
+static void rnode_payload_free(struct trie_node *t)
 {
-	if (n->kids.count)
-		return map_get(&n->kids, hk, key, klen);
-	struct rnode *c = n->one;
-	if (c && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0))
-		return c;
-	return NULL;
+	struct rnode *n = rnode_of(t);
+	msg_unref(n->msg);
+	n->msg = NULL;
 }
 
-static enum tern_err kid_put(const struct hash_key *hk, struct rnode *n, struct rnode *c)
-{
-	if (!has_kids(n)) {
-		n->one = c;
-		return TERN_OK;
-	}
-	if (n->one) {
-		if (map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
-			return TERN_E_NOMEM;
-		if (map_put(&n->kids, hk, c->key, c->klen, c)) {
-			map_free(&n->kids);
-			return TERN_E_NOMEM;
-		}
-		n->one = NULL;
-		return TERN_OK;
-	}
-	return map_put(&n->kids, hk, c->key, c->klen, c);
-}
-
-static void kid_del(const struct hash_key *hk, struct rnode *n, struct rnode *c)
-{
-	if (n->one == c) {
-		n->one = NULL;
-		return;
-	}
-	(void)map_del(&n->kids, hk, c->key, c->klen);
-	if (n->kids.count <= 1) {
-		size_t pos = 0;
-		n->one = n->kids.count ? map_next(&n->kids, &pos) : NULL;
-		map_free(&n->kids);
-	}
-}
-
-/* Walks the children of n: start with *pos = 0; returns the next child or
- * NULL at the end. The children must not change during the walk. */
-static struct rnode *kid_next(const struct rnode *n, size_t *pos)
-{
-	if (n->kids.count)
-		return map_next(&n->kids, pos);
-	return (*pos)++ == 0 ? n->one : NULL;
-}
-
-/* Frees n and its ancestors while they hold nothing; the root stays. */
-static void prune(const struct hash_key *hk, struct rnode *n)
-{
-	while (n->parent && !n->msg && !has_kids(n)) {
-		struct rnode *p = n->parent;
-		kid_del(hk, p, n);
-		map_free(&n->kids);
-		free(n);
-		n = p;
-	}
-}
+static const struct trie_ops RNODE_OPS = {
+        .node_size = sizeof(struct rnode),
+        .wildcards = false,
+        .payload_empty = rnode_payload_empty,
+        .payload_free = rnode_payload_free,
+};
 
 /* Drops the message of n, if any. */
 static void clear_msg(struct retain_store *s, struct rnode *n)
@@ -161,10 +98,12 @@ struct retain_store *retain_new(const struct hash_key *hk)
 	struct retain_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->hk = *hk;
-	s->root = node_new(NULL, NULL, 0);
-	if (!s->root || pthread_mutex_init(&s->lock, NULL) != 0) {
-		free(s->root);
+	if (trie_init(&s->trie, &RNODE_OPS, hk)) {
+		free(s);
+		return NULL;
+	}
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		trie_fini(&s->trie);
 		free(s);
 		return NULL;
 	}
@@ -175,21 +114,7 @@ void retain_free(struct retain_store *s)
 {
 	if (!s)
 		return;
-	/* Iterative: the nodes still to free are chained through their parent
-	 * pointers, so no deep topic can overflow the stack. */
-	struct rnode *stack = s->root;
-	stack->parent = NULL;
-	while (stack) {
-		struct rnode *n = stack, *c;
-		stack = n->parent;
-		for (size_t pos = 0; (c = kid_next(n, &pos));) {
-			c->parent = stack;
-			stack = c;
-		}
-		msg_unref(n->msg);
-		map_free(&n->kids);
-		free(n);
-	}
+	trie_fini(&s->trie);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -203,35 +128,17 @@ enum tern_err retain_set(struct retain_store *s, struct msg *msg)
 		return TERN_E_INVALID; /* no topic name is empty [MQTT-4.7.3-1] */
 
 	pthread_mutex_lock(&s->lock);
-	struct rnode *n = s->root;
-	struct topic_iter it;
-	struct topic_level lv;
-	topic_iter_init(&it, t, len);
-	while (topic_iter_next(&it, &lv)) {
-		struct rnode *c = kid_get(&s->hk, n, lv.p, lv.len);
-		if (!c && clear) {
-			/* Clearing a topic that holds nothing. */
-			pthread_mutex_unlock(&s->lock);
-			return TERN_OK;
-		}
-		if (!c) {
-			c = node_new(n, lv.p, lv.len);
-			if (c && kid_put(&s->hk, n, c)) {
-				free(c);
-				c = NULL;
-			}
-			if (!c) {
-				prune(&s->hk, n);
-				pthread_mutex_unlock(&s->lock);
-				return TERN_E_NOMEM;
-			}
-		}
-		n = c;
+	struct rnode *n = rnode_of(trie_node_for(&s->trie, t, len, !clear));
+	if (!n) {
+		/* Clearing a topic that holds nothing, or out of memory (the
+		 * nodes created on the way are pruned again). */
+		pthread_mutex_unlock(&s->lock);
+		return clear ? TERN_OK : TERN_E_NOMEM;
 	}
 	if (clear) {
 		/* [MQTT-3.3.1-6] [MQTT-3.3.1-7] */
 		clear_msg(s, n);
-		prune(&s->hk, n);
+		trie_prune(&s->trie, &n->t);
 	} else {
 		/* [MQTT-3.3.1-5]. Ref before unref: msg may be the stored
 		 * one already. */
@@ -254,7 +161,7 @@ static enum tern_err hit(struct walk *w, struct rnode *n)
 	if (m->expire_at != 0 && w->now >= m->expire_at) {
 		/* [MQTT-3.3.2-5]: never delivered; dropped from the store. */
 		clear_msg(w->s, n);
-		if (!has_kids(n)) {
+		if (!trie_has_children(&n->t)) {
 			if (w->ndead == w->capdead) {
 				size_t cap = w->capdead ? w->capdead * 2 : 8;
 				struct rnode **d = realloc(w->dead, cap * sizeof(*d));
@@ -286,14 +193,15 @@ static enum tern_err hit(struct walk *w, struct rnode *n)
  * wildcard [MQTT-4.7.2-1]: at the root, '+' and '#' skip such levels. */
 static bool hidden(const struct walk *w, const struct rnode *parent, const struct rnode *c)
 {
-	return parent == w->s->root && c->klen > 0 && c->key[0] == '$';
+	return &parent->t == w->s->trie.root && c->t.klen > 0 && c->t.key[0] == '$';
 }
 
 /* Every message strictly below n ('#'). */
 static enum tern_err hit_below(struct walk *w, struct rnode *n)
 {
-	struct rnode *c;
-	for (size_t pos = 0; (c = kid_next(n, &pos));) {
+	struct trie_node *ct;
+	for (size_t pos = 0; (ct = trie_child_next(&n->t, &pos));) {
+		struct rnode *c = rnode_of(ct);
 		if (hidden(w, n, c))
 			continue;
 		enum tern_err err = hit(w, c);
@@ -319,8 +227,9 @@ static enum tern_err walk_from(struct walk *w, struct rnode *n, struct topic_ite
 			return err ? err : hit_below(w, n);
 		}
 		if (topic_level_is(&lv, '+')) {
-			struct rnode *c;
-			for (size_t kpos = 0; (c = kid_next(n, &kpos));) {
+			struct trie_node *ct;
+			for (size_t kpos = 0; (ct = trie_child_next(&n->t, &kpos));) {
+				struct rnode *c = rnode_of(ct);
 				if (hidden(w, n, c))
 					continue;
 				enum tern_err err = walk_from(w, c, it);
@@ -329,7 +238,7 @@ static enum tern_err walk_from(struct walk *w, struct rnode *n, struct topic_ite
 			}
 			return TERN_OK;
 		}
-		n = kid_get(&w->s->hk, n, lv.p, lv.len);
+		n = rnode_of(trie_child(&w->s->trie, &n->t, lv.p, lv.len));
 		if (!n)
 			return TERN_OK;
 	}
@@ -345,9 +254,9 @@ enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t
 	struct topic_iter it;
 	topic_iter_init(&it, filter, flen);
 	pthread_mutex_lock(&s->lock);
-	enum tern_err err = walk_from(&w, s->root, it);
+	enum tern_err err = walk_from(&w, rnode_of(s->trie.root), it);
 	for (size_t i = 0; i < w.ndead; i++)
-		prune(&s->hk, w.dead[i]);
+		trie_prune(&s->trie, &w.dead[i]->t);
 	pthread_mutex_unlock(&s->lock);
 	free(w.dead);
 	return err;

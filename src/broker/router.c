@@ -2,14 +2,14 @@
  * router.c - the subscription router: a topic trie with shared groups; see
  * router.h for the contract.
  *
- * Layout. One struct node per filter level. A node's exact children are
- * keyed by their level bytes, which the child owns (node->key); the '+' and
- * '#' children hang off their own pointers, so matching one topic level costs
- * at most one hash lookup plus two pointer tests. A level may be empty ("a//b",
- * "/a"): the empty string is an ordinary key. Since most interior nodes of a
- * real tree have one child ("dev/<id>/temp"), a single exact child sits in
- * node->one and the hash map (32-byte slots, 8 at least) is only built from
- * the second child on; it is dropped again when one child is left.
+ * Layout. One struct node per filter level, in the trie of topic levels
+ * that the retained store uses too (trie.h): exact children keyed by their
+ * level bytes under the broker's secret hash key, a single child inline in
+ * the node and the hash map only from the second child on, and the '+' and
+ * '#' children on their own pointers, so matching one topic level costs at
+ * most one hash lookup plus two pointer tests. A level may be empty ("a//b",
+ * "/a"): the empty string is an ordinary key. struct node is the trie's node
+ * followed by this file's payload, in one allocation.
  *
  * Subscriptions. A node holds its ordinary subscriptions in a struct subset,
  * an array of struct route with the same session at most once, and its share
@@ -35,10 +35,10 @@
  * replica can read the cell for as long as it can route to the session.
  * Matching a share group passes over members whose cell says full.
  *
- * Pruning. router_remove() frees the nodes it leaves empty, walking up the
- * parent pointers, so the trie never holds a node without a subscription
- * below it. router_free() frees iteratively (the pending nodes are chained
- * through their parent pointers), so no deep filter can overflow the stack.
+ * Pruning. router_remove() prunes the nodes it leaves empty (trie_prune(),
+ * up the parent pointers), so the trie never holds a node without a
+ * subscription below it. router_free() frees through trie_fini(), which is
+ * iterative, so no deep filter can overflow the stack.
  */
 #include "broker/router.h"
 
@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "broker/flow.h"
+#include "broker/trie.h"
 #include "proto/topic.h"
 #include "util/map.h"
 
@@ -68,23 +69,22 @@ struct group {
 	uint8_t name[]; /* the share name, owned */
 };
 
+/* A trie node (trie.h) with the subscriptions of its filter. */
 struct node {
-	struct node *parent;  /* NULL for the root */
-	struct node *one;     /* the only exact child, when kids is empty */
-	struct map kids;      /* exact children, when there are two or more */
-	struct node *plus;    /* the '+' child */
-	struct node *hash;    /* the '#' child */
+	struct trie_node t;   /* first: the trie's part */
 	struct subset subs;   /* ordinary subscriptions */
 	struct group *groups; /* share groups */
-	uint32_t klen;
-	uint8_t key[]; /* this level's bytes, owned; the map key points here */
 };
 
 struct router {
-	struct node *root;
+	struct trie trie; /* of struct node */
 	size_t count;
-	struct hash_key hk; /* the key of every node's kids map */
 };
+
+static struct node *node_of(struct trie_node *t)
+{
+	return (struct node *)t;
+}
 
 /* ---- subsets ---- */
 
@@ -233,147 +233,30 @@ static void subset_free(struct subset *s)
 
 /* ---- nodes ---- */
 
-static struct node *node_new(struct node *parent, const uint8_t *key, size_t klen)
+static bool node_payload_empty(const struct trie_node *t)
 {
-	struct node *n = malloc(sizeof(*n) + klen);
-	if (!n)
-		return NULL;
-	memset(n, 0, sizeof(*n));
-	n->parent = parent;
-	n->klen = (uint32_t)klen;
-	if (klen)
-		memcpy(n->key, key, klen);
-	return n;
+	const struct node *n = (const struct node *)t;
+	return n->subs.n == 0 && !n->groups;
 }
 
-static struct node *kid_get(const struct hash_key *hk, const struct node *n, const uint8_t *key,
-                            size_t klen)
+static void node_payload_free(struct trie_node *t)
 {
-	if (n->kids.count)
-		return map_get(&n->kids, hk, key, klen);
-	struct node *c = n->one;
-	if (c && c->klen == klen && (klen == 0 || memcmp(c->key, key, klen) == 0))
-		return c;
-	return NULL;
-}
-
-static enum tern_err kid_put(const struct hash_key *hk, struct node *n, struct node *c)
-{
-	if (!n->kids.count && !n->one) {
-		n->one = c;
-		return TERN_OK;
-	}
-	if (n->one) {
-		if (map_put(&n->kids, hk, n->one->key, n->one->klen, n->one))
-			return TERN_E_NOMEM;
-		if (map_put(&n->kids, hk, c->key, c->klen, c)) {
-			map_free(&n->kids);
-			return TERN_E_NOMEM;
-		}
-		n->one = NULL;
-		return TERN_OK;
-	}
-	return map_put(&n->kids, hk, c->key, c->klen, c);
-}
-
-static void kid_del(const struct hash_key *hk, struct node *n, struct node *c)
-{
-	if (n->one == c) {
-		n->one = NULL;
-		return;
-	}
-	(void)map_del(&n->kids, hk, c->key, c->klen);
-	if (n->kids.count <= 1) {
-		/* Back to the map-less form: one child costs no table. */
-		size_t pos = 0;
-		n->one = n->kids.count ? map_next(&n->kids, &pos) : NULL;
-		map_free(&n->kids);
-	}
-}
-
-static bool node_empty(const struct node *n)
-{
-	return n->subs.n == 0 && !n->groups && !n->one && n->kids.count == 0 && !n->plus &&
-	       !n->hash;
-}
-
-static void node_free(struct node *n)
-{
+	struct node *n = node_of(t);
 	subset_free(&n->subs);
 	for (struct group *g = n->groups, *next; g; g = next) {
 		next = g->next;
 		subset_free(&g->members);
 		free(g);
 	}
-	map_free(&n->kids);
-	free(n);
+	n->groups = NULL;
 }
 
-/* Frees n and its ancestors while they are empty; the root stays. */
-static void prune(const struct hash_key *hk, struct node *n)
-{
-	while (n->parent && node_empty(n)) {
-		struct node *p = n->parent;
-		if (p->plus == n)
-			p->plus = NULL;
-		else if (p->hash == n)
-			p->hash = NULL;
-		else
-			kid_del(hk, p, n);
-		node_free(n);
-		n = p;
-	}
-}
-
-/* The child of n for one filter level, created when create is set. */
-static struct node *child_for(const struct hash_key *hk, struct node *n,
-                              const struct topic_level *lv, bool create)
-{
-	struct node **slot = NULL;
-	if (topic_level_is(lv, '+'))
-		slot = &n->plus;
-	else if (topic_level_is(lv, '#'))
-		slot = &n->hash;
-	if (slot && *slot)
-		return *slot;
-	if (!slot) {
-		struct node *c = kid_get(hk, n, lv->p, lv->len);
-		if (c || !create)
-			return c;
-	} else if (!create) {
-		return NULL;
-	}
-	struct node *c = node_new(n, lv->p, lv->len);
-	if (!c)
-		return NULL;
-	if (slot) {
-		*slot = c;
-	} else if (kid_put(hk, n, c)) {
-		free(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* The node of filter; created with its path when create is set. NULL when
- * absent or out of memory (then the nodes created on the way are pruned). */
-static struct node *node_for(struct router *r, struct tern_bytes filter, bool create)
-{
-	struct node *n = r->root;
-	struct topic_iter it;
-	struct topic_level lv;
-	topic_iter_init(&it, filter.data, filter.len);
-	while (topic_iter_next(&it, &lv)) {
-		struct node *c = child_for(&r->hk, n, &lv, create);
-		if (!c) {
-			if (create)
-				prune(&r->hk, n);
-			return NULL;
-		}
-		n = c;
-	}
-	return n;
-}
+static const struct trie_ops NODE_OPS = {
+        .node_size = sizeof(struct node),
+        .wildcards = true,
+        .payload_empty = node_payload_empty,
+        .payload_free = node_payload_free,
+};
 
 static struct group *group_find(const struct node *n, struct tern_bytes name)
 {
@@ -391,9 +274,7 @@ struct router *router_new(const struct hash_key *hk)
 	struct router *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	r->hk = *hk;
-	r->root = node_new(NULL, NULL, 0);
-	if (!r->root) {
+	if (trie_init(&r->trie, &NODE_OPS, hk)) {
 		free(r);
 		return NULL;
 	}
@@ -404,28 +285,7 @@ void router_free(struct router *r)
 {
 	if (!r)
 		return;
-	/* The nodes still to free form a stack chained through their parent
-	 * pointers, which are no longer needed. */
-	struct node *stack = r->root;
-	stack->parent = NULL;
-	while (stack) {
-		struct node *n = stack;
-		stack = n->parent;
-		struct node *direct[3] = {n->one, n->plus, n->hash};
-		for (size_t i = 0; i < 3; i++) {
-			if (direct[i]) {
-				direct[i]->parent = stack;
-				stack = direct[i];
-			}
-		}
-		size_t pos = 0;
-		struct node *c;
-		while ((c = map_next(&n->kids, &pos))) {
-			c->parent = stack;
-			stack = c;
-		}
-		node_free(n);
-	}
+	trie_fini(&r->trie);
 	free(r);
 }
 
@@ -434,7 +294,7 @@ enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern
 {
 	if (!filter.len)
 		return TERN_E_INVALID;
-	struct node *n = node_for(r, filter, true);
+	struct node *n = node_of(trie_node_for(&r->trie, filter.data, filter.len, true));
 	if (!n)
 		return TERN_E_NOMEM;
 	struct route rt = *route;
@@ -466,7 +326,7 @@ enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern
 		}
 	}
 	if (err) {
-		prune(&r->hk, n);
+		trie_prune(&r->trie, &n->t);
 		return err;
 	}
 	if (added)
@@ -479,7 +339,7 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
 {
 	if (!filter.len)
 		return TERN_E_NOT_FOUND;
-	struct node *n = node_for(r, filter, false);
+	struct node *n = node_of(trie_node_for(&r->trie, filter.data, filter.len, false));
 	if (!n)
 		return TERN_E_NOT_FOUND;
 	uint32_t i;
@@ -503,7 +363,7 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
 		}
 	}
 	r->count--;
-	prune(&r->hk, n);
+	trie_prune(&r->trie, &n->t);
 	return TERN_OK;
 }
 
@@ -593,17 +453,18 @@ static enum tern_err match_from(struct router *r, struct node *n, const uint8_t 
 			 * (section 4.7.1.2). */
 			if ((err = emit(n, out)))
 				return err;
-			return n->hash ? emit(n->hash, out) : TERN_OK;
+			return n->t.hash ? emit(node_of(n->t.hash), out) : TERN_OK;
 		}
 		/* [MQTT-4.7.2-1]: a wildcard first level never matches a
 		 * topic starting with '$'. */
-		if (n != r->root || t[0] != '$') {
-			if (n->hash && (err = emit(n->hash, out)))
+		if (&n->t != r->trie.root || t[0] != '$') {
+			if (n->t.hash && (err = emit(node_of(n->t.hash), out)))
 				return err;
-			if (n->plus && (err = match_from(r, n->plus, t, len, it.pos, out)))
+			if (n->t.plus &&
+			    (err = match_from(r, node_of(n->t.plus), t, len, it.pos, out)))
 				return err;
 		}
-		n = kid_get(&r->hk, n, lv.p, lv.len);
+		n = node_of(trie_child(&r->trie, &n->t, lv.p, lv.len));
 		if (!n)
 			return TERN_OK;
 	}
@@ -615,7 +476,7 @@ enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
 	out->n = 0;
 	if (len == 0)
 		return TERN_OK;
-	return match_from(r, r->root, topic, len, 0, out);
+	return match_from(r, node_of(r->trie.root), topic, len, 0, out);
 }
 
 size_t router_count(const struct router *r)
