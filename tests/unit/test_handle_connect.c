@@ -341,6 +341,72 @@ static void takeover_publishes_old_will(void **state)
 	fake_broker_free(b);
 }
 
+/* [MQTT-3.1.2-2]: a CONNECT under MQTT's protocol name with a level we do
+ * not speak gets CONNACK 0x01 (unacceptable protocol version) in the 3.1.1
+ * form, then a close; an unknown protocol name is closed without a CONNACK
+ * (the Server MAY, [MQTT-3.1.2-1]). */
+static void connect_undecodable_version_refusals(void **state)
+{
+	(void)state;
+	struct broker *b = fake_broker(1, NULL);
+	struct worker *w = b->workers[0];
+	static const uint8_t level6[] = {0, 4, 'M', 'Q', 'T', 'T', 6, 2, 0, 60};
+	struct fake_sink *f = fake_new(b);
+	connect_refuse_decoded(w, &f->sink, TERN_E_UNSUPPORTED_VERSION, level6, sizeof(level6));
+	assert_int_equal(f->n_packets, 1);
+	assert_int_equal(fake_last(f, TERN_CONNACK).u.connack.reason, TERN_V3_UNACCEPTABLE_VERSION);
+	assert_true(f->closed);
+	fake_free(f);
+
+	static const uint8_t other[] = {0, 4, 'M', 'Q', 'T', 'X', 4, 2, 0, 60};
+	f = fake_new(b);
+	connect_refuse_decoded(w, &f->sink, TERN_E_UNSUPPORTED_VERSION, other, sizeof(other));
+	assert_int_equal(f->n_packets, 0);
+	assert_true(f->closed);
+	fake_free(f);
+	fake_broker_free(b);
+}
+
+static void no_retain_small_messages(struct config *cfg)
+{
+	cfg->retain_available = false;
+	cfg->message_size_limit = 3;
+}
+
+static void retained_will(struct tern_connect *c)
+{
+	will_on_will_a(c);
+	c->will_retain = true;
+	c->will_payload = fake_bytes("x");
+}
+
+static void will_of_4_bytes(struct tern_connect *c)
+{
+	will_on_will_a(c);
+	c->will_payload = fake_bytes("four");
+}
+
+/* A will the broker could not publish refuses the CONNECT: a retained will
+ * when retain is not available (v5 0x9A, [MQTT-3.2.2-12]), a will payload
+ * over message_size_limit (v5 0x95, as mosquitto answers). No session is
+ * made. */
+static void connect_refuses_unpublishable_will(void **state)
+{
+	(void)state;
+	struct broker *b = fake_broker(1, no_retain_small_messages);
+	struct worker *w = b->workers[0];
+	struct fake_sink *f = fake_connect(w, TERN_V5, "a", true, retained_will);
+	assert_int_equal(fake_last(f, TERN_CONNACK).u.connack.reason, TERN_RC_RETAIN_NOT_SUPPORTED);
+	assert_true(f->closed);
+	fake_free(f);
+	f = fake_connect(w, TERN_V5, "a", true, will_of_4_bytes);
+	assert_int_equal(fake_last(f, TERN_CONNACK).u.connack.reason, TERN_RC_PACKET_TOO_LARGE);
+	assert_true(f->closed);
+	assert_null(fake_session(w, "a"));
+	fake_free(f);
+	fake_broker_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +419,8 @@ int main(void)
 	        cmocka_unit_test(connect_auth_refusal_codes),
 	        cmocka_unit_test(connect_hands_over_to_home_worker),
 	        cmocka_unit_test(connect_keep_alive_is_capped_v5),
+	        cmocka_unit_test(connect_undecodable_version_refusals),
+	        cmocka_unit_test(connect_refuses_unpublishable_will),
 	        cmocka_unit_test(takeover_closes_old_connection),
 	        cmocka_unit_test(takeover_of_clean_session_starts_new),
 	        cmocka_unit_test(takeover_publishes_old_will),
