@@ -346,8 +346,9 @@ struct tern_fixed_header {
  * [MQTT-2.2.2-1] [MQTT-2.2.2-2]; TERN_E_TOO_LARGE when the packet exceeds
  * max_size, as soon as the length is known.
  */
-TERN_API enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t max_size,
-                                                struct tern_fixed_header *fh);
+TERN_API TERN_MUST_CHECK enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len,
+                                                                uint32_t max_size,
+                                                                struct tern_fixed_header *fh);
 
 /*
  * As tern_decode_fixed_header(), for a connection that speaks version
@@ -358,8 +359,10 @@ TERN_API enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, 
  * them from old 3.1 clients. The flags of a CONNECT, whose body names its
  * version, are checked by tern_decode_packet().
  */
-TERN_API enum tern_err tern_decode_fixed_header_v(const uint8_t *buf, size_t len, uint32_t max_size,
-                                                  uint8_t version, struct tern_fixed_header *fh);
+TERN_API TERN_MUST_CHECK enum tern_err tern_decode_fixed_header_v(const uint8_t *buf, size_t len,
+                                                                  uint32_t max_size,
+                                                                  uint8_t version,
+                                                                  struct tern_fixed_header *fh);
 
 /*
  * Decodes the body of one packet: body[0..fh->remaining).
@@ -371,8 +374,9 @@ TERN_API enum tern_err tern_decode_fixed_header_v(const uint8_t *buf, size_t len
  * TERN_E_UNSUPPORTED_VERSION (CONNECT protocol name/level unknown; in that
  * case out->u.connect.version holds the level that was read, or 0).
  */
-TERN_API enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8_t *body,
-                                          uint8_t version, struct tern_packet *out);
+TERN_API TERN_MUST_CHECK enum tern_err tern_decode_packet(const struct tern_fixed_header *fh,
+                                                          const uint8_t *body, uint8_t version,
+                                                          struct tern_packet *out);
 
 /* Size in bytes of p fully encoded for version; 0 if p cannot be encoded. */
 TERN_API size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
@@ -384,8 +388,9 @@ TERN_API size_t tern_packet_size(const struct tern_packet *p, uint8_t version);
  * required, a packet over TERN_PACKET_MAX, an AUTH for v3).
  * For a v3 connection all properties are ignored.
  */
-TERN_API enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version,
-                                          uint8_t *out, size_t cap, size_t *written);
+TERN_API TERN_MUST_CHECK enum tern_err tern_encode_packet(const struct tern_packet *p,
+                                                          uint8_t version, uint8_t *out, size_t cap,
+                                                          size_t *written);
 
 /*
  * Encodes everything of a PUBLISH but its payload: fixed header (whose
@@ -393,8 +398,9 @@ TERN_API enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t v
  * caller sends pub->payload after it (e.g. by writev), so a payload shared by
  * many subscribers is never copied. *written is set on success.
  */
-TERN_API enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t version,
-                                                  uint8_t *out, size_t cap, size_t *written);
+TERN_API TERN_MUST_CHECK enum tern_err tern_encode_publish_header(const struct tern_publish *pub,
+                                                                  uint8_t version, uint8_t *out,
+                                                                  size_t cap, size_t *written);
 
 /* Size of the encoding of tern_encode_publish_header() (payload excluded). */
 TERN_API size_t tern_publish_header_size(const struct tern_publish *pub, uint8_t version);
@@ -418,8 +424,9 @@ TERN_API bool tern_props_next_sub_id(const struct tern_props *p, size_t *cursor,
 /* Appends one encoded user property (0x26, name, value) to out[*len..cap)
  * and advances *len; builds a user_raw block. TERN_E_BUFFER if it does not
  * fit, TERN_E_INVALID if name or value is not a valid MQTT string. */
-TERN_API enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len,
-                                             struct tern_bytes name, struct tern_bytes value);
+TERN_API TERN_MUST_CHECK enum tern_err tern_user_prop_encode(uint8_t *out, size_t cap, size_t *len,
+                                                             struct tern_bytes name,
+                                                             struct tern_bytes value);
 
 /* Size in bytes of the encoded property block (without its length prefix). */
 TERN_API size_t tern_props_size(const struct tern_props *p);
@@ -447,14 +454,14 @@ TERN_API bool tern_utf8_data_valid(const uint8_t *s, size_t len);
 /* Validates a topic name: at least one byte [MQTT-4.7.3-1], no '+' or '#'
  * [MQTT-3.3.2-2] [MQTT-4.7.1-1], valid UTF-8 without control characters
  * (tern_utf8_name_valid()). */
-TERN_API enum tern_err tern_topic_name_check(const uint8_t *t, size_t len);
+TERN_API TERN_MUST_CHECK enum tern_err tern_topic_name_check(const uint8_t *t, size_t len);
 
 /* Validates a topic filter, including "$share/{name}/{filter}": '#' only
  * last and alone in its level [MQTT-4.7.1-2], '+' alone in its level
  * [MQTT-4.7.1-3], share name non-empty without '/', '+', '#'
  * [MQTT-4.8.2-1] [MQTT-4.8.2-2], valid UTF-8 without control characters.
  * Returns TERN_OK or TERN_E_TOPIC_FILTER. */
-TERN_API enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len);
+TERN_API TERN_MUST_CHECK enum tern_err tern_topic_filter_check(const uint8_t *f, size_t len);
 
 /* If filter is "$share/{name}/{rest}", sets *group and *rest and returns
  * true; otherwise returns false. Does not validate (see check above). */

@@ -185,8 +185,8 @@ TERN_API void tern_connect_opts_init(struct tern_connect_opts *opts);
 
 /* Creates a client. cb may be NULL (blocking use only); it is copied. ud is
  * passed to every callback. Returns TERN_OK and *out, or TERN_E_NOMEM. */
-TERN_API enum tern_err tern_client_new(struct tern_client **out, const struct tern_callbacks *cb,
-                                       void *ud);
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_new(struct tern_client **out,
+                                                       const struct tern_callbacks *cb, void *ud);
 
 /* Closes the socket (without DISCONNECT: the broker then sends the will)
  * and frees everything. NULL is allowed. */
@@ -206,8 +206,8 @@ TERN_API void tern_client_free(struct tern_client *c);
  * numeric address where that matters. Every resolved address is tried in
  * turn. Reconnects (auto_reconnect) reuse the client id the broker
  * assigned, so that a v5 session can be resumed. */
-TERN_API enum tern_err tern_client_connect_start(struct tern_client *c,
-                                                 const struct tern_connect_opts *opts);
+TERN_API TERN_MUST_CHECK enum tern_err
+tern_client_connect_start(struct tern_client *c, const struct tern_connect_opts *opts);
 
 /* The socket to watch, or -1 while there is none. It can change across
  * reconnects. */
@@ -229,7 +229,7 @@ TERN_API int tern_client_timeout_ms(const struct tern_client *c);
  * timeout passed (calling it more often is harmless). Returns TERN_OK, or
  * the error that ended the connection (it is then also reported through
  * on_disconnect; with auto_reconnect a new attempt is scheduled). */
-TERN_API enum tern_err tern_client_step(struct tern_client *c);
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_step(struct tern_client *c);
 
 /* Queues a PUBLISH. For QoS 1/2 a packet id is assigned (returned in
  * *packet_id when not NULL) and the message kept until acknowledged,
@@ -245,9 +245,9 @@ TERN_API enum tern_err tern_client_step(struct tern_client *c);
  * re-establish aliases after a reconnect. Outside callbacks the packet is
  * written at once when the socket takes it; what it does not take waits
  * in an output buffer that has no bound of its own (for QoS 0 as well). */
-TERN_API enum tern_err tern_client_publish(struct tern_client *c,
-                                           const struct tern_publish_args *args,
-                                           uint16_t *packet_id);
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_publish(struct tern_client *c,
+                                                           const struct tern_publish_args *args,
+                                                           uint16_t *packet_id);
 
 /* Queues a SUBSCRIBE of n entries (struct tern_sub_entry from the codec;
  * filters need not be NUL-terminated). props: v5 (subscription identifier,
@@ -255,22 +255,23 @@ TERN_API enum tern_err tern_client_publish(struct tern_client *c,
  * Allowed while connecting (it follows CONNECT); TERN_E_CLOSED without a
  * connection. A request still unanswered when the connection ends is
  * dropped (MQTT does not resend it); TERN_E_INVALID for a bad filter. */
-TERN_API enum tern_err tern_client_subscribe(struct tern_client *c,
-                                             const struct tern_sub_entry *entries, size_t n,
-                                             const struct tern_props *props, uint16_t *packet_id);
+TERN_API TERN_MUST_CHECK enum tern_err
+tern_client_subscribe(struct tern_client *c, const struct tern_sub_entry *entries, size_t n,
+                      const struct tern_props *props, uint16_t *packet_id);
 
 /* Queues an UNSUBSCRIBE of n NUL-terminated filters. */
-TERN_API enum tern_err tern_client_unsubscribe(struct tern_client *c, const char *const *filters,
-                                               size_t n, const struct tern_props *props,
-                                               uint16_t *packet_id);
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_unsubscribe(struct tern_client *c,
+                                                               const char *const *filters, size_t n,
+                                                               const struct tern_props *props,
+                                                               uint16_t *packet_id);
 
 /* Sends DISCONNECT (v5: with reason and props) and closes once it is
  * written; no reconnect follows. on_disconnect reports TERN_OK. Outside
  * callbacks this happens within the call when the socket takes the bytes;
  * otherwise in a later tern_client_step(). While waiting to reconnect it
  * just cancels the reconnect. TERN_E_CLOSED when there is no connection. */
-TERN_API enum tern_err tern_client_disconnect(struct tern_client *c, uint8_t reason,
-                                              const struct tern_props *props);
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_disconnect(struct tern_client *c, uint8_t reason,
+                                                              const struct tern_props *props);
 
 /* Corks (on) or uncorks (off) the client's output: while corked, publish,
  * subscribe and unsubscribe only queue their packets, and uncorking writes
@@ -304,9 +305,10 @@ TERN_API size_t tern_client_pending(const struct tern_client *c);
  * TERN_E_TLS when TLS failed (tern_client_tls_error() says why).
  * After a failure with auto_reconnect a new attempt is scheduled (run it
  * with tern_client_loop(), or stop it with tern_client_disconnect()). */
-TERN_API enum tern_err tern_client_connect(struct tern_client *c,
-                                           const struct tern_connect_opts *opts, int timeout_ms,
-                                           uint8_t *reason, bool *session_present);
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_connect(struct tern_client *c,
+                                                           const struct tern_connect_opts *opts,
+                                                           int timeout_ms, uint8_t *reason,
+                                                           bool *session_present);
 
 /* Runs the loop (poll, then tern_client_step()) until timeout_ms passes
  * (-1: forever, 0: one step without waiting), an error ends the connection
@@ -314,7 +316,7 @@ TERN_API enum tern_err tern_client_connect(struct tern_client *c,
  * call it again to go on), or nothing is left to do: the client is idle,
  * with no connection and no reconnect pending (e.g. once the DISCONNECT of
  * tern_client_disconnect() is written). Returns TERN_OK otherwise. */
-TERN_API enum tern_err tern_client_loop(struct tern_client *c, int timeout_ms);
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_loop(struct tern_client *c, int timeout_ms);
 
 /* Publishes and, for QoS 1/2, waits for the acknowledgement (PUBACK or
  * PUBCOMP). *reason (may be NULL) gets the broker's reason. Returns
@@ -322,28 +324,27 @@ TERN_API enum tern_err tern_client_loop(struct tern_client *c, int timeout_ms);
  * (the message stays queued), or the connection's error (TERN_E_CLOSED
  * when there is no connection and none coming: the message stays queued
  * too). With auto_reconnect a lost connection does not end the wait. */
-TERN_API enum tern_err tern_client_publish_wait(struct tern_client *c,
-                                                const struct tern_publish_args *args,
-                                                int timeout_ms, uint8_t *reason);
+TERN_API TERN_MUST_CHECK enum tern_err
+tern_client_publish_wait(struct tern_client *c, const struct tern_publish_args *args,
+                         int timeout_ms, uint8_t *reason);
 
 /* Subscribes and waits for SUBACK; reasons[0..n) get the per-filter
  * results (granted QoS, or >= 0x80 for a failure: the call still returns
  * TERN_OK, check reasons). TERN_E_TIMEOUT, or the connection's error. */
-TERN_API enum tern_err tern_client_subscribe_wait(struct tern_client *c,
-                                                  const struct tern_sub_entry *entries, size_t n,
-                                                  const struct tern_props *props, int timeout_ms,
-                                                  uint8_t *reasons);
+TERN_API TERN_MUST_CHECK enum tern_err
+tern_client_subscribe_wait(struct tern_client *c, const struct tern_sub_entry *entries, size_t n,
+                           const struct tern_props *props, int timeout_ms, uint8_t *reasons);
 
 /* Unsubscribes and waits for UNSUBACK. */
-TERN_API enum tern_err tern_client_unsubscribe_wait(struct tern_client *c,
-                                                    const char *const *filters, size_t n,
-                                                    const struct tern_props *props, int timeout_ms);
+TERN_API TERN_MUST_CHECK enum tern_err
+tern_client_unsubscribe_wait(struct tern_client *c, const char *const *filters, size_t n,
+                             const struct tern_props *props, int timeout_ms);
 
 /* Waits for the next received message (only when on_message is NULL):
  * TERN_OK and *msg (free it with tern_message_free()), TERN_E_TIMEOUT, or
  * the connection's error. timeout_ms -1 waits forever. */
-TERN_API enum tern_err tern_client_receive(struct tern_client *c, struct tern_message **msg,
-                                           int timeout_ms);
+TERN_API TERN_MUST_CHECK enum tern_err
+tern_client_receive(struct tern_client *c, struct tern_message **msg, int timeout_ms);
 
 /* Frees a message from tern_client_receive(); NULL is allowed. */
 TERN_API void tern_message_free(struct tern_message *msg);

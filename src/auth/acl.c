@@ -110,18 +110,19 @@ size_t acl_rule_count(const struct acl_db *db)
 
 /* ---- loading ---- */
 
-static bool rlist_push(struct rlist *l, struct rule r)
+/* Appends r to l (l owns r.f then). TERN_E_NOMEM leaves l as it was. */
+static TERN_MUST_CHECK enum tern_err rlist_push(struct rlist *l, struct rule r)
 {
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? 2 * l->cap : 8;
 		struct rule *nr = realloc(l->r, ncap * sizeof(*nr));
 		if (!nr)
-			return false;
+			return TERN_E_NOMEM;
 		l->r = nr;
 		l->cap = ncap;
 	}
 	l->r[l->n++] = r;
-	return true;
+	return TERN_OK;
 }
 
 /* Deny rules first, then by line: mosquitto's order (it pushes a deny to
@@ -160,8 +161,8 @@ static int user_order(const void *pa, const void *pb)
 }
 
 /* Sorts the user sections by name and merges sections of the same name
- * into the first one. */
-static bool users_finish(struct acl_db *db)
+ * into the first one. TERN_E_NOMEM when a merged list cannot grow. */
+static TERN_MUST_CHECK enum tern_err users_finish(struct acl_db *db)
 {
 	if (db->nusers > 1)
 		qsort(db->users, db->nusers, sizeof(*db->users), user_order);
@@ -172,8 +173,8 @@ static bool users_finish(struct acl_db *db)
 		    bytes_cmp(db->users[w - 1].name, db->users[w - 1].len, u->name, u->len) == 0) {
 			struct rlist *dst = &db->users[w - 1].l;
 			for (size_t k = 0; k < u->l.n; k++) {
-				if (!rlist_push(dst, u->l.r[k]))
-					return false;
+				if (rlist_push(dst, u->l.r[k]) != TERN_OK)
+					return TERN_E_NOMEM;
 				u->l.r[k].f = NULL; /* moved */
 			}
 			free(u->name);
@@ -185,7 +186,7 @@ static bool users_finish(struct acl_db *db)
 	db->nusers = w;
 	for (size_t i = 0; i < db->nusers; i++)
 		rlist_sort(&db->users[i].l);
-	return true;
+	return TERN_OK;
 }
 
 /* mosquitto_sub_topic_check(): '+' and '#' only as whole levels, '#' only
@@ -239,8 +240,9 @@ static char *rest_trimmed(char *p)
 
 /* Applies one line (NUL-terminated, trailing blanks removed). *cur is the
  * current user section (NULL: anonymous). */
-static enum tern_err parse_line(struct acl_db *db, char *line, size_t lineno, struct user **cur,
-                                size_t *seq, char *why, size_t whylen)
+static TERN_MUST_CHECK enum tern_err parse_line(struct acl_db *db, char *line, size_t lineno,
+                                                struct user **cur, size_t *seq, char *why,
+                                                size_t whylen)
 {
 	if (line[0] == '#')
 		return TERN_OK;
@@ -326,7 +328,7 @@ static enum tern_err parse_line(struct acl_db *db, char *line, size_t lineno, st
 		return TERN_E_NOMEM;
 	memcpy(r.f, filter, flen);
 	struct rlist *l = pattern ? &db->patterns : (*cur ? &(*cur)->l : &db->anon);
-	if (!rlist_push(l, r)) {
+	if (rlist_push(l, r) != TERN_OK) {
 		free(r.f);
 		return TERN_E_NOMEM;
 	}
@@ -383,10 +385,8 @@ enum tern_err acl_load(const char *path, struct acl_db **out, char *err, size_t 
 		rc = TERN_E_SYS;
 		goto out;
 	}
-	if (!users_finish(db)) {
-		rc = TERN_E_NOMEM;
+	if ((rc = users_finish(db)) != TERN_OK)
 		goto out;
-	}
 	rlist_sort(&db->anon);
 	rlist_sort(&db->patterns);
 out:

@@ -96,7 +96,8 @@ struct acl_db;
  * Returns TERN_OK, TERN_E_CONFIG, TERN_E_SYS (open/read failed) or
  * TERN_E_NOMEM.
  */
-enum tern_err acl_load(const char *path, struct acl_db **out, char *err, size_t errlen);
+TERN_MUST_CHECK enum tern_err acl_load(const char *path, struct acl_db **out, char *err,
+                                       size_t errlen);
 
 /* Frees db. NULL is a no-op. */
 void acl_free(struct acl_db *db);

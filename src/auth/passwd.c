@@ -164,18 +164,21 @@ static void b64_encode(const uint8_t *in, size_t len, char *out)
 
 /* ---- hashing ---- */
 
-/* Computes the 64-byte hash of pw under e's type, salt and iterations. */
-static bool compute(const struct pw_entry *e, const uint8_t *pw, size_t len,
-                    uint8_t out[PASSWD_HASH_LEN])
+/* Computes the 64-byte hash of pw under e's type, salt and iterations.
+ * TERN_E_SYS when OpenSSL fails (or pw is longer than it takes). */
+static TERN_MUST_CHECK enum tern_err compute(const struct pw_entry *e, const uint8_t *pw,
+                                             size_t len, uint8_t out[PASSWD_HASH_LEN])
 {
 	static const uint8_t empty[1] = {0};
 	if (len > (size_t)INT32_MAX)
-		return false;
+		return TERN_E_SYS;
 	if (!pw)
 		pw = empty;
 	if (e->type == PW_SHA512_PBKDF2)
 		return PKCS5_PBKDF2_HMAC((const char *)pw, (int)len, e->salt, PASSWD_SALT_LEN,
-		                         e->iterations, EVP_sha512(), PASSWD_HASH_LEN, out) == 1;
+		                         e->iterations, EVP_sha512(), PASSWD_HASH_LEN, out) == 1
+		               ? TERN_OK
+		               : TERN_E_SYS;
 
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = 0;
@@ -184,7 +187,7 @@ static bool compute(const struct pw_entry *e, const uint8_t *pw, size_t len,
 	          EVP_DigestUpdate(ctx, e->salt, PASSWD_SALT_LEN) == 1 &&
 	          EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == PASSWD_HASH_LEN;
 	EVP_MD_CTX_free(ctx);
-	return ok;
+	return ok ? TERN_OK : TERN_E_SYS;
 }
 
 /*
@@ -284,8 +287,8 @@ size_t passwd_count(const struct passwd_db *db)
 
 /* Parses one line (NUL-terminated, newline removed) into e; *skip is set
  * for comments and blank lines. */
-static enum tern_err parse_line(char *line, size_t len, struct pw_entry *e, bool *skip, char *why,
-                                size_t whylen)
+static TERN_MUST_CHECK enum tern_err parse_line(char *line, size_t len, struct pw_entry *e,
+                                                bool *skip, char *why, size_t whylen)
 {
 	*skip = false;
 	if (strlen(line) != len) {
@@ -346,7 +349,7 @@ static enum tern_err parse_line(char *line, size_t len, struct pw_entry *e, bool
 }
 
 /* Fills the dummy entry hashed for unknown users. */
-static enum tern_err make_dummy(struct passwd_db *db)
+static TERN_MUST_CHECK enum tern_err make_dummy(struct passwd_db *db)
 {
 	int iterations = 0;
 	bool any_sha512 = false;
@@ -478,11 +481,11 @@ enum tern_err passwd_check(const struct passwd_db *db, const uint8_t *user, size
 	uint8_t h[PASSWD_HASH_LEN] = {0};
 	/* The hash is computed even without a password so that a missing
 	 * password costs what a wrong one costs. */
-	bool ok = compute(use, pw, pw ? pwlen : 0, h);
+	enum tern_err ce = compute(use, pw, pw ? pwlen : 0, h);
 	int diff = CRYPTO_memcmp(h, use->hash, PASSWD_HASH_LEN);
 	OPENSSL_cleanse(h, sizeof(h));
-	if (!ok)
-		return TERN_E_SYS;
+	if (ce != TERN_OK)
+		return ce;
 	if (!e)
 		return TERN_E_NOT_FOUND;
 	if (!pw || diff != 0)
@@ -497,27 +500,28 @@ enum tern_err passwd_verify_string(const char *hash, const uint8_t *pw, size_t p
 	if (!parse_hash(hash, strlen(hash), &e, err, errlen))
 		return TERN_E_CONFIG;
 	uint8_t h[PASSWD_HASH_LEN] = {0};
-	bool ok = compute(&e, pw, pwlen, h);
+	enum tern_err ce = compute(&e, pw, pwlen, h);
 	int diff = CRYPTO_memcmp(h, e.hash, PASSWD_HASH_LEN);
 	OPENSSL_cleanse(h, sizeof(h));
-	if (!ok) {
+	if (ce != TERN_OK) {
 		set_err(err, errlen, "hash computation failed");
-		return TERN_E_SYS;
+		return ce;
 	}
 	return diff == 0 ? TERN_OK : TERN_E_INVALID;
 }
 
 /* ---- hashing new passwords ---- */
 
-static enum tern_err hash_format(struct pw_entry *e, const uint8_t *pw, size_t len, char *out,
-                                 size_t outlen)
+static TERN_MUST_CHECK enum tern_err hash_format(struct pw_entry *e, const uint8_t *pw, size_t len,
+                                                 char *out, size_t outlen)
 {
 	if (outlen > 0)
 		out[0] = '\0';
 	if (RAND_bytes(e->salt, PASSWD_SALT_LEN) != 1)
 		return TERN_E_SYS;
-	if (!compute(e, pw, len, e->hash))
-		return TERN_E_SYS;
+	enum tern_err ce = compute(e, pw, len, e->hash);
+	if (ce != TERN_OK)
+		return ce;
 	char salt64[4 * ((PASSWD_SALT_LEN + 2) / 3) + 1];
 	char hash64[4 * ((PASSWD_HASH_LEN + 2) / 3) + 1];
 	b64_encode(e->salt, PASSWD_SALT_LEN, salt64);

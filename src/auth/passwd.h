@@ -56,7 +56,8 @@ struct passwd_db;
  * Returns TERN_OK, TERN_E_CONFIG (bad content), TERN_E_SYS (open/read
  * failed; errno is kept) or TERN_E_NOMEM.
  */
-enum tern_err passwd_load(const char *path, struct passwd_db **out, char *err, size_t errlen);
+TERN_MUST_CHECK enum tern_err passwd_load(const char *path, struct passwd_db **out, char *err,
+                                          size_t errlen);
 
 /* Frees db and everything in it (the hashes are wiped first). NULL is a
  * no-op. */
@@ -81,8 +82,8 @@ size_t passwd_count(const struct passwd_db *db);
  * TERN_E_SYS if the hash could not be computed. Anything but TERN_OK means
  * "refuse".
  */
-enum tern_err passwd_check(const struct passwd_db *db, const uint8_t *user, size_t ulen,
-                           const uint8_t *pw, size_t pwlen);
+TERN_MUST_CHECK enum tern_err passwd_check(const struct passwd_db *db, const uint8_t *user,
+                                           size_t ulen, const uint8_t *pw, size_t pwlen);
 
 /*
  * Hashes pw (len bytes) with PBKDF2-HMAC-SHA512, iterations rounds and a
@@ -93,7 +94,8 @@ enum tern_err passwd_check(const struct passwd_db *db, const uint8_t *user, size
  * too small; out is then an empty string if outlen > 0) or TERN_E_SYS (no
  * randomness or the hash failed).
  */
-enum tern_err passwd_hash(const uint8_t *pw, size_t len, int iterations, char *out, size_t outlen);
+TERN_MUST_CHECK enum tern_err passwd_hash(const uint8_t *pw, size_t len, int iterations, char *out,
+                                          size_t outlen);
 
 /*
  * As passwd_hash() but in the old "$6$SALT$HASH" format (one round of
@@ -101,16 +103,18 @@ enum tern_err passwd_hash(const uint8_t *pw, size_t len, int iterations, char *o
  * brokers that predate mosquitto 2.0, as it is fast to brute-force.
  * Returns as passwd_hash() (without TERN_E_INVALID).
  */
-enum tern_err passwd_hash_sha512(const uint8_t *pw, size_t len, char *out, size_t outlen);
+TERN_MUST_CHECK enum tern_err passwd_hash_sha512(const uint8_t *pw, size_t len, char *out,
+                                                 size_t outlen);
 
 /*
  * Parses one hash string ("$7$..." or "$6$...", the part after "user:")
  * and checks pw against it, as passwd_check() does for a user's entry.
  * For tools and tests; the broker uses passwd_check().
- * Returns TERN_OK (match), TERN_E_INVALID (no match) or TERN_E_CONFIG (the
- * string is not a valid hash; a reason is written to err if not NULL).
+ * Returns TERN_OK (match), TERN_E_INVALID (no match), TERN_E_CONFIG (the
+ * string is not a valid hash; a reason is written to err if not NULL) or
+ * TERN_E_SYS (the hash could not be computed; err says so too).
  */
-enum tern_err passwd_verify_string(const char *hash, const uint8_t *pw, size_t pwlen, char *err,
-                                   size_t errlen);
+TERN_MUST_CHECK enum tern_err passwd_verify_string(const char *hash, const uint8_t *pw,
+                                                   size_t pwlen, char *err, size_t errlen);
 
 #endif

@@ -181,8 +181,9 @@ static void serve(struct metrics *m, int fd)
 	const char *status = "200 OK";
 	if (!metrics) {
 		status = strncmp(req, "GET ", 4) == 0 ? "404 Not Found" : "405 Method Not Allowed";
-		buf_append(&body, "see /metrics\n", 13, 0);
-	} else if (metrics_render(m->b, &body)) {
+		if (buf_append(&body, "see /metrics\n", 13, 0) != TERN_OK)
+			status = "500 Internal Server Error";
+	} else if (metrics_render(m->b, &body) != TERN_OK) {
 		status = "500 Internal Server Error";
 	}
 	char hdr[256];

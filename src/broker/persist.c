@@ -230,7 +230,7 @@ void persist_submit(struct worker *w)
 	it->u.done.b = b;
 	it->u.done.w = w;
 	store_batch_on_done(batch, on_done, it, ticket);
-	store_submit(b->store, batch);
+	store_submit_take(b->store, batch);
 }
 
 void persist_done(struct worker *w, uint64_t ticket, enum tern_err err)
@@ -259,7 +259,7 @@ void persist_worker_free(struct worker *w)
 	/* What the last iteration and the shutdown recorded still goes to
 	 * the store, which drains it in store_close(). */
 	if (w->batch && w->broker->store)
-		store_submit(w->broker->store, w->batch);
+		store_submit_take(w->broker->store, w->batch);
 	else
 		store_batch_free(w->batch);
 	w->batch = NULL;

@@ -42,6 +42,7 @@
  */
 #include "broker/router.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,8 +172,11 @@ static enum tern_err subset_put(struct subset *s, const struct route *rt, bool *
 static void subset_move(struct subset *s, uint32_t from, uint32_t to)
 {
 	s->v[to] = s->v[from];
-	if (s->idx)
-		(void)map64_put(s->idx, s->v[to].session, idx_val(to));
+	if (s->idx) {
+		enum tern_err replaced = map64_put(s->idx, s->v[to].session, idx_val(to));
+		assert(replaced == TERN_OK);
+		(void)replaced;
+	}
 }
 
 /*

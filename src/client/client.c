@@ -89,29 +89,31 @@ void tern_client_free(struct tern_client *c)
 	free(c);
 }
 
-/* strdup that maps NULL to NULL and reports failure separately. */
-static bool dup_str(char **dst, const char *s)
+/* strdup that maps NULL to NULL and reports failure separately:
+ * TERN_E_NOMEM (*dst is NULL then). */
+static TERN_MUST_CHECK enum tern_err dup_str(char **dst, const char *s)
 {
 	*dst = NULL;
 	if (s == NULL)
-		return true;
+		return TERN_OK;
 	*dst = strdup(s);
-	return *dst != NULL;
+	return *dst != NULL ? TERN_OK : TERN_E_NOMEM;
 }
 
-/* malloc + memcpy of n bytes (at least one byte allocated). */
-static bool dup_mem(uint8_t **dst, const void *p, size_t n)
+/* malloc + memcpy of n bytes (at least one byte allocated). TERN_E_NOMEM
+ * (*dst is NULL then). */
+static TERN_MUST_CHECK enum tern_err dup_mem(uint8_t **dst, const void *p, size_t n)
 {
 	*dst = malloc(n ? n : 1);
 	if (*dst == NULL)
-		return false;
+		return TERN_E_NOMEM;
 	if (n)
 		memcpy(*dst, p, n);
-	return true;
+	return TERN_OK;
 }
 
 /* Checks opts for what the encoder cannot catch (or catches too late). */
-static enum tern_err opts_check(const struct tern_connect_opts *o)
+static TERN_MUST_CHECK enum tern_err opts_check(const struct tern_connect_opts *o)
 {
 	if (o->host == NULL || o->host[0] == '\0' || o->port == 0)
 		return TERN_E_INVALID;
@@ -138,7 +140,8 @@ static enum tern_err opts_check(const struct tern_connect_opts *o)
 }
 
 /* Copies opts into c (replacing earlier ones). */
-static enum tern_err opts_store(struct tern_client *c, const struct tern_connect_opts *o)
+static TERN_MUST_CHECK enum tern_err opts_store(struct tern_client *c,
+                                                const struct tern_connect_opts *o)
 {
 	enum tern_err e = opts_check(o);
 	if (e != TERN_OK)
@@ -153,14 +156,15 @@ static enum tern_err opts_store(struct tern_client *c, const struct tern_connect
 	c->opts = *o;
 	c->opts.will = NULL;
 	c->opts.props = NULL;
-	bool ok = dup_str(&c->host, o->host) && dup_str(&c->bind_address, o->bind_address) &&
-	          dup_str(&c->username, o->username);
+	bool ok = dup_str(&c->host, o->host) == TERN_OK &&
+	          dup_str(&c->bind_address, o->bind_address) == TERN_OK &&
+	          dup_str(&c->username, o->username) == TERN_OK;
 	if (ok && o->password != NULL)
-		ok = dup_mem(&c->password, o->password, o->password_len);
+		ok = dup_mem(&c->password, o->password, o->password_len) == TERN_OK;
 	if (ok && o->will != NULL) {
 		c->will = *o->will;
-		ok = dup_str(&c->will_topic, o->will->topic) &&
-		     dup_mem(&c->will_payload, o->will->payload, o->will->payload_len);
+		ok = dup_str(&c->will_topic, o->will->topic) == TERN_OK &&
+		     dup_mem(&c->will_payload, o->will->payload, o->will->payload_len) == TERN_OK;
 		c->will.topic = c->will_topic;
 		c->will.payload = c->will_payload;
 		c->will.props = &c->will_props.p;
@@ -207,7 +211,8 @@ static enum tern_err opts_store(struct tern_client *c, const struct tern_connect
 }
 
 /* Common part of connect_start and the test seam. */
-static enum tern_err connect_prepare(struct tern_client *c, const struct tern_connect_opts *opts)
+static TERN_MUST_CHECK enum tern_err connect_prepare(struct tern_client *c,
+                                                     const struct tern_connect_opts *opts)
 {
 	if (c == NULL || opts == NULL)
 		return TERN_E_INVALID;
@@ -236,13 +241,15 @@ enum tern_err tern_client_connect_start(struct tern_client *c, const struct tern
 	return tern__io_start(c);
 }
 
-enum tern_err tern__client_attach_fd(struct tern_client *c, const struct tern_connect_opts *opts,
-                                     int fd)
+enum tern_err tern__client_attach_fd_take(struct tern_client *c,
+                                          const struct tern_connect_opts *opts, int fd)
 {
 	enum tern_err e = connect_prepare(c, opts);
-	if (e != TERN_OK)
-		return e;
-	return tern__io_attach(c, fd);
+	if (e == TERN_OK)
+		e = tern__io_attach(c, fd);
+	if (e != TERN_OK && c->fd != fd)
+		close(fd);
+	return e;
 }
 
 int tern_client_fd(const struct tern_client *c)

@@ -35,7 +35,7 @@ static bool expired(uint64_t deadline)
 
 /* Waits for the socket or the client's next timer, at most until deadline,
  * then steps once. Returns what the step returned. */
-static enum tern_err wait_step(struct tern_client *c, uint64_t deadline)
+static TERN_MUST_CHECK enum tern_err wait_step(struct tern_client *c, uint64_t deadline)
 {
 	int t = tern_client_timeout_ms(c);
 	if (deadline != 0) {
@@ -59,9 +59,19 @@ static enum tern_err wait_step(struct tern_client *c, uint64_t deadline)
 	return tern_client_step(c);
 }
 
+/* wait_step() for the loops that wait for an event: they learn how the
+ * step went from what its callbacks recorded (c->ev_closed, c->ev_err, the
+ * state), checked at the top of each round, because a lost connection need
+ * not end the wait (auto_reconnect). The step's result adds nothing. */
+static void wait_event(struct tern_client *c, uint64_t deadline)
+{
+	enum tern_err seen_through_events = wait_step(c, deadline);
+	(void)seen_through_events;
+}
+
 /* The error to report for a connection that ended: its error, or
  * TERN_E_CLOSED after a clean close. */
-static enum tern_err closed_err(const struct tern_client *c)
+static TERN_MUST_CHECK enum tern_err closed_err(const struct tern_client *c)
 {
 	return c->ev_err != TERN_OK ? c->ev_err : TERN_E_CLOSED;
 }
@@ -100,7 +110,7 @@ enum tern_err tern_client_connect(struct tern_client *c, const struct tern_conne
 			return closed_err(c);
 		if (expired(deadline))
 			return TERN_E_TIMEOUT;
-		wait_step(c, deadline);
+		wait_event(c, deadline);
 	}
 }
 
@@ -122,7 +132,8 @@ enum tern_err tern_client_loop(struct tern_client *c, int timeout_ms)
 
 /* Runs until c->wait.done, the deadline, or (when the request cannot
  * survive it, or nothing will reconnect) the end of the connection. */
-static enum tern_err run_wait(struct tern_client *c, uint64_t deadline, bool survives_reconnect)
+static TERN_MUST_CHECK enum tern_err run_wait(struct tern_client *c, uint64_t deadline,
+                                              bool survives_reconnect)
 {
 	for (;;) {
 		if (c->wait.done)
@@ -133,7 +144,7 @@ static enum tern_err run_wait(struct tern_client *c, uint64_t deadline, bool sur
 			return TERN_E_CLOSED; /* nothing will answer */
 		if (expired(deadline))
 			return TERN_E_TIMEOUT;
-		wait_step(c, deadline);
+		wait_event(c, deadline);
 	}
 }
 
@@ -153,7 +164,7 @@ enum tern_err tern_client_publish_wait(struct tern_client *c, const struct tern_
 		while (tern_client_want_write(c) && c->state == TERN__UP) {
 			if (expired(deadline))
 				return TERN_E_TIMEOUT;
-			wait_step(c, deadline);
+			wait_event(c, deadline);
 		}
 		return c->ev_closed ? closed_err(c) : TERN_OK;
 	}
@@ -228,6 +239,6 @@ enum tern_err tern_client_receive(struct tern_client *c, struct tern_message **m
 		if (stepped && expired(deadline))
 			return TERN_E_TIMEOUT;
 		stepped = true;
-		wait_step(c, deadline);
+		wait_event(c, deadline);
 	}
 }

@@ -196,8 +196,10 @@ struct tern_client {
 
 /* ---- client.c ---- */
 
-/* Deep-copies src (may be NULL: an empty copy) into dst. */
-enum tern_err tern__props_copy(struct tern__props_copy *dst, const struct tern_props *src);
+/* Deep-copies src (may be NULL: an empty copy) into dst, which owns the
+ * copy until tern__props_copy_free(). TERN_E_NOMEM on failure. */
+TERN_MUST_CHECK enum tern_err tern__props_copy(struct tern__props_copy *dst,
+                                               const struct tern_props *src);
 
 /* Frees a copy; it is then empty. */
 void tern__props_copy_free(struct tern__props_copy *pc);
@@ -206,14 +208,16 @@ void tern__props_copy_free(struct tern__props_copy *pc);
 
 /* Opens the socket and starts the TCP connect for the stored options;
  * CONNECT is queued. TERN_E_SYS when no address could be tried. */
-enum tern_err tern__io_start(struct tern_client *c);
+TERN_MUST_CHECK enum tern_err tern__io_start(struct tern_client *c);
 
-/* Uses fd as an already connected socket (see tern__client_attach_fd). */
-enum tern_err tern__io_attach(struct tern_client *c, int fd);
+/* Uses fd as an already connected socket (see tern__client_attach_fd_take).
+ * On TERN_OK c owns fd; on failure the caller still does. */
+TERN_MUST_CHECK enum tern_err tern__io_attach(struct tern_client *c, int fd);
 
 /* Encodes p for the connection's version and appends it to the output.
- * TERN_E_TOO_LARGE beyond the server's Maximum Packet Size. */
-enum tern_err tern__send_packet(struct tern_client *c, const struct tern_packet *p);
+ * TERN_E_INVALID when p cannot be encoded, TERN_E_TOO_LARGE beyond the
+ * server's Maximum Packet Size, TERN_E_NOMEM; nothing is queued then. */
+TERN_MUST_CHECK enum tern_err tern__send_packet(struct tern_client *c, const struct tern_packet *p);
 
 /* Writes as much queued output as the socket takes. Sets c->fail on a
  * write error. */
@@ -230,9 +234,10 @@ void tern__fail(struct tern_client *c, enum tern_err err);
 
 /* Test seam: uses fd (e.g. one end of a socketpair) as an already
  * connected socket for opts, instead of resolving and connecting; CONNECT
- * is queued. The client takes fd and closes it. */
-enum tern_err tern__client_attach_fd(struct tern_client *c, const struct tern_connect_opts *opts,
-                                     int fd);
+ * is queued. Takes fd in every case: the client closes it, or it is closed
+ * here at once when the call fails. */
+TERN_MUST_CHECK enum tern_err
+tern__client_attach_fd_take(struct tern_client *c, const struct tern_connect_opts *opts, int fd);
 
 /* ---- client_tls.c ---- */
 
@@ -240,31 +245,34 @@ enum tern_err tern__client_attach_fd(struct tern_client *c, const struct tern_co
  * frees it when o does not ask for TLS. Reads the CA, certificate and key
  * files now. TERN_E_TLS (why in c->tls_err) or TERN_E_NOMEM; c->tls is
  * then NULL. */
-enum tern_err tern__tls_configure(struct tern_client *c, const struct tern_connect_opts *o);
+TERN_MUST_CHECK enum tern_err tern__tls_configure(struct tern_client *c,
+                                                  const struct tern_connect_opts *o);
 
 /* Ends the session (tern__tls_end) and frees c->tls; NULL is allowed. */
 void tern__tls_free(struct tern_client *c);
 
 /* Starts a client session on c->fd, which is connected; the handshake is
  * then driven by tern__tls_handshake(). TERN_E_NOMEM or TERN_E_TLS. */
-enum tern_err tern__tls_begin(struct tern_client *c);
+TERN_MUST_CHECK enum tern_err tern__tls_begin(struct tern_client *c);
 
 /* Goes on with the handshake as far as the socket allows: TERN_OK once it
  * is done (the certificate checked), TERN_E_INCOMPLETE while it waits for
  * the socket (tern__tls_want_write() says for what), TERN_E_TLS or
  * TERN_E_CLOSED when it failed. */
-enum tern_err tern__tls_handshake(struct tern_client *c);
+TERN_MUST_CHECK enum tern_err tern__tls_handshake(struct tern_client *c);
 
 /* Reads up to n decrypted bytes into buf: TERN_OK and *got > 0,
  * TERN_E_INCOMPLETE when nothing is available now, TERN_E_CLOSED when the
  * peer closed, TERN_E_TLS / TERN_E_SYS on errors. */
-enum tern_err tern__tls_read(struct tern_client *c, void *buf, size_t n, size_t *got);
+TERN_MUST_CHECK enum tern_err tern__tls_read(struct tern_client *c, void *buf, size_t n,
+                                             size_t *got);
 
 /* Writes up to n bytes of buf (a partial write is fine; after
  * TERN_E_INCOMPLETE the same bytes must be offered again, possibly from a
  * moved buffer and with more after them): TERN_OK and *put > 0,
  * TERN_E_INCOMPLETE, TERN_E_CLOSED, TERN_E_TLS or TERN_E_SYS. */
-enum tern_err tern__tls_write(struct tern_client *c, const void *buf, size_t n, size_t *put);
+TERN_MUST_CHECK enum tern_err tern__tls_write(struct tern_client *c, const void *buf, size_t n,
+                                              size_t *put);
 
 /* True when the last TLS operation waits for the socket to be writable. */
 bool tern__tls_want_write(const struct tern_client *c);

@@ -68,7 +68,7 @@ static bool is_v5(const struct tern_client *c)
 /* ---- connecting ---- */
 
 /* Encodes CONNECT from the stored options and queues it first in `out`. */
-static enum tern_err queue_connect(struct tern_client *c)
+static TERN_MUST_CHECK enum tern_err queue_connect(struct tern_client *c)
 {
 	const struct tern_connect_opts *o = &c->opts;
 	struct tern_packet p = {.type = TERN_CONNECT};
@@ -110,7 +110,7 @@ static enum tern_err queue_connect(struct tern_client *c)
 }
 
 /* Resets the per-connection state and queues CONNECT. */
-static enum tern_err conn_begin(struct tern_client *c)
+static TERN_MUST_CHECK enum tern_err conn_begin(struct tern_client *c)
 {
 	c->now = mono_ms();
 	buf_free(&c->in);
@@ -147,25 +147,29 @@ static void tcp_up(struct tern_client *c)
 	}
 }
 
-/* Binds fd to the configured source address of the given family. */
-static int bind_source(struct tern_client *c, int fd, int family)
+/* Binds fd to the configured source address of the given family.
+ * TERN_E_SYS with errno set when the address does not resolve
+ * (EADDRNOTAVAIL) or bind() fails. */
+static TERN_MUST_CHECK enum tern_err bind_source(struct tern_client *c, int fd, int family)
 {
 	struct addrinfo hints = {
 	        .ai_family = family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *res = NULL;
 	if (getaddrinfo(c->opts.bind_address, NULL, &hints, &res) != 0 || res == NULL) {
 		errno = EADDRNOTAVAIL;
-		return -1;
+		return TERN_E_SYS;
 	}
 	int r = bind(fd, res->ai_addr, res->ai_addrlen);
+	int e = errno;
 	freeaddrinfo(res);
-	return r;
+	errno = e;
+	return r == 0 ? TERN_OK : TERN_E_SYS;
 }
 
 /* Starts a connect to the next untried address. TERN_OK when one is in
  * progress (state TCP) or done (state CONNACK); TERN_E_SYS when none is
  * left, with errno from the last failure. */
-static enum tern_err try_next_addr(struct tern_client *c)
+static TERN_MUST_CHECK enum tern_err try_next_addr(struct tern_client *c)
 {
 	int err = EHOSTUNREACH;
 	for (; c->ai_next != NULL; c->ai_next = c->ai_next->ai_next) {
@@ -176,7 +180,7 @@ static enum tern_err try_next_addr(struct tern_client *c)
 			err = errno;
 			continue;
 		}
-		if (c->opts.bind_address != NULL && bind_source(c, fd, ai->ai_family) < 0) {
+		if (c->opts.bind_address != NULL && bind_source(c, fd, ai->ai_family) != TERN_OK) {
 			err = errno;
 			close(fd);
 			continue;
@@ -284,7 +288,8 @@ static void check_tls(struct tern_client *c)
 
 /* Reads up to n bytes: TERN_OK and *got > 0, TERN_E_INCOMPLETE when
  * nothing is there now, or the error that ends the connection. */
-static enum tern_err conn_read(struct tern_client *c, void *buf, size_t n, size_t *got)
+static TERN_MUST_CHECK enum tern_err conn_read(struct tern_client *c, void *buf, size_t n,
+                                               size_t *got)
 {
 	if (c->tls != NULL)
 		return tern__tls_read(c, buf, n, got);
@@ -306,7 +311,8 @@ static enum tern_err conn_read(struct tern_client *c, void *buf, size_t n, size_
 
 /* Writes up to n bytes: TERN_OK and *put > 0, TERN_E_INCOMPLETE when the
  * socket takes nothing now, or the error that ends the connection. */
-static enum tern_err conn_write(struct tern_client *c, const void *buf, size_t n, size_t *put)
+static TERN_MUST_CHECK enum tern_err conn_write(struct tern_client *c, const void *buf, size_t n,
+                                                size_t *put)
 {
 	if (c->tls != NULL)
 		return tern__tls_write(c, buf, n, put);

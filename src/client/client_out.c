@@ -30,7 +30,7 @@
 
 /* Takes the next free packet id (not used by an outbound message or a
  * request). TERN_E_LIMIT when all 65535 are in use. */
-static enum tern_err id_take(struct tern_client *c, uint16_t *id)
+static TERN_MUST_CHECK enum tern_err id_take(struct tern_client *c, uint16_t *id)
 {
 	for (uint32_t i = 0; i < 65535u; i++) {
 		uint16_t cand = c->next_id;
@@ -163,7 +163,8 @@ void tern__out_free_all(struct tern_client *c)
 /* ---- PUBLISH ---- */
 
 /* Checks args against the protocol and what the broker said it supports. */
-static enum tern_err publish_check(const struct tern_client *c, const struct tern_publish_args *a)
+static TERN_MUST_CHECK enum tern_err publish_check(const struct tern_client *c,
+                                                   const struct tern_publish_args *a)
 {
 	if (a->topic == NULL || a->qos > 2 || (a->payload == NULL && a->payload_len > 0))
 		return TERN_E_INVALID;
@@ -262,8 +263,9 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 /* ---- SUBSCRIBE and UNSUBSCRIBE ---- */
 
 /* Takes an id for a request and sends p (whose packet id it sets). */
-static enum tern_err send_request(struct tern_client *c, struct tern_packet *p, uint16_t *idp,
-                                  uint32_t count, uint16_t *packet_id)
+static TERN_MUST_CHECK enum tern_err send_request(struct tern_client *c, struct tern_packet *p,
+                                                  uint16_t *idp, uint32_t count,
+                                                  uint16_t *packet_id)
 {
 	if (c->state != TERN__TCP && c->state != TERN__TLS && c->state != TERN__CONNACK &&
 	    c->state != TERN__UP)

@@ -161,8 +161,8 @@ static int no_passphrase(char *buf, int size, int rwflag, void *ud)
 }
 
 /* Loads the trust store and our certificate into t->ctx. */
-static enum tern_err ctx_setup(struct tern_client *c, struct tern__tls *t,
-                               const struct tern_connect_opts *o)
+static TERN_MUST_CHECK enum tern_err ctx_setup(struct tern_client *c, struct tern__tls *t,
+                                               const struct tern_connect_opts *o)
 {
 	SSL_CTX *ctx = t->ctx;
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
@@ -310,7 +310,7 @@ enum tern_err tern__tls_begin(struct tern_client *c)
 
 /* Maps the failure of an SSL call that returned r. what names the
  * operation for the message. */
-static enum tern_err io_error(struct tern_client *c, int r, const char *what)
+static TERN_MUST_CHECK enum tern_err io_error(struct tern_client *c, int r, const char *what)
 {
 	struct tern__tls *t = c->tls;
 	int saved = errno;

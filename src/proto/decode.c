@@ -90,7 +90,7 @@ enum tern_err tern_decode_fixed_header(const uint8_t *buf, size_t len, uint32_t 
 }
 
 /* Reads a packet identifier, which must not be 0 [MQTT-2.3.1-1]. */
-static enum tern_err rd_packet_id(struct tern__rd *r, uint16_t *id)
+static TERN_MUST_CHECK enum tern_err rd_packet_id(struct tern__rd *r, uint16_t *id)
 {
 	enum tern_err e = tern__rd_u16(r, id);
 	if (e != TERN_OK)
@@ -99,7 +99,7 @@ static enum tern_err rd_packet_id(struct tern__rd *r, uint16_t *id)
 }
 
 /* Bytes left after the last field make the packet malformed. */
-static enum tern_err rd_end(const struct tern__rd *r)
+static TERN_MUST_CHECK enum tern_err rd_end(const struct tern__rd *r)
 {
 	return tern__rd_left(r) == 0 ? TERN_OK : TERN_E_MALFORMED;
 }
@@ -107,7 +107,7 @@ static enum tern_err rd_end(const struct tern__rd *r)
 /* Reads the protocol name and level and, when the pair is one we speak,
  * sets c->version; TERN_E_UNSUPPORTED_VERSION otherwise, with the level
  * read (3.1.2.1, 3.1.2.2). */
-static enum tern_err rd_protocol(struct tern__rd *r, struct tern_connect *c)
+static TERN_MUST_CHECK enum tern_err rd_protocol(struct tern__rd *r, struct tern_connect *c)
 {
 	struct tern_bytes name;
 	uint8_t level;
@@ -125,7 +125,8 @@ static enum tern_err rd_protocol(struct tern__rd *r, struct tern_connect *c)
 }
 
 /* CONNECT (3.1). */
-static enum tern_err decode_connect(struct tern__rd *r, uint8_t fh_flags, struct tern_connect *c)
+static TERN_MUST_CHECK enum tern_err decode_connect(struct tern__rd *r, uint8_t fh_flags,
+                                                    struct tern_connect *c)
 {
 	uint8_t flags;
 	enum tern_err e;
@@ -182,7 +183,8 @@ static enum tern_err decode_connect(struct tern__rd *r, uint8_t fh_flags, struct
 }
 
 /* CONNACK (3.2). */
-static enum tern_err decode_connack(struct tern__rd *r, uint8_t version, struct tern_connack *c)
+static TERN_MUST_CHECK enum tern_err decode_connack(struct tern__rd *r, uint8_t version,
+                                                    struct tern_connack *c)
 {
 	uint8_t flags;
 	enum tern_err e;
@@ -206,8 +208,8 @@ static enum tern_err decode_connack(struct tern__rd *r, uint8_t version, struct 
 }
 
 /* PUBLISH (3.3). */
-static enum tern_err decode_publish(struct tern__rd *r, uint8_t flags, uint8_t version,
-                                    struct tern_publish *p)
+static TERN_MUST_CHECK enum tern_err decode_publish(struct tern__rd *r, uint8_t flags,
+                                                    uint8_t version, struct tern_publish *p)
 {
 	enum tern_err e;
 
@@ -241,7 +243,8 @@ static enum tern_err decode_publish(struct tern__rd *r, uint8_t flags, uint8_t v
 /* PUBACK, PUBREC, PUBREL, PUBCOMP (3.4 - 3.7). In 5.0 the reason code and
  * the properties may be left out: remaining length 2 means success and no
  * properties, 3 means no properties (3.4.2.1, 3.4.2.2.1). */
-static enum tern_err decode_ack(struct tern__rd *r, int type, uint8_t version, struct tern_ack *a)
+static TERN_MUST_CHECK enum tern_err decode_ack(struct tern__rd *r, int type, uint8_t version,
+                                                struct tern_ack *a)
 {
 	enum tern_err e;
 
@@ -264,7 +267,7 @@ static enum tern_err decode_ack(struct tern__rd *r, int type, uint8_t version, s
  * [MQTT-4.8.2-2], breaks a rule of the protocol, not the grammar: a
  * Protocol Error (mosquitto reports it so). Any other is TERN_E_TOPIC_FILTER,
  * which the broker reports as malformed. */
-static enum tern_err filter_error(struct tern_bytes f)
+static TERN_MUST_CHECK enum tern_err filter_error(struct tern_bytes f)
 {
 	return tern__topic_filter_share_misshaped(f.data, f.len) ? TERN_E_PROTOCOL
 	                                                         : TERN_E_TOPIC_FILTER;
@@ -272,7 +275,8 @@ static enum tern_err filter_error(struct tern_bytes f)
 
 /* SUBSCRIBE (3.8). The entries are validated here and walked later by
  * tern_subscribe_next(). */
-static enum tern_err decode_subscribe(struct tern__rd *r, uint8_t version, struct tern_subscribe *s)
+static TERN_MUST_CHECK enum tern_err decode_subscribe(struct tern__rd *r, uint8_t version,
+                                                      struct tern_subscribe *s)
 {
 	enum tern_err e, deferred = TERN_OK;
 	bool v5 = version == TERN_V5;
@@ -315,8 +319,8 @@ static enum tern_err decode_subscribe(struct tern__rd *r, uint8_t version, struc
 }
 
 /* UNSUBSCRIBE (3.10). */
-static enum tern_err decode_unsubscribe(struct tern__rd *r, uint8_t version,
-                                        struct tern_unsubscribe *u)
+static TERN_MUST_CHECK enum tern_err decode_unsubscribe(struct tern__rd *r, uint8_t version,
+                                                        struct tern_unsubscribe *u)
 {
 	enum tern_err e, deferred = TERN_OK;
 
@@ -342,8 +346,8 @@ static enum tern_err decode_unsubscribe(struct tern__rd *r, uint8_t version,
 
 /* SUBACK (3.9) and UNSUBACK (3.11). A 3.1.1 UNSUBACK is only a packet
  * identifier; the others carry one reason code per filter, at least one. */
-static enum tern_err decode_subres(struct tern__rd *r, int type, uint8_t version,
-                                   struct tern_subres *s)
+static TERN_MUST_CHECK enum tern_err decode_subres(struct tern__rd *r, int type, uint8_t version,
+                                                   struct tern_subres *s)
 {
 	enum tern_err e;
 
@@ -367,8 +371,8 @@ static enum tern_err decode_subres(struct tern__rd *r, int type, uint8_t version
 /* DISCONNECT (3.14) and AUTH (3.15). In 5.0 an empty body means reason 0
  * and no properties, one byte means no properties (3.14.2.1, 3.15.2.1).
  * A 3.1.1 DISCONNECT is empty. */
-static enum tern_err decode_reasoned(struct tern__rd *r, int type, uint8_t version,
-                                     struct tern_reasoned *d)
+static TERN_MUST_CHECK enum tern_err decode_reasoned(struct tern__rd *r, int type, uint8_t version,
+                                                     struct tern_reasoned *d)
 {
 	enum tern_err e;
 

@@ -38,7 +38,8 @@ static bool bin_ok(struct tern_bytes b)
 }
 
 /* Checks and writes a 5.0 property block for packet type ptype. */
-static enum tern_err wr_props(struct tern__wr *w, const struct tern_props *p, int ptype)
+static TERN_MUST_CHECK enum tern_err wr_props(struct tern__wr *w, const struct tern_props *p,
+                                              int ptype)
 {
 	enum tern_err e = tern__props_check(p, ptype);
 	if (e != TERN_OK)
@@ -49,7 +50,8 @@ static enum tern_err wr_props(struct tern__wr *w, const struct tern_props *p, in
 
 /* CONNECT (3.1): the version written is `version`; c->version may be 0 or
  * must agree with it. */
-static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect *c, uint8_t version)
+static TERN_MUST_CHECK enum tern_err body_connect(struct tern__wr *w, const struct tern_connect *c,
+                                                  uint8_t version)
 {
 	bool v5 = version == TERN_V5;
 	enum tern_err e;
@@ -94,7 +96,8 @@ static enum tern_err body_connect(struct tern__wr *w, const struct tern_connect 
 }
 
 /* CONNACK (3.2). */
-static enum tern_err body_connack(struct tern__wr *w, const struct tern_connack *c, uint8_t version)
+static TERN_MUST_CHECK enum tern_err body_connack(struct tern__wr *w, const struct tern_connack *c,
+                                                  uint8_t version)
 {
 	if (!tern__reason_valid(TERN_CONNACK, version, c->reason) ||
 	    (c->session_present && c->reason != 0))
@@ -106,19 +109,23 @@ static enum tern_err body_connack(struct tern__wr *w, const struct tern_connack 
 	return TERN_OK;
 }
 
-/* The fixed-header flags of a PUBLISH, or -1 if they cannot be sent. */
-static int publish_flags(const struct tern_publish *p)
+/* True when a PUBLISH's QoS, DUP and packet id can be sent together. */
+static bool publish_flags_ok(const struct tern_publish *p)
 {
-	if (p->qos > 2 || (p->dup && p->qos == 0) || (p->qos > 0 && p->packet_id == 0))
-		return -1;
-	return (p->dup ? 0x8 : 0) | p->qos << 1 | (p->retain ? 1 : 0);
+	return p->qos <= 2 && !(p->dup && p->qos == 0) && !(p->qos > 0 && p->packet_id == 0);
+}
+
+/* The fixed-header flags of a PUBLISH that publish_flags_ok() accepted. */
+static uint8_t publish_flags(const struct tern_publish *p)
+{
+	return (uint8_t)((p->dup ? 0x8 : 0) | p->qos << 1 | (p->retain ? 1 : 0));
 }
 
 /* PUBLISH (3.3) variable header; the payload is written by the caller. */
-static enum tern_err body_publish_header(struct tern__wr *w, const struct tern_publish *p,
-                                         uint8_t version)
+static TERN_MUST_CHECK enum tern_err
+body_publish_header(struct tern__wr *w, const struct tern_publish *p, uint8_t version)
 {
-	if (publish_flags(p) < 0 || !str_ok(p->topic))
+	if (!publish_flags_ok(p) || !str_ok(p->topic))
 		return TERN_E_INVALID;
 	if (p->payload.len > 0 && p->payload.data == NULL)
 		return TERN_E_INVALID;
@@ -138,8 +145,8 @@ static enum tern_err body_publish_header(struct tern__wr *w, const struct tern_p
 }
 
 /* PUBACK, PUBREC, PUBREL, PUBCOMP (3.4 - 3.7). */
-static enum tern_err body_ack(struct tern__wr *w, int type, const struct tern_ack *a,
-                              uint8_t version)
+static TERN_MUST_CHECK enum tern_err body_ack(struct tern__wr *w, int type,
+                                              const struct tern_ack *a, uint8_t version)
 {
 	if (a->packet_id == 0)
 		return TERN_E_INVALID;
@@ -158,8 +165,8 @@ static enum tern_err body_ack(struct tern__wr *w, int type, const struct tern_ac
 }
 
 /* SUBSCRIBE (3.8). */
-static enum tern_err body_subscribe(struct tern__wr *w, const struct tern_subscribe *s,
-                                    uint8_t version)
+static TERN_MUST_CHECK enum tern_err body_subscribe(struct tern__wr *w,
+                                                    const struct tern_subscribe *s, uint8_t version)
 {
 	bool v5 = version == TERN_V5;
 	enum tern_err e;
@@ -191,8 +198,8 @@ static enum tern_err body_subscribe(struct tern__wr *w, const struct tern_subscr
 }
 
 /* UNSUBSCRIBE (3.10). */
-static enum tern_err body_unsubscribe(struct tern__wr *w, const struct tern_unsubscribe *u,
-                                      uint8_t version)
+static TERN_MUST_CHECK enum tern_err
+body_unsubscribe(struct tern__wr *w, const struct tern_unsubscribe *u, uint8_t version)
 {
 	enum tern_err e;
 
@@ -211,8 +218,8 @@ static enum tern_err body_unsubscribe(struct tern__wr *w, const struct tern_unsu
 }
 
 /* SUBACK (3.9) and UNSUBACK (3.11); a 3.1.1 UNSUBACK has no reasons. */
-static enum tern_err body_subres(struct tern__wr *w, int type, const struct tern_subres *s,
-                                 uint8_t version)
+static TERN_MUST_CHECK enum tern_err body_subres(struct tern__wr *w, int type,
+                                                 const struct tern_subres *s, uint8_t version)
 {
 	enum tern_err e;
 
@@ -233,8 +240,8 @@ static enum tern_err body_subres(struct tern__wr *w, int type, const struct tern
 }
 
 /* DISCONNECT (3.14) and AUTH (3.15). */
-static enum tern_err body_reasoned(struct tern__wr *w, int type, const struct tern_reasoned *d,
-                                   uint8_t version)
+static TERN_MUST_CHECK enum tern_err body_reasoned(struct tern__wr *w, int type,
+                                                   const struct tern_reasoned *d, uint8_t version)
 {
 	if (version != TERN_V5)
 		return type == TERN_AUTH ? TERN_E_INVALID : TERN_OK;
@@ -251,8 +258,8 @@ static enum tern_err body_reasoned(struct tern__wr *w, int type, const struct te
 
 /* Writes (or counts) the body of p, including a PUBLISH payload, and sets
  * *flags to the low nibble of the first byte. */
-static enum tern_err body(struct tern__wr *w, const struct tern_packet *p, uint8_t version,
-                          uint8_t *flags)
+static TERN_MUST_CHECK enum tern_err body(struct tern__wr *w, const struct tern_packet *p,
+                                          uint8_t version, uint8_t *flags)
 {
 	enum tern_err e;
 
@@ -267,7 +274,7 @@ static enum tern_err body(struct tern__wr *w, const struct tern_packet *p, uint8
 	case TERN_PUBLISH:
 		if ((e = body_publish_header(w, &p->u.publish, version)) != TERN_OK)
 			return e;
-		*flags = (uint8_t)publish_flags(&p->u.publish);
+		*flags = publish_flags(&p->u.publish);
 		tern__wr_bytes(w, p->u.publish.payload.data, p->u.publish.payload.len);
 		return TERN_OK;
 	case TERN_PUBACK:
@@ -298,8 +305,8 @@ static enum tern_err body(struct tern__wr *w, const struct tern_packet *p, uint8
 
 /* Measures the body of p; TERN_E_INVALID also when it is too long for the
  * remaining length. */
-static enum tern_err measure(const struct tern_packet *p, uint8_t version, size_t *body_len,
-                             uint8_t *flags)
+static TERN_MUST_CHECK enum tern_err measure(const struct tern_packet *p, uint8_t version,
+                                             size_t *body_len, uint8_t *flags)
 {
 	struct tern__wr w = {0};
 	enum tern_err e = body(&w, p, version, flags);
@@ -344,8 +351,9 @@ enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, u
 
 /* Measures the PUBLISH variable header; the remaining length adds the
  * payload. */
-static enum tern_err measure_publish(const struct tern_publish *pub, uint8_t version,
-                                     size_t *hdr_body, uint32_t *remaining)
+static TERN_MUST_CHECK enum tern_err measure_publish(const struct tern_publish *pub,
+                                                     uint8_t version, size_t *hdr_body,
+                                                     uint32_t *remaining)
 {
 	struct tern__wr w = {0};
 	if (version < TERN_V31 || version > TERN_V5)
@@ -368,7 +376,7 @@ static bool publish_plain(const struct tern_publish *p, uint8_t version, size_t 
 {
 	if (version == TERN_V5 && (p->props.present || p->props.n_sub_ids || p->props.n_user))
 		return false;
-	if (publish_flags(p) < 0 || p->topic.len == 0 || (p->payload.len && !p->payload.data) ||
+	if (!publish_flags_ok(p) || p->topic.len == 0 || (p->payload.len && !p->payload.data) ||
 	    !str_ok(p->topic) || !tern__topic_name_ok(p->topic.data, p->topic.len))
 		return false;
 	size_t n = 2u + p->topic.len + (p->qos ? 2u : 0u) + (version == TERN_V5 ? 1u : 0u);

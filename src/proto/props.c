@@ -247,7 +247,7 @@ static bool prop_value_ok(struct tern_props *p, uint32_t id)
 
 /* Skips the value of a property of the given kind; used by the iterators
  * over a block the decoder already validated. */
-static enum tern_err skip_value(struct tern__rd *r, uint8_t kind, uint32_t *vbi)
+static TERN_MUST_CHECK enum tern_err skip_value(struct tern__rd *r, uint8_t kind, uint32_t *vbi)
 {
 	struct tern_bytes b;
 	uint8_t u8;
@@ -276,8 +276,8 @@ static enum tern_err skip_value(struct tern__rd *r, uint8_t kind, uint32_t *vbi)
 }
 
 /* Reads the value of flagged property id into its field of out. */
-static enum tern_err read_flagged(struct tern__rd *r, uint8_t kind, struct tern_props *out,
-                                  uint32_t id)
+static TERN_MUST_CHECK enum tern_err read_flagged(struct tern__rd *r, uint8_t kind,
+                                                  struct tern_props *out, uint32_t id)
 {
 	struct prop_ref f = prop_field(out, id);
 	switch (kind) {

@@ -46,7 +46,8 @@ size_t tern__vbi_size(uint32_t v);
 /* Decodes a variable byte integer at buf[0..len). Sets *v and *used.
  * TERN_E_INCOMPLETE if len ends inside it, TERN_E_MALFORMED if it is longer
  * than 4 bytes or not minimally encoded [MQTT-1.5.5-1]. */
-enum tern_err tern__vbi_decode(const uint8_t *buf, size_t len, uint32_t *v, uint32_t *used);
+TERN_MUST_CHECK enum tern_err tern__vbi_decode(const uint8_t *buf, size_t len, uint32_t *v,
+                                               uint32_t *used);
 
 /* Bytes left to read. */
 static inline uint32_t tern__rd_left(const struct tern__rd *r)
@@ -63,16 +64,16 @@ bool tern__utf8_no_controls(const uint8_t *s, size_t len);
  * before the value does. Strings (rd_str) are also checked to be valid
  * UTF-8 [MQTT-1.5.4-1] [MQTT-1.5.4-2] (TERN_E_MALFORMED otherwise); binary
  * data (rd_bin) is not. */
-enum tern_err tern__rd_u8(struct tern__rd *r, uint8_t *v);
-enum tern_err tern__rd_u16(struct tern__rd *r, uint16_t *v);
-enum tern_err tern__rd_u32(struct tern__rd *r, uint32_t *v);
-enum tern_err tern__rd_vbi(struct tern__rd *r, uint32_t *v);
-enum tern_err tern__rd_bin(struct tern__rd *r, struct tern_bytes *b);
-enum tern_err tern__rd_str(struct tern__rd *r, struct tern_bytes *b);
+TERN_MUST_CHECK enum tern_err tern__rd_u8(struct tern__rd *r, uint8_t *v);
+TERN_MUST_CHECK enum tern_err tern__rd_u16(struct tern__rd *r, uint16_t *v);
+TERN_MUST_CHECK enum tern_err tern__rd_u32(struct tern__rd *r, uint32_t *v);
+TERN_MUST_CHECK enum tern_err tern__rd_vbi(struct tern__rd *r, uint32_t *v);
+TERN_MUST_CHECK enum tern_err tern__rd_bin(struct tern__rd *r, struct tern_bytes *b);
+TERN_MUST_CHECK enum tern_err tern__rd_str(struct tern__rd *r, struct tern_bytes *b);
 /* A string that names something (client identifier, username, topic name
  * or filter): also free of control characters (tern_utf8_name_valid()),
  * TERN_E_MALFORMED otherwise. */
-enum tern_err tern__rd_name(struct tern__rd *r, struct tern_bytes *b);
+TERN_MUST_CHECK enum tern_err tern__rd_name(struct tern__rd *r, struct tern_bytes *b);
 
 /* Writers never fail; check w->overflow at the end. */
 void tern__wr_bytes(struct tern__wr *w, const void *src, size_t n);
@@ -88,11 +89,12 @@ void tern__wr_bin(struct tern__wr *w, struct tern_bytes b);
 /* Decodes a property block (length VBI, then properties) at r for packet
  * type ptype (TERN__WILL for will properties), enforcing the allowed-
  * property table of section 2.2.2.2, duplicates and value ranges. */
-enum tern_err tern__props_decode(struct tern__rd *r, int ptype, struct tern_props *out);
+TERN_MUST_CHECK enum tern_err tern__props_decode(struct tern__rd *r, int ptype,
+                                                 struct tern_props *out);
 
 /* Checks that p can be encoded for packet type ptype: only allowed
  * properties, values in range, strings valid. TERN_E_INVALID otherwise. */
-enum tern_err tern__props_check(const struct tern_props *p, int ptype);
+TERN_MUST_CHECK enum tern_err tern__props_check(const struct tern_props *p, int ptype);
 
 /* Writes the property block of p (length VBI, then the properties). The
  * caller has run tern__props_check(). */

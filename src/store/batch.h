@@ -64,13 +64,19 @@ struct store_backend;
 
 struct store_ops {
 	const char *name;
-	enum tern_err (*open)(struct store_backend **out, const struct store_config *cfg, char *err,
-	                      size_t errlen);
-	enum tern_err (*load)(struct store_backend *be, const struct store_loader *loader,
-	                      uint64_t *max_id, char *err, size_t errlen);
+	/* Opens the back-end's storage for cfg into *out (as store_open(),
+	 * whose errors it returns, with the reason in err). */
+	TERN_MUST_CHECK enum tern_err (*open)(struct store_backend **out,
+	                                      const struct store_config *cfg, char *err,
+	                                      size_t errlen);
+	/* Reads everything back through loader (as store_load()). */
+	TERN_MUST_CHECK enum tern_err (*load)(struct store_backend *be,
+	                                      const struct store_loader *loader, uint64_t *max_id,
+	                                      char *err, size_t errlen);
 	/* Applies batches[0..n) in one transaction. */
-	enum tern_err (*apply)(struct store_backend *be, struct store_batch *const *batches,
-	                       size_t n);
+	TERN_MUST_CHECK enum tern_err (*apply)(struct store_backend *be,
+	                                       struct store_batch *const *batches, size_t n);
+	/* Closes the storage and frees be. */
 	void (*close)(struct store_backend *be);
 };
 

@@ -151,7 +151,8 @@ struct store_backend {
 	char path[512];
 };
 
-static enum tern_err fail(struct store_backend *be, char *err, size_t errlen, const char *what)
+static TERN_MUST_CHECK enum tern_err fail(struct store_backend *be, char *err, size_t errlen,
+                                          const char *what)
 {
 	snprintf(err, errlen, "%s: %s: %s", be->path, what, be->db ? sqlite3_errmsg(be->db) : "");
 	return TERN_E_SYS;
@@ -188,7 +189,8 @@ static int pragma_int(struct store_backend *be, const char *sql, int64_t *out)
 	return rc;
 }
 
-static enum tern_err check_and_migrate(struct store_backend *be, char *err, size_t errlen)
+static TERN_MUST_CHECK enum tern_err check_and_migrate(struct store_backend *be, char *err,
+                                                       size_t errlen)
 {
 	int64_t app = 0, version = 0, tables = 0;
 	if (pragma_int(be, "PRAGMA application_id", &app) != SQLITE_OK ||
@@ -228,8 +230,8 @@ static enum tern_err check_and_migrate(struct store_backend *be, char *err, size
 	return TERN_OK;
 }
 
-static enum tern_err be_open(struct store_backend **out, const struct store_config *cfg, char *err,
-                             size_t errlen)
+static TERN_MUST_CHECK enum tern_err
+be_open(struct store_backend **out, const struct store_config *cfg, char *err, size_t errlen)
 {
 	struct store_backend *be = calloc(1, sizeof(*be));
 	if (!be)
@@ -471,8 +473,8 @@ static int apply_op(struct store_backend *be, const struct store_batch *b,
 	return SQLITE_MISUSE;
 }
 
-static enum tern_err be_apply(struct store_backend *be, struct store_batch *const *batches,
-                              size_t n)
+static TERN_MUST_CHECK enum tern_err be_apply(struct store_backend *be,
+                                              struct store_batch *const *batches, size_t n)
 {
 	size_t ops = 0;
 	for (size_t i = 0; i < n; i++)
@@ -678,8 +680,9 @@ static struct msg *row_msg(sqlite3_stmt *st, int col, bool *expired, struct row_
 
 /* A loader callback failed: says which and why (not SQLite's message,
  * which would be "not an error"). */
-static enum tern_err loader_fail(struct store_backend *be, sqlite3_stmt *st, char *err,
-                                 size_t errlen, const char *what, enum tern_err e)
+static TERN_MUST_CHECK enum tern_err loader_fail(struct store_backend *be, sqlite3_stmt *st,
+                                                 char *err, size_t errlen, const char *what,
+                                                 enum tern_err e)
 {
 	sqlite3_finalize(st);
 	snprintf(err, errlen, "%s: %s: %s", be->path, what, tern_strerror(e));
@@ -688,8 +691,9 @@ static enum tern_err loader_fail(struct store_backend *be, sqlite3_stmt *st, cha
 
 /* A row failed its checks (re->why): names the table and the row's key
  * (column 0 of st, when it is a number) and refuses the file. */
-static enum tern_err row_fail(struct store_backend *be, sqlite3_stmt *st, char *err, size_t errlen,
-                              const char *table, const char *key, const char *why)
+static TERN_MUST_CHECK enum tern_err row_fail(struct store_backend *be, sqlite3_stmt *st, char *err,
+                                              size_t errlen, const char *table, const char *key,
+                                              const char *why)
 {
 	if (sqlite3_column_type(st, 0) == SQLITE_INTEGER)
 		snprintf(err, errlen,
@@ -705,8 +709,9 @@ static enum tern_err row_fail(struct store_backend *be, sqlite3_stmt *st, char *
 	return TERN_E_CONFIG;
 }
 
-static enum tern_err be_load(struct store_backend *be, const struct store_loader *ld,
-                             uint64_t *max_id, char *err, size_t errlen)
+static TERN_MUST_CHECK enum tern_err be_load(struct store_backend *be,
+                                             const struct store_loader *ld, uint64_t *max_id,
+                                             char *err, size_t errlen)
 {
 	int64_t a = 0, b = 0;
 	pragma_int(be, "SELECT coalesce(max(id), 0) FROM sessions", &a);

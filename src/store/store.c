@@ -123,7 +123,7 @@ enum tern_err store_start(struct store *s)
 	return TERN_OK;
 }
 
-void store_submit(struct store *s, struct store_batch *b)
+void store_submit_take(struct store *s, struct store_batch *b)
 {
 	mpsc_push(&s->queue, &b->node);
 	/* Pairs with the fence in store_main: either it sees our push, or we

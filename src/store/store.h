@@ -5,7 +5,7 @@
  * Workers never wait for the disk. During a loop iteration a worker records
  * what changed in a store_batch (a compact log of operations that owns
  * copies of its bytes and references of its messages); before sleeping it
- * hands the batch to the store with store_submit(). A dedicated storage
+ * hands the batch to the store with store_submit_take(). A dedicated storage
  * thread applies every batch that has arrived in ONE transaction and one
  * fsync, then calls each batch's completion, which the broker uses to send
  * the acknowledgements it held back (PUBACK, PUBREC, SUBACK). So durability
@@ -70,48 +70,57 @@ void store_batch_on_done(struct store_batch *b, store_done_fn done, void *arg, u
 
 /* Creates or updates a persistent session. disconnected_at is wall-clock
  * ms since the epoch when the session went offline, 0 while online. */
-enum tern_err store_session_put(struct store_batch *b, uint64_t id, const uint8_t *cid, size_t len,
-                                uint8_t version, uint32_t expiry, int64_t disconnected_at);
+TERN_MUST_CHECK enum tern_err store_session_put(struct store_batch *b, uint64_t id,
+                                                const uint8_t *cid, size_t len, uint8_t version,
+                                                uint32_t expiry, int64_t disconnected_at);
 
 /* Deletes a session with its subscriptions, deliveries, QoS 2 ids, will. */
-enum tern_err store_session_del(struct store_batch *b, uint64_t id);
+TERN_MUST_CHECK enum tern_err store_session_del(struct store_batch *b, uint64_t id);
 
-enum tern_err store_sub_put(struct store_batch *b, uint64_t session, const uint8_t *filter,
-                            size_t len, uint8_t qos, uint8_t flags, uint8_t retain_handling,
-                            uint32_t sub_id);
-enum tern_err store_sub_del(struct store_batch *b, uint64_t session, const uint8_t *filter,
-                            size_t len);
+/* Creates or replaces a session's subscription to filter (qos, flags: bit 0
+ * no local, bit 1 retain as published; retain_handling; sub_id 0: none) /
+ * deletes it. */
+TERN_MUST_CHECK enum tern_err store_sub_put(struct store_batch *b, uint64_t session,
+                                            const uint8_t *filter, size_t len, uint8_t qos,
+                                            uint8_t flags, uint8_t retain_handling,
+                                            uint32_t sub_id);
+TERN_MUST_CHECK enum tern_err store_sub_del(struct store_batch *b, uint64_t session,
+                                            const uint8_t *filter, size_t len);
 
 /* Stores a message under m->store_id (which must be set); takes a
  * reference that the batch drops after the commit. A message is stored at
  * most once per batch however often it is put. */
-enum tern_err store_msg_put(struct store_batch *b, struct msg *m);
+TERN_MUST_CHECK enum tern_err store_msg_put(struct store_batch *b, struct msg *m);
 
 /* Makes message msg_id the retained message of topic; msg_id 0 clears it. */
-enum tern_err store_retain_put(struct store_batch *b, const uint8_t *topic, size_t len,
-                               uint64_t msg_id);
+TERN_MUST_CHECK enum tern_err store_retain_put(struct store_batch *b, const uint8_t *topic,
+                                               size_t len, uint64_t msg_id);
 
 /* Queues message msg_id for a session, only if the session is stored
  * (a session that ends at disconnect is not). sub_ids may be NULL. */
-enum tern_err store_delivery_put(struct store_batch *b, uint64_t session, uint64_t msg_id,
-                                 uint8_t qos, bool retain, const uint32_t *sub_ids,
-                                 uint16_t n_sub_ids);
+TERN_MUST_CHECK enum tern_err store_delivery_put(struct store_batch *b, uint64_t session,
+                                                 uint64_t msg_id, uint8_t qos, bool retain,
+                                                 const uint32_t *sub_ids, uint16_t n_sub_ids);
 
 /* Records that a delivery was sent with packet_id, or moved to PUBREL. */
-enum tern_err store_delivery_state(struct store_batch *b, uint64_t session, uint64_t msg_id,
-                                   uint16_t packet_id, enum store_dstate state);
+TERN_MUST_CHECK enum tern_err store_delivery_state(struct store_batch *b, uint64_t session,
+                                                   uint64_t msg_id, uint16_t packet_id,
+                                                   enum store_dstate state);
 
 /* Removes a delivery (acknowledged, expired or dropped). */
-enum tern_err store_delivery_del(struct store_batch *b, uint64_t session, uint64_t msg_id);
+TERN_MUST_CHECK enum tern_err store_delivery_del(struct store_batch *b, uint64_t session,
+                                                 uint64_t msg_id);
 
 /* Remembers / forgets an inbound QoS 2 packet id awaiting PUBREL. */
-enum tern_err store_qos2_put(struct store_batch *b, uint64_t session, uint16_t packet_id);
-enum tern_err store_qos2_del(struct store_batch *b, uint64_t session, uint16_t packet_id);
+TERN_MUST_CHECK enum tern_err store_qos2_put(struct store_batch *b, uint64_t session,
+                                             uint16_t packet_id);
+TERN_MUST_CHECK enum tern_err store_qos2_del(struct store_batch *b, uint64_t session,
+                                             uint16_t packet_id);
 
 /* Stores the pending will of an offline session (message msg_id, sent at
  * wall-clock will_at ms), or clears it with msg_id 0. */
-enum tern_err store_will_put(struct store_batch *b, uint64_t session, uint64_t msg_id,
-                             int64_t will_at);
+TERN_MUST_CHECK enum tern_err store_will_put(struct store_batch *b, uint64_t session,
+                                             uint64_t msg_id, int64_t will_at);
 
 /* ---- loading at start ---- */
 
@@ -143,12 +152,13 @@ struct store_loaded_delivery {
  * during the call only. A callback returning an error stops the load. */
 struct store_loader {
 	void *arg;
-	enum tern_err (*session)(void *arg, const struct store_loaded_session *s);
-	enum tern_err (*sub)(void *arg, uint64_t session, const uint8_t *filter, size_t len,
-	                     uint8_t qos, uint8_t flags, uint8_t retain_handling, uint32_t sub_id);
-	enum tern_err (*retained)(void *arg, struct msg *m); /* a reference */
-	enum tern_err (*delivery)(void *arg, const struct store_loaded_delivery *d);
-	enum tern_err (*qos2)(void *arg, uint64_t session, uint16_t packet_id);
+	TERN_MUST_CHECK enum tern_err (*session)(void *arg, const struct store_loaded_session *s);
+	TERN_MUST_CHECK enum tern_err (*sub)(void *arg, uint64_t session, const uint8_t *filter,
+	                                     size_t len, uint8_t qos, uint8_t flags,
+	                                     uint8_t retain_handling, uint32_t sub_id);
+	TERN_MUST_CHECK enum tern_err (*retained)(void *arg, struct msg *m); /* a reference */
+	TERN_MUST_CHECK enum tern_err (*delivery)(void *arg, const struct store_loaded_delivery *d);
+	TERN_MUST_CHECK enum tern_err (*qos2)(void *arg, uint64_t session, uint16_t packet_id);
 };
 
 /* ---- the store ---- */
@@ -165,24 +175,24 @@ struct store;
  * that is not ours, is corrupt or has a newer schema, with the reason in
  * err; never wipes data. Does not start the thread yet.
  */
-enum tern_err store_open(struct store **out, const struct store_config *cfg, char *err,
-                         size_t errlen);
+TERN_MUST_CHECK enum tern_err store_open(struct store **out, const struct store_config *cfg,
+                                         char *err, size_t errlen);
 
 /*
  * Reads everything back through loader (before store_start). Messages whose
  * expiry passed are skipped. *max_id gets the largest session or message
  * id seen, so that the broker hands out ids above it.
  */
-enum tern_err store_load(struct store *s, const struct store_loader *loader, uint64_t *max_id,
-                         char *err, size_t errlen);
+TERN_MUST_CHECK enum tern_err store_load(struct store *s, const struct store_loader *loader,
+                                         uint64_t *max_id, char *err, size_t errlen);
 
 /* Starts the storage thread. */
-enum tern_err store_start(struct store *s);
+TERN_MUST_CHECK enum tern_err store_start(struct store *s);
 
 /* Hands a batch to the storage thread (any thread may call it). The store
  * owns the batch from now on. An empty batch writes nothing but completes
  * in order with the others, which makes it a barrier. */
-void store_submit(struct store *s, struct store_batch *b);
+void store_submit_take(struct store *s, struct store_batch *b);
 
 /* Applies what is pending, stops the thread and closes the database;
  * NULL allowed. */

@@ -2,7 +2,7 @@
  * buf.h - a growable byte buffer.
  *
  * Used for connection input and output. A buffer owns its memory; an empty
- * buffer can be shrunk to nothing (buf_release) so that idle connections
+ * buffer can be shrunk to nothing (buf_compact) so that idle connections
  * hold no buffers, as Redis does for idle clients.
  */
 #ifndef TERN_UTIL_BUF_H
@@ -29,10 +29,10 @@ static inline size_t buf_used(const struct buf *b)
 /* Makes room for at least n more bytes at data + len. TERN_E_NOMEM on
  * failure (the buffer is unchanged), TERN_E_LIMIT if the result would
  * exceed max bytes (0: no bound). */
-enum tern_err buf_reserve(struct buf *b, size_t n, size_t max);
+TERN_MUST_CHECK enum tern_err buf_reserve(struct buf *b, size_t n, size_t max);
 
 /* Appends n bytes. Errors as buf_reserve(). */
-enum tern_err buf_append(struct buf *b, const void *p, size_t n, size_t max);
+TERN_MUST_CHECK enum tern_err buf_append(struct buf *b, const void *p, size_t n, size_t max);
 
 /* Drops n bytes from the front; resets offsets when it becomes empty. */
 void buf_consume(struct buf *b, size_t n);

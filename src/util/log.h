@@ -73,7 +73,7 @@ static inline bool log_on(const struct log *log, unsigned type)
  * I/O itself. Call once, with the destination set. With no destination
  * nothing is started. TERN_OK, or TERN_E_NOMEM / TERN_E_SYS (then lines
  * stay synchronous, and the log still works). */
-enum tern_err log_start(struct log *log);
+TERN_MUST_CHECK enum tern_err log_start(struct log *log);
 
 /* Stops the writer after it has written every line handed to it (so what
  * was logged before a shutdown is on disk after it), then closes a

@@ -19,7 +19,7 @@ static uint64_t fix_hash(uint64_t h)
 	return h ? h : 1;
 }
 
-static enum tern_err grow(struct map *m)
+static TERN_MUST_CHECK enum tern_err grow(struct map *m)
 {
 	size_t cap = m->slots ? ((size_t)m->mask + 1) * 2 : 8;
 	if (cap > ((size_t)1 << 31))
@@ -58,8 +58,8 @@ static struct map_slot *find(const struct map *m, uint64_t h, const void *key, s
 	}
 }
 
-static enum tern_err put(struct map *m, uint64_t h, const void *key, size_t klen, void *val,
-                         int is64)
+static TERN_MUST_CHECK enum tern_err put(struct map *m, uint64_t h, const void *key, size_t klen,
+                                         void *val, int is64)
 {
 	struct map_slot *s = find(m, h, key, klen, is64);
 	if (s) {

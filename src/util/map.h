@@ -39,9 +39,11 @@ struct map {
 /* Looks up key, hashed under hk; returns the value or NULL. */
 void *map_get(const struct map *m, const struct hash_key *hk, const void *key, size_t klen);
 
-/* Inserts or replaces key -> val. TERN_E_NOMEM on allocation failure. */
-enum tern_err map_put(struct map *m, const struct hash_key *hk, const void *key, size_t klen,
-                      void *val);
+/* Inserts or replaces key -> val. TERN_E_NOMEM on allocation failure; only
+ * an insert allocates, so replacing the value of a present key always
+ * returns TERN_OK. */
+TERN_MUST_CHECK enum tern_err map_put(struct map *m, const struct hash_key *hk, const void *key,
+                                      size_t klen, void *val);
 
 /* Removes key; returns its value or NULL when absent. */
 void *map_del(struct map *m, const struct hash_key *hk, const void *key, size_t klen);
@@ -54,7 +56,8 @@ void *map_del(struct map *m, const struct hash_key *hk, const void *key, size_t 
  * by client data use the keyed calls above.
  */
 void *map_get_hashed(const struct map *m, uint64_t hash, const void *key, size_t klen);
-enum tern_err map_put_hashed(struct map *m, uint64_t hash, const void *key, size_t klen, void *val);
+TERN_MUST_CHECK enum tern_err map_put_hashed(struct map *m, uint64_t hash, const void *key,
+                                             size_t klen, void *val);
 void *map_del_hashed(struct map *m, uint64_t hash, const void *key, size_t klen);
 
 /* Frees the table (not keys or values). */
@@ -66,7 +69,7 @@ void *map_next(const struct map *m, size_t *pos);
 
 /* u64-keyed variant: key 0 is allowed. */
 void *map64_get(const struct map *m, uint64_t key);
-enum tern_err map64_put(struct map *m, uint64_t key, void *val);
+TERN_MUST_CHECK enum tern_err map64_put(struct map *m, uint64_t key, void *val);
 void *map64_del(struct map *m, uint64_t key);
 
 #endif

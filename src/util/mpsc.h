@@ -25,6 +25,8 @@ struct mpsc {
 	struct mpsc_node stub;
 };
 
+/* Makes q empty (its stub is the only node). Not thread-safe: call it
+ * before any producer can see q. */
 static inline void mpsc_init(struct mpsc *q)
 {
 	atomic_init(&q->stub.next, NULL);

@@ -72,8 +72,13 @@ struct msg *msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t 
 	size_t ulen = 0;
 	cur = 0;
 	while (tern_props_next_user(props, &cur, &k, &v)) {
-		/* Cannot fail: the room was counted above. */
-		(void)tern_user_prop_encode(p, user_len, &ulen, k, v);
+		/* The room was counted above, so this cannot fail; if that count
+		 * were ever wrong, refuse the message rather than keep a list
+		 * that stops short. */
+		if (tern_user_prop_encode(p, user_len, &ulen, k, v) != TERN_OK) {
+			free(m);
+			return NULL;
+		}
 		m->n_user++;
 	}
 	m->user_raw.data = p;

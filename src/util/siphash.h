@@ -45,6 +45,6 @@ uint64_t siphash13(const struct hash_key *k, const void *p, size_t len);
 /* Fills *k with 16 bytes from the kernel's random source (getrandom(2)).
  * Returns TERN_OK, or TERN_E_SYS when no random bytes could be had (then
  * *k is unchanged and must not be used). */
-enum tern_err hash_key_random(struct hash_key *k);
+TERN_MUST_CHECK enum tern_err hash_key_random(struct hash_key *k);
 
 #endif

@@ -2,7 +2,7 @@
  * client_fake_broker.h - a scripted broker for the client unit tests.
  *
  * The client gets one end of a socketpair() through the internal seam
- * tern__client_attach_fd(), as if its TCP connect had completed. The test
+ * tern__client_attach_fd_take(), as if its TCP connect had completed. The test
  * holds the other end: it reads what the client sent, decoded with the
  * shared codec (fb_read), and writes packets encoded with it (fb_send), then
  * lets the client step. The callbacks record what the application would
@@ -53,6 +53,8 @@ struct fb {
 	char connect_assigned[64];
 	int n_disconnect;
 	enum tern_err disc_err;
+	/* What the last tern_client_step() returned (fb_step). */
+	enum tern_err step_err;
 	uint8_t disc_reason;
 	char disc_reason_string[64];
 	int n_msgs;
@@ -171,7 +173,7 @@ static inline void fb_attach(struct fb *f, const struct tern_connect_opts *o)
 	f->fd = sv[1];
 	f->version = o->version;
 	f->in_len = 0;
-	assert_int_equal(tern__client_attach_fd(f->c, o, sv[0]), TERN_OK);
+	assert_int_equal(tern__client_attach_fd_take(f->c, o, sv[0]), TERN_OK);
 }
 
 /* Creates f (heap: it holds large buffers) with a client using on_message
@@ -228,12 +230,20 @@ static inline bool fb_take(struct fb *f, struct tern_packet *p)
 	return true;
 }
 
+/* Steps the client and keeps its result in f->step_err: a step that ends
+ * the connection also reports it through on_disconnect, which is what the
+ * tests check (disc_err, n_disconnect). */
+static inline void fb_step(struct fb *f)
+{
+	f->step_err = tern_client_step(f->c);
+}
+
 /* Steps the client and reads the next packet it sent into *p (valid until
  * the next fb_read); fails the test after wait_ms without one. */
 static inline void fb_read_within(struct fb *f, struct tern_packet *p, int wait_ms)
 {
 	for (int waited = 0;; waited += 10) {
-		tern_client_step(f->c);
+		fb_step(f);
 		if (fb_take(f, p))
 			return;
 		assert_true(waited < wait_ms);
@@ -262,7 +272,7 @@ static inline void fb_expect(struct fb *f, struct tern_packet *p, enum tern_pack
 static inline void fb_expect_silence(struct fb *f)
 {
 	for (int i = 0; i < 3; i++) {
-		tern_client_step(f->c);
+		fb_step(f);
 		struct pollfd pfd = {.fd = f->fd, .events = POLLIN};
 		if (poll(&pfd, 1, 10) > 0) {
 			ssize_t n = read(f->fd, f->in + f->in_len, sizeof(f->in) - f->in_len);
@@ -277,7 +287,7 @@ static inline void fb_expect_silence(struct fb *f)
 static inline void fb_send_raw(struct fb *f, const void *buf, size_t n)
 {
 	assert_int_equal(write(f->fd, buf, n), (ssize_t)n);
-	tern_client_step(f->c);
+	fb_step(f);
 }
 
 /* Encodes p for the connection's version, sends it and steps the client. */
@@ -328,7 +338,7 @@ static inline void fb_wait_disconnect(struct fb *f, int wait_ms)
 {
 	for (int waited = 0; f->n_disconnect == 0; waited += 10) {
 		assert_true(waited < wait_ms);
-		tern_client_step(f->c);
+		fb_step(f);
 		if (f->n_disconnect == 0)
 			poll(NULL, 0, 10);
 	}

@@ -244,7 +244,7 @@ static void test_reconnect_backoff_grows_with_jitter(void **state)
 		int before = f->n_disconnect;
 		for (int w = 0; f->n_disconnect == before; w += 5) {
 			assert_true(w < 2000);
-			tern_client_step(f->c);
+			fb_step(f);
 			poll(NULL, 0, 5);
 		}
 		assert_int_not_equal(f->disc_err, TERN_OK);

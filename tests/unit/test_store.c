@@ -261,7 +261,7 @@ static void test_deletion_only_batch(void **state)
 	assert_int_equal(store_open(&s, &sc, err, sizeof(err)), TERN_OK);
 	enum tern_err done = TERN_E_INVALID;
 	store_batch_on_done(b, on_done, &done, 1);
-	store_submit(s, b); /* applied by store_close() at the latest */
+	store_submit_take(s, b); /* applied by store_close() at the latest */
 	store_close(s);
 	assert_int_equal(done, TERN_OK);
 

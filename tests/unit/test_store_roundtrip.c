@@ -130,7 +130,7 @@ static void write_batch(const char *path, struct store_batch *b)
 	struct store_config cfg = {.path = path, .sync = STORE_SYNC_NORMAL};
 	assert_int_equal(store_open(&s, &cfg, err, sizeof(err)), TERN_OK);
 	assert_int_equal(store_start(s), TERN_OK);
-	store_submit(s, b);
+	store_submit_take(s, b);
 	store_close(s);
 }
 
@@ -197,12 +197,12 @@ static void test_acknowledged_delivery_is_gone(void **state)
 	char path[256];
 	temp_path(path, sizeof(path));
 	struct store_batch *b = store_batch_new();
-	store_session_put(b, 1, (const uint8_t *)"c", 1, 5, 600, 0);
+	assert_int_equal(store_session_put(b, 1, (const uint8_t *)"c", 1, 5, 600, 0), TERN_OK);
 	struct msg *m = msg("t", "x", 10);
-	store_msg_put(b, m);
-	store_delivery_put(b, 1, 10, 1, false, NULL, 0);
-	store_delivery_state(b, 1, 10, 1, STORE_D_SENT);
-	store_delivery_del(b, 1, 10);
+	assert_int_equal(store_msg_put(b, m), TERN_OK);
+	assert_int_equal(store_delivery_put(b, 1, 10, 1, false, NULL, 0), TERN_OK);
+	assert_int_equal(store_delivery_state(b, 1, 10, 1, STORE_D_SENT), TERN_OK);
+	assert_int_equal(store_delivery_del(b, 1, 10), TERN_OK);
 	msg_unref(m);
 	write_batch(path, b);
 	struct seen v;
