@@ -644,7 +644,10 @@ static void raise_nofile(size_t n)
 		        (unsigned long)rl.rlim_cur, (size_t)want);
 }
 
-static int setup(struct bench *b)
+/* Allocates the clients and threads of b and assigns the clients to the
+ * threads. TERN_E_NOMEM, TERN_E_SYS (no epoll instance) or the error of
+ * tern_client_new(); bench_free() frees what was made. */
+static TERN_MUST_CHECK enum tern_err setup(struct bench *b)
 {
 	const struct bench_opts *o = b->o;
 	b->n_cl = (size_t)o->subs + o->pubs + o->conns;
@@ -655,7 +658,7 @@ static int setup(struct bench *b)
 		b->n_th = 1;
 	b->th = calloc(b->n_th, sizeof(*b->th));
 	if (b->cl == NULL || b->pub_of == NULL || b->th == NULL)
-		return -1;
+		return TERN_E_NOMEM;
 	bool track = o->mode == BENCH_RUN && (uint64_t)o->subs * o->pubs <= MAX_PAIRS;
 
 	for (size_t i = 0; i < b->n_cl; i++) {
@@ -679,9 +682,11 @@ static int setup(struct bench *b)
 			bc->role = ROLE_CONN;
 			bc->idx = (uint32_t)(i - o->subs - o->pubs);
 		}
-		if ((bc->role != ROLE_CONN && bc->topic == NULL) ||
-		    tern_client_new(&bc->c, &callbacks, bc) != TERN_OK)
-			return -1;
+		if (bc->role != ROLE_CONN && bc->topic == NULL)
+			return TERN_E_NOMEM;
+		enum tern_err err = tern_client_new(&bc->c, &callbacks, bc);
+		if (err != TERN_OK)
+			return err;
 	}
 	for (unsigned k = 0; k < b->n_th; k++) {
 		struct bench_thread *t = &b->th[k];
@@ -692,13 +697,15 @@ static int setup(struct bench *b)
 		t->pubs = calloc(share ? share : 1, sizeof(*t->pubs));
 		t->payload = calloc(1, o->size ? o->size : 1);
 		t->ep = epoll_create1(EPOLL_CLOEXEC);
-		if (t->cl == NULL || t->pubs == NULL || t->payload == NULL || t->ep < 0)
-			return -1;
+		if (t->cl == NULL || t->pubs == NULL || t->payload == NULL)
+			return TERN_E_NOMEM;
+		if (t->ep < 0)
+			return TERN_E_SYS;
 		memset(t->payload, 'x', o->size);
 	}
 	b->nmatch = calloc(o->pubs ? o->pubs : 1, sizeof(*b->nmatch));
 	if (b->nmatch == NULL)
-		return -1;
+		return TERN_E_NOMEM;
 	for (unsigned p = 0; p < o->pubs; p++) {
 		const char *topic = b->pub_of[p]->topic;
 		for (unsigned s = 0; s < o->subs; s++) {
@@ -716,7 +723,7 @@ static int setup(struct bench *b)
 		if (bc->role == ROLE_PUB)
 			t->pubs[t->n_pubs++] = bc;
 	}
-	return 0;
+	return TERN_OK;
 }
 
 void bench_free(struct bench *b)
@@ -907,9 +914,10 @@ int bench_run(struct bench *b, const struct bench_opts *o, volatile sig_atomic_t
 	atomic_init(&b->phase, PHASE_CONNECT);
 	atomic_init(&b->t_measure_ns, 0);
 	atomic_init(&b->t_stop_ns, 0);
-	if (setup(b) != 0) {
-		fprintf(stderr, "Error: %s: out of memory or file descriptors while setting up.\n",
-		        o->prog);
+	enum tern_err err = setup(b);
+	if (err != TERN_OK) {
+		fprintf(stderr, "Error: %s: cannot set up the clients and threads: %s.\n", o->prog,
+		        tern_strerror(err));
 		return 1;
 	}
 	raise_nofile(b->n_cl);

@@ -79,7 +79,7 @@ static void debug_publish(const struct tool_conn *tc, const struct tool_opts *o,
 }
 
 /* Waits delay seconds with the connection kept alive. */
-static enum tern_err pause_for(struct tool_conn *tc, double delay)
+static TERN_MUST_CHECK enum tern_err pause_for(struct tool_conn *tc, double delay)
 {
 	int64_t deadline = tool_now_ms() + (int64_t)(delay * 1000.0);
 	int64_t left;

@@ -198,7 +198,8 @@ void conn_report_lost(const struct tool_conn *tc, enum tern_err err);
  * socket, for extra_fd to be readable (when >= 0; *extra_ready tells) or
  * for timeout_ms (-1: only the library's own deadline), then lets the
  * library work (tern_client_step). Returns its error, TERN_OK normally. */
-enum tern_err conn_poll(struct tool_conn *tc, int extra_fd, int timeout_ms, bool *extra_ready);
+TERN_MUST_CHECK enum tern_err conn_poll(struct tool_conn *tc, int extra_fd, int timeout_ms,
+                                        bool *extra_ready);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t tool_now_ms(void);
