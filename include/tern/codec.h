@@ -396,7 +396,8 @@ TERN_API TERN_MUST_CHECK enum tern_err tern_encode_packet(const struct tern_pack
  * Encodes everything of a PUBLISH but its payload: fixed header (whose
  * remaining length counts the payload), topic, packet id, properties. The
  * caller sends pub->payload after it (e.g. by writev), so a payload shared by
- * many subscribers is never copied. *written is set on success.
+ * many subscribers is never copied. *written is set on success. Errors as
+ * tern_encode_packet(): TERN_E_BUFFER, TERN_E_INVALID.
  */
 TERN_API TERN_MUST_CHECK enum tern_err tern_encode_publish_header(const struct tern_publish *pub,
                                                                   uint8_t version, uint8_t *out,
@@ -453,7 +454,7 @@ TERN_API bool tern_utf8_data_valid(const uint8_t *s, size_t len);
 
 /* Validates a topic name: at least one byte [MQTT-4.7.3-1], no '+' or '#'
  * [MQTT-3.3.2-2] [MQTT-4.7.1-1], valid UTF-8 without control characters
- * (tern_utf8_name_valid()). */
+ * (tern_utf8_name_valid()). Returns TERN_OK or TERN_E_TOPIC_NAME. */
 TERN_API TERN_MUST_CHECK enum tern_err tern_topic_name_check(const uint8_t *t, size_t len);
 
 /* Validates a topic filter, including "$share/{name}/{filter}": '#' only

@@ -33,9 +33,10 @@
  * the callback. A message returned by tern_client_receive() belongs to the
  * caller until tern_message_free().
  *
- * Errors: enum tern_err (tern/error.h); reason codes from the broker are
- * passed on as enum tern_reason values (v5) or v3 return codes, and
- * tern_reason_string() names them.
+ * Errors: enum tern_err (tern/error.h); every function that returns one is
+ * marked TERN_MUST_CHECK, so a compiler warns when a result is dropped.
+ * Reason codes from the broker are passed on as enum tern_reason values
+ * (v5) or v3 return codes, and tern_reason_string() names them.
  */
 #ifndef TERN_TERN_H
 #define TERN_TERN_H
