@@ -151,8 +151,14 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	w->router = router_new(&b->hash_key);
 	log_limiter_init(&w->log_limit, &b->log, &b->hash_key, LOG_REPEAT_WINDOW_MS);
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
+	w->deliver_open = calloc(b->n_workers, sizeof(*w->deliver_open));
+	atomic_init(&w->deliver_back, NULL);
 	w->ticket = 1;
-	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox) {
+	/* Spare buffer memory kept per size class (util/buf.h). */
+	enum tern_err bins = buf_bins_init(&w->bins, 256u * 1024u);
+	w->scratch = malloc(WORKER_SCRATCH_SIZE);
+	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
+	    !w->scratch) {
 		worker_release(w);
 		return NULL;
 	}
@@ -204,6 +210,7 @@ static void worker_shutdown(struct worker *w)
 		}
 	}
 	for (unsigned i = 0; w->outbox && i < w->broker->n_workers; i++) {
+		deliver_batch_close(w, i);
 		while (w->outbox[i]) {
 			struct inbox_item *it = w->outbox[i];
 			w->outbox[i] = it->next;
@@ -238,6 +245,12 @@ static void worker_release(struct worker *w)
 	map_free(&w->auth_wait);
 	free(w->matches.v);
 	free(w->outbox);
+	free(w->deliver_open);
+	deliver_batches_free(w);
+	route_dedup_free(w);
+	pub_cache_clear(w);
+	buf_bins_free(&w->bins);
+	free(w->scratch);
 	free(w);
 }
 

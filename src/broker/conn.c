@@ -1,5 +1,5 @@
 /*
- * conn.c - one network connection: framing, dispatch, output, closing.
+ * conn.c - one network connection: its life, input, dispatch, closing.
  *
  * Input: bytes are read into the connection's buffer; the fixed header is
  * decoded first and a packet over the maximum size is refused as soon as
@@ -13,9 +13,10 @@
  * tern_err_reason() to conn_close(), which sends a v5 DISCONNECT where the
  * spec names a reason and simply closes for 3.1 / 3.1.1 ([MQTT-4.8.0-1]).
  *
- * Output is appended to the connection's buffer and written once before
- * the loop sleeps (worker.c); EPOLLOUT is registered only after EAGAIN.
- * Buffers are freed when empty, so an idle connection holds none.
+ * Input of a connection past CONNECT is read into the worker's scratch
+ * buffer (Redis's per-thread query buffer): whole packets are handled from
+ * there and only a partial packet is kept in the connection's own buffer,
+ * so an idle connection holds no input buffer. Output is conn_out.c's.
  *
  * Closing: conn_close() marks, the reaper (conn_reap()) detaches the
  * session and then closes gracefully unless the peer ended the stream:
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/conn_internal.h"
 #include "broker/delivery.h"
 #include "broker/flow.h"
 #include "broker/handlers.h"
@@ -54,6 +56,9 @@
 #include "util/log.h"
 #include "util/msg.h"
 
+/* What a connection's own buffer reads at a time (before CONNECT, and
+ * while a large packet arrives); the others read into the worker's
+ * scratch (WORKER_SCRATCH_SIZE). */
 #define READ_CHUNK 16384
 
 /* Bounds of a graceful close (conn_reap()): long enough for a client to
@@ -61,78 +66,6 @@
  * way. */
 #define CONN_LINGER_MS    2000u
 #define CONN_LINGER_BYTES (1u << 20)
-
-/* Payloads at least this large go out by reference to the shared message
- * (a gather write), not copied into the connection's buffer: a large
- * message fanned out to many subscribers is never copied. Smaller ones are
- * cheaper to copy than to track. */
-#define BYREF_MIN 2048
-
-/* The pending output is a stream: wbuf bytes, with message payloads
- * spliced in. refs[i].gap counts the wbuf bytes that go before payload i
- * (after payload i-1); sum_gap is their total, so a new payload's gap is
- * the wbuf bytes not yet claimed. */
-struct out_ref {
-	struct msg *msg; /* a reference */
-	uint32_t gap;
-	uint32_t done; /* payload bytes already written */
-};
-
-struct conn_out {
-	struct out_ref *v;
-	uint32_t head, n, cap;
-	size_t sum_gap;
-	size_t bytes; /* payload bytes still to write */
-};
-
-static bool has_refs(const struct conn *c)
-{
-	return c->out && c->out->n;
-}
-
-size_t conn_pending_out(const struct conn *c)
-{
-	return buf_used(&c->wbuf) + (c->out ? c->out->bytes : 0);
-}
-
-static void out_free(struct conn *c)
-{
-	struct conn_out *o = c->out;
-	if (!o)
-		return;
-	for (uint32_t i = 0; i < o->n; i++)
-		msg_unref(o->v[(o->head + i) % o->cap].msg);
-	free(o->v);
-	free(o);
-	c->out = NULL;
-}
-
-/* Queues m's payload after the wbuf bytes written so far. */
-static enum tern_err out_push(struct conn *c, struct msg *m)
-{
-	struct conn_out *o = c->out;
-	if (!o && !(o = c->out = calloc(1, sizeof(*o))))
-		return TERN_E_NOMEM;
-	if (o->n == o->cap) {
-		uint32_t cap = o->cap ? o->cap * 2 : 8;
-		struct out_ref *v = malloc(cap * sizeof(*v));
-		if (!v)
-			return TERN_E_NOMEM;
-		for (uint32_t i = 0; i < o->n; i++)
-			v[i] = o->v[(o->head + i) % o->cap];
-		free(o->v);
-		o->v = v;
-		o->head = 0;
-		o->cap = cap;
-	}
-	size_t gap = buf_used(&c->wbuf) - o->sum_gap;
-	o->v[(o->head + o->n) % o->cap] =
-	        (struct out_ref){.msg = msg_ref(m), .gap = (uint32_t)gap, .done = 0};
-	o->n++;
-	o->sum_gap += gap;
-	o->bytes += m->payload.len;
-	return TERN_OK;
-}
 
 const char *conn_peer(const struct conn *c, char out[64])
 {
@@ -207,228 +140,11 @@ void conn_free(struct conn *c)
 		flow_forget(c);
 	buf_free(&c->rbuf);
 	buf_free(&c->wbuf);
-	out_free(c);
+	conn_out_free(c);
 	msg_unref(c->sink.will);
 	free_aliases(c);
 	topic_alias_free(&c->alias_out);
 	free(c);
-}
-
-static void mark_flush(struct conn *c)
-{
-	if (c->in_flush || c->state >= CONN_CLOSING)
-		return;
-	c->in_flush = true;
-	c->flush_next = c->w->flush;
-	c->w->flush = c;
-}
-
-/* Encodes p into the output buffer. Never closes the connection, so that
- * conn_close() can use it for its DISCONNECT: TERN_E_NOMEM tells the caller
- * the buffer could not grow. */
-static enum tern_err queue_packet(struct conn *c, const struct tern_packet *p)
-{
-	size_t size = tern_packet_size(p, c->sink.version);
-	if (size == 0)
-		return TERN_E_INVALID;
-	if (c->sink.client_max_packet && size > c->sink.client_max_packet &&
-	    c->sink.version == TERN_V5) {
-		/* Reason strings and user properties are the first to go
-		 * [MQTT-3.1.2-25] [MQTT-3.2.2-19] [MQTT-3.14.2-3]. */
-		struct tern_packet slim = *p;
-		struct tern_props *pr = NULL;
-		switch (p->type) {
-		case TERN_CONNACK:
-			pr = &slim.u.connack.props;
-			break;
-		case TERN_PUBACK:
-		case TERN_PUBREC:
-		case TERN_PUBREL:
-		case TERN_PUBCOMP:
-			pr = &slim.u.ack.props;
-			break;
-		case TERN_SUBACK:
-		case TERN_UNSUBACK:
-			pr = &slim.u.subres.props;
-			break;
-		case TERN_DISCONNECT:
-		case TERN_AUTH:
-			pr = &slim.u.reasoned.props;
-			break;
-		default:
-			break;
-		}
-		if (pr) {
-			pr->present &= ~TERN_PROP_BIT(TERN_PROP_REASON_STRING);
-			pr->n_user = 0;
-			pr->user_raw = (struct tern_bytes){0};
-			if (tern_packet_size(&slim, c->sink.version) <= c->sink.client_max_packet)
-				return queue_packet(c, &slim);
-		}
-		return TERN_E_TOO_LARGE;
-	}
-	enum tern_err err = buf_reserve(&c->wbuf, size, 0);
-	if (err)
-		return TERN_E_NOMEM;
-	size_t n = 0;
-	err = tern_encode_packet(p, c->sink.version, c->wbuf.data + c->wbuf.len,
-	                         c->wbuf.cap - c->wbuf.len, &n);
-	if (err)
-		return err;
-	c->wbuf.len += n;
-	stat_add(&c->w->stats, STAT_PKT_OUT, 1);
-	mark_flush(c);
-	return TERN_OK;
-}
-
-enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
-{
-	if (c->state >= CONN_CLOSING)
-		return TERN_E_CLOSED;
-	enum tern_err err = queue_packet(c, p);
-	if (err == TERN_E_NOMEM)
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-	return err;
-}
-
-enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
-                            uint8_t reason)
-{
-	struct tern_packet p = {.type = type};
-	p.u.ack.packet_id = packet_id;
-	p.u.ack.reason = c->sink.version == TERN_V5 ? reason : 0;
-	return conn_send(c, &p);
-}
-
-enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
-                                bool dup)
-{
-	if (c->state >= CONN_CLOSING)
-		return TERN_E_CLOSED;
-	const struct msg *m = d->msg;
-	struct tern_publish pub = {
-	        .qos = d->qos,
-	        .dup = dup && d->qos > 0,
-	        .retain = d->retain,
-	        .topic = m->topic,
-	        .packet_id = d->qos ? packet_id : 0,
-	        .payload = m->payload,
-	};
-	uint16_t alias = 0;
-	bool alias_known = false;
-	if (c->sink.version == TERN_V5) {
-		struct tern_props *pr = &pub.props;
-		/* Forwarded unchanged to every subscriber [MQTT-3.3.2-4]
-		 * [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20]. */
-		if (m->has_payload_format) {
-			pr->present |= TERN_PROP_BIT(TERN_PROP_PAYLOAD_FORMAT);
-			pr->payload_format = m->payload_format;
-		}
-		if (m->expire_at) {
-			/* The interval left, not the one received
-			 * [MQTT-3.3.2-6]. */
-			bool gone;
-			pr->present |= TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
-			pr->message_expiry = msg_expiry_left(m, c->w->now, &gone);
-		}
-		if (m->has_content_type) {
-			pr->present |= TERN_PROP_BIT(TERN_PROP_CONTENT_TYPE);
-			pr->content_type = m->content_type;
-		}
-		if (m->response_topic.len) {
-			pr->present |= TERN_PROP_BIT(TERN_PROP_RESPONSE_TOPIC);
-			pr->response_topic = m->response_topic;
-		}
-		if (m->correlation_data.data) {
-			pr->present |= TERN_PROP_BIT(TERN_PROP_CORRELATION_DATA);
-			pr->correlation_data = m->correlation_data;
-		}
-		pr->n_sub_ids = d->n_sub_ids;
-		pr->sub_ids = d->n_sub_ids > 1 ? d->sub_ids : &d->sub_id;
-		pr->n_user = m->n_user;
-		pr->user_raw = m->user_raw;
-		if (c->sink.alias_out_max) {
-			alias = topic_alias_pick(c->alias_out, c->sink.alias_out_max, m->topic,
-			                         &alias_known);
-			if (alias) {
-				pr->present |= TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
-				pr->topic_alias = alias;
-				if (alias_known)
-					pub.topic = (struct tern_bytes){m->topic.data, 0};
-			}
-		}
-	}
-	/* Without properties the header is at most type, 4 length bytes,
-	 * topic, packet id and an empty property length: no need to measure
-	 * it first (the hot path of fan-out). */
-	const struct tern_props *pr = &pub.props;
-	bool plain = c->sink.version != TERN_V5 || (!pr->present && !pr->n_sub_ids && !pr->n_user);
-	size_t hmax = plain ? pub.topic.len + 10u : tern_publish_header_size(&pub, c->sink.version);
-	if (hmax == 0)
-		return TERN_E_INVALID;
-	bool byref = m->payload.len >= BYREF_MIN;
-	enum tern_err err = buf_reserve(&c->wbuf, byref ? hmax : hmax + m->payload.len, 0);
-	if (err) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-		return err;
-	}
-	size_t n = 0;
-	err = tern_encode_publish_header(&pub, c->sink.version, c->wbuf.data + c->wbuf.len,
-	                                 c->wbuf.cap - c->wbuf.len, &n);
-	if (err)
-		return err;
-	if (c->sink.client_max_packet && n + m->payload.len > c->sink.client_max_packet) {
-		if (alias && !alias_known) {
-			/* The alias property made it too large: the message
-			 * still goes out, without one (hmax covered that). */
-			pub.props.present &= ~TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
-			alias = 0;
-			err = tern_encode_publish_header(&pub, c->sink.version,
-			                                 c->wbuf.data + c->wbuf.len,
-			                                 c->wbuf.cap - c->wbuf.len, &n);
-			if (err)
-				return err;
-		}
-		if (n + m->payload.len > c->sink.client_max_packet)
-			return TERN_E_TOO_LARGE; /* nothing was committed */
-	}
-	if (alias && !alias_known &&
-	    topic_alias_set(&c->alias_out, c->sink.alias_out_max, alias, m->topic) != TERN_OK) {
-		/* The client learns a mapping only from a PUBLISH we send,
-		 * so the table and what was sent must agree. */
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-		return TERN_E_NOMEM;
-	}
-	c->wbuf.len += n;
-	if (byref) {
-		if (out_push(c, d->msg)) {
-			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-			return TERN_E_NOMEM;
-		}
-	} else {
-		if (m->payload.len)
-			memcpy(c->wbuf.data + c->wbuf.len, m->payload.data, m->payload.len);
-		c->wbuf.len += m->payload.len;
-	}
-	stat_add(&c->w->stats, STAT_PKT_OUT, 1);
-	stat_add(&c->w->stats, (enum stat_id)(STAT_PUB_OUT_Q0 + d->qos), 1);
-	mark_flush(c);
-	return TERN_OK;
-}
-
-static void set_epollout(struct conn *c, bool on)
-{
-	/* A transport waiting for writability to read (TLS handshake) keeps
-	 * EPOLLOUT whatever the output buffer says, unless reading is
-	 * paused. */
-	on = on || (c->tp_read_wants_write && !c->input_paused);
-	if (c->epollout == on)
-		return;
-	struct epoll_event ev = {.events = (c->input_paused ? 0 : EPOLLIN | EPOLLRDHUP) |
-	                                   (on ? EPOLLOUT : 0),
-	                         .data.ptr = c};
-	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-		c->epollout = on;
 }
 
 void conn_pause_input(struct conn *c, bool paused)
@@ -441,134 +157,6 @@ void conn_pause_input(struct conn *c, bool paused)
 	                         .data.ptr = c};
 	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		conn_close(c, TERN_RC_UNSPECIFIED, "epoll_ctl failed");
-}
-
-/* Writes the next piece of the output stream: wbuf bytes up to the next
- * spliced payload, or that payload. Returns bytes written, TP_AGAIN or
- * TP_ERROR. */
-static ssize_t write_piece(struct conn *c)
-{
-	struct conn_out *o = c->out;
-	if (has_refs(c)) {
-		struct out_ref *r = &o->v[o->head];
-		if (r->gap == 0) {
-			const struct tern_bytes *p = &r->msg->payload;
-			ssize_t n = c->tp->write(c, p->data + r->done, p->len - r->done);
-			if (n > 0) {
-				r->done += (uint32_t)n;
-				o->bytes -= (size_t)n;
-				if (r->done == p->len) {
-					msg_unref(r->msg);
-					o->head = (o->head + 1) % o->cap;
-					o->n--;
-				}
-			}
-			return n;
-		}
-		ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, r->gap);
-		if (n > 0) {
-			buf_consume(&c->wbuf, (size_t)n);
-			r->gap -= (uint32_t)n;
-			o->sum_gap -= (size_t)n;
-		}
-		return n;
-	}
-	ssize_t n = c->tp->write(c, c->wbuf.data + c->wbuf.off, buf_used(&c->wbuf));
-	if (n > 0)
-		buf_consume(&c->wbuf, (size_t)n);
-	return n;
-}
-
-/* With a gather-capable transport: the whole pending stream (up to 64
- * pieces) in one system call. */
-static ssize_t write_gather(struct conn *c)
-{
-	struct conn_out *o = c->out;
-	struct iovec iov[64];
-	int n = 0;
-	size_t woff = c->wbuf.off;
-	for (uint32_t i = 0; i < o->n && n < 62; i++) {
-		struct out_ref *r = &o->v[(o->head + i) % o->cap];
-		if (r->gap) {
-			iov[n].iov_base = c->wbuf.data + woff;
-			iov[n++].iov_len = r->gap;
-			woff += r->gap;
-		}
-		iov[n].iov_base = (void *)(r->msg->payload.data + r->done);
-		iov[n++].iov_len = r->msg->payload.len - r->done;
-	}
-	if (n < 62 && woff < c->wbuf.len) {
-		iov[n].iov_base = c->wbuf.data + woff;
-		iov[n++].iov_len = c->wbuf.len - woff;
-	}
-	ssize_t w = c->tp->writev(c, iov, n);
-	if (w <= 0)
-		return w;
-	/* Account the bytes written across the pieces, in order. */
-	size_t left = (size_t)w;
-	while (left && has_refs(c)) {
-		struct out_ref *r = &o->v[o->head];
-		size_t g = r->gap < left ? r->gap : left;
-		buf_consume(&c->wbuf, g);
-		r->gap -= (uint32_t)g;
-		o->sum_gap -= g;
-		left -= g;
-		if (r->gap)
-			break;
-		size_t rest = r->msg->payload.len - r->done;
-		size_t p = rest < left ? rest : left;
-		r->done += (uint32_t)p;
-		o->bytes -= p;
-		left -= p;
-		if (r->done < r->msg->payload.len)
-			break;
-		msg_unref(r->msg);
-		o->head = (o->head + 1) % o->cap;
-		o->n--;
-	}
-	if (left)
-		buf_consume(&c->wbuf, left);
-	return w;
-}
-
-/* Writes as much as the socket takes, including what the transport keeps
- * of its own (WebSocket framing). Returns false on a fatal error. */
-static bool write_some(struct conn *c)
-{
-	while (buf_used(&c->wbuf) || has_refs(c)) {
-		ssize_t n = has_refs(c) && c->tp->writev ? write_gather(c) : write_piece(c);
-		if (n > 0) {
-			stat_add(&c->w->stats, STAT_BYTES_OUT, (uint64_t)n);
-			continue;
-		}
-		return n == TP_AGAIN;
-	}
-	if (c->tp->out_pending(c))
-		return c->tp->write(c, NULL, 0) != TP_ERROR;
-	return true;
-}
-
-void conn_flush(struct conn *c)
-{
-	if (c->state >= CONN_CLOSING)
-		return;
-	if (!write_some(c)) {
-		c->no_linger = true;
-		conn_close(c, 0, "write failed");
-		return;
-	}
-	bool pending = conn_pending_out(c) || c->tp->out_pending(c);
-	if (pending) {
-		/* A write that waits for readability is retried when data
-		 * arrives, not on EPOLLOUT, which would fire at once. */
-		set_epollout(c, !c->tp_write_wants_read);
-	} else {
-		set_epollout(c, false);
-	}
-	if (!buf_used(&c->wbuf))
-		buf_free(&c->wbuf);
-	if (c->out && !c->out->n)
-		out_free(c);
 }
 
 bool conn_on_writable(struct conn *c)
@@ -605,7 +193,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 			p.u.reasoned.props.reason_string =
 			        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
 		}
-		(void)queue_packet(c, &p);
+		(void)conn_queue_packet(c, &p);
 	}
 	if (why && b->cfg.connection_messages) {
 		const struct session *s = c->sink.session;
@@ -646,26 +234,26 @@ static void linger_end(struct conn *c)
 static void linger_progress(struct conn *c, bool readable)
 {
 	if (!c->shut_wr) {
-		if (!write_some(c)) {
+		if (!conn_write_some(c)) {
 			linger_end(c);
 			return;
 		}
-		ssize_t g = 0;
+		enum tern_err g = TERN_OK;
 		if (!conn_pending_out(c) && !c->tp->out_pending(c) && c->tp->goodbye)
 			g = c->tp->goodbye(c);
-		if (g == TP_ERROR) {
+		if (g != TERN_OK && g != TERN_E_INCOMPLETE) {
 			linger_end(c);
 			return;
 		}
-		if (g == TP_AGAIN || conn_pending_out(c) || c->tp->out_pending(c)) {
+		if (g == TERN_E_INCOMPLETE || conn_pending_out(c) || c->tp->out_pending(c)) {
 			linger_want_out(c, true);
 		} else {
 			/* The peer reads our last words, then end of stream. */
 			shutdown(c->fd, SHUT_WR);
 			c->shut_wr = true;
 			linger_want_out(c, false);
-			buf_free(&c->wbuf);
-			out_free(c);
+			buf_free_in(&c->wbuf, &c->w->bins);
+			conn_out_free(c);
 		}
 	}
 	if (!readable)
@@ -710,7 +298,7 @@ void conn_reap(struct conn *c)
 {
 	/* Last words (a DISCONNECT, a CONNACK refusal) go out now if the
 	 * socket takes them; the rest while lingering. */
-	bool ok = write_some(c);
+	bool ok = conn_write_some(c);
 	struct worker *w = c->w;
 	conn_unlink(c);
 	/* No longer the session's connection, whatever the linger does: a
@@ -733,7 +321,7 @@ void conn_reap(struct conn *c)
 		atomic_fetch_sub(&w->broker->n_conns, 1);
 		c->counted = false;
 	}
-	buf_free(&c->rbuf);
+	buf_free_in(&c->rbuf, &w->bins);
 	msg_unref(c->sink.will);
 	c->sink.will = NULL;
 	free_aliases(c);
@@ -841,14 +429,16 @@ static uint8_t decode_reason(enum tern_err err)
 	                                                              : tern_err_reason(err);
 }
 
-bool conn_process(struct conn *c)
+/* Handles the whole packets at the front of data[0..avail) and sets *used
+ * to the bytes they took. Returns false when a CONNECT handed c to its
+ * home worker (see conn_process). */
+static bool process_packets(struct conn *c, const uint8_t *data, size_t avail, size_t *used)
 {
 	struct worker *w = c->w;
+	*used = 0;
 	/* Input paused by flow control (flow_hold()) stops handling too:
 	 * what is buffered waits for flow_resume(). */
-	while (c->state != CONN_CLOSING && !c->input_paused && buf_used(&c->rbuf)) {
-		const uint8_t *data = c->rbuf.data + c->rbuf.off;
-		size_t avail = buf_used(&c->rbuf);
+	while (c->state != CONN_CLOSING && !c->input_paused && avail) {
 		uint32_t max = w->broker->cfg.max_packet_size;
 		if (c->state == CONN_NEW && (max == 0 || max > CONNECT_MAX))
 			max = CONNECT_MAX;
@@ -919,10 +509,71 @@ bool conn_process(struct conn *c)
 			 * before CONNACK [MQTT-3.1.4-5]. */
 			break;
 		}
-		buf_consume(&c->rbuf, fh.header_len + fh.remaining);
+		size_t n = fh.header_len + fh.remaining;
+		data += n;
+		avail -= n;
+		*used += n;
 	}
-	buf_compact(&c->rbuf);
 	return true;
+}
+
+bool conn_process(struct conn *c)
+{
+	size_t used;
+	/* An empty buffer may own no memory: NULL + 0 is undefined. */
+	const uint8_t *data = buf_used(&c->rbuf) ? c->rbuf.data + c->rbuf.off : NULL;
+	if (!process_packets(c, data, buf_used(&c->rbuf), &used))
+		return false;
+	buf_consume(&c->rbuf, used);
+	buf_compact(&c->rbuf, &c->w->bins);
+	return true;
+}
+
+/* Whether the next read goes to the worker's scratch buffer rather than to
+ * c's own: for a connection past CONNECT (one that can no longer move to
+ * another worker, so its unhandled bytes can be copied back to it once its
+ * packets are handled), when the scratch is free (not already being
+ * handled further up the stack) and c keeps no more than a small partial
+ * packet (a large one grows in c's buffer until it is whole). */
+static bool use_scratch(const struct conn *c)
+{
+	const struct worker *w = c->w;
+	return c->state == CONN_ACTIVE && w->scratch && !w->scratch_busy &&
+	       buf_used(&c->rbuf) <= WORKER_SCRATCH_SIZE / 4;
+}
+
+/* Handles the packets of the scratch buffer (the partial packet c kept,
+ * then have bytes just read); what is left, a partial packet or input held
+ * by flow control, goes into c's own buffer. */
+static void process_scratch(struct conn *c, size_t have)
+{
+	struct worker *w = c->w;
+	size_t used;
+	w->scratch_busy = true;
+	bool home = process_packets(c, w->scratch, have, &used);
+	w->scratch_busy = false;
+	/* An active connection is home already: no hand-over (use_scratch). */
+	(void)home;
+	size_t left = have - used;
+	buf_consume(&c->rbuf, buf_used(&c->rbuf));
+	if (left && c->state != CONN_CLOSING) {
+		if (buf_reserve_in(&c->rbuf, left, 0, &w->bins)) {
+			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+			return;
+		}
+		memcpy(c->rbuf.data + c->rbuf.len, w->scratch + used, left);
+		c->rbuf.len += left;
+	}
+	buf_release(&c->rbuf, &w->bins);
+}
+
+/* After reading: a write that waited for readability (tp_write_wants_read)
+ * is due now, and EPOLLOUT follows what output waits. */
+static void after_read(struct conn *c)
+{
+	conn_set_epollout(c, conn_pending_out(c) && !c->tp_write_wants_read);
+	if (c->tp_write_wants_read && conn_pending_out(c))
+		conn_mark_flush(c);
 }
 
 bool conn_on_readable(struct conn *c)
@@ -936,38 +587,71 @@ bool conn_on_readable(struct conn *c)
 		conn_close(c, 0, NULL);
 		return true;
 	}
+	struct worker *w = c->w;
+	bool synced = false, handled = false;
 	/* A transport may hold bytes it took off the socket (a TLS record,
 	 * undecoded WebSocket frames): read until it holds none, since epoll
 	 * will not report them. That data is already in memory, so the loop
 	 * ends. */
 	for (;;) {
-		if (buf_reserve(&c->rbuf, READ_CHUNK, 0)) {
-			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-			return true;
+		/* Redis's per-thread query buffer: a connection past CONNECT
+		 * reads into the worker's scratch, behind the partial packet
+		 * it kept, and keeps only what is left of a partial packet
+		 * once the whole ones are handled. So an idle connection holds
+		 * no input buffer and a busy one does not allocate one per
+		 * read. */
+		bool scratch = use_scratch(c);
+		size_t have = 0;
+		uint8_t *dst;
+		size_t room;
+		if (scratch) {
+			have = buf_used(&c->rbuf);
+			if (have)
+				memcpy(w->scratch, c->rbuf.data + c->rbuf.off, have);
+			dst = w->scratch + have;
+			room = WORKER_SCRATCH_SIZE - have;
+		} else {
+			if (buf_reserve_in(&c->rbuf, READ_CHUNK, 0, &w->bins)) {
+				conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+				return true;
+			}
+			dst = c->rbuf.data + c->rbuf.len;
+			room = c->rbuf.cap - c->rbuf.len;
 		}
-		ssize_t n = c->tp->read(c, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
-		if (n == 0) {
+		size_t n = 0;
+		enum tern_err e = c->tp->read(c, dst, room, &n);
+		if (e == TERN_E_INCOMPLETE)
+			break;
+		if (e == TERN_E_CLOSED) {
 			c->no_linger = true;
 			conn_close(c, 0, c->state == CONN_NEW ? NULL : "connection closed by peer");
 			return true;
 		}
-		if (n == TP_ERROR) {
+		if (e) {
 			c->no_linger = true;
 			conn_close(c, 0, "read error");
 			return true;
 		}
-		if (n == TP_AGAIN)
-			break;
-		c->rbuf.len += (size_t)n;
-		stat_add(&c->w->stats, STAT_BYTES_IN, (uint64_t)n);
+		stat_add(&w->stats, STAT_BYTES_IN, (uint64_t)n);
+		handled = scratch;
+		if (!scratch) {
+			c->rbuf.len += n;
+		} else {
+			if (!synced) {
+				after_read(c);
+				synced = true;
+			}
+			process_scratch(c, have + n);
+			if (c->state == CONN_CLOSING || c->input_paused)
+				return true;
+		}
 		if (!c->tp->pending(c))
 			break;
 	}
-	set_epollout(c, conn_pending_out(c) && !c->tp_write_wants_read);
-	if (c->tp_write_wants_read && conn_pending_out(c))
-		mark_flush(c);
-	if (buf_used(&c->rbuf))
+	if (!synced)
+		after_read(c);
+	if (!handled && buf_used(&c->rbuf))
 		return conn_process(c);
-	buf_free(&c->rbuf);
+	buf_release(&c->rbuf, &w->bins);
 	return true;
 }

@@ -176,6 +176,10 @@ void conn_auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc);
  * verdict finds nothing (conn_sink.c). */
 void conn_auth_forget(struct conn *c);
 
+/* Drops the worker's cached PUBLISH headers and their message reference
+ * (before the loop sleeps, so that no message is kept alive by them). */
+void pub_cache_clear(struct worker *w);
+
 /* Bytes queued for writing; used to drop QoS 0 to slow consumers. */
 size_t conn_pending_out(const struct conn *c);
 

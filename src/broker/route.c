@@ -174,8 +174,9 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 				deliver_local(w, &it->u.deliver.t[i]);
 		}
 		atomic_fetch_sub_explicit(&w->backlog, it->u.deliver.n, memory_order_relaxed);
-		free(it->u.deliver.t);
-		break;
+		/* Back to the worker that filled it, for its next batch. */
+		deliver_batch_return(it);
+		return;
 	case INBOX_ROUTE_ADD:
 	case INBOX_ROUTE_DEL: {
 		struct tern_bytes f = {it->u.route.text, it->u.route.filter_len};
@@ -218,17 +219,175 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 	free(it);
 }
 
-/* Orders matches so that one session's overlapping subscriptions are
- * adjacent; shared matches stay apart (each is its own delivery). */
-static int cmp_route(const void *a, const void *b)
+/*
+ * Overlapping subscriptions: a session whose filters match a topic more
+ * than once gets one delivery, with the highest QoS and every subscription
+ * identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]. The router reports a session
+ * at most once per filter, so duplicates come only from different filters.
+ * They are found in one pass, without sorting: a table keyed by session id
+ * (open addressing, entries stamped with a generation so that it needs no
+ * clearing between publishes) chains each session's matches from the first
+ * one, which stands for the group; shared matches are each their own
+ * delivery. The worker keeps the arrays, grown to the most matches seen.
+ */
+struct dedup_slot {
+	uint64_t session;
+	uint32_t gen;
+	uint32_t tail; /* last match of the session so far */
+};
+
+struct route_dedup {
+	struct dedup_slot *slots;
+	uint32_t *next; /* per match: the session's next match, or NONE */
+	bool *member;   /* per match: part of an earlier match's group */
+	size_t cap;     /* matches the arrays hold; slots: 2 * cap */
+	uint32_t gen;
+};
+
+#define NONE UINT32_MAX
+
+static enum tern_err dedup_reserve(struct route_dedup *dd, size_t n)
 {
-	const struct route *x = a, *y = b;
-	int xs = (x->flags & ROUTE_SHARED) != 0, ys = (y->flags & ROUTE_SHARED) != 0;
-	if (xs != ys)
-		return xs - ys;
-	if (x->session != y->session)
-		return x->session < y->session ? -1 : 1;
-	return 0;
+	if (n <= dd->cap)
+		return TERN_OK;
+	size_t cap = dd->cap ? dd->cap : 16;
+	while (cap < n)
+		cap *= 2;
+	struct dedup_slot *slots = calloc(2 * cap, sizeof(*slots));
+	uint32_t *next = malloc(cap * sizeof(*next));
+	bool *member = malloc(cap * sizeof(*member));
+	if (!slots || !next || !member) {
+		free(slots);
+		free(next);
+		free(member);
+		return TERN_E_NOMEM;
+	}
+	free(dd->slots);
+	free(dd->next);
+	free(dd->member);
+	dd->slots = slots;
+	dd->next = next;
+	dd->member = member;
+	dd->cap = cap;
+	dd->gen = 0;
+	return TERN_OK;
+}
+
+/* Links the matches of each session into a chain from its first one. */
+static enum tern_err dedup_group(struct worker *w, const struct route_matches *m)
+{
+	struct route_dedup *dd = w->dedup;
+	if (!dd && !(dd = w->dedup = calloc(1, sizeof(*dd))))
+		return TERN_E_NOMEM;
+	if (dedup_reserve(dd, m->n))
+		return TERN_E_NOMEM;
+	if (++dd->gen == 0) {
+		/* Stamps from 2^32 publishes ago would pass for current. */
+		memset(dd->slots, 0, 2 * dd->cap * sizeof(*dd->slots));
+		dd->gen = 1;
+	}
+	size_t mask = 2 * dd->cap - 1;
+	for (size_t i = 0; i < m->n; i++) {
+		dd->next[i] = NONE;
+		dd->member[i] = false;
+		const struct route *r = &m->v[i];
+		if (r->flags & ROUTE_SHARED)
+			continue;
+		/* Session ids are sequential: a multiplicative hash spreads
+		 * them (no client chooses them). */
+		size_t h = (size_t)((r->session * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+		for (;; h = (h + 1) & mask) {
+			struct dedup_slot *sl = &dd->slots[h];
+			if (sl->gen != dd->gen) {
+				*sl = (struct dedup_slot){r->session, dd->gen, (uint32_t)i};
+				break;
+			}
+			if (sl->session == r->session) {
+				dd->next[sl->tail] = (uint32_t)i;
+				dd->member[i] = true;
+				sl->tail = (uint32_t)i;
+				break;
+			}
+		}
+	}
+	return TERN_OK;
+}
+
+void route_dedup_free(struct worker *w)
+{
+	struct route_dedup *dd = w->dedup;
+	if (!dd)
+		return;
+	free(dd->slots);
+	free(dd->next);
+	free(dd->member);
+	free(dd);
+	w->dedup = NULL;
+}
+
+/*
+ * Deliveries for other workers travel in batches, one per target worker
+ * and loop iteration (not one per publish): the open batch of a target
+ * collects what every publish of the iteration routes there, and is
+ * pushed with the outbox before the loop sleeps. Its item and array come
+ * back from the target worker once handled, onto a lock-free stack that
+ * its owner takes whole when it has no spare batch left (so no ABA: only
+ * pushes race), and in steady state a batch costs no allocation. There are
+ * never more batches than were under way at once.
+ */
+#define DELIVER_KEEP_MAX 4096u /* targets a returned batch's array keeps */
+
+static struct inbox_item *deliver_batch_new(struct worker *w)
+{
+	struct inbox_item *it = w->deliver_spare;
+	if (!it) {
+		/* Batches handled by their targets since the last time. */
+		it = atomic_exchange_explicit(&w->deliver_back, NULL, memory_order_acquire);
+	}
+	if (it) {
+		w->deliver_spare = it->next;
+		it->next = NULL;
+		it->u.deliver.n = 0;
+		return it;
+	}
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		return NULL;
+	it->kind = INBOX_DELIVER;
+	it->u.deliver.origin = w;
+	return it;
+}
+
+void deliver_batch_return(struct inbox_item *it)
+{
+	struct worker *o = it->u.deliver.origin;
+	if (it->u.deliver.cap > DELIVER_KEEP_MAX) {
+		free(it->u.deliver.t);
+		it->u.deliver.t = NULL;
+		it->u.deliver.cap = 0;
+	}
+	struct inbox_item *head = atomic_load_explicit(&o->deliver_back, memory_order_relaxed);
+	do
+		it->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&o->deliver_back, &head, it,
+	                                              memory_order_release, memory_order_relaxed));
+}
+
+/* Frees what comes back to w, and its spare batches, at the end. */
+void deliver_batches_free(struct worker *w)
+{
+	struct inbox_item *it =
+	        atomic_exchange_explicit(&w->deliver_back, NULL, memory_order_acquire);
+	for (int round = 0; round < 2; round++) {
+		while (it) {
+			struct inbox_item *next = it->next;
+			free(it->u.deliver.t);
+			free(it);
+			it = next;
+		}
+		it = w->deliver_spare;
+		w->deliver_spare = NULL;
+	}
 }
 
 static enum tern_err add_sub_id(struct delivery *d, uint32_t id)
@@ -267,10 +426,10 @@ static bool holds_back(const struct route *r)
 }
 
 /* Hands d to session r->session: at once when it lives here, else into
- * the batch for its worker. Sets *full to r's flow cell when that session
+ * the open batch for its worker. Sets *full to r's flow cell when that session
  * is now over its mark for QoS 1/2. */
 static void hand_over(struct worker *w, const struct route *r, struct delivery *d,
-                      struct inbox_item **batch, struct flow_hit *full)
+                      struct flow_hit *full)
 {
 	unsigned home = r->home;
 	uint64_t session = r->session;
@@ -294,26 +453,25 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 		delivery_clear(d);
 		return;
 	}
-	struct inbox_item *it = batch[home];
+	struct inbox_item *it = w->deliver_open[home];
 	if (!it) {
-		it = calloc(1, sizeof(*it));
+		it = deliver_batch_new(w);
 		if (!it) {
 			delivery_clear(d);
 			return;
 		}
-		it->kind = INBOX_DELIVER;
-		batch[home] = it;
+		w->deliver_open[home] = it;
 	}
-	/* Grow by doubling; capacity is implied by powers of two. */
 	size_t n = it->u.deliver.n;
-	if ((n & (n - 1)) == 0) {
-		size_t cap = n ? n * 2 : 1;
+	if (n == it->u.deliver.cap) {
+		size_t cap = n ? n * 2 : 16;
 		struct deliver_target *t = realloc(it->u.deliver.t, cap * sizeof(*t));
 		if (!t) {
 			delivery_clear(d);
 			return;
 		}
 		it->u.deliver.t = t;
+		it->u.deliver.cap = cap;
 	}
 	it->u.deliver.t[n].session = session;
 	it->u.deliver.t[n].d = *d;
@@ -340,29 +498,32 @@ enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
 		*matched = 0;
 	if (m->n == 0)
 		return err;
-	if (m->n > 1)
-		qsort(m->v, m->n, sizeof(m->v[0]), cmp_route);
-
-	struct store_batch *sbatch = msg->qos > 0 ? persist_batch(w) : NULL;
-	/* Per-publish batches for other workers, moved to the outbox below. */
-	struct inbox_item *stack_batch[8] = {0};
-	struct inbox_item **batch = stack_batch;
-	unsigned nw = w->broker->n_workers;
-	if (nw > 8) {
-		batch = calloc(nw, sizeof(*batch));
-		if (!batch)
-			return TERN_E_NOMEM;
+	/* With one match there is nothing to merge. */
+	bool grouped = m->n > 1;
+	if (grouped && dedup_group(w, m)) {
+		/* Without the table, no session may get two deliveries: each
+		 * gets its first match only (the others' options are lost,
+		 * not the message). */
+		err = TERN_E_NOMEM;
+		grouped = false;
 	}
-	for (size_t i = 0; i < m->n;) {
+	const struct route_dedup *dd = grouped ? w->dedup : NULL;
+	struct store_batch *sbatch = msg->qos > 0 ? persist_batch(w) : NULL;
+	for (size_t i = 0; i < m->n; i++) {
+		if (dd && dd->member[i])
+			continue;
 		const struct route *r = &m->v[i];
-		size_t j = i + 1;
-		if (!(r->flags & ROUTE_SHARED))
-			while (j < m->n && !(m->v[j].flags & ROUTE_SHARED) &&
-			       m->v[j].session == r->session)
-				j++;
+		if (!dd && m->n > 1 && !(r->flags & ROUTE_SHARED)) {
+			bool seen = false;
+			for (size_t k = 0; k < i && !seen; k++)
+				seen = !(m->v[k].flags & ROUTE_SHARED) &&
+				       m->v[k].session == r->session;
+			if (seen)
+				continue;
+		}
 		struct delivery d = {0};
 		bool any = false, rap = false;
-		for (size_t k = i; k < j; k++) {
+		for (size_t k = i; k != NONE; k = dd ? dd->next[k] : NONE) {
 			const struct route *x = &m->v[k];
 			/* No Local: not to the publisher's own session
 			 * [MQTT-3.8.3-3]. */
@@ -375,36 +536,29 @@ enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
 			if (add_sub_id(&d, x->sub_id))
 				err = TERN_E_NOMEM;
 		}
-		if (any) {
-			if (d.qos > msg->qos)
-				d.qos = msg->qos;
-			/* Forwarded messages carry RETAIN 0 unless Retain As
-			 * Published [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */
-			d.retain = rap && msg->retain;
-			d.msg = msg_ref(msg);
-			if (d.qos > 0 && msg->store_id && sbatch) {
-				/* Recorded by the publishing worker, before the
-				 * delivery can reach another worker; kept only
-				 * for sessions the store keeps. */
-				persist_note(w, store_msg_put(sbatch, msg));
-				persist_note(w, store_delivery_put(sbatch, r->session,
-				                                   msg->store_id, d.qos, d.retain,
-				                                   d.n_sub_ids > 1 ? d.sub_ids
-				                                                   : &d.sub_id,
-				                                   d.n_sub_ids));
-			}
-			hand_over(w, r, &d, batch, &over);
-			delivered++;
-		} else {
+		if (!any) {
 			delivery_clear(&d);
+			continue;
 		}
-		i = j;
+		if (d.qos > msg->qos)
+			d.qos = msg->qos;
+		/* Forwarded messages carry RETAIN 0 unless Retain As Published
+		 * [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */
+		d.retain = rap && msg->retain;
+		d.msg = msg_ref(msg);
+		if (d.qos > 0 && msg->store_id && sbatch) {
+			/* Recorded by the publishing worker, before the delivery
+			 * can reach another worker; kept only for sessions the
+			 * store keeps. */
+			persist_note(w, store_msg_put(sbatch, msg));
+			persist_note(w, store_delivery_put(sbatch, r->session, msg->store_id, d.qos,
+			                                   d.retain,
+			                                   d.n_sub_ids > 1 ? d.sub_ids : &d.sub_id,
+			                                   d.n_sub_ids));
+		}
+		hand_over(w, r, &d, &over);
+		delivered++;
 	}
-	for (unsigned i = 0; i < nw; i++)
-		if (batch[i])
-			worker_outbox(w, i, batch[i]);
-	if (batch != stack_batch)
-		free(batch);
 	if (matched)
 		*matched = delivered;
 	if (hit)

@@ -60,4 +60,13 @@ void route_inbox(struct worker *w, struct inbox_item *item);
 /* Frees pending acks at shutdown. */
 void route_pending_free(struct worker *w);
 
+/* Gives a handled INBOX_DELIVER item back to the worker that filled it (any
+ * thread). */
+void deliver_batch_return(struct inbox_item *it);
+
+/* Frees w's spare and returned batches, and its matching scratch, at the
+ * end. */
+void deliver_batches_free(struct worker *w);
+void route_dedup_free(struct worker *w);
+
 #endif

@@ -2,16 +2,19 @@
  * transport.h - how bytes get to and from a connection's socket.
  *
  * The broker core reads and writes through one small ops table per
- * transport (plain TCP, TLS; WebSockets later), as Redis does with its
- * ConnectionType, so conn.c never asks which one it has. A listener picks
- * the transport of the connections it accepts.
+ * transport (plain TCP, TLS, and WebSockets over either), as Redis does
+ * with its ConnectionType, so conn.c never asks which one it has. A
+ * listener picks the transport of the connections it accepts.
  *
- * read/write return the number of bytes (> 0), 0 when the peer closed the
- * stream (read only), TP_AGAIN when the socket must become ready first, or
- * TP_ERROR. A transport may need the socket writable to make progress on a
- * read (a TLS handshake) or readable to finish a write (TLS renegotiation):
- * it says so through the conn's tp_want_* flags, which conn.c turns into
- * epoll interest.
+ * Reads and writes return an enum tern_err and the size through *n, as the
+ * rest of tern does (tern/error.h): TERN_OK with *n > 0 bytes moved (a
+ * write of len 0 moves none), TERN_E_INCOMPLETE when the socket must
+ * become ready first, TERN_E_CLOSED when the peer ended the stream (read
+ * only), or another error (TERN_E_SYS, TERN_E_TLS, TERN_E_PROTOCOL for a
+ * framing violation). A transport may need the socket writable to make
+ * progress on a read (a TLS handshake) or readable to finish a write (TLS
+ * renegotiation): it says so through the conn's tp_want_* flags, which
+ * conn.c turns into epoll interest.
  */
 #ifndef TERN_BROKER_TRANSPORT_H
 #define TERN_BROKER_TRANSPORT_H
@@ -23,9 +26,6 @@
 
 #include "tern/error.h"
 
-#define TP_AGAIN (-1)
-#define TP_ERROR (-2)
-
 struct conn;
 struct listener;
 
@@ -33,22 +33,24 @@ struct transport {
 	const char *name;
 	/* Prepares a freshly accepted connection (c->fd is set). */
 	enum tern_err (*open)(struct conn *c, const struct listener *l);
-	ssize_t (*read)(struct conn *c, void *buf, size_t len);
+	/* Reads at most len bytes into buf (len > 0). */
+	enum tern_err (*read)(struct conn *c, void *buf, size_t len, size_t *n);
 	/* Writes from buf; a transport that keeps output of its own (framing)
 	 * flushes it when called with len 0, and says so through
 	 * out_pending. */
-	ssize_t (*write)(struct conn *c, const void *buf, size_t len);
+	enum tern_err (*write)(struct conn *c, const void *buf, size_t len, size_t *n);
 	bool (*out_pending)(const struct conn *c);
 	/* Optional gather write (NULL: conn.c writes piece by piece). */
-	ssize_t (*writev)(struct conn *c, const struct iovec *iov, int n);
+	enum tern_err (*writev)(struct conn *c, const struct iovec *iov, int iovcnt, size_t *n);
 	/* True when bytes were taken off the socket but not returned yet, so
 	 * epoll will not report them: read again before sleeping. */
 	bool (*pending)(const struct conn *c);
 	/* Optional: writes the transport's own farewell before the write
 	 * side is shut down (TLS close_notify, a WebSocket close frame).
-	 * Returns 0 once it is written (or there is none), TP_AGAIN while
-	 * the socket must become writable first, TP_ERROR. NULL: none. */
-	ssize_t (*goodbye)(struct conn *c);
+	 * Returns TERN_OK once it is written (or there is none),
+	 * TERN_E_INCOMPLETE while the socket must become ready first, or an
+	 * error. NULL: none. */
+	enum tern_err (*goodbye)(struct conn *c);
 	/* Releases the transport's state (not the fd). */
 	void (*close)(struct conn *c);
 };

@@ -14,42 +14,60 @@ static enum tern_err tcp_open(struct conn *c, const struct listener *l)
 	return TERN_OK;
 }
 
-static ssize_t tcp_read(struct conn *c, void *buf, size_t len)
+/* The result of a failed socket call, from errno. */
+static enum tern_err sock_err(void)
 {
+	return errno == EAGAIN || errno == EWOULDBLOCK ? TERN_E_INCOMPLETE : TERN_E_SYS;
+}
+
+static enum tern_err tcp_read(struct conn *c, void *buf, size_t len, size_t *n)
+{
+	*n = 0;
 	for (;;) {
-		ssize_t n = recv(c->fd, buf, len, 0);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? TP_AGAIN : TP_ERROR;
+		ssize_t r = recv(c->fd, buf, len, 0);
+		if (r > 0) {
+			*n = (size_t)r;
+			return TERN_OK;
+		}
+		if (r == 0)
+			return TERN_E_CLOSED;
+		if (errno != EINTR)
+			return sock_err();
 	}
 }
 
-static ssize_t tcp_write(struct conn *c, const void *buf, size_t len)
+static enum tern_err tcp_write(struct conn *c, const void *buf, size_t len, size_t *n)
 {
+	*n = 0;
 	if (len == 0)
-		return 0;
+		return TERN_OK;
 	for (;;) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-		if (n > 0)
-			return n;
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? TP_AGAIN : TP_ERROR;
+		ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (w > 0) {
+			*n = (size_t)w;
+			return TERN_OK;
+		}
+		if (w == 0)
+			return TERN_E_SYS; /* send() of len > 0 moves bytes or fails */
+		if (errno != EINTR)
+			return sock_err();
 	}
 }
 
-static ssize_t tcp_writev(struct conn *c, const struct iovec *iov, int n)
+static enum tern_err tcp_writev(struct conn *c, const struct iovec *iov, int iovcnt, size_t *n)
 {
-	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	*n = 0;
 	for (;;) {
 		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-		if (w > 0)
-			return w;
-		if (w < 0 && errno == EINTR)
-			continue;
-		return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? TP_AGAIN : TP_ERROR;
+		if (w > 0) {
+			*n = (size_t)w;
+			return TERN_OK;
+		}
+		if (w == 0)
+			return TERN_E_SYS;
+		if (errno != EINTR)
+			return sock_err();
 	}
 }
 

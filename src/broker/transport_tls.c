@@ -145,60 +145,66 @@ static void handshake_done(struct conn *c, struct tls_conn *t)
 }
 
 /* Maps an OpenSSL result to ours. */
-static ssize_t outcome(struct conn *c, struct tls_conn *t, int n, bool reading)
+static enum tern_err outcome(struct conn *c, struct tls_conn *t, int n, bool reading)
 {
 	int e = SSL_get_error(t->ssl, n);
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
 		if (!reading)
 			c->tp_write_wants_read = true;
-		return TP_AGAIN;
+		return TERN_E_INCOMPLETE;
 	case SSL_ERROR_WANT_WRITE:
 		if (reading)
 			c->tp_read_wants_write = true;
-		return TP_AGAIN;
+		return TERN_E_INCOMPLETE;
 	case SSL_ERROR_ZERO_RETURN:
-		return 0;
+		return TERN_E_CLOSED;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
 		if (n == 0 || errno == 0)
-			return 0; /* closed without close_notify */
+			return TERN_E_CLOSED; /* closed without close_notify */
 		if (errno == EAGAIN || errno == EINTR)
-			return TP_AGAIN;
-		return TP_ERROR;
+			return TERN_E_INCOMPLETE;
+		return TERN_E_SYS;
 	default: {
 		char why[256];
 		ssl_error_text(why, sizeof(why));
 		log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "TLS error from %s: %s",
 		          conn_peer(c, (char[64]){0}), why);
-		return TP_ERROR;
+		return TERN_E_TLS;
 	}
 	}
 }
 
-static ssize_t tls_read(struct conn *c, void *buf, size_t len)
+static enum tern_err tls_read(struct conn *c, void *buf, size_t len, size_t *got)
 {
 	struct tls_conn *t = c->tls;
+	*got = 0;
 	c->tp_read_wants_write = false;
 	ERR_clear_error();
 	int n = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	if (!t->handshaken && SSL_is_init_finished(t->ssl))
 		handshake_done(c, t);
-	if (n > 0)
-		return n;
+	if (n > 0) {
+		*got = (size_t)n;
+		return TERN_OK;
+	}
 	return outcome(c, t, n, true);
 }
 
-static ssize_t tls_write(struct conn *c, const void *buf, size_t len)
+static enum tern_err tls_write(struct conn *c, const void *buf, size_t len, size_t *put)
 {
 	struct tls_conn *t = c->tls;
+	*put = 0;
 	if (len == 0)
-		return 0;
+		return TERN_OK;
 	c->tp_write_wants_read = false;
 	ERR_clear_error();
 	int n = SSL_write(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-	if (n > 0)
-		return n;
+	if (n > 0) {
+		*put = (size_t)n;
+		return TERN_OK;
+	}
 	return outcome(c, t, n, false);
 }
 
@@ -216,20 +222,21 @@ static bool tls_pending(const struct conn *c)
 
 /* Our close_notify: the peer learns the stream ended here, not that it
  * was cut (the peer's own close_notify is not waited for). */
-static ssize_t tls_goodbye(struct conn *c)
+static enum tern_err tls_goodbye(struct conn *c)
 {
 	struct tls_conn *t = c->tls;
 	if (!t || !t->handshaken || t->goodbye_sent)
-		return 0;
+		return TERN_OK;
 	ERR_clear_error();
 	int r = SSL_shutdown(t->ssl);
 	if (r >= 0) {
 		t->goodbye_sent = true;
-		return 0;
+		return TERN_OK;
 	}
 	int e = SSL_get_error(t->ssl, r);
 	ERR_clear_error();
-	return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? TP_AGAIN : TP_ERROR;
+	return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? TERN_E_INCOMPLETE
+	                                                             : TERN_E_TLS;
 }
 
 static void tls_close(struct conn *c)

@@ -100,17 +100,20 @@ static bool out_waiting(const struct ws_conn *ws)
 }
 
 /* Writes the layer's own output, then the PONG that waited for it;
- * TP_AGAIN while some is left. */
-static ssize_t flush_out(struct conn *c)
+ * TERN_E_INCOMPLETE while some is left. */
+static enum tern_err flush_out(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
 	for (;;) {
 		while (buf_used(&ws->out)) {
-			ssize_t n =
-			        base(c)->write(c, ws->out.data + ws->out.off, buf_used(&ws->out));
-			if (n <= 0)
-				return n == 0 ? TP_AGAIN : n;
-			buf_consume(&ws->out, (size_t)n);
+			size_t n = 0;
+			enum tern_err e = base(c)->write(c, ws->out.data + ws->out.off,
+			                                 buf_used(&ws->out), &n);
+			if (e)
+				return e;
+			if (n == 0)
+				return TERN_E_INCOMPLETE;
+			buf_consume(&ws->out, n);
 		}
 		if (!ws->pong_due)
 			break;
@@ -118,10 +121,10 @@ static ssize_t flush_out(struct conn *c)
 		if (ws->phase == WS_CLOSED)
 			break; /* nothing follows a close frame (RFC 6455 5.5.1) */
 		if (!frame(ws, 0xA, ws->pong, ws->pong_len))
-			return TP_ERROR;
+			return TERN_E_NOMEM;
 	}
-	buf_free(&ws->out);
-	return 0;
+	buf_free_in(&ws->out, &c->w->bins);
+	return TERN_OK;
 }
 
 /* Appends one frame (FIN set, server frames unmasked). */
@@ -275,29 +278,29 @@ static bool upgrade(struct conn *c)
 	return true;
 }
 
-/* Reads what the socket has into ws->in (or ws->hs); false on EOF/error,
- * with *ret set. */
-static bool fill(struct conn *c, struct buf *b, ssize_t *ret)
+/* Reads what the socket has into ws->in (or ws->hs), its memory from the
+ * worker's bins (util/buf.h). */
+static enum tern_err fill(struct conn *c, struct buf *b)
 {
-	if (buf_reserve(b, WS_IN_CHUNK, 0)) {
-		*ret = TP_ERROR;
-		return false;
-	}
-	ssize_t n = base(c)->read(c, b->data + b->len, b->cap - b->len);
-	if (n <= 0) {
-		*ret = n;
-		return false;
-	}
-	b->len += (size_t)n;
-	return true;
+	if (buf_reserve_in(b, WS_IN_CHUNK, 0, &c->w->bins))
+		return TERN_E_NOMEM;
+	size_t n = 0;
+	enum tern_err e = base(c)->read(c, b->data + b->len, b->cap - b->len, &n);
+	if (e)
+		return e;
+	b->len += n;
+	return TERN_OK;
 }
 
-/* Decodes frames from ws->in into out; returns bytes produced, 0 for a
- * close, TP_AGAIN when more input is needed, TP_ERROR on a violation. */
-static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
+/* Decodes frames from ws->in into out; TERN_OK with *got > 0 bytes
+ * produced, TERN_E_CLOSED for a close (with nothing produced before it),
+ * TERN_E_INCOMPLETE when more input is needed, TERN_E_PROTOCOL on a
+ * violation. */
+static enum tern_err decode(struct conn *c, uint8_t *out, size_t cap, size_t *got)
 {
 	struct ws_conn *ws = c->ws;
 	size_t produced = 0;
+	*got = 0;
 	while (produced < cap) {
 		size_t avail = buf_used(&ws->in);
 		/* An empty buffer may own no memory: NULL + 0 is undefined. */
@@ -344,13 +347,13 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 		if ((b0 & 0x70) || !(b1 & 0x80) || (len >> 63)) {
 			/* Reserved bits, an unmasked client frame (RFC 6455
 			 * 5.1), or a length with the top bit set. */
-			return TP_ERROR;
+			return TERN_E_PROTOCOL;
 		}
 		const uint8_t *mask = p + hl - 4;
 		if (opcode >= 8) {
 			/* Control frames: at most 125 bytes, never fragmented. */
 			if (len > 125 || !fin)
-				return TP_ERROR;
+				return TERN_E_PROTOCOL;
 			if (avail < hl + len)
 				break;
 			uint8_t body[125];
@@ -362,7 +365,8 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 				frame(ws, 0x8, body, len >= 2 ? 2 : 0);
 				ws->phase = WS_CLOSED;
 				(void)flush_out(c);
-				return produced ? (ssize_t)produced : 0;
+				*got = produced;
+				return produced ? TERN_OK : TERN_E_CLOSED;
 			}
 			if (opcode == 0x9) {
 				/* Answered by flush_out(), after what waits. */
@@ -372,16 +376,16 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 				continue;
 			}
 			if (opcode != 0xA)
-				return TP_ERROR;
+				return TERN_E_PROTOCOL;
 			continue;
 		}
 		/* MQTT travels in binary frames only (MQTT 5.0 [MQTT-6.0.0-1]). */
 		if (opcode == 0x1 || opcode > 0x2)
-			return TP_ERROR;
+			return TERN_E_PROTOCOL;
 		if (opcode == 0x0 && !ws->fragmented)
-			return TP_ERROR;
+			return TERN_E_PROTOCOL;
 		if (opcode == 0x2 && ws->fragmented)
-			return TP_ERROR;
+			return TERN_E_PROTOCOL;
 		ws->fragmented = !fin;
 		memcpy(ws->mask, mask, 4);
 		ws->mask_pos = 0;
@@ -390,90 +394,102 @@ static ssize_t decode(struct conn *c, uint8_t *out, size_t cap)
 		buf_consume(&ws->in, hl);
 	}
 	if (!buf_used(&ws->in))
-		buf_free(&ws->in);
-	return produced ? (ssize_t)produced : TP_AGAIN;
+		buf_free_in(&ws->in, &c->w->bins);
+	*got = produced;
+	return produced ? TERN_OK : TERN_E_INCOMPLETE;
 }
 
-static ssize_t read_frames(struct conn *c, void *buf, size_t len)
+/* An error of flush_out() that ends the connection (not a wait). */
+static bool failed(enum tern_err e)
+{
+	return e != TERN_OK && e != TERN_E_INCOMPLETE;
+}
+
+static enum tern_err read_frames(struct conn *c, void *buf, size_t len, size_t *n)
 {
 	struct ws_conn *ws = c->ws;
+	enum tern_err e;
 	if (ws->phase == WS_CLOSED)
-		return 0;
-	if (out_waiting(ws) && flush_out(c) == TP_ERROR)
-		return TP_ERROR;
-	ssize_t ret;
+		return TERN_E_CLOSED;
+	if (out_waiting(ws) && failed(e = flush_out(c)))
+		return e;
 	while (ws->phase == WS_HANDSHAKE) {
-		if (!fill(c, &ws->hs, &ret))
-			return ret;
+		if ((e = fill(c, &ws->hs)))
+			return e;
 		if (buf_used(&ws->hs) > WS_HANDSHAKE_MAX) {
 			bad_request(c, "request too large");
-			return 0;
+			return TERN_E_CLOSED;
 		}
 		/* Terminate for the string functions; the byte is not kept. */
 		if (buf_reserve(&ws->hs, 1, 0))
-			return TP_ERROR;
+			return TERN_E_NOMEM;
 		ws->hs.data[ws->hs.len] = 0;
 		if (!strstr((const char *)ws->hs.data + ws->hs.off, "\r\n\r\n"))
 			continue;
 		if (!upgrade(c))
-			return 0;
-		if (flush_out(c) == TP_ERROR)
-			return TP_ERROR;
+			return TERN_E_CLOSED;
+		if (failed(e = flush_out(c)))
+			return e;
 	}
 	for (;;) {
-		ssize_t n = decode(c, buf, len);
+		e = decode(c, buf, len, n);
 		if (out_waiting(ws))
 			(void)flush_out(c);
-		if (n != TP_AGAIN)
-			return n;
-		if (!fill(c, &ws->in, &ret))
-			return ret;
+		if (e != TERN_E_INCOMPLETE)
+			return e;
+		if ((e = fill(c, &ws->in)))
+			return e;
 	}
 }
 
-static ssize_t ws_read(struct conn *c, void *buf, size_t len)
+static enum tern_err ws_read(struct conn *c, void *buf, size_t len, size_t *n)
 {
 	/* Set again below, or by a TLS layer underneath, when still so. */
 	c->tp_read_wants_write = false;
-	ssize_t n = read_frames(c, buf, len);
+	*n = 0;
+	enum tern_err e = read_frames(c, buf, len, n);
 	if (c->ws->phase != WS_CLOSED && out_waiting(c->ws))
 		c->tp_read_wants_write = true;
-	return n;
+	return e;
 }
 
-static ssize_t ws_write(struct conn *c, const void *buf, size_t len)
+static enum tern_err ws_write(struct conn *c, const void *buf, size_t len, size_t *n)
 {
 	struct ws_conn *ws = c->ws;
+	*n = 0;
 	if (ws->phase != WS_OPEN)
-		return ws->phase == WS_CLOSED ? TP_ERROR : TP_AGAIN;
-	ssize_t f = flush_out(c);
-	if (f < 0 || len == 0)
-		return f < 0 ? f : 0;
+		return ws->phase == WS_CLOSED ? TERN_E_CLOSED : TERN_E_INCOMPLETE;
+	enum tern_err e = flush_out(c);
+	if (e || len == 0)
+		return e;
 	if (!frame(ws, 0x2, buf, len))
-		return TP_ERROR;
-	f = flush_out(c);
+		return TERN_E_NOMEM;
+	e = flush_out(c);
+	if (failed(e))
+		return e;
 	/* The frame is ours now, written or not: the caller's bytes are
 	 * consumed. */
-	return f == TP_ERROR ? TP_ERROR : (ssize_t)len;
+	*n = len;
+	return TERN_OK;
 }
 
 /* A close frame (1000, normal closure: the MQTT DISCONNECT before it says
  * why, RFC 6455 section 7.4.1), then the base transport's farewell. */
-static ssize_t ws_goodbye(struct conn *c)
+static enum tern_err ws_goodbye(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
 	if (ws && ws->phase == WS_OPEN) {
 		static const uint8_t normal[2] = {0x03, 0xE8};
 		if (!frame(ws, 0x8, normal, sizeof(normal)))
-			return TP_ERROR;
+			return TERN_E_NOMEM;
 		ws->phase = WS_CLOSED;
 	}
 	if (ws && out_waiting(ws)) {
-		ssize_t f = flush_out(c);
-		if (f != 0)
-			return f;
+		enum tern_err e = flush_out(c);
+		if (e)
+			return e;
 	}
-	return base(c)->goodbye ? base(c)->goodbye(c) : 0;
+	return base(c)->goodbye ? base(c)->goodbye(c) : TERN_OK;
 }
 
 static bool ws_pending(const struct conn *c)

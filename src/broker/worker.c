@@ -49,6 +49,7 @@
 static void flush_outbox(struct worker *w)
 {
 	for (unsigned i = 0; i < w->broker->n_workers; i++) {
+		deliver_batch_close(w, i);
 		struct inbox_item *it = w->outbox[i], *rev = NULL;
 		if (!it)
 			continue;
@@ -289,6 +290,7 @@ static void before_sleep(struct worker *w)
 		before_sleep(w);
 		return;
 	}
+	pub_cache_clear(w);
 	persist_submit(w);
 	flush_outbox(w);
 }

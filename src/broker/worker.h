@@ -23,6 +23,7 @@
 #include "broker/router.h"
 #include "broker/stats.h"
 #include "tern/error.h"
+#include "util/buf.h"
 #include "util/log_limit.h"
 #include "util/map.h"
 #include "util/mpsc.h"
@@ -59,8 +60,9 @@ struct inbox_item {
 	union {
 		struct conn *conn;
 		struct {
-			size_t n;
+			size_t n, cap;
 			struct deliver_target *t; /* owned */
+			struct worker *origin;    /* gets the batch back (route.c) */
 		} deliver;
 		struct {
 			uint16_t origin; /* worker to ack, when req != 0 */
@@ -86,6 +88,31 @@ struct inbox_item {
 	} u;
 };
 
+/* The encoded PUBLISH headers of one message, per kind of subscriber
+ * (conn.c, conn_send_publish()): encoded for the first subscriber of a
+ * kind, copied with its packet id for the next ones. */
+#define PUB_CACHE_SLOTS 4
+#define PUB_CACHE_HDR   128
+struct pub_slot {
+	uint16_t len;    /* header bytes; 0: slot unused */
+	uint16_t pid_at; /* offset of the packet id; 0: QoS 0, none */
+	uint8_t version, qos;
+	bool retain, dup;
+	uint8_t bytes[PUB_CACHE_HDR];
+};
+struct pub_cache {
+	struct msg *msg;        /* a reference; NULL: nothing cached */
+	const struct msg *seen; /* the last message encoded (not a reference) */
+	uint64_t now;           /* w->now when cached: the expiry left depends on it */
+	unsigned next;          /* slot to fill next */
+	struct pub_slot slot[PUB_CACHE_SLOTS];
+};
+
+/* Bytes of a worker's scratch read buffer (conn.c, conn_on_readable()). */
+#define WORKER_SCRATCH_SIZE (64u * 1024u)
+
+struct route_dedup;
+
 struct worker {
 	struct broker *broker;
 	unsigned id;
@@ -104,15 +131,22 @@ struct worker {
 	atomic_size_t backlog;
 
 	struct router *router;
-	struct map sessions;          /* client id -> session */
-	struct map sessions_by_id;    /* id -> session */
-	struct map pending;           /* request id -> struct pending_ack */
-	struct map auth_wait;         /* conn id -> conn waiting for a password verdict */
-	struct conn *conns;           /* every live conn, doubly linked */
-	struct conn *flush;           /* conns with output to write */
-	struct conn *closing;         /* conns to reap before sleeping */
-	struct conn *lingering;       /* reaped conns closing gracefully */
-	struct inbox_item **outbox;   /* per target worker, to push */
+	struct map sessions;        /* client id -> session */
+	struct map sessions_by_id;  /* id -> session */
+	struct map pending;         /* request id -> struct pending_ack */
+	struct map auth_wait;       /* conn id -> conn waiting for a password verdict */
+	struct conn *conns;         /* every live conn, doubly linked */
+	struct conn *flush;         /* conns with output to write */
+	struct conn *closing;       /* conns to reap before sleeping */
+	struct conn *lingering;     /* reaped conns closing gracefully */
+	struct inbox_item **outbox; /* per target worker, to push */
+	/* Per target worker, the batch of deliveries this iteration routes
+	 * there, not yet in the outbox; spare batches, and those the targets
+	 * gave back (route.c). */
+	struct inbox_item **deliver_open;
+	struct inbox_item *deliver_spare;
+	_Atomic(struct inbox_item *) deliver_back;
+	struct route_dedup *dedup;    /* scratch for merging matches (route.c) */
 	struct conn *handed_off;      /* conn just handed to another worker */
 	struct route_matches matches; /* scratch for routing */
 	uint64_t now;                 /* monotonic ms, once per iteration */
@@ -132,6 +166,14 @@ struct worker {
 	/* Lines that repeat per message (drops, denied publishes), at most
 	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
 	struct log_limiter log_limit;
+	/* The hot path's memory, so that a message costs no allocation:
+	 * spare buffer blocks for conns' input and output (util/buf.h), the
+	 * read scratch (WORKER_SCRATCH_SIZE bytes) and the headers of the
+	 * message being fanned out. */
+	struct buf_bins bins;
+	uint8_t *scratch;
+	bool scratch_busy; /* its bytes are being handled */
+	struct pub_cache pub_cache;
 };
 
 /* The window of log_limit: "N more dropped for client X in the last 10 s". */
@@ -156,10 +198,25 @@ static inline void worker_post(struct worker *to, struct inbox_item *item)
 	}
 }
 
+/* Moves w's open batch of deliveries for worker `to` (route.c fills it
+ * during an iteration) into the outbox, before anything queued after it, so
+ * the order of routing is kept. */
+static inline void deliver_batch_close(struct worker *w, unsigned to)
+{
+	struct inbox_item *it = w->deliver_open[to];
+	if (!it)
+		return;
+	w->deliver_open[to] = NULL;
+	it->next = w->outbox[to];
+	w->outbox[to] = it;
+}
+
 /* Queues item in from's outbox for worker `to`; pushed in one go before
- * `from` sleeps, so a burst of publishes costs one wake-up per target. */
+ * `from` sleeps, so a burst of publishes costs one wake-up per target.
+ * It goes behind the deliveries routed there before it. */
 static inline void worker_outbox(struct worker *from, unsigned to, struct inbox_item *item)
 {
+	deliver_batch_close(from, to);
 	item->next = from->outbox[to];
 	from->outbox[to] = item;
 }

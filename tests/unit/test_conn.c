@@ -6,9 +6,10 @@
  * thread) and drives its workers with worker_iterate(w, 0), as fuzz_conn
  * does; clients are socketpairs whose broker end is a plain TCP connection.
  *
- * The program is linked with -Wl,--wrap=malloc (tests/CMakeLists.txt): every
- * malloc() of the broker code goes through __wrap_malloc() below, which fails
- * while fail_malloc is set, so a test can make one step run out of memory.
+ * The program is linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+ * (tests/CMakeLists.txt): every such call of the broker code goes through the
+ * __wrap_ functions below, which count it, and malloc() fails while
+ * fail_malloc is set, so a test can make one step run out of memory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,12 +36,30 @@
 
 void *__real_malloc(size_t n);
 void *__wrap_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
 
 static bool fail_malloc;
+static size_t n_allocs; /* malloc, calloc and realloc calls so far */
 
 void *__wrap_malloc(size_t n)
 {
+	n_allocs++;
 	return fail_malloc ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	n_allocs++;
+	return __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	n_allocs++;
+	return __real_realloc(p, n);
 }
 
 static struct listener_cfg listener_cfg; /* zero: plain TCP */
@@ -187,6 +206,9 @@ static void test_close_out_of_memory_does_not_recurse(void **state)
 	struct conn *c;
 	int fd = connected_client(b, &c);
 	assert_int_equal(buf_used(&c->wbuf), 0);
+	/* The CONNACK's buffer went back to the worker's bins: without
+	 * them, the DISCONNECT needs malloc. */
+	buf_bins_drain(&w->bins);
 	fail_malloc = true;
 	conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "quota");
 	fail_malloc = false;
@@ -215,6 +237,7 @@ static void test_send_out_of_memory_closes_once(void **state)
 	struct conn *c;
 	int fd = connected_client(b, &c);
 	struct tern_packet ping = {.type = TERN_PINGRESP};
+	buf_bins_drain(&w->bins); /* as above: the send must need malloc */
 	fail_malloc = true;
 	assert_int_equal(conn_send(c, &ping), TERN_E_NOMEM);
 	fail_malloc = false;
@@ -287,6 +310,140 @@ static void test_handed_over_conn_is_not_touched_by_the_same_event(void **state)
 	stop_broker(b);
 }
 
+/* Reads what fd has (the broker wrote) and returns how many PUBLISH
+ * packets it held; the packet id of each goes to ids[] (QoS 1). */
+static size_t read_publishes(int fd, uint16_t *ids, size_t max)
+{
+	static uint8_t buf[1 << 16];
+	size_t len = 0, count = 0;
+	ssize_t n;
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)n;
+	for (size_t off = 0; off < len;) {
+		struct tern_fixed_header fh;
+		assert_int_equal(tern_decode_fixed_header(buf + off, len - off, 0, &fh), TERN_OK);
+		assert_true(off + fh.header_len + fh.remaining <= len);
+		struct tern_packet p;
+		assert_int_equal(tern_decode_packet(&fh, buf + off + fh.header_len, TERN_V5, &p),
+		                 TERN_OK);
+		if (p.type == TERN_PUBLISH) {
+			assert_int_equal(p.u.publish.payload.len, 64);
+			if (count < max)
+				ids[count] = p.u.publish.packet_id;
+			count++;
+		}
+		off += fh.header_len + fh.remaining;
+	}
+	return count;
+}
+
+/* A v5 client past CONNACK (with client id cid) on worker w. */
+static int client_on(struct worker *w, const char *cid)
+{
+	struct conn *c;
+	int fd = connect_client(w, &c);
+	send_connect(fd, cid);
+	worker_iterate(w, 0);
+	enum tern_packet_type t[4];
+	uint8_t r[4];
+	bool eof;
+	assert_int_equal(read_packets(fd, t, r, 4, &eof), 1);
+	assert_int_equal(t[0], TERN_CONNACK);
+	return fd;
+}
+
+/* Runs `rounds` publishes of one publisher to `subs` subscribers of
+ * "load/#" at QoS qos (publisher and subscribers answer every PUBACK), one
+ * loop iteration each, and returns the allocator calls they cost. */
+static size_t publish_rounds(struct worker *w, int pub, const int *subs, size_t n_subs, uint8_t qos,
+                             unsigned rounds, uint16_t *next_id)
+{
+	static const uint8_t payload[64] = {1, 2, 3};
+	size_t before = n_allocs;
+	for (unsigned i = 0; i < rounds; i++) {
+		struct tern_packet p = {.type = TERN_PUBLISH};
+		p.u.publish.qos = qos;
+		p.u.publish.topic = (struct tern_bytes){(const uint8_t *)"load/1", 6};
+		p.u.publish.packet_id = qos ? (*next_id)++ : 0;
+		if (*next_id == 0)
+			*next_id = 1;
+		p.u.publish.payload = (struct tern_bytes){payload, sizeof(payload)};
+		send_packet(pub, &p, TERN_V5);
+		worker_iterate(w, 0);
+		for (size_t k = 0; k < n_subs; k++) {
+			uint16_t ids[8];
+			assert_int_equal(read_publishes(subs[k], ids, 8), 1);
+			if (qos) {
+				struct tern_packet ack = {.type = TERN_PUBACK};
+				ack.u.ack.packet_id = ids[0];
+				send_packet(subs[k], &ack, TERN_V5);
+			}
+		}
+		if (qos) {
+			/* The publisher's PUBACK; the subscribers' PUBACKs are
+			 * read in the next iteration. */
+			char drain[64];
+			assert_true(read(pub, drain, sizeof(drain)) > 0);
+		}
+	}
+	worker_iterate(w, 0);
+	return n_allocs - before;
+}
+
+/* In steady state a message costs the broker one allocation, the message
+ * itself (msg_new(): its topic, payload and properties in one block): no
+ * input buffer (the worker's scratch), no output buffer (the worker's
+ * bins), no matching or delivery scratch, for QoS 0 and QoS 1, one and
+ * eight subscribers, one loop iteration per message (the moderate rate at
+ * which buffers empty between messages). */
+static void test_steady_state_allocates_only_the_message(void **state)
+{
+	(void)state;
+	static const uint8_t qos_of[] = {0, 1};
+	static const size_t subs_of[] = {1, 8};
+	for (size_t q = 0; q < 2; q++) {
+		for (size_t k = 0; k < 2; k++) {
+			struct broker *b = start_broker(1);
+			struct worker *w = b->workers[0];
+			int subs[8];
+			for (size_t i = 0; i < subs_of[k]; i++) {
+				char cid[32];
+				snprintf(cid, sizeof(cid), "sub-%zu", i);
+				subs[i] = client_on(w, cid);
+				struct tern_sub_entry e = {
+				        .filter = {(const uint8_t *)"load/#", 6},
+				        .qos = qos_of[q],
+				};
+				struct tern_packet sp = {.type = TERN_SUBSCRIBE};
+				sp.u.subscribe.packet_id = 1;
+				sp.u.subscribe.count = 1;
+				sp.u.subscribe.entries = &e;
+				send_packet(subs[i], &sp, TERN_V5);
+				worker_iterate(w, 0);
+				enum tern_packet_type t[4];
+				uint8_t r[4];
+				bool eof;
+				assert_int_equal(read_packets(subs[i], t, r, 4, &eof), 1);
+				assert_int_equal(t[0], TERN_SUBACK);
+			}
+			int pub = client_on(w, "pub");
+			uint16_t id = 1;
+			/* Warm-up: the bins, scratch arrays and queues reach
+			 * their working size. */
+			(void)publish_rounds(w, pub, subs, subs_of[k], qos_of[q], 50, &id);
+			size_t allocs =
+			        publish_rounds(w, pub, subs, subs_of[k], qos_of[q], 200, &id);
+			assert_int_equal(allocs, 200);
+			close(pub);
+			for (size_t i = 0; i < subs_of[k]; i++)
+				close(subs[i]);
+			for (int i = 0; i < 3; i++)
+				worker_iterate(w, 0);
+			stop_broker(b);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +451,7 @@ int main(void)
 	        cmocka_unit_test(test_close_out_of_memory_does_not_recurse),
 	        cmocka_unit_test(test_send_out_of_memory_closes_once),
 	        cmocka_unit_test(test_handed_over_conn_is_not_touched_by_the_same_event),
+	        cmocka_unit_test(test_steady_state_allocates_only_the_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

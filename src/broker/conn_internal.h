@@ -1,0 +1,35 @@
+/*
+ * conn_internal.h - what conn.c (lifecycle, input, closing) and conn_out.c
+ * (output) share of a connection, and nobody else uses.
+ */
+#ifndef TERN_BROKER_CONN_INTERNAL_H
+#define TERN_BROKER_CONN_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "tern/codec.h"
+#include "tern/error.h"
+
+struct conn;
+
+/* Puts c on its worker's flush list (once; not when closing). */
+void conn_mark_flush(struct conn *c);
+
+/* Encodes p into the output buffer. Never closes the connection, so that
+ * conn_close() can use it for its DISCONNECT: TERN_E_NOMEM tells the caller
+ * the buffer could not grow, TERN_E_TOO_LARGE that the client's Maximum
+ * Packet Size refuses it even without reason string and user properties. */
+enum tern_err conn_queue_packet(struct conn *c, const struct tern_packet *p);
+
+/* Registers (on) or drops EPOLLOUT for c, keeping the read interest as it
+ * is; a transport waiting for writability to read keeps it on. */
+void conn_set_epollout(struct conn *c, bool on);
+
+/* Writes as much as the socket takes, including what the transport keeps
+ * of its own (WebSocket framing). Returns false on a fatal error. */
+bool conn_write_some(struct conn *c);
+
+/* Drops the payloads queued by reference (their message references). */
+void conn_out_free(struct conn *c);
+
+#endif
