@@ -52,6 +52,7 @@
 #include "broker/worker.h"
 #include "store/store.h"
 #include "tern/codec.h"
+#include "util/alias_in.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/msg.h"
@@ -115,16 +116,6 @@ struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
 	return c;
 }
 
-static void free_aliases(struct conn *c)
-{
-	if (!c->alias_topic)
-		return;
-	for (size_t i = 0; i <= c->sink.alias_max; i++)
-		free(c->alias_topic[i]);
-	free(c->alias_topic);
-	c->alias_topic = NULL;
-}
-
 void conn_free(struct conn *c)
 {
 	if (!c)
@@ -142,7 +133,7 @@ void conn_free(struct conn *c)
 	buf_free(&c->wbuf);
 	conn_out_free(c);
 	msg_unref(c->sink.will);
-	free_aliases(c);
+	alias_in_free(&c->alias_in);
 	topic_alias_free(&c->alias_out);
 	free(c);
 }
@@ -324,7 +315,7 @@ void conn_reap(struct conn *c)
 	buf_free_in(&c->rbuf, &w->bins);
 	msg_unref(c->sink.will);
 	c->sink.will = NULL;
-	free_aliases(c);
+	alias_in_free(&c->alias_in);
 	topic_alias_free(&c->alias_out);
 	c->prev = NULL;
 	c->next = w->lingering;

@@ -32,52 +32,27 @@
 #include "broker/worker.h"
 #include "store/store.h"
 #include "tern/codec.h"
+#include "util/alias_in.h"
 #include "util/log.h"
 #include "util/log_limit.h"
 #include "util/msg.h"
 
-/* Resolves a topic alias [MQTT-3.3.2-12]: sets *topic. Returns false after
+/* Resolves a topic alias (util/alias_in.h): sets *topic. Returns false after
  * closing the connection when the alias is invalid. */
 static bool resolve_alias(struct conn *c, const struct tern_publish *p, struct tern_bytes *topic)
 {
 	*topic = p->topic;
 	if (!(p->props.present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS)))
 		return true;
-	uint16_t a = p->props.topic_alias;
-	if (a == 0 || a > c->sink.alias_max) {
-		/* [MQTT-3.3.2-9] [MQTT-3.3.2-10] */
+	enum tern_err err = alias_in_resolve(&c->alias_in, c->sink.alias_max, p->props.topic_alias,
+	                                     p->topic, topic);
+	if (err == TERN_E_INVALID)
 		conn_close(c, TERN_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
-		return false;
-	}
-	if (!c->alias_topic) {
-		c->alias_topic = calloc((size_t)c->sink.alias_max + 1, sizeof(*c->alias_topic));
-		if (!c->alias_topic) {
-			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-			return false;
-		}
-	}
-	if (p->topic.len) {
-		/* Stored length-prefixed: 2 bytes, then the topic. */
-		uint8_t *t = realloc(c->alias_topic[a], 2u + p->topic.len);
-		if (!t) {
-			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-			return false;
-		}
-		t[0] = (uint8_t)(p->topic.len >> 8);
-		t[1] = (uint8_t)p->topic.len;
-		memcpy(t + 2, p->topic.data, p->topic.len);
-		c->alias_topic[a] = t;
-		return true;
-	}
-	const uint8_t *t = c->alias_topic[a];
-	if (!t) {
-		/* An alias that was never set is a protocol error. */
+	else if (err == TERN_E_NOT_FOUND)
 		conn_close(c, TERN_RC_PROTOCOL_ERROR, "unknown topic alias");
-		return false;
-	}
-	topic->data = t + 2;
-	topic->len = ((uint32_t)t[0] << 8) | t[1];
-	return true;
+	else if (err != TERN_OK)
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+	return err == TERN_OK;
 }
 
 static bool qos2_seen(struct session *s, uint16_t id)

@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "tern/tern.h"
+#include "util/alias_in.h"
 #include "util/buf.h"
 #include "util/map.h"
 
@@ -177,8 +178,10 @@ struct tern_client {
 	struct map in_qos2;
 
 	/* Inbound topic aliases (v5, only when our CONNECT allowed them):
-	 * alias n -> NUL-terminated topic, for this connection. */
-	char **alias;
+	 * the aliases the server set on this connection, and the Topic Alias
+	 * Maximum our CONNECT offered (0 outside a connection). The table
+	 * keeps its storage from one connection to the next. */
+	struct alias_in *alias;
 	uint16_t alias_max;
 
 	/* Received messages for tern_client_receive() (on_message NULL). */

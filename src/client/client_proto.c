@@ -100,15 +100,7 @@ static void handle_connack(struct tern_client *c, const struct tern_connack *ca)
 	c->attempt = 0;
 	if (!ca->session_present)
 		map_free(&c->in_qos2);
-	uint16_t amax = our_alias_max(c);
-	if (amax > 0) {
-		c->alias = calloc((size_t)amax + 1, sizeof(char *));
-		if (c->alias == NULL) {
-			tern__fail(c, TERN_E_NOMEM);
-			return;
-		}
-		c->alias_max = amax;
-	}
+	c->alias_max = our_alias_max(c);
 	/* Resends first, in their original order, before anything new. */
 	tern__session_start(c, ca->session_present);
 	if (c->state != TERN__CONNACK || c->fail != TERN_OK)
@@ -121,7 +113,8 @@ static void handle_connack(struct tern_client *c, const struct tern_connack *ca)
 
 /* ---- PUBLISH in ---- */
 
-/* Resolves the topic of pub (v5 aliases): *topic and *tlen. */
+/* Resolves the topic of pub (v5 aliases, util/alias_in.h): *topic and
+ * *tlen. Returns false after failing the connection. */
 static bool publish_topic(struct tern_client *c, const struct tern_publish *pub,
                           const uint8_t **topic, size_t *tlen)
 {
@@ -129,32 +122,26 @@ static bool publish_topic(struct tern_client *c, const struct tern_publish *pub,
 	*tlen = pub->topic.len;
 	if (!is_v5(c) || !(pub->props.present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS)))
 		return true;
-	uint16_t a = pub->props.topic_alias;
-	if (a == 0 || a > c->alias_max) {
-		/* [MQTT-3.3.2-9] */
+	struct tern_bytes t;
+	enum tern_err err =
+	        alias_in_resolve(&c->alias, c->alias_max, pub->props.topic_alias, pub->topic, &t);
+	switch (err) {
+	case TERN_OK:
+		*topic = t.data;
+		*tlen = t.len;
+		return true;
+	case TERN_E_INVALID:
+		/* 0 or above the maximum we offered: DISCONNECT 0x94. */
 		c->fail = TERN_E_PROTOCOL;
 		c->fail_reason = TERN_RC_TOPIC_ALIAS_INVALID;
 		return false;
-	}
-	if (pub->topic.len > 0) {
-		char *t = malloc((size_t)pub->topic.len + 1);
-		if (t == NULL) {
-			tern__fail(c, TERN_E_NOMEM);
-			return false;
-		}
-		memcpy(t, pub->topic.data, pub->topic.len);
-		t[pub->topic.len] = '\0';
-		free(c->alias[a]);
-		c->alias[a] = t;
-		return true;
-	}
-	if (c->alias[a] == NULL) {
+	case TERN_E_NOT_FOUND:
 		tern__fail(c, TERN_E_PROTOCOL); /* an alias never set */
 		return false;
+	default:
+		tern__fail(c, err);
+		return false;
 	}
-	*topic = (const uint8_t *)c->alias[a];
-	*tlen = strlen(c->alias[a]);
-	return true;
 }
 
 /* Queues a copy of msg for tern_client_receive(). */
@@ -405,16 +392,6 @@ void tern__handle(struct tern_client *c, const struct tern_packet *p)
 
 /* ---- lifetime of the protocol state ---- */
 
-static void alias_free(struct tern_client *c)
-{
-	if (c->alias != NULL)
-		for (uint32_t i = 0; i <= c->alias_max; i++)
-			free(c->alias[i]);
-	free(c->alias);
-	c->alias = NULL;
-	c->alias_max = 0;
-}
-
 void tern__proto_conn_lost(struct tern_client *c)
 {
 	size_t pos = 0;
@@ -422,12 +399,15 @@ void tern__proto_conn_lost(struct tern_client *c)
 	while ((r = map_next(&c->reqs, &pos)) != NULL)
 		free(r);
 	map_free(&c->reqs);
-	alias_free(c);
+	/* The next connection starts with no aliases [MQTT-3.3.2-7]. */
+	alias_in_reset(c->alias);
+	c->alias_max = 0;
 }
 
 void tern__proto_free(struct tern_client *c)
 {
-	alias_free(c);
+	alias_in_free(&c->alias);
+	c->alias_max = 0;
 	tern__out_free_all(c);
 	map_free(&c->in_qos2);
 	struct tern__rx *rx = c->rx_head, *next;
