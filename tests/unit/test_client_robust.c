@@ -496,6 +496,87 @@ static void test_topic_alias_out_encoded_and_in_resolved(void **state)
 	fb_free(f);
 }
 
+/* An empty topic with an alias the server never set is a Protocol Error
+ * (section 3.3.4): DISCONNECT 0x82, and nothing is delivered. */
+static void test_topic_alias_never_set_is_protocol_error(void **state)
+{
+	(void)state;
+	struct tern_props cp = {0};
+	cp.present = TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS_MAXIMUM);
+	cp.topic_alias_maximum = 4;
+	struct tern_connect_opts o = fb_opts(TERN_V5, "c");
+	o.props = &cp;
+	struct fb *f = fb_new(&o, false);
+	fb_handshake(f, 0, false, NULL);
+	struct tern_packet in = {.type = TERN_PUBLISH};
+	in.u.publish.topic = B("a");
+	in.u.publish.payload = B("1");
+	in.u.publish.props.present = TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
+	in.u.publish.props.topic_alias = 1;
+	fb_send(f, &in);
+	assert_int_equal(f->n_msgs, 1);
+	in.u.publish.topic = B("");
+	in.u.publish.props.topic_alias = 4; /* within the maximum, never set */
+	fb_send(f, &in);
+	assert_int_equal(f->n_msgs, 1);
+	assert_int_equal(f->disc_err, TERN_E_PROTOCOL);
+	struct tern_packet p;
+	fb_expect(f, &p, TERN_DISCONNECT);
+	assert_int_equal(p.u.reasoned.reason, TERN_RC_PROTOCOL_ERROR);
+	fb_free(f);
+}
+
+/* [MQTT-3.3.2-7]: an alias set on one connection means nothing on the
+ * next, and the next may set it again. */
+static void test_topic_alias_not_carried_to_next_connection(void **state)
+{
+	(void)state;
+	struct tern_props cp = {0};
+	cp.present = TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS_MAXIMUM);
+	cp.topic_alias_maximum = 4;
+	struct tern_connect_opts o = fb_opts(TERN_V5, "c");
+	o.props = &cp;
+	struct fb *f = fb_new(&o, false);
+	fb_handshake(f, 0, false, NULL);
+	struct tern_packet in = {.type = TERN_PUBLISH};
+	in.u.publish.topic = B("first/topic");
+	in.u.publish.payload = B("1");
+	in.u.publish.props.present = TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
+	in.u.publish.props.topic_alias = 2;
+	fb_send(f, &in);
+	assert_int_equal(f->n_msgs, 1);
+	fb_hangup(f);
+	fb_wait_disconnect(f, FB_WAIT_MS);
+	assert_int_equal(f->disc_err, TERN_E_CLOSED);
+
+	/* Set again on the second connection: resolved to the new topic. */
+	fb_attach(f, &o);
+	fb_handshake(f, 0, false, NULL);
+	in.u.publish.topic = B("second");
+	in.u.publish.payload = B("2");
+	fb_send(f, &in);
+	in.u.publish.topic = B("");
+	in.u.publish.payload = B("3");
+	fb_send(f, &in);
+	assert_int_equal(f->n_msgs, 3);
+	assert_string_equal(f->msgs[2].topic, "second");
+	f->n_disconnect = 0; /* fb_wait_disconnect waits for the next one */
+	fb_hangup(f);
+	fb_wait_disconnect(f, FB_WAIT_MS);
+	assert_int_equal(f->disc_err, TERN_E_CLOSED);
+
+	/* Used alone on a third connection: never set there. */
+	fb_attach(f, &o);
+	fb_handshake(f, 0, false, NULL);
+	fb_send(f, &in);
+	assert_int_equal(f->n_msgs, 3);
+	assert_int_equal(f->disc_err, TERN_E_PROTOCOL);
+	struct tern_packet p;
+	fb_expect(f, &p, TERN_DISCONNECT);
+	assert_int_equal(p.u.reasoned.reason, TERN_RC_PROTOCOL_ERROR);
+	fb_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +599,8 @@ int main(void)
 	        cmocka_unit_test(test_suback_and_unsuback_reach_callbacks),
 	        cmocka_unit_test(test_suback_with_wrong_count_is_protocol_error_MQTT_3_9_3_1),
 	        cmocka_unit_test(test_topic_alias_out_encoded_and_in_resolved),
+	        cmocka_unit_test(test_topic_alias_never_set_is_protocol_error),
+	        cmocka_unit_test(test_topic_alias_not_carried_to_next_connection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
