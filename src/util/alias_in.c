@@ -45,7 +45,7 @@ struct alias_in {
 };
 
 /* Makes room for alias a (a <= max) in *t. */
-static enum tern_err grow(struct alias_in **t, uint16_t max, uint16_t a)
+static TERN_MUST_CHECK enum tern_err grow(struct alias_in **t, uint16_t max, uint16_t a)
 {
 	uint32_t n = *t ? (*t)->n : 0;
 	if (a <= n)

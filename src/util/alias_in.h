@@ -35,8 +35,8 @@ struct alias_in;
  *                     0x82 Protocol Error);
  *   TERN_E_NOMEM      the copy could not be allocated.
  */
-enum tern_err alias_in_resolve(struct alias_in **t, uint16_t max, uint16_t alias,
-                               struct tern_bytes topic, struct tern_bytes *out);
+TERN_MUST_CHECK enum tern_err alias_in_resolve(struct alias_in **t, uint16_t max, uint16_t alias,
+                                               struct tern_bytes topic, struct tern_bytes *out);
 
 /* Forgets every alias (a new network connection starts with none) and
  * keeps the storage for the next connection's. t may be NULL. */
