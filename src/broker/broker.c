@@ -157,8 +157,9 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	/* Spare buffer memory kept per size class (util/buf.h). */
 	enum tern_err bins = buf_bins_init(&w->bins, 256u * 1024u);
 	w->scratch = malloc(WORKER_SCRATCH_SIZE);
+	w->msg_pool = msg_pool_new();
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->scratch) {
+	    !w->scratch || !w->msg_pool) {
 		worker_release(w);
 		return NULL;
 	}
@@ -250,6 +251,7 @@ static void worker_release(struct worker *w)
 	route_dedup_free(w);
 	pub_cache_clear(w);
 	buf_bins_free(&w->bins);
+	msg_pool_release(w->msg_pool);
 	free(w->scratch);
 	free(w);
 }

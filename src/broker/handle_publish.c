@@ -179,8 +179,8 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
 		return;
 	}
-	struct msg *m = msg_new(topic, p->payload, p->qos, p->retain,
-	                        c->sink.version == TERN_V5 ? &p->props : NULL, s->id, w->now);
+	struct msg *m = msg_new_in(w->msg_pool, topic, p->payload, p->qos, p->retain,
+	                           c->sink.version == TERN_V5 ? &p->props : NULL, s->id, w->now);
 	if (!m) {
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;

@@ -111,6 +111,7 @@ struct pub_cache {
 /* Bytes of a worker's scratch read buffer (conn.c, conn_on_readable()). */
 #define WORKER_SCRATCH_SIZE (64u * 1024u)
 
+struct msg_pool;
 struct route_dedup;
 
 struct worker {
@@ -167,10 +168,11 @@ struct worker {
 	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
 	struct log_limiter log_limit;
 	/* The hot path's memory, so that a message costs no allocation:
-	 * spare buffer blocks for conns' input and output (util/buf.h), the
-	 * read scratch (WORKER_SCRATCH_SIZE bytes) and the headers of the
+	 * spare buffer blocks for conns' input and output (util/buf.h),
+	 * message blocks (util/msg.h), the read scratch (WORKER_SCRATCH_SIZE bytes) and the headers of the
 	 * message being fanned out. */
 	struct buf_bins bins;
+	struct msg_pool *msg_pool; /* blocks of the messages published here */
 	uint8_t *scratch;
 	bool scratch_busy; /* its bytes are being handled */
 	struct pub_cache pub_cache;

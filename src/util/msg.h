@@ -18,8 +18,12 @@
 
 #include "tern/codec.h"
 
+struct msg_pool;
+
 struct msg {
 	atomic_uint refs;
+	struct msg_pool *pool; /* the block's pool (msg_new_in()); NULL: malloc's */
+	uint8_t pool_class;    /* its size class there */
 	uint8_t qos;
 	bool retain;
 	bool has_payload_format;
@@ -50,6 +54,36 @@ struct msg {
  */
 struct msg *msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t qos, bool retain,
                     const struct tern_props *props, uint64_t origin, uint64_t now);
+
+/*
+ * A worker's stock of message blocks, so that a message costs no
+ * allocation in steady state. A message of at most MSG_POOL_BLOCK bytes in
+ * all (struct, topic, payload, properties) made by msg_new_in() takes a
+ * spare block of the pool, of MSG_POOL_SMALL or MSG_POOL_BLOCK bytes (two
+ * classes, so that a small message does not hold a large block while it
+ * waits in queues); when its last reference goes, on whatever thread, the
+ * block goes back onto its class's lock-free stack, which the owner takes
+ * whole when it has no spare block left (only pushes race, so no ABA). The
+ * owner keeps at most 1 MiB of spare blocks per class; the pool itself
+ * lives until its owner released it and every block it made is back (the
+ * retained store can hold a message past its worker).
+ */
+#define MSG_POOL_SMALL   256u
+#define MSG_POOL_BLOCK   1024u
+#define MSG_POOL_CLASSES 2
+
+/* A new, empty pool owned by the caller; NULL when out of memory. */
+struct msg_pool *msg_pool_new(void);
+
+/* The owner lets go of p (NULL allowed): spare blocks are freed now, the
+ * others as they come back, and p with the last of them. */
+void msg_pool_release(struct msg_pool *p);
+
+/* msg_new() with the block taken from pool (owner's thread only; NULL:
+ * malloc), when the message fits in MSG_POOL_BLOCK bytes. */
+struct msg *msg_new_in(struct msg_pool *pool, struct tern_bytes topic, struct tern_bytes payload,
+                       uint8_t qos, bool retain, const struct tern_props *props, uint64_t origin,
+                       uint64_t now);
 
 /* Takes another reference; returns m for convenience. */
 static inline struct msg *msg_ref(struct msg *m)

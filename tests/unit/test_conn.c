@@ -390,13 +390,13 @@ static size_t publish_rounds(struct worker *w, int pub, const int *subs, size_t 
 	return n_allocs - before;
 }
 
-/* In steady state a message costs the broker one allocation, the message
- * itself (msg_new(): its topic, payload and properties in one block): no
- * input buffer (the worker's scratch), no output buffer (the worker's
- * bins), no matching or delivery scratch, for QoS 0 and QoS 1, one and
- * eight subscribers, one loop iteration per message (the moderate rate at
- * which buffers empty between messages). */
-static void test_steady_state_allocates_only_the_message(void **state)
+/* In steady state a message costs the broker no allocation (DESIGN.md's
+ * target): not the message (a block of the worker's msg_pool), no input
+ * buffer (the worker's scratch), no output buffer (the worker's bins), no
+ * matching or delivery scratch, for QoS 0 and QoS 1, one and eight
+ * subscribers, one loop iteration per message (the moderate rate at which
+ * buffers empty between messages). */
+static void test_steady_state_allocates_nothing(void **state)
 {
 	(void)state;
 	static const uint8_t qos_of[] = {0, 1};
@@ -433,7 +433,7 @@ static void test_steady_state_allocates_only_the_message(void **state)
 			(void)publish_rounds(w, pub, subs, subs_of[k], qos_of[q], 50, &id);
 			size_t allocs =
 			        publish_rounds(w, pub, subs, subs_of[k], qos_of[q], 200, &id);
-			assert_int_equal(allocs, 200);
+			assert_int_equal(allocs, 0);
 			close(pub);
 			for (size_t i = 0; i < subs_of[k]; i++)
 				close(subs[i]);
@@ -451,7 +451,7 @@ int main(void)
 	        cmocka_unit_test(test_close_out_of_memory_does_not_recurse),
 	        cmocka_unit_test(test_send_out_of_memory_closes_once),
 	        cmocka_unit_test(test_handed_over_conn_is_not_touched_by_the_same_event),
-	        cmocka_unit_test(test_steady_state_allocates_only_the_message),
+	        cmocka_unit_test(test_steady_state_allocates_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
