@@ -2,11 +2,13 @@
  * worker.c - one worker's event loop.
  *
  * An iteration: wait for events; accept, read and handle packets (handlers
- * queue output and deliveries); drain the inbox; once a second, run the
- * timers (keep-alive, CONNECT deadline, will delay, session expiry). Then,
- * "just before sleeping, in the hope we can write replies without a
- * syscall" (Redis), push the outbox to other workers, write every
- * connection's gathered output once, and reap connections marked closing.
+ * queue output and deliveries); drain the inbox; every TICK_MS (200 ms),
+ * run the timers (keep-alive, CONNECT deadline, will delay, session
+ * expiry). Then, "just before sleeping, in the hope we can write replies
+ * without a syscall" (Redis), push the outbox to other workers (with one
+ * batch of deliveries per target worker, route.c), write every
+ * connection's gathered output once, reap connections marked closing, and
+ * drop the PUBLISH headers cached for this iteration's messages.
  * Write readiness is asked for only after a write would block.
  *
  * Timers are a linear scan every TICK_MS: O(connections + sessions), a few
