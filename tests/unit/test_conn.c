@@ -444,6 +444,149 @@ static void test_steady_state_allocates_nothing(void **state)
 	}
 }
 
+/* A client of protocol version `version` past CONNACK on w, subscribed
+ * to filter with qos (and subscription identifier sub_id when not 0). */
+static int subscriber_on(struct worker *w, const char *cid, uint8_t version, const char *filter,
+                         uint8_t qos, uint32_t sub_id)
+{
+	struct conn *c;
+	int fd = connect_client(w, &c);
+	struct tern_packet p = {.type = TERN_CONNECT};
+	p.u.connect.version = version;
+	p.u.connect.clean_start = true;
+	p.u.connect.client_id = (struct tern_bytes){(const uint8_t *)cid, (uint32_t)strlen(cid)};
+	send_packet(fd, &p, version);
+	worker_iterate(w, 0);
+	uint8_t buf[256];
+	assert_true(read(fd, buf, sizeof(buf)) > 0); /* CONNACK */
+	struct tern_sub_entry e = {
+	        .filter = {(const uint8_t *)filter, (uint32_t)strlen(filter)},
+	        .qos = qos,
+	};
+	struct tern_packet sp = {.type = TERN_SUBSCRIBE};
+	sp.u.subscribe.packet_id = 1;
+	sp.u.subscribe.count = 1;
+	sp.u.subscribe.entries = &e;
+	if (sub_id) {
+		sp.u.subscribe.props.n_sub_ids = 1;
+		sp.u.subscribe.props.sub_ids = &sub_id;
+	}
+	send_packet(fd, &sp, version);
+	worker_iterate(w, 0);
+	assert_true(read(fd, buf, sizeof(buf)) > 0); /* SUBACK */
+	return fd;
+}
+
+/* The one PUBLISH fd has received, decoded for version into *p (its bytes
+ * in buf). */
+static void read_one_publish(int fd, uint8_t version, uint8_t *buf, size_t cap,
+                             struct tern_publish *p)
+{
+	ssize_t n = read(fd, buf, cap);
+	assert_true(n > 0);
+	struct tern_fixed_header fh;
+	assert_int_equal(tern_decode_fixed_header(buf, (size_t)n, 0, &fh), TERN_OK);
+	assert_int_equal(fh.header_len + fh.remaining, (size_t)n);
+	struct tern_packet pk;
+	assert_int_equal(tern_decode_packet(&fh, buf + fh.header_len, version, &pk), TERN_OK);
+	assert_int_equal(pk.type, TERN_PUBLISH);
+	*p = pk.u.publish;
+}
+
+/* One message to subscribers of several kinds: those of one kind (version,
+ * QoS) share its encoded header, each with its own packet id; a v5
+ * subscriber with a subscription identifier gets it, the others none; the
+ * v5 Message Expiry Interval reaches every v5 subscriber, QoS 0 ones get no
+ * packet id, v3.1.1 ones no properties [MQTT-3.3.2-6] [MQTT-3.3.4-3]. */
+static void test_publish_header_shared_per_kind(void **state)
+{
+	(void)state;
+	struct broker *b = start_broker(1);
+	struct worker *w = b->workers[0];
+	int a = subscriber_on(w, "a", TERN_V5, "k/#", 1, 0);
+	int d = subscriber_on(w, "d", TERN_V5, "k/#", 1, 0);
+	int s = subscriber_on(w, "s", TERN_V5, "k/#", 1, 7);
+	int z = subscriber_on(w, "z", TERN_V5, "k/#", 0, 0);
+	int v3 = subscriber_on(w, "v3", TERN_V311, "k/#", 1, 0);
+	/* Two more of a's kind: a header is kept from the second subscriber
+	 * of a message on, so whatever the order, some copy it. */
+	int e2 = subscriber_on(w, "e", TERN_V5, "k/#", 1, 0);
+	int f = subscriber_on(w, "f", TERN_V5, "k/#", 1, 0);
+	int pub = client_on(w, "pub");
+	/* d's next packet id differs from the others': it had a message of
+	 * its own before (on a second filter). */
+	struct tern_sub_entry e = {.filter = {(const uint8_t *)"d/only", 6}, .qos = 1};
+	struct tern_packet sp = {.type = TERN_SUBSCRIBE};
+	sp.u.subscribe.packet_id = 2;
+	sp.u.subscribe.count = 1;
+	sp.u.subscribe.entries = &e;
+	send_packet(d, &sp, TERN_V5);
+	worker_iterate(w, 0);
+	uint8_t buf[512];
+	assert_true(read(d, buf, sizeof(buf)) > 0); /* SUBACK */
+	struct tern_packet p = {.type = TERN_PUBLISH};
+	p.u.publish.qos = 1;
+	p.u.publish.packet_id = 1;
+	p.u.publish.topic = (struct tern_bytes){(const uint8_t *)"d/only", 6};
+	p.u.publish.payload = (struct tern_bytes){(const uint8_t *)"one", 3};
+	send_packet(pub, &p, TERN_V5);
+	worker_iterate(w, 0);
+	int all[] = {a, d, s, z, v3, e2, f, pub};
+	for (size_t i = 0; i < 8; i++)
+		while (read(all[i], buf, sizeof(buf)) > 0)
+			;
+
+	p.u.publish.topic = (struct tern_bytes){(const uint8_t *)"k/x", 3};
+	p.u.publish.payload = (struct tern_bytes){(const uint8_t *)"hello", 5};
+	p.u.publish.packet_id = 2;
+	p.u.publish.props.present = TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
+	p.u.publish.props.message_expiry = 100;
+	send_packet(pub, &p, TERN_V5);
+	worker_iterate(w, 0);
+	struct tern_publish got[7];
+	static uint8_t bytes[7][512]; /* what got[i] points into */
+	int subs[] = {a, d, s, z, v3, e2, f};
+	for (size_t i = 0; i < 7; i++) {
+		read_one_publish(subs[i], subs[i] == v3 ? TERN_V311 : TERN_V5, bytes[i],
+		                 sizeof(bytes[i]), &got[i]);
+		assert_int_equal(got[i].topic.len, 3);
+		assert_memory_equal(got[i].topic.data, "k/x", 3);
+		assert_int_equal(got[i].payload.len, 5);
+		assert_memory_equal(got[i].payload.data, "hello", 5);
+		bool v5 = subs[i] != v3;
+		assert_int_equal(
+		        (got[i].props.present & TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY)) != 0, v5);
+		if (v5) {
+			assert_true(got[i].props.message_expiry >= 99);
+			assert_true(got[i].props.message_expiry <= 100);
+		}
+		assert_int_equal(got[i].props.n_sub_ids, subs[i] == s ? 1 : 0);
+	}
+	assert_int_equal(got[0].qos, 1);
+	assert_int_equal(got[0].packet_id, 1);
+	assert_int_equal(got[1].qos, 1);
+	assert_int_equal(got[1].packet_id, 2); /* d: after d/only */
+	assert_int_equal(got[2].qos, 1);
+	assert_int_equal(got[2].packet_id, 1);
+	assert_int_equal(got[3].qos, 0);
+	assert_int_equal(got[3].packet_id, 0);
+	assert_int_equal(got[4].qos, 1);
+	assert_int_equal(got[4].packet_id, 1);
+	for (size_t i = 5; i < 7; i++) {
+		assert_int_equal(got[i].qos, 1);
+		assert_int_equal(got[i].packet_id, 1);
+	}
+	size_t cur = 0;
+	uint32_t id = 0;
+	assert_true(tern_props_next_sub_id(&got[2].props, &cur, &id));
+	assert_int_equal(id, 7);
+	for (size_t i = 0; i < 8; i++)
+		close(all[i]);
+	for (int i = 0; i < 3; i++)
+		worker_iterate(w, 0);
+	stop_broker(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +595,7 @@ int main(void)
 	        cmocka_unit_test(test_send_out_of_memory_closes_once),
 	        cmocka_unit_test(test_handed_over_conn_is_not_touched_by_the_same_event),
 	        cmocka_unit_test(test_steady_state_allocates_nothing),
+	        cmocka_unit_test(test_publish_header_shared_per_kind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
