@@ -17,6 +17,7 @@ struct delivery {
 	struct msg *msg; /* one reference, owned by the delivery */
 	uint8_t qos;     /* QoS it is delivered with */
 	bool retain;     /* RETAIN flag it is delivered with */
+	bool stored;     /* its row is recorded (session_record_delivery) */
 	uint16_t n_sub_ids;
 	uint32_t sub_id;   /* when n_sub_ids == 1 */
 	uint32_t *sub_ids; /* when n_sub_ids > 1; owned */

@@ -21,7 +21,7 @@
 
 #include "broker/broker.h"
 #include "broker/conn.h"
-#include "broker/persist.h"
+#include "broker/session.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
 #include "tern/codec.h"
@@ -56,6 +56,7 @@ struct flow_cell *flow_cell_new(int64_t queued, uint32_t high)
 	atomic_init(&f->state, 0);
 	atomic_init(&f->pending, queued);
 	atomic_init(&f->waiters, 0);
+	atomic_init(&f->stored, false);
 	f->over_at = 0;
 	f->drained_at = 0;
 	/* No mark: a count never reaches it. */
@@ -234,8 +235,8 @@ void flow_resume(struct worker *w)
 			 * commit of what it acknowledges. */
 			c->last_rx = w->now;
 			for (uint32_t k = 0; k < p->n && c->state == CONN_ACTIVE; k++)
-				persist_hold_ack(w, c, (enum tern_packet_type)p->acks[k].type,
-				                 p->acks[k].packet_id, p->acks[k].reason);
+				session_ack(c->sink.session, (enum tern_packet_type)p->acks[k].type,
+				            p->acks[k].packet_id, p->acks[k].reason, true);
 			if (!was_read && c->state == CONN_ACTIVE)
 				(void)conn_process(c);
 		}

@@ -78,7 +78,11 @@ struct flow_cell {
 	_Atomic uint32_t state;   /* FLOW_* */
 	_Atomic int64_t pending;  /* QoS 1/2 deliveries queued or on their way */
 	_Atomic uint64_t waiters; /* bit (worker id % 64) per worker with a paused publisher */
-	int64_t high, low;        /* marks, fixed at creation */
+	/* Not flow control, but here because every route carries the cell:
+	 * the session is stored (session.c sets it; a routing worker reads it
+	 * to record a delivery's row only for a session the store keeps). */
+	_Atomic bool stored;
+	int64_t high, low; /* marks, fixed at creation */
 	/* The home worker's own, for the stall clock (here rather than in the
 	 * session, so that sessions which never subscribe stay small). */
 	uint64_t over_at;    /* monotonic ms it was first seen not drained; 0: not */

@@ -24,12 +24,10 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/config.h"
-#include "broker/persist.h"
 #include "broker/session.h"
 #include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
-#include "store/store.h"
 #include "tern/codec.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -340,20 +338,20 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	}
 	/* A new connection before the Will Delay Interval passed cancels the
 	 * pending will [MQTT-3.1.3-9]. */
-	msg_unref(s->will);
-	s->will = NULL;
+	session_will_cancel(s);
 	s->version = p->version;
 	s->expire_at = 0;
+	uint32_t expiry;
 	if (p->version == TERN_V5)
-		s->expiry = (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))
-		                    ? p->props.session_expiry
-		                    : 0;
+		expiry = (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))
+		                 ? p->props.session_expiry
+		                 : 0;
 	else
-		s->expiry = p->clean_start ? 0 : UINT32_MAX;
+		expiry = p->clean_start ? 0 : UINT32_MAX;
 	/* persistent_client_expiration bounds sessions that would otherwise
 	 * never expire, as in mosquitto. */
-	if (s->expiry == UINT32_MAX && cfg->persistent_client_expiration)
-		s->expiry = cfg->persistent_client_expiration;
+	if (expiry == UINT32_MAX && cfg->persistent_client_expiration)
+		expiry = cfg->persistent_client_expiration;
 	if (!set_username(s, user)) {
 		refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 		return;
@@ -362,12 +360,9 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	k->session = s;
 	session_flow_online(s, true);
 	stat_add(&w->stats, STAT_SESSIONS_ONLINE, 1);
-	if (session_persistent(s))
-		session_record(s, 0);
-	else
-		/* A stored session resumed with expiry 0 ends at disconnect:
-		 * it must not come back after a restart. */
-		session_unrecord(s);
+	/* Stored from now on, or (a stored session resumed with expiry 0,
+	 * which ends at disconnect) no longer. */
+	session_set_expiry(s, expiry);
 
 	k->keep_alive = p->keep_alive;
 	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&
@@ -401,7 +396,6 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 		/* The will's Message Expiry Interval counts from when it is
 		 * published (section 3.1.3.2.4), not from CONNECT. */
 		k->will->expire_at = 0;
-		persist_assign_id(w, k->will);
 		k->will_has_expiry =
 		        p->version == TERN_V5 &&
 		        (p->will_props.present & TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY));

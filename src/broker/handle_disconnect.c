@@ -5,14 +5,11 @@
  */
 #include "broker/handlers.h"
 
-#include "broker/persist.h"
 #include "broker/session.h"
 #include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
-#include "store/store.h"
 #include "tern/codec.h"
-#include "util/clock.h"
 #include "util/msg.h"
 
 void handle_pingreq(struct sink *k)
@@ -31,7 +28,7 @@ void handle_disconnect(struct sink *k, struct session *s, const struct tern_reas
 			sink_close(k, TERN_RC_PROTOCOL_ERROR, "session expiry set on DISCONNECT");
 			return;
 		}
-		s->expiry = p->props.session_expiry;
+		session_set_expiry(s, p->props.session_expiry);
 	}
 	/* Only reason 0x00 (normal disconnection, and every v3 DISCONNECT)
 	 * discards the will [MQTT-3.14.4-3] [MQTT-3.1.2-8]; 0x04 and the
@@ -61,33 +58,13 @@ void handle_detach(struct sink *k)
 	s->conn = NULL;
 	session_flow_online(s, false);
 	stat_add(&w->stats, STAT_SESSIONS_ONLINE, (uint64_t)-1);
+	struct msg *will = NULL;
 	if (k->will && !k->will_suppressed) {
-		/* The will goes out after the Will Delay Interval or when the
-		 * session ends, whichever is first [MQTT-3.1.3-9]. */
-		uint32_t delay = k->will_delay < s->expiry ? k->will_delay : s->expiry;
-		msg_unref(s->will);
-		s->will = k->will;
-		s->will_has_expiry = k->will_has_expiry;
-		s->will_expiry = k->will_expiry;
+		will = k->will;
 		k->will = NULL;
-		s->will_at = w->now + (uint64_t)delay * 1000u;
-		if (delay == 0)
-			session_fire_will(s);
 	}
-	if (s->expiry == 0) {
-		session_destroy(s);
-		return;
-	}
-	s->expire_at = s->expiry == UINT32_MAX ? 0 : w->now + (uint64_t)s->expiry * 1000u;
-	int64_t wall = wall_ms();
-	session_record(s, wall);
-	struct store_batch *batch = persist_batch(w);
-	if (batch) {
-		if (s->will && s->will->store_id) {
-			/* A delayed will must survive a restart too. */
-			persist_note(w, store_msg_put(batch, s->will));
-			persist_note(w, store_will_put(batch, s->id, s->will->store_id,
-			                               wall + (int64_t)(s->will_at - w->now)));
-		}
-	}
+	/* The will goes out after the Will Delay Interval or when the session
+	 * ends, whichever is first [MQTT-3.1.3-9]; a session with expiry 0
+	 * ends now. */
+	(void)session_offline_take(s, will, k->will_delay, k->will_has_expiry, k->will_expiry);
 }

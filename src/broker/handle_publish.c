@@ -24,13 +24,10 @@
 #include "broker/broker.h"
 #include "broker/conn.h"
 #include "broker/flow.h"
-#include "broker/persist.h"
-#include "broker/retain.h"
-#include "broker/route.h"
 #include "broker/session.h"
+#include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
-#include "store/store.h"
 #include "tern/codec.h"
 #include "util/alias_in.h"
 #include "util/log.h"
@@ -55,28 +52,6 @@ static bool resolve_alias(struct conn *c, const struct tern_publish *p, struct t
 	return err == TERN_OK;
 }
 
-static bool qos2_seen(struct session *s, uint16_t id)
-{
-	for (size_t i = 0; i < s->n_qos2_in; i++)
-		if (s->qos2_in[i] == id)
-			return true;
-	return false;
-}
-
-static bool qos2_add(struct session *s, uint16_t id)
-{
-	if (s->n_qos2_in == s->cap_qos2_in) {
-		size_t cap = s->cap_qos2_in ? s->cap_qos2_in * 2 : 8;
-		uint16_t *v = realloc(s->qos2_in, cap * sizeof(*v));
-		if (!v)
-			return false;
-		s->qos2_in = v;
-		s->cap_qos2_in = cap;
-	}
-	s->qos2_in[s->n_qos2_in++] = id;
-	return true;
-}
-
 /* Acknowledges a QoS 1/2 PUBLISH: now, or after the acknowledgements that
  * flow control holds for this publisher (they stay in order). */
 static void ack(struct conn *c, const struct tern_publish *p, uint8_t reason)
@@ -87,7 +62,7 @@ static void ack(struct conn *c, const struct tern_publish *p, uint8_t reason)
 	if (c->flow)
 		flow_hold(c, (uint8_t)type, p->packet_id, reason);
 	else
-		conn_send_ack(c, type, p->packet_id, reason);
+		session_ack(c->sink.session, type, p->packet_id, reason, false);
 }
 
 void handle_publish(struct conn *c, const struct tern_publish *p)
@@ -138,7 +113,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
 		return;
 	}
-	if (p->qos == 2 && qos2_seen(s, p->packet_id)) {
+	if (p->qos == 2 && session_qos2_pending(s, p->packet_id)) {
 		/* A retransmission: already routed, acknowledge again
 		 * (method B, [MQTT-4.3.3-9]). */
 		ack(c, p, TERN_RC_SUCCESS);
@@ -173,7 +148,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		return;
 	}
 	if (c->sink.version == TERN_V5 && p->qos == 2 &&
-	    s->n_qos2_in >= b->cfg.max_inflight_messages) {
+	    session_qos2_count(s) >= b->cfg.max_inflight_messages) {
 		/* More unacknowledged QoS 2 than the Receive Maximum we
 		 * announced [MQTT-3.3.4-7]; 3.1.1 has no such limit. */
 		conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
@@ -185,148 +160,99 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
-	persist_assign_id(w, m);
-	struct store_batch *batch = persist_batch(w);
-	if (batch && p->retain) {
-		/* An empty payload clears the retained message [MQTT-3.3.1-6]. */
-		if (p->payload.len)
-			persist_note(w, store_msg_put(batch, m));
-		persist_note(w, store_retain_put(batch, topic.data, topic.len,
-		                                 p->payload.len ? m->store_id : 0));
-	}
-	if (p->retain && retain_set(b->retain, m)) {
-		msg_unref(m);
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-		return;
-	}
-	size_t matched = 0;
-	struct flow_hit full = {0};
-	enum tern_err err = route_publish(w, m, &matched, p->qos > 0 ? &full : NULL);
+	struct publish_result r;
+	enum tern_err err = session_publish(s, m, p->packet_id, &r);
 	msg_unref(m);
 	if (err) {
-		/* A failing PUBREC ends the flow: the id is not remembered. */
-		ack(c, p, TERN_RC_UNSPECIFIED);
+		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
-	if (p->qos == 2 && !qos2_add(s, p->packet_id)) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+	if (r.refused) {
+		/* A failing PUBREC ends the flow: the id is not remembered. */
+		ack(c, p, TERN_RC_UNSPECIFIED);
 		return;
 	}
 	/* 0x10 is a MAY (section 3.4.2.1 / 3.5.2.1); mosquitto, which routes a
 	 * QoS 2 message only at PUBREL, says it in PUBACK alone, and tools that
 	 * compare its bytes expect a plain PUBREC (success, 2 bytes). */
-	uint8_t reason = matched || p->qos == 2 ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
-	if (p->qos == 2 && batch && session_persistent(s))
-		persist_note(w, store_qos2_put(batch, s->id, p->packet_id));
+	uint8_t reason =
+	        r.matched || p->qos == 2 ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
+	if (p->qos == 0)
+		return;
+	enum tern_packet_type type = p->qos == 1 ? TERN_PUBACK : TERN_PUBREC;
 	if (c->flow) {
 		/* Paused: in order after the held ones (flow.c). */
 		ack(c, p, reason);
 		return;
 	}
-	if (full.cell &&
-	    flow_pause(c, &full, p->qos == 1 ? TERN_PUBACK : TERN_PUBREC, p->packet_id, reason))
+	if (r.full.cell && flow_pause(c, &r.full, (uint8_t)type, p->packet_id, reason))
 		return; /* acknowledged when the receiver has drained */
-	if (batch && (p->qos == 2 || matched || p->retain)) {
-		/* PUBACK / PUBREC promise the message is safe: they wait for
-		 * the commit of the rows just recorded (issue: no
-		 * acknowledged message is ever lost). */
-		persist_hold_ack(w, c, p->qos == 1 ? TERN_PUBACK : TERN_PUBREC, p->packet_id,
-		                 reason);
-		return;
-	}
-	ack(c, p, reason);
+	/* PUBACK / PUBREC promise the message is safe: they wait for the
+	 * commit of the rows just recorded, if any (issue: no acknowledged
+	 * message is ever lost). */
+	session_ack(s, type, p->packet_id, reason, r.durable);
 }
 
 /* An acknowledgement of the other QoS's flow for a packet id in flight
  * (PUBREC or PUBCOMP for a QoS 1 PUBLISH, PUBACK for a QoS 2 one) can only
  * come from a client that lost track of its ids: a Protocol Error
- * (section 4.13), DISCONNECT 0x82 in v5, as mosquitto does. Returns true
- * after closing c. */
-static bool wrong_ack(struct conn *c, const struct inflight *f, bool qos1_ack)
-{
-	if (!f || (f->state == INFLIGHT_WAIT_PUBACK) == qos1_ack)
-		return false;
-	conn_close(c, TERN_RC_PROTOCOL_ERROR,
-	           qos1_ack ? "PUBACK for a QoS 2 message" : "QoS 2 ack for a QoS 1 message");
-	return true;
-}
+ * (section 4.13), DISCONNECT 0x82 in v5, as mosquitto does. */
 
 void handle_puback(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->sink.session;
-	struct inflight *f = session_inflight_find(s, p->packet_id);
-	if (wrong_ack(c, f, true))
-		return;
 	/* An ack for an unknown id is ignored: it may be a duplicate. */
-	if (f)
-		session_inflight_remove(s, f);
+	if (session_inflight_ack(c->sink.session, TERN_PUBACK, p->packet_id, p->reason) ==
+	    INFLIGHT_ACK_WRONG_FLOW)
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBACK for a QoS 2 message");
 }
 
 void handle_pubrec(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->sink.session;
-	struct inflight *f = session_inflight_find(s, p->packet_id);
-	if (!f) {
+	switch (session_inflight_ack(c->sink.session, TERN_PUBREC, p->packet_id, p->reason)) {
+	case INFLIGHT_ACK_UNKNOWN:
 		/* Section 4.3.3: answer so the client can finish its flow;
 		 * but a failing PUBREC has ended it already: a PUBREL would
 		 * restart a flow the client closed (mosquitto sends none). */
 		if (p->reason < 0x80)
-			conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_PACKET_ID_NOT_FOUND);
+			(void)sink_send_ack(&c->sink, TERN_PUBREL, p->packet_id,
+			                    TERN_RC_PACKET_ID_NOT_FOUND);
+		return;
+	case INFLIGHT_ACK_WRONG_FLOW:
+	case INFLIGHT_ACK_EARLY:
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "QoS 2 ack for a QoS 1 message");
+		return;
+	case INFLIGHT_ACK_DONE:
+		/* [MQTT-4.3.3-4]; a failing PUBREC ended the flow. */
+		if (p->reason < 0x80)
+			(void)sink_send_ack(&c->sink, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
 		return;
 	}
-	if (wrong_ack(c, f, false))
-		return;
-	if (f->unsent) {
-		/* The client got it before the reconnect: no resend needed. */
-		f->unsent = false;
-		s->n_unsent--;
-	}
-	if (p->reason >= 0x80) {
-		/* A failing PUBREC ends the flow for this message. */
-		session_inflight_remove(s, f);
-		return;
-	}
-	/* The message itself is no longer needed: only the id is
-	 * [MQTT-4.3.3-5]. */
-	msg_unref(f->d.msg);
-	f->d.msg = NULL;
-	f->state = INFLIGHT_WAIT_PUBCOMP;
-	struct store_batch *batch = persist_batch(c->w);
-	if (batch && f->store_id && session_persistent(s))
-		persist_note(c->w, store_delivery_state(batch, s->id, f->store_id, p->packet_id,
-		                                        STORE_D_PUBREL));
-	conn_send_ack(c, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
 }
 
 void handle_pubrel(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->sink.session;
-	bool known = session_qos2_forget(s, p->packet_id);
-	struct store_batch *batch = persist_batch(c->w);
+	/* After PUBCOMP the client may reuse the id for a new message: the
+	 * store must have forgotten it first (durable), or a restart would
+	 * take that new message for a retransmission and drop it. */
+	bool durable;
+	bool known = session_qos2_release(c->sink.session, p->packet_id, &durable);
 	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
-	uint8_t reason = known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND;
-	if (known && batch && session_persistent(s)) {
-		/* After PUBCOMP the client may reuse the id for a new message: the
-		 * store must have forgotten it first, or a restart would take
-		 * that new message for a retransmission and drop it. */
-		persist_note(c->w, store_qos2_del(batch, s->id, p->packet_id));
-		persist_hold_ack(c->w, c, TERN_PUBCOMP, p->packet_id, reason);
-		return;
-	}
-	conn_send_ack(c, TERN_PUBCOMP, p->packet_id, reason);
+	session_ack(c->sink.session, TERN_PUBCOMP, p->packet_id,
+	            known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND, durable);
 }
 
 void handle_pubcomp(struct conn *c, const struct tern_ack *p)
 {
-	struct session *s = c->sink.session;
-	struct inflight *f = session_inflight_find(s, p->packet_id);
-	if (wrong_ack(c, f, false))
+	switch (session_inflight_ack(c->sink.session, TERN_PUBCOMP, p->packet_id, p->reason)) {
+	case INFLIGHT_ACK_WRONG_FLOW:
+		conn_close(c, TERN_RC_PROTOCOL_ERROR, "QoS 2 ack for a QoS 1 message");
 		return;
-	if (f && f->state == INFLIGHT_WAIT_PUBREC) {
+	case INFLIGHT_ACK_EARLY:
 		/* PUBCOMP answers our PUBREL, which was not sent yet. */
 		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBCOMP before PUBREC");
 		return;
+	case INFLIGHT_ACK_UNKNOWN: /* ignored: it may be a duplicate */
+	case INFLIGHT_ACK_DONE:
+		return;
 	}
-	if (f)
-		session_inflight_remove(s, f);
 }

@@ -17,14 +17,12 @@
 #include "broker/auth.h"
 #include "broker/config.h"
 #include "broker/delivery.h"
-#include "broker/persist.h"
 #include "broker/retain.h"
 #include "broker/route.h"
 #include "broker/router.h"
 #include "broker/session.h"
 #include "broker/sink.h"
 #include "broker/worker.h"
-#include "store/store.h"
 #include "tern/codec.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -96,10 +94,7 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 			d.n_sub_ids = 1;
 			d.sub_id = r->sub_id;
 		}
-		struct store_batch *batch = persist_batch(w);
-		if (batch && d.qos > 0 && d.msg->store_id && session_persistent(s))
-			persist_note(w, store_delivery_put(batch, s->id, d.msg->store_id, d.qos,
-			                                   true, &d.sub_id, d.n_sub_ids));
+		/* Recorded by the session when it is stored. */
 		session_deliver(s, &d);
 	}
 	retain_hits_free(&hits);
@@ -125,25 +120,12 @@ static void plan_send(struct worker *w, void *arg)
 }
 
 /* Every replica has the change; the answer also waits for the store to
- * have it, so a subscription that was acknowledged survives a restart. */
+ * have it (a stored session's), so a subscription that was acknowledged
+ * survives a restart. */
 static void plan_done(struct worker *w, void *arg)
 {
-	persist_hold_call(w, plan_send, arg, plan_free);
-}
-
-static struct sub *sub_new(struct tern_bytes filter)
-{
-	struct sub *sub = calloc(1, sizeof(*sub));
-	if (!sub)
-		return NULL;
-	sub->filter = malloc(filter.len);
-	if (!sub->filter) {
-		free(sub);
-		return NULL;
-	}
-	memcpy(sub->filter, filter.data, filter.len);
-	sub->len = (uint16_t)filter.len;
-	return sub;
+	struct plan *pl = arg;
+	session_after_commit(w, pl->session_id, plan_send, pl, plan_free);
 }
 
 void handle_subscribe(struct sink *k, struct session *s, const struct tern_subscribe *p)
@@ -169,9 +151,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		bool shared = tern_topic_filter_share(e.filter, &group, &plain);
 		if (!shared)
 			plain = e.filter;
-		struct sub *sub =
-		        map_get(&s->subs, &w->broker->hash_key, e.filter.data, e.filter.len);
-		bool is_new = sub == NULL;
+		bool is_new = !map_get(&s->subs, &w->broker->hash_key, e.filter.data, e.filter.len);
 		const struct config *cfg = &w->broker->cfg;
 		if (topic_too_deep(w->broker, e.filter)) {
 			/* Well-formed but beyond max_topic_levels. */
@@ -203,39 +183,29 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			          (int)s->client_id_len, (const char *)s->client_id);
 			continue;
 		}
-		if (is_new) {
-			sub = sub_new(e.filter);
-			if (!sub ||
-			    map_put(&s->subs, &w->broker->hash_key, sub->filter, sub->len, sub)) {
-				if (sub)
-					free(sub->filter);
-				free(sub);
-				*reason = TERN_RC_UNSPECIFIED;
-				continue;
-			}
-		}
 		/* A repeated filter replaces the subscription's options
 		 * [MQTT-3.8.4-3]. */
-		sub->qos = e.qos;
-		sub->flags =
+		uint8_t flags =
 		        (e.no_local ? ROUTE_NO_LOCAL : 0) | (e.retain_as_published ? ROUTE_RAP : 0);
-		sub->retain_handling = e.retain_handling;
-		sub->sub_id = sub_id;
+		if (session_subscribe(s, e.filter, e.qos, flags, e.retain_handling, sub_id,
+		                      &is_new)) {
+			*reason = TERN_RC_UNSPECIFIED;
+			continue;
+		}
 		/* Every route of a session carries its flow cell (flow.h). */
 		struct route r = {.session = s->id,
 		                  .flow = session_flow(s),
 		                  .sub_id = sub_id,
 		                  .home = (uint16_t)w->id,
 		                  .qos = e.qos,
-		                  .flags = sub->flags};
+		                  .flags = flags};
 		if (!r.flow || route_change(w, &batch, true, e.filter, &r)) {
+			/* Not routed, so not kept either. */
+			if (is_new)
+				(void)session_unsubscribe(s, e.filter);
 			*reason = TERN_RC_UNSPECIFIED;
 			continue;
 		}
-		struct store_batch *sb = persist_batch(w);
-		if (sb && session_persistent(s))
-			persist_note(w, store_sub_put(sb, s->id, e.filter.data, e.filter.len, e.qos,
-			                              sub->flags, e.retain_handling, sub_id));
 		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
 		log_write(&w->broker->log, LOG_TYPE_SUBSCRIBE, "%.*s %u %.*s",
@@ -273,21 +243,15 @@ void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_uns
 	size_t cur = 0;
 	while (tern_unsubscribe_next(p, &cur, &f)) {
 		uint8_t *reason = &pl->reasons[pl->n++];
-		struct sub *sub = map_del(&s->subs, &w->broker->hash_key, f.data, f.len);
-		if (!sub) {
+		if (!session_unsubscribe(s, f)) {
 			*reason = TERN_RC_NO_SUBSCRIPTION_EXISTED;
 			continue;
 		}
 		struct route r = {.session = s->id, .home = (uint16_t)w->id};
 		*reason = route_change(w, &batch, false, f, &r) ? TERN_RC_UNSPECIFIED
 		                                                : TERN_RC_SUCCESS;
-		struct store_batch *sb = persist_batch(w);
-		if (sb && session_persistent(s))
-			persist_note(w, store_sub_del(sb, s->id, f.data, f.len));
 		log_write(&w->broker->log, LOG_TYPE_UNSUBSCRIBE, "%.*s %.*s", (int)s->client_id_len,
 		          (const char *)s->client_id, (int)f.len, (const char *)f.data);
-		free(sub->filter);
-		free(sub);
 	}
 	/* v3.1.1's UNSUBACK has no reason codes: the codec leaves them out. */
 	route_batch_end(w, &batch, plan_done, pl, plan_free);

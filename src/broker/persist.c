@@ -1,20 +1,25 @@
 /*
- * persist.c - the broker's side of durable storage (src/store).
+ * persist.c - the broker's side of durable storage (src/store): the store
+ * adapter of the session module.
  *
- * Recording: handlers and sessions call persist_batch(w) and append store
- * operations for what must survive a restart; with the memory back-end it
- * returns NULL and nothing is recorded. Each loop iteration's operations
- * form one batch, submitted just before the worker sleeps and before its
- * outbox goes to other workers, so a delivery's row is queued for the disk
- * before any other worker can record the delivery's acknowledgement.
+ * Recording: only the transitions of session.c record store operations
+ * (persist_batch() gives them this iteration's batch; with the memory
+ * back-end it returns NULL and nothing is recorded). Each loop iteration's
+ * operations form one batch, submitted just before the worker sleeps and
+ * before its outbox goes to other workers, so a delivery's row is queued
+ * for the disk before any other worker can record the delivery's
+ * acknowledgement.
  *
  * Holding answers: an acknowledgement that promises durability (PUBACK,
- * PUBREC, SUBACK) is held with the ticket of the batch being built and sent
- * when the storage thread reports that batch committed. Batches of one
- * worker complete in order, so a ticket's completion releases everything
- * held up to it. When the current batch is empty, its held answers depend
- * only on earlier batches: they go out at once if those are done, or ride
- * an empty batch through the storage thread to keep the order.
+ * PUBREC, PUBCOMP, SUBACK) is held with the ticket of the batch being built
+ * and handed back when the storage thread reports that batch committed:
+ * acknowledgements to session_ack_committed(), which sends them (or, when
+ * the commit failed, refuses or closes), calls to their function. This file
+ * sends nothing and closes nothing itself. Batches of one worker complete
+ * in order, so a ticket's completion releases everything held up to it.
+ * When the current batch is empty, its held answers depend only on earlier
+ * batches: they go out at once if those are done, or ride an empty batch
+ * through the storage thread to keep the order.
  *
  * Loading: at start, before the workers run, everything stored is put back:
  * sessions on their home worker (for the current number of workers),
@@ -29,15 +34,12 @@
 
 #include "broker/broker.h"
 #include "broker/config.h"
-#include "broker/conn.h"
 #include "broker/delivery.h"
 #include "broker/retain.h"
 #include "broker/router.h"
 #include "broker/session.h"
-#include "broker/sink.h"
 #include "broker/worker.h"
 #include "store/store.h"
-#include "tern/codec.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -45,11 +47,7 @@
 
 struct held {
 	uint64_t ticket;
-	uint64_t session_id;
-	uint64_t conn_id;
-	enum tern_packet_type type; /* PUBACK, PUBREC or PUBCOMP; 0 for a call */
-	uint16_t packet_id;
-	uint8_t reason;
+	struct held_ack ack; /* ack.type 0: a call */
 	pending_done_fn fn;
 	void *arg;
 	void (*free_arg)(void *);
@@ -74,6 +72,11 @@ void persist_note(struct worker *w, enum tern_err err)
 		log_write(&w->broker->log, LOG_TYPE_ERR,
 		          "Error: out of memory recording to the store; a restart may lose "
 		          "recent changes");
+}
+
+size_t persist_ops(struct worker *w)
+{
+	return store_batch_count(w->batch);
 }
 
 void persist_assign_id(struct worker *w, struct msg *m)
@@ -103,47 +106,13 @@ static enum tern_err push_held(struct worker *w, const struct held *h)
 
 static void release(struct worker *w, const struct held *h, enum tern_err err)
 {
-	if (!h->type) {
+	if (!h->ack.type) {
 		/* The subscription is in effect either way; a failed commit
 		 * only means it might not survive a restart. */
 		h->fn(w, h->arg);
 		return;
 	}
-	struct session *s = err ? map64_get(&w->sessions_by_id, h->session_id) : NULL;
-	if (s && h->type == TERN_PUBREC) {
-		/* The QoS 2 message is refused (v5 PUBREC 0x80 ends its flow,
-		 * a 3.1.1 client resends it after the close): its packet id
-		 * must leave no trace, or the next PUBLISH with it would be
-		 * taken for a retransmission and never routed [MQTT-4.3.3-9].
-		 * The store has none either: the failed transaction held it.
-		 * Whether or not the client is still connected. */
-		(void)session_qos2_forget(s, h->packet_id);
-	} else if (s && h->type == TERN_PUBCOMP) {
-		/* The store may still hold the id: a PUBCOMP would let the
-		 * client reuse it, and after a restart its next message with
-		 * that id would be taken for a retransmission and dropped.
-		 * Keep the id (once), as the store does, and close below: the
-		 * client sends PUBREL again when it reconnects [MQTT-4.4.0-1],
-		 * which retries the deletion. Out of memory, the PUBREL then
-		 * finds no id and is answered 0x92. */
-		(void)session_qos2_forget(s, h->packet_id);
-		(void)session_restore_qos2(s, h->packet_id);
-	}
-	/* Sends on a connection that is closing are dropped (sink.h). */
-	struct sink *k = sink_find(w, h->session_id, h->conn_id);
-	if (!k)
-		return;
-	if (!err) {
-		(void)sink_send_ack(k, h->type, h->packet_id, h->reason);
-	} else if (k->version == TERN_V5 && h->type != TERN_PUBCOMP) {
-		/* Not durable: say so, so the publisher can try again. */
-		(void)sink_send_ack(k, h->type, h->packet_id, TERN_RC_UNSPECIFIED);
-	} else {
-		/* 3.1.1 cannot say it, and PUBCOMP has no failure code:
-		 * close, and the client resends on reconnect
-		 * [MQTT-4.4.0-1]. */
-		sink_close(k, TERN_RC_UNSPECIFIED, "storage failed");
-	}
+	session_ack_committed(w, &h->ack, err);
 }
 
 static void release_upto(struct worker *w, uint64_t ticket, enum tern_err err)
@@ -156,23 +125,10 @@ static void release_upto(struct worker *w, uint64_t ticket, enum tern_err err)
 	}
 }
 
-void persist_hold_ack(struct worker *w, struct conn *c, enum tern_packet_type type,
-                      uint16_t packet_id, uint8_t reason)
+enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a)
 {
-	if (!w->broker->store) {
-		conn_send_ack(c, type, packet_id, reason);
-		return;
-	}
-	struct held h = {.ticket = w->ticket,
-	                 .session_id = c->sink.session->id,
-	                 .conn_id = c->sink.id,
-	                 .type = type,
-	                 .packet_id = packet_id,
-	                 .reason = reason};
-	if (push_held(w, &h)) {
-		/* Cannot wait: better unacknowledged than falsely so. */
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-	}
+	struct held h = {.ticket = w->ticket, .ack = *a};
+	return push_held(w, &h);
 }
 
 void persist_hold_call(struct worker *w, pending_done_fn fn, void *arg, void (*free_arg)(void *))
@@ -249,7 +205,7 @@ void persist_worker_free(struct worker *w)
 {
 	while (w->held_n) {
 		struct held *h = &w->held[w->held_head];
-		if (!h->type && h->free_arg)
+		if (!h->ack.type && h->free_arg)
 			h->free_arg(h->arg);
 		w->held_head = (w->held_head + 1) % w->held_cap;
 		w->held_n--;

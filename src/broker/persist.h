@@ -6,6 +6,7 @@
 #ifndef TERN_BROKER_PERSIST_H
 #define TERN_BROKER_PERSIST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "broker/worker.h"
@@ -13,7 +14,6 @@
 #include "tern/error.h"
 
 struct broker;
-struct conn;
 struct msg;
 struct store_batch;
 struct worker;
@@ -23,20 +23,37 @@ struct worker;
 enum tern_err persist_open(struct broker *b);
 
 /* The batch to record this iteration's store operations in; NULL with the
- * memory back-end (record nothing then) or when out of memory. */
+ * memory back-end (record nothing then) or when out of memory. For the
+ * session module (session.c, session_out.c), which alone decides what is
+ * stored. */
 struct store_batch *persist_batch(struct worker *w);
 
 /* Logs a failed store_* recording call. */
 void persist_note(struct worker *w, enum tern_err err);
 
-/* Gives m a store id when the store must keep it (QoS > 0 or retained).
+/* How many operations this iteration's batch holds so far: a transition
+ * compares it before and after to learn whether it recorded anything (and
+ * so whether its acknowledgement must wait for the commit). */
+size_t persist_ops(struct worker *w);
+
+/* Gives m a store id when the store may keep it (QoS > 0 or retained).
  * Call before m is shared with another thread. */
 void persist_assign_id(struct worker *w, struct msg *m);
 
-/* Sends an acknowledgement once the current batch is committed (at once
- * without a store). */
-void persist_hold_ack(struct worker *w, struct conn *c, enum tern_packet_type type,
-                      uint16_t packet_id, uint8_t reason);
+/* An acknowledgement waiting for a commit. */
+struct held_ack {
+	uint64_t session_id;
+	uint64_t conn_id;
+	uint16_t packet_id;
+	uint8_t type; /* TERN_PUBACK, TERN_PUBREC or TERN_PUBCOMP */
+	uint8_t reason;
+};
+
+/* Holds a until the current batch is committed, then hands it back with
+ * the commit's result to session_ack_committed(), which sends it: this
+ * module sends nothing and closes nothing. Needs a store. TERN_E_NOMEM
+ * when it cannot be held. */
+enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a);
 
 /* Calls fn(w, arg) once the current batch is committed (at once without a
  * store); free_arg frees arg if the broker stops first. */

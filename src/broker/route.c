@@ -26,12 +26,10 @@
 #include "broker/broker.h"
 #include "broker/delivery.h"
 #include "broker/flow.h"
-#include "broker/persist.h"
 #include "broker/router.h"
 #include "broker/session.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
-#include "store/store.h"
 #include "tern/codec.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -508,7 +506,6 @@ enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
 		grouped = false;
 	}
 	const struct route_dedup *dd = grouped ? w->dedup : NULL;
-	struct store_batch *sbatch = msg->qos > 0 ? persist_batch(w) : NULL;
 	for (size_t i = 0; i < m->n; i++) {
 		if (dd && dd->member[i])
 			continue;
@@ -546,16 +543,9 @@ enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
 		 * [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */
 		d.retain = rap && msg->retain;
 		d.msg = msg_ref(msg);
-		if (d.qos > 0 && msg->store_id && sbatch) {
-			/* Recorded by the publishing worker, before the delivery
-			 * can reach another worker; kept only for sessions the
-			 * store keeps. */
-			persist_note(w, store_msg_put(sbatch, msg));
-			persist_note(w, store_delivery_put(sbatch, r->session, msg->store_id, d.qos,
-			                                   d.retain,
-			                                   d.n_sub_ids > 1 ? d.sub_ids : &d.sub_id,
-			                                   d.n_sub_ids));
-		}
+		/* Recorded (for a stored session only) by the publishing
+		 * worker, before the delivery can reach another worker. */
+		session_record_delivery(w, r, &d);
 		hand_over(w, r, &d, &over);
 		delivered++;
 	}

@@ -1,26 +1,24 @@
 /*
- * session.c - MQTT sessions: subscriptions, the outbound QoS state machine,
- * the offline queue, wills and expiry.
- *
- * Outbound flow (section 4.3): a delivery of QoS > 0 gets a packet id and
- * an in-flight slot while the client's window has room (the smaller of
- * max_inflight_messages and the client's v5 Receive Maximum
- * [MQTT-4.9.0-2]); otherwise, and while the client is offline, it waits in
- * a FIFO queue bounded by max_queued_messages. In-flight entries keep send
- * order, so a resumed session resends them in the original order
- * [MQTT-4.6.0-1]. QoS 0 is sent at once when online (dropped, and counted,
- * when the socket is that far behind) and not queued offline.
- *
- * The bound on the queue depends on whether the client is there (flow.h).
- * Offline, max_queued_messages / max_queued_bytes drop what exceeds them,
- * as in mosquitto. Online, they are marks for flow control: the queue keeps
- * everything it is given and the session's flow cell tells its publishers
- * to wait; only a session that stalls (max_stall_time without progress)
- * drops beyond them. Every delivery in the queue is counted in the cell.
+ * session.c - MQTT sessions: their lifecycle (create, resume, go offline,
+ * expire, end), subscriptions, wills, inbound QoS 2, and what the store
+ * keeps of them. The outbound QoS state machine and the offline queue are
+ * session_out.c.
  *
  * Inbound QoS 2 uses method B of the spec (4.3.3): the message is routed on
  * the first PUBLISH and its packet id remembered until PUBREL, so a
  * retransmitted PUBLISH is not routed twice.
+ *
+ * Durability: the session module alone decides what the store keeps
+ * (persist.c is its adapter to src/store). A session is stored (s->stored)
+ * from the transition that gives it a non-zero expiry until the one that
+ * ends it; each transition of a stored session records its store
+ * operations (here and in session_out.c), and every path that ends a
+ * stored session deletes its row, which takes everything under it along.
+ * Nothing is recorded for a session that ends with its connection, so a
+ * message that reaches only such sessions is not written and its
+ * acknowledgement waits for no commit. Acknowledgements that promise
+ * durability go through session_ack(), which holds them until the commit
+ * and keeps them in order.
  */
 #include "broker/session.h"
 
@@ -37,11 +35,13 @@
 #include "broker/retain.h"
 #include "broker/route.h"
 #include "broker/router.h"
+#include "broker/session_int.h"
 #include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
 #include "store/store.h"
 #include "tern/codec.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/log_limit.h"
 #include "util/map.h"
@@ -74,6 +74,67 @@ enum tern_err session_register(struct worker *w, struct session *s)
 	return TERN_OK;
 }
 
+static void mark_stored(struct session *s, bool stored)
+{
+	s->stored = stored;
+	if (s->flow)
+		atomic_store_explicit(&s->flow->stored, stored, memory_order_relaxed);
+}
+
+/* Writes s's row (created or updated: expiry, and disconnected_at,
+ * wall-clock ms or 0 while online) and marks it stored. */
+static void record(struct session *s, int64_t disconnected_at)
+{
+	struct store_batch *b = persist_batch(s->w);
+	if (!b)
+		return;
+	persist_note(s->w, store_session_put(b, s->id, s->client_id, s->client_id_len, s->version,
+	                                     s->expiry, disconnected_at));
+	/* Nothing else to write: a session that is not stored holds state
+	 * only while its expiry is 0, and such a session ends with its
+	 * connection (at a takeover too), so it is never stored later. A
+	 * session is stored from the CONNECT that creates or resumes it, before
+	 * anything is routed to it. */
+	mark_stored(s, true);
+}
+
+/* Deletes what the store keeps of s (its row's deletion cascades to its
+ * subscriptions, deliveries, inbound QoS 2 ids and will) and marks it not
+ * stored. */
+static void unrecord(struct session *s)
+{
+	struct store_batch *b = stored_batch(s);
+	if (!b)
+		return;
+	persist_note(s->w, store_session_del(b, s->id));
+	mark_stored(s, false);
+}
+
+void session_set_expiry(struct session *s, uint32_t expiry)
+{
+	s->expiry = expiry;
+	if (expiry)
+		record(s, s->conn ? 0 : wall_ms());
+	else
+		/* The session ends at disconnect: it must not come back after
+		 * a restart, even if it was stored before. */
+		unrecord(s);
+}
+
+/* Keeps m as the retained message of its topic (an empty payload clears
+ * it [MQTT-3.3.1-6]), in the store too. */
+static enum tern_err retain(struct worker *w, struct msg *m)
+{
+	struct store_batch *b = persist_batch(w);
+	if (b) {
+		if (m->payload.len)
+			persist_note(w, store_msg_put(b, m));
+		persist_note(w, store_retain_put(b, m->topic.data, m->topic.len,
+		                                 m->payload.len ? m->store_id : 0));
+	}
+	return retain_set(w->broker->retain, m);
+}
+
 void session_fire_will(struct session *s)
 {
 	struct msg *will = s->will;
@@ -87,15 +148,11 @@ void session_fire_will(struct session *s)
 	 * then and reads only the rest (store_msg_put). */
 	if (s->will_has_expiry)
 		will->expire_at = w->now + (uint64_t)s->will_expiry * 1000u;
-	struct store_batch *batch = persist_batch(w);
-	if (batch && s->stored)
-		persist_note(w, store_will_put(batch, s->id, 0, 0));
-	if (batch && will->retain)
-		persist_note(w, store_msg_put(batch, will));
-	if (will->retain && batch)
-		persist_note(w, store_retain_put(batch, will->topic.data, will->topic.len,
-		                                 will->payload.len ? will->store_id : 0));
-	if (will->retain && retain_set(w->broker->retain, will))
+	persist_assign_id(w, will);
+	struct store_batch *b = stored_batch(s);
+	if (b)
+		persist_note(w, store_will_put(b, s->id, 0, 0));
+	if (will->retain && retain(w, will))
 		log_write(&w->broker->log, LOG_TYPE_ERR,
 		          "Error: out of memory storing a retained will");
 	if (route_publish(w, will, NULL, NULL))
@@ -103,24 +160,50 @@ void session_fire_will(struct session *s)
 	msg_unref(will);
 }
 
-void session_record(struct session *s, int64_t disconnected_at)
+void session_will_cancel(struct session *s)
 {
-	struct store_batch *batch = persist_batch(s->w);
-	if (!batch)
+	if (!s->will)
 		return;
-	persist_note(s->w, store_session_put(batch, s->id, s->client_id, s->client_id_len,
-	                                     s->version, s->expiry, disconnected_at));
-	s->stored = true;
+	msg_unref(s->will);
+	s->will = NULL;
+	s->will_at = 0;
+	struct store_batch *b = stored_batch(s);
+	if (b)
+		persist_note(s->w, store_will_put(b, s->id, 0, 0));
 }
 
-void session_unrecord(struct session *s)
+bool session_offline_take(struct session *s, struct msg *will, uint32_t delay, bool has_expiry,
+                          uint32_t will_expiry)
 {
-	struct store_batch *batch = persist_batch(s->w);
-	if (!batch || !s->stored)
-		return;
-	/* The row's deletion cascades to everything under it. */
-	persist_note(s->w, store_session_del(batch, s->id));
-	s->stored = false;
+	struct worker *w = s->w;
+	if (will) {
+		if (delay > s->expiry)
+			delay = s->expiry;
+		msg_unref(s->will);
+		s->will = will;
+		s->will_has_expiry = has_expiry;
+		s->will_expiry = will_expiry;
+		s->will_at = w->now + (uint64_t)delay * 1000u;
+		if (delay == 0)
+			session_fire_will(s);
+	}
+	if (s->expiry == 0) {
+		session_destroy(s);
+		return true;
+	}
+	s->expire_at = s->expiry == UINT32_MAX ? 0 : w->now + (uint64_t)s->expiry * 1000u;
+	int64_t wall = wall_ms();
+	record(s, wall);
+	struct store_batch *b = stored_batch(s);
+	if (s->will)
+		persist_assign_id(w, s->will);
+	if (b && s->will && s->will->store_id) {
+		/* A delayed will must survive a restart too. */
+		persist_note(w, store_msg_put(b, s->will));
+		persist_note(w, store_will_put(b, s->id, s->will->store_id,
+		                               wall + (int64_t)(s->will_at - w->now)));
+	}
+	return false;
 }
 
 void session_destroy(struct session *s)
@@ -134,7 +217,7 @@ void session_destroy(struct session *s)
 	 * connection [MQTT-3.1.2-23]; clean start discards it
 	 * [MQTT-3.1.2-4] [MQTT-3.1.2-6]. */
 	if (!atomic_load(&w->broker->stop))
-		session_unrecord(s);
+		unrecord(s);
 	size_t pos = 0;
 	struct sub *sub;
 	while ((sub = map_next(&s->subs, &pos))) {
@@ -168,334 +251,6 @@ void session_destroy(struct session *s)
 	free(s);
 }
 
-/* The number of QoS > 0 messages the client lets us have unacknowledged. */
-static size_t window(const struct session *s)
-{
-	size_t max = s->w->broker->cfg.max_inflight_messages;
-	if (s->conn && s->conn->send_quota_max && s->conn->send_quota_max < max)
-		max = s->conn->send_quota_max;
-	return max ? max : 1;
-}
-
-static bool packet_id_used(const struct session *s, uint16_t id)
-{
-	for (size_t i = 0; i < s->n_inflight; i++)
-		if (s->inflight[i].packet_id == id)
-			return true;
-	return false;
-}
-
-static uint16_t next_packet_id(struct session *s)
-{
-	/* The window is far below 65535, so a free id is always near. */
-	for (;;) {
-		uint16_t id = s->next_packet_id++;
-		if (s->next_packet_id == 0)
-			s->next_packet_id = 1;
-		if (id && !packet_id_used(s, id))
-			return id;
-	}
-}
-
-static bool expired(struct session *s, const struct delivery *d)
-{
-	bool gone;
-	msg_expiry_left(d->msg, s->w->now, &gone);
-	return gone;
-}
-
-/* Records that a stored delivery is gone (acknowledged, dropped, expired). */
-static void record_del(struct session *s, const struct delivery *d)
-{
-	struct store_batch *batch = persist_batch(s->w);
-	if (batch && d->msg && d->msg->store_id && d->qos > 0 && s->stored)
-		persist_note(s->w, store_delivery_del(batch, s->id, d->msg->store_id));
-}
-
-/* Sends d as a new in-flight message; takes ownership of *d. */
-static void send_inflight(struct session *s, struct delivery *d)
-{
-	if (s->n_inflight == s->cap_inflight) {
-		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
-		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
-		if (!v) {
-			delivery_clear(d);
-			return;
-		}
-		s->inflight = v;
-		s->cap_inflight = cap;
-	}
-	struct inflight *f = &s->inflight[s->n_inflight];
-	f->d = *d;
-	memset(d, 0, sizeof(*d));
-	f->packet_id = next_packet_id(s);
-	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
-	f->unsent = false;
-	f->store_id = f->d.msg->store_id;
-	if (sink_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
-		/* Over the client's Maximum Packet Size: discarded as if
-		 * delivered [MQTT-3.1.2-25]. */
-		stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
-		record_del(s, &f->d);
-		delivery_clear(&f->d);
-		return;
-	}
-	s->n_inflight++;
-	struct store_batch *batch = persist_batch(s->w);
-	if (batch && f->d.msg->store_id && session_persistent(s))
-		persist_note(s->w, store_delivery_state(batch, s->id, f->d.msg->store_id,
-		                                        f->packet_id, STORE_D_SENT));
-}
-
-/* Appends d to the queue (taking it), growing the ring as needed.
- * TERN_E_NOMEM leaves *d to the caller. */
-static enum tern_err queue_push(struct session *s, struct delivery *d)
-{
-	if (s->q_len == s->q_cap) {
-		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
-		struct delivery *q = malloc(cap * sizeof(*q));
-		if (!q)
-			return TERN_E_NOMEM;
-		for (uint32_t i = 0; i < s->q_len; i++)
-			q[i] = s->queue[(s->q_head + i) % s->q_cap];
-		free(s->queue);
-		s->queue = q;
-		s->q_head = 0;
-		s->q_cap = cap;
-	}
-	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
-	s->q_len++;
-	s->q_bytes += d->msg->payload.len;
-	memset(d, 0, sizeof(*d));
-	struct flow_cell *f = s->flow;
-	if (f) {
-		uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
-		flow_add(f, 1);
-		if (max_bytes && s->q_bytes > max_bytes &&
-		    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_BYTES))
-			flow_set_state(s->w, f, FLOW_BYTES, 0);
-	}
-	return TERN_OK;
-}
-
-/* Takes the oldest queued delivery into *d; the queue is not empty. */
-static void queue_pop(struct session *s, struct delivery *d)
-{
-	*d = s->queue[s->q_head];
-	s->q_head = (s->q_head + 1) % s->q_cap;
-	s->q_len--;
-	s->q_bytes -= d->msg->payload.len;
-	struct flow_cell *f = s->flow;
-	if (!f)
-		return;
-	f->drained_at = s->w->now;
-	uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
-	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
-	uint32_t clear = st & FLOW_SLOW;
-	if ((st & FLOW_BYTES) && s->q_bytes <= max_bytes / 2)
-		clear |= FLOW_BYTES;
-	if (clear)
-		flow_set_state(s->w, f, 0, clear);
-	flow_sub(s->w, f, 1);
-}
-
-/* True when the session keeps whatever it is given because its publishers
- * are slowed instead (flow.h): online, flow control on, not stalled. */
-static bool flow_holds(const struct session *s)
-{
-	return s->conn && s->flow &&
-	       (atomic_load_explicit(&s->flow->state, memory_order_relaxed) &
-	        (FLOW_ONLINE | FLOW_STALLED)) == FLOW_ONLINE;
-}
-
-static bool enqueue(struct session *s, struct delivery *d)
-{
-	const struct config *cfg = &s->w->broker->cfg;
-	if (!flow_holds(s)) {
-		if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
-			return false;
-		if (cfg->max_queued_bytes &&
-		    s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
-			return false;
-	}
-	return queue_push(s, d) == TERN_OK;
-}
-
-static void drop(struct session *s, struct delivery *d, const char *why)
-{
-	record_del(s, d);
-	if (s->conn && s->flow && d->qos > 0 &&
-	    (atomic_load_explicit(&s->flow->state, memory_order_relaxed) & FLOW_STALLED)) {
-		/* A stalled session: said once, when it stalled
-		 * (session_flow_tick). */
-		stat_add(&s->w->stats, STAT_DROP_STALLED, 1);
-		delivery_clear(d);
-		return;
-	}
-	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
-	static const struct log_kind dropped = {LOG_TYPE_WARNING, "dropped"};
-	if (d->qos > 0 &&
-	    log_limit_pass(&s->w->log_limit, &dropped, s->client_id, s->client_id_len, s->w->now))
-		log_write(&s->w->broker->log, LOG_TYPE_WARNING,
-		          "Warning: dropped QoS %u message on %.*s for client %.*s: %s", d->qos,
-		          (int)d->msg->topic.len, (const char *)d->msg->topic.data,
-		          (int)s->client_id_len, (const char *)s->client_id, why);
-	delivery_clear(d);
-}
-
-/* In-flight messages sent on the current connection: what the client's
- * Receive Maximum counts [MQTT-3.3.4-9]. */
-static size_t sent_count(const struct session *s)
-{
-	return s->n_inflight - s->n_unsent;
-}
-
-/* The ACL decides what a client may read: live, queued and retained
- * messages alike. */
-static bool may_read(const struct session *s, const struct delivery *d)
-{
-	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                    s->has_username, d->msg->topic, ACL_READ);
-}
-
-void session_deliver(struct session *s, struct delivery *d)
-{
-	if (!may_read(s, d)) {
-		record_del(s, d);
-		delivery_clear(d);
-		return;
-	}
-	/* Onward delivery starts now for an online subscriber with room, so
-	 * expiry is checked only for what has to wait [MQTT-3.3.2-5]. */
-	struct sink *c = s->conn;
-	if (d->qos == 0) {
-		if (!c) {
-			/* queue_qos0_messages keeps them for the offline
-			 * session, within the same bounds as QoS 1 and 2. */
-			if (s->w->broker->cfg.queue_qos0_messages && session_persistent(s) &&
-			    !expired(s, d)) {
-				if (!enqueue(s, d))
-					drop(s, d,
-					     "queue full (max_queued_messages / max_queued_bytes)");
-				return;
-			}
-			delivery_clear(d);
-			return;
-		}
-		if (sink_pending_out(c) > s->w->broker->cfg.max_output_bytes) {
-			stat_add(&s->w->stats, STAT_DROP_SLOW_QOS0, 1);
-			delivery_clear(d);
-			return;
-		}
-		(void)sink_send_publish(c, d, 0, false);
-		delivery_clear(d);
-		return;
-	}
-	if (c && s->q_len == 0 && s->n_unsent == 0 && sent_count(s) < window(s)) {
-		send_inflight(s, d);
-		return;
-	}
-	if (expired(s, d)) {
-		record_del(s, d);
-		stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
-		delivery_clear(d);
-		return;
-	}
-	if (!enqueue(s, d))
-		drop(s, d, "queue full (max_queued_messages / max_queued_bytes)");
-}
-
-void session_pump(struct session *s)
-{
-	/* First what a resumed session still has to resend, in order
-	 * [MQTT-4.6.0-1], then the queue. */
-	for (size_t i = 0; s->conn && s->n_unsent && i < s->n_inflight; i++) {
-		struct inflight *f = &s->inflight[i];
-		if (!f->unsent)
-			continue;
-		if (sent_count(s) >= window(s))
-			return;
-		f->unsent = false;
-		s->n_unsent--;
-		if (sink_send_publish(s->conn, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
-			session_inflight_remove(s, f);
-			return; /* removal pumps again */
-		}
-	}
-	while (s->conn && s->q_len && s->n_unsent == 0 && sent_count(s) < window(s)) {
-		struct delivery d;
-		queue_pop(s, &d);
-		if (expired(s, &d)) {
-			record_del(s, &d);
-			stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
-			delivery_clear(&d);
-			continue;
-		}
-		if (!may_read(s, &d)) {
-			/* Checked again as it leaves the queue: an acl_file
-			 * reloaded (SIGHUP) while it waited may deny it now,
-			 * as mosquitto re-checks queued messages. */
-			record_del(s, &d);
-			delivery_clear(&d);
-			continue;
-		}
-		if (d.qos == 0) {
-			/* Queued by queue_qos0_messages: no window, no id. */
-			(void)sink_send_publish(s->conn, &d, 0, false);
-			delivery_clear(&d);
-			continue;
-		}
-		send_inflight(s, &d);
-	}
-}
-
-void session_resume(struct session *s)
-{
-	struct sink *c = s->conn;
-	/* Every unacknowledged PUBLISH is sent again with DUP, and every
-	 * PUBREL again [MQTT-4.4.0-1]; PUBLISHes only as the new connection's
-	 * Receive Maximum allows, which session_pump() enforces. Onward
-	 * delivery of these has started, so expiry no longer removes them
-	 * [MQTT-3.3.2-5]. */
-	s->n_unsent = 0;
-	for (size_t i = 0; i < s->n_inflight; i++) {
-		struct inflight *f = &s->inflight[i];
-		f->unsent = f->state != INFLIGHT_WAIT_PUBCOMP;
-		if (f->unsent) {
-			s->n_unsent++;
-			continue;
-		}
-		struct tern_packet p = {.type = TERN_PUBREL};
-		p.u.ack.packet_id = f->packet_id;
-		sink_send(c, &p);
-	}
-	session_pump(s);
-}
-
-struct inflight *session_inflight_find(struct session *s, uint16_t packet_id)
-{
-	for (size_t i = 0; i < s->n_inflight; i++)
-		if (s->inflight[i].packet_id == packet_id)
-			return &s->inflight[i];
-	return NULL;
-}
-
-void session_inflight_remove(struct session *s, struct inflight *f)
-{
-	size_t i = (size_t)(f - s->inflight);
-	if (f->unsent)
-		s->n_unsent--;
-	/* A PUBCOMP-waiting entry no longer holds its message; its store id
-	 * was kept for this. */
-	struct store_batch *batch = persist_batch(s->w);
-	if (batch && f->store_id && s->stored)
-		persist_note(s->w, store_delivery_del(batch, s->id, f->store_id));
-	delivery_clear(&f->d);
-	memmove(&s->inflight[i], &s->inflight[i + 1], (s->n_inflight - i - 1) * sizeof(*f));
-	s->n_inflight--;
-	session_pump(s);
-}
-
 bool session_tick(struct session *s, uint64_t now)
 {
 	if (s->will && now >= s->will_at)
@@ -511,45 +266,7 @@ bool session_tick(struct session *s, uint64_t now)
 	return false;
 }
 
-enum tern_err session_restore_queued(struct session *s, struct delivery *d)
-{
-	/* The bound was applied when the message was queued: keep them all. */
-	enum tern_err err = queue_push(s, d);
-	if (err)
-		delivery_clear(d);
-	return err;
-}
-
-enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
-                                       uint8_t state)
-{
-	if (!packet_id || packet_id_used(s, packet_id)) {
-		/* Cannot be: treat it as not yet sent. */
-		return session_restore_queued(s, d);
-	}
-	if (s->n_inflight == s->cap_inflight) {
-		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
-		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
-		if (!v) {
-			delivery_clear(d);
-			return TERN_E_NOMEM;
-		}
-		s->inflight = v;
-		s->cap_inflight = cap;
-	}
-	struct inflight *f = &s->inflight[s->n_inflight++];
-	memset(f, 0, sizeof(*f));
-	f->d = *d;
-	memset(d, 0, sizeof(*d));
-	f->packet_id = packet_id;
-	f->state = state;
-	f->store_id = f->d.msg ? f->d.msg->store_id : 0;
-	if (packet_id >= s->next_packet_id)
-		s->next_packet_id = packet_id == UINT16_MAX ? 1 : (uint16_t)(packet_id + 1);
-	return TERN_OK;
-}
-
-bool session_qos2_forget(struct session *s, uint16_t packet_id)
+static bool qos2_forget(struct session *s, uint16_t packet_id)
 {
 	for (size_t i = 0; i < s->n_qos2_in; i++) {
 		if (s->qos2_in[i] == packet_id) {
@@ -574,64 +291,191 @@ enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id)
 	return TERN_OK;
 }
 
-struct flow_cell *session_flow(struct session *s)
+bool session_qos2_pending(const struct session *s, uint16_t packet_id)
 {
-	if (s->flow)
-		return s->flow;
-	/* Everything already queued counts from the start. */
-	s->flow = flow_cell_new(s->q_len, s->w->broker->cfg.max_queued_messages);
-	if (s->flow && s->conn)
-		session_flow_online(s, true);
-	return s->flow;
+	for (size_t i = 0; i < s->n_qos2_in; i++)
+		if (s->qos2_in[i] == packet_id)
+			return true;
+	return false;
 }
 
-void session_flow_online(struct session *s, bool online)
+uint32_t session_qos2_count(const struct session *s)
 {
-	struct flow_cell *f = s->flow;
-	if (!f)
+	return s->n_qos2_in;
+}
+
+bool session_qos2_release(struct session *s, uint16_t packet_id, bool *durable)
+{
+	*durable = false;
+	if (!qos2_forget(s, packet_id))
+		return false;
+	struct store_batch *b = stored_batch(s);
+	if (b) {
+		persist_note(s->w, store_qos2_del(b, s->id, packet_id));
+		*durable = true;
+	}
+	return true;
+}
+
+enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_id,
+                              struct publish_result *r)
+{
+	struct worker *w = s->w;
+	memset(r, 0, sizeof(*r));
+	persist_assign_id(w, m);
+	size_t before = persist_ops(w);
+	if (m->retain && retain(w, m))
+		return TERN_E_NOMEM;
+	if (route_publish(w, m, &r->matched, m->qos > 0 ? &r->full : NULL)) {
+		/* A refused QoS 2 message leaves no id: its flow ends. */
+		r->refused = true;
+		return TERN_OK;
+	}
+	if (m->qos == 2) {
+		if (session_restore_qos2(s, packet_id))
+			return TERN_E_NOMEM;
+		struct store_batch *b = stored_batch(s);
+		if (b)
+			persist_note(w, store_qos2_put(b, s->id, packet_id));
+	}
+	/* The rows recorded since `before` are this message's: the retained
+	 * one, deliveries of stored sessions, its QoS 2 id. */
+	r->durable = persist_ops(w) != before;
+	return TERN_OK;
+}
+
+void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_id, uint8_t reason,
+                 bool durable)
+{
+	struct sink *c = s->conn;
+	struct worker *w = s->w;
+	if (!c)
 		return;
-	f->over_at = 0;
-	f->drained_at = s->w->now;
-	/* max_stall_time 0 turns flow control off: online sessions then drop
-	 * by policy as offline ones do (mosquitto's behaviour). */
-	if (online && s->w->broker->cfg.max_stall_time)
-		flow_set_state(s->w, f, FLOW_ONLINE, FLOW_STALLED | FLOW_SLOW);
+	if (!w->broker->store || (!durable && s->n_held == 0)) {
+		(void)sink_send_ack(c, type, packet_id, reason);
+		return;
+	}
+	struct held_ack a = {.session_id = s->id,
+	                     .conn_id = c->id,
+	                     .packet_id = packet_id,
+	                     .type = (uint8_t)type,
+	                     .reason = reason};
+	if (persist_hold_ack(w, &a)) {
+		/* Cannot wait: better unacknowledged than falsely so. */
+		sink_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		return;
+	}
+	s->n_held++;
+}
+
+void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern_err err)
+{
+	struct session *s = map64_get(&w->sessions_by_id, a->session_id);
+	if (!s)
+		return;
+	if (s->n_held)
+		s->n_held--;
+	if (err && a->type == TERN_PUBREC) {
+		/* The QoS 2 message is refused (v5 PUBREC 0x80 ends its flow,
+		 * a 3.1.1 client resends it after the close): its packet id
+		 * must leave no trace, or the next PUBLISH with it would be
+		 * taken for a retransmission and never routed [MQTT-4.3.3-9].
+		 * The store has none either: the failed transaction held it.
+		 * Whether or not the client is still connected. */
+		(void)qos2_forget(s, a->packet_id);
+	} else if (err && a->type == TERN_PUBCOMP) {
+		/* The store may still hold the id: a PUBCOMP would let the
+		 * client reuse it, and after a restart its next message with
+		 * that id would be taken for a retransmission and dropped.
+		 * Keep the id (once), as the store does, and close below: the
+		 * client sends PUBREL again when it reconnects [MQTT-4.4.0-1],
+		 * which retries the deletion. Out of memory, the PUBREL then
+		 * finds no id and is answered 0x92. */
+		(void)qos2_forget(s, a->packet_id);
+		(void)session_restore_qos2(s, a->packet_id);
+	}
+	struct sink *c = s->conn;
+	/* Sends on a connection that is closing are dropped (sink.h). */
+	if (!c || c->id != a->conn_id)
+		return;
+	enum tern_packet_type type = (enum tern_packet_type)a->type;
+	if (!err) {
+		(void)sink_send_ack(c, type, a->packet_id, a->reason);
+	} else if (c->version == TERN_V5 && type != TERN_PUBCOMP) {
+		/* Not durable: say so, so the publisher can try again. */
+		(void)sink_send_ack(c, type, a->packet_id, TERN_RC_UNSPECIFIED);
+	} else {
+		/* 3.1.1 cannot say it, and PUBCOMP has no failure code:
+		 * close, and the client resends on reconnect
+		 * [MQTT-4.4.0-1]. */
+		sink_close(c, TERN_RC_UNSPECIFIED, "storage failed");
+	}
+}
+
+void session_after_commit(struct worker *w, uint64_t session_id, pending_done_fn fn, void *arg,
+                          void (*free_arg)(void *))
+{
+	struct session *s = map64_get(&w->sessions_by_id, session_id);
+	if (s && s->stored)
+		persist_hold_call(w, fn, arg, free_arg);
 	else
-		flow_set_state(s->w, f, 0, FLOW_ONLINE | FLOW_STALLED | FLOW_SLOW);
+		fn(w, arg);
 }
 
-void session_flow_tick(struct session *s, uint64_t now)
+void session_record_delivery(struct worker *w, const struct route *r, struct delivery *d)
 {
-	struct flow_cell *f = s->flow;
-	/* Not "full": a publisher waits until the session is drained to its
-	 * low mark, and the high one counts what was on its way, so a paused
-	 * publisher can be waiting for a queue that has settled below it. */
-	if (!f || !s->conn || flow_drained(f)) {
-		if (f)
-			f->over_at = 0;
+	/* Without a cell (out of memory) the row is recorded all the same:
+	 * the store drops rows of sessions it does not have. */
+	if (!keeps(d) || (r->flow && !atomic_load_explicit(&r->flow->stored, memory_order_relaxed)))
 		return;
+	struct store_batch *b = persist_batch(w);
+	if (!b)
+		return;
+	record_delivery(w, b, r->session, d, 0, STORE_D_QUEUED);
+	d->stored = true;
+}
+
+enum tern_err session_subscribe(struct session *s, struct tern_bytes filter, uint8_t qos,
+                                uint8_t flags, uint8_t retain_handling, uint32_t sub_id,
+                                bool *is_new)
+{
+	const struct hash_key *key = &s->w->broker->hash_key;
+	struct sub *sub = map_get(&s->subs, key, filter.data, filter.len);
+	*is_new = sub == NULL;
+	if (!sub) {
+		sub = calloc(1, sizeof(*sub));
+		if (!sub || !(sub->filter = malloc(filter.len ? filter.len : 1))) {
+			free(sub);
+			return TERN_E_NOMEM;
+		}
+		memcpy(sub->filter, filter.data, filter.len);
+		sub->len = (uint16_t)filter.len;
+		if (map_put(&s->subs, key, sub->filter, sub->len, sub)) {
+			free(sub->filter);
+			free(sub);
+			return TERN_E_NOMEM;
+		}
 	}
-	if (!f->over_at) {
-		f->over_at = now;
-		return;
-	}
-	/* Over its mark, with nothing taken off the queue since: the client
-	 * has stopped reading, or reads too little to matter. */
-	uint64_t since = f->over_at > f->drained_at ? f->over_at : f->drained_at;
-	uint32_t stall = s->w->broker->cfg.max_stall_time;
-	if (now - since >= FLOW_SLOW_MS &&
-	    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_SLOW))
-		flow_set_state(s->w, f, FLOW_SLOW, 0); /* its share groups pick others */
-	/* A stall is for publishers held back: with nobody waiting there is
-	 * nothing to release (and nothing to drop yet). */
-	if (now - since < (uint64_t)stall * 1000u || !atomic_load(&f->waiters))
-		return;
-	f->over_at = 0;
-	flow_set_state(s->w, f, FLOW_STALLED, 0);
-	stat_add(&s->w->stats, STAT_FLOW_STALLS, 1);
-	log_write(&s->w->broker->log, LOG_TYPE_WARNING,
-	          "Warning: client %.*s has taken no message for %u s with %u queued: its "
-	          "publishers are no longer slowed, and QoS 1/2 messages beyond "
-	          "max_queued_messages are dropped until it catches up (max_stall_time).",
-	          (int)s->client_id_len, (const char *)s->client_id, stall, s->q_len);
+	sub->qos = qos;
+	sub->flags = flags;
+	sub->retain_handling = retain_handling;
+	sub->sub_id = sub_id;
+	struct store_batch *b = stored_batch(s);
+	if (b)
+		persist_note(s->w, store_sub_put(b, s->id, filter.data, filter.len, qos, flags,
+		                                 retain_handling, sub_id));
+	return TERN_OK;
+}
+
+bool session_unsubscribe(struct session *s, struct tern_bytes filter)
+{
+	struct sub *sub = map_del(&s->subs, &s->w->broker->hash_key, filter.data, filter.len);
+	if (!sub)
+		return false;
+	struct store_batch *b = stored_batch(s);
+	if (b)
+		persist_note(s->w, store_sub_del(b, s->id, filter.data, filter.len));
+	free(sub->filter);
+	free(sub);
+	return true;
 }

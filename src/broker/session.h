@@ -11,11 +11,15 @@
 #include <stdint.h>
 
 #include "broker/delivery.h"
+#include "broker/flow.h"
+#include "broker/persist.h"
+#include "tern/codec.h"
 #include "tern/error.h"
 #include "util/map.h"
 
-struct conn;
 struct flow_cell;
+struct route;
+struct sink;
 struct msg;
 struct worker;
 
@@ -63,13 +67,18 @@ struct session {
 	uint32_t n_unsent; /* in-flight entries waiting to be resent */
 	uint32_t n_qos2_in, cap_qos2_in;
 	uint32_t will_expiry;
+	uint32_t n_held; /* its acks waiting for a commit (session_ack) */
 	uint16_t client_id_len;
 	uint16_t username_len;
 	uint16_t next_packet_id;
 	uint8_t version;
 	bool has_username;
 	bool will_has_expiry;
-	bool stored;         /* its row is in the store (see session_record) */
+	/* Its row is in the store (or in a batch on its way there), and with
+	 * it everything the session holds: set and cleared only by the
+	 * transitions of session.c, mirrored in flow->stored for the workers
+	 * that route to it. */
+	bool stored;
 	uint8_t client_id[]; /* not NUL-terminated; allocated with the session */
 };
 
@@ -81,8 +90,128 @@ struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, ui
 enum tern_err session_register(struct worker *w, struct session *s);
 
 /* Ends a session: removes its subscriptions from every replica, publishes a
- * pending will, drops what it holds and frees it. s must be offline. */
+ * pending will, deletes what the store keeps of it (unless the broker is
+ * stopping: then the store keeps it for the restart), drops what it holds
+ * and frees it. s must be offline. */
 void session_destroy(struct session *s);
+
+/*
+ * Store transitions. Whether a session is stored follows from its expiry
+ * interval, and only these functions change it:
+ *
+ *  - session_set_expiry(): at CONNECT and at a v5 DISCONNECT. Non-zero: the
+ *    session outlives its connection, so it is stored (its row written or
+ *    updated; the first time with everything it already holds: its
+ *    subscriptions, queued and in-flight messages, inbound QoS 2 ids). Zero:
+ *    what the store has of it is deleted, so it cannot come back after a
+ *    restart [MQTT-3.1.2-23].
+ *  - session_offline_take(): the connection went; the row gets its
+ *    disconnect time and the pending will.
+ *  - session_destroy() deletes it (clean start, takeover, expiry).
+ *
+ * The other transitions (subscribe, message queued, sent, acknowledged,
+ * inbound QoS 2 received and released, will set and cleared) record their
+ * store operations only for a stored session: a session that ends with its
+ * connection writes nothing, and its acknowledgements wait for nothing.
+ */
+void session_set_expiry(struct session *s, uint32_t expiry);
+
+/*
+ * The session's connection went (conn.c, when it detaches). Takes will (a
+ * reference, or NULL: none, or a normal DISCONNECT), which goes out after
+ * delay seconds or when the session ends, whichever is first
+ * [MQTT-3.1.3-9]; has_expiry / will_expiry are its Message Expiry
+ * Interval, counted from when it is published. A session with expiry 0 ends
+ * now (returns true: s is freed); otherwise its expiry starts counting and
+ * the store records it offline, with its will.
+ */
+bool session_offline_take(struct session *s, struct msg *will, uint32_t delay, bool has_expiry,
+                          uint32_t will_expiry);
+
+/* A new connection came before the Will Delay Interval passed: the pending
+ * will is dropped [MQTT-3.1.3-9], in the store too. */
+void session_will_cancel(struct session *s);
+
+/* Publishes s->will now (if any) and drops it. */
+void session_fire_will(struct session *s);
+
+/*
+ * SUBSCRIBE of one filter: adds it to s (or replaces the options of the
+ * same filter [MQTT-3.8.4-3]) and records it when s is stored; *is_new
+ * says whether it was added. TERN_E_NOMEM leaves s unchanged.
+ */
+enum tern_err session_subscribe(struct session *s, struct tern_bytes filter, uint8_t qos,
+                                uint8_t flags, uint8_t retain_handling, uint32_t sub_id,
+                                bool *is_new);
+
+/* UNSUBSCRIBE of one filter (or the undoing of a subscription that could
+ * not be routed): removes it from s and from the store. Returns whether s
+ * had it. */
+bool session_unsubscribe(struct session *s, struct tern_bytes filter);
+
+/* What session_publish() did with a message. */
+struct publish_result {
+	size_t matched;       /* sessions it went to */
+	struct flow_hit full; /* a receiver now over its mark (flow.h) */
+	bool refused;         /* could not be routed (out of memory): refuse it */
+	bool durable;         /* rows were recorded: the ack waits for the commit */
+};
+
+/*
+ * An accepted PUBLISH of s's client: m (the caller keeps its reference) is
+ * given a store id, kept as the retained message of its topic when it is
+ * retained, and routed to every matching session; the deliveries for
+ * stored sessions are recorded. For QoS 2 packet_id is remembered until
+ * PUBREL (method B, section 4.3.3), in the store too when s is stored.
+ * r->durable says whether the acknowledgement promises something the store
+ * must have first: false when the message reached only sessions that end
+ * with their connection (then nothing is written). TERN_E_NOMEM when the
+ * retained store or the QoS 2 set could not take it (the caller closes).
+ */
+enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_id,
+                              struct publish_result *r);
+
+/* Whether the inbound QoS 2 packet_id awaits its PUBREL (a PUBLISH with it
+ * is a retransmission [MQTT-4.3.3-9]); how many do. */
+bool session_qos2_pending(const struct session *s, uint16_t packet_id);
+uint32_t session_qos2_count(const struct session *s);
+
+/* PUBREL: forgets the inbound QoS 2 packet_id; returns whether it was
+ * known. *durable: the deletion was recorded, so the PUBCOMP, which lets the
+ * client reuse the id, must wait until the store forgot it too. */
+bool session_qos2_release(struct session *s, uint16_t packet_id, bool *durable);
+
+/*
+ * Sends an acknowledgement (PUBACK, PUBREC, PUBCOMP) on s's connection: at
+ * once, or once the store committed what it acknowledges (durable), and in
+ * any case after the acks of s still held for earlier commits, so that they
+ * keep the order of their PUBLISHes [MQTT-4.6.0-2] [MQTT-4.6.0-3]. Closes
+ * the connection when it cannot hold one (better unacknowledged than
+ * falsely so).
+ */
+void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_id, uint8_t reason,
+                 bool durable);
+
+/* persist.c: the commit a held ack waited for is done (err: it failed, and
+ * the ack becomes a refusal or a close). Sends it if its connection is
+ * still there. */
+void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern_err err);
+
+/* Calls fn(w, arg) once the subscription changes of session session_id are
+ * durable: after the current batch's commit for a stored session, at once
+ * for any other. free_arg frees arg if the broker stops first. */
+void session_after_commit(struct worker *w, uint64_t session_id, pending_done_fn fn, void *arg,
+                          void (*free_arg)(void *));
+
+/*
+ * The routing worker (any worker) gives a QoS 1/2 delivery d to the session
+ * of route r: when that session is stored (r->flow->stored), the message
+ * and d's row are recorded now, in the routing worker's batch, before d can
+ * reach another worker, and d is marked stored. A delivery that arrives
+ * unmarked at a session that is stored by then is recorded on arrival
+ * (session_deliver).
+ */
+void session_record_delivery(struct worker *w, const struct route *r, struct delivery *d);
 
 /*
  * Gives the session a message: delivers it now, or queues it (bounded by
@@ -110,14 +239,21 @@ void session_flow_tick(struct session *s, uint64_t now);
  * session [MQTT-4.4.0-1], then pumps the queue. */
 void session_resume(struct session *s);
 
-/* Finds the in-flight entry for packet_id; NULL if none. */
-struct inflight *session_inflight_find(struct session *s, uint16_t packet_id);
+/* What an acknowledgement from the client did to the in-flight entry of
+ * its packet id. */
+enum inflight_ack {
+	INFLIGHT_ACK_DONE,       /* applied (for a PUBREC < 0x80: send PUBREL) */
+	INFLIGHT_ACK_UNKNOWN,    /* no such packet id in flight */
+	INFLIGHT_ACK_WRONG_FLOW, /* PUBACK for QoS 2, PUBREC / PUBCOMP for QoS 1 */
+	INFLIGHT_ACK_EARLY,      /* PUBCOMP before PUBREC */
+};
 
-/* Removes an in-flight entry (releasing its message) and pumps the queue. */
-void session_inflight_remove(struct session *s, struct inflight *f);
-
-/* Publishes s->will now (if any) and drops it. */
-void session_fire_will(struct session *s);
+/* PUBACK, PUBREC (with its reason) or PUBCOMP from the client: moves the
+ * in-flight entry of packet_id along the QoS 1 / QoS 2 state machine
+ * (section 4.3), recording the step when s is stored; an entry that is done
+ * is removed and the queue pumped. Changes nothing unless DONE. */
+enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type type,
+                                       uint16_t packet_id, uint8_t reason);
 
 /* Loading from the store: a queued delivery, an in-flight one with its
  * packet id and state, an inbound QoS 2 id. Take ownership of *d. */
@@ -125,29 +261,6 @@ enum tern_err session_restore_queued(struct session *s, struct delivery *d);
 enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
                                        uint8_t state);
 enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id);
-
-/* Forgets an inbound QoS 2 packet id (PUBREL received, or the message was
- * refused after all); returns whether it was known. */
-bool session_qos2_forget(struct session *s, uint16_t packet_id);
-
-/* True when the session outlives its connection, so the store keeps it.
- * Whether the store has it is s->stored: the expiry can change after the row
- * was written (a v5 DISCONNECT can set it to 0), and what was written must
- * still be deleted. */
-static inline bool session_persistent(const struct session *s)
-{
-	return s->expiry != 0;
-}
-
-/* Records s in the store (its row, created or updated: expiry, and
- * disconnected_at, wall-clock ms or 0 while online) and marks it stored. */
-void session_record(struct session *s, int64_t disconnected_at);
-
-/* Deletes what the store keeps of s (its row and with it subscriptions,
- * queued and in-flight deliveries, inbound QoS 2 ids and its will) when s
- * is stored, and marks it not stored. For a session that ends, or that
- * goes on with expiry 0 and so must not come back after a restart. */
-void session_unrecord(struct session *s);
 
 /* Periodic work for an offline session: will delay and expiry. Returns
  * true if the session was destroyed. */

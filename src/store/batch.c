@@ -38,6 +38,11 @@ bool store_batch_empty(const struct store_batch *b)
 	return b->n == 0;
 }
 
+size_t store_batch_count(const struct store_batch *b)
+{
+	return b ? b->n : 0;
+}
+
 void store_batch_on_done(struct store_batch *b, store_done_fn done, void *arg, uint64_t ticket)
 {
 	b->done = done;

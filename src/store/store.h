@@ -62,6 +62,9 @@ void store_batch_free(struct store_batch *b);
 /* True when the batch holds no operation. */
 bool store_batch_empty(const struct store_batch *b);
 
+/* How many operations the batch holds (NULL: none). */
+size_t store_batch_count(const struct store_batch *b);
+
 /* Sets who is told when the batch is durable. */
 void store_batch_on_done(struct store_batch *b, store_done_fn done, void *arg, uint64_t ticket);
 

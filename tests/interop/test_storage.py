@@ -18,11 +18,12 @@ import sqlite3
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
 import mqtt_raw as m
-from conftest import tail
+from conftest import free_port, tail
 
 pytestmark = pytest.mark.ternd_only
 
@@ -525,6 +526,52 @@ def test_pubcomp_waits_until_the_store_forgot_the_qos2_id(small_disk, broker, ve
     assert _received_after_restart(broker, version) == [b"first", b"after"]
 
 
+@pytest.mark.parametrize("qos", [1, 2])
+def test_clean_session_acks_do_not_depend_on_the_store(small_disk, broker, qos):
+    """The store cannot commit (the disk is full), yet a QoS 1/2 message that
+    reaches only clean sessions is acknowledged with success and delivered:
+    it has nothing to commit, so nothing to fail. (A message for a persistent
+    session is refused then: test_qos1_refused_by_a_failing_store_...)"""
+    sub = broker.raw(m.V5)
+    sub.connect("clean-full-sub", clean=True)
+    sub.subscribe([("cf/#", 2)])
+    pub = broker.raw(m.V5)
+    pub.connect("clean-full-pub", clean=True)
+    small_disk.fill()
+    pub.send(m.publish("cf/x", b"fine", qos=qos, pid=3, version=m.V5))
+    ack = pub.recv_type(m.PUBACK if qos == 1 else m.PUBREC, timeout=10)
+    assert ack.pid == 3 and ack.rc == 0, ack
+    assert sub.recv_publish(timeout=5).payload == b"fine"
+    if qos == 2:
+        pub.send(m.pubrel(3, m.V5))
+        assert pub.recv_type(m.PUBCOMP).pid == 3
+    small_disk.free()
+    sub.disconnect()
+    pub.disconnect()
+
+
+def test_a_cancelled_will_is_cancelled_in_the_store_too(broker):
+    """A new connection before the Will Delay Interval passed cancels the
+    pending will [MQTT-3.1.3-9]. The file must forget it as well: otherwise a
+    restart after the reconnect would bring the will back and publish it."""
+    c = broker.raw(m.V5)
+    c.connect("will-back", clean=False, properties=EXPIRY,
+              will={"topic": "wb/x", "payload": b"cancelled", "qos": 1,
+                    "properties": [(m.WILL_DELAY, 300)]})
+    c.disconnect(rc=0x04)  # disconnect with will message: it is pending
+    kill(broker, "term")
+    assert query(broker, "SELECT will_message IS NOT NULL FROM sessions"
+                         " WHERE client_id = 'will-back'") == [(1,)]
+    broker.start()
+    c = broker.raw(m.V5)
+    assert c.connect("will-back", clean=False, properties=EXPIRY).session_present
+    c.disconnect()
+    kill(broker, "term")
+    assert query(broker, "SELECT will_message IS NOT NULL FROM sessions"
+                         " WHERE client_id = 'will-back'") == [(0,)]
+    broker.start()
+
+
 def test_clean_sessions_are_not_stored(broker):
     """Sessions that end with their connection leave nothing in the file."""
     c = broker.raw(m.V311)
@@ -540,6 +587,64 @@ def test_clean_sessions_are_not_stored(broker):
     assert query(broker, "SELECT count(*) FROM sessions") == [(0,)]
     assert query(broker, "SELECT count(*) FROM messages") == [(0,)]
     broker.start()
+
+
+def _store_batches(port):
+    """tern_store_batches_total from /metrics: worker batches the store has
+    written. A batch is counted before the acknowledgements it held go out,
+    so once an acknowledgement is in, its batch is counted."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if line.startswith("tern_store_batches_total "):
+            return float(line.split()[1])
+    raise AssertionError("no tern_store_batches_total in /metrics:\n" + text)
+
+
+@pytest.mark.parametrize("version", [m.V311, m.V5])
+def test_clean_session_deliveries_write_nothing_and_wait_for_nothing(broker, version):
+    """QoS 1 and 2 messages between sessions that end with their connection
+    (clean session, Session Expiry Interval 0 [MQTT-3.1.2-23]) have nothing to
+    survive a restart: no store batch is written for them, so their PUBACK /
+    PUBREC waits for no commit. The same message reaching a persistent
+    session is written, and its PUBACK comes after that commit."""
+    port = free_port()
+    broker.extra.append("http_listener %d" % port)
+    kill(broker, "term")
+    broker.start()
+    sub = broker.raw(version)
+    sub.connect("clean-sub", clean=True)
+    sub.subscribe([("cl/#", 2)])
+    pub = broker.raw(version)
+    pub.connect("clean-pub", clean=True)
+    before = _store_batches(port)
+    for i in range(10):
+        qos = 1 + i % 2
+        ack = pub.publish("cl/x", b"m%d" % i, qos=qos, pid=i + 1)
+        assert ack.pid == i + 1 and ack.rc == 0, ack
+        got = sub.recv_publish(timeout=5)
+        assert (got.payload, got.qos) == (b"m%d" % i, qos)
+    retained = pub.publish("cl/r", b"kept", qos=1, retain=True, pid=20)
+    assert retained.rc == 0
+    sub.recv_publish(timeout=5)
+    after_retained = _store_batches(port)
+    assert after_retained > before, "a retained message is stored"
+    pub.publish("cl/x", b"again", qos=1, pid=21)
+    sub.recv_publish(timeout=5)
+    assert _store_batches(port) == after_retained, \
+        "clean-session QoS 1/2 deliveries were written to the store"
+
+    durable = broker.raw(version)
+    durable.connect("durable-sub", clean=False,
+                    properties=EXPIRY if version == m.V5 else None)
+    durable.subscribe([("cl/x", 1)])
+    settled = _store_batches(port)
+    pub.publish("cl/x", b"for the durable one", qos=1, pid=22)
+    assert _store_batches(port) > settled, "a persistent session's delivery is written"
+    assert durable.recv_publish(timeout=5).payload == b"for the durable one"
+    sub.disconnect()
+    pub.disconnect()
+    durable.disconnect()
 
 
 @pytest.mark.broker_config("storage memory")

@@ -1,0 +1,525 @@
+/*
+ * session_out.c - the outbound side of a session: the QoS state machine of
+ * what it is sent, the offline queue, flow control of its publishers.
+ *
+ * Outbound flow (section 4.3): a delivery of QoS > 0 gets a packet id and
+ * an in-flight slot while the client's window has room (the smaller of
+ * max_inflight_messages and the client's v5 Receive Maximum
+ * [MQTT-4.9.0-2]); otherwise, and while the client is offline, it waits in
+ * a FIFO queue bounded by max_queued_messages. In-flight entries keep send
+ * order, so a resumed session resends them in the original order
+ * [MQTT-4.6.0-1]. QoS 0 is sent at once when online (dropped, and counted,
+ * when the socket is that far behind) and not queued offline.
+ *
+ * The bound on the queue depends on whether the client is there (flow.h).
+ * Offline, max_queued_messages / max_queued_bytes drop what exceeds them,
+ * as in mosquitto. Online, they are marks for flow control: the queue keeps
+ * everything it is given and the session's flow cell tells its publishers
+ * to wait; only a session that stalls (max_stall_time without progress)
+ * drops beyond them. Every delivery in the queue is counted in the cell.
+ *
+ * The store transitions of this side (message queued, sent, acknowledged,
+ * dropped) are recorded only for a stored session (session.c says which).
+ */
+#include "broker/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/acl.h"
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/delivery.h"
+#include "broker/flow.h"
+#include "broker/persist.h"
+#include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/router.h"
+#include "broker/session_int.h"
+#include "broker/sink.h"
+#include "broker/stats.h"
+#include "broker/worker.h"
+#include "store/store.h"
+#include "tern/codec.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/log_limit.h"
+#include "util/map.h"
+#include "util/msg.h"
+
+static void inflight_remove(struct session *s, struct inflight *f);
+
+/* The number of QoS > 0 messages the client lets us have unacknowledged. */
+static size_t window(const struct session *s)
+{
+	size_t max = s->w->broker->cfg.max_inflight_messages;
+	if (s->conn && s->conn->send_quota_max && s->conn->send_quota_max < max)
+		max = s->conn->send_quota_max;
+	return max ? max : 1;
+}
+
+static bool packet_id_used(const struct session *s, uint16_t id)
+{
+	for (size_t i = 0; i < s->n_inflight; i++)
+		if (s->inflight[i].packet_id == id)
+			return true;
+	return false;
+}
+
+static uint16_t next_packet_id(struct session *s)
+{
+	/* The window is far below 65535, so a free id is always near. */
+	for (;;) {
+		uint16_t id = s->next_packet_id++;
+		if (s->next_packet_id == 0)
+			s->next_packet_id = 1;
+		if (id && !packet_id_used(s, id))
+			return id;
+	}
+}
+
+static bool expired(struct session *s, const struct delivery *d)
+{
+	bool gone;
+	msg_expiry_left(d->msg, s->w->now, &gone);
+	return gone;
+}
+
+/* Records that a stored delivery is gone (acknowledged, dropped, expired). */
+static void record_del(struct session *s, const struct delivery *d)
+{
+	struct store_batch *b = stored_batch(s);
+	if (b && keeps(d))
+		persist_note(s->w, store_delivery_del(b, s->id, d->msg->store_id));
+}
+
+/* Sends d as a new in-flight message; takes ownership of *d. */
+static void send_inflight(struct session *s, struct delivery *d)
+{
+	if (s->n_inflight == s->cap_inflight) {
+		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
+		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
+		if (!v) {
+			delivery_clear(d);
+			return;
+		}
+		s->inflight = v;
+		s->cap_inflight = cap;
+	}
+	struct inflight *f = &s->inflight[s->n_inflight];
+	f->d = *d;
+	memset(d, 0, sizeof(*d));
+	f->packet_id = next_packet_id(s);
+	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
+	f->unsent = false;
+	f->store_id = f->d.msg->store_id;
+	if (sink_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
+		/* Over the client's Maximum Packet Size: discarded as if
+		 * delivered [MQTT-3.1.2-25]. */
+		stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
+		record_del(s, &f->d);
+		delivery_clear(&f->d);
+		return;
+	}
+	s->n_inflight++;
+	struct store_batch *b = stored_batch(s);
+	if (b && keeps(&f->d))
+		persist_note(s->w, store_delivery_state(b, s->id, f->d.msg->store_id, f->packet_id,
+		                                        STORE_D_SENT));
+}
+
+/* Appends d to the queue (taking it), growing the ring as needed.
+ * TERN_E_NOMEM leaves *d to the caller. */
+static enum tern_err queue_push(struct session *s, struct delivery *d)
+{
+	if (s->q_len == s->q_cap) {
+		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
+		struct delivery *q = malloc(cap * sizeof(*q));
+		if (!q)
+			return TERN_E_NOMEM;
+		for (uint32_t i = 0; i < s->q_len; i++)
+			q[i] = s->queue[(s->q_head + i) % s->q_cap];
+		free(s->queue);
+		s->queue = q;
+		s->q_head = 0;
+		s->q_cap = cap;
+	}
+	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
+	s->q_len++;
+	s->q_bytes += d->msg->payload.len;
+	memset(d, 0, sizeof(*d));
+	struct flow_cell *f = s->flow;
+	if (f) {
+		uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
+		flow_add(f, 1);
+		if (max_bytes && s->q_bytes > max_bytes &&
+		    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_BYTES))
+			flow_set_state(s->w, f, FLOW_BYTES, 0);
+	}
+	return TERN_OK;
+}
+
+/* Takes the oldest queued delivery into *d; the queue is not empty. */
+static void queue_pop(struct session *s, struct delivery *d)
+{
+	*d = s->queue[s->q_head];
+	s->q_head = (s->q_head + 1) % s->q_cap;
+	s->q_len--;
+	s->q_bytes -= d->msg->payload.len;
+	struct flow_cell *f = s->flow;
+	if (!f)
+		return;
+	f->drained_at = s->w->now;
+	uint64_t max_bytes = s->w->broker->cfg.max_queued_bytes;
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	uint32_t clear = st & FLOW_SLOW;
+	if ((st & FLOW_BYTES) && s->q_bytes <= max_bytes / 2)
+		clear |= FLOW_BYTES;
+	if (clear)
+		flow_set_state(s->w, f, 0, clear);
+	flow_sub(s->w, f, 1);
+}
+
+/* True when the session keeps whatever it is given because its publishers
+ * are slowed instead (flow.h): online, flow control on, not stalled. */
+static bool flow_holds(const struct session *s)
+{
+	return s->conn && s->flow &&
+	       (atomic_load_explicit(&s->flow->state, memory_order_relaxed) &
+	        (FLOW_ONLINE | FLOW_STALLED)) == FLOW_ONLINE;
+}
+
+static bool enqueue(struct session *s, struct delivery *d)
+{
+	const struct config *cfg = &s->w->broker->cfg;
+	if (!flow_holds(s)) {
+		if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
+			return false;
+		if (cfg->max_queued_bytes &&
+		    s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
+			return false;
+	}
+	return queue_push(s, d) == TERN_OK;
+}
+
+static void drop(struct session *s, struct delivery *d, const char *why)
+{
+	record_del(s, d);
+	if (s->conn && s->flow && d->qos > 0 &&
+	    (atomic_load_explicit(&s->flow->state, memory_order_relaxed) & FLOW_STALLED)) {
+		/* A stalled session: said once, when it stalled
+		 * (session_flow_tick). */
+		stat_add(&s->w->stats, STAT_DROP_STALLED, 1);
+		delivery_clear(d);
+		return;
+	}
+	stat_add(&s->w->stats, STAT_DROP_QUEUE_FULL, 1);
+	static const struct log_kind dropped = {LOG_TYPE_WARNING, "dropped"};
+	if (d->qos > 0 &&
+	    log_limit_pass(&s->w->log_limit, &dropped, s->client_id, s->client_id_len, s->w->now))
+		log_write(&s->w->broker->log, LOG_TYPE_WARNING,
+		          "Warning: dropped QoS %u message on %.*s for client %.*s: %s", d->qos,
+		          (int)d->msg->topic.len, (const char *)d->msg->topic.data,
+		          (int)s->client_id_len, (const char *)s->client_id, why);
+	delivery_clear(d);
+}
+
+/* In-flight messages sent on the current connection: what the client's
+ * Receive Maximum counts [MQTT-3.3.4-9]. */
+static size_t sent_count(const struct session *s)
+{
+	return s->n_inflight - s->n_unsent;
+}
+
+/* The ACL decides what a client may read: live, queued and retained
+ * messages alike. */
+static bool may_read(const struct session *s, const struct delivery *d)
+{
+	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
+	                    s->has_username, d->msg->topic, ACL_READ);
+}
+
+void session_deliver(struct session *s, struct delivery *d)
+{
+	if (!d->stored && s->stored && keeps(d)) {
+		/* Routed while the session was not stored yet (a CONNECT gave
+		 * it an expiry meanwhile): what it holds is stored, so this
+		 * must be too. */
+		struct store_batch *b = persist_batch(s->w);
+		if (b)
+			record_delivery(s->w, b, s->id, d, 0, STORE_D_QUEUED);
+	}
+	d->stored = s->stored;
+	if (!may_read(s, d)) {
+		record_del(s, d);
+		delivery_clear(d);
+		return;
+	}
+	/* Onward delivery starts now for an online subscriber with room, so
+	 * expiry is checked only for what has to wait [MQTT-3.3.2-5]. */
+	struct sink *c = s->conn;
+	if (d->qos == 0) {
+		if (!c) {
+			/* queue_qos0_messages keeps them for the offline
+			 * session, within the same bounds as QoS 1 and 2. */
+			if (s->w->broker->cfg.queue_qos0_messages && s->expiry != 0 &&
+			    !expired(s, d)) {
+				if (!enqueue(s, d))
+					drop(s, d,
+					     "queue full (max_queued_messages / max_queued_bytes)");
+				return;
+			}
+			delivery_clear(d);
+			return;
+		}
+		if (sink_pending_out(c) > s->w->broker->cfg.max_output_bytes) {
+			stat_add(&s->w->stats, STAT_DROP_SLOW_QOS0, 1);
+			delivery_clear(d);
+			return;
+		}
+		(void)sink_send_publish(c, d, 0, false);
+		delivery_clear(d);
+		return;
+	}
+	if (c && s->q_len == 0 && s->n_unsent == 0 && sent_count(s) < window(s)) {
+		send_inflight(s, d);
+		return;
+	}
+	if (expired(s, d)) {
+		record_del(s, d);
+		stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
+		delivery_clear(d);
+		return;
+	}
+	if (!enqueue(s, d))
+		drop(s, d, "queue full (max_queued_messages / max_queued_bytes)");
+}
+
+void session_pump(struct session *s)
+{
+	/* First what a resumed session still has to resend, in order
+	 * [MQTT-4.6.0-1], then the queue. */
+	for (size_t i = 0; s->conn && s->n_unsent && i < s->n_inflight; i++) {
+		struct inflight *f = &s->inflight[i];
+		if (!f->unsent)
+			continue;
+		if (sent_count(s) >= window(s))
+			return;
+		f->unsent = false;
+		s->n_unsent--;
+		if (sink_send_publish(s->conn, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
+			inflight_remove(s, f);
+			return; /* removal pumps again */
+		}
+	}
+	while (s->conn && s->q_len && s->n_unsent == 0 && sent_count(s) < window(s)) {
+		struct delivery d;
+		queue_pop(s, &d);
+		if (expired(s, &d)) {
+			record_del(s, &d);
+			stat_add(&s->w->stats, STAT_DROP_EXPIRED, 1);
+			delivery_clear(&d);
+			continue;
+		}
+		if (!may_read(s, &d)) {
+			/* Checked again as it leaves the queue: an acl_file
+			 * reloaded (SIGHUP) while it waited may deny it now,
+			 * as mosquitto re-checks queued messages. */
+			record_del(s, &d);
+			delivery_clear(&d);
+			continue;
+		}
+		if (d.qos == 0) {
+			/* Queued by queue_qos0_messages: no window, no id. */
+			(void)sink_send_publish(s->conn, &d, 0, false);
+			delivery_clear(&d);
+			continue;
+		}
+		send_inflight(s, &d);
+	}
+}
+
+void session_resume(struct session *s)
+{
+	struct sink *c = s->conn;
+	/* Every unacknowledged PUBLISH is sent again with DUP, and every
+	 * PUBREL again [MQTT-4.4.0-1]; PUBLISHes only as the new connection's
+	 * Receive Maximum allows, which session_pump() enforces. Onward
+	 * delivery of these has started, so expiry no longer removes them
+	 * [MQTT-3.3.2-5]. */
+	s->n_unsent = 0;
+	for (size_t i = 0; i < s->n_inflight; i++) {
+		struct inflight *f = &s->inflight[i];
+		f->unsent = f->state != INFLIGHT_WAIT_PUBCOMP;
+		if (f->unsent) {
+			s->n_unsent++;
+			continue;
+		}
+		struct tern_packet p = {.type = TERN_PUBREL};
+		p.u.ack.packet_id = f->packet_id;
+		(void)sink_send(c, &p);
+	}
+	session_pump(s);
+}
+
+static struct inflight *inflight_find(struct session *s, uint16_t packet_id)
+{
+	for (size_t i = 0; i < s->n_inflight; i++)
+		if (s->inflight[i].packet_id == packet_id)
+			return &s->inflight[i];
+	return NULL;
+}
+
+static void inflight_remove(struct session *s, struct inflight *f)
+{
+	size_t i = (size_t)(f - s->inflight);
+	if (f->unsent)
+		s->n_unsent--;
+	/* A PUBCOMP-waiting entry no longer holds its message; its store id
+	 * was kept for this. */
+	struct store_batch *b = stored_batch(s);
+	if (b && f->store_id)
+		persist_note(s->w, store_delivery_del(b, s->id, f->store_id));
+	delivery_clear(&f->d);
+	memmove(&s->inflight[i], &s->inflight[i + 1], (s->n_inflight - i - 1) * sizeof(*f));
+	s->n_inflight--;
+	session_pump(s);
+}
+
+enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type type,
+                                       uint16_t packet_id, uint8_t reason)
+{
+	struct inflight *f = inflight_find(s, packet_id);
+	if (!f)
+		return INFLIGHT_ACK_UNKNOWN;
+	/* An acknowledgement of the other QoS's flow can only come from a
+	 * client that lost track of its ids (section 4.13). */
+	if ((f->state == INFLIGHT_WAIT_PUBACK) != (type == TERN_PUBACK))
+		return INFLIGHT_ACK_WRONG_FLOW;
+	if (type == TERN_PUBCOMP && f->state == INFLIGHT_WAIT_PUBREC)
+		return INFLIGHT_ACK_EARLY; /* it answers a PUBREL not sent yet */
+	if (type != TERN_PUBREC || reason >= 0x80) {
+		/* PUBACK [MQTT-4.3.2-1], PUBCOMP, or a failing PUBREC, which
+		 * ends the flow for this message. */
+		inflight_remove(s, f);
+		return INFLIGHT_ACK_DONE;
+	}
+	if (f->unsent) {
+		/* The client got it before the reconnect: no resend needed. */
+		f->unsent = false;
+		s->n_unsent--;
+	}
+	/* The message itself is no longer needed: only the id is
+	 * [MQTT-4.3.3-5]. */
+	msg_unref(f->d.msg);
+	f->d.msg = NULL;
+	f->state = INFLIGHT_WAIT_PUBCOMP;
+	struct store_batch *b = stored_batch(s);
+	if (b && f->store_id)
+		persist_note(s->w, store_delivery_state(b, s->id, f->store_id, packet_id,
+		                                        STORE_D_PUBREL));
+	return INFLIGHT_ACK_DONE;
+}
+
+enum tern_err session_restore_queued(struct session *s, struct delivery *d)
+{
+	/* The bound was applied when the message was queued: keep them all. */
+	enum tern_err err = queue_push(s, d);
+	if (err)
+		delivery_clear(d);
+	return err;
+}
+
+enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
+                                       uint8_t state)
+{
+	if (!packet_id || packet_id_used(s, packet_id)) {
+		/* Cannot be: treat it as not yet sent. */
+		return session_restore_queued(s, d);
+	}
+	if (s->n_inflight == s->cap_inflight) {
+		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
+		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
+		if (!v) {
+			delivery_clear(d);
+			return TERN_E_NOMEM;
+		}
+		s->inflight = v;
+		s->cap_inflight = cap;
+	}
+	struct inflight *f = &s->inflight[s->n_inflight++];
+	memset(f, 0, sizeof(*f));
+	f->d = *d;
+	memset(d, 0, sizeof(*d));
+	f->packet_id = packet_id;
+	f->state = state;
+	f->store_id = f->d.msg ? f->d.msg->store_id : 0;
+	if (packet_id >= s->next_packet_id)
+		s->next_packet_id = packet_id == UINT16_MAX ? 1 : (uint16_t)(packet_id + 1);
+	return TERN_OK;
+}
+
+struct flow_cell *session_flow(struct session *s)
+{
+	if (s->flow)
+		return s->flow;
+	/* Everything already queued counts from the start. */
+	s->flow = flow_cell_new(s->q_len, s->w->broker->cfg.max_queued_messages);
+	if (s->flow)
+		atomic_store_explicit(&s->flow->stored, s->stored, memory_order_relaxed);
+	if (s->flow && s->conn)
+		session_flow_online(s, true);
+	return s->flow;
+}
+
+void session_flow_online(struct session *s, bool online)
+{
+	struct flow_cell *f = s->flow;
+	if (!f)
+		return;
+	f->over_at = 0;
+	f->drained_at = s->w->now;
+	/* max_stall_time 0 turns flow control off: online sessions then drop
+	 * by policy as offline ones do (mosquitto's behaviour). */
+	if (online && s->w->broker->cfg.max_stall_time)
+		flow_set_state(s->w, f, FLOW_ONLINE, FLOW_STALLED | FLOW_SLOW);
+	else
+		flow_set_state(s->w, f, 0, FLOW_ONLINE | FLOW_STALLED | FLOW_SLOW);
+}
+
+void session_flow_tick(struct session *s, uint64_t now)
+{
+	struct flow_cell *f = s->flow;
+	/* Not "full": a publisher waits until the session is drained to its
+	 * low mark, and the high one counts what was on its way, so a paused
+	 * publisher can be waiting for a queue that has settled below it. */
+	if (!f || !s->conn || flow_drained(f)) {
+		if (f)
+			f->over_at = 0;
+		return;
+	}
+	if (!f->over_at) {
+		f->over_at = now;
+		return;
+	}
+	/* Over its mark, with nothing taken off the queue since: the client
+	 * has stopped reading, or reads too little to matter. */
+	uint64_t since = f->over_at > f->drained_at ? f->over_at : f->drained_at;
+	uint32_t stall = s->w->broker->cfg.max_stall_time;
+	if (now - since >= FLOW_SLOW_MS &&
+	    !(atomic_load_explicit(&f->state, memory_order_relaxed) & FLOW_SLOW))
+		flow_set_state(s->w, f, FLOW_SLOW, 0); /* its share groups pick others */
+	/* A stall is for publishers held back: with nobody waiting there is
+	 * nothing to release (and nothing to drop yet). */
+	if (now - since < (uint64_t)stall * 1000u || !atomic_load(&f->waiters))
+		return;
+	f->over_at = 0;
+	flow_set_state(s->w, f, FLOW_STALLED, 0);
+	stat_add(&s->w->stats, STAT_FLOW_STALLS, 1);
+	log_write(&s->w->broker->log, LOG_TYPE_WARNING,
+	          "Warning: client %.*s has taken no message for %u s with %u queued: its "
+	          "publishers are no longer slowed, and QoS 1/2 messages beyond "
+	          "max_queued_messages are dropped until it catches up (max_stall_time).",
+	          (int)s->client_id_len, (const char *)s->client_id, stall, s->q_len);
+}
