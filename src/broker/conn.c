@@ -133,7 +133,7 @@ void conn_free(struct conn *c)
 	buf_free(&c->wbuf);
 	conn_out_free(c);
 	msg_unref(c->sink.will);
-	alias_in_free(&c->alias_in);
+	alias_in_free(&c->sink.alias_in);
 	topic_alias_free(&c->alias_out);
 	free(c);
 }
@@ -315,7 +315,7 @@ void conn_reap(struct conn *c)
 	buf_free_in(&c->rbuf, &w->bins);
 	msg_unref(c->sink.will);
 	c->sink.will = NULL;
-	alias_in_free(&c->alias_in);
+	alias_in_free(&c->sink.alias_in);
 	topic_alias_free(&c->alias_out);
 	c->prev = NULL;
 	c->next = w->lingering;
@@ -363,19 +363,19 @@ static void dispatch(struct conn *c, struct tern_packet *p)
 		handle_connect(c->w, &c->sink, &p->u.connect);
 		return;
 	case TERN_PUBLISH:
-		handle_publish(c, &p->u.publish);
+		handle_publish(&c->sink, c->sink.session, &p->u.publish);
 		return;
 	case TERN_PUBACK:
-		handle_puback(c, &p->u.ack);
+		handle_puback(&c->sink, c->sink.session, &p->u.ack);
 		return;
 	case TERN_PUBREC:
-		handle_pubrec(c, &p->u.ack);
+		handle_pubrec(&c->sink, c->sink.session, &p->u.ack);
 		return;
 	case TERN_PUBREL:
-		handle_pubrel(c, &p->u.ack);
+		handle_pubrel(&c->sink, c->sink.session, &p->u.ack);
 		return;
 	case TERN_PUBCOMP:
-		handle_pubcomp(c, &p->u.ack);
+		handle_pubcomp(&c->sink, c->sink.session, &p->u.ack);
 		return;
 	case TERN_SUBSCRIBE:
 		handle_subscribe(&c->sink, c->sink.session, &p->u.subscribe);

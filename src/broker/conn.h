@@ -16,7 +16,6 @@
 #include "tern/error.h"
 #include "util/buf.h"
 
-struct alias_in;
 struct conn_out;
 struct delivery;
 struct flow_pause;
@@ -53,7 +52,6 @@ struct conn {
 	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
 	struct buf rbuf;
 	struct buf wbuf;
-	struct alias_in *alias_in;     /* aliases the client set (v5); NULL: none */
 	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
 	struct conn_out *out;          /* payloads sent by reference; NULL when none */
 	struct flow_pause *flow;       /* acks held by flow control (flow.c); NULL: none */

@@ -18,6 +18,7 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "broker/flow.h"
 #include "broker/sink.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
@@ -159,6 +160,18 @@ static const char *sink_conn_name(const struct sink *k, char buf[64])
 	return conn_peer(conn_of_const(k), buf);
 }
 
+static bool sink_conn_flow_ack(struct sink *k, const struct flow_hit *hit, uint8_t type,
+                               uint16_t packet_id, uint8_t reason)
+{
+	struct conn *c = conn_of(k);
+	if (c->flow) {
+		/* Paused: in order after the held ones (flow.c). */
+		flow_hold(c, type, packet_id, reason);
+		return true;
+	}
+	return hit && hit->cell && flow_pause(c, hit, type, packet_id, reason);
+}
+
 const struct sink_ops conn_sink_ops = {
         .send = sink_conn_send,
         .send_publish = sink_conn_send_publish,
@@ -169,6 +182,7 @@ const struct sink_ops conn_sink_ops = {
         .accept = sink_conn_accept,
         .pending_out = sink_conn_pending_out,
         .name = sink_conn_name,
+        .flow_ack = sink_conn_flow_ack,
 };
 
 struct conn *conn_of_sink(struct sink *k)

@@ -11,8 +11,17 @@
  * subscriber drains (flow control, flow.h): a slow subscriber slows its
  * publishers instead of losing their messages.
  *
+ * Whether an acknowledgement waits for the store is the session's call
+ * (session_publish() says whether the message was written, session_ack()
+ * holds and orders): this file sees no store.
+ *
  * Outbound acknowledgements (PUBACK, PUBREC, PUBCOMP from the client) move
- * the session's in-flight entries along the QoS 1 / QoS 2 state machines.
+ * the session's in-flight entries along the QoS 1 / QoS 2 state machines
+ * (session_inflight_ack).
+ *
+ * Each handler gets the decoded packet, the session and the connection's
+ * sink (sink.h): no socket, so tests/unit/test_handle_publish.c drives them
+ * with a fake one.
  */
 #include "broker/handlers.h"
 
@@ -22,7 +31,6 @@
 #include "auth/acl.h"
 #include "broker/auth.h"
 #include "broker/broker.h"
-#include "broker/conn.h"
 #include "broker/flow.h"
 #include "broker/session.h"
 #include "broker/sink.h"
@@ -36,62 +44,69 @@
 
 /* Resolves a topic alias (util/alias_in.h): sets *topic. Returns false after
  * closing the connection when the alias is invalid. */
-static bool resolve_alias(struct conn *c, const struct tern_publish *p, struct tern_bytes *topic)
+static bool resolve_alias(struct sink *k, const struct tern_publish *p, struct tern_bytes *topic)
 {
 	*topic = p->topic;
 	if (!(p->props.present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS)))
 		return true;
-	enum tern_err err = alias_in_resolve(&c->alias_in, c->sink.alias_max, p->props.topic_alias,
-	                                     p->topic, topic);
+	enum tern_err err =
+	        alias_in_resolve(&k->alias_in, k->alias_max, p->props.topic_alias, p->topic, topic);
 	if (err == TERN_E_INVALID)
-		conn_close(c, TERN_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
+		sink_close(k, TERN_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
 	else if (err == TERN_E_NOT_FOUND)
-		conn_close(c, TERN_RC_PROTOCOL_ERROR, "unknown topic alias");
+		sink_close(k, TERN_RC_PROTOCOL_ERROR, "unknown topic alias");
 	else if (err != TERN_OK)
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
 	return err == TERN_OK;
 }
 
-/* Acknowledges a QoS 1/2 PUBLISH: now, or after the acknowledgements that
- * flow control holds for this publisher (they stay in order). */
-static void ack(struct conn *c, const struct tern_publish *p, uint8_t reason)
+/* Acknowledges a QoS 1/2 PUBLISH: through flow control when it holds the
+ * publisher's acknowledgements (or pauses it now for hit, a receiver over
+ * its mark; may be NULL), else through the session, after the commit when
+ * durable. */
+static void ack(struct sink *k, struct session *s, const struct tern_publish *p, uint8_t reason,
+                const struct flow_hit *hit, bool durable)
 {
 	if (p->qos == 0)
 		return;
 	enum tern_packet_type type = p->qos == 1 ? TERN_PUBACK : TERN_PUBREC;
-	if (c->flow)
-		flow_hold(c, (uint8_t)type, p->packet_id, reason);
-	else
-		session_ack(c->sink.session, type, p->packet_id, reason, false);
+	if (k->ops->flow_ack(k, hit, (uint8_t)type, p->packet_id, reason))
+		return;
+	session_ack(s, type, p->packet_id, reason, durable);
 }
 
-void handle_publish(struct conn *c, const struct tern_publish *p)
+/* An early refusal or a retransmission: nothing of it was written. */
+static void answer(struct sink *k, struct session *s, const struct tern_publish *p, uint8_t reason)
 {
-	struct worker *w = c->w;
+	ack(k, s, p, reason, NULL, false);
+}
+
+void handle_publish(struct sink *k, struct session *s, const struct tern_publish *p)
+{
+	struct worker *w = s->w;
 	struct broker *b = w->broker;
-	struct session *s = c->sink.session;
 	stat_add(&w->stats, (enum stat_id)(STAT_PUB_IN_Q0 + p->qos), 1);
 
-	if (c->sink.version == TERN_V5 && p->props.n_sub_ids) {
+	if (k->version == TERN_V5 && p->props.n_sub_ids) {
 		/* [MQTT-3.3.4-6] */
-		conn_close(c, TERN_RC_PROTOCOL_ERROR,
+		sink_close(k, TERN_RC_PROTOCOL_ERROR,
 		           "PUBLISH from a client with a subscription id");
 		return;
 	}
 	struct tern_bytes topic;
-	if (!resolve_alias(c, p, &topic))
+	if (!resolve_alias(k, p, &topic))
 		return;
 	if (topic.len == 0) {
-		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBLISH without a topic");
+		sink_close(k, TERN_RC_PROTOCOL_ERROR, "PUBLISH without a topic");
 		return;
 	}
 	if (topic_too_deep(b, topic)) {
 		/* A limit of ours (max_topic_levels), not a malformed name:
 		 * 0x90 says "not accepted by this Server". */
-		if (c->sink.version == TERN_V5 && p->qos > 0)
-			ack(c, p, TERN_RC_TOPIC_NAME_INVALID);
+		if (k->version == TERN_V5 && p->qos > 0)
+			answer(k, s, p, TERN_RC_TOPIC_NAME_INVALID);
 		else
-			conn_close(c, TERN_RC_TOPIC_NAME_INVALID, "topic has too many levels");
+			sink_close(k, TERN_RC_TOPIC_NAME_INVALID, "topic has too many levels");
 		return;
 	}
 	if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
@@ -104,19 +119,19 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 			log_write(&b->log, LOG_TYPE_NOTICE, "Denied PUBLISH from %.*s to '%.*s'.",
 			          (int)s->client_id_len, (const char *)s->client_id, (int)topic.len,
 			          (const char *)topic.data);
-		ack(c, p, TERN_RC_NOT_AUTHORIZED);
+		answer(k, s, p, TERN_RC_NOT_AUTHORIZED);
 		return;
 	}
 	if (p->retain && !b->cfg.retain_available) {
 		/* Section 3.2.2.3.5: a server without retain support treats a
 		 * retained PUBLISH as an error: DISCONNECT 0x9A. */
-		conn_close(c, TERN_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
+		sink_close(k, TERN_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
 		return;
 	}
 	if (p->qos == 2 && session_qos2_pending(s, p->packet_id)) {
 		/* A retransmission: already routed, acknowledge again
 		 * (method B, [MQTT-4.3.3-9]). */
-		ack(c, p, TERN_RC_SUCCESS);
+		answer(k, s, p, TERN_RC_SUCCESS);
 		return;
 	}
 	if (b->cfg.message_size_limit && p->payload.len > b->cfg.message_size_limit) {
@@ -131,7 +146,7 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 			          p->payload.len, (int)s->client_id_len,
 			          (const char *)s->client_id);
 		/* A PUBREC >= 0x80 ends the QoS 2 flow: no id to remember. */
-		ack(c, p, TERN_RC_QUOTA_EXCEEDED);
+		answer(k, s, p, TERN_RC_QUOTA_EXCEEDED);
 		return;
 	}
 	if ((p->props.present & TERN_PROP_BIT(TERN_PROP_PAYLOAD_FORMAT)) &&
@@ -141,35 +156,35 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 		 * refused in the acknowledgement, or by DISCONNECT for QoS 0,
 		 * which has none. */
 		if (p->qos == 0) {
-			conn_close(c, TERN_RC_PAYLOAD_FORMAT_INVALID, "payload is not UTF-8");
+			sink_close(k, TERN_RC_PAYLOAD_FORMAT_INVALID, "payload is not UTF-8");
 			return;
 		}
-		ack(c, p, TERN_RC_PAYLOAD_FORMAT_INVALID);
+		answer(k, s, p, TERN_RC_PAYLOAD_FORMAT_INVALID);
 		return;
 	}
-	if (c->sink.version == TERN_V5 && p->qos == 2 &&
+	if (k->version == TERN_V5 && p->qos == 2 &&
 	    session_qos2_count(s) >= b->cfg.max_inflight_messages) {
 		/* More unacknowledged QoS 2 than the Receive Maximum we
 		 * announced [MQTT-3.3.4-7]; 3.1.1 has no such limit. */
-		conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
+		sink_close(k, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
 		return;
 	}
 	struct msg *m = msg_new_in(w->msg_pool, topic, p->payload, p->qos, p->retain,
-	                           c->sink.version == TERN_V5 ? &p->props : NULL, s->id, w->now);
+	                           k->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
 	if (!m) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
 	struct publish_result r;
 	enum tern_err err = session_publish(s, m, p->packet_id, &r);
 	msg_unref(m);
 	if (err) {
-		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
+		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
 		return;
 	}
 	if (r.refused) {
 		/* A failing PUBREC ends the flow: the id is not remembered. */
-		ack(c, p, TERN_RC_UNSPECIFIED);
+		answer(k, s, p, TERN_RC_UNSPECIFIED);
 		return;
 	}
 	/* 0x10 is a MAY (section 3.4.2.1 / 3.5.2.1); mosquitto, which routes a
@@ -177,20 +192,11 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
 	 * compare its bytes expect a plain PUBREC (success, 2 bytes). */
 	uint8_t reason =
 	        r.matched || p->qos == 2 ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
-	if (p->qos == 0)
-		return;
-	enum tern_packet_type type = p->qos == 1 ? TERN_PUBACK : TERN_PUBREC;
-	if (c->flow) {
-		/* Paused: in order after the held ones (flow.c). */
-		ack(c, p, reason);
-		return;
-	}
-	if (r.full.cell && flow_pause(c, &r.full, (uint8_t)type, p->packet_id, reason))
-		return; /* acknowledged when the receiver has drained */
 	/* PUBACK / PUBREC promise the message is safe: they wait for the
 	 * commit of the rows just recorded, if any (issue: no acknowledged
-	 * message is ever lost). */
-	session_ack(s, type, p->packet_id, reason, r.durable);
+	 * message is ever lost). A receiver over its mark holds them until it
+	 * has drained (flow.h). */
+	ack(k, s, p, reason, &r.full, r.durable);
 }
 
 /* An acknowledgement of the other QoS's flow for a packet id in flight
@@ -198,58 +204,58 @@ void handle_publish(struct conn *c, const struct tern_publish *p)
  * come from a client that lost track of its ids: a Protocol Error
  * (section 4.13), DISCONNECT 0x82 in v5, as mosquitto does. */
 
-void handle_puback(struct conn *c, const struct tern_ack *p)
+void handle_puback(struct sink *k, struct session *s, const struct tern_ack *p)
 {
 	/* An ack for an unknown id is ignored: it may be a duplicate. */
-	if (session_inflight_ack(c->sink.session, TERN_PUBACK, p->packet_id, p->reason) ==
+	if (session_inflight_ack(s, TERN_PUBACK, p->packet_id, p->reason) ==
 	    INFLIGHT_ACK_WRONG_FLOW)
-		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBACK for a QoS 2 message");
+		sink_close(k, TERN_RC_PROTOCOL_ERROR, "PUBACK for a QoS 2 message");
 }
 
-void handle_pubrec(struct conn *c, const struct tern_ack *p)
+void handle_pubrec(struct sink *k, struct session *s, const struct tern_ack *p)
 {
-	switch (session_inflight_ack(c->sink.session, TERN_PUBREC, p->packet_id, p->reason)) {
+	switch (session_inflight_ack(s, TERN_PUBREC, p->packet_id, p->reason)) {
 	case INFLIGHT_ACK_UNKNOWN:
 		/* Section 4.3.3: answer so the client can finish its flow;
 		 * but a failing PUBREC has ended it already: a PUBREL would
 		 * restart a flow the client closed (mosquitto sends none). */
 		if (p->reason < 0x80)
-			(void)sink_send_ack(&c->sink, TERN_PUBREL, p->packet_id,
+			(void)sink_send_ack(k, TERN_PUBREL, p->packet_id,
 			                    TERN_RC_PACKET_ID_NOT_FOUND);
 		return;
 	case INFLIGHT_ACK_WRONG_FLOW:
 	case INFLIGHT_ACK_EARLY:
-		conn_close(c, TERN_RC_PROTOCOL_ERROR, "QoS 2 ack for a QoS 1 message");
+		sink_close(k, TERN_RC_PROTOCOL_ERROR, "QoS 2 ack for a QoS 1 message");
 		return;
 	case INFLIGHT_ACK_DONE:
 		/* [MQTT-4.3.3-4]; a failing PUBREC ended the flow. */
 		if (p->reason < 0x80)
-			(void)sink_send_ack(&c->sink, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
+			(void)sink_send_ack(k, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
 		return;
 	}
 }
 
-void handle_pubrel(struct conn *c, const struct tern_ack *p)
+void handle_pubrel(struct sink *k, struct session *s, const struct tern_ack *p)
 {
 	/* After PUBCOMP the client may reuse the id for a new message: the
 	 * store must have forgotten it first (durable), or a restart would
 	 * take that new message for a retransmission and drop it. */
 	bool durable;
-	bool known = session_qos2_release(c->sink.session, p->packet_id, &durable);
+	bool known = session_qos2_release(s, p->packet_id, &durable);
 	/* [MQTT-4.3.3-11]: PUBCOMP with the same id, 0x92 when unknown. */
-	session_ack(c->sink.session, TERN_PUBCOMP, p->packet_id,
+	session_ack(s, TERN_PUBCOMP, p->packet_id,
 	            known ? TERN_RC_SUCCESS : TERN_RC_PACKET_ID_NOT_FOUND, durable);
 }
 
-void handle_pubcomp(struct conn *c, const struct tern_ack *p)
+void handle_pubcomp(struct sink *k, struct session *s, const struct tern_ack *p)
 {
-	switch (session_inflight_ack(c->sink.session, TERN_PUBCOMP, p->packet_id, p->reason)) {
+	switch (session_inflight_ack(s, TERN_PUBCOMP, p->packet_id, p->reason)) {
 	case INFLIGHT_ACK_WRONG_FLOW:
-		conn_close(c, TERN_RC_PROTOCOL_ERROR, "QoS 2 ack for a QoS 1 message");
+		sink_close(k, TERN_RC_PROTOCOL_ERROR, "QoS 2 ack for a QoS 1 message");
 		return;
 	case INFLIGHT_ACK_EARLY:
 		/* PUBCOMP answers our PUBREL, which was not sent yet. */
-		conn_close(c, TERN_RC_PROTOCOL_ERROR, "PUBCOMP before PUBREC");
+		sink_close(k, TERN_RC_PROTOCOL_ERROR, "PUBCOMP before PUBREC");
 		return;
 	case INFLIGHT_ACK_UNKNOWN: /* ignored: it may be a duplicate */
 	case INFLIGHT_ACK_DONE:

@@ -3,8 +3,7 @@
  * mosquitto: conn.c decodes a packet and calls its handler with the decoded
  * struct, the session and the connection's sink (sink.h), through which the
  * handler answers. A handler sees no socket and no struct conn, so a test
- * drives it with a fake sink (tests/unit/handler_fake.h). The publish side
- * (handle_publish.c) still takes the connection itself.
+ * drives it with a fake sink (tests/unit/handler_fake.h).
  */
 #ifndef TERN_BROKER_HANDLERS_H
 #define TERN_BROKER_HANDLERS_H
@@ -37,13 +36,21 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 void connect_refuse_decoded(struct worker *w, struct sink *k, enum tern_err err,
                             const uint8_t *body, size_t len);
 
-/* PUBLISH and its acknowledgements (handle_publish.c): QoS 0/1/2 in, and
- * the acks of what c was sent. */
-void handle_publish(struct conn *c, const struct tern_publish *p);
-void handle_puback(struct conn *c, const struct tern_ack *p);
-void handle_pubrec(struct conn *c, const struct tern_ack *p);
-void handle_pubrel(struct conn *c, const struct tern_ack *p);
-void handle_pubcomp(struct conn *c, const struct tern_ack *p);
+/* PUBLISH of session s through k (handle_publish.c): the limits and the
+ * ACL, then session_publish() routes it, and the PUBACK / PUBREC goes out
+ * through session_ack() (after the commit when the store must have the
+ * message first) or is held by flow control (sink_ops.flow_ack). QoS 2 is
+ * remembered until PUBREL (method B). */
+void handle_publish(struct sink *k, struct session *s, const struct tern_publish *p);
+
+/* PUBACK, PUBREC, PUBCOMP of what s was sent, and PUBREL of what it
+ * published (handle_publish.c): move the QoS 1 / QoS 2 state machines along
+ * (session_inflight_ack, session_qos2_release) and answer PUBREL / PUBCOMP
+ * as section 4.3 says. */
+void handle_puback(struct sink *k, struct session *s, const struct tern_ack *p);
+void handle_pubrec(struct sink *k, struct session *s, const struct tern_ack *p);
+void handle_pubrel(struct sink *k, struct session *s, const struct tern_ack *p);
+void handle_pubcomp(struct sink *k, struct session *s, const struct tern_ack *p);
 
 /* SUBSCRIBE and UNSUBSCRIBE of session s, connected through k
  * (handle_subscribe.c): s's own table changes at once, the router replicas

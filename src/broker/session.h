@@ -1,8 +1,9 @@
 /*
- * session.h - the MQTT session of one client id (session.c): its
- * subscriptions, its queue, its in-flight window, its inbound QoS 2 ids and
- * its will. A session lives on its home worker and is touched by that
- * worker only.
+ * session.h - the MQTT session of one client id (session.c, session_out.c):
+ * its subscriptions, its queue, its in-flight window, its inbound QoS 2 ids
+ * and its will, and what the store keeps of them. A session lives on its
+ * home worker and is touched by that worker only; its state is changed only
+ * by the functions below.
  */
 #ifndef TERN_BROKER_SESSION_H
 #define TERN_BROKER_SESSION_H
@@ -101,10 +102,11 @@ void session_destroy(struct session *s);
  *
  *  - session_set_expiry(): at CONNECT and at a v5 DISCONNECT. Non-zero: the
  *    session outlives its connection, so it is stored (its row written or
- *    updated; the first time with everything it already holds: its
- *    subscriptions, queued and in-flight messages, inbound QoS 2 ids). Zero:
- *    what the store has of it is deleted, so it cannot come back after a
- *    restart [MQTT-3.1.2-23].
+ *    updated), from before anything is routed to it: a session that is not
+ *    stored holds state only with expiry 0, and such a session ends with
+ *    its connection (a takeover too), so it never becomes stored later.
+ *    Zero: what the store has of it is deleted, so it cannot come back after
+ *    a restart [MQTT-3.1.2-23].
  *  - session_offline_take(): the connection went; the row gets its
  *    disconnect time and the pending will.
  *  - session_destroy() deletes it (clean start, takeover, expiry).
@@ -117,7 +119,8 @@ void session_destroy(struct session *s);
 void session_set_expiry(struct session *s, uint32_t expiry);
 
 /*
- * The session's connection went (conn.c, when it detaches). Takes will (a
+ * The session's connection went (handle_detach(), when it is reaped or
+ * taken over). Takes will (a
  * reference, or NULL: none, or a normal DISCONNECT), which goes out after
  * delay seconds or when the session ends, whichever is first
  * [MQTT-3.1.3-9]; has_expiry / will_expiry are its Message Expiry

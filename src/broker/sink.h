@@ -44,7 +44,9 @@
 #include "tern/codec.h"
 #include "tern/error.h"
 
+struct alias_in;
 struct delivery;
+struct flow_hit;
 struct msg;
 struct session;
 struct sink;
@@ -99,6 +101,16 @@ struct sink_ops {
 	/* The peer's address ("1.2.3.4:5678"), written into buf, for the
 	 * log. */
 	const char *(*name)(const struct sink *k, char buf[64]);
+
+	/* Flow control's say on the acknowledgement (type PUBACK or PUBREC,
+	 * packet_id, reason) of a PUBLISH that came through k (flow.h): when
+	 * k's acknowledgements are held already, this one is held too, after
+	 * them; when hit (may be NULL) names a receiver that is over its mark,
+	 * k is paused with this one held. True when the ack was taken so
+	 * (it goes out once the receiver drains), false when the caller
+	 * acknowledges as usual. */
+	bool (*flow_ack)(struct sink *k, const struct flow_hit *hit, uint8_t type,
+	                 uint16_t packet_id, uint8_t reason);
 };
 
 /* The connection's side of the protocol, as agreed in CONNECT / CONNACK:
@@ -115,11 +127,15 @@ struct sink {
 	uint16_t keep_alive;        /* seconds, as granted; 0: none */
 	uint16_t send_quota_max;    /* client's Receive Maximum (v5) */
 	uint16_t alias_max;         /* our Topic Alias Maximum (v5) */
-	uint16_t alias_out_max;     /* aliases we may assign: the client's, capped */
-	uint8_t version;            /* TERN_V31, TERN_V311, TERN_V5; 0 before CONNECT */
-	bool problem_info;          /* the v5 CONNECT set Request Problem Information 1 */
-	bool will_has_expiry;       /*   when it is published */
-	bool will_suppressed;       /* normal DISCONNECT received: no will */
+	/* Inbound topic aliases (util/alias_in.h), set and used by
+	 * handle_publish(); NULL until the first is set. Whoever made the
+	 * sink frees them with alias_in_free(). */
+	struct alias_in *alias_in;
+	uint16_t alias_out_max; /* aliases we may assign: the client's, capped */
+	uint8_t version;        /* TERN_V31, TERN_V311, TERN_V5; 0 before CONNECT */
+	bool problem_info;      /* the v5 CONNECT set Request Problem Information 1 */
+	bool will_has_expiry;   /*   when it is published */
+	bool will_suppressed;   /* normal DISCONNECT received: no will */
 };
 
 /* The connection (its sink) of session session_id on w, if it is still

@@ -38,6 +38,7 @@
 #include "broker/sink.h"
 #include "broker/worker.h"
 #include "tern/codec.h"
+#include "util/alias_in.h"
 #include "util/clock.h"
 #include "util/map.h"
 #include "util/msg.h"
@@ -78,6 +79,15 @@ struct fake_sink {
 	int handed_to;
 	bool accepted;
 	size_t pending_out; /* what pending_out() reports */
+	/* flow_ack(): when flow_paused, every acknowledgement is taken and
+	 * kept here, as flow control holds those of a paused publisher. */
+	bool flow_paused;
+	struct fake_ack {
+		uint8_t type;
+		uint16_t packet_id;
+		uint8_t reason;
+	} flow_held[FAKE_MAX_PACKETS];
+	size_t n_flow_held;
 };
 
 static inline struct fake_sink *fake_of(const struct sink *k)
@@ -168,6 +178,18 @@ static inline const char *fake_name(const struct sink *k, char buf[64])
 	return buf;
 }
 
+static inline bool fake_flow_ack(struct sink *k, const struct flow_hit *hit, uint8_t type,
+                                 uint16_t packet_id, uint8_t reason)
+{
+	(void)hit;
+	struct fake_sink *f = fake_of(k);
+	if (!f->flow_paused)
+		return false;
+	assert_true(f->n_flow_held < FAKE_MAX_PACKETS);
+	f->flow_held[f->n_flow_held++] = (struct fake_ack){type, packet_id, reason};
+	return true;
+}
+
 static const struct sink_ops fake_sink_ops = {
         .send = fake_send,
         .send_publish = fake_send_publish,
@@ -178,6 +200,7 @@ static const struct sink_ops fake_sink_ops = {
         .accept = fake_accept,
         .pending_out = fake_pending_out,
         .name = fake_name,
+        .flow_ack = fake_flow_ack,
 };
 
 /* A new fake sink of broker b (its id drawn as a connection's is). */
@@ -206,6 +229,7 @@ static inline void fake_free(struct fake_sink *f)
 	if (!f)
 		return;
 	fake_reap(f);
+	alias_in_free(&f->sink.alias_in);
 	free(f);
 }
 
