@@ -44,9 +44,13 @@ struct bin {
 	struct block *spare;          /* the owner's */
 };
 
-static const uint32_t class_size[MSG_POOL_CLASSES] = {MSG_POOL_SMALL, MSG_POOL_BLOCK};
+/* Each class twice the one before, so a message holds at most twice its
+ * size. */
+static const uint32_t class_size[MSG_POOL_CLASSES] = {MSG_POOL_SMALL, 2 * MSG_POOL_SMALL,
+                                                      MSG_POOL_BLOCK};
 /* Spare blocks kept per class: 1 MiB each. */
 static const uint32_t class_spare[MSG_POOL_CLASSES] = {(1u << 20) / MSG_POOL_SMALL,
+                                                       (1u << 20) / (2 * MSG_POOL_SMALL),
                                                        (1u << 20) / MSG_POOL_BLOCK};
 
 struct msg_pool {
@@ -187,7 +191,9 @@ struct msg *msg_new_in(struct msg_pool *pool, struct tern_bytes topic, struct te
 	               (has_rt ? props->response_topic.len : 0) +
 	               (has_cd ? props->correlation_data.len : 0);
 	bool pooled = pool && total <= MSG_POOL_BLOCK;
-	unsigned cls = total <= MSG_POOL_SMALL ? 0 : 1;
+	unsigned cls = 0;
+	while (cls + 1 < MSG_POOL_CLASSES && total > class_size[cls])
+		cls++;
 	struct msg *m = pooled ? (struct msg *)block_take(pool, cls) : malloc(total);
 	if (!m)
 		return NULL;

@@ -59,9 +59,9 @@ struct msg *msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t 
  * A worker's stock of message blocks, so that a message costs no
  * allocation in steady state. A message of at most MSG_POOL_BLOCK bytes in
  * all (struct, topic, payload, properties) made by msg_new_in() takes a
- * spare block of the pool, of MSG_POOL_SMALL or MSG_POOL_BLOCK bytes (two
- * classes, so that a small message does not hold a large block while it
- * waits in queues); when its last reference goes, on whatever thread, the
+ * spare block of the pool, of 256, 512 or 1024 bytes (MSG_POOL_SMALL up to
+ * MSG_POOL_BLOCK: size classes, so that a small message does not hold a
+ * large block while it waits in queues); when its last reference goes, on whatever thread, the
  * block goes back onto its class's lock-free stack, which the owner takes
  * whole when it has no spare block left (only pushes race, so no ABA). The
  * owner keeps at most 1 MiB of spare blocks per class; the pool itself
@@ -70,7 +70,7 @@ struct msg *msg_new(struct tern_bytes topic, struct tern_bytes payload, uint8_t 
  */
 #define MSG_POOL_SMALL   256u
 #define MSG_POOL_BLOCK   1024u
-#define MSG_POOL_CLASSES 2
+#define MSG_POOL_CLASSES 3
 
 /* A new, empty pool owned by the caller; NULL when out of memory. */
 struct msg_pool *msg_pool_new(void);
