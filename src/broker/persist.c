@@ -233,48 +233,11 @@ static struct session *find_session(struct broker *b, uint64_t id)
 	return NULL;
 }
 
-/* Turns a stored wall-clock instant into our monotonic clock. */
-static uint64_t to_mono(int64_t wall_ms, uint64_t now, int64_t wall_now)
-{
-	int64_t left = wall_ms - wall_now;
-	uint64_t t = left > 0 ? now + (uint64_t)left : now;
-	return t ? t : 1;
-}
-
 static enum tern_err load_session(void *arg, const struct store_loaded_session *ls)
 {
 	struct broker *b = arg;
 	unsigned home = broker_home_of(b, ls->client_id, ls->client_id_len);
-	struct worker *w = b->workers[home];
-	struct session *s = session_new(w, ls->client_id, ls->client_id_len, ls->version);
-	if (!s) {
-		msg_unref(ls->will);
-		return TERN_E_NOMEM;
-	}
-	s->id = ls->id;
-	s->expiry = ls->expiry;
-	s->stored = true;
-	/* persistent_client_expiration bounds sessions that would never
-	 * expire, also those stored before it was configured. */
-	if (s->expiry == UINT32_MAX && b->cfg.persistent_client_expiration)
-		s->expiry = b->cfg.persistent_client_expiration;
-	uint64_t now = mono_ms();
-	int64_t wall = wall_ms();
-	/* A session that was online when ternd stopped went offline then. */
-	int64_t since = ls->disconnected_at ? ls->disconnected_at : wall;
-	if (s->expiry != UINT32_MAX)
-		s->expire_at = to_mono(since + (int64_t)s->expiry * 1000, now, wall);
-	if (ls->will) {
-		s->will = ls->will;
-		s->will_at = to_mono(ls->will_at, now, wall);
-	}
-	if (session_register(w, s)) {
-		msg_unref(s->will);
-		s->will = NULL;
-		free(s);
-		return TERN_E_NOMEM;
-	}
-	return TERN_OK;
+	return session_restore(b->workers[home], ls) ? TERN_OK : TERN_E_NOMEM;
 }
 
 static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter, size_t len,
@@ -284,22 +247,9 @@ static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter
 	struct session *s = find_session(b, session);
 	if (!s)
 		return TERN_OK;
-	struct sub *sub = calloc(1, sizeof(*sub));
-	if (!sub || !(sub->filter = malloc(len ? len : 1))) {
-		free(sub);
+	struct tern_bytes f = {filter, (uint32_t)len};
+	if (session_restore_sub(s, f, qos, flags, rh, sub_id))
 		return TERN_E_NOMEM;
-	}
-	memcpy(sub->filter, filter, len);
-	sub->len = (uint16_t)len;
-	sub->qos = qos;
-	sub->flags = flags;
-	sub->retain_handling = rh;
-	sub->sub_id = sub_id;
-	if (map_put(&s->subs, &b->hash_key, sub->filter, sub->len, sub)) {
-		free(sub->filter);
-		free(sub);
-		return TERN_E_NOMEM;
-	}
 	struct route r = {.session = s->id,
 	                  .flow = session_flow(s),
 	                  .sub_id = sub_id,
@@ -308,7 +258,7 @@ static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter
 	                  .flags = flags};
 	if (!r.flow)
 		return TERN_E_NOMEM;
-	struct tern_bytes f = {sub->filter, sub->len}, group = {0}, plain = f;
+	struct tern_bytes group = {0}, plain = f;
 	if (!tern_topic_filter_share(f, &group, &plain)) {
 		group.len = 0;
 		plain = f;

@@ -435,9 +435,10 @@ void session_record_delivery(struct worker *w, const struct route *r, struct del
 	d->stored = true;
 }
 
-enum tern_err session_subscribe(struct session *s, struct tern_bytes filter, uint8_t qos,
-                                uint8_t flags, uint8_t retain_handling, uint32_t sub_id,
-                                bool *is_new)
+/* Adds filter to s->subs, or finds it there (*is_new says which), and sets
+ * its options. TERN_E_NOMEM leaves s unchanged. */
+static enum tern_err sub_set(struct session *s, struct tern_bytes filter, uint8_t qos,
+                             uint8_t flags, uint8_t retain_handling, uint32_t sub_id, bool *is_new)
 {
 	const struct hash_key *key = &s->w->broker->hash_key;
 	struct sub *sub = map_get(&s->subs, key, filter.data, filter.len);
@@ -460,11 +461,69 @@ enum tern_err session_subscribe(struct session *s, struct tern_bytes filter, uin
 	sub->flags = flags;
 	sub->retain_handling = retain_handling;
 	sub->sub_id = sub_id;
+	return TERN_OK;
+}
+
+enum tern_err session_subscribe(struct session *s, struct tern_bytes filter, uint8_t qos,
+                                uint8_t flags, uint8_t retain_handling, uint32_t sub_id,
+                                bool *is_new)
+{
+	enum tern_err err = sub_set(s, filter, qos, flags, retain_handling, sub_id, is_new);
+	if (err)
+		return err;
 	struct store_batch *b = stored_batch(s);
 	if (b)
 		persist_note(s->w, store_sub_put(b, s->id, filter.data, filter.len, qos, flags,
 		                                 retain_handling, sub_id));
 	return TERN_OK;
+}
+
+enum tern_err session_restore_sub(struct session *s, struct tern_bytes filter, uint8_t qos,
+                                  uint8_t flags, uint8_t retain_handling, uint32_t sub_id)
+{
+	bool is_new;
+	return sub_set(s, filter, qos, flags, retain_handling, sub_id, &is_new);
+}
+
+/* Turns a stored wall-clock instant into our monotonic clock. */
+static uint64_t to_mono(int64_t wall, uint64_t now, int64_t wall_now)
+{
+	int64_t left = wall - wall_now;
+	uint64_t t = left > 0 ? now + (uint64_t)left : now;
+	return t ? t : 1;
+}
+
+struct session *session_restore(struct worker *w, const struct store_loaded_session *ls)
+{
+	struct session *s = session_new(w, ls->client_id, ls->client_id_len, ls->version);
+	if (!s) {
+		msg_unref(ls->will);
+		return NULL;
+	}
+	s->id = ls->id;
+	s->expiry = ls->expiry;
+	s->stored = true;
+	/* persistent_client_expiration bounds sessions that would never
+	 * expire, also those stored before it was configured. */
+	uint32_t bound = w->broker->cfg.persistent_client_expiration;
+	if (s->expiry == UINT32_MAX && bound)
+		s->expiry = bound;
+	uint64_t now = mono_ms();
+	int64_t wall = wall_ms();
+	/* A session that was online when ternd stopped went offline then. */
+	int64_t since = ls->disconnected_at ? ls->disconnected_at : wall;
+	if (s->expiry != UINT32_MAX)
+		s->expire_at = to_mono(since + (int64_t)s->expiry * 1000, now, wall);
+	if (ls->will) {
+		s->will = ls->will;
+		s->will_at = to_mono(ls->will_at, now, wall);
+	}
+	if (session_register(w, s)) {
+		msg_unref(s->will);
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 bool session_unsubscribe(struct session *s, struct tern_bytes filter)

@@ -21,6 +21,7 @@
 struct flow_cell;
 struct route;
 struct sink;
+struct store_loaded_session;
 struct msg;
 struct worker;
 
@@ -258,8 +259,19 @@ enum inflight_ack {
 enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type type,
                                        uint16_t packet_id, uint8_t reason);
 
-/* Loading from the store: a queued delivery, an in-flight one with its
- * packet id and state, an inbound QoS 2 id. Take ownership of *d. */
+/* Loading from the store (persist.c, before the workers run): a stored
+ * session as ls has it, registered on w, offline since its disconnect
+ * (expiry and will delay counted from then; persistent_client_expiration
+ * bounds one that would never expire), marked stored. Takes ls->will in
+ * every case. NULL when out of memory. */
+struct session *session_restore(struct worker *w, const struct store_loaded_session *ls);
+
+/* Loading: one of s's subscriptions (the caller adds its routes). */
+enum tern_err session_restore_sub(struct session *s, struct tern_bytes filter, uint8_t qos,
+                                  uint8_t flags, uint8_t retain_handling, uint32_t sub_id);
+
+/* Loading: a queued delivery, an in-flight one with its packet id and
+ * state, an inbound QoS 2 id. Take ownership of *d. */
 enum tern_err session_restore_queued(struct session *s, struct delivery *d);
 enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
                                        uint8_t state);
