@@ -117,11 +117,46 @@ void conn_mark_flush(struct conn *c)
 	c->w->flush = c;
 }
 
+/* Whether p is an ack (PUBACK, PUBREC, PUBREL, PUBCOMP) that is four
+ * bytes on the wire: in 3.1 / 3.1.1 always, in 5.0 with reason 0 and no
+ * properties, whose Reason Code and Property Length are then omitted
+ * (3.4.2.1), as tern_encode_packet() writes it. The ack of nearly every
+ * QoS 1/2 message. */
+static bool short_ack(const struct conn *c, enum tern_packet_type type, uint16_t packet_id,
+                      uint8_t reason, const struct tern_props *pr)
+{
+	if (type < TERN_PUBACK || type > TERN_PUBCOMP || !packet_id)
+		return false;
+	if (c->sink.client_max_packet && c->sink.client_max_packet < 4)
+		return false;
+	return c->sink.version != TERN_V5 ||
+	       (reason == 0 && (!pr || (!pr->present && !pr->n_user && !pr->user_raw.len)));
+}
+
+/* Writes a short_ack() in place, without the generic encoder. TERN_E_NOMEM
+ * when the buffer cannot grow (the connection is left open). */
+static enum tern_err put_short_ack(struct conn *c, enum tern_packet_type type, uint16_t id)
+{
+	if (buf_reserve_in(&c->wbuf, 4, 0, &c->w->bins))
+		return TERN_E_NOMEM;
+	uint8_t *o = c->wbuf.data + c->wbuf.len;
+	o[0] = (uint8_t)(type << 4 | (type == TERN_PUBREL ? 0x2 : 0));
+	o[1] = 2;
+	o[2] = (uint8_t)(id >> 8);
+	o[3] = (uint8_t)id;
+	c->wbuf.len += 4;
+	stat_add(&c->w->stats, STAT_PKT_OUT, 1);
+	conn_mark_flush(c);
+	return TERN_OK;
+}
+
 /* Encodes p into the output buffer. Never closes the connection, so that
  * conn_close() can use it for its DISCONNECT: TERN_E_NOMEM tells the caller
  * the buffer could not grow. */
 enum tern_err conn_queue_packet(struct conn *c, const struct tern_packet *p)
 {
+	if (short_ack(c, p->type, p->u.ack.packet_id, p->u.ack.reason, &p->u.ack.props))
+		return put_short_ack(c, p->type, p->u.ack.packet_id);
 	size_t size = tern_packet_size(p, c->sink.version);
 	if (size == 0)
 		return TERN_E_INVALID;
@@ -212,25 +247,12 @@ enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t
 {
 	if (c->state >= CONN_CLOSING)
 		return TERN_E_CLOSED;
-	if (packet_id && (reason == 0 || c->sink.version != TERN_V5) &&
-	    (!c->sink.client_max_packet || c->sink.client_max_packet >= 4)) {
-		/* The ack of nearly every QoS 1/2 message: four bytes, the
-		 * reason and properties omitted (v5 3.4.2.1: allowed for
-		 * reason 0 without properties), as tern_encode_packet()
-		 * writes it, without the generic encoder. */
-		if (buf_reserve_in(&c->wbuf, 4, 0, &c->w->bins)) {
+	if (short_ack(c, type, packet_id, reason, NULL)) {
+		/* No struct tern_packet to build: the hot path of QoS 1/2. */
+		enum tern_err err = put_short_ack(c, type, packet_id);
+		if (err)
 			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
-			return TERN_E_NOMEM;
-		}
-		uint8_t *o = c->wbuf.data + c->wbuf.len;
-		o[0] = (uint8_t)(type << 4 | (type == TERN_PUBREL ? 0x2 : 0));
-		o[1] = 2;
-		o[2] = (uint8_t)(packet_id >> 8);
-		o[3] = (uint8_t)packet_id;
-		c->wbuf.len += 4;
-		stat_add(&c->w->stats, STAT_PKT_OUT, 1);
-		conn_mark_flush(c);
-		return TERN_OK;
+		return err;
 	}
 	struct tern_packet p = {.type = type};
 	p.u.ack.packet_id = packet_id;

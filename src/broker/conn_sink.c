@@ -45,6 +45,12 @@ static enum tern_err sink_conn_send_publish(struct sink *k, const struct deliver
 	return conn_send_publish(conn_of(k), d, packet_id, dup);
 }
 
+static enum tern_err sink_conn_send_ack(struct sink *k, enum tern_packet_type type,
+                                        uint16_t packet_id, uint8_t reason)
+{
+	return conn_send_ack(conn_of(k), type, packet_id, reason);
+}
+
 static void sink_conn_close(struct sink *k, uint8_t reason, const char *why)
 {
 	conn_close(conn_of(k), reason, why);
@@ -175,6 +181,7 @@ static bool sink_conn_flow_ack(struct sink *k, const struct flow_hit *hit, uint8
 const struct sink_ops conn_sink_ops = {
         .send = sink_conn_send,
         .send_publish = sink_conn_send_publish,
+        .send_ack = sink_conn_send_ack,
         .close = sink_conn_close,
         .end = sink_conn_end,
         .authenticate = sink_conn_authenticate,

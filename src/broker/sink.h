@@ -65,6 +65,12 @@ struct sink_ops {
 	enum tern_err (*send_publish)(struct sink *k, const struct delivery *d, uint16_t packet_id,
 	                              bool dup);
 
+	/* Optional (NULL: sink_send_ack() goes through send): queues an
+	 * ack-type packet (PUBACK..PUBCOMP) without a struct tern_packet
+	 * being built, the hot path of QoS 1/2. Results as send. */
+	enum tern_err (*send_ack)(struct sink *k, enum tern_packet_type type, uint16_t packet_id,
+	                          uint8_t reason);
+
 	/* Ends the connection: a reason >= 0x80 goes first in a v5
 	 * DISCONNECT once connected (with why as reason string when the
 	 * client asked for problem information); why (may be NULL) goes to
@@ -153,6 +159,8 @@ static inline enum tern_err sink_send(struct sink *k, const struct tern_packet *
 static inline enum tern_err sink_send_ack(struct sink *k, enum tern_packet_type type,
                                           uint16_t packet_id, uint8_t reason)
 {
+	if (k->ops->send_ack)
+		return k->ops->send_ack(k, type, packet_id, reason);
 	struct tern_packet p = {.type = type};
 	p.u.ack.packet_id = packet_id;
 	p.u.ack.reason = k->version == TERN_V5 ? reason : 0;

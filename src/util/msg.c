@@ -183,7 +183,8 @@ struct msg *msg_new_in(struct msg_pool *pool, struct tern_bytes topic, struct te
 	size_t user_len = 0;
 	size_t cur = 0;
 	struct tern_bytes k, v;
-	while (tern_props_next_user(props, &cur, &k, &v))
+	/* The iterator walks the property block: most messages have none. */
+	while (props->raw.len && tern_props_next_user(props, &cur, &k, &v))
 		user_len += 5u + k.len + v.len;
 
 	size_t total = sizeof(struct msg) + topic.len + payload.len + user_len +
@@ -227,7 +228,7 @@ struct msg *msg_new_in(struct msg_pool *pool, struct tern_bytes topic, struct te
 		m->expire_at = now + (uint64_t)props->message_expiry * 1000u;
 	size_t ulen = 0;
 	cur = 0;
-	while (tern_props_next_user(props, &cur, &k, &v)) {
+	while (user_len && tern_props_next_user(props, &cur, &k, &v)) {
 		/* The room was counted above, so this cannot fail; if that count
 		 * were ever wrong, refuse the message rather than keep a list
 		 * that stops short. */
