@@ -281,24 +281,6 @@ static bool send_connack(const struct config *cfg, struct sink *k, const struct 
 	return sink_send(k, &ack) != TERN_E_TOO_LARGE;
 }
 
-/* Keeps the username of the session's connection, for ACL checks of what
- * it is sent. */
-static bool set_username(struct session *s, struct tern_bytes user)
-{
-	uint8_t *u = NULL;
-	if (user.data) {
-		u = malloc(user.len ? user.len : 1);
-		if (!u)
-			return false;
-		memcpy(u, user.data, user.len);
-	}
-	free(s->username);
-	s->username = u;
-	s->username_len = (uint16_t)user.len;
-	s->has_username = user.data != NULL;
-	return true;
-}
-
 static void connect_on_home(struct worker *w, struct sink *k, const struct tern_connect *p,
                             struct tern_bytes cid, bool assigned, struct tern_bytes user)
 {
@@ -336,11 +318,6 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 			return;
 		}
 	}
-	/* A new connection before the Will Delay Interval passed cancels the
-	 * pending will [MQTT-3.1.3-9]. */
-	session_will_cancel(s);
-	s->version = p->version;
-	s->expire_at = 0;
 	uint32_t expiry;
 	if (p->version == TERN_V5)
 		expiry = (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))
@@ -352,17 +329,13 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	 * never expire, as in mosquitto. */
 	if (expiry == UINT32_MAX && cfg->persistent_client_expiration)
 		expiry = cfg->persistent_client_expiration;
-	if (!set_username(s, user)) {
+	/* A pending will is cancelled [MQTT-3.1.3-9]; the session is stored
+	 * from now on, or (a stored session resumed with expiry 0, which ends
+	 * at disconnect) no longer. */
+	if (session_attach(s, k, p->version, user, expiry)) {
 		refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 		return;
 	}
-	s->conn = k;
-	k->session = s;
-	session_flow_online(s, true);
-	stat_add(&w->stats, STAT_SESSIONS_ONLINE, 1);
-	/* Stored from now on, or (a stored session resumed with expiry 0,
-	 * which ends at disconnect) no longer. */
-	session_set_expiry(s, expiry);
 
 	k->keep_alive = p->keep_alive;
 	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&

@@ -53,11 +53,6 @@ void handle_detach(struct sink *k)
 	struct session *s = k->session;
 	if (!s)
 		return;
-	struct worker *w = s->w;
-	k->session = NULL;
-	s->conn = NULL;
-	session_flow_online(s, false);
-	stat_add(&w->stats, STAT_SESSIONS_ONLINE, (uint64_t)-1);
 	struct msg *will = NULL;
 	if (k->will && !k->will_suppressed) {
 		will = k->will;

@@ -172,10 +172,42 @@ void session_will_cancel(struct session *s)
 		persist_note(s->w, store_will_put(b, s->id, 0, 0));
 }
 
+enum tern_err session_attach(struct session *s, struct sink *k, uint8_t version,
+                             struct tern_bytes user, uint32_t expiry)
+{
+	/* The username of the connection, for ACL checks of what it is
+	 * sent; copied first, so that a failure changes nothing. */
+	uint8_t *u = NULL;
+	if (user.data) {
+		u = malloc(user.len ? user.len : 1);
+		if (!u)
+			return TERN_E_NOMEM;
+		memcpy(u, user.data, user.len);
+	}
+	free(s->username);
+	s->username = u;
+	s->username_len = (uint16_t)user.len;
+	s->has_username = user.data != NULL;
+	session_will_cancel(s);
+	s->version = version;
+	s->expire_at = 0;
+	s->conn = k;
+	k->session = s;
+	session_flow_online(s, true);
+	stat_add(&s->w->stats, STAT_SESSIONS_ONLINE, 1);
+	session_set_expiry(s, expiry);
+	return TERN_OK;
+}
+
 bool session_offline_take(struct session *s, struct msg *will, uint32_t delay, bool has_expiry,
                           uint32_t will_expiry)
 {
 	struct worker *w = s->w;
+	if (s->conn)
+		s->conn->session = NULL;
+	s->conn = NULL;
+	session_flow_online(s, false);
+	stat_add(&w->stats, STAT_SESSIONS_ONLINE, (uint64_t)-1);
 	if (will) {
 		if (delay > s->expiry)
 			delay = s->expiry;

@@ -120,8 +120,19 @@ void session_destroy(struct session *s);
 void session_set_expiry(struct session *s, uint32_t expiry);
 
 /*
+ * The CONNECT that came through k starts or resumes s (handle_connect()):
+ * the connection's username (for ACL checks) and protocol version are
+ * taken, a pending will is cancelled [MQTT-3.1.3-9], k is attached
+ * (s->conn, k->session) and the flow cell goes online, and the expiry of
+ * the CONNECT is set (session_set_expiry(): stored or not from now on).
+ * TERN_E_NOMEM changes nothing.
+ */
+enum tern_err session_attach(struct session *s, struct sink *k, uint8_t version,
+                             struct tern_bytes user, uint32_t expiry);
+
+/*
  * The session's connection went (handle_detach(), when it is reaped or
- * taken over). Takes will (a
+ * taken over): s and its sink are detached. Takes will (a
  * reference, or NULL: none, or a normal DISCONNECT), which goes out after
  * delay seconds or when the session ends, whichever is first
  * [MQTT-3.1.3-9]; has_expiry / will_expiry are its Message Expiry
