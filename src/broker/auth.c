@@ -55,7 +55,7 @@ void auth_unref(struct auth_state *a)
 }
 
 /* Loads the configured files into a new state with `refs` references. */
-static enum tern_err load(struct broker *b, unsigned refs, struct auth_state **out)
+static TERN_MUST_CHECK enum tern_err load(struct broker *b, unsigned refs, struct auth_state **out)
 {
 	const struct config *cfg = &b->cfg;
 	struct auth_state *a = calloc(1, sizeof(*a));

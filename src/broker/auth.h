@@ -23,7 +23,7 @@ struct worker;
  * password_file, starts the password check threads (auth_pool.h); logs and
  * returns TERN_E_CONFIG when a file cannot be used, TERN_E_SYS / NOMEM
  * when the threads cannot start. */
-enum tern_err auth_init(struct broker *b);
+TERN_MUST_CHECK enum tern_err auth_init(struct broker *b);
 
 /* Stops the password check threads: after the workers stopped, before
  * their inboxes are drained for the last time. */
@@ -42,14 +42,15 @@ void auth_unref(struct auth_state *a);
  * certificate standing for the username, see conn_sink.c): TERN_OK with
  * *rc TERN_RC_SUCCESS or the v5 reason to refuse with, or
  * TERN_E_INCOMPLETE when the password must be checked (auth_ask()). */
-enum tern_err auth_check(const struct worker *w, const struct tern_connect *p, uint8_t *rc);
+TERN_MUST_CHECK enum tern_err auth_check(const struct worker *w, const struct tern_connect *p,
+                                         uint8_t *rc);
 
 /* Queues the check of p's password for connection conn_id of w on the
  * password threads: TERN_E_INCOMPLETE when queued (the verdict comes as
  * INBOX_AUTH_DONE), else TERN_OK with the reason to refuse with in *rc
  * (queue full, out of memory). */
-enum tern_err auth_ask(struct worker *w, uint64_t conn_id, const struct tern_connect *p,
-                       uint8_t *rc);
+TERN_MUST_CHECK enum tern_err auth_ask(struct worker *w, uint64_t conn_id,
+                                       const struct tern_connect *p, uint8_t *rc);
 
 /* When auth_check() refused with rc because of allow_anonymous (no
  * username, or no password_file to check one against): why, naming the

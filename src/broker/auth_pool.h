@@ -42,7 +42,7 @@ struct worker;
  * queue of `cap` requests and starts them. Returns TERN_OK and the pool in
  * *out (owned by the caller: auth_pool_free), TERN_E_NOMEM or TERN_E_SYS
  * (a thread could not start; nothing is left running). */
-enum tern_err auth_pool_new(unsigned threads, unsigned cap, struct auth_pool **out);
+TERN_MUST_CHECK enum tern_err auth_pool_new(unsigned threads, unsigned cap, struct auth_pool **out);
 
 /* Stops the threads (a check in progress finishes and is posted) and
  * frees the requests still queued, without answering them: call it before
@@ -58,10 +58,12 @@ void auth_pool_free(struct auth_pool *p);
  * TERN_RC_BAD_USERNAME_OR_PASSWORD), is posted to w as INBOX_AUTH_DONE
  * for conn_id. Any thread may call it.
  * Returns TERN_OK; TERN_E_LIMIT when the queue is full or TERN_E_NOMEM (in
- * both cases nothing is queued and the reference stays with the caller).
+ * both cases nothing is queued and the reference stays with the caller:
+ * it takes state only on TERN_OK, so it is not named _take).
  */
-enum tern_err auth_pool_submit(struct auth_pool *p, struct worker *w, uint64_t conn_id,
-                               struct auth_state *state, const struct passwd_db *db,
-                               const uint8_t *user, size_t ulen, const uint8_t *pw, size_t pwlen);
+TERN_MUST_CHECK enum tern_err auth_pool_submit(struct auth_pool *p, struct worker *w,
+                                               uint64_t conn_id, struct auth_state *state,
+                                               const struct passwd_db *db, const uint8_t *user,
+                                               size_t ulen, const uint8_t *pw, size_t pwlen);
 
 #endif

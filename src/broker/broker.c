@@ -47,7 +47,11 @@
 #include "util/mpsc.h"
 #include "util/msg.h"
 
-static int open_listener(struct broker *b, const struct listener_cfg *l, uint16_t port)
+/* Opens a listening socket (SO_REUSEPORT, so that every worker has its own)
+ * for listener l on port (0: any) into *out. TERN_E_SYS (logged) when the
+ * address does not resolve or the socket cannot listen. */
+static TERN_MUST_CHECK enum tern_err open_listener(struct broker *b, const struct listener_cfg *l,
+                                                   uint16_t port, int *out)
 {
 	struct addrinfo hints = {0}, *res = NULL;
 	hints.ai_family = AF_UNSPEC;
@@ -59,7 +63,7 @@ static int open_listener(struct broker *b, const struct listener_cfg *l, uint16_
 	if (rc) {
 		log_write(&b->log, LOG_TYPE_ERR, "Error: cannot resolve '%s': %s", l->bind,
 		          gai_strerror(rc));
-		return -1;
+		return TERN_E_SYS;
 	}
 	/* Prefer IPv6 (dual stack) for the wildcard address, like mosquitto. */
 	struct addrinfo *ai = res;
@@ -78,14 +82,15 @@ static int open_listener(struct broker *b, const struct listener_cfg *l, uint16_
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
 		goto fail;
 	freeaddrinfo(res);
-	return fd;
+	*out = fd;
+	return TERN_OK;
 fail:
 	log_write(&b->log, LOG_TYPE_ERR, "Error: cannot listen on %s:%u: %s",
 	          l->bind[0] ? l->bind : "*", port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(res);
-	return -1;
+	return TERN_E_SYS;
 }
 
 static uint16_t bound_port(int fd)
@@ -99,7 +104,7 @@ static uint16_t bound_port(int fd)
 	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-static enum tern_err open_log(struct broker *b)
+static TERN_MUST_CHECK enum tern_err open_log(struct broker *b)
 {
 	const struct config *cfg = &b->cfg;
 	b->log.mask = cfg->log_mask;
@@ -324,10 +329,11 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 		uint16_t port = cfg->listeners[l].port;
 		for (unsigned i = 0; i < b->n_workers; i++) {
 			struct worker *w = b->workers[i];
-			int fd = open_listener(b, &cfg->listeners[l], port);
-			if (fd < 0) {
+			int fd = -1;
+			err = open_listener(b, &cfg->listeners[l], port, &fd);
+			if (err != TERN_OK) {
 				broker_free(b);
-				return TERN_E_SYS;
+				return err;
 			}
 			port = bound_port(fd);
 			b->cfg.listeners[l].port = port;

@@ -74,10 +74,10 @@ struct broker {
 /* Builds the broker for cfg (copied): log, retained store, workers and
  * their listening sockets. Does not start threads. On failure logs why,
  * cleans up and returns the error. */
-enum tern_err broker_init(struct broker *b, const struct config *cfg);
+TERN_MUST_CHECK enum tern_err broker_init(struct broker *b, const struct config *cfg);
 
 /* Starts one thread per worker. */
-enum tern_err broker_start(struct broker *b);
+TERN_MUST_CHECK enum tern_err broker_start(struct broker *b);
 
 /* Asks every worker to stop (safe from any thread) and joins them. */
 void broker_stop(struct broker *b);

@@ -87,10 +87,10 @@ struct ctx {
 	bool included; /* a file read by include_dir */
 };
 
-static enum tern_err fail(struct ctx *c, const char *fmt, ...)
+static TERN_MUST_CHECK enum tern_err fail(struct ctx *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
-static enum tern_err fail(struct ctx *c, const char *fmt, ...)
+static TERN_MUST_CHECK enum tern_err fail(struct ctx *c, const char *fmt, ...)
 {
 	int n = snprintf(c->err, c->errlen, "%s:%d: ", c->file, c->line);
 	if (n < 0 || (size_t)n >= c->errlen)
@@ -104,8 +104,8 @@ static enum tern_err fail(struct ctx *c, const char *fmt, ...)
 
 /* ---- Values ---- */
 
-static enum tern_err parse_u64(struct ctx *c, const char *name, const char *s, uint64_t min,
-                               uint64_t max, uint64_t *out)
+static TERN_MUST_CHECK enum tern_err parse_u64(struct ctx *c, const char *name, const char *s,
+                                               uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!s)
 		return fail(c, "%s needs a value", name);
@@ -119,7 +119,8 @@ static enum tern_err parse_u64(struct ctx *c, const char *name, const char *s, u
 	return TERN_OK;
 }
 
-static enum tern_err parse_bool(struct ctx *c, const char *name, const char *s, bool *out)
+static TERN_MUST_CHECK enum tern_err parse_bool(struct ctx *c, const char *name, const char *s,
+                                                bool *out)
 {
 	if (s && strcmp(s, "true") == 0)
 		*out = true;
@@ -130,8 +131,8 @@ static enum tern_err parse_bool(struct ctx *c, const char *name, const char *s, 
 	return TERN_OK;
 }
 
-static enum tern_err copy_value(struct ctx *c, const char *key, const char *v, char *dst,
-                                size_t cap)
+static TERN_MUST_CHECK enum tern_err copy_value(struct ctx *c, const char *key, const char *v,
+                                                char *dst, size_t cap)
 {
 	if (!v || !v[0])
 		return fail(c, "%s needs a value", key);
@@ -142,7 +143,8 @@ static enum tern_err copy_value(struct ctx *c, const char *key, const char *v, c
 }
 
 /* mosquitto's durations: a number with h, d, w, m (months) or y. */
-static enum tern_err parse_duration(struct ctx *c, const char *key, const char *v, uint32_t *out)
+static TERN_MUST_CHECK enum tern_err parse_duration(struct ctx *c, const char *key, const char *v,
+                                                    uint32_t *out)
 {
 	char *end;
 	if (!v || !*v)
@@ -202,7 +204,7 @@ static bool is_loopback(const char *a)
 	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 || strcmp(a, "localhost") == 0;
 }
 
-static enum tern_err add_listener(struct ctx *c, uint16_t port, const char *bind)
+static TERN_MUST_CHECK enum tern_err add_listener(struct ctx *c, uint16_t port, const char *bind)
 {
 	struct config *cfg = c->cfg;
 	if (cfg->n_listeners == MAX_LISTENERS)
@@ -313,8 +315,8 @@ struct directive {
 
 /* ---- Setters of the directives that are more than a field ---- */
 
-static enum tern_err set_listener(struct ctx *c, const struct directive *d, void *field,
-                                  const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_listener(struct ctx *c, const struct directive *d,
+                                                  void *field, const char *const *arg)
 {
 	(void)field;
 	uint64_t n = 0;
@@ -326,8 +328,8 @@ static enum tern_err set_listener(struct ctx *c, const struct directive *d, void
 
 /* mosquitto's `port` and `bind_address` set the default listener (the
  * first), opening it if need be. */
-static enum tern_err set_port(struct ctx *c, const struct directive *d, void *field,
-                              const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_port(struct ctx *c, const struct directive *d, void *field,
+                                              const char *const *arg)
 {
 	(void)field;
 	uint64_t n = 0;
@@ -340,8 +342,8 @@ static enum tern_err set_port(struct ctx *c, const struct directive *d, void *fi
 	return TERN_OK;
 }
 
-static enum tern_err set_bind_address(struct ctx *c, const struct directive *d, void *field,
-                                      const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_bind_address(struct ctx *c, const struct directive *d,
+                                                      void *field, const char *const *arg)
 {
 	(void)d;
 	(void)field;
@@ -355,8 +357,8 @@ static enum tern_err set_bind_address(struct ctx *c, const struct directive *d, 
 	return TERN_OK;
 }
 
-static enum tern_err set_tls_version(struct ctx *c, const struct directive *d, void *field,
-                                     const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_tls_version(struct ctx *c, const struct directive *d,
+                                                     void *field, const char *const *arg)
 {
 	(void)d;
 	const char *v = arg[0];
@@ -367,15 +369,16 @@ static enum tern_err set_tls_version(struct ctx *c, const struct directive *d, v
 	return TERN_OK;
 }
 
-static enum tern_err set_allow_anonymous(struct ctx *c, const struct directive *d, void *field,
-                                         const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_allow_anonymous(struct ctx *c, const struct directive *d,
+                                                         void *field, const char *const *arg)
 {
 	c->cfg->allow_anonymous_set = true;
 	return parse_bool(c, d->name, arg[0], field);
 }
 
-static enum tern_err set_per_listener_settings(struct ctx *c, const struct directive *d,
-                                               void *field, const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_per_listener_settings(struct ctx *c,
+                                                               const struct directive *d,
+                                                               void *field, const char *const *arg)
 {
 	(void)field;
 	/* mosquitto's default, false, is how ternd works: allow_anonymous,
@@ -392,8 +395,9 @@ static enum tern_err set_per_listener_settings(struct ctx *c, const struct direc
 	return TERN_OK;
 }
 
-static enum tern_err set_max_inflight_messages(struct ctx *c, const struct directive *d,
-                                               void *field, const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_max_inflight_messages(struct ctx *c,
+                                                               const struct directive *d,
+                                                               void *field, const char *const *arg)
 {
 	/* 0 means "no limit" in mosquitto; the v5 ceiling is 65535. */
 	uint64_t n = 0;
@@ -404,8 +408,8 @@ static enum tern_err set_max_inflight_messages(struct ctx *c, const struct direc
 	return TERN_OK;
 }
 
-static enum tern_err set_max_packet_size(struct ctx *c, const struct directive *d, void *field,
-                                         const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_max_packet_size(struct ctx *c, const struct directive *d,
+                                                         void *field, const char *const *arg)
 {
 	uint64_t n = 0;
 	enum tern_err err = parse_u64(c, d->name, arg[0], 0, 268435460, &n);
@@ -417,8 +421,8 @@ static enum tern_err set_max_packet_size(struct ctx *c, const struct directive *
 	return TERN_OK;
 }
 
-static enum tern_err set_max_connections(struct ctx *c, const struct directive *d, void *field,
-                                         const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_max_connections(struct ctx *c, const struct directive *d,
+                                                         void *field, const char *const *arg)
 {
 	(void)field;
 	uint64_t n = 0;
@@ -434,8 +438,8 @@ static enum tern_err set_max_connections(struct ctx *c, const struct directive *
 }
 
 /* mosquitto's switch: durable storage on or off. */
-static enum tern_err set_persistence(struct ctx *c, const struct directive *d, void *field,
-                                     const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_persistence(struct ctx *c, const struct directive *d,
+                                                     void *field, const char *const *arg)
 {
 	(void)field;
 	bool on = false;
@@ -446,8 +450,9 @@ static enum tern_err set_persistence(struct ctx *c, const struct directive *d, v
 	return TERN_OK;
 }
 
-static enum tern_err set_persistence_location(struct ctx *c, const struct directive *d, void *field,
-                                              const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_persistence_location(struct ctx *c,
+                                                              const struct directive *d,
+                                                              void *field, const char *const *arg)
 {
 	if (!arg[0] || strlen(arg[0]) >= d->size)
 		return fail(c, "persistence_location needs a directory");
@@ -455,8 +460,8 @@ static enum tern_err set_persistence_location(struct ctx *c, const struct direct
 	return TERN_OK;
 }
 
-static enum tern_err set_persistence_file(struct ctx *c, const struct directive *d, void *field,
-                                          const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_persistence_file(struct ctx *c, const struct directive *d,
+                                                          void *field, const char *const *arg)
 {
 	if (!arg[0] || strlen(arg[0]) >= d->size || strchr(arg[0], '/'))
 		return fail(c, "persistence_file needs a file name");
@@ -464,8 +469,8 @@ static enum tern_err set_persistence_file(struct ctx *c, const struct directive 
 	return TERN_OK;
 }
 
-static enum tern_err set_log_type(struct ctx *c, const struct directive *d, void *field,
-                                  const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_log_type(struct ctx *c, const struct directive *d,
+                                                  void *field, const char *const *arg)
 {
 	(void)d;
 	(void)field;
@@ -499,8 +504,8 @@ static enum tern_err set_log_type(struct ctx *c, const struct directive *d, void
 	return fail(c, "log_type: unknown type '%s'", v);
 }
 
-static enum tern_err set_log_dest(struct ctx *c, const struct directive *d, void *field,
-                                  const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_log_dest(struct ctx *c, const struct directive *d,
+                                                  void *field, const char *const *arg)
 {
 	(void)d;
 	(void)field;
@@ -528,8 +533,8 @@ static enum tern_err set_log_dest(struct ctx *c, const struct directive *d, void
 	return TERN_OK;
 }
 
-static enum tern_err set_http_listener(struct ctx *c, const struct directive *d, void *field,
-                                       const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_http_listener(struct ctx *c, const struct directive *d,
+                                                       void *field, const char *const *arg)
 {
 	(void)field;
 	struct config *cfg = c->cfg;
@@ -544,8 +549,8 @@ static enum tern_err set_http_listener(struct ctx *c, const struct directive *d,
 	return TERN_OK;
 }
 
-static enum tern_err set_include_dir(struct ctx *c, const struct directive *d, void *field,
-                                     const char *const *arg);
+static TERN_MUST_CHECK enum tern_err set_include_dir(struct ctx *c, const struct directive *d,
+                                                     void *field, const char *const *arg);
 
 static const struct choice storage_kinds[] = {
         {"memory", STORAGE_MEMORY},
@@ -640,7 +645,8 @@ static const struct directive directives[] = {
 /* Applies one directive: finds its row, checks the number of words, then
  * parses and stores the value as the row's kind says. arg[0..n) are the
  * words after the name (arg[n..MAX_ARGS] NULL). */
-static enum tern_err apply(struct ctx *c, const char *key, const char *const *arg, int n)
+static TERN_MUST_CHECK enum tern_err apply(struct ctx *c, const char *key, const char *const *arg,
+                                           int n)
 {
 	const struct directive *d = NULL;
 	for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]) && !d; i++)
@@ -704,11 +710,11 @@ static enum tern_err apply(struct ctx *c, const char *key, const char *const *ar
 
 /* ---- Files ---- */
 
-static enum tern_err parse_line(struct ctx *c, char *line);
+static TERN_MUST_CHECK enum tern_err parse_line(struct ctx *c, char *line);
 
 /* Applies every line of f; a line too long for the buffer is an error,
  * never split into two directives. */
-static enum tern_err parse_file(struct ctx *c, FILE *f)
+static TERN_MUST_CHECK enum tern_err parse_file(struct ctx *c, FILE *f)
 {
 	char line[4096];
 	while (fgets(line, sizeof(line), f)) {
@@ -724,8 +730,8 @@ static enum tern_err parse_file(struct ctx *c, FILE *f)
 
 /* include_dir: every *.conf file of the directory, in alphabetical order,
  * as mosquitto reads them. */
-static enum tern_err set_include_dir(struct ctx *c, const struct directive *d, void *field,
-                                     const char *const *arg)
+static TERN_MUST_CHECK enum tern_err set_include_dir(struct ctx *c, const struct directive *d,
+                                                     void *field, const char *const *arg)
 {
 	(void)d;
 	(void)field;
@@ -769,7 +775,7 @@ static enum tern_err set_include_dir(struct ctx *c, const struct directive *d, v
 /* Splits a line into the directive and its words. A word starting with
  * '#' after the first argument starts a comment (the first argument may
  * be '#' itself, e.g. a topic filter). */
-static enum tern_err parse_line(struct ctx *c, char *line)
+static TERN_MUST_CHECK enum tern_err parse_line(struct ctx *c, char *line)
 {
 	char *save = NULL;
 	char copy[4096];

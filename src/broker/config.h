@@ -98,7 +98,7 @@ struct config {
 
 /* Checks what can only be judged once the whole file is read (a TLS
  * listener has both certfile and keyfile, ...). */
-enum tern_err config_check(const struct config *cfg, char *err, size_t errlen);
+TERN_MUST_CHECK enum tern_err config_check(const struct config *cfg, char *err, size_t errlen);
 
 /* Fills cfg with the defaults (which `make run` uses). */
 void config_defaults(struct config *cfg);
@@ -108,7 +108,8 @@ void config_defaults(struct config *cfg);
  * TERN_E_SYS when the file cannot be read) and writes "FILE:LINE: why" into
  * err[0..errlen).
  */
-enum tern_err config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+TERN_MUST_CHECK enum tern_err config_load(struct config *cfg, const char *path, char *err,
+                                          size_t errlen);
 
 /*
  * Applies the command line (argv[1..argc)): -c FILE is read first, then the
@@ -119,7 +120,7 @@ enum tern_err config_load(struct config *cfg, const char *path, char *err, size_
  * should exit at once (help, version: exit_code 0; a bad flag or file:
  * exit_code 1, with the message in err).
  */
-enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
-                               int *exit_code);
+TERN_MUST_CHECK enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *err,
+                                               size_t errlen, int *exit_code);
 
 #endif

@@ -184,7 +184,8 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 			p.u.reasoned.props.reason_string =
 			        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
 		}
-		(void)conn_queue_packet(c, &p);
+		enum tern_err best_effort = conn_queue_packet(c, &p);
+		(void)best_effort;
 	}
 	if (why && b->cfg.connection_messages) {
 		const struct session *s = c->sink.session;

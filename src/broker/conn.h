@@ -146,18 +146,22 @@ void conn_pause_input(struct conn *c, bool paused);
  * can be handed to another worker. */
 void conn_unlink(struct conn *c);
 
-/* Encodes and queues a packet; closes the connection on failure. */
-enum tern_err conn_send(struct conn *c, const struct tern_packet *p);
+/* Encodes and queues a packet. TERN_E_CLOSED when c is closing (nothing is
+ * queued), TERN_E_TOO_LARGE when p exceeds the client's Maximum Packet Size
+ * even without its optional properties (nothing is sent), TERN_E_NOMEM
+ * after closing c. */
+TERN_MUST_CHECK enum tern_err conn_send(struct conn *c, const struct tern_packet *p);
 
 /* Encodes and queues a PUBLISH of d with packet_id (0 for QoS 0) and dup.
  * Returns TERN_E_TOO_LARGE when it exceeds the client's Maximum Packet Size
  * (nothing is sent then [MQTT-3.1.2-25]). */
-enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16_t packet_id,
-                                bool dup);
+TERN_MUST_CHECK enum tern_err conn_send_publish(struct conn *c, const struct delivery *d,
+                                                uint16_t packet_id, bool dup);
 
-/* Sends an ack-type packet (PUBACK..PUBCOMP) with a reason. */
-enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type, uint16_t packet_id,
-                            uint8_t reason);
+/* Sends an ack-type packet (PUBACK..PUBCOMP) with a reason (v5 only).
+ * Errors as conn_send(). */
+TERN_MUST_CHECK enum tern_err conn_send_ack(struct conn *c, enum tern_packet_type type,
+                                            uint16_t packet_id, uint8_t reason);
 
 /* The ops of a connection's sink (conn_sink.c), set by conn_new(). */
 extern const struct sink_ops conn_sink_ops;

@@ -19,7 +19,7 @@ void conn_mark_flush(struct conn *c);
  * conn_close() can use it for its DISCONNECT: TERN_E_NOMEM tells the caller
  * the buffer could not grow, TERN_E_TOO_LARGE that the client's Maximum
  * Packet Size refuses it even without reason string and user properties. */
-enum tern_err conn_queue_packet(struct conn *c, const struct tern_packet *p);
+TERN_MUST_CHECK enum tern_err conn_queue_packet(struct conn *c, const struct tern_packet *p);
 
 /* Registers (on) or drops EPOLLOUT for c, keeping the read interest as it
  * is; a transport waiting for writability to read keeps it on. */

@@ -93,7 +93,7 @@ void conn_out_free(struct conn *c)
 }
 
 /* Queues m's payload after the wbuf bytes written so far. */
-static enum tern_err out_push(struct conn *c, struct msg *m)
+static TERN_MUST_CHECK enum tern_err out_push(struct conn *c, struct msg *m)
 {
 	struct conn_out *o = c->out;
 	if (!o && !(o = c->out = calloc(1, sizeof(*o))))
@@ -135,7 +135,8 @@ static bool short_ack(const struct conn *c, enum tern_packet_type type, uint16_t
 
 /* Writes a short_ack() in place, without the generic encoder. TERN_E_NOMEM
  * when the buffer cannot grow (the connection is left open). */
-static enum tern_err put_short_ack(struct conn *c, enum tern_packet_type type, uint16_t id)
+static TERN_MUST_CHECK enum tern_err put_short_ack(struct conn *c, enum tern_packet_type type,
+                                                   uint16_t id)
 {
 	if (buf_reserve_in(&c->wbuf, 4, 0, &c->w->bins))
 		return TERN_E_NOMEM;
@@ -223,7 +224,8 @@ enum tern_err conn_send(struct conn *c, const struct tern_packet *p)
 /* Queues the payload of d after its header (just appended to wbuf, with
  * room reserved for the payload unless it goes by reference) and counts
  * the PUBLISH. */
-static enum tern_err publish_commit(struct conn *c, const struct delivery *d, bool byref)
+static TERN_MUST_CHECK enum tern_err publish_commit(struct conn *c, const struct delivery *d,
+                                                    bool byref)
 {
 	const struct msg *m = d->msg;
 	if (byref) {
@@ -384,7 +386,8 @@ void pub_cache_clear(struct worker *w)
 
 /* Sends the header o[0..n) just written (or copied) at the end of wbuf,
  * and the payload, unless the client's Maximum Packet Size refuses them. */
-static enum tern_err publish_finish(struct conn *c, const struct delivery *d, size_t n, bool byref)
+static TERN_MUST_CHECK enum tern_err publish_finish(struct conn *c, const struct delivery *d,
+                                                    size_t n, bool byref)
 {
 	if (c->sink.client_max_packet && n + d->msg->payload.len > c->sink.client_max_packet)
 		return TERN_E_TOO_LARGE; /* nothing was committed */
@@ -557,7 +560,7 @@ void conn_set_epollout(struct conn *c, bool on)
 /* Writes the next piece of the output stream: wbuf bytes up to the next
  * spliced payload, or that payload. As a transport's write: TERN_OK with
  * the bytes written in *n, TERN_E_INCOMPLETE, or an error. */
-static enum tern_err write_piece(struct conn *c, size_t *n)
+static TERN_MUST_CHECK enum tern_err write_piece(struct conn *c, size_t *n)
 {
 	struct conn_out *o = c->out;
 	enum tern_err e;
@@ -590,7 +593,7 @@ static enum tern_err write_piece(struct conn *c, size_t *n)
 
 /* With a gather-capable transport: the whole pending stream (up to 64
  * pieces) in one system call. Results as write_piece(). */
-static enum tern_err write_gather(struct conn *c, size_t *written)
+static TERN_MUST_CHECK enum tern_err write_gather(struct conn *c, size_t *written)
 {
 	struct conn_out *o = c->out;
 	struct iovec iov[64];

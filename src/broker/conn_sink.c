@@ -34,19 +34,19 @@ static const struct conn *conn_of_const(const struct sink *k)
 	return (const struct conn *)((const char *)k - offsetof(struct conn, sink));
 }
 
-static enum tern_err sink_conn_send(struct sink *k, const struct tern_packet *p)
+static TERN_MUST_CHECK enum tern_err sink_conn_send(struct sink *k, const struct tern_packet *p)
 {
 	return conn_send(conn_of(k), p);
 }
 
-static enum tern_err sink_conn_send_publish(struct sink *k, const struct delivery *d,
-                                            uint16_t packet_id, bool dup)
+static TERN_MUST_CHECK enum tern_err
+sink_conn_send_publish(struct sink *k, const struct delivery *d, uint16_t packet_id, bool dup)
 {
 	return conn_send_publish(conn_of(k), d, packet_id, dup);
 }
 
-static enum tern_err sink_conn_send_ack(struct sink *k, enum tern_packet_type type,
-                                        uint16_t packet_id, uint8_t reason)
+static TERN_MUST_CHECK enum tern_err sink_conn_send_ack(struct sink *k, enum tern_packet_type type,
+                                                        uint16_t packet_id, uint8_t reason)
 {
 	return conn_send_ack(conn_of(k), type, packet_id, reason);
 }
@@ -64,8 +64,10 @@ static void sink_conn_end(struct sink *k, const char *why)
 	conn_close(c, 0, why);
 }
 
-static enum tern_err sink_conn_authenticate(struct sink *k, const struct tern_connect *p,
-                                            struct tern_bytes *user, uint8_t *rc, const char **why)
+static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
+                                                            const struct tern_connect *p,
+                                                            struct tern_bytes *user, uint8_t *rc,
+                                                            const char **why)
 {
 	struct conn *c = conn_of(k);
 	struct worker *w = c->w;

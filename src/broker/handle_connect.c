@@ -76,7 +76,7 @@ static void refuse(struct worker *w, struct sink *k, uint8_t reason, const char 
 	struct tern_packet p = {.type = TERN_CONNACK};
 	p.u.connack.reason = k->version == TERN_V5 ? reason : v3_code(reason);
 	sink_reason_string(k, &p.u.connack.props, why);
-	(void)sink_send(k, &p); /* closed below whatever the result */
+	sink_answer(k, &p); /* closed below whatever the result */
 	log_write(&w->broker->log, LOG_TYPE_NOTICE, "Client connection from %s refused: %s.",
 	          sink_name(k, (char[64]){0}), why);
 	sink_close(k, 0, NULL);
@@ -237,13 +237,16 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 	connect_on_home(w, k, p, cid, assigned, user);
 }
 
-/* Sends the CONNACK. Returns false when it cannot be sent because it is
- * larger than the client's Maximum Packet Size even without reason string
- * and user properties (conn_send() drops those first [MQTT-3.2.2-19]
- * [MQTT-3.2.2-20]): the server must not send it [MQTT-3.1.2-24], and a
- * client left without CONNACK would only wait, so the caller closes. */
-static bool send_connack(const struct config *cfg, struct sink *k, const struct tern_connect *p,
-                         bool present, struct tern_bytes cid, bool assigned)
+/* Sends the CONNACK; returns sink_send()'s result. TERN_E_TOO_LARGE when
+ * it cannot be sent because it is larger than the client's Maximum Packet
+ * Size even without reason string and user properties (conn_send() drops
+ * those first [MQTT-3.2.2-19] [MQTT-3.2.2-20]): the server must not send it
+ * [MQTT-3.1.2-24], and a client left without CONNACK would only wait, so
+ * the caller closes. The other errors have closed k already, or found it
+ * closed. */
+static TERN_MUST_CHECK enum tern_err send_connack(const struct config *cfg, struct sink *k,
+                                                  const struct tern_connect *p, bool present,
+                                                  struct tern_bytes cid, bool assigned)
 {
 	struct tern_packet ack = {.type = TERN_CONNACK};
 	/* Session present is 0 for 3.1, which has no such flag. */
@@ -278,7 +281,7 @@ static bool send_connack(const struct config *cfg, struct sink *k, const struct 
 			pr->retain_available = 0;
 		}
 	}
-	return sink_send(k, &ack) != TERN_E_TOO_LARGE;
+	return sink_send(k, &ack);
 }
 
 static void connect_on_home(struct worker *w, struct sink *k, const struct tern_connect *p,
@@ -375,7 +378,7 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 		k->will_expiry = p->will_props.message_expiry;
 	}
 	k->ops->accept(k);
-	if (!send_connack(cfg, k, p, present, cid, assigned)) {
+	if (send_connack(cfg, k, p, present, cid, assigned) == TERN_E_TOO_LARGE) {
 		/* Not connected, so no will: the client never learnt it was
 		 * accepted. The session stays as the CONNECT made it. */
 		k->will_suppressed = true;

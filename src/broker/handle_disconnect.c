@@ -16,7 +16,7 @@ void handle_pingreq(struct sink *k)
 {
 	/* [MQTT-3.12.4-1] */
 	struct tern_packet p = {.type = TERN_PINGRESP};
-	(void)sink_send(k, &p); /* a failure closes k */
+	sink_answer(k, &p);
 }
 
 void handle_disconnect(struct sink *k, struct session *s, const struct tern_reasoned *p)

@@ -42,13 +42,15 @@
 #include "util/log_limit.h"
 #include "util/msg.h"
 
-/* Resolves a topic alias (util/alias_in.h): sets *topic. Returns false after
- * closing the connection when the alias is invalid. */
-static bool resolve_alias(struct sink *k, const struct tern_publish *p, struct tern_bytes *topic)
+/* Resolves a topic alias (util/alias_in.h): sets *topic. Returns
+ * alias_in_resolve()'s error after closing the connection with the reason
+ * it calls for (an alias out of range, unknown, or no memory to keep it). */
+static TERN_MUST_CHECK enum tern_err resolve_alias(struct sink *k, const struct tern_publish *p,
+                                                   struct tern_bytes *topic)
 {
 	*topic = p->topic;
 	if (!(p->props.present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS)))
-		return true;
+		return TERN_OK;
 	enum tern_err err =
 	        alias_in_resolve(&k->alias_in, k->alias_max, p->props.topic_alias, p->topic, topic);
 	if (err == TERN_E_INVALID)
@@ -57,7 +59,7 @@ static bool resolve_alias(struct sink *k, const struct tern_publish *p, struct t
 		sink_close(k, TERN_RC_PROTOCOL_ERROR, "unknown topic alias");
 	else if (err != TERN_OK)
 		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
-	return err == TERN_OK;
+	return err;
 }
 
 /* Acknowledges a QoS 1/2 PUBLISH: through flow control when it holds the
@@ -94,7 +96,7 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 		return;
 	}
 	struct tern_bytes topic;
-	if (!resolve_alias(k, p, &topic))
+	if (resolve_alias(k, p, &topic) != TERN_OK)
 		return;
 	if (topic.len == 0) {
 		sink_close(k, TERN_RC_PROTOCOL_ERROR, "PUBLISH without a topic");
@@ -220,8 +222,7 @@ void handle_pubrec(struct sink *k, struct session *s, const struct tern_ack *p)
 		 * but a failing PUBREC has ended it already: a PUBREL would
 		 * restart a flow the client closed (mosquitto sends none). */
 		if (p->reason < 0x80)
-			(void)sink_send_ack(k, TERN_PUBREL, p->packet_id,
-			                    TERN_RC_PACKET_ID_NOT_FOUND);
+			sink_answer_ack(k, TERN_PUBREL, p->packet_id, TERN_RC_PACKET_ID_NOT_FOUND);
 		return;
 	case INFLIGHT_ACK_WRONG_FLOW:
 	case INFLIGHT_ACK_EARLY:
@@ -230,7 +231,7 @@ void handle_pubrec(struct sink *k, struct session *s, const struct tern_ack *p)
 	case INFLIGHT_ACK_DONE:
 		/* [MQTT-4.3.3-4]; a failing PUBREC ended the flow. */
 		if (p->reason < 0x80)
-			(void)sink_send_ack(k, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
+			sink_answer_ack(k, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
 		return;
 	}
 }

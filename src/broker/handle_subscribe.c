@@ -95,7 +95,7 @@ static void send_retained(struct worker *w, struct session *s, const struct reta
 			d.sub_id = r->sub_id;
 		}
 		/* Recorded by the session when it is stored. */
-		session_deliver(s, &d);
+		session_deliver_take(s, &d);
 	}
 	retain_hits_free(&hits);
 }
@@ -126,6 +126,18 @@ static void plan_done(struct worker *w, void *arg)
 {
 	struct plan *pl = arg;
 	session_after_commit(w, pl->session_id, plan_send, pl, plan_free);
+}
+
+/* Answers pl once every replica has the batch's changes. Out of memory the
+ * answer cannot wait for them and goes now (route_batch_end()): a message
+ * published just after it may miss the new subscription on another
+ * worker, which the log says. */
+static void answer_when_routed(struct worker *w, struct route_batch *batch, struct plan *pl)
+{
+	if (route_batch_end(w, batch, plan_done, pl, plan_free) != TERN_OK)
+		log_write(&w->broker->log, LOG_TYPE_WARNING,
+		          "Warning: out of memory: a SUBACK/UNSUBACK went out before every worker "
+		          "had the change");
 }
 
 void handle_subscribe(struct sink *k, struct session *s, const struct tern_subscribe *p)
@@ -163,7 +175,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		                  s->has_username, e.filter, ACL_SUBSCRIBE)) {
 			/* Nothing under this filter is readable. A filter the
 			 * ACL allows only in part is granted: each delivery is
-			 * checked (session_deliver), as mosquitto does. The
+			 * checked (session_deliver_take), as mosquitto does. The
 			 * refusal is 0x80 in v5 too ("the Server ... does not
 			 * wish to reveal the reason", section 3.9.3; 0x87 would
 			 * be as valid): the Paho interoperability test
@@ -226,7 +238,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		rr->sub_id = sub_id;
 		pl->n_ret++;
 	}
-	route_batch_end(w, &batch, plan_done, pl, plan_free);
+	answer_when_routed(w, &batch, pl);
 }
 
 void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_unsubscribe *p)
@@ -254,5 +266,5 @@ void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_uns
 		          (const char *)s->client_id, (int)f.len, (const char *)f.data);
 	}
 	/* v3.1.1's UNSUBACK has no reason codes: the codec leaves them out. */
-	route_batch_end(w, &batch, plan_done, pl, plan_free);
+	answer_when_routed(w, &batch, pl);
 }

@@ -21,20 +21,20 @@
 
 /* `user NAME`: once the ports are bound and the files open, a broker
  * started as root goes on as that user, as mosquitto does. */
-static int drop_privileges(const struct config *cfg)
+static TERN_MUST_CHECK enum tern_err drop_privileges(const struct config *cfg)
 {
 	if (!cfg->user[0] || geteuid() != 0)
-		return 0;
+		return TERN_OK;
 	struct passwd *pw = getpwnam(cfg->user);
 	if (!pw) {
 		fprintf(stderr, "ternd: user %s does not exist\n", cfg->user);
-		return -1;
+		return TERN_E_CONFIG;
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
 		fprintf(stderr, "ternd: cannot become user %s: %s\n", cfg->user, strerror(errno));
-		return -1;
+		return TERN_E_SYS;
 	}
-	return 0;
+	return TERN_OK;
 }
 
 /* Says who can reach the broker, and why, before anyone connects: local
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
 		}
 		fclose(f);
 	}
-	if (drop_privileges(&cfg)) {
+	if (drop_privileges(&cfg) != TERN_OK) {
 		broker_free(b);
 		free(b);
 		return 1;

@@ -12,11 +12,11 @@ struct buf;
 
 /* Starts the HTTP endpoint of http_listener (its own thread), if one is
  * configured; stops and frees it. */
-enum tern_err metrics_start(struct broker *b);
+TERN_MUST_CHECK enum tern_err metrics_start(struct broker *b);
 void metrics_stop(struct broker *b);
 
 /* Writes the Prometheus text exposition of b into out; returns TERN_OK or
  * TERN_E_NOMEM. */
-enum tern_err metrics_render(struct broker *b, struct buf *out);
+TERN_MUST_CHECK enum tern_err metrics_render(struct broker *b, struct buf *out);
 
 #endif

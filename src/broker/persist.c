@@ -85,7 +85,7 @@ void persist_assign_id(struct worker *w, struct msg *m)
 		m->store_id = broker_new_id(w->broker);
 }
 
-static enum tern_err push_held(struct worker *w, const struct held *h)
+static TERN_MUST_CHECK enum tern_err push_held(struct worker *w, const struct held *h)
 {
 	if (w->held_n == w->held_cap) {
 		size_t cap = w->held_cap ? w->held_cap * 2 : 64;
@@ -233,15 +233,16 @@ static struct session *find_session(struct broker *b, uint64_t id)
 	return NULL;
 }
 
-static enum tern_err load_session(void *arg, const struct store_loaded_session *ls)
+static TERN_MUST_CHECK enum tern_err load_session(void *arg, const struct store_loaded_session *ls)
 {
 	struct broker *b = arg;
 	unsigned home = broker_home_of(b, ls->client_id, ls->client_id_len);
 	return session_restore(b->workers[home], ls) ? TERN_OK : TERN_E_NOMEM;
 }
 
-static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter, size_t len,
-                              uint8_t qos, uint8_t flags, uint8_t rh, uint32_t sub_id)
+static TERN_MUST_CHECK enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter,
+                                              size_t len, uint8_t qos, uint8_t flags, uint8_t rh,
+                                              uint32_t sub_id)
 {
 	struct broker *b = arg;
 	struct session *s = find_session(b, session);
@@ -269,7 +270,7 @@ static enum tern_err load_sub(void *arg, uint64_t session, const uint8_t *filter
 	return TERN_OK;
 }
 
-static enum tern_err load_retained(void *arg, struct msg *m)
+static TERN_MUST_CHECK enum tern_err load_retained(void *arg, struct msg *m)
 {
 	struct broker *b = arg;
 	enum tern_err e = retain_set(b->retain, m);
@@ -277,7 +278,8 @@ static enum tern_err load_retained(void *arg, struct msg *m)
 	return e;
 }
 
-static enum tern_err load_delivery(void *arg, const struct store_loaded_delivery *ld)
+static TERN_MUST_CHECK enum tern_err load_delivery(void *arg,
+                                                   const struct store_loaded_delivery *ld)
 {
 	struct broker *b = arg;
 	struct session *s = find_session(b, ld->session);
@@ -299,14 +301,14 @@ static enum tern_err load_delivery(void *arg, const struct store_loaded_delivery
 		d.n_sub_ids = ld->n_sub_ids;
 	}
 	if (ld->state == STORE_D_QUEUED)
-		return session_restore_queued(s, &d);
+		return session_restore_queued_take(s, &d);
 	uint8_t state = ld->state == STORE_D_PUBREL ? INFLIGHT_WAIT_PUBCOMP
 	                : d.qos == 1                ? INFLIGHT_WAIT_PUBACK
 	                                            : INFLIGHT_WAIT_PUBREC;
-	return session_restore_inflight(s, &d, ld->packet_id, state);
+	return session_restore_inflight_take(s, &d, ld->packet_id, state);
 }
 
-static enum tern_err load_qos2(void *arg, uint64_t session, uint16_t packet_id)
+static TERN_MUST_CHECK enum tern_err load_qos2(void *arg, uint64_t session, uint16_t packet_id)
 {
 	struct broker *b = arg;
 	struct session *s = find_session(b, session);

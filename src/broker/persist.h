@@ -20,7 +20,7 @@ struct worker;
 
 /* Opens and loads the store when one is configured (before the workers
  * run) and starts its thread. Logs and returns the error otherwise. */
-enum tern_err persist_open(struct broker *b);
+TERN_MUST_CHECK enum tern_err persist_open(struct broker *b);
 
 /* The batch to record this iteration's store operations in; NULL with the
  * memory back-end (record nothing then) or when out of memory. For the
@@ -53,7 +53,7 @@ struct held_ack {
  * the commit's result to session_ack_committed(), which sends it: this
  * module sends nothing and closes nothing. Needs a store. TERN_E_NOMEM
  * when it cannot be held. */
-enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a);
+TERN_MUST_CHECK enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a);
 
 /* Calls fn(w, arg) once the current batch is committed (at once without a
  * store); free_arg frees arg if the broker stops first. */

@@ -153,7 +153,7 @@ enum tern_err retain_set(struct retain_store *s, struct msg *msg)
 	return TERN_OK;
 }
 
-static enum tern_err hit(struct walk *w, struct rnode *n)
+static TERN_MUST_CHECK enum tern_err hit(struct walk *w, struct rnode *n)
 {
 	struct msg *m = n->msg;
 	if (!m)
@@ -197,7 +197,7 @@ static bool hidden(const struct walk *w, const struct rnode *parent, const struc
 }
 
 /* Every message strictly below n ('#'). */
-static enum tern_err hit_below(struct walk *w, struct rnode *n)
+static TERN_MUST_CHECK enum tern_err hit_below(struct walk *w, struct rnode *n)
 {
 	struct trie_node *ct;
 	for (size_t pos = 0; (ct = trie_child_next(&n->t, &pos));) {
@@ -214,7 +214,8 @@ static enum tern_err hit_below(struct walk *w, struct rnode *n)
 }
 
 /* Matches the filter levels left in it below n. */
-static enum tern_err walk_from(struct walk *w, struct rnode *n, struct topic_iter it)
+static TERN_MUST_CHECK enum tern_err walk_from(struct walk *w, struct rnode *n,
+                                               struct topic_iter it)
 {
 	struct topic_level lv;
 	for (;;) {

@@ -43,7 +43,7 @@ void retain_free(struct retain_store *s);
  * nothing [MQTT-3.3.1-6] [MQTT-3.3.1-7]. Takes its own reference when it
  * stores msg; the caller keeps its own. TERN_OK or TERN_E_NOMEM.
  */
-enum tern_err retain_set(struct retain_store *s, struct msg *msg);
+TERN_MUST_CHECK enum tern_err retain_set(struct retain_store *s, struct msg *msg);
 
 /*
  * Appends (after setting out->n = 0) a new reference to every retained
@@ -52,8 +52,8 @@ enum tern_err retain_set(struct retain_store *s, struct msg *msg);
  * at `now` (monotonic ms) are removed from the store instead of returned.
  * TERN_OK or TERN_E_NOMEM (the references gathered so far are in out).
  */
-enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t flen, uint64_t now,
-                           struct retain_hits *out);
+TERN_MUST_CHECK enum tern_err retain_match(struct retain_store *s, const uint8_t *filter,
+                                           size_t flen, uint64_t now, struct retain_hits *out);
 
 /* Number of retained messages. */
 size_t retain_count(struct retain_store *s);

@@ -53,8 +53,8 @@ void route_batch_begin(struct worker *w, struct route_batch *batch)
 	batch->outstanding = 0;
 }
 
-static enum tern_err apply(struct worker *w, bool add, struct tern_bytes filter,
-                           const struct route *route)
+static TERN_MUST_CHECK enum tern_err apply(struct worker *w, bool add, struct tern_bytes filter,
+                                           const struct route *route)
 {
 	struct tern_bytes group = {0}, plain = filter;
 	if (!tern_topic_filter_share(filter, &group, &plain)) {
@@ -153,7 +153,7 @@ static void deliver_local(struct worker *w, struct deliver_target *t)
 		return;
 	}
 	bool counted = t->d.qos > 0;
-	session_deliver(s, &t->d);
+	session_deliver_take(s, &t->d);
 	/* Counted by the publishing worker while on its way (hand_over);
 	 * the session counts it again if it queued it. Every route of s
 	 * carries s->flow. */
@@ -244,7 +244,7 @@ struct route_dedup {
 
 #define NONE UINT32_MAX
 
-static enum tern_err dedup_reserve(struct route_dedup *dd, size_t n)
+static TERN_MUST_CHECK enum tern_err dedup_reserve(struct route_dedup *dd, size_t n)
 {
 	if (n <= dd->cap)
 		return TERN_OK;
@@ -272,7 +272,7 @@ static enum tern_err dedup_reserve(struct route_dedup *dd, size_t n)
 }
 
 /* Links the matches of each session into a chain from its first one. */
-static enum tern_err dedup_group(struct worker *w, const struct route_matches *m)
+static TERN_MUST_CHECK enum tern_err dedup_group(struct worker *w, const struct route_matches *m)
 {
 	struct route_dedup *dd = w->dedup;
 	if (!dd && !(dd = w->dedup = calloc(1, sizeof(*dd))))
@@ -388,7 +388,7 @@ void deliver_batches_free(struct worker *w)
 	}
 }
 
-static enum tern_err add_sub_id(struct delivery *d, uint32_t id)
+static TERN_MUST_CHECK enum tern_err add_sub_id(struct delivery *d, uint32_t id)
 {
 	if (!id)
 		return TERN_OK;
@@ -438,7 +438,7 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 			return;
 		}
 		bool flow = d->qos > 0 && r->flow && holds_back(r);
-		session_deliver(s, d);
+		session_deliver_take(s, d);
 		if (flow && !full->cell && flow_full(r->flow))
 			*full = (struct flow_hit){r->flow, (r->flags & ROUTE_SHARED) != 0};
 		return;

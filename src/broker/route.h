@@ -32,13 +32,15 @@ struct route_batch {
 	unsigned outstanding;
 };
 void route_batch_begin(struct worker *w, struct route_batch *batch);
-enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
-                           struct tern_bytes filter, const struct route *route);
+TERN_MUST_CHECK enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
+                                           struct tern_bytes filter, const struct route *route);
 /* Ends the batch: done(w, arg) runs when all replicas have acked (now, if
  * they already have). arg is owned by the callee until done runs; free_arg
- * frees it if the worker shuts down first. */
-enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pending_done_fn done,
-                              void *arg, void (*free_arg)(void *));
+ * frees it if the worker shuts down first. TERN_E_NOMEM when it cannot
+ * wait for the acks: done has then run at once. */
+TERN_MUST_CHECK enum tern_err route_batch_end(struct worker *w, struct route_batch *batch,
+                                              pending_done_fn done, void *arg,
+                                              void (*free_arg)(void *));
 
 /*
  * Routes a message to every matching session of the broker: sessions of
@@ -49,8 +51,8 @@ enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pendi
  * caller with a publisher connection then pauses it. The cell stays valid
  * until this worker next handles its inbox.
  */
-enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
-                            struct flow_hit *hit);
+TERN_MUST_CHECK enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
+                                            struct flow_hit *hit);
 
 /* Handles a route item of the inbox (INBOX_DELIVER, INBOX_ROUTE_ADD,
  * INBOX_ROUTE_DEL, INBOX_ROUTE_ACK) and frees it, or reuses it as the ack

@@ -121,7 +121,7 @@ static void subset_drop_index(struct subset *s)
 	}
 }
 
-static enum tern_err subset_build_index(struct subset *s)
+static TERN_MUST_CHECK enum tern_err subset_build_index(struct subset *s)
 {
 	s->idx = calloc(1, sizeof(*s->idx));
 	if (!s->idx)
@@ -137,7 +137,8 @@ static enum tern_err subset_build_index(struct subset *s)
 
 /* Adds rt, or replaces the options of its session. Sets *added when the
  * subset grew. On TERN_E_NOMEM the subset's content is unchanged. */
-static enum tern_err subset_put(struct subset *s, const struct route *rt, bool *added)
+static TERN_MUST_CHECK enum tern_err subset_put(struct subset *s, const struct route *rt,
+                                                bool *added)
 {
 	uint32_t i;
 	*added = false;
@@ -372,7 +373,7 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
 }
 
 /* Makes room for want more routes in out, doubling. */
-static enum tern_err out_reserve(struct route_matches *out, size_t want)
+static TERN_MUST_CHECK enum tern_err out_reserve(struct route_matches *out, size_t want)
 {
 	if (out->cap - out->n >= want)
 		return TERN_OK;
@@ -419,7 +420,7 @@ static uint32_t pick_member(const struct group *g)
 
 /* Appends the subscriptions of node n: all ordinary ones, and one member of
  * each share group, advancing the group's cursor. */
-static enum tern_err emit(struct node *n, struct route_matches *out)
+static TERN_MUST_CHECK enum tern_err emit(struct node *n, struct route_matches *out)
 {
 	if (n->subs.n) {
 		if (out_reserve(out, n->subs.n))
@@ -444,8 +445,8 @@ static enum tern_err emit(struct node *n, struct route_matches *out)
  * level iterator) below n. The iterator is rebuilt from its position rather
  * than passed by value: three words would go through the stack at every
  * '+' level, the position goes in a register. */
-static enum tern_err match_from(struct router *r, struct node *n, const uint8_t *t, size_t len,
-                                size_t pos, struct route_matches *out)
+static TERN_MUST_CHECK enum tern_err match_from(struct router *r, struct node *n, const uint8_t *t,
+                                                size_t len, size_t pos, struct route_matches *out)
 {
 	enum tern_err err;
 	struct topic_iter it;

@@ -73,15 +73,15 @@ void router_free(struct router *r);
  * (filter, group, session) subscription. Copies what it keeps.
  * Returns TERN_OK or TERN_E_NOMEM (the router is then unchanged).
  */
-enum tern_err router_add(struct router *r, struct tern_bytes filter, struct tern_bytes group,
-                         const struct route *route);
+TERN_MUST_CHECK enum tern_err router_add(struct router *r, struct tern_bytes filter,
+                                         struct tern_bytes group, const struct route *route);
 
 /*
  * Removes the (filter, group, session) subscription and prunes nodes left
  * empty. Returns TERN_OK, or TERN_E_NOT_FOUND when there was none.
  */
-enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct tern_bytes group,
-                            uint64_t session);
+TERN_MUST_CHECK enum tern_err router_remove(struct router *r, struct tern_bytes filter,
+                                            struct tern_bytes group, uint64_t session);
 
 /*
  * Appends to out (after setting out->n = 0) every subscription whose filter
@@ -94,8 +94,8 @@ enum tern_err router_remove(struct router *r, struct tern_bytes filter, struct t
  * filters); merging them is the caller's job. Grows out->v with realloc;
  * returns TERN_OK or TERN_E_NOMEM (out->n then counts what was found).
  */
-enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
-                           struct route_matches *out);
+TERN_MUST_CHECK enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
+                                           struct route_matches *out);
 
 /* Number of subscriptions stored (shared members included). */
 size_t router_count(const struct router *r);

@@ -123,7 +123,7 @@ void session_set_expiry(struct session *s, uint32_t expiry)
 
 /* Keeps m as the retained message of its topic (an empty payload clears
  * it [MQTT-3.3.1-6]), in the store too. */
-static enum tern_err retain(struct worker *w, struct msg *m)
+static TERN_MUST_CHECK enum tern_err retain(struct worker *w, struct msg *m)
 {
 	struct store_batch *b = persist_batch(w);
 	if (b) {
@@ -384,7 +384,7 @@ void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_
 	if (!c)
 		return;
 	if (!w->broker->store || (!durable && s->n_held == 0)) {
-		(void)sink_send_ack(c, type, packet_id, reason);
+		sink_answer_ack(c, type, packet_id, reason);
 		return;
 	}
 	struct held_ack a = {.session_id = s->id,
@@ -424,7 +424,8 @@ void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern
 		 * which retries the deletion. Out of memory, the PUBREL then
 		 * finds no id and is answered 0x92. */
 		(void)qos2_forget(s, a->packet_id);
-		(void)session_restore_qos2(s, a->packet_id);
+		enum tern_err kept = session_restore_qos2(s, a->packet_id);
+		(void)kept; /* out of memory: see above */
 	}
 	struct sink *c = s->conn;
 	/* Sends on a connection that is closing are dropped (sink.h). */
@@ -432,10 +433,10 @@ void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern
 		return;
 	enum tern_packet_type type = (enum tern_packet_type)a->type;
 	if (!err) {
-		(void)sink_send_ack(c, type, a->packet_id, a->reason);
+		sink_answer_ack(c, type, a->packet_id, a->reason);
 	} else if (c->version == TERN_V5 && type != TERN_PUBCOMP) {
 		/* Not durable: say so, so the publisher can try again. */
-		(void)sink_send_ack(c, type, a->packet_id, TERN_RC_UNSPECIFIED);
+		sink_answer_ack(c, type, a->packet_id, TERN_RC_UNSPECIFIED);
 	} else {
 		/* 3.1.1 cannot say it, and PUBCOMP has no failure code:
 		 * close, and the client resends on reconnect
@@ -469,8 +470,9 @@ void session_record_delivery(struct worker *w, const struct route *r, struct del
 
 /* Adds filter to s->subs, or finds it there (*is_new says which), and sets
  * its options. TERN_E_NOMEM leaves s unchanged. */
-static enum tern_err sub_set(struct session *s, struct tern_bytes filter, uint8_t qos,
-                             uint8_t flags, uint8_t retain_handling, uint32_t sub_id, bool *is_new)
+static TERN_MUST_CHECK enum tern_err sub_set(struct session *s, struct tern_bytes filter,
+                                             uint8_t qos, uint8_t flags, uint8_t retain_handling,
+                                             uint32_t sub_id, bool *is_new)
 {
 	const struct hash_key *key = &s->w->broker->hash_key;
 	struct sub *sub = map_get(&s->subs, key, filter.data, filter.len);

@@ -89,7 +89,7 @@ struct session {
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version);
 
 /* Adds s to w's maps. TERN_E_NOMEM on failure (s is then not registered). */
-enum tern_err session_register(struct worker *w, struct session *s);
+TERN_MUST_CHECK enum tern_err session_register(struct worker *w, struct session *s);
 
 /* Ends a session: removes its subscriptions from every replica, publishes a
  * pending will, deletes what the store keeps of it (unless the broker is
@@ -127,8 +127,8 @@ void session_set_expiry(struct session *s, uint32_t expiry);
  * the CONNECT is set (session_set_expiry(): stored or not from now on).
  * TERN_E_NOMEM changes nothing.
  */
-enum tern_err session_attach(struct session *s, struct sink *k, uint8_t version,
-                             struct tern_bytes user, uint32_t expiry);
+TERN_MUST_CHECK enum tern_err session_attach(struct session *s, struct sink *k, uint8_t version,
+                                             struct tern_bytes user, uint32_t expiry);
 
 /*
  * The session's connection went (handle_detach(), when it is reaped or
@@ -155,9 +155,9 @@ void session_fire_will(struct session *s);
  * same filter [MQTT-3.8.4-3]) and records it when s is stored; *is_new
  * says whether it was added. TERN_E_NOMEM leaves s unchanged.
  */
-enum tern_err session_subscribe(struct session *s, struct tern_bytes filter, uint8_t qos,
-                                uint8_t flags, uint8_t retain_handling, uint32_t sub_id,
-                                bool *is_new);
+TERN_MUST_CHECK enum tern_err session_subscribe(struct session *s, struct tern_bytes filter,
+                                                uint8_t qos, uint8_t flags, uint8_t retain_handling,
+                                                uint32_t sub_id, bool *is_new);
 
 /* UNSUBSCRIBE of one filter (or the undoing of a subscription that could
  * not be routed): removes it from s and from the store. Returns whether s
@@ -183,8 +183,8 @@ struct publish_result {
  * with their connection (then nothing is written). TERN_E_NOMEM when the
  * retained store or the QoS 2 set could not take it (the caller closes).
  */
-enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_id,
-                              struct publish_result *r);
+TERN_MUST_CHECK enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_id,
+                                              struct publish_result *r);
 
 /* Whether the inbound QoS 2 packet_id awaits its PUBREL (a PUBLISH with it
  * is a retransmission [MQTT-4.3.3-9]); how many do. */
@@ -224,7 +224,7 @@ void session_after_commit(struct worker *w, uint64_t session_id, pending_done_fn
  * and d's row are recorded now, in the routing worker's batch, before d can
  * reach another worker, and d is marked stored. A delivery that arrives
  * unmarked at a session that is stored by then is recorded on arrival
- * (session_deliver).
+ * (session_deliver_take).
  */
 void session_record_delivery(struct worker *w, const struct route *r, struct delivery *d);
 
@@ -233,7 +233,7 @@ void session_record_delivery(struct worker *w, const struct route *r, struct del
  * max_queued_messages) when offline or when the in-flight window is full.
  * Takes ownership of *d in every case (dropping it when it cannot be kept).
  */
-void session_deliver(struct session *s, struct delivery *d);
+void session_deliver_take(struct session *s, struct delivery *d);
 
 /* Sends queued messages while the in-flight window has room. */
 void session_pump(struct session *s);
@@ -278,15 +278,17 @@ enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type 
 struct session *session_restore(struct worker *w, const struct store_loaded_session *ls);
 
 /* Loading: one of s's subscriptions (the caller adds its routes). */
-enum tern_err session_restore_sub(struct session *s, struct tern_bytes filter, uint8_t qos,
-                                  uint8_t flags, uint8_t retain_handling, uint32_t sub_id);
+TERN_MUST_CHECK enum tern_err session_restore_sub(struct session *s, struct tern_bytes filter,
+                                                  uint8_t qos, uint8_t flags,
+                                                  uint8_t retain_handling, uint32_t sub_id);
 
 /* Loading: a queued delivery, an in-flight one with its packet id and
- * state, an inbound QoS 2 id. Take ownership of *d. */
-enum tern_err session_restore_queued(struct session *s, struct delivery *d);
-enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
-                                       uint8_t state);
-enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id);
+ * state, an inbound QoS 2 id. The _take ones take *d in every case (it is
+ * dropped on failure). TERN_E_NOMEM, which ends the load. */
+TERN_MUST_CHECK enum tern_err session_restore_queued_take(struct session *s, struct delivery *d);
+TERN_MUST_CHECK enum tern_err session_restore_inflight_take(struct session *s, struct delivery *d,
+                                                            uint16_t packet_id, uint8_t state);
+TERN_MUST_CHECK enum tern_err session_restore_qos2(struct session *s, uint16_t packet_id);
 
 /* Periodic work for an offline session: will delay and expiry. Returns
  * true if the session was destroyed. */

@@ -131,7 +131,7 @@ static void send_inflight(struct session *s, struct delivery *d)
 
 /* Appends d to the queue (taking it), growing the ring as needed.
  * TERN_E_NOMEM leaves *d to the caller. */
-static enum tern_err queue_push(struct session *s, struct delivery *d)
+static TERN_MUST_CHECK enum tern_err queue_push(struct session *s, struct delivery *d)
 {
 	if (s->q_len == s->q_cap) {
 		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
@@ -190,17 +190,20 @@ static bool flow_holds(const struct session *s)
 	        (FLOW_ONLINE | FLOW_STALLED)) == FLOW_ONLINE;
 }
 
-static bool enqueue(struct session *s, struct delivery *d)
+/* Queues d (taking it) within max_queued_messages / max_queued_bytes
+ * unless flow control holds the session. TERN_E_LIMIT over those bounds,
+ * TERN_E_NOMEM; d stays the caller's then. */
+static TERN_MUST_CHECK enum tern_err enqueue(struct session *s, struct delivery *d)
 {
 	const struct config *cfg = &s->w->broker->cfg;
 	if (!flow_holds(s)) {
 		if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
-			return false;
+			return TERN_E_LIMIT;
 		if (cfg->max_queued_bytes &&
 		    s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
-			return false;
+			return TERN_E_LIMIT;
 	}
-	return queue_push(s, d) == TERN_OK;
+	return queue_push(s, d);
 }
 
 static void drop(struct session *s, struct delivery *d, const char *why)
@@ -240,7 +243,7 @@ static bool may_read(const struct session *s, const struct delivery *d)
 	                    s->has_username, d->msg->topic, ACL_READ);
 }
 
-void session_deliver(struct session *s, struct delivery *d)
+void session_deliver_take(struct session *s, struct delivery *d)
 {
 	if (!d->stored && s->stored && keeps(d)) {
 		/* Routed while the session was not stored yet (a CONNECT gave
@@ -265,7 +268,7 @@ void session_deliver(struct session *s, struct delivery *d)
 			 * session, within the same bounds as QoS 1 and 2. */
 			if (s->w->broker->cfg.queue_qos0_messages && s->expiry != 0 &&
 			    !expired(s, d)) {
-				if (!enqueue(s, d))
+				if (enqueue(s, d) != TERN_OK)
 					drop(s, d,
 					     "queue full (max_queued_messages / max_queued_bytes)");
 				return;
@@ -278,7 +281,10 @@ void session_deliver(struct session *s, struct delivery *d)
 			delivery_clear(d);
 			return;
 		}
-		(void)sink_send_publish(c, d, 0, false);
+		if (sink_send_publish(c, d, 0, false) == TERN_E_TOO_LARGE)
+			/* Discarded as if delivered [MQTT-3.1.2-25]; a closed
+			 * connection (TERN_E_CLOSED) drops QoS 0 anyway. */
+			stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
 		delivery_clear(d);
 		return;
 	}
@@ -292,7 +298,7 @@ void session_deliver(struct session *s, struct delivery *d)
 		delivery_clear(d);
 		return;
 	}
-	if (!enqueue(s, d))
+	if (enqueue(s, d) != TERN_OK)
 		drop(s, d, "queue full (max_queued_messages / max_queued_bytes)");
 }
 
@@ -332,7 +338,8 @@ void session_pump(struct session *s)
 		}
 		if (d.qos == 0) {
 			/* Queued by queue_qos0_messages: no window, no id. */
-			(void)sink_send_publish(s->conn, &d, 0, false);
+			if (sink_send_publish(s->conn, &d, 0, false) == TERN_E_TOO_LARGE)
+				stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
 			delivery_clear(&d);
 			continue;
 		}
@@ -358,7 +365,7 @@ void session_resume(struct session *s)
 		}
 		struct tern_packet p = {.type = TERN_PUBREL};
 		p.u.ack.packet_id = f->packet_id;
-		(void)sink_send(c, &p);
+		sink_answer(c, &p);
 	}
 	session_pump(s);
 }
@@ -422,7 +429,7 @@ enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type 
 	return INFLIGHT_ACK_DONE;
 }
 
-enum tern_err session_restore_queued(struct session *s, struct delivery *d)
+enum tern_err session_restore_queued_take(struct session *s, struct delivery *d)
 {
 	/* The bound was applied when the message was queued: keep them all. */
 	enum tern_err err = queue_push(s, d);
@@ -431,12 +438,12 @@ enum tern_err session_restore_queued(struct session *s, struct delivery *d)
 	return err;
 }
 
-enum tern_err session_restore_inflight(struct session *s, struct delivery *d, uint16_t packet_id,
-                                       uint8_t state)
+enum tern_err session_restore_inflight_take(struct session *s, struct delivery *d,
+                                            uint16_t packet_id, uint8_t state)
 {
 	if (!packet_id || packet_id_used(s, packet_id)) {
 		/* Cannot be: treat it as not yet sent. */
-		return session_restore_queued(s, d);
+		return session_restore_queued_take(s, d);
 	}
 	if (s->n_inflight == s->cap_inflight) {
 		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;

@@ -18,8 +18,10 @@
  *
  * Use from a handler:
  *
- *   sink_send(k, &packet);                        CONNACK, SUBACK, PUBACK, ...
+ *   sink_send(k, &packet);                        CONNACK, SUBACK, ...: TERN_OK or why not
  *   sink_send_ack(k, TERN_PUBACK, id, reason);    the reason only in v5
+ *   sink_answer(k, &packet);                      when a failure leaves nothing to do
+ *   sink_answer_ack(k, TERN_PUBACK, id, reason);
  *   sink_send_publish(k, &delivery, id, dup);     TERN_E_TOO_LARGE: not sent
  *   sink_close(k, TERN_RC_PROTOCOL_ERROR, why);   v5: DISCONNECT with reason
  *   sink_reason_string(k, &props, why);           only if the client asked
@@ -57,19 +59,19 @@ struct sink_ops {
 	 * client's Maximum Packet Size even without the optional properties
 	 * (nothing is sent then), TERN_E_CLOSED after close; out of memory
 	 * closes the sink. */
-	enum tern_err (*send)(struct sink *k, const struct tern_packet *p);
+	TERN_MUST_CHECK enum tern_err (*send)(struct sink *k, const struct tern_packet *p);
 
 	/* Encodes and queues a PUBLISH of d with packet_id (0 for QoS 0) and
 	 * dup. TERN_E_TOO_LARGE over the client's Maximum Packet Size
 	 * [MQTT-3.1.2-25], TERN_E_CLOSED after close. */
-	enum tern_err (*send_publish)(struct sink *k, const struct delivery *d, uint16_t packet_id,
-	                              bool dup);
+	TERN_MUST_CHECK enum tern_err (*send_publish)(struct sink *k, const struct delivery *d,
+	                                              uint16_t packet_id, bool dup);
 
 	/* Optional (NULL: sink_send_ack() goes through send): queues an
 	 * ack-type packet (PUBACK..PUBCOMP) without a struct tern_packet
 	 * being built, the hot path of QoS 1/2. Results as send. */
-	enum tern_err (*send_ack)(struct sink *k, enum tern_packet_type type, uint16_t packet_id,
-	                          uint8_t reason);
+	TERN_MUST_CHECK enum tern_err (*send_ack)(struct sink *k, enum tern_packet_type type,
+	                                          uint16_t packet_id, uint8_t reason);
 
 	/* Ends the connection: a reason >= 0x80 goes first in a v5
 	 * DISCONNECT once connected (with why as reason string when the
@@ -88,8 +90,9 @@ struct sink_ops {
 	 * naming the cause, or NULL. TERN_E_INCOMPLETE when the answer comes
 	 * later: the handler returns and is called again with the same
 	 * CONNECT once it is in. */
-	enum tern_err (*authenticate)(struct sink *k, const struct tern_connect *p,
-	                              struct tern_bytes *user, uint8_t *rc, const char **why);
+	TERN_MUST_CHECK enum tern_err (*authenticate)(struct sink *k, const struct tern_connect *p,
+	                                              struct tern_bytes *user, uint8_t *rc,
+	                                              const char **why);
 
 	/* Hands the connection, its CONNECT not yet consumed, to worker home,
 	 * which runs handle_connect() again; the caller returns at once and
@@ -150,14 +153,14 @@ struct sink {
 struct sink *sink_find(struct worker *w, uint64_t session_id, uint64_t conn_id);
 
 /* Sends p through k (see sink_ops.send). */
-static inline enum tern_err sink_send(struct sink *k, const struct tern_packet *p)
+static inline TERN_MUST_CHECK enum tern_err sink_send(struct sink *k, const struct tern_packet *p)
 {
 	return k->ops->send(k, p);
 }
 
 /* Sends an ack-type packet (PUBACK..PUBCOMP, with the reason in v5 only). */
-static inline enum tern_err sink_send_ack(struct sink *k, enum tern_packet_type type,
-                                          uint16_t packet_id, uint8_t reason)
+static inline TERN_MUST_CHECK enum tern_err
+sink_send_ack(struct sink *k, enum tern_packet_type type, uint16_t packet_id, uint8_t reason)
 {
 	if (k->ops->send_ack)
 		return k->ops->send_ack(k, type, packet_id, reason);
@@ -167,9 +170,32 @@ static inline enum tern_err sink_send_ack(struct sink *k, enum tern_packet_type 
 	return k->ops->send(k, &p);
 }
 
+/*
+ * Sends an answer (an ack, PINGRESP, a refusing CONNACK, a PUBREL resent
+ * on resume) whose failure leaves the caller nothing to do, so it returns
+ * nothing: out of memory has closed k, a closed k drops it, and an answer
+ * over the client's Maximum Packet Size even without its optional
+ * properties cannot be sent at all [MQTT-3.1.2-24]. The session goes on as
+ * if it was sent: a client that reconnects resends what it saw no answer to,
+ * and gets every PUBREL again [MQTT-4.4.0-1].
+ */
+static inline void sink_answer(struct sink *k, const struct tern_packet *p)
+{
+	enum tern_err handled_by_sink = sink_send(k, p);
+	(void)handled_by_sink;
+}
+
+/* sink_send_ack() as an answer (see sink_answer()). */
+static inline void sink_answer_ack(struct sink *k, enum tern_packet_type type, uint16_t packet_id,
+                                   uint8_t reason)
+{
+	enum tern_err handled_by_sink = sink_send_ack(k, type, packet_id, reason);
+	(void)handled_by_sink;
+}
+
 /* Sends a PUBLISH of d through k (see sink_ops.send_publish). */
-static inline enum tern_err sink_send_publish(struct sink *k, const struct delivery *d,
-                                              uint16_t packet_id, bool dup)
+static inline TERN_MUST_CHECK enum tern_err
+sink_send_publish(struct sink *k, const struct delivery *d, uint16_t packet_id, bool dup)
 {
 	return k->ops->send_publish(k, d, packet_id, dup);
 }

@@ -29,8 +29,8 @@ uint16_t topic_alias_pick(struct topic_alias *t, uint16_t max, struct tern_bytes
  * PUBLISH that sets it was queued; allocates the table on first use.
  * TERN_E_NOMEM, or TERN_E_INVALID for an alias topic_alias_pick() did not
  * give. */
-enum tern_err topic_alias_set(struct topic_alias **t, uint16_t max, uint16_t alias,
-                              struct tern_bytes topic);
+TERN_MUST_CHECK enum tern_err topic_alias_set(struct topic_alias **t, uint16_t max, uint16_t alias,
+                                              struct tern_bytes topic);
 
 /* Frees the table and sets *t to NULL. */
 void topic_alias_free(struct topic_alias **t);

@@ -32,16 +32,18 @@ struct listener;
 struct transport {
 	const char *name;
 	/* Prepares a freshly accepted connection (c->fd is set). */
-	enum tern_err (*open)(struct conn *c, const struct listener *l);
+	TERN_MUST_CHECK enum tern_err (*open)(struct conn *c, const struct listener *l);
 	/* Reads at most len bytes into buf (len > 0). */
-	enum tern_err (*read)(struct conn *c, void *buf, size_t len, size_t *n);
+	TERN_MUST_CHECK enum tern_err (*read)(struct conn *c, void *buf, size_t len, size_t *n);
 	/* Writes from buf; a transport that keeps output of its own (framing)
 	 * flushes it when called with len 0, and says so through
 	 * out_pending. */
-	enum tern_err (*write)(struct conn *c, const void *buf, size_t len, size_t *n);
+	TERN_MUST_CHECK enum tern_err (*write)(struct conn *c, const void *buf, size_t len,
+	                                       size_t *n);
 	bool (*out_pending)(const struct conn *c);
 	/* Optional gather write (NULL: conn.c writes piece by piece). */
-	enum tern_err (*writev)(struct conn *c, const struct iovec *iov, int iovcnt, size_t *n);
+	TERN_MUST_CHECK enum tern_err (*writev)(struct conn *c, const struct iovec *iov, int iovcnt,
+	                                        size_t *n);
 	/* True when bytes were taken off the socket but not returned yet, so
 	 * epoll will not report them: read again before sleeping. */
 	bool (*pending)(const struct conn *c);
@@ -50,7 +52,7 @@ struct transport {
 	 * Returns TERN_OK once it is written (or there is none),
 	 * TERN_E_INCOMPLETE while the socket must become ready first, or an
 	 * error. NULL: none. */
-	enum tern_err (*goodbye)(struct conn *c);
+	TERN_MUST_CHECK enum tern_err (*goodbye)(struct conn *c);
 	/* Releases the transport's state (not the fd). */
 	void (*close)(struct conn *c);
 };
@@ -73,7 +75,7 @@ struct listener {
 /* Builds the TLS context of a listener from its certfile, keyfile, cafile /
  * capath, require_certificate, tls_version and ciphers. On error writes
  * why into err and returns TERN_E_CONFIG. */
-enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen);
+TERN_MUST_CHECK enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen);
 
 /* Frees a listener's TLS context. */
 void tls_listener_free(struct listener *l);

@@ -7,7 +7,7 @@
 #include "broker/conn.h"
 #include "broker/transport.h"
 
-static enum tern_err tcp_open(struct conn *c, const struct listener *l)
+static TERN_MUST_CHECK enum tern_err tcp_open(struct conn *c, const struct listener *l)
 {
 	(void)c;
 	(void)l;
@@ -15,12 +15,12 @@ static enum tern_err tcp_open(struct conn *c, const struct listener *l)
 }
 
 /* The result of a failed socket call, from errno. */
-static enum tern_err sock_err(void)
+static TERN_MUST_CHECK enum tern_err sock_err(void)
 {
 	return errno == EAGAIN || errno == EWOULDBLOCK ? TERN_E_INCOMPLETE : TERN_E_SYS;
 }
 
-static enum tern_err tcp_read(struct conn *c, void *buf, size_t len, size_t *n)
+static TERN_MUST_CHECK enum tern_err tcp_read(struct conn *c, void *buf, size_t len, size_t *n)
 {
 	*n = 0;
 	for (;;) {
@@ -36,7 +36,8 @@ static enum tern_err tcp_read(struct conn *c, void *buf, size_t len, size_t *n)
 	}
 }
 
-static enum tern_err tcp_write(struct conn *c, const void *buf, size_t len, size_t *n)
+static TERN_MUST_CHECK enum tern_err tcp_write(struct conn *c, const void *buf, size_t len,
+                                               size_t *n)
 {
 	*n = 0;
 	if (len == 0)
@@ -54,7 +55,8 @@ static enum tern_err tcp_write(struct conn *c, const void *buf, size_t len, size
 	}
 }
 
-static enum tern_err tcp_writev(struct conn *c, const struct iovec *iov, int iovcnt, size_t *n)
+static TERN_MUST_CHECK enum tern_err tcp_writev(struct conn *c, const struct iovec *iov, int iovcnt,
+                                                size_t *n)
 {
 	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
 	*n = 0;

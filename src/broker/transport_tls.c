@@ -112,7 +112,7 @@ void tls_listener_free(struct listener *l)
 	l->tls_ctx = NULL;
 }
 
-static enum tern_err tls_open(struct conn *c, const struct listener *l)
+static TERN_MUST_CHECK enum tern_err tls_open(struct conn *c, const struct listener *l)
 {
 	struct tls_conn *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -145,7 +145,8 @@ static void handshake_done(struct conn *c, struct tls_conn *t)
 }
 
 /* Maps an OpenSSL result to ours. */
-static enum tern_err outcome(struct conn *c, struct tls_conn *t, int n, bool reading)
+static TERN_MUST_CHECK enum tern_err outcome(struct conn *c, struct tls_conn *t, int n,
+                                             bool reading)
 {
 	int e = SSL_get_error(t->ssl, n);
 	switch (e) {
@@ -176,7 +177,7 @@ static enum tern_err outcome(struct conn *c, struct tls_conn *t, int n, bool rea
 	}
 }
 
-static enum tern_err tls_read(struct conn *c, void *buf, size_t len, size_t *got)
+static TERN_MUST_CHECK enum tern_err tls_read(struct conn *c, void *buf, size_t len, size_t *got)
 {
 	struct tls_conn *t = c->tls;
 	*got = 0;
@@ -192,7 +193,8 @@ static enum tern_err tls_read(struct conn *c, void *buf, size_t len, size_t *got
 	return outcome(c, t, n, true);
 }
 
-static enum tern_err tls_write(struct conn *c, const void *buf, size_t len, size_t *put)
+static TERN_MUST_CHECK enum tern_err tls_write(struct conn *c, const void *buf, size_t len,
+                                               size_t *put)
 {
 	struct tls_conn *t = c->tls;
 	*put = 0;
@@ -222,7 +224,7 @@ static bool tls_pending(const struct conn *c)
 
 /* Our close_notify: the peer learns the stream ended here, not that it
  * was cut (the peer's own close_notify is not waited for). */
-static enum tern_err tls_goodbye(struct conn *c)
+static TERN_MUST_CHECK enum tern_err tls_goodbye(struct conn *c)
 {
 	struct tls_conn *t = c->tls;
 	if (!t || !t->handshaken || t->goodbye_sent)

@@ -65,7 +65,7 @@ static const struct transport *base(const struct conn *c)
 	return c->listener->base;
 }
 
-static enum tern_err ws_open(struct conn *c, const struct listener *l)
+static TERN_MUST_CHECK enum tern_err ws_open(struct conn *c, const struct listener *l)
 {
 	struct ws_conn *ws = calloc(1, sizeof(*ws));
 	if (!ws)
@@ -101,7 +101,7 @@ static bool out_waiting(const struct ws_conn *ws)
 
 /* Writes the layer's own output, then the PONG that waited for it;
  * TERN_E_INCOMPLETE while some is left. */
-static enum tern_err flush_out(struct conn *c)
+static TERN_MUST_CHECK enum tern_err flush_out(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
 	for (;;) {
@@ -203,8 +203,12 @@ static void bad_request(struct conn *c, const char *why)
 	                 "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n"
 	                 "X-Tern-Reason: %s\r\n\r\n",
 	                 why);
-	if (buf_append(&ws->out, resp, (size_t)n, 0) == TERN_OK)
-		(void)flush_out(c);
+	if (buf_append(&ws->out, resp, (size_t)n, 0) == TERN_OK) {
+		/* Best effort: the connection ends here whether the answer
+		 * goes out or not. */
+		enum tern_err best_effort = flush_out(c);
+		(void)best_effort;
+	}
 	ws->phase = WS_CLOSED;
 	log_write(&c->w->broker->log, LOG_TYPE_WEBSOCKETS, "WebSocket upgrade from %s refused: %s.",
 	          conn_peer(c, (char[64]){0}), why);
@@ -280,7 +284,7 @@ static bool upgrade(struct conn *c)
 
 /* Reads what the socket has into ws->in (or ws->hs), its memory from the
  * worker's bins (util/buf.h). */
-static enum tern_err fill(struct conn *c, struct buf *b)
+static TERN_MUST_CHECK enum tern_err fill(struct conn *c, struct buf *b)
 {
 	if (buf_reserve_in(b, WS_IN_CHUNK, 0, &c->w->bins))
 		return TERN_E_NOMEM;
@@ -296,7 +300,7 @@ static enum tern_err fill(struct conn *c, struct buf *b)
  * produced, TERN_E_CLOSED for a close (with nothing produced before it),
  * TERN_E_INCOMPLETE when more input is needed, TERN_E_PROTOCOL on a
  * violation. */
-static enum tern_err decode(struct conn *c, uint8_t *out, size_t cap, size_t *got)
+static TERN_MUST_CHECK enum tern_err decode(struct conn *c, uint8_t *out, size_t cap, size_t *got)
 {
 	struct ws_conn *ws = c->ws;
 	size_t produced = 0;
@@ -364,7 +368,9 @@ static enum tern_err decode(struct conn *c, uint8_t *out, size_t cap, size_t *go
 				/* Echo the close; the stream ends here. */
 				frame(ws, 0x8, body, len >= 2 ? 2 : 0);
 				ws->phase = WS_CLOSED;
-				(void)flush_out(c);
+				/* Best effort, as the stream ends here. */
+				enum tern_err best_effort = flush_out(c);
+				(void)best_effort;
 				*got = produced;
 				return produced ? TERN_OK : TERN_E_CLOSED;
 			}
@@ -405,7 +411,7 @@ static bool failed(enum tern_err e)
 	return e != TERN_OK && e != TERN_E_INCOMPLETE;
 }
 
-static enum tern_err read_frames(struct conn *c, void *buf, size_t len, size_t *n)
+static TERN_MUST_CHECK enum tern_err read_frames(struct conn *c, void *buf, size_t len, size_t *n)
 {
 	struct ws_conn *ws = c->ws;
 	enum tern_err e;
@@ -433,8 +439,13 @@ static enum tern_err read_frames(struct conn *c, void *buf, size_t len, size_t *
 	}
 	for (;;) {
 		e = decode(c, buf, len, n);
-		if (out_waiting(ws))
-			(void)flush_out(c);
+		if (out_waiting(ws)) {
+			/* A PONG or close echo goes out as soon as it can;
+			 * what stops it also fails the next write, which
+			 * ends the connection there. */
+			enum tern_err next_write_tells = flush_out(c);
+			(void)next_write_tells;
+		}
 		if (e != TERN_E_INCOMPLETE)
 			return e;
 		if ((e = fill(c, &ws->in)))
@@ -442,7 +453,7 @@ static enum tern_err read_frames(struct conn *c, void *buf, size_t len, size_t *
 	}
 }
 
-static enum tern_err ws_read(struct conn *c, void *buf, size_t len, size_t *n)
+static TERN_MUST_CHECK enum tern_err ws_read(struct conn *c, void *buf, size_t len, size_t *n)
 {
 	/* Set again below, or by a TLS layer underneath, when still so. */
 	c->tp_read_wants_write = false;
@@ -453,7 +464,8 @@ static enum tern_err ws_read(struct conn *c, void *buf, size_t len, size_t *n)
 	return e;
 }
 
-static enum tern_err ws_write(struct conn *c, const void *buf, size_t len, size_t *n)
+static TERN_MUST_CHECK enum tern_err ws_write(struct conn *c, const void *buf, size_t len,
+                                              size_t *n)
 {
 	struct ws_conn *ws = c->ws;
 	*n = 0;
@@ -475,7 +487,7 @@ static enum tern_err ws_write(struct conn *c, const void *buf, size_t len, size_
 
 /* A close frame (1000, normal closure: the MQTT DISCONNECT before it says
  * why, RFC 6455 section 7.4.1), then the base transport's farewell. */
-static enum tern_err ws_goodbye(struct conn *c)
+static TERN_MUST_CHECK enum tern_err ws_goodbye(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
 	if (ws && ws->phase == WS_OPEN) {

@@ -38,7 +38,8 @@ static void node_free(const struct trie *t, struct trie_node *n)
 	free(n);
 }
 
-static enum tern_err kid_put(const struct hash_key *hk, struct trie_node *n, struct trie_node *c)
+static TERN_MUST_CHECK enum tern_err kid_put(const struct hash_key *hk, struct trie_node *n,
+                                             struct trie_node *c)
 {
 	if (!n->kids.count && !n->one) {
 		n->one = c;

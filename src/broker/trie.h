@@ -77,7 +77,8 @@ struct trie {
 /* Sets up an empty trie (a root node) for nodes described by ops (which
  * must outlive the trie), hashing levels under hk (copied). TERN_OK or
  * TERN_E_NOMEM. */
-enum tern_err trie_init(struct trie *t, const struct trie_ops *ops, const struct hash_key *hk);
+TERN_MUST_CHECK enum tern_err trie_init(struct trie *t, const struct trie_ops *ops,
+                                        const struct hash_key *hk);
 
 /* Frees every node, the root included, calling ops->payload_free on each. */
 void trie_fini(struct trie *t);

@@ -48,6 +48,12 @@ enum inbox_kind {
 	INBOX_FLOW_WAKE,  /* a session drained: recheck paused publishers */
 };
 
+/* An item has one owner at a time: whoever fills it, then (worker_post(),
+ * worker_outbox()) the target's inbox, then the handler the target gives it
+ * to (worker_inbox_item(), route_inbox(), deliver_batch_return()), which
+ * frees or reuses it. So every function that takes a struct inbox_item *
+ * takes it over, and none of them carries a _take suffix to say so. */
+
 struct deliver_target {
 	uint64_t session;
 	struct delivery d;
@@ -224,7 +230,7 @@ static inline void worker_outbox(struct worker *from, unsigned to, struct inbox_
 }
 
 /* Registers conn (accepted here or handed over) with this worker's loop. */
-enum tern_err worker_adopt(struct worker *w, struct conn *c);
+TERN_MUST_CHECK enum tern_err worker_adopt(struct worker *w, struct conn *c);
 
 /* Handles one inbox item other than INBOX_CONN (which the loop adopts):
  * gives it to the module it is for (route, persist, auth, flow) and frees
