@@ -158,13 +158,13 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
 	w->deliver_open = calloc(b->n_workers, sizeof(*w->deliver_open));
 	atomic_init(&w->deliver_back, NULL);
-	w->ticket = 1;
 	/* Spare buffer memory kept per size class (util/buf.h). */
 	enum tern_err bins = buf_bins_init(&w->bins, 256u * 1024u);
 	w->scratch = malloc(WORKER_SCRATCH_SIZE);
 	w->msg_pool = msg_pool_new();
+	enum tern_err persist = persist_worker_new(w);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->scratch || !w->msg_pool) {
+	    !w->scratch || !w->msg_pool || persist) {
 		worker_release(w);
 		return NULL;
 	}
@@ -244,6 +244,7 @@ static void worker_release(struct worker *w)
 	if (w->epfd >= 0)
 		close(w->epfd);
 	router_free(w->router);
+	persist_worker_free(w); /* after a failed worker_new() only */
 	flow_worker_free(w);
 	map_free(&w->sessions);
 	map_free(&w->sessions_by_id);

@@ -53,17 +53,37 @@ struct held {
 	void (*free_arg)(void *);
 };
 
+/* A worker's side of the store (w->persist): the batch being built, its
+ * ticket, and the answers held until their batch is committed. */
+struct persist_worker {
+	struct store_batch *batch; /* store operations of this iteration */
+	uint64_t ticket;           /* ticket of that batch */
+	uint64_t done_ticket;      /* all batches up to it are committed */
+	struct held *held;         /* answers waiting for a commit (ring) */
+	size_t held_head, held_n, held_cap;
+};
+
+enum tern_err persist_worker_new(struct worker *w)
+{
+	w->persist = calloc(1, sizeof(*w->persist));
+	if (!w->persist)
+		return TERN_E_NOMEM;
+	w->persist->ticket = 1;
+	return TERN_OK;
+}
+
 struct store_batch *persist_batch(struct worker *w)
 {
+	struct persist_worker *p = w->persist;
 	if (!w->broker->store)
 		return NULL;
-	if (!w->batch) {
-		w->batch = store_batch_new();
-		if (!w->batch)
+	if (!p->batch) {
+		p->batch = store_batch_new();
+		if (!p->batch)
 			log_write(&w->broker->log, LOG_TYPE_ERR,
 			          "Error: out of memory recording to the store");
 	}
-	return w->batch;
+	return p->batch;
 }
 
 void persist_note(struct worker *w, enum tern_err err)
@@ -76,7 +96,7 @@ void persist_note(struct worker *w, enum tern_err err)
 
 size_t persist_ops(struct worker *w)
 {
-	return store_batch_count(w->batch);
+	return store_batch_count(w->persist->batch);
 }
 
 void persist_assign_id(struct worker *w, struct msg *m)
@@ -87,20 +107,21 @@ void persist_assign_id(struct worker *w, struct msg *m)
 
 static TERN_MUST_CHECK enum tern_err push_held(struct worker *w, const struct held *h)
 {
-	if (w->held_n == w->held_cap) {
-		size_t cap = w->held_cap ? w->held_cap * 2 : 64;
+	struct persist_worker *p = w->persist;
+	if (p->held_n == p->held_cap) {
+		size_t cap = p->held_cap ? p->held_cap * 2 : 64;
 		struct held *v = malloc(cap * sizeof(*v));
 		if (!v)
 			return TERN_E_NOMEM;
-		for (size_t i = 0; i < w->held_n; i++)
-			v[i] = w->held[(w->held_head + i) % w->held_cap];
-		free(w->held);
-		w->held = v;
-		w->held_head = 0;
-		w->held_cap = cap;
+		for (size_t i = 0; i < p->held_n; i++)
+			v[i] = p->held[(p->held_head + i) % p->held_cap];
+		free(p->held);
+		p->held = v;
+		p->held_head = 0;
+		p->held_cap = cap;
 	}
-	w->held[(w->held_head + w->held_n) % w->held_cap] = *h;
-	w->held_n++;
+	p->held[(p->held_head + p->held_n) % p->held_cap] = *h;
+	p->held_n++;
 	return TERN_OK;
 }
 
@@ -117,23 +138,24 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 
 static void release_upto(struct worker *w, uint64_t ticket, enum tern_err err)
 {
-	while (w->held_n && w->held[w->held_head].ticket <= ticket) {
-		struct held h = w->held[w->held_head];
-		w->held_head = (w->held_head + 1) % w->held_cap;
-		w->held_n--;
+	struct persist_worker *p = w->persist;
+	while (p->held_n && p->held[p->held_head].ticket <= ticket) {
+		struct held h = p->held[p->held_head];
+		p->held_head = (p->held_head + 1) % p->held_cap;
+		p->held_n--;
 		release(w, &h, err);
 	}
 }
 
 enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a)
 {
-	struct held h = {.ticket = w->ticket, .ack = *a};
+	struct held h = {.ticket = w->persist->ticket, .ack = *a};
 	return push_held(w, &h);
 }
 
 void persist_hold_call(struct worker *w, pending_done_fn fn, void *arg, void (*free_arg)(void *))
 {
-	struct held h = {.ticket = w->ticket, .fn = fn, .arg = arg, .free_arg = free_arg};
+	struct held h = {.ticket = w->persist->ticket, .fn = fn, .arg = arg, .free_arg = free_arg};
 	if (!w->broker->store || push_held(w, &h))
 		fn(w, arg);
 }
@@ -154,20 +176,21 @@ static void on_done(void *arg, uint64_t ticket, enum tern_err err)
 
 void persist_submit(struct worker *w)
 {
+	struct persist_worker *p = w->persist;
 	struct broker *b = w->broker;
 	if (!b->store)
 		return;
-	struct store_batch *batch = w->batch;
-	bool waiting = w->held_n &&
-	               w->held[(w->held_head + w->held_n - 1) % w->held_cap].ticket == w->ticket;
+	struct store_batch *batch = p->batch;
+	bool waiting = p->held_n &&
+	               p->held[(p->held_head + p->held_n - 1) % p->held_cap].ticket == p->ticket;
 	if (!batch && !waiting)
 		return;
-	uint64_t ticket = w->ticket++;
-	w->batch = NULL;
-	if ((!batch || store_batch_empty(batch)) && w->done_ticket + 1 == ticket) {
+	uint64_t ticket = p->ticket++;
+	p->batch = NULL;
+	if ((!batch || store_batch_empty(batch)) && p->done_ticket + 1 == ticket) {
 		/* Nothing new to write and nothing in flight. */
 		store_batch_free(batch);
-		w->done_ticket = ticket;
+		p->done_ticket = ticket;
 		release_upto(w, ticket, TERN_OK);
 		return;
 	}
@@ -178,7 +201,7 @@ void persist_submit(struct worker *w)
 		free(it);
 		store_batch_free(batch);
 		log_write(&b->log, LOG_TYPE_ERR, "Error: out of memory submitting to the store");
-		w->done_ticket = ticket;
+		p->done_ticket = ticket;
 		release_upto(w, ticket, TERN_E_NOMEM);
 		return;
 	}
@@ -191,34 +214,39 @@ void persist_submit(struct worker *w)
 
 void persist_done(struct worker *w, uint64_t ticket, enum tern_err err)
 {
+	struct persist_worker *p = w->persist;
 	if (err)
 		log_write(&w->broker->log, LOG_TYPE_ERR,
 		          "Error: the store failed to commit (%s); acknowledgements are "
 		          "withheld",
 		          tern_strerror(err));
-	if (ticket > w->done_ticket)
-		w->done_ticket = ticket;
+	if (ticket > p->done_ticket)
+		p->done_ticket = ticket;
 	release_upto(w, ticket, err);
 }
 
 void persist_worker_free(struct worker *w)
 {
-	while (w->held_n) {
-		struct held *h = &w->held[w->held_head];
+	struct persist_worker *p = w->persist;
+	if (!p)
+		return;
+	while (p->held_n) {
+		struct held *h = &p->held[p->held_head];
 		if (!h->ack.type && h->free_arg)
 			h->free_arg(h->arg);
-		w->held_head = (w->held_head + 1) % w->held_cap;
-		w->held_n--;
+		p->held_head = (p->held_head + 1) % p->held_cap;
+		p->held_n--;
 	}
-	free(w->held);
-	w->held = NULL;
+	free(p->held);
+	p->held = NULL;
 	/* What the last iteration and the shutdown recorded still goes to
 	 * the store, which drains it in store_close(). */
-	if (w->batch && w->broker->store)
-		store_submit_take(w->broker->store, w->batch);
+	if (p->batch && w->broker->store)
+		store_submit_take(w->broker->store, p->batch);
 	else
-		store_batch_free(w->batch);
-	w->batch = NULL;
+		store_batch_free(p->batch);
+	free(p);
+	w->persist = NULL;
 }
 
 /* ---- loading ---- */

@@ -65,7 +65,12 @@ void persist_submit(struct worker *w);
 /* Handles INBOX_STORE_DONE: releases the answers held up to ticket. */
 void persist_done(struct worker *w, uint64_t ticket, enum tern_err err);
 
-/* Drops held answers and submits the last batch, at shutdown. */
+/* Creates w's side of the store (w->persist, private to persist.c): no
+ * batch yet, the first ticket. TERN_E_NOMEM when out of memory. */
+TERN_MUST_CHECK enum tern_err persist_worker_new(struct worker *w);
+
+/* Drops held answers, submits the last batch and frees w->persist, at
+ * shutdown (again: nothing, so a failed worker_new() may call it). */
 void persist_worker_free(struct worker *w);
 
 #endif

@@ -32,8 +32,7 @@ struct auth_state;
 struct broker;
 struct conn;
 struct flow_pause;
-struct held;
-struct store_batch;
+struct persist_worker;
 struct sys_state;
 
 enum inbox_kind {
@@ -158,15 +157,11 @@ struct worker {
 	struct route_matches matches; /* scratch for routing */
 	uint64_t now;                 /* monotonic ms, once per iteration */
 	struct worker_stats stats;
-	uint64_t util_at, util_busy; /* last loop-utilisation sample */
-	struct sys_state *sys;       /* $SYS publishing (worker 0 only) */
-	struct auth_state *auth;     /* password and ACL files in force here */
-	struct store_batch *batch;   /* store operations of this iteration */
-	uint64_t ticket;             /* ticket of that batch */
-	uint64_t done_ticket;        /* all batches up to it are committed */
-	struct held *held;           /* answers waiting for a commit (ring) */
-	size_t held_head, held_n, held_cap;
-	struct flow_pause **paused; /* publishers paused by flow control (flow.c) */
+	uint64_t util_at, util_busy;    /* last loop-utilisation sample */
+	struct sys_state *sys;          /* $SYS publishing (worker 0 only) */
+	struct auth_state *auth;        /* password and ACL files in force here */
+	struct persist_worker *persist; /* store batch, tickets, held answers (persist.c) */
+	struct flow_pause **paused;     /* publishers paused by flow control (flow.c) */
 	size_t n_paused, cap_paused;
 	bool flow_recheck; /* a cell drained: run flow_resume() before sleeping */
 	uint64_t next_tick;
