@@ -163,8 +163,9 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	w->scratch = malloc(WORKER_SCRATCH_SIZE);
 	w->msg_pool = msg_pool_new();
 	enum tern_err persist = persist_worker_new(w);
+	enum tern_err flow = flow_worker_new(w);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->scratch || !w->msg_pool || persist) {
+	    !w->scratch || !w->msg_pool || persist || flow) {
 		worker_release(w);
 		return NULL;
 	}

@@ -65,6 +65,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tern/error.h"
+
 /* Bits of flow_cell.state; written by the session's home worker only. */
 enum {
 	FLOW_ONLINE = 1u << 0,  /* a client is connected and flow control is on */
@@ -181,7 +183,15 @@ void flow_resume(struct worker *w);
 /* Forgets a paused connection that is being freed. */
 void flow_forget(struct conn *c);
 
-/* Frees the worker's list of paused connections (at shutdown). */
+/* Creates w's list of paused connections (w->flow_paused, private to
+ * flow_pause.c). TERN_E_NOMEM when out of memory. */
+TERN_MUST_CHECK enum tern_err flow_worker_new(struct worker *w);
+
+/* Whether w has a paused connection (its timer tick then rechecks them). */
+bool flow_any_paused(const struct worker *w);
+
+/* Frees the worker's list of paused connections (at shutdown; nothing
+ * when there is none). */
 void flow_worker_free(struct worker *w);
 
 #endif

@@ -6,7 +6,7 @@
  * worker) or the cell gives up on the subscriber. The design is in flow.h.
  *
  * The publishing worker keeps the list of its paused connections (struct
- * flow_pause in w->paused): pausing and resuming touch only that worker's
+ * flow_pause in w->flow_paused, a struct private to this file): pausing and resuming touch only that worker's
  * own connections, so they need no lock. Kept apart from the cells so that
  * what routers, routes and sessions use (flow.c) calls no connection code.
  */
@@ -26,7 +26,7 @@ struct flow_ack {
 	uint8_t reason;
 };
 
-/* One paused connection: c->flow points here, w->paused[at] too. */
+/* One paused connection: c->flow points here, w->flow_paused->v[at] too. */
 struct flow_pause {
 	struct conn *c;
 	struct flow_cell *cell; /* one reference */
@@ -35,6 +35,23 @@ struct flow_pause {
 	size_t at;
 	bool shared; /* paused for a share group: a slow member releases it */
 };
+
+/* A worker's paused connections (w->flow_paused). */
+struct flow_paused {
+	struct flow_pause **v;
+	size_t n, cap;
+};
+
+enum tern_err flow_worker_new(struct worker *w)
+{
+	w->flow_paused = calloc(1, sizeof(*w->flow_paused));
+	return w->flow_paused ? TERN_OK : TERN_E_NOMEM;
+}
+
+bool flow_any_paused(const struct worker *w)
+{
+	return w->flow_paused->n != 0;
+}
 
 static bool may_go_on(const struct flow_pause *p)
 {
@@ -45,16 +62,17 @@ bool flow_pause(struct conn *c, const struct flow_hit *hit, uint8_t type, uint16
                 uint8_t reason)
 {
 	struct worker *w = c->w;
+	struct flow_paused *l = w->flow_paused;
 	struct flow_cell *f = hit->cell;
 	if (c->flow)
 		return false;
-	if (w->n_paused == w->cap_paused) {
-		size_t cap = w->cap_paused ? w->cap_paused * 2 : 8;
-		struct flow_pause **v = realloc(w->paused, cap * sizeof(*v));
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct flow_pause **v = realloc(l->v, cap * sizeof(*v));
 		if (!v)
 			return false; /* the queue goes over its mark a little more */
-		w->paused = v;
-		w->cap_paused = cap;
+		l->v = v;
+		l->cap = cap;
 	}
 	atomic_fetch_or(&f->waiters, UINT64_C(1) << (w->id % 64));
 	struct flow_pause probe = {.cell = f, .shared = hit->shared};
@@ -74,12 +92,12 @@ bool flow_pause(struct conn *c, const struct flow_hit *hit, uint8_t type, uint16
 	p->cell = f;
 	p->acks = acks;
 	p->cap = 8;
-	p->at = w->n_paused;
+	p->at = l->n;
 	p->shared = hit->shared;
-	w->paused[w->n_paused++] = p;
+	l->v[l->n++] = p;
 	c->flow = p;
 	stat_add(&w->stats, STAT_FLOW_PAUSES, 1);
-	stat_set(&w->stats, STAT_PUBLISHERS_PAUSED, w->n_paused);
+	stat_set(&w->stats, STAT_PUBLISHERS_PAUSED, l->n);
 	flow_hold(c, type, packet_id, reason);
 	return true;
 }
@@ -107,10 +125,11 @@ void flow_hold(struct conn *c, uint8_t type, uint16_t packet_id, uint8_t reason)
 /* Takes p out of its worker's list. */
 static void unlist(struct worker *w, struct flow_pause *p)
 {
-	struct flow_pause *last = w->paused[--w->n_paused];
-	w->paused[p->at] = last;
+	struct flow_paused *l = w->flow_paused;
+	struct flow_pause *last = l->v[--l->n];
+	l->v[p->at] = last;
 	last->at = p->at;
-	stat_set(&w->stats, STAT_PUBLISHERS_PAUSED, w->n_paused);
+	stat_set(&w->stats, STAT_PUBLISHERS_PAUSED, l->n);
 }
 
 static void pause_free(struct flow_pause *p)
@@ -122,9 +141,10 @@ static void pause_free(struct flow_pause *p)
 
 void flow_resume(struct worker *w)
 {
+	struct flow_paused *l = w->flow_paused;
 	w->flow_recheck = false;
-	for (size_t i = 0; i < w->n_paused;) {
-		struct flow_pause *p = w->paused[i];
+	for (size_t i = 0; i < l->n;) {
+		struct flow_pause *p = l->v[i];
 		if (!may_go_on(p)) {
 			/* Still waiting. A wake-up took every bit (it may have
 			 * been for a slow share group member, or for another
@@ -172,11 +192,14 @@ void flow_forget(struct conn *c)
 
 void flow_worker_free(struct worker *w)
 {
-	for (size_t i = 0; i < w->n_paused; i++) {
-		w->paused[i]->c->flow = NULL;
-		pause_free(w->paused[i]);
+	struct flow_paused *l = w->flow_paused;
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		l->v[i]->c->flow = NULL;
+		pause_free(l->v[i]);
 	}
-	free(w->paused);
-	w->paused = NULL;
-	w->n_paused = w->cap_paused = 0;
+	free(l->v);
+	free(l);
+	w->flow_paused = NULL;
 }

@@ -241,7 +241,7 @@ static void tick(struct worker *w)
 	stat_set(&w->stats, STAT_QUEUED, queued);
 	/* Wake-ups are not relied on alone: paused publishers are checked
 	 * on every tick too. */
-	if (w->n_paused)
+	if (flow_any_paused(w))
 		flow_resume(w);
 	/* Loop utilisation over the last second or so. */
 	if (now - w->util_at >= 1000) {

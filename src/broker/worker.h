@@ -31,7 +31,7 @@
 struct auth_state;
 struct broker;
 struct conn;
-struct flow_pause;
+struct flow_paused;
 struct persist_worker;
 struct sys_state;
 
@@ -157,13 +157,15 @@ struct worker {
 	struct route_matches matches; /* scratch for routing */
 	uint64_t now;                 /* monotonic ms, once per iteration */
 	struct worker_stats stats;
-	uint64_t util_at, util_busy;    /* last loop-utilisation sample */
-	struct sys_state *sys;          /* $SYS publishing (worker 0 only) */
-	struct auth_state *auth;        /* password and ACL files in force here */
-	struct persist_worker *persist; /* store batch, tickets, held answers (persist.c) */
-	struct flow_pause **paused;     /* publishers paused by flow control (flow.c) */
-	size_t n_paused, cap_paused;
-	bool flow_recheck; /* a cell drained: run flow_resume() before sleeping */
+	uint64_t util_at, util_busy;     /* last loop-utilisation sample */
+	struct sys_state *sys;           /* $SYS publishing (worker 0 only) */
+	struct auth_state *auth;         /* password and ACL files in force here */
+	struct persist_worker *persist;  /* store batch, tickets, held answers (persist.c) */
+	struct flow_paused *flow_paused; /* publishers paused by flow control (flow_pause.c) */
+	/* A cell drained: run flow_resume() before sleeping. The loop's flag,
+	 * set by the cells (flow.c, which calls no connection code) and by
+	 * INBOX_FLOW_WAKE. */
+	bool flow_recheck;
 	uint64_t next_tick;
 	/* Lines that repeat per message (drops, denied publishes), at most
 	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
