@@ -157,15 +157,15 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	log_limiter_init(&w->log_limit, &b->log, &b->hash_key, LOG_REPEAT_WINDOW_MS);
 	w->outbox = calloc(b->n_workers, sizeof(*w->outbox));
 	w->deliver_open = calloc(b->n_workers, sizeof(*w->deliver_open));
-	atomic_init(&w->deliver_back, NULL);
 	/* Spare buffer memory kept per size class (util/buf.h). */
 	enum tern_err bins = buf_bins_init(&w->bins, 256u * 1024u);
 	w->scratch = malloc(WORKER_SCRATCH_SIZE);
 	w->msg_pool = msg_pool_new();
 	enum tern_err persist = persist_worker_new(w);
 	enum tern_err flow = flow_worker_new(w);
+	enum tern_err route = route_worker_new(w);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->scratch || !w->msg_pool || persist || flow) {
+	    !w->scratch || !w->msg_pool || persist || flow || route) {
 		worker_release(w);
 		return NULL;
 	}
@@ -249,13 +249,10 @@ static void worker_release(struct worker *w)
 	flow_worker_free(w);
 	map_free(&w->sessions);
 	map_free(&w->sessions_by_id);
-	map_free(&w->pending);
 	map_free(&w->auth_wait);
-	free(w->matches.v);
 	free(w->outbox);
 	free(w->deliver_open);
-	deliver_batches_free(w);
-	route_dedup_free(w);
+	route_worker_free(w);
 	pub_cache_clear(w);
 	buf_bins_free(&w->bins);
 	msg_pool_release(w->msg_pool);

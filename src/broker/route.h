@@ -59,16 +59,21 @@ TERN_MUST_CHECK enum tern_err route_publish(struct worker *w, struct msg *msg, s
  * it sends; worker_inbox_item() gives it only those. */
 void route_inbox(struct worker *w, struct inbox_item *item);
 
-/* Frees pending acks at shutdown. */
+/* Creates w's routing state (w->route, private to route.c): pending
+ * acks, routing scratch, spare delivery batches. TERN_E_NOMEM when out of
+ * memory. */
+TERN_MUST_CHECK enum tern_err route_worker_new(struct worker *w);
+
+/* Frees pending acks (and their arguments) at shutdown. */
 void route_pending_free(struct worker *w);
 
 /* Gives a handled INBOX_DELIVER item back to the worker that filled it (any
  * thread). */
 void deliver_batch_return(struct inbox_item *it);
 
-/* Frees w's spare and returned batches, and its matching scratch, at the
- * end. */
-void deliver_batches_free(struct worker *w);
-void route_dedup_free(struct worker *w);
+/* Frees w->route: w's spare and returned batches, its matching scratch,
+ * at the end, once no other worker can give a batch back (nothing when
+ * there is none). */
+void route_worker_free(struct worker *w);
 
 #endif

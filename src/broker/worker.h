@@ -117,7 +117,7 @@ struct pub_cache {
 #define WORKER_SCRATCH_SIZE (64u * 1024u)
 
 struct msg_pool;
-struct route_dedup;
+struct route_worker;
 
 struct worker {
 	struct broker *broker;
@@ -139,7 +139,6 @@ struct worker {
 	struct router *router;
 	struct map sessions;        /* client id -> session */
 	struct map sessions_by_id;  /* id -> session */
-	struct map pending;         /* request id -> struct pending_ack */
 	struct map auth_wait;       /* conn id -> conn waiting for a password verdict */
 	struct conn *conns;         /* every live conn, doubly linked */
 	struct conn *flush;         /* conns with output to write */
@@ -147,15 +146,16 @@ struct worker {
 	struct conn *lingering;     /* reaped conns closing gracefully */
 	struct inbox_item **outbox; /* per target worker, to push */
 	/* Per target worker, the batch of deliveries this iteration routes
-	 * there, not yet in the outbox; spare batches, and those the targets
-	 * gave back (route.c). */
+	 * there (route.c fills it), not yet in the outbox: part of the outbox,
+	 * as whatever is queued behind it closes it (worker_outbox(), also
+	 * used by flow.c, which must not call route.c). */
 	struct inbox_item **deliver_open;
-	struct inbox_item *deliver_spare;
-	_Atomic(struct inbox_item *) deliver_back;
-	struct route_dedup *dedup;    /* scratch for merging matches (route.c) */
-	struct conn *handed_off;      /* conn just handed to another worker */
-	struct route_matches matches; /* scratch for routing */
-	uint64_t now;                 /* monotonic ms, once per iteration */
+	struct route_worker *route; /* pending acks, dedup scratch, spare batches (route.c) */
+	/* The matches of the publish being routed: route.c's scratch, kept
+	 * inline for speed (see struct route_worker) and touched there only. */
+	struct route_matches route_matches;
+	struct conn *handed_off; /* conn just handed to another worker */
+	uint64_t now;            /* monotonic ms, once per iteration */
 	struct worker_stats stats;
 	uint64_t util_at, util_busy;     /* last loop-utilisation sample */
 	struct sys_state *sys;           /* $SYS publishing (worker 0 only) */
