@@ -226,7 +226,7 @@ static void linger_end(struct conn *c)
 static void linger_progress(struct conn *c, bool readable)
 {
 	if (!c->shut_wr) {
-		if (!conn_write_some(c)) {
+		if (conn_write_some(c) != TERN_OK) {
 			linger_end(c);
 			return;
 		}
@@ -290,7 +290,7 @@ void conn_reap(struct conn *c)
 {
 	/* Last words (a DISCONNECT, a CONNACK refusal) go out now if the
 	 * socket takes them; the rest while lingering. */
-	bool ok = conn_write_some(c);
+	bool ok = conn_write_some(c) == TERN_OK;
 	struct worker *w = c->w;
 	conn_unlink(c);
 	/* No longer the session's connection, whatever the linger does: a

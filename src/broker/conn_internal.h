@@ -26,8 +26,9 @@ TERN_MUST_CHECK enum tern_err conn_queue_packet(struct conn *c, const struct ter
 void conn_set_epollout(struct conn *c, bool on);
 
 /* Writes as much as the socket takes, including what the transport keeps
- * of its own (WebSocket framing). Returns false on a fatal error. */
-bool conn_write_some(struct conn *c);
+ * of its own (WebSocket framing). TERN_OK when the rest waits for the
+ * socket (or nothing is left); the transport's fatal error otherwise. */
+TERN_MUST_CHECK enum tern_err conn_write_some(struct conn *c);
 
 /* Drops the payloads queued by reference (their message references). */
 void conn_out_free(struct conn *c);

@@ -642,8 +642,9 @@ static TERN_MUST_CHECK enum tern_err write_gather(struct conn *c, size_t *writte
 }
 
 /* Writes as much as the socket takes, including what the transport keeps
- * of its own (WebSocket framing). Returns false on a fatal error. */
-bool conn_write_some(struct conn *c)
+ * of its own (WebSocket framing). TERN_OK when the rest waits for the
+ * socket (or nothing is left); the transport's fatal error otherwise. */
+enum tern_err conn_write_some(struct conn *c)
 {
 	size_t n = 0;
 	while (buf_used(&c->wbuf) || has_refs(c)) {
@@ -653,20 +654,20 @@ bool conn_write_some(struct conn *c)
 			stat_add(&c->w->stats, STAT_BYTES_OUT, (uint64_t)n);
 			continue;
 		}
-		return e == TERN_OK || e == TERN_E_INCOMPLETE;
+		return e == TERN_E_INCOMPLETE ? TERN_OK : e;
 	}
 	if (c->tp->out_pending(c)) {
 		enum tern_err e = c->tp->write(c, NULL, 0, &n);
-		return e == TERN_OK || e == TERN_E_INCOMPLETE;
+		return e == TERN_E_INCOMPLETE ? TERN_OK : e;
 	}
-	return true;
+	return TERN_OK;
 }
 
 void conn_flush(struct conn *c)
 {
 	if (c->state >= CONN_CLOSING)
 		return;
-	if (!conn_write_some(c)) {
+	if (conn_write_some(c) != TERN_OK) {
 		c->no_linger = true;
 		conn_close(c, 0, "write failed");
 		return;

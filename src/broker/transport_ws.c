@@ -92,7 +92,8 @@ static void ws_close(struct conn *c)
 	base(c)->close(c);
 }
 
-static bool frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len);
+static TERN_MUST_CHECK enum tern_err frame(struct ws_conn *ws, uint8_t opcode, const void *p,
+                                           size_t len);
 
 static bool out_waiting(const struct ws_conn *ws)
 {
@@ -120,15 +121,16 @@ static TERN_MUST_CHECK enum tern_err flush_out(struct conn *c)
 		ws->pong_due = false;
 		if (ws->phase == WS_CLOSED)
 			break; /* nothing follows a close frame (RFC 6455 5.5.1) */
-		if (!frame(ws, 0xA, ws->pong, ws->pong_len))
-			return TERN_E_NOMEM;
+		enum tern_err e = frame(ws, 0xA, ws->pong, ws->pong_len);
+		if (e != TERN_OK)
+			return e;
 	}
 	buf_free_in(&ws->out, &c->w->bins);
 	return TERN_OK;
 }
 
-/* Appends one frame (FIN set, server frames unmasked). */
-static bool frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len)
+/* Appends one frame (FIN set, server frames unmasked). TERN_E_NOMEM. */
+static enum tern_err frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len)
 {
 	uint8_t h[10];
 	size_t hl = 2;
@@ -146,8 +148,8 @@ static bool frame(struct ws_conn *ws, uint8_t opcode, const void *p, size_t len)
 			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
 		hl = 10;
 	}
-	return buf_append(&ws->out, h, hl, 0) == TERN_OK &&
-	       buf_append(&ws->out, p, len, 0) == TERN_OK;
+	enum tern_err e = buf_append(&ws->out, h, hl, 0);
+	return e != TERN_OK ? e : buf_append(&ws->out, p, len, 0);
 }
 
 /* Case-insensitive search for a header's value in the request; copies it
@@ -365,11 +367,12 @@ static TERN_MUST_CHECK enum tern_err decode(struct conn *c, uint8_t *out, size_t
 				body[i] = p[hl + i] ^ mask[i & 3];
 			buf_consume(&ws->in, hl + (size_t)len);
 			if (opcode == 0x8) {
-				/* Echo the close; the stream ends here. */
-				frame(ws, 0x8, body, len >= 2 ? 2 : 0);
+				/* Echo the close, best effort: the stream ends
+				 * here whether the echo goes out or not. */
+				enum tern_err best_effort = frame(ws, 0x8, body, len >= 2 ? 2 : 0);
 				ws->phase = WS_CLOSED;
-				/* Best effort, as the stream ends here. */
-				enum tern_err best_effort = flush_out(c);
+				if (best_effort == TERN_OK)
+					best_effort = flush_out(c);
 				(void)best_effort;
 				*got = produced;
 				return produced ? TERN_OK : TERN_E_CLOSED;
@@ -474,8 +477,8 @@ static TERN_MUST_CHECK enum tern_err ws_write(struct conn *c, const void *buf, s
 	enum tern_err e = flush_out(c);
 	if (e || len == 0)
 		return e;
-	if (!frame(ws, 0x2, buf, len))
-		return TERN_E_NOMEM;
+	if ((e = frame(ws, 0x2, buf, len)) != TERN_OK)
+		return e;
 	e = flush_out(c);
 	if (failed(e))
 		return e;
@@ -492,8 +495,9 @@ static TERN_MUST_CHECK enum tern_err ws_goodbye(struct conn *c)
 	struct ws_conn *ws = c->ws;
 	if (ws && ws->phase == WS_OPEN) {
 		static const uint8_t normal[2] = {0x03, 0xE8};
-		if (!frame(ws, 0x8, normal, sizeof(normal)))
-			return TERN_E_NOMEM;
+		enum tern_err e = frame(ws, 0x8, normal, sizeof(normal));
+		if (e != TERN_OK)
+			return e;
 		ws->phase = WS_CLOSED;
 	}
 	if (ws && out_waiting(ws)) {
