@@ -216,30 +216,32 @@ static void bad_request(struct conn *c, const char *why)
 	          conn_peer(c, (char[64]){0}), why);
 }
 
-/* Answers a complete upgrade request. Returns false when it is refused. */
-static bool upgrade(struct conn *c)
+/* Answers a complete upgrade request. TERN_E_PROTOCOL when it is refused
+ * (after a 400 answer), TERN_E_TLS when OpenSSL cannot hash the key,
+ * TERN_E_NOMEM; the layer is closed then. */
+static TERN_MUST_CHECK enum tern_err upgrade(struct conn *c)
 {
 	struct ws_conn *ws = c->ws;
 	const char *req = (const char *)ws->hs.data + ws->hs.off;
 	char key[128], version[16], upg[64], conn_hdr[128], proto[256] = "";
 	if (strncmp(req, "GET ", 4) != 0) {
 		bad_request(c, "not a GET request");
-		return false;
+		return TERN_E_PROTOCOL;
 	}
 	if (!header(req, "Upgrade", upg, sizeof(upg)) || !has_token(upg, "websocket") ||
 	    !header(req, "Connection", conn_hdr, sizeof(conn_hdr)) ||
 	    !has_token(conn_hdr, "upgrade")) {
 		bad_request(c, "not a WebSocket upgrade");
-		return false;
+		return TERN_E_PROTOCOL;
 	}
 	if (!header(req, "Sec-WebSocket-Version", version, sizeof(version)) ||
 	    strcmp(version, "13") != 0) {
 		bad_request(c, "unsupported WebSocket version");
-		return false;
+		return TERN_E_PROTOCOL;
 	}
 	if (!header(req, "Sec-WebSocket-Key", key, sizeof(key)) || !key[0]) {
 		bad_request(c, "no Sec-WebSocket-Key");
-		return false;
+		return TERN_E_PROTOCOL;
 	}
 	/* MQTT 5.0 section 6: the subprotocol is "mqtt"; old clients say
 	 * "mqttv3.1". A client that names none is let in, as mosquitto does. */
@@ -249,14 +251,14 @@ static bool upgrade(struct conn *c)
 	                                                    : NULL;
 	if (proto[0] && !chosen) {
 		bad_request(c, "subprotocol is not mqtt");
-		return false;
+		return TERN_E_PROTOCOL;
 	}
 	char cat[200];
 	snprintf(cat, sizeof(cat), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
 	unsigned char sha[SHA_DIGEST_LENGTH];
 	if (!EVP_Digest(cat, strlen(cat), sha, NULL, EVP_sha1(), NULL)) {
 		ws->phase = WS_CLOSED;
-		return false;
+		return TERN_E_TLS;
 	}
 	char accept[64];
 	EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
@@ -268,20 +270,20 @@ static bool upgrade(struct conn *c)
 	                 chosen ? "\r\n" : "");
 	if (buf_append(&ws->out, resp, (size_t)n, 0)) {
 		ws->phase = WS_CLOSED;
-		return false;
+		return TERN_E_NOMEM;
 	}
 	/* Bytes after the request are already WebSocket frames. */
 	const char *end = strstr(req, "\r\n\r\n") + 4;
 	size_t extra = buf_used(&ws->hs) - (size_t)(end - req);
 	if (extra && buf_append(&ws->in, end, extra, 0)) {
 		ws->phase = WS_CLOSED;
-		return false;
+		return TERN_E_NOMEM;
 	}
 	buf_free(&ws->hs);
 	ws->phase = WS_OPEN;
 	log_write(&c->w->broker->log, LOG_TYPE_WEBSOCKETS, "WebSocket connection from %s.",
 	          conn_peer(c, (char[64]){0}));
-	return true;
+	return TERN_OK;
 }
 
 /* Reads what the socket has into ws->in (or ws->hs), its memory from the
@@ -435,7 +437,9 @@ static TERN_MUST_CHECK enum tern_err read_frames(struct conn *c, void *buf, size
 		ws->hs.data[ws->hs.len] = 0;
 		if (!strstr((const char *)ws->hs.data + ws->hs.off, "\r\n\r\n"))
 			continue;
-		if (!upgrade(c))
+		/* Refused (answered 400) or unable to answer: the stream
+		 * ends here, quietly, as the peer's end of it would. */
+		if (upgrade(c) != TERN_OK)
 			return TERN_E_CLOSED;
 		if (failed(e = flush_out(c)))
 			return e;
