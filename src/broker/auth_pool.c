@@ -23,6 +23,7 @@
 #include "broker/auth.h"
 #include "broker/worker.h"
 #include "tern/codec.h"
+#include "util/ring.h"
 
 struct auth_req {
 	struct worker *w;
@@ -38,8 +39,8 @@ struct auth_req {
 struct auth_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct auth_req **ring;
-	unsigned head, n, cap;
+	struct ring queue; /* of struct auth_req *, reserved up to max at the start */
+	unsigned max;      /* requests that may wait */
 	bool stop;
 	unsigned n_threads;
 	pthread_t threads[AUTH_POOL_THREADS_MAX];
@@ -81,13 +82,12 @@ static void *pool_main(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)tid, nice + AUTH_POOL_NICE);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->n && !p->stop)
+		while (!p->queue.n && !p->stop)
 			pthread_cond_wait(&p->cv, &p->mu);
 		if (p->stop)
 			break;
-		struct auth_req *r = p->ring[p->head];
-		p->head = (p->head + 1) % p->cap;
-		p->n--;
+		struct auth_req *r = *RING_FRONT(&p->queue, struct auth_req *);
+		ring_pop(&p->queue);
 		pthread_mutex_unlock(&p->mu);
 		check(r);
 		pthread_mutex_lock(&p->mu);
@@ -117,9 +117,9 @@ enum tern_err auth_pool_new(unsigned threads, unsigned cap, struct auth_pool **o
 	struct auth_pool *p = calloc(1, sizeof(*p));
 	if (!p)
 		return TERN_E_NOMEM;
-	p->cap = cap ? cap : 1;
-	p->ring = calloc(p->cap, sizeof(*p->ring));
-	if (!p->ring) {
+	p->max = cap ? cap : 1;
+	/* All of it now, so that queueing a request never allocates. */
+	if (ring_reserve(&p->queue, sizeof(struct auth_req *), p->max)) {
 		free(p);
 		return TERN_E_NOMEM;
 	}
@@ -141,11 +141,11 @@ void auth_pool_free(struct auth_pool *p)
 	if (!p)
 		return;
 	stop_threads(p);
-	for (unsigned i = 0; i < p->n; i++)
-		req_free(p->ring[(p->head + i) % p->cap]);
+	for (uint32_t i = 0; i < p->queue.n; i++)
+		req_free(*RING_AT(&p->queue, struct auth_req *, i));
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
-	free(p->ring);
+	ring_free(&p->queue);
 	free(p);
 }
 
@@ -175,10 +175,12 @@ enum tern_err auth_pool_submit(struct auth_pool *p, struct worker *w, uint64_t c
 	if (pwlen)
 		memcpy(r->data + ulen, pw, pwlen);
 	pthread_mutex_lock(&p->mu);
-	bool full = p->n == p->cap;
-	if (!full) {
-		p->ring[(p->head + p->n) % p->cap] = r;
-		p->n++;
+	/* The ring has room for max: the push does not allocate. */
+	struct auth_req **slot =
+	        p->queue.n < p->max ? RING_PUSH(&p->queue, struct auth_req *) : NULL;
+	bool full = !slot;
+	if (slot) {
+		*slot = r;
 		pthread_cond_signal(&p->cv);
 	}
 	pthread_mutex_unlock(&p->mu);

@@ -112,7 +112,7 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 		return;
 	}
 	if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                  s->has_username, topic, ACL_WRITE)) {
+	                  s->username != NULL, topic, ACL_WRITE)) {
 		/* Denied: v5 says so with 0x87 (Not authorized); 3.1.1
 		 * cannot, so the message is acknowledged and dropped, as
 		 * mosquitto does. */

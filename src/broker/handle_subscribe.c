@@ -172,7 +172,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			continue;
 		}
 		if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
-		                  s->has_username, e.filter, ACL_SUBSCRIBE)) {
+		                  s->username != NULL, e.filter, ACL_SUBSCRIBE)) {
 			/* Nothing under this filter is readable. A filter the
 			 * ACL allows only in part is granted: each delivery is
 			 * checked (session_deliver_take), as mosquitto does. The

@@ -46,6 +46,10 @@
 #include "util/log_limit.h"
 #include "util/map.h"
 #include "util/msg.h"
+#include "util/ring.h"
+
+/* struct session keeps the version in 4 bits. */
+_Static_assert(TERN_V5 < 16, "a protocol version does not fit session.version");
 
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
 {
@@ -187,7 +191,6 @@ enum tern_err session_attach(struct session *s, struct sink *k, uint8_t version,
 	free(s->username);
 	s->username = u;
 	s->username_len = (uint16_t)user.len;
-	s->has_username = user.data != NULL;
 	session_will_cancel(s);
 	s->version = version;
 	s->expire_at = 0;
@@ -261,9 +264,9 @@ void session_destroy(struct session *s)
 		free(sub);
 	}
 	map_free(&s->subs);
-	for (size_t i = 0; i < s->q_len; i++)
-		delivery_clear(&s->queue[(s->q_head + i) % s->q_cap]);
-	free(s->queue);
+	for (uint32_t i = 0; i < s->queue.n; i++)
+		delivery_clear(RING_AT(&s->queue, struct delivery, i));
+	ring_free(&s->queue);
 	if (s->flow) {
 		/* Publishers waiting for it go on; replicas may hold the cell
 		 * a little longer. */

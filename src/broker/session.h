@@ -17,6 +17,7 @@
 #include "tern/codec.h"
 #include "tern/error.h"
 #include "util/map.h"
+#include "util/ring.h"
 
 struct flow_cell;
 struct route;
@@ -53,10 +54,10 @@ struct session {
 	uint64_t id;
 	struct worker *w;
 	struct sink *conn;         /* its connection (sink.h); NULL while offline */
-	uint8_t *username;         /* of the last connection, for ACL checks; owned */
+	uint8_t *username;         /* of the last connection, for ACL checks; owned; NULL: none */
 	uint64_t expire_at;        /* monotonic ms while offline; 0: not counting */
 	struct map subs;           /* filter -> struct sub (owned) */
-	struct delivery *queue;    /* ring of deliveries waiting for the window */
+	struct ring queue;         /* of struct delivery, waiting for the window */
 	uint64_t q_bytes;          /* payload bytes in the queue */
 	struct inflight *inflight; /* in send order */
 	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
@@ -64,7 +65,6 @@ struct session {
 	uint64_t will_at;
 	struct flow_cell *flow; /* from the first subscription on (flow.h); a reference */
 	uint32_t expiry;        /* seconds after disconnect; UINT32_MAX: never */
-	uint32_t q_head, q_len, q_cap;
 	uint32_t n_inflight, cap_inflight;
 	uint32_t n_unsent; /* in-flight entries waiting to be resent */
 	uint32_t n_qos2_in, cap_qos2_in;
@@ -73,9 +73,11 @@ struct session {
 	uint16_t client_id_len;
 	uint16_t username_len;
 	uint16_t next_packet_id;
-	uint8_t version;
-	bool has_username;
-	bool will_has_expiry;
+	/* Two bit-fields share a byte, so that with the queue's struct ring
+	 * (20 bytes and 4 of padding) the session keeps its size; both are
+	 * read only when the session or its will is stored or published. */
+	uint8_t version : 4; /* TERN_V31 .. TERN_V5 */
+	bool will_has_expiry : 1;
 	/* Its row is in the store (or in a batch on its way there), and with
 	 * it everything the session holds: set and cleared only by the
 	 * transitions of session.c, mirrored in flow->stored for the workers

@@ -47,6 +47,7 @@
 #include "util/log_limit.h"
 #include "util/map.h"
 #include "util/msg.h"
+#include "util/ring.h"
 
 static void inflight_remove(struct session *s, struct inflight *f);
 
@@ -133,20 +134,10 @@ static void send_inflight(struct session *s, struct delivery *d)
  * TERN_E_NOMEM leaves *d to the caller. */
 static TERN_MUST_CHECK enum tern_err queue_push(struct session *s, struct delivery *d)
 {
-	if (s->q_len == s->q_cap) {
-		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
-		struct delivery *q = malloc(cap * sizeof(*q));
-		if (!q)
-			return TERN_E_NOMEM;
-		for (uint32_t i = 0; i < s->q_len; i++)
-			q[i] = s->queue[(s->q_head + i) % s->q_cap];
-		free(s->queue);
-		s->queue = q;
-		s->q_head = 0;
-		s->q_cap = cap;
-	}
-	s->queue[(s->q_head + s->q_len) % s->q_cap] = *d;
-	s->q_len++;
+	struct delivery *slot = RING_PUSH(&s->queue, struct delivery);
+	if (!slot)
+		return TERN_E_NOMEM;
+	*slot = *d;
 	s->q_bytes += d->msg->payload.len;
 	memset(d, 0, sizeof(*d));
 	struct flow_cell *f = s->flow;
@@ -163,9 +154,8 @@ static TERN_MUST_CHECK enum tern_err queue_push(struct session *s, struct delive
 /* Takes the oldest queued delivery into *d; the queue is not empty. */
 static void queue_pop(struct session *s, struct delivery *d)
 {
-	*d = s->queue[s->q_head];
-	s->q_head = (s->q_head + 1) % s->q_cap;
-	s->q_len--;
+	*d = *RING_FRONT(&s->queue, struct delivery);
+	ring_pop(&s->queue);
 	s->q_bytes -= d->msg->payload.len;
 	struct flow_cell *f = s->flow;
 	if (!f)
@@ -197,7 +187,7 @@ static TERN_MUST_CHECK enum tern_err enqueue(struct session *s, struct delivery 
 {
 	const struct config *cfg = &s->w->broker->cfg;
 	if (!flow_holds(s)) {
-		if (cfg->max_queued_messages && s->q_len >= cfg->max_queued_messages)
+		if (cfg->max_queued_messages && s->queue.n >= cfg->max_queued_messages)
 			return TERN_E_LIMIT;
 		if (cfg->max_queued_bytes &&
 		    s->q_bytes + d->msg->payload.len > cfg->max_queued_bytes)
@@ -240,7 +230,7 @@ static size_t sent_count(const struct session *s)
 static bool may_read(const struct session *s, const struct delivery *d)
 {
 	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                    s->has_username, d->msg->topic, ACL_READ);
+	                    s->username != NULL, d->msg->topic, ACL_READ);
 }
 
 void session_deliver_take(struct session *s, struct delivery *d)
@@ -288,7 +278,7 @@ void session_deliver_take(struct session *s, struct delivery *d)
 		delivery_clear(d);
 		return;
 	}
-	if (c && s->q_len == 0 && s->n_unsent == 0 && sent_count(s) < window(s)) {
+	if (c && s->queue.n == 0 && s->n_unsent == 0 && sent_count(s) < window(s)) {
 		send_inflight(s, d);
 		return;
 	}
@@ -319,7 +309,7 @@ void session_pump(struct session *s)
 			return; /* removal pumps again */
 		}
 	}
-	while (s->conn && s->q_len && s->n_unsent == 0 && sent_count(s) < window(s)) {
+	while (s->conn && s->queue.n && s->n_unsent == 0 && sent_count(s) < window(s)) {
 		struct delivery d;
 		queue_pop(s, &d);
 		if (expired(s, &d)) {
@@ -472,7 +462,7 @@ struct flow_cell *session_flow(struct session *s)
 	if (s->flow)
 		return s->flow;
 	/* Everything already queued counts from the start. */
-	s->flow = flow_cell_new(s->q_len, s->w->broker->cfg.max_queued_messages);
+	s->flow = flow_cell_new(s->queue.n, s->w->broker->cfg.max_queued_messages);
 	if (s->flow)
 		atomic_store_explicit(&s->flow->stored, s->stored, memory_order_relaxed);
 	if (s->flow && s->conn)
@@ -528,5 +518,5 @@ void session_flow_tick(struct session *s, uint64_t now)
 	          "Warning: client %.*s has taken no message for %u s with %u queued: its "
 	          "publishers are no longer slowed, and QoS 1/2 messages beyond "
 	          "max_queued_messages are dropped until it catches up (max_stall_time).",
-	          (int)s->client_id_len, (const char *)s->client_id, stall, s->q_len);
+	          (int)s->client_id_len, (const char *)s->client_id, stall, s->queue.n);
 }

@@ -218,7 +218,7 @@ static void tick(struct worker *w)
 	size_t cap = 0;
 	uint64_t queued = 0;
 	while ((s = map_next(&w->sessions, &pos))) {
-		queued += s->q_len + s->n_inflight;
+		queued += s->queue.n + s->n_inflight;
 		if (s->conn) {
 			session_flow_tick(s, now);
 			continue;
