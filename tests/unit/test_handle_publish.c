@@ -158,6 +158,60 @@ static void qos1_delivery_waits_for_puback(void **state)
 	pair_free(&x);
 }
 
+static void receive_maximum_1(struct tern_connect *p)
+{
+	p->props.present |= TERN_PROP_BIT(TERN_PROP_RECEIVE_MAXIMUM);
+	p->props.receive_maximum = 1;
+}
+
+/* What waits behind a full window (the subscriber's Receive Maximum, 1
+ * here) is queued and sent in the order it was published (as
+ * [MQTT-4.6.0-6] asks within a topic; one topic per message here, so that
+ * the fake can tell them apart), one PUBACK at a time, also when the ring has
+ * wrapped around and then grown while wrapped (14 messages through a ring
+ * of 8 that is drained and refilled). */
+static void queued_deliveries_keep_their_order(void **state)
+{
+	(void)state;
+	struct broker *b = fake_broker(1, NULL);
+	struct worker *w = b->workers[0];
+	struct fake_sink *pub = fake_connect(w, TERN_V5, "pub", true, NULL);
+	struct fake_sink *sub = fake_connect(w, TERN_V5, "sub", true, receive_maximum_1);
+	fake_subscribe(b, sub, "t/#", 1);
+	struct session *s = sub->sink.session;
+	char topic[16];
+	unsigned published = 0;
+	for (; published < 6; published++) {
+		snprintf(topic, sizeof(topic), "t/%u", published);
+		publish(pub, topic, 1, (uint16_t)(published + 1), false);
+	}
+	assert_int_equal(sub->n_pubs, 1);
+	assert_int_equal(s->queue.n, 5);
+	for (size_t i = 0; i < 4; i++)
+		send_ack(sub, TERN_PUBACK, sub->pubs[sub->n_pubs - 1].packet_id, 0);
+	assert_int_equal(sub->n_pubs, 5);
+	assert_int_equal(s->queue.n, 1);
+	for (; published < 14; published++) {
+		snprintf(topic, sizeof(topic), "t/%u", published);
+		publish(pub, topic, 1, (uint16_t)(published + 1), false);
+	}
+	assert_int_equal(s->queue.n, 9);
+	while (sub->n_pubs < published && s->n_inflight == 1)
+		send_ack(sub, TERN_PUBACK, sub->pubs[sub->n_pubs - 1].packet_id, 0);
+	send_ack(sub, TERN_PUBACK, sub->pubs[sub->n_pubs - 1].packet_id, 0);
+	assert_int_equal(s->queue.n, 0);
+	assert_int_equal(s->n_inflight, 0);
+	assert_int_equal(sub->n_pubs, published);
+	for (unsigned i = 0; i < published; i++) {
+		snprintf(topic, sizeof(topic), "t/%u", i);
+		assert_string_equal(sub->pubs[i].topic, topic);
+	}
+	assert_false(sub->closed);
+	fake_free(pub);
+	fake_free(sub);
+	fake_broker_free(b);
+}
+
 /* [MQTT-4.3.3-8] [MQTT-4.3.3-10] [MQTT-4.3.3-11] [MQTT-4.3.3-12]: a QoS 2
  * PUBLISH is answered PUBREC; until its PUBREL the same id is answered
  * PUBREC again without a second delivery (method B); PUBREL is answered
@@ -473,6 +527,7 @@ int main(void)
 	        cmocka_unit_test(qos0_is_sent_on_without_ack),
 	        cmocka_unit_test(qos1_publish_is_acknowledged),
 	        cmocka_unit_test(qos1_delivery_waits_for_puback),
+	        cmocka_unit_test(queued_deliveries_keep_their_order),
 	        cmocka_unit_test(qos2_publish_exactly_once),
 	        cmocka_unit_test(pubrel_of_unknown_id),
 	        cmocka_unit_test(qos2_refused_leaves_no_id),
