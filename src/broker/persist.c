@@ -44,6 +44,7 @@
 #include "util/log.h"
 #include "util/map.h"
 #include "util/msg.h"
+#include "util/ring.h"
 
 struct held {
 	uint64_t ticket;
@@ -59,8 +60,7 @@ struct persist_worker {
 	struct store_batch *batch; /* store operations of this iteration */
 	uint64_t ticket;           /* ticket of that batch */
 	uint64_t done_ticket;      /* all batches up to it are committed */
-	struct held *held;         /* answers waiting for a commit (ring) */
-	size_t held_head, held_n, held_cap;
+	struct ring held;          /* of struct held: answers waiting for a commit, by ticket */
 };
 
 enum tern_err persist_worker_new(struct worker *w)
@@ -107,21 +107,10 @@ void persist_assign_id(struct worker *w, struct msg *m)
 
 static TERN_MUST_CHECK enum tern_err push_held(struct worker *w, const struct held *h)
 {
-	struct persist_worker *p = w->persist;
-	if (p->held_n == p->held_cap) {
-		size_t cap = p->held_cap ? p->held_cap * 2 : 64;
-		struct held *v = malloc(cap * sizeof(*v));
-		if (!v)
-			return TERN_E_NOMEM;
-		for (size_t i = 0; i < p->held_n; i++)
-			v[i] = p->held[(p->held_head + i) % p->held_cap];
-		free(p->held);
-		p->held = v;
-		p->held_head = 0;
-		p->held_cap = cap;
-	}
-	p->held[(p->held_head + p->held_n) % p->held_cap] = *h;
-	p->held_n++;
+	struct held *slot = RING_PUSH(&w->persist->held, struct held);
+	if (!slot)
+		return TERN_E_NOMEM;
+	*slot = *h;
 	return TERN_OK;
 }
 
@@ -139,10 +128,9 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 static void release_upto(struct worker *w, uint64_t ticket, enum tern_err err)
 {
 	struct persist_worker *p = w->persist;
-	while (p->held_n && p->held[p->held_head].ticket <= ticket) {
-		struct held h = p->held[p->held_head];
-		p->held_head = (p->held_head + 1) % p->held_cap;
-		p->held_n--;
+	while (p->held.n && RING_FRONT(&p->held, struct held)->ticket <= ticket) {
+		struct held h = *RING_FRONT(&p->held, struct held);
+		ring_pop(&p->held);
 		release(w, &h, err);
 	}
 }
@@ -181,8 +169,8 @@ void persist_submit(struct worker *w)
 	if (!b->store)
 		return;
 	struct store_batch *batch = p->batch;
-	bool waiting = p->held_n &&
-	               p->held[(p->held_head + p->held_n - 1) % p->held_cap].ticket == p->ticket;
+	bool waiting =
+	        p->held.n && RING_AT(&p->held, struct held, p->held.n - 1)->ticket == p->ticket;
 	if (!batch && !waiting)
 		return;
 	uint64_t ticket = p->ticket++;
@@ -230,15 +218,12 @@ void persist_worker_free(struct worker *w)
 	struct persist_worker *p = w->persist;
 	if (!p)
 		return;
-	while (p->held_n) {
-		struct held *h = &p->held[p->held_head];
+	for (uint32_t i = 0; i < p->held.n; i++) {
+		struct held *h = RING_AT(&p->held, struct held, i);
 		if (!h->ack.type && h->free_arg)
 			h->free_arg(h->arg);
-		p->held_head = (p->held_head + 1) % p->held_cap;
-		p->held_n--;
 	}
-	free(p->held);
-	p->held = NULL;
+	ring_free(&p->held);
 	/* What the last iteration and the shutdown recorded still goes to
 	 * the store, which drains it in store_close(). */
 	if (p->batch && w->broker->store)

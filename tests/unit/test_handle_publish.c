@@ -521,6 +521,49 @@ static void stored_session_ack_waits_for_the_commit(void **state)
 	store_broker_free(b);
 }
 
+/* The PUBACKs f was sent, their packet ids in order into ids (at most
+ * max); returns how many. */
+static size_t pubacks(struct fake_sink *f, uint16_t *ids, size_t max)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < f->n_packets; k++) {
+		struct tern_packet p = fake_packet(f, k);
+		if (p.type == TERN_PUBACK && n < max)
+			ids[n++] = p.u.ack.packet_id;
+	}
+	return n;
+}
+
+/* Acknowledgements held for a commit (persist.c) go out in the order they
+ * were held, all of them: 6 held and released, then 12 more, so that the
+ * worker's ring of held answers wraps around and grows while wrapped. */
+static void held_acks_are_released_in_order(void **state)
+{
+	(void)state;
+	struct broker *b = store_broker();
+	struct worker *w = b->workers[0];
+	struct fake_sink *pub = fake_connect(w, TERN_V5, "pub", true, NULL);
+	struct fake_sink *sub = fake_connect(w, TERN_V5, "durable", false, with_expiry);
+	subscribe_stored(w, sub, "t/#", 1);
+	uint16_t ids[24];
+	uint16_t pid = 1;
+	size_t want = 0;
+	for (size_t round = 0, count = 6; round < 2; round++, count = 12) {
+		for (size_t i = 0; i < count; i++, pid++)
+			publish(pub, "t/1", 1, pid, false);
+		assert_int_equal(pubacks(pub, ids, 24), want);
+		want += count;
+		for (int i = 0; i < 500 && pubacks(pub, ids, 24) < want; i++)
+			worker_iterate(w, 10);
+		assert_int_equal(pubacks(pub, ids, 24), want);
+	}
+	for (size_t i = 0; i < want; i++)
+		assert_int_equal(ids[i], i + 1);
+	fake_free(pub);
+	fake_free(sub);
+	store_broker_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +581,7 @@ int main(void)
 	        cmocka_unit_test(topic_alias_stands_for_its_topic),
 	        cmocka_unit_test(clean_session_acks_wait_for_no_commit),
 	        cmocka_unit_test(stored_session_ack_waits_for_the_commit),
+	        cmocka_unit_test(held_acks_are_released_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
