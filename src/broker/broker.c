@@ -164,8 +164,9 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	enum tern_err persist = persist_worker_new(w);
 	enum tern_err flow = flow_worker_new(w);
 	enum tern_err route = route_worker_new(w);
+	enum tern_err sessions = session_worker_new(w);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->scratch || !w->msg_pool || persist || flow || route) {
+	    !w->scratch || !w->msg_pool || persist || flow || route || sessions) {
 		worker_release(w);
 		return NULL;
 	}
@@ -192,20 +193,7 @@ static void worker_shutdown(struct worker *w)
 		conn_reap(c);
 	}
 	conn_linger_expire(w, UINT64_MAX);
-	size_t pos = 0;
-	struct session *s;
-	struct session **all = calloc(w->sessions.count + 1, sizeof(*all));
-	size_t n = 0;
-	while (all && (s = map_next(&w->sessions, &pos)))
-		all[n++] = s;
-	for (size_t i = 0; i < n; i++) {
-		/* At shutdown nobody is left to receive wills or replica
-		 * updates: drop them. */
-		msg_unref(all[i]->will);
-		all[i]->will = NULL;
-		session_destroy(all[i]);
-	}
-	free(all);
+	session_destroy_all(w);
 	struct mpsc_node *node;
 	while ((node = mpsc_pop(&w->inbox))) {
 		struct inbox_item *it = (struct inbox_item *)node;
@@ -247,8 +235,7 @@ static void worker_release(struct worker *w)
 	router_free(w->router);
 	persist_worker_free(w); /* after a failed worker_new() only */
 	flow_worker_free(w);
-	map_free(&w->sessions);
-	map_free(&w->sessions_by_id);
+	session_worker_free(w);
 	map_free(&w->auth_wait);
 	free(w->outbox);
 	free(w->deliver_open);

@@ -132,7 +132,7 @@ static void assign_client_id(struct worker *w, char out[64])
 		int len = snprintf(out, 64, "%s%016llx", b->cfg.auto_id_prefix,
 		                   (unsigned long long)r);
 		if (broker_home_of(b, (const uint8_t *)out, (size_t)len) == w->id &&
-		    !map_get(&w->sessions, &b->hash_key, out, (size_t)len))
+		    !session_find(w, (const uint8_t *)out, (size_t)len))
 			return;
 	}
 }
@@ -290,7 +290,7 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	struct broker *b = w->broker;
 	const struct config *cfg = &b->cfg;
 
-	struct session *s = map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
+	struct session *s = session_find(w, cid.data, cid.len);
 	if (s && s->conn) {
 		/* Takeover: the existing connection is closed [MQTT-3.1.4-3],
 		 * with DISCONNECT 0x8E for v5. Its will follows the usual
@@ -298,7 +298,7 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 		struct sink *old = s->conn;
 		sink_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
 		handle_detach(old);
-		s = map_get(&w->sessions, &w->broker->hash_key, cid.data, cid.len);
+		s = session_find(w, cid.data, cid.len);
 	}
 	/* Timers run on a tick: what fell due since then happens now, so an
 	 * expired session is not resumed [MQTT-3.1.2-23] and an overdue will

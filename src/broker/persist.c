@@ -239,7 +239,7 @@ void persist_worker_free(struct worker *w)
 static struct session *find_session(struct broker *b, uint64_t id)
 {
 	for (unsigned i = 0; i < b->n_workers; i++) {
-		struct session *s = map64_get(&b->workers[i]->sessions_by_id, id);
+		struct session *s = session_by_id(b->workers[i], id);
 		if (s)
 			return s;
 	}
@@ -358,7 +358,7 @@ enum tern_err persist_open(struct broker *b)
 	atomic_store(&b->next_id, max_id);
 	size_t sessions = 0;
 	for (unsigned i = 0; i < b->n_workers; i++)
-		sessions += b->workers[i]->sessions.count;
+		sessions += session_count(b->workers[i]);
 	log_write(&b->log, LOG_TYPE_NOTICE,
 	          "Opened store %s: %zu sessions, %zu retained messages restored.", path, sessions,
 	          retain_count(b->retain));

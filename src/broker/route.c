@@ -199,7 +199,7 @@ void route_pending_free(struct worker *w)
 
 static void deliver_local(struct worker *w, struct deliver_target *t)
 {
-	struct session *s = map64_get(&w->sessions_by_id, t->session);
+	struct session *s = session_by_id(w, t->session);
 	if (!s) {
 		/* Ended: its flow cell no longer counts. */
 		delivery_clear(&t->d);
@@ -461,7 +461,7 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 	unsigned home = r->home;
 	uint64_t session = r->session;
 	if (home == w->id) {
-		struct session *s = map64_get(&w->sessions_by_id, session);
+		struct session *s = session_by_id(w, session);
 		if (!s) {
 			delivery_clear(d);
 			return;

@@ -51,6 +51,68 @@
 /* struct session keeps the version in 4 bits. */
 _Static_assert(TERN_V5 < 16, "a protocol version does not fit session.version");
 
+/* A worker's sessions (w->sessions), private to this file. */
+struct session_registry {
+	struct map by_cid; /* client id -> session */
+	struct map by_id;  /* id -> session */
+};
+
+enum tern_err session_worker_new(struct worker *w)
+{
+	w->sessions = calloc(1, sizeof(*w->sessions));
+	return w->sessions ? TERN_OK : TERN_E_NOMEM;
+}
+
+void session_destroy_all(struct worker *w)
+{
+	if (!w->sessions)
+		return;
+	/* Collected first: destroying changes the maps. */
+	size_t pos = 0, n = 0;
+	struct session *s;
+	struct session **all = calloc(w->sessions->by_cid.count + 1, sizeof(*all));
+	while (all && (s = map_next(&w->sessions->by_cid, &pos)))
+		all[n++] = s;
+	for (size_t i = 0; i < n; i++) {
+		/* At shutdown nobody is left to receive wills or replica
+		 * updates: drop them. */
+		msg_unref(all[i]->will);
+		all[i]->will = NULL;
+		session_destroy(all[i]);
+	}
+	free(all);
+}
+
+void session_worker_free(struct worker *w)
+{
+	if (!w->sessions)
+		return;
+	map_free(&w->sessions->by_cid);
+	map_free(&w->sessions->by_id);
+	free(w->sessions);
+	w->sessions = NULL;
+}
+
+struct session *session_find(struct worker *w, const uint8_t *cid, size_t len)
+{
+	return map_get(&w->sessions->by_cid, &w->broker->hash_key, cid, len);
+}
+
+struct session *session_by_id(struct worker *w, uint64_t id)
+{
+	return map64_get(&w->sessions->by_id, id);
+}
+
+size_t session_count(const struct worker *w)
+{
+	return w->sessions->by_id.count;
+}
+
+struct session *session_next(struct worker *w, size_t *pos)
+{
+	return map_next(&w->sessions->by_cid, pos);
+}
+
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
 {
 	/* One allocation with the client id: idle sessions are many. */
@@ -68,13 +130,14 @@ struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, ui
 
 enum tern_err session_register(struct worker *w, struct session *s)
 {
-	if (map_put(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len, s))
+	struct session_registry *r = w->sessions;
+	if (map_put(&r->by_cid, &w->broker->hash_key, s->client_id, s->client_id_len, s))
 		return TERN_E_NOMEM;
-	if (map64_put(&w->sessions_by_id, s->id, s)) {
-		map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
+	if (map64_put(&r->by_id, s->id, s)) {
+		map_del(&r->by_cid, &w->broker->hash_key, s->client_id, s->client_id_len);
 		return TERN_E_NOMEM;
 	}
-	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
+	stat_set(&w->stats, STAT_SESSIONS, r->by_id.count);
 	return TERN_OK;
 }
 
@@ -278,10 +341,11 @@ void session_destroy(struct session *s)
 		delivery_clear(&s->inflight[i].d);
 	free(s->inflight);
 	free(s->qos2_in);
-	if (map_get(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len) == s)
-		map_del(&w->sessions, &w->broker->hash_key, s->client_id, s->client_id_len);
-	map64_del(&w->sessions_by_id, s->id);
-	stat_set(&w->stats, STAT_SESSIONS, w->sessions_by_id.count);
+	struct session_registry *r = w->sessions;
+	if (map_get(&r->by_cid, &w->broker->hash_key, s->client_id, s->client_id_len) == s)
+		map_del(&r->by_cid, &w->broker->hash_key, s->client_id, s->client_id_len);
+	map64_del(&r->by_id, s->id);
+	stat_set(&w->stats, STAT_SESSIONS, r->by_id.count);
 	free(s->username);
 	free(s);
 }
@@ -405,7 +469,7 @@ void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_
 
 void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern_err err)
 {
-	struct session *s = map64_get(&w->sessions_by_id, a->session_id);
+	struct session *s = session_by_id(w, a->session_id);
 	if (!s)
 		return;
 	if (s->n_held)
@@ -451,7 +515,7 @@ void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern
 void session_after_commit(struct worker *w, uint64_t session_id, pending_done_fn fn, void *arg,
                           void (*free_arg)(void *))
 {
-	struct session *s = map64_get(&w->sessions_by_id, session_id);
+	struct session *s = session_by_id(w, session_id);
 	if (s && s->stored)
 		persist_hold_call(w, fn, arg, free_arg);
 	else

@@ -86,6 +86,32 @@ struct session {
 	uint8_t client_id[]; /* not NUL-terminated; allocated with the session */
 };
 
+/* Creates w's registry of sessions (w->sessions, private to session.c):
+ * by client id and by session id. TERN_E_NOMEM when out of memory. */
+TERN_MUST_CHECK enum tern_err session_worker_new(struct worker *w);
+
+/* At shutdown: destroys every session of w, dropping their wills (nobody
+ * is left to receive them). */
+void session_destroy_all(struct worker *w);
+
+/* Frees w's registry, once its sessions are gone (nothing when there is
+ * none). */
+void session_worker_free(struct worker *w);
+
+/* The session of client id cid on w (its home worker); NULL: none. */
+struct session *session_find(struct worker *w, const uint8_t *cid, size_t len);
+
+/* The session with id `id` on w; NULL: none (ended, or on another
+ * worker). */
+struct session *session_by_id(struct worker *w, uint64_t id);
+
+/* How many sessions w holds. */
+size_t session_count(const struct worker *w);
+
+/* Iterates w's sessions: the next after *pos (start at 0), NULL at the
+ * end. The registry must not change in between. */
+struct session *session_next(struct worker *w, size_t *pos);
+
 /* Creates a session for client id cid on worker w (not yet in its maps:
  * see session_register). NULL when out of memory. */
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version);

@@ -12,6 +12,6 @@
 
 struct sink *sink_find(struct worker *w, uint64_t session_id, uint64_t conn_id)
 {
-	struct session *s = map64_get(&w->sessions_by_id, session_id);
+	struct session *s = session_by_id(w, session_id);
 	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
 }

@@ -217,7 +217,7 @@ static void tick(struct worker *w)
 	struct session **due = NULL;
 	size_t cap = 0;
 	uint64_t queued = 0;
-	while ((s = map_next(&w->sessions, &pos))) {
+	while ((s = session_next(w, &pos))) {
 		queued += s->queue.n + s->n_inflight;
 		if (s->conn) {
 			session_flow_tick(s, now);

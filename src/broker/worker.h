@@ -118,6 +118,7 @@ struct pub_cache {
 
 struct msg_pool;
 struct route_worker;
+struct session_registry;
 
 struct worker {
 	struct broker *broker;
@@ -137,14 +138,13 @@ struct worker {
 	atomic_size_t backlog;
 
 	struct router *router;
-	struct map sessions;        /* client id -> session */
-	struct map sessions_by_id;  /* id -> session */
-	struct map auth_wait;       /* conn id -> conn waiting for a password verdict */
-	struct conn *conns;         /* every live conn, doubly linked */
-	struct conn *flush;         /* conns with output to write */
-	struct conn *closing;       /* conns to reap before sleeping */
-	struct conn *lingering;     /* reaped conns closing gracefully */
-	struct inbox_item **outbox; /* per target worker, to push */
+	struct session_registry *sessions; /* by client id and id (session.c) */
+	struct map auth_wait;              /* conn id -> conn waiting for a password verdict */
+	struct conn *conns;                /* every live conn, doubly linked */
+	struct conn *flush;                /* conns with output to write */
+	struct conn *closing;              /* conns to reap before sleeping */
+	struct conn *lingering;            /* reaped conns closing gracefully */
+	struct inbox_item **outbox;        /* per target worker, to push */
 	/* Per target worker, the batch of deliveries this iteration routes
 	 * there (route.c fills it), not yet in the outbox: part of the outbox,
 	 * as whatever is queued behind it closes it (worker_outbox(), also

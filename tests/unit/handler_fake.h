@@ -351,7 +351,7 @@ static inline struct fake_sink *fake_connect(struct worker *w, uint8_t version, 
 /* The session of client id cid on w, or NULL. */
 static inline struct session *fake_session(struct worker *w, const char *cid)
 {
-	return map_get(&w->sessions, &w->broker->hash_key, cid, strlen(cid));
+	return session_find(w, (const uint8_t *)cid, strlen(cid));
 }
 
 /* Subscribes f's session to filter with qos (one entry, packet id 1) and

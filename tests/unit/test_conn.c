@@ -28,6 +28,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/session.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
 #include "tern/codec.h"
@@ -287,13 +288,13 @@ static void test_handed_over_conn_is_not_touched_by_the_same_event(void **state)
 	/* Handed over, not yet adopted: worker 0 made no session on worker 1
 	 * and queued nothing there but the connection itself. */
 	assert_null(w0->conns);
-	assert_int_equal(w1->sessions.count, 0);
+	assert_int_equal(session_count(w1), 0);
 	assert_null(w1->flush);
 	assert_int_equal(c->state, CONN_NEW);
 	/* The transport's wait is over once the home worker has it. */
 	c->tp_read_wants_write = false;
 	worker_iterate(w1, 0);
-	assert_int_equal(w1->sessions.count, 1);
+	assert_int_equal(session_count(w1), 1);
 	assert_ptr_equal(w1->conns, c);
 	assert_int_equal(c->state, CONN_ACTIVE);
 	enum tern_packet_type t[4];

@@ -115,7 +115,7 @@ static void connect_empty_id_needs_clean_session_v311(void **state)
 	assert_true(f->closed);
 	assert_false(f->accepted);
 	assert_null(f->sink.session);
-	assert_int_equal(w->sessions.count, 0);
+	assert_int_equal(session_count(w), 0);
 	fake_free(f);
 	fake_broker_free(b);
 }
@@ -232,8 +232,8 @@ static void connect_hands_over_to_home_worker(void **state)
 	assert_int_equal(f->n_packets, 0);
 	assert_false(f->accepted);
 	assert_null(f->sink.session);
-	assert_int_equal(b->workers[0]->sessions.count, 0);
-	assert_int_equal(b->workers[1]->sessions.count, 0);
+	assert_int_equal(session_count(b->workers[0]), 0);
+	assert_int_equal(session_count(b->workers[1]), 0);
 	/* On the home worker the same CONNECT is accepted. */
 	f->handed_to = -1;
 	struct fake_sink *g = fake_connect(b->workers[1], TERN_V5, cid, true, NULL);
