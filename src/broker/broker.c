@@ -165,8 +165,9 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	enum tern_err flow = flow_worker_new(w);
 	enum tern_err route = route_worker_new(w);
 	enum tern_err sessions = session_worker_new(w);
+	enum tern_err conns = conn_worker_new(w);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->scratch || !w->msg_pool || persist || flow || route || sessions) {
+	    !w->scratch || !w->msg_pool || persist || flow || route || sessions || conns) {
 		worker_release(w);
 		return NULL;
 	}
@@ -236,7 +237,7 @@ static void worker_release(struct worker *w)
 	persist_worker_free(w); /* after a failed worker_new() only */
 	flow_worker_free(w);
 	session_worker_free(w);
-	map_free(&w->auth_wait);
+	conn_worker_free(w);
 	free(w->outbox);
 	free(w->deliver_open);
 	route_worker_free(w);

@@ -91,6 +91,21 @@ const char *conn_peer(const struct conn *c, char out[64])
 	return out;
 }
 
+enum tern_err conn_worker_new(struct worker *w)
+{
+	w->conn_state = calloc(1, sizeof(*w->conn_state));
+	return w->conn_state ? TERN_OK : TERN_E_NOMEM;
+}
+
+void conn_worker_free(struct worker *w)
+{
+	if (!w->conn_state)
+		return;
+	map_free(&w->conn_state->auth_wait);
+	free(w->conn_state);
+	w->conn_state = NULL;
+}
+
 struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
 {
 	struct conn *c = calloc(1, sizeof(*c));

@@ -179,6 +179,14 @@ void conn_auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc);
  * verdict finds nothing (conn_sink.c). */
 void conn_auth_forget(struct conn *c);
 
+/* Creates w's connection state (w->conn_state, conn_internal.h).
+ * TERN_E_NOMEM when out of memory. */
+TERN_MUST_CHECK enum tern_err conn_worker_new(struct worker *w);
+
+/* Frees w's connection state, once its connections are gone (nothing when
+ * there is none). */
+void conn_worker_free(struct worker *w);
+
 /* Drops the worker's cached PUBLISH headers and their message reference
  * (before the loop sleeps, so that no message is kept alive by them). */
 void pub_cache_clear(struct worker *w);

@@ -9,8 +9,16 @@
 
 #include "tern/codec.h"
 #include "tern/error.h"
+#include "util/map.h"
 
 struct conn;
+
+/* The connection module's state of a worker (w->conn_state), made by
+ * conn_worker_new(): what conn.c, conn_out.c and conn_sink.c keep per
+ * worker. */
+struct conn_worker {
+	struct map auth_wait; /* conn id -> conn waiting for a password verdict */
+};
 
 /* Puts c on its worker's flush list (once; not when closing). */
 void conn_mark_flush(struct conn *c);

@@ -18,6 +18,7 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "broker/conn_internal.h"
 #include "broker/flow.h"
 #include "broker/sink.h"
 #include "broker/transport.h"
@@ -101,12 +102,12 @@ static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
 	 * conn_auth_verdict() handles it again, which then takes the stored
 	 * verdict; a hand-over that follows carries the verdict with the
 	 * connection, so the home worker does not hash again. */
-	if (map64_put(&w->auth_wait, c->sink.id, c)) {
+	if (map64_put(&w->conn_state->auth_wait, c->sink.id, c)) {
 		*rc = TERN_RC_SERVER_UNAVAILABLE;
 		return TERN_OK;
 	}
 	if (auth_ask(w, c->sink.id, p, rc) == TERN_OK) {
-		map64_del(&w->auth_wait, c->sink.id);
+		map64_del(&w->conn_state->auth_wait, c->sink.id);
 		return TERN_OK;
 	}
 	c->auth = CONN_AUTH_WAIT;
@@ -116,7 +117,7 @@ static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
 
 void conn_auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
 {
-	struct conn *c = map64_del(&w->auth_wait, conn_id);
+	struct conn *c = map64_del(&w->conn_state->auth_wait, conn_id);
 	if (!c || c->state == CONN_CLOSING)
 		return; /* gone, or going: nobody to answer */
 	c->auth = CONN_AUTH_DONE;
@@ -131,7 +132,7 @@ void conn_auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc)
 
 void conn_auth_forget(struct conn *c)
 {
-	map64_del(&c->w->auth_wait, c->sink.id);
+	map64_del(&c->w->conn_state->auth_wait, c->sink.id);
 	c->auth = CONN_AUTH_NONE;
 }
 

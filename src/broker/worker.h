@@ -31,6 +31,7 @@
 struct auth_state;
 struct broker;
 struct conn;
+struct conn_worker;
 struct flow_paused;
 struct persist_worker;
 struct sys_state;
@@ -139,7 +140,7 @@ struct worker {
 
 	struct router *router;
 	struct session_registry *sessions; /* by client id and id (session.c) */
-	struct map auth_wait;              /* conn id -> conn waiting for a password verdict */
+	struct conn_worker *conn_state;    /* the connection module's (conn_internal.h) */
 	struct conn *conns;                /* every live conn, doubly linked */
 	struct conn *flush;                /* conns with output to write */
 	struct conn *closing;              /* conns to reap before sleeping */
