@@ -186,13 +186,7 @@ static void worker_shutdown(struct worker *w)
 	if (!w)
 		return;
 	/* Connections first: reaping detaches them from their sessions. */
-	while (w->conns) {
-		struct conn *c = w->conns;
-		c->sink.will_suppressed = true;
-		c->no_linger = true; /* nobody is left to linger for */
-		conn_close(c, TERN_RC_SERVER_SHUTTING_DOWN, NULL);
-		conn_reap(c);
-	}
+	conn_close_all(w);
 	conn_linger_expire(w, UINT64_MAX);
 	session_destroy_all(w);
 	struct mpsc_node *node;

@@ -182,8 +182,8 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 	 * closed already, not recurse. */
 	bool active = c->state == CONN_ACTIVE;
 	c->state = CONN_CLOSING;
-	c->closing_next = c->w->closing;
-	c->w->closing = c;
+	c->closing_next = c->w->conn_state->closing;
+	c->w->conn_state->closing = c;
 	struct broker *b = c->w->broker;
 	if (active && c->sink.version == TERN_V5 && reason >= 0x80) {
 		/* The server may send DISCONNECT with a reason before closing
@@ -229,7 +229,7 @@ static void linger_end(struct conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		w->lingering = c->next;
+		w->conn_state->lingering = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_free(c); /* closing the fd takes it out of epoll */
@@ -292,12 +292,68 @@ void conn_linger_event(struct conn *c, uint32_t events)
 
 void conn_linger_expire(struct worker *w, uint64_t now)
 {
-	struct conn *c = w->lingering;
+	struct conn *c = w->conn_state->lingering;
 	while (c) {
 		struct conn *next = c->next;
 		if (now >= c->deadline)
 			linger_end(c);
 		c = next;
+	}
+}
+
+void conn_attach(struct conn *c)
+{
+	struct conn_worker *cw = c->w->conn_state;
+	c->prev = NULL;
+	c->next = cw->conns;
+	if (cw->conns)
+		cw->conns->prev = c;
+	cw->conns = c;
+}
+
+void conn_check_timeouts(struct worker *w, uint64_t now)
+{
+	for (struct conn *c = w->conn_state->conns; c; c = c->next) {
+		if (c->state == CONN_NEW && now >= c->deadline) {
+			conn_close(c, 0, "no CONNECT in time");
+		} else if (c->state == CONN_ACTIVE && c->sink.keep_alive && !c->input_paused &&
+		           now - c->last_rx > (uint64_t)c->sink.keep_alive * 1500u) {
+			/* One and a half keep-alive periods without a packet
+			 * [MQTT-3.1.2-24]. A connection paused by flow
+			 * control is not read: that silence is ours. */
+			conn_close(c, TERN_RC_KEEP_ALIVE_TIMEOUT, "keep-alive timeout");
+		}
+	}
+}
+
+void conn_reap_closing(struct worker *w)
+{
+	/* Reap from a detached list: a connection closed while another is
+	 * reaped (a will it could not take) may still be in the flush list,
+	 * and is reaped in the next round, after that list is flushed. */
+	struct conn *closing = w->conn_state->closing;
+	w->conn_state->closing = NULL;
+	while (closing) {
+		struct conn *c = closing;
+		closing = c->closing_next;
+		conn_reap(c);
+	}
+}
+
+bool conn_work_left(const struct worker *w)
+{
+	return w->conn_state->flush || w->conn_state->closing;
+}
+
+void conn_close_all(struct worker *w)
+{
+	struct conn_worker *cw = w->conn_state;
+	while (cw->conns) {
+		struct conn *c = cw->conns;
+		c->sink.will_suppressed = true;
+		c->no_linger = true; /* nobody is left to linger for */
+		conn_close(c, TERN_RC_SERVER_SHUTTING_DOWN, NULL);
+		conn_reap(c);
 	}
 }
 
@@ -334,10 +390,10 @@ void conn_reap(struct conn *c)
 	alias_in_free(&c->sink.alias_in);
 	topic_alias_free(&c->alias_out);
 	c->prev = NULL;
-	c->next = w->lingering;
-	if (w->lingering)
-		w->lingering->prev = c;
-	w->lingering = c;
+	c->next = w->conn_state->lingering;
+	if (w->conn_state->lingering)
+		w->conn_state->lingering->prev = c;
+	w->conn_state->lingering = c;
 	linger_progress(c, false);
 }
 
@@ -348,7 +404,7 @@ void conn_unlink(struct conn *c)
 	if (c->in_flush) {
 		/* Output marked for this worker's flush (a handshake's
 		 * reply) is flushed by whoever adopts c next. */
-		struct conn **pp = &w->flush;
+		struct conn **pp = &w->conn_state->flush;
 		while (*pp && *pp != c)
 			pp = &(*pp)->flush_next;
 		if (*pp)
@@ -358,8 +414,8 @@ void conn_unlink(struct conn *c)
 	}
 	if (c->prev)
 		c->prev->next = c->next;
-	else if (w->conns == c)
-		w->conns = c->next;
+	else if (w->conn_state->conns == c)
+		w->conn_state->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
@@ -503,11 +559,11 @@ static bool process_packets(struct conn *c, const uint8_t *data, size_t avail, s
 		c->last_rx = w->now;
 		stat_add(&w->stats, STAT_PKT_IN, 1);
 		dispatch(c, &p);
-		if (w->handed_off == c) {
+		if (w->conn_state->handed_off == c) {
 			/* c now belongs to its home worker, which may already
 			 * be using it: touch nothing of it here, and tell the
 			 * caller so. */
-			w->handed_off = NULL;
+			w->conn_state->handed_off = NULL;
 			return false;
 		}
 		if (c->auth == CONN_AUTH_WAIT) {

@@ -45,9 +45,9 @@ struct conn {
 	const struct transport *tp;
 	struct tls_conn *tls;      /* TLS layer state, or NULL */
 	struct ws_conn *ws;        /* WebSocket layer state, or NULL */
-	struct conn *prev, *next;  /* w->conns, or w->lingering */
-	struct conn *flush_next;   /* w->flush */
-	struct conn *closing_next; /* w->closing */
+	struct conn *prev, *next;  /* conn_worker's conns, or lingering */
+	struct conn *flush_next;   /* conn_worker's flush */
+	struct conn *closing_next; /* conn_worker's closing */
 	uint64_t last_rx;          /* monotonic ms of the last packet */
 	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
 	struct buf rbuf;
@@ -122,7 +122,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why);
  * its reason, a refusing CONNACK) even while it is still sending: closing a
  * socket with unread input makes the kernel send a reset, and the client's
  * next send or read fails before it sees them. So c lingers (CONN_LINGER,
- * on w->lingering): its output is flushed, the transport says goodbye (TLS
+ * on its worker's lingering list): its output is flushed, the transport says goodbye (TLS
  * close_notify, WebSocket close frame), the write side is shut down, and
  * input is read and dropped until the peer closes, for at most
  * CONN_LINGER_MS and CONN_LINGER_BYTES. A lingering connection belongs to
@@ -132,6 +132,28 @@ void conn_reap(struct conn *c);
 
 /* Handles an epoll event of a lingering connection (may free it). */
 void conn_linger_event(struct conn *c, uint32_t events);
+
+/* Links c (just adopted by c->w, worker_adopt()) into its worker's list of
+ * live connections. */
+void conn_attach(struct conn *c);
+
+/* On the timer tick: closes every connection of w that sent no CONNECT in
+ * time or was silent past one and a half keep-alive periods. */
+void conn_check_timeouts(struct worker *w, uint64_t now);
+
+/* Writes out every connection of w marked for flushing (conn_out.c). */
+void conn_flush_all(struct worker *w);
+
+/* Reaps every connection of w closed so far (conn_reap()). */
+void conn_reap_closing(struct worker *w);
+
+/* Whether w has connections to flush or to reap: the loop goes round
+ * again before sleeping (reaping can publish wills). */
+bool conn_work_left(const struct worker *w);
+
+/* At shutdown: closes and reaps every connection of w, without wills and
+ * without lingering. */
+void conn_close_all(struct worker *w);
 
 /* Ends every lingering connection of w whose time is up at now
  * (UINT64_MAX: all of them, at shutdown). */

@@ -17,7 +17,12 @@ struct conn;
  * conn_worker_new(): what conn.c, conn_out.c and conn_sink.c keep per
  * worker. */
 struct conn_worker {
-	struct map auth_wait; /* conn id -> conn waiting for a password verdict */
+	struct conn *conns;      /* every live conn, doubly linked */
+	struct conn *flush;      /* conns with output to write */
+	struct conn *closing;    /* conns to reap before sleeping */
+	struct conn *lingering;  /* reaped conns closing gracefully */
+	struct conn *handed_off; /* conn just handed to another worker */
+	struct map auth_wait;    /* conn id -> conn waiting for a password verdict */
 };
 
 /* Puts c on its worker's flush list (once; not when closing). */

@@ -113,8 +113,21 @@ void conn_mark_flush(struct conn *c)
 	if (c->in_flush || c->state >= CONN_CLOSING)
 		return;
 	c->in_flush = true;
-	c->flush_next = c->w->flush;
-	c->w->flush = c;
+	struct conn_worker *cw = c->w->conn_state;
+	c->flush_next = cw->flush;
+	cw->flush = c;
+}
+
+void conn_flush_all(struct worker *w)
+{
+	struct conn_worker *cw = w->conn_state;
+	while (cw->flush) {
+		struct conn *c = cw->flush;
+		cw->flush = c->flush_next;
+		c->flush_next = NULL;
+		c->in_flush = false;
+		conn_flush(c);
+	}
 }
 
 /* Whether p is an ack (PUBACK, PUBREC, PUBREL, PUBCOMP) that is four

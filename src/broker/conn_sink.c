@@ -150,7 +150,7 @@ static void sink_conn_hand_over(struct sink *k, unsigned home)
 	it->kind = INBOX_CONN;
 	it->u.conn = c;
 	c->w = to;
-	w->handed_off = c;
+	w->conn_state->handed_off = c;
 	worker_post(to, it);
 }
 

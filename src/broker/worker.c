@@ -83,11 +83,7 @@ enum tern_err worker_adopt(struct worker *w, struct conn *c)
 	                         .data.ptr = c};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 		return TERN_E_SYS;
-	c->prev = NULL;
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	conn_attach(c);
 	return TERN_OK;
 }
 
@@ -200,17 +196,7 @@ static void tick(struct worker *w)
 {
 	uint64_t now = w->now;
 	conn_linger_expire(w, now);
-	for (struct conn *c = w->conns; c; c = c->next) {
-		if (c->state == CONN_NEW && now >= c->deadline) {
-			conn_close(c, 0, "no CONNECT in time");
-		} else if (c->state == CONN_ACTIVE && c->sink.keep_alive && !c->input_paused &&
-		           now - c->last_rx > (uint64_t)c->sink.keep_alive * 1500u) {
-			/* One and a half keep-alive periods without a packet
-			 * [MQTT-3.1.2-24]. A connection paused by flow
-			 * control is not read: that silence is ours. */
-			conn_close(c, TERN_RC_KEEP_ALIVE_TIMEOUT, "keep-alive timeout");
-		}
-	}
+	conn_check_timeouts(w, now);
 	/* Collect first: session_tick() may destroy sessions (map changes). */
 	size_t pos = 0, n = 0;
 	struct session *s;
@@ -270,25 +256,10 @@ static void before_sleep(struct worker *w)
 	 * queued for the disk before another worker can record its ack. */
 	persist_submit(w);
 	flush_outbox(w);
-	while (w->flush) {
-		struct conn *c = w->flush;
-		w->flush = c->flush_next;
-		c->flush_next = NULL;
-		c->in_flush = false;
-		conn_flush(c);
-	}
-	/* Reap from a detached list: a connection closed while another is
-	 * reaped (a will it could not take) may still be in the flush list,
-	 * and is reaped in the next round, after that list is flushed. */
-	struct conn *closing = w->closing;
-	w->closing = NULL;
-	while (closing) {
-		struct conn *c = closing;
-		closing = c->closing_next;
-		conn_reap(c);
-	}
+	conn_flush_all(w);
+	conn_reap_closing(w);
 	/* Reaping can publish wills, which can queue output and deliveries. */
-	if (w->flush || w->closing) {
+	if (conn_work_left(w)) {
 		before_sleep(w);
 		return;
 	}

@@ -140,11 +140,7 @@ struct worker {
 
 	struct router *router;
 	struct session_registry *sessions; /* by client id and id (session.c) */
-	struct conn_worker *conn_state;    /* the connection module's (conn_internal.h) */
-	struct conn *conns;                /* every live conn, doubly linked */
-	struct conn *flush;                /* conns with output to write */
-	struct conn *closing;              /* conns to reap before sleeping */
-	struct conn *lingering;            /* reaped conns closing gracefully */
+	struct conn_worker *conn_state;    /* conn lists, auth waits (conn_internal.h) */
 	struct inbox_item **outbox;        /* per target worker, to push */
 	/* Per target worker, the batch of deliveries this iteration routes
 	 * there (route.c fills it), not yet in the outbox: part of the outbox,
@@ -155,8 +151,7 @@ struct worker {
 	/* The matches of the publish being routed: route.c's scratch, kept
 	 * inline for speed (see struct route_worker) and touched there only. */
 	struct route_matches route_matches;
-	struct conn *handed_off; /* conn just handed to another worker */
-	uint64_t now;            /* monotonic ms, once per iteration */
+	uint64_t now; /* monotonic ms, once per iteration */
 	struct worker_stats stats;
 	uint64_t util_at, util_busy;     /* last loop-utilisation sample */
 	struct sys_state *sys;           /* $SYS publishing (worker 0 only) */

@@ -28,6 +28,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/conn_internal.h"
 #include "broker/session.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
@@ -182,7 +183,7 @@ static void test_close_is_idempotent(void **state)
 	int fd = connected_client(b, &c);
 	conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "first");
 	conn_close(c, TERN_RC_PROTOCOL_ERROR, "second");
-	assert_ptr_equal(w->closing, c);
+	assert_ptr_equal(w->conn_state->closing, c);
 	assert_null(c->closing_next);
 	worker_iterate(w, 0);
 	enum tern_packet_type t[4];
@@ -214,10 +215,10 @@ static void test_close_out_of_memory_does_not_recurse(void **state)
 	conn_close(c, TERN_RC_RECEIVE_MAXIMUM_EXCEEDED, "quota");
 	fail_malloc = false;
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_ptr_equal(w->closing, c);
+	assert_ptr_equal(w->conn_state->closing, c);
 	assert_null(c->closing_next);
 	worker_iterate(w, 0);
-	assert_null(w->conns);
+	assert_null(w->conn_state->conns);
 	enum tern_packet_type t[4];
 	uint8_t r[4];
 	bool eof;
@@ -243,10 +244,10 @@ static void test_send_out_of_memory_closes_once(void **state)
 	assert_int_equal(conn_send(c, &ping), TERN_E_NOMEM);
 	fail_malloc = false;
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_ptr_equal(w->closing, c);
+	assert_ptr_equal(w->conn_state->closing, c);
 	assert_null(c->closing_next);
 	worker_iterate(w, 0);
-	assert_null(w->conns);
+	assert_null(w->conn_state->conns);
 	close(fd);
 	stop_broker(b);
 }
@@ -287,15 +288,15 @@ static void test_handed_over_conn_is_not_touched_by_the_same_event(void **state)
 	worker_iterate(w0, 0);
 	/* Handed over, not yet adopted: worker 0 made no session on worker 1
 	 * and queued nothing there but the connection itself. */
-	assert_null(w0->conns);
+	assert_null(w0->conn_state->conns);
 	assert_int_equal(session_count(w1), 0);
-	assert_null(w1->flush);
+	assert_null(w1->conn_state->flush);
 	assert_int_equal(c->state, CONN_NEW);
 	/* The transport's wait is over once the home worker has it. */
 	c->tp_read_wants_write = false;
 	worker_iterate(w1, 0);
 	assert_int_equal(session_count(w1), 1);
-	assert_ptr_equal(w1->conns, c);
+	assert_ptr_equal(w1->conn_state->conns, c);
 	assert_int_equal(c->state, CONN_ACTIVE);
 	enum tern_packet_type t[4];
 	uint8_t r[4];
