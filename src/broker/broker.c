@@ -159,7 +159,6 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	w->deliver_open = calloc(b->n_workers, sizeof(*w->deliver_open));
 	/* Spare buffer memory kept per size class (util/buf.h). */
 	enum tern_err bins = buf_bins_init(&w->bins, 256u * 1024u);
-	w->scratch = malloc(WORKER_SCRATCH_SIZE);
 	w->msg_pool = msg_pool_new();
 	enum tern_err persist = persist_worker_new(w);
 	enum tern_err flow = flow_worker_new(w);
@@ -167,7 +166,7 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	enum tern_err sessions = session_worker_new(w);
 	enum tern_err conns = conn_worker_new(w);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->scratch || !w->msg_pool || persist || flow || route || sessions || conns) {
+	    !w->msg_pool || persist || flow || route || sessions || conns) {
 		worker_release(w);
 		return NULL;
 	}
@@ -235,10 +234,8 @@ static void worker_release(struct worker *w)
 	free(w->outbox);
 	free(w->deliver_open);
 	route_worker_free(w);
-	pub_cache_clear(w);
 	buf_bins_free(&w->bins);
 	msg_pool_release(w->msg_pool);
-	free(w->scratch);
 	free(w);
 }
 

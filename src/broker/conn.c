@@ -94,14 +94,19 @@ const char *conn_peer(const struct conn *c, char out[64])
 enum tern_err conn_worker_new(struct worker *w)
 {
 	w->conn_state = calloc(1, sizeof(*w->conn_state));
-	return w->conn_state ? TERN_OK : TERN_E_NOMEM;
+	if (!w->conn_state)
+		return TERN_E_NOMEM;
+	w->conn_state->scratch = malloc(WORKER_SCRATCH_SIZE);
+	return w->conn_state->scratch ? TERN_OK : TERN_E_NOMEM;
 }
 
 void conn_worker_free(struct worker *w)
 {
 	if (!w->conn_state)
 		return;
+	pub_cache_clear(w);
 	map_free(&w->conn_state->auth_wait);
+	free(w->conn_state->scratch);
 	free(w->conn_state);
 	w->conn_state = NULL;
 }
@@ -601,7 +606,7 @@ bool conn_process(struct conn *c)
 static bool use_scratch(const struct conn *c)
 {
 	const struct worker *w = c->w;
-	return c->state == CONN_ACTIVE && w->scratch && !w->scratch_busy &&
+	return c->state == CONN_ACTIVE && w->conn_state->scratch && !w->conn_state->scratch_busy &&
 	       buf_used(&c->rbuf) <= WORKER_SCRATCH_SIZE / 4;
 }
 
@@ -612,9 +617,9 @@ static void process_scratch(struct conn *c, size_t have)
 {
 	struct worker *w = c->w;
 	size_t used;
-	w->scratch_busy = true;
-	bool home = process_packets(c, w->scratch, have, &used);
-	w->scratch_busy = false;
+	w->conn_state->scratch_busy = true;
+	bool home = process_packets(c, w->conn_state->scratch, have, &used);
+	w->conn_state->scratch_busy = false;
 	/* An active connection is home already: no hand-over (use_scratch). */
 	(void)home;
 	size_t left = have - used;
@@ -624,7 +629,7 @@ static void process_scratch(struct conn *c, size_t have)
 			conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");
 			return;
 		}
-		memcpy(c->rbuf.data + c->rbuf.len, w->scratch + used, left);
+		memcpy(c->rbuf.data + c->rbuf.len, w->conn_state->scratch + used, left);
 		c->rbuf.len += left;
 	}
 	buf_release(&c->rbuf, &w->bins);
@@ -670,8 +675,8 @@ bool conn_on_readable(struct conn *c)
 		if (scratch) {
 			have = buf_used(&c->rbuf);
 			if (have)
-				memcpy(w->scratch, c->rbuf.data + c->rbuf.off, have);
-			dst = w->scratch + have;
+				memcpy(w->conn_state->scratch, c->rbuf.data + c->rbuf.off, have);
+			dst = w->conn_state->scratch + have;
 			room = WORKER_SCRATCH_SIZE - have;
 		} else {
 			if (buf_reserve_in(&c->rbuf, READ_CHUNK, 0, &w->bins)) {

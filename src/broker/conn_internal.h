@@ -1,28 +1,58 @@
 /*
- * conn_internal.h - what conn.c (lifecycle, input, closing) and conn_out.c
- * (output) share of a connection, and nobody else uses.
+ * conn_internal.h - what conn.c (lifecycle, input, closing), conn_out.c
+ * (output) and conn_sink.c (the handlers' view) share of a connection and
+ * of its worker (struct conn_worker), and nobody else uses (but the
+ * module's unit test, tests/unit/test_conn.c).
  */
 #ifndef TERN_BROKER_CONN_INTERNAL_H
 #define TERN_BROKER_CONN_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "tern/codec.h"
 #include "tern/error.h"
 #include "util/map.h"
 
 struct conn;
+struct msg;
+
+/* The encoded PUBLISH headers of one message, per kind of subscriber
+ * (conn.c, conn_send_publish()): encoded for the first subscriber of a
+ * kind, copied with its packet id for the next ones. */
+#define PUB_CACHE_SLOTS 4
+#define PUB_CACHE_HDR   128
+struct pub_slot {
+	uint16_t len;    /* header bytes; 0: slot unused */
+	uint16_t pid_at; /* offset of the packet id; 0: QoS 0, none */
+	uint8_t version, qos;
+	bool retain, dup;
+	uint8_t bytes[PUB_CACHE_HDR];
+};
+struct pub_cache {
+	struct msg *msg;        /* a reference; NULL: nothing cached */
+	const struct msg *seen; /* the last message encoded (not a reference) */
+	uint64_t now;           /* w->now when cached: the expiry left depends on it */
+	unsigned next;          /* slot to fill next */
+	struct pub_slot slot[PUB_CACHE_SLOTS];
+};
+
+/* Bytes of a worker's scratch read buffer (conn.c, conn_on_readable()). */
+#define WORKER_SCRATCH_SIZE (64u * 1024u)
 
 /* The connection module's state of a worker (w->conn_state), made by
  * conn_worker_new(): what conn.c, conn_out.c and conn_sink.c keep per
  * worker. */
 struct conn_worker {
-	struct conn *conns;      /* every live conn, doubly linked */
-	struct conn *flush;      /* conns with output to write */
-	struct conn *closing;    /* conns to reap before sleeping */
-	struct conn *lingering;  /* reaped conns closing gracefully */
-	struct conn *handed_off; /* conn just handed to another worker */
-	struct map auth_wait;    /* conn id -> conn waiting for a password verdict */
+	struct conn *conns;         /* every live conn, doubly linked */
+	struct conn *flush;         /* conns with output to write */
+	struct conn *closing;       /* conns to reap before sleeping */
+	struct conn *lingering;     /* reaped conns closing gracefully */
+	struct conn *handed_off;    /* conn just handed to another worker */
+	struct map auth_wait;       /* conn id -> conn waiting for a password verdict */
+	uint8_t *scratch;           /* the read scratch, WORKER_SCRATCH_SIZE bytes */
+	bool scratch_busy;          /* its bytes are being handled */
+	struct pub_cache pub_cache; /* headers of the message being fanned out */
 };
 
 /* Puts c on its worker's flush list (once; not when closing). */

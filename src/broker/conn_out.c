@@ -340,7 +340,7 @@ static bool msg_plain(const struct msg *m)
 static struct pub_slot *pub_cache_find(struct worker *w, const struct msg *m, uint8_t version,
                                        uint8_t qos, bool retain, bool dup)
 {
-	struct pub_cache *pc = &w->pub_cache;
+	struct pub_cache *pc = &w->conn_state->pub_cache;
 	if (pc->msg != m || (m->expire_at && pc->now != w->now))
 		return NULL;
 	for (unsigned i = 0; i < PUB_CACHE_SLOTS; i++) {
@@ -357,7 +357,7 @@ static struct pub_slot *pub_cache_find(struct worker *w, const struct msg *m, ui
 static void pub_cache_put(struct worker *w, struct msg *m, const struct pub_head *h,
                           size_t topic_len, uint8_t version, const uint8_t *hdr, size_t n)
 {
-	struct pub_cache *pc = &w->pub_cache;
+	struct pub_cache *pc = &w->conn_state->pub_cache;
 	if (n > PUB_CACHE_HDR)
 		return;
 	if (pc->seen != m) {
@@ -388,7 +388,7 @@ static void pub_cache_put(struct worker *w, struct msg *m, const struct pub_head
 
 void pub_cache_clear(struct worker *w)
 {
-	struct pub_cache *pc = &w->pub_cache;
+	struct pub_cache *pc = &w->conn_state->pub_cache;
 	if (!pc->msg)
 		return;
 	msg_unref(pc->msg);

@@ -94,29 +94,6 @@ struct inbox_item {
 	} u;
 };
 
-/* The encoded PUBLISH headers of one message, per kind of subscriber
- * (conn.c, conn_send_publish()): encoded for the first subscriber of a
- * kind, copied with its packet id for the next ones. */
-#define PUB_CACHE_SLOTS 4
-#define PUB_CACHE_HDR   128
-struct pub_slot {
-	uint16_t len;    /* header bytes; 0: slot unused */
-	uint16_t pid_at; /* offset of the packet id; 0: QoS 0, none */
-	uint8_t version, qos;
-	bool retain, dup;
-	uint8_t bytes[PUB_CACHE_HDR];
-};
-struct pub_cache {
-	struct msg *msg;        /* a reference; NULL: nothing cached */
-	const struct msg *seen; /* the last message encoded (not a reference) */
-	uint64_t now;           /* w->now when cached: the expiry left depends on it */
-	unsigned next;          /* slot to fill next */
-	struct pub_slot slot[PUB_CACHE_SLOTS];
-};
-
-/* Bytes of a worker's scratch read buffer (conn.c, conn_on_readable()). */
-#define WORKER_SCRATCH_SIZE (64u * 1024u)
-
 struct msg_pool;
 struct route_worker;
 struct session_registry;
@@ -166,15 +143,14 @@ struct worker {
 	/* Lines that repeat per message (drops, denied publishes), at most
 	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
 	struct log_limiter log_limit;
-	/* The hot path's memory, so that a message costs no allocation:
-	 * spare buffer blocks for conns' input and output (util/buf.h),
-	 * message blocks (util/msg.h), the read scratch (WORKER_SCRATCH_SIZE bytes) and the headers of the
-	 * message being fanned out. */
+	/* The hot path's memory, so that a message costs no allocation: the
+	 * worker's allocators, shared by the modules that run on it (util/buf.h:
+	 * spare buffer blocks for conns' input and output and the transports';
+	 * util/msg.h: blocks of the messages published here). The read scratch
+	 * and the cached PUBLISH headers are the connection module's
+	 * (conn_internal.h). */
 	struct buf_bins bins;
-	struct msg_pool *msg_pool; /* blocks of the messages published here */
-	uint8_t *scratch;
-	bool scratch_busy; /* its bytes are being handled */
-	struct pub_cache pub_cache;
+	struct msg_pool *msg_pool;
 };
 
 /* The window of log_limit: "N more dropped for client X in the last 10 s". */
