@@ -115,34 +115,42 @@ struct worker {
 	 * publishers' in-flight windows). */
 	atomic_size_t backlog;
 
-	struct router *router;
-	struct session_registry *sessions; /* by client id and id (session.c) */
-	struct conn_worker *conn_state;    /* conn lists, auth waits (conn_internal.h) */
-	struct inbox_item **outbox;        /* per target worker, to push */
+	struct router *router;      /* this worker's replica (router.c) */
+	struct inbox_item **outbox; /* per target worker, to push */
 	/* Per target worker, the batch of deliveries this iteration routes
 	 * there (route.c fills it), not yet in the outbox: part of the outbox,
 	 * as whatever is queued behind it closes it (worker_outbox(), also
 	 * used by flow.c, which must not call route.c). */
 	struct inbox_item **deliver_open;
-	struct route_worker *route; /* pending acks, dedup scratch, spare batches (route.c) */
-	/* The matches of the publish being routed: route.c's scratch, kept
-	 * inline for speed (see struct route_worker) and touched there only. */
-	struct route_matches route_matches;
 	uint64_t now; /* monotonic ms, once per iteration */
 	struct worker_stats stats;
-	uint64_t util_at, util_busy;     /* last loop-utilisation sample */
-	struct sys_state *sys;           /* $SYS publishing (worker 0 only) */
-	struct auth_state *auth;         /* password and ACL files in force here */
-	struct persist_worker *persist;  /* store batch, tickets, held answers (persist.c) */
-	struct flow_paused *flow_paused; /* publishers paused by flow control (flow_pause.c) */
+	uint64_t util_at, util_busy; /* last loop-utilisation sample */
+	uint64_t next_tick;
 	/* A cell drained: run flow_resume() before sleeping. The loop's flag,
 	 * set by the cells (flow.c, which calls no connection code) and by
 	 * INBOX_FLOW_WAKE. */
 	bool flow_recheck;
-	uint64_t next_tick;
 	/* Lines that repeat per message (drops, denied publishes), at most
 	 * one per client and kind every LOG_REPEAT_WINDOW_MS, plus a count. */
 	struct log_limiter log_limit;
+
+	/* The modules' states: each type is private to its module, which makes
+	 * and frees it (<module>_worker_new() and _free(), called by broker.c;
+	 * sys.c and auth.c on their own); other files reach it through the
+	 * module's functions only. */
+	struct session_registry *sessions; /* by client id and by id (session.c) */
+	struct conn_worker *conn_state;    /* conn lists, auth waits, read scratch,
+	                                    * PUBLISH header cache (conn_internal.h) */
+	struct route_worker *route;        /* pending acks, dedup table, spare batches (route.c) */
+	struct persist_worker *persist;    /* store batch, tickets, held answers (persist.c) */
+	struct flow_paused *flow_paused;   /* publishers paused by flow control (flow_pause.c) */
+	struct sys_state *sys;             /* $SYS publishing, worker 0 only (sys.c) */
+	struct auth_state *auth;           /* password and ACL files in force here (auth.c) */
+	/* The matches of the publish being routed: route.c's scratch, kept
+	 * inline for speed (one pointer fewer live in route_publish()'s loop,
+	 * see struct route_worker) and touched there only. */
+	struct route_matches route_matches;
+
 	/* The hot path's memory, so that a message costs no allocation: the
 	 * worker's allocators, shared by the modules that run on it (util/buf.h:
 	 * spare buffer blocks for conns' input and output and the transports';
