@@ -79,6 +79,37 @@ static void connect_resumes_session(void **state)
 	fake_broker_free(b);
 }
 
+/* The registry of sessions (session.c): a session is found by client id
+ * and by id, counted and iterated while it lives, and gone from all of them
+ * once a clean session's connection ends; an id of another worker's session
+ * is not found here. */
+static void connect_sessions_registry(void **state)
+{
+	(void)state;
+	struct broker *b = fake_broker(2, NULL);
+	struct worker *w = b->workers[1];
+	const char *cid = fake_cid_on(b, 1, "reg", (char[64]){0});
+	struct fake_sink *f = fake_connect(w, TERN_V5, cid, true, NULL);
+	struct session *s = fake_session(w, cid);
+	assert_non_null(s);
+	assert_ptr_equal(f->sink.session, s);
+	assert_ptr_equal(session_by_id(w, s->id), s);
+	assert_null(session_by_id(b->workers[0], s->id));
+	assert_null(session_find(b->workers[0], (const uint8_t *)cid, strlen(cid)));
+	assert_int_equal(session_count(w), 1);
+	size_t pos = 0;
+	assert_ptr_equal(session_next(w, &pos), s);
+	assert_null(session_next(w, &pos));
+	uint64_t id = s->id;
+	fake_free(f); /* expiry 0: the session ends with its connection */
+	assert_null(fake_session(w, cid));
+	assert_null(session_by_id(w, id));
+	assert_int_equal(session_count(w), 0);
+	pos = 0;
+	assert_null(session_next(w, &pos));
+	fake_broker_free(b);
+}
+
 /* [MQTT-3.1.2-4]: Clean Start 1 discards the existing session: Session
  * Present 0 and no subscription left, in the session or in the router. */
 static void connect_clean_start_discards_session(void **state)
@@ -412,6 +443,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(connect_new_session_is_accepted),
 	        cmocka_unit_test(connect_resumes_session),
+	        cmocka_unit_test(connect_sessions_registry),
 	        cmocka_unit_test(connect_clean_start_discards_session),
 	        cmocka_unit_test(connect_empty_id_needs_clean_session_v311),
 	        cmocka_unit_test(connect_empty_id_is_assigned_v5),
