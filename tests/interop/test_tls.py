@@ -17,10 +17,16 @@ import paho.mqtt.client as mqtt
 import pytest
 
 import mqtt_raw as m
+from helpers import wait_for
 from conftest import Broker, WORKER_COUNTS, free_port, wait_port, tail
 
 pytestmark = pytest.mark.ternd_only
 
+
+
+def read_log(broker):
+    with open(broker.log) as f:
+        return f.read()
 
 def openssl(*args, cwd):
     subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
@@ -201,10 +207,8 @@ def test_certificate_identity_becomes_the_username(tls_broker, pki):
     s = tls_socket(tls_broker.tls_port, pki, cert="alice")
     assert mqtt_over(s, "id-client") == 0
     s.close()
-    time.sleep(0.2)
-    with open(tls_broker.log) as f:
-        log = f.read()
-    assert "as id-client (p4, c1, k60, u'alice')" in log, log
+    # The log writer thread may write the line after the CONNACK: wait.
+    assert wait_for(lambda: "as id-client (p4, c1, k60, u'alice')" in read_log(tls_broker), 5), read_log(tls_broker)
 
 
 @pytest.mark.broker_config("require_certificate true", "use_identity_as_username true",
@@ -229,10 +233,8 @@ def test_resumed_session_on_a_verifying_listener(tls_broker, pki, version):
         assert s.session_reused == (attempt == 1)
         session = s.session
         s.close()
-    time.sleep(0.2)
-    with open(tls_broker.log) as f:
-        log = f.read()
-    assert "as resume-1 (p4, c1, k60, u'alice')" in log, log
+    # The log writer thread may write the line after the CONNACK: wait.
+    assert wait_for(lambda: "as resume-1 (p4, c1, k60, u'alice')" in read_log(tls_broker), 5), read_log(tls_broker)
 
 
 def test_config_errors_name_the_problem(tmp_path, pki):
