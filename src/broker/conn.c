@@ -209,9 +209,10 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 	}
 	if (why && b->cfg.connection_messages) {
 		const struct session *s = c->sink.session;
+		struct tern_bytes cid =
+		        s ? session_client_id(s) : (struct tern_bytes){(const uint8_t *)"?", 1};
 		log_write(&b->log, LOG_TYPE_NOTICE, "Client %.*s [%s] disconnected: %s.",
-		          s ? (int)s->client_id_len : 1, s ? (const char *)s->client_id : "?",
-		          conn_peer(c, (char[64]){0}), why);
+		          (int)cid.len, (const char *)cid.data, conn_peer(c, (char[64]){0}), why);
 	}
 }
 

@@ -291,11 +291,11 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	const struct config *cfg = &b->cfg;
 
 	struct session *s = session_find(w, cid.data, cid.len);
-	if (s && s->conn) {
+	if (s && session_sink(s)) {
 		/* Takeover: the existing connection is closed [MQTT-3.1.4-3],
 		 * with DISCONNECT 0x8E for v5. Its will follows the usual
 		 * rules, and a session with expiry 0 ends with it. */
-		struct sink *old = s->conn;
+		struct sink *old = session_sink(s);
 		sink_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
 		handle_detach(old);
 		s = session_find(w, cid.data, cid.len);
@@ -303,7 +303,7 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	/* Timers run on a tick: what fell due since then happens now, so an
 	 * expired session is not resumed [MQTT-3.1.2-23] and an overdue will
 	 * is published, not cancelled [MQTT-3.1.2-8]. */
-	if (s && !s->conn && session_tick(s, w->now))
+	if (s && !session_sink(s) && session_tick(s, w->now))
 		s = NULL;
 	bool present = false;
 	if (s && p->clean_start) {
@@ -361,7 +361,8 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	}
 	if (p->will) {
 		k->will = msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
-		                  p->version == TERN_V5 ? &p->will_props : NULL, s->id, w->now);
+		                  p->version == TERN_V5 ? &p->will_props : NULL, session_id(s),
+		                  w->now);
 		if (!k->will) {
 			refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 			return;

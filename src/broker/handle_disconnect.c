@@ -24,7 +24,7 @@ void handle_disconnect(struct sink *k, struct session *s, const struct tern_reas
 	if (k->version == TERN_V5 && (p->props.present & TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY))) {
 		/* A session that ends at disconnect cannot be given an expiry
 		 * now [MQTT-3.14.2-2]. */
-		if (s->expiry == 0 && p->props.session_expiry != 0) {
+		if (session_expiry(s) == 0 && p->props.session_expiry != 0) {
 			sink_close(k, TERN_RC_PROTOCOL_ERROR, "session expiry set on DISCONNECT");
 			return;
 		}

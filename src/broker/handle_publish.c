@@ -85,7 +85,8 @@ static void answer(struct sink *k, struct session *s, const struct tern_publish 
 
 void handle_publish(struct sink *k, struct session *s, const struct tern_publish *p)
 {
-	struct worker *w = s->w;
+	struct worker *w = session_worker(s);
+	struct tern_bytes cid = session_client_id(s);
 	struct broker *b = w->broker;
 	stat_add(&w->stats, (enum stat_id)(STAT_PUB_IN_Q0 + p->qos), 1);
 
@@ -111,15 +112,14 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 			sink_close(k, TERN_RC_TOPIC_NAME_INVALID, "topic has too many levels");
 		return;
 	}
-	if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                  s->username != NULL, topic, ACL_WRITE)) {
+	if (!session_allowed(s, topic, ACL_WRITE)) {
 		/* Denied: v5 says so with 0x87 (Not authorized); 3.1.1
 		 * cannot, so the message is acknowledged and dropped, as
 		 * mosquitto does. */
 		static const struct log_kind denied = {LOG_TYPE_NOTICE, "denied PUBLISH"};
-		if (log_limit_pass(&w->log_limit, &denied, s->client_id, s->client_id_len, w->now))
+		if (log_limit_pass(&w->log_limit, &denied, cid.data, cid.len, w->now))
 			log_write(&b->log, LOG_TYPE_NOTICE, "Denied PUBLISH from %.*s to '%.*s'.",
-			          (int)s->client_id_len, (const char *)s->client_id, (int)topic.len,
+			          (int)cid.len, (const char *)cid.data, (int)topic.len,
 			          (const char *)topic.data);
 		answer(k, s, p, TERN_RC_NOT_AUTHORIZED);
 		return;
@@ -141,12 +141,10 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 		 * why in the acknowledgement. */
 		static const struct log_kind oversize = {LOG_TYPE_NOTICE,
 		                                         "over message_size_limit"};
-		if (log_limit_pass(&w->log_limit, &oversize, s->client_id, s->client_id_len,
-		                   w->now))
+		if (log_limit_pass(&w->log_limit, &oversize, cid.data, cid.len, w->now))
 			log_write(&b->log, LOG_TYPE_NOTICE,
 			          "Dropped a %u byte message from %.*s: over message_size_limit.",
-			          p->payload.len, (int)s->client_id_len,
-			          (const char *)s->client_id);
+			          p->payload.len, (int)cid.len, (const char *)cid.data);
 		/* A PUBREC >= 0x80 ends the QoS 2 flow: no id to remember. */
 		answer(k, s, p, TERN_RC_QUOTA_EXCEEDED);
 		return;
@@ -172,7 +170,7 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 		return;
 	}
 	struct msg *m = msg_new_in(w->msg_pool, topic, p->payload, p->qos, p->retain,
-	                           k->version == TERN_V5 ? &p->props : NULL, s->id, w->now);
+	                           k->version == TERN_V5 ? &p->props : NULL, session_id(s), w->now);
 	if (!m) {
 		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
 		return;

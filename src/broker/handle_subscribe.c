@@ -70,7 +70,7 @@ static struct plan *plan_new(const struct sink *k, const struct session *s,
 		return NULL;
 	}
 	pl->conn_id = k->id;
-	pl->session_id = s->id;
+	pl->session_id = session_id(s);
 	pl->type = type;
 	pl->packet_id = packet_id;
 	return pl;
@@ -142,7 +142,8 @@ static void answer_when_routed(struct worker *w, struct route_batch *batch, stru
 
 void handle_subscribe(struct sink *k, struct session *s, const struct tern_subscribe *p)
 {
-	struct worker *w = s->w;
+	struct worker *w = session_worker(s);
+	struct tern_bytes cid = session_client_id(s);
 	uint32_t sub_id = 0;
 	size_t cur = 0;
 	if (k->version == TERN_V5)
@@ -163,7 +164,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		bool shared = tern_topic_filter_share(e.filter, &group, &plain);
 		if (!shared)
 			plain = e.filter;
-		bool is_new = !map_get(&s->subs, &w->broker->hash_key, e.filter.data, e.filter.len);
+		bool is_new = !session_has_sub(s, e.filter);
 		const struct config *cfg = &w->broker->cfg;
 		if (topic_too_deep(w->broker, e.filter)) {
 			/* Well-formed but beyond max_topic_levels. */
@@ -171,8 +172,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			                                : TERN_RC_UNSPECIFIED;
 			continue;
 		}
-		if (!auth_allowed(w, s->client_id, s->client_id_len, s->username, s->username_len,
-		                  s->username != NULL, e.filter, ACL_SUBSCRIBE)) {
+		if (!session_allowed(s, e.filter, ACL_SUBSCRIBE)) {
 			/* Nothing under this filter is readable. A filter the
 			 * ACL allows only in part is granted: each delivery is
 			 * checked (session_deliver_take), as mosquitto does. The
@@ -182,17 +182,18 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			 * test_subscribe_failure requires 0x80. */
 			*reason = TERN_RC_UNSPECIFIED;
 			log_write(&w->broker->log, LOG_TYPE_NOTICE,
-			          "Denied SUBSCRIBE from %.*s to '%.*s'.", (int)s->client_id_len,
-			          (const char *)s->client_id, (int)e.filter.len,
+			          "Denied SUBSCRIBE from %.*s to '%.*s'.", (int)cid.len,
+			          (const char *)cid.data, (int)e.filter.len,
 			          (const char *)e.filter.data);
 			continue;
 		}
-		if (is_new && cfg->max_subscriptions && s->subs.count >= cfg->max_subscriptions) {
+		if (is_new && cfg->max_subscriptions &&
+		    session_sub_count(s) >= cfg->max_subscriptions) {
 			*reason = k->version == TERN_V5 ? TERN_RC_QUOTA_EXCEEDED
 			                                : TERN_RC_UNSPECIFIED;
 			log_write(&w->broker->log, LOG_TYPE_NOTICE,
 			          "Client %.*s: subscription refused, max_subscriptions reached.",
-			          (int)s->client_id_len, (const char *)s->client_id);
+			          (int)cid.len, (const char *)cid.data);
 			continue;
 		}
 		/* A repeated filter replaces the subscription's options
@@ -205,7 +206,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			continue;
 		}
 		/* Every route of a session carries its flow cell (flow.h). */
-		struct route r = {.session = s->id,
+		struct route r = {.session = session_id(s),
 		                  .flow = session_flow(s),
 		                  .sub_id = sub_id,
 		                  .home = (uint16_t)w->id,
@@ -220,9 +221,9 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		}
 		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
-		log_write(&w->broker->log, LOG_TYPE_SUBSCRIBE, "%.*s %u %.*s",
-		          (int)s->client_id_len, (const char *)s->client_id, e.qos,
-		          (int)e.filter.len, (const char *)e.filter.data);
+		log_write(&w->broker->log, LOG_TYPE_SUBSCRIBE, "%.*s %u %.*s", (int)cid.len,
+		          (const char *)cid.data, e.qos, (int)e.filter.len,
+		          (const char *)e.filter.data);
 		/* Retained messages: not for shared subscriptions (4.8.2);
 		 * retain handling 0 always, 1 only for a new subscription, 2
 		 * never [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11]. */
@@ -243,7 +244,8 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 
 void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_unsubscribe *p)
 {
-	struct worker *w = s->w;
+	struct worker *w = session_worker(s);
+	struct tern_bytes cid = session_client_id(s);
 	struct plan *pl = plan_new(k, s, TERN_UNSUBACK, p->packet_id, p->count);
 	if (!pl) {
 		sink_close(k, TERN_RC_UNSPECIFIED, "out of memory");
@@ -259,11 +261,11 @@ void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_uns
 			*reason = TERN_RC_NO_SUBSCRIPTION_EXISTED;
 			continue;
 		}
-		struct route r = {.session = s->id, .home = (uint16_t)w->id};
+		struct route r = {.session = session_id(s), .home = (uint16_t)w->id};
 		*reason = route_change(w, &batch, false, f, &r) ? TERN_RC_UNSPECIFIED
 		                                                : TERN_RC_SUCCESS;
-		log_write(&w->broker->log, LOG_TYPE_UNSUBSCRIBE, "%.*s %.*s", (int)s->client_id_len,
-		          (const char *)s->client_id, (int)f.len, (const char *)f.data);
+		log_write(&w->broker->log, LOG_TYPE_UNSUBSCRIBE, "%.*s %.*s", (int)cid.len,
+		          (const char *)cid.data, (int)f.len, (const char *)f.data);
 	}
 	/* v3.1.1's UNSUBACK has no reason codes: the codec leaves them out. */
 	answer_when_routed(w, &batch, pl);

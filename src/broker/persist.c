@@ -264,10 +264,10 @@ static TERN_MUST_CHECK enum tern_err load_sub(void *arg, uint64_t session, const
 	struct tern_bytes f = {filter, (uint32_t)len};
 	if (session_restore_sub(s, f, qos, flags, rh, sub_id))
 		return TERN_E_NOMEM;
-	struct route r = {.session = s->id,
+	struct route r = {.session = session_id(s),
 	                  .flow = session_flow(s),
 	                  .sub_id = sub_id,
-	                  .home = (uint16_t)s->w->id,
+	                  .home = (uint16_t)session_worker(s)->id,
 	                  .qos = qos,
 	                  .flags = flags};
 	if (!r.flow)

@@ -205,13 +205,8 @@ static void deliver_local(struct worker *w, struct deliver_target *t)
 		delivery_clear(&t->d);
 		return;
 	}
-	bool counted = t->d.qos > 0;
-	session_deliver_take(s, &t->d);
-	/* Counted by the publishing worker while on its way (hand_over);
-	 * the session counts it again if it queued it. Every route of s
-	 * carries s->flow. */
-	if (counted && s->flow)
-		flow_sub(w, s->flow, 1);
+	/* Counted by the publishing worker while on its way (hand_over). */
+	session_arrive_take(s, &t->d);
 }
 
 void route_inbox(struct worker *w, struct inbox_item *it)

@@ -113,6 +113,58 @@ struct session *session_next(struct worker *w, size_t *pos)
 	return map_next(&w->sessions->by_cid, pos);
 }
 
+uint64_t session_id(const struct session *s)
+{
+	return s->id;
+}
+
+struct worker *session_worker(const struct session *s)
+{
+	return s->w;
+}
+
+struct tern_bytes session_client_id(const struct session *s)
+{
+	return (struct tern_bytes){s->client_id, s->client_id_len};
+}
+
+struct sink *session_sink(const struct session *s)
+{
+	return s->conn;
+}
+
+uint32_t session_expiry(const struct session *s)
+{
+	return s->expiry;
+}
+
+bool session_allowed(const struct session *s, struct tern_bytes topic, int access)
+{
+	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
+	                    s->username != NULL, topic, access);
+}
+
+bool session_has_sub(const struct session *s, struct tern_bytes filter)
+{
+	return map_get(&s->subs, &s->w->broker->hash_key, filter.data, filter.len) != NULL;
+}
+
+size_t session_sub_count(const struct session *s)
+{
+	return s->subs.count;
+}
+
+uint64_t session_held(const struct session *s)
+{
+	return s->queue.n + s->n_inflight;
+}
+
+bool session_due(const struct session *s, uint64_t now)
+{
+	return !s->conn &&
+	       ((s->will && now >= s->will_at) || (s->expire_at && now >= s->expire_at));
+}
+
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
 {
 	/* One allocation with the client id: idle sessions are many. */

@@ -2,8 +2,9 @@
  * session.h - the MQTT session of one client id (session.c, session_out.c):
  * its subscriptions, its queue, its in-flight window, its inbound QoS 2 ids
  * and its will, and what the store keeps of them. A session lives on its
- * home worker and is touched by that worker only; its state is changed only
- * by the functions below.
+ * home worker and is touched by that worker only; its state
+ * (session_int.h) is private to the module, read and changed only through
+ * the functions below.
  */
 #ifndef TERN_BROKER_SESSION_H
 #define TERN_BROKER_SESSION_H
@@ -26,65 +27,45 @@ struct store_loaded_session;
 struct msg;
 struct worker;
 
-struct sub {
-	uint8_t *filter; /* the whole filter as subscribed ($share/.. kept) */
-	uint16_t len;
-	uint8_t qos;
-	uint8_t flags; /* ROUTE_NO_LOCAL, ROUTE_RAP */
-	uint8_t retain_handling;
-	uint32_t sub_id;
-};
-
 enum inflight_state {
 	INFLIGHT_WAIT_PUBACK,  /* QoS 1 PUBLISH sent */
 	INFLIGHT_WAIT_PUBREC,  /* QoS 2 PUBLISH sent */
 	INFLIGHT_WAIT_PUBCOMP, /* PUBREL sent */
 };
 
-struct inflight {
-	struct delivery d;
-	uint16_t packet_id;
-	uint8_t state;
-	bool unsent;       /* of a resumed session, not yet sent again */
-	uint64_t store_id; /* the message's store id, kept past PUBREC */
-};
+struct session; /* private to the session module (session_int.h) */
 
-struct session {
-	/* Ordered by size to keep an idle session small. */
-	uint64_t id;
-	struct worker *w;
-	struct sink *conn;         /* its connection (sink.h); NULL while offline */
-	uint8_t *username;         /* of the last connection, for ACL checks; owned; NULL: none */
-	uint64_t expire_at;        /* monotonic ms while offline; 0: not counting */
-	struct map subs;           /* filter -> struct sub (owned) */
-	struct ring queue;         /* of struct delivery, waiting for the window */
-	uint64_t q_bytes;          /* payload bytes in the queue */
-	struct inflight *inflight; /* in send order */
-	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
-	struct msg *will;          /* pending will after an abnormal disconnect */
-	uint64_t will_at;
-	struct flow_cell *flow; /* from the first subscription on (flow.h); a reference */
-	uint32_t expiry;        /* seconds after disconnect; UINT32_MAX: never */
-	uint32_t n_inflight, cap_inflight;
-	uint32_t n_unsent; /* in-flight entries waiting to be resent */
-	uint32_t n_qos2_in, cap_qos2_in;
-	uint32_t will_expiry;
-	uint32_t n_held; /* its acks waiting for a commit (session_ack) */
-	uint16_t client_id_len;
-	uint16_t username_len;
-	uint16_t next_packet_id;
-	/* Two bit-fields share a byte, so that with the queue's struct ring
-	 * (20 bytes and 4 of padding) the session keeps its size; both are
-	 * read only when the session or its will is stored or published. */
-	uint8_t version : 4; /* TERN_V31 .. TERN_V5 */
-	bool will_has_expiry : 1;
-	/* Its row is in the store (or in a batch on its way there), and with
-	 * it everything the session holds: set and cleared only by the
-	 * transitions of session.c, mirrored in flow->stored for the workers
-	 * that route to it. */
-	bool stored;
-	uint8_t client_id[]; /* not NUL-terminated; allocated with the session */
-};
+/* Its id (unique for the broker's life; routes and waiting answers name
+ * the session by it). */
+uint64_t session_id(const struct session *s);
+
+/* Its home worker, the only one that touches it. */
+struct worker *session_worker(const struct session *s);
+
+/* Its client id (not NUL-terminated). */
+struct tern_bytes session_client_id(const struct session *s);
+
+/* Its connection (sink.h); NULL while offline. */
+struct sink *session_sink(const struct session *s);
+
+/* Its Session Expiry Interval in seconds (UINT32_MAX: never). */
+uint32_t session_expiry(const struct session *s);
+
+/* Whether the ACL lets s's client (client id and username of its last
+ * connection) use topic (or filter) for access (ACL_READ, ACL_WRITE,
+ * ACL_SUBSCRIBE: auth/acl.h). */
+bool session_allowed(const struct session *s, struct tern_bytes topic, int access);
+
+/* Whether s has a subscription of exactly this filter; how many it has. */
+bool session_has_sub(const struct session *s, struct tern_bytes filter);
+size_t session_sub_count(const struct session *s);
+
+/* Messages s holds for its client: queued and in flight. */
+uint64_t session_held(const struct session *s);
+
+/* Whether an offline s has work due at now (its will or its expiry), for
+ * which the tick calls session_tick(). */
+bool session_due(const struct session *s, uint64_t now);
 
 /* Creates w's registry of sessions (w->sessions, private to session.c):
  * by client id and by session id. TERN_E_NOMEM when out of memory. */
@@ -262,6 +243,12 @@ void session_record_delivery(struct worker *w, const struct route *r, struct del
  * Takes ownership of *d in every case (dropping it when it cannot be kept).
  */
 void session_deliver_take(struct session *s, struct delivery *d);
+
+/* A delivery routed by another worker (or counted as on its way by this
+ * one) reaches its session on the home worker: session_deliver_take(),
+ * then the flow cell no longer counts it as on its way (the session counts
+ * it again if it queued it). */
+void session_arrive_take(struct session *s, struct delivery *d);
 
 /* Sends queued messages while the in-flight window has room. */
 void session_pump(struct session *s);

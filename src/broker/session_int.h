@@ -1,6 +1,10 @@
 /*
  * session_int.h - what session.c and session_out.c share and nobody else
- * uses: how a session's transitions reach the store.
+ * uses: the session's state (struct session, its subscriptions and its
+ * in-flight entries; the rest of the broker reaches it through the
+ * functions of session.h) and how its transitions reach the store. The
+ * handler tests (tests/unit/handler_fake.h) include it to check that
+ * state, as the module's own tests.
  */
 #ifndef TERN_BROKER_SESSION_INT_H
 #define TERN_BROKER_SESSION_INT_H
@@ -10,6 +14,60 @@
 #include "broker/session.h"
 #include "store/store.h"
 #include "util/msg.h"
+
+struct sub {
+	uint8_t *filter; /* the whole filter as subscribed ($share/.. kept) */
+	uint16_t len;
+	uint8_t qos;
+	uint8_t flags; /* ROUTE_NO_LOCAL, ROUTE_RAP */
+	uint8_t retain_handling;
+	uint32_t sub_id;
+};
+
+struct inflight {
+	struct delivery d;
+	uint16_t packet_id;
+	uint8_t state;
+	bool unsent;       /* of a resumed session, not yet sent again */
+	uint64_t store_id; /* the message's store id, kept past PUBREC */
+};
+
+struct session {
+	/* Ordered by size to keep an idle session small. */
+	uint64_t id;
+	struct worker *w;
+	struct sink *conn;         /* its connection (sink.h); NULL while offline */
+	uint8_t *username;         /* of the last connection, for ACL checks; owned; NULL: none */
+	uint64_t expire_at;        /* monotonic ms while offline; 0: not counting */
+	struct map subs;           /* filter -> struct sub (owned) */
+	struct ring queue;         /* of struct delivery, waiting for the window */
+	uint64_t q_bytes;          /* payload bytes in the queue */
+	struct inflight *inflight; /* in send order */
+	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
+	struct msg *will;          /* pending will after an abnormal disconnect */
+	uint64_t will_at;
+	struct flow_cell *flow; /* from the first subscription on (flow.h); a reference */
+	uint32_t expiry;        /* seconds after disconnect; UINT32_MAX: never */
+	uint32_t n_inflight, cap_inflight;
+	uint32_t n_unsent; /* in-flight entries waiting to be resent */
+	uint32_t n_qos2_in, cap_qos2_in;
+	uint32_t will_expiry;
+	uint32_t n_held; /* its acks waiting for a commit (session_ack) */
+	uint16_t client_id_len;
+	uint16_t username_len;
+	uint16_t next_packet_id;
+	/* Two bit-fields share a byte, so that with the queue's struct ring
+	 * (20 bytes and 4 of padding) the session keeps its size; both are
+	 * read only when the session or its will is stored or published. */
+	uint8_t version : 4; /* TERN_V31 .. TERN_V5 */
+	bool will_has_expiry : 1;
+	/* Its row is in the store (or in a batch on its way there), and with
+	 * it everything the session holds: set and cleared only by the
+	 * transitions of session.c, mirrored in flow->stored for the workers
+	 * that route to it. */
+	bool stored;
+	uint8_t client_id[]; /* not NUL-terminated; allocated with the session */
+};
 
 /* The batch a stored session's operations go into: NULL when s is not
  * stored (then nothing of it is kept) or without a store. */

@@ -292,6 +292,15 @@ void session_deliver_take(struct session *s, struct delivery *d)
 		drop(s, d, "queue full (max_queued_messages / max_queued_bytes)");
 }
 
+void session_arrive_take(struct session *s, struct delivery *d)
+{
+	bool counted = d->qos > 0;
+	session_deliver_take(s, d);
+	/* Every route of s carries s->flow. */
+	if (counted && s->flow)
+		flow_sub(s->w, s->flow, 1);
+}
+
 void session_pump(struct session *s)
 {
 	/* First what a resumed session still has to resend, in order

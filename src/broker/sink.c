@@ -13,5 +13,6 @@
 struct sink *sink_find(struct worker *w, uint64_t session_id, uint64_t conn_id)
 {
 	struct session *s = session_by_id(w, session_id);
-	return s && s->conn && s->conn->id == conn_id ? s->conn : NULL;
+	struct sink *k = s ? session_sink(s) : NULL;
+	return k && k->id == conn_id ? k : NULL;
 }

@@ -204,12 +204,12 @@ static void tick(struct worker *w)
 	size_t cap = 0;
 	uint64_t queued = 0;
 	while ((s = session_next(w, &pos))) {
-		queued += s->queue.n + s->n_inflight;
-		if (s->conn) {
+		queued += session_held(s);
+		if (session_sink(s)) {
 			session_flow_tick(s, now);
 			continue;
 		}
-		if ((s->will && now >= s->will_at) || (s->expire_at && now >= s->expire_at)) {
+		if (session_due(s, now)) {
 			if (n == cap) {
 				size_t ncap = cap ? cap * 2 : 16;
 				struct session **d = realloc(due, ncap * sizeof(*d));

@@ -16,6 +16,11 @@
  * fake_decode(): encoded, then decoded, so the handler gets what conn.c
  * would give it). With more than one worker, what goes through inboxes
  * (router changes and their acks) moves with fake_settle().
+ *
+ * The handler tests are the session module's tests too: they check what a
+ * handler did to the session's state (its in-flight window, its
+ * subscriptions, whether it is stored), so they see struct session
+ * through the module's internal header, as test_conn.c sees struct conn.
  */
 #ifndef TERN_TEST_HANDLER_FAKE_H
 #define TERN_TEST_HANDLER_FAKE_H
@@ -35,6 +40,7 @@
 #include "broker/delivery.h"
 #include "broker/handlers.h"
 #include "broker/session.h"
+#include "broker/session_int.h"
 #include "broker/sink.h"
 #include "broker/worker.h"
 #include "tern/codec.h"
