@@ -307,14 +307,52 @@ void conn_linger_expire(struct worker *w, uint64_t now)
 	}
 }
 
-void conn_attach(struct conn *c)
+enum tern_err conn_adopt(struct worker *w, struct conn *c)
 {
-	struct conn_worker *cw = c->w->conn_state;
+	c->w = w;
+	/* A connection handed over keeps the write interest it had (a
+	 * handshake's reply still going out). */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (c->epollout ? EPOLLOUT : 0),
+	                         .data.ptr = c};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+		return TERN_E_SYS;
+	struct conn_worker *cw = w->conn_state;
 	c->prev = NULL;
 	c->next = cw->conns;
 	if (cw->conns)
 		cw->conns->prev = c;
 	cw->conns = c;
+	return TERN_OK;
+}
+
+void conn_arrive(struct worker *w, struct conn *c)
+{
+	if (conn_adopt(w, c)) {
+		conn_free(c);
+		return;
+	}
+	/* What the old worker had not written yet (a handshake's reply)
+	 * goes out from here. */
+	if (conn_pending_out(c) || c->tp->out_pending(c))
+		conn_flush(c);
+	/* Home already: a second hand-over cannot happen. */
+	(void)conn_process(c);
+}
+
+void conn_on_event(struct conn *c, uint32_t events)
+{
+	if (c->state == CONN_LINGER) {
+		conn_linger_event(c, events);
+		return;
+	}
+	if (c->state == CONN_CLOSING)
+		return;
+	/* A handler that hands c to its home worker ends the event: c is
+	 * that worker's from then on. */
+	if ((events & EPOLLOUT) && !conn_on_writable(c))
+		return;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		conn_on_readable(c);
 }
 
 void conn_check_timeouts(struct worker *w, uint64_t now)

@@ -2,7 +2,8 @@
  * conn.h - one network connection (conn.c): its transport, its buffers, the
  * framing of packets in and out, its lifetime (close, reap, linger) and the
  * connection-level state the handlers read (protocol version, limits,
- * aliases, will).
+ * aliases, will) through its sink (sink.h). struct conn itself is private to
+ * the connection module (conn_internal.h).
  */
 #ifndef TERN_BROKER_CONN_H
 #define TERN_BROKER_CONN_H
@@ -28,54 +29,7 @@ struct transport;
 struct worker;
 struct ws_conn;
 
-enum conn_state {
-	CONN_NEW,     /* waiting for CONNECT */
-	CONN_ACTIVE,  /* CONNACK sent */
-	CONN_CLOSING, /* marked; reaped before the loop sleeps */
-	CONN_LINGER,  /* reaped, closing gracefully: see conn_reap() */
-};
-
-struct conn {
-	/* What the handlers and the session see of it (sink.h); its ops are
-	 * conn_sink.c's. */
-	struct sink sink;
-	/* Ordered by size to keep an idle connection small. */
-	struct worker *w;
-	const struct listener *listener;
-	const struct transport *tp;
-	struct tls_conn *tls;      /* TLS layer state, or NULL */
-	struct ws_conn *ws;        /* WebSocket layer state, or NULL */
-	struct conn *prev, *next;  /* conn_worker's conns, or lingering */
-	struct conn *flush_next;   /* conn_worker's flush */
-	struct conn *closing_next; /* conn_worker's closing */
-	uint64_t last_rx;          /* monotonic ms of the last packet */
-	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
-	struct buf rbuf;
-	struct buf wbuf;
-	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
-	struct conn_out *out;          /* payloads sent by reference; NULL when none */
-	struct flow_pause *flow;       /* acks held by flow control (flow.c); NULL: none */
-	int fd;
-	enum conn_state state;
-	bool tp_read_wants_write; /* a read waits for the socket to be writable */
-	bool tp_write_wants_read; /* a write waits for the socket to be readable */
-	bool in_flush;
-	bool epollout;      /* EPOLLOUT is registered */
-	bool counted;       /* counted in broker->n_conns */
-	bool input_paused;  /* EPOLLIN off: see conn_pause_input() */
-	uint8_t auth;       /* enum conn_auth */
-	uint8_t auth_rc;    /* the verdict, once auth is CONN_AUTH_DONE */
-	bool no_linger;     /* the peer ended the stream: close at once */
-	bool shut_wr;       /* lingering: our write side is shut down */
-	uint32_t discarded; /* lingering: input bytes read and dropped */
-};
-
-/* Where a connection's password check is (conn_sink.c). */
-enum conn_auth {
-	CONN_AUTH_NONE, /* not asked off the loop */
-	CONN_AUTH_WAIT, /* asked; the CONNECT waits in rbuf, input paused */
-	CONN_AUTH_DONE, /* the verdict is in auth_rc */
-};
+struct conn; /* private to the connection module (conn_internal.h) */
 
 /* The peer's address ("1.2.3.4:5678") of c, written into buf. */
 const char *conn_peer(const struct conn *c, char buf[64]);
@@ -133,9 +87,19 @@ void conn_reap(struct conn *c);
 /* Handles an epoll event of a lingering connection (may free it). */
 void conn_linger_event(struct conn *c, uint32_t events);
 
-/* Links c (just adopted by c->w, worker_adopt()) into its worker's list of
- * live connections. */
-void conn_attach(struct conn *c);
+/* Registers c (accepted on w, or handed over to it) with w's loop (epoll)
+ * and links it into w's live connections. TERN_E_SYS when epoll refuses
+ * it (the caller frees c). */
+TERN_MUST_CHECK enum tern_err conn_adopt(struct worker *w, struct conn *c);
+
+/* INBOX_CONN: c, handed over to its session's home worker w, is adopted
+ * (freed when it cannot be), its pending output flushed, and its buffered
+ * packets handled. */
+void conn_arrive(struct worker *w, struct conn *c);
+
+/* An epoll event of c (its events mask): lingering, closing, writable,
+ * readable. c may be freed, or handed to another worker. */
+void conn_on_event(struct conn *c, uint32_t events);
 
 /* On the timer tick: closes every connection of w that sent no CONNECT in
  * time or was silent past one and a half keep-alive periods. */

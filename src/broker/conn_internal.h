@@ -1,8 +1,10 @@
 /*
- * conn_internal.h - what conn.c (lifecycle, input, closing), conn_out.c
- * (output) and conn_sink.c (the handlers' view) share of a connection and
- * of its worker (struct conn_worker), and nobody else uses (but the
- * module's unit test, tests/unit/test_conn.c).
+ * conn_internal.h - what the connection module shares of a connection
+ * (struct conn) and of its worker (struct conn_worker), and nobody else
+ * uses (but the module's unit test, tests/unit/test_conn.c): conn.c
+ * (lifecycle, input, closing), conn_out.c (output), conn_sink.c (the
+ * handlers' view), flow_pause.c (acks held by flow control) and the
+ * transports (transport_*.c), which read and write its socket.
  */
 #ifndef TERN_BROKER_CONN_INTERNAL_H
 #define TERN_BROKER_CONN_INTERNAL_H
@@ -10,12 +12,70 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/sink.h"
 #include "tern/codec.h"
 #include "tern/error.h"
+#include "util/buf.h"
 #include "util/map.h"
 
-struct conn;
+struct conn_out;
+struct flow_pause;
+struct listener;
 struct msg;
+struct tls_conn;
+struct topic_alias;
+struct transport;
+struct worker;
+struct ws_conn;
+
+enum conn_state {
+	CONN_NEW,     /* waiting for CONNECT */
+	CONN_ACTIVE,  /* CONNACK sent */
+	CONN_CLOSING, /* marked; reaped before the loop sleeps */
+	CONN_LINGER,  /* reaped, closing gracefully: see conn_reap() */
+};
+
+struct conn {
+	/* What the handlers and the session see of it (sink.h); its ops are
+	 * conn_sink.c's. */
+	struct sink sink;
+	/* Ordered by size to keep an idle connection small. */
+	struct worker *w;
+	const struct listener *listener;
+	const struct transport *tp;
+	struct tls_conn *tls;      /* TLS layer state, or NULL */
+	struct ws_conn *ws;        /* WebSocket layer state, or NULL */
+	struct conn *prev, *next;  /* conn_worker's conns, or lingering */
+	struct conn *flush_next;   /* conn_worker's flush */
+	struct conn *closing_next; /* conn_worker's closing */
+	uint64_t last_rx;          /* monotonic ms of the last packet */
+	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
+	struct buf rbuf;
+	struct buf wbuf;
+	struct topic_alias *alias_out; /* aliases we assigned (v5); NULL: none */
+	struct conn_out *out;          /* payloads sent by reference; NULL when none */
+	struct flow_pause *flow;       /* acks held by flow control (flow.c); NULL: none */
+	int fd;
+	enum conn_state state;
+	bool tp_read_wants_write; /* a read waits for the socket to be writable */
+	bool tp_write_wants_read; /* a write waits for the socket to be readable */
+	bool in_flush;
+	bool epollout;      /* EPOLLOUT is registered */
+	bool counted;       /* counted in broker->n_conns */
+	bool input_paused;  /* EPOLLIN off: see conn_pause_input() */
+	uint8_t auth;       /* enum conn_auth */
+	uint8_t auth_rc;    /* the verdict, once auth is CONN_AUTH_DONE */
+	bool no_linger;     /* the peer ended the stream: close at once */
+	bool shut_wr;       /* lingering: our write side is shut down */
+	uint32_t discarded; /* lingering: input bytes read and dropped */
+};
+
+/* Where a connection's password check is (conn_sink.c). */
+enum conn_auth {
+	CONN_AUTH_NONE, /* not asked off the loop */
+	CONN_AUTH_WAIT, /* asked; the CONNECT waits in rbuf, input paused */
+	CONN_AUTH_DONE, /* the verdict is in auth_rc */
+};
 
 /* The encoded PUBLISH headers of one message, per kind of subscriber
  * (conn.c, conn_send_publish()): encoded for the first subscriber of a

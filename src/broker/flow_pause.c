@@ -16,6 +16,7 @@
 
 #include "broker/broker.h"
 #include "broker/conn.h"
+#include "broker/conn_internal.h"
 #include "broker/session.h"
 #include "broker/worker.h"
 #include "tern/codec.h"

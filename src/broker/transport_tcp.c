@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "broker/conn.h"
+#include "broker/conn_internal.h"
 #include "broker/transport.h"
 
 static TERN_MUST_CHECK enum tern_err tcp_open(struct conn *c, const struct listener *l)

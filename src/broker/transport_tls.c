@@ -24,6 +24,7 @@
 #include "broker/config.h"
 #include "broker/broker.h"
 #include "broker/conn.h"
+#include "broker/conn_internal.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
 #include "util/log.h"

@@ -34,6 +34,7 @@
 
 #include "broker/broker.h"
 #include "broker/conn.h"
+#include "broker/conn_internal.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
 #include "util/buf.h"

@@ -74,19 +74,6 @@ static void flush_outbox(struct worker *w)
 	}
 }
 
-enum tern_err worker_adopt(struct worker *w, struct conn *c)
-{
-	c->w = w;
-	/* A connection handed over keeps the write interest it had (a
-	 * handshake's reply still going out). */
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (c->epollout ? EPOLLOUT : 0),
-	                         .data.ptr = c};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-		return TERN_E_SYS;
-	conn_attach(c);
-	return TERN_OK;
-}
-
 static void accept_all(struct worker *w, size_t index)
 {
 	struct broker *b = w->broker;
@@ -121,7 +108,7 @@ static void accept_all(struct worker *w, size_t index)
 			close(fd);
 			continue;
 		}
-		if (worker_adopt(w, c)) {
+		if (conn_adopt(w, c)) {
 			conn_free(c);
 			continue;
 		}
@@ -167,16 +154,7 @@ static void process_inbox(struct worker *w)
 		if (it->kind == INBOX_CONN) {
 			struct conn *c = it->u.conn;
 			free(it);
-			if (worker_adopt(w, c)) {
-				conn_free(c);
-				continue;
-			}
-			/* What the old worker had not written yet (a handshake's
-			 * reply) goes out from here. */
-			if (conn_pending_out(c) || c->tp->out_pending(c))
-				conn_flush(c);
-			/* Home already: a second hand-over cannot happen. */
-			(void)conn_process(c);
+			conn_arrive(w, c);
 		} else {
 			worker_inbox_item(w, it);
 		}
@@ -290,19 +268,7 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 		} else if (tag <= w->n_lfds) {
 			accept_all(w, (size_t)(tag - 1));
 		} else {
-			struct conn *c = evs[i].data.ptr;
-			if (c->state == CONN_LINGER) {
-				conn_linger_event(c, evs[i].events);
-				continue;
-			}
-			if (c->state == CONN_CLOSING)
-				continue;
-			/* A handler that hands c to its home worker ends the
-			 * event: c is that worker's from then on. */
-			if ((evs[i].events & EPOLLOUT) && !conn_on_writable(c))
-				continue;
-			if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-				conn_on_readable(c);
+			conn_on_event(evs[i].data.ptr, evs[i].events);
 		}
 	}
 	if (w->now >= w->next_tick) {

@@ -206,9 +206,6 @@ static inline void worker_outbox(struct worker *from, unsigned to, struct inbox_
 	from->outbox[to] = item;
 }
 
-/* Registers conn (accepted here or handed over) with this worker's loop. */
-TERN_MUST_CHECK enum tern_err worker_adopt(struct worker *w, struct conn *c);
-
 /* Handles one inbox item other than INBOX_CONN (which the loop adopts):
  * gives it to the module it is for (route, persist, auth, flow) and frees
  * it, unless that module reuses it. Also used at shutdown, when

@@ -106,7 +106,7 @@ static int connect_client(struct worker *w, struct conn **out)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	struct conn *c = conn_new(w, sv[0], &listener);
 	assert_non_null(c);
-	assert_int_equal(worker_adopt(w, c), TERN_OK);
+	assert_int_equal(conn_adopt(w, c), TERN_OK);
 	*out = c;
 	return sv[1];
 }
