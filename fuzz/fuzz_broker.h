@@ -7,7 +7,7 @@
  * fuzz_iterate(), which handles what is readable, runs the timers and
  * flushes, without ever sleeping. Clients are socketpairs: the broker owns
  * one end as a connection accepted on a listener the target chooses
- * (conn_new() and worker_adopt(), as accept_all() does), the target talks
+ * (conn_new() and conn_adopt(), as accept_all() does), the target talks
  * through the other. So the real transport, read path, decoder, handlers,
  * router, sessions, retained messages, wills and reaper all run.
  *
@@ -147,8 +147,8 @@ static inline int fuzz_connect(struct worker *w, const struct listener *l, bool 
 	struct conn *c = conn_new(w, sv[0], l);
 	if (!c)
 		fuzz_fatal("conn_new");
-	if (worker_adopt(w, c) != TERN_OK)
-		fuzz_fatal("worker_adopt");
+	if (conn_adopt(w, c) != TERN_OK)
+		fuzz_fatal("conn_adopt");
 	return sv[1];
 }
 
