@@ -28,6 +28,18 @@ def wait_for(pred, timeout=TIMEOUT, interval=0.01):
     return pred()
 
 
+def read_log(broker):
+    """The broker's log file (anything with a .log path) as text so far."""
+    with open(broker.log, errors="replace") as f:
+        return f.read()
+
+
+def wait_log(broker, *texts, timeout=5):
+    """Waits (bounded) until every text is in the broker's log: the log
+    writer thread (util/log.c) may write a line after the event a test saw."""
+    return wait_for(lambda: all(t in read_log(broker) for t in texts), timeout)
+
+
 def props(packet_type, **kw):
     """paho Properties for `packet_type` (e.g. PacketTypes.PUBLISH) from
     keyword arguments named as paho names them (MessageExpiryInterval...)."""

@@ -15,7 +15,7 @@ import pytest
 
 import mqtt_raw as m
 from conftest import WORKER_COUNTS, free_port
-from helpers import wait_for
+from helpers import read_log, wait_log
 
 pytestmark = pytest.mark.ternd_only
 
@@ -50,11 +50,6 @@ def write_passwd(path, users):
                 + [path, user, pw])
         subprocess.run(args, check=True, capture_output=True)
         first = False
-
-
-def read_log(broker):
-    with open(broker.log) as f:
-        return f.read()
 
 
 # PBKDF2 rounds that make one check take ~0.1 s here (a check of the
@@ -436,7 +431,7 @@ def test_connect_deadline_applies_while_the_password_is_checked(tmp_path):
         assert got == [], got
         # The log writer thread (util/log.c) may write the line after the
         # close is seen here: wait for it, bounded.
-        assert wait_for(lambda: "no CONNECT in time" in read_log(b), 5), read_log(b)
+        assert wait_log(b, "no CONNECT in time"), read_log(b)
         login(b, None, None, cid="after-late").disconnect()
         assert b.alive()
     finally:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import mqtt_raw as m
-from helpers import wait_for
+from helpers import read_log, wait_log
 from conftest import HOST, MOSQUITTO, broker_binary, free_port, tail, wait_port
 
 
@@ -124,15 +124,10 @@ def test_configured_listener_refuses_anonymous_clients_by_default(tmp_path, vers
             assert c.connect("anon-%d" % version, expect_rc=None, **kw).rc == code, kw
             c.close()
         if not MOSQUITTO:
-            # The log writer thread (util/log.c) may write the lines after
-            # the refusals are seen here: wait for them, bounded.
-            def log():
-                with open(b.log) as f:
-                    return f.read()
-
-            wanted = ("allow_anonymous defaults to false", "set allow_anonymous true",
-                      "no client can connect")
-            assert wait_for(lambda: all(w in log() for w in wanted), 5), log()
+            # The log writer thread may write the lines after the refusals
+            # are seen here.
+            assert wait_log(b, "allow_anonymous defaults to false", "set allow_anonymous true",
+                            "no client can connect"), read_log(b)
     finally:
         b.stop()
 

@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import free_port
-from helpers import PahoClient, unique, wait_for
+from helpers import PahoClient, read_log, unique, wait_for, wait_log
 
 N_PUBS = 4
 
@@ -241,13 +241,8 @@ def test_subscriber_that_stops_reading_holds_publishers_only_for_max_stall_time(
         # most the publisher's window and the one that went over) hold
         # the rest.
         assert dropped >= 1000 - 20 - (100 + 20 + 1), dropped
-        def log():
-            with open(broker.log) as f:
-                return f.read()
-
-        # The log writer thread may write the line a little later.
-        assert wait_for(lambda: "max_stall_time" in log(), 5), log()
-        assert log().count("max_stall_time") == 1, "the stall is logged once"
+        assert wait_log(broker, "max_stall_time"), read_log(broker)
+        assert read_log(broker).count("max_stall_time") == 1, "the stall is logged once"
     finally:
         pub.close()
         stuck.close()

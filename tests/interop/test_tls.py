@@ -17,16 +17,13 @@ import paho.mqtt.client as mqtt
 import pytest
 
 import mqtt_raw as m
-from helpers import wait_for
+from helpers import read_log, wait_log
 from conftest import Broker, WORKER_COUNTS, free_port, wait_port, tail
 
 pytestmark = pytest.mark.ternd_only
 
 
 
-def read_log(broker):
-    with open(broker.log) as f:
-        return f.read()
 
 def openssl(*args, cwd):
     subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
@@ -208,7 +205,7 @@ def test_certificate_identity_becomes_the_username(tls_broker, pki):
     assert mqtt_over(s, "id-client") == 0
     s.close()
     # The log writer thread may write the line after the CONNACK: wait.
-    assert wait_for(lambda: "as id-client (p4, c1, k60, u'alice')" in read_log(tls_broker), 5), read_log(tls_broker)
+    assert wait_log(tls_broker, "as id-client (p4, c1, k60, u'alice')"), read_log(tls_broker)
 
 
 @pytest.mark.broker_config("require_certificate true", "use_identity_as_username true",
@@ -234,7 +231,7 @@ def test_resumed_session_on_a_verifying_listener(tls_broker, pki, version):
         session = s.session
         s.close()
     # The log writer thread may write the line after the CONNACK: wait.
-    assert wait_for(lambda: "as resume-1 (p4, c1, k60, u'alice')" in read_log(tls_broker), 5), read_log(tls_broker)
+    assert wait_log(tls_broker, "as resume-1 (p4, c1, k60, u'alice')"), read_log(tls_broker)
 
 
 def test_config_errors_name_the_problem(tmp_path, pki):
