@@ -285,6 +285,15 @@ struct choice {
 	unsigned value;
 };
 
+/* The entry of a NULL-terminated table named v; NULL when none is. */
+static const struct choice *choice_find(const struct choice *table, const char *v)
+{
+	for (const struct choice *ch = table; v && ch->name; ch++)
+		if (strcmp(v, ch->name) == 0)
+			return ch;
+	return NULL;
+}
+
 struct directive;
 
 /* A K_FUNC setter: arg[0..MAX_ARGS] are the words after the directive
@@ -495,13 +504,11 @@ static TERN_MUST_CHECK enum tern_err set_log_type(struct ctx *c, const struct di
 	if (!c->log_type_seen)
 		c->cfg->log_mask = 0;
 	c->log_type_seen = true;
-	for (const struct choice *t = types; t->name; t++) {
-		if (strcmp(v, t->name) == 0) {
-			c->cfg->log_mask |= t->value;
-			return TERN_OK;
-		}
-	}
-	return fail(c, "log_type: unknown type '%s'", v);
+	const struct choice *t = choice_find(types, v);
+	if (!t)
+		return fail(c, "log_type: unknown type '%s'", v);
+	c->cfg->log_mask |= t->value;
+	return TERN_OK;
 }
 
 static TERN_MUST_CHECK enum tern_err set_log_dest(struct ctx *c, const struct directive *d,
@@ -670,6 +677,7 @@ static TERN_MUST_CHECK enum tern_err apply(struct ctx *c, const char *key, const
 	uint64_t v = 0;
 	bool b = false;
 	enum tern_err err;
+	const struct choice *ch;
 	switch (d->kind) {
 	case K_UINT:
 		if ((err = parse_u64(c, key, arg[0], d->min, d->max, &v)))
@@ -686,16 +694,14 @@ static TERN_MUST_CHECK enum tern_err apply(struct ctx *c, const char *key, const
 	case K_DURATION:
 		return parse_duration(c, key, arg[0], field);
 	case K_ENUM:
-		for (const struct choice *ch = d->choices; arg[0] && ch->name; ch++) {
-			if (strcmp(arg[0], ch->name) == 0) {
-				store_uint(field, d->size, ch->value);
-				return TERN_OK;
-			}
+		if ((ch = choice_find(d->choices, arg[0]))) {
+			store_uint(field, d->size, ch->value);
+			return TERN_OK;
 		}
 		/* "expected a, b or c", from the table. */
 		char names[256] = "";
 		size_t len = 0;
-		for (const struct choice *ch = d->choices; ch->name; ch++) {
+		for (ch = d->choices; ch->name; ch++) {
 			const char *sep = ch == d->choices ? "" : ch[1].name ? ", " : " or ";
 			int w = snprintf(names + len, sizeof(names) - len, "%s%s", sep, ch->name);
 			if (w > 0 && (size_t)w < sizeof(names) - len)

@@ -199,11 +199,7 @@ void conn_close(struct conn *c, uint8_t reason, const char *why)
 		 * fit in memory the connection closes without it. */
 		struct tern_packet p = {.type = TERN_DISCONNECT};
 		p.u.reasoned.reason = reason;
-		if (why && c->sink.problem_info) {
-			p.u.reasoned.props.present |= TERN_PROP_BIT(TERN_PROP_REASON_STRING);
-			p.u.reasoned.props.reason_string =
-			        (struct tern_bytes){(const uint8_t *)why, (uint32_t)strlen(why)};
-		}
+		sink_reason_string(&c->sink, &p.u.reasoned.props, why);
 		enum tern_err best_effort = conn_queue_packet(c, &p);
 		(void)best_effort;
 	}

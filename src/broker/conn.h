@@ -152,10 +152,6 @@ TERN_MUST_CHECK enum tern_err conn_send_ack(struct conn *c, enum tern_packet_typ
 /* The ops of a connection's sink (conn_sink.c), set by conn_new(). */
 extern const struct sink_ops conn_sink_ops;
 
-/* The connection whose sink k is; NULL when k is not a connection's (a
- * test's fake sink). */
-struct conn *conn_of_sink(struct sink *k);
-
 /* INBOX_AUTH_DONE: the verdict rc for connection conn_id of w (conn_sink.c):
  * its CONNECT is handled again, and takes it. Dropped when that connection
  * is gone or closing. */

@@ -335,13 +335,21 @@ static bool msg_plain(const struct msg *m)
 	       !m->response_topic.len && !m->correlation_data.data && !m->n_user;
 }
 
+/* Whether the cache holds headers of another message than m, or of m with
+ * an expiry counted at another time. */
+static inline bool pub_cache_stale(const struct pub_cache *pc, const struct worker *w,
+                                   const struct msg *m)
+{
+	return pc->msg != m || (m->expire_at && pc->now != w->now);
+}
+
 /* The cached header of m for this connection's kind of subscriber, or
  * NULL. */
 static struct pub_slot *pub_cache_find(struct worker *w, const struct msg *m, uint8_t version,
                                        uint8_t qos, bool retain, bool dup)
 {
 	struct pub_cache *pc = &w->conn_state->pub_cache;
-	if (pc->msg != m || (m->expire_at && pc->now != w->now))
+	if (pub_cache_stale(pc, w, m))
 		return NULL;
 	for (unsigned i = 0; i < PUB_CACHE_SLOTS; i++) {
 		struct pub_slot *sl = &pc->slot[i];
@@ -355,7 +363,7 @@ static struct pub_slot *pub_cache_find(struct worker *w, const struct msg *m, ui
 /* Keeps the header hdr[0..n) of m (its packet id, if any, at pid_at) for
  * the next subscriber of the same kind. */
 static void pub_cache_put(struct worker *w, struct msg *m, const struct pub_head *h,
-                          size_t topic_len, uint8_t version, const uint8_t *hdr, size_t n)
+                          uint8_t version, const uint8_t *hdr, size_t n)
 {
 	struct pub_cache *pc = &w->conn_state->pub_cache;
 	if (n > PUB_CACHE_HDR)
@@ -367,7 +375,7 @@ static void pub_cache_put(struct worker *w, struct msg *m, const struct pub_head
 		pc->seen = m;
 		return;
 	}
-	if (pc->msg != m || (m->expire_at && pc->now != w->now)) {
+	if (pub_cache_stale(pc, w, m)) {
 		pub_cache_clear(w);
 		pc->msg = msg_ref(m);
 		pc->now = w->now;
@@ -377,7 +385,9 @@ static void pub_cache_put(struct worker *w, struct msg *m, const struct pub_head
 	size_t k = 1;
 	while (hdr[k] & 0x80)
 		k++;
-	sl->pid_at = h->qos ? (uint16_t)(k + 1 + 2 + topic_len) : 0;
+	/* A cached header has the message's own topic: no alias
+	 * (shareable). */
+	sl->pid_at = h->qos ? (uint16_t)(k + 1 + 2 + m->topic.len) : 0;
 	sl->version = version;
 	sl->qos = h->qos;
 	sl->retain = h->retain;
@@ -456,7 +466,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		uint8_t *o = c->wbuf.data + c->wbuf.len;
 		size_t n = plain_header(o, m, &h, c->sink.version);
 		if (n) {
-			pub_cache_put(w, m, &h, m->topic.len, c->sink.version, o, n);
+			pub_cache_put(w, m, &h, c->sink.version, o, n);
 			return publish_finish(c, d, n, byref);
 		}
 	}
@@ -550,7 +560,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		return TERN_E_NOMEM;
 	}
 	if (shareable)
-		pub_cache_put(w, m, &h, pub.topic.len, c->sink.version, o, n);
+		pub_cache_put(w, m, &h, c->sink.version, o, n);
 	c->wbuf.len += n;
 	return publish_commit(c, d, byref);
 }

@@ -194,8 +194,3 @@ const struct sink_ops conn_sink_ops = {
         .name = sink_conn_name,
         .flow_ack = sink_conn_flow_ack,
 };
-
-struct conn *conn_of_sink(struct sink *k)
-{
-	return k->ops == &conn_sink_ops ? conn_of(k) : NULL;
-}

@@ -229,7 +229,8 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 		       "retained will but retain is not available");
 		return;
 	}
-	unsigned home = broker_home_of(w->broker, cid.data, cid.len);
+	/* An assigned id was drawn to hash to this worker (assign_client_id). */
+	unsigned home = assigned ? w->id : broker_home_of(w->broker, cid.data, cid.len);
 	if (home != w->id) {
 		k->ops->hand_over(k, home);
 		return;

@@ -164,7 +164,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		bool shared = tern_topic_filter_share(e.filter, &group, &plain);
 		if (!shared)
 			plain = e.filter;
-		bool is_new = !session_has_sub(s, e.filter);
+		bool is_new; /* set by session_subscribe() */
 		const struct config *cfg = &w->broker->cfg;
 		if (topic_too_deep(w->broker, e.filter)) {
 			/* Well-formed but beyond max_topic_levels. */
@@ -187,8 +187,8 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			          (const char *)e.filter.data);
 			continue;
 		}
-		if (is_new && cfg->max_subscriptions &&
-		    session_sub_count(s) >= cfg->max_subscriptions) {
+		if (cfg->max_subscriptions && session_sub_count(s) >= cfg->max_subscriptions &&
+		    !session_has_sub(s, e.filter)) {
 			*reason = k->version == TERN_V5 ? TERN_RC_QUOTA_EXCEEDED
 			                                : TERN_RC_UNSPECIFIED;
 			log_write(&w->broker->log, LOG_TYPE_NOTICE,

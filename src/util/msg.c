@@ -233,7 +233,9 @@ struct msg *msg_new_in(struct msg_pool *pool, struct tern_bytes topic, struct te
 		 * were ever wrong, refuse the message rather than keep a list
 		 * that stops short. */
 		if (tern_user_prop_encode(p, user_len, &ulen, k, v) != TERN_OK) {
-			free(m);
+			/* Through msg_unref: a pooled block goes back to its pool
+			 * and drops the pool reference it holds. */
+			msg_unref(m);
 			return NULL;
 		}
 		m->n_user++;
