@@ -4,10 +4,10 @@
 # Usage: scripts/deps.sh [build|test|bench]
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev)
+build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev libnats-dev)
 test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 openssl python3 python3-pytest
            python3-prometheus-client
-           python3-paho-mqtt mosquitto-clients mosquitto)
+           python3-paho-mqtt mosquitto-clients mosquitto nats-server)
 
 bench_pkgs=(mosquitto gnuplot-nox valgrind)
 
