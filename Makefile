@@ -1,6 +1,7 @@
-# Short driver around CMake. The two commands a new user needs:
+# Short driver around CMake. The commands a new user needs:
 #   make run    build and start ternd on 127.0.0.1:1883, logging to the terminal
 #   make test   build and run every test: unit, interop, sanitizers, format, fuzz smoke
+#   make run-cluster   build and start a local cluster: 3 nats-server + 3 ternd
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -13,7 +14,7 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps test-deps run test unit interop asan tsan format format-check fuzz fuzz-smoke \
+.PHONY: all deps test-deps run run-cluster test unit interop asan tsan format format-check fuzz fuzz-smoke \
 	clean bench install
 
 all: deps
@@ -40,6 +41,13 @@ bench: all
 
 run: all
 	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883 --db $(BUILD)/ternd.db
+
+# 3 nats-server (one JetStream cluster) + 3 ternd on 127.0.0.1 (MQTT ports
+# 1883-1885, NATS 4222-4224), state in $(BUILD)/run-cluster; Ctrl-C stops
+# them all (scripts/run-cluster.sh).
+run-cluster: all
+	@scripts/deps.sh cluster
+	scripts/run-cluster.sh $(BUILD)
 
 # Each interop file is its own CTest test (interop.test_X), and every test
 # takes free ports of its own, so ctest runs JOBS of them at a time.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing tern needs on Debian 12, and nothing
 # when it is all there already. Called by `make run` and `make test`.
-# Usage: scripts/deps.sh [build|test|bench]
+# Usage: scripts/deps.sh [build|test|bench|cluster]  (cluster: make run-cluster)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev libnats-dev)
@@ -14,6 +14,7 @@ bench_pkgs=(mosquitto gnuplot-nox valgrind)
 want=("${build_pkgs[@]}")
 [[ ${1:-build} == test ]] && want+=("${test_pkgs[@]}")
 [[ ${1:-build} == bench ]] && want+=("${bench_pkgs[@]}")
+[[ ${1:-build} == cluster ]] && want+=(nats-server)
 
 missing=()
 for p in "${want[@]}"; do

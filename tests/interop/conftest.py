@@ -16,6 +16,18 @@ test fails that test (bad input must never crash it).
 Tests that check a known mosquitto non-conformance are marked
 `@pytest.mark.mosquitto_nonconformant("why")`: skipped in mosquitto mode only.
 Tests of ternd-only features (its config parser) use `@pytest.mark.ternd_only`.
+
+TERN_TEST_CLUSTER=1 (ternd only): one nats-server (JetStream, standalone) is
+started for the test session, and every Broker gets `cluster_nats` pointing
+at it, with a node name and a cluster name of its own (so two brokers of one
+test stay two brokers, as without the option): the whole suite then runs
+against single-node clusters. Brokers a test starts from its own config
+file, not through Broker, are left as they are.
+
+Cluster fixtures (cluster.py; skipped when nats-server is missing):
+`nats_server` (one standalone nats-server for the test), `cluster_factory`
+(builds cluster.Cluster objects for the test, stops them after it),
+`tern_cluster` (3 nats-server + 3 ternd, once per test module).
 """
 
 import os
@@ -32,6 +44,9 @@ HOST = "127.0.0.1"
 AGAINST = os.environ.get("TERN_TEST_AGAINST", "ternd").strip().lower()
 MOSQUITTO = AGAINST == "mosquitto"
 MOSQUITTO_BIN = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
+
+CLUSTER_MODE = (not MOSQUITTO and
+                os.environ.get("TERN_TEST_CLUSTER", "").strip() not in ("", "0"))
 
 if MOSQUITTO:
     WORKER_COUNTS = [1]
@@ -68,8 +83,12 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
     if rep.failed:
         log = getattr(item, "_tern_broker_log", None)
-        if log and os.path.exists(log):
-            rep.sections.append(("broker log tail (%s)" % log, tail(log)))
+        logs = [log] if isinstance(log, str) else list(log or [])
+        if CLUSTER_MODE and _session_nats:
+            logs.append(_session_nats[0].log)
+        for log in logs:
+            if log and os.path.exists(log):
+                rep.sections.append(("log tail (%s)" % log, tail(log)))
 
 
 def tail(path, lines=60):
@@ -133,6 +152,12 @@ class Broker:
         self.binary = broker_binary()
         self.proc = None
         self.port = None
+        if CLUSTER_MODE and not any(l.split()[:1] == ["cluster_nats"] for l in self.extra):
+            # A single-node cluster of its own on the session's nats-server.
+            from cluster import unique_name
+            self.extra += ["cluster_nats " + session_nats_url(),
+                           "cluster_node_name " + unique_name("node"),
+                           "cluster_name " + unique_name("tern")]
 
     def config_text(self, port):
         lines = ["listener %d %s" % (port, HOST)]
@@ -206,6 +231,94 @@ def broker(request, tmp_path):
     if died:
         pytest.fail("broker exited during the test (rc=%r):\n%s"
                     % (b.proc.returncode, tail(b.log)), pytrace=False)
+
+
+# The session's nats-server in TERN_TEST_CLUSTER mode: a one-element list
+# the session fixture below fills, read by Broker.__init__ (Broker objects
+# are made by fixtures and by tests alike, so it cannot be a parameter).
+_session_nats = []
+
+
+def session_nats_url():
+    if not _session_nats:
+        raise RuntimeError("TERN_TEST_CLUSTER: the session nats-server is not running")
+    return _session_nats[0].url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cluster_mode_nats(tmp_path_factory):
+    """TERN_TEST_CLUSTER: one nats-server for the whole session."""
+    if not CLUSTER_MODE:
+        yield None
+        return
+    import cluster
+    if not cluster.nats_available():
+        pytest.fail("TERN_TEST_CLUSTER is set but %s is not installed" % cluster.NATS_BIN)
+    s = cluster.NatsServer(tmp_path_factory.mktemp("nats-session")).start()
+    _session_nats.append(s)
+    yield s
+    _session_nats.clear()
+    s.stop()
+
+
+def _need_nats():
+    import cluster
+    if not cluster.nats_available():
+        pytest.skip("%s is not installed" % cluster.NATS_BIN)
+    if MOSQUITTO:
+        pytest.skip("cluster tests are ternd-only")
+    return cluster
+
+
+@pytest.fixture
+def nats_server(request, tmp_path):
+    """One standalone nats-server (JetStream) for the test, stopped after it."""
+    cluster = _need_nats()
+    s = cluster.NatsServer(tmp_path / "nats").start()
+    request.node._tern_broker_log = [s.log]
+    yield s
+    s.stop()
+
+
+def _stop_cluster(c):
+    died = c.stop()
+    if died:
+        pytest.fail("ternd node(s) died: %s" % "\n".join(
+            "%s (rc=%r):\n%s" % (n.node_name, n.proc.returncode, tail(n.log))
+            for n in died), pytrace=False)
+
+
+@pytest.fixture
+def cluster_factory(request, tmp_path):
+    """make(nodes=3, nats_n=3, nats="own"|"all", replicas=None, workers=1,
+    extra=()) -> a started cluster.Cluster, stopped (every process by its
+    PID) after the test; a node that crashed fails the test."""
+    cluster = _need_nats()
+    made = []
+    logs = []
+    request.node._tern_broker_log = logs
+
+    def make(**kw):
+        c = cluster.Cluster(tmp_path / ("cluster%d" % len(made)), **kw)
+        made.append(c)
+        c.start()
+        logs.extend(c.logs())
+        return c
+
+    yield make
+    for c in made:
+        _stop_cluster(c)
+
+
+@pytest.fixture(scope="module")
+def tern_cluster(request, tmp_path_factory):
+    """3 nats-server (a JetStream cluster) + 3 ternd, each ternd on its own
+    nats-server, shared by the tests of a module (startup costs seconds):
+    tests use unique topics and client ids."""
+    cluster = _need_nats()
+    c = cluster.Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, nats_n=3).start()
+    yield c
+    _stop_cluster(c)
 
 
 @pytest.fixture
