@@ -130,6 +130,7 @@ static TERN_MUST_CHECK enum tern_err decode_connect(struct tern__rd *r, uint8_t 
 {
 	uint8_t flags;
 	enum tern_err e;
+	enum tern__topic_scan will_scan = TERN__TOPIC_OK;
 
 	if ((e = rd_protocol(r, c)) != TERN_OK)
 		return e;
@@ -165,8 +166,12 @@ static TERN_MUST_CHECK enum tern_err decode_connect(struct tern__rd *r, uint8_t 
 	if (c->will) {
 		if (v5 && (e = tern__props_decode(r, TERN__WILL, &c->will_props)) != TERN_OK)
 			return e;
-		if ((e = tern__rd_name(r, &c->will_topic)) != TERN_OK ||
-		    (e = tern__rd_bin(r, &c->will_payload)) != TERN_OK)
+		if ((e = tern__rd_bin(r, &c->will_topic)) != TERN_OK)
+			return e;
+		will_scan = tern__topic_name_scan(c->will_topic.data, c->will_topic.len);
+		if (will_scan == TERN__TOPIC_MALFORMED)
+			return TERN_E_MALFORMED;
+		if ((e = tern__rd_bin(r, &c->will_payload)) != TERN_OK)
 			return e;
 	}
 	if (c->has_username && (e = tern__rd_name(r, &c->username)) != TERN_OK)
@@ -177,7 +182,7 @@ static TERN_MUST_CHECK enum tern_err decode_connect(struct tern__rd *r, uint8_t 
 		return e;
 	/* The will topic is a topic name [MQTT-3.1.3-11]; checked last so
 	 * that a malformed packet is reported as such. */
-	if (c->will && !tern__topic_name_ok(c->will_topic.data, c->will_topic.len))
+	if (c->will && (c->will_topic.len == 0 || will_scan == TERN__TOPIC_WILDCARD))
 		return TERN_E_TOPIC_NAME;
 	return TERN_OK;
 }
@@ -216,8 +221,15 @@ static TERN_MUST_CHECK enum tern_err decode_publish(struct tern__rd *r, uint8_t 
 	p->retain = flags & 1u;
 	p->qos = (flags >> 1) & 3u;
 	p->dup = flags & 0x8u;
-	if ((e = tern__rd_name(r, &p->topic)) != TERN_OK)
+	/* The topic's bytes in one pass: ill-formed UTF-8 [MQTT-1.5.4-1], a
+	 * U+0000 [MQTT-1.5.4-2] or a control character is a Malformed Packet
+	 * at once; a wildcard [MQTT-3.3.2-2] is reported below, once the
+	 * rest has been read. */
+	if ((e = tern__rd_bin(r, &p->topic)) != TERN_OK)
 		return e;
+	enum tern__topic_scan scan = tern__topic_name_scan(p->topic.data, p->topic.len);
+	if (scan == TERN__TOPIC_MALFORMED)
+		return TERN_E_MALFORMED;
 	if (p->qos > 0 && (e = rd_packet_id(r, &p->packet_id)) != TERN_OK)
 		return e;
 	if (version == TERN_V5 && (e = tern__props_decode(r, TERN_PUBLISH, &p->props)) != TERN_OK)
@@ -235,9 +247,7 @@ static TERN_MUST_CHECK enum tern_err decode_publish(struct tern__rd *r, uint8_t 
 		return TERN_OK;
 	}
 	/* No wildcards in a topic name [MQTT-3.3.2-2]. */
-	if (!tern__topic_name_ok(p->topic.data, p->topic.len))
-		return TERN_E_TOPIC_NAME;
-	return TERN_OK;
+	return scan == TERN__TOPIC_WILDCARD ? TERN_E_TOPIC_NAME : TERN_OK;
 }
 
 /* PUBACK, PUBREC, PUBREL, PUBCOMP (3.4 - 3.7). In 5.0 the reason code and
@@ -387,15 +397,53 @@ static TERN_MUST_CHECK enum tern_err decode_reasoned(struct tern__rd *r, int typ
 	return tern__reason_valid(type, version, d->reason) ? TERN_OK : TERN_E_PROTOCOL;
 }
 
+/* Bytes of struct tern_packet's union that a packet of this type fills
+ * (all of it for a type that is not one). */
+static size_t union_member_size(enum tern_packet_type type)
+{
+	struct tern_packet *p = NULL;
+	switch (type) {
+	case TERN_CONNECT:
+		return sizeof(p->u.connect);
+	case TERN_CONNACK:
+		return sizeof(p->u.connack);
+	case TERN_PUBLISH:
+		return sizeof(p->u.publish);
+	case TERN_PUBACK:
+	case TERN_PUBREC:
+	case TERN_PUBREL:
+	case TERN_PUBCOMP:
+		return sizeof(p->u.ack);
+	case TERN_SUBSCRIBE:
+		return sizeof(p->u.subscribe);
+	case TERN_SUBACK:
+	case TERN_UNSUBACK:
+		return sizeof(p->u.subres);
+	case TERN_UNSUBSCRIBE:
+		return sizeof(p->u.unsubscribe);
+	case TERN_PINGREQ:
+	case TERN_PINGRESP:
+		return 0;
+	case TERN_DISCONNECT:
+	case TERN_AUTH:
+		return sizeof(p->u.reasoned);
+	}
+	return sizeof(p->u);
+}
+
 enum tern_err tern_decode_packet(const struct tern_fixed_header *fh, const uint8_t *body,
                                  uint8_t version, struct tern_packet *out)
 {
 	static const uint8_t empty[1];
 
-	memset(out, 0, sizeof(*out));
-	if (fh == NULL || (body == NULL && fh->remaining > 0))
+	if (fh == NULL || (body == NULL && fh->remaining > 0)) {
+		memset(out, 0, sizeof(*out));
 		return TERN_E_INVALID;
+	}
+	/* Only what the type uses is cleared: a PUBACK need not clear the
+	 * bytes a CONNECT takes. */
 	out->type = fh->type;
+	memset(&out->u, 0, union_member_size(fh->type));
 	if ((int)fh->type < TERN_CONNECT || (int)fh->type > TERN_AUTH || fh->flags > 0xF ||
 	    !flags_ok(fh->type, fh->flags, fh->type == TERN_CONNECT ? 0 : version))
 		return TERN_E_MALFORMED;

@@ -65,7 +65,7 @@ static TERN_MUST_CHECK enum tern_err body_connect(struct tern__wr *w, const stru
 	if (!name_ok(c->client_id) || (c->has_username && !name_ok(c->username)) ||
 	    (c->has_password && !bin_ok(c->password)))
 		return TERN_E_INVALID;
-	if (c->will && (!str_ok(c->will_topic) || !bin_ok(c->will_payload) ||
+	if (c->will && (!bin_ok(c->will_payload) ||
 	                !tern__topic_name_ok(c->will_topic.data, c->will_topic.len)))
 		return TERN_E_INVALID;
 
@@ -125,7 +125,7 @@ static uint8_t publish_flags(const struct tern_publish *p)
 static TERN_MUST_CHECK enum tern_err
 body_publish_header(struct tern__wr *w, const struct tern_publish *p, uint8_t version)
 {
-	if (!publish_flags_ok(p) || !str_ok(p->topic))
+	if (!publish_flags_ok(p))
 		return TERN_E_INVALID;
 	if (p->payload.len > 0 && p->payload.data == NULL)
 		return TERN_E_INVALID;
@@ -134,7 +134,7 @@ body_publish_header(struct tern__wr *w, const struct tern_publish *p, uint8_t ve
 		    !(p->props.present & TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS)))
 			return TERN_E_INVALID;
 	} else if (!tern__topic_name_ok(p->topic.data, p->topic.len)) {
-		return TERN_E_INVALID;
+		return TERN_E_INVALID; /* an MQTT string and a topic name, one pass */
 	}
 	tern__wr_bin(w, p->topic);
 	if (p->qos > 0)
@@ -327,11 +327,20 @@ size_t tern_packet_size(const struct tern_packet *p, uint8_t version)
 	return 1u + tern__vbi_size((uint32_t)n) + n;
 }
 
+/* tern_encode_packet() for a PUBLISH: the header as
+ * tern_encode_publish_header() writes it (a plain one checked and measured
+ * in one pass, not once to measure and once to write), then the payload.
+ * The same bytes and errors as the generic path. */
+static TERN_MUST_CHECK enum tern_err encode_publish(const struct tern_publish *pub, uint8_t version,
+                                                    uint8_t *out, size_t cap, size_t *written);
+
 enum tern_err tern_encode_packet(const struct tern_packet *p, uint8_t version, uint8_t *out,
                                  size_t cap, size_t *written)
 {
 	size_t n;
 	uint8_t flags;
+	if (p->type == TERN_PUBLISH)
+		return encode_publish(&p->u.publish, version, out, cap, written);
 	enum tern_err e = measure(p, version, &n, &flags);
 	if (e != TERN_OK)
 		return e;
@@ -374,10 +383,12 @@ static TERN_MUST_CHECK enum tern_err measure_publish(const struct tern_publish *
 static bool publish_plain(const struct tern_publish *p, uint8_t version, size_t *hdr_body,
                           uint32_t *remaining)
 {
-	if (version == TERN_V5 && (p->props.present || p->props.n_sub_ids || p->props.n_user))
+	if (version < TERN_V31 || version > TERN_V5 ||
+	    (version == TERN_V5 &&
+	     (p->props.present || p->props.n_sub_ids || p->props.n_user || p->props.user_raw.len)))
 		return false;
-	if (!publish_flags_ok(p) || p->topic.len == 0 || (p->payload.len && !p->payload.data) ||
-	    !str_ok(p->topic) || !tern__topic_name_ok(p->topic.data, p->topic.len))
+	if (!publish_flags_ok(p) || (p->payload.len && !p->payload.data) ||
+	    !tern__topic_name_ok(p->topic.data, p->topic.len))
 		return false;
 	size_t n = 2u + p->topic.len + (p->qos ? 2u : 0u) + (version == TERN_V5 ? 1u : 0u);
 	if (p->payload.len > TERN_VBI_MAX - n)
@@ -433,5 +444,20 @@ enum tern_err tern_encode_publish_header(const struct tern_publish *pub, uint8_t
 	if (w.overflow || w.len != total)
 		return TERN_E_BUFFER;
 	*written = w.len;
+	return TERN_OK;
+}
+
+static enum tern_err encode_publish(const struct tern_publish *pub, uint8_t version, uint8_t *out,
+                                    size_t cap, size_t *written)
+{
+	size_t h = 0;
+	enum tern_err e = tern_encode_publish_header(pub, version, out, cap, &h);
+	if (e != TERN_OK)
+		return e;
+	if (pub->payload.len > cap - h)
+		return TERN_E_BUFFER;
+	if (pub->payload.len > 0)
+		memcpy(out + h, pub->payload.data, pub->payload.len);
+	*written = h + pub->payload.len;
 	return TERN_OK;
 }

@@ -60,6 +60,46 @@ static inline uint32_t tern__rd_left(const struct tern__rd *r)
  * section 1.5.3 and 5.0 section 1.5.4 that are not non-characters). */
 bool tern__utf8_no_controls(const uint8_t *s, size_t len);
 
+/* Decodes the character at s[0..left) whose lead byte s[0] is 0x80 or
+ * more, by RFC 3629 and the MQTT rules (tern_utf8_data_valid()): no
+ * overlong form, no UTF-16 surrogate, nothing above U+10FFFF. Returns its
+ * length (2..4) and sets *cp, or returns 0 if the bytes are not one
+ * well-formed character. Inline: the UTF-8 walks call it per character. */
+static inline size_t tern__utf8_multi(const uint8_t *s, size_t left, uint32_t *cp)
+{
+	uint8_t c = s[0];
+	size_t n;
+	uint32_t v, min;
+	if (c >= 0xC2u && c <= 0xDFu) {
+		n = 1;
+		v = c & 0x1Fu;
+		min = 0x80u;
+	} else if ((c & 0xF0u) == 0xE0u) {
+		n = 2;
+		v = c & 0x0Fu;
+		min = 0x800u;
+	} else if (c >= 0xF0u && c <= 0xF4u) {
+		n = 3;
+		v = c & 0x07u;
+		min = 0x10000u;
+	} else {
+		/* 0x80..0xC1 (continuation, overlong lead) or 0xF5.. */
+		return 0;
+	}
+	if (n > left - 1)
+		return 0;
+	for (size_t k = 1; k <= n; k++) {
+		uint8_t cc = s[k];
+		if ((cc & 0xC0u) != 0x80u)
+			return 0;
+		v = (v << 6) | (cc & 0x3Fu);
+	}
+	if (v < min || v > 0x10FFFFu || (v >= 0xD800u && v <= 0xDFFFu))
+		return 0;
+	*cp = v;
+	return n + 1;
+}
+
 /* Each reader returns TERN_OK, or TERN_E_MALFORMED when the body ends
  * before the value does. Strings (rd_str) are also checked to be valid
  * UTF-8 [MQTT-1.5.4-1] [MQTT-1.5.4-2] (TERN_E_MALFORMED otherwise); binary
@@ -107,9 +147,26 @@ bool tern__reason_valid(int ptype, uint8_t version, uint8_t code);
 
 /* ---- topic.c ---- */
 
-/* The rules of tern_topic_name_check() / tern_topic_filter_check() for a
- * string already known to be valid UTF-8. */
+/* What one pass over a topic name found (tern__topic_name_scan()). */
+enum tern__topic_scan {
+	TERN__TOPIC_OK,
+	TERN__TOPIC_WILDCARD,  /* well-formed, but holds '+' or '#' */
+	TERN__TOPIC_MALFORMED, /* ill-formed UTF-8 or a control character */
+};
+
+/* Checks t[0..len) in one pass for everything a topic name's bytes must
+ * be: a valid MQTT string (tern_utf8_valid(): well-formed UTF-8, no
+ * U+0000, at most 65535 bytes), free of control characters
+ * (tern_utf8_name_valid()) and of wildcards [MQTT-3.3.2-2]. MALFORMED
+ * wins over WILDCARD wherever the bytes are. An empty name is OK here: the
+ * callers decide what it means. */
+enum tern__topic_scan tern__topic_name_scan(const uint8_t *t, size_t len);
+
+/* tern_topic_name_check() as a bool: non-empty, and the scan above OK
+ * (so the bytes are a valid MQTT string as well). */
 bool tern__topic_name_ok(const uint8_t *t, size_t len);
+/* The rules of tern_topic_filter_check() for a string already known to be
+ * valid UTF-8. */
 bool tern__topic_filter_ok(const uint8_t *f, size_t len);
 /* True if f, which tern__topic_filter_ok() refused, is a well-formed Topic
  * Filter by the wildcard rules (4.7.1) that starts with "$share/" but lacks

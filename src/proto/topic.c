@@ -15,6 +15,10 @@
  * malformed, and tern does (tern_utf8_name_valid()), so an encoder, a
  * store loader or an ACL file never accepts a topic the decoder refuses.
  *
+ * A topic name's bytes are checked in one pass (tern__topic_name_scan():
+ * UTF-8, control characters and wildcards together), so a PUBLISH's topic
+ * is walked once on its way in, not once per rule.
+ *
  * These functions are used by the decoder, the broker's router and the
  * client alike, so they allocate nothing. They walk levels with the
  * iterator of proto/topic.h, as the router, the retained store and the
@@ -26,21 +30,68 @@
 #define SHARE_PREFIX     "$share/"
 #define SHARE_PREFIX_LEN 7u
 
+/* Byte classes for tern__topic_name_scan(): P printable ASCII, W a
+ * wildcard, C a control character (U+0000..U+001F, U+007F), M the lead or
+ * a continuation byte of a multi-byte character. */
+enum { NC_P, NC_W, NC_C, NC_M };
+#define NC_ROW(k) k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k
+/* One row of 16 (or two of 8) per line. */
+/* clang-format off */
+static const uint8_t name_class[256] = {
+        NC_ROW(NC_C), /* 0x00 */
+        NC_ROW(NC_C), /* 0x10 */
+        NC_P, NC_P, NC_P, NC_W, NC_P, NC_P, NC_P, NC_P, /* 0x20: '#' is 0x23 */
+        NC_P, NC_P, NC_P, NC_W, NC_P, NC_P, NC_P, NC_P, /* 0x28: '+' is 0x2B */
+        NC_ROW(NC_P), /* 0x30 */
+        NC_ROW(NC_P), /* 0x40 */
+        NC_ROW(NC_P), /* 0x50 */
+        NC_ROW(NC_P), /* 0x60 */
+        NC_P, NC_P, NC_P, NC_P, NC_P, NC_P, NC_P, NC_P, /* 0x70 */
+        NC_P, NC_P, NC_P, NC_P, NC_P, NC_P, NC_P, NC_C, /* 0x78: DEL is 0x7F */
+        NC_ROW(NC_M), NC_ROW(NC_M), NC_ROW(NC_M), NC_ROW(NC_M), /* 0x80..0xBF */
+        NC_ROW(NC_M), NC_ROW(NC_M), NC_ROW(NC_M), NC_ROW(NC_M), /* 0xC0..0xFF */
+};
+/* clang-format on */
+#undef NC_ROW
+
+enum tern__topic_scan tern__topic_name_scan(const uint8_t *t, size_t len)
+{
+	bool wild = false;
+	if (len > 65535u)
+		return TERN__TOPIC_MALFORMED;
+	const uint8_t *p = t, *end = t + len;
+	for (;;) {
+		/* The common bytes in a tight loop; the rest one by one. */
+		while (p < end && name_class[*p] == NC_P)
+			p++;
+		if (p == end)
+			break;
+		uint8_t k = name_class[*p];
+		if (k == NC_W) {
+			wild = true;
+			p++;
+		} else if (k == NC_C) {
+			return TERN__TOPIC_MALFORMED;
+		} else {
+			/* U+0080..U+009F are the C1 controls. */
+			uint32_t cp;
+			size_t n = tern__utf8_multi(p, (size_t)(end - p), &cp);
+			if (n == 0 || cp <= 0x9Fu)
+				return TERN__TOPIC_MALFORMED;
+			p += n;
+		}
+	}
+	return wild ? TERN__TOPIC_WILDCARD : TERN__TOPIC_OK;
+}
+
 bool tern__topic_name_ok(const uint8_t *t, size_t len)
 {
-	if (len == 0 || t == NULL)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (t[i] == '+' || t[i] == '#')
-			return false;
-	return tern__utf8_no_controls(t, len);
+	return len > 0 && t != NULL && tern__topic_name_scan(t, len) == TERN__TOPIC_OK;
 }
 
 enum tern_err tern_topic_name_check(const uint8_t *t, size_t len)
 {
-	if (!tern__topic_name_ok(t, len) || !tern_utf8_valid(t, len))
-		return TERN_E_TOPIC_NAME;
-	return TERN_OK;
+	return tern__topic_name_ok(t, len) ? TERN_OK : TERN_E_TOPIC_NAME;
 }
 
 /* Checks the wildcards of a filter that is not a shared subscription:

@@ -68,35 +68,11 @@ bool tern_utf8_data_valid(const uint8_t *s, size_t len)
 			i++;
 			continue;
 		}
-		size_t n;
-		uint32_t cp, min;
-		if (c >= 0xC2u && c <= 0xDFu) {
-			n = 1;
-			cp = c & 0x1Fu;
-			min = 0x80u;
-		} else if ((c & 0xF0u) == 0xE0u) {
-			n = 2;
-			cp = c & 0x0Fu;
-			min = 0x800u;
-		} else if (c >= 0xF0u && c <= 0xF4u) {
-			n = 3;
-			cp = c & 0x07u;
-			min = 0x10000u;
-		} else {
-			/* 0x80..0xC1 (continuation, overlong lead) or 0xF5.. */
+		uint32_t cp;
+		size_t n = tern__utf8_multi(s + i, len - i, &cp);
+		if (n == 0)
 			return false;
-		}
-		if (n > len - i - 1)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			uint8_t cc = s[i + k];
-			if ((cc & 0xC0u) != 0x80u)
-				return false;
-			cp = (cp << 6) | (cc & 0x3Fu);
-		}
-		if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu))
-			return false;
-		i += n + 1;
+		i += n;
 	}
 	return true;
 }
