@@ -334,18 +334,27 @@ static TERN_MUST_CHECK enum tern_err conn_write(struct tern_client *c, const voi
 
 enum tern_err tern__send_packet(struct tern_client *c, const struct tern_packet *p)
 {
-	size_t size = tern_packet_size(p, c->opts.version);
-	if (size == 0)
+	/* Encoded straight into the room `out` has (the encoder checks and
+	 * measures as it goes); only a packet that does not fit is measured
+	 * first, to make room. Bytes past out.len count only once committed,
+	 * so a packet over the broker's maximum is dropped unsent. */
+	size_t n = 0, room = c->out.cap - c->out.len;
+	uint8_t *at = c->out.data != NULL ? c->out.data + c->out.len : NULL;
+	enum tern_err e = tern_encode_packet(p, c->opts.version, at, room, &n);
+	if (e == TERN_E_BUFFER) {
+		size_t size = tern_packet_size(p, c->opts.version);
+		if (size == 0)
+			return TERN_E_INVALID;
+		if (c->max_packet != 0 && size > c->max_packet)
+			return TERN_E_TOO_LARGE;
+		if ((e = buf_reserve(&c->out, size, 0)) != TERN_OK)
+			return e;
+		e = tern_encode_packet(p, c->opts.version, c->out.data + c->out.len, size, &n);
+	}
+	if (e != TERN_OK)
 		return TERN_E_INVALID;
-	if (c->max_packet != 0 && size > c->max_packet)
+	if (c->max_packet != 0 && n > c->max_packet)
 		return TERN_E_TOO_LARGE;
-	enum tern_err e = buf_reserve(&c->out, size, 0);
-	if (e != TERN_OK)
-		return e;
-	size_t n = 0;
-	e = tern_encode_packet(p, c->opts.version, c->out.data + c->out.len, size, &n);
-	if (e != TERN_OK)
-		return e;
 	c->out.len += n;
 	return TERN_OK;
 }

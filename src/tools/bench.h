@@ -213,6 +213,11 @@ struct bench_thread {
 	unsigned connecting;
 	int64_t next_conn_ns;
 	uint8_t *payload; /* scratch payload, opts.size bytes */
+	/* The clock read that received messages share (bench_loop.c,
+	 * on_message): 0 until the first message of a step reads it, read
+	 * again after every RX_CLOCK_EVERY messages. */
+	int64_t rx_now_ns;
+	unsigned rx_since_clock;
 	struct bench_ctr ctr;
 	struct bench_tstats st;
 };
