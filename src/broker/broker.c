@@ -25,6 +25,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/cluster_link.h"
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/flow.h"
@@ -297,6 +298,13 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 		broker_free(b);
 		return err;
 	}
+	/* Before the store: restored subscriptions are the cluster's
+	 * interest too. */
+	err = cluster_link_open(b);
+	if (err) {
+		broker_free(b);
+		return err;
+	}
 	/* The store is loaded before anyone can connect. */
 	err = persist_open(b);
 	if (err) {
@@ -365,6 +373,8 @@ void broker_stop(struct broker *b)
 {
 	atomic_store(&b->stop, true);
 	metrics_stop(b);
+	/* Nothing more comes from other nodes. */
+	cluster_link_close(b);
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct worker *w = b->workers[i];
 		uint64_t one = 1;
@@ -388,6 +398,7 @@ void broker_free(struct broker *b)
 	/* The password threads post to the workers' inboxes: they stop
 	 * before those are drained for the last time. */
 	auth_stop(b);
+	cluster_link_close(b);
 	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
 		worker_shutdown(b->workers[i]);
 	/* Their last batches are applied here; the storage thread is gone

@@ -45,6 +45,7 @@
 #include "util/siphash.h"
 
 struct auth_pool;
+struct cluster;
 struct metrics;
 struct retain_store;
 struct store;
@@ -69,6 +70,7 @@ struct broker {
 	struct hash_key hash_key;
 	struct metrics *metrics;     /* the /metrics endpoint, or NULL */
 	struct auth_pool *auth_pool; /* password checks; NULL without password_file */
+	struct cluster *cluster;     /* the NATS side (cluster_link.c); NULL: single node */
 };
 
 /* Builds the broker for cfg (copied): log, retained store, workers and

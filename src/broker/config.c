@@ -67,6 +67,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_output_bytes = 8u << 20;
 	cfg->set_tcp_nodelay = true;
 	cfg->sys_interval = 10;
+	snprintf(cfg->cluster_name, sizeof(cfg->cluster_name), "tern");
+	cfg->cluster_replicas = 1;
 	cfg->connection_messages = true;
 	cfg->storage = STORAGE_SQLITE;
 	strcpy(cfg->persistence_file, "ternd.db");
@@ -255,6 +257,19 @@ enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
 			         l->port);
 			return TERN_E_CONFIG;
 		}
+	}
+	if (!cfg->cluster_nats[0] && (cfg->cluster_cafile[0] || cfg->cluster_certfile[0] ||
+	                              cfg->cluster_username[0] || cfg->cluster_credentials[0])) {
+		snprintf(err, errlen, "cluster_* directives need cluster_nats");
+		return TERN_E_CONFIG;
+	}
+	if (!cfg->cluster_certfile[0] != !cfg->cluster_keyfile[0]) {
+		snprintf(err, errlen, "cluster_certfile and cluster_keyfile go together");
+		return TERN_E_CONFIG;
+	}
+	if (cfg->cluster_certfile[0] && !cfg->cluster_cafile[0]) {
+		snprintf(err, errlen, "cluster_certfile needs cluster_cafile (TLS to NATS)");
+		return TERN_E_CONFIG;
 	}
 	return TERN_OK;
 }
@@ -647,6 +662,17 @@ static const struct directive directives[] = {
         {"pid_file", K_STR, 1, G(pid_file)},
         {"user", K_STR, 1, G(user)},
         {"include_dir", K_FUNC, 1, NO_FIELD, .set = set_include_dir},
+        /* Ours: the cluster (docs/cluster.md). */
+        {"cluster_nats", K_STR, 1, G(cluster_nats)},
+        {"cluster_name", K_STR, 1, G(cluster_name)},
+        {"cluster_node_name", K_STR, 1, G(cluster_node_name)},
+        {"cluster_replicas", K_UINT, 1, G(cluster_replicas), RANGE(1, 5)},
+        {"cluster_cafile", K_STR, 1, G(cluster_cafile)},
+        {"cluster_certfile", K_STR, 1, G(cluster_certfile)},
+        {"cluster_keyfile", K_STR, 1, G(cluster_keyfile)},
+        {"cluster_username", K_STR, 1, G(cluster_username)},
+        {"cluster_password", K_STR, 1, G(cluster_password)},
+        {"cluster_credentials", K_STR, 1, G(cluster_credentials)},
 };
 
 /* Applies one directive: finds its row, checks the number of words, then

@@ -94,6 +94,17 @@ struct config {
 	enum log_dest log_dest;
 	char log_file[256];
 	bool log_timestamp;
+	/* Cluster (docs/cluster.md): on when cluster_nats is set. */
+	char cluster_nats[1024];       /* NATS URLs, comma separated; "": single node */
+	char cluster_name[65];         /* prefix of subjects, streams, buckets */
+	char cluster_node_name[128];   /* unique per node; "": the host name */
+	uint32_t cluster_replicas;     /* JetStream replicas of what the cluster stores */
+	char cluster_cafile[256];      /* TLS to NATS ("": plain) */
+	char cluster_certfile[256];    /* client certificate for NATS */
+	char cluster_keyfile[256];     /* its key */
+	char cluster_username[128];    /* NATS user ("": none) */
+	char cluster_password[128];    /* its password */
+	char cluster_credentials[256]; /* NATS .creds file ("": none) */
 };
 
 /* Checks what can only be judged once the whole file is read (a TLS

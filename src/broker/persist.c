@@ -27,6 +27,7 @@
  * in-flight deliveries, inbound QoS 2 packet ids.
  */
 #include "broker/persist.h"
+#include "cluster/cluster.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,9 @@ static TERN_MUST_CHECK enum tern_err load_sub(void *arg, uint64_t session, const
 	for (unsigned i = 0; i < b->n_workers; i++)
 		if (router_add(b->workers[i]->router, plain, group, &r))
 			return TERN_E_NOMEM;
+	/* Nobody can connect yet: nothing waits for NATS to confirm. */
+	if (b->cluster && cluster_interest(b->cluster, true, plain, group, 0, NULL))
+		return TERN_E_NOMEM;
 	return TERN_OK;
 }
 

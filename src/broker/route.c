@@ -26,10 +26,12 @@
 #include "broker/broker.h"
 #include "broker/delivery.h"
 #include "broker/flow.h"
+#include "broker/persist.h"
 #include "broker/router.h"
 #include "broker/session.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "tern/codec.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -84,6 +86,7 @@ struct route_worker {
 	struct inbox_item *spare; /* batches to fill next */
 	/* Batches the targets gave back (any thread pushes). */
 	_Atomic(struct inbox_item *) back;
+	struct buf cluster_out; /* a message encoded for other nodes */
 };
 
 enum tern_err route_worker_new(struct worker *w)
@@ -106,26 +109,67 @@ void route_batch_begin(struct worker *w, struct route_batch *batch)
 	batch->outstanding = 0;
 }
 
+static void split_share(struct tern_bytes filter, struct tern_bytes *group,
+                        struct tern_bytes *plain)
+{
+	if (!tern_topic_filter_share(filter, group, plain)) {
+		*group = (struct tern_bytes){0};
+		*plain = filter;
+	}
+}
+
 static TERN_MUST_CHECK enum tern_err apply(struct worker *w, bool add, struct tern_bytes filter,
                                            const struct route *route)
 {
-	struct tern_bytes group = {0}, plain = filter;
-	if (!tern_topic_filter_share(filter, &group, &plain)) {
-		group.len = 0;
-		plain = filter;
-	}
+	struct tern_bytes group, plain;
+	split_share(filter, &group, &plain);
 	enum tern_err err = add ? router_add(w->router, plain, group, route)
 	                        : router_remove(w->router, plain, group, route->session);
 	stat_set(&w->stats, STAT_SUBSCRIPTIONS, router_count(w->router));
 	return err == TERN_E_NOT_FOUND ? TERN_OK : err;
 }
 
+/*
+ * The cluster's count of local subscriptions per (filter, group) follows
+ * the home replica, the one that knows a session's subscriptions exactly
+ * (a session's changes come from its home worker only): a subscription
+ * new there counts one more, one gone there one fewer. An add joins the
+ * batch's acks until the NATS server has the interest, so SUBACK means
+ * remote messages are on their way too. The token names the request and
+ * the worker to ack (cluster_link.c).
+ */
+static void count_interest(struct worker *w, struct route_batch *batch, bool add,
+                           struct tern_bytes filter, bool had)
+{
+	struct cluster *cl = w->broker->cluster;
+	if (!cl || add == had)
+		return;
+	struct tern_bytes group, plain;
+	split_share(filter, &group, &plain);
+	uint64_t token = add && batch ? batch->req << 16 | w->id : 0;
+	bool pending = false;
+	if (cluster_interest(cl, add, plain, group, token, &pending)) {
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory counting a subscription for the cluster");
+		return;
+	}
+	if (pending)
+		batch->outstanding++;
+}
+
 enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
                            struct tern_bytes filter, const struct route *route)
 {
+	bool had = false;
+	if (w->broker->cluster) {
+		struct tern_bytes group, plain;
+		split_share(filter, &group, &plain);
+		had = router_contains(w->router, plain, group, route->session);
+	}
 	enum tern_err err = apply(w, add, filter, route);
 	if (err)
 		return err;
+	count_interest(w, batch, add, filter, had);
 	/* At shutdown the other replicas may already be gone. */
 	if (stopping(w))
 		return TERN_OK;
@@ -209,6 +253,8 @@ static void deliver_local(struct worker *w, struct deliver_target *t)
 	session_arrive_take(s, &t->d);
 }
 
+static void route_remote(struct worker *w, struct inbox_item *it);
+
 void route_inbox(struct worker *w, struct inbox_item *it)
 {
 	switch (it->kind) {
@@ -247,6 +293,15 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		}
 		break;
 	}
+	case INBOX_REMOTE:
+		atomic_fetch_sub_explicit(&w->backlog, 1, memory_order_relaxed);
+		if (stopping(w)) {
+			msg_unref(it->u.remote.msg);
+			free(it->u.remote.share);
+		} else {
+			route_remote(w, it);
+		}
+		break;
 	case INBOX_ROUTE_ACK: {
 		struct pending_ack *p = map64_get(&w->route->pending, it->u.ack.req);
 		if (p && --p->outstanding == 0) {
@@ -405,6 +460,7 @@ void route_worker_free(struct worker *w)
 		rw->spare = NULL;
 	}
 	dedup_free(&rw->dedup);
+	buf_free(&rw->cluster_out);
 	free(w->route_matches.v);
 	w->route_matches = (struct route_matches){0};
 	map_free(&rw->pending);
@@ -507,19 +563,17 @@ static void hand_over(struct worker *w, const struct route *r, struct delivery *
 	memset(d, 0, sizeof(*d));
 }
 
-enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
-                            struct flow_hit *hit)
+/* Hands msg to the matches in w->route_matches: one delivery per session
+ * (overlapping filters merged), one per shared match. Sets *delivered and
+ * *over (the flow cell of a receiver now over its mark, if any). */
+static TERN_MUST_CHECK enum tern_err deliver_matches(struct worker *w, struct msg *msg,
+                                                     size_t *delivered, struct flow_hit *over)
 {
 	struct route_matches *m = &w->route_matches;
-	struct flow_hit over = {0};
-	if (hit)
-		*hit = over;
-	enum tern_err err = router_match(w->router, msg->topic.data, msg->topic.len, m);
-	size_t delivered = 0;
-	if (matched)
-		*matched = 0;
+	enum tern_err err = TERN_OK;
+	*delivered = 0;
 	if (m->n == 0)
-		return err;
+		return TERN_OK;
 	/* With one match there is nothing to merge. */
 	bool grouped = m->n > 1;
 	if (grouped && dedup_group(w, m)) {
@@ -570,12 +624,78 @@ enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
 		/* Recorded (for a stored session only) by the publishing
 		 * worker, before the delivery can reach another worker. */
 		session_record_delivery(w, r, &d);
-		hand_over(w, r, &d, &over);
-		delivered++;
+		hand_over(w, r, &d, over);
+		(*delivered)++;
 	}
+	return err;
+}
+
+enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
+                            struct flow_hit *hit)
+{
+	struct route_matches *m = &w->route_matches;
+	struct flow_hit over = {0};
+	if (hit)
+		*hit = over;
+	if (matched)
+		*matched = 0;
+	/* In a cluster, NATS picks the member of each share group among all
+	 * nodes, this one included: once the message went to NATS, this node
+	 * serves its ordinary subscriptions only. */
+	struct cluster *cl = w->broker->cluster;
+	bool forwarded = cl && cluster_forward(cl, msg, w->now, &w->route->cluster_out);
+	enum tern_err err =
+	        forwarded ? router_match_plain(w->router, msg->topic.data, msg->topic.len, m)
+	                  : router_match(w->router, msg->topic.data, msg->topic.len, m);
+	size_t delivered = 0;
+	enum tern_err derr = deliver_matches(w, msg, &delivered, &over);
 	if (matched)
 		*matched = delivered;
 	if (hit)
 		*hit = over;
-	return err;
+	return err ? err : derr;
+}
+
+/* A message from another node (INBOX_REMOTE): for this node's ordinary
+ * subscriptions, or for one member of the share group NATS chose this
+ * node for. It is stored for the stored sessions it reaches as a local
+ * publish would be. */
+static void route_remote(struct worker *w, struct inbox_item *it)
+{
+	struct msg *msg = it->u.remote.msg;
+	struct route_matches *m = &w->route_matches;
+	enum tern_err err;
+	persist_assign_id(w, msg);
+	if (it->u.remote.share) {
+		struct tern_bytes group = {it->u.remote.share, it->u.remote.glen};
+		struct tern_bytes filter = {it->u.remote.share + it->u.remote.glen,
+		                            it->u.remote.flen};
+		m->n = 0;
+		struct route pick;
+		err = router_pick(w->router, filter, group, &pick);
+		if (err == TERN_OK) {
+			if (m->cap == 0) {
+				m->v = malloc(16 * sizeof(*m->v));
+				m->cap = m->v ? 16 : 0;
+			}
+			if (m->cap)
+				m->v[m->n++] = pick;
+			else
+				err = TERN_E_NOMEM;
+		} else if (err == TERN_E_NOT_FOUND) {
+			/* The group's last member here left meanwhile. */
+			stat_add(&w->stats, STAT_DROP_NO_MEMBER, 1);
+			err = TERN_OK;
+		}
+	} else {
+		err = router_match_plain(w->router, msg->topic.data, msg->topic.len, m);
+	}
+	size_t delivered = 0;
+	struct flow_hit over = {0};
+	enum tern_err derr = deliver_matches(w, msg, &delivered, &over);
+	if (err || derr)
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory routing a message from the cluster");
+	msg_unref(msg);
+	free(it->u.remote.share);
 }

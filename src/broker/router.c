@@ -418,9 +418,9 @@ static uint32_t pick_member(const struct group *g)
 	return pick;
 }
 
-/* Appends the subscriptions of node n: all ordinary ones, and one member of
- * each share group, advancing the group's cursor. */
-static TERN_MUST_CHECK enum tern_err emit(struct node *n, struct route_matches *out)
+/* Appends the subscriptions of node n: all ordinary ones, and (when
+ * groups) one member of each share group, advancing the group's cursor. */
+static TERN_MUST_CHECK enum tern_err emit(struct node *n, bool groups, struct route_matches *out)
 {
 	if (n->subs.n) {
 		if (out_reserve(out, n->subs.n))
@@ -428,7 +428,7 @@ static TERN_MUST_CHECK enum tern_err emit(struct node *n, struct route_matches *
 		memcpy(out->v + out->n, n->subs.v, n->subs.n * sizeof(*out->v));
 		out->n += n->subs.n;
 	}
-	for (struct group *g = n->groups; g; g = g->next) {
+	for (struct group *g = groups ? n->groups : NULL; g; g = g->next) {
 		if (out_reserve(out, 1))
 			return TERN_E_NOMEM;
 		uint32_t pick = pick_member(g);
@@ -446,7 +446,8 @@ static TERN_MUST_CHECK enum tern_err emit(struct node *n, struct route_matches *
  * than passed by value: three words would go through the stack at every
  * '+' level, the position goes in a register. */
 static TERN_MUST_CHECK enum tern_err match_from(struct router *r, struct node *n, const uint8_t *t,
-                                                size_t len, size_t pos, struct route_matches *out)
+                                                size_t len, size_t pos, bool groups,
+                                                struct route_matches *out)
 {
 	enum tern_err err;
 	struct topic_iter it;
@@ -456,17 +457,17 @@ static TERN_MUST_CHECK enum tern_err match_from(struct router *r, struct node *n
 		if (!topic_iter_next(&it, &lv)) {
 			/* "a/#" matches "a" too: '#' covers the parent level
 			 * (section 4.7.1.2). */
-			if ((err = emit(n, out)))
+			if ((err = emit(n, groups, out)))
 				return err;
-			return n->t.hash ? emit(node_of(n->t.hash), out) : TERN_OK;
+			return n->t.hash ? emit(node_of(n->t.hash), groups, out) : TERN_OK;
 		}
 		/* [MQTT-4.7.2-1]: a wildcard first level never matches a
 		 * topic starting with '$'. */
 		if (&n->t != r->trie.root || t[0] != '$') {
-			if (n->t.hash && (err = emit(node_of(n->t.hash), out)))
+			if (n->t.hash && (err = emit(node_of(n->t.hash), groups, out)))
 				return err;
 			if (n->t.plus &&
-			    (err = match_from(r, node_of(n->t.plus), t, len, it.pos, out)))
+			    (err = match_from(r, node_of(n->t.plus), t, len, it.pos, groups, out)))
 				return err;
 		}
 		n = node_of(trie_child(&r->trie, &n->t, lv.p, lv.len));
@@ -481,7 +482,48 @@ enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
 	out->n = 0;
 	if (len == 0)
 		return TERN_OK;
-	return match_from(r, node_of(r->trie.root), topic, len, 0, out);
+	return match_from(r, node_of(r->trie.root), topic, len, 0, true, out);
+}
+
+enum tern_err router_match_plain(struct router *r, const uint8_t *topic, size_t len,
+                                 struct route_matches *out)
+{
+	out->n = 0;
+	if (len == 0)
+		return TERN_OK;
+	return match_from(r, node_of(r->trie.root), topic, len, 0, false, out);
+}
+
+bool router_contains(struct router *r, struct tern_bytes filter, struct tern_bytes group,
+                     uint64_t session)
+{
+	if (!filter.len)
+		return false;
+	struct node *n = node_of(trie_node_for(&r->trie, filter.data, filter.len, false));
+	if (!n)
+		return false;
+	uint32_t at;
+	if (group.len == 0)
+		return subset_find(&n->subs, session, &at);
+	const struct group *g = group_find(n, group);
+	return g && subset_find(&g->members, session, &at);
+}
+
+enum tern_err router_pick(struct router *r, struct tern_bytes filter, struct tern_bytes group,
+                          struct route *out)
+{
+	if (!filter.len || !group.len)
+		return TERN_E_NOT_FOUND;
+	struct node *n = node_of(trie_node_for(&r->trie, filter.data, filter.len, false));
+	struct group *g = n ? group_find(n, group) : NULL;
+	if (!g || g->members.n == 0)
+		return TERN_E_NOT_FOUND;
+	uint32_t pick = pick_member(g);
+	*out = g->members.v[pick];
+	const struct flow_cell *f = out->flow;
+	out->flags |= ROUTE_SHARED | (f && !flow_takes(f) ? ROUTE_ALL_FULL : 0);
+	g->cursor = pick + 1 == g->members.n ? 0 : pick + 1;
+	return TERN_OK;
 }
 
 size_t router_count(const struct router *r)

@@ -97,6 +97,22 @@ TERN_MUST_CHECK enum tern_err router_remove(struct router *r, struct tern_bytes 
 TERN_MUST_CHECK enum tern_err router_match(struct router *r, const uint8_t *topic, size_t len,
                                            struct route_matches *out);
 
+/* router_match() without share groups: the ordinary subscriptions only
+ * (a message from another cluster node, whose share groups NATS served). */
+TERN_MUST_CHECK enum tern_err router_match_plain(struct router *r, const uint8_t *topic, size_t len,
+                                                 struct route_matches *out);
+
+/* Whether the (filter, group, session) subscription is stored. */
+bool router_contains(struct router *r, struct tern_bytes filter, struct tern_bytes group,
+                     uint64_t session);
+
+/* Sets *out to the member of share group `group` on plain filter `filter`
+ * that takes the group's next message, as router_match() picks it (flags
+ * ROUTE_SHARED, and ROUTE_ALL_FULL as there), and advances the group's
+ * turn. TERN_E_NOT_FOUND when the group has no member here. */
+TERN_MUST_CHECK enum tern_err router_pick(struct router *r, struct tern_bytes filter,
+                                          struct tern_bytes group, struct route *out);
+
 /* Number of subscriptions stored (shared members included). */
 size_t router_count(const struct router *r);
 

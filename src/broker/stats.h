@@ -29,9 +29,10 @@ enum stat_id {
 	STAT_DROP_SLOW_QOS0,
 	STAT_DROP_EXPIRED,
 	STAT_DROP_TOO_LARGE,
-	STAT_DROP_STALLED, /* QoS 1/2 over the bound of a stalled online session */
-	STAT_FLOW_PAUSES,  /* publishers paused for a full session (flow.h) */
-	STAT_FLOW_STALLS,  /* sessions that fell back to dropping (max_stall_time) */
+	STAT_DROP_STALLED,   /* QoS 1/2 over the bound of a stalled online session */
+	STAT_DROP_NO_MEMBER, /* for a share group NATS chose us for, left meanwhile */
+	STAT_FLOW_PAUSES,    /* publishers paused for a full session (flow.h) */
+	STAT_FLOW_STALLS,    /* sessions that fell back to dropping (max_stall_time) */
 	STAT_CONN_ACCEPTED,
 	STAT_CONN_REFUSED,
 	STAT_SESSIONS_EXPIRED,

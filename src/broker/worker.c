@@ -126,6 +126,7 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 	case INBOX_ROUTE_ADD:
 	case INBOX_ROUTE_DEL:
 	case INBOX_ROUTE_ACK:
+	case INBOX_REMOTE:
 		route_inbox(w, it); /* frees or reuses the item */
 		return;
 	case INBOX_STORE_DONE:

@@ -46,6 +46,7 @@ enum inbox_kind {
 	INBOX_AUTH,       /* reloaded password / ACL files */
 	INBOX_AUTH_DONE,  /* the verdict on a CONNECT's password (auth_pool.c) */
 	INBOX_FLOW_WAKE,  /* a session drained: recheck paused publishers */
+	INBOX_REMOTE,     /* a message from another cluster node (cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),
@@ -80,6 +81,12 @@ struct inbox_item {
 		struct {
 			uint64_t req;
 		} ack;
+		struct {
+			struct msg *msg; /* owned reference */
+			uint8_t *share;  /* share group then filter, owned; NULL: ordinary */
+			uint16_t glen;
+			uint32_t flen;
+		} remote;
 		struct {
 			struct broker *b; /* still alive when w is not, at stop */
 			struct worker *w;

@@ -1,0 +1,24 @@
+/*
+ * cluster_link.h - the broker's side of the cluster (cluster_link.c): opens
+ * src/cluster from the cluster_* directives and hands what it receives to
+ * the workers.
+ */
+#ifndef TERN_BROKER_CLUSTER_LINK_H
+#define TERN_BROKER_CLUSTER_LINK_H
+
+#include "tern/error.h"
+
+struct broker;
+
+/* Opens b->cluster when cluster_nats is set (nothing otherwise), after the
+ * workers exist (it posts to their inboxes) and before the store is loaded
+ * (restored subscriptions count as interest). TERN_E_CONFIG, logged, when
+ * the cluster directives are not usable. */
+TERN_MUST_CHECK enum tern_err cluster_link_open(struct broker *b);
+
+/* Closes b->cluster (none: nothing); no cluster callback runs after it.
+ * Called once the broker stops, before the workers' inboxes are drained
+ * for the last time. */
+void cluster_link_close(struct broker *b);
+
+#endif

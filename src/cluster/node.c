@@ -1,0 +1,654 @@
+/*
+ * node.c - this node's NATS connections, its interest table, forwarding
+ * and receiving; see cluster.h for the contract and docs/cluster.md for
+ * why routing rides on NATS' own subject interest.
+ *
+ * Two connections. P carries the publishes of this node and the
+ * subscriptions of its ordinary filters, with no_echo: NATS does not hand
+ * the node back its own messages, which it has delivered locally already.
+ * S carries the subscriptions of shared groups, with echo: for a group,
+ * NATS picks one member subscription among every node's, this node's
+ * included, so a message published here may have to come back here.
+ *
+ * Queue groups. Every ordinary subscription of the node is in the queue
+ * group "<cluster>.n.<node>": NATS gives a message to one member per group,
+ * whatever subjects the members have, so a message matching several of the
+ * node's filters arrives once, and the node's router merges its local
+ * matches exactly as for a local publish. A shared subscription (G, F) is
+ * in the queue group subject_share_queue(G, F), the same on every node.
+ *
+ * The interest table maps (group, filter) to the number of local
+ * subscriptions on it, behind one mutex. Workers only count and mark an
+ * entry dirty; the control thread reconciles a dirty entry with NATS
+ * (subscribe when counted and not subscribed, unsubscribe when no longer
+ * counted), flushes once per round so the server has processed the
+ * subscriptions, then answers the adds that waited. Only the control
+ * thread subscribes, unsubscribes and frees entries, so it can call
+ * libnats without the mutex held.
+ *
+ * Lifetimes. A NATS subscription's callback may run until its completion
+ * callback has; each subscription counts in live_subs until then, and
+ * cluster_close() waits for zero before freeing what callbacks use.
+ */
+#include "cluster/cluster.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/subject.h"
+#include "cluster/wire.h"
+#include "util/clock.h"
+#include "util/map.h"
+
+/* NATS' default max_control_line is 4096 bytes: a PUB line carries the
+ * subject, a reply subject and a size. */
+#define SUBJECT_MAX 4000u
+/* How long a round of the control thread waits for NATS to confirm. */
+#define FLUSH_TIMEOUT_MS 2000
+/* What libnats may buffer per subscription before it drops (slow
+ * consumer): generous, as the broker's queues apply the real bounds. */
+#define PENDING_MSGS  (1 << 20)
+#define PENDING_BYTES (512 << 20)
+
+/* The closure of one NATS subscription. */
+struct sub_ref {
+	struct cluster *c;
+	struct cluster_share share; /* group.len 0: ordinary */
+};
+
+struct interest {
+	struct interest *next_dirty;
+	uint32_t count; /* local subscriptions on (group, filter) */
+	bool dirty;     /* on the dirty list */
+	bool subscribed;
+	natsSubscription *sub[2]; /* a filter ending in '#' needs two subjects */
+	uint64_t *waiting;        /* tokens of adds to answer once flushed */
+	size_t n_waiting, cap_waiting;
+	size_t klen;
+	uint16_t glen;
+	uint8_t key[]; /* glen (2 bytes), group, filter */
+};
+
+struct cluster {
+	char prefix[SUBJECT_CLUSTER_MAX + 1];
+	char node[128];
+	char node_queue[256];
+	struct hash_key hk;
+	struct log *log;
+	struct cluster_cb cb;
+	natsOptions *opts_p, *opts_s;
+	natsConnection *p, *s;
+	atomic_bool up_p, up_s;
+	int64_t max_payload;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* dirty work, or stopping */
+	pthread_cond_t done; /* live_subs went to zero */
+	struct map interests;
+	struct interest *dirty;
+	bool stopping;
+	pthread_t thread;
+	bool thread_started;
+	unsigned live_subs;
+
+	atomic_uint_fast64_t reconnects, forwarded, received, local_only, malformed, n_subs;
+};
+
+static struct tern_bytes bytes_of(const char *s)
+{
+	return (struct tern_bytes){(const uint8_t *)s, strlen(s)};
+}
+
+/* ---- connection events (libnats threads) ---- */
+
+static void on_connected_p(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	struct cluster *c = arg;
+	atomic_store(&c->up_p, true);
+	log_write(c->log, LOG_TYPE_NOTICE, "Cluster: node %s connected to NATS.", c->node);
+}
+
+static void on_reconnected_p(natsConnection *nc, void *arg)
+{
+	struct cluster *c = arg;
+	atomic_fetch_add(&c->reconnects, 1);
+	on_connected_p(nc, arg);
+}
+
+static void on_disconnected_p(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	struct cluster *c = arg;
+	if (atomic_exchange(&c->up_p, false))
+		log_write(
+		        c->log, LOG_TYPE_WARNING,
+		        "Cluster: node %s lost NATS; serving local clients only until it is back.",
+		        c->node);
+}
+
+static void on_connected_s(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	atomic_store(&((struct cluster *)arg)->up_s, true);
+}
+
+static void on_disconnected_s(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	atomic_store(&((struct cluster *)arg)->up_s, false);
+}
+
+/* ---- receiving ---- */
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void *arg)
+{
+	(void)nc;
+	(void)sub;
+	struct sub_ref *ref = arg;
+	struct cluster *c = ref->c;
+	struct msg *m = NULL;
+	enum tern_err err = wire_decode((const uint8_t *)natsMsg_GetData(nm),
+	                                (size_t)natsMsg_GetDataLength(nm), mono_ms(), &m);
+	natsMsg_Destroy(nm);
+	if (err) {
+		/* Not from a ternd of this cluster's version: counted, and
+		 * said once in a while rather than per message. */
+		if (atomic_fetch_add(&c->malformed, 1) % 1000 == 0)
+			log_write(c->log, LOG_TYPE_WARNING,
+			          "Cluster: dropped a message from NATS that did not decode (%s).",
+			          tern_strerror(err));
+		return;
+	}
+	atomic_fetch_add(&c->received, 1);
+	c->cb.deliver(c->cb.arg, m, ref->share.group.len ? &ref->share : NULL);
+}
+
+static void on_sub_complete(void *arg)
+{
+	struct sub_ref *ref = arg;
+	struct cluster *c = ref->c;
+	free(ref);
+	pthread_mutex_lock(&c->mu);
+	if (--c->live_subs == 0)
+		pthread_cond_broadcast(&c->done);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- the interest table ---- */
+
+static void key_parts(const struct interest *in, struct tern_bytes *group,
+                      struct tern_bytes *filter)
+{
+	*group = (struct tern_bytes){in->key + 2, in->glen};
+	*filter = (struct tern_bytes){in->key + 2 + in->glen, in->klen - 2 - in->glen};
+}
+
+/* Subscribes in's subjects (control thread, mutex not held). */
+static enum tern_err subscribe(struct cluster *c, struct interest *in)
+{
+	struct tern_bytes group, filter;
+	key_parts(in, &group, &filter);
+	char subj[2][SUBJECT_MAX + 1];
+	size_t n_subj = 0, qlen;
+	enum tern_err err =
+	        subject_of_filter(c->prefix, filter, subj[0], subj[1], SUBJECT_MAX, &n_subj);
+	if (err)
+		return err;
+	char queue[SUBJECT_MAX + 1];
+	natsConnection *nc = c->p;
+	if (group.len) {
+		if ((err = subject_queue_shared(c->prefix, group, filter, queue, SUBJECT_MAX,
+		                                &qlen)))
+			return err;
+		nc = c->s;
+	} else {
+		snprintf(queue, sizeof(queue), "%s", c->node_queue);
+	}
+	for (size_t i = 0; i < n_subj; i++) {
+		/* Each subscription its own closure: their completions come
+		 * one by one. */
+		struct sub_ref *ref = calloc(1, sizeof(*ref) + in->klen);
+		if (!ref)
+			return TERN_E_NOMEM;
+		ref->c = c;
+		if (group.len) {
+			uint8_t *copy = (uint8_t *)(ref + 1);
+			memcpy(copy, group.data, group.len);
+			memcpy(copy + group.len, filter.data, filter.len);
+			ref->share.group = (struct tern_bytes){copy, group.len};
+			ref->share.filter = (struct tern_bytes){copy + group.len, filter.len};
+		}
+		natsSubscription *sub = NULL;
+		natsStatus st =
+		        natsConnection_QueueSubscribe(&sub, nc, subj[i], queue, on_msg, ref);
+		if (st == NATS_OK)
+			st = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
+		if (st == NATS_OK)
+			st = natsSubscription_SetOnCompleteCB(sub, on_sub_complete, ref);
+		if (st != NATS_OK) {
+			log_write(c->log, LOG_TYPE_ERR, "Cluster: cannot subscribe to %s: %s",
+			          subj[i], natsStatus_GetText(st));
+			if (sub) {
+				natsSubscription_Unsubscribe(sub);
+				natsSubscription_Destroy(sub);
+			}
+			free(ref);
+			return TERN_E_SYS;
+		}
+		pthread_mutex_lock(&c->mu);
+		c->live_subs++;
+		in->sub[i] = sub;
+		pthread_mutex_unlock(&c->mu);
+		atomic_fetch_add(&c->n_subs, 1);
+	}
+	return TERN_OK;
+}
+
+static void unsubscribe(struct cluster *c, struct interest *in)
+{
+	for (size_t i = 0; i < 2; i++) {
+		/* cluster_stats() reads the pointers under the mutex. */
+		pthread_mutex_lock(&c->mu);
+		natsSubscription *sub = in->sub[i];
+		in->sub[i] = NULL;
+		pthread_mutex_unlock(&c->mu);
+		if (!sub)
+			continue;
+		/* The completion callback frees the closure. */
+		natsSubscription_Unsubscribe(sub);
+		natsSubscription_Destroy(sub);
+		atomic_fetch_sub(&c->n_subs, 1);
+	}
+}
+
+enum tern_err cluster_interest(struct cluster *c, bool add, struct tern_bytes filter,
+                               struct tern_bytes group, uint64_t token, bool *pending)
+{
+	if (pending)
+		*pending = false;
+	size_t klen = 2 + group.len + filter.len;
+	uint8_t stack[512];
+	uint8_t *key = klen <= sizeof(stack) ? stack : malloc(klen);
+	if (!key)
+		return TERN_E_NOMEM;
+	key[0] = (uint8_t)(group.len >> 8);
+	key[1] = (uint8_t)group.len;
+	memcpy(key + 2, group.data, group.len);
+	memcpy(key + 2 + group.len, filter.data, filter.len);
+	enum tern_err err = TERN_OK;
+	pthread_mutex_lock(&c->mu);
+	struct interest *in = map_get(&c->interests, &c->hk, key, klen);
+	if (!in && add) {
+		in = calloc(1, sizeof(*in) + klen);
+		if (!in || map_put(&c->interests, &c->hk, in->key, klen, in)) {
+			free(in);
+			err = TERN_E_NOMEM;
+			goto out;
+		}
+		memcpy(in->key, key, klen);
+		in->klen = klen;
+		in->glen = (uint16_t)group.len;
+	}
+	if (!in)
+		goto out; /* removing what was never counted */
+	if (add) {
+		in->count++;
+		/* Waits while NATS may not have the interest yet. */
+		if (token && (!in->subscribed || in->n_waiting)) {
+			if (in->n_waiting == in->cap_waiting) {
+				size_t cap = in->cap_waiting ? 2 * in->cap_waiting : 4;
+				uint64_t *v = realloc(in->waiting, cap * sizeof(*v));
+				if (!v) {
+					in->count--;
+					err = TERN_E_NOMEM;
+					goto out;
+				}
+				in->waiting = v;
+				in->cap_waiting = cap;
+			}
+			in->waiting[in->n_waiting++] = token;
+			if (pending)
+				*pending = true;
+		}
+	} else if (in->count > 0) {
+		in->count--;
+	}
+	bool wants = in->count > 0;
+	if (wants != in->subscribed || in->n_waiting) {
+		if (!in->dirty) {
+			in->dirty = true;
+			in->next_dirty = c->dirty;
+			c->dirty = in;
+		}
+		pthread_cond_signal(&c->cv);
+	}
+out:
+	pthread_mutex_unlock(&c->mu);
+	if (key != stack)
+		free(key);
+	return err;
+}
+
+/* One round of the control thread: reconciles the dirty entries with
+ * NATS, flushes, answers the waiting adds. Called with the mutex held;
+ * returns with it held. */
+static void reconcile(struct cluster *c)
+{
+	struct interest *list = c->dirty;
+	c->dirty = NULL;
+	for (struct interest *in = list; in; in = in->next_dirty)
+		in->dirty = false;
+	pthread_mutex_unlock(&c->mu);
+
+	for (struct interest *in = list; in; in = in->next_dirty) {
+		pthread_mutex_lock(&c->mu);
+		bool wants = in->count > 0;
+		pthread_mutex_unlock(&c->mu);
+		if (wants && !in->subscribed) {
+			enum tern_err err = subscribe(c, in);
+			if (err) {
+				struct tern_bytes g, f;
+				key_parts(in, &g, &f);
+				log_write(c->log, LOG_TYPE_WARNING,
+				          "Cluster: filter %.*s stays local to this node (%s).",
+				          (int)f.len, (const char *)f.data, tern_strerror(err));
+				unsubscribe(c, in);
+			}
+			/* Subscribed or not, the entry is settled: no retry
+			 * loop on a filter NATS cannot carry. */
+			in->subscribed = true;
+		} else if (!wants && in->subscribed) {
+			unsubscribe(c, in);
+			in->subscribed = false;
+		}
+	}
+	/* The server has processed our SUBs once a PING after them is
+	 * answered; without a connection there is nothing to wait for. */
+	if (list && atomic_load(&c->up_p)) {
+		natsStatus st = natsConnection_FlushTimeout(c->p, FLUSH_TIMEOUT_MS);
+		if (st == NATS_OK && atomic_load(&c->up_s))
+			st = natsConnection_FlushTimeout(c->s, FLUSH_TIMEOUT_MS);
+		if (st != NATS_OK)
+			log_write(c->log, LOG_TYPE_WARNING,
+			          "Cluster: NATS did not confirm subscriptions: %s",
+			          natsStatus_GetText(st));
+	}
+
+	pthread_mutex_lock(&c->mu);
+	struct interest *next;
+	for (struct interest *in = list; in; in = next) {
+		next = in->next_dirty;
+		uint64_t *waiting = in->waiting;
+		size_t n = in->n_waiting;
+		if (n) {
+			in->waiting = NULL;
+			in->n_waiting = in->cap_waiting = 0;
+			pthread_mutex_unlock(&c->mu);
+			for (size_t i = 0; i < n; i++)
+				c->cb.interest_done(c->cb.arg, waiting[i]);
+			free(waiting);
+			pthread_mutex_lock(&c->mu);
+		}
+		/* An entry counted again meanwhile is dirty again: the next
+		 * round settles it. One that nobody counts and nothing waits
+		 * on goes. */
+		if (!in->dirty && in->count == 0 && !in->subscribed && !in->n_waiting) {
+			(void)map_del(&c->interests, &c->hk, in->key, in->klen);
+			free(in->waiting);
+			free(in);
+		}
+	}
+}
+
+static void *control_main(void *arg)
+{
+	struct cluster *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->stopping) {
+		if (!c->dirty) {
+			pthread_cond_wait(&c->cv, &c->mu);
+			continue;
+		}
+		reconcile(c);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* ---- forwarding ---- */
+
+/* $SYS topics are this node's own (mosquitto's meaning of them). */
+static bool node_local_topic(struct tern_bytes t)
+{
+	return t.len >= 4 && memcmp(t.data, "$SYS", 4) == 0 && (t.len == 4 || t.data[4] == '/');
+}
+
+bool cluster_forward(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch)
+{
+	if (node_local_topic(m->topic))
+		return false;
+	if (!atomic_load_explicit(&c->up_p, memory_order_relaxed) ||
+	    !atomic_load_explicit(&c->up_s, memory_order_relaxed))
+		goto local;
+	char subject[SUBJECT_MAX + 1];
+	size_t subj_len;
+	if (subject_of_topic(c->prefix, m->topic, subject, SUBJECT_MAX, &subj_len))
+		goto local;
+	scratch->off = scratch->len = 0;
+	if (wire_encode(scratch, m, now, (size_t)c->max_payload))
+		goto local;
+	natsStatus st = natsConnection_Publish(c->p, subject, scratch->data, (int)scratch->len);
+	if (st != NATS_OK)
+		goto local;
+	atomic_fetch_add_explicit(&c->forwarded, 1, memory_order_relaxed);
+	return true;
+local:
+	atomic_fetch_add_explicit(&c->local_only, 1, memory_order_relaxed);
+	return false;
+}
+
+void cluster_stats(struct cluster *c, struct cluster_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->connected = atomic_load(&c->up_p) && atomic_load(&c->up_s);
+	out->reconnects = atomic_load(&c->reconnects);
+	out->forwarded = atomic_load(&c->forwarded);
+	out->received = atomic_load(&c->received);
+	out->local_only = atomic_load(&c->local_only);
+	out->malformed = atomic_load(&c->malformed);
+	out->interests = atomic_load(&c->n_subs);
+	/* libnats counts what each subscription dropped as a slow consumer. */
+	pthread_mutex_lock(&c->mu);
+	size_t pos = 0;
+	struct interest *in;
+	while ((in = map_next(&c->interests, &pos))) {
+		for (int i = 0; i < 2; i++) {
+			int64_t d = 0;
+			if (in->sub[i] && natsSubscription_GetDropped(in->sub[i], &d) == NATS_OK &&
+			    d > 0)
+				out->dropped += (uint64_t)d;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- opening and closing ---- */
+
+static enum tern_err fail(char *err, size_t errlen, enum tern_err code, const char *fmt,
+                          const char *a, const char *b)
+{
+	snprintf(err, errlen, fmt, a, b);
+	return code;
+}
+
+/* Options of one connection; nats_GetLastError() tells about a TLS file
+ * that did not load. */
+static enum tern_err options(struct cluster *c, const struct cluster_cfg *cfg, bool echo,
+                             natsConnectionHandler up, natsConnectionHandler down,
+                             natsConnectionHandler reup, natsOptions **out, char *err,
+                             size_t errlen)
+{
+	natsOptions *o = NULL;
+	char name[300];
+	snprintf(name, sizeof(name), "ternd %s %s", c->node, echo ? "shared" : "routes");
+	/* URLs are comma separated; libnats takes the list as is. */
+	natsStatus st = natsOptions_Create(&o);
+	if (st == NATS_OK)
+		st = natsOptions_SetURL(o, cfg->urls);
+	if (st == NATS_OK)
+		st = natsOptions_SetName(o, name);
+	if (st == NATS_OK)
+		st = natsOptions_SetNoEcho(o, !echo);
+	if (st == NATS_OK)
+		st = natsOptions_SetMaxReconnect(o, -1);
+	if (st == NATS_OK)
+		st = natsOptions_SetReconnectWait(o, 500);
+	if (st == NATS_OK)
+		st = natsOptions_UseGlobalMessageDelivery(o, true);
+	if (st == NATS_OK)
+		st = natsOptions_SetRetryOnFailedConnect(o, true, up, c);
+	if (st == NATS_OK)
+		st = natsOptions_SetDisconnectedCB(o, down, c);
+	if (st == NATS_OK)
+		st = natsOptions_SetReconnectedCB(o, reup, c);
+	if (st == NATS_OK && cfg->username && *cfg->username)
+		st = natsOptions_SetUserInfo(o, cfg->username, cfg->password ? cfg->password : "");
+	if (st == NATS_OK && cfg->credentials && *cfg->credentials)
+		st = natsOptions_SetUserCredentialsFromFiles(o, cfg->credentials, NULL);
+	if (st == NATS_OK && cfg->cafile && *cfg->cafile) {
+		st = natsOptions_SetSecure(o, true);
+		if (st == NATS_OK)
+			st = natsOptions_LoadCATrustedCertificates(o, cfg->cafile);
+		if (st == NATS_OK && cfg->certfile && *cfg->certfile)
+			st = natsOptions_LoadCertificatesChain(o, cfg->certfile, cfg->keyfile);
+	}
+	if (st != NATS_OK) {
+		natsOptions_Destroy(o);
+		const char *detail = nats_GetLastError(NULL);
+		return fail(err, errlen, TERN_E_CONFIG, "cluster: %s (%s)", natsStatus_GetText(st),
+		            detail ? detail : "");
+	}
+	*out = o;
+	return TERN_OK;
+}
+
+static enum tern_err connect_one(natsOptions *o, natsConnection **nc, char *err, size_t errlen)
+{
+	natsStatus st = natsConnection_Connect(nc, o);
+	/* With retry on failed connect, "not yet" means it keeps trying. */
+	if (st == NATS_OK || st == NATS_NOT_YET_CONNECTED)
+		return TERN_OK;
+	const char *detail = nats_GetLastError(NULL);
+	return fail(err, errlen, TERN_E_CONFIG, "cluster: cannot connect to NATS: %s (%s)",
+	            natsStatus_GetText(st), detail ? detail : "");
+}
+
+enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_cb *cb,
+                           const struct hash_key *hk, struct log *log, struct cluster **out,
+                           char *err, size_t errlen)
+{
+	*out = NULL;
+	char queue[256];
+	size_t qlen;
+	if (subject_cluster_check(cfg->name))
+		return fail(err, errlen, TERN_E_CONFIG,
+		            "cluster_name '%s'%s: 1 to 64 letters, digits, '-' or '_'", cfg->name,
+		            "");
+	if (!*cfg->node || strlen(cfg->node) >= sizeof(((struct cluster *)0)->node) ||
+	    subject_queue_node(cfg->name, bytes_of(cfg->node), queue, sizeof(queue) - 1, &qlen))
+		return fail(err, errlen, TERN_E_CONFIG, "cluster_node_name '%s'%s: 1 to 127 bytes",
+		            cfg->node, "");
+	/* One delivery thread for every subscription of the process: the
+	 * order messages come off the socket is the order they are handed
+	 * on (libnats' pool is per process; ternd has one cluster). */
+	if (nats_Open(-1) != NATS_OK || nats_SetMessageDeliveryPoolSize(1) != NATS_OK)
+		return fail(err, errlen, TERN_E_SYS, "cluster: cannot start libnats%s%s", "", "");
+	struct cluster *c = calloc(1, sizeof(*c));
+	if (!c)
+		return TERN_E_NOMEM;
+	snprintf(c->prefix, sizeof(c->prefix), "%s", cfg->name);
+	snprintf(c->node, sizeof(c->node), "%s", cfg->node);
+	memcpy(c->node_queue, queue, qlen + 1);
+	c->hk = *hk;
+	c->log = log;
+	c->cb = *cb;
+	c->max_payload = 1 << 20;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	pthread_cond_init(&c->done, NULL);
+	enum tern_err e = options(c, cfg, false, on_connected_p, on_disconnected_p,
+	                          on_reconnected_p, &c->opts_p, err, errlen);
+	if (!e)
+		e = options(c, cfg, true, on_connected_s, on_disconnected_s, on_connected_s,
+		            &c->opts_s, err, errlen);
+	if (!e)
+		e = connect_one(c->opts_p, &c->p, err, errlen);
+	if (!e)
+		e = connect_one(c->opts_s, &c->s, err, errlen);
+	if (!e) {
+		if (natsConnection_Status(c->p) == NATS_CONN_STATUS_CONNECTED)
+			on_connected_p(c->p, c);
+		if (natsConnection_Status(c->s) == NATS_CONN_STATUS_CONNECTED)
+			on_connected_s(c->s, c);
+		int64_t mp = natsConnection_GetMaxPayload(c->p);
+		if (mp > 0)
+			c->max_payload = mp;
+		if (pthread_create(&c->thread, NULL, control_main, c) != 0)
+			e = fail(err, errlen, TERN_E_SYS, "cluster: cannot start a thread%s%s", "",
+			         "");
+		else
+			c->thread_started = true;
+	}
+	if (e) {
+		cluster_close(c);
+		return e;
+	}
+	*out = c;
+	return TERN_OK;
+}
+
+void cluster_close(struct cluster *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stopping = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (c->thread_started)
+		pthread_join(c->thread, NULL);
+	/* Closing a connection closes its subscriptions; their completion
+	 * callbacks say when no message callback can run any more. */
+	size_t pos = 0;
+	struct interest *in;
+	while ((in = map_next(&c->interests, &pos)))
+		unsubscribe(c, in);
+	if (c->p)
+		natsConnection_Close(c->p);
+	if (c->s)
+		natsConnection_Close(c->s);
+	pthread_mutex_lock(&c->mu);
+	while (c->live_subs > 0)
+		pthread_cond_wait(&c->done, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	natsConnection_Destroy(c->p);
+	natsConnection_Destroy(c->s);
+	natsOptions_Destroy(c->opts_p);
+	natsOptions_Destroy(c->opts_s);
+	pos = 0;
+	while ((in = map_next(&c->interests, &pos))) {
+		free(in->waiting);
+		free(in);
+	}
+	map_free(&c->interests);
+	pthread_cond_destroy(&c->done);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	nats_Close();
+}
