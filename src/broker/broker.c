@@ -353,6 +353,8 @@ enum tern_err broker_start(struct broker *b)
 		          "Warning: no log writer thread; lines are written synchronously.");
 	if (metrics_start(b))
 		return TERN_E_CONFIG;
+	if (cluster_link_start(b))
+		return TERN_E_SYS;
 	log_write(&b->log, LOG_TYPE_NOTICE, "ternd version %s running with %u worker%s",
 	          TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
 	for (unsigned i = 0; i < b->n_workers; i++) {

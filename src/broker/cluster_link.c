@@ -10,6 +10,10 @@
  * is dropped, as for a slow consumer, while the worker is that far behind:
  * NATS cannot be told to slow down, so the bound has to be here.
  *
+ * Retained messages of the cluster come from its stream on a cluster
+ * thread and go straight into the broker's retained store, which has its
+ * own lock: no worker needs to see them.
+ *
  * An interest the NATS server has confirmed is an ack of the route
  * batch that waited for it (route.c's count_interest() put the request id
  * and the worker in the token).
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/retain.h"
 #include "broker/worker.h"
 #include "cluster/cluster.h"
 #include "util/log.h"
@@ -85,6 +90,14 @@ static void on_interest_done(void *arg, uint64_t token)
 	worker_post(b->workers[id], it);
 }
 
+static void on_retained(void *arg, struct msg *m)
+{
+	struct broker *b = arg;
+	if (retain_set(b->retain, m))
+		log_write(&b->log, LOG_TYPE_ERR, "Error: out of memory keeping a retained message");
+	msg_unref(m);
+}
+
 enum tern_err cluster_link_open(struct broker *b)
 {
 	const struct config *cfg = &b->cfg;
@@ -112,7 +125,10 @@ enum tern_err cluster_link_open(struct broker *b)
 	                         .username = cfg->cluster_username,
 	                         .password = cfg->cluster_password,
 	                         .credentials = cfg->cluster_credentials};
-	struct cluster_cb cb = {.arg = b, .deliver = on_deliver, .interest_done = on_interest_done};
+	struct cluster_cb cb = {.arg = b,
+	                        .deliver = on_deliver,
+	                        .interest_done = on_interest_done,
+	                        .retained = on_retained};
 	char why[512] = "";
 	enum tern_err err =
 	        cluster_open(&cc, &cb, &b->hash_key, &b->log, &b->cluster, why, sizeof(why));
@@ -123,6 +139,29 @@ enum tern_err cluster_link_open(struct broker *b)
 	log_write(&b->log, LOG_TYPE_NOTICE, "Cluster %s: node %s, NATS at %s.", cfg->cluster_name,
 	          node, cfg->cluster_nats);
 	return TERN_OK;
+}
+
+enum tern_err cluster_link_start(struct broker *b)
+{
+	if (!b->cluster || cluster_start(b->cluster) == TERN_OK)
+		return TERN_OK;
+	log_write(&b->log, LOG_TYPE_ERR, "Error: cannot start the cluster's thread");
+	return TERN_E_SYS;
+}
+
+void cluster_link_retain(struct worker *w, const struct msg *m)
+{
+	struct cluster *cl = w->broker->cluster;
+	if (!cl)
+		return;
+	/* Rare next to publishes: a buffer of its own each time. */
+	struct buf out = {0};
+	if (!cluster_retain(cl, m, w->now, &out))
+		log_write(&w->broker->log, LOG_TYPE_WARNING,
+		          "Cluster: retained message on %.*s kept on this node only (JetStream not "
+		          "reachable or message over NATS' limits).",
+		          (int)m->topic.len, (const char *)m->topic.data);
+	buf_free(&out);
 }
 
 void cluster_link_close(struct broker *b)

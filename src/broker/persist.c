@@ -27,7 +27,6 @@
  * in-flight deliveries, inbound QoS 2 packet ids.
  */
 #include "broker/persist.h"
-#include "cluster/cluster.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +39,7 @@
 #include "broker/router.h"
 #include "broker/session.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"

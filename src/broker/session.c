@@ -28,6 +28,7 @@
 #include "auth/acl.h"
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/cluster_link.h"
 #include "broker/config.h"
 #include "broker/delivery.h"
 #include "broker/flow.h"
@@ -251,7 +252,10 @@ static TERN_MUST_CHECK enum tern_err retain(struct worker *w, struct msg *m)
 		persist_note(w, store_retain_put(b, m->topic.data, m->topic.len,
 		                                 m->payload.len ? m->store_id : 0));
 	}
-	return retain_set(w->broker->retain, m);
+	enum tern_err err = retain_set(w->broker->retain, m);
+	if (!err)
+		cluster_link_retain(w, m);
+	return err;
 }
 
 void session_fire_will(struct session *s)

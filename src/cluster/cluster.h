@@ -67,18 +67,26 @@ struct cluster_cb {
 	 * asked for with this token (also when NATS could not be reached: a
 	 * subscription is never held back for good). */
 	void (*interest_done)(void *arg, uint64_t token);
+	/* A retained message of the cluster, or (empty payload) the end of
+	 * one, in the order of the cluster's retained stream: every node's
+	 * retained store follows it. Takes the caller's reference of m. */
+	void (*retained)(void *arg, struct msg *m);
 };
 
 /* Counters, read with cluster_stats(). */
 struct cluster_stats {
 	bool connected;
 	uint64_t reconnects;
-	uint64_t forwarded;  /* messages sent to NATS */
-	uint64_t received;   /* messages taken from NATS */
-	uint64_t local_only; /* not forwarded: NATS down, subject or payload too long */
-	uint64_t malformed;  /* received messages that did not decode */
-	uint64_t dropped;    /* dropped by libnats as a slow consumer */
-	uint64_t interests;  /* NATS subscriptions held */
+	uint64_t forwarded;    /* messages sent to NATS */
+	uint64_t received;     /* messages taken from NATS */
+	uint64_t local_only;   /* not forwarded: NATS down, subject or payload too long */
+	uint64_t malformed;    /* received messages that did not decode */
+	uint64_t dropped;      /* dropped by libnats as a slow consumer */
+	uint64_t interests;    /* NATS subscriptions held */
+	bool jetstream;        /* the cluster's streams are set up */
+	bool retained_synced;  /* the retained stream was replayed to its end */
+	uint64_t retained_in;  /* retained changes taken from the stream */
+	uint64_t retained_out; /* retained changes this node stored there */
 };
 
 /*
@@ -93,6 +101,13 @@ TERN_MUST_CHECK enum tern_err cluster_open(const struct cluster_cfg *cfg,
                                            const struct cluster_cb *cb, const struct hash_key *hk,
                                            struct log *log, struct cluster **out, char *err,
                                            size_t errlen);
+
+/* Starts the control thread: subscriptions counted so far go to NATS, and
+ * the retained stream is set up and replayed (into the retained callback)
+ * as soon as JetStream answers. Called once the local store is loaded, so
+ * that the stream's word on retained messages comes after the store's.
+ * TERN_E_SYS when the thread cannot start. */
+TERN_MUST_CHECK enum tern_err cluster_start(struct cluster *c);
 
 /* Stops the threads, closes the connections and frees c (NULL allowed).
  * No callback runs once it returns. */
@@ -118,6 +133,15 @@ TERN_MUST_CHECK enum tern_err cluster_interest(struct cluster *c, bool add,
  * or message over NATS' limits): the caller delivers as a single node.
  */
 bool cluster_forward(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch);
+
+/*
+ * Stores m, a retained message a local client published (an empty payload:
+ * its removal), in the cluster's retained stream, asynchronously: every
+ * node, this one too, then applies it through the retained callback.
+ * Returns false when it could not be sent (JetStream not set up yet, NATS
+ * down, over NATS' limits): the message is then retained on this node only.
+ */
+bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch);
 
 /* Reads the counters. */
 void cluster_stats(struct cluster *c, struct cluster_stats *out);

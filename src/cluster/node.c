@@ -31,6 +31,7 @@
  * cluster_close() waits for zero before freeing what callbacks use.
  */
 #include "cluster/cluster.h"
+#include "cluster/cluster_int.h"
 
 #include <nats/nats.h>
 #include <pthread.h>
@@ -38,70 +39,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster/subject.h"
 #include "cluster/wire.h"
 #include "util/clock.h"
 #include "util/map.h"
-
-/* NATS' default max_control_line is 4096 bytes: a PUB line carries the
- * subject, a reply subject and a size. */
-#define SUBJECT_MAX 4000u
-/* How long a round of the control thread waits for NATS to confirm. */
-#define FLUSH_TIMEOUT_MS 2000
-/* What libnats may buffer per subscription before it drops (slow
- * consumer): generous, as the broker's queues apply the real bounds. */
-#define PENDING_MSGS  (1 << 20)
-#define PENDING_BYTES (512 << 20)
-
-/* The closure of one NATS subscription. */
-struct sub_ref {
-	struct cluster *c;
-	struct cluster_share share; /* group.len 0: ordinary */
-};
-
-struct interest {
-	struct interest *next_dirty;
-	uint32_t count; /* local subscriptions on (group, filter) */
-	bool dirty;     /* on the dirty list */
-	bool subscribed;
-	natsSubscription *sub[2]; /* a filter ending in '#' needs two subjects */
-	uint64_t *waiting;        /* tokens of adds to answer once flushed */
-	size_t n_waiting, cap_waiting;
-	size_t klen;
-	uint16_t glen;
-	uint8_t key[]; /* glen (2 bytes), group, filter */
-};
-
-struct cluster {
-	char prefix[SUBJECT_CLUSTER_MAX + 1];
-	char node[128];
-	char node_queue[256];
-	struct hash_key hk;
-	struct log *log;
-	struct cluster_cb cb;
-	natsOptions *opts_p, *opts_s;
-	natsConnection *p, *s;
-	atomic_bool up_p, up_s;
-	int64_t max_payload;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv;   /* dirty work, or stopping */
-	pthread_cond_t done; /* live_subs went to zero */
-	struct map interests;
-	struct interest *dirty;
-	bool stopping;
-	pthread_t thread;
-	bool thread_started;
-	unsigned live_subs;
-
-	atomic_uint_fast64_t reconnects, forwarded, received, local_only, malformed, n_subs;
-};
-
-static struct tern_bytes bytes_of(const char *s)
-{
-	return (struct tern_bytes){(const uint8_t *)s, strlen(s)};
-}
 
 /* ---- connection events (libnats threads) ---- */
 
@@ -405,19 +348,58 @@ static void reconcile(struct cluster *c)
 	}
 }
 
+/* Sets up what lives in JetStream once NATS is reachable, again a while
+ * after a failure (JetStream may still be electing its leader). */
+static void js_setup(struct cluster *c)
+{
+	uint64_t now = mono_ms();
+	if (c->js_ready || !atomic_load(&c->up_p) || now < c->js_retry_at)
+		return;
+	if (retained_setup(c) == TERN_OK) {
+		c->js_ready = true;
+		atomic_store_explicit(&c->js_up, true, memory_order_release);
+	} else {
+		c->js_retry_at = now + JS_RETRY_MS;
+	}
+}
+
 static void *control_main(void *arg)
 {
 	struct cluster *c = arg;
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
-		if (!c->dirty) {
-			pthread_cond_wait(&c->cv, &c->mu);
+		if (!c->js_ready) {
+			pthread_mutex_unlock(&c->mu);
+			js_setup(c);
+			pthread_mutex_lock(&c->mu);
+		}
+		if (c->dirty) {
+			reconcile(c);
 			continue;
 		}
-		reconcile(c);
+		if (c->stopping)
+			break;
+		if (c->js_ready) {
+			pthread_cond_wait(&c->cv, &c->mu);
+		} else {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)JS_RETRY_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&c->cv, &c->mu, &until);
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
+}
+
+enum tern_err cluster_start(struct cluster *c)
+{
+	if (pthread_create(&c->thread, NULL, control_main, c) != 0)
+		return TERN_E_SYS;
+	c->thread_started = true;
+	return TERN_OK;
 }
 
 /* ---- forwarding ---- */
@@ -462,6 +444,10 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->local_only = atomic_load(&c->local_only);
 	out->malformed = atomic_load(&c->malformed);
 	out->interests = atomic_load(&c->n_subs);
+	out->retained_in = atomic_load(&c->retained_in);
+	out->retained_out = atomic_load(&c->retained_out);
+	out->jetstream = atomic_load(&c->js_up);
+	out->retained_synced = atomic_load(&c->retained_synced);
 	/* libnats counts what each subscription dropped as a slow consumer. */
 	pthread_mutex_lock(&c->mu);
 	size_t pos = 0;
@@ -578,8 +564,13 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 	c->log = log;
 	c->cb = *cb;
 	c->max_payload = 1 << 20;
+	c->replicas = cfg->replicas ? cfg->replicas : 1;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->done, NULL);
 	enum tern_err e = options(c, cfg, false, on_connected_p, on_disconnected_p,
 	                          on_reconnected_p, &c->opts_p, err, errlen);
@@ -598,11 +589,6 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 		int64_t mp = natsConnection_GetMaxPayload(c->p);
 		if (mp > 0)
 			c->max_payload = mp;
-		if (pthread_create(&c->thread, NULL, control_main, c) != 0)
-			e = fail(err, errlen, TERN_E_SYS, "cluster: cannot start a thread%s%s", "",
-			         "");
-		else
-			c->thread_started = true;
 	}
 	if (e) {
 		cluster_close(c);
@@ -624,6 +610,7 @@ void cluster_close(struct cluster *c)
 		pthread_join(c->thread, NULL);
 	/* Closing a connection closes its subscriptions; their completion
 	 * callbacks say when no message callback can run any more. */
+	retained_stop(c);
 	size_t pos = 0;
 	struct interest *in;
 	while ((in = map_next(&c->interests, &pos)))
@@ -636,6 +623,7 @@ void cluster_close(struct cluster *c)
 	while (c->live_subs > 0)
 		pthread_cond_wait(&c->done, &c->mu);
 	pthread_mutex_unlock(&c->mu);
+	jsCtx_Destroy(c->js);
 	natsConnection_Destroy(c->p);
 	natsConnection_Destroy(c->s);
 	natsOptions_Destroy(c->opts_p);

@@ -1,0 +1,105 @@
+/*
+ * cluster_int.h - the state of a cluster node, shared by the files of the
+ * cluster module only: node.c (connections, interest, forwarding, the
+ * control thread), retained.c (the retained-message stream).
+ *
+ * Who touches what: the fields above `mu` are set by cluster_open() and
+ * read-only after; the atomics are counters and connection states any
+ * thread reads; what is under `mu` is said at each field; the JetStream
+ * part (js, js_ready, the retained consumer) belongs to the control thread,
+ * which sets it up once NATS is reachable and again after a failure.
+ */
+#ifndef TERN_CLUSTER_CLUSTER_INT_H
+#define TERN_CLUSTER_CLUSTER_INT_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+#include "cluster/subject.h"
+#include "util/map.h"
+
+/* NATS' default max_control_line is 4096 bytes: a PUB line carries the
+ * subject, a reply subject and a size. */
+#define SUBJECT_MAX 4000u
+/* How long a round of the control thread waits for NATS to confirm. */
+#define FLUSH_TIMEOUT_MS 2000
+/* What libnats may buffer per subscription before it drops (slow
+ * consumer): generous, as the broker's queues apply the real bounds. */
+#define PENDING_MSGS  (1 << 20)
+#define PENDING_BYTES (512 << 20)
+/* How soon the control thread tries JetStream again after a failure. */
+#define JS_RETRY_MS 500
+
+/* The closure of one NATS subscription. */
+struct sub_ref {
+	struct cluster *c;
+	struct cluster_share share; /* group.len 0: ordinary */
+};
+
+struct interest {
+	struct interest *next_dirty;
+	uint32_t count; /* local subscriptions on (group, filter) */
+	bool dirty;     /* on the dirty list */
+	bool subscribed;
+	natsSubscription *sub[2]; /* a filter ending in '#' needs two subjects */
+	uint64_t *waiting;        /* tokens of adds to answer once flushed */
+	size_t n_waiting, cap_waiting;
+	size_t klen;
+	uint16_t glen;
+	uint8_t key[]; /* glen (2 bytes), group, filter */
+};
+
+struct cluster {
+	char prefix[SUBJECT_CLUSTER_MAX + 1];
+	char node[128];
+	char node_queue[256];
+	struct hash_key hk;
+	struct log *log;
+	struct cluster_cb cb;
+	natsOptions *opts_p, *opts_s;
+	natsConnection *p, *s;
+	atomic_bool up_p, up_s;
+	int64_t max_payload;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* dirty work, or stopping */
+	pthread_cond_t done; /* live_subs went to zero */
+	struct map interests;
+	struct interest *dirty;
+	bool stopping;
+	pthread_t thread;
+	bool thread_started;
+	unsigned live_subs;
+
+	atomic_uint_fast64_t reconnects, forwarded, received, local_only, malformed, n_subs;
+	atomic_uint_fast64_t retained_in, retained_out;
+	unsigned replicas;
+
+	/* The control thread's. */
+	jsCtx *js;
+	bool js_ready;                  /* streams exist and their consumers run */
+	uint64_t js_retry_at;           /* monotonic ms of the next setup attempt */
+	natsSubscription *retained_sub; /* ordered consumer of the retained stream */
+	atomic_bool retained_synced;    /* replayed up to the stream's end once */
+	atomic_bool js_up;              /* js usable by any thread (set once, release) */
+	bool started;                   /* cluster_start() ran: JetStream may begin */
+};
+
+static inline struct tern_bytes bytes_of(const char *s)
+{
+	return (struct tern_bytes){(const uint8_t *)s, strlen(s)};
+}
+
+/* retained.c: creates the retained stream and starts following it (control
+ * thread, NATS connected). TERN_E_SYS (logged) to be tried again later. */
+TERN_MUST_CHECK enum tern_err retained_setup(struct cluster *c);
+
+/* retained.c: stops following the stream (control thread, at close). */
+void retained_stop(struct cluster *c);
+
+#endif
