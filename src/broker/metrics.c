@@ -26,6 +26,7 @@
 #include "broker/retain.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -140,6 +141,47 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 		ok &= out(o, "tern_store_commit_seconds_count %llu\n", (unsigned long long)commits);
 		ok &= one(o, "tern_store_batches_total", "counter",
 		          "Worker batches written (a commit holds one or more).", (double)batches);
+	}
+	if (b->cluster) {
+		struct cluster_stats cs;
+		cluster_stats(b->cluster, &cs);
+		ok &= head(o, "tern_cluster_info", "gauge", "This node of the cluster (value 1).");
+		ok &= out(o, "tern_cluster_info{cluster=\"%s\",node=\"%s\"} 1\n",
+		          b->cfg.cluster_name, cluster_node(b->cluster));
+		ok &= one(o, "tern_cluster_connected", "gauge",
+		          "1 while the node has NATS, else 0.", cs.connected ? 1.0 : 0.0);
+		ok &= one(o, "tern_cluster_jetstream", "gauge",
+		          "1 once the cluster's JetStream streams are set up, else 0.",
+		          cs.jetstream ? 1.0 : 0.0);
+		ok &= one(o, "tern_cluster_reconnects_total", "counter", "Reconnections to NATS.",
+		          (double)cs.reconnects);
+		ok &= one(o, "tern_cluster_messages_sent_total", "counter",
+		          "Messages of local clients sent to the other nodes through NATS.",
+		          (double)cs.forwarded);
+		ok &= one(o, "tern_cluster_messages_received_total", "counter",
+		          "Messages of other nodes received through NATS.", (double)cs.received);
+		ok &= one(o, "tern_cluster_messages_local_only_total", "counter",
+		          "Messages of local clients not sent to other nodes (NATS down, over its "
+		          "limits).",
+		          (double)cs.local_only);
+		ok &= one(o, "tern_cluster_messages_malformed_total", "counter",
+		          "Messages from NATS that did not decode.", (double)cs.malformed);
+		ok &= one(o, "tern_cluster_messages_dropped_total", "counter",
+		          "Messages dropped by the NATS client as a slow consumer.",
+		          (double)cs.dropped);
+		ok &= one(o, "tern_cluster_messages_pending", "gauge",
+		          "Messages received from NATS not yet routed (the lag).",
+		          (double)cs.pending);
+		ok &= one(o, "tern_cluster_subscriptions", "gauge",
+		          "NATS subscriptions this node holds for its clients' filters.",
+		          (double)cs.interests);
+		ok &= one(o, "tern_cluster_retained_received_total", "counter",
+		          "Retained-message changes applied from the cluster's stream.",
+		          (double)cs.retained_in);
+		ok &= one(
+		        o, "tern_cluster_retained_sent_total", "counter",
+		        "Retained-message changes of local clients stored in the cluster's stream.",
+		        (double)cs.retained_out);
 	}
 	ok &= head(o, "tern_worker_utilisation", "gauge",
 	           "Share of the last second a worker's loop spent handling events.");

@@ -21,6 +21,7 @@
 #include "broker/route.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "tern/codec.h"
 #include "util/log.h"
 #include "util/msg.h"
@@ -148,6 +149,22 @@ void sys_tick(struct worker *w)
 	publish(w, "subscriptions/count", "%llu",
 	        (unsigned long long)stat_get(&b->workers[0]->stats, STAT_SUBSCRIPTIONS));
 	publish(w, "retained messages/count", "%zu", retain_count(b->retain));
+	if (b->cluster) {
+		struct cluster_stats cs;
+		cluster_stats(b->cluster, &cs);
+		publish(w, "cluster/node", "%s", cluster_node(b->cluster));
+		publish(w, "cluster/connected", "%d", cs.connected ? 1 : 0);
+		publish(w, "cluster/jetstream", "%d", cs.jetstream ? 1 : 0);
+		publish(w, "cluster/reconnects", "%llu", (unsigned long long)cs.reconnects);
+		publish(w, "cluster/messages/sent", "%llu", (unsigned long long)cs.forwarded);
+		publish(w, "cluster/messages/received", "%llu", (unsigned long long)cs.received);
+		publish(w, "cluster/messages/local_only", "%llu",
+		        (unsigned long long)cs.local_only);
+		publish(w, "cluster/messages/dropped", "%llu",
+		        (unsigned long long)(cs.dropped + cs.malformed));
+		publish(w, "cluster/messages/pending", "%llu", (unsigned long long)cs.pending);
+		publish(w, "cluster/subscriptions", "%llu", (unsigned long long)cs.interests);
+	}
 
 	/* Load averages of per-minute rates over 1, 5 and 15 minutes. */
 	static const double period[3] = {60.0, 300.0, 900.0};

@@ -83,6 +83,7 @@ struct cluster_stats {
 	uint64_t malformed;    /* received messages that did not decode */
 	uint64_t dropped;      /* dropped by libnats as a slow consumer */
 	uint64_t interests;    /* NATS subscriptions held */
+	uint64_t pending;      /* received by libnats, not yet handed on: the lag */
 	bool jetstream;        /* the cluster's streams are set up */
 	bool retained_synced;  /* the retained stream was replayed to its end */
 	uint64_t retained_in;  /* retained changes taken from the stream */
@@ -142,6 +143,9 @@ bool cluster_forward(struct cluster *c, const struct msg *m, uint64_t now, struc
  * down, over NATS' limits): the message is then retained on this node only.
  */
 bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch);
+
+/* This node's name (cluster_node_name, or the host name). */
+const char *cluster_node(const struct cluster *c);
 
 /* Reads the counters. */
 void cluster_stats(struct cluster *c, struct cluster_stats *out);

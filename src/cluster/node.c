@@ -434,6 +434,11 @@ local:
 	return false;
 }
 
+const char *cluster_node(const struct cluster *c)
+{
+	return c->node;
+}
+
 void cluster_stats(struct cluster *c, struct cluster_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -455,9 +460,14 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	while ((in = map_next(&c->interests, &pos))) {
 		for (int i = 0; i < 2; i++) {
 			int64_t d = 0;
-			if (in->sub[i] && natsSubscription_GetDropped(in->sub[i], &d) == NATS_OK &&
-			    d > 0)
+			int msgs = 0, bytes = 0;
+			if (!in->sub[i])
+				continue;
+			if (natsSubscription_GetDropped(in->sub[i], &d) == NATS_OK && d > 0)
 				out->dropped += (uint64_t)d;
+			if (natsSubscription_GetPending(in->sub[i], &msgs, &bytes) == NATS_OK &&
+			    msgs > 0)
+				out->pending += (uint64_t)msgs;
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
