@@ -141,8 +141,7 @@ uint32_t session_expiry(const struct session *s)
 
 bool session_allowed(const struct session *s, struct tern_bytes topic, int access)
 {
-	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                    s->username != NULL, topic, access);
+	return session_acl(s, topic, access);
 }
 
 bool session_has_sub(const struct session *s, struct tern_bytes filter)

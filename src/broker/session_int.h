@@ -9,6 +9,7 @@
 #ifndef TERN_BROKER_SESSION_INT_H
 #define TERN_BROKER_SESSION_INT_H
 
+#include "broker/auth.h"
 #include "broker/delivery.h"
 #include "broker/persist.h"
 #include "broker/session.h"
@@ -89,6 +90,15 @@ static inline void record_delivery(struct worker *w, struct store_batch *b, uint
 	if (packet_id)
 		persist_note(w,
 		             store_delivery_state(b, session, d->msg->store_id, packet_id, state));
+}
+
+/* session_allowed(), inline for the per-delivery check of session_out.c
+ * (the ACL decides what a client may read, live, queued and retained
+ * messages alike): the identity the ACL sees is written down once. */
+static inline bool session_acl(const struct session *s, struct tern_bytes topic, int access)
+{
+	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
+	                    s->username != NULL, topic, access);
 }
 
 /* Whether the store keeps this delivery: QoS 1/2 of a message with an id. */

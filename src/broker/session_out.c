@@ -27,7 +27,6 @@
 #include <string.h>
 
 #include "auth/acl.h"
-#include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/delivery.h"
@@ -60,12 +59,27 @@ static size_t window(const struct session *s)
 	return max ? max : 1;
 }
 
-static bool packet_id_used(const struct session *s, uint16_t id)
+/* The in-flight entry with packet_id, or NULL. */
+static struct inflight *inflight_find(struct session *s, uint16_t packet_id)
 {
 	for (size_t i = 0; i < s->n_inflight; i++)
-		if (s->inflight[i].packet_id == id)
-			return true;
-	return false;
+		if (s->inflight[i].packet_id == packet_id)
+			return &s->inflight[i];
+	return NULL;
+}
+
+/* Room for one more in-flight entry. TERN_E_NOMEM if it cannot grow. */
+static TERN_MUST_CHECK enum tern_err inflight_reserve(struct session *s)
+{
+	if (s->n_inflight < s->cap_inflight)
+		return TERN_OK;
+	size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
+	struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
+	if (!v)
+		return TERN_E_NOMEM;
+	s->inflight = v;
+	s->cap_inflight = cap;
+	return TERN_OK;
 }
 
 static uint16_t next_packet_id(struct session *s)
@@ -75,7 +89,7 @@ static uint16_t next_packet_id(struct session *s)
 		uint16_t id = s->next_packet_id++;
 		if (s->next_packet_id == 0)
 			s->next_packet_id = 1;
-		if (id && !packet_id_used(s, id))
+		if (id && !inflight_find(s, id))
 			return id;
 	}
 }
@@ -98,15 +112,9 @@ static void record_del(struct session *s, const struct delivery *d)
 /* Sends d as a new in-flight message; takes ownership of *d. */
 static void send_inflight(struct session *s, struct delivery *d)
 {
-	if (s->n_inflight == s->cap_inflight) {
-		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
-		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
-		if (!v) {
-			delivery_clear(d);
-			return;
-		}
-		s->inflight = v;
-		s->cap_inflight = cap;
+	if (inflight_reserve(s) != TERN_OK) {
+		delivery_clear(d);
+		return;
 	}
 	struct inflight *f = &s->inflight[s->n_inflight];
 	f->d = *d;
@@ -229,8 +237,7 @@ static size_t sent_count(const struct session *s)
  * messages alike. */
 static bool may_read(const struct session *s, const struct delivery *d)
 {
-	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                    s->username != NULL, d->msg->topic, ACL_READ);
+	return session_acl(s, d->msg->topic, ACL_READ);
 }
 
 void session_deliver_take(struct session *s, struct delivery *d)
@@ -369,14 +376,6 @@ void session_resume(struct session *s)
 	session_pump(s);
 }
 
-static struct inflight *inflight_find(struct session *s, uint16_t packet_id)
-{
-	for (size_t i = 0; i < s->n_inflight; i++)
-		if (s->inflight[i].packet_id == packet_id)
-			return &s->inflight[i];
-	return NULL;
-}
-
 static void inflight_remove(struct session *s, struct inflight *f)
 {
 	size_t i = (size_t)(f - s->inflight);
@@ -440,19 +439,13 @@ enum tern_err session_restore_queued_take(struct session *s, struct delivery *d)
 enum tern_err session_restore_inflight_take(struct session *s, struct delivery *d,
                                             uint16_t packet_id, uint8_t state)
 {
-	if (!packet_id || packet_id_used(s, packet_id)) {
+	if (!packet_id || inflight_find(s, packet_id)) {
 		/* Cannot be: treat it as not yet sent. */
 		return session_restore_queued_take(s, d);
 	}
-	if (s->n_inflight == s->cap_inflight) {
-		size_t cap = s->cap_inflight ? s->cap_inflight * 2 : 4;
-		struct inflight *v = realloc(s->inflight, cap * sizeof(*v));
-		if (!v) {
-			delivery_clear(d);
-			return TERN_E_NOMEM;
-		}
-		s->inflight = v;
-		s->cap_inflight = cap;
+	if (inflight_reserve(s) != TERN_OK) {
+		delivery_clear(d);
+		return TERN_E_NOMEM;
 	}
 	struct inflight *f = &s->inflight[s->n_inflight++];
 	memset(f, 0, sizeof(*f));

@@ -35,7 +35,7 @@
  * 3.1.1 rules, except to CONNECT, whose body names its version:
  * decode_connect() checks those flags once it knows it.
  */
-static bool flags_ok(unsigned type, uint8_t flags, uint8_t version)
+static inline bool flags_ok(unsigned type, uint8_t flags, uint8_t version)
 {
 	if (type == TERN_PUBLISH) {
 		unsigned qos = (flags >> 1) & 3u;
@@ -70,9 +70,15 @@ enum tern_err tern_decode_fixed_header_v(const uint8_t *buf, size_t len, uint32_
 	/* Checked before the length arrives: one bad byte is enough. */
 	if (type == 0 || !flags_ok(type, flags, version))
 		return TERN_E_MALFORMED;
-	enum tern_err e = tern__vbi_decode(buf + 1, len - 1, &remaining, &used);
-	if (e != TERN_OK)
-		return e;
+	if (len >= 2 && buf[1] < 0x80u) {
+		/* A one-byte length (below 128 bytes), the common case. */
+		remaining = buf[1];
+		used = 1;
+	} else {
+		enum tern_err e = tern__vbi_decode(buf + 1, len - 1, &remaining, &used);
+		if (e != TERN_OK)
+			return e;
+	}
 	uint64_t total = 1u + (uint64_t)used + remaining;
 	if (max_size != 0 && total > max_size)
 		return TERN_E_TOO_LARGE;
