@@ -375,8 +375,6 @@ void broker_stop(struct broker *b)
 {
 	atomic_store(&b->stop, true);
 	metrics_stop(b);
-	/* Nothing more comes from other nodes. */
-	cluster_link_close(b);
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct worker *w = b->workers[i];
 		uint64_t one = 1;
@@ -390,6 +388,10 @@ void broker_stop(struct broker *b)
 			w->thread_started = false;
 		}
 	}
+	/* Once no worker can forward through it any more (they read
+	 * b->cluster unlocked); what it still posts meanwhile is dropped
+	 * (the stop flag) or freed with the inboxes. */
+	cluster_link_close(b);
 }
 
 void broker_free(struct broker *b)

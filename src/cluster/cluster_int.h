@@ -95,6 +95,11 @@ static inline struct tern_bytes bytes_of(const char *s)
 	return (struct tern_bytes){(const uint8_t *)s, strlen(s)};
 }
 
+/* node.c: the completion callback of every NATS subscription of ours,
+ * whose closure is a struct sub_ref: frees it and counts the subscription
+ * out of live_subs, which cluster_close() waits to see at zero. */
+void cluster_sub_done(void *arg);
+
 /* retained.c: creates the retained stream and starts following it (control
  * thread, NATS connected). TERN_E_SYS (logged) to be tried again later. */
 TERN_MUST_CHECK enum tern_err retained_setup(struct cluster *c);

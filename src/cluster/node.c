@@ -111,7 +111,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void 
 	c->cb.deliver(c->cb.arg, m, ref->share.group.len ? &ref->share : NULL);
 }
 
-static void on_sub_complete(void *arg)
+void cluster_sub_done(void *arg)
 {
 	struct sub_ref *ref = arg;
 	struct cluster *c = ref->c;
@@ -172,7 +172,7 @@ static enum tern_err subscribe(struct cluster *c, struct interest *in)
 		if (st == NATS_OK)
 			st = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
 		if (st == NATS_OK)
-			st = natsSubscription_SetOnCompleteCB(sub, on_sub_complete, ref);
+			st = natsSubscription_SetOnCompleteCB(sub, cluster_sub_done, ref);
 		if (st != NATS_OK) {
 			log_write(c->log, LOG_TYPE_ERR, "Cluster: cannot subscribe to %s: %s",
 			          subj[i], natsStatus_GetText(st));
@@ -288,11 +288,13 @@ static void reconcile(struct cluster *c)
 		in->dirty = false;
 	pthread_mutex_unlock(&c->mu);
 
+	/* `subscribed` is written by this thread only, under the mutex, as
+	 * cluster_interest() reads it there. */
 	for (struct interest *in = list; in; in = in->next_dirty) {
 		pthread_mutex_lock(&c->mu);
-		bool wants = in->count > 0;
+		bool wants = in->count > 0, subscribed = in->subscribed;
 		pthread_mutex_unlock(&c->mu);
-		if (wants && !in->subscribed) {
+		if (wants && !subscribed) {
 			enum tern_err err = subscribe(c, in);
 			if (err) {
 				struct tern_bytes g, f;
@@ -304,10 +306,14 @@ static void reconcile(struct cluster *c)
 			}
 			/* Subscribed or not, the entry is settled: no retry
 			 * loop on a filter NATS cannot carry. */
+			pthread_mutex_lock(&c->mu);
 			in->subscribed = true;
-		} else if (!wants && in->subscribed) {
+			pthread_mutex_unlock(&c->mu);
+		} else if (!wants && subscribed) {
 			unsubscribe(c, in);
+			pthread_mutex_lock(&c->mu);
 			in->subscribed = false;
+			pthread_mutex_unlock(&c->mu);
 		}
 	}
 	/* The server has processed our SUBs once a PING after them is

@@ -67,17 +67,6 @@ static void on_retained(natsConnection *nc, natsSubscription *sub, natsMsg *nm, 
 	c->cb.retained(c->cb.arg, m);
 }
 
-static void on_sub_done(void *arg)
-{
-	struct sub_ref *ref = arg;
-	struct cluster *c = ref->c;
-	free(ref);
-	pthread_mutex_lock(&c->mu);
-	if (--c->live_subs == 0)
-		pthread_cond_broadcast(&c->done);
-	pthread_mutex_unlock(&c->mu);
-}
-
 static void on_publish_error(jsCtx *js, jsPubAckErr *pae, void *arg)
 {
 	(void)js;
@@ -136,7 +125,7 @@ enum tern_err retained_setup(struct cluster *c)
 		st = natsSubscription_SetPendingLimits(c->retained_sub, PENDING_MSGS,
 		                                       PENDING_BYTES);
 	if (st == NATS_OK)
-		st = natsSubscription_SetOnCompleteCB(c->retained_sub, on_sub_done, ref);
+		st = natsSubscription_SetOnCompleteCB(c->retained_sub, cluster_sub_done, ref);
 	if (st != NATS_OK) {
 		if (c->retained_sub) {
 			natsSubscription_Unsubscribe(c->retained_sub);
