@@ -152,12 +152,8 @@ class Broker:
         self.binary = broker_binary()
         self.proc = None
         self.port = None
-        if CLUSTER_MODE and not any(l.split()[:1] == ["cluster_nats"] for l in self.extra):
-            # A single-node cluster of its own on the session's nats-server.
-            from cluster import unique_name
-            self.extra += ["cluster_nats " + session_nats_url(),
-                           "cluster_node_name " + unique_name("node"),
-                           "cluster_name " + unique_name("tern")]
+        if not MOSQUITTO:
+            self.extra += cluster_mode_lines(self.extra)
 
     def config_text(self, port):
         lines = ["listener %d %s" % (port, HOST)]
@@ -243,6 +239,19 @@ def session_nats_url():
     if not _session_nats:
         raise RuntimeError("TERN_TEST_CLUSTER: the session nats-server is not running")
     return _session_nats[0].url
+
+
+def cluster_mode_lines(extra=()):
+    """The config lines that make a ternd a single-node cluster of its own
+    on the session's nats-server in TERN_TEST_CLUSTER mode (a node name and
+    a cluster name no other broker has, so that two brokers of a test stay
+    apart); none otherwise, or when `extra` configures a cluster itself."""
+    if not CLUSTER_MODE or any(l.split()[:1] == ["cluster_nats"] for l in extra):
+        return []
+    from cluster import unique_name
+    return ["cluster_nats " + session_nats_url(),
+            "cluster_node_name " + unique_name("node"),
+            "cluster_name " + unique_name("tern")]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import free_port, tail, wait_port
+from conftest import cluster_mode_lines, free_port, tail, wait_port
 from helpers import PahoClient, props, unique
 from mqtt_raw import PUBLISH, RawClient, V311, V5
 
@@ -79,6 +79,8 @@ class Server:
             binary = MOSQUITTO_BIN
         else:
             binary = ternd_binary()
+            # TERN_TEST_CLUSTER: a single-node cluster (conftest.py).
+            self.extra += cluster_mode_lines(self.extra)
         for _attempt in range(3):
             self.port = free_port()
             lines = ["listener %d %s" % (self.port, HOST)]
