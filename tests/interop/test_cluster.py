@@ -97,10 +97,10 @@ def raw(node, version=m.V5, cid=None, **kw):
     return c
 
 
-def routed(sub_node, *pub_nodes):
+def routed(sub_node, *pub_nodes, timeout=PROBE_TIMEOUT):
     """Returns once a message published on each of `pub_nodes` reaches a
     fresh subscriber on `sub_node` (probe messages, QoS 0, every 50 ms, at
-    most PROBE_TIMEOUT seconds each).
+    most `timeout` seconds each).
 
     Why: SUBACK on a node means that node's own nats-server knows the
     interest (the node flushes its SUB before it answers), but the other
@@ -122,7 +122,7 @@ def routed(sub_node, *pub_nodes):
             if pn is sub_node:
                 continue
             p = raw(pn, m.V311)
-            deadline = time.monotonic() + PROBE_TIMEOUT
+            deadline = time.monotonic() + timeout
             arrived = False
             while not arrived and time.monotonic() < deadline:
                 p.publish(topic, b"probe", qos=0)
@@ -132,7 +132,7 @@ def routed(sub_node, *pub_nodes):
                     pass
             p.disconnect()
             assert arrived, "no probe from node %s reached node %s within %.0f s" % (
-                pn.node_name, sub_node.node_name, PROBE_TIMEOUT)
+                pn.node_name, sub_node.node_name, timeout)
     finally:
         s.disconnect()
 
@@ -757,3 +757,36 @@ def test_client_id_takeover_across_nodes_v311(tc):
     assert [x.payload for x in publishes(new, 1)] == [b"x"]
     p.disconnect()
     new.disconnect()
+
+
+# -- the loss of a nats-server
+
+
+def test_cluster_goes_on_after_kill_9_of_a_nats_server(cluster_factory):
+    """kill -9 of one nats-server of three, every ternd given all three URLs
+    and cluster_replicas 3 (issue 12): the ternd nodes that were on it
+    reconnect to another, and messages published on every node reach
+    subscribers on every other one again; retained messages too (JetStream
+    keeps a quorum of two)."""
+    c = cluster_factory(nodes=3, nats_n=3, nats="all", replicas=3)
+    t = unique("nk")
+    subs = [raw(node) for node in c.nodes]
+    for x in subs:
+        x.subscribe([(t, 1)])
+    c.nats.kill(0)
+    # libnats notices the lost server and reconnects to one of the others
+    # (a few seconds: its reconnect wait), then subscribes again.
+    for node in c.nodes:
+        routed(node, *c.nodes, timeout=20)
+    pubs = [raw(node) for node in c.nodes]
+    for i, p in enumerate(pubs):
+        p.publish(t, b"from %d" % i, qos=1)
+    for x in subs:
+        got = publishes(x, 3)
+        assert sorted(q.payload for q in got) == [b"from 0", b"from 1", b"from 2"]
+    pubs[1].publish(t + "/r", b"kept", qos=1, retain=True, pid=2)
+    got = retained_on(c[2], t + "/r", want=[b"kept"], timeout=20)
+    assert [q.payload for q in got] == [b"kept"]
+    for x in subs + pubs:
+        x.disconnect()
+    assert all(node.alive() for node in c.nodes)
