@@ -33,14 +33,19 @@ stop() {
 	trap - INT TERM EXIT
 	echo
 	echo "run-cluster: stopping"
-	for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
-	# Bounded wait (10 s), then SIGKILL to what is left.
-	n=0
-	for pid in $PIDS; do
-		while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-		kill -9 "$pid" 2>/dev/null || true
+	# The ternd nodes first (started last), then the nats-servers they use.
+	rev=""
+	for pid in $PIDS; do rev="$pid $rev"; done
+	for pid in $rev; do
+		kill "$pid" 2>/dev/null || true
+		# At most 10 s each, then SIGKILL (a watchdog: an exited child
+		# stays a zombie until waited for, so kill -0 cannot tell).
+		(sleep 10 && kill -9 "$pid" 2>/dev/null) &
+		dog=$!
+		wait "$pid" 2>/dev/null || true
+		kill "$dog" 2>/dev/null || true
+		wait "$dog" 2>/dev/null || true
 	done
-	wait 2>/dev/null || true
 	echo "run-cluster: stopped (logs in $DIR)"
 }
 trap stop INT TERM EXIT
@@ -66,6 +71,7 @@ done
 
 # JetStream is ready once every server's /healthz says ok (it has a meta
 # leader); at most 30 s.
+echo "run-cluster: waiting for JetStream (seconds; some 10 more when it recovers a previous run's state)"
 for i in 0 1 2; do
 	n=0
 	until curl -sf "http://$HOST:$(port 8222 $i)/healthz" >/dev/null 2>&1; do
