@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all deps test-deps run run-cluster test test-cluster unit interop asan tsan format format-check fuzz fuzz-smoke \
-	clean bench install
+	clean bench bench-cluster install
 
 all: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -38,6 +38,13 @@ install: all
 bench: all
 	@scripts/deps.sh bench
 	bench/compare --build $(BUILD)
+
+# Cross-node scenarios of a local cluster (1 nats-server + 3 ternd) beside one
+# ternd and mosquitto (bench/README.md, "Cluster"); about 2.5 min a run.
+bench-cluster: all
+	@scripts/deps.sh bench
+	@scripts/deps.sh cluster
+	bench/cluster --build $(BUILD)
 
 run: all
 	./$(BUILD)/ternd -v -b 127.0.0.1 -p 1883 --db $(BUILD)/ternd.db
