@@ -34,6 +34,8 @@
 #include "util/siphash.h"
 
 struct cluster;
+/* The ack handle of one durable message (durable.c): opaque. */
+struct cluster_ack;
 
 /* What the configuration says (the cluster_* directives). */
 struct cluster_cfg {
@@ -71,23 +73,50 @@ struct cluster_cb {
 	 * one, in the order of the cluster's retained stream: every node's
 	 * retained store follows it. Takes the caller's reference of m. */
 	void (*retained)(void *arg, struct msg *m);
+	/* The result of cluster_store() for token: TERN_OK once JetStream
+	 * holds the message with its replicas, else the error (TERN_E_SYS:
+	 * JetStream refused it or did not answer within CLUSTER_STORE_WAIT_MS;
+	 * the message must then not be acknowledged as stored). */
+	void (*stored)(void *arg, uint64_t token, enum tern_err err);
+	/* A message of a durable queue bound with cluster_durable_bind(): the
+	 * session and home given there, index the position of the filter in
+	 * its filters array. Takes the caller's reference of m and the ack
+	 * handle, which the broker ends with cluster_ack_done() or
+	 * cluster_ack_drop(). May still come briefly after
+	 * cluster_durable_unbind(session): the broker drops it then (it is
+	 * redelivered to whoever binds next). */
+	void (*durable)(void *arg, uint64_t session, uint16_t home, uint32_t index, struct msg *m,
+	                struct cluster_ack *ack);
 };
+
+/* How long JetStream waits for the ack of a durable message before it
+ * delivers it again (to the session's binder then, on any node): the
+ * broker calls cluster_ack_progress() for a message it holds longer. */
+#define CLUSTER_ACK_WAIT_MS 5000
+/* How long cluster_store() waits for JetStream's answer before it reports
+ * a failure. */
+#define CLUSTER_STORE_WAIT_MS 10000
 
 /* Counters, read with cluster_stats(). */
 struct cluster_stats {
 	bool connected;
 	uint64_t reconnects;
-	uint64_t forwarded;    /* messages sent to NATS */
-	uint64_t received;     /* messages taken from NATS */
-	uint64_t local_only;   /* not forwarded: NATS down, subject or payload too long */
-	uint64_t malformed;    /* received messages that did not decode */
-	uint64_t dropped;      /* dropped by libnats as a slow consumer */
-	uint64_t interests;    /* NATS subscriptions held */
-	uint64_t pending;      /* received by libnats, not yet handed on: the lag */
-	bool jetstream;        /* the cluster's streams are set up */
-	bool retained_synced;  /* the retained stream was replayed to its end */
-	uint64_t retained_in;  /* retained changes taken from the stream */
-	uint64_t retained_out; /* retained changes this node stored there */
+	uint64_t forwarded;         /* messages sent to NATS */
+	uint64_t received;          /* messages taken from NATS */
+	uint64_t local_only;        /* not forwarded: NATS down, subject or payload too long */
+	uint64_t malformed;         /* received messages that did not decode */
+	uint64_t dropped;           /* dropped by libnats as a slow consumer */
+	uint64_t interests;         /* NATS subscriptions held */
+	uint64_t pending;           /* received by libnats, not yet handed on: the lag */
+	bool jetstream;             /* the cluster's streams are set up */
+	bool retained_synced;       /* the retained stream was replayed to its end */
+	uint64_t retained_in;       /* retained changes taken from the stream */
+	uint64_t retained_out;      /* retained changes this node stored there */
+	uint64_t stored_ok;         /* cluster_store() messages JetStream confirmed */
+	uint64_t stored_failed;     /* refused, or not answered in time */
+	uint64_t durable_delivered; /* durable messages handed to the broker */
+	uint64_t durable_acked;     /* of them, acked with cluster_ack_done() */
+	uint64_t durables;          /* durable queue bindings (subscriptions) held */
 };
 
 /*
@@ -143,6 +172,81 @@ bool cluster_forward(struct cluster *c, const struct msg *m, uint64_t now, struc
  * down, over NATS' limits): the message is then retained on this node only.
  */
 bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch);
+
+/*
+ * Durable queues (durable.c; docs/cluster.md). A QoS 1/2 message of a
+ * local client goes to the stream "<cluster>_msgs" (subjects
+ * "<cluster>.q.>", interest retention: a message stays while a durable
+ * consumer it matches has not acked it); each subscription with QoS >= 1
+ * of a persistent session has a durable consumer there, found by any node
+ * by its name, a hash of (cluster, client id, filter); the node where the
+ * client is online binds the session's consumers and hands their messages
+ * to the broker with an ack handle.
+ */
+
+/*
+ * Stores m, a QoS 1/2 message of a local client, in the messages stream,
+ * asynchronously: stored(token, err) follows on a cluster thread. scratch
+ * as for cluster_forward(). Returns false at once, with no callback, when
+ * it cannot go (JetStream not set up, NATS down, a topic or message over
+ * NATS' limits, too many stores waiting for JetStream).
+ */
+bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
+                   uint64_t token);
+
+/*
+ * Creates (or updates) the durable queue of the subscription filter (plain:
+ * no "$share/") of client client_id's persistent session: one durable
+ * consumer per subject of the filter (two for one ending in "/#"), ack
+ * explicit, new messages only, ack wait CLUSTER_ACK_WAIT_MS, at most
+ * max_inflight unacked messages. Done on the control thread; with token
+ * != 0 sets *pending and interest_done(token) follows once JetStream has it
+ * (or could not be reached: a subscription is never held back for good;
+ * the consumer is then made once JetStream is back). TERN_E_INVALID for a
+ * filter NATS cannot carry, TERN_E_NOMEM.
+ */
+TERN_MUST_CHECK enum tern_err cluster_durable_add(struct cluster *c, struct tern_bytes client_id,
+                                                  struct tern_bytes filter, uint32_t max_inflight,
+                                                  uint64_t token, bool *pending);
+
+/* Deletes that durable queue (asynchronously; what it held is gone).
+ * TERN_E_INVALID, TERN_E_NOMEM as for the add. */
+TERN_MUST_CHECK enum tern_err cluster_durable_del(struct cluster *c, struct tern_bytes client_id,
+                                                  struct tern_bytes filter);
+
+/*
+ * Starts delivery of the durable queues of (client_id, filters[0..n)) to
+ * this node for session (the client is online here): each message comes
+ * through the durable callback with session, home and the filter's index.
+ * Asynchronous (control thread); a bind of a session already bound
+ * replaces it. TERN_E_INVALID for a filter NATS cannot carry, TERN_E_NOMEM.
+ */
+TERN_MUST_CHECK enum tern_err cluster_durable_bind(struct cluster *c, uint64_t session,
+                                                   uint16_t home, struct tern_bytes client_id,
+                                                   const struct tern_bytes *filters, size_t n);
+
+/* Stops that delivery (asynchronously). What was delivered and not acked
+ * JetStream delivers again, after CLUSTER_ACK_WAIT_MS, to whoever binds
+ * next. */
+void cluster_durable_unbind(struct cluster *c, uint64_t session);
+
+/* The message's sequence in the messages stream (the same on every node). */
+uint64_t cluster_ack_seq(const struct cluster_ack *a);
+
+/* How many times JetStream delivered it (1: the first time). */
+uint64_t cluster_ack_delivered(const struct cluster_ack *a);
+
+/* Tells JetStream the message is still being worked on: its ack wait
+ * starts again. Before cluster_close() only. */
+void cluster_ack_progress(struct cluster_ack *a);
+
+/* Acks the message (it leaves the queue) and frees a. Before
+ * cluster_close() only. */
+void cluster_ack_done(struct cluster_ack *a);
+
+/* Frees a without acking: JetStream delivers the message again after its
+ * ack wait. Safe after cluster_close() too (NULL allowed). */
+void cluster_ack_drop(struct cluster_ack *a);
 
 /* This node's name (cluster_node_name, or the host name). */
 const char *cluster_node(const struct cluster *c);

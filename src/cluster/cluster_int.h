@@ -1,7 +1,8 @@
 /*
  * cluster_int.h - the state of a cluster node, shared by the files of the
  * cluster module only: node.c (connections, interest, forwarding, the
- * control thread), retained.c (the retained-message stream).
+ * control thread), retained.c (the retained-message stream), durable.c
+ * (the messages stream and the durable queues of persistent sessions).
  *
  * Who touches what: the fields above `mu` are set by cluster_open() and
  * read-only after; the atomics are counters and connection states any
@@ -34,6 +35,11 @@
 #define PENDING_BYTES (512 << 20)
 /* How soon the control thread tries JetStream again after a failure. */
 #define JS_RETRY_MS 500
+
+/* How many cluster_store() messages may wait for JetStream at once. */
+#define STORE_MAX_WAITING 65536
+
+struct durable_op;
 
 /* The closure of one NATS subscription. */
 struct sub_ref {
@@ -88,6 +94,23 @@ struct cluster {
 	atomic_bool retained_synced;    /* replayed up to the stream's end once */
 	atomic_bool js_up;              /* js usable by any thread (set once, release) */
 	bool started;                   /* cluster_start() ran: JetStream may begin */
+
+	/* durable.c. Under mu: the queue of durable operations, in order. */
+	struct durable_op *dur_ops, **dur_tail;
+	/* The control thread's: operations that wait for JetStream, when
+	 * they are tried again, and the bindings (session -> struct
+	 * binding). */
+	struct durable_op *dur_later, **dur_later_tail;
+	uint64_t dur_retry_at;
+	struct map bindings;
+	/* The context of the messages stream (its publishes report to
+	 * durable.c); set by the control thread before js_up. */
+	jsCtx *js_store;
+	/* Under store_mu: natsMsg pointer -> the token of its store. */
+	pthread_mutex_t store_mu;
+	struct map stores;
+	atomic_uint_fast64_t store_waiting, stored_ok, stored_failed;
+	atomic_uint_fast64_t dur_delivered, dur_acked, n_dur_subs;
 };
 
 static inline struct tern_bytes bytes_of(const char *s)
@@ -106,5 +129,27 @@ TERN_MUST_CHECK enum tern_err retained_setup(struct cluster *c);
 
 /* retained.c: stops following the stream (control thread, at close). */
 void retained_stop(struct cluster *c);
+
+/* durable.c: creates (or updates) the messages stream and its context
+ * (control thread, NATS connected). TERN_E_SYS (logged) to be tried again
+ * later. Safe to call again after a failure. */
+TERN_MUST_CHECK enum tern_err durable_setup(struct cluster *c);
+
+/* durable.c: whether the control thread has durable work now (mutex
+ * held). */
+bool durable_due(struct cluster *c, uint64_t now);
+
+/* durable.c: runs the queued durable operations (control thread; called
+ * with the mutex held, returns with it held). */
+void durable_run(struct cluster *c);
+
+/* durable.c: at close, once the control thread is joined: unsubscribes
+ * the bindings and frees the queued operations (no callback). */
+void durable_stop(struct cluster *c);
+
+/* durable.c: at close, once the connections are closed: forgets the
+ * stores JetStream did not answer, waits for a store callback that is
+ * running, frees the context. */
+void durable_close(struct cluster *c);
 
 #endif

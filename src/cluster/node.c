@@ -361,7 +361,9 @@ static void js_setup(struct cluster *c)
 	uint64_t now = mono_ms();
 	if (c->js_ready || !atomic_load(&c->up_p) || now < c->js_retry_at)
 		return;
-	if (retained_setup(c) == TERN_OK) {
+	/* The messages stream first: retained_setup() subscribes, so it
+	 * runs once, after everything that may fail and be tried again. */
+	if (durable_setup(c) == TERN_OK && retained_setup(c) == TERN_OK) {
 		c->js_ready = true;
 		atomic_store_explicit(&c->js_up, true, memory_order_release);
 	} else {
@@ -383,9 +385,13 @@ static void *control_main(void *arg)
 			reconcile(c);
 			continue;
 		}
+		if (durable_due(c, mono_ms())) {
+			durable_run(c);
+			continue;
+		}
 		if (c->stopping)
 			break;
-		if (c->js_ready) {
+		if (c->js_ready && !c->dur_later) {
 			pthread_cond_wait(&c->cv, &c->mu);
 		} else {
 			struct timespec until;
@@ -459,6 +465,11 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->retained_out = atomic_load(&c->retained_out);
 	out->jetstream = atomic_load(&c->js_up);
 	out->retained_synced = atomic_load(&c->retained_synced);
+	out->stored_ok = atomic_load(&c->stored_ok);
+	out->stored_failed = atomic_load(&c->stored_failed);
+	out->durable_delivered = atomic_load(&c->dur_delivered);
+	out->durable_acked = atomic_load(&c->dur_acked);
+	out->durables = atomic_load(&c->n_dur_subs);
 	/* libnats counts what each subscription dropped as a slow consumer. */
 	pthread_mutex_lock(&c->mu);
 	size_t pos = 0;
@@ -582,6 +593,8 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 	c->max_payload = 1 << 20;
 	c->replicas = cfg->replicas ? cfg->replicas : 1;
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->store_mu, NULL);
+	c->dur_tail = &c->dur_ops;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -627,6 +640,7 @@ void cluster_close(struct cluster *c)
 	/* Closing a connection closes its subscriptions; their completion
 	 * callbacks say when no message callback can run any more. */
 	retained_stop(c);
+	durable_stop(c);
 	size_t pos = 0;
 	struct interest *in;
 	while ((in = map_next(&c->interests, &pos)))
@@ -639,6 +653,7 @@ void cluster_close(struct cluster *c)
 	while (c->live_subs > 0)
 		pthread_cond_wait(&c->done, &c->mu);
 	pthread_mutex_unlock(&c->mu);
+	durable_close(c);
 	jsCtx_Destroy(c->js);
 	natsConnection_Destroy(c->p);
 	natsConnection_Destroy(c->s);
@@ -650,6 +665,7 @@ void cluster_close(struct cluster *c)
 		free(in);
 	}
 	map_free(&c->interests);
+	pthread_mutex_destroy(&c->store_mu);
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);

@@ -1,0 +1,730 @@
+/*
+ * durable.c - QoS 1/2 messages that survive a node: the messages stream
+ * and the durable queues of persistent sessions, as NATS' own MQTT layer
+ * keeps them (its README-MQTT.md: a messages stream, a durable consumer
+ * per session subscription).
+ *
+ * The stream "<cluster>_msgs" holds subjects "<cluster>.q.<the topic's
+ * subject after the cluster name>" (so "<cluster>.q.m.a.b" for topic a/b),
+ * on file, with cluster_replicas replicas, and interest retention: a
+ * message stays until every durable consumer whose filter it matches has
+ * acked it, and one that matches none is not kept. cluster_store()
+ * publishes a local client's QoS 1/2 message there asynchronously; the
+ * stored callback reports JetStream's answer, which comes once the
+ * message is on its replicas, so the broker acknowledges the PUBLISH
+ * only when the loss of this node cannot lose it.
+ *
+ * A durable queue is one durable push consumer per subject of the filter
+ * (NATS 2.9 takes one filter subject per consumer, so "a/#" needs "a.>"
+ * and "a"). Its name is a hash of (cluster, client id, filter) and the
+ * subject's position, so every node finds the consumers of a session
+ * without asking anyone; consumer names cannot hold the bytes a client
+ * id or filter may ('.', '*', '>', spaces, '/'), nor grow without bound,
+ * hence the hash (128 bits: two SipHash-2-4 under fixed keys, the same
+ * on every node). Its deliver subject is "<cluster>.dlv.<name>", which
+ * no topic's subject and no stream subject can be.
+ *
+ * Binding a session's queues is a core NATS subscription to each deliver
+ * subject, not libnats' js_Subscribe(): JetStream delivers a push
+ * consumer's messages to whoever listens on its deliver subject, and a
+ * plain subscription needs no consumer-info request per bind and is not
+ * refused while the node that held the client before still listens
+ * (libnats refuses to bind a push consumer another subscription holds,
+ * which a takeover across nodes would hit). Acks are published to the
+ * message's reply subject ("+ACK", "+WPI") on connection P rather than
+ * with natsMsg_Ack(), which reads the natsMsg's subscription: the broker
+ * may ack after the unbind, when that subscription is gone.
+ *
+ * Every JetStream request (streams, consumers) is made on the control
+ * thread, from a queue of operations in call order, so a worker never
+ * waits on the network and an add, a bind, an unbind and a delete of one
+ * session happen in the order the broker asked for them.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cluster/cluster_int.h"
+#include "cluster/wire.h"
+#include "util/clock.h"
+
+#define STREAM_FMT "%s_msgs"
+/* "<cluster>_d_" + 32 hex digits + "_" + position, NUL. */
+#define NAME_MAX_LEN (SUBJECT_CLUSTER_MAX + 40)
+
+/* Fixed keys: consumer names must be the same on every node. */
+static const struct hash_key NAME_KEY_A = {0x7465726e2d647572ull, 0x61626c652d6e616dull};
+static const struct hash_key NAME_KEY_B = {0x652d74776f2d6f66ull, 0x2d7477652d6b6579ull};
+
+enum op_kind { OP_ADD, OP_DEL, OP_BIND, OP_UNBIND };
+
+/* One consumer an operation is about. */
+struct op_cons {
+	uint32_t index; /* the filter's position in a bind */
+	char *subject;  /* its filter subject (add only) */
+	char name[NAME_MAX_LEN];
+};
+
+struct durable_op {
+	struct durable_op *next;
+	enum op_kind kind;
+	uint64_t token;
+	uint32_t max_inflight;
+	uint64_t session;
+	uint16_t home;
+	size_t n;
+	struct op_cons cons[];
+};
+
+/* The subscriptions that deliver a bound session's queues here. */
+struct binding {
+	uint64_t session;
+	size_t n;
+	natsSubscription *subs[];
+};
+
+/* The closure of a binding's subscription: a sub_ref first, so that
+ * cluster_sub_done() frees it. */
+struct durable_ref {
+	struct sub_ref ref;
+	uint64_t session;
+	uint32_t index;
+	uint16_t home;
+};
+
+struct cluster_ack {
+	struct cluster *c;
+	uint64_t seq;
+	uint64_t delivered;
+	char reply[]; /* the $JS.ACK subject */
+};
+
+/* A cluster_store() waiting for JetStream. */
+struct store_wait {
+	uint64_t token;
+};
+
+/* $SYS topics are this node's own (node.c forwards none either). */
+static bool node_local_topic(struct tern_bytes t)
+{
+	return t.len >= 4 && memcmp(t.data, "$SYS", 4) == 0 && (t.len == 4 || t.data[4] == '/');
+}
+
+/* "<cluster>.m.a.b" (subject.h) -> "<cluster>.q.m.a.b" in out (room for
+ * SUBJECT_MAX + 8). */
+static void queue_subject(const struct cluster *c, const char *subject, char *out)
+{
+	size_t plen = strlen(c->prefix);
+	snprintf(out, SUBJECT_MAX + 8, "%s.q.%s", c->prefix, subject + plen + 1);
+}
+
+/* Writes the consumers of (client_id, filter) into cons[0..*n): names,
+ * and the filter subjects when with_subjects (malloc'd). */
+static enum tern_err consumers_of(const struct cluster *c, struct tern_bytes client_id,
+                                  struct tern_bytes filter, bool with_subjects,
+                                  struct op_cons *cons, size_t *n)
+{
+	char subj[2][SUBJECT_MAX + 1];
+	size_t n_subj = 0;
+	*n = 0;
+	if (subject_of_filter(c->prefix, filter, subj[0], subj[1], SUBJECT_MAX, &n_subj) ||
+	    client_id.len > 0xffff)
+		return TERN_E_INVALID;
+	/* Length-prefixed, so that no two (client id, filter) pairs hash
+	 * the same bytes. */
+	size_t plen = strlen(c->prefix), len = plen + 1 + 2 + client_id.len + filter.len;
+	uint8_t stack[1024];
+	uint8_t *key = len <= sizeof(stack) ? stack : malloc(len);
+	if (!key)
+		return TERN_E_NOMEM;
+	memcpy(key, c->prefix, plen + 1);
+	key[plen + 1] = (uint8_t)(client_id.len >> 8);
+	key[plen + 2] = (uint8_t)client_id.len;
+	memcpy(key + plen + 3, client_id.data, client_id.len);
+	memcpy(key + plen + 3 + client_id.len, filter.data, filter.len);
+	uint64_t a = siphash24(&NAME_KEY_A, key, len), b = siphash24(&NAME_KEY_B, key, len);
+	if (key != stack)
+		free(key);
+	for (size_t i = 0; i < n_subj; i++) {
+		snprintf(cons[i].name, sizeof(cons[i].name),
+		         "%s_d_%016" PRIx64 "%016" PRIx64 "_%zu", c->prefix, a, b, i);
+		cons[i].subject = NULL;
+		if (with_subjects) {
+			cons[i].subject = malloc(SUBJECT_MAX + 8);
+			if (!cons[i].subject) {
+				for (size_t j = 0; j < i; j++)
+					free(cons[j].subject);
+				return TERN_E_NOMEM;
+			}
+			queue_subject(c, subj[i], cons[i].subject);
+		}
+	}
+	*n = n_subj;
+	return TERN_OK;
+}
+
+static void op_free(struct durable_op *op)
+{
+	for (size_t i = 0; i < op->n; i++)
+		free(op->cons[i].subject);
+	free(op);
+}
+
+static struct durable_op *op_new(enum op_kind kind, size_t n)
+{
+	struct durable_op *op = calloc(1, sizeof(*op) + n * sizeof(op->cons[0]));
+	if (op)
+		op->kind = kind;
+	return op;
+}
+
+/* Queues op for the control thread. */
+static void op_post(struct cluster *c, struct durable_op *op)
+{
+	pthread_mutex_lock(&c->mu);
+	op->next = NULL;
+	if (!c->dur_tail)
+		c->dur_tail = &c->dur_ops;
+	*c->dur_tail = op;
+	c->dur_tail = &op->next;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- the API ---- */
+
+enum tern_err cluster_durable_add(struct cluster *c, struct tern_bytes client_id,
+                                  struct tern_bytes filter, uint32_t max_inflight, uint64_t token,
+                                  bool *pending)
+{
+	if (pending)
+		*pending = false;
+	struct durable_op *op = op_new(OP_ADD, 2);
+	if (!op)
+		return TERN_E_NOMEM;
+	enum tern_err err = consumers_of(c, client_id, filter, true, op->cons, &op->n);
+	if (err) {
+		free(op);
+		return err;
+	}
+	op->token = token;
+	op->max_inflight = max_inflight ? max_inflight : 1;
+	op_post(c, op);
+	if (pending && token)
+		*pending = true;
+	return TERN_OK;
+}
+
+enum tern_err cluster_durable_del(struct cluster *c, struct tern_bytes client_id,
+                                  struct tern_bytes filter)
+{
+	struct durable_op *op = op_new(OP_DEL, 2);
+	if (!op)
+		return TERN_E_NOMEM;
+	enum tern_err err = consumers_of(c, client_id, filter, false, op->cons, &op->n);
+	if (err) {
+		free(op);
+		return err;
+	}
+	op_post(c, op);
+	return TERN_OK;
+}
+
+enum tern_err cluster_durable_bind(struct cluster *c, uint64_t session, uint16_t home,
+                                   struct tern_bytes client_id, const struct tern_bytes *filters,
+                                   size_t n)
+{
+	if (n > SIZE_MAX / 2 - 1)
+		return TERN_E_NOMEM;
+	struct durable_op *op = op_new(OP_BIND, 2 * n);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = session;
+	op->home = home;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		enum tern_err err =
+		        consumers_of(c, client_id, filters[i], false, op->cons + op->n, &k);
+		if (err) {
+			op_free(op);
+			return err;
+		}
+		for (size_t j = 0; j < k; j++)
+			op->cons[op->n + j].index = (uint32_t)i;
+		op->n += k;
+	}
+	op_post(c, op);
+	return TERN_OK;
+}
+
+void cluster_durable_unbind(struct cluster *c, uint64_t session)
+{
+	struct durable_op *op = op_new(OP_UNBIND, 0);
+	if (!op) {
+		/* The subscriptions then stay until the session binds again
+		 * or the node closes: what they deliver the broker drops. */
+		log_write(c->log, LOG_TYPE_ERR, "Cluster: out of memory unbinding a session");
+		return;
+	}
+	op->session = session;
+	op_post(c, op);
+}
+
+/* ---- the ack handle ---- */
+
+uint64_t cluster_ack_seq(const struct cluster_ack *a)
+{
+	return a->seq;
+}
+
+uint64_t cluster_ack_delivered(const struct cluster_ack *a)
+{
+	return a->delivered;
+}
+
+void cluster_ack_progress(struct cluster_ack *a)
+{
+	(void)natsConnection_PublishString(a->c->p, a->reply, "+WPI");
+}
+
+void cluster_ack_done(struct cluster_ack *a)
+{
+	/* An ack lost with the connection leaves the message unacked:
+	 * JetStream delivers it again, which QoS 1/2 allows (DUP). */
+	if (natsConnection_PublishString(a->c->p, a->reply, "+ACK") == NATS_OK)
+		atomic_fetch_add_explicit(&a->c->dur_acked, 1, memory_order_relaxed);
+	free(a);
+}
+
+void cluster_ack_drop(struct cluster_ack *a)
+{
+	free(a);
+}
+
+/* ---- receiving (libnats' delivery thread) ---- */
+
+static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void *arg)
+{
+	(void)nc;
+	(void)sub;
+	struct durable_ref *d = arg;
+	struct cluster *c = d->ref.c;
+	jsMsgMetaData *meta = NULL;
+	const char *reply = natsMsg_GetReply(nm);
+	if (!reply || natsMsg_GetMetaData(&meta, nm) != NATS_OK) {
+		/* Not from JetStream: someone else's publish on our subject. */
+		natsMsg_Destroy(nm);
+		atomic_fetch_add(&c->malformed, 1);
+		return;
+	}
+	struct msg *m = NULL;
+	enum tern_err err = wire_decode((const uint8_t *)natsMsg_GetData(nm),
+	                                (size_t)natsMsg_GetDataLength(nm), mono_ms(), &m);
+	size_t rlen = strlen(reply);
+	struct cluster_ack *a = err ? NULL : malloc(sizeof(*a) + rlen + 1);
+	if (err || !a) {
+		/* One that does not decode would come back for good: it is
+		 * taken out of the queue. Out of memory: it comes back. */
+		if (err) {
+			(void)natsConnection_PublishString(c->p, reply, "+TERM");
+			atomic_fetch_add(&c->malformed, 1);
+		}
+		msg_unref(m);
+		jsMsgMetaData_Destroy(meta);
+		natsMsg_Destroy(nm);
+		return;
+	}
+	a->c = c;
+	a->seq = meta->Sequence.Stream;
+	a->delivered = meta->NumDelivered;
+	memcpy(a->reply, reply, rlen + 1);
+	jsMsgMetaData_Destroy(meta);
+	natsMsg_Destroy(nm);
+	atomic_fetch_add_explicit(&c->dur_delivered, 1, memory_order_relaxed);
+	c->cb.durable(c->cb.arg, d->session, d->home, d->index, m, a);
+}
+
+/* ---- storing ---- */
+
+static void on_stored(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, void *arg)
+{
+	(void)js;
+	struct cluster *c = arg;
+	pthread_mutex_lock(&c->store_mu);
+	struct store_wait *w = map64_del(&c->stores, (uint64_t)(uintptr_t)nm);
+	pthread_mutex_unlock(&c->store_mu);
+	natsMsg_Destroy(nm);
+	if (!w)
+		return;
+	uint64_t token = w->token;
+	free(w);
+	atomic_fetch_sub(&c->store_waiting, 1);
+	enum tern_err err = TERN_OK;
+	if (!pa || pae) {
+		err = TERN_E_SYS;
+		if (atomic_fetch_add(&c->stored_failed, 1) % 1000 == 0)
+			log_write(c->log, LOG_TYPE_WARNING,
+			          "Cluster: a QoS 1/2 message was not stored in JetStream: %s (%d)",
+			          pae && pae->ErrText
+			                  ? pae->ErrText
+			                  : natsStatus_GetText(pae ? pae->Err : NATS_ERR),
+			          pae ? (int)pae->ErrCode : 0);
+	} else {
+		atomic_fetch_add_explicit(&c->stored_ok, 1, memory_order_relaxed);
+	}
+	c->cb.stored(c->cb.arg, token, err);
+}
+
+bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
+                   uint64_t token)
+{
+	if (node_local_topic(m->topic) || !atomic_load_explicit(&c->js_up, memory_order_acquire) ||
+	    !atomic_load_explicit(&c->up_p, memory_order_relaxed) ||
+	    atomic_load_explicit(&c->store_waiting, memory_order_relaxed) >= STORE_MAX_WAITING)
+		return false;
+	char topic_subj[SUBJECT_MAX + 1], subj[SUBJECT_MAX + 8];
+	size_t len;
+	if (subject_of_topic(c->prefix, m->topic, topic_subj, SUBJECT_MAX, &len))
+		return false;
+	queue_subject(c, topic_subj, subj);
+	scratch->off = scratch->len = 0;
+	if (wire_encode(scratch, m, now, (size_t)c->max_payload))
+		return false;
+	natsMsg *nm = NULL;
+	struct store_wait *w = malloc(sizeof(*w));
+	if (!w || natsMsg_Create(&nm, subj, NULL, (const char *)scratch->data, (int)scratch->len) !=
+	                  NATS_OK) {
+		free(w);
+		return false;
+	}
+	w->token = token;
+	/* In the map before the publish: the answer may come before
+	 * js_PublishMsgAsync() returns. */
+	uint64_t key = (uint64_t)(uintptr_t)nm;
+	pthread_mutex_lock(&c->store_mu);
+	enum tern_err err = map64_put(&c->stores, key, w);
+	pthread_mutex_unlock(&c->store_mu);
+	if (err) {
+		free(w);
+		natsMsg_Destroy(nm);
+		return false;
+	}
+	atomic_fetch_add(&c->store_waiting, 1);
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = CLUSTER_STORE_WAIT_MS;
+	natsMsg *sent = nm;
+	if (js_PublishMsgAsync(c->js_store, &sent, &po) != NATS_OK) {
+		/* Not sent, and libnats will not call back for it. */
+		pthread_mutex_lock(&c->store_mu);
+		(void)map64_del(&c->stores, key);
+		pthread_mutex_unlock(&c->store_mu);
+		atomic_fetch_sub(&c->store_waiting, 1);
+		free(w);
+		natsMsg_Destroy(sent);
+		return false;
+	}
+	return true;
+}
+
+/* ---- the control thread ---- */
+
+enum tern_err durable_setup(struct cluster *c)
+{
+	jsErrCode jerr = 0;
+	natsStatus st = NATS_OK;
+	if (!c->js_store) {
+		jsOptions o;
+		jsOptions_Init(&o);
+		o.PublishAsync.AckHandler = on_stored;
+		o.PublishAsync.AckHandlerClosure = c;
+		/* cluster_store() bounds the stores itself: libnats must
+		 * never make a worker wait for the window. */
+		o.PublishAsync.MaxPending = 2 * STORE_MAX_WAITING;
+		o.PublishAsync.StallWait = 1;
+		o.Wait = FLUSH_TIMEOUT_MS;
+		if ((st = natsConnection_JetStream(&c->js_store, c->p, &o)) != NATS_OK)
+			goto fail;
+	}
+	char name[SUBJECT_CLUSTER_MAX + 16], subj[SUBJECT_CLUSTER_MAX + 8];
+	snprintf(name, sizeof(name), STREAM_FMT, c->prefix);
+	snprintf(subj, sizeof(subj), "%s.q.>", c->prefix);
+	const char *subjects[] = {subj};
+	jsStreamConfig sc;
+	jsStreamConfig_Init(&sc);
+	sc.Name = name;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Retention = js_InterestPolicy;
+	sc.Storage = js_FileStorage;
+	sc.Replicas = (int64_t)c->replicas;
+	st = js_AddStream(NULL, c->js_store, &sc, NULL, &jerr);
+	if (st != NATS_OK && jerr == JSStreamNameExistErr) {
+		jerr = 0;
+		st = js_UpdateStream(NULL, c->js_store, &sc, NULL, &jerr);
+	}
+	if (st != NATS_OK)
+		goto fail;
+	return TERN_OK;
+fail:
+	log_write(c->log, LOG_TYPE_WARNING,
+	          "Cluster: the messages stream is not available yet: %s (JetStream error %d)",
+	          natsStatus_GetText(st), (int)jerr);
+	return TERN_E_SYS;
+}
+
+bool durable_due(struct cluster *c, uint64_t now)
+{
+	return c->dur_ops || (c->dur_later && c->js_ready && now >= c->dur_retry_at);
+}
+
+/* Keeps op for when JetStream answers again. */
+static void later(struct cluster *c, struct durable_op *op)
+{
+	op->next = NULL;
+	if (!c->dur_later_tail || !c->dur_later)
+		c->dur_later_tail = &c->dur_later;
+	*c->dur_later_tail = op;
+	c->dur_later_tail = &op->next;
+}
+
+/* Whether a failed JetStream request is worth trying again: it did not
+ * get an answer, as opposed to an answer that says no. */
+static bool transient(natsStatus st, jsErrCode jerr)
+{
+	return jerr == 0 &&
+	       (st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS || st == NATS_CONNECTION_CLOSED ||
+	        st == NATS_CONNECTION_DISCONNECTED || st == NATS_NOT_YET_CONNECTED);
+}
+
+/* Creates or updates op's consumers. Returns false when it is to be
+ * tried again. */
+static bool do_add(struct cluster *c, struct durable_op *op)
+{
+	char stream[SUBJECT_CLUSTER_MAX + 16], deliver[SUBJECT_CLUSTER_MAX + NAME_MAX_LEN + 8];
+	snprintf(stream, sizeof(stream), STREAM_FMT, c->prefix);
+	for (size_t i = 0; i < op->n; i++) {
+		snprintf(deliver, sizeof(deliver), "%s.dlv.%s", c->prefix, op->cons[i].name);
+		jsConsumerConfig cc;
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = op->cons[i].name;
+		cc.DeliverSubject = deliver;
+		cc.FilterSubject = op->cons[i].subject;
+		cc.AckPolicy = js_AckExplicit;
+		cc.DeliverPolicy = js_DeliverNew;
+		cc.AckWait = (int64_t)CLUSTER_ACK_WAIT_MS * 1000000;
+		cc.MaxAckPending = op->max_inflight;
+		jsErrCode jerr = 0;
+		natsStatus st = js_AddConsumer(NULL, c->js_store, stream, &cc, NULL, &jerr);
+		if (st != NATS_OK && jerr != 0) {
+			/* It exists with another configuration (another
+			 * receive maximum): ours to set. */
+			jsErrCode uerr = 0;
+			if (js_UpdateConsumer(NULL, c->js_store, stream, &cc, NULL, &uerr) ==
+			    NATS_OK)
+				st = NATS_OK;
+		}
+		if (st != NATS_OK) {
+			if (transient(st, jerr))
+				return false;
+			log_write(c->log, LOG_TYPE_ERR,
+			          "Cluster: cannot create durable queue %s: %s (JetStream error "
+			          "%d)",
+			          op->cons[i].name, natsStatus_GetText(st), (int)jerr);
+		}
+	}
+	return true;
+}
+
+static bool do_del(struct cluster *c, struct durable_op *op)
+{
+	char stream[SUBJECT_CLUSTER_MAX + 16];
+	snprintf(stream, sizeof(stream), STREAM_FMT, c->prefix);
+	for (size_t i = 0; i < op->n; i++) {
+		jsErrCode jerr = 0;
+		natsStatus st =
+		        js_DeleteConsumer(c->js_store, stream, op->cons[i].name, NULL, &jerr);
+		if (st != NATS_OK && jerr != JSConsumerNotFoundErr) {
+			if (transient(st, jerr))
+				return false;
+			log_write(c->log, LOG_TYPE_WARNING,
+			          "Cluster: cannot delete durable queue %s: %s (JetStream error "
+			          "%d)",
+			          op->cons[i].name, natsStatus_GetText(st), (int)jerr);
+		}
+	}
+	return true;
+}
+
+static void unbind(struct cluster *c, uint64_t session)
+{
+	struct binding *b = map64_del(&c->bindings, session);
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->subs[i])
+			continue;
+		/* The completion callback frees the closure. */
+		natsSubscription_Unsubscribe(b->subs[i]);
+		natsSubscription_Destroy(b->subs[i]);
+		atomic_fetch_sub(&c->n_dur_subs, 1);
+	}
+	free(b);
+}
+
+static void do_bind(struct cluster *c, struct durable_op *op)
+{
+	unbind(c, op->session);
+	struct binding *b = calloc(1, sizeof(*b) + op->n * sizeof(b->subs[0]));
+	if (!b || map64_put(&c->bindings, op->session, b)) {
+		free(b);
+		log_write(c->log, LOG_TYPE_ERR, "Cluster: out of memory binding a session");
+		return;
+	}
+	b->session = op->session;
+	b->n = op->n;
+	char deliver[SUBJECT_CLUSTER_MAX + NAME_MAX_LEN + 8];
+	for (size_t i = 0; i < op->n; i++) {
+		snprintf(deliver, sizeof(deliver), "%s.dlv.%s", c->prefix, op->cons[i].name);
+		struct durable_ref *d = calloc(1, sizeof(*d));
+		if (!d) {
+			log_write(c->log, LOG_TYPE_ERR, "Cluster: out of memory binding a session");
+			continue;
+		}
+		d->ref.c = c;
+		d->session = op->session;
+		d->home = op->home;
+		d->index = op->cons[i].index;
+		natsSubscription *sub = NULL;
+		natsStatus st = natsConnection_Subscribe(&sub, c->p, deliver, on_durable, d);
+		if (st == NATS_OK)
+			st = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
+		if (st == NATS_OK)
+			st = natsSubscription_SetOnCompleteCB(sub, cluster_sub_done, d);
+		if (st != NATS_OK) {
+			log_write(c->log, LOG_TYPE_ERR, "Cluster: cannot bind durable queue %s: %s",
+			          op->cons[i].name, natsStatus_GetText(st));
+			if (sub) {
+				natsSubscription_Unsubscribe(sub);
+				natsSubscription_Destroy(sub);
+			}
+			free(d);
+			continue;
+		}
+		pthread_mutex_lock(&c->mu);
+		c->live_subs++;
+		pthread_mutex_unlock(&c->mu);
+		b->subs[i] = sub;
+		atomic_fetch_add(&c->n_dur_subs, 1);
+	}
+}
+
+void durable_run(struct cluster *c)
+{
+	struct durable_op *list = c->dur_ops;
+	c->dur_ops = NULL;
+	c->dur_tail = &c->dur_ops;
+	pthread_mutex_unlock(&c->mu);
+	/* What waited for JetStream goes first, in its order. */
+	if (c->dur_later && c->js_ready && mono_ms() >= c->dur_retry_at) {
+		*c->dur_later_tail = list;
+		list = c->dur_later;
+		c->dur_later = NULL;
+		c->dur_later_tail = NULL;
+	}
+	bool subscribed = false;
+	/* Once a request went unanswered, the rest of the round waits too:
+	 * each would block the thread as long again. */
+	bool js_ok = c->js_ready && atomic_load(&c->up_p);
+	struct durable_op *next;
+	for (struct durable_op *op = list; op; op = next) {
+		next = op->next;
+		bool done = true;
+		switch (op->kind) {
+		case OP_ADD:
+			done = js_ok && (js_ok = do_add(c, op));
+			break;
+		case OP_DEL:
+			done = js_ok && (js_ok = do_del(c, op));
+			break;
+		case OP_BIND:
+			do_bind(c, op);
+			subscribed = true;
+			break;
+		case OP_UNBIND:
+			unbind(c, op->session);
+			break;
+		}
+		/* An add is answered at its first try: the subscription goes
+		 * on even when JetStream is away (its queue then starts once
+		 * the consumer is made). */
+		if (op->token) {
+			c->cb.interest_done(c->cb.arg, op->token);
+			op->token = 0;
+		}
+		if (done) {
+			op_free(op);
+		} else {
+			later(c, op);
+			c->dur_retry_at = mono_ms() + JS_RETRY_MS;
+		}
+	}
+	/* The deliveries start once the server has the subscriptions. */
+	if (subscribed && atomic_load(&c->up_p))
+		(void)natsConnection_FlushTimeout(c->p, FLUSH_TIMEOUT_MS);
+	pthread_mutex_lock(&c->mu);
+}
+
+void durable_stop(struct cluster *c)
+{
+	size_t pos = 0;
+	struct binding *b;
+	uint64_t sessions[64];
+	/* The map must not change during a walk: collect, then unbind. */
+	for (;;) {
+		size_t k = 0;
+		pos = 0;
+		while (k < 64 && (b = map_next(&c->bindings, &pos)))
+			sessions[k++] = b->session;
+		if (!k)
+			break;
+		for (size_t i = 0; i < k; i++)
+			unbind(c, sessions[i]);
+	}
+	map_free(&c->bindings);
+	struct durable_op *lists[2] = {c->dur_ops, c->dur_later}, *next;
+	for (int l = 0; l < 2; l++)
+		for (struct durable_op *op = lists[l]; op; op = next) {
+			next = op->next;
+			op_free(op);
+		}
+	c->dur_ops = c->dur_later = NULL;
+	c->dur_tail = &c->dur_ops;
+	c->dur_later_tail = NULL;
+}
+
+void durable_close(struct cluster *c)
+{
+	if (c->js_store) {
+		/* Stores JetStream did not answer are forgotten (no callback
+		 * after close); one whose callback is running is waited for:
+		 * libnats counts it pending until the callback returns. */
+		natsMsgList list = {0};
+		if (js_PublishAsyncGetPendingList(&list, c->js_store) == NATS_OK) {
+			for (int i = 0; i < list.Count; i++) {
+				pthread_mutex_lock(&c->store_mu);
+				free(map64_del(&c->stores, (uint64_t)(uintptr_t)list.Msgs[i]));
+				pthread_mutex_unlock(&c->store_mu);
+			}
+			natsMsgList_Destroy(&list);
+		}
+		(void)js_PublishAsyncComplete(c->js_store, NULL);
+		jsCtx_Destroy(c->js_store);
+		c->js_store = NULL;
+	}
+	size_t pos = 0;
+	struct store_wait *w;
+	while ((w = map_next(&c->stores, &pos)))
+		free(w);
+	map_free(&c->stores);
+}
