@@ -36,6 +36,9 @@
 /* How soon the control thread tries JetStream again after a failure. */
 #define JS_RETRY_MS 500
 
+/* Room for a durable consumer's name: "<cluster>_d_", 32 hex digits,
+ * "_", the subject's position, NUL. */
+#define DURABLE_NAME_MAX (SUBJECT_CLUSTER_MAX + 40)
 /* How many cluster_store() messages may wait for JetStream at once. */
 #define STORE_MAX_WAITING 65536
 
@@ -134,6 +137,22 @@ void retained_stop(struct cluster *c);
  * (control thread, NATS connected). TERN_E_SYS (logged) to be tried again
  * later. Safe to call again after a failure. */
 TERN_MUST_CHECK enum tern_err durable_setup(struct cluster *c);
+
+/*
+ * durable.c: the names of the durable consumers of (client_id, filter)
+ * (plain) in cluster's messages stream, one per subject of the filter
+ * (subject_of_filter(): two for one ending in "/#"), into names[0..*n).
+ * The same on every node and in every version (a node finds a session's
+ * queues by them): "<cluster>_d_<SipHash-2-4 of (cluster, client id,
+ * filter) under two fixed keys, 32 hex digits>_<position>", letters,
+ * digits, '_' and '-' only, as NATS wants of a consumer name.
+ * TERN_E_INVALID for a bad cluster name, a filter NATS cannot carry
+ * (its subject over SUBJECT_MAX) or a client id over 65535 bytes,
+ * TERN_E_NOMEM. The filter's syntax is the caller's to check.
+ */
+TERN_MUST_CHECK enum tern_err durable_names(const char *cluster, struct tern_bytes client_id,
+                                            struct tern_bytes filter,
+                                            char names[2][DURABLE_NAME_MAX], size_t *n);
 
 /* durable.c: whether the control thread has durable work now (mutex
  * held). */

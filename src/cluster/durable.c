@@ -49,8 +49,6 @@
 #include "util/clock.h"
 
 #define STREAM_FMT "%s_msgs"
-/* "<cluster>_d_" + 32 hex digits + "_" + position, NUL. */
-#define NAME_MAX_LEN (SUBJECT_CLUSTER_MAX + 40)
 
 /* Fixed keys: consumer names must be the same on every node. */
 static const struct hash_key NAME_KEY_A = {0x7465726e2d647572ull, 0x61626c652d6e616dull};
@@ -62,7 +60,7 @@ enum op_kind { OP_ADD, OP_DEL, OP_BIND, OP_UNBIND };
 struct op_cons {
 	uint32_t index; /* the filter's position in a bind */
 	char *subject;  /* its filter subject (add only) */
-	char name[NAME_MAX_LEN];
+	char name[DURABLE_NAME_MAX];
 };
 
 struct durable_op {
@@ -118,26 +116,23 @@ static void queue_subject(const struct cluster *c, const char *subject, char *ou
 	snprintf(out, SUBJECT_MAX + 8, "%s.q.%s", c->prefix, subject + plen + 1);
 }
 
-/* Writes the consumers of (client_id, filter) into cons[0..*n): names,
- * and the filter subjects when with_subjects (malloc'd). */
-static enum tern_err consumers_of(const struct cluster *c, struct tern_bytes client_id,
-                                  struct tern_bytes filter, bool with_subjects,
-                                  struct op_cons *cons, size_t *n)
+enum tern_err durable_names(const char *cluster, struct tern_bytes client_id,
+                            struct tern_bytes filter, char names[2][DURABLE_NAME_MAX], size_t *n)
 {
 	char subj[2][SUBJECT_MAX + 1];
 	size_t n_subj = 0;
 	*n = 0;
-	if (subject_of_filter(c->prefix, filter, subj[0], subj[1], SUBJECT_MAX, &n_subj) ||
-	    client_id.len > 0xffff)
+	if (client_id.len > 0xffff ||
+	    subject_of_filter(cluster, filter, subj[0], subj[1], SUBJECT_MAX, &n_subj))
 		return TERN_E_INVALID;
 	/* Length-prefixed, so that no two (client id, filter) pairs hash
 	 * the same bytes. */
-	size_t plen = strlen(c->prefix), len = plen + 1 + 2 + client_id.len + filter.len;
+	size_t plen = strlen(cluster), len = plen + 1 + 2 + client_id.len + filter.len;
 	uint8_t stack[1024];
 	uint8_t *key = len <= sizeof(stack) ? stack : malloc(len);
 	if (!key)
 		return TERN_E_NOMEM;
-	memcpy(key, c->prefix, plen + 1);
+	memcpy(key, cluster, plen + 1);
 	key[plen + 1] = (uint8_t)(client_id.len >> 8);
 	key[plen + 2] = (uint8_t)client_id.len;
 	memcpy(key + plen + 3, client_id.data, client_id.len);
@@ -145,21 +140,42 @@ static enum tern_err consumers_of(const struct cluster *c, struct tern_bytes cli
 	uint64_t a = siphash24(&NAME_KEY_A, key, len), b = siphash24(&NAME_KEY_B, key, len);
 	if (key != stack)
 		free(key);
-	for (size_t i = 0; i < n_subj; i++) {
-		snprintf(cons[i].name, sizeof(cons[i].name),
-		         "%s_d_%016" PRIx64 "%016" PRIx64 "_%zu", c->prefix, a, b, i);
+	for (size_t i = 0; i < n_subj; i++)
+		snprintf(names[i], DURABLE_NAME_MAX, "%s_d_%016" PRIx64 "%016" PRIx64 "_%zu",
+		         cluster, a, b, i);
+	*n = n_subj;
+	return TERN_OK;
+}
+
+/* Writes the consumers of (client_id, filter) into cons[0..*n): names,
+ * and the filter subjects when with_subjects (malloc'd). */
+static enum tern_err consumers_of(const struct cluster *c, struct tern_bytes client_id,
+                                  struct tern_bytes filter, bool with_subjects,
+                                  struct op_cons *cons, size_t *n)
+{
+	char names[2][DURABLE_NAME_MAX];
+	enum tern_err err = durable_names(c->prefix, client_id, filter, names, n);
+	if (err)
+		return err;
+	char subj[2][SUBJECT_MAX + 1];
+	size_t n_subj = 0;
+	if (with_subjects &&
+	    subject_of_filter(c->prefix, filter, subj[0], subj[1], SUBJECT_MAX, &n_subj))
+		return TERN_E_INVALID;
+	for (size_t i = 0; i < *n; i++) {
+		memcpy(cons[i].name, names[i], sizeof(cons[i].name));
 		cons[i].subject = NULL;
 		if (with_subjects) {
 			cons[i].subject = malloc(SUBJECT_MAX + 8);
 			if (!cons[i].subject) {
 				for (size_t j = 0; j < i; j++)
 					free(cons[j].subject);
+				*n = 0;
 				return TERN_E_NOMEM;
 			}
 			queue_subject(c, subj[i], cons[i].subject);
 		}
 	}
-	*n = n_subj;
 	return TERN_OK;
 }
 
@@ -501,7 +517,7 @@ static bool transient(natsStatus st, jsErrCode jerr)
  * tried again. */
 static bool do_add(struct cluster *c, struct durable_op *op)
 {
-	char stream[SUBJECT_CLUSTER_MAX + 16], deliver[SUBJECT_CLUSTER_MAX + NAME_MAX_LEN + 8];
+	char stream[SUBJECT_CLUSTER_MAX + 16], deliver[SUBJECT_CLUSTER_MAX + DURABLE_NAME_MAX + 8];
 	snprintf(stream, sizeof(stream), STREAM_FMT, c->prefix);
 	for (size_t i = 0; i < op->n; i++) {
 		snprintf(deliver, sizeof(deliver), "%s.dlv.%s", c->prefix, op->cons[i].name);
@@ -583,7 +599,7 @@ static void do_bind(struct cluster *c, struct durable_op *op)
 	}
 	b->session = op->session;
 	b->n = op->n;
-	char deliver[SUBJECT_CLUSTER_MAX + NAME_MAX_LEN + 8];
+	char deliver[SUBJECT_CLUSTER_MAX + DURABLE_NAME_MAX + 8];
 	for (size_t i = 0; i < op->n; i++) {
 		snprintf(deliver, sizeof(deliver), "%s.dlv.%s", c->prefix, op->cons[i].name);
 		struct durable_ref *d = calloc(1, sizeof(*d));
