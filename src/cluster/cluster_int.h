@@ -113,6 +113,7 @@ struct cluster {
 	pthread_mutex_t store_mu;
 	struct map stores;
 	atomic_uint_fast64_t store_waiting, stored_ok, stored_failed;
+	atomic_bool store_used; /* js_store has published (durable_close()) */
 	atomic_uint_fast64_t dur_delivered, dur_acked, n_dur_subs;
 };
 

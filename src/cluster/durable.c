@@ -49,6 +49,9 @@
 #include "util/clock.h"
 
 #define STREAM_FMT "%s_msgs"
+/* How long a JetStream request (stream, consumer) of the control thread
+ * waits for the answer. */
+#define JS_REQUEST_WAIT_MS 5000
 
 /* Fixed keys: consumer names must be the same on every node. */
 static const struct hash_key NAME_KEY_A = {0x7465726e2d647572ull, 0x61626c652d6e616dull};
@@ -426,6 +429,7 @@ bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct 
 		return false;
 	}
 	atomic_fetch_add(&c->store_waiting, 1);
+	atomic_store_explicit(&c->store_used, true, memory_order_relaxed);
 	jsPubOptions po;
 	jsPubOptions_Init(&po);
 	po.MaxWait = CLUSTER_STORE_WAIT_MS;
@@ -458,7 +462,9 @@ enum tern_err durable_setup(struct cluster *c)
 		 * never make a worker wait for the window. */
 		o.PublishAsync.MaxPending = 2 * STORE_MAX_WAITING;
 		o.PublishAsync.StallWait = 1;
-		o.Wait = FLUSH_TIMEOUT_MS;
+		/* Making a replicated consumer starts a Raft group: on a
+		 * loaded cluster that takes seconds. */
+		o.Wait = JS_REQUEST_WAIT_MS;
 		if ((st = natsConnection_JetStream(&c->js_store, c->p, &o)) != NATS_OK)
 			goto fail;
 	}
@@ -726,7 +732,9 @@ void durable_close(struct cluster *c)
 		 * after close); one whose callback is running is waited for:
 		 * libnats counts it pending until the callback returns. */
 		natsMsgList list = {0};
-		if (js_PublishAsyncGetPendingList(&list, c->js_store) == NATS_OK) {
+		/* libnats 3.4 reads a table it makes at the first publish. */
+		if (atomic_load(&c->store_used) &&
+		    js_PublishAsyncGetPendingList(&list, c->js_store) == NATS_OK) {
 			for (int i = 0; i < list.Count; i++) {
 				pthread_mutex_lock(&c->store_mu);
 				free(map64_del(&c->stores, (uint64_t)(uintptr_t)list.Msgs[i]));
