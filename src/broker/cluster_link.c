@@ -14,6 +14,9 @@
  * thread and go straight into the broker's retained store, which has its
  * own lock: no worker needs to see them.
  *
+ * Another node's claim of a client id (clients.c) goes to the client id's
+ * home worker, which holds its session (connect_cluster_taken()).
+ *
  * An interest the NATS server has confirmed is an ack of the route
  * batch that waited for it (route.c's count_interest() put the request id
  * and the worker in the token).
@@ -90,6 +93,29 @@ static void on_interest_done(void *arg, uint64_t token)
 	worker_post(b->workers[id], it);
 }
 
+static void on_taken(void *arg, struct tern_bytes cid, uint64_t stamp, bool tie_wins)
+{
+	struct broker *b = arg;
+	if (atomic_load_explicit(&b->stop, memory_order_relaxed))
+		return;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	uint8_t *copy = it ? malloc(cid.len) : NULL;
+	if (!copy) {
+		free(it);
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: out of memory taking a client id claim from the cluster");
+		return;
+	}
+	memcpy(copy, cid.data, cid.len);
+	it->kind = INBOX_CLAIM;
+	it->u.claim.cid = copy;
+	it->u.claim.len = (uint16_t)cid.len;
+	it->u.claim.stamp = stamp;
+	it->u.claim.tie_wins = tie_wins;
+	/* The session of the client id lives on its home worker. */
+	worker_post(b->workers[broker_home_of(b, cid.data, cid.len)], it);
+}
+
 static void on_retained(void *arg, struct msg *m)
 {
 	struct broker *b = arg;
@@ -128,7 +154,8 @@ enum tern_err cluster_link_open(struct broker *b)
 	struct cluster_cb cb = {.arg = b,
 	                        .deliver = on_deliver,
 	                        .interest_done = on_interest_done,
-	                        .retained = on_retained};
+	                        .retained = on_retained,
+	                        .taken = on_taken};
 	char why[512] = "";
 	enum tern_err err =
 	        cluster_open(&cc, &cb, &b->hash_key, &b->log, &b->cluster, why, sizeof(why));
@@ -162,6 +189,12 @@ void cluster_link_retain(struct worker *w, const struct msg *m)
 		          "reachable or message over NATS' limits).",
 		          (int)m->topic.len, (const char *)m->topic.data);
 	buf_free(&out);
+}
+
+uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid)
+{
+	struct cluster *cl = w->broker->cluster;
+	return cl ? cluster_claim(cl, cid) : 0;
 }
 
 void cluster_link_close(struct broker *b)

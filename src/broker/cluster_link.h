@@ -6,6 +6,9 @@
 #ifndef TERN_BROKER_CLUSTER_LINK_H
 #define TERN_BROKER_CLUSTER_LINK_H
 
+#include <stdint.h>
+
+#include "tern/codec.h"
 #include "tern/error.h"
 
 struct broker;
@@ -26,6 +29,11 @@ TERN_MUST_CHECK enum tern_err cluster_link_start(struct broker *b);
  * published, in the cluster's retained stream; logs when it stays local.
  * Nothing without a cluster. */
 void cluster_link_retain(struct worker *w, const struct msg *m);
+
+/* Claims client id cid, whose CONNECT worker w accepted, for this node in
+ * the cluster (cluster_claim()): returns the claim's stamp, 0 when none
+ * went out (no cluster, JetStream not reachable). */
+uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid);
 
 /* Closes b->cluster (none: nothing); no cluster callback runs after it.
  * Called once the broker stops, before the workers' inboxes are drained

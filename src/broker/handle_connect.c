@@ -1,6 +1,7 @@
 /*
  * handle_connect.c - CONNECT: checks, hand-over to the home worker,
- * session resume or takeover, CONNACK.
+ * session resume or takeover, CONNACK; and the takeover of a client id
+ * another node of the cluster claimed (connect_cluster_taken()).
  *
  * Order of work: everything that can refuse the connection is checked on
  * the worker that accepted it, so a refusal never moves a connection. Then,
@@ -23,11 +24,13 @@
 #include "auth/acl.h"
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/cluster_link.h"
 #include "broker/config.h"
 #include "broker/session.h"
 #include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "tern/codec.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -285,6 +288,47 @@ static TERN_MUST_CHECK enum tern_err send_connack(const struct config *cfg, stru
 	return sink_send(k, &ack);
 }
 
+struct session *connect_take_over(struct worker *w, struct session *s, struct tern_bytes cid)
+{
+	struct sink *old = session_sink(s);
+	if (!old)
+		return s;
+	/* Takeover: the existing connection is closed [MQTT-3.1.4-3], with
+	 * DISCONNECT 0x8E for v5. Its will follows the usual rules, and a
+	 * session with expiry 0 ends with it (so s is looked up again). */
+	sink_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
+	handle_detach(old);
+	return session_find(w, cid.data, cid.len);
+}
+
+void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t stamp, bool tie_wins)
+{
+	struct session *s = session_find(w, cid.data, cid.len);
+	/* A newer claim of ours (made after this node heard of the other
+	 * one, or at nearly the same time with a later clock) keeps it: the
+	 * other node gives way when it hears of ours. */
+	struct broker *b = w->broker;
+	if (!s || !session_claim_older(s, stamp, tie_wins)) {
+		if (s)
+			log_write(&b->log, LOG_TYPE_DEBUG,
+			          "Client %.*s stays: its claim is newer than another node's.",
+			          (int)cid.len, (const char *)cid.data);
+		return;
+	}
+	bool online = session_sink(s) != NULL;
+	log_write(&b->log, b->cfg.connection_messages ? LOG_TYPE_NOTICE : 0,
+	          "Client %.*s %s: taken over by another node of the cluster.", (int)cid.len,
+	          (const char *)cid.data, online ? "disconnected" : "session ended");
+	/* As a local takeover by a clean-start connection: the connection
+	 * goes with 0x8E, then the session ends (its will goes now if still
+	 * pending); the new node starts a session of its own. */
+	s = connect_take_over(w, s, cid);
+	if (s)
+		session_destroy(s);
+	if (b->cluster)
+		cluster_taken(b->cluster);
+}
+
 static void connect_on_home(struct worker *w, struct sink *k, const struct tern_connect *p,
                             struct tern_bytes cid, bool assigned, struct tern_bytes user)
 {
@@ -292,15 +336,8 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	const struct config *cfg = &b->cfg;
 
 	struct session *s = session_find(w, cid.data, cid.len);
-	if (s && session_sink(s)) {
-		/* Takeover: the existing connection is closed [MQTT-3.1.4-3],
-		 * with DISCONNECT 0x8E for v5. Its will follows the usual
-		 * rules, and a session with expiry 0 ends with it. */
-		struct sink *old = session_sink(s);
-		sink_close(old, TERN_RC_SESSION_TAKEN_OVER, "session taken over");
-		handle_detach(old);
-		s = session_find(w, cid.data, cid.len);
-	}
+	if (s)
+		s = connect_take_over(w, s, cid);
 	/* Timers run on a tick: what fell due since then happens now, so an
 	 * expired session is not resumed [MQTT-3.1.2-23] and an overdue will
 	 * is published, not cancelled [MQTT-3.1.2-8]. */
@@ -340,6 +377,10 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 		refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
 		return;
 	}
+	/* The client id is this node's in the cluster from now on
+	 * [MQTT-3.1.4-3]: a node that holds it hears of the claim and lets
+	 * its connection go. */
+	session_claim_set(s, cluster_link_claim(w, cid));
 
 	k->keep_alive = p->keep_alive;
 	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&

@@ -72,6 +72,18 @@ void handle_disconnect(struct sink *k, struct session *s, const struct tern_reas
  * k closes with a protocol error. */
 void handle_auth(struct sink *k, const struct tern_reasoned *p);
 
+/* Takeover of s, the session of client id cid, by a newer holder of the
+ * id [MQTT-3.1.4-3] (handle_connect.c): its connection, if any, is closed
+ * (DISCONNECT 0x8E for v5) and detached, so its will follows the usual
+ * rules. Returns s, or NULL when the session ended with its connection. */
+struct session *connect_take_over(struct worker *w, struct session *s, struct tern_bytes cid);
+
+/* Another node claimed client id cid with this stamp (cluster.h, the taken
+ * callback), on cid's home worker: the session of cid, if its own claim is
+ * older, is taken over (connect_take_over()) and ended, as by a clean-start
+ * CONNECT on this node. */
+void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t stamp, bool tie_wins);
+
 /* The end of a connection's session (handle_disconnect.c), when the
  * connection is reaped or taken over: detaches k's session, publishes k's
  * will now or schedules it after its delay (unless a normal DISCONNECT

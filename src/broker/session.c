@@ -139,6 +139,18 @@ uint32_t session_expiry(const struct session *s)
 	return s->expiry;
 }
 
+void session_claim_set(struct session *s, uint64_t stamp)
+{
+	s->claim = stamp;
+}
+
+bool session_claim_older(const struct session *s, uint64_t stamp, bool tie_wins)
+{
+	/* A session without a claim (restored from the store, or connected
+	 * while JetStream was away) is older than any. */
+	return s->claim < stamp || (s->claim == stamp && tie_wins);
+}
+
 bool session_allowed(const struct session *s, struct tern_bytes topic, int access)
 {
 	return session_acl(s, topic, access);

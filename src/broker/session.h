@@ -67,6 +67,14 @@ uint64_t session_held(const struct session *s);
  * which the tick calls session_tick(). */
 bool session_due(const struct session *s, uint64_t now);
 
+/* A cluster claimed s's client id for its new connection with this stamp
+ * (cluster.h: cluster_claim(); 0: no claim went out). */
+void session_claim_set(struct session *s, uint64_t stamp);
+
+/* Whether another node's claim of s's client id with this stamp is newer
+ * than s's (cluster.h, the taken callback): it then takes s over. */
+bool session_claim_older(const struct session *s, uint64_t stamp, bool tie_wins);
+
 /* Creates w's registry of sessions (w->sessions, private to session.c):
  * by client id and by session id. TERN_E_NOMEM when out of memory. */
 TERN_MUST_CHECK enum tern_err session_worker_new(struct worker *w);

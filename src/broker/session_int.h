@@ -47,6 +47,7 @@ struct session {
 	uint16_t *qos2_in;         /* inbound QoS 2 packet ids awaiting PUBREL */
 	struct msg *will;          /* pending will after an abnormal disconnect */
 	uint64_t will_at;
+	uint64_t claim; /* stamp of its connection's claim of the client id in the cluster */
 	struct flow_cell *flow; /* from the first subscription on (flow.h); a reference */
 	uint32_t expiry;        /* seconds after disconnect; UINT32_MAX: never */
 	uint32_t n_inflight, cap_inflight;

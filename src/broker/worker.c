@@ -30,6 +30,7 @@
 #include "broker/broker.h"
 #include "broker/conn.h"
 #include "broker/flow.h"
+#include "broker/handlers.h"
 #include "broker/persist.h"
 #include "broker/route.h"
 #include "broker/session.h"
@@ -140,6 +141,14 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 		break;
 	case INBOX_FLOW_WAKE:
 		w->flow_recheck = true;
+		break;
+	case INBOX_CLAIM:
+		/* At shutdown the sessions stay as they are, for the store. */
+		if (!atomic_load_explicit(&w->broker->stop, memory_order_relaxed))
+			connect_cluster_taken(w,
+			                      (struct tern_bytes){it->u.claim.cid, it->u.claim.len},
+			                      it->u.claim.stamp, it->u.claim.tie_wins);
+		free(it->u.claim.cid);
 		break;
 	case INBOX_CONN: /* process_inbox() adopts it, worker_shutdown() frees it */
 		break;

@@ -5,7 +5,8 @@
  * store batch of its current iteration. Other threads reach it only through
  * its inbox: worker_post() pushes an inbox_item (a connection handed over,
  * deliveries, a router change or its ack, a store commit, reloaded auth
- * files, a password verdict, a flow wake-up) and wakes the loop, which hands
+ * files, a password verdict, a flow wake-up, a message or a client id claim
+ * from the cluster) and wakes the loop, which hands
  * each item to the module it concerns (worker_inbox_item()).
  */
 #ifndef TERN_BROKER_WORKER_H
@@ -47,6 +48,7 @@ enum inbox_kind {
 	INBOX_AUTH_DONE,  /* the verdict on a CONNECT's password (auth_pool.c) */
 	INBOX_FLOW_WAKE,  /* a session drained: recheck paused publishers */
 	INBOX_REMOTE,     /* a message from another cluster node (cluster_link.c) */
+	INBOX_CLAIM,      /* another node claimed a client id (cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),
@@ -93,6 +95,12 @@ struct inbox_item {
 			uint64_t ticket;
 			enum tern_err err;
 		} done;
+		struct {
+			uint8_t *cid; /* owned */
+			uint16_t len;
+			bool tie_wins;
+			uint64_t stamp;
+		} claim;
 		struct auth_state *auth;
 		struct {
 			uint64_t conn; /* id of the connection it is for */

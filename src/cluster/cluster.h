@@ -10,6 +10,10 @@
  *   reaches the node once however many of its filters match; each shared
  *   subscription ($share/G/F) is a subscription in a queue group of (G, F)
  *   common to all nodes, so NATS picks one node per message for the group;
+ * - cluster_claim(): a client id is unique in the cluster [MQTT-3.1.4-3]:
+ *   the node that accepts a CONNECT claims the id in a key-value bucket,
+ *   every node hears of every claim, and the newest claim keeps the id
+ *   (clients.c);
  * - what arrives goes to the broker through the deliver callback.
  *
  * The module knows no broker: the broker gives it callbacks (src/broker/
@@ -87,6 +91,13 @@ struct cluster_cb {
 	 * redelivered to whoever binds next). */
 	void (*durable)(void *arg, uint64_t session, uint16_t home, uint32_t index, struct msg *m,
 	                struct cluster_ack *ack);
+	/* Another node claimed client_id (valid during the call) with this
+	 * stamp (cluster_claim()): the local connection and session of
+	 * client_id end when their claim is older: a smaller stamp, or the
+	 * same one and tie_wins (the other node's name sorts after ours).
+	 * Every node compares the same pairs, so of concurrent claims one
+	 * wins everywhere. NULL: not told. */
+	void (*taken)(void *arg, struct tern_bytes client_id, uint64_t stamp, bool tie_wins);
 };
 
 /* How long JetStream waits for the ack of a durable message before it
@@ -117,6 +128,9 @@ struct cluster_stats {
 	uint64_t durable_delivered; /* durable messages handed to the broker */
 	uint64_t durable_acked;     /* of them, acked with cluster_ack_done() */
 	uint64_t durables;          /* durable queue bindings (subscriptions) held */
+	uint64_t claims;            /* client ids this node claimed in the bucket */
+	uint64_t claims_seen;       /* claims of other nodes heard of */
+	uint64_t taken_over;        /* local sessions ended by another node's claim */
 };
 
 /*
@@ -247,6 +261,23 @@ void cluster_ack_done(struct cluster_ack *a);
 /* Frees a without acking: JetStream delivers the message again after its
  * ack wait. Safe after cluster_close() too (NULL allowed). */
 void cluster_ack_drop(struct cluster_ack *a);
+
+/*
+ * Claims client_id for this node in the cluster's clients bucket, as a
+ * CONNECT of it was accepted here, asynchronously (the put goes out on the
+ * caller's thread, which never waits for its answer). Returns the claim's
+ * stamp: a hybrid clock, the wall clock in microseconds but above every
+ * stamp this node gave or heard of, so a claim made after this node heard
+ * of another one is newer than it whatever the clocks' skew; 0 when none
+ * could be sent (JetStream not set up yet, NATS down, a client id over
+ * 2048 bytes, which does not fit a key): the client id is then unique on
+ * this node only, and any other node's claim is newer.
+ */
+uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id);
+
+/* Counts a local session ended because another node claimed its client
+ * id (the broker ends it on its own thread). */
+void cluster_taken(struct cluster *c);
 
 /* This node's name (cluster_node_name, or the host name). */
 const char *cluster_node(const struct cluster *c);

@@ -2,7 +2,8 @@
  * cluster_int.h - the state of a cluster node, shared by the files of the
  * cluster module only: node.c (connections, interest, forwarding, the
  * control thread), retained.c (the retained-message stream), durable.c
- * (the messages stream and the durable queues of persistent sessions).
+ * (the messages stream and the durable queues of persistent sessions),
+ * clients.c (the clients bucket: who holds a client id).
  *
  * Who touches what: the fields above `mu` are set by cluster_open() and
  * read-only after; the atomics are counters and connection states any
@@ -115,6 +116,13 @@ struct cluster {
 	atomic_uint_fast64_t store_waiting, stored_ok, stored_failed;
 	atomic_bool store_used; /* js_store has published (durable_close()) */
 	atomic_uint_fast64_t dur_delivered, dur_acked, n_dur_subs;
+	jsCtx *js_clients;             /* for claims: any thread once js_up */
+	natsSubscription *clients_sub; /* ordered consumer of the clients bucket */
+
+	/* Claims (clients.c), any thread: the newest stamp given or heard
+	 * of, and the counters of cluster_stats(). */
+	atomic_uint_fast64_t claim_clock;
+	atomic_uint_fast64_t claims, claims_seen, taken_over;
 };
 
 static inline struct tern_bytes bytes_of(const char *s)
@@ -171,5 +179,31 @@ void durable_stop(struct cluster *c);
  * stores JetStream did not answer, waits for a store callback that is
  * running, frees the context. */
 void durable_close(struct cluster *c);
+/* clients.c: creates the clients bucket and starts following its changes
+ * (control thread, NATS connected). TERN_E_SYS (logged) to be tried again
+ * later. */
+TERN_MUST_CHECK enum tern_err clients_setup(struct cluster *c);
+
+/* clients.c: stops following the bucket (at close). */
+void clients_stop(struct cluster *c);
+
+/* clients.c: the longest client id that has a key, and the key length it
+ * takes (unpadded base64url: 4 characters per 3 bytes). */
+#define CLIENT_ID_KEY_MAX   2048u
+#define CLIENT_KEY_LEN(len) (((size_t)(len)*4 + 2) / 3)
+
+/* clients.c: the bucket key of a client id: unpadded base64url, whose
+ * alphabet ([A-Za-z0-9_-]) is within the characters NATS allows in a key,
+ * never starts with '.' and maps different ids to different keys. key has
+ * room for CLIENT_KEY_LEN(id.len) + 1 bytes; the key is NUL-terminated.
+ * TERN_E_TOO_LARGE for an id over CLIENT_ID_KEY_MAX, TERN_E_INVALID for an
+ * empty one. */
+TERN_MUST_CHECK enum tern_err clients_key(struct tern_bytes id, char *key, size_t *key_len);
+
+/* clients.c: the client id of a key (the inverse of clients_key(): only
+ * the keys it makes decode). out has room for CLIENT_ID_KEY_MAX bytes.
+ * TERN_E_INVALID for anything else. */
+TERN_MUST_CHECK enum tern_err clients_id(const char *key, size_t key_len, uint8_t *out,
+                                         size_t *out_len);
 
 #endif

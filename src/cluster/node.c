@@ -361,11 +361,16 @@ static void js_setup(struct cluster *c)
 	uint64_t now = mono_ms();
 	if (c->js_ready || !atomic_load(&c->up_p) || now < c->js_retry_at)
 		return;
-	/* The messages stream first: retained_setup() subscribes, so it
-	 * runs once, after everything that may fail and be tried again. */
-	if (durable_setup(c) == TERN_OK && retained_setup(c) == TERN_OK) {
+	/* The messages stream first (safe to try again); a part that
+	 * subscribes (retained, clients) is set up once, its subscription
+	 * its mark, while another is retried. */
+	if (durable_setup(c) == TERN_OK && (c->retained_sub || retained_setup(c) == TERN_OK) &&
+	    (c->clients_sub || clients_setup(c) == TERN_OK)) {
 		c->js_ready = true;
 		atomic_store_explicit(&c->js_up, true, memory_order_release);
+		log_write(c->log, LOG_TYPE_NOTICE,
+		          "Cluster: JetStream set up (messages and retained streams, clients "
+		          "bucket).");
 	} else {
 		c->js_retry_at = now + JS_RETRY_MS;
 	}
@@ -470,6 +475,9 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->durable_delivered = atomic_load(&c->dur_delivered);
 	out->durable_acked = atomic_load(&c->dur_acked);
 	out->durables = atomic_load(&c->n_dur_subs);
+	out->claims = atomic_load(&c->claims);
+	out->claims_seen = atomic_load(&c->claims_seen);
+	out->taken_over = atomic_load(&c->taken_over);
 	/* libnats counts what each subscription dropped as a slow consumer. */
 	pthread_mutex_lock(&c->mu);
 	size_t pos = 0;
@@ -641,6 +649,7 @@ void cluster_close(struct cluster *c)
 	 * callbacks say when no message callback can run any more. */
 	retained_stop(c);
 	durable_stop(c);
+	clients_stop(c);
 	size_t pos = 0;
 	struct interest *in;
 	while ((in = map_next(&c->interests, &pos)))
@@ -655,6 +664,7 @@ void cluster_close(struct cluster *c)
 	pthread_mutex_unlock(&c->mu);
 	durable_close(c);
 	jsCtx_Destroy(c->js);
+	jsCtx_Destroy(c->js_clients);
 	natsConnection_Destroy(c->p);
 	natsConnection_Destroy(c->s);
 	natsOptions_Destroy(c->opts_p);
