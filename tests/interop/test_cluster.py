@@ -730,3 +730,39 @@ def test_retained_survive_restart_of_every_node(cluster_factory):
         got = retained_on(node, t + "/#", want=[b"v0", b"v1", b"v2"])
         assert sorted((x.topic, x.payload) for x in got) == \
             [("%s/%d" % (t, i), b"v%d" % i) for i in range(3)]
+
+
+# -- client ids, cluster-wide
+
+
+def test_client_id_takeover_across_nodes_v5(tc):
+    """A client id is unique in the cluster (issue 12): a v5 client that
+    connects on node B with the id of a connection on node A takes over:
+    A's connection gets DISCONNECT 0x8E (Session taken over) and is closed
+    [MQTT-3.1.4-3]; the new connection stays."""
+    a, b = tc[0], tc[1]
+    cid = unique("take")
+    old = raw(a, cid=cid)
+    new = raw(b, cid=cid)
+    pkts = old.wait_closed(PROBE_TIMEOUT)
+    assert any(p.type == m.DISCONNECT and p.rc == 0x8E for p in pkts), pkts
+    assert new.is_open()
+    new.disconnect()
+
+
+def test_client_id_takeover_across_nodes_v311(tc):
+    """[MQTT-3.1.4-2] (3.1.1): the Server disconnects the existing client
+    with the same client id, here one on another node; the new one works."""
+    b, c = tc[1], tc[2]
+    cid = unique("take")
+    old = raw(b, m.V311, cid=cid)
+    new = raw(c, m.V311, cid=cid)
+    old.wait_closed(PROBE_TIMEOUT)
+    assert not old.is_open()
+    t = unique("take/t")
+    new.subscribe([(t, 1)])
+    p = raw(c, m.V311)
+    p.publish(t, b"x", qos=1)
+    assert [x.payload for x in publishes(new, 1)] == [b"x"]
+    p.disconnect()
+    new.disconnect()
