@@ -29,7 +29,10 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/persist.h"
 #include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/session.h"
 #include "broker/worker.h"
 #include "cluster/cluster.h"
 #include "util/log.h"
@@ -46,6 +49,7 @@ static void on_deliver(void *arg, struct msg *m, const struct cluster_share *sha
 	struct worker *w = b->workers[h % b->n_workers];
 	if (m->qos == 0 &&
 	    atomic_load_explicit(&w->backlog, memory_order_relaxed) > WORKER_BACKLOG_MAX) {
+		cluster_count_drop(b->cluster);
 		msg_unref(m);
 		return;
 	}
@@ -116,6 +120,122 @@ static void on_taken(void *arg, struct tern_bytes cid, uint64_t stamp, bool tie_
 	worker_post(b->workers[broker_home_of(b, cid.data, cid.len)], it);
 }
 
+/* The token of a cluster store: the worker's persist ticket and its id. */
+static void on_stored(void *arg, uint64_t token, enum tern_err err)
+{
+	struct broker *b = arg;
+	unsigned id = (unsigned)(token & 0xffffu);
+	/* Token 0: a will, which nobody waits for. */
+	if (!token || id >= b->n_workers || atomic_load_explicit(&b->stop, memory_order_relaxed))
+		return;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		/* The answers of that ticket then never go: say why. */
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: out of memory taking the cluster's store result");
+		return;
+	}
+	if (err)
+		log_write(&b->log, LOG_TYPE_WARNING,
+		          "Cluster: JetStream did not store a QoS 1/2 message (%s); its PUBACK / "
+		          "PUBREC says so",
+		          tern_strerror(err));
+	it->kind = INBOX_CLUSTER_STORED;
+	it->u.done.b = b;
+	it->u.done.w = b->workers[id];
+	it->u.done.ticket = token >> 16;
+	it->u.done.err = err;
+	worker_post(b->workers[id], it);
+}
+
+/* What one durable queue may hand a session at most, unacknowledged,
+ * when its queue has no bound. */
+#define DURABLE_HOLD_MAX 100000u
+
+static void on_durable(void *arg, uint64_t session, uint16_t home, struct tern_bytes filter,
+                       struct msg *m, struct cluster_ack *ack)
+{
+	struct broker *b = arg;
+	struct inbox_item *it = NULL;
+	uint8_t *copy = NULL;
+	if (home < b->n_workers && !atomic_load_explicit(&b->stop, memory_order_relaxed)) {
+		it = calloc(1, sizeof(*it));
+		copy = malloc(filter.len ? filter.len : 1);
+	}
+	if (!it || !copy) {
+		/* Not taken: the queue delivers it again. */
+		free(it);
+		free(copy);
+		cluster_ack_drop(ack);
+		msg_unref(m);
+		return;
+	}
+	memcpy(copy, filter.data, filter.len);
+	it->kind = INBOX_DURABLE;
+	it->u.durable.session = session;
+	it->u.durable.msg = m;
+	it->u.durable.ack = ack;
+	it->u.durable.filter = copy;
+	it->u.durable.flen = (uint32_t)filter.len;
+	worker_post(b->workers[home], it);
+}
+
+void cluster_link_durable_take(struct worker *w, struct inbox_item *it)
+{
+	struct session *s = atomic_load_explicit(&w->broker->stop, memory_order_relaxed)
+	                            ? NULL
+	                            : session_by_id(w, it->u.durable.session);
+	if (s) {
+		session_durable_take(s,
+		                     (struct tern_bytes){it->u.durable.filter, it->u.durable.flen},
+		                     it->u.durable.msg, it->u.durable.ack);
+	} else {
+		/* The session left (or the broker stops): delivered again to
+		 * whoever binds its queue next. */
+		cluster_ack_drop(it->u.durable.ack);
+		msg_unref(it->u.durable.msg);
+	}
+	free(it->u.durable.filter);
+}
+
+void cluster_link_durable(struct worker *w, struct route_batch *batch, struct session *s,
+                          struct tern_bytes filter, bool durable, bool *rebind)
+{
+	struct cluster *cl = w->broker->cluster;
+	/* A session without an expiry never has queues. */
+	if (!cl || session_expiry(s) == 0)
+		return;
+	struct tern_bytes cid = session_client_id(s);
+	enum tern_err err;
+	if (durable) {
+		bool pending = false;
+		uint64_t token = batch ? batch->req << 16 | w->id : 0;
+		/* JetStream hands the session at most what it may hold here:
+		 * its window and its queue, whose bounds then apply as on one
+		 * node (what a full queue drops is acknowledged as dropped). */
+		const struct config *cfg = &w->broker->cfg;
+		uint64_t hold = cfg->max_queued_messages ? (uint64_t)cfg->max_inflight_messages +
+		                                                   cfg->max_queued_messages
+		                                         : DURABLE_HOLD_MAX;
+		err = cluster_durable_add(
+		        cl, cid, filter,
+		        (uint32_t)(hold < DURABLE_HOLD_MAX ? hold : DURABLE_HOLD_MAX), token,
+		        &pending);
+		if (!err && pending && batch)
+			batch->outstanding++;
+	} else {
+		/* The queue it may have had (QoS 0 now, or unsubscribed). */
+		err = cluster_durable_del(cl, cid, filter);
+	}
+	if (err)
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: the durable queue of %.*s for '%.*s' could not be %s (%s)",
+		          (int)cid.len, (const char *)cid.data, (int)filter.len,
+		          (const char *)filter.data, durable ? "made" : "deleted",
+		          tern_strerror(err));
+	*rebind = true;
+}
+
 static void on_retained(void *arg, struct msg *m)
 {
 	struct broker *b = arg;
@@ -155,7 +275,9 @@ enum tern_err cluster_link_open(struct broker *b)
 	                        .deliver = on_deliver,
 	                        .interest_done = on_interest_done,
 	                        .retained = on_retained,
-	                        .taken = on_taken};
+	                        .taken = on_taken,
+	                        .stored = on_stored,
+	                        .durable = on_durable};
 	char why[512] = "";
 	enum tern_err err =
 	        cluster_open(&cc, &cb, &b->hash_key, &b->log, &b->cluster, why, sizeof(why));
@@ -170,7 +292,17 @@ enum tern_err cluster_link_open(struct broker *b)
 
 enum tern_err cluster_link_start(struct broker *b)
 {
-	if (!b->cluster || cluster_start(b->cluster) == TERN_OK)
+	if (!b->cluster)
+		return TERN_OK;
+	/* Sessions restored from the store take their queues' messages
+	 * here (the workers do not run yet). */
+	for (unsigned i = 0; i < b->n_workers; i++) {
+		size_t pos = 0;
+		struct session *s;
+		while ((s = session_next(b->workers[i], &pos)))
+			session_durable_bind(s);
+	}
+	if (cluster_start(b->cluster) == TERN_OK)
 		return TERN_OK;
 	log_write(&b->log, LOG_TYPE_ERR, "Error: cannot start the cluster's thread");
 	return TERN_E_SYS;
@@ -195,6 +327,41 @@ uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid)
 {
 	struct cluster *cl = w->broker->cluster;
 	return cl ? cluster_claim(cl, cid) : 0;
+}
+
+void cluster_link_forget(struct worker *w, struct tern_bytes cid)
+{
+	struct cluster *cl = w->broker->cluster;
+	if (cl && cluster_durable_forget(cl, cid))
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: the durable queues of %.*s could not be deleted", (int)cid.len,
+		          (const char *)cid.data);
+}
+
+bool cluster_link_store(struct worker *w, struct msg *m)
+{
+	struct cluster *cl = w->broker->cluster;
+	uint64_t ticket = persist_cluster_hold(w);
+	if (!ticket)
+		return false;
+	if (!cluster_store(cl, m, w->now, route_cluster_scratch(w), ticket << 16 | w->id)) {
+		persist_cluster_done(w, ticket, TERN_OK);
+		return false;
+	}
+	m->durable = true;
+	return true;
+}
+
+void cluster_link_store_will(struct worker *w, struct msg *will)
+{
+	if (cluster_store(w->broker->cluster, will, w->now, route_cluster_scratch(w), 0))
+		will->durable = true;
+	else
+		log_write(
+		        &w->broker->log, LOG_TYPE_WARNING,
+		        "Cluster: a will on %.*s could not go into the durable queues; persistent "
+		        "sessions on other nodes may miss it.",
+		        (int)will->topic.len, (const char *)will->topic.data);
 }
 
 void cluster_link_close(struct broker *b)

@@ -6,13 +6,17 @@
 #ifndef TERN_BROKER_CLUSTER_LINK_H
 #define TERN_BROKER_CLUSTER_LINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tern/codec.h"
 #include "tern/error.h"
 
 struct broker;
+struct inbox_item;
 struct msg;
+struct route_batch;
+struct session;
 struct worker;
 
 /* Opens b->cluster when cluster_nats is set (nothing otherwise), after the
@@ -34,6 +38,30 @@ void cluster_link_retain(struct worker *w, const struct msg *m);
  * the cluster (cluster_claim()): returns the claim's stamp, 0 when none
  * went out (no cluster, JetStream not reachable). */
 uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid);
+/* Puts m, a QoS 1/2 message a client of w published, in the cluster's
+ * durable queues; the answers held with w's current ticket wait until
+ * JetStream has it (persist_cluster_hold()). Marks m durable. false when it
+ * cannot be stored now (JetStream not reachable): refuse the message. */
+bool cluster_link_store(struct worker *w, struct msg *m);
+
+/* What a SUBSCRIBE / UNSUBSCRIBE of s on plain filter changes in the
+ * cluster's durable queues: the queue made (durable; the batch's answer
+ * waits for JetStream when batch is not NULL) or deleted (not durable).
+ * Sets *rebind: s's queues are to be bound again once the packet is done
+ * (session_durable_bind()). Nothing for a session without an expiry. */
+void cluster_link_durable(struct worker *w, struct route_batch *batch, struct session *s,
+                          struct tern_bytes filter, bool durable, bool *rebind);
+
+/* Handles INBOX_DURABLE: the message goes to its session, or back to its
+ * queue when the session is gone. Frees what the item owns, not the item. */
+void cluster_link_durable_take(struct worker *w, struct inbox_item *it);
+
+/* A clean start of client id cid: deletes its durable queues in the
+ * cluster, whichever node made them (nothing without a cluster). */
+void cluster_link_forget(struct worker *w, struct tern_bytes cid);
+
+/* cluster_link_store() for a will, which no acknowledgement waits for. */
+void cluster_link_store_will(struct worker *w, struct msg *will);
 
 /* Closes b->cluster (none: nothing); no cluster callback runs after it.
  * Called once the broker stops, before the workers' inboxes are drained

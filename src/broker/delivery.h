@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct cluster_ack;
 struct msg;
 
 struct delivery {
@@ -21,9 +22,19 @@ struct delivery {
 	uint16_t n_sub_ids;
 	uint32_t sub_id;   /* when n_sub_ids == 1 */
 	uint32_t *sub_ids; /* when n_sub_ids > 1; owned */
+	/* From a cluster's durable queue (src/cluster): the handle that
+	 * acknowledges it there; owned; NULL otherwise. */
+	struct cluster_ack *ack;
 };
 
-/* Releases what d owns and zeroes it. */
+/* Releases what d owns and zeroes it: d is done with (delivered and
+ * acknowledged, or dropped for good), so a durable queue's message is
+ * acknowledged there. */
 void delivery_clear(struct delivery *d);
+
+/* delivery_clear(), except that a durable queue's message is NOT
+ * acknowledged: the cluster delivers it again (to whichever node holds the
+ * session next). For a session that leaves this node without ending. */
+void delivery_release(struct delivery *d);
 
 #endif

@@ -319,12 +319,13 @@ void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t sta
 	log_write(&b->log, b->cfg.connection_messages ? LOG_TYPE_NOTICE : 0,
 	          "Client %.*s %s: taken over by another node of the cluster.", (int)cid.len,
 	          (const char *)cid.data, online ? "disconnected" : "session ended");
-	/* As a local takeover by a clean-start connection: the connection
-	 * goes with 0x8E, then the session ends (its will goes now if still
-	 * pending); the new node starts a session of its own. */
+	/* As a local takeover: the connection goes with 0x8E, then the
+	 * session goes here (its will goes now if still pending). Its durable
+	 * queues stay for the new node, which deletes them itself on a clean
+	 * start. */
 	s = connect_take_over(w, s, cid);
 	if (s)
-		session_destroy(s);
+		session_destroy_moved(s);
 	if (b->cluster)
 		cluster_taken(b->cluster);
 }
@@ -349,6 +350,10 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 		session_destroy(s);
 		s = NULL;
 	}
+	/* ... wherever in the cluster it was: its durable queues go too,
+	 * before this session makes any. */
+	if (p->clean_start)
+		cluster_link_forget(w, cid);
 	if (s) {
 		present = true; /* [MQTT-3.2.2-2] / [MQTT-3.2.2-3] */
 	} else {

@@ -187,6 +187,17 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 		answer(k, s, p, TERN_RC_UNSPECIFIED);
 		return;
 	}
+	if (r.unavailable) {
+		/* Not stored where the cluster keeps it: never acknowledged.
+		 * v5 says so (0x80, the publisher may try again); 3.1.1
+		 * cannot, so the connection closes and the client resends on
+		 * reconnecting, maybe to another node [MQTT-4.4.0-1]. */
+		if (k->version == TERN_V5)
+			answer(k, s, p, TERN_RC_UNSPECIFIED);
+		else
+			sink_close(k, TERN_RC_UNSPECIFIED, "the cluster cannot store QoS 1/2 now");
+		return;
+	}
 	/* 0x10 is a MAY (section 3.4.2.1 / 3.5.2.1); mosquitto, which routes a
 	 * QoS 2 message only at PUBREL, says it in PUBACK alone, and tools that
 	 * compare its bytes expect a plain PUBREC (success, 2 bytes). */

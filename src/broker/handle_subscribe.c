@@ -15,6 +15,8 @@
 
 #include "auth/acl.h"
 #include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/cluster_link.h"
 #include "broker/config.h"
 #include "broker/delivery.h"
 #include "broker/retain.h"
@@ -156,6 +158,7 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 	}
 	struct route_batch batch;
 	route_batch_begin(w, &batch);
+	bool rebind = false;
 	struct tern_sub_entry e;
 	cur = 0;
 	while (tern_subscribe_next(p, &cur, &e)) {
@@ -200,6 +203,11 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		 * [MQTT-3.8.4-3]. */
 		uint8_t flags =
 		        (e.no_local ? ROUTE_NO_LOCAL : 0) | (e.retain_as_published ? ROUTE_RAP : 0);
+		/* In a cluster, a persistent session's QoS 1/2 comes from a
+		 * durable queue (session_durable.c). */
+		bool durable = session_durable_sub(s, shared, e.qos, flags);
+		if (durable)
+			flags |= ROUTE_DURABLE;
 		if (session_subscribe(s, e.filter, e.qos, flags, e.retain_handling, sub_id,
 		                      &is_new)) {
 			*reason = TERN_RC_UNSPECIFIED;
@@ -219,6 +227,8 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			*reason = TERN_RC_UNSPECIFIED;
 			continue;
 		}
+		if (w->broker->cluster && !shared)
+			cluster_link_durable(w, &batch, s, e.filter, durable, &rebind);
 		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
 		log_write(&w->broker->log, LOG_TYPE_SUBSCRIBE, "%.*s %u %.*s", (int)cid.len,
@@ -239,6 +249,8 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		rr->sub_id = sub_id;
 		pl->n_ret++;
 	}
+	if (rebind)
+		session_durable_bind(s);
 	answer_when_routed(w, &batch, pl);
 }
 
@@ -253,6 +265,7 @@ void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_uns
 	}
 	struct route_batch batch;
 	route_batch_begin(w, &batch);
+	bool rebind = false;
 	struct tern_bytes f;
 	size_t cur = 0;
 	while (tern_unsubscribe_next(p, &cur, &f)) {
@@ -264,9 +277,14 @@ void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_uns
 		struct route r = {.session = session_id(s), .home = (uint16_t)w->id};
 		*reason = route_change(w, &batch, false, f, &r) ? TERN_RC_UNSPECIFIED
 		                                                : TERN_RC_SUCCESS;
+		struct tern_bytes g, plain;
+		if (w->broker->cluster && !tern_topic_filter_share(f, &g, &plain))
+			cluster_link_durable(w, NULL, s, f, false, &rebind);
 		log_write(&w->broker->log, LOG_TYPE_UNSUBSCRIBE, "%.*s %.*s", (int)cid.len,
 		          (const char *)cid.data, (int)f.len, (const char *)f.data);
 	}
+	if (rebind)
+		session_durable_bind(s);
 	/* v3.1.1's UNSUBACK has no reason codes: the codec leaves them out. */
 	answer_when_routed(w, &batch, pl);
 }

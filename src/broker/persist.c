@@ -57,11 +57,20 @@ struct held {
 
 /* A worker's side of the store (w->persist): the batch being built, its
  * ticket, and the answers held until their batch is committed. */
+/* The cluster's stores of one ticket (persist_cluster_hold()): the answers
+ * held with that ticket wait for them too. */
+struct cluster_wait {
+	uint64_t ticket;
+	uint32_t outstanding;
+	enum tern_err err; /* the first failure among them */
+};
+
 struct persist_worker {
 	struct store_batch *batch; /* store operations of this iteration */
 	uint64_t ticket;           /* ticket of that batch */
 	uint64_t done_ticket;      /* all batches up to it are committed */
 	struct ring held;          /* of struct held: answers waiting for a commit, by ticket */
+	struct ring cluster;       /* of struct cluster_wait, by ticket */
 };
 
 enum tern_err persist_worker_new(struct worker *w)
@@ -126,14 +135,68 @@ static void release(struct worker *w, const struct held *h, enum tern_err err)
 	session_ack_committed(w, &h->ack, err);
 }
 
+/* Releases what is held up to ticket, the store having committed that
+ * far with err, but not past a ticket whose cluster stores are still out:
+ * an answer there waits for both. A ticket's own cluster failure is its
+ * answers' error. */
 static void release_upto(struct worker *w, uint64_t ticket, enum tern_err err)
 {
 	struct persist_worker *p = w->persist;
 	while (p->held.n && RING_FRONT(&p->held, struct held)->ticket <= ticket) {
 		struct held h = *RING_FRONT(&p->held, struct held);
+		enum tern_err e = err;
+		/* Tickets in the ring are increasing; the first with work
+		 * left stops the release. */
+		for (uint32_t i = 0; i < p->cluster.n; i++) {
+			struct cluster_wait *cw = RING_AT(&p->cluster, struct cluster_wait, i);
+			if (cw->ticket > h.ticket)
+				break;
+			if (cw->outstanding)
+				return;
+			if (cw->ticket == h.ticket && cw->err && !e)
+				e = cw->err;
+		}
 		ring_pop(&p->held);
-		release(w, &h, err);
+		release(w, &h, e);
 	}
+	/* A finished ticket's entry goes once no answer of its is held. */
+	while (p->cluster.n) {
+		struct cluster_wait *cw = RING_FRONT(&p->cluster, struct cluster_wait);
+		if (cw->outstanding || (p->held.n && RING_FRONT(&p->held, struct held)->ticket <= cw->ticket))
+			break;
+		ring_pop(&p->cluster);
+	}
+}
+
+uint64_t persist_cluster_hold(struct worker *w)
+{
+	struct persist_worker *p = w->persist;
+	struct cluster_wait *last =
+	        p->cluster.n ? RING_AT(&p->cluster, struct cluster_wait, p->cluster.n - 1) : NULL;
+	if (!last || last->ticket != p->ticket) {
+		last = RING_PUSH(&p->cluster, struct cluster_wait);
+		if (!last)
+			return 0;
+		*last = (struct cluster_wait){.ticket = p->ticket};
+	}
+	last->outstanding++;
+	return p->ticket;
+}
+
+void persist_cluster_done(struct worker *w, uint64_t ticket, enum tern_err err)
+{
+	struct persist_worker *p = w->persist;
+	for (uint32_t i = 0; i < p->cluster.n; i++) {
+		struct cluster_wait *cw = RING_AT(&p->cluster, struct cluster_wait, i);
+		if (cw->ticket != ticket)
+			continue;
+		if (cw->outstanding)
+			cw->outstanding--;
+		if (err && !cw->err)
+			cw->err = err;
+		break;
+	}
+	release_upto(w, p->done_ticket, TERN_OK);
 }
 
 enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a)
@@ -145,7 +208,7 @@ enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a)
 void persist_hold_call(struct worker *w, pending_done_fn fn, void *arg, void (*free_arg)(void *))
 {
 	struct held h = {.ticket = w->persist->ticket, .fn = fn, .arg = arg, .free_arg = free_arg};
-	if (!w->broker->store || push_held(w, &h))
+	if ((!w->broker->store && !w->broker->cluster) || push_held(w, &h))
 		fn(w, arg);
 }
 
@@ -167,11 +230,18 @@ void persist_submit(struct worker *w)
 {
 	struct persist_worker *p = w->persist;
 	struct broker *b = w->broker;
-	if (!b->store)
-		return;
-	struct store_batch *batch = p->batch;
 	bool waiting =
 	        p->held.n && RING_AT(&p->held, struct held, p->held.n - 1)->ticket == p->ticket;
+	if (!b->store) {
+		/* Only the cluster's stores hold answers: the ticket is
+		 * "committed" locally at once. */
+		if (waiting) {
+			p->done_ticket = p->ticket++;
+			release_upto(w, p->done_ticket, TERN_OK);
+		}
+		return;
+	}
+	struct store_batch *batch = p->batch;
 	if (!batch && !waiting)
 		return;
 	uint64_t ticket = p->ticket++;
@@ -225,6 +295,7 @@ void persist_worker_free(struct worker *w)
 			h->free_arg(h->arg);
 	}
 	ring_free(&p->held);
+	ring_free(&p->cluster);
 	/* What the last iteration and the shutdown recorded still goes to
 	 * the store, which drains it in store_close(). */
 	if (p->batch && w->broker->store)

@@ -49,15 +49,26 @@ struct held_ack {
 	uint8_t reason;
 };
 
-/* Holds a until the current batch is committed, then hands it back with
- * the commit's result to session_ack_committed(), which sends it: this
- * module sends nothing and closes nothing. Needs a store. TERN_E_NOMEM
+/* Holds a until the current batch is committed (and the cluster's stores
+ * of its ticket are done: persist_cluster_hold()), then hands it back with
+ * the result to session_ack_committed(), which sends it: this module sends
+ * nothing and closes nothing. Needs a store or a cluster. TERN_E_NOMEM
  * when it cannot be held. */
 TERN_MUST_CHECK enum tern_err persist_hold_ack(struct worker *w, const struct held_ack *a);
 
 /* Calls fn(w, arg) once the current batch is committed (at once without a
  * store); free_arg frees arg if the broker stops first. */
 void persist_hold_call(struct worker *w, pending_done_fn fn, void *arg, void (*free_arg)(void *));
+
+/* A store of this iteration's in the cluster (cluster.h, cluster_store())
+ * that the answers held with the current ticket must wait for too. Returns
+ * the ticket to give persist_cluster_done() when it completes, 0 when out
+ * of memory (then do not hold for it). */
+uint64_t persist_cluster_hold(struct worker *w);
+
+/* A cluster store of ticket completed (err: failed); releases what waited
+ * only for it. */
+void persist_cluster_done(struct worker *w, uint64_t ticket, enum tern_err err);
 
 /* Submits the iteration's batch; called before the outbox is flushed. */
 void persist_submit(struct worker *w);

@@ -442,6 +442,11 @@ void deliver_batch_return(struct inbox_item *it)
 	                                              memory_order_relaxed));
 }
 
+struct buf *route_cluster_scratch(struct worker *w)
+{
+	return &w->route->cluster_out;
+}
+
 void route_worker_free(struct worker *w)
 {
 	struct route_worker *rw = w->route;
@@ -604,6 +609,10 @@ static TERN_MUST_CHECK enum tern_err deliver_matches(struct worker *w, struct ms
 			 * [MQTT-3.8.3-3]. */
 			if ((x->flags & ROUTE_NO_LOCAL) && x->session == msg->origin)
 				continue;
+			/* A persistent session in a cluster gets QoS 1/2 from its
+			 * durable queue, which has this message. */
+			if ((x->flags & ROUTE_DURABLE) && msg->durable && x->qos > 0)
+				continue;
 			if (!any || x->qos > d.qos)
 				d.qos = x->qos;
 			any = true;
@@ -666,6 +675,9 @@ static void route_remote(struct worker *w, struct inbox_item *it)
 	struct route_matches *m = &w->route_matches;
 	enum tern_err err;
 	persist_assign_id(w, msg);
+	/* A node publishes QoS 1/2 to other nodes only once it has put the
+	 * message in the durable queues (or it refuses it), wills aside. */
+	msg->durable = msg->qos > 0;
 	if (it->u.remote.share) {
 		struct tern_bytes group = {it->u.remote.share, it->u.remote.glen};
 		struct tern_bytes filter = {it->u.remote.share + it->u.remote.glen,

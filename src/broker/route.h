@@ -14,6 +14,7 @@
 #include "tern/codec.h"
 #include "tern/error.h"
 
+struct buf;
 struct flow_hit;
 struct inbox_item;
 struct msg;
@@ -53,6 +54,10 @@ TERN_MUST_CHECK enum tern_err route_batch_end(struct worker *w, struct route_bat
  */
 TERN_MUST_CHECK enum tern_err route_publish(struct worker *w, struct msg *msg, size_t *matched,
                                             struct flow_hit *hit);
+
+/* A buffer for encoding a message for the cluster (cluster.h), reused by
+ * w's thread. */
+struct buf *route_cluster_scratch(struct worker *w);
 
 /* Handles a route item of the inbox (INBOX_DELIVER, INBOX_ROUTE_ADD,
  * INBOX_ROUTE_DEL, INBOX_ROUTE_ACK) and frees it, or reuses it as the ack

@@ -34,6 +34,7 @@ enum {
 	ROUTE_RAP = 1u << 1,      /* v5 Retain As Published */
 	ROUTE_SHARED = 1u << 2,   /* set by router_match() on shared matches */
 	ROUTE_ALL_FULL = 1u << 3, /* ... none of whose members could take more */
+	ROUTE_DURABLE = 1u << 4,  /* a cluster's durable queue feeds QoS 1/2 to it */
 };
 
 struct flow_cell;

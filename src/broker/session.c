@@ -289,6 +289,9 @@ void session_fire_will(struct session *s)
 	if (will->retain && retain(w, will))
 		log_write(&w->broker->log, LOG_TYPE_ERR,
 		          "Error: out of memory storing a retained will");
+	/* Into the cluster's durable queues too; nobody waits for it. */
+	if (will->qos > 0 && w->broker->cluster)
+		cluster_link_store_will(w, will);
 	if (route_publish(w, will, NULL, NULL))
 		log_write(&w->broker->log, LOG_TYPE_ERR, "Error: out of memory routing a will");
 	msg_unref(will);
@@ -371,7 +374,19 @@ bool session_offline_take(struct session *s, struct msg *will, uint32_t delay, b
 	return false;
 }
 
+static void destroy(struct session *s, bool moved);
+
 void session_destroy(struct session *s)
+{
+	destroy(s, false);
+}
+
+void session_destroy_moved(struct session *s)
+{
+	destroy(s, true);
+}
+
+static void destroy(struct session *s, bool moved)
 {
 	struct worker *w = s->w;
 	session_fire_will(s);
@@ -381,8 +396,14 @@ void session_destroy(struct session *s)
 	 * (section 3.14.2.2.2), after which the state must not outlive the
 	 * connection [MQTT-3.1.2-23]; clean start discards it
 	 * [MQTT-3.1.2-4] [MQTT-3.1.2-6]. */
-	if (!atomic_load(&w->broker->stop))
+	bool ended = !atomic_load(&w->broker->stop);
+	if (ended)
 		unrecord(s);
+	/* Its durable queues in a cluster end with it; freed at shutdown,
+	 * or moved to another node, what they hold is delivered again
+	 * wherever the client is. */
+	session_durable_end(s, ended && !moved);
+	void (*done_with)(struct delivery *) = ended && !moved ? delivery_clear : delivery_release;
 	size_t pos = 0;
 	struct sub *sub;
 	while ((sub = map_next(&s->subs, &pos))) {
@@ -395,7 +416,7 @@ void session_destroy(struct session *s)
 	}
 	map_free(&s->subs);
 	for (uint32_t i = 0; i < s->queue.n; i++)
-		delivery_clear(RING_AT(&s->queue, struct delivery, i));
+		done_with(RING_AT(&s->queue, struct delivery, i));
 	ring_free(&s->queue);
 	if (s->flow) {
 		/* Publishers waiting for it go on; replicas may hold the cell
@@ -405,7 +426,7 @@ void session_destroy(struct session *s)
 		s->flow = NULL;
 	}
 	for (size_t i = 0; i < s->n_inflight; i++)
-		delivery_clear(&s->inflight[i].d);
+		done_with(&s->inflight[i].d);
 	free(s->inflight);
 	free(s->qos2_in);
 	struct session_registry *r = w->sessions;
@@ -488,6 +509,13 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 {
 	struct worker *w = s->w;
 	memset(r, 0, sizeof(*r));
+	/* In a cluster, QoS 1/2 is acknowledged once the cluster's durable
+	 * queues have it (for the persistent sessions of every node), and
+	 * refused while they cannot take it (docs/cluster.md). */
+	if (m->qos > 0 && w->broker->cluster && !cluster_link_store(w, m)) {
+		r->unavailable = true;
+		return TERN_OK;
+	}
 	persist_assign_id(w, m);
 	size_t before = persist_ops(w);
 	if (m->retain && retain(w, m))
@@ -506,7 +534,7 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 	}
 	/* The rows recorded since `before` are this message's: the retained
 	 * one, deliveries of stored sessions, its QoS 2 id. */
-	r->durable = persist_ops(w) != before;
+	r->durable = persist_ops(w) != before || m->durable;
 	return TERN_OK;
 }
 
@@ -517,7 +545,7 @@ void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_
 	struct worker *w = s->w;
 	if (!c)
 		return;
-	if (!w->broker->store || (!durable && s->n_held == 0)) {
+	if ((!w->broker->store && !w->broker->cluster) || (!durable && s->n_held == 0)) {
 		sink_answer_ack(c, type, packet_id, reason);
 		return;
 	}

@@ -114,6 +114,11 @@ TERN_MUST_CHECK enum tern_err session_register(struct worker *w, struct session 
  * and frees it. s must be offline. */
 void session_destroy(struct session *s);
 
+/* session_destroy() for a session that another node of the cluster took
+ * over: its durable queues stay, with what it had not finished, for the
+ * node the client is on now. */
+void session_destroy_moved(struct session *s);
+
 /*
  * Store transitions. Whether a session is stored follows from its expiry
  * interval, and only these functions change it:
@@ -181,12 +186,35 @@ TERN_MUST_CHECK enum tern_err session_subscribe(struct session *s, struct tern_b
  * had it. */
 bool session_unsubscribe(struct session *s, struct tern_bytes filter);
 
+/* ---- in a cluster: durable queues (session_durable.c) ---- */
+
+struct cluster_ack;
+
+/* Whether a subscription of s with these options gets a durable queue in
+ * the cluster (ROUTE_DURABLE): s has an expiry, the filter is not shared,
+ * QoS > 0, no No Local; never without a cluster. */
+bool session_durable_sub(const struct session *s, bool shared, uint8_t qos, uint8_t flags);
+
+/* A message m of the durable queue of s's subscription filter, with its
+ * acknowledgement handle: becomes a delivery of s (both taken). */
+void session_durable_take(struct session *s, struct tern_bytes filter, struct msg *m,
+                          struct cluster_ack *ack);
+
+/* Binds the durable queues of s's subscriptions to this node (again, after
+ * its subscriptions changed): their messages come to s. */
+void session_durable_bind(struct session *s);
+
+/* s goes: its queues are unbound, and deleted when it ended (not when it
+ * is only freed at shutdown). */
+void session_durable_end(struct session *s, bool ended);
+
 /* What session_publish() did with a message. */
 struct publish_result {
 	size_t matched;       /* sessions it went to */
 	struct flow_hit full; /* a receiver now over its mark (flow.h) */
 	bool refused;         /* could not be routed (out of memory): refuse it */
 	bool durable;         /* rows were recorded: the ack waits for the commit */
+	bool unavailable;     /* the cluster cannot store QoS 1/2 now: refuse it */
 };
 
 /*

@@ -39,6 +39,7 @@
 #include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "store/store.h"
 #include "tern/codec.h"
 #include "util/clock.h"
@@ -94,6 +95,24 @@ static uint16_t next_packet_id(struct session *s)
 	}
 }
 
+/*
+ * The packet id of a durable queue's message is its stream sequence mod
+ * 65535, plus 1: the same on every node, so that when the message comes
+ * again after its node went away (no acknowledgement reached the queue),
+ * the client sees the id it may still hold and answers without delivering
+ * it twice -- QoS 2 exactly once across a node's loss [MQTT-4.3.3-9]. In
+ * the rare case another message in flight holds that id, the next free one.
+ */
+static uint16_t next_packet_id_for(struct session *s, const struct delivery *d)
+{
+	if (d->ack) {
+		uint16_t id = (uint16_t)(cluster_ack_seq(d->ack) % 65535u + 1u);
+		if (!inflight_find(s, id))
+			return id;
+	}
+	return next_packet_id(s);
+}
+
 static bool expired(struct session *s, const struct delivery *d)
 {
 	bool gone;
@@ -119,11 +138,14 @@ static void send_inflight(struct session *s, struct delivery *d)
 	struct inflight *f = &s->inflight[s->n_inflight];
 	f->d = *d;
 	memset(d, 0, sizeof(*d));
-	f->packet_id = next_packet_id(s);
+	f->packet_id = next_packet_id_for(s, &f->d);
 	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	f->unsent = false;
 	f->store_id = f->d.msg->store_id;
-	if (sink_send_publish(s->conn, &f->d, f->packet_id, false) == TERN_E_TOO_LARGE) {
+	/* A durable queue's message delivered before (by this node or one
+	 * that went away) goes with DUP [MQTT-3.3.1-1]. */
+	bool dup = f->d.ack && cluster_ack_delivered(f->d.ack) > 1;
+	if (sink_send_publish(s->conn, &f->d, f->packet_id, dup) == TERN_E_TOO_LARGE) {
 		/* Over the client's Maximum Packet Size: discarded as if
 		 * delivered [MQTT-3.1.2-25]. */
 		stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);

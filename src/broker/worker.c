@@ -28,6 +28,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/cluster_link.h"
 #include "broker/conn.h"
 #include "broker/flow.h"
 #include "broker/handlers.h"
@@ -132,6 +133,12 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 		return;
 	case INBOX_STORE_DONE:
 		persist_done(w, it->u.done.ticket, it->u.done.err);
+		break;
+	case INBOX_CLUSTER_STORED:
+		persist_cluster_done(w, it->u.done.ticket, it->u.done.err);
+		break;
+	case INBOX_DURABLE:
+		cluster_link_durable_take(w, it);
 		break;
 	case INBOX_AUTH:
 		auth_swap(w, it->u.auth);

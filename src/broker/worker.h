@@ -31,6 +31,7 @@
 
 struct auth_state;
 struct broker;
+struct cluster_ack;
 struct conn;
 struct conn_worker;
 struct flow_paused;
@@ -49,6 +50,8 @@ enum inbox_kind {
 	INBOX_FLOW_WAKE,  /* a session drained: recheck paused publishers */
 	INBOX_REMOTE,     /* a message from another cluster node (cluster_link.c) */
 	INBOX_CLAIM,      /* another node claimed a client id (cluster_link.c) */
+	INBOX_CLUSTER_STORED, /* the cluster stored a message of ours (u.done) */
+	INBOX_DURABLE,        /* a message of a session's durable queue (cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),
@@ -89,6 +92,13 @@ struct inbox_item {
 			uint16_t glen;
 			uint32_t flen;
 		} remote;
+		struct {
+			uint64_t session;
+			struct msg *msg;          /* owned reference */
+			struct cluster_ack *ack;  /* owned */
+			uint8_t *filter;          /* the subscription's, owned */
+			uint32_t flen;
+		} durable;
 		struct {
 			struct broker *b; /* still alive when w is not, at stop */
 			struct worker *w;

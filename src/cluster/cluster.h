@@ -83,14 +83,14 @@ struct cluster_cb {
 	 * the message must then not be acknowledged as stored). */
 	void (*stored)(void *arg, uint64_t token, enum tern_err err);
 	/* A message of a durable queue bound with cluster_durable_bind(): the
-	 * session and home given there, index the position of the filter in
-	 * its filters array. Takes the caller's reference of m and the ack
+	 * session and home given there, filter the subscription (valid during
+	 * the call). Takes the caller's reference of m and the ack
 	 * handle, which the broker ends with cluster_ack_done() or
 	 * cluster_ack_drop(). May still come briefly after
 	 * cluster_durable_unbind(session): the broker drops it then (it is
 	 * redelivered to whoever binds next). */
-	void (*durable)(void *arg, uint64_t session, uint16_t home, uint32_t index, struct msg *m,
-	                struct cluster_ack *ack);
+	void (*durable)(void *arg, uint64_t session, uint16_t home, struct tern_bytes filter,
+	                struct msg *m, struct cluster_ack *ack);
 	/* Another node claimed client_id (valid during the call) with this
 	 * stamp (cluster_claim()): the local connection and session of
 	 * client_id end when their claim is older: a smaller stamp, or the
@@ -103,7 +103,11 @@ struct cluster_cb {
 /* How long JetStream waits for the ack of a durable message before it
  * delivers it again (to the session's binder then, on any node): the
  * broker calls cluster_ack_progress() for a message it holds longer. */
-#define CLUSTER_ACK_WAIT_MS 5000
+#define CLUSTER_ACK_WAIT_MS 10000
+/* How often a message held unacknowledged (queued or in flight in its
+ * session) is reported in progress, so that JetStream does not deliver it
+ * again while this node still has it: well within CLUSTER_ACK_WAIT_MS. */
+#define CLUSTER_ACK_KEEP_MS 3000
 /* How long cluster_store() waits for JetStream's answer before it reports
  * a failure. */
 #define CLUSTER_STORE_WAIT_MS 10000
@@ -116,7 +120,8 @@ struct cluster_stats {
 	uint64_t received;          /* messages taken from NATS */
 	uint64_t local_only;        /* not forwarded: NATS down, subject or payload too long */
 	uint64_t malformed;         /* received messages that did not decode */
-	uint64_t dropped;           /* dropped by libnats as a slow consumer */
+	uint64_t dropped;           /* dropped as a slow consumer: by libnats, or by
+	                             * the broker for a worker that far behind */
 	uint64_t interests;         /* NATS subscriptions held */
 	uint64_t pending;           /* received by libnats, not yet handed on: the lag */
 	bool jetstream;             /* the cluster's streams are set up */
@@ -228,6 +233,12 @@ TERN_MUST_CHECK enum tern_err cluster_durable_add(struct cluster *c, struct tern
 TERN_MUST_CHECK enum tern_err cluster_durable_del(struct cluster *c, struct tern_bytes client_id,
                                                   struct tern_bytes filter);
 
+/* Deletes every durable queue of client_id, whatever its filters (a clean
+ * start: nothing of an earlier session is owed any more [MQTT-3.1.2-4]).
+ * Asynchronous, in order with the other queue operations. */
+TERN_MUST_CHECK enum tern_err cluster_durable_forget(struct cluster *c,
+                                                     struct tern_bytes client_id);
+
 /*
  * Starts delivery of the durable queues of (client_id, filters[0..n)) to
  * this node for session (the client is online here): each message comes
@@ -278,6 +289,10 @@ uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id);
 /* Counts a local session ended because another node claimed its client
  * id (the broker ends it on its own thread). */
 void cluster_taken(struct cluster *c);
+
+/* Counts a message from NATS that the broker dropped (QoS 0 for a worker
+ * too far behind): part of cluster_stats()' dropped. Any thread. */
+void cluster_count_drop(struct cluster *c);
 
 /* This node's name (cluster_node_name, or the host name). */
 const char *cluster_node(const struct cluster *c);

@@ -88,6 +88,7 @@ struct cluster {
 
 	atomic_uint_fast64_t reconnects, forwarded, received, local_only, malformed, n_subs;
 	atomic_uint_fast64_t retained_in, retained_out;
+	atomic_uint_fast64_t broker_dropped; /* cluster_count_drop() */
 	unsigned replicas;
 
 	/* The control thread's. */
@@ -101,6 +102,11 @@ struct cluster {
 
 	/* durable.c. Under mu: the queue of durable operations, in order. */
 	struct durable_op *dur_ops, **dur_tail;
+	/* The durable messages the broker holds (durable.c), under ack_mu;
+	 * detached (c NULL) at cluster_close(), as the broker may drop them
+	 * after. */
+	pthread_mutex_t ack_mu;
+	struct cluster_ack *acks;
 	/* The control thread's: operations that wait for JetStream, when
 	 * they are tried again, and the bindings (session -> struct
 	 * binding). */
@@ -135,6 +141,14 @@ static inline struct tern_bytes bytes_of(const char *s)
  * out of live_subs, which cluster_close() waits to see at zero. */
 void cluster_sub_done(void *arg);
 
+/* durable.c: reports in progress the durable messages the broker has held
+ * for CLUSTER_ACK_KEEP_MS (control thread). */
+void durable_keep(struct cluster *c, uint64_t now);
+
+/* durable.c: detaches the handles the broker still holds (cluster_close()):
+ * dropping or acking them later touches nothing of c. */
+void durable_detach(struct cluster *c);
+
 /* retained.c: creates the retained stream and starts following it (control
  * thread, NATS connected). TERN_E_SYS (logged) to be tried again later. */
 TERN_MUST_CHECK enum tern_err retained_setup(struct cluster *c);
@@ -159,6 +173,10 @@ TERN_MUST_CHECK enum tern_err durable_setup(struct cluster *c);
  * (its subject over SUBJECT_MAX) or a client id over 65535 bytes,
  * TERN_E_NOMEM. The filter's syntax is the caller's to check.
  */
+/* durable.c: the prefix every queue name of client_id starts with. */
+TERN_MUST_CHECK enum tern_err
+durable_client_prefix(const char *cluster, struct tern_bytes client_id, char out[DURABLE_NAME_MAX]);
+
 TERN_MUST_CHECK enum tern_err durable_names(const char *cluster, struct tern_bytes client_id,
                                             struct tern_bytes filter,
                                             char names[2][DURABLE_NAME_MAX], size_t *n);

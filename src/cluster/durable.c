@@ -57,12 +57,13 @@
 static const struct hash_key NAME_KEY_A = {0x7465726e2d647572ull, 0x61626c652d6e616dull};
 static const struct hash_key NAME_KEY_B = {0x652d74776f2d6f66ull, 0x2d7477652d6b6579ull};
 
-enum op_kind { OP_ADD, OP_DEL, OP_BIND, OP_UNBIND };
+enum op_kind { OP_ADD, OP_DEL, OP_DEL_CLIENT, OP_BIND, OP_UNBIND };
 
 /* One consumer an operation is about. */
 struct op_cons {
-	uint32_t index; /* the filter's position in a bind */
-	char *subject;  /* its filter subject (add only) */
+	uint8_t *filter; /* the subscription's, in a bind (owned) */
+	uint32_t flen;
+	char *subject; /* its filter subject (add only) */
 	char name[DURABLE_NAME_MAX];
 };
 
@@ -73,6 +74,7 @@ struct durable_op {
 	uint32_t max_inflight;
 	uint64_t session;
 	uint16_t home;
+	int64_t at; /* OP_DEL_CLIENT: wall ns of the clean start */
 	size_t n;
 	struct op_cons cons[];
 };
@@ -89,16 +91,51 @@ struct binding {
 struct durable_ref {
 	struct sub_ref ref;
 	uint64_t session;
-	uint32_t index;
 	uint16_t home;
+	uint32_t flen;
+	uint8_t filter[]; /* the subscription's */
 };
 
+/* Every handle the broker holds is on the node's list (c->acks, under
+ * c->ack_mu), so the control thread can report it in progress every
+ * CLUSTER_ACK_KEEP_MS: a session may hold a message queued or in flight
+ * for longer than JetStream's ack wait, and the message must not come
+ * again while it does. */
 struct cluster_ack {
 	struct cluster *c;
+	struct cluster_ack *prev, *next;
+	uint64_t kept_at; /* monotonic ms of the delivery or the last report */
 	uint64_t seq;
 	uint64_t delivered;
 	char reply[]; /* the $JS.ACK subject */
 };
+
+static void ack_unlink(struct cluster_ack *a)
+{
+	struct cluster *c = a->c;
+	if (!c)
+		return; /* detached by cluster_close() */
+	pthread_mutex_lock(&c->ack_mu);
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		c->acks = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	pthread_mutex_unlock(&c->ack_mu);
+}
+
+void durable_keep(struct cluster *c, uint64_t now)
+{
+	pthread_mutex_lock(&c->ack_mu);
+	for (struct cluster_ack *a = c->acks; a; a = a->next) {
+		if (now < a->kept_at + CLUSTER_ACK_KEEP_MS)
+			continue;
+		(void)natsConnection_PublishString(c->p, a->reply, "+WPI");
+		a->kept_at = now;
+	}
+	pthread_mutex_unlock(&c->ack_mu);
+}
 
 /* A cluster_store() waiting for JetStream. */
 struct store_wait {
@@ -140,13 +177,35 @@ enum tern_err durable_names(const char *cluster, struct tern_bytes client_id,
 	key[plen + 2] = (uint8_t)client_id.len;
 	memcpy(key + plen + 3, client_id.data, client_id.len);
 	memcpy(key + plen + 3 + client_id.len, filter.data, filter.len);
-	uint64_t a = siphash24(&NAME_KEY_A, key, len), b = siphash24(&NAME_KEY_B, key, len);
+	/* The client's part first, so that every queue of one client id
+	 * shares a prefix (durable_client_prefix()). */
+	uint64_t a = siphash24(&NAME_KEY_A, key, plen + 3 + client_id.len),
+	         b = siphash24(&NAME_KEY_B, key, len);
 	if (key != stack)
 		free(key);
 	for (size_t i = 0; i < n_subj; i++)
-		snprintf(names[i], DURABLE_NAME_MAX, "%s_d_%016" PRIx64 "%016" PRIx64 "_%zu",
+		snprintf(names[i], DURABLE_NAME_MAX, "%s_d_%016" PRIx64 "_%016" PRIx64 "_%zu",
 		         cluster, a, b, i);
 	*n = n_subj;
+	return TERN_OK;
+}
+
+enum tern_err durable_client_prefix(const char *cluster, struct tern_bytes client_id,
+                                    char out[DURABLE_NAME_MAX])
+{
+	if (client_id.len > 0xffff)
+		return TERN_E_INVALID;
+	size_t plen = strlen(cluster), len = plen + 3 + client_id.len;
+	uint8_t *key = malloc(len);
+	if (!key)
+		return TERN_E_NOMEM;
+	memcpy(key, cluster, plen + 1);
+	key[plen + 1] = (uint8_t)(client_id.len >> 8);
+	key[plen + 2] = (uint8_t)client_id.len;
+	memcpy(key + plen + 3, client_id.data, client_id.len);
+	uint64_t a = siphash24(&NAME_KEY_A, key, len);
+	free(key);
+	snprintf(out, DURABLE_NAME_MAX, "%s_d_%016" PRIx64 "_", cluster, a);
 	return TERN_OK;
 }
 
@@ -184,8 +243,10 @@ static enum tern_err consumers_of(const struct cluster *c, struct tern_bytes cli
 
 static void op_free(struct durable_op *op)
 {
-	for (size_t i = 0; i < op->n; i++)
+	for (size_t i = 0; i < op->n; i++) {
 		free(op->cons[i].subject);
+		free(op->cons[i].filter);
+	}
 	free(op);
 }
 
@@ -249,6 +310,22 @@ enum tern_err cluster_durable_del(struct cluster *c, struct tern_bytes client_id
 	return TERN_OK;
 }
 
+enum tern_err cluster_durable_forget(struct cluster *c, struct tern_bytes client_id)
+{
+	struct durable_op *op = op_new(OP_DEL_CLIENT, 1);
+	if (!op)
+		return TERN_E_NOMEM;
+	enum tern_err err = durable_client_prefix(c->prefix, client_id, op->cons[0].name);
+	if (err) {
+		free(op);
+		return err;
+	}
+	op->n = 1;
+	op->at = (int64_t)wall_ms() * 1000000;
+	op_post(c, op);
+	return TERN_OK;
+}
+
 enum tern_err cluster_durable_bind(struct cluster *c, uint64_t session, uint16_t home,
                                    struct tern_bytes client_id, const struct tern_bytes *filters,
                                    size_t n)
@@ -268,8 +345,17 @@ enum tern_err cluster_durable_bind(struct cluster *c, uint64_t session, uint16_t
 			op_free(op);
 			return err;
 		}
-		for (size_t j = 0; j < k; j++)
-			op->cons[op->n + j].index = (uint32_t)i;
+		for (size_t j = 0; j < k; j++) {
+			struct op_cons *oc = &op->cons[op->n + j];
+			oc->filter = malloc(filters[i].len ? filters[i].len : 1);
+			if (!oc->filter) {
+				op->n += j;
+				op_free(op);
+				return TERN_E_NOMEM;
+			}
+			memcpy(oc->filter, filters[i].data, filters[i].len);
+			oc->flen = (uint32_t)filters[i].len;
+		}
 		op->n += k;
 	}
 	op_post(c, op);
@@ -308,6 +394,12 @@ void cluster_ack_progress(struct cluster_ack *a)
 
 void cluster_ack_done(struct cluster_ack *a)
 {
+	if (!a->c) {
+		/* After cluster_close(): JetStream delivers it again. */
+		free(a);
+		return;
+	}
+	ack_unlink(a);
 	/* An ack lost with the connection leaves the message unacked:
 	 * JetStream delivers it again, which QoS 1/2 allows (DUP). */
 	if (natsConnection_PublishString(a->c->p, a->reply, "+ACK") == NATS_OK)
@@ -317,6 +409,9 @@ void cluster_ack_done(struct cluster_ack *a)
 
 void cluster_ack_drop(struct cluster_ack *a)
 {
+	if (!a)
+		return;
+	ack_unlink(a);
 	free(a);
 }
 
@@ -357,10 +452,29 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, v
 	a->seq = meta->Sequence.Stream;
 	a->delivered = meta->NumDelivered;
 	memcpy(a->reply, reply, rlen + 1);
+	uint64_t now = mono_ms();
+	if (m->expire_at && meta->Timestamp > 0) {
+		/* Its expiry counts from when it was stored, not from now
+		 * [MQTT-3.3.2-5]: less its age in the stream. */
+		int64_t age_ms = (int64_t)wall_ms() - meta->Timestamp / 1000000;
+		if (age_ms > 0)
+			m->expire_at = m->expire_at > now + (uint64_t)age_ms
+			                       ? m->expire_at - (uint64_t)age_ms
+			                       : now;
+	}
 	jsMsgMetaData_Destroy(meta);
 	natsMsg_Destroy(nm);
+	a->kept_at = now;
+	a->prev = NULL;
+	pthread_mutex_lock(&c->ack_mu);
+	a->next = c->acks;
+	if (a->next)
+		a->next->prev = a;
+	c->acks = a;
+	pthread_mutex_unlock(&c->ack_mu);
 	atomic_fetch_add_explicit(&c->dur_delivered, 1, memory_order_relaxed);
-	c->cb.durable(c->cb.arg, d->session, d->home, d->index, m, a);
+	c->cb.durable(c->cb.arg, d->session, d->home, (struct tern_bytes){d->filter, d->flen}, m,
+	              a);
 }
 
 /* ---- storing ---- */
@@ -578,6 +692,52 @@ static bool do_del(struct cluster *c, struct durable_op *op)
 	return true;
 }
 
+/* Deletes every queue whose name starts with op->cons[0].name, the
+ * prefix of one client id's queues, made before the clean start asked for
+ * it (op->at, wall ns): the client may already have subscribed again on
+ * another node, whose new queue must stay. Clocks of nodes and NATS
+ * servers agree to a few ms (NTP); a queue made within that of the clean
+ * start may go either way. */
+static bool do_del_client(struct cluster *c, struct durable_op *op)
+{
+	char stream[SUBJECT_CLUSTER_MAX + 16];
+	snprintf(stream, sizeof(stream), STREAM_FMT, c->prefix);
+	jsConsumerInfoList *list = NULL;
+	jsErrCode jerr = 0;
+	natsStatus st = js_Consumers(&list, c->js_store, stream, NULL, &jerr);
+	if (st == NATS_NOT_FOUND)
+		return true; /* no queue at all */
+	if (st != NATS_OK) {
+		if (transient(st, jerr))
+			return false;
+		log_write(c->log, LOG_TYPE_WARNING,
+		          "Cluster: cannot list durable queues: %s (JetStream error %d)",
+		          natsStatus_GetText(st), (int)jerr);
+		return true;
+	}
+	size_t plen = strlen(op->cons[0].name);
+	bool ok = true;
+	for (int i = 0; i < list->Count && ok; i++) {
+		const jsConsumerInfo *ci = list->List[i];
+		if (strncmp(ci->Name, op->cons[0].name, plen) != 0 || ci->Created > op->at)
+			continue;
+		jerr = 0;
+		st = js_DeleteConsumer(c->js_store, stream, ci->Name, NULL, &jerr);
+		if (st != NATS_OK && jerr != JSConsumerNotFoundErr) {
+			if (transient(st, jerr))
+				ok = false;
+			else
+				log_write(c->log, LOG_TYPE_WARNING,
+				          "Cluster: cannot delete durable queue %s: %s (JetStream "
+				          "error "
+				          "%d)",
+				          ci->Name, natsStatus_GetText(st), (int)jerr);
+		}
+	}
+	jsConsumerInfoList_Destroy(list);
+	return ok;
+}
+
 static void unbind(struct cluster *c, uint64_t session)
 {
 	struct binding *b = map64_del(&c->bindings, session);
@@ -608,7 +768,7 @@ static void do_bind(struct cluster *c, struct durable_op *op)
 	char deliver[SUBJECT_CLUSTER_MAX + DURABLE_NAME_MAX + 8];
 	for (size_t i = 0; i < op->n; i++) {
 		snprintf(deliver, sizeof(deliver), "%s.dlv.%s", c->prefix, op->cons[i].name);
-		struct durable_ref *d = calloc(1, sizeof(*d));
+		struct durable_ref *d = calloc(1, sizeof(*d) + op->cons[i].flen);
 		if (!d) {
 			log_write(c->log, LOG_TYPE_ERR, "Cluster: out of memory binding a session");
 			continue;
@@ -616,7 +776,8 @@ static void do_bind(struct cluster *c, struct durable_op *op)
 		d->ref.c = c;
 		d->session = op->session;
 		d->home = op->home;
-		d->index = op->cons[i].index;
+		d->flen = op->cons[i].flen;
+		memcpy(d->filter, op->cons[i].filter, d->flen);
 		natsSubscription *sub = NULL;
 		natsStatus st = natsConnection_Subscribe(&sub, c->p, deliver, on_durable, d);
 		if (st == NATS_OK)
@@ -668,6 +829,9 @@ void durable_run(struct cluster *c)
 			break;
 		case OP_DEL:
 			done = js_ok && (js_ok = do_del(c, op));
+			break;
+		case OP_DEL_CLIENT:
+			done = js_ok && (js_ok = do_del_client(c, op));
 			break;
 		case OP_BIND:
 			do_bind(c, op);
@@ -751,4 +915,16 @@ void durable_close(struct cluster *c)
 	while ((w = map_next(&c->stores, &pos)))
 		free(w);
 	map_free(&c->stores);
+}
+
+void durable_detach(struct cluster *c)
+{
+	pthread_mutex_lock(&c->ack_mu);
+	for (struct cluster_ack *a = c->acks, *next; a; a = next) {
+		next = a->next;
+		a->c = NULL;
+		a->prev = a->next = NULL;
+	}
+	c->acks = NULL;
+	pthread_mutex_unlock(&c->ack_mu);
 }

@@ -221,7 +221,8 @@ enum tern_err cluster_interest(struct cluster *c, bool add, struct tern_bytes fi
 		return TERN_E_NOMEM;
 	key[0] = (uint8_t)(group.len >> 8);
 	key[1] = (uint8_t)group.len;
-	memcpy(key + 2, group.data, group.len);
+	if (group.len)
+		memcpy(key + 2, group.data, group.len);
 	memcpy(key + 2 + group.len, filter.data, filter.len);
 	enum tern_err err = TERN_OK;
 	pthread_mutex_lock(&c->mu);
@@ -396,9 +397,14 @@ static void *control_main(void *arg)
 		}
 		if (c->stopping)
 			break;
-		if (c->js_ready && !c->dur_later) {
-			pthread_cond_wait(&c->cv, &c->mu);
-		} else {
+		pthread_mutex_unlock(&c->mu);
+		durable_keep(c, mono_ms());
+		pthread_mutex_lock(&c->mu);
+		if (c->dirty || c->stopping)
+			continue;
+		{
+			/* Woken for work, or at the latest for the next
+			 * JetStream retry and the held messages' reports. */
 			struct timespec until;
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_nsec += (long)JS_RETRY_MS * 1000000L;
@@ -451,6 +457,11 @@ local:
 	return false;
 }
 
+void cluster_count_drop(struct cluster *c)
+{
+	atomic_fetch_add_explicit(&c->broker_dropped, 1, memory_order_relaxed);
+}
+
 const char *cluster_node(const struct cluster *c)
 {
 	return c->node;
@@ -478,6 +489,7 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->claims = atomic_load(&c->claims);
 	out->claims_seen = atomic_load(&c->claims_seen);
 	out->taken_over = atomic_load(&c->taken_over);
+	out->dropped = atomic_load(&c->broker_dropped);
 	/* libnats counts what each subscription dropped as a slow consumer. */
 	pthread_mutex_lock(&c->mu);
 	size_t pos = 0;
@@ -601,6 +613,7 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 	c->max_payload = 1 << 20;
 	c->replicas = cfg->replicas ? cfg->replicas : 1;
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->ack_mu, NULL);
 	pthread_mutex_init(&c->store_mu, NULL);
 	c->dur_tail = &c->dur_ops;
 	pthread_condattr_t ca;
@@ -663,6 +676,7 @@ void cluster_close(struct cluster *c)
 		pthread_cond_wait(&c->done, &c->mu);
 	pthread_mutex_unlock(&c->mu);
 	durable_close(c);
+	durable_detach(c);
 	jsCtx_Destroy(c->js);
 	jsCtx_Destroy(c->js_clients);
 	natsConnection_Destroy(c->p);
@@ -676,6 +690,7 @@ void cluster_close(struct cluster *c)
 	}
 	map_free(&c->interests);
 	pthread_mutex_destroy(&c->store_mu);
+	pthread_mutex_destroy(&c->ack_mu);
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);

