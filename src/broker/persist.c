@@ -55,8 +55,6 @@ struct held {
 	void (*free_arg)(void *);
 };
 
-/* A worker's side of the store (w->persist): the batch being built, its
- * ticket, and the answers held until their batch is committed. */
 /* The cluster's stores of one ticket (persist_cluster_hold()): the answers
  * held with that ticket wait for them too. */
 struct cluster_wait {
@@ -65,6 +63,9 @@ struct cluster_wait {
 	enum tern_err err; /* the first failure among them */
 };
 
+/* A worker's side of the store (w->persist): the batch being built, its
+ * ticket, the answers held until their batch is committed, and the
+ * cluster's stores they also wait for. */
 struct persist_worker {
 	struct store_batch *batch; /* store operations of this iteration */
 	uint64_t ticket;           /* ticket of that batch */
@@ -162,7 +163,8 @@ static void release_upto(struct worker *w, uint64_t ticket, enum tern_err err)
 	/* A finished ticket's entry goes once no answer of its is held. */
 	while (p->cluster.n) {
 		struct cluster_wait *cw = RING_FRONT(&p->cluster, struct cluster_wait);
-		if (cw->outstanding || (p->held.n && RING_FRONT(&p->held, struct held)->ticket <= cw->ticket))
+		if (cw->outstanding ||
+		    (p->held.n && RING_FRONT(&p->held, struct held)->ticket <= cw->ticket))
 			break;
 		ring_pop(&p->cluster);
 	}
@@ -334,6 +336,12 @@ static TERN_MUST_CHECK enum tern_err load_sub(void *arg, uint64_t session, const
 	if (!s)
 		return TERN_OK;
 	struct tern_bytes f = {filter, (uint32_t)len};
+	struct tern_bytes g, p;
+	/* The store keeps a subscription's options, not whether the cluster
+	 * feeds it from a durable queue: that follows from them, as at its
+	 * SUBSCRIBE (session_durable.c). */
+	if (session_durable_sub(s, tern_topic_filter_share(f, &g, &p), qos, flags))
+		flags |= ROUTE_DURABLE;
 	if (session_restore_sub(s, f, qos, flags, rh, sub_id))
 		return TERN_E_NOMEM;
 	struct route r = {.session = session_id(s),

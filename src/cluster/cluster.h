@@ -103,11 +103,11 @@ struct cluster_cb {
 /* How long JetStream waits for the ack of a durable message before it
  * delivers it again (to the session's binder then, on any node): the
  * broker calls cluster_ack_progress() for a message it holds longer. */
-#define CLUSTER_ACK_WAIT_MS 10000
+#define CLUSTER_ACK_WAIT_MS 3000
 /* How often a message held unacknowledged (queued or in flight in its
  * session) is reported in progress, so that JetStream does not deliver it
  * again while this node still has it: well within CLUSTER_ACK_WAIT_MS. */
-#define CLUSTER_ACK_KEEP_MS 3000
+#define CLUSTER_ACK_KEEP_MS 1000
 /* How long cluster_store() waits for JetStream's answer before it reports
  * a failure. */
 #define CLUSTER_STORE_WAIT_MS 10000

@@ -229,14 +229,19 @@ enum tern_err cluster_interest(struct cluster *c, bool add, struct tern_bytes fi
 	struct interest *in = map_get(&c->interests, &c->hk, key, klen);
 	if (!in && add) {
 		in = calloc(1, sizeof(*in) + klen);
-		if (!in || map_put(&c->interests, &c->hk, in->key, klen, in)) {
+		if (!in) {
+			err = TERN_E_NOMEM;
+			goto out;
+		}
+		/* The key first: the map hashes it. */
+		memcpy(in->key, key, klen);
+		in->klen = klen;
+		in->glen = (uint16_t)group.len;
+		if (map_put(&c->interests, &c->hk, in->key, klen, in)) {
 			free(in);
 			err = TERN_E_NOMEM;
 			goto out;
 		}
-		memcpy(in->key, key, klen);
-		in->klen = klen;
-		in->glen = (uint16_t)group.len;
 	}
 	if (!in)
 		goto out; /* removing what was never counted */
@@ -407,7 +412,10 @@ static void *control_main(void *arg)
 			 * JetStream retry and the held messages' reports. */
 			struct timespec until;
 			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += (long)JS_RETRY_MS * 1000000L;
+			until.tv_nsec +=
+			        (long)(JS_RETRY_MS < CLUSTER_ACK_KEEP_MS ? JS_RETRY_MS
+			                                                 : CLUSTER_ACK_KEEP_MS) *
+			        1000000L;
 			until.tv_sec += until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&c->cv, &c->mu, &until);
@@ -530,9 +538,22 @@ static enum tern_err options(struct cluster *c, const struct cluster_cfg *cfg, b
 	char name[300];
 	snprintf(name, sizeof(name), "ternd %s %s", c->node, echo ? "shared" : "routes");
 	/* URLs are comma separated; libnats takes the list as is. */
+	/* cluster_nats is a comma-separated list: libnats takes the servers
+	 * one by one (natsOptions_SetURL takes a single URL). */
+	char urls[1024];
+	snprintf(urls, sizeof(urls), "%s", cfg->urls);
+	const char *servers[32];
+	int n_servers = 0;
+	for (char *save = NULL, *u = strtok_r(urls, ",", &save); u && n_servers < 32;
+	     u = strtok_r(NULL, ",", &save)) {
+		while (*u == ' ')
+			u++;
+		if (*u)
+			servers[n_servers++] = u;
+	}
 	natsStatus st = natsOptions_Create(&o);
 	if (st == NATS_OK)
-		st = natsOptions_SetURL(o, cfg->urls);
+		st = n_servers ? natsOptions_SetServers(o, servers, n_servers) : NATS_INVALID_ARG;
 	if (st == NATS_OK)
 		st = natsOptions_SetName(o, name);
 	if (st == NATS_OK)
