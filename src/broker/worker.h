@@ -39,17 +39,17 @@ struct persist_worker;
 struct sys_state;
 
 enum inbox_kind {
-	INBOX_CONN,       /* a connection handed to its home worker */
-	INBOX_DELIVER,    /* deliveries for sessions of this worker */
-	INBOX_ROUTE_ADD,  /* apply router_add() to this replica */
-	INBOX_ROUTE_DEL,  /* apply router_remove() to this replica */
-	INBOX_ROUTE_ACK,  /* a replica applied a change of ours */
-	INBOX_STORE_DONE, /* the store committed one of our batches */
-	INBOX_AUTH,       /* reloaded password / ACL files */
-	INBOX_AUTH_DONE,  /* the verdict on a CONNECT's password (auth_pool.c) */
-	INBOX_FLOW_WAKE,  /* a session drained: recheck paused publishers */
-	INBOX_REMOTE,     /* a message from another cluster node (cluster_link.c) */
-	INBOX_CLAIM,      /* another node claimed a client id (cluster_link.c) */
+	INBOX_CONN,           /* a connection handed to its home worker */
+	INBOX_DELIVER,        /* deliveries for sessions of this worker */
+	INBOX_ROUTE_ADD,      /* apply router_add() to this replica */
+	INBOX_ROUTE_DEL,      /* apply router_remove() to this replica */
+	INBOX_ROUTE_ACK,      /* a replica applied a change of ours */
+	INBOX_STORE_DONE,     /* the store committed one of our batches */
+	INBOX_AUTH,           /* reloaded password / ACL files */
+	INBOX_AUTH_DONE,      /* the verdict on a CONNECT's password (auth_pool.c) */
+	INBOX_FLOW_WAKE,      /* a session drained: recheck paused publishers */
+	INBOX_REMOTE,         /* a message from another cluster node (cluster_link.c) */
+	INBOX_CLAIM,          /* another node claimed a client id (cluster_link.c) */
 	INBOX_CLUSTER_STORED, /* the cluster stored a message of ours (u.done) */
 	INBOX_DURABLE,        /* a message of a session's durable queue (cluster_link.c) */
 };
@@ -94,9 +94,9 @@ struct inbox_item {
 		} remote;
 		struct {
 			uint64_t session;
-			struct msg *msg;          /* owned reference */
-			struct cluster_ack *ack;  /* owned */
-			uint8_t *filter;          /* the subscription's, owned */
+			struct msg *msg;         /* owned reference */
+			struct cluster_ack *ack; /* owned */
+			uint8_t *filter;         /* the subscription's, owned */
 			uint32_t flen;
 		} durable;
 		struct {
