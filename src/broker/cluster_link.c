@@ -308,19 +308,23 @@ enum tern_err cluster_link_start(struct broker *b)
 	return TERN_E_SYS;
 }
 
-void cluster_link_retain(struct worker *w, const struct msg *m)
+void cluster_link_retain(struct worker *w, const struct msg *m, bool hold)
 {
 	struct cluster *cl = w->broker->cluster;
 	if (!cl)
 		return;
-	/* Rare next to publishes: a buffer of its own each time. */
-	struct buf out = {0};
-	if (!cluster_retain(cl, m, w->now, &out))
-		log_write(&w->broker->log, LOG_TYPE_WARNING,
-		          "Cluster: retained message on %.*s kept on this node only (JetStream not "
-		          "reachable or message over NATS' limits).",
-		          (int)m->topic.len, (const char *)m->topic.data);
-	buf_free(&out);
+	uint64_t ticket = hold ? persist_cluster_hold(w) : 0;
+	if (cluster_retain(cl, m, w->now, route_cluster_scratch(w),
+	                   ticket ? ticket << 16 | w->id : 0))
+		return;
+	/* Not kept cluster-wide: an acknowledgement waiting for it says so
+	 * (v5 0x80, a 3.1.1 close), rather than promise it. */
+	if (ticket)
+		persist_cluster_done(w, ticket, TERN_E_SYS);
+	log_write(&w->broker->log, LOG_TYPE_WARNING,
+	          "Cluster: retained message on %.*s kept on this node only (JetStream not "
+	          "reachable or message over NATS' limits).",
+	          (int)m->topic.len, (const char *)m->topic.data);
 }
 
 uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid)

@@ -31,8 +31,10 @@ TERN_MUST_CHECK enum tern_err cluster_link_start(struct broker *b);
 
 /* Stores m, a retained message (or its removal) a client of worker w
  * published, in the cluster's retained stream; logs when it stays local.
- * Nothing without a cluster. */
-void cluster_link_retain(struct worker *w, const struct msg *m);
+ * With hold (a QoS 1/2 PUBLISH), the answers held with w's current ticket
+ * wait until the stream has it, and fail when it cannot go: a PUBACK must
+ * not promise what the cluster does not keep. Nothing without a cluster. */
+void cluster_link_retain(struct worker *w, const struct msg *m, bool hold);
 
 /* Claims client id cid, whose CONNECT worker w accepted, for this node in
  * the cluster (cluster_claim()): returns the claim's stamp, 0 when none

@@ -265,7 +265,7 @@ static TERN_MUST_CHECK enum tern_err retain(struct worker *w, struct msg *m)
 	}
 	enum tern_err err = retain_set(w->broker->retain, m);
 	if (!err)
-		cluster_link_retain(w, m);
+		cluster_link_retain(w, m, m->durable);
 	return err;
 }
 

@@ -186,11 +186,13 @@ bool cluster_forward(struct cluster *c, const struct msg *m, uint64_t now, struc
 /*
  * Stores m, a retained message a local client published (an empty payload:
  * its removal), in the cluster's retained stream, asynchronously: every
- * node, this one too, then applies it through the retained callback.
+ * node, this one too, then applies it through the retained callback, and
+ * stored(token) says when the stream has it (token 0: nobody waits).
  * Returns false when it could not be sent (JetStream not set up yet, NATS
  * down, over NATS' limits): the message is then retained on this node only.
  */
-bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch);
+bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
+                    uint64_t token);
 
 /*
  * Durable queues (durable.c; docs/cluster.md). A QoS 1/2 message of a

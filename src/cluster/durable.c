@@ -508,8 +508,12 @@ static void on_stored(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, vo
 	c->cb.stored(c->cb.arg, token, err);
 }
 
-bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
-                   uint64_t token)
+/* Stores m on a subject of one of the cluster's streams: "<cluster>.<kind>.
+ * <topic subject after "<cluster>.">", kind 'q' for the messages stream,
+ * 'r' for the retained one; stored(token) follows (token 0: nobody waits,
+ * the callback still comes and is ignored by the broker). */
+static bool store_as(struct cluster *c, char kind, const struct msg *m, uint64_t now,
+                     struct buf *scratch, uint64_t token)
 {
 	if (node_local_topic(m->topic) || !atomic_load_explicit(&c->js_up, memory_order_acquire) ||
 	    !atomic_load_explicit(&c->up_p, memory_order_relaxed) ||
@@ -519,7 +523,11 @@ bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct 
 	size_t len;
 	if (subject_of_topic(c->prefix, m->topic, topic_subj, SUBJECT_MAX, &len))
 		return false;
-	queue_subject(c, topic_subj, subj);
+	if (kind == 'q')
+		queue_subject(c, topic_subj, subj);
+	else
+		snprintf(subj, sizeof(subj), "%s.%c.%s", c->prefix, kind,
+		         topic_subj + strlen(c->prefix) + 1);
 	scratch->off = scratch->len = 0;
 	if (wire_encode(scratch, m, now, (size_t)c->max_payload))
 		return false;
@@ -558,6 +566,21 @@ bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct 
 		natsMsg_Destroy(sent);
 		return false;
 	}
+	return true;
+}
+
+bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
+                   uint64_t token)
+{
+	return store_as(c, 'q', m, now, scratch, token);
+}
+
+bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
+                    uint64_t token)
+{
+	if (!store_as(c, 'r', m, now, scratch, token))
+		return false;
+	atomic_fetch_add(&c->retained_out, 1);
 	return true;
 }
 

@@ -67,30 +67,14 @@ static void on_retained(natsConnection *nc, natsSubscription *sub, natsMsg *nm, 
 	c->cb.retained(c->cb.arg, m);
 }
 
-static void on_publish_error(jsCtx *js, jsPubAckErr *pae, void *arg)
-{
-	(void)js;
-	struct cluster *c = arg;
-	log_write(c->log, LOG_TYPE_WARNING,
-	          "Cluster: a retained message was not stored in JetStream: %s (%d)",
-	          pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err), (int)pae->ErrCode);
-}
-
 enum tern_err retained_setup(struct cluster *c)
 {
 	jsErrCode jerr = 0;
 	natsStatus st = NATS_OK;
-	if (!c->js) {
-		jsOptions o;
-		jsOptions_Init(&o);
-		o.PublishAsync.ErrHandler = on_publish_error;
-		o.PublishAsync.ErrHandlerClosure = c;
-		/* Retained publishes are rare; a worker must not stall on
-		 * the window in any ordinary case. */
-		o.PublishAsync.MaxPending = 65536;
-		if ((st = natsConnection_JetStream(&c->js, c->p, &o)) != NATS_OK)
-			goto fail;
-	}
+	/* Stores go through the messages context (durable.c, store_as()),
+	 * whose answers a PUBACK can wait for; this one follows the stream. */
+	if (!c->js && (st = natsConnection_JetStream(&c->js, c->p, NULL)) != NATS_OK)
+		goto fail;
 	char name[SUBJECT_CLUSTER_MAX + 16], subj[SUBJECT_CLUSTER_MAX + 8];
 	snprintf(name, sizeof(name), STREAM_FMT, c->prefix);
 	snprintf(subj, sizeof(subj), "%s.r.>", c->prefix);
@@ -153,24 +137,4 @@ void retained_stop(struct cluster *c)
 		natsSubscription_Destroy(c->retained_sub);
 		c->retained_sub = NULL;
 	}
-}
-
-bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch)
-{
-	if (!atomic_load_explicit(&c->js_up, memory_order_acquire))
-		return false;
-	char topic_subj[SUBJECT_MAX + 1], subj[SUBJECT_MAX + 8];
-	size_t len;
-	if (subject_of_topic(c->prefix, m->topic, topic_subj, SUBJECT_MAX, &len))
-		return false;
-	/* "<cluster>.m.a.b" is stored as "<cluster>.r.m.a.b". */
-	size_t plen = strlen(c->prefix);
-	snprintf(subj, sizeof(subj), "%s.r.%s", c->prefix, topic_subj + plen + 1);
-	scratch->off = scratch->len = 0;
-	if (wire_encode(scratch, m, now, (size_t)c->max_payload))
-		return false;
-	if (js_PublishAsync(c->js, subj, scratch->data, (int)scratch->len, NULL) != NATS_OK)
-		return false;
-	atomic_fetch_add(&c->retained_out, 1);
-	return true;
 }
