@@ -19,7 +19,16 @@
  *
  * An interest the NATS server has confirmed is an ack of the route
  * batch that waited for it (route.c's count_interest() put the request id
- * and the worker in the token).
+ * and the worker in the token); a durable queue made for a SUBSCRIBE
+ * answers the same way.
+ *
+ * A QoS 1/2 message a client publishes goes into the cluster's durable
+ * queues (and a retained one into the retained stream) with a token of the
+ * worker's persist ticket: its acknowledgement is held until JetStream's
+ * answer comes back as INBOX_CLUSTER_STORED (persist_cluster_done()). A
+ * durable queue's message goes to the home worker of its session as
+ * INBOX_DURABLE, and back to the queue (unacknowledged) when the session
+ * is gone.
  */
 #include "broker/cluster_link.h"
 
