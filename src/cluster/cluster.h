@@ -152,10 +152,12 @@ TERN_MUST_CHECK enum tern_err cluster_open(const struct cluster_cfg *cfg,
                                            size_t errlen);
 
 /* Starts the control thread: subscriptions counted so far go to NATS, and
- * the retained stream is set up and replayed (into the retained callback)
- * as soon as JetStream answers. Called once the local store is loaded, so
- * that the stream's word on retained messages comes after the store's.
- * TERN_E_SYS when the thread cannot start. */
+ * the streams are set up and the retained one replayed (into the retained
+ * callback) as soon as JetStream answers; waits for that, at most
+ * CLUSTER_START_WAIT_MS, before the broker serves clients. Called once the
+ * local store is loaded, so that the stream's word on retained messages
+ * comes after the store's. TERN_E_SYS when the thread cannot start. */
+#define CLUSTER_START_WAIT_MS 10000u
 TERN_MUST_CHECK enum tern_err cluster_start(struct cluster *c);
 
 /* Stops the threads, closes the connections and frees c (NULL allowed).

@@ -430,6 +430,20 @@ enum tern_err cluster_start(struct cluster *c)
 	if (pthread_create(&c->thread, NULL, control_main, c) != 0)
 		return TERN_E_SYS;
 	c->thread_started = true;
+	/* A subscription made before the durable queues can exist would miss
+	 * what is published until they do: clients wait (in the listen
+	 * backlog) until JetStream is set up, as long as that takes a
+	 * JetStream that answers. */
+	uint64_t until = mono_ms() + CLUSTER_START_WAIT_MS;
+	while (!atomic_load_explicit(&c->js_up, memory_order_acquire) && mono_ms() < until) {
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (!atomic_load(&c->js_up))
+		log_write(c->log, LOG_TYPE_WARNING,
+		          "Cluster: JetStream is not set up after %u s; serving clients without it "
+		          "(QoS 1/2 refused) until it is.",
+		          CLUSTER_START_WAIT_MS / 1000u);
 	return TERN_OK;
 }
 
