@@ -53,6 +53,9 @@ struct fb {
 	char connect_assigned[64];
 	int n_disconnect;
 	enum tern_err disc_err;
+	/* tern_client_timeout_ms() when the disconnect was reported: the
+	 * back-off just scheduled, read before the test's own delays. */
+	int disc_timeout_ms;
 	/* What the last tern_client_step() returned (fb_step). */
 	enum tern_err step_err;
 	uint8_t disc_reason;
@@ -94,9 +97,9 @@ static inline void fb_on_disconnect(struct tern_client *c, void *ud, enum tern_e
                                     uint8_t reason, const struct tern_props *props)
 {
 	struct fb *f = ud;
-	(void)c;
 	f->n_disconnect++;
 	f->disc_err = err;
+	f->disc_timeout_ms = tern_client_timeout_ms(c);
 	f->disc_reason = reason;
 	f->disc_reason_string[0] = '\0';
 	if (props != NULL && (props->present & TERN_PROP_BIT(TERN_PROP_REASON_STRING)))
