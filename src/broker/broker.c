@@ -311,6 +311,14 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 		broker_free(b);
 		return err;
 	}
+	/* Then the cluster's JetStream part, before the listeners open: a
+	 * client that connects once it can finds its durable queues able to
+	 * exist. */
+	err = cluster_link_start(b);
+	if (err) {
+		broker_free(b);
+		return err;
+	}
 	for (size_t l = 0; l < cfg->n_listeners; l++) {
 		uint16_t port = cfg->listeners[l].port;
 		for (unsigned i = 0; i < b->n_workers; i++) {
@@ -353,8 +361,6 @@ enum tern_err broker_start(struct broker *b)
 		          "Warning: no log writer thread; lines are written synchronously.");
 	if (metrics_start(b))
 		return TERN_E_CONFIG;
-	if (cluster_link_start(b))
-		return TERN_E_SYS;
 	log_write(&b->log, LOG_TYPE_NOTICE, "ternd version %s running with %u worker%s",
 	          TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
 	for (unsigned i = 0; i < b->n_workers; i++) {

@@ -25,8 +25,10 @@ struct worker;
  * the cluster directives are not usable. */
 TERN_MUST_CHECK enum tern_err cluster_link_open(struct broker *b);
 
-/* Starts the cluster's control thread once the store is loaded (nothing
- * without a cluster). TERN_E_SYS, logged, when it cannot. */
+/* Starts the cluster's control thread once the store is loaded and before
+ * the listeners open (broker_init()), and waits for JetStream (at most
+ * CLUSTER_START_WAIT_MS); nothing without a cluster. TERN_E_SYS, logged,
+ * when it cannot. */
 TERN_MUST_CHECK enum tern_err cluster_link_start(struct broker *b);
 
 /* Stores m, a retained message (or its removal) a client of worker w

@@ -431,9 +431,9 @@ enum tern_err cluster_start(struct cluster *c)
 		return TERN_E_SYS;
 	c->thread_started = true;
 	/* A subscription made before the durable queues can exist would miss
-	 * what is published until they do: clients wait (in the listen
-	 * backlog) until JetStream is set up, as long as that takes a
-	 * JetStream that answers. */
+	 * what is published until they do: the broker opens its listeners
+	 * once JetStream is set up, as long as that takes a JetStream that
+	 * answers. */
 	uint64_t until = mono_ms() + CLUSTER_START_WAIT_MS;
 	while (!atomic_load_explicit(&c->js_up, memory_order_acquire) && mono_ms() < until) {
 		struct timespec ts = {0, 20 * 1000000L};
