@@ -40,6 +40,7 @@
 #include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "store/store.h"
 #include "tern/codec.h"
 #include "util/clock.h"
@@ -504,13 +505,6 @@ bool session_qos2_release(struct session *s, uint16_t packet_id, bool *durable)
 	return true;
 }
 
-/* $SYS topics are the node's own (mosquitto's meaning): a client may
- * publish to the few the ACL opens, and they stay on this node. */
-static bool topic_is_node_local(struct tern_bytes t)
-{
-	return t.len >= 4 && memcmp(t.data, "$SYS", 4) == 0 && (t.len == 4 || t.data[4] == '/');
-}
-
 enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_id,
                               struct publish_result *r)
 {
@@ -519,7 +513,7 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 	/* In a cluster, QoS 1/2 is acknowledged once the cluster's durable
 	 * queues have it (for the persistent sessions of every node), and
 	 * refused while they cannot take it (docs/cluster.md). */
-	if (m->qos > 0 && w->broker->cluster && !topic_is_node_local(m->topic) &&
+	if (m->qos > 0 && w->broker->cluster && !cluster_topic_local(m->topic) &&
 	    !cluster_link_store(w, m)) {
 		r->unavailable = true;
 		return TERN_OK;

@@ -176,6 +176,10 @@ TERN_MUST_CHECK enum tern_err cluster_interest(struct cluster *c, bool add,
                                                struct tern_bytes filter, struct tern_bytes group,
                                                uint64_t token, bool *pending);
 
+/* Whether topic t is the node's own and never crosses nodes: $SYS and
+ * $SYS/..., mosquitto's meaning of them. */
+bool cluster_topic_local(struct tern_bytes t);
+
 /*
  * Sends a local client's message to the other nodes. scratch is the
  * caller's (one per thread), reused. Returns true when it went to NATS:

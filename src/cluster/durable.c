@@ -142,12 +142,6 @@ struct store_wait {
 	uint64_t token;
 };
 
-/* $SYS topics are this node's own (node.c forwards none either). */
-static bool node_local_topic(struct tern_bytes t)
-{
-	return t.len >= 4 && memcmp(t.data, "$SYS", 4) == 0 && (t.len == 4 || t.data[4] == '/');
-}
-
 /* "<cluster>.m.a.b" (subject.h) -> "<cluster>.q.m.a.b" in out (room for
  * SUBJECT_MAX + 8). */
 static void queue_subject(const struct cluster *c, const char *subject, char *out)
@@ -515,7 +509,8 @@ static void on_stored(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, vo
 static bool store_as(struct cluster *c, char kind, const struct msg *m, uint64_t now,
                      struct buf *scratch, uint64_t token)
 {
-	if (node_local_topic(m->topic) || !atomic_load_explicit(&c->js_up, memory_order_acquire) ||
+	if (cluster_topic_local(m->topic) ||
+	    !atomic_load_explicit(&c->js_up, memory_order_acquire) ||
 	    !atomic_load_explicit(&c->up_p, memory_order_relaxed) ||
 	    atomic_load_explicit(&c->store_waiting, memory_order_relaxed) >= STORE_MAX_WAITING)
 		return false;

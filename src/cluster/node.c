@@ -449,15 +449,14 @@ enum tern_err cluster_start(struct cluster *c)
 
 /* ---- forwarding ---- */
 
-/* $SYS topics are this node's own (mosquitto's meaning of them). */
-static bool node_local_topic(struct tern_bytes t)
+bool cluster_topic_local(struct tern_bytes t)
 {
 	return t.len >= 4 && memcmp(t.data, "$SYS", 4) == 0 && (t.len == 4 || t.data[4] == '/');
 }
 
 bool cluster_forward(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch)
 {
-	if (node_local_topic(m->topic))
+	if (cluster_topic_local(m->topic))
 		return false;
 	if (!atomic_load_explicit(&c->up_p, memory_order_relaxed) ||
 	    !atomic_load_explicit(&c->up_s, memory_order_relaxed))
