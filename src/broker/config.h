@@ -5,7 +5,9 @@
  * and read-only afterwards, so workers read it without locks. The file
  * format is mosquitto's: one directive a line, '#' comments, the same names
  * and meanings. A directive we do not support is an error naming the file
- * and the line, never silently ignored.
+ * and the line, never silently ignored. The module's files, one per
+ * concern (loader, values, listener directives, the broker's directives),
+ * are listed in config_int.h.
  */
 #ifndef TERN_BROKER_CONFIG_H
 #define TERN_BROKER_CONFIG_H

@@ -1,6 +1,6 @@
 /*
  * test_config.c - unit tests of the configuration file parser
- * (src/broker/config.c): what fuzzing found, kept as tests; and the
+ * (src/broker/config*.c): what fuzzing found, kept as tests; and the
  * listener and allow_anonymous defaults of config_from_args (mosquitto 2's
  * local only mode); the errors and values of the directive table.
  *
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "broker/config.h"
+#include "broker/config_int.h"
 
 struct fix {
 	char dir[64];
@@ -321,6 +322,27 @@ static void test_a_configured_listener_refuses_anonymous_by_default(void **state
 	assert_false(cfg.allow_anonymous);
 }
 
+/* The tables are split by concern over the module's files; a name in two
+ * of them would make the second row dead, whichever file it is in. */
+static void test_every_directive_is_in_one_table(void **state)
+{
+	(void)state;
+	size_t rows = 0;
+	for (const struct directive_table *const *t = config_tables; *t; t++) {
+		for (size_t i = 0; i < (*t)->n; i++, rows++) {
+			const char *name = (*t)->rows[i].name;
+			size_t seen = 0;
+			for (const struct directive_table *const *u = config_tables; *u; u++)
+				for (size_t j = 0; j < (*u)->n; j++)
+					seen += strcmp(name, (*u)->rows[j].name) == 0;
+			if (seen != 1)
+				fail_msg("directive '%s' is in %zu rows", name, seen);
+		}
+	}
+	/* The 64 of the table before the split. */
+	assert_true(rows >= 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +358,7 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_directives_store_their_values, setup,
 	                                        teardown),
+	        cmocka_unit_test(test_every_directive_is_in_one_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,195 @@
+/*
+ * config_listener.c - the listener directives of mosquitto.conf; see
+ * config_int.h.
+ *
+ * `listener PORT [ADDRESS]` opens a listener; the directives after it
+ * (protocol, certfile, require_certificate, ...) are its own, rows of
+ * scope S_LISTENER. One such directive before any `listener`, and `port` /
+ * `bind_address`, open or change the default listener (the first), as in
+ * mosquitto. What can only be judged once the whole file is read (a TLS
+ * listener has both certfile and keyfile) is config_check_listeners()'s.
+ */
+#include "broker/config_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool config_is_loopback(const char *a)
+{
+	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 || strcmp(a, "localhost") == 0;
+}
+
+enum tern_err config_add_listener(struct config_ctx *c, uint16_t port, const char *bind)
+{
+	struct config *cfg = c->cfg;
+	if (cfg->n_listeners == MAX_LISTENERS)
+		return config_fail(c, "too many listeners (at most %d)", MAX_LISTENERS);
+	struct listener_cfg *l = &cfg->listeners[cfg->n_listeners++];
+	memset(l, 0, sizeof(*l));
+	l->port = port;
+	if (bind) {
+		if (strlen(bind) >= sizeof(l->bind))
+			return config_fail(c, "address '%s' is too long", bind);
+		strcpy(l->bind, bind);
+	}
+	return TERN_OK;
+}
+
+struct listener_cfg *config_current_listener(struct config_ctx *c)
+{
+	struct config *cfg = c->cfg;
+	if (cfg->n_listeners == 0 && config_add_listener(c, 1883, NULL))
+		return NULL;
+	return &cfg->listeners[cfg->n_listeners - 1];
+}
+
+enum tern_err config_check_listeners(const struct config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct listener_cfg *l = &cfg->listeners[i];
+		bool tls = l->certfile[0] || l->keyfile[0];
+		if (tls && (!l->certfile[0] || !l->keyfile[0])) {
+			snprintf(err, errlen, "listener %u: TLS needs both certfile and keyfile",
+			         l->port);
+			return TERN_E_CONFIG;
+		}
+		if (!tls && (l->cafile[0] || l->capath[0] || l->require_certificate ||
+		             l->use_identity_as_username)) {
+			snprintf(err, errlen,
+			         "listener %u: cafile, capath, require_certificate and "
+			         "use_identity_as_username need certfile and keyfile",
+			         l->port);
+			return TERN_E_CONFIG;
+		}
+		if (l->use_identity_as_username && !l->require_certificate) {
+			snprintf(err, errlen,
+			         "listener %u: use_identity_as_username needs require_certificate "
+			         "true",
+			         l->port);
+			return TERN_E_CONFIG;
+		}
+	}
+	return TERN_OK;
+}
+
+/* ---- Setters ---- */
+
+static TERN_MUST_CHECK enum tern_err set_listener(struct config_ctx *c, const struct directive *d,
+                                                  void *field, const char *const *arg)
+{
+	(void)field;
+	uint64_t n = 0;
+	enum tern_err err = config_parse_u64(c, d->name, arg[0], 0, 65535, &n);
+	if (err)
+		return err;
+	return config_add_listener(c, (uint16_t)n, arg[1]);
+}
+
+/* mosquitto's `port` and `bind_address` set the default listener (the
+ * first), opening it if need be. */
+static TERN_MUST_CHECK enum tern_err set_port(struct config_ctx *c, const struct directive *d,
+                                              void *field, const char *const *arg)
+{
+	(void)field;
+	uint64_t n = 0;
+	enum tern_err err = config_parse_u64(c, d->name, arg[0], 0, 65535, &n);
+	if (err)
+		return err;
+	if (c->cfg->n_listeners == 0)
+		return config_add_listener(c, (uint16_t)n, NULL);
+	c->cfg->listeners[0].port = (uint16_t)n;
+	return TERN_OK;
+}
+
+static TERN_MUST_CHECK enum tern_err set_bind_address(struct config_ctx *c,
+                                                      const struct directive *d, void *field,
+                                                      const char *const *arg)
+{
+	(void)d;
+	(void)field;
+	struct config *cfg = c->cfg;
+	enum tern_err err;
+	if (!arg[0] || strlen(arg[0]) >= sizeof(cfg->listeners[0].bind))
+		return config_fail(c, "bind_address needs an address");
+	if (cfg->n_listeners == 0 && (err = config_add_listener(c, 1883, NULL)))
+		return err;
+	strcpy(cfg->listeners[0].bind, arg[0]);
+	return TERN_OK;
+}
+
+static TERN_MUST_CHECK enum tern_err set_tls_version(struct config_ctx *c,
+                                                     const struct directive *d, void *field,
+                                                     const char *const *arg)
+{
+	(void)d;
+	const char *v = arg[0];
+	if (!v || (strcmp(v, "tlsv1.2") != 0 && strcmp(v, "tlsv1.3") != 0))
+		return config_fail(c, "tls_version: expected tlsv1.2 or tlsv1.3 (older versions "
+		                      "are not offered)");
+	strcpy(field, v);
+	return TERN_OK;
+}
+
+static TERN_MUST_CHECK enum tern_err set_http_listener(struct config_ctx *c,
+                                                       const struct directive *d, void *field,
+                                                       const char *const *arg)
+{
+	(void)field;
+	struct config *cfg = c->cfg;
+	uint64_t n = 0;
+	enum tern_err err = config_parse_u64(c, d->name, arg[0], 1, 65535, &n);
+	if (err)
+		return err;
+	cfg->http_port = (uint16_t)n;
+	if (arg[1] && strlen(arg[1]) >= sizeof(cfg->http_bind))
+		return config_fail(c, "http_listener: address too long");
+	strcpy(cfg->http_bind, arg[1] ? arg[1] : "");
+	return TERN_OK;
+}
+
+static TERN_MUST_CHECK enum tern_err set_max_connections(struct config_ctx *c,
+                                                         const struct directive *d, void *field,
+                                                         const char *const *arg)
+{
+	(void)field;
+	uint64_t n = 0;
+	if (arg[0] && strcmp(arg[0], "-1") == 0) {
+		c->cfg->max_connections = -1;
+		return TERN_OK;
+	}
+	enum tern_err err = config_parse_u64(c, d->name, arg[0], 0, INT32_MAX, &n);
+	if (err)
+		return err;
+	c->cfg->max_connections = (int64_t)n;
+	return TERN_OK;
+}
+
+static const struct config_choice protocols[] = {
+        {"mqtt", false},
+        {"websockets", true},
+        {NULL, 0},
+};
+
+/* As mosquitto.conf's manual groups them: listeners, then their TLS. */
+static const struct directive rows[] = {
+        /* Listeners. */
+        {"listener", K_FUNC, 2, NO_FIELD, .set = set_listener},
+        {"port", K_FUNC, 1, NO_FIELD, .set = set_port},
+        {"bind_address", K_FUNC, 1, NO_FIELD, .set = set_bind_address},
+        {"protocol", K_ENUM, 1, L(websockets), .choices = protocols},
+        {"http_listener", K_FUNC, 2, NO_FIELD, .set = set_http_listener},
+        {"max_connections", K_FUNC, 1, NO_FIELD, .set = set_max_connections},
+        {"set_tcp_nodelay", K_BOOL, 1, G(set_tcp_nodelay)},
+        /* TLS, per listener. */
+        {"certfile", K_STR, 1, L(certfile)},
+        {"keyfile", K_STR, 1, L(keyfile)},
+        {"cafile", K_STR, 1, L(cafile)},
+        {"capath", K_STR, 1, L(capath)},
+        {"ciphers", K_STR, 1, L(ciphers)},
+        {"ciphers_tls1.3", K_STR, 1, L(ciphers_tls13)},
+        {"tls_version", K_FUNC, 1, L(tls_version), .set = set_tls_version},
+        {"require_certificate", K_BOOL, 1, L(require_certificate)},
+        {"use_identity_as_username", K_BOOL, 1, L(use_identity_as_username)},
+};
+
+const struct directive_table config_listener_table = TABLE(rows);
