@@ -81,6 +81,7 @@ static void usage(FILE *out)
 	      "      --storage KIND      sqlite (durable, the default) or memory\n"
 	      "      --db FILE           the SQLite database (default ./ternd.db)\n"
 	      "  -v, --verbose           log everything (log_type all)\n"
+	      "      --test-config       read and check the configuration file, then exit\n"
 	      "  -h, --help              this help\n"
 	      "  -V, --version           print the version\n",
 	      out);
@@ -107,6 +108,7 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 	 * listener directive such as certfile, which opens the default one on
 	 * every address, as in mosquitto). */
 	bool configured = cfg->n_listeners > 0;
+	bool test_config = false, have_file = false;
 	int port = -1;
 	const char *bind = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -114,7 +116,10 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t n;
 		if (strcmp(a, "-c") == 0 || strcmp(a, "--config-file") == 0) {
+			have_file = true;
 			i++;
+		} else if (strcmp(a, "--test-config") == 0) {
+			test_config = true;
 		} else if (strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) {
 			if (config_parse_u64(&c, a, v, 1, 65535, &n))
 				return TERN_E_INVALID;
@@ -203,5 +208,17 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 		cfg->allow_anonymous = cfg->local_only;
 	if (config_check(cfg, err, errlen))
 		return TERN_E_INVALID;
+	if (test_config) {
+		/* mosquitto 2.1's --test-config: the file is read and
+		 * checked as for a start (files it names are opened only
+		 * then), and ternd exits. */
+		if (!have_file) {
+			snprintf(err, errlen, "--test-config: give the file to test with -c FILE");
+			return TERN_E_INVALID;
+		}
+		puts("Configuration file is OK.");
+		*exit_code = 0;
+		return TERN_E_INVALID;
+	}
 	return TERN_OK;
 }
