@@ -245,6 +245,18 @@ void cluster_link_durable(struct worker *w, struct route_batch *batch, struct se
 	*rebind = true;
 }
 
+/* A dead node's sessions (cluster.h, node_dead): this node acts for it. */
+static enum tern_err on_node_dead(void *arg, const char *node, uint64_t incarnation, bool left)
+{
+	struct broker *b = arg;
+	(void)incarnation;
+	if (atomic_load_explicit(&b->stop, memory_order_relaxed))
+		return TERN_E_SYS; /* the next node acts */
+	log_write(&b->log, LOG_TYPE_NOTICE, "Cluster: node %s %s; this node acts for it.", node,
+	          left ? "left" : "is dead");
+	return TERN_OK;
+}
+
 static void on_retained(void *arg, struct msg *m)
 {
 	struct broker *b = arg;
@@ -286,7 +298,8 @@ enum tern_err cluster_link_open(struct broker *b)
 	                        .retained = on_retained,
 	                        .taken = on_taken,
 	                        .stored = on_stored,
-	                        .durable = on_durable};
+	                        .durable = on_durable,
+	                        .node_dead = on_node_dead};
 	char why[512] = "";
 	enum tern_err err =
 	        cluster_open(&cc, &cb, &b->hash_key, &b->log, &b->cluster, why, sizeof(why));

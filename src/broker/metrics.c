@@ -182,6 +182,13 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 		        o, "tern_cluster_retained_sent_total", "counter",
 		        "Retained-message changes of local clients stored in the cluster's stream.",
 		        (double)cs.retained_out);
+		ok &= one(o, "tern_cluster_nodes", "gauge",
+		          "Nodes of the cluster alive (heartbeats seen), this one included; 0 "
+		          "before the nodes bucket is followed.",
+		          (double)cs.live_nodes);
+		ok &= one(o, "tern_cluster_nodes_handled_total", "counter",
+		          "Dead or departed nodes this node acted for (their sessions and wills).",
+		          (double)cs.nodes_handled);
 	}
 	ok &= head(o, "tern_worker_utilisation", "gauge",
 	           "Share of the last second a worker's loop spent handling events.");

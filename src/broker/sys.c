@@ -164,6 +164,8 @@ void sys_tick(struct worker *w)
 		        (unsigned long long)(cs.dropped + cs.malformed));
 		publish(w, "cluster/messages/pending", "%llu", (unsigned long long)cs.pending);
 		publish(w, "cluster/subscriptions", "%llu", (unsigned long long)cs.interests);
+		publish(w, "cluster/nodes", "%llu", (unsigned long long)cs.live_nodes);
+		publish(w, "cluster/nodes/handled", "%llu", (unsigned long long)cs.nodes_handled);
 	}
 
 	/* Load averages of per-minute rates over 1, 5 and 15 minutes. */

@@ -98,7 +98,28 @@ struct cluster_cb {
 	 * Every node compares the same pairs, so of concurrent claims one
 	 * wins everywhere. NULL: not told. */
 	void (*taken)(void *arg, struct tern_bytes client_id, uint64_t stamp, bool tie_wins);
+	/* Node `node` (its name, NUL-terminated; incarnation: the wall clock
+	 * in microseconds when it started) is gone: its heartbeat was not
+	 * seen for CLUSTER_NODE_DEAD_MS, or it left at a clean stop (left).
+	 * Called on the cluster's nodes thread of one node only, the live
+	 * node whose name sorts first; while the nodes' views differ two
+	 * may be called for the same node, so what it does must be
+	 * idempotent. May block (it may read and write JetStream). TERN_OK:
+	 * done, the node is forgotten cluster-wide; an error: called again
+	 * CLUSTER_NODE_RETRY_MS later. NULL: nothing to do. */
+	enum tern_err (*node_dead)(void *arg, const char *node, uint64_t incarnation, bool left);
 };
+
+/* How often a node puts its heartbeat in the nodes bucket. */
+#define CLUSTER_NODE_BEAT_MS 1000u
+/* How long a node's heartbeat may be missing before it is dead: three
+ * missed beats and a second of slack (a loaded machine, a JetStream
+ * write that took a while), short enough that the wills of its clients go
+ * within a few seconds of its death. A node declares nobody dead while
+ * its own beats do not come back (JetStream stalled). */
+#define CLUSTER_NODE_DEAD_MS 4000u
+/* How soon acting for a dead node is tried again after a failure. */
+#define CLUSTER_NODE_RETRY_MS 2000u
 
 /* How long JetStream waits for the ack of a durable message before it
  * delivers it again (to the session's binder then, on any node): the
@@ -136,6 +157,8 @@ struct cluster_stats {
 	uint64_t claims;            /* client ids this node claimed in the bucket */
 	uint64_t claims_seen;       /* claims of other nodes heard of */
 	uint64_t taken_over;        /* local sessions ended by another node's claim */
+	uint64_t live_nodes;        /* nodes alive, this one included (nodes.c) */
+	uint64_t nodes_handled;     /* dead nodes this node acted for */
 };
 
 /*

@@ -129,6 +129,22 @@ struct cluster {
 	 * of, and the counters of cluster_stats(). */
 	atomic_uint_fast64_t claim_clock;
 	atomic_uint_fast64_t claims, claims_seen, taken_over;
+
+	/* Liveness (nodes.c). The nodes thread's: its context, bucket and
+	 * consumer. Under nodes_mu: the other nodes heard of (struct peer)
+	 * and when our own beat last came back. */
+	uint64_t incarnation; /* wall-clock us at cluster_open() */
+	jsCtx *js_nodes;
+	kvStore *kv_nodes;
+	natsSubscription *nodes_sub;
+	pthread_t nodes_thread;
+	bool nodes_inited, nodes_started;
+	pthread_mutex_t nodes_mu;
+	pthread_cond_t nodes_cv; /* stopping */
+	bool nodes_stopping;
+	struct peer *peers;
+	uint64_t own_seen;
+	atomic_uint_fast64_t live_nodes, nodes_handled;
 };
 
 static inline struct tern_bytes bytes_of(const char *s)
@@ -223,5 +239,21 @@ TERN_MUST_CHECK enum tern_err clients_key(struct tern_bytes id, char *key, size_
  * TERN_E_INVALID for anything else. */
 TERN_MUST_CHECK enum tern_err clients_id(const char *key, size_t key_len, uint8_t *out,
                                          size_t *out_len);
+
+/* nodes.c: sets up the liveness state (cluster_open()). */
+void nodes_init(struct cluster *c);
+
+/* nodes.c: starts the nodes thread (cluster_start()): beats, follows the
+ * nodes bucket once JetStream is set up, acts for dead nodes.
+ * TERN_E_SYS when the thread cannot start. */
+TERN_MUST_CHECK enum tern_err nodes_start(struct cluster *c);
+
+/* nodes.c: at close, before the connections close: stops the thread,
+ * marks this node as left in the bucket (a clean stop), unsubscribes. */
+void nodes_stop(struct cluster *c);
+
+/* nodes.c: frees what nodes_init() and the thread made (after the
+ * connections closed and live_subs went to zero). */
+void nodes_free(struct cluster *c);
 
 #endif

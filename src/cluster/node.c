@@ -430,6 +430,8 @@ enum tern_err cluster_start(struct cluster *c)
 	if (pthread_create(&c->thread, NULL, control_main, c) != 0)
 		return TERN_E_SYS;
 	c->thread_started = true;
+	if (nodes_start(c))
+		return TERN_E_SYS;
 	/* A subscription made before the durable queues can exist would miss
 	 * what is published until they do: the broker opens its listeners
 	 * once JetStream is set up, as long as that takes a JetStream that
@@ -510,6 +512,8 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->claims = atomic_load(&c->claims);
 	out->claims_seen = atomic_load(&c->claims_seen);
 	out->taken_over = atomic_load(&c->taken_over);
+	out->live_nodes = atomic_load(&c->live_nodes);
+	out->nodes_handled = atomic_load(&c->nodes_handled);
 	out->dropped = atomic_load(&c->broker_dropped);
 	/* libnats counts what each subscription dropped as a slow consumer. */
 	pthread_mutex_lock(&c->mu);
@@ -656,6 +660,7 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->done, NULL);
+	nodes_init(c);
 	enum tern_err e = options(c, cfg, false, on_connected_p, on_disconnected_p,
 	                          on_reconnected_p, &c->opts_p, err, errlen);
 	if (!e)
@@ -686,6 +691,8 @@ void cluster_close(struct cluster *c)
 {
 	if (!c)
 		return;
+	/* First the "left" mark, while the connection is there. */
+	nodes_stop(c);
 	pthread_mutex_lock(&c->mu);
 	c->stopping = true;
 	pthread_cond_signal(&c->cv);
@@ -711,6 +718,7 @@ void cluster_close(struct cluster *c)
 	pthread_mutex_unlock(&c->mu);
 	durable_close(c);
 	durable_detach(c);
+	nodes_free(c);
 	jsCtx_Destroy(c->js);
 	jsCtx_Destroy(c->js_clients);
 	natsConnection_Destroy(c->p);
