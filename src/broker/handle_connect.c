@@ -319,13 +319,18 @@ void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t sta
 	log_write(&b->log, b->cfg.connection_messages ? LOG_TYPE_NOTICE : 0,
 	          "Client %.*s %s: taken over by another node of the cluster.", (int)cid.len,
 	          (const char *)cid.data, online ? "disconnected" : "session ended");
-	/* As a local takeover: the connection goes with 0x8E, then the
-	 * session goes here (its will goes now if still pending). Its durable
-	 * queues stay for the new node, which deletes them itself on a clean
-	 * start. */
+	/* As a local takeover: the connection goes with 0x8E and its will
+	 * follows the usual rules (at once with no Will Delay Interval).
+	 * A will still pending is cancelled, as the new connection's attach
+	 * cancels it on one node: the client is connected again, on the
+	 * other node, before its delay passed [MQTT-3.1.3-9]. Then the
+	 * session goes here; its durable queues stay for the new node, which
+	 * deletes them itself on a clean start. */
 	s = connect_take_over(w, s, cid);
-	if (s)
+	if (s) {
+		session_will_cancel(s);
 		session_destroy_moved(s);
+	}
 	if (b->cluster)
 		cluster_taken(b->cluster);
 }

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from conftest import free_port
-from helpers import read_log, wait_for
+import mqtt_raw as m
+from helpers import read_log, unique, wait_for
 from test_observability import scrape
 
 pytestmark = pytest.mark.ternd_only
@@ -89,3 +90,76 @@ def test_the_first_name_dying_hands_over_to_the_next(cluster_factory):
     assert all_see((b, k), 2, timeout=DEAD_S + SLACK_S)
     assert wait_for(lambda: acted(b, a) == 1, timeout=SLACK_S), read_log(b)[-2000:]
     assert acted(k, a) == 0
+
+
+# ---- wills ----
+
+def watch(node, topic):
+    """A raw 3.1.1 client on node subscribed to topic (QoS 1)."""
+    w = node.raw(m.V311)
+    w.connect(unique("watch"))
+    assert w.subscribe([(topic, 1)]).codes == [1]
+    return w
+
+
+def reaches(pub_node, watcher, topic, timeout=10.0):
+    """Publishes probes on pub_node until watcher gets one (bounded): the
+    watcher's interest has reached pub_node's NATS server. Drains the
+    probes."""
+    probe = pub_node.raw(m.V311)
+    probe.connect(unique("probe"))
+    deadline = time.monotonic() + timeout
+    seen = False
+    while not seen and time.monotonic() < deadline:
+        probe.publish(topic, b"probe", qos=0)
+        try:
+            seen = watcher.recv_type(m.PUBLISH, timeout=0.3).payload == b"probe"
+        except TimeoutError:
+            pass
+    probe.disconnect()
+    watcher.recv_all(0.3)
+    return seen
+
+
+def wills_in(watcher, topic, timeout):
+    """The will payloads on topic the watcher gets within timeout."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            p = watcher.recv_type(m.PUBLISH, timeout=max(0.05, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        watcher.ack(p)
+        if p.topic == topic:
+            got.append(p.payload)
+    return got
+
+
+@pytest.mark.parametrize("back", [False, True], ids=["stays away", "back on B"])
+def test_a_delayed_will_is_cancelled_by_a_reconnect_on_another_node(cluster_factory, back):
+    """[MQTT-3.1.3-9]: X (v5, session expiry 60 s, will delay 3 s) loses its
+    connection to A; the will waits on A. X back on B before the delay: A's
+    session is taken over and the will never goes, as on one node where the
+    new connection cancels it. X away: the will goes after the delay."""
+    c, (a, b) = make_nodes(cluster_factory, 2)
+    assert all_see((a, b), 2, timeout=30)
+    topic, cid = unique("delayed"), unique("dx")
+    w = watch(b, topic)
+    assert reaches(a, w, topic)
+    x = a.raw(m.V5)
+    x.connect(cid, clean=False, properties=[(m.SESSION_EXPIRY, 60)],
+              will={"topic": topic, "payload": b"x gone", "qos": 1,
+                    "properties": [(m.WILL_DELAY, 3)]})
+    x.abort()
+    time.sleep(0.5)
+    if back:
+        again = b.raw(m.V5)
+        again.connect(cid, clean=False, properties=[(m.SESSION_EXPIRY, 60)])
+        assert wills_in(w, topic, 3 + SLACK_S) == []
+        again.disconnect(0, properties=[(m.SESSION_EXPIRY, 0)])
+    else:
+        t0 = time.monotonic()
+        assert wills_in(w, topic, 3 + SLACK_S) == [b"x gone"]
+        assert time.monotonic() - t0 >= 2.0, "the will came before its delay"
+    w.disconnect()
