@@ -14,6 +14,8 @@
  *   the node that accepts a CONNECT claims the id in a key-value bucket,
  *   every node hears of every claim, and the newest claim keeps the id
  *   (clients.c);
+ * - cluster_session_*(): the record of each session (session_record.h) in
+ *   a key-value bucket, so that it resumes on any node (sessions.c);
  * - what arrives goes to the broker through the deliver callback.
  *
  * The module knows no broker: the broker gives it callbacks (src/broker/
@@ -108,6 +110,14 @@ struct cluster_cb {
 	 * done, the node is forgotten cluster-wide; an error: called again
 	 * CLUSTER_NODE_RETRY_MS later. NULL: nothing to do. */
 	enum tern_err (*node_dead)(void *arg, const char *node, uint64_t incarnation, bool left);
+	/* The answer of cluster_session_get(token) for client_id (valid
+	 * during the call): rec[0..len) the record (session_record.h;
+	 * valid during the call, not yet decoded), or rec NULL with err
+	 * TERN_OK when the bucket has none, or rec NULL with err TERN_E_SYS
+	 * (JetStream not reachable) / TERN_E_TIMEOUT (no answer within the
+	 * bound) when it could not be looked up. On the sessions thread. */
+	void (*session_found)(void *arg, uint64_t token, struct tern_bytes client_id,
+	                      const uint8_t *rec, size_t len, enum tern_err err);
 };
 
 /* How often a node puts its heartbeat in the nodes bucket. */
@@ -159,6 +169,10 @@ struct cluster_stats {
 	uint64_t taken_over;        /* local sessions ended by another node's claim */
 	uint64_t live_nodes;        /* nodes alive, this one included (nodes.c) */
 	uint64_t nodes_handled;     /* dead nodes this node acted for */
+	uint64_t session_writes;    /* session records written or deleted */
+	uint64_t session_reads;     /* session records looked up */
+	uint64_t session_conflicts; /* writes that found another node's write first */
+	uint64_t session_stale;     /* of ours, dropped: another node's claim is newer */
 };
 
 /*
@@ -316,6 +330,42 @@ void cluster_ack_drop(struct cluster_ack *a);
  * this node only, and any other node's claim is newer.
  */
 uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id);
+
+/*
+ * Session records (sessions.c, session_record.h): the bucket
+ * "<cluster>_sessions" keeps the record of each session under the key
+ * clients_key() of its client id. Every operation is asynchronous, done on
+ * the sessions thread in call order; a record written by a node whose
+ * claim of the client id is older than the holder's of the record there
+ * (another node took the session over) is dropped, never written over the
+ * newer one.
+ */
+
+/* Writes rec[0..len) (copied), the whole record of client_id's session as
+ * this node holds it under claim (its connection's cluster_claim() stamp,
+ * 0: none). With token != 0 sets *pending and interest_done(token) follows
+ * once JetStream stored it, or could not (the write is then tried again
+ * until it goes or a newer operation of the key replaces it).
+ * TERN_E_INVALID for a client id without a key (clients_key()),
+ * TERN_E_NOMEM. */
+TERN_MUST_CHECK enum tern_err cluster_session_put(struct cluster *c, struct tern_bytes client_id,
+                                                  uint64_t claim, const uint8_t *rec, size_t len,
+                                                  uint64_t token, bool *pending);
+
+/* Deletes client_id's record: its session ended for good (not when it
+ * moved to another node). Errors as for the put. */
+TERN_MUST_CHECK enum tern_err cluster_session_del(struct cluster *c, struct tern_bytes client_id,
+                                                  uint64_t claim);
+
+/* Looks client_id's record up: session_found(token, ...) follows, within
+ * about 2 x 2 s whatever JetStream does. The revision read is what this
+ * node's next write of the key expects. Errors as for the put. */
+TERN_MUST_CHECK enum tern_err cluster_session_get(struct cluster *c, struct tern_bytes client_id,
+                                                  uint64_t token);
+
+/* Forgets what this node knew of client_id's record (its session moved to
+ * another node): writes nothing. */
+void cluster_session_forget(struct cluster *c, struct tern_bytes client_id);
 
 /* Counts a local session ended because another node claimed its client
  * id (the broker ends it on its own thread). */

@@ -3,7 +3,8 @@
  * cluster module only: node.c (connections, interest, forwarding, the
  * control thread), retained.c (the retained-message stream), durable.c
  * (the messages stream and the durable queues of persistent sessions),
- * clients.c (the clients bucket: who holds a client id).
+ * clients.c (the clients bucket: who holds a client id), sessions.c (the
+ * sessions bucket: the record of each session, on a thread of its own).
  *
  * Who touches what: the fields above `mu` are set by cluster_open() and
  * read-only after; the atomics are counters and connection states any
@@ -44,6 +45,7 @@
 #define STORE_MAX_WAITING 65536
 
 struct durable_op;
+struct session_op;
 
 /* The closure of one NATS subscription. */
 struct sub_ref {
@@ -145,6 +147,19 @@ struct cluster {
 	struct peer *peers;
 	uint64_t own_seen;
 	atomic_uint_fast64_t live_nodes, nodes_handled;
+	/* sessions.c. Under ses_mu: the queue of record operations, in
+	 * order, and the stop flag; the rest is the sessions thread's (the
+	 * keys it knows: key -> struct ses_key). js_sessions is set on the
+	 * control thread before js_up and used by the sessions thread once
+	 * js_up is seen. */
+	pthread_mutex_t ses_mu;
+	pthread_cond_t ses_cv;
+	struct session_op *ses_ops, **ses_tail;
+	bool ses_stopping, ses_started, ses_retries;
+	pthread_t ses_thread;
+	struct map ses_keys;
+	jsCtx *js_sessions;
+	atomic_uint_fast64_t ses_written, ses_read, ses_conflicts, ses_stale;
 };
 
 static inline struct tern_bytes bytes_of(const char *s)
@@ -255,5 +270,16 @@ void nodes_stop(struct cluster *c);
 /* nodes.c: frees what nodes_init() and the thread made (after the
  * connections closed and live_subs went to zero). */
 void nodes_free(struct cluster *c);
+/* sessions.c: creates the sessions bucket (control thread, NATS
+ * connected). TERN_E_SYS (logged) to be tried again later. */
+TERN_MUST_CHECK enum tern_err sessions_setup(struct cluster *c);
+
+/* sessions.c: starts the sessions thread (cluster_start()). TERN_E_SYS
+ * when it cannot. */
+TERN_MUST_CHECK enum tern_err sessions_start(struct cluster *c);
+
+/* sessions.c: at close, before the connections close: stops the thread,
+ * frees what is queued (not answered) and the context. */
+void sessions_stop(struct cluster *c);
 
 #endif

@@ -371,12 +371,12 @@ static void js_setup(struct cluster *c)
 	 * subscribes (retained, clients) is set up once, its subscription
 	 * its mark, while another is retried. */
 	if (durable_setup(c) == TERN_OK && (c->retained_sub || retained_setup(c) == TERN_OK) &&
-	    (c->clients_sub || clients_setup(c) == TERN_OK)) {
+	    (c->clients_sub || clients_setup(c) == TERN_OK) && sessions_setup(c) == TERN_OK) {
 		c->js_ready = true;
 		atomic_store_explicit(&c->js_up, true, memory_order_release);
 		log_write(c->log, LOG_TYPE_NOTICE,
 		          "Cluster: JetStream set up (messages and retained streams, clients "
-		          "bucket).");
+		          "and sessions buckets).");
 	} else {
 		c->js_retry_at = now + JS_RETRY_MS;
 	}
@@ -427,6 +427,8 @@ static void *control_main(void *arg)
 
 enum tern_err cluster_start(struct cluster *c)
 {
+	if (sessions_start(c))
+		return TERN_E_SYS;
 	if (pthread_create(&c->thread, NULL, control_main, c) != 0)
 		return TERN_E_SYS;
 	c->thread_started = true;
@@ -514,6 +516,10 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->taken_over = atomic_load(&c->taken_over);
 	out->live_nodes = atomic_load(&c->live_nodes);
 	out->nodes_handled = atomic_load(&c->nodes_handled);
+	out->session_writes = atomic_load(&c->ses_written);
+	out->session_reads = atomic_load(&c->ses_read);
+	out->session_conflicts = atomic_load(&c->ses_conflicts);
+	out->session_stale = atomic_load(&c->ses_stale);
 	out->dropped = atomic_load(&c->broker_dropped);
 	/* libnats counts what each subscription dropped as a slow consumer. */
 	pthread_mutex_lock(&c->mu);
@@ -653,11 +659,14 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->ack_mu, NULL);
 	pthread_mutex_init(&c->store_mu, NULL);
+	pthread_mutex_init(&c->ses_mu, NULL);
 	c->dur_tail = &c->dur_ops;
+	c->ses_tail = &c->ses_ops;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
+	pthread_cond_init(&c->ses_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->done, NULL);
 	nodes_init(c);
@@ -699,6 +708,7 @@ void cluster_close(struct cluster *c)
 	pthread_mutex_unlock(&c->mu);
 	if (c->thread_started)
 		pthread_join(c->thread, NULL);
+	sessions_stop(c);
 	/* Closing a connection closes its subscriptions; their completion
 	 * callbacks say when no message callback can run any more. */
 	retained_stop(c);
@@ -732,6 +742,8 @@ void cluster_close(struct cluster *c)
 	}
 	map_free(&c->interests);
 	pthread_mutex_destroy(&c->store_mu);
+	pthread_cond_destroy(&c->ses_cv);
+	pthread_mutex_destroy(&c->ses_mu);
 	pthread_mutex_destroy(&c->ack_mu);
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->cv);
