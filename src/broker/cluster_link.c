@@ -20,7 +20,8 @@
  * An interest the NATS server has confirmed is an ack of the route
  * batch that waited for it (route.c's count_interest() put the request id
  * and the worker in the token); a durable queue made for a SUBSCRIBE
- * answers the same way.
+ * answers the same way, and one that could not be made is an ack that
+ * carries the filter to refuse (the batch's refused call).
  *
  * A QoS 1/2 message a client publishes goes into the cluster's durable
  * queues (and a retained one into the retained stream) with a token of the
@@ -100,6 +101,34 @@ static void on_interest_done(void *arg, uint64_t token)
 		/* The SUBACK then never goes: say why. */
 		log_write(&b->log, LOG_TYPE_ERR, "Error: out of memory acking a subscription");
 		return;
+	}
+	it->kind = INBOX_ROUTE_ACK;
+	it->u.ack.req = token >> 16;
+	worker_post(b->workers[id], it);
+}
+
+/* A durable queue a SUBSCRIBE waited for (cluster_link_durable()): made,
+ * or not, when the subscription is to be refused (handle_subscribe.c
+ * undoes it through the batch's refused call). */
+static void on_queue_made(void *arg, uint64_t token, struct tern_bytes filter, enum tern_err err)
+{
+	struct broker *b = arg;
+	unsigned id = (unsigned)(token & 0xffffu);
+	if (id >= b->n_workers || atomic_load_explicit(&b->stop, memory_order_relaxed))
+		return;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	uint8_t *copy = it && err ? malloc(filter.len ? filter.len : 1) : NULL;
+	if (!it || (err && !copy)) {
+		/* The SUBACK then never goes (or would grant what the
+		 * cluster does not keep): say why. */
+		free(it);
+		log_write(&b->log, LOG_TYPE_ERR, "Error: out of memory answering a subscription");
+		return;
+	}
+	if (copy) {
+		memcpy(copy, filter.data, filter.len);
+		it->u.ack.refused = copy;
+		it->u.ack.rlen = (uint32_t)filter.len;
 	}
 	it->kind = INBOX_ROUTE_ACK;
 	it->u.ack.req = token >> 16;
@@ -295,6 +324,7 @@ enum tern_err cluster_link_open(struct broker *b)
 	struct cluster_cb cb = {.arg = b,
 	                        .deliver = on_deliver,
 	                        .interest_done = on_interest_done,
+	                        .queue_made = on_queue_made,
 	                        .retained = on_retained,
 	                        .taken = on_taken,
 	                        .stored = on_stored,

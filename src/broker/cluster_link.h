@@ -49,8 +49,11 @@ uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid);
 bool cluster_link_store(struct worker *w, struct msg *m);
 
 /* What a SUBSCRIBE / UNSUBSCRIBE of s on plain filter changes in the
- * cluster's durable queues: the queue made (durable; the batch's answer
- * waits for JetStream when batch is not NULL) or deleted (not durable).
+ * cluster's durable queues: the queue made (durable; with batch not NULL
+ * the batch's answer waits for JetStream, and when the queue cannot be
+ * made the ack carries the filter to refuse: route.h's refused call;
+ * NULL for a queue that exists already, updated when JetStream answers)
+ * or deleted (not durable).
  * Sets *rebind: s's queues are to be bound again once the packet is done
  * (session_durable_bind()). Nothing for a session without an expiry. */
 void cluster_link_durable(struct worker *w, struct route_batch *batch, struct session *s,

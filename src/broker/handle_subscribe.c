@@ -7,9 +7,21 @@
  * subscriptions follow the SUBACK. The answer is built now and kept in a
  * plan until then; the connection is looked up again by id when the plan
  * completes, because it may have closed in between.
+ *
+ * In a cluster, a persistent session's QoS 1/2 subscription is a durable
+ * queue (session_durable.c), and what is published on other nodes before
+ * the queue exists is not kept for it. So its SUBACK waits for JetStream
+ * to have the queue too, and a filter whose queue cannot be made
+ * (JetStream not reachable, a refusal, no answer in time) is refused:
+ * 0x80 in its place of the SUBACK [MQTT-3.9.3-1] (3.1.1 "Failure", v5
+ * "Unspecified error", section 3.9.3), as a QoS 1/2 PUBLISH is refused
+ * then: the subscription is undone (plan_refused()), so what the
+ * session holds is what was granted. A filter the session already had with
+ * a queue has its queue: it does not wait.
  */
 #include "broker/handlers.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +48,14 @@ struct retained_req {
 	uint32_t sub_id;
 };
 
+/* A subscription whose SUBACK waits for its durable queue. */
+struct queue_wait {
+	uint8_t *filter; /* owned */
+	uint16_t len;
+	uint32_t reason; /* its index in reasons */
+	size_t ret;      /* its retained request's index in ret; SIZE_MAX: none */
+};
+
 struct plan {
 	uint64_t conn_id;
 	uint64_t session_id;
@@ -45,6 +65,8 @@ struct plan {
 	uint8_t *reasons;
 	struct retained_req *ret;
 	size_t n_ret;
+	struct queue_wait *qw; /* room for n; NULL without a cluster */
+	size_t n_qw;
 };
 
 static void plan_free(void *arg)
@@ -55,6 +77,9 @@ static void plan_free(void *arg)
 	for (size_t i = 0; i < pl->n_ret; i++)
 		free(pl->ret[i].filter);
 	free(pl->ret);
+	for (size_t i = 0; i < pl->n_qw; i++)
+		free(pl->qw[i].filter);
+	free(pl->qw);
 	free(pl->reasons);
 	free(pl);
 }
@@ -65,9 +90,11 @@ static struct plan *plan_new(const struct sink *k, const struct session *s,
 	struct plan *pl = calloc(1, sizeof(*pl));
 	if (!pl)
 		return NULL;
+	bool queues = type == TERN_SUBACK && session_worker(s)->broker->cluster;
 	pl->reasons = malloc(n ? n : 1);
 	pl->ret = type == TERN_SUBACK ? calloc(n ? n : 1, sizeof(*pl->ret)) : NULL;
-	if (!pl->reasons || (type == TERN_SUBACK && !pl->ret)) {
+	pl->qw = queues ? calloc(n ? n : 1, sizeof(*pl->qw)) : NULL;
+	if (!pl->reasons || (type == TERN_SUBACK && !pl->ret) || (queues && !pl->qw)) {
 		plan_free(pl);
 		return NULL;
 	}
@@ -116,7 +143,8 @@ static void plan_send(struct worker *w, void *arg)
 		enum tern_err err = sink_send(k, &p);
 		for (size_t i = 0; (err == TERN_OK || err == TERN_E_TOO_LARGE) && i < pl->n_ret;
 		     i++)
-			send_retained(w, k->session, &pl->ret[i]);
+			if (pl->ret[i].filter) /* NULL: refused */
+				send_retained(w, k->session, &pl->ret[i]);
 	}
 	plan_free(pl);
 }
@@ -128,6 +156,51 @@ static void plan_done(struct worker *w, void *arg)
 {
 	struct plan *pl = arg;
 	session_after_commit(w, pl->session_id, plan_send, pl, plan_free);
+}
+
+/* Takes back s's subscription on filter (not shared), whose durable queue
+ * could not be made: from s, from every replica (the changes join undo)
+ * and from the queues s binds. The queue itself stays: it may be an
+ * earlier session's, on another node, with what the client is owed. */
+static void refuse_sub(struct worker *w, struct session *s, struct tern_bytes filter,
+                       struct route_batch *undo)
+{
+	struct tern_bytes cid = session_client_id(s);
+	(void)session_unsubscribe(s, filter);
+	struct route r = {.session = session_id(s), .home = (uint16_t)w->id};
+	if (route_change(w, undo, false, filter, &r))
+		log_write(&w->broker->log, LOG_TYPE_ERR,
+		          "Error: out of memory taking back a refused subscription");
+	session_durable_bind(s);
+	log_write(&w->broker->log, LOG_TYPE_NOTICE,
+	          "Client %.*s: subscription to '%.*s' refused, its durable queue could not be "
+	          "made.",
+	          (int)cid.len, (const char *)cid.data, (int)filter.len, (const char *)filter.data);
+}
+
+/* The batch's refused call: the durable queue of filter could not be made.
+ * Every entry of the SUBSCRIBE on it is refused, without its retained
+ * messages, and the subscription undone, unless a later packet changed it
+ * meanwhile (then it has no queue to wait for, or waits itself). */
+static void plan_refused(struct worker *w, void *arg, struct tern_bytes filter,
+                         struct route_batch *undo)
+{
+	struct plan *pl = arg;
+	bool hit = false;
+	for (size_t i = 0; i < pl->n_qw; i++) {
+		struct queue_wait *q = &pl->qw[i];
+		if (q->len != filter.len || memcmp(q->filter, filter.data, filter.len) != 0)
+			continue;
+		pl->reasons[q->reason] = TERN_RC_UNSPECIFIED;
+		if (q->ret != SIZE_MAX) {
+			free(pl->ret[q->ret].filter);
+			pl->ret[q->ret].filter = NULL;
+		}
+		hit = true;
+	}
+	struct session *s = hit ? session_by_id(w, pl->session_id) : NULL;
+	if (s && session_has_queue(s, filter))
+		refuse_sub(w, s, filter, undo);
 }
 
 /* Answers pl once every replica has the batch's changes. Out of memory the
@@ -208,6 +281,8 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		bool durable = session_durable_sub(s, shared, e.qos, flags);
 		if (durable)
 			flags |= ROUTE_DURABLE;
+		/* Granted before with a queue: the queue is there. */
+		bool had_queue = durable && session_has_queue(s, e.filter);
 		if (session_subscribe(s, e.filter, e.qos, flags, e.retain_handling, sub_id,
 		                      &is_new)) {
 			*reason = TERN_RC_UNSPECIFIED;
@@ -227,8 +302,25 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 			*reason = TERN_RC_UNSPECIFIED;
 			continue;
 		}
+		struct queue_wait *q = NULL;
+		if (durable && !had_queue) {
+			q = &pl->qw[pl->n_qw];
+			q->filter = malloc(e.filter.len ? e.filter.len : 1);
+			if (!q->filter) {
+				/* It could not be refused when the queue fails:
+				 * refused now. */
+				refuse_sub(w, s, e.filter, &batch);
+				*reason = TERN_RC_UNSPECIFIED;
+				continue;
+			}
+			memcpy(q->filter, e.filter.data, e.filter.len);
+			q->len = (uint16_t)e.filter.len;
+			q->reason = pl->n - 1;
+			q->ret = SIZE_MAX;
+			pl->n_qw++;
+		}
 		if (w->broker->cluster && !shared)
-			cluster_link_durable(w, &batch, s, e.filter, durable, &rebind);
+			cluster_link_durable(w, q ? &batch : NULL, s, e.filter, durable, &rebind);
 		/* The granted QoS: we support all three (section 3.9.3). */
 		*reason = e.qos;
 		log_write(&w->broker->log, LOG_TYPE_SUBSCRIBE, "%.*s %u %.*s", (int)cid.len,
@@ -247,10 +339,13 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		rr->len = (uint16_t)plain.len;
 		rr->qos = e.qos;
 		rr->sub_id = sub_id;
+		if (q)
+			q->ret = pl->n_ret;
 		pl->n_ret++;
 	}
 	if (rebind)
 		session_durable_bind(s);
+	batch.refused = plan_refused;
 	answer_when_routed(w, &batch, pl);
 }
 

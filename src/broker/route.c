@@ -39,6 +39,7 @@
 
 struct pending_ack {
 	unsigned outstanding;
+	route_refused_fn refused;
 	pending_done_fn done;
 	void *arg;
 	void (*free_arg)(void *);
@@ -107,6 +108,7 @@ void route_batch_begin(struct worker *w, struct route_batch *batch)
 {
 	batch->req = broker_new_id(w->broker);
 	batch->outstanding = 0;
+	batch->refused = NULL;
 }
 
 static void split_share(struct tern_bytes filter, struct tern_bytes *group,
@@ -223,6 +225,7 @@ enum tern_err route_batch_end(struct worker *w, struct route_batch *batch, pendi
 		return TERN_E_NOMEM;
 	}
 	p->outstanding = batch->outstanding;
+	p->refused = batch->refused;
 	p->done = done;
 	p->arg = arg;
 	p->free_arg = free_arg;
@@ -304,6 +307,25 @@ void route_inbox(struct worker *w, struct inbox_item *it)
 		break;
 	case INBOX_ROUTE_ACK: {
 		struct pending_ack *p = map64_get(&w->route->pending, it->u.ack.req);
+		if (p && it->u.ack.refused && !stopping(w)) {
+			if (p->refused) {
+				/* What undoes the change joins the batch. */
+				struct route_batch undo = {.req = it->u.ack.req};
+				p->refused(w, p->arg,
+				           (struct tern_bytes){it->u.ack.refused, it->u.ack.rlen},
+				           &undo);
+				p->outstanding += undo.outstanding;
+			} else {
+				log_write(&w->broker->log, LOG_TYPE_ERR,
+				          "Error: a refusal came for a change that expects none");
+			}
+		} else if (!p && it->u.ack.refused) {
+			/* Answered already (out of memory when it ended). */
+			log_write(&w->broker->log, LOG_TYPE_ERR,
+			          "Error: a subscription was granted although its durable queue "
+			          "could not be made");
+		}
+		free(it->u.ack.refused);
 		if (p && --p->outstanding == 0) {
 			map64_del(&w->route->pending, it->u.ack.req);
 			if (!stopping(w))

@@ -28,15 +28,24 @@ struct worker;
  * with one worker; arg is passed along. Several changes can share one done
  * call: see route_batch_*.
  */
+struct route_batch;
+/* A change of the batch that was applied but cannot stand (a cluster's
+ * durable queue could not be made for the subscription on filter:
+ * cluster_link.c), on the batch's worker before its done call; arg as for
+ * done. The changes it makes to undo it (route_change() with undo) join
+ * the batch: done waits for them too. */
+typedef void (*route_refused_fn)(struct worker *w, void *arg, struct tern_bytes filter,
+                                 struct route_batch *undo);
 struct route_batch {
 	uint64_t req;
 	unsigned outstanding;
+	route_refused_fn refused; /* NULL (route_batch_begin()): none expected */
 };
 void route_batch_begin(struct worker *w, struct route_batch *batch);
 TERN_MUST_CHECK enum tern_err route_change(struct worker *w, struct route_batch *batch, bool add,
                                            struct tern_bytes filter, const struct route *route);
 /* Ends the batch: done(w, arg) runs when all replicas have acked (now, if
- * they already have). arg is owned by the callee until done runs; free_arg
+ * they already have), after batch->refused for each refusal that came. arg is owned by the callee until done runs; free_arg
  * frees it if the worker shuts down first. TERN_E_NOMEM when it cannot
  * wait for the acks: done has then run at once. */
 TERN_MUST_CHECK enum tern_err route_batch_end(struct worker *w, struct route_batch *batch,

@@ -195,6 +195,10 @@ struct cluster_ack;
  * QoS > 0, no No Local; never without a cluster. */
 bool session_durable_sub(const struct session *s, bool shared, uint8_t qos, uint8_t flags);
 
+/* Whether s has a subscription of exactly filter that has a durable queue
+ * (ROUTE_DURABLE): the queue was made when it was granted. */
+bool session_has_queue(const struct session *s, struct tern_bytes filter);
+
 /* A message m of the durable queue of s's subscription filter, with its
  * acknowledgement handle: becomes a delivery of s (both taken). */
 void session_durable_take(struct session *s, struct tern_bytes filter, struct msg *m,

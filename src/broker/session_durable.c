@@ -46,15 +46,24 @@ bool session_durable_sub(const struct session *s, bool shared, uint8_t qos, uint
 	       !(flags & ROUTE_NO_LOCAL);
 }
 
+bool session_has_queue(const struct session *s, struct tern_bytes filter)
+{
+	const struct sub *sub = map_get(&s->subs, &s->w->broker->hash_key, filter.data, filter.len);
+	return sub && (sub->flags & ROUTE_DURABLE);
+}
+
 void session_durable_take(struct session *s, struct tern_bytes filter, struct msg *m,
                           struct cluster_ack *ack)
 {
 	const struct hash_key *key = &s->w->broker->hash_key;
 	struct sub *sub = map_get(&s->subs, key, filter.data, filter.len);
 	if (!sub || !(sub->flags & ROUTE_DURABLE)) {
-		/* Unsubscribed meanwhile, or now without a queue (QoS 0):
-		 * this queue's copy is done with. */
-		cluster_ack_done(ack);
+		/* Unsubscribed meanwhile, now without a queue (QoS 0), or
+		 * refused as its queue could not be made (the queue then
+		 * may still be an earlier session's, with what it is owed):
+		 * left in the queue, which the first two delete anyway, and
+		 * which the session no longer binds. */
+		cluster_ack_drop(ack);
 		msg_unref(m);
 		return;
 	}

@@ -85,6 +85,11 @@ struct inbox_item {
 		} route;
 		struct {
 			uint64_t req;
+			/* A subscription of the batch that must be refused,
+			 * its durable queue not made (cluster_link.c): its
+			 * filter (owned); NULL: none. */
+			uint8_t *refused;
+			uint32_t rlen;
 		} ack;
 		struct {
 			struct msg *msg; /* owned reference */

@@ -73,8 +73,16 @@ struct cluster_cb {
 	void (*deliver)(void *arg, struct msg *m, const struct cluster_share *share);
 	/* The NATS server now has the interest an add of cluster_interest()
 	 * asked for with this token (also when NATS could not be reached: a
-	 * subscription is never held back for good). */
+	 * subscription is never held back for good; what it misses meanwhile
+	 * is QoS 0 or at most once anyway). */
 	void (*interest_done)(void *arg, uint64_t token);
+	/* The answer to a cluster_durable_add() with a token: TERN_OK once
+	 * JetStream has the durable queue; TERN_E_SYS when it could not be
+	 * made (JetStream not reachable, a refusal, no answer within
+	 * CLUSTER_QUEUE_WAIT_MS): what is published meanwhile is not kept
+	 * for the subscription, which must then be refused. filter is the
+	 * add's (valid during the call). */
+	void (*queue_made)(void *arg, uint64_t token, struct tern_bytes filter, enum tern_err err);
 	/* A retained message of the cluster, or (empty payload) the end of
 	 * one, in the order of the cluster's retained stream: every node's
 	 * retained store follows it. Takes the caller's reference of m. */
@@ -142,6 +150,10 @@ struct cluster_cb {
 /* How long cluster_store() waits for JetStream's answer before it reports
  * a failure. */
 #define CLUSTER_STORE_WAIT_MS 10000
+/* How long a cluster_durable_add() with a token may wait, from the call,
+ * for its turn on the control thread before it is answered as failed
+ * (plus at most one JetStream request under way then). */
+#define CLUSTER_QUEUE_WAIT_MS 10000
 
 /* Counters, read with cluster_stats(). */
 struct cluster_stats {
@@ -263,11 +275,20 @@ bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct 
  * no "$share/") of client client_id's persistent session: one durable
  * consumer per subject of the filter (two for one ending in "/#"), ack
  * explicit, new messages only, ack wait CLUSTER_ACK_WAIT_MS, at most
- * max_inflight unacked messages. Done on the control thread; with token
- * != 0 sets *pending and interest_done(token) follows once JetStream has it
- * (or could not be reached: a subscription is never held back for good;
- * the consumer is then made once JetStream is back). TERN_E_INVALID for a
- * filter NATS cannot carry, TERN_E_NOMEM.
+ * max_inflight unacked messages. Done on the control thread, in order with
+ * the other queue operations.
+ * - token != 0 (a SUBSCRIBE waits for it): sets *pending, and
+ *   queue_made(token, filter, err) follows, once: TERN_OK when JetStream
+ *   has the queue, TERN_E_SYS when it could not be made (JetStream not
+ *   reachable now, it refused, no answer in time). A failed add is not
+ *   tried again: the broker refuses the subscription. A queue JetStream
+ *   made although its answer did not come stays, as an earlier session's
+ *   queue must (the next add of the filter finds it by name; a clean start
+ *   deletes it).
+ * - token 0 (a queue that exists already, being updated): tried again
+ *   while JetStream does not answer.
+ * TERN_E_INVALID for a filter NATS cannot carry, TERN_E_NOMEM (no callback
+ * then).
  */
 TERN_MUST_CHECK enum tern_err cluster_durable_add(struct cluster *c, struct tern_bytes client_id,
                                                   struct tern_bytes filter, uint32_t max_inflight,

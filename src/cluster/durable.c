@@ -61,7 +61,8 @@ enum op_kind { OP_ADD, OP_DEL, OP_DEL_CLIENT, OP_BIND, OP_UNBIND };
 
 /* One consumer an operation is about. */
 struct op_cons {
-	uint8_t *filter; /* the subscription's, in a bind (owned) */
+	uint8_t *filter; /* the subscription's, in a bind and in cons[0] of an
+	                  * add (owned) */
 	uint32_t flen;
 	char *subject; /* its filter subject (add only) */
 	char name[DURABLE_NAME_MAX];
@@ -71,6 +72,7 @@ struct durable_op {
 	struct durable_op *next;
 	enum op_kind kind;
 	uint64_t token;
+	uint64_t deadline; /* an add with a token: monotonic ms it is failed at */
 	uint32_t max_inflight;
 	uint64_t session;
 	uint16_t home;
@@ -281,7 +283,16 @@ enum tern_err cluster_durable_add(struct cluster *c, struct tern_bytes client_id
 		free(op);
 		return err;
 	}
+	/* The filter, for the answer (queue_made) to name. */
+	op->cons[0].filter = malloc(filter.len ? filter.len : 1);
+	if (!op->cons[0].filter) {
+		op_free(op);
+		return TERN_E_NOMEM;
+	}
+	memcpy(op->cons[0].filter, filter.data, filter.len);
+	op->cons[0].flen = (uint32_t)filter.len;
 	op->token = token;
+	op->deadline = mono_ms() + CLUSTER_QUEUE_WAIT_MS;
 	op->max_inflight = max_inflight ? max_inflight : 1;
 	op_post(c, op);
 	if (pending && token)
@@ -651,9 +662,10 @@ static bool transient(natsStatus st, jsErrCode jerr)
 	        st == NATS_CONNECTION_DISCONNECTED || st == NATS_NOT_YET_CONNECTED);
 }
 
-/* Creates or updates op's consumers. Returns false when it is to be
- * tried again. */
-static bool do_add(struct cluster *c, struct durable_op *op)
+/* Creates or updates op's consumers. TERN_OK when JetStream has them,
+ * TERN_E_TIMEOUT when it did not answer (worth trying again), TERN_E_SYS
+ * when it refused (logged). */
+static enum tern_err do_add(struct cluster *c, struct durable_op *op)
 {
 	char stream[SUBJECT_CLUSTER_MAX + 16], deliver[SUBJECT_CLUSTER_MAX + DURABLE_NAME_MAX + 8];
 	snprintf(stream, sizeof(stream), STREAM_FMT, c->prefix);
@@ -680,13 +692,42 @@ static bool do_add(struct cluster *c, struct durable_op *op)
 		}
 		if (st != NATS_OK) {
 			if (transient(st, jerr))
-				return false;
+				return TERN_E_TIMEOUT;
 			log_write(c->log, LOG_TYPE_ERR,
 			          "Cluster: cannot create durable queue %s: %s (JetStream error "
 			          "%d)",
 			          op->cons[i].name, natsStatus_GetText(st), (int)jerr);
+			return TERN_E_SYS;
 		}
 	}
+	return TERN_OK;
+}
+
+/* Runs an add; returns whether it is done with (false: try again later).
+ * *js_ok goes false when JetStream did not answer. An add a SUBSCRIBE
+ * waits for is answered now, whatever happened: tried when JetStream is
+ * reachable and its time is not up, failed otherwise, never kept for
+ * later, as the broker refuses its subscription then. */
+static bool run_add(struct cluster *c, struct durable_op *op, bool *js_ok)
+{
+	enum tern_err err = TERN_E_TIMEOUT;
+	if (*js_ok && !(op->token && mono_ms() >= op->deadline)) {
+		err = do_add(c, op);
+		if (err == TERN_E_TIMEOUT)
+			*js_ok = false;
+	}
+	if (!op->token)
+		return err != TERN_E_TIMEOUT;
+	if (err)
+		log_write(c->log, LOG_TYPE_WARNING,
+		          "Cluster: the durable queue of a subscription to '%.*s' could not be "
+		          "made (%s); the subscription is refused.",
+		          (int)op->cons[0].flen, (const char *)op->cons[0].filter,
+		          err == TERN_E_TIMEOUT ? "JetStream not reachable" : "JetStream refused");
+	c->cb.queue_made(c->cb.arg, op->token,
+	                 (struct tern_bytes){op->cons[0].filter, op->cons[0].flen},
+	                 err ? TERN_E_SYS : TERN_OK);
+	op->token = 0;
 	return true;
 }
 
@@ -843,7 +884,7 @@ void durable_run(struct cluster *c)
 		bool done = true;
 		switch (op->kind) {
 		case OP_ADD:
-			done = js_ok && (js_ok = do_add(c, op));
+			done = run_add(c, op, &js_ok);
 			break;
 		case OP_DEL:
 			done = js_ok && (js_ok = do_del(c, op));
@@ -858,13 +899,6 @@ void durable_run(struct cluster *c)
 		case OP_UNBIND:
 			unbind(c, op->session);
 			break;
-		}
-		/* An add is answered at its first try: the subscription goes
-		 * on even when JetStream is away (its queue then starts once
-		 * the consumer is made). */
-		if (op->token) {
-			c->cb.interest_done(c->cb.arg, op->token);
-			op->token = 0;
 		}
 		if (done) {
 			op_free(op);

@@ -72,10 +72,14 @@ def _end(proc, sig=signal.SIGTERM, grace=5.0):
 
 
 class NatsServer:
-    """One nats-server with JetStream, its store in `directory`/store."""
+    """One nats-server with JetStream, its store in `directory`/store. With
+    no_advertise, it does not tell its clients the URLs of the other servers
+    of its cluster, so a ternd pointed at it alone loses NATS when it dies
+    (libnats otherwise fails over to the servers it was told of)."""
 
-    def __init__(self, directory, name=None, cluster_name=None):
+    def __init__(self, directory, name=None, cluster_name=None, no_advertise=False):
         self.dir = str(directory)
+        self.no_advertise = no_advertise
         os.makedirs(self.dir, exist_ok=True)
         self.name = name or unique_name("nats")
         self.cluster_name = cluster_name
@@ -108,6 +112,8 @@ class NatsServer:
                   "--cluster", self.route_url]
             if self.routes:
                 a += ["--routes", ",".join(self.routes)]
+            if self.no_advertise:
+                a += ["--no_advertise=true"]
         return a
 
     def spawn(self):
@@ -202,12 +208,13 @@ class NatsServer:
 class NatsCluster:
     """`n` nats-servers routed to each other: one JetStream cluster."""
 
-    def __init__(self, directory, n=3, name=None):
+    def __init__(self, directory, n=3, name=None, no_advertise=False):
         self.dir = str(directory)
         self.name = name or unique_name("nc")
         self.servers = [NatsServer(os.path.join(self.dir, "nats%d" % i),
                                    name="%s-n%d" % (self.name, i),
-                                   cluster_name=self.name) for i in range(n)]
+                                   cluster_name=self.name, no_advertise=no_advertise)
+                        for i in range(n)]
 
     @property
     def urls(self):
@@ -316,13 +323,15 @@ class TerndNode(Broker):
 class Cluster:
     """A NatsCluster of `nats_n` servers and `nodes` ternd nodes. Node i
     points at nats-server i mod nats_n (nats="own"), or at every server
-    (nats="all"; libnats then picks one at random and fails over)."""
+    (nats="all"; libnats then picks one at random and fails over). With
+    no_advertise (NatsServer), a node knows its own nats-server only."""
 
     def __init__(self, directory, nodes=3, nats_n=3, nats="own", cluster_name=None,
-                 replicas=None, workers=1, extra=()):
+                 replicas=None, workers=1, extra=(), no_advertise=False):
         self.dir = str(directory)
         self.cluster_name = cluster_name or unique_name("tern")
-        self.nats = NatsCluster(os.path.join(self.dir, "nats"), nats_n)
+        self.nats = NatsCluster(os.path.join(self.dir, "nats"), nats_n,
+                                no_advertise=no_advertise)
         self.mode = nats
         self.replicas = replicas
         self.workers = workers

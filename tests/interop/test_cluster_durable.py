@@ -14,8 +14,10 @@ import time
 
 import pytest
 
+from conftest import free_port
 import mqtt_raw as m
 from helpers import PahoClient, unique, wait_for
+from test_observability import scrape
 
 pytestmark = pytest.mark.ternd_only
 
@@ -159,3 +161,98 @@ def test_a_session_taken_over_by_another_node_keeps_its_queue(cluster_factory):
     assert take_all(s3, 1, timeout=10) == collections.Counter({b"new": 1})
     pub.disconnect()
     s3.close()
+
+
+def publish_acked(pub, topic, payloads, timeout=30.0):
+    """Publishes each payload at QoS 1 with raw v5 client pub until its
+    PUBACK is a success (0x00, or 0x10 No matching subscribers): a node
+    refuses (0x80) what JetStream could not store, as while the JetStream
+    cluster elects a new stream leader."""
+    deadline = time.monotonic() + timeout
+    for i, payload in enumerate(payloads):
+        while True:
+            pub.send(m.publish(topic, payload, 1, pid=1 + i % 60000, version=m.V5))
+            ack = pub.recv_type(m.PUBACK, timeout=max(0.1, deadline - time.monotonic()))
+            if ack.rc < 0x80:
+                break
+            assert time.monotonic() < deadline, "no successful PUBACK for %r" % (payload,)
+            time.sleep(0.2)
+
+
+def test_a_subscription_whose_queue_cannot_be_made_is_refused(cluster_factory):
+    """A persistent session's QoS 1/2 subscription is a durable queue, and
+    what other nodes publish before the queue exists is not kept for it. So
+    while node A's nats-server is down (A cannot reach JetStream), A refuses
+    such a subscription: 0x80 in its place of the SUBACK [MQTT-3.9.3-1]
+    (3.1.1 Failure, v5 Unspecified error, section 3.9.3), as it refuses a
+    QoS 1/2 PUBLISH then, while granting the QoS 0 filter of the same
+    SUBSCRIBE. The refused subscription is undone: neither a local QoS 0
+    publish nor what node B publishes meanwhile reaches the session, then or
+    after NATS is back. Once A's nats-server is back, the same SUBSCRIBE is
+    granted, and everything B publishes after that SUBACK is queued for the
+    session: the client, away at once, gets all of it when it comes back.
+    JetStream cluster of three with cluster_replicas 3, so B (on another
+    nats-server) keeps its quorum, whose servers do not advertise the
+    others, so A has no other server to fail over to; two workers per node, so the refusal
+    also undoes the other worker's router replica."""
+    c = cluster_factory(nodes=0, nats_n=3, replicas=3, workers=2, no_advertise=True)
+    port = free_port()
+    a = c.add_node(extra=["http_listener %d" % port])
+    b = c.add_node()
+    topic, t0 = unique("late"), unique("late0")
+    pub_b = b.raw(m.V5, timeout=30.0)
+    pub_b.connect(unique("pubb"))
+    c.nats.kill(0)
+    assert wait_for(lambda: scrape(port)["tern_cluster_connected"] == 0.0, timeout=10)
+    local = PahoClient(a)
+    sessions = {}
+    for version in (m.V311, m.V5):
+        cid = unique("late%d" % version)
+        s = a.raw(version, timeout=20.0)
+        if version == m.V5:
+            s.connect(cid, clean=False, properties={m.SESSION_EXPIRY: 3600})
+        else:
+            s.connect(cid, clean=False)
+        ack = s.subscribe([(topic, 1), (t0, 0)])
+        assert ack.codes == [0x80, 0x00], (version, ack)
+        sessions[version] = (cid, s)
+    # B's JetStream keeps its quorum: what it acknowledges is stored.
+    publish_acked(pub_b, topic, [b"away%d" % i for i in range(5)])
+    local.publish(topic, b"local", qos=0)
+    local.publish(t0, b"granted", qos=0)
+    for version, (cid, s) in sessions.items():
+        p = s.recv_publish(timeout=5.0)
+        assert p.payload == b"granted", (version, p)
+        with pytest.raises(TimeoutError):
+            s.recv_publish(timeout=1.0)
+        s.disconnect()
+
+    c.nats.restart(0)
+    assert wait_for(lambda: scrape(port)["tern_cluster_connected"] == 1.0 and
+                    scrape(port)["tern_cluster_jetstream"] == 1.0, timeout=30)
+    for version, (cid, _) in sessions.items():
+        s = a.raw(version, timeout=20.0)
+        if version == m.V5:
+            s.connect(cid, clean=False, properties={m.SESSION_EXPIRY: 3600})
+        else:
+            s.connect(cid, clean=False)
+        ack = s.subscribe([(topic, 1)])
+        assert ack.codes == [0x01], (version, ack)
+        s.disconnect()
+    n = 20
+    publish_acked(pub_b, topic, [b"back%02d" % i for i in range(n)])
+    for version, (cid, _) in sessions.items():
+        # The session resumes with its subscription and what it queued.
+        s = a.raw(version, timeout=20.0)
+        if version == m.V5:
+            ack = s.connect(cid, clean=False, properties={m.SESSION_EXPIRY: 3600})
+        else:
+            ack = s.connect(cid, clean=False)
+        assert ack.session_present
+        got = take_all(s, n, timeout=20)
+        # Nothing of the outage (there was no subscription then), all
+        # that came after the SUBACK.
+        assert sorted(got) == [b"back%02d" % i for i in range(n)], (version, sorted(got))
+        s.close()
+    pub_b.close()
+    local.disconnect()
