@@ -2,7 +2,9 @@
  * auth.c - the broker's use of password_file and acl_file (src/auth).
  *
  * The loaded files form one immutable auth_state, shared by all workers
- * and reference-counted. Each worker reads only its own pointer to it, so
+ * and reference-counted. It holds one set of files, or with
+ * per_listener_settings one per listener (mosquitto's security options of
+ * a listener), found by the index of the listener a client connected on. Each worker reads only its own pointer to it, so
  * checks take no lock. A reload (SIGHUP) loads the files into a new state
  * on the main thread and hands it to every worker through its inbox; each
  * worker swaps its pointer and drops its reference to the old state, and
@@ -35,17 +37,33 @@
 #include "tern/codec.h"
 #include "util/log.h"
 
-struct auth_state {
+struct auth_files {
 	struct passwd_db *pw; /* NULL: no password_file */
 	struct acl_db *acl;   /* NULL: no acl_file (everything allowed) */
+};
+
+struct auth_state {
+	struct auth_files set[MAX_LISTENERS]; /* [0] only, or one per listener */
+	unsigned n_sets;
 	atomic_uint refs;
 };
 
 static void state_free(struct auth_state *a)
 {
-	passwd_free(a->pw);
-	acl_free(a->acl);
+	for (unsigned i = 0; i < a->n_sets; i++) {
+		passwd_free(a->set[i].pw);
+		acl_free(a->set[i].acl);
+	}
 	free(a);
+}
+
+/* The files in force for listener (NULL for AUTH_LISTENER_NONE with
+ * per_listener_settings: no one set applies). */
+static const struct auth_files *files_of(const struct auth_state *a, unsigned listener)
+{
+	if (a->n_sets == 1)
+		return &a->set[0];
+	return listener < a->n_sets ? &a->set[listener] : NULL;
 }
 
 void auth_unref(struct auth_state *a)
@@ -62,16 +80,23 @@ static TERN_MUST_CHECK enum tern_err load(struct broker *b, unsigned refs, struc
 	if (!a)
 		return TERN_E_NOMEM;
 	atomic_init(&a->refs, refs);
+	a->n_sets =
+	        cfg->per_listener_settings && cfg->n_listeners > 1 ? (unsigned)cfg->n_listeners : 1;
 	char err[512];
-	if (cfg->password_file[0] && passwd_load(cfg->password_file, &a->pw, err, sizeof(err))) {
-		log_write(&b->log, LOG_TYPE_ERR, "Error: password_file: %s", err);
-		state_free(a);
-		return TERN_E_CONFIG;
-	}
-	if (cfg->acl_file[0] && acl_load(cfg->acl_file, &a->acl, err, sizeof(err))) {
-		log_write(&b->log, LOG_TYPE_ERR, "Error: acl_file: %s", err);
-		state_free(a);
-		return TERN_E_CONFIG;
+	for (unsigned i = 0; i < a->n_sets; i++) {
+		const struct security_cfg *sec = config_security(cfg, i);
+		struct auth_files *f = &a->set[i];
+		if (sec->password_file[0] &&
+		    passwd_load(sec->password_file, &f->pw, err, sizeof(err))) {
+			log_write(&b->log, LOG_TYPE_ERR, "Error: password_file: %s", err);
+			state_free(a);
+			return TERN_E_CONFIG;
+		}
+		if (sec->acl_file[0] && acl_load(sec->acl_file, &f->acl, err, sizeof(err))) {
+			log_write(&b->log, LOG_TYPE_ERR, "Error: acl_file: %s", err);
+			state_free(a);
+			return TERN_E_CONFIG;
+		}
 	}
 	*out = a;
 	return TERN_OK;
@@ -85,7 +110,10 @@ enum tern_err auth_init(struct broker *b)
 		return err;
 	for (unsigned i = 0; i < b->n_workers; i++)
 		b->workers[i]->auth = a;
-	if (!b->cfg.password_file[0])
+	bool any = false;
+	for (unsigned i = 0; i < a->n_sets; i++)
+		any |= a->set[i].pw != NULL;
+	if (!any)
 		return TERN_OK;
 	/* Half the cores: the workers keep the rest for the clients. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -134,14 +162,15 @@ void auth_swap(struct worker *w, struct auth_state *a)
 	auth_unref(old);
 }
 
-enum tern_err auth_ask(struct worker *w, uint64_t conn_id, const struct tern_connect *p,
-                       uint8_t *rc)
+enum tern_err auth_ask(struct worker *w, unsigned listener, uint64_t conn_id,
+                       const struct tern_connect *p, uint8_t *rc)
 {
 	struct auth_state *a = w->auth;
+	const struct auth_files *f = files_of(a, listener);
 	atomic_fetch_add(&a->refs, 1);
 	enum tern_err err = auth_pool_submit(
-	        w->broker->auth_pool, w, conn_id, a, a->pw, p->username.data, p->username.len,
-	        p->has_password ? p->password.data : NULL, p->password.len);
+	        w->broker->auth_pool, w, conn_id, a, f ? f->pw : NULL, p->username.data,
+	        p->username.len, p->has_password ? p->password.data : NULL, p->password.len);
 	if (err) {
 		auth_unref(a);
 		/* A full queue means more CONNECTs than the threads can
@@ -154,11 +183,13 @@ enum tern_err auth_ask(struct worker *w, uint64_t conn_id, const struct tern_con
 	return TERN_E_INCOMPLETE;
 }
 
-enum tern_err auth_check(const struct worker *w, const struct tern_connect *p, uint8_t *rc)
+enum tern_err auth_check(const struct worker *w, unsigned listener, const struct tern_connect *p,
+                         uint8_t *rc)
 {
 	const struct auth_state *a = w->auth;
+	const struct auth_files *f = a ? files_of(a, listener) : NULL;
 	*rc = TERN_RC_SUCCESS;
-	if (a && a->pw && p->has_username) {
+	if (f && f->pw && p->has_username) {
 		/* A username, when given, must be right, even where anonymous
 		 * clients are welcome (as in mosquitto). The pool exists
 		 * whenever a password_file is configured. */
@@ -167,33 +198,34 @@ enum tern_err auth_check(const struct worker *w, const struct tern_connect *p, u
 	/* Left: no username, or no password_file to check one against. With
 	 * allow_anonymous false neither gets in: Not authorized, as mosquitto
 	 * answers both. */
-	if (!w->broker->cfg.allow_anonymous)
+	if (!config_allow_anonymous(&w->broker->cfg, listener))
 		*rc = TERN_RC_NOT_AUTHORIZED;
 	return TERN_OK;
 }
 
-const char *auth_anonymous_refusal(const struct worker *w, const struct tern_connect *p, uint8_t rc)
+const char *auth_anonymous_refusal(const struct worker *w, unsigned listener,
+                                   const struct tern_connect *p, uint8_t rc)
 {
 	const struct config *cfg = &w->broker->cfg;
 	const struct auth_state *a = w->auth;
-	bool checked = a && a->pw && p->has_username;
-	if (rc != TERN_RC_NOT_AUTHORIZED || cfg->allow_anonymous || checked)
+	const struct auth_files *f = a ? files_of(a, listener) : NULL;
+	bool checked = f && f->pw && p->has_username;
+	if (rc != TERN_RC_NOT_AUTHORIZED || config_allow_anonymous(cfg, listener) || checked)
 		return NULL;
+	bool set = config_allow_anonymous_set(cfg, listener);
 	/* The log is where an operator finds out why nobody gets in: name
 	 * the directive. */
 	if (p->has_username)
-		return cfg->allow_anonymous_set
-		               ? "not authorized: no password_file to check the username "
-		                 "against (allow_anonymous false); set password_file"
-		               : "not authorized: no password_file to check the username "
-		                 "against, and allow_anonymous defaults to false once a "
-		                 "listener is configured; set password_file, or "
-		                 "allow_anonymous true";
-	return cfg->allow_anonymous_set
-	               ? "not authorized: no username (allow_anonymous false)"
-	               : "not authorized: no username, and allow_anonymous defaults to "
-	                 "false once a listener is configured; set allow_anonymous true, "
-	                 "or give clients a username and password (password_file)";
+		return set ? "not authorized: no password_file to check the username "
+		             "against (allow_anonymous false); set password_file"
+		           : "not authorized: no password_file to check the username "
+		             "against, and allow_anonymous defaults to false once a "
+		             "listener is configured; set password_file, or "
+		             "allow_anonymous true";
+	return set ? "not authorized: no username (allow_anonymous false)"
+	           : "not authorized: no username, and allow_anonymous defaults to "
+	             "false once a listener is configured; set allow_anonymous true, "
+	             "or give clients a username and password (password_file)";
 }
 
 static bool has_prefix(struct tern_bytes t, const char *prefix)
@@ -227,8 +259,22 @@ static enum dollar_write dollar_write(struct tern_bytes topic)
 	return DOLLAR_EXPLICIT;
 }
 
-bool auth_allowed(const struct worker *w, const uint8_t *cid, size_t cid_len, const uint8_t *user,
-                  size_t ulen, bool has_user, struct tern_bytes topic, int access)
+/* One set's verdict, after the rules for '$'. */
+static bool files_allow(const struct auth_files *f, enum dollar_write d, const uint8_t *cid,
+                        size_t cid_len, const uint8_t *user, size_t ulen, bool has_user,
+                        struct tern_bytes topic, int access)
+{
+	if (d == DOLLAR_NEVER || (d == DOLLAR_EXPLICIT && !f->acl))
+		return false;
+	if (!f->acl)
+		return true;
+	return acl_allowed(f->acl, cid, cid_len, has_user ? user : NULL, ulen, topic.data,
+	                   topic.len, (enum acl_access)access);
+}
+
+bool auth_allowed(const struct worker *w, unsigned listener, const uint8_t *cid, size_t cid_len,
+                  const uint8_t *user, size_t ulen, bool has_user, struct tern_bytes topic,
+                  int access)
 {
 	const struct auth_state *a = w->auth;
 	/* $SYS is the broker's and $share names subscriptions: "The Server
@@ -238,10 +284,13 @@ bool auth_allowed(const struct worker *w, const uint8_t *cid, size_t cid_len, co
 	 * wildcard matches no '$' topic [MQTT-4.7.2-1], so `topic write #`
 	 * does not. */
 	enum dollar_write d = access == ACL_WRITE ? dollar_write(topic) : DOLLAR_OPEN;
-	if (d == DOLLAR_NEVER || (d == DOLLAR_EXPLICIT && (!a || !a->acl)))
-		return false;
-	if (!a || !a->acl)
-		return true;
-	return acl_allowed(a->acl, cid, cid_len, has_user ? user : NULL, ulen, topic.data,
-	                   topic.len, (enum acl_access)access);
+	if (!a)
+		return d == DOLLAR_OPEN;
+	const struct auth_files *f = files_of(a, listener);
+	if (f)
+		return files_allow(f, d, cid, cid_len, user, ulen, has_user, topic, access);
+	for (unsigned i = 0; i < a->n_sets; i++)
+		if (files_allow(&a->set[i], d, cid, cid_len, user, ulen, has_user, topic, access))
+			return true;
+	return false;
 }

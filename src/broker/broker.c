@@ -281,6 +281,7 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 	for (size_t l = 0; l < cfg->n_listeners; l++) {
 		struct listener *li = &b->listeners[l];
 		li->cfg = &b->cfg.listeners[l];
+		li->index = (uint8_t)l;
 		li->base = &transport_tcp;
 		if (li->cfg->certfile[0]) {
 			char why[512];

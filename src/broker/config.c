@@ -14,15 +14,23 @@
 #include "store/store.h"
 #include "util/log.h"
 
+void config_security_defaults(struct security_cfg *sec)
+{
+	memset(sec, 0, sizeof(*sec));
+	/* Local mode's value; config_from_args() turns it to false when a
+	 * listener is configured and the file does not say otherwise. */
+	sec->allow_anonymous = true;
+	sec->allow_zero_length_clientid = true;
+	strcpy(sec->auto_id_prefix, "auto-");
+}
+
 void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->workers = 0;
 	/* Local mode's value; config_from_args() turns it to false when a
 	 * listener is configured and the file does not say otherwise. */
-	cfg->allow_anonymous = true;
-	cfg->allow_zero_length_clientid = true;
-	strcpy(cfg->auto_id_prefix, "auto-");
+	config_security_defaults(&cfg->sec);
 	cfg->max_inflight_messages = 20;
 	cfg->max_queued_messages = 1000;
 	cfg->max_stall_time = 30;
@@ -204,8 +212,11 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 	 * reach; once the broker is open to the network, they are refused
 	 * unless allow_anonymous says otherwise (mosquitto 2's default). */
 	cfg->local_only = !configured && config_is_loopback(cfg->listeners[0].bind);
-	if (!cfg->allow_anonymous_set)
-		cfg->allow_anonymous = cfg->local_only;
+	if (!cfg->sec.allow_anonymous_set)
+		cfg->sec.allow_anonymous = cfg->local_only;
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		if (!cfg->listeners[i].sec.allow_anonymous_set)
+			cfg->listeners[i].sec.allow_anonymous = cfg->local_only;
 	if (config_check(cfg, err, errlen))
 		return TERN_E_INVALID;
 	if (test_config) {

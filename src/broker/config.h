@@ -20,6 +20,27 @@
 
 #define MAX_LISTENERS 16
 
+/* The authentication and access settings that mosquitto's
+ * per_listener_settings makes per listener (password_file, acl_file,
+ * allow_anonymous, allow_zero_length_clientid, auto_id_prefix): struct
+ * config's own, for every listener, unless per_listener_settings is true;
+ * then each listener's. Read them through config_security(). */
+struct security_cfg {
+	char password_file[256]; /* mosquitto_passwd format; "": none */
+	char acl_file[256];      /* mosquitto acl_file format; "": none */
+	char auto_id_prefix[32]; /* prefix of assigned client ids */
+	/* Let clients in without a username. Defaults (config_from_args),
+	 * as in mosquitto 2: true in local mode, false once the
+	 * configuration defines a listener or the command line binds a
+	 * non-loopback address. */
+	bool allow_anonymous;
+	bool allow_anonymous_set;        /* the file says so: no default applies */
+	bool allow_zero_length_clientid; /* assign ids to clients that send none */
+};
+
+/* listener_allow_anonymous, zero when not given. */
+enum listener_anon { LISTENER_ANON_UNSET, LISTENER_ANON_FALSE, LISTENER_ANON_TRUE };
+
 /* One listener; the TLS settings follow the `listener` line they belong
  * to, as in mosquitto. TLS is on when certfile is set. */
 struct listener_cfg {
@@ -35,6 +56,13 @@ struct listener_cfg {
 	bool require_certificate;
 	bool use_identity_as_username;
 	bool websockets; /* `protocol websockets` */
+	/* Its own security settings, in force with per_listener_settings. */
+	struct security_cfg sec;
+	/* mosquitto 2.1's listener_allow_anonymous (enum listener_anon) and
+	 * listener_auto_id_prefix (""), which override the security
+	 * settings for this listener whatever per_listener_settings says. */
+	uint8_t listener_allow_anonymous;
+	char listener_auto_id_prefix[32];
 };
 
 enum storage_kind { STORAGE_MEMORY, STORAGE_SQLITE };
@@ -45,25 +73,19 @@ struct config {
 	struct listener_cfg listeners[MAX_LISTENERS];
 	size_t n_listeners;
 	unsigned workers; /* 0: one per core */
-	/* Let clients in without a username. Defaults (config_from_args), as
-	 * in mosquitto 2: true in local mode, false once the configuration
-	 * defines a listener or the command line binds a non-loopback
-	 * address. */
-	bool allow_anonymous;
-	bool allow_anonymous_set; /* the file says so: no default applies */
+	/* The security settings of every listener, unless
+	 * per_listener_settings (then each listener has its own). */
+	struct security_cfg sec;
+	bool per_listener_settings;
 	/* No listener configured and the one from the command line is on a
 	 * loopback address (127.0.0.1 unless -b says otherwise): mosquitto's
 	 * "local only mode". Set by config_from_args. */
 	bool local_only;
-	bool allow_zero_length_clientid;       /* assign ids to clients that send none */
-	char auto_id_prefix[32];               /* prefix of assigned client ids */
 	uint32_t persistent_client_expiration; /* seconds for v3 persistent
 						* sessions; 0: never expire */
 	bool queue_qos0_messages;              /* queue QoS 0 for offline sessions */
 	char pid_file[256];
-	char user[64];           /* drop root privileges to this user */
-	char password_file[256]; /* mosquitto_passwd format; "": none */
-	char acl_file[256];      /* mosquitto acl_file format; "": none */
+	char user[64]; /* drop root privileges to this user */
 	uint32_t
 	        max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
 	uint32_t max_queued_messages; /* per session; 0: no bound */
@@ -108,6 +130,37 @@ struct config {
 	char cluster_password[128];    /* its password */
 	char cluster_credentials[256]; /* NATS .creds file ("": none) */
 };
+
+/* The security settings in force for listener i (an index of
+ * cfg->listeners): the listener's own with per_listener_settings, else the
+ * broker's. */
+static inline const struct security_cfg *config_security(const struct config *cfg, size_t i)
+{
+	return cfg->per_listener_settings ? &cfg->listeners[i].sec : &cfg->sec;
+}
+
+/* Whether listener i lets clients in without a username:
+ * listener_allow_anonymous when given, else its security settings'. */
+static inline bool config_allow_anonymous(const struct config *cfg, size_t i)
+{
+	uint8_t own = cfg->listeners[i].listener_allow_anonymous;
+	return own ? own == LISTENER_ANON_TRUE : config_security(cfg, i)->allow_anonymous;
+}
+
+/* Whether allow_anonymous for listener i was set by the configuration
+ * (for log messages that say why a client was refused). */
+static inline bool config_allow_anonymous_set(const struct config *cfg, size_t i)
+{
+	return cfg->listeners[i].listener_allow_anonymous != LISTENER_ANON_UNSET ||
+	       config_security(cfg, i)->allow_anonymous_set;
+}
+
+/* The prefix of client ids assigned on listener i. */
+static inline const char *config_auto_id_prefix(const struct config *cfg, size_t i)
+{
+	const char *own = cfg->listeners[i].listener_auto_id_prefix;
+	return own[0] ? own : config_security(cfg, i)->auto_id_prefix;
+}
 
 /* Checks what can only be judged once the whole file is read (a TLS
  * listener has both certfile and keyfile, ...). */

@@ -18,8 +18,14 @@ static TERN_MUST_CHECK enum tern_err set_allow_anonymous(struct config_ctx *c,
                                                          const struct directive *d, void *field,
                                                          const char *const *arg)
 {
-	c->cfg->allow_anonymous_set = true;
-	return config_parse_bool(c, d->name, arg[0], field);
+	(void)field;
+	struct security_cfg *sec = config_current_security(c);
+	if (!sec)
+		return TERN_E_CONFIG;
+	enum tern_err err = config_parse_bool(c, d->name, arg[0], &sec->allow_anonymous);
+	if (!err)
+		sec->allow_anonymous_set = true;
+	return err;
 }
 
 static TERN_MUST_CHECK enum tern_err set_per_listener_settings(struct config_ctx *c,
@@ -27,17 +33,18 @@ static TERN_MUST_CHECK enum tern_err set_per_listener_settings(struct config_ctx
                                                                void *field, const char *const *arg)
 {
 	(void)field;
-	/* mosquitto's default, false, is how ternd works: allow_anonymous,
-	 * password_file and acl_file apply to every listener. Saying so is
-	 * fine; asking for per-listener security is not supported, and
-	 * ignoring it would silently widen access. */
 	bool on = false;
 	enum tern_err err = config_parse_bool(c, d->name, arg[0], &on);
 	if (err)
 		return err;
-	if (on)
-		return config_fail(c, "per_listener_settings true is not supported: ternd "
-		                      "applies its security settings to every listener");
+	/* It says where the security directives go: one read before it
+	 * went to the broker's settings, which would then apply to no
+	 * listener. mosquitto refuses this too. */
+	if (on && c->security_seen)
+		return config_fail(c, "per_listener_settings must be set before any other "
+		                      "security setting (allow_anonymous, password_file, "
+		                      "acl_file, allow_zero_length_clientid, auto_id_prefix)");
+	c->cfg->per_listener_settings = on;
 	return TERN_OK;
 }
 
@@ -178,12 +185,14 @@ static const struct config_choice storage_syncs[] = {
 /* Grouped as mosquitto.conf's manual groups them. */
 static const struct directive rows[] = {
         /* Security. */
-        {"allow_anonymous", K_FUNC, 1, G(allow_anonymous), .set = set_allow_anonymous},
-        {"password_file", K_STR, 1, G(password_file)},
-        {"acl_file", K_STR, 1, G(acl_file)},
+        /* Security: the broker's, or with per_listener_settings true
+         * the current listener's (SEC). */
         {"per_listener_settings", K_FUNC, 1, NO_FIELD, .set = set_per_listener_settings},
-        {"allow_zero_length_clientid", K_BOOL, 1, G(allow_zero_length_clientid)},
-        {"auto_id_prefix", K_STR, 1, G(auto_id_prefix)},
+        {"allow_anonymous", K_FUNC, 1, NO_FIELD, .set = set_allow_anonymous},
+        {"password_file", K_STR, 1, SEC(password_file)},
+        {"acl_file", K_STR, 1, SEC(acl_file)},
+        {"allow_zero_length_clientid", K_BOOL, 1, SEC(allow_zero_length_clientid)},
+        {"auto_id_prefix", K_STR, 1, SEC(auto_id_prefix)},
         /* Sessions, queues and limits. */
         {"persistent_client_expiration", K_DURATION, 1, G(persistent_client_expiration)},
         {"queue_qos0_messages", K_BOOL, 1, G(queue_qos0_messages)},

@@ -39,6 +39,9 @@ struct config_ctx {
 	char *err;
 	size_t errlen;
 	bool log_type_seen;
+	/* A security directive was read: per_listener_settings, which says
+	 * where they go, may no longer change (as in mosquitto). */
+	bool security_seen;
 	bool included; /* a file read by include_dir */
 };
 
@@ -97,6 +100,8 @@ enum kind {
 enum scope {
 	S_GLOBAL,   /* a member of struct config */
 	S_LISTENER, /* a member of the current struct listener_cfg */
+	S_SECURITY, /* a member of the current struct security_cfg
+	             * (config_current_security()) */
 };
 
 /* Words after the directive that a line may have: 1, 2, ... or the rest
@@ -135,6 +140,9 @@ struct directive_table {
 #define L(m)                                                                                       \
 	.scope = S_LISTENER, .off = offsetof(struct listener_cfg, m),                              \
 	.size = MEMBER_SIZE(struct listener_cfg, m)
+#define SEC(m)                                                                                     \
+	.scope = S_SECURITY, .off = offsetof(struct security_cfg, m),                              \
+	.size = MEMBER_SIZE(struct security_cfg, m)
 #define NO_FIELD      .size = 0
 #define RANGE(lo, hi) .min = (lo), .max = (hi)
 #define TABLE(rows)                                                                                \
@@ -161,6 +169,16 @@ TERN_MUST_CHECK enum tern_err config_add_listener(struct config_ctx *c, uint16_t
  * the default listener when none was declared yet (as mosquitto does);
  * NULL, with the error in c->err, when it cannot be opened. */
 struct listener_cfg *config_current_listener(struct config_ctx *c);
+
+/* The security settings a security directive goes into: the current
+ * listener's with per_listener_settings (opening the default listener
+ * when none was declared yet, as a listener directive does), else the
+ * broker's; NULL, with the error in c->err, when the listener cannot be
+ * opened. Notes that a security directive was read. */
+struct security_cfg *config_current_security(struct config_ctx *c);
+
+/* mosquitto's defaults of the security settings (config.c). */
+void config_security_defaults(struct security_cfg *sec);
 
 /* A loopback address: 127.0.0.0/8, ::1 or localhost. */
 bool config_is_loopback(const char *a);

@@ -27,6 +27,7 @@ enum tern_err config_add_listener(struct config_ctx *c, uint16_t port, const cha
 	struct listener_cfg *l = &cfg->listeners[cfg->n_listeners++];
 	memset(l, 0, sizeof(*l));
 	l->port = port;
+	config_security_defaults(&l->sec);
 	if (bind) {
 		if (strlen(bind) >= sizeof(l->bind))
 			return config_fail(c, "address '%s' is too long", bind);
@@ -41,6 +42,15 @@ struct listener_cfg *config_current_listener(struct config_ctx *c)
 	if (cfg->n_listeners == 0 && config_add_listener(c, 1883, NULL))
 		return NULL;
 	return &cfg->listeners[cfg->n_listeners - 1];
+}
+
+struct security_cfg *config_current_security(struct config_ctx *c)
+{
+	c->security_seen = true;
+	if (!c->cfg->per_listener_settings)
+		return &c->cfg->sec;
+	struct listener_cfg *l = config_current_listener(c);
+	return l ? &l->sec : NULL;
 }
 
 enum tern_err config_check_listeners(const struct config *cfg, char *err, size_t errlen)
@@ -164,6 +174,12 @@ static TERN_MUST_CHECK enum tern_err set_max_connections(struct config_ctx *c,
 	return TERN_OK;
 }
 
+static const struct config_choice anon_choices[] = {
+        {"true", LISTENER_ANON_TRUE},
+        {"false", LISTENER_ANON_FALSE},
+        {NULL, 0},
+};
+
 static const struct config_choice protocols[] = {
         {"mqtt", false},
         {"websockets", true},
@@ -190,6 +206,11 @@ static const struct directive rows[] = {
         {"tls_version", K_FUNC, 1, L(tls_version), .set = set_tls_version},
         {"require_certificate", K_BOOL, 1, L(require_certificate)},
         {"use_identity_as_username", K_BOOL, 1, L(use_identity_as_username)},
+        /* mosquitto 2.1: this listener's, whatever per_listener_settings
+         * says. */
+        {"listener_allow_anonymous", K_ENUM, 1, L(listener_allow_anonymous),
+         .choices = anon_choices},
+        {"listener_auto_id_prefix", K_STR, 1, L(listener_auto_id_prefix)},
 };
 
 const struct directive_table config_listener_table = TABLE(rows);

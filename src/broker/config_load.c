@@ -24,7 +24,9 @@
  *
  * G(member) is a member of struct config, L(member) one of struct
  * listener_cfg (the last `listener`, or the default listener, which such a
- * line opens as mosquitto does); the field's size comes from the member, so
+ * line opens as mosquitto does), SEC(member) one of struct security_cfg
+ * (the broker's, or the current listener's with per_listener_settings
+ * true); the field's size comes from the member, so
  * the parser writes exactly its width. A directive whose value needs more
  * than a range check (several arguments, a side effect, a special value
  * such as -1) gets kind K_FUNC and a setter of a few lines, `.set = ...`.
@@ -86,6 +88,8 @@ static TERN_MUST_CHECK enum tern_err apply(struct config_ctx *c, const char *key
 	if (d->size > 0) {
 		void *base = c->cfg;
 		if (d->scope == S_LISTENER && !(base = config_current_listener(c)))
+			return TERN_E_CONFIG;
+		if (d->scope == S_SECURITY && !(base = config_current_security(c)))
 			return TERN_E_CONFIG;
 		field = (char *)base + d->off;
 	}
@@ -186,6 +190,7 @@ static TERN_MUST_CHECK enum tern_err set_include_dir(struct config_ctx *c,
 				rc = parse_file(&sub, f);
 				fclose(f);
 				c->log_type_seen = sub.log_type_seen;
+				c->security_seen = sub.security_seen;
 			}
 		}
 		free(names[i]);

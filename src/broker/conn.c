@@ -126,6 +126,7 @@ struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
 	struct broker *b = w->broker;
 	c->sink.ops = &conn_sink_ops;
 	c->sink.id = broker_new_id(b);
+	c->sink.listener = l->index;
 	c->fd = fd;
 	c->w = w;
 	c->state = CONN_NEW;

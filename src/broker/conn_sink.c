@@ -90,9 +90,9 @@ static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
 		*rc = c->auth_rc;
 		return TERN_OK;
 	}
-	if (auth_check(w, p, rc) == TERN_OK) {
+	if (auth_check(w, k->listener, p, rc) == TERN_OK) {
 		if (*rc)
-			*why = auth_anonymous_refusal(w, p, *rc);
+			*why = auth_anonymous_refusal(w, k->listener, p, *rc);
 		return TERN_OK;
 	}
 	/* The password is checked off the loop. The CONNECT is checked on
@@ -106,7 +106,7 @@ static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
 		*rc = TERN_RC_SERVER_UNAVAILABLE;
 		return TERN_OK;
 	}
-	if (auth_ask(w, c->sink.id, p, rc) == TERN_OK) {
+	if (auth_ask(w, k->listener, c->sink.id, p, rc) == TERN_OK) {
 		map64_del(&w->conn_state->auth_wait, c->sink.id);
 		return TERN_OK;
 	}

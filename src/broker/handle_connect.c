@@ -126,14 +126,13 @@ void connect_refuse_decoded(struct worker *w, struct sink *k, enum tern_err err,
  * was given (and take its session over) nor get, after a restart, the id of
  * a session the store kept. An id that names a session this worker already
  * has (one in 2^64) is drawn again. */
-static void assign_client_id(struct worker *w, char out[64])
+static void assign_client_id(struct worker *w, const char *prefix, char out[64])
 {
 	struct broker *b = w->broker;
 	for (;;) {
 		uint64_t n = broker_new_id(b);
 		uint64_t r = siphash24(&b->hash_key, &n, sizeof(n));
-		int len = snprintf(out, 64, "%s%016llx", b->cfg.auto_id_prefix,
-		                   (unsigned long long)r);
+		int len = snprintf(out, 64, "%s%016llx", prefix, (unsigned long long)r);
 		if (broker_home_of(b, (const uint8_t *)out, (size_t)len) == w->id &&
 		    !session_find(w, (const uint8_t *)out, (size_t)len))
 			return;
@@ -161,8 +160,9 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 	struct tern_bytes cid = p->client_id;
 	char idbuf[64];
 	bool assigned = false;
+	const struct security_cfg *sec = config_security(cfg, k->listener);
 	if (cid.len == 0) {
-		if (!cfg->allow_zero_length_clientid) {
+		if (!sec->allow_zero_length_clientid) {
 			refuse(w, k, TERN_RC_CLIENT_ID_NOT_VALID,
 			       "empty client id (allow_zero_length_clientid false)");
 			return;
@@ -178,7 +178,7 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 			       "empty client id needs clean session");
 			return;
 		}
-		assign_client_id(w, idbuf);
+		assign_client_id(w, config_auto_id_prefix(cfg, k->listener), idbuf);
 		cid = (struct tern_bytes){(const uint8_t *)idbuf, (uint32_t)strlen(idbuf)};
 		assigned = true;
 	}
@@ -198,8 +198,8 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 		refuse(w, k, rc, why ? why : auth_refusal(rc));
 		return;
 	}
-	if (p->will && !auth_allowed(w, cid.data, cid.len, user.data, user.len, user.data != NULL,
-	                             p->will_topic, ACL_WRITE)) {
+	if (p->will && !auth_allowed(w, k->listener, cid.data, cid.len, user.data, user.len,
+	                             user.data != NULL, p->will_topic, ACL_WRITE)) {
 		/* The will is a publish to its topic: the ACL applies to it. */
 		refuse(w, k, TERN_RC_NOT_AUTHORIZED, "will topic not allowed by the ACL");
 		return;

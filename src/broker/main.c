@@ -48,7 +48,8 @@ static void log_exposure(const struct broker *b)
 		          "Starting in local only mode: no listener is configured, so "
 		          "ternd listens on %s port %u and only clients on this machine "
 		          "can connect%s.",
-		          l->bind, l->port, cfg->allow_anonymous ? ", without a username" : "");
+		          l->bind, l->port,
+		          config_allow_anonymous(cfg, 0) ? ", without a username" : "");
 		log_write(&b->log, LOG_TYPE_WARNING,
 		          "To allow remote access, define a listener in a configuration "
 		          "file (ternd -c FILE), e.g. 'listener 1883 0.0.0.0', with "
@@ -56,15 +57,24 @@ static void log_exposure(const struct broker *b)
 		          "'allow_anonymous true').");
 		return;
 	}
-	bool certs = false;
-	for (size_t i = 0; i < cfg->n_listeners; i++)
-		certs |= cfg->listeners[i].use_identity_as_username;
-	if (!cfg->allow_anonymous && !cfg->allow_anonymous_set && !cfg->password_file[0] && !certs)
+	/* Per listener: with per_listener_settings (or
+	 * listener_allow_anonymous) one may be closed and another open. */
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct security_cfg *sec = config_security(cfg, i);
+		if (config_allow_anonymous(cfg, i) || config_allow_anonymous_set(cfg, i) ||
+		    sec->password_file[0] || cfg->listeners[i].use_identity_as_username)
+			continue;
+		char where[48] = "";
+		if (cfg->n_listeners > 1)
+			snprintf(where, sizeof(where), " to the listener on port %u",
+			         cfg->listeners[i].port);
 		log_write(&b->log, LOG_TYPE_WARNING,
-		          "Warning: no client can connect: allow_anonymous defaults to false "
+		          "Warning: no client can connect%s: allow_anonymous defaults to false "
 		          "once a listener is configured (or -b names an address other than "
 		          "loopback), and there is no password_file. Set 'allow_anonymous "
-		          "true', or password_file.");
+		          "true', or password_file.",
+		          where);
+	}
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,7 @@
  */
 #include "broker/session.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,8 +181,10 @@ bool session_due(const struct session *s, uint64_t now)
 
 struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, uint8_t version)
 {
-	/* One allocation with the client id: idle sessions are many. */
-	struct session *s = calloc(1, sizeof(*s) + (len ? len : 1));
+	/* One allocation with the client id: idle sessions are many. The
+	 * id starts where the members end, not after the struct's tail
+	 * padding. */
+	struct session *s = calloc(1, offsetof(struct session, client_id) + (len ? len : 1));
 	if (!s)
 		return NULL;
 	memcpy(s->client_id, cid, len);
@@ -189,6 +192,7 @@ struct session *session_new(struct worker *w, const uint8_t *cid, size_t len, ui
 	s->id = broker_new_id(w->broker);
 	s->w = w;
 	s->version = version;
+	s->listener = AUTH_LISTENER_NONE;
 	s->next_packet_id = 1;
 	return s;
 }
@@ -327,6 +331,7 @@ enum tern_err session_attach(struct session *s, struct sink *k, uint8_t version,
 	s->username_len = (uint16_t)user.len;
 	session_will_cancel(s);
 	s->version = version;
+	s->listener = k->listener;
 	s->expire_at = 0;
 	s->conn = k;
 	k->session = s;

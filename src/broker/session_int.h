@@ -68,6 +68,11 @@ struct session {
 	 * transitions of session.c, mirrored in flow->stored for the workers
 	 * that route to it. */
 	bool stored;
+	/* The listener of its last connection (sink.listener), whose
+	 * security settings apply with per_listener_settings, as in
+	 * mosquitto; AUTH_LISTENER_NONE when restored from the store and not
+	 * connected since. */
+	uint8_t listener;
 	uint8_t client_id[]; /* not NUL-terminated; allocated with the session */
 };
 
@@ -98,8 +103,8 @@ static inline void record_delivery(struct worker *w, struct store_batch *b, uint
  * messages alike): the identity the ACL sees is written down once. */
 static inline bool session_acl(const struct session *s, struct tern_bytes topic, int access)
 {
-	return auth_allowed(s->w, s->client_id, s->client_id_len, s->username, s->username_len,
-	                    s->username != NULL, topic, access);
+	return auth_allowed(s->w, s->listener, s->client_id, s->client_id_len, s->username,
+	                    s->username_len, s->username != NULL, topic, access);
 }
 
 /* Whether the store keeps this delivery: QoS 1/2 of a message with an id. */

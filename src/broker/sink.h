@@ -142,6 +142,7 @@ struct sink {
 	struct alias_in *alias_in;
 	uint16_t alias_out_max; /* aliases we may assign: the client's, capped */
 	uint8_t version;        /* TERN_V31, TERN_V311, TERN_V5; 0 before CONNECT */
+	uint8_t listener;       /* index of the broker's listener it came in on */
 	bool problem_info;      /* the v5 CONNECT set Request Problem Information 1 */
 	bool will_has_expiry;   /*   when it is published */
 	bool will_suppressed;   /* normal DISCONNECT received: no will */

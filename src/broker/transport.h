@@ -70,6 +70,7 @@ struct listener {
 	const struct transport *tp;   /* what conn.c calls */
 	const struct transport *base; /* under WebSockets: TCP or TLS */
 	void *tls_ctx;
+	uint8_t index; /* in the broker's listeners[] (and cfg.listeners[]) */
 };
 
 /* Builds the TLS context of a listener from its certfile, keyfile, cafile /

@@ -1,6 +1,7 @@
 """More of mosquitto.conf, with mosquitto's meanings: include_dir,
 allow_zero_length_clientid, auto_id_prefix, persistent_client_expiration,
-queue_qos0_messages, pid_file, autosave_interval."""
+queue_qos0_messages, pid_file, autosave_interval. per_listener_settings:
+test_per_listener.py."""
 
 import os
 import sqlite3
@@ -101,27 +102,3 @@ def test_pid_file_and_autosave_interval(tmp_path):
     finally:
         assert b.stop() == 0
     assert not pid.exists()
-
-
-def test_per_listener_settings_false_is_accepted_true_is_refused(tmp_path):
-    """`per_listener_settings false` (mosquitto's default, and how ternd
-    applies allow_anonymous / password_file / acl_file: to every listener)
-    is accepted, so mosquitto.conf files that spell it out still start;
-    `true` asks for per-listener security ternd does not have: refused,
-    naming the directive, rather than silently widening access."""
-    import subprocess
-    from conftest import Broker, broker_binary
-    b = Broker(tmp_path, 1, ["per_listener_settings false", "storage memory"])
-    b.start()
-    try:
-        c = b.raw(m.V311)
-        c.connect("pls")
-        c.disconnect()
-    finally:
-        b.stop()
-    conf = tmp_path / "true.conf"
-    conf.write_text("per_listener_settings true\nlistener 1 127.0.0.1\n")
-    cp = subprocess.run([broker_binary(), "-c", str(conf)], capture_output=True, timeout=5,
-                        stdin=subprocess.DEVNULL)
-    assert cp.returncode != 0
-    assert b"per_listener_settings" in cp.stderr, cp.stderr

@@ -292,7 +292,7 @@ static inline struct broker *fake_broker(unsigned workers, void (*cfg_edit)(stru
 	cfg.n_listeners = 0;
 	cfg.log_dest = LOG_DEST_NONE;
 	cfg.sys_interval = 0;
-	cfg.allow_anonymous = true;
+	cfg.sec.allow_anonymous = true;
 	if (cfg_edit)
 		cfg_edit(&cfg);
 	struct broker *b = calloc(1, sizeof(*b));

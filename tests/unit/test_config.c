@@ -168,9 +168,12 @@ static void test_directive_errors_name_file_line_and_directive(void **state)
 	             "persistent_client_expiration: '3x' is not a duration like 2h, 14d, 1w, 6m "
 	             "or 1y");
 	expect_error(f, "max_packet_size 19\n", 1, "max_packet_size must be 0 or at least 20");
-	expect_error(f, "per_listener_settings true\n", 1,
-	             "per_listener_settings true is not supported: ternd applies its security "
-	             "settings to every listener");
+	expect_error(f, "password_file /p\nper_listener_settings true\n", 2,
+	             "per_listener_settings must be set before any other security setting "
+	             "(allow_anonymous, password_file, acl_file, allow_zero_length_clientid, "
+	             "auto_id_prefix)");
+	expect_error(f, "listener 1884\nlistener_allow_anonymous maybe\n", 2,
+	             "listener_allow_anonymous: expected true or false");
 	/* Arity: more words than the directive takes is an error, never
 	 * silently ignored; so is a third word for a two-word one. */
 	expect_error(f, "workers 4 5\n", 1, "workers: too many arguments");
@@ -263,31 +266,31 @@ static void test_without_a_listener_the_broker_is_local_only(void **state)
 	assert_string_equal(cfg.listeners[0].bind, "127.0.0.1");
 	assert_int_equal(cfg.listeners[0].port, 1883);
 	assert_true(cfg.local_only);
-	assert_true(cfg.allow_anonymous);
+	assert_true(cfg.sec.allow_anonymous);
 
 	args(f, NULL, &cfg, "-p", "1884", NULL);
 	assert_int_equal(cfg.n_listeners, 1);
 	assert_string_equal(cfg.listeners[0].bind, "127.0.0.1");
 	assert_int_equal(cfg.listeners[0].port, 1884);
 	assert_true(cfg.local_only);
-	assert_true(cfg.allow_anonymous);
+	assert_true(cfg.sec.allow_anonymous);
 
 	/* make run: a loopback address named on the command line. */
 	args(f, NULL, &cfg, "-b", "127.0.0.1", "-p", "1883", NULL);
 	assert_true(cfg.local_only);
-	assert_true(cfg.allow_anonymous);
+	assert_true(cfg.sec.allow_anonymous);
 
 	/* A file that defines no listener: the same. */
 	args(f, "max_keepalive 60\n", &cfg, "-p", "1885", NULL);
 	assert_string_equal(cfg.listeners[0].bind, "127.0.0.1");
 	assert_int_equal(cfg.listeners[0].port, 1885);
 	assert_true(cfg.local_only);
-	assert_true(cfg.allow_anonymous);
+	assert_true(cfg.sec.allow_anonymous);
 	/* An explicit allow_anonymous false is kept (mosquitto would force
 	 * true in local only mode; stricter is ours). */
 	args(f, "allow_anonymous false\n", &cfg, NULL);
 	assert_true(cfg.local_only);
-	assert_false(cfg.allow_anonymous);
+	assert_false(cfg.sec.allow_anonymous);
 }
 
 static void test_a_configured_listener_refuses_anonymous_by_default(void **state)
@@ -298,28 +301,82 @@ static void test_a_configured_listener_refuses_anonymous_by_default(void **state
 	assert_int_equal(cfg.n_listeners, 1);
 	assert_string_equal(cfg.listeners[0].bind, "");
 	assert_false(cfg.local_only);
-	assert_false(cfg.allow_anonymous);
+	assert_false(cfg.sec.allow_anonymous);
 	/* Even on loopback: the file defines a listener (mosquitto 2). */
 	args(f, "listener 1890 127.0.0.1\n", &cfg, NULL);
 	assert_false(cfg.local_only);
-	assert_false(cfg.allow_anonymous);
+	assert_false(cfg.sec.allow_anonymous);
 	args(f, "port 1891\n", &cfg, NULL);
-	assert_false(cfg.allow_anonymous);
+	assert_false(cfg.sec.allow_anonymous);
 	args(f, "bind_address 127.0.0.1\n", &cfg, NULL);
-	assert_false(cfg.allow_anonymous);
+	assert_false(cfg.sec.allow_anonymous);
 	args(f, "listener 1890\nallow_anonymous true\n", &cfg, NULL);
-	assert_true(cfg.allow_anonymous);
+	assert_true(cfg.sec.allow_anonymous);
 	/* -p overrides the configured listener's port. */
 	args(f, "listener 1890\n", &cfg, "-p", "1892", NULL);
 	assert_int_equal(cfg.n_listeners, 1);
 	assert_int_equal(cfg.listeners[0].port, 1892);
-	assert_false(cfg.allow_anonymous);
+	assert_false(cfg.sec.allow_anonymous);
 	/* The command line opening the broker to the network is the same
 	 * decision. */
 	args(f, NULL, &cfg, "-b", "0.0.0.0", NULL);
 	assert_string_equal(cfg.listeners[0].bind, "0.0.0.0");
 	assert_false(cfg.local_only);
-	assert_false(cfg.allow_anonymous);
+	assert_false(cfg.sec.allow_anonymous);
+}
+
+/* per_listener_settings true: the security directives go to the listener
+ * they follow (the default one before any `listener`), and each listener
+ * starts from mosquitto's defaults; false: to the broker, for all. */
+static void test_per_listener_settings_put_security_on_the_listener(void **state)
+{
+	struct fix *f = *state;
+	struct config cfg;
+	char err[512];
+	assert_int_equal(load_text(f,
+	                           "per_listener_settings true\n"
+	                           "password_file /before\n"
+	                           "listener 1884\n"
+	                           "allow_anonymous true\n"
+	                           "acl_file /acl\n"
+	                           "auto_id_prefix one-\n"
+	                           "listener 1885\n"
+	                           "allow_zero_length_clientid false\n"
+	                           "listener 1886\n"
+	                           "listener_allow_anonymous false\n"
+	                           "listener_auto_id_prefix three-\n",
+	                           &cfg, err, sizeof(err)),
+	                 TERN_OK);
+	assert_true(cfg.per_listener_settings);
+	assert_int_equal(cfg.n_listeners, 4);
+	/* The default listener, opened by password_file. */
+	assert_int_equal(cfg.listeners[0].port, 1883);
+	assert_string_equal(config_security(&cfg, 0)->password_file, "/before");
+	assert_string_equal(config_security(&cfg, 1)->password_file, "");
+	assert_string_equal(config_security(&cfg, 1)->acl_file, "/acl");
+	assert_true(config_allow_anonymous(&cfg, 1));
+	assert_string_equal(config_auto_id_prefix(&cfg, 1), "one-");
+	assert_string_equal(config_auto_id_prefix(&cfg, 2), "auto-");
+	assert_false(config_security(&cfg, 2)->allow_zero_length_clientid);
+	assert_true(config_security(&cfg, 1)->allow_zero_length_clientid);
+	assert_false(config_allow_anonymous(&cfg, 3));
+	assert_true(config_allow_anonymous_set(&cfg, 3));
+	assert_string_equal(config_auto_id_prefix(&cfg, 3), "three-");
+	/* The broker's own settings are untouched. */
+	assert_string_equal(cfg.sec.password_file, "");
+
+	assert_int_equal(load_text(f,
+	                           "listener 1884\n"
+	                           "password_file /all\n"
+	                           "listener 1885\n"
+	                           "listener_allow_anonymous true\n",
+	                           &cfg, err, sizeof(err)),
+	                 TERN_OK);
+	assert_false(cfg.per_listener_settings);
+	assert_string_equal(config_security(&cfg, 0)->password_file, "/all");
+	assert_string_equal(config_security(&cfg, 1)->password_file, "/all");
+	assert_true(config_allow_anonymous(&cfg, 1));
+	assert_false(config_allow_anonymous_set(&cfg, 0));
 }
 
 /* The tables are split by concern over the module's files; a name in two
@@ -359,6 +416,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_directives_store_their_values, setup,
 	                                        teardown),
 	        cmocka_unit_test(test_every_directive_is_in_one_table),
+	        cmocka_unit_test_setup_teardown(
+	                test_per_listener_settings_put_security_on_the_listener, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
