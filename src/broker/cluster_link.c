@@ -236,6 +236,45 @@ void cluster_link_durable_take(struct worker *w, struct inbox_item *it)
 	free(it->u.durable.filter);
 }
 
+struct inbox_item *cluster_link_pubrel_item(struct worker *w, uint64_t session)
+{
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return NULL;
+	it->kind = INBOX_PUBREL;
+	it->u.pubrel.session = session;
+	it->u.pubrel.home = (uint16_t)w->id;
+	return it;
+}
+
+/* The cluster read the entries a bind asked for (load: the item of
+ * cluster_link_pubrel_item()). Always posted, even at stop: the worker
+ * drains it and the session stops waiting for it. */
+static void on_pubrels(void *arg, void *load, struct cluster_pubrel *v, size_t n, enum tern_err err)
+{
+	struct broker *b = arg;
+	struct inbox_item *it = load;
+	it->u.pubrel.v = v;
+	it->u.pubrel.n = n;
+	it->u.pubrel.err = err;
+	worker_post(b->workers[it->u.pubrel.home], it);
+}
+
+void cluster_link_pubrels_take(struct worker *w, struct inbox_item *it)
+{
+	struct session *s = atomic_load_explicit(&w->broker->stop, memory_order_relaxed)
+	                            ? NULL
+	                            : session_by_id(w, it->u.pubrel.session);
+	if (s) {
+		session_durable_pubrels(s, it->u.pubrel.v, it->u.pubrel.n, it->u.pubrel.err);
+		return;
+	}
+	/* The session left: its entries stay for whoever binds next. */
+	for (size_t i = 0; i < it->u.pubrel.n; i++)
+		cluster_ack_drop(it->u.pubrel.v[i].ack);
+	free(it->u.pubrel.v);
+}
+
 void cluster_link_durable(struct worker *w, struct route_batch *batch, struct session *s,
                           struct tern_bytes filter, bool durable, bool *rebind)
 {
@@ -329,7 +368,8 @@ enum tern_err cluster_link_open(struct broker *b)
 	                        .taken = on_taken,
 	                        .stored = on_stored,
 	                        .durable = on_durable,
-	                        .node_dead = on_node_dead};
+	                        .node_dead = on_node_dead,
+	                        .pubrels = on_pubrels};
 	char why[512] = "";
 	enum tern_err err =
 	        cluster_open(&cc, &cb, &b->hash_key, &b->log, &b->cluster, why, sizeof(why));

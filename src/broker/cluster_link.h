@@ -63,6 +63,16 @@ void cluster_link_durable(struct worker *w, struct route_batch *batch, struct se
  * queue when the session is gone. Frees what the item owns, not the item. */
 void cluster_link_durable_take(struct worker *w, struct inbox_item *it);
 
+/* A new item for the PUBREL entries of session s (its first bind here,
+ * cluster_durable_bind()'s load): the cluster fills it in and posts it to
+ * s's worker as INBOX_PUBREL. NULL when out of memory. */
+struct inbox_item *cluster_link_pubrel_item(struct worker *w, uint64_t session);
+
+/* Handles INBOX_PUBREL: the entries go to their session, or, when it is
+ * gone, stay in the cluster for whoever binds next. Frees what the item
+ * owns, not the item. */
+void cluster_link_pubrels_take(struct worker *w, struct inbox_item *it);
+
 /* A clean start of client id cid: deletes its durable queues in the
  * cluster, whichever node made them (nothing without a cluster). */
 void cluster_link_forget(struct worker *w, struct tern_bytes cid);

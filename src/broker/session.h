@@ -212,6 +212,16 @@ void session_durable_bind(struct session *s);
  * is only freed at shutdown). */
 void session_durable_end(struct session *s, bool ended);
 
+struct cluster_pubrel;
+
+/* The PUBREL entries of s in the cluster, read at its first bind on this
+ * node (v[0..n), taken with their handles; err: they could not be read,
+ * and are asked for again at the next bind): each packet id is in flight
+ * waiting for PUBCOMP, its PUBREL sent now when the client is online, at
+ * the resume otherwise [MQTT-4.4.0-1]. */
+void session_durable_pubrels(struct session *s, struct cluster_pubrel *v, size_t n,
+                             enum tern_err err);
+
 /* What session_publish() did with a message. */
 struct publish_result {
 	size_t matched;       /* sessions it went to */

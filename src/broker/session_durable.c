@@ -19,6 +19,17 @@
  * (shutdown), so that the queue delivers it again. The packet id and DUP
  * of such a delivery come from the queue (session_out.c).
  *
+ * PUBREL state: the client's PUBREC of a queue's QoS 2 message is recorded
+ * in the cluster (cluster_ack_pubrec(), src/cluster/pubrel.c), which then
+ * acks the message in its queue. The first bind of a session on a node
+ * (after a restart, or on another node) reads the session's entries before
+ * its queues deliver anything, and while they come the session gives out
+ * no new packet id (one of them may hold it); each becomes an in-flight
+ * entry waiting for PUBCOMP, so the client gets PUBREL, not the message
+ * again [MQTT-4.3.3-4] [MQTT-4.4.0-1]. A queue message whose entry came
+ * back (its ack was lost with the node that stored the entry) is known by
+ * its sequence and acked, not delivered.
+ *
  * Which subscriptions have a queue: those of a session with an expiry,
  * not shared (shared subscriptions are served by routing: one member
  * cluster-wide per message, at most once across a node's loss), with a
@@ -31,6 +42,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/cluster_link.h"
 #include "broker/delivery.h"
 #include "broker/router.h"
 #include "broker/session_int.h"
@@ -57,6 +69,14 @@ void session_durable_take(struct session *s, struct tern_bytes filter, struct ms
 {
 	const struct hash_key *key = &s->w->broker->hash_key;
 	struct sub *sub = map_get(&s->subs, key, filter.data, filter.len);
+	if (m->qos == 2 && session_pubrel_held(s, cluster_ack_seq(ack))) {
+		/* The client gave its PUBREC on the node that stored the PUBREL
+		 * entry, which died before the queue had the ack: the entry,
+		 * in flight here, stands for it. */
+		cluster_ack_done(ack);
+		msg_unref(m);
+		return;
+	}
 	if (!sub || !(sub->flags & ROUTE_DURABLE)) {
 		/* Unsubscribed meanwhile, now without a queue (QoS 0), or
 		 * refused as its queue could not be made (the queue then
@@ -104,12 +124,35 @@ void session_durable_bind(struct session *s)
 	while ((sub = map_next(&s->subs, &pos)))
 		if (sub->flags & ROUTE_DURABLE)
 			filters[i++] = (struct tern_bytes){sub->filter, sub->len};
+	/* The first bind here reads the PUBREL entries the session left on
+	 * whichever node held it before; later ones have them already. Out
+	 * of memory, the next bind asks again. */
+	struct inbox_item *load = s->pubrel_loaded ? NULL : cluster_link_pubrel_item(s->w, s->id);
 	if (cluster_durable_bind(cl, s->id, (uint16_t)s->w->id,
-	                         (struct tern_bytes){s->client_id, s->client_id_len}, filters, n))
+	                         (struct tern_bytes){s->client_id, s->client_id_len}, filters, n,
+	                         load)) {
+		free(load);
+		load = NULL;
 		log_write(&s->w->broker->log, LOG_TYPE_ERR,
 		          "Error: out of memory binding the durable queues of %.*s",
 		          (int)s->client_id_len, (const char *)s->client_id);
+	}
+	if (load)
+		s->pubrel_loaded = s->pubrel_wait = true;
 	free(filters);
+}
+
+void session_durable_pubrels(struct session *s, struct cluster_pubrel *v, size_t n,
+                             enum tern_err err)
+{
+	s->pubrel_wait = false;
+	if (err)
+		s->pubrel_loaded = false;
+	for (size_t i = 0; i < n; i++)
+		session_pubrel_restore(s, v[i].packet_id, v[i].ack);
+	free(v);
+	/* What waited for them goes now. */
+	session_pump(s);
 }
 
 void session_durable_end(struct session *s, bool ended)

@@ -58,11 +58,18 @@ struct session {
 	uint16_t client_id_len;
 	uint16_t username_len;
 	uint16_t next_packet_id;
-	/* Two bit-fields share a byte, so that with the queue's struct ring
-	 * (20 bytes and 4 of padding) the session keeps its size; both are
-	 * read only when the session or its will is stored or published. */
+	/* Bit-fields share a byte, so that with the queue's struct ring
+	 * (20 bytes and 4 of padding) the session keeps its size; the first
+	 * two are read only when the session or its will is stored or
+	 * published, the last two only in a cluster. */
 	uint8_t version : 4; /* TERN_V31 .. TERN_V5 */
 	bool will_has_expiry : 1;
+	/* Its PUBREL entries in the cluster (session_durable.c) were asked
+	 * for at its first bind here, or came. */
+	bool pubrel_loaded : 1;
+	/* They were asked for and have not come yet: no new packet id goes
+	 * out, as one of them may hold it (session_out.c). */
+	bool pubrel_wait : 1;
 	/* Its row is in the store (or in a batch on its way there), and with
 	 * it everything the session holds: set and cleared only by the
 	 * transitions of session.c, mirrored in flow->stored for the workers
@@ -112,5 +119,15 @@ static inline bool keeps(const struct delivery *d)
 {
 	return d->qos > 0 && d->msg && d->msg->store_id;
 }
+
+/* session_out.c: packet_id is in flight waiting for PUBCOMP, for the
+ * PUBREL entry of handle ack (taken; session_durable_pubrels()); the
+ * PUBREL goes at once when s is online. An id already in flight keeps
+ * what holds it (ack is dropped: the entry stays). */
+void session_pubrel_restore(struct session *s, uint16_t packet_id, struct cluster_ack *ack);
+
+/* session_out.c: whether s has the durable queue message of sequence seq
+ * in flight past its PUBREC (a PUBREL entry stands for it). */
+bool session_pubrel_held(const struct session *s, uint64_t seq);
 
 #endif

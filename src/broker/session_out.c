@@ -307,7 +307,8 @@ void session_deliver_take(struct session *s, struct delivery *d)
 		delivery_clear(d);
 		return;
 	}
-	if (c && s->queue.n == 0 && s->n_unsent == 0 && sent_count(s) < window(s)) {
+	if (c && s->queue.n == 0 && s->n_unsent == 0 && !s->pubrel_wait &&
+	    sent_count(s) < window(s)) {
 		send_inflight(s, d);
 		return;
 	}
@@ -347,7 +348,10 @@ void session_pump(struct session *s)
 			return; /* removal pumps again */
 		}
 	}
-	while (s->conn && s->queue.n && s->n_unsent == 0 && sent_count(s) < window(s)) {
+	/* No new packet id while the session's PUBREL entries are on their
+	 * way from the cluster: one of them may hold it (session_durable.c). */
+	while (s->conn && s->queue.n && s->n_unsent == 0 && !s->pubrel_wait &&
+	       sent_count(s) < window(s)) {
 		struct delivery d;
 		queue_pop(s, &d);
 		if (expired(s, &d)) {
@@ -438,7 +442,12 @@ enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type 
 		s->n_unsent--;
 	}
 	/* The message itself is no longer needed: only the id is
-	 * [MQTT-4.3.3-5]. */
+	 * [MQTT-4.3.3-5]. In a cluster, a queue's message is recorded as
+	 * this PUBREL entry where any node finds it, and leaves its queue
+	 * (session_durable.c); the first PUBREC only. */
+	if (f->d.ack && f->state == INFLIGHT_WAIT_PUBREC)
+		(void)cluster_ack_pubrec(
+		        f->d.ack, (struct tern_bytes){s->client_id, s->client_id_len}, packet_id);
 	msg_unref(f->d.msg);
 	f->d.msg = NULL;
 	f->state = INFLIGHT_WAIT_PUBCOMP;
@@ -447,6 +456,52 @@ enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type 
 		persist_note(s->w, store_delivery_state(b, s->id, f->store_id, packet_id,
 		                                        STORE_D_PUBREL));
 	return INFLIGHT_ACK_DONE;
+}
+
+void session_pubrel_restore(struct session *s, uint16_t packet_id, struct cluster_ack *ack)
+{
+	struct inflight *f = inflight_find(s, packet_id);
+	if (f || inflight_reserve(s) != TERN_OK) {
+		/* Held by this very entry (a PUBREC of this session here), or
+		 * taken by a message sent before the entries could be read
+		 * (after a failed read): the entry stays in the cluster. */
+		if (f && f->state != INFLIGHT_WAIT_PUBCOMP)
+			log_write(&s->w->broker->log, LOG_TYPE_WARNING,
+			          "Warning: client %.*s: packet id %u of a PUBREL kept in the "
+			          "cluster is taken by another message",
+			          (int)s->client_id_len, (const char *)s->client_id, packet_id);
+		else if (!f)
+			log_write(&s->w->broker->log, LOG_TYPE_ERR,
+			          "Error: out of memory restoring a PUBREL of %.*s",
+			          (int)s->client_id_len, (const char *)s->client_id);
+		cluster_ack_drop(ack);
+		return;
+	}
+	f = &s->inflight[s->n_inflight++];
+	memset(f, 0, sizeof(*f));
+	f->d.qos = 2;
+	f->d.ack = ack;
+	f->packet_id = packet_id;
+	f->state = INFLIGHT_WAIT_PUBCOMP;
+	if (!s->conn)
+		return; /* session_resume() sends it */
+	/* PUBREL has no DUP: the same packet again [MQTT-4.4.0-1]. */
+	struct tern_packet p = {.type = TERN_PUBREL};
+	p.u.ack.packet_id = packet_id;
+	sink_answer(s->conn, &p);
+}
+
+bool session_pubrel_held(const struct session *s, uint64_t seq)
+{
+	/* By sequence, not packet id: an entry may hold another id than its
+	 * sequence gives (next_packet_id_for()). */
+	for (size_t i = 0; i < s->n_inflight; i++) {
+		const struct inflight *f = &s->inflight[i];
+		if (f->state == INFLIGHT_WAIT_PUBCOMP && f->d.ack &&
+		    cluster_ack_seq(f->d.ack) == seq)
+			return true;
+	}
+	return false;
 }
 
 enum tern_err session_restore_queued_take(struct session *s, struct delivery *d)

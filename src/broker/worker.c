@@ -140,6 +140,9 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 	case INBOX_DURABLE:
 		cluster_link_durable_take(w, it);
 		break;
+	case INBOX_PUBREL:
+		cluster_link_pubrels_take(w, it);
+		break;
 	case INBOX_AUTH:
 		auth_swap(w, it->u.auth);
 		break;

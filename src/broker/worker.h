@@ -52,6 +52,7 @@ enum inbox_kind {
 	INBOX_CLAIM,          /* another node claimed a client id (cluster_link.c) */
 	INBOX_CLUSTER_STORED, /* the cluster stored a message of ours (u.done) */
 	INBOX_DURABLE,        /* a message of a session's durable queue (cluster_link.c) */
+	INBOX_PUBREL,         /* a session's PUBREL entries from the cluster (cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),
@@ -64,6 +65,8 @@ struct deliver_target {
 	uint64_t session;
 	struct delivery d;
 };
+
+struct cluster_pubrel;
 
 struct inbox_item {
 	struct mpsc_node node;
@@ -104,6 +107,13 @@ struct inbox_item {
 			uint8_t *filter;         /* the subscription's, owned */
 			uint32_t flen;
 		} durable;
+		struct {
+			uint64_t session;
+			uint16_t home;            /* its worker */
+			struct cluster_pubrel *v; /* owned, with their handles */
+			size_t n;
+			enum tern_err err;
+		} pubrel;
 		struct {
 			struct broker *b; /* still alive when w is not, at stop */
 			struct worker *w;

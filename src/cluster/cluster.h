@@ -64,6 +64,15 @@ struct cluster_share {
 	struct tern_bytes filter;
 };
 
+/* A PUBREL entry of a session (cluster_durable_bind() with load): the
+ * packet id whose PUBREC the client gave, on whichever node, and a handle
+ * for it (cluster_ack_seq(): the queue message it was; cluster_ack_done()
+ * deletes the entry, cluster_ack_drop() keeps it for the next binder). */
+struct cluster_pubrel {
+	uint16_t packet_id;
+	struct cluster_ack *ack;
+};
+
 /* The broker's side. Every callback runs on a thread of the cluster's. */
 struct cluster_cb {
 	void *arg;
@@ -101,6 +110,14 @@ struct cluster_cb {
 	 * redelivered to whoever binds next). */
 	void (*durable)(void *arg, uint64_t session, uint16_t home, struct tern_bytes filter,
 	                struct msg *m, struct cluster_ack *ack);
+	/* The PUBREL entries of a session bound with cluster_durable_bind()
+	 * and load != NULL, in the order they were stored, before any
+	 * message of its queues: exactly once per such bind, with err
+	 * TERN_E_SYS and no entry when JetStream did not answer (or at
+	 * cluster_close()). load is the bind's; takes v (malloc'd; NULL when
+	 * n is 0) and its handles. */
+	void (*pubrels)(void *arg, void *load, struct cluster_pubrel *v, size_t n,
+	                enum tern_err err);
 	/* Another node claimed client_id (valid during the call) with this
 	 * stamp (cluster_claim()): the local connection and session of
 	 * client_id end when their claim is older: a smaller stamp, or the
@@ -176,6 +193,10 @@ struct cluster_stats {
 	uint64_t durable_delivered; /* durable messages handed to the broker */
 	uint64_t durable_acked;     /* of them, acked with cluster_ack_done() */
 	uint64_t durables;          /* durable queue bindings (subscriptions) held */
+	uint64_t pubrel_stored;     /* PUBREL entries JetStream confirmed */
+	uint64_t pubrel_failed;     /* entries refused or not answered, deletes refused */
+	uint64_t pubrel_loaded;     /* entries handed to sessions at a bind */
+	uint64_t pubrel_deleted;    /* entries deleted (confirmed) */
 	uint64_t claims;            /* client ids this node claimed in the bucket */
 	uint64_t claims_seen;       /* claims of other nodes heard of */
 	uint64_t taken_over;        /* local sessions ended by another node's claim */
@@ -310,11 +331,16 @@ TERN_MUST_CHECK enum tern_err cluster_durable_forget(struct cluster *c,
  * this node for session (the client is online here): each message comes
  * through the durable callback with session, home and the filter's index.
  * Asynchronous (control thread); a bind of a session already bound
- * replaces it. TERN_E_INVALID for a filter NATS cannot carry, TERN_E_NOMEM.
+ * replaces it. With load != NULL (the first bind of the session on this
+ * node), the client's PUBREL entries are read first and handed to the
+ * pubrels callback with load, which follows exactly once once this
+ * returns TERN_OK. TERN_E_INVALID for a filter NATS cannot carry,
+ * TERN_E_NOMEM (no callback then).
  */
 TERN_MUST_CHECK enum tern_err cluster_durable_bind(struct cluster *c, uint64_t session,
                                                    uint16_t home, struct tern_bytes client_id,
-                                                   const struct tern_bytes *filters, size_t n);
+                                                   const struct tern_bytes *filters, size_t n,
+                                                   void *load);
 
 /* Stops that delivery (asynchronously). What was delivered and not acked
  * JetStream delivers again, after CLUSTER_ACK_WAIT_MS, to whoever binds
@@ -331,13 +357,28 @@ uint64_t cluster_ack_delivered(const struct cluster_ack *a);
  * starts again. Before cluster_close() only. */
 void cluster_ack_progress(struct cluster_ack *a);
 
-/* Acks the message (it leaves the queue) and frees a. Before
- * cluster_close() only. */
+/* The message's flow is done (PUBACK, PUBCOMP, or dropped for good):
+ * acks it (it leaves the queue) unless its PUBREL entry did, deletes that
+ * entry, and frees a. Safe after cluster_close() too (it then only frees). */
 void cluster_ack_done(struct cluster_ack *a);
 
 /* Frees a without acking: JetStream delivers the message again after its
- * ack wait. Safe after cluster_close() too (NULL allowed). */
+ * ack wait, and its PUBREL entry stays, for whoever binds the session's
+ * queues next. Safe after cluster_close() too (NULL allowed). */
 void cluster_ack_drop(struct cluster_ack *a);
+
+/*
+ * The client answered the durable QoS 2 message of a with PUBREC for
+ * packet_id [MQTT-4.3.3-4]: records (client_id, packet_id) as a PUBREL
+ * entry in the stream "<cluster>_pubrel", asynchronously, and once
+ * JetStream has it acks the queue message, which then leaves the queue:
+ * the entry stands for it, and whoever binds the session's queues next
+ * sends PUBREL for it rather than the message again. a stays the
+ * caller's. false when it cannot go (JetStream not set up, NATS down, a
+ * client id over CLIENT_ID_KEY_MAX bytes, a asked before): the message
+ * then stays unacked until cluster_ack_done(), as without an entry.
+ */
+bool cluster_ack_pubrec(struct cluster_ack *a, struct tern_bytes client_id, uint16_t packet_id);
 
 /*
  * Claims client_id for this node in the cluster's clients bucket, as a

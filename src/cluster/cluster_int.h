@@ -46,6 +46,30 @@
 
 struct durable_op;
 struct session_op;
+struct pubrel_put;
+
+/* The handle of one durable message (cluster.h's struct cluster_ack), or
+ * of a PUBREL entry loaded for a session (pubrel.c). Every handle the
+ * broker holds is on the node's list (c->acks, under c->ack_mu), so the
+ * control thread can report in progress every CLUSTER_ACK_KEEP_MS those
+ * whose queue message is not acked yet (a session may hold a message
+ * queued or in flight for longer than JetStream's ack wait, and it must
+ * not come again while it does), and cluster_close() can detach them all.
+ * Under ack_mu: prev, next, acked, put, entry_seq (pubrel.c's answers
+ * set them on a libnats thread). */
+struct cluster_ack {
+	struct cluster *c; /* NULL once detached by cluster_close() */
+	struct cluster_ack *prev, *next;
+	uint64_t kept_at; /* monotonic ms of the delivery or the last report */
+	uint64_t seq;     /* the queue message's sequence in the messages stream */
+	uint64_t delivered;
+	/* The queue message is acked (after its PUBREL entry was stored),
+	 * or there is none (an entry loaded at a bind): no report, no ack. */
+	bool acked;
+	struct pubrel_put *put; /* its PUBREL entry's put, JetStream not answered yet */
+	uint64_t entry_seq;     /* its PUBREL entry's sequence; 0: none */
+	char reply[];           /* the $JS.ACK subject; "" for a loaded entry */
+};
 
 /* The closure of one NATS subscription. */
 struct sub_ref {
@@ -124,6 +148,17 @@ struct cluster {
 	atomic_uint_fast64_t store_waiting, stored_ok, stored_failed;
 	atomic_bool store_used; /* js_store has published (durable_close()) */
 	atomic_uint_fast64_t dur_delivered, dur_acked, n_dur_subs;
+	/* pubrel.c. The context of the PUBREL stream's puts (its answers
+	 * report to pubrel.c), set by the control thread before js_up; the
+	 * puts waiting for JetStream (natsMsg pointer -> struct pubrel_put),
+	 * under ack_mu; the subscription to the answers of the deletes, on
+	 * the reply subject pubrel_inbox. */
+	jsCtx *js_pubrel;
+	struct map pubrel_puts;
+	natsSubscription *pubrel_sub;
+	char pubrel_inbox[64];
+	atomic_uint_fast64_t pubrel_stored, pubrel_failed, pubrel_loaded, pubrel_deleted;
+	atomic_bool pubrel_used;       /* js_pubrel has published (pubrel_close()) */
 	jsCtx *js_clients;             /* for claims: any thread once js_up */
 	natsSubscription *clients_sub; /* ordered consumer of the clients bucket */
 
@@ -281,5 +316,59 @@ TERN_MUST_CHECK enum tern_err sessions_start(struct cluster *c);
 /* sessions.c: at close, before the connections close: stops the thread,
  * frees what is queued (not answered) and the context. */
 void sessions_stop(struct cluster *c);
+/* pubrel.c: creates the PUBREL stream, its context and the subscription
+ * to the deletes' answers (control thread, NATS connected; safe to call
+ * again after a failure). TERN_E_SYS (logged) to be tried again later. */
+TERN_MUST_CHECK enum tern_err pubrel_setup(struct cluster *c);
+
+/* pubrel.c: the PUBREL entries of client_id, each as a handle for the
+ * broker (acked, entry_seq its sequence, seq the queue message's), in the
+ * order they were stored, into *out (malloc'd; *n of them) (control
+ * thread). TERN_E_SYS when JetStream did not answer them all (nothing
+ * then in *out), TERN_E_INVALID for a client id with no key, TERN_E_NOMEM. */
+TERN_MUST_CHECK enum tern_err pubrel_load(struct cluster *c, struct tern_bytes client_id,
+                                          struct cluster_pubrel **out, size_t *n);
+
+/* durable.c: a new handle on c's list (the queue message's ack subject
+ * reply, "" for none: acked), NULL when out of memory. */
+struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, uint64_t seq,
+                                    uint64_t delivered);
+
+/* pubrel.c: the handle of put p ended (cluster_ack_done()): the entry is
+ * deleted once stored. ack_mu held. */
+void pubrel_put_done(struct pubrel_put *p);
+
+/* pubrel.c: the handle of put p was dropped (cluster_ack_drop()): the put
+ * goes on alone (once stored, the entry stands for the message). ack_mu
+ * held. */
+void pubrel_put_dropped(struct pubrel_put *p);
+
+/* pubrel.c: deletes the PUBREL entry at seq (ack_mu held; any thread). */
+void pubrel_delete(struct cluster *c, uint64_t seq);
+
+/* pubrel.c: deletes every PUBREL entry of client_id (a clean start;
+ * control thread). false when JetStream did not answer (to be tried
+ * again). */
+bool pubrel_forget(struct cluster *c, struct tern_bytes client_id);
+
+/* pubrel.c: stops the subscription to the deletes' answers (at close). */
+void pubrel_stop(struct cluster *c);
+
+/* pubrel.c: at close, once the connections are closed and before
+ * durable_detach(): forgets the puts JetStream did not answer (their
+ * handles no longer point at them) and frees the context. */
+void pubrel_close(struct cluster *c);
+
+/* The subject of client_id's PUBREL entry for packet_id ("*": all of
+ * them): "<cluster>.pr.<clients_key(client_id)>.<packet id>", into out
+ * (room for PUBREL_SUBJECT_MAX). TERN_E_INVALID / TERN_E_TOO_LARGE as
+ * clients_key(). */
+#define PUBREL_SUBJECT_MAX (SUBJECT_CLUSTER_MAX + 16 + CLIENT_KEY_LEN(CLIENT_ID_KEY_MAX))
+TERN_MUST_CHECK enum tern_err pubrel_subject(const char *cluster, struct tern_bytes client_id,
+                                             int packet_id, char *out);
+
+/* The packet id of an entry's subject made by pubrel_subject() (the last
+ * token: 1 to 65535 in decimal, no leading zero), 0 for anything else. */
+uint16_t pubrel_subject_id(const char *subject);
 
 #endif

@@ -77,6 +77,12 @@ struct durable_op {
 	uint64_t session;
 	uint16_t home;
 	int64_t at; /* OP_DEL_CLIENT: wall ns of the clean start */
+	/* OP_BIND with load: the broker's, for the pubrels callback, and the
+	 * client id whose PUBREL entries to read (owned). OP_DEL_CLIENT: the
+	 * client id too, whose entries go. */
+	void *load;
+	uint8_t *cid;
+	size_t cid_len;
 	size_t n;
 	struct op_cons cons[];
 };
@@ -98,40 +104,33 @@ struct durable_ref {
 	uint8_t filter[]; /* the subscription's */
 };
 
-/* Every handle the broker holds is on the node's list (c->acks, under
- * c->ack_mu), so the control thread can report it in progress every
- * CLUSTER_ACK_KEEP_MS: a session may hold a message queued or in flight
- * for longer than JetStream's ack wait, and the message must not come
- * again while it does. */
-struct cluster_ack {
-	struct cluster *c;
-	struct cluster_ack *prev, *next;
-	uint64_t kept_at; /* monotonic ms of the delivery or the last report */
-	uint64_t seq;
-	uint64_t delivered;
-	char reply[]; /* the $JS.ACK subject */
-};
-
-static void ack_unlink(struct cluster_ack *a)
+/* Takes a off the node's list (ack_mu held). */
+static void ack_unlink(struct cluster *c, struct cluster_ack *a)
 {
-	struct cluster *c = a->c;
-	if (!c)
-		return; /* detached by cluster_close() */
-	pthread_mutex_lock(&c->ack_mu);
 	if (a->prev)
 		a->prev->next = a->next;
 	else
 		c->acks = a->next;
 	if (a->next)
 		a->next->prev = a->prev;
-	pthread_mutex_unlock(&c->ack_mu);
+}
+
+/* Puts a on the node's list (ack_mu held). */
+static void ack_link(struct cluster *c, struct cluster_ack *a)
+{
+	a->prev = NULL;
+	a->next = c->acks;
+	if (a->next)
+		a->next->prev = a;
+	c->acks = a;
 }
 
 void durable_keep(struct cluster *c, uint64_t now)
 {
 	pthread_mutex_lock(&c->ack_mu);
 	for (struct cluster_ack *a = c->acks; a; a = a->next) {
-		if (now < a->kept_at + CLUSTER_ACK_KEEP_MS)
+		/* A message its PUBREL entry stands for left the queue. */
+		if (a->acked || now < a->kept_at + CLUSTER_ACK_KEEP_MS)
 			continue;
 		(void)natsConnection_PublishString(c->p, a->reply, "+WPI");
 		a->kept_at = now;
@@ -243,7 +242,30 @@ static void op_free(struct durable_op *op)
 		free(op->cons[i].subject);
 		free(op->cons[i].filter);
 	}
+	free(op->cid);
 	free(op);
+}
+
+/* A copy of client_id into op (op->cid). */
+static enum tern_err op_client(struct durable_op *op, struct tern_bytes client_id)
+{
+	op->cid = malloc(client_id.len ? client_id.len : 1);
+	if (!op->cid)
+		return TERN_E_NOMEM;
+	memcpy(op->cid, client_id.data, client_id.len);
+	op->cid_len = client_id.len;
+	return TERN_OK;
+}
+
+/* The pubrels callback of a bind with load that will not read the
+ * entries (it is cancelled, or the node closes): called once, as the
+ * broker waits for it. */
+static void op_unload(struct cluster *c, struct durable_op *op)
+{
+	if (op->kind == OP_BIND && op->load) {
+		c->cb.pubrels(c->cb.arg, op->load, NULL, 0, TERN_E_SYS);
+		op->load = NULL;
+	}
 }
 
 static struct durable_op *op_new(enum op_kind kind, size_t n)
@@ -321,8 +343,10 @@ enum tern_err cluster_durable_forget(struct cluster *c, struct tern_bytes client
 	if (!op)
 		return TERN_E_NOMEM;
 	enum tern_err err = durable_client_prefix(c->prefix, client_id, op->cons[0].name);
+	if (!err)
+		err = op_client(op, client_id);
 	if (err) {
-		free(op);
+		op_free(op);
 		return err;
 	}
 	op->n = 1;
@@ -333,7 +357,7 @@ enum tern_err cluster_durable_forget(struct cluster *c, struct tern_bytes client
 
 enum tern_err cluster_durable_bind(struct cluster *c, uint64_t session, uint16_t home,
                                    struct tern_bytes client_id, const struct tern_bytes *filters,
-                                   size_t n)
+                                   size_t n, void *load)
 {
 	if (n > SIZE_MAX / 2 - 1)
 		return TERN_E_NOMEM;
@@ -342,6 +366,11 @@ enum tern_err cluster_durable_bind(struct cluster *c, uint64_t session, uint16_t
 		return TERN_E_NOMEM;
 	op->session = session;
 	op->home = home;
+	if (load && op_client(op, client_id)) {
+		op_free(op);
+		return TERN_E_NOMEM;
+	}
+	op->load = load;
 	for (size_t i = 0; i < n; i++) {
 		size_t k = 0;
 		enum tern_err err =
@@ -394,21 +423,35 @@ uint64_t cluster_ack_delivered(const struct cluster_ack *a)
 
 void cluster_ack_progress(struct cluster_ack *a)
 {
-	(void)natsConnection_PublishString(a->c->p, a->reply, "+WPI");
+	struct cluster *c = a->c;
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->ack_mu);
+	if (!a->acked)
+		(void)natsConnection_PublishString(c->p, a->reply, "+WPI");
+	pthread_mutex_unlock(&c->ack_mu);
 }
 
 void cluster_ack_done(struct cluster_ack *a)
 {
-	if (!a->c) {
+	struct cluster *c = a->c;
+	if (!c) {
 		/* After cluster_close(): JetStream delivers it again. */
 		free(a);
 		return;
 	}
-	ack_unlink(a);
+	pthread_mutex_lock(&c->ack_mu);
+	ack_unlink(c, a);
+	if (a->put)
+		pubrel_put_done(a->put); /* the entry goes once it is stored */
+	else if (a->entry_seq)
+		pubrel_delete(c, a->entry_seq);
+	bool ack = !a->acked;
+	pthread_mutex_unlock(&c->ack_mu);
 	/* An ack lost with the connection leaves the message unacked:
 	 * JetStream delivers it again, which QoS 1/2 allows (DUP). */
-	if (natsConnection_PublishString(a->c->p, a->reply, "+ACK") == NATS_OK)
-		atomic_fetch_add_explicit(&a->c->dur_acked, 1, memory_order_relaxed);
+	if (ack && natsConnection_PublishString(c->p, a->reply, "+ACK") == NATS_OK)
+		atomic_fetch_add_explicit(&c->dur_acked, 1, memory_order_relaxed);
 	free(a);
 }
 
@@ -416,8 +459,34 @@ void cluster_ack_drop(struct cluster_ack *a)
 {
 	if (!a)
 		return;
-	ack_unlink(a);
+	struct cluster *c = a->c;
+	if (c) {
+		pthread_mutex_lock(&c->ack_mu);
+		ack_unlink(c, a);
+		if (a->put)
+			pubrel_put_dropped(a->put);
+		pthread_mutex_unlock(&c->ack_mu);
+	}
 	free(a);
+}
+
+struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, uint64_t seq,
+                                    uint64_t delivered)
+{
+	size_t rlen = strlen(reply);
+	struct cluster_ack *a = calloc(1, sizeof(*a) + rlen + 1);
+	if (!a)
+		return NULL;
+	a->c = c;
+	a->seq = seq;
+	a->delivered = delivered;
+	a->acked = rlen == 0;
+	a->kept_at = mono_ms();
+	memcpy(a->reply, reply, rlen + 1);
+	pthread_mutex_lock(&c->ack_mu);
+	ack_link(c, a);
+	pthread_mutex_unlock(&c->ack_mu);
+	return a;
 }
 
 /* ---- receiving (libnats' delivery thread) ---- */
@@ -439,8 +508,8 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, v
 	struct msg *m = NULL;
 	enum tern_err err = wire_decode((const uint8_t *)natsMsg_GetData(nm),
 	                                (size_t)natsMsg_GetDataLength(nm), mono_ms(), &m);
-	size_t rlen = strlen(reply);
-	struct cluster_ack *a = err ? NULL : malloc(sizeof(*a) + rlen + 1);
+	struct cluster_ack *a =
+	        err ? NULL : durable_ack_new(c, reply, meta->Sequence.Stream, meta->NumDelivered);
 	if (err || !a) {
 		/* One that does not decode would come back for good: it is
 		 * taken out of the queue. Out of memory: it comes back. */
@@ -453,10 +522,6 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, v
 		natsMsg_Destroy(nm);
 		return;
 	}
-	a->c = c;
-	a->seq = meta->Sequence.Stream;
-	a->delivered = meta->NumDelivered;
-	memcpy(a->reply, reply, rlen + 1);
 	uint64_t now = mono_ms();
 	if (m->expire_at && meta->Timestamp > 0) {
 		/* Its expiry counts from when it was stored, not from now
@@ -469,14 +534,6 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, v
 	}
 	jsMsgMetaData_Destroy(meta);
 	natsMsg_Destroy(nm);
-	a->kept_at = now;
-	a->prev = NULL;
-	pthread_mutex_lock(&c->ack_mu);
-	a->next = c->acks;
-	if (a->next)
-		a->next->prev = a;
-	c->acks = a;
-	pthread_mutex_unlock(&c->ack_mu);
 	atomic_fetch_add_explicit(&c->dur_delivered, 1, memory_order_relaxed);
 	c->cb.durable(c->cb.arg, d->session, d->home, (struct tern_bytes){d->filter, d->flen}, m,
 	              a);
@@ -794,7 +851,8 @@ static bool do_del_client(struct cluster *c, struct durable_op *op)
 		}
 	}
 	jsConsumerInfoList_Destroy(list);
-	return ok;
+	/* Its PUBREL entries are of the session that ended too. */
+	return ok && pubrel_forget(c, (struct tern_bytes){op->cid, op->cid_len});
 }
 
 static void unbind(struct cluster *c, uint64_t session)
@@ -811,6 +869,50 @@ static void unbind(struct cluster *c, uint64_t session)
 		atomic_fetch_sub(&c->n_dur_subs, 1);
 	}
 	free(b);
+}
+
+/* Reads the PUBREL entries of a bind with load and hands them to the
+ * broker before the queues deliver anything. Returns false when
+ * JetStream did not answer: the bind is to be tried again. */
+static bool do_load(struct cluster *c, struct durable_op *op)
+{
+	struct cluster_pubrel *v = NULL;
+	size_t n = 0;
+	enum tern_err err = pubrel_load(c, (struct tern_bytes){op->cid, op->cid_len}, &v, &n);
+	if (err == TERN_E_SYS)
+		return false;
+	atomic_fetch_add_explicit(&c->pubrel_loaded, n, memory_order_relaxed);
+	/* Another error (a client id with no key, out of memory) will not
+	 * go away: the session goes on without its entries. */
+	c->cb.pubrels(c->cb.arg, op->load, v, n, err);
+	op->load = NULL;
+	return true;
+}
+
+/* Whether a bind of session waits for JetStream. */
+static bool later_bind(struct cluster *c, uint64_t session)
+{
+	for (struct durable_op *op = c->dur_later; op; op = op->next)
+		if (op->kind == OP_BIND && op->session == session)
+			return true;
+	return false;
+}
+
+/* A bind with load waiting for JetStream whose session unbinds: it is
+ * not bound after all (the unbind came after it). */
+static void cancel_later_binds(struct cluster *c, uint64_t session)
+{
+	for (struct durable_op **pp = &c->dur_later, *op; (op = *pp);) {
+		if (op->kind != OP_BIND || op->session != session) {
+			pp = &op->next;
+			continue;
+		}
+		*pp = op->next;
+		if (c->dur_later_tail == &op->next)
+			c->dur_later_tail = pp;
+		op_unload(c, op);
+		op_free(op);
+	}
 }
 
 static void do_bind(struct cluster *c, struct durable_op *op)
@@ -893,10 +995,21 @@ void durable_run(struct cluster *c)
 			done = js_ok && (js_ok = do_del_client(c, op));
 			break;
 		case OP_BIND:
+			/* The entries first: a PUBREL entry's packet id must be
+			 * the session's before a queue message can take it. A
+			 * bind behind one that waits for them waits too, so the
+			 * last bind asked for is the one that stays. */
+			if (later_bind(c, op->session)) {
+				done = false;
+				break;
+			}
+			if (op->load && !(done = js_ok && (js_ok = do_load(c, op))))
+				break;
 			do_bind(c, op);
 			subscribed = true;
 			break;
 		case OP_UNBIND:
+			cancel_later_binds(c, op->session);
 			unbind(c, op->session);
 			break;
 		}
@@ -934,6 +1047,7 @@ void durable_stop(struct cluster *c)
 	for (int l = 0; l < 2; l++)
 		for (struct durable_op *op = lists[l]; op; op = next) {
 			next = op->next;
+			op_unload(c, op);
 			op_free(op);
 		}
 	c->dur_ops = c->dur_later = NULL;

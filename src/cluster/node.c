@@ -370,13 +370,14 @@ static void js_setup(struct cluster *c)
 	/* The messages stream first (safe to try again); a part that
 	 * subscribes (retained, clients) is set up once, its subscription
 	 * its mark, while another is retried. */
-	if (durable_setup(c) == TERN_OK && (c->retained_sub || retained_setup(c) == TERN_OK) &&
+	if (durable_setup(c) == TERN_OK && pubrel_setup(c) == TERN_OK &&
+	    (c->retained_sub || retained_setup(c) == TERN_OK) &&
 	    (c->clients_sub || clients_setup(c) == TERN_OK) && sessions_setup(c) == TERN_OK) {
 		c->js_ready = true;
 		atomic_store_explicit(&c->js_up, true, memory_order_release);
 		log_write(c->log, LOG_TYPE_NOTICE,
-		          "Cluster: JetStream set up (messages and retained streams, clients "
-		          "and sessions buckets).");
+		          "Cluster: JetStream set up (messages, PUBREL and retained streams, "
+		          "clients and sessions buckets).");
 	} else {
 		c->js_retry_at = now + JS_RETRY_MS;
 	}
@@ -511,6 +512,10 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->durable_delivered = atomic_load(&c->dur_delivered);
 	out->durable_acked = atomic_load(&c->dur_acked);
 	out->durables = atomic_load(&c->n_dur_subs);
+	out->pubrel_stored = atomic_load(&c->pubrel_stored);
+	out->pubrel_failed = atomic_load(&c->pubrel_failed);
+	out->pubrel_loaded = atomic_load(&c->pubrel_loaded);
+	out->pubrel_deleted = atomic_load(&c->pubrel_deleted);
 	out->claims = atomic_load(&c->claims);
 	out->claims_seen = atomic_load(&c->claims_seen);
 	out->taken_over = atomic_load(&c->taken_over);
@@ -713,6 +718,7 @@ void cluster_close(struct cluster *c)
 	 * callbacks say when no message callback can run any more. */
 	retained_stop(c);
 	durable_stop(c);
+	pubrel_stop(c);
 	clients_stop(c);
 	size_t pos = 0;
 	struct interest *in;
@@ -727,6 +733,7 @@ void cluster_close(struct cluster *c)
 		pthread_cond_wait(&c->done, &c->mu);
 	pthread_mutex_unlock(&c->mu);
 	durable_close(c);
+	pubrel_close(c);
 	durable_detach(c);
 	nodes_free(c);
 	jsCtx_Destroy(c->js);
