@@ -624,6 +624,16 @@ class RawClient:
             self.send(pubcomp(p.pid, self.version))
 
     def recv_publish(self, timeout=None, ack=True):
+        """The next PUBLISH: first one that came before the SUBACK (kept in
+        self.early by subscribe(): the Server may send matching PUBLISHes
+        before the SUBACK, section 3.8.4), then the next off the socket."""
+        early = getattr(self, "early", None) or []
+        for i, q in enumerate(early):
+            if q.type == PUBLISH:
+                del early[i]
+                if ack:
+                    self.ack(q)
+                return q
         p = self.recv_type(PUBLISH, timeout)
         if ack:
             self.ack(p)
