@@ -296,6 +296,7 @@ uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id)
 	natsMsg_Destroy(m);
 	if (st != NATS_OK)
 		return 0;
+	flush_kick(c->flusher);
 	atomic_fetch_add(&c->claims, 1);
 	if (log_on(c->log, LOG_TYPE_DEBUG))
 		log_write(c->log, LOG_TYPE_DEBUG, "Cluster: claimed client id %.*s (%llu).",

@@ -99,6 +99,7 @@ struct cluster {
 	struct cluster_cb cb;
 	natsOptions *opts_p, *opts_s;
 	natsConnection *p, *s;
+	struct flusher *flusher; /* writes p's buffer at once (flush.c) */
 	atomic_bool up_p, up_s;
 	int64_t max_payload;
 
@@ -201,6 +202,20 @@ static inline struct tern_bytes bytes_of(const char *s)
 {
 	return (struct tern_bytes){(const uint8_t *)s, strlen(s)};
 }
+
+/* flush.c: a thread that writes nc's buffered publishes at once when
+ * kicked (the design is at the top of flush.c). TERN_E_NOMEM, TERN_E_SYS
+ * (no thread). */
+struct flusher;
+TERN_MUST_CHECK enum tern_err flush_start(natsConnection *nc, struct flusher **out);
+
+/* flush.c: something was published on the flusher's connection: it goes
+ * out now, or with the flush running (any thread; NULL: nothing). */
+void flush_kick(struct flusher *f);
+
+/* flush.c: stops the thread and frees f (NULL allowed); before the
+ * connection is closed. */
+void flush_stop(struct flusher *f);
 
 /* node.c: the completion callback of every NATS subscription of ours,
  * whose closure is a struct sub_ref: frees it and counts the subscription

@@ -629,6 +629,7 @@ static bool store_as(struct cluster *c, char kind, const struct msg *m, uint64_t
 		natsMsg_Destroy(sent);
 		return false;
 	}
+	flush_kick(c->flusher);
 	return true;
 }
 

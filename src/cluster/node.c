@@ -476,6 +476,7 @@ bool cluster_forward(struct cluster *c, const struct msg *m, uint64_t now, struc
 	natsStatus st = natsConnection_Publish(c->p, subject, scratch->data, (int)scratch->len);
 	if (st != NATS_OK)
 		goto local;
+	flush_kick(c->flusher);
 	atomic_fetch_add_explicit(&c->forwarded, 1, memory_order_relaxed);
 	return true;
 local:
@@ -565,7 +566,6 @@ static enum tern_err options(struct cluster *c, const struct cluster_cfg *cfg, b
 	natsOptions *o = NULL;
 	char name[300];
 	snprintf(name, sizeof(name), "ternd %s %s", c->node, echo ? "shared" : "routes");
-	/* URLs are comma separated; libnats takes the list as is. */
 	/* cluster_nats is a comma-separated list: libnats takes the servers
 	 * one by one (natsOptions_SetURL takes a single URL). */
 	char urls[1024];
@@ -684,6 +684,8 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 		e = connect_one(c->opts_p, &c->p, err, errlen);
 	if (!e)
 		e = connect_one(c->opts_s, &c->s, err, errlen);
+	if (!e && flush_start(c->p, &c->flusher))
+		e = fail(err, errlen, TERN_E_SYS, "cluster: cannot start a thread%s%s", "", "");
 	if (!e) {
 		if (natsConnection_Status(c->p) == NATS_CONN_STATUS_CONNECTED)
 			on_connected_p(c->p, c);
@@ -724,6 +726,7 @@ void cluster_close(struct cluster *c)
 	struct interest *in;
 	while ((in = map_next(&c->interests, &pos)))
 		unsubscribe(c, in);
+	flush_stop(c->flusher);
 	if (c->p)
 		natsConnection_Close(c->p);
 	if (c->s)
