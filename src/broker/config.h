@@ -63,6 +63,12 @@ struct listener_cfg {
 	 * settings for this listener whatever per_listener_settings says. */
 	uint8_t listener_allow_anonymous;
 	char listener_auto_id_prefix[32];
+	/* max_qos + 1, 0 when not given (2): read it with config_max_qos(). */
+	uint8_t max_qos_plus1;
+	/* accept_protocol_versions (mosquitto 2.1): bit 1 << level set for
+	 * each protocol level (3, 4, 5) NOT accepted; 0: all are. */
+	uint8_t refused_versions;
+	bool use_username_as_clientid; /* the username is the client id */
 };
 
 enum storage_kind { STORAGE_MEMORY, STORAGE_SQLITE };
@@ -103,6 +109,9 @@ struct config {
 	uint16_t max_topic_alias_broker; /* aliases we assign per v5 client */
 	uint32_t connect_timeout;        /* seconds from accept to CONNECT */
 	int64_t max_connections;         /* -1: no bound */
+	int64_t global_max_connections;  /* mosquitto 2.1's, as max_connections here; -1 */
+	int64_t global_max_clients;      /* sessions, online or not; -1: no bound */
+	char clientid_prefixes[64];      /* client ids must start so; "": any */
 	size_t max_output_bytes;         /* bytes queued to one socket before QoS 0 drops */
 	bool set_tcp_nodelay;
 	enum storage_kind storage;      /* sqlite by default; memory keeps nothing */
@@ -160,6 +169,13 @@ static inline const char *config_auto_id_prefix(const struct config *cfg, size_t
 {
 	const char *own = cfg->listeners[i].listener_auto_id_prefix;
 	return own[0] ? own : config_security(cfg, i)->auto_id_prefix;
+}
+
+/* The highest QoS clients of listener i may use (max_qos; 2 by default). */
+static inline uint8_t config_max_qos(const struct config *cfg, size_t i)
+{
+	uint8_t v = cfg->listeners[i].max_qos_plus1;
+	return v ? (uint8_t)(v - 1) : 2;
 }
 
 /* Checks what can only be judged once the whole file is read (a TLS

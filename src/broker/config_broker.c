@@ -48,6 +48,23 @@ static TERN_MUST_CHECK enum tern_err set_per_listener_settings(struct config_ctx
 	return TERN_OK;
 }
 
+/* mosquitto's plugins are shared objects written against its own
+ * broker's API: ternd cannot load them, and running without the checks a
+ * plugin makes would open the broker. */
+static TERN_MUST_CHECK enum tern_err set_plugin(struct config_ctx *c, const struct directive *d,
+                                                void *field, const char *const *arg)
+{
+	(void)field;
+	(void)arg;
+	return config_fail(c,
+	                   "%s: ternd does not load mosquitto plugins; use password_file (tern "
+	                   "passwd or mosquitto_passwd writes it), acl_file, "
+	                   "use_identity_as_username or use_subject_as_username (client "
+	                   "certificates) instead; for dynamic security, ternd reloads "
+	                   "password_file and acl_file on SIGHUP",
+	                   d->name);
+}
+
 static TERN_MUST_CHECK enum tern_err set_max_inflight_messages(struct config_ctx *c,
                                                                const struct directive *d,
                                                                void *field, const char *const *arg)
@@ -193,6 +210,10 @@ static const struct directive rows[] = {
         {"acl_file", K_STR, 1, SEC(acl_file)},
         {"allow_zero_length_clientid", K_BOOL, 1, SEC(allow_zero_length_clientid)},
         {"auto_id_prefix", K_STR, 1, SEC(auto_id_prefix)},
+        {"clientid_prefixes", K_STR, 1, G(clientid_prefixes)},
+        {"auth_plugin", K_FUNC, ARGS_REST, NO_FIELD, .set = set_plugin},
+        {"plugin", K_FUNC, ARGS_REST, NO_FIELD, .set = set_plugin},
+        {"global_plugin", K_FUNC, ARGS_REST, NO_FIELD, .set = set_plugin},
         /* Sessions, queues and limits. */
         {"persistent_client_expiration", K_DURATION, 1, G(persistent_client_expiration)},
         {"queue_qos0_messages", K_BOOL, 1, G(queue_qos0_messages)},

@@ -157,26 +157,60 @@ static TERN_MUST_CHECK enum tern_err set_http_listener(struct config_ctx *c,
 	return TERN_OK;
 }
 
-static TERN_MUST_CHECK enum tern_err set_max_connections(struct config_ctx *c,
-                                                         const struct directive *d, void *field,
-                                                         const char *const *arg)
+/* A count where -1 means no bound, into an int64_t field. */
+static TERN_MUST_CHECK enum tern_err set_limit(struct config_ctx *c, const struct directive *d,
+                                               void *field, const char *const *arg)
 {
-	(void)field;
+	int64_t v = -1;
 	uint64_t n = 0;
-	if (arg[0] && strcmp(arg[0], "-1") == 0) {
-		c->cfg->max_connections = -1;
-		return TERN_OK;
+	if (!arg[0] || strcmp(arg[0], "-1") != 0) {
+		enum tern_err err = config_parse_u64(c, d->name, arg[0], 0, INT32_MAX, &n);
+		if (err)
+			return err;
+		v = (int64_t)n;
 	}
-	enum tern_err err = config_parse_u64(c, d->name, arg[0], 0, INT32_MAX, &n);
-	if (err)
-		return err;
-	c->cfg->max_connections = (int64_t)n;
+	memcpy(field, &v, sizeof(v));
+	return TERN_OK;
+}
+
+/* accept_protocol_versions 3, 4, 5: protocol levels, separated by commas
+ * and blanks (the rest of the line). */
+static TERN_MUST_CHECK enum tern_err set_accept_protocol_versions(struct config_ctx *c,
+                                                                  const struct directive *d,
+                                                                  void *field,
+                                                                  const char *const *arg)
+{
+	uint8_t accepted = 0;
+	char words[256];
+	if (!arg[0] || !arg[0][0] || strlen(arg[0]) >= sizeof(words))
+		return config_fail(c, "%s needs protocol levels (3, 4, 5)", d->name);
+	strcpy(words, arg[0]);
+	char *save = NULL;
+	for (char *w = strtok_r(words, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+		if (w[0] == '#')
+			break;
+		if ((w[0] != '3' && w[0] != '4' && w[0] != '5') || w[1])
+			return config_fail(c, "%s: '%s' is not 3, 4 or 5 (MQTT 3.1, 3.1.1, 5.0)",
+			                   d->name, w);
+		accepted |= (uint8_t)(1u << (w[0] - '0'));
+	}
+	if (!accepted)
+		return config_fail(c, "%s needs protocol levels (3, 4, 5)", d->name);
+	uint8_t refused = (uint8_t)((1u << 3 | 1u << 4 | 1u << 5) & ~accepted);
+	memcpy(field, &refused, 1);
 	return TERN_OK;
 }
 
 static const struct config_choice anon_choices[] = {
         {"true", LISTENER_ANON_TRUE},
         {"false", LISTENER_ANON_FALSE},
+        {NULL, 0},
+};
+
+static const struct config_choice qos_choices[] = {
+        {"0", 1},
+        {"1", 2},
+        {"2", 3},
         {NULL, 0},
 };
 
@@ -194,7 +228,13 @@ static const struct directive rows[] = {
         {"bind_address", K_FUNC, 1, NO_FIELD, .set = set_bind_address},
         {"protocol", K_ENUM, 1, L(websockets), .choices = protocols},
         {"http_listener", K_FUNC, 2, NO_FIELD, .set = set_http_listener},
-        {"max_connections", K_FUNC, 1, NO_FIELD, .set = set_max_connections},
+        {"max_connections", K_FUNC, 1, G(max_connections), .set = set_limit},
+        {"global_max_connections", K_FUNC, 1, G(global_max_connections), .set = set_limit},
+        {"global_max_clients", K_FUNC, 1, G(global_max_clients), .set = set_limit},
+        {"max_qos", K_ENUM, 1, L(max_qos_plus1), .choices = qos_choices},
+        {"accept_protocol_versions", K_FUNC, ARGS_REST, L(refused_versions),
+         .set = set_accept_protocol_versions},
+        {"use_username_as_clientid", K_BOOL, 1, L(use_username_as_clientid)},
         {"set_tcp_nodelay", K_BOOL, 1, G(set_tcp_nodelay)},
         /* TLS, per listener. */
         {"certfile", K_STR, 1, L(certfile)},

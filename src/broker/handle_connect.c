@@ -157,6 +157,14 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 	                  (p->props.present & TERN_PROP_BIT(TERN_PROP_REQUEST_PROBLEM_INFO)) &&
 	                  p->props.request_problem_info;
 
+	const struct listener_cfg *lc = &cfg->listeners[k->listener];
+	if (lc->refused_versions & (1u << p->version)) {
+		/* accept_protocol_versions (mosquitto 2.1): as a level we do
+		 * not speak [MQTT-3.1.2-2]. */
+		refuse(w, k, TERN_RC_UNSUPPORTED_PROTOCOL_VERSION,
+		       "protocol version not accepted on this listener (accept_protocol_versions)");
+		return;
+	}
 	struct tern_bytes cid = p->client_id;
 	char idbuf[64];
 	bool assigned = false;
@@ -182,6 +190,24 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 		cid = (struct tern_bytes){(const uint8_t *)idbuf, (uint32_t)strlen(idbuf)};
 		assigned = true;
 	}
+	size_t plen = strlen(cfg->clientid_prefixes);
+	if (plen && (cid.len < plen || memcmp(cid.data, cfg->clientid_prefixes, plen) != 0)) {
+		refuse(w, k, TERN_RC_NOT_AUTHORIZED, "client id without clientid_prefixes");
+		return;
+	}
+	if (p->will && p->will_qos > config_max_qos(cfg, k->listener)) {
+		/* [MQTT-3.2.2-12]: v5 CONNACK 0x9B. 3.1.1 has no word for it:
+		 * closed without a CONNACK, as mosquitto does. */
+		if (p->version == TERN_V5) {
+			refuse(w, k, TERN_RC_QOS_NOT_SUPPORTED, "will QoS above max_qos");
+		} else {
+			log_write(&w->broker->log, LOG_TYPE_NOTICE,
+			          "Client connection from %s refused: will QoS above max_qos.",
+			          sink_name(k, (char[64]){0}));
+			sink_close(k, 0, NULL);
+		}
+		return;
+	}
 	if (p->version == TERN_V5 && (p->props.present & TERN_PROP_BIT(TERN_PROP_AUTH_METHOD))) {
 		/* No enhanced authentication method is configured
 		 * [MQTT-4.12.0-1]. */
@@ -197,6 +223,18 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 	if (rc) {
 		refuse(w, k, rc, why ? why : auth_refusal(rc));
 		return;
+	}
+	if (lc->use_username_as_clientid) {
+		/* The username (checked above) stands for the client id, so
+		 * that one client cannot take over another's session by its
+		 * id, as in mosquitto. */
+		if (!user.data) {
+			refuse(w, k, TERN_RC_NOT_AUTHORIZED,
+			       "no username for use_username_as_clientid");
+			return;
+		}
+		cid = user;
+		assigned = false;
 	}
 	if (p->will && !auth_allowed(w, k->listener, cid.data, cid.len, user.data, user.len,
 	                             user.data != NULL, p->will_topic, ACL_WRITE)) {
@@ -284,6 +322,12 @@ static TERN_MUST_CHECK enum tern_err send_connack(const struct config *cfg, stru
 			pr->present |= TERN_PROP_BIT(TERN_PROP_RETAIN_AVAILABLE);
 			pr->retain_available = 0;
 		}
+		uint8_t max_qos = config_max_qos(cfg, k->listener);
+		if (max_qos < 2) {
+			/* [MQTT-3.2.2-9]: the client must not send above it. */
+			pr->present |= TERN_PROP_BIT(TERN_PROP_MAXIMUM_QOS);
+			pr->maximum_qos = max_qos;
+		}
 	}
 	return sink_send(k, &ack);
 }
@@ -362,6 +406,13 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	if (s) {
 		present = true; /* [MQTT-3.2.2-2] / [MQTT-3.2.2-3] */
 	} else {
+		if (cfg->global_max_clients >= 0 &&
+		    stats_sum(b, STAT_SESSIONS) >= (uint64_t)cfg->global_max_clients) {
+			/* mosquitto 2.1's bound on sessions, online or kept:
+			 * v5 0x89, 3.1.1 server unavailable. */
+			refuse(w, k, TERN_RC_SERVER_BUSY, "global_max_clients reached");
+			return;
+		}
 		s = session_new(w, cid.data, cid.len, p->version);
 		if (!s || session_register(w, s)) {
 			free(s);

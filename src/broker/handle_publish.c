@@ -96,6 +96,12 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 		           "PUBLISH from a client with a subscription id");
 		return;
 	}
+	if (p->qos > config_max_qos(&b->cfg, k->listener)) {
+		/* [MQTT-3.2.2-11] / [MQTT-3.3.1-4]: DISCONNECT 0x9B (v3:
+		 * closed), as mosquitto does with max_qos. */
+		sink_close(k, TERN_RC_QOS_NOT_SUPPORTED, "PUBLISH QoS above max_qos");
+		return;
+	}
 	struct tern_bytes topic;
 	if (resolve_alias(k, p, &topic) != TERN_OK)
 		return;

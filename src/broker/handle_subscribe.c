@@ -236,6 +236,10 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 	cur = 0;
 	while (tern_subscribe_next(p, &cur, &e)) {
 		uint8_t *reason = &pl->reasons[pl->n++];
+		/* max_qos: granted at most that, as mosquitto does. */
+		uint8_t max_qos = config_max_qos(&w->broker->cfg, k->listener);
+		if (e.qos > max_qos)
+			e.qos = max_qos;
 		struct tern_bytes group, plain = e.filter;
 		bool shared = tern_topic_filter_share(e.filter, &group, &plain);
 		if (!shared)

@@ -91,11 +91,16 @@ static void accept_all(struct worker *w, size_t index)
 				          strerror(errno));
 			return;
 		}
-		if (b->cfg.max_connections >= 0 &&
-		    atomic_load(&b->n_conns) >= b->cfg.max_connections) {
+		int64_t limit = b->cfg.max_connections;
+		if (limit < 0 ||
+		    (b->cfg.global_max_connections >= 0 && b->cfg.global_max_connections < limit))
+			limit = b->cfg.global_max_connections;
+		if (limit >= 0 && atomic_load(&b->n_conns) >= limit) {
 			stat_add(&w->stats, STAT_CONN_REFUSED, 1);
 			log_write(&b->log, LOG_TYPE_NOTICE,
-			          "Client connection refused: max_connections reached.");
+			          "Client connection refused: %s reached.",
+			          limit == b->cfg.max_connections ? "max_connections"
+			                                          : "global_max_connections");
 			close(fd);
 			continue;
 		}

@@ -172,6 +172,13 @@ static void test_directive_errors_name_file_line_and_directive(void **state)
 	             "per_listener_settings must be set before any other security setting "
 	             "(allow_anonymous, password_file, acl_file, allow_zero_length_clientid, "
 	             "auto_id_prefix)");
+	expect_error(f, "listener 1884\nmax_qos 3\n", 2, "max_qos: expected 0, 1 or 2");
+	expect_error(f, "listener 1884\naccept_protocol_versions 4, 6\n", 2,
+	             "accept_protocol_versions: '6' is not 3, 4 or 5 (MQTT 3.1, 3.1.1, 5.0)");
+	expect_error(f, "accept_protocol_versions # none\n", 1,
+	             "accept_protocol_versions needs protocol levels (3, 4, 5)");
+	expect_error(f, "global_max_clients -2\n", 1,
+	             "global_max_clients: '-2' is not a whole number from 0 to 2147483647");
 	expect_error(f, "listener 1884\nlistener_allow_anonymous maybe\n", 2,
 	             "listener_allow_anonymous: expected true or false");
 	/* Arity: more words than the directive takes is an error, never
