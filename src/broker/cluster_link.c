@@ -313,16 +313,32 @@ void cluster_link_durable(struct worker *w, struct route_batch *batch, struct se
 	*rebind = true;
 }
 
-/* A dead node's sessions (cluster.h, node_dead): this node acts for it. */
-static enum tern_err on_node_dead(void *arg, const char *node, uint64_t incarnation, bool left)
+/* A dead node's session this node adopted (cluster.h, adopt): built on
+ * the client id's home worker. */
+static void on_adopt(void *arg, struct tern_bytes cid, const uint8_t *rec, size_t len)
 {
 	struct broker *b = arg;
-	(void)incarnation;
 	if (atomic_load_explicit(&b->stop, memory_order_relaxed))
-		return TERN_E_SYS; /* the next node acts */
-	log_write(&b->log, LOG_TYPE_NOTICE, "Cluster: node %s %s; this node acts for it.", node,
-	          left ? "left" : "is dead");
-	return TERN_OK;
+		return;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	uint8_t *id = it ? malloc(cid.len ? cid.len : 1) : NULL;
+	uint8_t *copy = id ? malloc(len ? len : 1) : NULL;
+	if (!copy) {
+		free(id);
+		free(it);
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: out of memory adopting the session of %.*s from a dead node",
+		          (int)cid.len, (const char *)cid.data);
+		return;
+	}
+	memcpy(id, cid.data, cid.len);
+	memcpy(copy, rec, len);
+	it->kind = INBOX_ADOPT;
+	it->u.adopt.cid = id;
+	it->u.adopt.len = (uint16_t)cid.len;
+	it->u.adopt.rec = copy;
+	it->u.adopt.rec_len = (uint32_t)len;
+	worker_post(b->workers[broker_home_of(b, cid.data, cid.len)], it);
 }
 
 static void on_retained(void *arg, struct msg *m)
@@ -368,8 +384,8 @@ enum tern_err cluster_link_open(struct broker *b)
 	                        .taken = on_taken,
 	                        .stored = on_stored,
 	                        .durable = on_durable,
-	                        .node_dead = on_node_dead,
-	                        .pubrels = on_pubrels};
+	                        .pubrels = on_pubrels,
+	                        .adopt = on_adopt};
 	char why[512] = "";
 	enum tern_err err =
 	        cluster_open(&cc, &cb, &b->hash_key, &b->log, &b->cluster, why, sizeof(why));

@@ -189,6 +189,10 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 		ok &= one(o, "tern_cluster_nodes_handled_total", "counter",
 		          "Dead or departed nodes this node acted for (their sessions and wills).",
 		          (double)cs.nodes_handled);
+		ok &= one(o, "tern_cluster_sessions_adopted_total", "counter",
+		          "Sessions of dead nodes this node adopted (their wills and expiry are "
+		          "its).",
+		          (double)cs.adopted);
 	}
 	ok &= head(o, "tern_worker_utilisation", "gauge",
 	           "Share of the last second a worker's loop spent handling events.");

@@ -688,14 +688,6 @@ enum tern_err session_restore_sub(struct session *s, struct tern_bytes filter, u
 	return sub_set(s, filter, qos, flags, retain_handling, sub_id, &is_new);
 }
 
-/* Turns a stored wall-clock instant into our monotonic clock. */
-static uint64_t to_mono(int64_t wall, uint64_t now, int64_t wall_now)
-{
-	int64_t left = wall - wall_now;
-	uint64_t t = left > 0 ? now + (uint64_t)left : now;
-	return t ? t : 1;
-}
-
 struct session *session_restore(struct worker *w, const struct store_loaded_session *ls)
 {
 	struct session *s = session_new(w, ls->client_id, ls->client_id_len, ls->version);
@@ -716,10 +708,10 @@ struct session *session_restore(struct worker *w, const struct store_loaded_sess
 	/* A session that was online when ternd stopped went offline then. */
 	int64_t since = ls->disconnected_at ? ls->disconnected_at : wall;
 	if (s->expiry != UINT32_MAX)
-		s->expire_at = to_mono(since + (int64_t)s->expiry * 1000, now, wall);
+		s->expire_at = session_mono_of_wall(since + (int64_t)s->expiry * 1000, now, wall);
 	if (ls->will) {
 		s->will = ls->will;
-		s->will_at = to_mono(ls->will_at, now, wall);
+		s->will_at = session_mono_of_wall(ls->will_at, now, wall);
 	}
 	if (session_register(w, s)) {
 		msg_unref(s->will);

@@ -222,6 +222,16 @@ struct cluster_pubrel;
 void session_durable_pubrels(struct session *s, struct cluster_pubrel *v, size_t n,
                              enum tern_err err);
 
+/* ---- in a cluster: a dead node's session (session_adopt.c) ---- */
+
+/* Builds the session of client id cid on w (its home worker) from
+ * rec[0..len), its record (cluster/session_record.h) as this node adopted
+ * it from a dead node: offline, its subscriptions routed, its durable
+ * queues bound, its will due after its delay and its expiry counted from
+ * the record's offline time. Nothing when cid has a session here already
+ * (the client came back to this node). Failures are logged. */
+void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, size_t len);
+
 /* What session_publish() did with a message. */
 struct publish_result {
 	size_t matched;       /* sessions it went to */

@@ -114,6 +114,16 @@ static inline bool session_acl(const struct session *s, struct tern_bytes topic,
 	                    s->username_len, s->username != NULL, topic, access);
 }
 
+/* A wall-clock instant (ms; stored, or from another node) on our monotonic
+ * clock, now being the monotonic ms at wall_now: not before now, never 0
+ * (0 means "not counting" in expire_at). */
+static inline uint64_t session_mono_of_wall(int64_t wall, uint64_t now, int64_t wall_now)
+{
+	int64_t left = wall - wall_now;
+	uint64_t t = left > 0 ? now + (uint64_t)left : now;
+	return t ? t : 1;
+}
+
 /* Whether the store keeps this delivery: QoS 1/2 of a message with an id. */
 static inline bool keeps(const struct delivery *d)
 {

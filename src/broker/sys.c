@@ -166,6 +166,7 @@ void sys_tick(struct worker *w)
 		publish(w, "cluster/subscriptions", "%llu", (unsigned long long)cs.interests);
 		publish(w, "cluster/nodes", "%llu", (unsigned long long)cs.live_nodes);
 		publish(w, "cluster/nodes/handled", "%llu", (unsigned long long)cs.nodes_handled);
+		publish(w, "cluster/sessions/adopted", "%llu", (unsigned long long)cs.adopted);
 	}
 
 	/* Load averages of per-minute rates over 1, 5 and 15 minutes. */

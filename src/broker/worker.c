@@ -165,6 +165,13 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 			                      it->u.claim.stamp, it->u.claim.tie_wins);
 		free(it->u.claim.cid);
 		break;
+	case INBOX_ADOPT:
+		if (!atomic_load_explicit(&w->broker->stop, memory_order_relaxed))
+			session_adopt(w, (struct tern_bytes){it->u.adopt.cid, it->u.adopt.len},
+			              it->u.adopt.rec, it->u.adopt.rec_len);
+		free(it->u.adopt.cid);
+		free(it->u.adopt.rec);
+		break;
 	case INBOX_CONN: /* process_inbox() adopts it, worker_shutdown() frees it */
 		break;
 	}

@@ -53,6 +53,7 @@ enum inbox_kind {
 	INBOX_CLUSTER_STORED, /* the cluster stored a message of ours (u.done) */
 	INBOX_DURABLE,        /* a message of a session's durable queue (cluster_link.c) */
 	INBOX_PUBREL,         /* a session's PUBREL entries from the cluster (cluster_link.c) */
+	INBOX_ADOPT,          /* a dead node's session this node adopted (cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),
@@ -126,6 +127,12 @@ struct inbox_item {
 			bool tie_wins;
 			uint64_t stamp;
 		} claim;
+		struct {
+			uint8_t *cid; /* owned */
+			uint8_t *rec; /* the session's record, owned */
+			uint16_t len;
+			uint32_t rec_len;
+		} adopt;
 		struct auth_state *auth;
 		struct {
 			uint64_t conn; /* id of the connection it is for */

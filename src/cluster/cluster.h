@@ -125,16 +125,6 @@ struct cluster_cb {
 	 * Every node compares the same pairs, so of concurrent claims one
 	 * wins everywhere. NULL: not told. */
 	void (*taken)(void *arg, struct tern_bytes client_id, uint64_t stamp, bool tie_wins);
-	/* Node `node` (its name, NUL-terminated; incarnation: the wall clock
-	 * in microseconds when it started) is gone: its heartbeat was not
-	 * seen for CLUSTER_NODE_DEAD_MS, or it left at a clean stop (left).
-	 * Called on the cluster's nodes thread of one node only, the live
-	 * node whose name sorts first; while the nodes' views differ two
-	 * may be called for the same node, so what it does must be
-	 * idempotent. May block (it may read and write JetStream). TERN_OK:
-	 * done, the node is forgotten cluster-wide; an error: called again
-	 * CLUSTER_NODE_RETRY_MS later. NULL: nothing to do. */
-	enum tern_err (*node_dead)(void *arg, const char *node, uint64_t incarnation, bool left);
 	/* The answer of cluster_session_get(token) for client_id (valid
 	 * during the call): rec[0..len) the record (session_record.h;
 	 * valid during the call, not yet decoded), or rec NULL with err
@@ -143,6 +133,16 @@ struct cluster_cb {
 	 * bound) when it could not be looked up. On the sessions thread. */
 	void (*session_found)(void *arg, uint64_t token, struct tern_bytes client_id,
 	                      const uint8_t *rec, size_t len, enum tern_err err);
+	/* This node adopted a session of a dead node (adopt.c): rec[0..len)
+	 * is its record (session_record.h) as now in the sessions bucket,
+	 * with this node as the holder, offline since the node died (or
+	 * since it went offline before); client_id its client id. Both valid
+	 * during the call, on the nodes thread. Exactly one node of the
+	 * cluster is told of a given adoption. The broker keeps the session
+	 * offline: its will goes after its delay and the session expires
+	 * after its interval, both counted from that offline time. NULL:
+	 * not told. */
+	void (*adopt)(void *arg, struct tern_bytes client_id, const uint8_t *rec, size_t len);
 };
 
 /* How often a node puts its heartbeat in the nodes bucket. */
@@ -206,6 +206,8 @@ struct cluster_stats {
 	uint64_t session_reads;     /* session records looked up */
 	uint64_t session_conflicts; /* writes that found another node's write first */
 	uint64_t session_stale;     /* of ours, dropped: another node's claim is newer */
+	uint64_t adopted;           /* sessions of dead nodes this node adopted */
+	uint64_t adopt_lost;        /* ... that another node wrote first */
 };
 
 /*

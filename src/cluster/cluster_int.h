@@ -182,8 +182,8 @@ struct cluster {
 	bool nodes_stopping;
 	struct peer *peers;
 	uint64_t own_seen;
-	atomic_uint_fast64_t live_nodes, nodes_handled;
-	/* sessions.c. Under ses_mu: the queue of record operations, in
+	uint64_t beat_at; /* the nodes thread's: when the next beat is due */
+	                  /* sessions.c. Under ses_mu: the queue of record operations, in
 	 * order, and the stop flag; the rest is the sessions thread's (the
 	 * keys it knows: key -> struct ses_key). js_sessions is set on the
 	 * control thread before js_up and used by the sessions thread once
@@ -196,6 +196,7 @@ struct cluster {
 	struct map ses_keys;
 	jsCtx *js_sessions;
 	atomic_uint_fast64_t ses_written, ses_read, ses_conflicts, ses_stale;
+	atomic_uint_fast64_t live_nodes, nodes_handled, adopted, adopt_lost;
 };
 
 static inline struct tern_bytes bytes_of(const char *s)
@@ -316,6 +317,18 @@ TERN_MUST_CHECK enum tern_err nodes_start(struct cluster *c);
 /* nodes.c: at close, before the connections close: stops the thread,
  * marks this node as left in the bucket (a clean stop), unsubscribes. */
 void nodes_stop(struct cluster *c);
+
+/* nodes.c: beats if one is due (the nodes thread, during a long piece of
+ * work); false when the node is stopping: the work is to stop too. */
+bool nodes_keep_beating(struct cluster *c);
+
+/* adopt.c: adopts every session whose record names node dead as its
+ * holder (nodes thread): offline since died_at (wall ms) if the record
+ * says online. TERN_OK once every such record is adopted here or by
+ * another node; TERN_E_SYS when the bucket could not be read to its end or
+ * a write failed (tried again later; what was adopted stays adopted). */
+TERN_MUST_CHECK enum tern_err adopt_sessions(struct cluster *c, struct tern_bytes dead,
+                                             int64_t died_at);
 
 /* nodes.c: frees what nodes_init() and the thread made (after the
  * connections closed and live_subs went to zero). */

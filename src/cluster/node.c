@@ -526,6 +526,8 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->session_reads = atomic_load(&c->ses_read);
 	out->session_conflicts = atomic_load(&c->ses_conflicts);
 	out->session_stale = atomic_load(&c->ses_stale);
+	out->adopted = atomic_load(&c->adopted);
+	out->adopt_lost = atomic_load(&c->adopt_lost);
 	out->dropped = atomic_load(&c->broker_dropped);
 	/* libnats counts what each subscription dropped as a slow consumer. */
 	pthread_mutex_lock(&c->mu);

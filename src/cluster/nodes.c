@@ -10,12 +10,12 @@
  * CLUSTER_NODE_DEAD_MS is dead; a node that stops cleanly puts "<inc> left"
  * as its last value, and is gone at once.
  *
- * A dead node is handed to the broker (the node_dead callback) on one node
- * only: the live node whose name sorts first. Every node follows the same
- * bucket, so they pick the same one; while their views differ (a node
+ * A dead node is acted for on one node only, the live node whose name
+ * sorts first: it adopts the dead node's sessions (adopt.c). Every node
+ * follows the same bucket, so they pick the same one; while their views differ (a node
  * that has just started, or just missed a beat) two may act, which is why
- * what the broker does for a dead node has to be idempotent. Once the
- * callback succeeded, that node deletes the dead node's key, and every
+ * the adoption of a session is a conditional write (adopt.c). Once every
+ * session is adopted, that node deletes the dead node's key, and every
  * node forgets it. The key stays until then, so when the acting node dies
  * midway its successor (the next name) acts again. A clean stop leaves its
  * key with the "left" mark rather than deleting it for the same reason.
@@ -30,8 +30,10 @@
  * The work runs on a thread of its own, not the control thread: that one
  * blocks on JetStream requests (setting up streams, flushes of 2 s) for
  * longer than a beat may be late without the node looking dead. The
- * callback runs on this thread too and may take its time (it reads and
- * writes JetStream); the beats wait meanwhile, well within the bound.
+ * adoption runs on this thread too and may take its time (it reads the
+ * sessions bucket and writes records), beating as it goes
+ * (nodes_keep_beating()), so that a long one does not make this node
+ * look dead.
  *
  * A node that restarts within CLUSTER_NODE_DEAD_MS under the same name is
  * not seen to die (its new incarnation just replaces the old one): what
@@ -55,7 +57,7 @@ struct peer {
 	struct peer *next;
 	uint64_t incarnation;
 	uint64_t seen;     /* monotonic ms of its last heartbeat here */
-	uint64_t retry_at; /* when to call node_dead again after a failure */
+	uint64_t retry_at; /* when to act for it again after a failure */
 	bool left;         /* it stopped cleanly */
 	bool dead;         /* declared dead (or left): not counted live */
 	size_t len;
@@ -230,11 +232,22 @@ static void key_subject(struct cluster *c, char *subj, size_t cap, char **key)
 
 static void beat(struct cluster *c)
 {
+	c->beat_at = mono_ms() + CLUSTER_NODE_BEAT_MS;
 	char subj[SUBJECT_CLUSTER_MAX + 24 + NODE_KEY_MAX + 1], *key, value[32];
 	key_subject(c, subj, sizeof(subj), &key);
 	int n = snprintf(value, sizeof(value), "%" PRIu64, c->incarnation);
 	/* Not waited for: a beat lost with NATS is made up by the next. */
 	(void)natsConnection_Publish(c->p, subj, value, n);
+}
+
+bool nodes_keep_beating(struct cluster *c)
+{
+	if (mono_ms() >= c->beat_at && atomic_load(&c->up_p))
+		beat(c);
+	pthread_mutex_lock(&c->nodes_mu);
+	bool stopping = c->nodes_stopping;
+	pthread_mutex_unlock(&c->nodes_mu);
+	return !stopping;
 }
 
 /* The name of the node that acts for dead ones: the first live one. */
@@ -254,7 +267,7 @@ static bool acting(struct cluster *c)
 
 /* Declares the peers whose beats stopped dead, counts the live ones, and
  * picks a dead one to act for (copied into name), if this node acts. */
-static bool check(struct cluster *c, uint64_t now, char *name, size_t *len, uint64_t *inc,
+static bool check(struct cluster *c, uint64_t now, char *name, size_t *len, int64_t *died_at,
                   bool *left)
 {
 	bool found = false;
@@ -281,7 +294,9 @@ static bool check(struct cluster *c, uint64_t now, char *name, size_t *len, uint
 			memcpy(name, p->name, p->len);
 			name[p->len] = '\0';
 			*len = p->len;
-			*inc = p->incarnation;
+			/* When it went quiet, by our wall clock: its
+			 * sessions' expiry and wills count from then. */
+			*died_at = (int64_t)wall_ms() - (int64_t)(now - p->seen);
 			*left = p->left;
 			found = true;
 		}
@@ -292,9 +307,12 @@ static bool check(struct cluster *c, uint64_t now, char *name, size_t *len, uint
 
 /* The broker has done what a dead node needed: its key goes, and every
  * node forgets it. A failure leaves it for a later round. */
-static void act(struct cluster *c, const char *name, size_t len, uint64_t inc, bool left)
+static void act(struct cluster *c, const char *name, size_t len, int64_t died_at, bool left)
 {
-	enum tern_err err = c->cb.node_dead ? c->cb.node_dead(c->cb.arg, name, inc, left) : TERN_OK;
+	log_write(c->log, LOG_TYPE_NOTICE, "Cluster: node %s %s; this node acts for it.", name,
+	          left ? "left" : "is dead");
+	enum tern_err err =
+	        adopt_sessions(c, (struct tern_bytes){(const uint8_t *)name, len}, died_at);
 	if (!err) {
 		char key[NODE_KEY_MAX + 1];
 		size_t klen;
@@ -337,10 +355,10 @@ static void *nodes_main(void *arg)
 			beat(c);
 		char name[128];
 		size_t len;
-		uint64_t inc;
+		int64_t died_at;
 		bool left;
-		if (c->nodes_sub && check(c, now, name, &len, &inc, &left))
-			act(c, name, len, inc, left);
+		if (c->nodes_sub && check(c, now, name, &len, &died_at, &left))
+			act(c, name, len, died_at, left);
 		pthread_mutex_lock(&c->nodes_mu);
 		if (c->nodes_stopping)
 			break;

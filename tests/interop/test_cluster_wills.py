@@ -8,6 +8,9 @@ ternd, each with /metrics; node names end in node0, node1, ... so node0 is
 the one that acts for a dead node while it lives.
 """
 
+import json
+import socket
+import struct
 import time
 
 import pytest
@@ -163,3 +166,172 @@ def test_a_delayed_will_is_cancelled_by_a_reconnect_on_another_node(cluster_fact
         assert wills_in(w, topic, 3 + SLACK_S) == [b"x gone"]
         assert time.monotonic() - t0 >= 2.0, "the will came before its delay"
     w.disconnect()
+
+
+# ---- adoption of a dead node's records (written here by hand) ----
+#
+# The records are what src/cluster/session_record.h lays out, put straight
+# into the sessions bucket over NATS' own text protocol, under a node name
+# ("ghost") that beats once in the nodes bucket and never again: the nodes
+# declare it dead, and the first name adopts its sessions. This checks the
+# adoption on its own, whatever writes records on a live node.
+
+def b64url_key(data):
+    """clients_key(): unpadded base64url."""
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def wire_msg(topic, payload, qos=0, retain=False):
+    """src/cluster/wire.h, version 1, without properties."""
+    t = topic.encode()
+    return (bytes([1, qos | (4 if retain else 0)]) + struct.pack(">H", len(t)) + t +
+            struct.pack(">I", 0) + payload)
+
+
+def record(node, version=m.V5, expiry=0, online=True, offline_at=0, claim=1, subs=(),
+           will=None, will_delay=0):
+    """src/cluster/session_record.h, format 1. subs: (filter, qos);
+    will: (topic, payload, qos)."""
+    n = node.encode()
+    flags = (1 if online else 0) | (2 if will else 0)
+    out = bytes([1, version, flags]) + struct.pack(">IQQH", expiry, claim,
+                                                   0 if online else offline_at, len(n)) + n
+    out += struct.pack(">I", len(subs))
+    for f, qos in subs:
+        fb = f.encode()
+        out += struct.pack(">H", len(fb)) + fb + bytes([qos]) + struct.pack(">I", 0)
+    if will:
+        w = wire_msg(will[0], will[1], will[2])
+        out += struct.pack(">IBII", will_delay, 0, 0, len(w)) + w
+    return out
+
+
+class NatsText:
+    """Just enough of NATS' client protocol to put a value in a KV bucket
+    and have JetStream's answer."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+        self._line()  # INFO
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.wills 1\r\n')
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def put(self, subject, data):
+        self.sock.sendall(b"PUB %s _INBOX.wills %d\r\n%s\r\n" % (subject.encode(), len(data), data))
+        while True:
+            line = self._line()
+            if line.startswith(b"PING"):
+                self.sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"MSG"):
+                size = int(line.split()[-1])
+                while len(self.buf) < size + 2:
+                    self.buf += self.sock.recv(65536)
+                body, self.buf = self.buf[:size], self.buf[size + 2:]
+                ack = json.loads(body)
+                assert "error" not in ack, ack
+                return ack
+            elif line.startswith(b"-ERR"):
+                raise AssertionError(line)
+
+    def close(self):
+        self.sock.close()
+
+
+def put_records(c, ghost, records):
+    """records: {client id: record bytes} of node ghost, then ghost's one
+    heartbeat (incarnation 1) in the nodes bucket."""
+    nc = NatsText(c.nats[0].port)
+    try:
+        for cid, rec in records.items():
+            nc.put("$KV.%s_sessions.%s" % (c.cluster_name, b64url_key(cid.encode())), rec)
+        nc.put("$KV.%s_nodes.%s" % (c.cluster_name, b64url_key(ghost.encode())), b"1")
+    finally:
+        nc.close()
+
+
+def adopted(node, cid):
+    return read_log(node).count("adopted the session of %s from dead node" % cid)
+
+
+def test_a_dead_nodes_sessions_are_adopted_once_and_their_wills_go(cluster_factory):
+    """Records of node "ghost", which beat once and stopped: within the
+    bound, exactly one node (node0) adopts each session, and a watcher on
+    node2 gets each will once: at once for a v5 session with expiry 0 and
+    a 3.1.1 persistent one (will delay 0) [MQTT-3.1.2-8]; at the session's
+    expiry for a will delay longer than it [MQTT-3.1.3-9]; never for one
+    whose client came back on node1 before the delay. Delays and expiry
+    count from ghost's last beat."""
+    c, (a, b, k) = make_nodes(cluster_factory, 3)
+    assert all_see((a, b, k), 3, timeout=30)
+    topic = unique("ghostwill")
+    w = watch(k, topic)
+    assert reaches(a, w, topic)
+    ghost = unique("ghost")
+    cids = {n: unique(n) for n in ("v5now", "v311now", "late", "back")}
+    put_records(c, ghost, {
+        cids["v5now"]: record(ghost, expiry=0, will=(topic, b"v5now", 1)),
+        cids["v311now"]: record(ghost, version=m.V311, expiry=0xFFFFFFFF,
+                                subs=[(unique("f") + "/#", 1)], will=(topic, b"v311now", 1)),
+        # Past the adoption (the bound after the beat): expiry 12 s,
+        # will delay 30 s, so the will goes at the expiry.
+        cids["late"]: record(ghost, expiry=12, will=(topic, b"late", 1), will_delay=30),
+        cids["back"]: record(ghost, expiry=60, will=(topic, b"back", 1), will_delay=14),
+    })
+    t0 = time.monotonic()
+    got = wills_in(w, topic, DEAD_S + SLACK_S)
+    assert sorted(got) == [b"v311now", b"v5now"], got
+    assert time.monotonic() - t0 >= DEAD_S - 1.5
+    assert wait_for(lambda: all(adopted(a, cid) == 1 for cid in cids.values()), timeout=2)
+    for cid in cids.values():
+        assert adopted(b, cid) == 0 and adopted(k, cid) == 0
+    assert scrape(a.http_port)["tern_cluster_sessions_adopted_total"] == 4.0
+    # "back" reconnects (on node1) before its will delay: no will, ever.
+    back = b.raw(m.V5)
+    back.connect(cids["back"], clean=False, properties=[(m.SESSION_EXPIRY, 60)])
+    # "late" at 12 s after the beat; "back" would have gone at 14 s.
+    got = wills_in(w, topic, max(1.0, 14 + 2 - (time.monotonic() - t0)))
+    assert got == [b"late"], got
+    assert time.monotonic() - t0 >= 12 - 1.5, "the will came before the session's expiry"
+    back.disconnect(0, properties=[(m.SESSION_EXPIRY, 0)])
+    w.disconnect()
+
+
+def test_an_adopted_session_resumes_on_its_adopter_and_expires(cluster_factory):
+    """An offline session of dead node "ghost" (expiry 6 s from its offline
+    time) is adopted by node0: a client reconnecting there before the expiry
+    finds it (session present 1 [MQTT-3.2.2-3], its subscription delivering
+    across nodes), and once it expired again, a reconnect gets session
+    present 0 [MQTT-3.1.2-23]."""
+    c, (a, b) = make_nodes(cluster_factory, 2)
+    assert all_see((a, b), 2, timeout=30)
+    ghost, cid, topic = unique("ghost"), unique("adoptme"), unique("adopted")
+    put_records(c, ghost, {cid: record(ghost, expiry=int(DEAD_S) + 6, online=False,
+                                       offline_at=int(time.time() * 1000),
+                                       subs=[(topic, 1)])})
+    assert wait_for(lambda: adopted(a, cid) == 1, timeout=DEAD_S + SLACK_S)
+    x = a.raw(m.V5)
+    ack = x.connect(cid, clean=False, properties=[(m.SESSION_EXPIRY, 2)])
+    assert ack.session_present
+    pub = b.raw(m.V311)
+    pub.connect(unique("pub"))
+    deadline, got = time.monotonic() + 10, None
+    while got is None and time.monotonic() < deadline:
+        pub.publish(topic, b"to the adopted", qos=0)
+        try:
+            got = x.recv_type(m.PUBLISH, timeout=0.3)
+        except TimeoutError:
+            pass
+    assert got is not None and got.payload == b"to the adopted"
+    pub.disconnect()
+    x.close()  # the session now expires 2 s after this
+    time.sleep(2 + 1.5)
+    again = a.raw(m.V5)
+    assert not again.connect(cid, clean=False, properties=[(m.SESSION_EXPIRY, 0)]).session_present
+    again.disconnect()

@@ -1,0 +1,141 @@
+/*
+ * session_adopt.c - a session of a dead cluster node, adopted by this one
+ * (docs/cluster.md, "When a node dies"; src/cluster/adopt.c chose this
+ * node and rewrote the session's record to name it).
+ *
+ * The session is built here, on its client id's home worker, from its
+ * record, as if its client had just gone offline: its subscriptions with
+ * their routes on every replica (its durable queues, made by the dead node
+ * at SUBSCRIBE, keep what is published for it and are bound here, as for
+ * any session this node holds), its will, and its expiry. The will goes
+ * after its Will Delay Interval and the session ends after its Session
+ * Expiry Interval, both counted from the record's offline time: when the
+ * dead node's heartbeat stopped, or when the client left before that
+ * [MQTT-3.1.2-8] [MQTT-3.1.3-9]. A session with expiry 0 (a record kept
+ * for its will only) ends at once, its will with it. Nothing here claims
+ * the client id: the adopted session is older than any claim, so the
+ * client reconnecting on any node takes it over (the pending will then
+ * cancelled), and reconnecting here resumes it.
+ */
+#include "broker/session.h"
+
+#include <stdlib.h>
+
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/route.h"
+#include "broker/router.h"
+#include "broker/session_int.h"
+#include "broker/worker.h"
+#include "cluster/session_record.h"
+#include "store/store.h"
+#include "tern/codec.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/msg.h"
+
+/* One subscription of the record, into s and every replica. */
+static enum tern_err adopt_sub(struct session *s, const struct session_record_sub *e)
+{
+	struct worker *w = s->w;
+	struct tern_bytes group, plain;
+	bool shared = tern_topic_filter_share(e->filter, &group, &plain);
+	uint8_t flags =
+	        (e->no_local ? ROUTE_NO_LOCAL : 0) | (e->retain_as_published ? ROUTE_RAP : 0);
+	if (session_durable_sub(s, shared, e->qos, flags))
+		flags |= ROUTE_DURABLE;
+	bool is_new;
+	enum tern_err err = session_subscribe(s, e->filter, e->qos, flags, e->retain_handling,
+	                                      e->sub_id, &is_new);
+	if (err)
+		return err;
+	struct route r = {.session = s->id,
+	                  .flow = session_flow(s),
+	                  .sub_id = e->sub_id,
+	                  .home = (uint16_t)w->id,
+	                  .qos = e->qos,
+	                  .flags = flags};
+	if (!r.flow || route_change(w, NULL, true, e->filter, &r)) {
+		(void)session_unsubscribe(s, e->filter);
+		return TERN_E_NOMEM;
+	}
+	return TERN_OK;
+}
+
+void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, size_t len)
+{
+	struct broker *b = w->broker;
+	struct session_record r;
+	if (session_record_decode(rec, len, &r)) {
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: the adopted session record of %.*s does not decode.",
+		          (int)cid.len, (const char *)cid.data);
+		return;
+	}
+	if (session_find(w, cid.data, cid.len)) {
+		/* The client is back on this node already: the session of
+		 * its connection is the one that holds. */
+		log_write(&b->log, LOG_TYPE_DEBUG,
+		          "Client %.*s is connected here already; the adopted session is not "
+		          "needed.",
+		          (int)cid.len, (const char *)cid.data);
+		return;
+	}
+	struct msg *will = NULL;
+	if (r.has_will && session_record_will(&r, w->now, &will)) {
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: out of memory adopting the session of %.*s", (int)cid.len,
+		          (const char *)cid.data);
+		return;
+	}
+	struct session *s = session_new(w, cid.data, cid.len, r.version);
+	if (!s || session_register(w, s)) {
+		free(s);
+		msg_unref(will);
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: out of memory adopting the session of %.*s", (int)cid.len,
+		          (const char *)cid.data);
+		return;
+	}
+	uint32_t expiry = r.expiry, bound = b->cfg.persistent_client_expiration;
+	if (expiry == UINT32_MAX && bound)
+		expiry = bound;
+	/* Stored (in a local store) as a session that just went offline. */
+	session_set_expiry(s, expiry);
+	size_t cur = 0;
+	struct session_record_sub e;
+	while (session_record_next_sub(&r, &cur, &e))
+		if (adopt_sub(s, &e))
+			log_write(&b->log, LOG_TYPE_ERR,
+			          "Error: out of memory restoring a subscription of %.*s",
+			          (int)cid.len, (const char *)cid.data);
+	uint64_t now = w->now;
+	int64_t wall = wall_ms();
+	if (expiry != UINT32_MAX)
+		s->expire_at =
+		        session_mono_of_wall(r.offline_at + (int64_t)expiry * 1000, now, wall);
+	if (will) {
+		uint32_t delay = r.will_delay < expiry ? r.will_delay : expiry;
+		s->will = will;
+		s->will_has_expiry = r.will_has_expiry;
+		s->will_expiry = r.will_expiry;
+		s->will_at = session_mono_of_wall(r.offline_at + (int64_t)delay * 1000, now, wall);
+		struct store_batch *batch = stored_batch(s);
+		persist_assign_id(w, will);
+		if (batch && will->store_id) {
+			/* A delayed will must survive a restart too. */
+			persist_note(w, store_msg_put(batch, will));
+			persist_note(w, store_will_put(batch, s->id, will->store_id,
+			                               wall + (int64_t)(s->will_at - now)));
+		}
+	}
+	session_durable_bind(s);
+	log_write(&b->log, LOG_TYPE_NOTICE,
+	          "Client %.*s: session adopted from a dead node (%u subscriptions%s).",
+	          (int)cid.len, (const char *)cid.data, (unsigned)session_sub_count(s),
+	          will ? ", a will" : "");
+	/* A will or an expiry already due (expiry 0: a session kept for its
+	 * will only) goes now rather than at the next tick. */
+	if (session_due(s, now))
+		(void)session_tick(s, now);
+}
