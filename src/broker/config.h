@@ -53,8 +53,13 @@ struct listener_cfg {
 	char tls_version[16]; /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
 	char ciphers[256];
 	char ciphers_tls13[256];
+	char crlfile[256];     /* revoked client certificates (PEM) */
+	char dhparamfile[256]; /* DH parameters for DHE ciphers (PEM) */
 	bool require_certificate;
+	/* The client certificate's CN (identity) or whole subject, RFC 2253
+	 * (subject), is the username; identity wins when both are set. */
 	bool use_identity_as_username;
+	bool use_subject_as_username;
 	bool websockets; /* `protocol websockets` */
 	/* Its own security settings, in force with per_listener_settings. */
 	struct security_cfg sec;

@@ -64,17 +64,12 @@ enum tern_err config_check_listeners(const struct config *cfg, char *err, size_t
 			return TERN_E_CONFIG;
 		}
 		if (!tls && (l->cafile[0] || l->capath[0] || l->require_certificate ||
-		             l->use_identity_as_username)) {
+		             l->use_identity_as_username || l->use_subject_as_username ||
+		             l->crlfile[0] || l->dhparamfile[0])) {
 			snprintf(err, errlen,
-			         "listener %u: cafile, capath, require_certificate and "
-			         "use_identity_as_username need certfile and keyfile",
-			         l->port);
-			return TERN_E_CONFIG;
-		}
-		if (l->use_identity_as_username && !l->require_certificate) {
-			snprintf(err, errlen,
-			         "listener %u: use_identity_as_username needs require_certificate "
-			         "true",
+			         "listener %u: cafile, capath, crlfile, dhparamfile, "
+			         "require_certificate, use_identity_as_username and "
+			         "use_subject_as_username need certfile and keyfile",
 			         l->port);
 			return TERN_E_CONFIG;
 		}
@@ -246,6 +241,9 @@ static const struct directive rows[] = {
         {"tls_version", K_FUNC, 1, L(tls_version), .set = set_tls_version},
         {"require_certificate", K_BOOL, 1, L(require_certificate)},
         {"use_identity_as_username", K_BOOL, 1, L(use_identity_as_username)},
+        {"use_subject_as_username", K_BOOL, 1, L(use_subject_as_username)},
+        {"crlfile", K_STR, 1, L(crlfile)},
+        {"dhparamfile", K_STR, 1, L(dhparamfile)},
         /* mosquitto 2.1: this listener's, whatever per_listener_settings
          * says. */
         {"listener_allow_anonymous", K_ENUM, 1, L(listener_allow_anonymous),

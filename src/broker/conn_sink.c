@@ -74,8 +74,11 @@ static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
 	struct worker *w = c->w;
 	*why = NULL;
 	*rc = TERN_RC_SUCCESS;
-	if (c->listener->cfg->use_identity_as_username) {
-		/* The certificate is the credential: no password is asked. */
+	if (c->listener->cfg->use_identity_as_username ||
+	    c->listener->cfg->use_subject_as_username) {
+		/* The certificate is the credential: no password is asked. A
+		 * client without one (require_certificate false) is not
+		 * authorized. */
 		const char *id = tls_peer_identity(c);
 		if (!id)
 			*rc = TERN_RC_NOT_AUTHORIZED;

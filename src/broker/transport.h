@@ -81,8 +81,10 @@ TERN_MUST_CHECK enum tern_err tls_listener_init(struct listener *l, char *err, s
 /* Frees a listener's TLS context. */
 void tls_listener_free(struct listener *l);
 
-/* The identity of the client certificate of c (its subject CN), or NULL
- * when there is none or the transport is not TLS. Owned by c. */
+/* The username the client certificate of c stands for: its subject CN
+ * with use_identity_as_username, its whole subject (RFC 2253) with
+ * use_subject_as_username; NULL when there is none or the transport is not
+ * TLS. Owned by c. */
 const char *tls_peer_identity(const struct conn *c);
 
 #endif

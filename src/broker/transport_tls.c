@@ -9,12 +9,14 @@
  * connection has its own SSL object.
  *
  * Settings follow mosquitto's listener options: certfile, keyfile, cafile,
- * capath, require_certificate, use_identity_as_username, tls_version (the
+ * capath, crlfile, dhparamfile, require_certificate,
+ * use_identity_as_username, use_subject_as_username, tls_version (the
  * minimum; TLS 1.2 unless raised), ciphers (TLS 1.2) and ciphers_tls1.3.
  * Renegotiation is refused and buffers are released while idle.
  */
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -31,7 +33,7 @@
 
 struct tls_conn {
 	SSL *ssl;
-	char *identity; /* subject CN of the client certificate */
+	char *identity; /* the username its client certificate stands for */
 	bool handshaken;
 	bool goodbye_sent; /* our close_notify is written */
 };
@@ -45,6 +47,38 @@ static void ssl_error_text(char *out, size_t len)
 	}
 	ERR_error_string_n(e, out, len);
 	ERR_clear_error();
+}
+
+/* dhparamfile: DH parameters (PEM) for the DHE ciphers of TLS 1.2, which
+ * OpenSSL offers only with them. */
+static TERN_MUST_CHECK bool load_dhparams(SSL_CTX *ctx, const char *path)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	if (!bio)
+		return false;
+	EVP_PKEY *dh = PEM_read_bio_Parameters(bio, NULL);
+	BIO_free(bio);
+	if (!dh || EVP_PKEY_base_id(dh) != EVP_PKEY_DH) {
+		EVP_PKEY_free(dh);
+		return false;
+	}
+	if (SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+		EVP_PKEY_free(dh);
+		return false;
+	}
+	return true; /* the context owns dh now */
+}
+
+/* crlfile: revoked client certificates; every chain is checked against
+ * it, as mosquitto does (X509_V_FLAG_CRL_CHECK). */
+static TERN_MUST_CHECK bool load_crl(SSL_CTX *ctx, const char *path)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lookup = store ? X509_STORE_add_lookup(store, X509_LOOKUP_file()) : NULL;
+	if (!lookup || X509_load_crl_file(lookup, path, X509_FILETYPE_PEM) < 1)
+		return false;
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	return true;
 }
 
 enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
@@ -78,6 +112,10 @@ enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
 		step = "ciphers";
 	else if (cfg->ciphers_tls13[0] && SSL_CTX_set_ciphersuites(ctx, cfg->ciphers_tls13) != 1)
 		step = "ciphers_tls1.3";
+	else if (cfg->crlfile[0] && !load_crl(ctx, cfg->crlfile))
+		step = "crlfile";
+	else if (cfg->dhparamfile[0] && !load_dhparams(ctx, cfg->dhparamfile))
+		step = "dhparamfile (DH parameters in PEM)";
 	if (step) {
 		ssl_error_text(why, sizeof(why));
 		snprintf(err, errlen, "listener %u: %s: %s", cfg->port, step, why);
@@ -102,6 +140,13 @@ enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
 			return TERN_E_CONFIG;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	} else if ((cfg->use_identity_as_username || cfg->use_subject_as_username) &&
+	           (cfg->cafile[0] || cfg->capath[0])) {
+		/* The username comes from a certificate that need not be
+		 * there: it is asked for, and checked when shown; a client
+		 * without one is refused at CONNECT (conn_sink.c). mosquitto
+		 * 2.0 does not ask, and so refuses every client. */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	}
 	l->tls_ctx = ctx;
 	return TERN_OK;
@@ -129,20 +174,47 @@ static TERN_MUST_CHECK enum tern_err tls_open(struct conn *c, const struct liste
 	return TERN_OK;
 }
 
-/* Keeps the client certificate's CN once the handshake is done. */
+/* The subject of cert as RFC 2253 text ("CN=alice,O=Example"), as
+ * mosquitto's use_subject_as_username writes it; NULL out of memory. */
+static char *subject_text(X509 *cert)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	if (!bio)
+		return NULL;
+	char *out = NULL;
+	if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+		char *data = NULL;
+		long len = BIO_get_mem_data(bio, &data);
+		if (len >= 0 && (out = malloc((size_t)len + 1))) {
+			memcpy(out, data, (size_t)len);
+			out[len] = 0;
+		}
+	}
+	BIO_free(bio);
+	return out;
+}
+
+/* Keeps the username the client certificate stands for once the
+ * handshake is done: its CN, or its whole subject. */
 static void handshake_done(struct conn *c, struct tls_conn *t)
 {
 	t->handshaken = true;
+	const struct listener_cfg *cfg = c->listener->cfg;
+	if (!cfg->use_identity_as_username && !cfg->use_subject_as_username)
+		return;
 	X509 *cert = SSL_get1_peer_certificate(t->ssl);
 	if (!cert)
 		return;
-	char cn[256];
-	int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-	                                  sizeof(cn));
-	if (n > 0 && (size_t)n < sizeof(cn))
-		t->identity = strdup(cn);
+	if (cfg->use_identity_as_username) {
+		char cn[256];
+		int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+		                                  sizeof(cn));
+		if (n > 0 && (size_t)n < sizeof(cn))
+			t->identity = strdup(cn);
+	} else {
+		t->identity = subject_text(cert);
+	}
 	X509_free(cert);
-	(void)c;
 }
 
 /* Maps an OpenSSL result to ours. */
@@ -171,8 +243,13 @@ static TERN_MUST_CHECK enum tern_err outcome(struct conn *c, struct tls_conn *t,
 	default: {
 		char why[256];
 		ssl_error_text(why, sizeof(why));
-		log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "TLS error from %s: %s",
-		          conn_peer(c, (char[64]){0}), why);
+		/* "certificate verify failed" says little: the log says why
+		 * (revoked, expired, unknown issuer, ...). */
+		long v = SSL_get_verify_result(t->ssl);
+		log_write(&c->w->broker->log, LOG_TYPE_NOTICE, "TLS error from %s: %s%s%s%s",
+		          conn_peer(c, (char[64]){0}), why, v != X509_V_OK ? " (" : "",
+		          v != X509_V_OK ? X509_verify_cert_error_string(v) : "",
+		          v != X509_V_OK ? ")" : "");
 		return TERN_E_TLS;
 	}
 	}

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.ternd_only,
 STILL_REFUSED = {
     "check_retain_source", "max_inflight_bytes", "memory_limit",
     "upgrade_outgoing_qos", "socket_domain", "bind_interface", "http_dir", "mount_point",
-    "websockets_headers_size", "crlfile", "dhparamfile",
+    "websockets_headers_size",
     "psk_hint", "log_facility", "websockets_log_level", "psk_file",
 } | {"connection"} | ex.BRIDGE
 # Refused by design: mosquitto's plugins cannot be loaded (the message

@@ -252,3 +252,122 @@ def test_config_errors_name_the_problem(tmp_path, pki):
         out = (r.stdout + r.stderr).decode()
         assert r.returncode != 0, out
         assert ("keyfile" in out) if name == "nokey" else ("certfile" in out), out
+
+
+def revoke(d, ca, name):
+    """A CRL of ca in d/crl.pem that revokes d/name.crt (openssl ca, with a
+    throw-away database)."""
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\n"
+                "default_md=sha256\ndefault_crl_days=2\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("01\n")
+    base = ["ca", "-config", "ca.cnf", "-keyfile", ca + ".key", "-cert", ca + ".crt"]
+    openssl(*base, "-revoke", name + ".crt", cwd=d)
+    openssl(*base, "-gencrl", "-out", "crl.pem", cwd=d)
+    return os.path.join(d, "crl.pem")
+
+
+def start_tls(tmp_path, pki, lines, workers=1):
+    """A broker with a TLS listener (certfile, keyfile, cafile) and lines."""
+    b = Broker(tmp_path, workers, [])
+    b.tls_port = free_port()
+    b.extra = ["listener %d 127.0.0.1" % b.tls_port, "certfile " + pki("server.crt"),
+               "keyfile " + pki("server.key"), "cafile " + pki("ca.crt")] + lines
+    b.start()
+    assert wait_port(b.tls_port, b.proc)
+    return b
+
+
+def test_use_identity_as_username_without_require_certificate(tmp_path, pki):
+    """use_identity_as_username without require_certificate (mosquitto
+    accepts the configuration): a client that shows a certificate of the CA
+    gets in under its CN; one without a certificate is not authorized
+    (CONNACK 5; mosquitto 2.0 answers 4, and refuses certificates too, as it
+    does not ask for them); one with a certificate of another CA fails the
+    handshake."""
+    b = start_tls(tmp_path, pki, ["use_identity_as_username true", "allow_anonymous false"])
+    try:
+        s = tls_socket(b.tls_port, pki, cert="alice")
+        assert mqtt_over(s, "id-opt") == 0
+        s.close()
+        assert wait_log(b, "as id-opt (p4, c1, k60, u'alice')"), read_log(b)
+        s = tls_socket(b.tls_port, pki)
+        assert mqtt_over(s, "no-cert") == 5
+        s.close()
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            s = tls_socket(b.tls_port, pki, cert="mallory")
+            # TLS 1.3: the server's verdict on the certificate comes
+            # after the client's handshake is done.
+            assert mqtt_over(s, "mallory") is None
+            raise ConnectionError("refused after the handshake")
+    finally:
+        assert b.stop() == 0
+
+
+def test_use_subject_as_username(tmp_path, pki):
+    """use_subject_as_username: the certificate's whole subject (RFC 2253)
+    is the username."""
+    b = start_tls(tmp_path, pki, ["require_certificate true", "use_subject_as_username true",
+                                  "allow_anonymous false"])
+    try:
+        s = tls_socket(b.tls_port, pki, cert="alice")
+        assert mqtt_over(s, "subj") == 0
+        s.close()
+        assert wait_log(b, "as subj (p4, c1, k60, u'CN=alice')"), read_log(b)
+    finally:
+        assert b.stop() == 0
+
+
+def test_crlfile_refuses_revoked_certificates(tmp_path, pki):
+    """crlfile: a client certificate the CRL revokes fails the handshake;
+    one of the same CA that it does not revoke gets in."""
+    d = os.path.dirname(pki("ca.crt"))
+    make_cert(d, "ca", "carol", "carol")
+    crl = revoke(d, "ca", "carol")
+    b = start_tls(tmp_path, pki, ["require_certificate true", "crlfile " + crl])
+    try:
+        s = tls_socket(b.tls_port, pki, cert="alice")
+        assert mqtt_over(s, "not-revoked") == 0
+        s.close()
+        refused = False
+        try:
+            s = tls_socket(b.tls_port, pki, cert="carol")
+            refused = mqtt_over(s, "revoked") is None
+        except (ssl.SSLError, ConnectionError):
+            refused = True
+        assert refused
+        assert wait_log(b, "certificate revoked"), read_log(b)
+    finally:
+        assert b.stop() == 0
+
+
+def test_dhparamfile_enables_dhe_ciphers(tmp_path, pki):
+    """dhparamfile: with DH parameters a TLS 1.2 client that offers only a
+    DHE cipher gets in; a file that holds no DH parameters stops ternd
+    naming dhparamfile."""
+    d = os.path.dirname(pki("ca.crt"))
+    openssl("genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048",
+            "-out", "dh.pem", cwd=d)
+    b = start_tls(tmp_path, pki, ["dhparamfile " + pki("dh.pem"),
+                                  "ciphers DHE-RSA-AES256-GCM-SHA384"])
+    try:
+        ctx = ssl.create_default_context(cafile=pki("ca.crt"))
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("DHE-RSA-AES256-GCM-SHA384")
+        raw = socket.create_connection(("127.0.0.1", b.tls_port), timeout=5)
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        assert s.cipher()[0] == "DHE-RSA-AES256-GCM-SHA384"
+        assert mqtt_over(s, "dhe") == 0
+        s.close()
+    finally:
+        assert b.stop() == 0
+    conf = tmp_path / "baddh.conf"
+    conf.write_text("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\ndhparamfile %s\n"
+                    "storage memory\n" % (free_port(), pki("server.crt"), pki("server.key"),
+                                          pki("ca.crt")))
+    r = subprocess.run([os.environ.get("TERND", "ternd"), "-c", str(conf)], capture_output=True,
+                       timeout=10, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0
+    assert b"dhparamfile" in r.stdout + r.stderr
