@@ -9,6 +9,7 @@
  */
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,14 +49,90 @@
 #include "util/mpsc.h"
 #include "util/msg.h"
 
+/* bind_interface: an address of interface l->bind_interface of family
+ * (AF_UNSPEC: IPv4 if it has one, else IPv6) into *out, with *ai's port;
+ * when the listener names an address too, it must be one of the
+ * interface's, as mosquitto requires. mosquitto finds the address this way
+ * rather than with SO_BINDTODEVICE, which needs privileges. TERN_E_SYS
+ * (logged) when the interface is missing or has no such address. */
+static TERN_MUST_CHECK enum tern_err interface_address(struct broker *b,
+                                                       const struct listener_cfg *l, int family,
+                                                       const struct addrinfo *ai,
+                                                       struct sockaddr_storage *out, socklen_t *len)
+{
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) < 0) {
+		log_write(&b->log, LOG_TYPE_ERR, "Error: bind_interface: %s", strerror(errno));
+		return TERN_E_SYS;
+	}
+	bool named = false;
+	const struct ifaddrs *pick = NULL;
+	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || strcmp(i->ifa_name, l->bind_interface) != 0)
+			continue;
+		named = true;
+		int f = i->ifa_addr->sa_family;
+		if ((f != AF_INET && f != AF_INET6) || (family != AF_UNSPEC && f != family))
+			continue;
+		if (l->bind[0]) {
+			/* The listener's own address, if the interface has it. */
+			bool same =
+			        f == ai->ai_family &&
+			        (f == AF_INET
+			                 ? memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+			                          &((struct sockaddr_in *)ai->ai_addr)->sin_addr,
+			                          sizeof(struct in_addr)) == 0
+			                 : memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+			                          &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
+			                          sizeof(struct in6_addr)) == 0);
+			if (same)
+				pick = i;
+		} else if (!pick || (f == AF_INET && pick->ifa_addr->sa_family != AF_INET)) {
+			pick = i;
+		}
+	}
+	if (pick) {
+		int f = pick->ifa_addr->sa_family;
+		*len = f == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+		memcpy(out, pick->ifa_addr, *len);
+		uint16_t port = ai->ai_family == AF_INET
+		                        ? ((struct sockaddr_in *)ai->ai_addr)->sin_port
+		                        : ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port;
+		if (f == AF_INET)
+			((struct sockaddr_in *)out)->sin_port = port;
+		else
+			((struct sockaddr_in6 *)out)->sin6_port = port;
+	}
+	freeifaddrs(ifs);
+	if (pick)
+		return TERN_OK;
+	if (!named)
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: bind_interface: interface %s does not exist.", l->bind_interface);
+	else
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: bind_interface: interface %s has no %s address%s%s.",
+		          l->bind_interface,
+		          family == AF_INET    ? "IPv4"
+		          : family == AF_INET6 ? "IPv6"
+		                               : "IP",
+		          l->bind[0] ? " matching " : "", l->bind);
+	return TERN_E_SYS;
+}
+
 /* Opens a listening socket (SO_REUSEPORT, so that every worker has its own)
- * for listener l on port (0: any) into *out. TERN_E_SYS (logged) when the
- * address does not resolve or the socket cannot listen. */
+ * for listener l on port (0: any) into *out: on l->bind (every address when
+ * empty), or bind_interface's address, of the family socket_domain names.
+ * TERN_E_SYS (logged) when the address does not resolve or the socket
+ * cannot listen. */
 static TERN_MUST_CHECK enum tern_err open_listener(struct broker *b, const struct listener_cfg *l,
                                                    uint16_t port, int *out)
 {
 	struct addrinfo hints = {0}, *res = NULL;
-	hints.ai_family = AF_UNSPEC;
+	int family = l->socket_domain == SOCKET_DOMAIN_IPV4   ? AF_INET
+	             : l->socket_domain == SOCKET_DOMAIN_IPV6 ? AF_INET6
+	                                                      : AF_UNSPEC;
+	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	char ps[8];
@@ -71,16 +148,26 @@ static TERN_MUST_CHECK enum tern_err open_listener(struct broker *b, const struc
 	for (struct addrinfo *p = res; p && !l->bind[0]; p = p->ai_next)
 		if (p->ai_family == AF_INET6)
 			ai = p;
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_storage ifaddr;
+	socklen_t iflen = 0;
+	if (l->bind_interface[0] && interface_address(b, l, family, ai, &ifaddr, &iflen)) {
+		freeaddrinfo(res);
+		return TERN_E_SYS;
+	}
+	const struct sockaddr *addr = iflen ? (const struct sockaddr *)&ifaddr : ai->ai_addr;
+	socklen_t addrlen = iflen ? iflen : ai->ai_addrlen;
+	int fd = socket(addr->sa_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
 	int one = 1, zero = 0;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+	/* Dual stack, unless socket_domain asks for IPv6 only. */
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, family == AF_INET6 ? &one : &zero,
+		           sizeof(int));
+	if (bind(fd, addr, addrlen) < 0 || listen(fd, 1024) < 0)
 		goto fail;
 	freeaddrinfo(res);
 	*out = fd;
@@ -342,13 +429,18 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 				return TERN_E_SYS;
 			}
 		}
-		log_write(&b->log, LOG_TYPE_NOTICE, "Opening %s%s listen socket on %s port %u.",
+		const struct listener_cfg *lc = &cfg->listeners[l];
+		log_write(&b->log, LOG_TYPE_NOTICE, "Opening %s%s listen socket on %s%s port %u.",
 		          b->listeners[l].tp->name,
 		          b->listeners[l].tp == &transport_ws &&
 		                          b->listeners[l].base == &transport_tls
 		                  ? " over tls"
 		                  : "",
-		          cfg->listeners[l].bind[0] ? cfg->listeners[l].bind : "*", port);
+		          lc->bind_interface[0] ? "interface " : "",
+		          lc->bind_interface[0] ? lc->bind_interface
+		          : lc->bind[0]         ? lc->bind
+		                                : "*",
+		          port);
 	}
 	return TERN_OK;
 }

@@ -38,14 +38,19 @@ struct security_cfg {
 	bool allow_zero_length_clientid; /* assign ids to clients that send none */
 };
 
+/* socket_domain: the address family a listener uses. */
+enum socket_domain { SOCKET_DOMAIN_ANY, SOCKET_DOMAIN_IPV4, SOCKET_DOMAIN_IPV6 };
+
 /* listener_allow_anonymous, zero when not given. */
 enum listener_anon { LISTENER_ANON_UNSET, LISTENER_ANON_FALSE, LISTENER_ANON_TRUE };
 
 /* One listener; the TLS settings follow the `listener` line they belong
  * to, as in mosquitto. TLS is on when certfile is set. */
 struct listener_cfg {
-	char bind[64]; /* "" : every address */
+	char bind[64];           /* "" : every address */
+	char bind_interface[32]; /* listen on this interface's address; "": none */
 	uint16_t port;
+	uint8_t socket_domain; /* enum socket_domain */
 	char certfile[256];
 	char keyfile[256];
 	char cafile[256];

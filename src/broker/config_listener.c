@@ -209,6 +209,12 @@ static const struct config_choice qos_choices[] = {
         {NULL, 0},
 };
 
+static const struct config_choice domains[] = {
+        {"ipv4", SOCKET_DOMAIN_IPV4},
+        {"ipv6", SOCKET_DOMAIN_IPV6},
+        {NULL, 0},
+};
+
 static const struct config_choice protocols[] = {
         {"mqtt", false},
         {"websockets", true},
@@ -222,6 +228,8 @@ static const struct directive rows[] = {
         {"port", K_FUNC, 1, NO_FIELD, .set = set_port},
         {"bind_address", K_FUNC, 1, NO_FIELD, .set = set_bind_address},
         {"protocol", K_ENUM, 1, L(websockets), .choices = protocols},
+        {"bind_interface", K_STR, 1, L(bind_interface)},
+        {"socket_domain", K_ENUM, 1, L(socket_domain), .choices = domains},
         {"http_listener", K_FUNC, 2, NO_FIELD, .set = set_http_listener},
         {"max_connections", K_FUNC, 1, G(max_connections), .set = set_limit},
         {"global_max_connections", K_FUNC, 1, G(global_max_connections), .set = set_limit},

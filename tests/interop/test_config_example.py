@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.ternd_only,
 # bridge module's.
 STILL_REFUSED = {
     "check_retain_source", "max_inflight_bytes", "memory_limit",
-    "upgrade_outgoing_qos", "socket_domain", "bind_interface", "http_dir", "mount_point",
+    "upgrade_outgoing_qos", "http_dir", "mount_point",
     "websockets_headers_size",
     "psk_hint", "log_facility", "websockets_log_level", "psk_file",
 } | {"connection"} | ex.BRIDGE
