@@ -163,9 +163,15 @@ void pubrel_put_dropped(struct pubrel_put *p)
 bool cluster_ack_pubrec(struct cluster_ack *a, struct tern_bytes client_id, uint16_t packet_id)
 {
 	struct cluster *c = a->c;
-	if (!c || a->acked || a->put || a->entry_seq || !packet_id ||
-	    !atomic_load_explicit(&c->js_up, memory_order_acquire) ||
+	if (!c || !packet_id || !atomic_load_explicit(&c->js_up, memory_order_acquire) ||
 	    !atomic_load_explicit(&c->up_p, memory_order_relaxed))
+		return false;
+	/* One entry per handle: a PUBREC again (after a PUBREL resent) has
+	 * it already, or its put on the way, whose answer writes these. */
+	pthread_mutex_lock(&c->ack_mu);
+	bool asked = a->acked || a->put || a->entry_seq;
+	pthread_mutex_unlock(&c->ack_mu);
+	if (asked)
 		return false;
 	char subj[PUBREL_SUBJECT_MAX], seq[24];
 	if (pubrel_subject(c->prefix, client_id, packet_id, subj))
