@@ -23,6 +23,11 @@
  * any claim (session_claim_older() of stamp 0), so the client reconnecting
  * anywhere takes it over, as it would from its own node.
  *
+ * A client that reconnects on another node while the adoption runs may have
+ * its claim heard here before the adopted session exists to be taken over:
+ * once the record is ours, the clients bucket's last claim of the client
+ * id is read, and a newer claim of another node leaves the session to it.
+ *
  * The bucket is read in one pass with an ordered consumer (the last
  * message of every key), on the nodes thread: the dead node's records are
  * found without a request per key.
@@ -110,6 +115,16 @@ static enum tern_err one(struct cluster *c, natsMsg *nm, uint64_t rev, struct te
 		st = js_PublishMsg(&pa, c->js_nodes, m, &po, &jerr);
 	natsMsg_Destroy(m);
 	jsPubAck_Destroy(pa);
+	if (st == NATS_OK && clients_claimed_since(c, c->js_nodes, key + 1, dead, rec.claim)) {
+		/* The client connected again on another node before we
+		 * wrote, and that node's claim may have reached this one
+		 * before the session exists here to be taken over: not ours
+		 * (its node writes the record over ours, its claim being
+		 * newer). */
+		buf_free(&out);
+		atomic_fetch_add(&c->adopt_lost, 1);
+		return TERN_OK;
+	}
 	if (st == NATS_OK) {
 		atomic_fetch_add(&c->adopted, 1);
 		log_write(c->log, LOG_TYPE_NOTICE,

@@ -309,3 +309,24 @@ void cluster_taken(struct cluster *c)
 {
 	atomic_fetch_add(&c->taken_over, 1);
 }
+
+bool clients_claimed_since(struct cluster *c, jsCtx *js, const char *key, struct tern_bytes node,
+                           uint64_t stamp)
+{
+	char stream[SUBJECT_CLUSTER_MAX + 24],
+	        subj[SUBJECT_CLUSTER_MAX + 24 + CLIENT_KEY_LEN(CLIENT_ID_KEY_MAX)];
+	snprintf(stream, sizeof(stream), "KV_" BUCKET_FMT, c->prefix);
+	snprintf(subj, sizeof(subj), "$KV." BUCKET_FMT ".%s", c->prefix, key);
+	natsMsg *m = NULL;
+	jsErrCode jerr = 0;
+	if (js_GetLastMsg(&m, js, stream, subj, NULL, &jerr) != NATS_OK)
+		return false; /* none (or not known): nobody came back that we can tell */
+	const char *num = NULL, *value = natsMsg_GetData(m);
+	size_t vlen = value ? (size_t)natsMsg_GetDataLength(m) : 0;
+	uint64_t last = 0;
+	if (natsMsgHeader_Get(m, CLAIM_HEADER, &num) == NATS_OK && num)
+		last = strtoull(num, NULL, 10);
+	bool other = !(vlen == node.len && memcmp(value, node.data, vlen) == 0);
+	natsMsg_Destroy(m);
+	return other && last > stamp;
+}

@@ -318,6 +318,13 @@ TERN_MUST_CHECK enum tern_err nodes_start(struct cluster *c);
  * marks this node as left in the bucket (a clean stop), unsubscribes. */
 void nodes_stop(struct cluster *c);
 
+/* clients.c: whether the last claim of key (clients_key() of a client id)
+ * in the clients bucket is of a node other than node, with a stamp above
+ * stamp: the client connected again somewhere since (a request on js;
+ * false when the bucket cannot tell). */
+bool clients_claimed_since(struct cluster *c, jsCtx *js, const char *key, struct tern_bytes node,
+                           uint64_t stamp);
+
 /* nodes.c: beats if one is due (the nodes thread, during a long piece of
  * work); false when the node is stopping: the work is to stop too. */
 bool nodes_keep_beating(struct cluster *c);

@@ -709,8 +709,6 @@ void cluster_close(struct cluster *c)
 {
 	if (!c)
 		return;
-	/* First the "left" mark, while the connection is there. */
-	nodes_stop(c);
 	pthread_mutex_lock(&c->mu);
 	c->stopping = true;
 	pthread_cond_signal(&c->cv);
@@ -718,6 +716,10 @@ void cluster_close(struct cluster *c)
 	if (c->thread_started)
 		pthread_join(c->thread, NULL);
 	sessions_stop(c);
+	/* Then the "left" mark, while the connection is there: after the
+	 * last session record went, so the node that adopts our sessions
+	 * reads them as we leave them. */
+	nodes_stop(c);
 	/* Closing a connection closes its subscriptions; their completion
 	 * callbacks say when no message callback can run any more. */
 	retained_stop(c);
