@@ -209,7 +209,10 @@ static TERN_MUST_CHECK enum tern_err open_log(struct broker *b)
 		b->log.out = NULL;
 		break;
 	case LOG_DEST_SYSLOG:
-		openlog("ternd", LOG_PID, LOG_DAEMON);
+		/* log_facility N: local N, else daemon, as mosquitto. */
+		openlog("ternd", LOG_PID,
+		        cfg->log_facility ? LOG_LOCAL0 + ((cfg->log_facility - 1) << 3)
+		                          : LOG_DAEMON);
 		b->log.syslog = true;
 		break;
 	case LOG_DEST_FILE:

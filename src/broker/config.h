@@ -66,6 +66,9 @@ struct listener_cfg {
 	bool use_identity_as_username;
 	bool use_subject_as_username;
 	bool websockets; /* `protocol websockets` */
+	/* websockets_origin (mosquitto 2.1): the Origin headers an upgrade
+	 * may carry, one a line; "": any. */
+	char websockets_origins[1024];
 	/* Its own security settings, in force with per_listener_settings. */
 	struct security_cfg sec;
 	/* mosquitto 2.1's listener_allow_anonymous (enum listener_anon) and
@@ -135,6 +138,8 @@ struct config {
 	char log_timestamp_format[64];  /* strftime format; "": Unix seconds */
 	unsigned log_mask;              /* enum log_type bits */
 	enum log_dest log_dest;
+	uint8_t log_facility;             /* syslog: local N + 1; 0: daemon */
+	uint32_t websockets_headers_size; /* bytes of an upgrade request; 0: 8192 */
 	char log_file[256];
 	bool log_timestamp;
 	/* Cluster (docs/cluster.md): on when cluster_nats is set. */

@@ -199,6 +199,11 @@ static const struct config_choice storage_syncs[] = {
         {"off", STORE_SYNC_OFF},
         {NULL, 0},
 };
+/* log_facility N: syslog's local0 .. local7. */
+static const struct config_choice facilities[] = {
+        {"0", 1}, {"1", 2}, {"2", 3}, {"3", 4}, {"4", 5}, {"5", 6}, {"6", 7}, {"7", 8}, {NULL, 0},
+};
+
 /* Grouped as mosquitto.conf's manual groups them. */
 static const struct directive rows[] = {
         /* Security. */
@@ -248,6 +253,11 @@ static const struct directive rows[] = {
         {"log_type", K_FUNC, 1, NO_FIELD, .set = set_log_type},
         {"log_dest", K_FUNC, 2, NO_FIELD, .set = set_log_dest},
         {"log_timestamp", K_BOOL, 1, G(log_timestamp)},
+        {"log_facility", K_ENUM, 1, G(log_facility), .choices = facilities},
+        /* libwebsockets' log levels: ternd has its own WebSockets layer,
+         * which logs with log_type websockets; checked, not used. */
+        {"websockets_log_level", K_UINT, 1, NO_FIELD, RANGE(0, INT32_MAX)},
+        {"websockets_headers_size", K_UINT, 1, G(websockets_headers_size), RANGE(0, 65535)},
         /* The format may contain spaces: the rest of the line. */
         {"log_timestamp_format", K_STR, ARGS_REST, G(log_timestamp_format)},
         {"connection_messages", K_BOOL, 1, G(connection_messages)},

@@ -221,6 +221,22 @@ static const struct config_choice protocols[] = {
         {NULL, 0},
 };
 
+/* websockets_origin: one more origin the listener lets upgrade; may be
+ * given several times. */
+static TERN_MUST_CHECK enum tern_err set_websockets_origin(struct config_ctx *c,
+                                                           const struct directive *d, void *field,
+                                                           const char *const *arg)
+{
+	char *list = field;
+	size_t used = strlen(list);
+	if (!arg[0] || !arg[0][0])
+		return config_fail(c, "%s needs an origin", d->name);
+	if (used + strlen(arg[0]) + 2 > d->size)
+		return config_fail(c, "%s: too many origins for one listener", d->name);
+	snprintf(list + used, d->size - used, "%s%s", used ? "\n" : "", arg[0]);
+	return TERN_OK;
+}
+
 /* As mosquitto.conf's manual groups them: listeners, then their TLS. */
 static const struct directive rows[] = {
         /* Listeners. */
@@ -229,6 +245,7 @@ static const struct directive rows[] = {
         {"bind_address", K_FUNC, 1, NO_FIELD, .set = set_bind_address},
         {"protocol", K_ENUM, 1, L(websockets), .choices = protocols},
         {"bind_interface", K_STR, 1, L(bind_interface)},
+        {"websockets_origin", K_FUNC, 1, L(websockets_origins), .set = set_websockets_origin},
         {"socket_domain", K_ENUM, 1, L(socket_domain), .choices = domains},
         {"http_listener", K_FUNC, 2, NO_FIELD, .set = set_http_listener},
         {"max_connections", K_FUNC, 1, G(max_connections), .set = set_limit},

@@ -198,14 +198,31 @@ static bool has_token(const char *list, const char *token)
 	return false;
 }
 
-static void bad_request(struct conn *c, const char *why)
+/* Whether origin is one of the lines of list (exactly, as mosquitto
+ * compares it). */
+static bool listed(const char *list, const char *origin)
+{
+	size_t ol = strlen(origin);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == ol && memcmp(p, origin, l) == 0)
+			return true;
+		p += l + (e ? 1 : 0);
+	}
+	return false;
+}
+
+/* Answers the upgrade request with an HTTP error (status: "400 Bad
+ * Request", ...) and ends the layer. */
+static void refuse_upgrade(struct conn *c, const char *status, const char *why)
 {
 	struct ws_conn *ws = c->ws;
 	char resp[256];
 	int n = snprintf(resp, sizeof(resp),
-	                 "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n"
+	                 "HTTP/1.1 %s\r\nConnection: close\r\nContent-Length: 0\r\n"
 	                 "X-Tern-Reason: %s\r\n\r\n",
-	                 why);
+	                 status, why);
 	if (buf_append(&ws->out, resp, (size_t)n, 0) == TERN_OK) {
 		/* Best effort: the connection ends here whether the answer
 		 * goes out or not. */
@@ -215,6 +232,11 @@ static void bad_request(struct conn *c, const char *why)
 	ws->phase = WS_CLOSED;
 	log_write(&c->w->broker->log, LOG_TYPE_WEBSOCKETS, "WebSocket upgrade from %s refused: %s.",
 	          conn_peer(c, (char[64]){0}), why);
+}
+
+static void bad_request(struct conn *c, const char *why)
+{
+	refuse_upgrade(c, "400 Bad Request", why);
 }
 
 /* Answers a complete upgrade request. TERN_E_PROTOCOL when it is refused
@@ -243,6 +265,17 @@ static TERN_MUST_CHECK enum tern_err upgrade(struct conn *c)
 	if (!header(req, "Sec-WebSocket-Key", key, sizeof(key)) || !key[0]) {
 		bad_request(c, "no Sec-WebSocket-Key");
 		return TERN_E_PROTOCOL;
+	}
+	const char *origins = c->listener->cfg->websockets_origins;
+	if (origins[0]) {
+		/* websockets_origin: a browser says where the page that opens
+		 * the socket came from; only the listed ones are let in. */
+		char origin[256];
+		if (!header(req, "Origin", origin, sizeof(origin)) || !listed(origins, origin)) {
+			refuse_upgrade(c, "403 Forbidden",
+			               "origin not allowed (websockets_origin)");
+			return TERN_E_PROTOCOL;
+		}
 	}
 	/* MQTT 5.0 section 6: the subprotocol is "mqtt"; old clients say
 	 * "mqttv3.1". A client that names none is let in, as mosquitto does. */
@@ -428,7 +461,8 @@ static TERN_MUST_CHECK enum tern_err read_frames(struct conn *c, void *buf, size
 	while (ws->phase == WS_HANDSHAKE) {
 		if ((e = fill(c, &ws->hs)))
 			return e;
-		if (buf_used(&ws->hs) > WS_HANDSHAKE_MAX) {
+		uint32_t max = c->w->broker->cfg.websockets_headers_size;
+		if (buf_used(&ws->hs) > (max ? max : WS_HANDSHAKE_MAX)) {
 			bad_request(c, "request too large");
 			return TERN_E_CLOSED;
 		}

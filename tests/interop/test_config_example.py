@@ -23,8 +23,7 @@ pytestmark = [pytest.mark.ternd_only,
 STILL_REFUSED = {
     "check_retain_source", "max_inflight_bytes", "memory_limit",
     "upgrade_outgoing_qos", "http_dir", "mount_point",
-    "websockets_headers_size",
-    "psk_hint", "log_facility", "websockets_log_level", "psk_file",
+    "psk_hint", "psk_file",
 } | {"connection"} | ex.BRIDGE
 # Refused by design: mosquitto's plugins cannot be loaded (the message
 # says what to use instead).

@@ -63,7 +63,7 @@ def ws_broker(request, tmp_path):
 class WS:
     """A minimal WebSocket client (RFC 6455), masking as clients must."""
 
-    def __init__(self, port, protocol="mqtt", sock=None):
+    def __init__(self, port, protocol="mqtt", sock=None, headers=""):
         self.s = sock or socket.create_connection(("127.0.0.1", port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
         req = ("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -71,7 +71,7 @@ class WS:
                "Sec-WebSocket-Version: 13\r\n" % key)
         if protocol:
             req += "Sec-WebSocket-Protocol: %s\r\n" % protocol
-        self.s.sendall((req + "\r\n").encode())
+        self.s.sendall((req + headers + "\r\n").encode())
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             chunk = self.s.recv(4096)
