@@ -42,6 +42,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_topic_alias_broker = 10; /* mosquitto 2.1's default */
 	cfg->connect_timeout = 10;
 	cfg->max_connections = -1;
+	cfg->check_retain_source = true; /* mosquitto's default */
 	cfg->global_max_connections = -1;
 	cfg->global_max_clients = -1;
 	cfg->max_output_bytes = 8u << 20;

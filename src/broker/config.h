@@ -103,6 +103,13 @@ struct config {
 	uint32_t persistent_client_expiration; /* seconds for v3 persistent
 						* sessions; 0: never expire */
 	bool queue_qos0_messages;              /* queue QoS 0 for offline sessions */
+	/* Deliver at the subscription's QoS even above the message's
+	 * (mosquitto's non-standard option; [MQTT-3.8.4-8] says the
+	 * lower of the two). */
+	bool upgrade_outgoing_qos;
+	/* Before a retained message goes to a new subscriber, check that its
+	 * publisher may still write it (the ACL may have changed since). */
+	bool check_retain_source;
 	char pid_file[256];
 	char user[64]; /* drop root privileges to this user */
 	uint32_t

@@ -222,6 +222,8 @@ static const struct directive rows[] = {
         /* Sessions, queues and limits. */
         {"persistent_client_expiration", K_DURATION, 1, G(persistent_client_expiration)},
         {"queue_qos0_messages", K_BOOL, 1, G(queue_qos0_messages)},
+        {"upgrade_outgoing_qos", K_BOOL, 1, G(upgrade_outgoing_qos)},
+        {"check_retain_source", K_BOOL, 1, G(check_retain_source)},
         {"max_inflight_messages", K_FUNC, 1, G(max_inflight_messages),
          .set = set_max_inflight_messages},
         {"max_queued_messages", K_UINT, 1, G(max_queued_messages), RANGE(0, UINT32_MAX)},

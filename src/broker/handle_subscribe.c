@@ -107,17 +107,33 @@ static struct plan *plan_new(const struct sink *k, const struct session *s,
 
 /* Sends retained messages matching one new subscription [MQTT-3.3.1-9],
  * with RETAIN 1 [MQTT-3.3.1-8]. */
+/* check_retain_source: a retained message goes to a new subscriber only
+ * if its publisher may still write it, under the ACL in force now (as
+ * mosquitto checks it); one whose publisher is not known is sent. */
+static bool source_may_write(void *arg, const struct msg *m, const struct retain_source *src)
+{
+	const struct worker *w = arg;
+	if (!src)
+		return true;
+	return auth_allowed(w, src->listener, src->client_id.data, src->client_id.len,
+	                    src->username.data, src->username.len, src->username.data != NULL,
+	                    m->topic, ACL_WRITE);
+}
+
 static void send_retained(struct worker *w, struct session *s, const struct retained_req *r)
 {
 	struct retain_hits hits = {0};
-	if (retain_match(w->broker->retain, r->filter, r->len, w->now, &hits))
+	if (retain_match_checked(w->broker->retain, r->filter, r->len, w->now,
+	                         w->broker->cfg.check_retain_source ? source_may_write : NULL, w,
+	                         &hits))
 		log_write(&w->broker->log, LOG_TYPE_ERR,
 		          "Error: out of memory looking up retained messages");
 	for (size_t i = 0; i < hits.n; i++) {
 		struct delivery d = {0};
 		d.msg = hits.v[i];
 		hits.v[i] = NULL;
-		d.qos = d.msg->qos < r->qos ? d.msg->qos : r->qos;
+		d.qos = d.msg->qos < r->qos && !w->broker->cfg.upgrade_outgoing_qos ? d.msg->qos
+		                                                                    : r->qos;
 		d.retain = true;
 		if (r->sub_id) {
 			d.n_sub_ids = 1;

@@ -35,8 +35,9 @@
 
 /* A trie node (trie.h) with the message retained on its topic. */
 struct rnode {
-	struct trie_node t; /* first: the trie's part */
-	struct msg *msg;    /* the retained message, or NULL */
+	struct trie_node t;        /* first: the trie's part */
+	struct msg *msg;           /* the retained message, or NULL */
+	struct retain_source *src; /* its publisher, one allocation; NULL: unknown */
 };
 
 struct retain_store {
@@ -50,6 +51,8 @@ struct walk {
 	struct retain_store *s;
 	uint64_t now;
 	struct retain_hits *out;
+	retain_keep_fn keep;
+	void *keep_arg;
 	struct rnode **dead; /* emptied leaves, pruned after the walk */
 	size_t ndead;
 	size_t capdead;
@@ -72,6 +75,8 @@ static void rnode_payload_free(struct trie_node *t)
 	struct rnode *n = rnode_of(t);
 	msg_unref(n->msg);
 	n->msg = NULL;
+	free(n->src);
+	n->src = NULL;
 }
 
 static const struct trie_ops RNODE_OPS = {
@@ -89,6 +94,29 @@ static void clear_msg(struct retain_store *s, struct rnode *n)
 		n->msg = NULL;
 		s->count--;
 	}
+	free(n->src);
+	n->src = NULL;
+}
+
+/* A copy of src in one allocation; NULL for none or out of memory (the
+ * message is then kept as one whose publisher is not known). */
+static struct retain_source *source_copy(const struct retain_source *src)
+{
+	if (!src)
+		return NULL;
+	size_t ulen = src->username.data ? src->username.len : 0;
+	struct retain_source *c = malloc(sizeof(*c) + src->client_id.len + ulen + 1);
+	if (!c)
+		return NULL;
+	uint8_t *p = (uint8_t *)(c + 1);
+	memcpy(p, src->client_id.data, src->client_id.len);
+	c->client_id = (struct tern_bytes){p, src->client_id.len};
+	p += src->client_id.len;
+	if (ulen)
+		memcpy(p, src->username.data, ulen);
+	c->username = (struct tern_bytes){src->username.data ? p : NULL, (uint32_t)ulen};
+	c->listener = src->listener;
+	return c;
 }
 
 /* ---- the API ---- */
@@ -121,6 +149,12 @@ void retain_free(struct retain_store *s)
 
 enum tern_err retain_set(struct retain_store *s, struct msg *msg)
 {
+	return retain_set_source(s, msg, NULL);
+}
+
+enum tern_err retain_set_source(struct retain_store *s, struct msg *msg,
+                                const struct retain_source *src)
+{
 	const uint8_t *t = msg->topic.data;
 	size_t len = msg->topic.len;
 	bool clear = msg->payload.len == 0;
@@ -148,6 +182,8 @@ enum tern_err retain_set(struct retain_store *s, struct msg *msg)
 		else
 			s->count++;
 		n->msg = msg;
+		free(n->src);
+		n->src = source_copy(src);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return TERN_OK;
@@ -176,6 +212,8 @@ static TERN_MUST_CHECK enum tern_err hit(struct walk *w, struct rnode *n)
 		}
 		return TERN_OK;
 	}
+	if (w->keep && !w->keep(w->keep_arg, m, n->src))
+		return TERN_OK;
 	struct retain_hits *out = w->out;
 	if (out->n == out->cap) {
 		size_t cap = out->cap ? out->cap * 2 : 16;
@@ -248,10 +286,17 @@ static TERN_MUST_CHECK enum tern_err walk_from(struct walk *w, struct rnode *n,
 enum tern_err retain_match(struct retain_store *s, const uint8_t *filter, size_t flen, uint64_t now,
                            struct retain_hits *out)
 {
+	return retain_match_checked(s, filter, flen, now, NULL, NULL, out);
+}
+
+enum tern_err retain_match_checked(struct retain_store *s, const uint8_t *filter, size_t flen,
+                                   uint64_t now, retain_keep_fn keep, void *arg,
+                                   struct retain_hits *out)
+{
 	out->n = 0;
 	if (flen == 0)
 		return TERN_OK;
-	struct walk w = {.s = s, .now = now, .out = out};
+	struct walk w = {.s = s, .now = now, .out = out, .keep = keep, .keep_arg = arg};
 	struct topic_iter it;
 	topic_iter_init(&it, filter, flen);
 	pthread_mutex_lock(&s->lock);

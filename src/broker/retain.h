@@ -22,6 +22,21 @@
 
 struct retain_store;
 
+/* Who published a retained message: for check_retain_source, which checks
+ * that the publisher may still write it before it is sent to a new
+ * subscriber. Copied by retain_set_source(). */
+struct retain_source {
+	struct tern_bytes client_id;
+	struct tern_bytes username; /* data NULL: none */
+	uint8_t listener;           /* index of the listener it came in on */
+};
+
+/* retain_match_checked()'s say on each match: false leaves it out. Runs
+ * under the store's lock: it must not call into the store. src is NULL
+ * for a message whose publisher is not known (the broker's own, one
+ * restored from the store or from another node). */
+typedef bool (*retain_keep_fn)(void *arg, const struct msg *m, const struct retain_source *src);
+
 /* Caller-owned result array of retain_match(); the caller unrefs each
  * message and frees v. */
 struct retain_hits {
@@ -45,6 +60,11 @@ void retain_free(struct retain_store *s);
  */
 TERN_MUST_CHECK enum tern_err retain_set(struct retain_store *s, struct msg *msg);
 
+/* retain_set() with the publisher of msg (NULL: not known), kept with it
+ * for retain_match_checked(). */
+TERN_MUST_CHECK enum tern_err retain_set_source(struct retain_store *s, struct msg *msg,
+                                                const struct retain_source *src);
+
 /*
  * Appends (after setting out->n = 0) a new reference to every retained
  * message whose topic matches filter (a plain filter, no $share prefix),
@@ -54,6 +74,11 @@ TERN_MUST_CHECK enum tern_err retain_set(struct retain_store *s, struct msg *msg
  */
 TERN_MUST_CHECK enum tern_err retain_match(struct retain_store *s, const uint8_t *filter,
                                            size_t flen, uint64_t now, struct retain_hits *out);
+
+/* retain_match() that asks keep (when not NULL) about each match. */
+TERN_MUST_CHECK enum tern_err retain_match_checked(struct retain_store *s, const uint8_t *filter,
+                                                   size_t flen, uint64_t now, retain_keep_fn keep,
+                                                   void *arg, struct retain_hits *out);
 
 /* Number of retained messages. */
 size_t retain_count(struct retain_store *s);

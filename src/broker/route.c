@@ -646,7 +646,9 @@ static TERN_MUST_CHECK enum tern_err deliver_matches(struct worker *w, struct ms
 			delivery_clear(&d);
 			continue;
 		}
-		if (d.qos > msg->qos)
+		/* The lower of the two [MQTT-3.8.4-8], unless
+		 * upgrade_outgoing_qos. */
+		if (d.qos > msg->qos && !w->broker->cfg.upgrade_outgoing_qos)
 			d.qos = msg->qos;
 		/* Forwarded messages carry RETAIN 0 unless Retain As Published
 		 * [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */

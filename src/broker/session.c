@@ -257,10 +257,17 @@ void session_set_expiry(struct session *s, uint32_t expiry)
 		unrecord(s);
 }
 
-/* Keeps m as the retained message of its topic (an empty payload clears
- * it [MQTT-3.3.1-6]), in the store too. */
-static TERN_MUST_CHECK enum tern_err retain(struct worker *w, struct msg *m)
+/* Keeps m, published by s, as the retained message of its topic (an empty
+ * payload clears it [MQTT-3.3.1-6]), in the store too; with
+ * check_retain_source, with s's client id, username and listener. */
+static TERN_MUST_CHECK enum tern_err retain(struct session *s, struct msg *m)
 {
+	struct worker *w = s->w;
+	struct retain_source src = {
+	        .client_id = {s->client_id, s->client_id_len},
+	        .username = {s->username, s->username_len},
+	        .listener = s->listener,
+	};
 	struct store_batch *b = persist_batch(w);
 	if (b) {
 		if (m->payload.len)
@@ -268,7 +275,8 @@ static TERN_MUST_CHECK enum tern_err retain(struct worker *w, struct msg *m)
 		persist_note(w, store_retain_put(b, m->topic.data, m->topic.len,
 		                                 m->payload.len ? m->store_id : 0));
 	}
-	enum tern_err err = retain_set(w->broker->retain, m);
+	enum tern_err err = retain_set_source(w->broker->retain, m,
+	                                      w->broker->cfg.check_retain_source ? &src : NULL);
 	if (!err)
 		cluster_link_retain(w, m, m->durable);
 	return err;
@@ -291,7 +299,7 @@ void session_fire_will(struct session *s)
 	struct store_batch *b = stored_batch(s);
 	if (b)
 		persist_note(w, store_will_put(b, s->id, 0, 0));
-	if (will->retain && retain(w, will))
+	if (will->retain && retain(s, will))
 		log_write(&w->broker->log, LOG_TYPE_ERR,
 		          "Error: out of memory storing a retained will");
 	/* Into the cluster's durable queues too; nobody waits for it. */
@@ -525,7 +533,7 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 	}
 	persist_assign_id(w, m);
 	size_t before = persist_ops(w);
-	if (m->retain && retain(w, m))
+	if (m->retain && retain(s, m))
 		return TERN_E_NOMEM;
 	if (route_publish(w, m, &r->matched, m->qos > 0 ? &r->full : NULL)) {
 		/* A refused QoS 2 message leaves no id: its flow ends. */

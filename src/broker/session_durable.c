@@ -88,7 +88,9 @@ void session_durable_take(struct session *s, struct tern_bytes filter, struct ms
 		return;
 	}
 	struct delivery d = {.msg = m,
-	                     .qos = m->qos < sub->qos ? m->qos : sub->qos,
+	                     .qos = m->qos < sub->qos && !s->w->broker->cfg.upgrade_outgoing_qos
+	                                    ? m->qos
+	                                    : sub->qos,
 	                     /* [MQTT-3.3.1-12] [MQTT-3.3.1-13] */
 	                     .retain = (sub->flags & ROUTE_RAP) && m->retain,
 	                     .ack = ack};

@@ -21,8 +21,7 @@ pytestmark = [pytest.mark.ternd_only,
 # directives (a `connection` block, and everything after it) are the
 # bridge module's.
 STILL_REFUSED = {
-    "check_retain_source", "max_inflight_bytes", "memory_limit",
-    "upgrade_outgoing_qos", "http_dir", "mount_point",
+    "max_inflight_bytes", "memory_limit", "http_dir", "mount_point",
     "psk_hint", "psk_file",
 } | {"connection"} | ex.BRIDGE
 # Refused by design: mosquitto's plugins cannot be loaded (the message

@@ -412,11 +412,91 @@ static void test_concurrent_set_and_match_are_serialised(void **state)
 	assert_int_equal(retain_count(f->s), lookup(f, "#"));
 }
 
+/* check_retain_source's callback sees each match's publisher as
+ * retain_set_source() kept it (a copy), NULL after a plain retain_set(),
+ * the new one after a replacement; a false answer leaves the match out. */
+struct seen {
+	char cid[32], user[32];
+	bool had_user, had_src;
+	int listener, calls;
+};
+
+static bool keep_not_mallory(void *arg, const struct msg *m, const struct retain_source *src)
+{
+	(void)m;
+	struct seen *s = arg;
+	s->calls++;
+	s->had_src = src != NULL;
+	if (!src)
+		return true;
+	snprintf(s->cid, sizeof(s->cid), "%.*s", (int)src->client_id.len,
+	         (const char *)src->client_id.data);
+	s->had_user = src->username.data != NULL;
+	snprintf(s->user, sizeof(s->user), "%.*s", (int)src->username.len,
+	         s->had_user ? (const char *)src->username.data : "");
+	s->listener = src->listener;
+	return strcmp(s->user, "mallory") != 0;
+}
+
+static void test_source_is_kept_and_checked(void **state)
+{
+	struct fix *f = *state;
+	char cid[] = "pub-1", user[] = "alice";
+	struct retain_source src = {{(const uint8_t *)cid, 5}, {(const uint8_t *)user, 5}, 3};
+	struct msg *m = retained_msg("s/1", "v", 0, 0);
+	assert_int_equal(retain_set_source(f->s, m, &src), TERN_OK);
+	msg_unref(m);
+	memset(cid, 'x', 5); /* copied, not pointed at */
+	memset(user, 'y', 5);
+	struct seen seen = {0};
+	retain_hits_free(&f->h);
+	assert_int_equal(retain_match_checked(f->s, (const uint8_t *)"s/#", 3, 1, keep_not_mallory,
+	                                      &seen, &f->h),
+	                 TERN_OK);
+	assert_int_equal(f->h.n, 1);
+	assert_int_equal(seen.calls, 1);
+	assert_string_equal(seen.cid, "pub-1");
+	assert_string_equal(seen.user, "alice");
+	assert_int_equal(seen.listener, 3);
+
+	struct retain_source bad = {
+	        {(const uint8_t *)"pub-2", 5}, {(const uint8_t *)"mallory", 7}, 0};
+	m = retained_msg("s/1", "w", 0, 0);
+	assert_int_equal(retain_set_source(f->s, m, &bad), TERN_OK);
+	msg_unref(m);
+	retain_hits_free(&f->h);
+	assert_int_equal(retain_match_checked(f->s, (const uint8_t *)"s/1", 3, 1, keep_not_mallory,
+	                                      &seen, &f->h),
+	                 TERN_OK);
+	assert_int_equal(f->h.n, 0);
+	assert_string_equal(seen.cid, "pub-2");
+
+	/* No username, then no source at all. */
+	struct retain_source anon = {{(const uint8_t *)"pub-3", 5}, {NULL, 0}, 1};
+	m = retained_msg("s/1", "x", 0, 0);
+	assert_int_equal(retain_set_source(f->s, m, &anon), TERN_OK);
+	msg_unref(m);
+	retain_hits_free(&f->h);
+	assert_int_equal(retain_match_checked(f->s, (const uint8_t *)"s/1", 3, 1, keep_not_mallory,
+	                                      &seen, &f->h),
+	                 TERN_OK);
+	assert_int_equal(f->h.n, 1);
+	assert_false(seen.had_user);
+	put(f, "s/1", "y");
+	retain_hits_free(&f->h);
+	assert_int_equal(retain_match_checked(f->s, (const uint8_t *)"s/1", 3, 1, keep_not_mallory,
+	                                      &seen, &f->h),
+	                 TERN_OK);
+	assert_int_equal(f->h.n, 1);
+	assert_false(seen.had_src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_set_then_exact_lookup_returns_a_new_reference,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_source_is_kept_and_checked, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_set_replaces_the_previous_message_of_the_topic,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_empty_payload_clears_and_is_not_stored, setup,
