@@ -242,6 +242,12 @@ struct tern_connect {
 	struct tern_bytes username;
 	bool has_password;
 	struct tern_bytes password; /* binary */
+	/* Encode only: the protocol level goes out with bit 0x80 set, which
+	 * mosquitto reads as "this client is a bridge" (its try_private): it
+	 * then treats our subscriptions as No Local and Retain As Published,
+	 * so what we publish is not sent back to us and keeps its RETAIN
+	 * flag. Brokers that do not know the bit refuse the CONNECT. */
+	bool bridge;
 };
 
 /* CONNACK (3.2). `reason` is the v5 reason code or the v3 return code. */

@@ -115,6 +115,20 @@ struct tern_connect_opts {
 	bool tls_insecure;
 	const char *tls_server_name; /* name to send (SNI) and verify, or NULL: host */
 	bool tls_use_os_certs;       /* also trust the system store with cafile / capath */
+
+	/* Announce a bridge: the protocol level carries bit 0x80, as
+	 * mosquitto's bridges send it with try_private (see struct
+	 * tern_connect in codec.h). false. */
+	bool bridge;
+	/* The application acknowledges received QoS 1/2 messages itself,
+	 * with tern_client_ack(), once it has taken them over (a bridge or a
+	 * gateway that must not acknowledge what it has not yet passed on).
+	 * The library sends no PUBACK, PUBREC or PUBCOMP of its own then; a
+	 * resent QoS 2 PUBLISH is still delivered once, and gets its PUBREC
+	 * again only once the application gave it. A PUBREL is reported
+	 * through on_pubrel when that callback is set (the application then
+	 * sends PUBCOMP), else answered at once. false. */
+	bool manual_ack;
 };
 
 /* A received application message. The topic is NUL-terminated. For v5,
@@ -167,6 +181,12 @@ struct tern_callbacks {
 	/* UNSUBACK: one reason per filter (v5; n is 0 for v3.1.1). */
 	void (*on_unsubscribe)(struct tern_client *c, void *ud, uint16_t packet_id,
 	                       const uint8_t *reasons, size_t n, const struct tern_props *props);
+	/* With manual_ack only: the broker released the QoS 2 message with
+	 * this id (PUBREL); answer it with tern_client_ack(TERN_PUBCOMP).
+	 * Also called for an id the library does not know (after a restart
+	 * of the application, the broker resends PUBREL of what it was
+	 * PUBREC'd before). */
+	void (*on_pubrel)(struct tern_client *c, void *ud, uint16_t packet_id);
 };
 
 /* What a publish carries. */
@@ -273,6 +293,18 @@ TERN_API TERN_MUST_CHECK enum tern_err tern_client_unsubscribe(struct tern_clien
  * just cancels the reconnect. TERN_E_CLOSED when there is no connection. */
 TERN_API TERN_MUST_CHECK enum tern_err tern_client_disconnect(struct tern_client *c, uint8_t reason,
                                                               const struct tern_props *props);
+
+/* With manual_ack: acknowledges a received message. type TERN_PUBACK (a
+ * QoS 1 message), TERN_PUBREC (QoS 2: a reason >= 0x80 refuses it and ends
+ * its flow) or TERN_PUBCOMP (a PUBREL reported by on_pubrel); reason is
+ * sent in v5 only. The acknowledgement is recorded even when there is no
+ * connection: a resent QoS 2 PUBLISH then gets its PUBREC at once.
+ * TERN_E_CLOSED when it could not be sent for want of a connection (the
+ * broker resends the message on a resumed session), TERN_E_INVALID for
+ * another type or packet id 0, TERN_E_NOMEM. */
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_ack(struct tern_client *c,
+                                                       enum tern_packet_type type,
+                                                       uint16_t packet_id, uint8_t reason);
 
 /* Corks (on) or uncorks (off) the client's output: while corked, publish,
  * subscribe and unsubscribe only queue their packets, and uncorking writes

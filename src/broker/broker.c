@@ -25,6 +25,7 @@
 #include "util/clock.h"
 
 #include "broker/auth.h"
+#include "broker/bridge.h"
 #include "broker/broker.h"
 #include "broker/cluster_link.h"
 #include "broker/config.h"
@@ -256,8 +257,9 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	enum tern_err route = route_worker_new(w);
 	enum tern_err sessions = session_worker_new(w);
 	enum tern_err conns = conn_worker_new(w);
+	enum tern_err bridges = bridge_worker_new(w);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->msg_pool || persist || flow || route || sessions || conns) {
+	    !w->msg_pool || persist || flow || route || sessions || conns || bridges) {
 		worker_release(w);
 		return NULL;
 	}
@@ -275,7 +277,8 @@ static void worker_shutdown(struct worker *w)
 {
 	if (!w)
 		return;
-	/* Connections first: reaping detaches them from their sessions. */
+	/* Bridges and connections first: they detach from their sessions. */
+	bridge_worker_free(w);
 	conn_close_all(w);
 	conn_linger_expire(w, UINT64_MAX);
 	session_destroy_all(w);
@@ -310,6 +313,7 @@ static void worker_release(struct worker *w)
 	if (!w)
 		return;
 	sys_free(w);
+	bridge_worker_free(w); /* after a failed worker_new() only */
 	auth_unref(w->auth);
 	for (size_t i = 0; i < w->n_lfds; i++)
 		close(w->lfds[i]);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/config_bridge.h"
 #include "tern/error.h"
 
 #define MAX_LISTENERS 16
@@ -160,6 +161,9 @@ struct config {
 	char cluster_username[128];    /* NATS user ("": none) */
 	char cluster_password[128];    /* its password */
 	char cluster_credentials[256]; /* NATS .creds file ("": none) */
+	/* Bridges (`connection` blocks, config_bridge.h), in file order. */
+	struct bridge_cfg bridges[MAX_BRIDGES];
+	size_t n_bridges;
 };
 
 /* The security settings in force for listener i (an index of

@@ -76,8 +76,17 @@ static TERN_MUST_CHECK enum tern_err apply(struct config_ctx *c, const char *key
                                            const char *const *arg, int n)
 {
 	const struct directive *d = find(key);
-	if (!d)
-		return config_fail(c, "unknown or unsupported directive '%s'", key);
+	if (!d) {
+		/* In no table: a bridge directive (config_bridge.c), which
+		 * writes into the bridge the last `connection` opened, or
+		 * unknown. */
+		char why[512];
+		enum tern_err berr = config_bridge_apply(c->cfg->bridges, &c->cfg->n_bridges, key,
+		                                         arg, n, why, sizeof(why));
+		if (berr == TERN_E_NOT_FOUND)
+			return config_fail(c, "unknown or unsupported directive '%s'", key);
+		return berr ? config_fail(c, "%s", why) : TERN_OK;
+	}
 	const char *rest[MAX_ARGS + 1] = {c->rest};
 	if (d->args == ARGS_REST)
 		arg = rest;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "broker/auth.h"
+#include "broker/bridge.h"
 #include "broker/broker.h"
 #include "broker/cluster_link.h"
 #include "broker/conn.h"
@@ -285,6 +286,9 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 	int timeout = (int)(w->next_tick > w->now ? w->next_tick - w->now : 0);
 	if (max_wait_ms >= 0 && timeout > max_wait_ms)
 		timeout = max_wait_ms;
+	int bridge_wait = bridge_timeout_ms(w);
+	if (bridge_wait >= 0 && bridge_wait < timeout)
+		timeout = bridge_wait;
 	int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
 	if (n < 0) {
 		if (errno != EINTR)
@@ -299,6 +303,8 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 			drain_inbox(w);
 		} else if (tag <= w->n_lfds) {
 			accept_all(w, (size_t)(tag - 1));
+		} else if (bridge_tag(tag)) {
+			bridge_on_event(w, tag, evs[i].events);
 		} else {
 			conn_on_event(evs[i].data.ptr, evs[i].events);
 		}
@@ -307,6 +313,7 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 		tick(w);
 		w->next_tick = w->now + TICK_MS;
 	}
+	bridge_run(w);
 	before_sleep(w);
 	stat_add(&w->stats, STAT_LOOP_BUSY_US, mono_us() - t0);
 }

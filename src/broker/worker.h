@@ -30,6 +30,7 @@
 #include "util/mpsc.h"
 
 struct auth_state;
+struct bridge_worker;
 struct broker;
 struct cluster_ack;
 struct conn;
@@ -193,6 +194,7 @@ struct worker {
 	struct flow_paused *flow_paused;   /* publishers paused by flow control (flow_pause.c) */
 	struct sys_state *sys;             /* $SYS publishing, worker 0 only (sys.c) */
 	struct auth_state *auth;           /* password and ACL files in force here (auth.c) */
+	struct bridge_worker *bridges;     /* bridges homed here (bridge.c); NULL: none */
 	/* The matches of the publish being routed: route.c's scratch, kept
 	 * inline for speed (one pointer fewer live in route_publish()'s loop,
 	 * see struct route_worker) and touched there only. */

@@ -75,6 +75,7 @@ static TERN_MUST_CHECK enum tern_err queue_connect(struct tern_client *c)
 	struct tern_connect *cn = &p.u.connect;
 
 	cn->version = o->version;
+	cn->bridge = o->bridge;
 	cn->clean_start = o->clean_start;
 	/* 3.1.1 accepts an empty client id only with a clean session
 	 * [MQTT-3.1.3-7]. */

@@ -13,6 +13,10 @@
  * of [MQTT-4.3.3]): a PUBLISH with a remembered id is a resend and only gets
  * its PUBREC again. The ids outlive a connection, since a resumed session
  * may resend such PUBLISH; they are forgotten when the broker has no session.
+ * With manual_ack the application sends those acknowledgements itself
+ * (tern_client_ack()), once it has passed the message on: a QoS 2 id is then
+ * remembered as PENDING until it does, and a resend of a pending one gets
+ * no PUBREC yet (the application's own answer is still to come).
  *
  * Packets a broker must never send to a client (CONNECT, SUBSCRIBE,
  * UNSUBSCRIBE, PINGREQ), anything but CONNACK before CONNACK, and AUTH
@@ -28,8 +32,11 @@ static bool is_v5(const struct tern_client *c)
 	return c->opts.version == TERN_V5;
 }
 
-/* Marks id in the inbound QoS 2 set (the map needs a non-NULL value). */
+/* Marks id in the inbound QoS 2 set (the map needs a non-NULL value):
+ * PUBREC'd, or (manual_ack) delivered and waiting for the application's
+ * PUBREC. */
 static void *const MARK = (void *)1;
+static void *const PENDING = (void *)2;
 
 /* ---- CONNACK ---- */
 
@@ -229,25 +236,72 @@ static void handle_publish(struct tern_client *c, const struct tern_publish *pub
 		break;
 	case 1:
 		deliver(c, pub, topic, tlen);
-		send_ack(c, TERN_PUBACK, pub->packet_id, 0);
+		if (!c->opts.manual_ack)
+			send_ack(c, TERN_PUBACK, pub->packet_id, 0);
 		break;
-	default:
-		if (map64_get(&c->in_qos2, pub->packet_id) == NULL) {
-			if (map64_put(&c->in_qos2, pub->packet_id, MARK) != TERN_OK) {
+	default: {
+		void *mark = map64_get(&c->in_qos2, pub->packet_id);
+		if (mark == NULL) {
+			mark = c->opts.manual_ack ? PENDING : MARK;
+			if (map64_put(&c->in_qos2, pub->packet_id, mark) != TERN_OK) {
 				tern__fail(c, TERN_E_NOMEM);
 				return;
 			}
 			deliver(c, pub, topic, tlen);
+			/* The callback may have acknowledged it already. */
+			mark = map64_get(&c->in_qos2, pub->packet_id);
+			if (c->opts.manual_ack)
+				break;
 		}
-		send_ack(c, TERN_PUBREC, pub->packet_id, 0);
+		if (mark == MARK)
+			send_ack(c, TERN_PUBREC, pub->packet_id, 0);
 		break;
+	}
 	}
 }
 
 static void handle_pubrel(struct tern_client *c, const struct tern_ack *a)
 {
+	if (c->opts.manual_ack && c->cb.on_pubrel != NULL) {
+		c->cb.on_pubrel(c, c->ud, a->packet_id);
+		return;
+	}
 	bool known = map64_del(&c->in_qos2, a->packet_id) != NULL;
 	send_ack(c, TERN_PUBCOMP, a->packet_id, known ? 0 : TERN_RC_PACKET_ID_NOT_FOUND);
+}
+
+enum tern_err tern_client_ack(struct tern_client *c, enum tern_packet_type type, uint16_t packet_id,
+                              uint8_t reason)
+{
+	if (c == NULL || packet_id == 0)
+		return TERN_E_INVALID;
+	switch (type) {
+	case TERN_PUBACK:
+		break;
+	case TERN_PUBREC:
+		if (reason >= 0x80) {
+			/* Refused: the flow ends here [MQTT-4.3.3], so a
+			 * later PUBLISH with this id is a new message. */
+			map64_del(&c->in_qos2, packet_id);
+		} else if (map64_get(&c->in_qos2, packet_id) != NULL) {
+			if (map64_put(&c->in_qos2, packet_id, MARK) != TERN_OK)
+				return TERN_E_NOMEM;
+		}
+		break;
+	case TERN_PUBCOMP:
+		map64_del(&c->in_qos2, packet_id);
+		break;
+	default:
+		return TERN_E_INVALID;
+	}
+	if (c->state != TERN__UP || c->fail != TERN_OK)
+		return TERN_E_CLOSED;
+	send_ack(c, type, packet_id, reason);
+	if (c->fail != TERN_OK)
+		return c->fail;
+	if (c->in_step == 0 && !c->corked)
+		tern__flush(c);
+	return TERN_OK;
 }
 
 /* ---- acknowledgements of our publishes ---- */

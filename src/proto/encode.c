@@ -73,7 +73,7 @@ static TERN_MUST_CHECK enum tern_err body_connect(struct tern__wr *w, const stru
 		tern__wr_bin(w, (struct tern_bytes){(const uint8_t *)"MQIsdp", 6});
 	else
 		tern__wr_bin(w, (struct tern_bytes){(const uint8_t *)"MQTT", 4});
-	tern__wr_u8(w, version);
+	tern__wr_u8(w, (uint8_t)(version | (c->bridge ? 0x80u : 0)));
 	uint8_t flags = (uint8_t)((c->clean_start ? 0x02u : 0) | (c->will ? 0x04u : 0) |
 	                          (uint8_t)(c->will_qos << 3) | (c->will_retain ? 0x20u : 0) |
 	                          (c->has_password ? 0x40u : 0) | (c->has_username ? 0x80u : 0));

@@ -70,6 +70,8 @@ struct fb {
 	uint8_t sub_reasons[8];
 	size_t sub_n;
 	int n_unsub;
+	int n_pubrel; /* on_pubrel calls (manual_ack) */
+	uint16_t pubrel_ids[FB_MAX_EVENTS];
 };
 
 static inline void fb_copy_str(char *dst, size_t cap, struct tern_bytes b)
@@ -157,6 +159,15 @@ static inline void fb_on_unsubscribe(struct tern_client *c, void *ud, uint16_t i
 	f->n_unsub++;
 }
 
+static inline void fb_on_pubrel(struct tern_client *c, void *ud, uint16_t id)
+{
+	(void)c;
+	struct fb *f = ud;
+	if (f->n_pubrel < FB_MAX_EVENTS)
+		f->pubrel_ids[f->n_pubrel] = id;
+	f->n_pubrel++;
+}
+
 /* Options for a test: version, client id, no keep-alive unless asked. */
 static inline struct tern_connect_opts fb_opts(uint8_t version, const char *client_id)
 {
@@ -192,6 +203,7 @@ static inline struct fb *fb_new(const struct tern_connect_opts *o, bool queue)
 	        .on_publish = fb_on_publish,
 	        .on_subscribe = fb_on_subscribe,
 	        .on_unsubscribe = fb_on_unsubscribe,
+	        .on_pubrel = fb_on_pubrel,
 	};
 	assert_int_equal(tern_client_new(&f->c, &cb, f), TERN_OK);
 	fb_attach(f, o);

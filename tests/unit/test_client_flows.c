@@ -296,6 +296,93 @@ static void test_inbound_qos2_duplicate_before_pubrel_delivered_once(void **stat
 	fb_free(f);
 }
 
+/* manual_ack (a bridge): a QoS 1 message is not acknowledged before the
+ * application says so, then it is. */
+static void test_manual_ack_qos1_waits_for_the_application(void **state)
+{
+	(void)state;
+	struct tern_connect_opts o = fb_opts(TERN_V311, "c");
+	o.manual_ack = true;
+	struct fb *f = fb_new(&o, false);
+	fb_handshake(f, 0, false, NULL);
+	send_publish(f, "in/1", "p", 1, 9, false);
+	assert_int_equal(f->n_msgs, 1);
+	fb_expect_silence(f);
+	assert_int_equal(tern_client_ack(f->c, TERN_PUBACK, 9, 0), TERN_OK);
+	struct tern_packet p;
+	fb_expect(f, &p, TERN_PUBACK);
+	assert_int_equal(p.u.ack.packet_id, 9);
+	assert_int_equal(tern_client_ack(f->c, TERN_PUBREL, 9, 0), TERN_E_INVALID);
+	assert_int_equal(tern_client_ack(f->c, TERN_PUBACK, 0, 0), TERN_E_INVALID);
+	fb_free(f);
+}
+
+/* manual_ack, QoS 2: delivered once (method B of 4.3.3); no PUBREC for
+ * the first PUBLISH nor for a resend until the application gives it, the
+ * resend after that gets it at once; PUBREL goes to on_pubrel and PUBCOMP
+ * out only with the application's; a refused PUBREC frees the id. */
+static void test_manual_ack_qos2_pubrec_and_pubcomp_from_the_application(void **state)
+{
+	(void)state;
+	struct tern_connect_opts o = fb_opts(TERN_V5, "c");
+	o.manual_ack = true;
+	struct fb *f = fb_new(&o, false);
+	fb_handshake(f, 0, false, NULL);
+	struct tern_packet p;
+
+	send_publish(f, "in/2", "once", 2, 7, false);
+	assert_int_equal(f->n_msgs, 1);
+	send_publish(f, "in/2", "once", 2, 7, true);
+	assert_int_equal(f->n_msgs, 1);
+	fb_expect_silence(f);
+
+	assert_int_equal(tern_client_ack(f->c, TERN_PUBREC, 7, 0), TERN_OK);
+	fb_expect(f, &p, TERN_PUBREC);
+	assert_int_equal(p.u.ack.packet_id, 7);
+	send_publish(f, "in/2", "once", 2, 7, true);
+	assert_int_equal(f->n_msgs, 1);
+	fb_expect(f, &p, TERN_PUBREC);
+
+	fb_send_ack(f, TERN_PUBREL, 7, 0);
+	assert_int_equal(f->n_pubrel, 1);
+	assert_int_equal(f->pubrel_ids[0], 7);
+	fb_expect_silence(f);
+	assert_int_equal(tern_client_ack(f->c, TERN_PUBCOMP, 7, 0), TERN_OK);
+	fb_expect(f, &p, TERN_PUBCOMP);
+	assert_int_equal(p.u.ack.packet_id, 7);
+
+	/* Refused: the id is free again, so its next PUBLISH is new. */
+	send_publish(f, "in/2", "no", 2, 8, false);
+	assert_int_equal(f->n_msgs, 2);
+	assert_int_equal(tern_client_ack(f->c, TERN_PUBREC, 8, TERN_RC_NOT_AUTHORIZED), TERN_OK);
+	fb_expect(f, &p, TERN_PUBREC);
+	assert_int_equal(p.u.ack.reason, TERN_RC_NOT_AUTHORIZED);
+	send_publish(f, "in/2", "new", 2, 8, false);
+	assert_int_equal(f->n_msgs, 3);
+	fb_free(f);
+}
+
+/* The bridge option sets bit 0x80 of the protocol level (mosquitto's
+ * try_private), nothing else. */
+static void test_connect_bridge_bit_in_protocol_level(void **state)
+{
+	(void)state;
+	struct tern_packet p = {.type = TERN_CONNECT};
+	p.u.connect.version = TERN_V311;
+	p.u.connect.client_id = B("b");
+	uint8_t plain[64], bridged[64];
+	size_t n1 = 0, n2 = 0;
+	assert_int_equal(tern_encode_packet(&p, TERN_V311, plain, sizeof(plain), &n1), TERN_OK);
+	p.u.connect.bridge = true;
+	assert_int_equal(tern_encode_packet(&p, TERN_V311, bridged, sizeof(bridged), &n2), TERN_OK);
+	assert_int_equal(n1, n2);
+	/* Fixed header (2), protocol name (2 + 4), then the level. */
+	assert_int_equal(plain[8], TERN_V311);
+	assert_int_equal(bridged[8], TERN_V311 | 0x80);
+	plain[8] = bridged[8];
+	assert_memory_equal(plain, bridged, n1);
+}
+
 static void test_receive_queue_keeps_message_and_properties(void **state)
 {
 	(void)state;
@@ -473,6 +560,9 @@ int main(void)
 	        cmocka_unit_test(test_resume_resends_dup_and_pubrel_in_order),
 	        cmocka_unit_test(test_no_session_discards_inflight_sends_queued),
 	        cmocka_unit_test(test_receive_maximum_queues_excess_publishes),
+	        cmocka_unit_test(test_manual_ack_qos1_waits_for_the_application),
+	        cmocka_unit_test(test_manual_ack_qos2_pubrec_and_pubcomp_from_the_application),
+	        cmocka_unit_test(test_connect_bridge_bit_in_protocol_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

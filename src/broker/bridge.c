@@ -1,0 +1,1101 @@
+/*
+ * bridge.c - a bridge: ternd as a client of another broker, forwarding the
+ * topics of its `connection` block (config_bridge.h) in either direction.
+ *
+ * A bridge has two sides, and neither is a second MQTT implementation:
+ *
+ *   remote  a libtern client (tern.h) in non-blocking mode, on the worker's
+ *           epoll loop: its socket is registered with a tag that has bit 0
+ *           set (struct bridge pointers are aligned, so the bit is free), and
+ *           the worker calls tern_client_step() on readiness and when the
+ *           client's timeout passes. libtern runs CONNECT, keep-alive, the
+ *           QoS 1/2 state machines both ways and resends on a resumed
+ *           session. manual_ack makes it leave inbound acknowledgements to
+ *           us; try_private sets mosquitto's bridge bit (0x80 in the
+ *           protocol level).
+ *
+ *   local   a session of this broker, reached the way a connection reaches
+ *           one: through a sink (sink.h) embedded in struct bridge, and the
+ *           packet handlers (handlers.h). handle_connect() makes or resumes
+ *           the session of local_clientid (persistent unless
+ *           local_cleansession), handle_subscribe() subscribes it to the
+ *           local side of the "out" topics, handle_publish() publishes what
+ *           comes from the remote, handle_puback()... pass acknowledgements.
+ *           The session's own machinery (in-flight window, queue, store,
+ *           held acknowledgements) does the rest: nothing here is a copy of
+ *           it.
+ *
+ * Nothing is acknowledged on one side before the other side has it:
+ *
+ *   in   remote PUBLISH -> on_message -> handle_publish() on the local
+ *        session, which answers through the sink once the message is routed
+ *        (and, for a persistent session with durable storage, committed):
+ *        that PUBACK / PUBREC goes to the remote with tern_client_ack(). A
+ *        PUBREL from the remote goes to handle_pubrel(), whose PUBCOMP goes
+ *        back the same way. QoS 2 is exactly once across restarts of ternd
+ *        because the local session remembers the packet id until PUBREL
+ *        (stored when it is persistent) and the remote's ids are the
+ *        session's inbound ids, one to one.
+ *   out  the local session delivers through the sink's send_publish; the
+ *        message goes to the remote with tern_client_publish() (QoS 1/2 are
+ *        kept by libtern until acknowledged, and resent with DUP when the
+ *        remote resumes our session). Only when the remote acknowledges
+ *        (PUBACK; PUBCOMP for QoS 2) is the local session told
+ *        (handle_puback(), or handle_pubrec() then handle_pubcomp(): the
+ *        local QoS 2 flow completes at once, the remote one being done). A
+ *        remote that lost our session tells libtern so (on_publish 0x80
+ *        without properties): the message is sent again, at least once.
+ *
+ * Acknowledgements for the local session are queued (struct bridge.acks)
+ * and handed to it from bridge_run(), never from inside a handler or a
+ * libtern callback that the session itself caused, so no session function
+ * runs inside another.
+ *
+ * Loops: the local subscriptions are No Local (the bridge's session does not
+ * get back what it published itself) and Retain As Published; the remote
+ * ones too in v5; with try_private a mosquitto remote does the same for a
+ * 3.1.1 bridge.
+ *
+ * Topics: "out" maps a local topic under local_prefix to remote_prefix,
+ * "in" the reverse (mosquitto.conf(5)'s table: an empty pattern maps the
+ * one topic local_prefix to remote_prefix). The first topic line that
+ * matches wins.
+ *
+ * Restarts: a lost remote connection is retried after restart_timeout: a
+ * constant, or mosquitto's back-off with decorrelated jitter
+ * (sleep = min(cap, random(base, 3 * sleep))), reset by a connection that
+ * got its CONNACK. If the local session is taken away (another client
+ * connected with local_clientid), the remote connection is dropped too and
+ * both are made again after the restart time.
+ *
+ * Notifications: the state is a retained "1" / "0" on notification_topic
+ * ($SYS/broker/connection/<remote_clientid>/state by default), published
+ * locally when the connection comes and goes, and on the remote: "1" after
+ * CONNACK, "0" as the will of the remote connection.
+ */
+#include "broker/bridge.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/delivery.h"
+#include "broker/handlers.h"
+#include "broker/retain.h"
+#include "broker/route.h"
+#include "broker/session.h"
+#include "broker/sink.h"
+#include "broker/worker.h"
+#include "tern/codec.h"
+#include "tern/tern.h"
+#include "util/alias_in.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "util/msg.h"
+
+/* The full topic strings a bridge builds: a prefix and a topic. */
+#define TOPIC_BUF (BRIDGE_PREFIX_MAX + 65536)
+
+enum bridge_state {
+	BRIDGE_WAIT,       /* not connected; (re)start at restart_at */
+	BRIDGE_CONNECTING, /* connect_start done, no CONNACK yet */
+	BRIDGE_UP,         /* CONNACK accepted */
+};
+
+/* A local acknowledgement waiting for bridge_run(). */
+struct local_ack {
+	uint8_t type; /* TERN_PUBACK, TERN_PUBREC, TERN_PUBCOMP */
+	uint16_t packet_id;
+};
+
+/* A QoS 1/2 message sent to the remote, by libtern's packet id: what the
+ * local session delivered it as (packet id 0: one of ours, a
+ * notification), and the message, to send it again if the remote lost our
+ * session. */
+struct out_entry {
+	uint16_t local_id;
+	uint8_t qos;
+	bool retain;
+	struct msg *msg; /* one reference; NULL for a notification */
+};
+
+struct bridge {
+	/* The local side: the session's connection, as handlers see it. */
+	struct sink sink;
+	struct worker *w;
+	const struct bridge_cfg *cfg;
+	char remote_id[512];
+	char local_id[520];
+	char note_topic[600];
+	bool local_cleansession;
+
+	struct tern_client *c;
+	enum bridge_state state;
+	int fd;           /* registered with epoll, -1: none */
+	uint32_t ev_mask; /* the events it is registered for */
+	uint64_t restart_at;
+	uint64_t step_at;  /* call tern_client_step() then (0: not needed) */
+	uint32_t sleep_ms; /* last back-off, for the jitter */
+	uint64_t rng;
+	bool private_refused; /* the remote refused try_private's bit */
+
+	bool local_ok;      /* the local session is attached through sink */
+	bool local_closing; /* the session let the sink go: detach in run */
+	struct map out;     /* libtern packet id -> struct out_entry */
+	struct local_ack *acks;
+	size_t n_acks, cap_acks;
+	uint64_t forwarded_in, forwarded_out, dropped;
+};
+
+struct bridge_worker {
+	size_t n;
+	struct bridge **v;
+};
+
+static struct bridge *bridge_of(struct sink *k)
+{
+	return (struct bridge *)((char *)k - offsetof(struct bridge, sink));
+}
+
+static struct log *blog(const struct bridge *b)
+{
+	return &b->w->broker->log;
+}
+
+/* ---- topics ---- */
+
+/* The filter of topic t on one side: prefix then pattern (or the prefix
+ * alone for an empty pattern, which is then a plain topic). */
+static void side_filter(const struct bridge_topic *t, bool local, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s%s", local ? t->local_prefix : t->remote_prefix, t->pattern);
+}
+
+/*
+ * Maps topic, seen on one side (from_local: the local one), to the other
+ * side for a topic line of direction dir (or both), into out. False when no
+ * line maps it.
+ */
+static bool map_topic(const struct bridge *b, struct tern_bytes topic, bool from_local, char *out,
+                      size_t cap)
+{
+	char filter[BRIDGE_PREFIX_MAX + BRIDGE_TOPIC_MAX];
+	for (size_t i = 0; i < b->cfg->n_topics; i++) {
+		const struct bridge_topic *t = &b->cfg->topics[i];
+		if (t->dir != BRIDGE_BOTH && t->dir != (from_local ? BRIDGE_OUT : BRIDGE_IN))
+			continue;
+		side_filter(t, from_local, filter, sizeof(filter));
+		if (!tern_topic_matches((const uint8_t *)filter, strlen(filter), topic.data,
+		                        topic.len))
+			continue;
+		const char *from_prefix = from_local ? t->local_prefix : t->remote_prefix;
+		const char *to_prefix = from_local ? t->remote_prefix : t->local_prefix;
+		size_t skip = strlen(from_prefix);
+		if (!t->pattern[0]) {
+			snprintf(out, cap, "%s", to_prefix);
+			return true;
+		}
+		if (skip > topic.len || memcmp(topic.data, from_prefix, skip) != 0)
+			continue;
+		int n = snprintf(out, cap, "%s%.*s", to_prefix, (int)(topic.len - skip),
+		                 (const char *)topic.data + skip);
+		if (n < 0 || (size_t)n >= cap)
+			return false;
+		return true;
+	}
+	return false;
+}
+
+/* ---- local acknowledgements ---- */
+
+static void ack_queue(struct bridge *b, uint8_t type, uint16_t packet_id)
+{
+	if (b->n_acks == b->cap_acks) {
+		size_t cap = b->cap_acks ? b->cap_acks * 2 : 16;
+		struct local_ack *a = realloc(b->acks, cap * sizeof(*a));
+		if (!a) {
+			/* The session keeps the message in flight; it is sent
+			 * again when the session resumes. */
+			log_write(blog(b), LOG_TYPE_ERR,
+			          "Error: bridge %s: out of memory for an acknowledgement",
+			          b->cfg->name);
+			return;
+		}
+		b->acks = a;
+		b->cap_acks = cap;
+	}
+	b->acks[b->n_acks++] = (struct local_ack){type, packet_id};
+}
+
+/* Hands the queued acknowledgements to the local session, in order. What
+ * the handlers answer (PUBREL after PUBREC) is queued again and handled in
+ * the same call. */
+static void acks_run(struct bridge *b)
+{
+	for (size_t i = 0; i < b->n_acks && b->local_ok && !b->local_closing; i++) {
+		struct local_ack a = b->acks[i];
+		struct tern_ack ack = {.packet_id = a.packet_id};
+		struct session *s = b->sink.session;
+		switch (a.type) {
+		case TERN_PUBACK:
+			handle_puback(&b->sink, s, &ack);
+			break;
+		case TERN_PUBREC:
+			handle_pubrec(&b->sink, s, &ack);
+			break;
+		case TERN_PUBCOMP:
+			handle_pubcomp(&b->sink, s, &ack);
+			break;
+		default:
+			break;
+		}
+	}
+	b->n_acks = 0;
+}
+
+/* ---- notifications ---- */
+
+static void notify_local(struct bridge *b, bool up)
+{
+	if (!b->cfg->notifications)
+		return;
+	struct worker *w = b->w;
+	struct msg *m = msg_new((struct tern_bytes){(const uint8_t *)b->note_topic,
+	                                            (uint32_t)strlen(b->note_topic)},
+	                        (struct tern_bytes){(const uint8_t *)(up ? "1" : "0"), 1}, 1, true,
+	                        NULL, 0, w->now);
+	if (!m)
+		return;
+	/* Like $SYS values, kept in memory only: the state is published
+	 * again whenever it changes, and at every start. */
+	if (retain_set(w->broker->retain, m) || route_publish(w, m, NULL, NULL))
+		log_write(blog(b), LOG_TYPE_ERR,
+		          "Error: bridge %s: out of memory publishing its notification",
+		          b->cfg->name);
+	msg_unref(m);
+}
+
+/* ---- the remote side: libtern's callbacks ---- */
+
+static void out_entry_free(struct out_entry *e)
+{
+	if (e->msg)
+		msg_unref(e->msg);
+	free(e);
+}
+
+static void subscribe_remote(struct bridge *b)
+{
+	struct tern_sub_entry entries[MAX_BRIDGE_TOPICS];
+	char filters[MAX_BRIDGE_TOPICS][BRIDGE_PREFIX_MAX + BRIDGE_TOPIC_MAX];
+	const char *unsub[MAX_BRIDGE_TOPICS];
+	size_t n = 0, nu = 0;
+	for (size_t i = 0; i < b->cfg->n_topics; i++) {
+		const struct bridge_topic *t = &b->cfg->topics[i];
+		side_filter(t, false, filters[i], sizeof(filters[i]));
+		if (t->dir == BRIDGE_OUT) {
+			/* A subscription left from when this line was "in"
+			 * on a persistent remote session would keep feeding
+			 * us (mosquitto's bridge_attempt_unsubscribe, on by
+			 * default). */
+			unsub[nu++] = filters[i];
+			continue;
+		}
+		entries[n++] = (struct tern_sub_entry){
+		        .filter = {(const uint8_t *)filters[i], (uint32_t)strlen(filters[i])},
+		        .qos = t->qos,
+		        /* v5 only; a 3.1.1 bridge gets them from
+		         * try_private. */
+		        .no_local = true,
+		        .retain_as_published = true,
+		};
+	}
+	enum tern_err err;
+	if (n && (err = tern_client_subscribe(b->c, entries, n, NULL, NULL)))
+		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: cannot subscribe: %s",
+		          b->cfg->name, tern_strerror(err));
+	if (nu && (err = tern_client_unsubscribe(b->c, unsub, nu, NULL, NULL)))
+		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: cannot unsubscribe: %s",
+		          b->cfg->name, tern_strerror(err));
+}
+
+static void on_connect(struct tern_client *c, void *ud, uint8_t reason, bool session_present,
+                       const struct tern_props *props)
+{
+	(void)c;
+	(void)props;
+	struct bridge *b = ud;
+	if (reason != 0) {
+		bool v3 = b->cfg->protocol_version != TERN_V5;
+		if (v3 && reason == 0x01 && b->cfg->try_private && !b->private_refused) {
+			/* "Unacceptable protocol version": a broker that does
+			 * not know the bridge bit. */
+			b->private_refused = true;
+			b->sleep_ms = 0;
+		}
+		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: connection refused: %s",
+		          b->cfg->name, tern_reason_string(reason, v3));
+		return;
+	}
+	b->state = BRIDGE_UP;
+	b->sleep_ms = 0;
+	log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s connected to %s:%u%s.", b->cfg->name,
+	          b->cfg->addresses[0].host, b->cfg->addresses[0].port,
+	          session_present ? " (session resumed)" : "");
+	subscribe_remote(b);
+	if (b->cfg->notifications) {
+		struct tern_publish_args a = {.topic = b->note_topic,
+		                              .payload = "1",
+		                              .payload_len = 1,
+		                              .qos = 1,
+		                              .retain = true};
+		uint16_t id = 0;
+		struct out_entry *e = calloc(1, sizeof(*e));
+		if (e && tern_client_publish(b->c, &a, &id) == TERN_OK &&
+		    map64_put(&b->out, id, e) == TERN_OK)
+			e = NULL;
+		free(e);
+	}
+	notify_local(b, true);
+}
+
+/* When the restart after a lost connection is due: restart_timeout's
+ * constant, or the next step of its jittered back-off. */
+static uint64_t restart_delay_ms(struct bridge *b)
+{
+	uint64_t base = (uint64_t)b->cfg->restart_base * 1000u;
+	if (!b->cfg->restart_cap)
+		return base;
+	uint64_t cap = (uint64_t)b->cfg->restart_cap * 1000u;
+	uint64_t hi = b->sleep_ms ? (uint64_t)b->sleep_ms * 3u : base;
+	b->rng ^= b->rng << 13;
+	b->rng ^= b->rng >> 7;
+	b->rng ^= b->rng << 17;
+	uint64_t d = hi > base ? base + b->rng % (hi - base + 1) : base;
+	if (d > cap)
+		d = cap;
+	b->sleep_ms = (uint32_t)d;
+	return d;
+}
+
+static void on_disconnect(struct tern_client *c, void *ud, enum tern_err err, uint8_t reason,
+                          const struct tern_props *props)
+{
+	(void)c;
+	(void)props;
+	struct bridge *b = ud;
+	/* libtern closed the socket, which took it out of epoll. */
+	b->fd = -1;
+	b->ev_mask = 0;
+	bool was_up = b->state == BRIDGE_UP;
+	b->state = BRIDGE_WAIT;
+	uint64_t delay = restart_delay_ms(b);
+	b->restart_at = b->w->now + delay;
+	log_write(blog(b), LOG_TYPE_NOTICE,
+	          "Bridge %s: connection to %s:%u %s (%s%s%s); restarting in %llu ms.",
+	          b->cfg->name, b->cfg->addresses[0].host, b->cfg->addresses[0].port,
+	          was_up ? "lost" : "failed", tern_strerror(err), reason ? ", " : "",
+	          reason ? tern_reason_string(reason, false) : "", (unsigned long long)delay);
+	if (was_up)
+		notify_local(b, false);
+}
+
+static void on_message(struct tern_client *c, void *ud, const struct tern_message *m)
+{
+	struct bridge *b = ud;
+	if (!b->local_ok || b->local_closing)
+		return; /* nothing acknowledged: the remote sends it again */
+	char *topic = malloc(TOPIC_BUF);
+	if (!topic)
+		return; /* likewise */
+	struct tern_bytes rt = {(const uint8_t *)m->topic, (uint32_t)m->topic_len};
+	if (!map_topic(b, rt, false, topic, TOPIC_BUF)) {
+		/* Not ours (a subscription left on a persistent remote session
+		 * by an earlier configuration): taken and dropped, as
+		 * mosquitto does. */
+		free(topic);
+		b->dropped++;
+		if (m->qos) {
+			enum tern_err e = tern_client_ack(
+			        c, m->qos == 1 ? TERN_PUBACK : TERN_PUBREC, m->packet_id, 0);
+			(void)e; /* without a connection it is resent, and dropped again */
+		}
+		return;
+	}
+	struct tern_publish pub = {
+	        .qos = m->qos,
+	        .dup = m->dup,
+	        .retain = m->retain,
+	        .topic = {(const uint8_t *)topic, (uint32_t)strlen(topic)},
+	        .packet_id = m->packet_id,
+	        .props = m->props,
+	        .payload = {m->payload, (uint32_t)m->payload_len},
+	};
+	/* Properties that belong to the remote connection, not to the
+	 * message: libtern resolved the alias, and a client may not send
+	 * subscription identifiers [MQTT-3.3.4-6]. */
+	pub.props.present &=
+	        ~(TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS) | TERN_PROP_BIT(TERN_PROP_SUBSCRIPTION_ID));
+	pub.props.n_sub_ids = 0;
+	b->forwarded_in++;
+	/* Answers through the sink: the PUBACK / PUBREC goes to the remote
+	 * once the local side has the message. */
+	handle_publish(&b->sink, b->sink.session, &pub);
+	free(topic);
+}
+
+static void on_pubrel(struct tern_client *c, void *ud, uint16_t packet_id)
+{
+	struct bridge *b = ud;
+	if (!b->local_ok || b->local_closing)
+		return; /* resent by the remote after the restart */
+	struct tern_ack ack = {.packet_id = packet_id};
+	handle_pubrel(&b->sink, b->sink.session, &ack);
+	(void)c;
+}
+
+/* Sends e's message to the remote again (its session there was lost), as
+ * a new publish. */
+static TERN_MUST_CHECK enum tern_err out_send(struct bridge *b, struct out_entry *e);
+
+static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint8_t reason,
+                       const struct tern_props *props)
+{
+	(void)c;
+	struct bridge *b = ud;
+	struct out_entry *e = map64_del(&b->out, packet_id);
+	if (!e)
+		return;
+	if (reason == TERN_RC_UNSPECIFIED && !props && e->msg) {
+		/* libtern's own verdict: sent, unanswered, and the remote did
+		 * not resume our session. Its fate is unknown, so it goes
+		 * again: at least once. */
+		if (out_send(b, e) == TERN_OK)
+			return;
+	} else if (reason >= 0x80) {
+		log_write(blog(b), LOG_TYPE_WARNING,
+		          "Warning: bridge %s: the remote refused a message on %.*s: %s",
+		          b->cfg->name, e->msg ? (int)e->msg->topic.len : 0,
+		          e->msg ? (const char *)e->msg->topic.data : "",
+		          tern_reason_string(reason, false));
+	}
+	if (e->local_id) {
+		/* Done on the remote (refused or not: it will not take it
+		 * later either), so done here. */
+		ack_queue(b, e->qos == 1 ? TERN_PUBACK : TERN_PUBREC, e->local_id);
+		b->forwarded_out++;
+	}
+	out_entry_free(e);
+}
+
+static void on_subscribe(struct tern_client *c, void *ud, uint16_t packet_id,
+                         const uint8_t *reasons, size_t n, const struct tern_props *props)
+{
+	(void)c;
+	(void)packet_id;
+	(void)props;
+	struct bridge *b = ud;
+	for (size_t i = 0; i < n; i++)
+		if (reasons[i] >= 0x80)
+			log_write(blog(b), LOG_TYPE_WARNING,
+			          "Warning: bridge %s: the remote refused subscription %zu: %s",
+			          b->cfg->name, i + 1, tern_reason_string(reasons[i], false));
+}
+
+static const struct tern_callbacks remote_cb = {
+        .on_connect = on_connect,
+        .on_disconnect = on_disconnect,
+        .on_message = on_message,
+        .on_publish = on_publish,
+        .on_subscribe = on_subscribe,
+        .on_pubrel = on_pubrel,
+};
+
+static enum tern_err out_send(struct bridge *b, struct out_entry *e)
+{
+	struct msg *m = e->msg;
+	char *topic = malloc(TOPIC_BUF);
+	if (!topic)
+		return TERN_E_NOMEM;
+	if (!map_topic(b, m->topic, true, topic, TOPIC_BUF)) {
+		free(topic);
+		return TERN_E_NOT_FOUND;
+	}
+	struct tern_props pr = {0};
+	if (b->cfg->protocol_version == TERN_V5) {
+		/* Forwarded as a broker forwards them [MQTT-3.3.2-4]. */
+		if (m->has_payload_format) {
+			pr.present |= TERN_PROP_BIT(TERN_PROP_PAYLOAD_FORMAT);
+			pr.payload_format = m->payload_format;
+		}
+		if (m->expire_at) {
+			bool gone;
+			pr.present |= TERN_PROP_BIT(TERN_PROP_MESSAGE_EXPIRY);
+			pr.message_expiry = msg_expiry_left(m, b->w->now, &gone);
+		}
+		if (m->has_content_type) {
+			pr.present |= TERN_PROP_BIT(TERN_PROP_CONTENT_TYPE);
+			pr.content_type = m->content_type;
+		}
+		if (m->response_topic.len) {
+			pr.present |= TERN_PROP_BIT(TERN_PROP_RESPONSE_TOPIC);
+			pr.response_topic = m->response_topic;
+		}
+		if (m->correlation_data.data) {
+			pr.present |= TERN_PROP_BIT(TERN_PROP_CORRELATION_DATA);
+			pr.correlation_data = m->correlation_data;
+		}
+		pr.n_user = m->n_user;
+		pr.user_raw = m->user_raw;
+	}
+	struct tern_publish_args a = {
+	        .topic = topic,
+	        .payload = m->payload.data,
+	        .payload_len = m->payload.len,
+	        .qos = e->qos,
+	        .retain = e->retain,
+	        .props = &pr,
+	};
+	uint16_t id = 0;
+	enum tern_err err = tern_client_publish(b->c, &a, &id);
+	free(topic);
+	if (err)
+		return err;
+	if (e->qos == 0)
+		return TERN_OK;
+	err = map64_put(&b->out, id, e);
+	/* Without the entry the answer cannot reach the local session; the
+	 * message stays in flight there and goes again on its resume. */
+	return err;
+}
+
+/* ---- the local side: the sink ---- */
+
+static TERN_MUST_CHECK enum tern_err sink_b_send_ack(struct sink *k, enum tern_packet_type type,
+                                                     uint16_t packet_id, uint8_t reason)
+{
+	struct bridge *b = bridge_of(k);
+	switch (type) {
+	case TERN_PUBACK:
+	case TERN_PUBREC:
+	case TERN_PUBCOMP: {
+		/* The local side has it (or refused it): now the remote may
+		 * forget it. Without a connection the remote resends it, and
+		 * the session answers that again. */
+		enum tern_err e = tern_client_ack(b->c, type, packet_id, reason);
+		if (e && e != TERN_E_CLOSED)
+			log_write(blog(b), LOG_TYPE_ERR,
+			          "Error: bridge %s: cannot acknowledge to the remote: %s",
+			          b->cfg->name, tern_strerror(e));
+		return TERN_OK;
+	}
+	case TERN_PUBREL:
+		/* The remote has completed the QoS 2 flow already (its
+		 * PUBCOMP is what made us send PUBREC locally). */
+		ack_queue(b, TERN_PUBCOMP, packet_id);
+		return TERN_OK;
+	default:
+		return TERN_E_INVALID;
+	}
+}
+
+static TERN_MUST_CHECK enum tern_err sink_b_send(struct sink *k, const struct tern_packet *p)
+{
+	struct bridge *b = bridge_of(k);
+	switch (p->type) {
+	case TERN_PUBACK:
+	case TERN_PUBREC:
+	case TERN_PUBREL:
+	case TERN_PUBCOMP:
+		return sink_b_send_ack(k, p->type, p->u.ack.packet_id, p->u.ack.reason);
+	case TERN_CONNACK:
+		if (p->u.connack.reason)
+			log_write(blog(b), LOG_TYPE_ERR,
+			          "Error: bridge %s: the local broker refused its session: %s",
+			          b->cfg->name, tern_reason_string(p->u.connack.reason, false));
+		return TERN_OK;
+	case TERN_SUBACK:
+		for (uint32_t i = 0; i < p->u.subres.count; i++)
+			if (p->u.subres.reasons[i] >= 0x80)
+				log_write(blog(b), LOG_TYPE_WARNING,
+				          "Warning: bridge %s: local subscription %u refused: %s",
+				          b->cfg->name, i + 1,
+				          tern_reason_string(p->u.subres.reasons[i], false));
+		return TERN_OK;
+	default:
+		return TERN_OK; /* UNSUBACK, DISCONNECT (a close follows), PINGRESP */
+	}
+}
+
+static TERN_MUST_CHECK enum tern_err sink_b_send_publish(struct sink *k, const struct delivery *d,
+                                                         uint16_t packet_id, bool dup)
+{
+	(void)dup; /* a resend here is a new publish there (new packet id) */
+	struct bridge *b = bridge_of(k);
+	struct out_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return TERN_E_NOMEM;
+	e->local_id = packet_id;
+	e->qos = d->qos;
+	e->retain = d->retain;
+	e->msg = msg_ref(d->msg);
+	enum tern_err err = out_send(b, e);
+	if (err == TERN_OK) {
+		if (d->qos == 0) {
+			b->forwarded_out++;
+			out_entry_free(e);
+		}
+		return TERN_OK;
+	}
+	/* What cannot go at all (QoS 0 without a connection, a topic no
+	 * line maps, larger than the remote takes) is dropped and, for QoS
+	 * 1/2, acknowledged here, or it would hold the session's window. */
+	b->dropped++;
+	if (d->qos && err != TERN_E_NOMEM)
+		ack_queue(b, d->qos == 1 ? TERN_PUBACK : TERN_PUBREC, packet_id);
+	if (err != TERN_E_CLOSED)
+		log_write(blog(b), LOG_TYPE_WARNING,
+		          "Warning: bridge %s: message on %.*s not forwarded: %s", b->cfg->name,
+		          (int)d->msg->topic.len, (const char *)d->msg->topic.data,
+		          tern_strerror(err));
+	out_entry_free(e);
+	return TERN_OK;
+}
+
+static void sink_b_close(struct sink *k, uint8_t reason, const char *why)
+{
+	struct bridge *b = bridge_of(k);
+	if (b->local_closing)
+		return;
+	b->local_closing = true;
+	log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s: local session %s closed (%s).",
+	          b->cfg->name, b->local_id, why ? why : tern_reason_string(reason, false));
+}
+
+static void sink_b_end(struct sink *k, const char *why)
+{
+	sink_b_close(k, 0, why);
+}
+
+static TERN_MUST_CHECK enum tern_err sink_b_authenticate(struct sink *k,
+                                                         const struct tern_connect *p,
+                                                         struct tern_bytes *user, uint8_t *rc,
+                                                         const char **why)
+{
+	/* The bridge is part of the broker, as mosquitto's bridges are: its
+	 * local session needs no password. */
+	(void)k;
+	*user = p->has_username ? p->username : (struct tern_bytes){0};
+	*rc = TERN_RC_SUCCESS;
+	*why = NULL;
+	return TERN_OK;
+}
+
+static void sink_b_hand_over(struct sink *k, unsigned home)
+{
+	/* The bridge was made on its client id's home (bridge_worker_new). */
+	struct bridge *b = bridge_of(k);
+	log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: session home %u is not worker %u",
+	          b->cfg->name, home, b->w->id);
+	sink_b_close(k, TERN_RC_IMPLEMENTATION_SPECIFIC, "wrong worker");
+}
+
+static void sink_b_accept(struct sink *k)
+{
+	bridge_of(k)->local_ok = true;
+}
+
+static size_t sink_b_pending_out(const struct sink *k)
+{
+	(void)k;
+	return 0; /* libtern keeps what the socket did not take */
+}
+
+static const char *sink_b_name(const struct sink *k, char buf[64])
+{
+	const struct bridge *b =
+	        (const struct bridge *)((const char *)k - offsetof(struct bridge, sink));
+	snprintf(buf, 64, "bridge %.50s", b->cfg->name);
+	return buf;
+}
+
+static bool sink_b_flow_ack(struct sink *k, const struct flow_hit *hit, uint8_t type,
+                            uint16_t packet_id, uint8_t reason)
+{
+	/* Acknowledgements to the remote are not held for slow local
+	 * receivers: the remote's own window (its max_inflight) bounds what
+	 * it sends us unacknowledged. */
+	(void)k;
+	(void)hit;
+	(void)type;
+	(void)packet_id;
+	(void)reason;
+	return false;
+}
+
+static const struct sink_ops bridge_sink_ops = {
+        .send = sink_b_send,
+        .send_publish = sink_b_send_publish,
+        .send_ack = sink_b_send_ack,
+        .close = sink_b_close,
+        .end = sink_b_end,
+        .authenticate = sink_b_authenticate,
+        .hand_over = sink_b_hand_over,
+        .accept = sink_b_accept,
+        .pending_out = sink_b_pending_out,
+        .name = sink_b_name,
+        .flow_ack = sink_b_flow_ack,
+};
+
+/* Attaches (makes or resumes) the local session through the sink, then
+ * subscribes it to the local side of the out topics. */
+static void local_attach(struct bridge *b)
+{
+	struct worker *w = b->w;
+	b->sink = (struct sink){.ops = &bridge_sink_ops, .id = broker_new_id(w->broker)};
+	b->local_ok = b->local_closing = false;
+	struct tern_packet p = {.type = TERN_CONNECT};
+	struct tern_connect *cn = &p.u.connect;
+	cn->version = TERN_V5; /* No Local and reason codes on the local side */
+	cn->clean_start = b->local_cleansession;
+	cn->client_id =
+	        (struct tern_bytes){(const uint8_t *)b->local_id, (uint32_t)strlen(b->local_id)};
+	cn->props.present = TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY);
+	cn->props.session_expiry = b->local_cleansession ? 0 : UINT32_MAX;
+	handle_connect(w, &b->sink, cn);
+	if (!b->local_ok || !b->sink.session) {
+		b->local_ok = false;
+		return;
+	}
+
+	struct tern_sub_entry entries[MAX_BRIDGE_TOPICS];
+	char filters[MAX_BRIDGE_TOPICS][BRIDGE_PREFIX_MAX + BRIDGE_TOPIC_MAX];
+	uint32_t n = 0;
+	for (size_t i = 0; i < b->cfg->n_topics; i++) {
+		const struct bridge_topic *t = &b->cfg->topics[i];
+		if (t->dir == BRIDGE_IN)
+			continue;
+		side_filter(t, true, filters[n], sizeof(filters[n]));
+		entries[n] = (struct tern_sub_entry){
+		        .filter = {(const uint8_t *)filters[n], (uint32_t)strlen(filters[n])},
+		        .qos = t->qos,
+		        .no_local = true,
+		        .retain_as_published = true,
+		        /* Retained messages go out once, when the
+		         * subscription is new, not at every restart. */
+		        .retain_handling = 1,
+		};
+		n++;
+	}
+	if (!n)
+		return;
+	/* Through the codec, so the handler gets what it gets from a
+	 * connection: a decoded SUBSCRIBE. */
+	struct tern_packet sp = {.type = TERN_SUBSCRIBE};
+	sp.u.subscribe = (struct tern_subscribe){.packet_id = 1, .count = n, .entries = entries};
+	size_t size = tern_packet_size(&sp, TERN_V5), len = 0;
+	uint8_t *buf = size ? malloc(size) : NULL;
+	struct tern_fixed_header fh;
+	struct tern_packet dec;
+	if (!buf || tern_encode_packet(&sp, TERN_V5, buf, size, &len) ||
+	    tern_decode_fixed_header_v(buf, len, 0, TERN_V5, &fh) ||
+	    tern_decode_packet(&fh, buf + fh.header_len, TERN_V5, &dec)) {
+		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: cannot subscribe locally",
+		          b->cfg->name);
+		free(buf);
+		return;
+	}
+	handle_subscribe(&b->sink, b->sink.session, &dec.u.subscribe);
+	free(buf);
+}
+
+/* Lets the local session go (it stays, as the session of a connection
+ * that went away does, when it is persistent). */
+static void local_detach(struct bridge *b)
+{
+	if (b->sink.session)
+		handle_detach(&b->sink);
+	b->sink.session = NULL;
+	b->local_ok = false;
+	b->local_closing = false;
+	b->n_acks = 0;
+	alias_in_free(&b->sink.alias_in);
+	if (b->sink.will) {
+		msg_unref(b->sink.will);
+		b->sink.will = NULL;
+	}
+}
+
+/* ---- lifetime ---- */
+
+static TERN_MUST_CHECK enum tern_err remote_start(struct bridge *b)
+{
+	const struct bridge_cfg *cfg = b->cfg;
+	struct tern_connect_opts o;
+	tern_connect_opts_init(&o);
+	o.host = cfg->addresses[0].host;
+	o.port = cfg->addresses[0].port;
+	o.version = cfg->protocol_version;
+	o.client_id = b->remote_id;
+	o.clean_start = cfg->cleansession;
+	o.keep_alive = cfg->keepalive;
+	o.username = cfg->remote_username[0] ? cfg->remote_username : NULL;
+	if (cfg->has_remote_password) {
+		o.password = cfg->remote_password;
+		o.password_len = strlen(cfg->remote_password);
+	}
+	/* The bridge bit only in 3.1 / 3.1.1: a v5 bridge prevents loops
+	 * with No Local and keeps RETAIN with Retain As Published on its
+	 * subscriptions, and mosquitto 2.0 closes a v5 CONNECT that carries
+	 * the bit. A remote that refused the bit is asked without it from
+	 * then on (mosquitto's try_private_accepted). */
+	o.bridge = cfg->try_private && cfg->protocol_version != TERN_V5 && !b->private_refused;
+	o.manual_ack = true;
+	struct tern_props props = {0};
+	if (cfg->protocol_version == TERN_V5 && !cfg->cleansession) {
+		/* A v5 session lasts only as long as its expiry interval: the
+		 * remote keeps ours, as a 3.1.1 one with clean session false. */
+		props.present |= TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY);
+		props.session_expiry = UINT32_MAX;
+	}
+	o.props = &props;
+	struct tern_will will = {
+	        .topic = b->note_topic, .payload = "0", .payload_len = 1, .qos = 1, .retain = true};
+	if (cfg->notifications)
+		o.will = &will;
+	log_write(blog(b), LOG_TYPE_NOTICE, "Connecting bridge %s (%s:%u)", cfg->name, o.host,
+	          o.port);
+	b->state = BRIDGE_CONNECTING;
+	return tern_client_connect_start(b->c, &o);
+}
+
+/* Starts (or restarts) both sides. */
+static void bridge_start(struct bridge *b)
+{
+	enum tern_err err = remote_start(b);
+	if (err && err != TERN_E_SYS) {
+		/* The options themselves are wrong (TLS files, ...): libtern
+		 * holds none, so nothing can be queued for the remote yet. */
+		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: cannot connect: %s",
+		          b->cfg->name, tern_strerror(err));
+		b->state = BRIDGE_WAIT;
+		b->restart_at = b->w->now + restart_delay_ms(b);
+		return;
+	}
+	if (err) {
+		/* No socket, or the name did not resolve: the options are
+		 * kept, so the local side can start and queue. */
+		b->state = BRIDGE_WAIT;
+		b->restart_at = b->w->now + restart_delay_ms(b);
+		log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s: cannot connect (%s): %s",
+		          b->cfg->name, tern_strerror(err), strerror(errno));
+	}
+	/* The local side after the remote's options are in libtern: a
+	 * resumed session resends its in-flight messages at once. */
+	if (!b->local_ok)
+		local_attach(b);
+}
+
+/* Keeps the epoll registration in step with the client's socket and what
+ * it waits for. */
+static void watch(struct bridge *b)
+{
+	int fd = tern_client_fd(b->c);
+	uint32_t want = EPOLLIN | (tern_client_want_write(b->c) ? EPOLLOUT : 0u);
+	if (fd < 0)
+		return;
+	if (b->fd == fd && b->ev_mask == want)
+		return;
+	struct epoll_event ev = {.events = want, .data.u64 = (uint64_t)(uintptr_t)b | 1u};
+	int op = b->fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(b->w->epfd, op, fd, &ev) < 0) {
+		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: epoll: %s", b->cfg->name,
+		          strerror(errno));
+		return;
+	}
+	b->fd = fd;
+	b->ev_mask = want;
+}
+
+/* Runs the client once and schedules its next step. */
+static void step(struct bridge *b)
+{
+	enum tern_err err = tern_client_step(b->c);
+	(void)err; /* reported through on_disconnect, which schedules the restart */
+	int t = tern_client_timeout_ms(b->c);
+	b->step_at = t < 0 ? 0 : b->w->now + (uint64_t)t;
+	watch(b);
+}
+
+static void bridge_free(struct bridge *b)
+{
+	if (!b)
+		return;
+	local_detach(b);
+	if (b->fd >= 0)
+		epoll_ctl(b->w->epfd, EPOLL_CTL_DEL, b->fd, NULL);
+	/* No DISCONNECT: the remote publishes our will ("0"). */
+	tern_client_free(b->c);
+	size_t pos = 0;
+	struct out_entry *e;
+	while ((e = map_next(&b->out, &pos)))
+		out_entry_free(e);
+	map_free(&b->out);
+	free(b->acks);
+	free(b);
+}
+
+static struct bridge *bridge_new(struct worker *w, const struct bridge_cfg *cfg)
+{
+	struct bridge *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->w = w;
+	b->cfg = cfg;
+	b->fd = -1;
+	b->rng = (uint64_t)(uintptr_t)b ^ 0x9e3779b97f4a7c15ull;
+	char host[256] = "localhost";
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	/* mosquitto's defaults: <hostname>.<connection name>, and
+	 * local.<remote client id>. */
+	if (cfg->remote_clientid[0])
+		snprintf(b->remote_id, sizeof(b->remote_id), "%s", cfg->remote_clientid);
+	else
+		snprintf(b->remote_id, sizeof(b->remote_id), "%s.%s", host, cfg->name);
+	snprintf(b->local_id, sizeof(b->local_id), "local.%s", b->remote_id);
+	if (cfg->notification_topic[0])
+		snprintf(b->note_topic, sizeof(b->note_topic), "%s", cfg->notification_topic);
+	else
+		snprintf(b->note_topic, sizeof(b->note_topic), "$SYS/broker/connection/%s/state",
+		         b->remote_id);
+	b->local_cleansession = cfg->cleansession;
+	if (tern_client_new(&b->c, &remote_cb, b)) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+enum tern_err bridge_worker_new(struct worker *w)
+{
+	const struct config *cfg = &w->broker->cfg;
+	w->bridges = NULL;
+	for (size_t i = 0; i < cfg->n_bridges; i++) {
+		struct bridge *b = bridge_new(w, &cfg->bridges[i]);
+		if (!b)
+			return TERN_E_NOMEM;
+		/* Home: the worker of the local client id, so the local
+		 * session's CONNECT stays where the bridge runs. */
+		if (broker_home_of(w->broker, (const uint8_t *)b->local_id, strlen(b->local_id)) !=
+		    w->id) {
+			bridge_free(b);
+			continue;
+		}
+		if (!w->bridges && !(w->bridges = calloc(1, sizeof(*w->bridges)))) {
+			bridge_free(b);
+			return TERN_E_NOMEM;
+		}
+		struct bridge **v = realloc(w->bridges->v, (w->bridges->n + 1) * sizeof(*v));
+		if (!v) {
+			bridge_free(b);
+			return TERN_E_NOMEM;
+		}
+		w->bridges->v = v;
+		v[w->bridges->n++] = b;
+	}
+	return TERN_OK;
+}
+
+void bridge_worker_free(struct worker *w)
+{
+	struct bridge_worker *bw = w->bridges;
+	if (!bw)
+		return;
+	for (size_t i = 0; i < bw->n; i++)
+		bridge_free(bw->v[i]);
+	free(bw->v);
+	free(bw);
+	w->bridges = NULL;
+}
+
+void bridge_on_event(struct worker *w, uint64_t tag, uint32_t events)
+{
+	(void)w;
+	(void)events;
+	struct bridge *b = (struct bridge *)(uintptr_t)(tag & ~(uint64_t)1);
+	step(b);
+	acks_run(b);
+}
+
+int bridge_timeout_ms(const struct worker *w)
+{
+	const struct bridge_worker *bw = w->bridges;
+	if (!bw)
+		return -1;
+	uint64_t next = UINT64_MAX;
+	for (size_t i = 0; i < bw->n; i++) {
+		const struct bridge *b = bw->v[i];
+		if (b->n_acks || b->local_closing)
+			return 0;
+		if (b->state == BRIDGE_WAIT && b->restart_at < next)
+			next = b->restart_at;
+		if (b->step_at && b->step_at < next)
+			next = b->step_at;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= w->now ? 0 : (int)(next - w->now < 60000 ? next - w->now : 60000);
+}
+
+static void run_one(struct bridge *b)
+{
+	uint64_t now = b->w->now;
+	if (b->local_closing) {
+		/* The session was taken away: both sides start again later. */
+		local_detach(b);
+		if (b->fd >= 0)
+			epoll_ctl(b->w->epfd, EPOLL_CTL_DEL, b->fd, NULL);
+		b->fd = -1;
+		b->ev_mask = 0;
+		struct tern_client *fresh = NULL;
+		if (tern_client_new(&fresh, &remote_cb, b) == TERN_OK) {
+			bool was_up = b->state == BRIDGE_UP;
+			tern_client_free(b->c);
+			b->c = fresh;
+			size_t pos = 0;
+			struct out_entry *e;
+			while ((e = map_next(&b->out, &pos)))
+				out_entry_free(e);
+			map_free(&b->out);
+			if (was_up)
+				notify_local(b, false);
+		}
+		b->state = BRIDGE_WAIT;
+		b->step_at = 0;
+		b->restart_at = now + restart_delay_ms(b);
+	}
+	if (b->state == BRIDGE_WAIT && now >= b->restart_at) {
+		if (!b->sink.session && b->restart_at == 0)
+			notify_local(b, false); /* the state at start */
+		bridge_start(b);
+		step(b);
+	} else if (b->step_at && now >= b->step_at) {
+		step(b);
+	}
+	acks_run(b);
+}
+
+void bridge_run(struct worker *w)
+{
+	struct bridge_worker *bw = w->bridges;
+	if (!bw)
+		return;
+	for (size_t i = 0; i < bw->n; i++)
+		run_one(bw->v[i]);
+}

@@ -1,0 +1,333 @@
+/*
+ * config_bridge.c - the bridge directives of mosquitto.conf; see
+ * config_bridge.h.
+ *
+ * Kept out of config.c's table because a bridge directive writes into the
+ * bridge that the last `connection` line opened, not into struct config or
+ * a listener, and because `topic` and `address` take more than a value
+ * (several words, prefixes, host:port). config.c hands every line its own
+ * table does not know to config_bridge_apply() before it calls the
+ * directive unknown. Values are checked as strictly as mosquitto checks them
+ * (a boolean is "true" or "false", a number a whole number in range), and a
+ * bridge directive before any `connection` is an error, as in mosquitto.
+ */
+#include "broker/config_bridge.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tern/codec.h"
+
+static TERN_MUST_CHECK enum tern_err why_fail(char *why, size_t len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static TERN_MUST_CHECK enum tern_err why_fail(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return TERN_E_CONFIG;
+}
+
+static TERN_MUST_CHECK enum tern_err parse_bool(const char *key, const char *v, bool *out,
+                                                char *why, size_t len)
+{
+	if (v && strcmp(v, "true") == 0)
+		*out = true;
+	else if (v && strcmp(v, "false") == 0)
+		*out = false;
+	else
+		return why_fail(why, len, "%s: expected true or false", key);
+	return TERN_OK;
+}
+
+static TERN_MUST_CHECK enum tern_err parse_num(const char *key, const char *v, uint64_t min,
+                                               uint64_t max, uint64_t *out, char *why, size_t len)
+{
+	if (!v || !*v || *v == '-' || *v == '+')
+		return why_fail(why, len, "%s: expected a number", key);
+	errno = 0;
+	char *end = NULL;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return why_fail(why, len, "%s: expected a whole number from %llu to %llu", key,
+		                (unsigned long long)min, (unsigned long long)max);
+	*out = n;
+	return TERN_OK;
+}
+
+/* Copies v into dst[size]; "" written as two quotes is the empty string,
+ * mosquitto's place marker. */
+static TERN_MUST_CHECK enum tern_err copy_word(const char *key, const char *v, char *dst,
+                                               size_t size, bool empty_ok, char *why, size_t len)
+{
+	if (!v)
+		return why_fail(why, len, "%s: missing value", key);
+	if (strcmp(v, "\"\"") == 0)
+		v = "";
+	if (!*v && !empty_ok)
+		return why_fail(why, len, "%s: empty value", key);
+	if (strlen(v) >= size)
+		return why_fail(why, len, "%s: value longer than %zu bytes", key, size - 1);
+	strcpy(dst, v);
+	return TERN_OK;
+}
+
+static bool has_wildcard(const char *s)
+{
+	return strchr(s, '+') || strchr(s, '#');
+}
+
+/* address host[:port] [host[:port]]... : only one address so far; an IPv6
+ * address needs its port (mosquitto splits at the last colon). */
+static TERN_MUST_CHECK enum tern_err set_address(struct bridge_cfg *br, const char *key,
+                                                 const char *const *arg, int n, char *why,
+                                                 size_t len)
+{
+	if (n < 1)
+		return why_fail(why, len, "%s: expected host[:port]", key);
+	if (n > 1)
+		return why_fail(why, len,
+		                "%s: several addresses (failover, round_robin) are not "
+		                "supported yet",
+		                key);
+	if (br->n_addresses == MAX_BRIDGE_ADDRESSES)
+		return why_fail(why, len, "%s: more than %d addresses", key, MAX_BRIDGE_ADDRESSES);
+	struct bridge_address *a = &br->addresses[br->n_addresses];
+	const char *colon = strrchr(arg[0], ':');
+	size_t hlen = colon ? (size_t)(colon - arg[0]) : strlen(arg[0]);
+	if (hlen == 0 || hlen >= sizeof(a->host))
+		return why_fail(why, len, "%s: bad host in '%s'", key, arg[0]);
+	a->port = BRIDGE_DEFAULT_PORT;
+	if (colon) {
+		uint64_t port = 0;
+		enum tern_err err = parse_num(key, colon + 1, 1, 65535, &port, why, len);
+		if (err)
+			return err;
+		a->port = (uint16_t)port;
+	}
+	memcpy(a->host, arg[0], hlen);
+	a->host[hlen] = '\0';
+	/* "[::1]:1883": the brackets are not part of the address. */
+	if (a->host[0] == '[' && hlen > 2 && a->host[hlen - 1] == ']') {
+		memmove(a->host, a->host + 1, hlen - 2);
+		a->host[hlen - 2] = '\0';
+	}
+	br->n_addresses++;
+	return TERN_OK;
+}
+
+/* topic PATTERN [out|in|both [QOS [LOCAL-PREFIX REMOTE-PREFIX]]], with the
+ * validity table of mosquitto.conf(5): an empty pattern needs both
+ * prefixes; prefixes hold no wildcard; a prefix joined to the pattern must
+ * make a valid filter. */
+static TERN_MUST_CHECK enum tern_err set_topic(struct bridge_cfg *br, const char *key,
+                                               const char *const *arg, int n, char *why, size_t len)
+{
+	if (n < 1)
+		return why_fail(why, len, "%s: expected a pattern", key);
+	if (n == 4)
+		return why_fail(why, len, "%s: a local prefix needs a remote prefix", key);
+	if (br->n_topics == MAX_BRIDGE_TOPICS)
+		return why_fail(why, len, "%s: more than %d topics in one connection", key,
+		                MAX_BRIDGE_TOPICS);
+	struct bridge_topic t = {.dir = BRIDGE_OUT, .qos = 0};
+	enum tern_err err;
+	if ((err = copy_word(key, arg[0], t.pattern, sizeof(t.pattern), true, why, len)))
+		return err;
+	if (n >= 2) {
+		if (strcmp(arg[1], "out") == 0)
+			t.dir = BRIDGE_OUT;
+		else if (strcmp(arg[1], "in") == 0)
+			t.dir = BRIDGE_IN;
+		else if (strcmp(arg[1], "both") == 0)
+			t.dir = BRIDGE_BOTH;
+		else
+			return why_fail(why, len, "%s: direction must be in, out or both", key);
+	}
+	if (n >= 3) {
+		uint64_t q = 0;
+		if ((err = parse_num(key, arg[2], 0, 2, &q, why, len)))
+			return err;
+		t.qos = (uint8_t)q;
+	}
+	if (n >= 5) {
+		if ((err = copy_word(key, arg[3], t.local_prefix, sizeof(t.local_prefix), true, why,
+		                     len)) ||
+		    (err = copy_word(key, arg[4], t.remote_prefix, sizeof(t.remote_prefix), true,
+		                     why, len)))
+			return err;
+	}
+	if (has_wildcard(t.local_prefix) || has_wildcard(t.remote_prefix))
+		return why_fail(why, len, "%s: a prefix may not contain + or #", key);
+	if (!t.pattern[0] && (!t.local_prefix[0] || !t.remote_prefix[0]))
+		return why_fail(why, len, "%s: an empty pattern needs a local and a remote prefix",
+		                key);
+	char full[BRIDGE_PREFIX_MAX + BRIDGE_TOPIC_MAX];
+	const char *prefixes[2] = {t.local_prefix, t.remote_prefix};
+	for (int i = 0; i < 2; i++) {
+		snprintf(full, sizeof(full), "%s%s", prefixes[i], t.pattern);
+		if (tern_topic_filter_check((const uint8_t *)full, strlen(full)) != TERN_OK ||
+		    strncmp(full, "$share/", 7) == 0)
+			return why_fail(why, len, "%s: '%s' is not a valid topic filter", key,
+			                full);
+	}
+	br->topics[br->n_topics++] = t;
+	return TERN_OK;
+}
+
+/* restart_timeout CONSTANT, or restart_timeout BASE CAP. */
+static TERN_MUST_CHECK enum tern_err set_restart(struct bridge_cfg *br, const char *key,
+                                                 const char *const *arg, int n, char *why,
+                                                 size_t len)
+{
+	uint64_t base = 0, cap = 0;
+	enum tern_err err;
+	if (n < 1 || n > 2)
+		return why_fail(why, len, "%s: expected a constant, or a base and a cap", key);
+	if ((err = parse_num(key, arg[0], 1, 86400, &base, why, len)))
+		return err;
+	if (n == 2) {
+		if ((err = parse_num(key, arg[1], 1, 86400, &cap, why, len)))
+			return err;
+		if (cap < base)
+			return why_fail(why, len, "%s: the cap is below the base", key);
+	}
+	br->restart_base = (uint32_t)base;
+	br->restart_cap = (uint32_t)cap;
+	return TERN_OK;
+}
+
+static TERN_MUST_CHECK enum tern_err set_version(struct bridge_cfg *br, const char *key,
+                                                 const char *v, char *why, size_t len)
+{
+	if (v && strcmp(v, "mqttv31") == 0)
+		br->protocol_version = TERN_V31;
+	else if (v && strcmp(v, "mqttv311") == 0)
+		br->protocol_version = TERN_V311;
+	else if (v && strcmp(v, "mqttv50") == 0)
+		br->protocol_version = TERN_V5;
+	else
+		return why_fail(why, len, "%s: expected mqttv31, mqttv311 or mqttv50", key);
+	return TERN_OK;
+}
+
+static TERN_MUST_CHECK enum tern_err open_connection(struct bridge_cfg *bridges, size_t *n_bridges,
+                                                     const char *key, const char *const *arg, int n,
+                                                     char *why, size_t len)
+{
+	if (n != 1)
+		return why_fail(why, len, "%s: expected a name", key);
+	if (*n_bridges == MAX_BRIDGES)
+		return why_fail(why, len, "%s: more than %d bridges", key, MAX_BRIDGES);
+	struct bridge_cfg *br = &bridges[*n_bridges];
+	memset(br, 0, sizeof(*br));
+	enum tern_err err = copy_word(key, arg[0], br->name, sizeof(br->name), false, why, len);
+	if (err)
+		return err;
+	/* mosquitto's defaults. */
+	br->protocol_version = TERN_V311;
+	br->keepalive = 60;
+	br->try_private = true;
+	br->restart_base = BRIDGE_RESTART_BASE_S;
+	br->restart_cap = BRIDGE_RESTART_CAP_S;
+	br->notifications = true;
+	(*n_bridges)++;
+	return TERN_OK;
+}
+
+enum tern_err config_bridge_apply(struct bridge_cfg *bridges, size_t *n_bridges, const char *key,
+                                  const char *const *arg, int n, char *why, size_t whylen)
+{
+	static const char *const names[] = {
+	        "address",         "addresses",
+	        "topic",           "bridge_protocol_version",
+	        "cleansession",    "keepalive_interval",
+	        "remote_clientid", "clientid",
+	        "remote_username", "username",
+	        "remote_password", "password",
+	        "try_private",     "restart_timeout",
+	        "notifications",   "notification_topic",
+	};
+	if (strcmp(key, "connection") == 0)
+		return open_connection(bridges, n_bridges, key, arg, n, why, whylen);
+	bool known = false;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !known; i++)
+		known = strcmp(key, names[i]) == 0;
+	if (!known)
+		return TERN_E_NOT_FOUND;
+	if (*n_bridges == 0)
+		return why_fail(why, whylen, "%s: only allowed after a connection line", key);
+	struct bridge_cfg *br = &bridges[*n_bridges - 1];
+	if (strcmp(key, "address") == 0 || strcmp(key, "addresses") == 0)
+		return set_address(br, key, arg, n, why, whylen);
+	if (strcmp(key, "topic") == 0)
+		return set_topic(br, key, arg, n, why, whylen);
+	if (strcmp(key, "restart_timeout") == 0)
+		return set_restart(br, key, arg, n, why, whylen);
+	if (n != 1)
+		return why_fail(why, whylen, "%s: expected one value", key);
+	uint64_t num = 0;
+	enum tern_err err;
+	if (strcmp(key, "bridge_protocol_version") == 0)
+		return set_version(br, key, arg[0], why, whylen);
+	if (strcmp(key, "cleansession") == 0)
+		return parse_bool(key, arg[0], &br->cleansession, why, whylen);
+	if (strcmp(key, "try_private") == 0)
+		return parse_bool(key, arg[0], &br->try_private, why, whylen);
+	if (strcmp(key, "notifications") == 0)
+		return parse_bool(key, arg[0], &br->notifications, why, whylen);
+	if (strcmp(key, "keepalive_interval") == 0) {
+		if ((err = parse_num(key, arg[0], BRIDGE_KEEPALIVE_MIN, 65535, &num, why, whylen)))
+			return err;
+		br->keepalive = (uint16_t)num;
+		return TERN_OK;
+	}
+	if (strcmp(key, "remote_clientid") == 0 || strcmp(key, "clientid") == 0)
+		return copy_word(key, arg[0], br->remote_clientid, sizeof(br->remote_clientid),
+		                 false, why, whylen);
+	if (strcmp(key, "remote_username") == 0 || strcmp(key, "username") == 0)
+		return copy_word(key, arg[0], br->remote_username, sizeof(br->remote_username),
+		                 false, why, whylen);
+	if (strcmp(key, "remote_password") == 0 || strcmp(key, "password") == 0) {
+		br->has_remote_password = true;
+		return copy_word(key, arg[0], br->remote_password, sizeof(br->remote_password),
+		                 true, why, whylen);
+	}
+	if (strcmp(key, "notification_topic") == 0) {
+		err = copy_word(key, arg[0], br->notification_topic, sizeof(br->notification_topic),
+		                false, why, whylen);
+		if (err)
+			return err;
+		if (tern_topic_name_check((const uint8_t *)br->notification_topic,
+		                          strlen(br->notification_topic)) != TERN_OK)
+			return why_fail(why, whylen, "%s: not a valid topic name", key);
+		return TERN_OK;
+	}
+	return why_fail(why, whylen, "%s: not handled", key);
+}
+
+enum tern_err config_bridge_check(const struct bridge_cfg *bridges, size_t n, char *err,
+                                  size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct bridge_cfg *br = &bridges[i];
+		if (br->n_addresses == 0)
+			return why_fail(err, errlen, "connection %s: no address", br->name);
+		if (br->n_topics == 0)
+			return why_fail(err, errlen, "connection %s: no topic", br->name);
+		if (br->has_remote_password && !br->remote_username[0])
+			return why_fail(err, errlen,
+			                "connection %s: remote_password needs remote_username",
+			                br->name);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(bridges[j].name, br->name) == 0)
+				return why_fail(err, errlen, "connection %s: defined twice",
+				                br->name);
+	}
+	return TERN_OK;
+}
