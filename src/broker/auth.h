@@ -23,6 +23,11 @@ struct worker;
  * connected since (auth_allowed()). */
 #define AUTH_LISTENER_NONE 0xff
 
+/* The "listener" of the broker's own sessions, a bridge's local side
+ * (bridge.c): the ACL does not apply to them, as in mosquitto, whose ACL
+ * check lets a bridge's context through. */
+#define AUTH_LISTENER_BRIDGE 0xfe
+
 /* Loads password_file and acl_file for every worker and, with a
  * password_file, starts the password check threads (auth_pool.h); logs and
  * returns TERN_E_CONFIG when a file cannot be used, TERN_E_SYS / NOMEM

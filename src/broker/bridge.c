@@ -756,7 +756,8 @@ static const struct sink_ops bridge_sink_ops = {
 static void local_attach(struct bridge *b)
 {
 	struct worker *w = b->w;
-	b->sink = (struct sink){.ops = &bridge_sink_ops, .id = broker_new_id(w->broker)};
+	b->sink = (struct sink){
+	        .ops = &bridge_sink_ops, .id = broker_new_id(w->broker), .internal = true};
 	b->local_ok = b->local_closing = false;
 	struct tern_packet p = {.type = TERN_CONNECT};
 	struct tern_connect *cn = &p.u.connect;

@@ -158,7 +158,7 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 	                  p->props.request_problem_info;
 
 	const struct listener_cfg *lc = &cfg->listeners[k->listener];
-	if (lc->refused_versions & (1u << p->version)) {
+	if (!k->internal && (lc->refused_versions & (1u << p->version))) {
 		/* accept_protocol_versions (mosquitto 2.1): as a level we do
 		 * not speak [MQTT-3.1.2-2]. */
 		refuse(w, k, TERN_RC_UNSUPPORTED_PROTOCOL_VERSION,
@@ -191,7 +191,8 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 		assigned = true;
 	}
 	size_t plen = strlen(cfg->clientid_prefixes);
-	if (plen && (cid.len < plen || memcmp(cid.data, cfg->clientid_prefixes, plen) != 0)) {
+	if (!k->internal && plen &&
+	    (cid.len < plen || memcmp(cid.data, cfg->clientid_prefixes, plen) != 0)) {
 		refuse(w, k, TERN_RC_NOT_AUTHORIZED, "client id without clientid_prefixes");
 		return;
 	}
@@ -224,7 +225,7 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 		refuse(w, k, rc, why ? why : auth_refusal(rc));
 		return;
 	}
-	if (lc->use_username_as_clientid) {
+	if (!k->internal && lc->use_username_as_clientid) {
 		/* The username (checked above) stands for the client id, so
 		 * that one client cannot take over another's session by its
 		 * id, as in mosquitto. */

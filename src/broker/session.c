@@ -339,7 +339,7 @@ enum tern_err session_attach(struct session *s, struct sink *k, uint8_t version,
 	s->username_len = (uint16_t)user.len;
 	session_will_cancel(s);
 	s->version = version;
-	s->listener = k->listener;
+	s->listener = k->internal ? AUTH_LISTENER_BRIDGE : k->listener;
 	s->expire_at = 0;
 	s->conn = k;
 	k->session = s;

@@ -143,9 +143,13 @@ struct sink {
 	uint16_t alias_out_max; /* aliases we may assign: the client's, capped */
 	uint8_t version;        /* TERN_V31, TERN_V311, TERN_V5; 0 before CONNECT */
 	uint8_t listener;       /* index of the broker's listener it came in on */
-	bool problem_info;      /* the v5 CONNECT set Request Problem Information 1 */
-	bool will_has_expiry;   /*   when it is published */
-	bool will_suppressed;   /* normal DISCONNECT received: no will */
+	/* The broker's own client, a bridge's local side (bridge.c): the
+	 * listener's admission rules and the ACL do not apply to it, as they
+	 * do not to mosquitto's bridges; listener stays 0 for the limits. */
+	bool internal;
+	bool problem_info;    /* the v5 CONNECT set Request Problem Information 1 */
+	bool will_has_expiry; /*   when it is published */
+	bool will_suppressed; /* normal DISCONNECT received: no will */
 };
 
 /* The connection (its sink) of session session_id on w, if it is still

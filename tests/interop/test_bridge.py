@@ -123,13 +123,13 @@ def pair_factory(request, tmp_path):
                         % (p.local.proc.returncode, tail(p.local.log)), pytrace=False)
 
 
-def connected(pair, topic_on_remote, timeout=10.0):
+def connected(pair, topic_on_remote, timeout=10.0, **local_auth):
     """Waits until messages flow local -> remote on a topic the bridge
     forwards out (the bridge is connected and subscribed both sides), by
     publishing probes."""
     sub = PahoClient(pair.remote)
     sub.subscribe(topic_on_remote, 0)
-    pub = PahoClient(pair.local)
+    pub = PahoClient(pair.local, **local_auth)
     ok = False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not ok:
@@ -331,6 +331,35 @@ def test_remote_credentials_and_client_id(pair_factory, tmp_path):
     with open(p.remote.log, errors="replace") as f:
         log = f.read()
     assert "as the-bridge" in log and "u'bridgeuser'" in log, log[-2000:]
+
+
+def test_local_acl_and_listener_rules_do_not_apply_to_the_bridge(pair_factory, tmp_path):
+    """The bridge's local session is the broker's own: an acl_file that
+    grants nothing to it (it has no username, and anonymous clients are not
+    allowed) and accept_protocol_versions 4 (its local CONNECT is v5) do
+    not stop it, as mosquitto's ACL check lets bridges through."""
+    pw = tmp_path / "local.passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "alice", "pw"], check=True,
+                   capture_output=True, timeout=10)
+    acl = tmp_path / "local.acl"
+    acl.write_text("user alice\ntopic readwrite #\n")
+    os.chmod(str(pw), 0o644)
+    os.chmod(str(acl), 0o644)
+    extra = ["password_file " + str(pw), "acl_file " + str(acl), "allow_anonymous false"]
+    if not MOSQUITTO:
+        extra.append("accept_protocol_versions 4")
+    p = pair_factory(["a/# both 1", "probe/# out 0"], local_extra=extra)
+    p.local.anonymous = False
+    alice = {"username": "alice", "password": "pw"}
+    assert connected(p, "probe/x", **alice)
+    lsub = PahoClient(p.local, **alice)
+    lsub.subscribe("a/#", 1)
+    rsub = PahoClient(p.remote)
+    rsub.subscribe("a/#", 1)
+    PahoClient(p.remote).publish("a/in", b"in", 1)
+    assert lsub.get(timeout=10).payload == b"in"
+    PahoClient(p.local, **alice).publish("a/out", b"out", 1)
+    assert [m.payload for m in rsub.get_n(2, timeout=10)] == [b"in", b"out"]
 
 
 def test_reconnects_when_the_remote_starts_later(pair_factory):
