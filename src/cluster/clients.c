@@ -231,6 +231,7 @@ enum tern_err clients_setup(struct cluster *c)
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Ordered = true;
+	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
 	so.Config.DeliverPolicy = js_DeliverNew;
 	st = js_Subscribe(&c->clients_sub, c->js_clients, subj, on_claim, ref, NULL, &so, &jerr);
 	if (st == NATS_OK)

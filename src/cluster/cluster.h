@@ -21,9 +21,11 @@
  * The module knows no broker: the broker gives it callbacks (src/broker/
  * cluster_link.c). Its threads: libnats' own (connection reader, flusher,
  * one message-delivery thread for every subscription, so that messages
- * arrive in the order of the socket) and one control thread of ours that
- * subscribes, flushes and answers the interest callbacks, so no worker ever
- * waits on the network. Every function is safe to call from any thread.
+ * arrive in the order of the socket), one control thread of ours that
+ * subscribes, flushes and answers the interest callbacks, and one queue
+ * thread for the durable queues' JetStream requests (durable.c), so no
+ * worker ever waits on the network and no SUBACK waits behind JetStream
+ * unless it waits for its own queue. Every function is safe to call from any thread.
  */
 #ifndef TERN_CLUSTER_CLUSTER_H
 #define TERN_CLUSTER_CLUSTER_H
@@ -168,7 +170,7 @@ struct cluster_cb {
  * a failure. */
 #define CLUSTER_STORE_WAIT_MS 10000
 /* How long a cluster_durable_add() with a token may wait, from the call,
- * for its turn on the control thread before it is answered as failed
+ * for its turn on the queue thread before it is answered as failed
  * (plus at most one JetStream request under way then). */
 #define CLUSTER_QUEUE_WAIT_MS 10000
 
@@ -298,7 +300,7 @@ bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct 
  * no "$share/") of client client_id's persistent session: one durable
  * consumer per subject of the filter (two for one ending in "/#"), ack
  * explicit, new messages only, ack wait CLUSTER_ACK_WAIT_MS, at most
- * max_inflight unacked messages. Done on the control thread, in order with
+ * max_inflight unacked messages. Done on the queue thread, in order with
  * the other queue operations.
  * - token != 0 (a SUBSCRIBE waits for it): sets *pending, and
  *   queue_made(token, filter, err) follows, once: TERN_OK when JetStream
@@ -332,7 +334,7 @@ TERN_MUST_CHECK enum tern_err cluster_durable_forget(struct cluster *c,
  * Starts delivery of the durable queues of (client_id, filters[0..n)) to
  * this node for session (the client is online here): each message comes
  * through the durable callback with session, home and the filter's index.
- * Asynchronous (control thread); a bind of a session already bound
+ * Asynchronous (queue thread); a bind of a session already bound
  * replaces it. With load != NULL (the first bind of the session on this
  * node), the client's PUBREL entries are read first and handed to the
  * pubrels callback with load, which follows exactly once once this

@@ -38,6 +38,19 @@
 /* How soon the control thread tries JetStream again after a failure. */
 #define JS_RETRY_MS 500
 
+/* The idle heartbeat of our ordered consumers, the followers of the
+ * retained stream and of the clients and nodes buckets. An ordered
+ * consumer is one replica, in memory, on one server: it dies with that
+ * server however many replicas its stream has, and libnats notices only
+ * when no message or heartbeat came for two intervals, then makes it again
+ * from the next sequence, and tries again every two intervals until
+ * JetStream answers. At libnats' default of 5 s, a node followed nothing
+ * for 10 to 30 s after the loss of a nats-server (a retained message set
+ * meanwhile reached it that late: test_cluster_more.py); at 1 s it is 2 to
+ * 4 s, plus the election of the stream's new leader, for one small
+ * message a second per follower. */
+#define FOLLOW_HEARTBEAT_NS (1000 * 1000000LL)
+
 /* Room for a durable consumer's name: "<cluster>_d_", 32 hex digits,
  * "_", the subject's position, NUL. */
 #define DURABLE_NAME_MAX (SUBJECT_CLUSTER_MAX + 40)
@@ -127,14 +140,18 @@ struct cluster {
 	atomic_bool js_up;              /* js usable by any thread (set once, release) */
 	bool started;                   /* cluster_start() ran: JetStream may begin */
 
-	/* durable.c. Under mu: the queue of durable operations, in order. */
+	/* durable.c. Under mu: the queue of durable operations, in order,
+	 * for the queue thread, which dur_cv wakes (durable_start()). */
 	struct durable_op *dur_ops, **dur_tail;
+	pthread_cond_t dur_cv;
+	pthread_t dur_thread;
+	bool dur_started;
 	/* The durable messages the broker holds (durable.c), under ack_mu;
 	 * detached (c NULL) at cluster_close(), as the broker may drop them
 	 * after. */
 	pthread_mutex_t ack_mu;
 	struct cluster_ack *acks;
-	/* The control thread's: operations that wait for JetStream, when
+	/* The queue thread's: operations that wait for JetStream, when
 	 * they are tried again, and the bindings (session -> struct
 	 * binding). */
 	struct durable_op *dur_later, **dur_later_tail;
@@ -263,16 +280,18 @@ TERN_MUST_CHECK enum tern_err durable_names(const char *cluster, struct tern_byt
                                             struct tern_bytes filter,
                                             char names[2][DURABLE_NAME_MAX], size_t *n);
 
-/* durable.c: whether the control thread has durable work now (mutex
- * held). */
-bool durable_due(struct cluster *c, uint64_t now);
+/* durable.c: starts the queue thread, which runs the durable operations
+ * (consumers made and deleted, bindings) in order. It is not the control
+ * thread: a JetStream request waits up to JS_REQUEST_WAIT_MS for its
+ * answer, as long as a stream elects a new leader after the loss of a
+ * nats-server, and every SUBACK waits for the control thread's interest
+ * rounds (a SUBACK that waits for a queue waits for this thread too).
+ * TERN_E_SYS when it cannot start. */
+TERN_MUST_CHECK enum tern_err durable_start(struct cluster *c);
 
-/* durable.c: runs the queued durable operations (control thread; called
- * with the mutex held, returns with it held). */
-void durable_run(struct cluster *c);
-
-/* durable.c: at close, once the control thread is joined: unsubscribes
- * the bindings and frees the queued operations (no callback). */
+/* durable.c: at close, with c->stopping set: wakes the queue thread and
+ * joins it, then unsubscribes the bindings and frees the queued
+ * operations (no callback). */
 void durable_stop(struct cluster *c);
 
 /* durable.c: at close, once the connections are closed: forgets the

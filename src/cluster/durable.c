@@ -35,10 +35,16 @@
  * with natsMsg_Ack(), which reads the natsMsg's subscription: the broker
  * may ack after the unbind, when that subscription is gone.
  *
- * Every JetStream request (streams, consumers) is made on the control
- * thread, from a queue of operations in call order, so a worker never
- * waits on the network and an add, a bind, an unbind and a delete of one
- * session happen in the order the broker asked for them.
+ * The stream is set up by the control thread (node.c). Every request
+ * about the queues (consumers made, deleted, listed) and every binding is
+ * made on a queue thread of this file's, from a queue of operations in
+ * call order, so a worker never waits on the network and an add, a bind,
+ * an unbind and a delete of one session happen in the order the broker
+ * asked for them. Not on the control thread: a JetStream request may wait
+ * JS_REQUEST_WAIT_MS for its answer (while a stream elects a new leader
+ * after the loss of a nats-server), and every SUBACK waits for the control
+ * thread's interest rounds; a clean start's delete of the client's queues
+ * made each CONNECT's SUBACK wait that long behind it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,8 +55,8 @@
 #include "util/clock.h"
 
 #define STREAM_FMT "%s_msgs"
-/* How long a JetStream request (stream, consumer) of the control thread
- * waits for the answer. */
+/* How long a JetStream request (stream, consumer) of the control and queue
+ * threads waits for the answer. */
 #define JS_REQUEST_WAIT_MS 5000
 
 /* Fixed keys: consumer names must be the same on every node. */
@@ -276,7 +282,7 @@ static struct durable_op *op_new(enum op_kind kind, size_t n)
 	return op;
 }
 
-/* Queues op for the control thread. */
+/* Queues op for the queue thread. */
 static void op_post(struct cluster *c, struct durable_op *op)
 {
 	pthread_mutex_lock(&c->mu);
@@ -285,7 +291,7 @@ static void op_post(struct cluster *c, struct durable_op *op)
 		c->dur_tail = &c->dur_ops;
 	*c->dur_tail = op;
 	c->dur_tail = &op->next;
-	pthread_cond_signal(&c->cv);
+	pthread_cond_signal(&c->dur_cv);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -648,7 +654,7 @@ bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct
 	return true;
 }
 
-/* ---- the control thread ---- */
+/* ---- the control thread (the stream), the queue thread (the rest) ---- */
 
 enum tern_err durable_setup(struct cluster *c)
 {
@@ -696,9 +702,12 @@ fail:
 	return TERN_E_SYS;
 }
 
-bool durable_due(struct cluster *c, uint64_t now)
+/* Whether the queue thread has work now (mutex held). */
+static bool durable_due(struct cluster *c, uint64_t now)
 {
-	return c->dur_ops || (c->dur_later && c->js_ready && now >= c->dur_retry_at);
+	return c->dur_ops ||
+	       (c->dur_later && atomic_load_explicit(&c->js_up, memory_order_acquire) &&
+	        now >= c->dur_retry_at);
 }
 
 /* Keeps op for when JetStream answers again. */
@@ -964,14 +973,17 @@ static void do_bind(struct cluster *c, struct durable_op *op)
 	}
 }
 
-void durable_run(struct cluster *c)
+/* Runs the queued operations (called with the mutex held, returns with it
+ * held). */
+static void durable_run(struct cluster *c)
 {
 	struct durable_op *list = c->dur_ops;
 	c->dur_ops = NULL;
 	c->dur_tail = &c->dur_ops;
 	pthread_mutex_unlock(&c->mu);
 	/* What waited for JetStream goes first, in its order. */
-	if (c->dur_later && c->js_ready && mono_ms() >= c->dur_retry_at) {
+	bool js_up = atomic_load_explicit(&c->js_up, memory_order_acquire);
+	if (c->dur_later && js_up && mono_ms() >= c->dur_retry_at) {
 		*c->dur_later_tail = list;
 		list = c->dur_later;
 		c->dur_later = NULL;
@@ -980,7 +992,7 @@ void durable_run(struct cluster *c)
 	bool subscribed = false;
 	/* Once a request went unanswered, the rest of the round waits too:
 	 * each would block the thread as long again. */
-	bool js_ok = c->js_ready && atomic_load(&c->up_p);
+	bool js_ok = js_up && atomic_load(&c->up_p);
 	struct durable_op *next;
 	for (struct durable_op *op = list; op; op = next) {
 		next = op->next;
@@ -1027,8 +1039,44 @@ void durable_run(struct cluster *c)
 	pthread_mutex_lock(&c->mu);
 }
 
+static void *durable_main(void *arg)
+{
+	struct cluster *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->stopping) {
+		if (durable_due(c, mono_ms())) {
+			durable_run(c);
+			continue;
+		}
+		/* Woken for work, or at the latest when what waits for
+		 * JetStream is to be tried again. */
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)JS_RETRY_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&c->dur_cv, &c->mu, &until);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+enum tern_err durable_start(struct cluster *c)
+{
+	if (pthread_create(&c->dur_thread, NULL, durable_main, c) != 0)
+		return TERN_E_SYS;
+	c->dur_started = true;
+	return TERN_OK;
+}
+
 void durable_stop(struct cluster *c)
 {
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_signal(&c->dur_cv);
+	pthread_mutex_unlock(&c->mu);
+	if (c->dur_started)
+		pthread_join(c->dur_thread, NULL);
+	c->dur_started = false;
 	size_t pos = 0;
 	struct binding *b;
 	uint64_t sessions[64];

@@ -397,10 +397,6 @@ static void *control_main(void *arg)
 			reconcile(c);
 			continue;
 		}
-		if (durable_due(c, mono_ms())) {
-			durable_run(c);
-			continue;
-		}
 		if (c->stopping)
 			break;
 		pthread_mutex_unlock(&c->mu);
@@ -433,6 +429,8 @@ enum tern_err cluster_start(struct cluster *c)
 	if (pthread_create(&c->thread, NULL, control_main, c) != 0)
 		return TERN_E_SYS;
 	c->thread_started = true;
+	if (durable_start(c))
+		return TERN_E_SYS;
 	if (nodes_start(c))
 		return TERN_E_SYS;
 	/* A subscription made before the durable queues can exist would miss
@@ -674,6 +672,7 @@ enum tern_err cluster_open(const struct cluster_cfg *cfg, const struct cluster_c
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
 	pthread_cond_init(&c->ses_cv, &ca);
+	pthread_cond_init(&c->dur_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->done, NULL);
 	nodes_init(c);
@@ -757,6 +756,7 @@ void cluster_close(struct cluster *c)
 	map_free(&c->interests);
 	pthread_mutex_destroy(&c->store_mu);
 	pthread_cond_destroy(&c->ses_cv);
+	pthread_cond_destroy(&c->dur_cv);
 	pthread_mutex_destroy(&c->ses_mu);
 	pthread_mutex_destroy(&c->ack_mu);
 	pthread_cond_destroy(&c->done);

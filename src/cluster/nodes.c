@@ -199,6 +199,7 @@ static enum tern_err nodes_setup(struct cluster *c)
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Ordered = true;
+	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
 	so.Config.DeliverPolicy = js_DeliverLastPerSubject;
 	natsSubscription *sub = NULL;
 	st = js_Subscribe(&sub, c->js_nodes, subj, on_node, ref, NULL, &so, &jerr);

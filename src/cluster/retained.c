@@ -104,6 +104,7 @@ enum tern_err retained_setup(struct cluster *c)
 	jsSubOptions_Init(&so);
 	so.Stream = name;
 	so.Ordered = true;
+	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
 	st = js_Subscribe(&c->retained_sub, c->js, subj, on_retained, ref, NULL, &so, &jerr);
 	if (st == NATS_OK)
 		st = natsSubscription_SetPendingLimits(c->retained_sub, PENDING_MSGS,
