@@ -218,7 +218,13 @@ class Broker:
 def broker(request, tmp_path):
     marker = request.node.get_closest_marker("broker_config")
     extra = list(marker.args) if marker else []
+    # "{http_port}" in a directive is a port picked now, just before the
+    # broker binds it (broker.http_port): one picked when the module was
+    # imported could be taken by another test running meanwhile.
+    http_port = free_port() if any("{http_port}" in l for l in extra) else None
+    extra = [l.replace("{http_port}", str(http_port)) for l in extra]
     b = Broker(tmp_path, request.param, extra)
+    b.http_port = http_port
     request.node._tern_broker_log = b.log
     b.start()
     yield b

@@ -29,7 +29,6 @@ import urllib.request
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import free_port
 from helpers import PahoClient, read_log, unique, wait_for, wait_log
 
 N_PUBS = 4
@@ -178,12 +177,9 @@ def test_qos2_fan_in_to_slow_subscriber_loses_no_acknowledged_message(broker):
     assert len(acked) == N_PUBS * 1500
 
 
-HTTP_PORT_DURABLE = free_port()
-
-
 @pytest.mark.ternd_only
 @pytest.mark.broker_config("storage sqlite", "max_queued_messages 100",
-                           "http_listener %d" % HTTP_PORT_DURABLE)
+                           "http_listener {http_port}")
 def test_fan_in_with_durable_storage_holds_acks_past_the_commit_and_loses_nothing(broker):
     """With the SQLite store an acknowledgement waits for the commit of
     what it acknowledges; one held by flow control is sent on resume, still
@@ -193,7 +189,7 @@ def test_fan_in_with_durable_storage_holds_acks_past_the_commit_and_loses_nothin
     lost = acked - got
     assert not lost, "%d of %d acknowledged messages lost" % (len(lost), len(acked))
     assert len(acked) == N_PUBS * 1500
-    assert metric(HTTP_PORT_DURABLE, "tern_flow_pauses_total") > 0
+    assert metric(broker.http_port, "tern_flow_pauses_total") > 0
 
 
 def metric(port, name):
@@ -206,12 +202,9 @@ def metric(port, name):
     raise AssertionError("no metric %s in:\n%s" % (name, text))
 
 
-HTTP_PORT = free_port()
-
-
 @pytest.mark.ternd_only
 @pytest.mark.broker_config("persistence false", "max_queued_messages 100", "max_stall_time 2",
-                           "http_listener %d" % HTTP_PORT)
+                           "http_listener {http_port}")
 def test_subscriber_that_stops_reading_holds_publishers_only_for_max_stall_time(broker):
     """A subscriber that takes nothing at all: its publisher is paused while
     the queue is over max_queued_messages, for max_stall_time; then the
@@ -227,16 +220,16 @@ def test_subscriber_that_stops_reading_holds_publishers_only_for_max_stall_time(
         t = threading.Thread(target=pub.run)
         t.start()
         # Paused: the publisher waits for the stuck subscriber.
-        assert wait_for(lambda: metric(HTTP_PORT, "tern_publishers_paused") == 1, 5), \
+        assert wait_for(lambda: metric(broker.http_port, "tern_publishers_paused") == 1, 5), \
             "publisher was never paused"
         assert pub.n_acked() < 1000
         # After max_stall_time it goes on, and the rest is dropped.
         assert wait_for(lambda: pub.n_acked() == 1000, 20), \
             "publisher still held: %d of 1000 acknowledged" % pub.n_acked()
         t.join(5)
-        assert metric(HTTP_PORT, "tern_publishers_paused") == 0
-        assert metric(HTTP_PORT, "tern_flow_stalls_total") == 1
-        dropped = metric_labelled(HTTP_PORT, "tern_messages_dropped_total", "stalled")
+        assert metric(broker.http_port, "tern_publishers_paused") == 0
+        assert metric(broker.http_port, "tern_flow_stalls_total") == 1
+        dropped = metric_labelled(broker.http_port, "tern_messages_dropped_total", "stalled")
         # 1000 sent; the in-flight window (20) and the queue (100, plus at
         # most the publisher's window and the one that went over) hold
         # the rest.

@@ -13,11 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import mqtt_raw as m
-from conftest import free_port
 
 pytestmark = pytest.mark.ternd_only
 
-HTTP_PORT = free_port()
 
 
 def scrape(port, path="/metrics"):
@@ -82,14 +80,14 @@ def test_sys_topics_are_not_matched_by_a_leading_wildcard(broker):
     c.disconnect()
 
 
-@pytest.mark.broker_config("http_listener %d" % HTTP_PORT, "storage sqlite")
+@pytest.mark.broker_config("http_listener {http_port}", "storage sqlite")
 def test_prometheus_metrics_count_what_happens(broker):
     """GET /metrics: valid text exposition; connections, sessions,
     subscriptions, messages by QoS, bytes, drops, retained, store commit
     latency and per-worker utilisation are there and move with traffic."""
     if broker.workers != 1:
         pytest.skip("one scrape endpoint per port: run once")
-    before = scrape(HTTP_PORT)
+    before = scrape(broker.http_port)
     sub = broker.raw(m.V311)
     sub.connect("prom-sub", clean=False)
     sub.subscribe([("prom/#", 2)])
@@ -101,7 +99,7 @@ def test_prometheus_metrics_count_what_happens(broker):
     for _ in range(4):
         sub.recv_publish()
     time.sleep(0.3)
-    after = scrape(HTTP_PORT)
+    after = scrape(broker.http_port)
     for q in range(3):
         k = 'tern_messages_received_total{qos=%d}' % q
         assert after[k] - before.get(k, 0) >= 1, k
@@ -115,7 +113,7 @@ def test_prometheus_metrics_count_what_happens(broker):
     assert "tern_messages_dropped_total{reason=queue_full}" in after
     assert "tern_worker_utilisation{worker=0}" in after
     with pytest.raises(urllib.error.HTTPError) as e:
-        scrape(HTTP_PORT, "/other")
+        scrape(broker.http_port, "/other")
     assert e.value.code == 404
     sub.disconnect()
     pub.disconnect()
