@@ -234,22 +234,8 @@ enum tern_err clients_setup(struct cluster *c)
 	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
 	so.Config.DeliverPolicy = js_DeliverNew;
 	st = js_Subscribe(&c->clients_sub, c->js_clients, subj, on_claim, ref, NULL, &so, &jerr);
-	if (st == NATS_OK)
-		st = natsSubscription_SetPendingLimits(c->clients_sub, PENDING_MSGS, PENDING_BYTES);
-	if (st == NATS_OK)
-		st = natsSubscription_SetOnCompleteCB(c->clients_sub, cluster_sub_done, ref);
-	if (st != NATS_OK) {
-		if (c->clients_sub) {
-			natsSubscription_Unsubscribe(c->clients_sub);
-			natsSubscription_Destroy(c->clients_sub);
-			c->clients_sub = NULL;
-		}
-		free(ref);
+	if ((st = cluster_sub_keep(c, &c->clients_sub, st, ref)) != NATS_OK)
 		goto fail;
-	}
-	pthread_mutex_lock(&c->mu);
-	c->live_subs++;
-	pthread_mutex_unlock(&c->mu);
 	return TERN_OK;
 fail:
 	log_write(c->log, LOG_TYPE_WARNING,

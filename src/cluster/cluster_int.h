@@ -240,6 +240,13 @@ void flush_stop(struct flusher *f);
  * out of live_subs, which cluster_close() waits to see at zero. */
 void cluster_sub_done(void *arg);
 
+/* node.c: the rest of making *sub, a subscription with closure ref, whose
+ * subscribe call returned st: its pending limits and cluster_sub_done()
+ * set, and counted in live_subs. On any failure (st's included) *sub is
+ * unsubscribed and NULL and ref freed. Returns the first failure. */
+natsStatus cluster_sub_keep(struct cluster *c, natsSubscription **sub, natsStatus st,
+                            struct sub_ref *ref);
+
 /* durable.c: reports in progress the durable messages the broker has held
  * for CLUSTER_ACK_KEEP_MS (control thread). */
 void durable_keep(struct cluster *c, uint64_t now);

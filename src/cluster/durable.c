@@ -951,23 +951,11 @@ static void do_bind(struct cluster *c, struct durable_op *op)
 		memcpy(d->filter, op->cons[i].filter, d->flen);
 		natsSubscription *sub = NULL;
 		natsStatus st = natsConnection_Subscribe(&sub, c->p, deliver, on_durable, d);
-		if (st == NATS_OK)
-			st = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
-		if (st == NATS_OK)
-			st = natsSubscription_SetOnCompleteCB(sub, cluster_sub_done, d);
-		if (st != NATS_OK) {
+		if ((st = cluster_sub_keep(c, &sub, st, &d->ref)) != NATS_OK) {
 			log_write(c->log, LOG_TYPE_ERR, "Cluster: cannot bind durable queue %s: %s",
 			          op->cons[i].name, natsStatus_GetText(st));
-			if (sub) {
-				natsSubscription_Unsubscribe(sub);
-				natsSubscription_Destroy(sub);
-			}
-			free(d);
 			continue;
 		}
-		pthread_mutex_lock(&c->mu);
-		c->live_subs++;
-		pthread_mutex_unlock(&c->mu);
 		b->subs[i] = sub;
 		atomic_fetch_add(&c->n_dur_subs, 1);
 	}

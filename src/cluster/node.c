@@ -122,6 +122,28 @@ void cluster_sub_done(void *arg)
 	pthread_mutex_unlock(&c->mu);
 }
 
+natsStatus cluster_sub_keep(struct cluster *c, natsSubscription **sub, natsStatus st,
+                            struct sub_ref *ref)
+{
+	if (st == NATS_OK)
+		st = natsSubscription_SetPendingLimits(*sub, PENDING_MSGS, PENDING_BYTES);
+	if (st == NATS_OK)
+		st = natsSubscription_SetOnCompleteCB(*sub, cluster_sub_done, ref);
+	if (st != NATS_OK) {
+		if (*sub) {
+			natsSubscription_Unsubscribe(*sub);
+			natsSubscription_Destroy(*sub);
+			*sub = NULL;
+		}
+		free(ref);
+		return st;
+	}
+	pthread_mutex_lock(&c->mu);
+	c->live_subs++;
+	pthread_mutex_unlock(&c->mu);
+	return NATS_OK;
+}
+
 /* ---- the interest table ---- */
 
 static void key_parts(const struct interest *in, struct tern_bytes *group,
@@ -169,22 +191,13 @@ static enum tern_err subscribe(struct cluster *c, struct interest *in)
 		natsSubscription *sub = NULL;
 		natsStatus st =
 		        natsConnection_QueueSubscribe(&sub, nc, subj[i], queue, on_msg, ref);
-		if (st == NATS_OK)
-			st = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
-		if (st == NATS_OK)
-			st = natsSubscription_SetOnCompleteCB(sub, cluster_sub_done, ref);
-		if (st != NATS_OK) {
+		if ((st = cluster_sub_keep(c, &sub, st, ref)) != NATS_OK) {
 			log_write(c->log, LOG_TYPE_ERR, "Cluster: cannot subscribe to %s: %s",
 			          subj[i], natsStatus_GetText(st));
-			if (sub) {
-				natsSubscription_Unsubscribe(sub);
-				natsSubscription_Destroy(sub);
-			}
-			free(ref);
 			return TERN_E_SYS;
 		}
+		/* cluster_stats() reads the pointers under the mutex. */
 		pthread_mutex_lock(&c->mu);
-		c->live_subs++;
 		in->sub[i] = sub;
 		pthread_mutex_unlock(&c->mu);
 		atomic_fetch_add(&c->n_subs, 1);

@@ -203,20 +203,10 @@ static enum tern_err nodes_setup(struct cluster *c)
 	so.Config.DeliverPolicy = js_DeliverLastPerSubject;
 	natsSubscription *sub = NULL;
 	st = js_Subscribe(&sub, c->js_nodes, subj, on_node, ref, NULL, &so, &jerr);
-	if (st == NATS_OK)
-		st = natsSubscription_SetOnCompleteCB(sub, cluster_sub_done, ref);
-	if (st != NATS_OK) {
-		if (sub) {
-			natsSubscription_Unsubscribe(sub);
-			natsSubscription_Destroy(sub);
-		}
-		free(ref);
+	if ((st = cluster_sub_keep(c, &sub, st, ref)) != NATS_OK) {
 		nodes_log_fail(c, "consumer", st, jerr);
 		return TERN_E_SYS;
 	}
-	pthread_mutex_lock(&c->mu);
-	c->live_subs++;
-	pthread_mutex_unlock(&c->mu);
 	c->nodes_sub = sub;
 	return TERN_OK;
 }

@@ -303,23 +303,8 @@ enum tern_err pubrel_setup(struct cluster *c)
 		ref->c = c;
 		st = natsConnection_Subscribe(&c->pubrel_sub, c->p, c->pubrel_inbox, on_deleted,
 		                              ref);
-		if (st == NATS_OK)
-			st = natsSubscription_SetPendingLimits(c->pubrel_sub, PENDING_MSGS,
-			                                       PENDING_BYTES);
-		if (st == NATS_OK)
-			st = natsSubscription_SetOnCompleteCB(c->pubrel_sub, cluster_sub_done, ref);
-		if (st != NATS_OK) {
-			if (c->pubrel_sub) {
-				natsSubscription_Unsubscribe(c->pubrel_sub);
-				natsSubscription_Destroy(c->pubrel_sub);
-				c->pubrel_sub = NULL;
-			}
-			free(ref);
+		if ((st = cluster_sub_keep(c, &c->pubrel_sub, st, ref)) != NATS_OK)
 			goto fail;
-		}
-		pthread_mutex_lock(&c->mu);
-		c->live_subs++;
-		pthread_mutex_unlock(&c->mu);
 	}
 	return TERN_OK;
 fail:

@@ -106,23 +106,8 @@ enum tern_err retained_setup(struct cluster *c)
 	so.Ordered = true;
 	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
 	st = js_Subscribe(&c->retained_sub, c->js, subj, on_retained, ref, NULL, &so, &jerr);
-	if (st == NATS_OK)
-		st = natsSubscription_SetPendingLimits(c->retained_sub, PENDING_MSGS,
-		                                       PENDING_BYTES);
-	if (st == NATS_OK)
-		st = natsSubscription_SetOnCompleteCB(c->retained_sub, cluster_sub_done, ref);
-	if (st != NATS_OK) {
-		if (c->retained_sub) {
-			natsSubscription_Unsubscribe(c->retained_sub);
-			natsSubscription_Destroy(c->retained_sub);
-			c->retained_sub = NULL;
-		}
-		free(ref);
+	if ((st = cluster_sub_keep(c, &c->retained_sub, st, ref)) != NATS_OK)
 		goto fail;
-	}
-	pthread_mutex_lock(&c->mu);
-	c->live_subs++;
-	pthread_mutex_unlock(&c->mu);
 	return TERN_OK;
 fail:
 	log_write(c->log, LOG_TYPE_WARNING,
