@@ -49,6 +49,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cluster/cluster_int.h"
 #include "cluster/wire.h"
@@ -729,6 +730,87 @@ static bool transient(natsStatus st, jsErrCode jerr)
 	        st == NATS_CONNECTION_DISCONNECTED || st == NATS_NOT_YET_CONNECTED);
 }
 
+/* The sequence a new queue starts at: one past the stream's last message,
+ * as the stream's leader knows it (it answers stream info requests and
+ * holds every committed message). */
+static natsStatus queue_start(struct cluster *c, const char *stream, uint64_t *start,
+                              jsErrCode *jerr)
+{
+	jsStreamInfo *si = NULL;
+	natsStatus st = js_GetStreamInfo(&si, c->js_store, stream, NULL, jerr);
+	if (st != NATS_OK)
+		return st;
+	*start = si->State.LastSeq + 1;
+	jsStreamInfo_Destroy(si);
+	return NATS_OK;
+}
+
+/* How often a queue made too early is made again, DURABLE_REMAKE_MS
+ * apart: a lagging replica learns of the commits it misses with the
+ * leader's next append or heartbeat, within milliseconds. */
+#define DURABLE_REMAKES   40
+#define DURABLE_REMAKE_MS 25
+
+/* Makes a new queue that starts at cc->OptStartSeq. A consumer's leader
+ * picks its start from its own replica of the stream and clamps the asked
+ * start to that replica's last message + 1; a replica just back from an
+ * outage knows a message as committed only once the leader's next append
+ * says so. A queue made there starts early and would get what was
+ * published before its SUBSCRIBE (seen in test_cluster_durable: the last
+ * message of an outage came with the first after the SUBACK). Such a queue
+ * is deleted and made again until its leader starts where asked; nothing
+ * is lost by that, as the subscription is granted only afterwards. After
+ * DURABLE_REMAKES tries the early queue stays (it delivers more, never
+ * less) and that is logged. */
+static natsStatus queue_create(struct cluster *c, const char *stream, jsConsumerConfig *cc,
+                               jsErrCode *jerr)
+{
+	for (int attempt = 0;; attempt++) {
+		jsConsumerInfo *ci = NULL;
+		*jerr = 0;
+		natsStatus st = js_AddConsumer(&ci, c->js_store, stream, cc, NULL, jerr);
+		if (st != NATS_OK)
+			return st;
+		bool early = ci->Delivered.Stream + 1 < cc->OptStartSeq;
+		uint64_t at = ci->Delivered.Stream + 1;
+		jsConsumerInfo_Destroy(ci);
+		if (!early)
+			return NATS_OK;
+		if (attempt == DURABLE_REMAKES) {
+			log_write(c->log, LOG_TYPE_WARNING,
+			          "Cluster: durable queue %s starts at message %llu, not %llu: it "
+			          "may deliver messages published before its subscription",
+			          cc->Durable, (unsigned long long)at,
+			          (unsigned long long)cc->OptStartSeq);
+			return NATS_OK;
+		}
+		st = js_DeleteConsumer(c->js_store, stream, cc->Durable, NULL, jerr);
+		if (st != NATS_OK && *jerr != JSConsumerNotFoundErr)
+			return st;
+		struct timespec pause = {0, DURABLE_REMAKE_MS * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* Sets the receive maximum of a queue that exists: its start (deliver
+ * policy and sequence) is JetStream's to keep, as an update may not change
+ * it and the queue is already past it. */
+static natsStatus queue_update(struct cluster *c, const char *stream, jsConsumerConfig *cc,
+                               jsErrCode *jerr)
+{
+	jsConsumerInfo *ci = NULL;
+	natsStatus st = js_GetConsumerInfo(&ci, c->js_store, stream, cc->Durable, NULL, jerr);
+	if (st != NATS_OK)
+		return st;
+	cc->DeliverPolicy = ci->Config->DeliverPolicy;
+	cc->OptStartSeq = ci->Config->OptStartSeq;
+	cc->OptStartTime = ci->Config->OptStartTime;
+	*jerr = 0;
+	st = js_UpdateConsumer(NULL, c->js_store, stream, cc, NULL, jerr);
+	jsConsumerInfo_Destroy(ci);
+	return st;
+}
+
 /* Creates or updates op's consumers. TERN_OK when JetStream has them,
  * TERN_E_TIMEOUT when it did not answer (worth trying again), TERN_E_SYS
  * when it refused (logged). */
@@ -736,6 +818,18 @@ static enum tern_err do_add(struct cluster *c, struct durable_op *op)
 {
 	char stream[SUBJECT_CLUSTER_MAX + 16], deliver[SUBJECT_CLUSTER_MAX + DURABLE_NAME_MAX + 8];
 	snprintf(stream, sizeof(stream), STREAM_FMT, c->prefix);
+	uint64_t start = 0;
+	jsErrCode jerr = 0;
+	natsStatus st = queue_start(c, stream, &start, &jerr);
+	if (st != NATS_OK) {
+		if (transient(st, jerr))
+			return TERN_E_TIMEOUT;
+		log_write(c->log, LOG_TYPE_ERR,
+		          "Cluster: cannot read the messages stream for a durable queue: %s "
+		          "(JetStream error %d)",
+		          natsStatus_GetText(st), (int)jerr);
+		return TERN_E_SYS;
+	}
 	for (size_t i = 0; i < op->n; i++) {
 		snprintf(deliver, sizeof(deliver), "%s.dlv.%s", c->prefix, op->cons[i].name);
 		jsConsumerConfig cc;
@@ -744,18 +838,19 @@ static enum tern_err do_add(struct cluster *c, struct durable_op *op)
 		cc.DeliverSubject = deliver;
 		cc.FilterSubject = op->cons[i].subject;
 		cc.AckPolicy = js_AckExplicit;
-		cc.DeliverPolicy = js_DeliverNew;
+		cc.DeliverPolicy = js_DeliverByStartSequence;
+		cc.OptStartSeq = start;
 		cc.AckWait = (int64_t)CLUSTER_ACK_WAIT_MS * 1000000;
 		cc.MaxAckPending = op->max_inflight;
-		jsErrCode jerr = 0;
-		natsStatus st = js_AddConsumer(NULL, c->js_store, stream, &cc, NULL, &jerr);
+		st = queue_create(c, stream, &cc, &jerr);
 		if (st != NATS_OK && jerr != 0) {
-			/* It exists with another configuration (another
-			 * receive maximum): ours to set. */
+			/* It exists (another start, another receive maximum). */
 			jsErrCode uerr = 0;
-			if (js_UpdateConsumer(NULL, c->js_store, stream, &cc, NULL, &uerr) ==
-			    NATS_OK)
-				st = NATS_OK;
+			natsStatus ust = queue_update(c, stream, &cc, &uerr);
+			if (ust == NATS_OK || transient(ust, uerr)) {
+				st = ust;
+				jerr = uerr;
+			}
 		}
 		if (st != NATS_OK) {
 			if (transient(st, jerr))
