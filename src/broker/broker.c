@@ -25,6 +25,7 @@
 #include "util/clock.h"
 
 #include "broker/auth.h"
+#include "broker/archive_link.h"
 #include "broker/bridge.h"
 #include "broker/broker.h"
 #include "broker/cluster_link.h"
@@ -400,8 +401,20 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 		broker_free(b);
 		return err;
 	}
+	/* The archives before the store: its loader gives them what the
+	 * last run spilled. */
+	err = archive_link_open(b);
+	if (err) {
+		broker_free(b);
+		return err;
+	}
 	/* The store is loaded before anyone can connect. */
 	err = persist_open(b);
+	if (err) {
+		broker_free(b);
+		return err;
+	}
+	err = archive_link_start(b);
 	if (err) {
 		broker_free(b);
 		return err;
@@ -511,10 +524,14 @@ void broker_free(struct broker *b)
 	cluster_link_close(b);
 	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
 		worker_shutdown(b->workers[i]);
+	/* The archives write what waits (or leave it spilled in the store),
+	 * and ask the store to forget what they wrote, before it closes. */
+	archive_link_stop(b);
 	/* Their last batches are applied here; the storage thread is gone
 	 * before the workers' memory is. */
 	store_close(b->store);
 	b->store = NULL;
+	archive_link_free(b);
 	for (unsigned i = 0; b->workers && i < b->n_workers; i++)
 		worker_release(b->workers[i]);
 	free(b->workers);

@@ -71,6 +71,9 @@ struct broker {
 	struct metrics *metrics;     /* the /metrics endpoint, or NULL */
 	struct auth_pool *auth_pool; /* password checks; NULL without password_file */
 	struct cluster *cluster;     /* the NATS side (cluster_link.c); NULL: single node */
+	/* The archives (archive_link.c), in config order; NULL: none. */
+	struct archive **archives;
+	size_t n_archives;
 };
 
 /* Builds the broker for cfg (copied): log, retained store, workers and

@@ -77,7 +77,10 @@ enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cluster_certfile needs cluster_cafile (TLS to NATS)");
 		return TERN_E_CONFIG;
 	}
-	return config_bridge_check(cfg->bridges, cfg->n_bridges, err, errlen);
+	rc = config_bridge_check(cfg->bridges, cfg->n_bridges, err, errlen);
+	if (rc)
+		return rc;
+	return config_archive_check(cfg->archives, cfg->n_archives, err, errlen);
 }
 
 static void usage(FILE *out)

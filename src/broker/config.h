@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/config_archive.h"
 #include "broker/config_bridge.h"
 #include "tern/error.h"
 
@@ -164,6 +165,9 @@ struct config {
 	/* Bridges (`connection` blocks, config_bridge.h), in file order. */
 	struct bridge_cfg bridges[MAX_BRIDGES];
 	size_t n_bridges;
+	/* Archives (`archive` blocks, config_archive.h), in file order. */
+	struct archive_cfg archives[MAX_ARCHIVES];
+	size_t n_archives;
 };
 
 /* The security settings in force for listener i (an index of

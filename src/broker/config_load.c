@@ -83,8 +83,14 @@ static TERN_MUST_CHECK enum tern_err apply(struct config_ctx *c, const char *key
 		char why[512];
 		enum tern_err berr = config_bridge_apply(c->cfg->bridges, &c->cfg->n_bridges, key,
 		                                         arg, n, why, sizeof(why));
-		if (berr == TERN_E_NOT_FOUND)
-			return config_fail(c, "unknown or unsupported directive '%s'", key);
+		if (berr == TERN_E_NOT_FOUND) {
+			/* Or an archive directive (config_archive.c), which
+			 * writes into the last `archive` block. */
+			enum tern_err aerr = config_archive_apply(c, key, arg, n);
+			if (aerr == TERN_E_NOT_FOUND)
+				return config_fail(c, "unknown or unsupported directive '%s'", key);
+			return aerr;
+		}
 		return berr ? config_fail(c, "%s", why) : TERN_OK;
 	}
 	const char *rest[MAX_ARGS + 1] = {c->rest};

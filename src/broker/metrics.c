@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "broker/archive_link.h"
 #include "broker/config.h"
 #include "broker/broker.h"
 #include "broker/metrics.h"
@@ -142,6 +143,7 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 		ok &= one(o, "tern_store_batches_total", "counter",
 		          "Worker batches written (a commit holds one or more).", (double)batches);
 	}
+	ok &= archive_link_metrics(b, o);
 	if (b->cluster) {
 		struct cluster_stats cs;
 		cluster_stats(b->cluster, &cs);

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/archive_link.h"
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/delivery.h"
@@ -411,6 +412,11 @@ static TERN_MUST_CHECK enum tern_err load_qos2(void *arg, uint64_t session, uint
 	return s ? session_restore_qos2(s, packet_id) : TERN_OK;
 }
 
+static TERN_MUST_CHECK enum tern_err load_archive(void *arg, const struct store_loaded_archive *a)
+{
+	return archive_link_restore(arg, a);
+}
+
 enum tern_err persist_open(struct broker *b)
 {
 	const struct config *cfg = &b->cfg;
@@ -432,7 +438,8 @@ enum tern_err persist_open(struct broker *b)
 	                          .sub = load_sub,
 	                          .retained = load_retained,
 	                          .delivery = load_delivery,
-	                          .qos2 = load_qos2};
+	                          .qos2 = load_qos2,
+	                          .archive = load_archive};
 	uint64_t max_id = 0;
 	if (store_load(b->store, &ld, &max_id, err, sizeof(err))) {
 		log_write(&b->log, LOG_TYPE_ERR, "Error: cannot load the store: %s", err);

@@ -28,6 +28,7 @@
 
 #include "auth/acl.h"
 #include "broker/auth.h"
+#include "broker/archive_link.h"
 #include "broker/broker.h"
 #include "broker/cluster_link.h"
 #include "broker/config.h"
@@ -540,6 +541,11 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 		r->refused = true;
 		return TERN_OK;
 	}
+	/* Accepted: the archives get it, in the same store batch as its
+	 * other rows (archive_link.c). */
+	if (w->broker->archives)
+		archive_link_publish(w, m, s->client_id, s->client_id_len, s->username,
+		                     s->username_len, s->username != NULL);
 	if (m->qos == 2) {
 		if (session_restore_qos2(s, packet_id))
 			return TERN_E_NOMEM;
@@ -548,7 +554,8 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 			persist_note(w, store_qos2_put(b, s->id, packet_id));
 	}
 	/* The rows recorded since `before` are this message's: the retained
-	 * one, deliveries of stored sessions, its QoS 2 id. */
+	 * one, deliveries of stored sessions, its archive entries, its QoS 2
+	 * id. */
 	r->durable = persist_ops(w) != before || m->durable;
 	return TERN_OK;
 }

@@ -16,6 +16,7 @@
 
 #include "broker/sys.h"
 
+#include "broker/archive_link.h"
 #include "broker/broker.h"
 #include "broker/retain.h"
 #include "broker/route.h"
@@ -71,6 +72,12 @@ static void publish(struct worker *w, const char *topic, const char *fmt, ...)
 	if (retain_set(w->broker->retain, m) || route_publish(w, m, NULL, NULL))
 		log_write(&w->broker->log, LOG_TYPE_ERR, "Error: out of memory publishing $SYS");
 	msg_unref(m);
+}
+
+/* publish() for archive_link_sys(), which hands over its values formatted. */
+static void publish_value(struct worker *w, const char *topic, const char *value)
+{
+	publish(w, topic, "%s", value);
 }
 
 static uint64_t load_counter(const struct broker *b, int i)
@@ -149,6 +156,8 @@ void sys_tick(struct worker *w)
 	publish(w, "subscriptions/count", "%llu",
 	        (unsigned long long)stat_get(&b->workers[0]->stats, STAT_SUBSCRIPTIONS));
 	publish(w, "retained messages/count", "%zu", retain_count(b->retain));
+	if (b->archives)
+		archive_link_sys(w, publish_value);
 	if (b->cluster) {
 		struct cluster_stats cs;
 		cluster_stats(b->cluster, &cs);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "broker/auth.h"
+#include "broker/archive_link.h"
 #include "broker/bridge.h"
 #include "broker/broker.h"
 #include "broker/cluster_link.h"
@@ -266,6 +267,8 @@ static void before_sleep(struct worker *w)
 	/* The store batch goes before the outbox: a delivery's row must be
 	 * queued for the disk before another worker can record its ack. */
 	persist_submit(w);
+	if (w->archive)
+		archive_link_flush(w);
 	flush_outbox(w);
 	conn_flush_all(w);
 	conn_reap_closing(w);
@@ -276,6 +279,8 @@ static void before_sleep(struct worker *w)
 	}
 	pub_cache_clear(w);
 	persist_submit(w);
+	if (w->archive)
+		archive_link_flush(w);
 	flush_outbox(w);
 }
 

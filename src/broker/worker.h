@@ -191,10 +191,11 @@ struct worker {
 	                                    * PUBLISH header cache (conn_internal.h) */
 	struct route_worker *route;        /* pending acks, dedup table, spare batches (route.c) */
 	struct persist_worker *persist;    /* store batch, tickets, held answers (persist.c) */
-	struct flow_paused *flow_paused;   /* publishers paused by flow control (flow_pause.c) */
-	struct sys_state *sys;             /* $SYS publishing, worker 0 only (sys.c) */
-	struct auth_state *auth;           /* password and ACL files in force here (auth.c) */
-	struct bridge_worker *bridges;     /* bridges homed here (bridge.c); NULL: none */
+	struct archive_worker *archive;  /* entries for the archives (archive_link.c); NULL: none */
+	struct flow_paused *flow_paused; /* publishers paused by flow control (flow_pause.c) */
+	struct sys_state *sys;           /* $SYS publishing, worker 0 only (sys.c) */
+	struct auth_state *auth;         /* password and ACL files in force here (auth.c) */
+	struct bridge_worker *bridges;   /* bridges homed here (bridge.c); NULL: none */
 	/* The matches of the publish being routed: route.c's scratch, kept
 	 * inline for speed (one pointer fewer live in route_publish()'s loop,
 	 * see struct route_worker) and touched there only. */

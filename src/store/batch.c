@@ -229,3 +229,66 @@ enum tern_err store_will_put(struct store_batch *b, uint64_t session, uint64_t m
 	op->when = will_at;
 	return TERN_OK;
 }
+
+/* Appends an operation whose data is the n parts[i] of lens[i] bytes one
+ * after the other; returns it, or NULL with the batch unchanged. */
+static struct store_op *add_parts(struct store_batch *b, enum store_op_kind kind,
+                                  const void *const *parts, const size_t *lens, size_t n)
+{
+	size_t mark = b->bytes.len;
+	struct store_op *op = add(b, kind, NULL, 0);
+	if (!op)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] && buf_append(&b->bytes, parts[i], lens[i], 0)) {
+			b->n--;
+			b->bytes.len = mark;
+			return NULL;
+		}
+		op->len += lens[i];
+	}
+	return op;
+}
+
+/* Archive entries: data is the boot id (8 bytes, host order), the archive
+ * name with its NUL (u16 bytes with it), the client id (u32 bytes) and the
+ * username (the rest; u8a says whether there is one); session is the
+ * sequence number, when the reception time. */
+enum tern_err store_archive_put(struct store_batch *b, const char *name, uint64_t boot,
+                                uint64_t seq, uint64_t msg_id, int64_t received_at,
+                                const uint8_t *cid, size_t cid_len, const uint8_t *user,
+                                size_t user_len, bool has_user)
+{
+	size_t name_len = strlen(name) + 1;
+	if (name_len > UINT16_MAX || cid_len > UINT32_MAX)
+		return TERN_E_INVALID;
+	const void *parts[] = {&boot, name, cid, user};
+	size_t lens[] = {sizeof(boot), name_len, cid_len, has_user ? user_len : 0};
+	struct store_op *op = add_parts(b, STORE_OP_ARCHIVE_PUT, parts, lens, 4);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = seq;
+	op->msg_id = msg_id;
+	op->when = received_at;
+	op->u16 = (uint16_t)name_len;
+	op->u32 = (uint32_t)cid_len;
+	op->u8a = has_user;
+	return TERN_OK;
+}
+
+enum tern_err store_archive_del(struct store_batch *b, const char *name, uint64_t boot,
+                                uint64_t seq, uint64_t msg_id)
+{
+	size_t name_len = strlen(name) + 1;
+	if (name_len > UINT16_MAX)
+		return TERN_E_INVALID;
+	const void *parts[] = {&boot, name};
+	size_t lens[] = {sizeof(boot), name_len};
+	struct store_op *op = add_parts(b, STORE_OP_ARCHIVE_DEL, parts, lens, 2);
+	if (!op)
+		return TERN_E_NOMEM;
+	op->session = seq;
+	op->msg_id = msg_id;
+	op->u16 = (uint16_t)name_len;
+	return TERN_OK;
+}

@@ -22,6 +22,8 @@ enum store_op_kind {
 	STORE_OP_QOS2_PUT,
 	STORE_OP_QOS2_DEL,
 	STORE_OP_WILL_PUT,
+	STORE_OP_ARCHIVE_PUT,
+	STORE_OP_ARCHIVE_DEL,
 };
 
 /* One operation. Which fields mean what depends on kind (see batch.c);

@@ -31,7 +31,7 @@
 #include "util/clock.h"
 
 #define APP_ID         0x7465726e /* "tern" */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char SCHEMA_V1[] =
         "CREATE TABLE sessions ("
@@ -83,6 +83,19 @@ static const char SCHEMA_V1[] =
         " packet_id INTEGER NOT NULL,"
         " PRIMARY KEY (session_id, packet_id)) WITHOUT ROWID;";
 
+/* Version 2: messages waiting for an archive's database (src/archive), so
+ * that a restart loses none that was acknowledged. */
+static const char SCHEMA_V2[] = "CREATE TABLE archive_queue ("
+                                " archive TEXT NOT NULL,"
+                                " boot INTEGER NOT NULL,"
+                                " seq INTEGER NOT NULL,"
+                                " message_id INTEGER NOT NULL,"
+                                " received_at INTEGER NOT NULL,"
+                                " client_id TEXT NOT NULL,"
+                                " username TEXT,"
+                                " PRIMARY KEY (archive, boot, seq)) WITHOUT ROWID;"
+                                "CREATE INDEX archive_queue_message ON archive_queue(message_id);";
+
 enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -102,6 +115,8 @@ enum stmt_id {
 	ST_QOS2_DEL,
 	ST_WILL_OLD,
 	ST_WILL_PUT,
+	ST_ARCHIVE_PUT,
+	ST_ARCHIVE_DEL,
 	ST_MSG_GC,
 	ST_MSG_SWEEP,
 	ST_COUNT
@@ -134,15 +149,20 @@ static const char *const SQL[ST_COUNT] = {
         [ST_QOS2_DEL] = "DELETE FROM inbound_qos2 WHERE session_id = ?1 AND packet_id = ?2",
         [ST_WILL_OLD] = "SELECT will_message FROM sessions WHERE id = ?1",
         [ST_WILL_PUT] = "UPDATE sessions SET will_message = ?2, will_at = ?3 WHERE id = ?1",
+        [ST_ARCHIVE_PUT] = "INSERT OR IGNORE INTO archive_queue VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [ST_ARCHIVE_DEL] =
+                "DELETE FROM archive_queue WHERE archive = ?1 AND boot = ?2 AND seq = ?3",
         [ST_MSG_GC] = "DELETE FROM messages WHERE id = ?1"
                       " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?1)"
                       " AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)"
-                      " AND NOT EXISTS (SELECT 1 FROM sessions WHERE will_message = ?1)",
+                      " AND NOT EXISTS (SELECT 1 FROM sessions WHERE will_message = ?1)"
+                      " AND NOT EXISTS (SELECT 1 FROM archive_queue WHERE message_id = ?1)",
         [ST_MSG_SWEEP] =
                 "DELETE FROM messages WHERE"
                 " NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = messages.id)"
                 " AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = messages.id)"
-                " AND NOT EXISTS (SELECT 1 FROM sessions WHERE will_message = messages.id)",
+                " AND NOT EXISTS (SELECT 1 FROM sessions WHERE will_message = messages.id)"
+                " AND NOT EXISTS (SELECT 1 FROM archive_queue WHERE message_id = messages.id)",
 };
 
 struct store_backend {
@@ -203,7 +223,8 @@ static TERN_MUST_CHECK enum tern_err check_and_migrate(struct store_backend *be,
 		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = %d;",
 		         APP_ID, SCHEMA_VERSION);
 		if (exec(be, "BEGIN") != SQLITE_OK || exec(be, SCHEMA_V1) != SQLITE_OK ||
-		    exec(be, sql) != SQLITE_OK || exec(be, "COMMIT") != SQLITE_OK)
+		    exec(be, SCHEMA_V2) != SQLITE_OK || exec(be, sql) != SQLITE_OK ||
+		    exec(be, "COMMIT") != SQLITE_OK)
 			return fail(be, err, errlen, "cannot create the schema");
 		return TERN_OK;
 	}
@@ -225,8 +246,16 @@ static TERN_MUST_CHECK enum tern_err check_and_migrate(struct store_backend *be,
 		         (long long)version);
 		return TERN_E_CONFIG;
 	}
-	/* Migrations from older versions go here, one step each, inside a
+	/* Migrations from older versions, one step each, inside a
 	 * transaction. Version 1 is the first. */
+	if (version == 1) {
+		if (exec(be, "BEGIN") != SQLITE_OK || exec(be, SCHEMA_V2) != SQLITE_OK ||
+		    exec(be, "PRAGMA user_version = 2") != SQLITE_OK ||
+		    exec(be, "COMMIT") != SQLITE_OK) {
+			exec(be, "ROLLBACK");
+			return fail(be, err, errlen, "cannot upgrade the schema to version 2");
+		}
+	}
 	return TERN_OK;
 }
 
@@ -469,6 +498,30 @@ static int apply_op(struct store_backend *be, const struct store_batch *b,
 		int rc = run(st);
 		return rc != SQLITE_OK || old == op->msg_id ? rc : gc(be, old);
 	}
+	case STORE_OP_ARCHIVE_PUT:
+	case STORE_OP_ARCHIVE_DEL: {
+		/* Data: boot id, name with its NUL, then (put) client id and
+		 * username (batch.c). */
+		uint64_t boot;
+		memcpy(&boot, data, sizeof(boot));
+		const uint8_t *p = data + sizeof(boot);
+		st = be->st[op->kind == STORE_OP_ARCHIVE_PUT ? ST_ARCHIVE_PUT : ST_ARCHIVE_DEL];
+		bind_text(st, 1, p, op->u16 - 1u);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)boot);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)op->session);
+		if (op->kind == STORE_OP_ARCHIVE_DEL) {
+			int rc = run(st);
+			return rc != SQLITE_OK ? rc : gc(be, op->msg_id);
+		}
+		p += op->u16;
+		size_t user_len = op->len - sizeof(boot) - op->u16 - op->u32;
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)op->msg_id);
+		sqlite3_bind_int64(st, 5, op->when);
+		bind_text(st, 6, p, op->u32);
+		if (op->u8a)
+			bind_text(st, 7, p + op->u32, user_len);
+		return run(st);
+	}
 	}
 	return SQLITE_MISUSE;
 }
@@ -709,6 +762,64 @@ static TERN_MUST_CHECK enum tern_err row_fail(struct store_backend *be, sqlite3_
 	return TERN_E_CONFIG;
 }
 
+/* The archive entries, with their messages read without expiry (an
+ * expired message is still archived: it was acknowledged). */
+static TERN_MUST_CHECK enum tern_err
+load_archive(struct store_backend *be, const struct store_loader *ld, char *err, size_t errlen)
+{
+	if (!ld->archive)
+		return TERN_OK;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(be->db,
+	                       "SELECT a.archive, a.boot, a.seq, a.received_at, a.client_id,"
+	                       " a.username, m.id, m.topic, m.payload, m.qos, m.retain, NULL,"
+	                       " m.payload_format, m.content_type, m.response_topic,"
+	                       " m.correlation_data, m.user_properties FROM archive_queue a"
+	                       " JOIN messages m ON m.id = a.message_id"
+	                       " ORDER BY a.archive, a.boot, a.seq",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail(be, err, errlen, "cannot read the archive queue");
+	enum tern_err e = TERN_OK;
+	struct row_err re = {NULL};
+	bool expired;
+	while (!e && sqlite3_step(st) == SQLITE_ROW) {
+		struct tern_bytes name, cid, user = {0};
+		int64_t boot, seq, at;
+		if (!col_str(st, 0, 255, &name, &re, "bad archive name") ||
+		    !col_int(st, 1, INT64_MIN, INT64_MAX, &boot, &re, "bad boot id") ||
+		    !col_int(st, 2, 1, INT64_MAX, &seq, &re, "bad sequence number") ||
+		    !col_int(st, 3, 0, WALL_MAX, &at, &re, "bad reception time") ||
+		    !col_str(st, 4, MQTT_STR_MAX, &cid, &re, "bad client id") ||
+		    (sqlite3_column_type(st, 5) != SQLITE_NULL &&
+		     !col_str(st, 5, MQTT_STR_MAX, &user, &re, "bad username")))
+			return row_fail(be, st, err, errlen, "archive_queue", "archive", re.why);
+		char nbuf[256];
+		memcpy(nbuf, name.data, name.len);
+		nbuf[name.len] = '\0';
+		struct store_loaded_archive a = {
+		        .name = nbuf,
+		        .boot = (uint64_t)boot,
+		        .seq = (uint64_t)seq,
+		        .received_at = at,
+		        .client_id = cid.data,
+		        .client_id_len = cid.len,
+		        .username = user.data,
+		        .username_len = user.len,
+		};
+		a.msg = row_msg(st, 6, &expired, &re);
+		if (re.why)
+			return row_fail(be, st, err, errlen, "archive_queue", "archive", re.why);
+		if (!a.msg)
+			e = TERN_E_NOMEM;
+		else
+			e = ld->archive(ld->arg, &a);
+	}
+	if (e)
+		return loader_fail(be, st, err, errlen, "cannot load the archive queue", e);
+	sqlite3_finalize(st);
+	return TERN_OK;
+}
+
 static TERN_MUST_CHECK enum tern_err be_load(struct store_backend *be,
                                              const struct store_loader *ld, uint64_t *max_id,
                                              char *err, size_t errlen)
@@ -922,7 +1033,7 @@ static TERN_MUST_CHECK enum tern_err be_load(struct store_backend *be,
 	if (e)
 		return loader_fail(be, st, err, errlen, "cannot load QoS 2 ids", e);
 	sqlite3_finalize(st);
-	return TERN_OK;
+	return load_archive(be, ld, err, errlen);
 }
 
 const struct store_ops store_sqlite_ops = {

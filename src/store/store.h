@@ -125,6 +125,23 @@ TERN_MUST_CHECK enum tern_err store_qos2_del(struct store_batch *b, uint64_t ses
 TERN_MUST_CHECK enum tern_err store_will_put(struct store_batch *b, uint64_t session,
                                              uint64_t msg_id, int64_t will_at);
 
+/* Queues message msg_id (stored in this batch or before, with
+ * store_msg_put()) for the archive named name (src/archive): an entry
+ * waiting to be written to that archive's database, under the key (boot,
+ * seq), received at wall-clock received_at ms from client id cid and
+ * username user (has_user false: none). The entry keeps the message row
+ * alive until store_archive_del(). Byte arguments are copied. */
+TERN_MUST_CHECK enum tern_err store_archive_put(struct store_batch *b, const char *name,
+                                                uint64_t boot, uint64_t seq, uint64_t msg_id,
+                                                int64_t received_at, const uint8_t *cid,
+                                                size_t cid_len, const uint8_t *user,
+                                                size_t user_len, bool has_user);
+
+/* Removes the archive entry (name, boot, seq), written to its database,
+ * and message msg_id if nothing else refers to it. */
+TERN_MUST_CHECK enum tern_err store_archive_del(struct store_batch *b, const char *name,
+                                                uint64_t boot, uint64_t seq, uint64_t msg_id);
+
 /* ---- loading at start ---- */
 
 struct store_loaded_session {
@@ -149,9 +166,23 @@ struct store_loaded_delivery {
 	uint16_t n_sub_ids;
 };
 
+/* An archive entry (store_archive_put()) as loaded; the message keeps its
+ * expiry out: an expired message is still archived. */
+struct store_loaded_archive {
+	const char *name; /* NUL-terminated */
+	uint64_t boot, seq;
+	struct msg *msg; /* a reference for the callee */
+	int64_t received_at;
+	const uint8_t *client_id;
+	size_t client_id_len;
+	const uint8_t *username; /* NULL: none */
+	size_t username_len;
+};
+
 /* What store_load() calls for each stored record, in this order: every
  * session, every subscription, every retained message, every delivery
- * (per session in queue order), every QoS 2 id. Byte pointers are valid
+ * (per session in queue order), every QoS 2 id, every archive entry (in
+ * key order; archive may be NULL: they are left in the store). Byte pointers are valid
  * during the call only. A callback returning an error stops the load. */
 struct store_loader {
 	void *arg;
@@ -162,6 +193,7 @@ struct store_loader {
 	TERN_MUST_CHECK enum tern_err (*retained)(void *arg, struct msg *m); /* a reference */
 	TERN_MUST_CHECK enum tern_err (*delivery)(void *arg, const struct store_loaded_delivery *d);
 	TERN_MUST_CHECK enum tern_err (*qos2)(void *arg, uint64_t session, uint16_t packet_id);
+	TERN_MUST_CHECK enum tern_err (*archive)(void *arg, const struct store_loaded_archive *a);
 };
 
 /* ---- the store ---- */

@@ -115,7 +115,7 @@ static void load(const char *path, struct seen *v)
 	char err[512];
 	struct store_config cfg = {.path = path, .sync = STORE_SYNC_NORMAL};
 	assert_int_equal(store_open(&s, &cfg, err, sizeof(err)), TERN_OK);
-	struct store_loader ld = {v, on_session, on_sub, on_retained, on_delivery, on_qos2};
+	struct store_loader ld = {v, on_session, on_sub, on_retained, on_delivery, on_qos2, NULL};
 	uint64_t max_id = 0;
 	memset(v, 0, sizeof(*v));
 	assert_int_equal(store_load(s, &ld, &max_id, err, sizeof(err)), TERN_OK);
@@ -248,8 +248,8 @@ static void test_message_is_stored_as_recorded(void **state)
 	assert_int_equal(store_open(&s, &cfg, err, sizeof(err)), TERN_OK);
 	struct seen v;
 	memset(&v, 0, sizeof(v));
-	struct store_loader ld = {&has_will,   on_session_will, on_sub,
-	                          on_retained, on_delivery,     on_qos2};
+	struct store_loader ld = {&has_will,   on_session_will, on_sub, on_retained,
+	                          on_delivery, on_qos2,         NULL};
 	uint64_t max_id = 0;
 	assert_int_equal(store_load(s, &ld, &max_id, err, sizeof(err)), TERN_OK);
 	store_close(s);
