@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test|bench|cluster]  (cluster: make run-cluster)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev libnats-dev)
+build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev libnats-dev libmicrohttpd-dev)
 test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 openssl python3 python3-pytest
            python3-prometheus-client
            python3-paho-mqtt mosquitto-clients mosquitto nats-server)

@@ -131,13 +131,14 @@ void auth_stop(struct broker *b)
 	b->auth_pool = NULL;
 }
 
-void auth_reload(struct broker *b)
+enum tern_err auth_reload(struct broker *b)
 {
 	struct auth_state *a;
-	if (load(b, b->n_workers, &a)) {
+	enum tern_err err = load(b, b->n_workers, &a);
+	if (err) {
 		log_write(&b->log, LOG_TYPE_ERR,
 		          "Reload failed: the previous password and ACL files stay in force.");
-		return;
+		return err;
 	}
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct inbox_item *it = calloc(1, sizeof(*it));
@@ -153,6 +154,7 @@ void auth_reload(struct broker *b)
 		worker_post(b->workers[i], it);
 	}
 	log_write(&b->log, LOG_TYPE_NOTICE, "Reloaded the password and ACL files.");
+	return TERN_OK;
 }
 
 void auth_swap(struct worker *w, struct auth_state *a)

@@ -39,8 +39,10 @@ TERN_MUST_CHECK enum tern_err auth_init(struct broker *b);
 void auth_stop(struct broker *b);
 
 /* SIGHUP: loads the files again and hands them to the workers; on a bad
- * file the old ones stay in force and the log says why. Main thread. */
-void auth_reload(struct broker *b);
+ * file the old ones stay in force, the log says why and the load's error
+ * is returned. One caller at a time: the main thread, or the admin API's
+ * POST /api/v1/reload (src/http), which serialises the two. */
+TERN_MUST_CHECK enum tern_err auth_reload(struct broker *b);
 
 /* A worker takes a reloaded state (INBOX_AUTH); drops its old one. */
 void auth_swap(struct worker *w, struct auth_state *a);

@@ -32,7 +32,6 @@
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/flow.h"
-#include "broker/metrics.h"
 #include "broker/persist.h"
 #include "broker/retain.h"
 #include "broker/route.h"
@@ -472,8 +471,6 @@ enum tern_err broker_start(struct broker *b)
 	if (log_start(&b->log))
 		log_write(&b->log, LOG_TYPE_WARNING,
 		          "Warning: no log writer thread; lines are written synchronously.");
-	if (metrics_start(b))
-		return TERN_E_CONFIG;
 	log_write(&b->log, LOG_TYPE_NOTICE, "ternd version %s running with %u worker%s",
 	          TERN_VERSION, b->n_workers, b->n_workers == 1 ? "" : "s");
 	for (unsigned i = 0; i < b->n_workers; i++) {
@@ -493,7 +490,6 @@ enum tern_err broker_start(struct broker *b)
 void broker_stop(struct broker *b)
 {
 	atomic_store(&b->stop, true);
-	metrics_stop(b);
 	for (unsigned i = 0; i < b->n_workers; i++) {
 		struct worker *w = b->workers[i];
 		uint64_t one = 1;

@@ -21,7 +21,8 @@
  *
  * The rest: route.h (subscriptions across replicas, publishing), persist.h
  * (the store seen from a worker), auth.h (passwords and ACLs), handlers.h
- * (one function per packet type), sys.h and metrics.h (statistics out).
+ * (one function per packet type), sys.h and stats.h (statistics out;
+ * /metrics and the admin API are src/http's, started by main.c).
  *
  * Ownership: a worker owns its conns and sessions; a session owns its
  * queued and in-flight deliveries, each holding a message reference. A
@@ -46,7 +47,6 @@
 
 struct auth_pool;
 struct cluster;
-struct metrics;
 struct retain_store;
 struct store;
 struct worker;
@@ -68,7 +68,6 @@ struct broker {
 	 * drawn by broker_init() before any thread starts, never changed
 	 * after, so reading it needs no synchronisation. */
 	struct hash_key hash_key;
-	struct metrics *metrics;     /* the /metrics endpoint, or NULL */
 	struct auth_pool *auth_pool; /* password checks; NULL without password_file */
 	struct cluster *cluster;     /* the NATS side (cluster_link.c); NULL: single node */
 	/* The archives (archive_link.c), in config order; NULL: none. */

@@ -77,6 +77,16 @@ enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cluster_certfile needs cluster_cafile (TLS to NATS)");
 		return TERN_E_CONFIG;
 	}
+	if (!cfg->http_certfile[0] != !cfg->http_keyfile[0]) {
+		snprintf(err, errlen, "http_certfile and http_keyfile go together");
+		return TERN_E_CONFIG;
+	}
+	if (!cfg->http_port && (cfg->http_certfile[0] || cfg->http_password_file[0])) {
+		snprintf(err, errlen,
+		         "http_certfile, http_keyfile and http_password_file need "
+		         "http_listener");
+		return TERN_E_CONFIG;
+	}
 	rc = config_bridge_check(cfg->bridges, cfg->n_bridges, err, errlen);
 	if (rc)
 		return rc;

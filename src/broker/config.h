@@ -141,8 +141,11 @@ struct config {
 	char persistence_file[128];     /* its file name */
 	int storage_sync;               /* enum store_sync */
 	uint32_t sys_interval;          /* seconds between $SYS updates; 0: none */
-	uint16_t http_port;             /* http_listener: /metrics; 0: none */
+	uint16_t http_port;             /* http_listener: /metrics, /api/v1; 0: none */
 	char http_bind[64];             /* its address ("": loopback) */
+	char http_certfile[256];        /* TLS on it (src/http): PEM chain; "": plain */
+	char http_keyfile[256];         /* its PEM key */
+	char http_password_file[256];   /* basic auth, mosquitto_passwd format; "": none */
 	bool connection_messages;       /* log connects and disconnects */
 	char log_timestamp_format[64];  /* strftime format; "": Unix seconds */
 	unsigned log_mask;              /* enum log_type bits */

@@ -17,6 +17,7 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "http/http.h"
 #include "util/log.h"
 
 /* `user NAME`: once the ports are bound and the files open, a broker
@@ -106,6 +107,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_exposure(b);
+	/* The HTTP listener binds its port and reads its key and password
+	 * files now, while ternd may still be root. */
+	struct http_server *http = NULL;
+	if (http_open(b, &http)) {
+		broker_free(b);
+		free(b);
+		return 1;
+	}
 	if (cfg.pid_file[0]) {
 		FILE *f = fopen(cfg.pid_file, "w");
 		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0) {
@@ -113,6 +122,7 @@ int main(int argc, char **argv)
 			        strerror(errno));
 			if (f)
 				fclose(f);
+			http_close(http);
 			broker_free(b);
 			free(b);
 			return 1;
@@ -120,11 +130,20 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	if (drop_privileges(&cfg) != TERN_OK) {
+		http_close(http);
 		broker_free(b);
 		free(b);
 		return 1;
 	}
 	if (broker_start(b)) {
+		http_close(http);
+		broker_free(b);
+		free(b);
+		return 1;
+	}
+	if (http_start(http)) {
+		http_close(http);
+		broker_stop(b);
 		broker_free(b);
 		free(b);
 		return 1;
@@ -134,14 +153,18 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			/* Password and ACL files are reloaded without dropping
-			 * anyone's connection. */
-			auth_reload(b);
+			/* Password and ACL files (http_password_file too) are
+			 * reloaded without dropping anyone's connection; a bad
+			 * file is logged and the old one stays. */
+			enum tern_err logged = http_reload(b, http);
+			(void)logged;
 			continue;
 		}
 		log_write(&b->log, LOG_TYPE_NOTICE, "ternd received signal %d, stopping.", sig);
 		break;
 	}
+	/* Its requests in progress wait for the workers: it stops first. */
+	http_close(http);
 	broker_stop(b);
 	broker_free(b);
 	free(b);

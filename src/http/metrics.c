@@ -1,43 +1,25 @@
 /*
- * metrics.c - a Prometheus endpoint: GET /metrics in the text exposition
- * format (version 0.0.4).
+ * metrics.c - GET /metrics of the HTTP listener (http.c): the Prometheus
+ * text exposition format (version 0.0.4).
  *
- * `http_listener PORT [ADDRESS]` (loopback when no address is given) starts
- * one small thread of its own: scrapes are rare and tiny, so a blocking
- * accept loop is simpler than a place in the workers' event loops and never
- * delays MQTT traffic. It reads the workers' counters (stats.h), which are
- * safe to read from any thread, the retained store (under its lock) and the
- * store's commit statistics.
+ * Runs on the HTTP thread and reads only what any thread may read: the
+ * workers' counters (stats.h), the retained store (under its lock), the
+ * store's commit statistics and the cluster's counters.
  */
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "broker/archive_link.h"
 #include "broker/config.h"
 #include "broker/broker.h"
-#include "broker/metrics.h"
 #include "broker/retain.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
 #include "cluster/cluster.h"
+#include "http/metrics.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
-#include "util/log.h"
-
-struct metrics {
-	int fd;
-	pthread_t thread;
-	struct broker *b;
-};
 
 static bool out(struct buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -208,127 +190,4 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 		ok &= out(o, "tern_worker_busy_seconds_total{worker=\"%u\"} %.6f\n", i,
 		          (double)stat_get(&b->workers[i]->stats, STAT_LOOP_BUSY_US) / 1e6);
 	return ok ? TERN_OK : TERN_E_NOMEM;
-}
-
-/* Answers one request on fd; the connection is closed by the caller. */
-static void serve(struct metrics *m, int fd)
-{
-	char req[4096];
-	size_t len = 0;
-	/* A scraper sends its request at once; a slow one is not waited for. */
-	while (len < sizeof(req) - 1) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 2000) <= 0)
-			return;
-		ssize_t n = recv(fd, req + len, sizeof(req) - 1 - len, 0);
-		if (n <= 0)
-			return;
-		len += (size_t)n;
-		req[len] = 0;
-		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-			break;
-	}
-	struct buf body = {0}, resp = {0};
-	bool metrics =
-	        strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0;
-	const char *status = "200 OK";
-	if (!metrics) {
-		status = strncmp(req, "GET ", 4) == 0 ? "404 Not Found" : "405 Method Not Allowed";
-		if (buf_append(&body, "see /metrics\n", 13, 0) != TERN_OK)
-			status = "500 Internal Server Error";
-	} else if (metrics_render(m->b, &body) != TERN_OK) {
-		status = "500 Internal Server Error";
-	}
-	char hdr[256];
-	int n = snprintf(hdr, sizeof(hdr),
-	                 "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	                 status, buf_used(&body));
-	if (buf_append(&resp, hdr, (size_t)n, 0) == TERN_OK &&
-	    buf_append(&resp, body.data, buf_used(&body), 0) == TERN_OK) {
-		size_t off = 0;
-		while (off < resp.len) {
-			ssize_t w = send(fd, resp.data + off, resp.len - off, MSG_NOSIGNAL);
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
-	}
-	buf_free(&body);
-	buf_free(&resp);
-}
-
-static void *metrics_main(void *arg)
-{
-	struct metrics *m = arg;
-	while (!atomic_load(&m->b->stop)) {
-		struct pollfd p = {.fd = m->fd, .events = POLLIN};
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		int fd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		serve(m, fd);
-		close(fd);
-	}
-	return NULL;
-}
-
-enum tern_err metrics_start(struct broker *b)
-{
-	const struct config *cfg = &b->cfg;
-	if (!cfg->http_port)
-		return TERN_OK;
-	struct addrinfo hints = {0}, *res = NULL;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-	char port[8];
-	snprintf(port, sizeof(port), "%u", cfg->http_port);
-	const char *host = cfg->http_bind[0] ? cfg->http_bind : "127.0.0.1";
-	int rc = getaddrinfo(host, port, &hints, &res);
-	if (rc) {
-		log_write(&b->log, LOG_TYPE_ERR, "Error: http_listener: %s", gai_strerror(rc));
-		return TERN_E_CONFIG;
-	}
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0) {
-		log_write(&b->log, LOG_TYPE_ERR, "Error: http_listener %s:%u: %s", host,
-		          cfg->http_port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return TERN_E_SYS;
-	}
-	freeaddrinfo(res);
-	struct metrics *m = calloc(1, sizeof(*m));
-	if (!m) {
-		close(fd);
-		return TERN_E_NOMEM;
-	}
-	m->fd = fd;
-	m->b = b;
-	if (pthread_create(&m->thread, NULL, metrics_main, m)) {
-		close(fd);
-		free(m);
-		return TERN_E_SYS;
-	}
-	b->metrics = m;
-	log_write(&b->log, LOG_TYPE_NOTICE, "Serving /metrics on http://%s:%u/metrics.", host,
-	          cfg->http_port);
-	return TERN_OK;
-}
-
-void metrics_stop(struct broker *b)
-{
-	struct metrics *m = b->metrics;
-	if (!m)
-		return;
-	pthread_join(m->thread, NULL);
-	close(m->fd);
-	free(m);
-	b->metrics = NULL;
 }

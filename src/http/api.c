@@ -1,0 +1,76 @@
+/*
+ * api.c - the admin API's dispatch: a routed request (api_route.h) to the
+ * handler of its endpoint (api_broker.c, api_clients.c, api_actions.c).
+ */
+#include <string.h>
+
+#include "http/http.h"
+#include "http/http_int.h"
+#include "http/json.h"
+#include "http/metrics.h"
+
+/* GET / before the dashboard: where the API is. */
+static void index_page(struct api_reply *reply)
+{
+	static const char *const paths[] = {
+	        "GET /metrics",
+	        "GET /api/v1/broker",
+	        "POST /api/v1/reload",
+	};
+	struct json j;
+	json_init(&j, &reply->body);
+	json_obj(&j, NULL);
+	json_cstr(&j, "name", "ternd");
+	json_cstr(&j, "version", TERN_VERSION);
+	json_arr(&j, "endpoints");
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		json_cstr(&j, NULL, paths[i]);
+	json_arr_end(&j);
+	json_obj_end(&j);
+	reply->status = 200;
+	if (json_end(&j))
+		api_error(reply, 500, "out of memory");
+}
+
+static void reload(struct http_server *h, struct api_reply *reply)
+{
+	if (http_reload(h->b, h) != TERN_OK) {
+		api_error(reply, 500,
+		          "reload failed: the previous files stay in force (the log says why)");
+		return;
+	}
+	struct json j;
+	json_init(&j, &reply->body);
+	json_obj(&j, NULL);
+	json_bool(&j, "reloaded", true);
+	json_obj_end(&j);
+	reply->status = 200;
+	if (json_end(&j))
+		api_error(reply, 500, "out of memory");
+}
+
+void api_dispatch(struct http_server *h, const struct api_route *route, const char *who,
+                  struct api_reply *reply)
+{
+	(void)who;
+	switch (route->ep) {
+	case EP_DASHBOARD:
+		index_page(reply);
+		return;
+	case EP_METRICS:
+		reply->status = 200;
+		reply->ctype = "text/plain; version=0.0.4; charset=utf-8";
+		if (metrics_render(h->b, &reply->body) != TERN_OK)
+			api_error(reply, 500, "out of memory");
+		return;
+	case EP_BROKER:
+		api_broker(h, reply);
+		return;
+	case EP_RELOAD:
+		reload(h, reply);
+		return;
+	default:
+		api_error(reply, 404, "no such path");
+		return;
+	}
+}

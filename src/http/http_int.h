@@ -1,0 +1,60 @@
+/*
+ * http_int.h - what the files of the HTTP module share: the server object
+ * (http.c), the answer a handler builds, and the handlers of the API
+ * (api_*.c), which http.c calls once a request is routed and authorised.
+ */
+#ifndef TERN_HTTP_HTTP_INT_H
+#define TERN_HTTP_HTTP_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/api_route.h"
+#include "tern/error.h"
+#include "util/buf.h"
+
+struct broker;
+struct passwd_db;
+struct api_rates;
+struct MHD_Daemon;
+
+struct http_server {
+	struct broker *b;
+	int fd; /* the bound listening socket, until libmicrohttpd has it */
+	struct MHD_Daemon *daemon;
+	char *cert, *key; /* PEM of http_certfile / http_keyfile; NULL: plain HTTP */
+	/* http_password_file's users; NULL: no authentication. Read under
+	 * pw_lock by the request threads, swapped under it by a reload. */
+	pthread_rwlock_t pw_lock;
+	struct passwd_db *pw;
+	pthread_mutex_t reload_mu; /* one reload at a time */
+	struct api_rates *rates;   /* message rates sampled each second (api_broker.c) */
+	char where[96];            /* "http://127.0.0.1:9100", for the log */
+};
+
+/* What a handler answers: a status, a body and its type. */
+struct api_reply {
+	int status;
+	const char *ctype; /* NULL: application/json */
+	struct buf body;
+};
+
+/* Sets r to an error answer: status and {"error": why}. */
+void api_error(struct api_reply *r, int status, const char *why);
+
+/* Runs the endpoint of route for who ("user NAME from ADDRESS", for the
+ * log of actions) into reply. */
+void api_dispatch(struct http_server *h, const struct api_route *route, const char *who,
+                  struct api_reply *reply);
+
+/* GET /api/v1/broker (api_broker.c). */
+void api_broker(struct http_server *h, struct api_reply *reply);
+
+/* The per-second sampler of the broker's counters behind the rates of
+ * GET /api/v1/broker (a thread of its own, api_broker.c): started with
+ * the server, stopped before it is freed. */
+TERN_MUST_CHECK enum tern_err api_rates_start(struct broker *b, struct api_rates **out);
+void api_rates_stop(struct api_rates *r);
+
+#endif

@@ -1,0 +1,302 @@
+"""The admin HTTP API on http_listener (docs/http-api.md): GET
+/api/v1/broker, errors as JSON with their status codes, HTTP basic
+authentication against http_password_file (written by Debian's
+mosquitto_passwd), TLS with http_certfile / http_keyfile, the action log and
+POST /api/v1/reload. Driven with urllib from /usr/bin/python3 and with raw
+sockets for what urllib will not send; MQTT traffic from paho."""
+
+import base64
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import free_port, wait_port, broker_binary
+from helpers import PahoClient, read_log, unique, wait_for, wait_log
+from test_auth import write_passwd
+from test_tls import make_ca, make_cert
+
+pytestmark = pytest.mark.ternd_only
+
+HTTP = "http_listener {http_port}"
+
+
+def call(port, path, method="GET", user=None, password=None, scheme="http", ctx=None,
+         headers=None, data=None):
+    """(status, headers, parsed JSON or text) of one request."""
+    req = urllib.request.Request("%s://127.0.0.1:%d%s" % (scheme, port, path), method=method,
+                                 data=data)
+    if user is not None:
+        token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+            status, hdrs, body = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, body = e.code, e.headers, e.read()
+    if hdrs.get("Content-Type", "").startswith("application/json"):
+        return status, hdrs, json.loads(body)
+    return status, hdrs, body.decode()
+
+
+def get(broker, path, **kw):
+    status, _, body = call(broker.http_port, path, **kw)
+    assert status == 200, body
+    return body
+
+
+def raw_http(port, data, timeout=5):
+    """Sends bytes as they are; returns what came back until the server
+    closed (or the timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        got = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            got += chunk
+            if b"\r\n\r\n" in got and b"Content-Length: " in got:
+                head, _, body = got.partition(b"\r\n\r\n")
+                n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                if len(body) >= n:
+                    break
+    return got
+
+
+@pytest.mark.broker_config(HTTP, "storage sqlite", "sys_interval 0")
+def test_broker_summary_counts_what_happens(broker):
+    """Connections, sessions, subscriptions, retained messages and per-QoS
+    message totals and rates move with what clients do; the store's commits
+    show with their latency."""
+    before = get(broker, "/api/v1/broker")
+    assert before["version"] == subprocess.run([broker.binary, "--version"], capture_output=True,
+                                               text=True).stdout.split()[-1]
+    assert before["workers"] == broker.workers
+    assert before["uptime_seconds"] >= 0
+    assert before["connections"] == 0
+    sub = PahoClient(broker, unique("sub"), clean=False)
+    sub.subscribe("api/#", qos=1)
+    pub = PahoClient(broker, unique("pub"))
+    for i in range(40):
+        pub.publish("api/t", b"x" * 10, qos=1)
+    pub.publish("api/kept", b"r", qos=1, retain=True)
+    assert len(sub.get_n(41)) == 41
+    now = get(broker, "/api/v1/broker")
+    assert now["connections"] == 2
+    assert now["sessions"] == {"total": 2, "online": 2, "offline": 0}, now
+    assert now["subscriptions"] == before["subscriptions"] + 1
+    assert now["retained"] == before["retained"] + 1
+    rx = now["messages"]["received"]["1"]
+    assert rx["total"] - before["messages"]["received"]["1"]["total"] == 41
+    tx = now["messages"]["sent"]["1"]
+    assert tx["total"] - before["messages"]["sent"]["1"]["total"] == 41
+    # Published within the last second: both windows hold them.
+    assert rx["per_second_1s"] > 0 and rx["per_second_1m"] > 0, now
+    assert now["messages"]["received"]["2"]["per_second_1m"] == 0
+    assert now["bytes"]["received"] > before["bytes"]["received"]
+    assert set(now["dropped"]) == {"queue_full", "slow_consumer", "expired", "too_large",
+                                   "stalled", "no_member"}
+    assert now["store"]["commits"] > before["store"]["commits"]
+    assert now["store"]["commit_ms_mean"] > 0
+    assert now["store"]["commit_ms_mean_1m"] is not None
+    assert now["cluster"] is None or "node" in now["cluster"]
+    pub.stop()
+    sub.stop()
+    # The client of the persistent session left: offline, no connection.
+    assert wait_for(lambda: get(broker, "/api/v1/broker")["sessions"]["offline"] == 1)
+    assert get(broker, "/api/v1/broker")["connections"] == 0
+    # After a few seconds of quiet the 1 s rate is back to 0, the 1 min
+    # rate is not.
+    def rx1():
+        return get(broker, "/api/v1/broker")["messages"]["received"]["1"]
+    assert wait_for(lambda: rx1()["per_second_1s"] == 0, timeout=6), rx1()
+    assert rx1()["per_second_1m"] > 0
+
+
+@pytest.mark.broker_config(HTTP, "storage memory")
+def test_metrics_still_served_beside_the_api(broker):
+    status, hdrs, text = call(broker.http_port, "/metrics")
+    assert status == 200 and hdrs["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "tern_connections 0" in text
+
+
+@pytest.mark.broker_config(HTTP, "storage memory")
+def test_errors_are_json_with_the_right_status(broker):
+    port = broker.http_port
+    cases = [
+        ("GET", "/api/v1/nothing", 404),
+        ("GET", "/api/v2/broker", 404),
+        ("GET", "/api/v1/broker/", 404),
+        ("DELETE", "/api/v1/broker", 405),
+        ("GET", "/api/v1/reload", 405),
+        ("GET", "/api/v1/broker?x=1", 400),
+        ("GET", "/api/v1/clients/a%zzb", 400),
+        ("GET", "/api/v1/clients/a%00b", 400),
+        ("GET", "/api/v1/clients?page=0", 400),
+        ("GET", "/api/v1/clients?limit=100000", 400),
+        ("GET", "/api/v1/clients?page=1&page=2", 400),
+        ("GET", "/api/v1/retained", 400),  # filter= is required
+    ]
+    for method, path, want in cases:
+        status, hdrs, body = call(port, path, method=method)
+        assert status == want, (method, path, status, body)
+        assert hdrs["Content-Type"].startswith("application/json"), path
+        assert isinstance(body["error"], str) and body["error"], path
+        if want == 405:
+            assert hdrs["Allow"], path
+    # A body where none is taken, larger than the server reads: 413.
+    status, _, body = call(port, "/api/v1/reload", method="POST", data=b"x" * 100000)
+    assert status == 413 and body["error"]
+    # A request line over the server's memory for one request.
+    got = raw_http(port, b"GET /api/v1/clients?prefix=" + b"a" * 70000 + b" HTTP/1.1\r\n"
+                   b"Host: x\r\n\r\n")
+    assert got.split(b" ")[1] in (b"414", b"431"), got[:80]
+    # Not HTTP at all.
+    got = raw_http(port, b"\x10\x0c\x00\x04MQTT\x04\x02\x00<\x00\x00\r\n\r\n")
+    assert got == b"" or got.split(b" ")[1] == b"400", got[:80]
+    # The listener took all that and still answers.
+    assert get(broker, "/api/v1/broker")["connections"] == 0
+
+
+@pytest.fixture
+def admin_pw(tmp_path):
+    path = str(tmp_path / "http.passwd")
+    write_passwd(path, {"admin": "s3cret", "viewer": "look"})
+    return path
+
+
+def start_broker(tmp_path, lines):
+    """A ternd of our own (config lines given whole), for configurations
+    the broker fixture cannot express (a file made by the test)."""
+    from conftest import Broker
+    b = Broker(tmp_path, 2, lines)
+    b.http_port = None
+    for l in lines:
+        if l.startswith("http_listener"):
+            b.http_port = int(l.split()[1])
+    b.start()
+    assert wait_port(b.http_port, b.proc)
+    return b
+
+
+def test_basic_auth_against_http_password_file(tmp_path, admin_pw):
+    """With http_password_file every path needs basic authentication (401
+    and a Basic challenge otherwise, wrong passwords logged); the actions
+    are logged with the user who asked."""
+    port = free_port()
+    b = start_broker(tmp_path, ["http_listener %d" % port, "http_password_file " + admin_pw,
+                                "storage memory"])
+    try:
+        for path in ("/api/v1/broker", "/metrics", "/api/v1/nothing"):
+            status, hdrs, body = call(port, path)
+            assert status == 401, path
+            assert hdrs["WWW-Authenticate"].startswith("Basic realm=")
+            assert body["error"]
+        status, _, _ = call(port, "/api/v1/broker", user="admin", password="wrong")
+        assert status == 401
+        assert wait_log(b, "refused user admin from 127.0.0.1")
+        status, _, _ = call(port, "/api/v1/broker", user="nobody", password="s3cret")
+        assert status == 401
+        status, _, body = call(port, "/api/v1/broker", user="viewer", password="look")
+        assert status == 200 and body["workers"] == 2
+        status, _, _ = call(port, "/api/v1/nothing", user="viewer", password="look")
+        assert status == 404
+        status, _, body = call(port, "/api/v1/reload", method="POST", user="admin",
+                               password="s3cret")
+        assert status == 200 and body == {"reloaded": True}
+        assert wait_log(b, "HTTP: user admin from 127.0.0.1:")
+        assert "POST /api/v1/reload: 200" in read_log(b)
+    finally:
+        b.stop()
+
+
+def test_reload_takes_a_new_http_password_file(tmp_path, admin_pw):
+    """POST /api/v1/reload (and SIGHUP) read http_password_file again; a
+    file that does not load leaves the old one in force and the reload
+    answers 500."""
+    port = free_port()
+    b = start_broker(tmp_path, ["http_listener %d" % port, "http_password_file " + admin_pw,
+                                "storage memory"])
+    try:
+        write_passwd(admin_pw, {"admin": "changed"})
+        status, _, _ = call(port, "/api/v1/reload", method="POST", user="admin",
+                            password="s3cret")
+        assert status == 200
+        assert call(port, "/api/v1/broker", user="admin", password="s3cret")[0] == 401
+        assert call(port, "/api/v1/broker", user="admin", password="changed")[0] == 200
+        with open(admin_pw, "a") as f:
+            f.write("this line is not a user\n")
+        status, _, body = call(port, "/api/v1/reload", method="POST", user="admin",
+                               password="changed")
+        assert status == 500 and "previous" in body["error"]
+        assert call(port, "/api/v1/broker", user="admin", password="changed")[0] == 200
+        write_passwd(admin_pw, {"admin": "third"})
+        os.kill(b.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: call(port, "/api/v1/broker", user="admin",
+                                     password="third")[0] == 200)
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="module")
+def http_pki(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("pki"))
+    make_ca(d, "ca")
+    make_cert(d, "ca", "server", "localhost", server=True)
+    return lambda n: os.path.join(d, n)
+
+
+def test_tls_on_the_http_listener(tmp_path, http_pki, admin_pw):
+    """http_certfile / http_keyfile: the API speaks HTTPS only, verified
+    against the CA; with basic auth over it."""
+    port = free_port()
+    b = start_broker(tmp_path, ["http_listener %d" % port,
+                                "http_certfile " + http_pki("server.crt"),
+                                "http_keyfile " + http_pki("server.key"),
+                                "http_password_file " + admin_pw, "storage memory"])
+    try:
+        ctx = ssl.create_default_context(cafile=http_pki("ca.crt"))
+        status, _, body = call(port, "/api/v1/broker", scheme="https", ctx=ctx, user="admin",
+                               password="s3cret")
+        assert status == 200 and body["version"]
+        assert call(port, "/api/v1/broker", scheme="https", ctx=ctx)[0] == 401
+        # Plain HTTP to it gets no answer of the API.
+        got = raw_http(port, b"GET /api/v1/broker HTTP/1.1\r\nHost: x\r\n\r\n", timeout=2)
+        assert b"workers" not in got
+        with pytest.raises(urllib.error.URLError) as e:
+            call(port, "/api/v1/broker", scheme="https",
+                 ctx=ssl.create_default_context())  # not our CA
+        assert isinstance(e.value.reason, ssl.SSLError)
+        assert "https://127.0.0.1:%d" % port in read_log(b)
+    finally:
+        b.stop()
+
+
+@pytest.mark.parametrize("lines,why", [
+    (["http_certfile /x.crt", "http_keyfile /x.key"], "need http_listener"),
+    (["http_listener 1", "http_certfile /x.crt"], "http_certfile and http_keyfile go together"),
+    (["http_listener {port}", "http_password_file /nonexistent/pw"], "http_password_file"),
+])
+def test_bad_http_configuration_is_refused(tmp_path, lines, why):
+    conf = tmp_path / "c.conf"
+    port = free_port()
+    conf.write_text("storage memory\n" + "\n".join(l.replace("{port}", str(port))
+                                                   for l in lines) + "\n")
+    r = subprocess.run([broker_binary(), "-c", str(conf)], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode != 0
+    assert why in r.stdout + r.stderr
