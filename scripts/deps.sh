@@ -4,10 +4,11 @@
 # Usage: scripts/deps.sh [build|test|bench|cluster]  (cluster: make run-cluster)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev libnats-dev libmicrohttpd-dev)
+build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev libnats-dev libmicrohttpd-dev
+            libpq-dev)
 test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 openssl python3 python3-pytest
            python3-prometheus-client
-           python3-paho-mqtt mosquitto-clients mosquitto nats-server)
+           python3-paho-mqtt mosquitto-clients mosquitto nats-server postgresql)
 
 bench_pkgs=(mosquitto gnuplot-nox valgrind)
 

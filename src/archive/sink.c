@@ -8,16 +8,22 @@
 
 static const struct archive_sink_ops *const sinks[] = {
         &archive_sqlite_ops,
+        &archive_pg_ops,
 };
+
+static bool is(const char *scheme, const char *url, size_t n)
+{
+	return scheme && strlen(scheme) == n && strncmp(url, scheme, n) == 0;
+}
 
 const struct archive_sink_ops *archive_sink_find(const char *url, char *err, size_t errlen)
 {
 	const char *colon = strchr(url, ':');
 	size_t n = colon ? (size_t)(colon - url) : 0;
 	for (size_t i = 0; colon && i < sizeof(sinks) / sizeof(sinks[0]); i++)
-		if (strlen(sinks[i]->scheme) == n && strncmp(url, sinks[i]->scheme, n) == 0)
+		if (is(sinks[i]->scheme, url, n) || is(sinks[i]->alias, url, n))
 			return sinks[i];
-	snprintf(err, errlen, "'%s': expected sqlite:PATH", url);
+	snprintf(err, errlen, "'%s': expected sqlite:PATH or postgresql://...", url);
 	return NULL;
 }
 

@@ -40,6 +40,7 @@ typedef enum tern_err (*archive_read_fn)(void *arg, const struct archive_record 
 
 struct archive_sink_ops {
 	const char *scheme; /* the URL's, before ':' */
+	const char *alias;  /* another scheme of the same sink, or NULL */
 	/* Checks the form of url (no I/O): TERN_E_CONFIG with the reason in
 	 * err when it cannot be used. */
 	TERN_MUST_CHECK enum tern_err (*check)(const char *url, char *err, size_t errlen);
@@ -67,6 +68,9 @@ struct archive_sink_ops {
 
 /* The SQLite sink: sqlite:PATH (sink_sqlite.c). */
 extern const struct archive_sink_ops archive_sqlite_ops;
+
+/* The PostgreSQL sink: postgresql://... or postgres://... (sink_pg.c). */
+extern const struct archive_sink_ops archive_pg_ops;
 
 /* The sink of url's scheme; NULL (with the reason in err) when no sink
  * has it. */

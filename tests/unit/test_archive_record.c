@@ -220,6 +220,14 @@ static void test_sink_urls_and_names(void **state)
 	(void)state;
 	char err[256];
 	assert_null(archive_sink_find("mysql://x", err, sizeof(err)));
+	assert_ptr_equal(archive_sink_find("postgresql://h/db", err, sizeof(err)), &archive_pg_ops);
+	assert_ptr_equal(archive_sink_find("postgres://h/db", err, sizeof(err)), &archive_pg_ops);
+	assert_int_equal(archive_pg_ops.check("postgresql://u:p@127.0.0.1:5432/db?sslmode=disable",
+	                                      err, sizeof(err)),
+	                 TERN_OK);
+	/* libpq's own parser refuses what it cannot read, with no I/O. */
+	assert_int_equal(archive_pg_ops.check("postgresql://h/db?nosuchoption=1", err, sizeof(err)),
+	                 TERN_E_CONFIG);
 	assert_null(archive_sink_find("no-scheme", err, sizeof(err)));
 	assert_int_equal(archive_sqlite_ops.check("sqlite:", err, sizeof(err)), TERN_E_CONFIG);
 	assert_int_equal(archive_sqlite_ops.check("sqlite:///var/x.db", err, sizeof(err)), TERN_OK);
