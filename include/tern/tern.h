@@ -115,6 +115,15 @@ struct tern_connect_opts {
 	bool tls_insecure;
 	const char *tls_server_name; /* name to send (SNI) and verify, or NULL: host */
 	bool tls_use_os_certs;       /* also trust the system store with cafile / capath */
+	/* The lowest TLS version offered, as OpenSSL numbers them: 0x0303
+	 * (TLS 1.2, also what 0 means) or 0x0304 (TLS 1.3 only); anything else
+	 * fails connect_start with TERN_E_INVALID. */
+	uint16_t tls_min_version;
+	/* One protocol name to offer by ALPN (RFC 7301), e.g. "mqtt" for a
+	 * port that also serves WebSockets, or NULL: none. A broker that
+	 * selects none is still accepted (OpenSSL leaves that to us, and
+	 * mosquitto's clients accept it too). */
+	const char *tls_alpn;
 
 	/* Announce a bridge: the protocol level carries bit 0x80, as
 	 * mosquitto's bridges send it with try_private (see struct

@@ -76,9 +76,12 @@
 #include "broker/bridge.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "broker/broker.h"
@@ -104,7 +107,14 @@ enum bridge_state {
 	BRIDGE_WAIT,       /* not connected; (re)start at restart_at */
 	BRIDGE_CONNECTING, /* connect_start done, no CONNACK yet */
 	BRIDGE_UP,         /* CONNACK accepted */
+	BRIDGE_IDLE,       /* lazy: stopped, the local session offline, queueing */
+	BRIDGE_DONE,       /* once: ended, never restarted */
 };
+
+/* How often a bridge on a secondary address tries the main one (mosquitto:
+ * every 5 s), and how long one such TCP connect may take. */
+#define PRIMARY_RETRY_MS 5000
+#define PRIMARY_PROBE_MS 2000
 
 /* A local acknowledgement waiting for bridge_run(). */
 struct local_ack {
@@ -142,6 +152,14 @@ struct bridge {
 	uint32_t sleep_ms; /* last back-off, for the jitter */
 	uint64_t rng;
 	bool private_refused; /* the remote refused try_private's bit */
+	size_t cur;           /* the address in use, or tried next */
+	/* A TCP connect to addresses[0] while on another one (not
+	 * round_robin): -1, or in progress since probe_started. */
+	int probe_fd;
+	uint64_t probe_at, probe_started;
+	bool leaving;          /* our DISCONNECT is on its way: no restart */
+	bool attached_once;    /* the local session was made this run */
+	uint64_t last_traffic; /* a PUBLISH forwarded, either way (lazy) */
 
 	bool local_ok;      /* the local session is attached through sink */
 	bool local_closing; /* the session let the sink go: detach in run */
@@ -165,6 +183,16 @@ static struct log *blog(const struct bridge *b)
 {
 	return &b->w->broker->log;
 }
+
+/* Stops a TCP connect to the main address, if one is under way. */
+static void probe_stop(struct bridge *b);
+
+/* Whether the bridge is on a secondary address and should go back to the
+ * main one when it can (several addresses, not round_robin). */
+static bool probing(const struct bridge *b);
+
+/* Ends the remote connection ourselves; see below. */
+static void remote_leave(struct bridge *b);
 
 /* ---- topics ---- */
 
@@ -302,7 +330,8 @@ static void subscribe_remote(struct bridge *b)
 			 * on a persistent remote session would keep feeding
 			 * us (mosquitto's bridge_attempt_unsubscribe, on by
 			 * default). */
-			unsub[nu++] = filters[i];
+			if (b->cfg->attempt_unsubscribe)
+				unsub[nu++] = filters[i];
 			continue;
 		}
 		entries[n++] = (struct tern_sub_entry){
@@ -343,16 +372,18 @@ static void on_connect(struct tern_client *c, void *ud, uint8_t reason, bool ses
 	}
 	b->state = BRIDGE_UP;
 	b->sleep_ms = 0;
+	b->last_traffic = b->w->now;
+	b->probe_at = b->w->now + PRIMARY_RETRY_MS;
 	log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s connected to %s:%u%s.", b->cfg->name,
-	          b->cfg->addresses[0].host, b->cfg->addresses[0].port,
+	          b->cfg->addresses[b->cur].host, b->cfg->addresses[b->cur].port,
 	          session_present ? " (session resumed)" : "");
 	subscribe_remote(b);
-	if (b->cfg->notifications) {
+	if (b->cfg->notifications && !b->cfg->notifications_local_only) {
 		struct tern_publish_args a = {.topic = b->note_topic,
 		                              .payload = "1",
 		                              .payload_len = 1,
 		                              .qos = 1,
-		                              .retain = true};
+		                              .retain = b->cfg->outgoing_retain};
 		uint16_t id = 0;
 		struct out_entry *e = calloc(1, sizeof(*e));
 		if (e && tern_client_publish(b->c, &a, &id) == TERN_OK &&
@@ -385,23 +416,52 @@ static uint64_t restart_delay_ms(struct bridge *b)
 static void on_disconnect(struct tern_client *c, void *ud, enum tern_err err, uint8_t reason,
                           const struct tern_props *props)
 {
-	(void)c;
 	(void)props;
 	struct bridge *b = ud;
 	/* libtern closed the socket, which took it out of epoll. */
 	b->fd = -1;
 	b->ev_mask = 0;
+	probe_stop(b);
 	bool was_up = b->state == BRIDGE_UP;
+	const struct bridge_address *a = &b->cfg->addresses[b->cur];
+	if (b->leaving) {
+		/* Our own DISCONNECT (a lazy bridge gone idle, or a move back
+		 * to the main address): run_one() says what comes next. */
+		b->leaving = false;
+		if (b->state != BRIDGE_IDLE) {
+			b->state = BRIDGE_WAIT;
+			b->restart_at = b->w->now;
+		}
+		return;
+	}
+	if (was_up)
+		notify_local(b, false);
+	if (b->cfg->start_type == BRIDGE_START_ONCE) {
+		b->state = BRIDGE_DONE;
+		log_write(blog(b), LOG_TYPE_NOTICE,
+		          "Bridge %s: connection to %s:%u %s (%s%s%s); start_type once: not "
+		          "restarted.",
+		          b->cfg->name, a->host, a->port, was_up ? "lost" : "failed",
+		          tern_strerror(err), reason ? ", " : "",
+		          reason ? tern_reason_string(reason, false) : "");
+		return;
+	}
 	b->state = BRIDGE_WAIT;
 	uint64_t delay = restart_delay_ms(b);
 	b->restart_at = b->w->now + delay;
+	/* The next address is tried next (mosquitto: after every failure,
+	 * round_robin or not; without it the main one is probed from then
+	 * on, see probe_run()). */
+	b->cur = (b->cur + 1) % b->cfg->n_addresses;
 	log_write(blog(b), LOG_TYPE_NOTICE,
-	          "Bridge %s: connection to %s:%u %s (%s%s%s); restarting in %llu ms.",
-	          b->cfg->name, b->cfg->addresses[0].host, b->cfg->addresses[0].port,
-	          was_up ? "lost" : "failed", tern_strerror(err), reason ? ", " : "",
-	          reason ? tern_reason_string(reason, false) : "", (unsigned long long)delay);
-	if (was_up)
-		notify_local(b, false);
+	          "Bridge %s: connection to %s:%u %s (%s%s%s); restarting in %llu ms with %s:%u.",
+	          b->cfg->name, a->host, a->port, was_up ? "lost" : "failed", tern_strerror(err),
+	          reason || err == TERN_E_TLS ? ": " : "",
+	          reason              ? tern_reason_string(reason, false)
+	          : err == TERN_E_TLS ? tern_client_tls_error(c)
+	                              : "",
+	          (unsigned long long)delay, b->cfg->addresses[b->cur].host,
+	          b->cfg->addresses[b->cur].port);
 }
 
 static void on_message(struct tern_client *c, void *ud, const struct tern_message *m)
@@ -442,6 +502,7 @@ static void on_message(struct tern_client *c, void *ud, const struct tern_messag
 	        ~(TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS) | TERN_PROP_BIT(TERN_PROP_SUBSCRIPTION_ID));
 	pub.props.n_sub_ids = 0;
 	b->forwarded_in++;
+	b->last_traffic = b->w->now;
 	/* Answers through the sink: the PUBACK / PUBREC goes to the remote
 	 * once the local side has the message. */
 	handle_publish(&b->sink, b->sink.session, &pub);
@@ -515,6 +576,23 @@ static const struct tern_callbacks remote_cb = {
         .on_pubrel = on_pubrel,
 };
 
+/* The bytes of the PUBLISH a would be on the remote connection (a packet
+ * id taken for QoS 1/2), for bridge_max_packet_size. */
+static size_t publish_size(const struct bridge *b, const struct tern_publish_args *a)
+{
+	struct tern_packet p = {.type = TERN_PUBLISH};
+	p.u.publish = (struct tern_publish){
+	        .qos = a->qos,
+	        .retain = a->retain,
+	        .topic = {(const uint8_t *)a->topic, (uint32_t)strlen(a->topic)},
+	        .packet_id = a->qos ? 1 : 0,
+	        .payload = {a->payload, (uint32_t)a->payload_len},
+	};
+	if (a->props)
+		p.u.publish.props = *a->props;
+	return tern_packet_size(&p, b->cfg->protocol_version);
+}
+
 static enum tern_err out_send(struct bridge *b, struct out_entry *e)
 {
 	struct msg *m = e->msg;
@@ -557,9 +635,15 @@ static enum tern_err out_send(struct bridge *b, struct out_entry *e)
 	        .payload = m->payload.data,
 	        .payload_len = m->payload.len,
 	        .qos = e->qos,
-	        .retain = e->retain,
+	        /* bridge_outgoing_retain false: for remotes without retained
+	         * messages that a 3.1.1 CONNACK cannot say so. */
+	        .retain = e->retain && b->cfg->outgoing_retain,
 	        .props = &pr,
 	};
+	if (b->cfg->max_packet_size && publish_size(b, &a) > b->cfg->max_packet_size) {
+		free(topic);
+		return TERN_E_TOO_LARGE;
+	}
 	uint16_t id = 0;
 	enum tern_err err = tern_client_publish(b->c, &a, &id);
 	free(topic);
@@ -645,6 +729,7 @@ static TERN_MUST_CHECK enum tern_err sink_b_send_publish(struct sink *k, const s
 	e->msg = msg_ref(d->msg);
 	enum tern_err err = out_send(b, e);
 	if (err == TERN_OK) {
+		b->last_traffic = b->w->now;
 		if (d->qos == 0) {
 			b->forwarded_out++;
 			out_entry_free(e);
@@ -762,12 +847,32 @@ static void local_attach(struct bridge *b)
 	struct tern_packet p = {.type = TERN_CONNECT};
 	struct tern_connect *cn = &p.u.connect;
 	cn->version = TERN_V5; /* No Local and reason codes on the local side */
-	cn->clean_start = b->local_cleansession;
+	bool lazy = b->cfg->start_type == BRIDGE_START_LAZY;
+	/* A lazy bridge's session goes offline whenever the bridge stops, to
+	 * queue what it is to forward until the threshold starts it again:
+	 * it is kept then, and started clean (local_cleansession) only once
+	 * per run of ternd, as the session of any other bridge is. */
+	cn->clean_start = b->local_cleansession && !b->attached_once;
 	cn->client_id =
 	        (struct tern_bytes){(const uint8_t *)b->local_id, (uint32_t)strlen(b->local_id)};
 	cn->props.present = TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY);
-	cn->props.session_expiry = b->local_cleansession ? 0 : UINT32_MAX;
+	cn->props.session_expiry = b->local_cleansession && !lazy ? 0 : UINT32_MAX;
+	if (b->cfg->local_username[0]) {
+		/* mosquitto's local_username: the local session's username
+		 * (logs, $SYS); the bridge is the broker's own, so neither
+		 * the password file nor the ACL is asked (sink_b_authenticate). */
+		cn->has_username = true;
+		cn->username = (struct tern_bytes){(const uint8_t *)b->cfg->local_username,
+		                                   (uint32_t)strlen(b->cfg->local_username)};
+		if (b->cfg->has_local_password) {
+			cn->has_password = true;
+			cn->password =
+			        (struct tern_bytes){(const uint8_t *)b->cfg->local_password,
+			                            (uint32_t)strlen(b->cfg->local_password)};
+		}
+	}
 	handle_connect(w, &b->sink, cn);
+	b->attached_once = true;
 	if (!b->local_ok || !b->sink.session) {
 		b->local_ok = false;
 		return;
@@ -838,8 +943,9 @@ static TERN_MUST_CHECK enum tern_err remote_start(struct bridge *b)
 	const struct bridge_cfg *cfg = b->cfg;
 	struct tern_connect_opts o;
 	tern_connect_opts_init(&o);
-	o.host = cfg->addresses[0].host;
-	o.port = cfg->addresses[0].port;
+	o.host = cfg->addresses[b->cur].host;
+	o.port = cfg->addresses[b->cur].port;
+	o.bind_address = cfg->bind_address[0] ? cfg->bind_address : NULL;
 	o.version = cfg->protocol_version;
 	o.client_id = b->remote_id;
 	o.clean_start = cfg->cleansession;
@@ -857,17 +963,44 @@ static TERN_MUST_CHECK enum tern_err remote_start(struct bridge *b)
 	o.bridge = cfg->try_private && cfg->protocol_version != TERN_V5 && !b->private_refused;
 	o.manual_ack = true;
 	struct tern_props props = {0};
-	if (cfg->protocol_version == TERN_V5 && !cfg->cleansession) {
-		/* A v5 session lasts only as long as its expiry interval: the
-		 * remote keeps ours, as a 3.1.1 one with clean session false. */
-		props.present |= TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY);
-		props.session_expiry = UINT32_MAX;
+	if (cfg->protocol_version == TERN_V5) {
+		if (cfg->has_session_expiry) {
+			/* 0, the protocol's default, is not sent (as mosquitto). */
+			if (cfg->session_expiry)
+				props.present |= TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY);
+			props.session_expiry = cfg->session_expiry;
+		} else if (!cfg->cleansession) {
+			/* A v5 session lasts only as long as its expiry
+			 * interval: the remote keeps ours, as a 3.1.1 one with
+			 * clean session false. */
+			props.present |= TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY);
+			props.session_expiry = UINT32_MAX;
+		}
+		/* What the remote may send us unacknowledged: the local
+		 * session takes it in before we acknowledge there. */
+		uint32_t rm = cfg->receive_maximum ? cfg->receive_maximum
+		                                   : b->w->broker->cfg.max_inflight_messages;
+		if (rm && rm < 65535) {
+			props.present |= TERN_PROP_BIT(TERN_PROP_RECEIVE_MAXIMUM);
+			props.receive_maximum = (uint16_t)rm;
+		}
 	}
 	o.props = &props;
-	struct tern_will will = {
-	        .topic = b->note_topic, .payload = "0", .payload_len = 1, .qos = 1, .retain = true};
-	if (cfg->notifications)
+	struct tern_will will = {.topic = b->note_topic,
+	                         .payload = "0",
+	                         .payload_len = 1,
+	                         .qos = 1,
+	                         .retain = cfg->outgoing_retain};
+	if (cfg->notifications && !cfg->notifications_local_only)
 		o.will = &will;
+	o.tls_cafile = cfg->tls_cafile[0] ? cfg->tls_cafile : NULL;
+	o.tls_capath = cfg->tls_capath[0] ? cfg->tls_capath : NULL;
+	o.tls_certfile = cfg->tls_certfile[0] ? cfg->tls_certfile : NULL;
+	o.tls_keyfile = cfg->tls_keyfile[0] ? cfg->tls_keyfile : NULL;
+	o.tls_use_os_certs = cfg->tls_use_os_certs;
+	o.tls_insecure = cfg->tls_insecure;
+	o.tls_min_version = cfg->tls_version;
+	o.tls_alpn = cfg->tls_alpn[0] ? cfg->tls_alpn : NULL;
 	log_write(blog(b), LOG_TYPE_NOTICE, "Connecting bridge %s (%s:%u)", cfg->name, o.host,
 	          o.port);
 	b->state = BRIDGE_CONNECTING;
@@ -881,8 +1014,9 @@ static void bridge_start(struct bridge *b)
 	if (err && err != TERN_E_SYS) {
 		/* The options themselves are wrong (TLS files, ...): libtern
 		 * holds none, so nothing can be queued for the remote yet. */
-		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: cannot connect: %s",
-		          b->cfg->name, tern_strerror(err));
+		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: cannot connect: %s%s%s",
+		          b->cfg->name, tern_strerror(err), err == TERN_E_TLS ? ": " : "",
+		          err == TERN_E_TLS ? tern_client_tls_error(b->c) : "");
 		b->state = BRIDGE_WAIT;
 		b->restart_at = b->w->now + restart_delay_ms(b);
 		return;
@@ -890,10 +1024,13 @@ static void bridge_start(struct bridge *b)
 	if (err) {
 		/* No socket, or the name did not resolve: the options are
 		 * kept, so the local side can start and queue. */
-		b->state = BRIDGE_WAIT;
+		int e = errno;
+		b->state = b->cfg->start_type == BRIDGE_START_ONCE ? BRIDGE_DONE : BRIDGE_WAIT;
 		b->restart_at = b->w->now + restart_delay_ms(b);
-		log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s: cannot connect (%s): %s",
-		          b->cfg->name, tern_strerror(err), strerror(errno));
+		log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s: cannot connect to %s:%u (%s): %s",
+		          b->cfg->name, b->cfg->addresses[b->cur].host,
+		          b->cfg->addresses[b->cur].port, tern_strerror(err), strerror(e));
+		b->cur = (b->cur + 1) % b->cfg->n_addresses;
 	}
 	/* The local side after the remote's options are in libtern: a
 	 * resumed session resends its in-flight messages at once. */
@@ -936,6 +1073,7 @@ static void bridge_free(struct bridge *b)
 {
 	if (!b)
 		return;
+	probe_stop(b);
 	local_detach(b);
 	if (b->fd >= 0)
 		epoll_ctl(b->w->epfd, EPOLL_CTL_DEL, b->fd, NULL);
@@ -958,6 +1096,7 @@ static struct bridge *bridge_new(struct worker *w, const struct bridge_cfg *cfg)
 	b->w = w;
 	b->cfg = cfg;
 	b->fd = -1;
+	b->probe_fd = -1;
 	b->rng = (uint64_t)(uintptr_t)b ^ 0x9e3779b97f4a7c15ull;
 	char host[256] = "localhost";
 	if (gethostname(host, sizeof(host)) != 0)
@@ -969,13 +1108,17 @@ static struct bridge *bridge_new(struct worker *w, const struct bridge_cfg *cfg)
 		snprintf(b->remote_id, sizeof(b->remote_id), "%s", cfg->remote_clientid);
 	else
 		snprintf(b->remote_id, sizeof(b->remote_id), "%s.%s", host, cfg->name);
-	snprintf(b->local_id, sizeof(b->local_id), "local.%s", b->remote_id);
+	if (cfg->local_clientid[0])
+		snprintf(b->local_id, sizeof(b->local_id), "%s", cfg->local_clientid);
+	else
+		snprintf(b->local_id, sizeof(b->local_id), "local.%s", b->remote_id);
 	if (cfg->notification_topic[0])
 		snprintf(b->note_topic, sizeof(b->note_topic), "%s", cfg->notification_topic);
 	else
 		snprintf(b->note_topic, sizeof(b->note_topic), "$SYS/broker/connection/%s/state",
 		         b->remote_id);
-	b->local_cleansession = cfg->cleansession;
+	b->local_cleansession =
+	        cfg->local_cleansession < 0 ? cfg->cleansession : cfg->local_cleansession != 0;
 	if (tern_client_new(&b->c, &remote_cb, b)) {
 		free(b);
 		return NULL;
@@ -1048,18 +1191,166 @@ int bridge_timeout_ms(const struct worker *w)
 			next = b->restart_at;
 		if (b->step_at && b->step_at < next)
 			next = b->step_at;
+		if (b->state == BRIDGE_UP && probing(b) && b->probe_at < next)
+			next = b->probe_at;
+		if (b->state == BRIDGE_UP && b->cfg->start_type == BRIDGE_START_LAZY) {
+			uint64_t idle = b->last_traffic + (uint64_t)b->cfg->idle_timeout * 1000u;
+			if (idle < next)
+				next = idle;
+		}
 	}
 	if (next == UINT64_MAX)
 		return -1;
 	return next <= w->now ? 0 : (int)(next - w->now < 60000 ? next - w->now : 60000);
 }
 
+/* ---- back to the main address (several addresses, not round_robin) ---- */
+
+static bool probing(const struct bridge *b)
+{
+	return !b->cfg->round_robin && b->cfg->n_addresses > 1 && b->cur != 0;
+}
+
+static void probe_stop(struct bridge *b)
+{
+	if (b->probe_fd >= 0)
+		close(b->probe_fd);
+	b->probe_fd = -1;
+}
+
+/* Starts a non-blocking TCP connect to the main address; its outcome is
+ * read by probe_run() without epoll (a poll of the one fd, at most every
+ * PRIMARY_PROBE_MS / 4), as mosquitto reads its own. */
+static void probe_start(struct bridge *b)
+{
+	const struct bridge_address *a = &b->cfg->addresses[0];
+	char port[8];
+	snprintf(port, sizeof(port), "%u", a->port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(a->host, port, &hints, &res) != 0 || !res)
+		return;
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	b->probe_fd = fd;
+	b->probe_started = b->w->now;
+}
+
+/*
+ * While on a secondary address: every PRIMARY_RETRY_MS, whether the main
+ * one takes a TCP connection. When it does, the bridge leaves the
+ * secondary (its "0" there first, as its will would say) and connects to
+ * the main one at once. It leaves only while nothing of ours is in flight
+ * there, so that no QoS 1/2 message is left with a broker we no longer
+ * talk to.
+ */
+static void probe_run(struct bridge *b)
+{
+	uint64_t now = b->w->now;
+	if (b->probe_fd < 0) {
+		if (now >= b->probe_at) {
+			probe_start(b);
+			b->probe_at = now + PRIMARY_PROBE_MS / 4;
+			if (b->probe_fd < 0)
+				b->probe_at = now + PRIMARY_RETRY_MS;
+		}
+		return;
+	}
+	if (now < b->probe_at)
+		return;
+	struct pollfd pfd = {.fd = b->probe_fd, .events = POLLOUT};
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	bool ready = poll(&pfd, 1, 0) == 1;
+	if (!ready && now - b->probe_started < PRIMARY_PROBE_MS) {
+		b->probe_at = now + PRIMARY_PROBE_MS / 4;
+		return;
+	}
+	bool ok = ready && getsockopt(b->probe_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+	          soerr == 0;
+	probe_stop(b);
+	b->probe_at = now + PRIMARY_RETRY_MS;
+	if (!ok || tern_client_pending(b->c) || b->out.count)
+		return;
+	log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s: %s:%u is back; leaving %s:%u for it.",
+	          b->cfg->name, b->cfg->addresses[0].host, b->cfg->addresses[0].port,
+	          b->cfg->addresses[b->cur].host, b->cfg->addresses[b->cur].port);
+	remote_leave(b);
+	b->cur = 0;
+}
+
+/* ---- lazy start ---- */
+
+/* Messages the offline local session of a lazy bridge holds for the
+ * remote: queued and in flight, what mosquitto counts against threshold. */
+static uint64_t lazy_held(struct bridge *b)
+{
+	struct session *s = session_find(b->w, (const uint8_t *)b->local_id, strlen(b->local_id));
+	return s ? session_held(s) : 0;
+}
+
+/* Ends the remote connection with DISCONNECT (no will), after a "0" of our
+ * own where the will would have said it; on_disconnect() then leaves the
+ * restart to run_one(). */
+static void remote_leave(struct bridge *b)
+{
+	if (b->cfg->notifications && !b->cfg->notifications_local_only) {
+		struct tern_publish_args a = {.topic = b->note_topic,
+		                              .payload = "0",
+		                              .payload_len = 1,
+		                              .qos = 0,
+		                              .retain = b->cfg->outgoing_retain};
+		enum tern_err e = tern_client_publish(b->c, &a, NULL);
+		(void)e; /* the remote then keeps "1": what a lost connection leaves too */
+	}
+	b->leaving = true;
+	if (tern_client_disconnect(b->c, 0, NULL) != TERN_OK)
+		b->leaving = false;
+	step(b);
+}
+
+/* A lazy bridge that forwarded nothing for idle_timeout stops: remote
+ * connection closed, local session offline (so it queues), both started
+ * again by the threshold. Not while something is in flight. */
+static bool lazy_idle(struct bridge *b)
+{
+	uint64_t idle_ms = (uint64_t)b->cfg->idle_timeout * 1000u;
+	if (b->w->now < b->last_traffic + idle_ms || tern_client_pending(b->c) || b->out.count ||
+	    b->n_acks)
+		return false;
+	log_write(blog(b), LOG_TYPE_NOTICE,
+	          "Bridge %s: idle for %u s (idle_timeout); stopping until %u messages wait.",
+	          b->cfg->name, b->cfg->idle_timeout, b->cfg->threshold);
+	remote_leave(b);
+	notify_local(b, false);
+	local_detach(b);
+	b->state = BRIDGE_IDLE;
+	b->step_at = 0;
+	return true;
+}
+
+/* The local session of a lazy bridge at start: made (clean or resumed,
+ * subscribed), then offline at once, to queue. */
+static void lazy_init(struct bridge *b)
+{
+	notify_local(b, false); /* the state at start */
+	local_attach(b);
+	local_detach(b);
+	b->state = BRIDGE_IDLE;
+}
+
 static void run_one(struct bridge *b)
 {
 	uint64_t now = b->w->now;
+	bool lazy = b->cfg->start_type == BRIDGE_START_LAZY;
 	if (b->local_closing) {
 		/* The session was taken away: both sides start again later. */
 		local_detach(b);
+		probe_stop(b);
 		if (b->fd >= 0)
 			epoll_ctl(b->w->epfd, EPOLL_CTL_DEL, b->fd, NULL);
 		b->fd = -1;
@@ -1077,11 +1368,24 @@ static void run_one(struct bridge *b)
 			if (was_up)
 				notify_local(b, false);
 		}
-		b->state = BRIDGE_WAIT;
+		b->leaving = false;
+		b->state = b->cfg->start_type == BRIDGE_START_ONCE ? BRIDGE_DONE : BRIDGE_WAIT;
 		b->step_at = 0;
 		b->restart_at = now + restart_delay_ms(b);
 	}
-	if (b->state == BRIDGE_WAIT && now >= b->restart_at) {
+	if (lazy && !b->attached_once) {
+		lazy_init(b);
+	} else if (b->state == BRIDGE_IDLE) {
+		uint64_t held = lazy_held(b);
+		if (held >= b->cfg->threshold) {
+			log_write(blog(b), LOG_TYPE_NOTICE,
+			          "Bridge %s: %llu messages wait (threshold %u); starting.",
+			          b->cfg->name, (unsigned long long)held, b->cfg->threshold);
+			b->sleep_ms = 0;
+			bridge_start(b);
+			step(b);
+		}
+	} else if (b->state == BRIDGE_WAIT && now >= b->restart_at) {
 		if (!b->sink.session && b->restart_at == 0)
 			notify_local(b, false); /* the state at start */
 		bridge_start(b);
@@ -1089,6 +1393,10 @@ static void run_one(struct bridge *b)
 	} else if (b->step_at && now >= b->step_at) {
 		step(b);
 	}
+	if (b->state == BRIDGE_UP && lazy && lazy_idle(b))
+		return;
+	if (b->state == BRIDGE_UP && probing(b))
+		probe_run(b);
 	acks_run(b);
 }
 

@@ -82,26 +82,15 @@ static bool has_wildcard(const char *s)
 	return strchr(s, '+') || strchr(s, '#');
 }
 
-/* address host[:port] [host[:port]]... : only one address so far; an IPv6
- * address needs its port (mosquitto splits at the last colon). */
-static TERN_MUST_CHECK enum tern_err set_address(struct bridge_cfg *br, const char *key,
-                                                 const char *const *arg, int n, char *why,
-                                                 size_t len)
+/* One host[:port] word into a; an IPv6 address needs its port (mosquitto
+ * splits at the last colon), and may be written in brackets. */
+static TERN_MUST_CHECK enum tern_err parse_address(struct bridge_address *a, const char *key,
+                                                   const char *word, char *why, size_t len)
 {
-	if (n < 1)
-		return why_fail(why, len, "%s: expected host[:port]", key);
-	if (n > 1)
-		return why_fail(why, len,
-		                "%s: several addresses (failover, round_robin) are not "
-		                "supported yet",
-		                key);
-	if (br->n_addresses == MAX_BRIDGE_ADDRESSES)
-		return why_fail(why, len, "%s: more than %d addresses", key, MAX_BRIDGE_ADDRESSES);
-	struct bridge_address *a = &br->addresses[br->n_addresses];
-	const char *colon = strrchr(arg[0], ':');
-	size_t hlen = colon ? (size_t)(colon - arg[0]) : strlen(arg[0]);
+	const char *colon = strrchr(word, ':');
+	size_t hlen = colon ? (size_t)(colon - word) : strlen(word);
 	if (hlen == 0 || hlen >= sizeof(a->host))
-		return why_fail(why, len, "%s: bad host in '%s'", key, arg[0]);
+		return why_fail(why, len, "%s: bad host in '%s'", key, word);
 	a->port = BRIDGE_DEFAULT_PORT;
 	if (colon) {
 		uint64_t port = 0;
@@ -110,14 +99,34 @@ static TERN_MUST_CHECK enum tern_err set_address(struct bridge_cfg *br, const ch
 			return err;
 		a->port = (uint16_t)port;
 	}
-	memcpy(a->host, arg[0], hlen);
+	memcpy(a->host, word, hlen);
 	a->host[hlen] = '\0';
 	/* "[::1]:1883": the brackets are not part of the address. */
 	if (a->host[0] == '[' && hlen > 2 && a->host[hlen - 1] == ']') {
 		memmove(a->host, a->host + 1, hlen - 2);
 		a->host[hlen - 2] = '\0';
 	}
-	br->n_addresses++;
+	return TERN_OK;
+}
+
+/* address host[:port] [host[:port]]...: each line adds its addresses, in
+ * order; the first is the main one unless round_robin (bridge.c). */
+static TERN_MUST_CHECK enum tern_err set_address(struct bridge_cfg *br, const char *key,
+                                                 const char *const *arg, int n, char *why,
+                                                 size_t len)
+{
+	if (n < 1)
+		return why_fail(why, len, "%s: expected host[:port]", key);
+	for (int i = 0; i < n; i++) {
+		if (br->n_addresses == MAX_BRIDGE_ADDRESSES)
+			return why_fail(why, len, "%s: more than %d addresses", key,
+			                MAX_BRIDGE_ADDRESSES);
+		enum tern_err err =
+		        parse_address(&br->addresses[br->n_addresses], key, arg[i], why, len);
+		if (err)
+			return err;
+		br->n_addresses++;
+	}
 	return TERN_OK;
 }
 
@@ -236,22 +245,208 @@ static TERN_MUST_CHECK enum tern_err open_connection(struct bridge_cfg *bridges,
 	br->restart_base = BRIDGE_RESTART_BASE_S;
 	br->restart_cap = BRIDGE_RESTART_CAP_S;
 	br->notifications = true;
+	br->threshold = BRIDGE_THRESHOLD;
+	br->idle_timeout = BRIDGE_IDLE_TIMEOUT_S;
+	br->local_cleansession = -1;
+	br->attempt_unsubscribe = true;
+	br->outgoing_retain = true;
 	(*n_bridges)++;
 	return TERN_OK;
+}
+
+/* start_type automatic|lazy|once. */
+static TERN_MUST_CHECK enum tern_err set_start_type(struct bridge_cfg *br, const char *key,
+                                                    const char *v, char *why, size_t len)
+{
+	if (strcmp(v, "automatic") == 0)
+		br->start_type = BRIDGE_START_AUTOMATIC;
+	else if (strcmp(v, "lazy") == 0)
+		br->start_type = BRIDGE_START_LAZY;
+	else if (strcmp(v, "once") == 0)
+		br->start_type = BRIDGE_START_ONCE;
+	else
+		return why_fail(why, len, "%s: expected automatic, lazy or once", key);
+	return TERN_OK;
+}
+
+/* bridge_tls_version: the lowest version offered, as mosquitto's bridges
+ * take it; libtern offers nothing below TLS 1.2. */
+static TERN_MUST_CHECK enum tern_err set_tls_version(struct bridge_cfg *br, const char *key,
+                                                     const char *v, char *why, size_t len)
+{
+	if (strcmp(v, "tlsv1.2") == 0)
+		br->tls_version = 0x0303;
+	else if (strcmp(v, "tlsv1.3") == 0)
+		br->tls_version = 0x0304;
+	else if (strcmp(v, "tlsv1.1") == 0 || strcmp(v, "tlsv1") == 0)
+		return why_fail(why, len,
+		                "%s: %s is not offered (TLS 1.2 is ternd's minimum, as it is "
+		                "for its listeners)",
+		                key, v);
+	else
+		return why_fail(why, len, "%s: expected tlsv1.2 or tlsv1.3", key);
+	return TERN_OK;
+}
+
+/* The single-valued directives of mosquitto 1.x / 2.x added after the
+ * first part, one value each (checked by the caller). */
+static TERN_MUST_CHECK enum tern_err set_more(struct bridge_cfg *br, const char *key, const char *v,
+                                              char *why, size_t len)
+{
+	uint64_t num = 0;
+	enum tern_err err;
+	bool b = false;
+	if (strcmp(key, "notifications_local_only") == 0)
+		return parse_bool(key, v, &br->notifications_local_only, why, len);
+	if (strcmp(key, "round_robin") == 0)
+		return parse_bool(key, v, &br->round_robin, why, len);
+	if (strcmp(key, "bridge_attempt_unsubscribe") == 0)
+		return parse_bool(key, v, &br->attempt_unsubscribe, why, len);
+	if (strcmp(key, "bridge_outgoing_retain") == 0)
+		return parse_bool(key, v, &br->outgoing_retain, why, len);
+	if (strcmp(key, "bridge_insecure") == 0)
+		return parse_bool(key, v, &br->tls_insecure, why, len);
+	if (strcmp(key, "bridge_tls_use_os_certs") == 0)
+		return parse_bool(key, v, &br->tls_use_os_certs, why, len);
+	if (strcmp(key, "local_cleansession") == 0) {
+		if ((err = parse_bool(key, v, &b, why, len)))
+			return err;
+		br->local_cleansession = b;
+		return TERN_OK;
+	}
+	if (strcmp(key, "start_type") == 0)
+		return set_start_type(br, key, v, why, len);
+	if (strcmp(key, "threshold") == 0) {
+		if ((err = parse_num(key, v, 1, UINT32_MAX, &num, why, len)))
+			return err;
+		br->threshold = (uint32_t)num;
+		return TERN_OK;
+	}
+	if (strcmp(key, "idle_timeout") == 0) {
+		if ((err = parse_num(key, v, 1, 86400 * 365, &num, why, len)))
+			return err;
+		br->idle_timeout = (uint32_t)num;
+		return TERN_OK;
+	}
+	if (strcmp(key, "bridge_max_packet_size") == 0) {
+		/* 0: none; else at least a PUBLISH's fixed header and a topic. */
+		if ((err = parse_num(key, v, 0, 268435460, &num, why, len)))
+			return err;
+		if (num && num < 5)
+			return why_fail(why, len, "%s: 0, or 5 bytes or more", key);
+		br->max_packet_size = (uint32_t)num;
+		return TERN_OK;
+	}
+	if (strcmp(key, "bridge_receive_maximum") == 0) {
+		if ((err = parse_num(key, v, 1, 65535, &num, why, len)))
+			return err;
+		br->receive_maximum = (uint16_t)num;
+		return TERN_OK;
+	}
+	if (strcmp(key, "bridge_session_expiry_interval") == 0) {
+		if ((err = parse_num(key, v, 0, UINT32_MAX, &num, why, len)))
+			return err;
+		br->has_session_expiry = true;
+		br->session_expiry = (uint32_t)num;
+		return TERN_OK;
+	}
+	if (strcmp(key, "local_clientid") == 0) {
+		if ((err = copy_word(key, v, br->local_clientid, sizeof(br->local_clientid), false,
+		                     why, len)))
+			return err;
+		if (!tern_utf8_name_valid((const uint8_t *)v, strlen(v)))
+			return why_fail(why, len, "%s: not valid UTF-8", key);
+		return TERN_OK;
+	}
+	if (strcmp(key, "local_username") == 0)
+		return copy_word(key, v, br->local_username, sizeof(br->local_username), false, why,
+		                 len);
+	if (strcmp(key, "local_password") == 0) {
+		br->has_local_password = true;
+		return copy_word(key, v, br->local_password, sizeof(br->local_password), true, why,
+		                 len);
+	}
+	if (strcmp(key, "bridge_bind_address") == 0)
+		return copy_word(key, v, br->bind_address, sizeof(br->bind_address), false, why,
+		                 len);
+	if (strcmp(key, "bridge_cafile") == 0)
+		return copy_word(key, v, br->tls_cafile, sizeof(br->tls_cafile), false, why, len);
+	if (strcmp(key, "bridge_capath") == 0)
+		return copy_word(key, v, br->tls_capath, sizeof(br->tls_capath), false, why, len);
+	if (strcmp(key, "bridge_certfile") == 0)
+		return copy_word(key, v, br->tls_certfile, sizeof(br->tls_certfile), false, why,
+		                 len);
+	if (strcmp(key, "bridge_keyfile") == 0)
+		return copy_word(key, v, br->tls_keyfile, sizeof(br->tls_keyfile), false, why, len);
+	if (strcmp(key, "bridge_alpn") == 0)
+		return copy_word(key, v, br->tls_alpn, sizeof(br->tls_alpn), false, why, len);
+	if (strcmp(key, "bridge_tls_version") == 0)
+		return set_tls_version(br, key, v, why, len);
+	if (strcmp(key, "bridge_require_ocsp") == 0) {
+		if ((err = parse_bool(key, v, &b, why, len)))
+			return err;
+		if (b)
+			return why_fail(why, len,
+			                "%s: ternd's bridges do not check OCSP stapling; a "
+			                "revoked remote certificate is refused only through "
+			                "the CA's own short-lived certificates",
+			                key);
+		return TERN_OK;
+	}
+	if (strcmp(key, "bridge_identity") == 0 || strcmp(key, "bridge_psk") == 0)
+		return why_fail(why, len,
+		                "%s: TLS-PSK bridges are not supported; use bridge_cafile "
+		                "(and bridge_certfile / bridge_keyfile) for certificate TLS",
+		                key);
+	return why_fail(why, len, "%s: not handled", key);
 }
 
 enum tern_err config_bridge_apply(struct bridge_cfg *bridges, size_t *n_bridges, const char *key,
                                   const char *const *arg, int n, char *why, size_t whylen)
 {
 	static const char *const names[] = {
-	        "address",         "addresses",
-	        "topic",           "bridge_protocol_version",
-	        "cleansession",    "keepalive_interval",
-	        "remote_clientid", "clientid",
-	        "remote_username", "username",
-	        "remote_password", "password",
-	        "try_private",     "restart_timeout",
-	        "notifications",   "notification_topic",
+	        "address",
+	        "addresses",
+	        "topic",
+	        "bridge_protocol_version",
+	        "cleansession",
+	        "keepalive_interval",
+	        "remote_clientid",
+	        "clientid",
+	        "remote_username",
+	        "username",
+	        "remote_password",
+	        "password",
+	        "try_private",
+	        "restart_timeout",
+	        "notifications",
+	        "notification_topic",
+	        "notifications_local_only",
+	        "round_robin",
+	        "start_type",
+	        "threshold",
+	        "idle_timeout",
+	        "local_clientid",
+	        "local_username",
+	        "local_password",
+	        "local_cleansession",
+	        "bridge_attempt_unsubscribe",
+	        "bridge_outgoing_retain",
+	        "bridge_max_packet_size",
+	        "bridge_bind_address",
+	        "bridge_receive_maximum",
+	        "bridge_session_expiry_interval",
+	        "bridge_cafile",
+	        "bridge_capath",
+	        "bridge_certfile",
+	        "bridge_keyfile",
+	        "bridge_insecure",
+	        "bridge_tls_version",
+	        "bridge_alpn",
+	        "bridge_tls_use_os_certs",
+	        "bridge_require_ocsp",
+	        "bridge_identity",
+	        "bridge_psk",
 	};
 	if (strcmp(key, "connection") == 0)
 		return open_connection(bridges, n_bridges, key, arg, n, why, whylen);
@@ -308,7 +503,7 @@ enum tern_err config_bridge_apply(struct bridge_cfg *bridges, size_t *n_bridges,
 			return why_fail(why, whylen, "%s: not a valid topic name", key);
 		return TERN_OK;
 	}
-	return why_fail(why, whylen, "%s: not handled", key);
+	return set_more(br, key, arg[0], why, whylen);
 }
 
 enum tern_err config_bridge_check(const struct bridge_cfg *bridges, size_t n, char *err,
@@ -323,6 +518,21 @@ enum tern_err config_bridge_check(const struct bridge_cfg *bridges, size_t n, ch
 		if (br->has_remote_password && !br->remote_username[0])
 			return why_fail(err, errlen,
 			                "connection %s: remote_password needs remote_username",
+			                br->name);
+		if (br->has_local_password && !br->local_username[0])
+			return why_fail(err, errlen,
+			                "connection %s: local_password needs local_username",
+			                br->name);
+		if (!!br->tls_certfile[0] != !!br->tls_keyfile[0])
+			return why_fail(err, errlen,
+			                "connection %s: bridge_certfile and bridge_keyfile go "
+			                "together",
+			                br->name);
+		if (br->tls_certfile[0] && !br->tls_cafile[0] && !br->tls_capath[0] &&
+		    !br->tls_use_os_certs)
+			return why_fail(err, errlen,
+			                "connection %s: bridge_certfile needs bridge_cafile, "
+			                "bridge_capath or bridge_tls_use_os_certs",
 			                br->name);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(bridges[j].name, br->name) == 0)

@@ -28,7 +28,17 @@
 #define BRIDGE_RESTART_BASE_S 5
 #define BRIDGE_RESTART_CAP_S  30
 
+#define BRIDGE_THRESHOLD      10 /* lazy start: messages waiting */
+#define BRIDGE_IDLE_TIMEOUT_S 60 /* lazy start: idle seconds before the stop */
+#define BRIDGE_PATH_MAX       1024
+
 enum bridge_dir { BRIDGE_OUT, BRIDGE_IN, BRIDGE_BOTH };
+
+/* start_type: started with the broker and restarted after every failure;
+ * started once the local side holds `threshold` messages for the remote
+ * and stopped after idle_timeout without traffic; or started with the
+ * broker and never again. */
+enum bridge_start { BRIDGE_START_AUTOMATIC, BRIDGE_START_LAZY, BRIDGE_START_ONCE };
 
 /* One `topic PATTERN [DIR [QOS [LOCAL-PREFIX REMOTE-PREFIX]]]` line. A
  * prefix written "" is empty; the pattern may be "" when both prefixes
@@ -63,8 +73,34 @@ struct bridge_cfg {
 	/* restart_timeout: a constant (cap 0) or base and cap of a back-off
 	 * with decorrelated jitter, in seconds; 5 and 30 by default. */
 	uint32_t restart_base, restart_cap;
-	bool notifications;           /* true */
-	char notification_topic[256]; /* "": $SYS/broker/connection/<remote_clientid>/state */
+	bool notifications;            /* true */
+	char notification_topic[256];  /* "": $SYS/broker/connection/<remote_clientid>/state */
+	bool notifications_local_only; /* false: also on the remote, "0" as the will */
+	bool round_robin;              /* false: addresses[0] is the main one */
+	uint8_t start_type;            /* enum bridge_start, automatic */
+	uint32_t threshold;            /* lazy: 10 */
+	uint32_t idle_timeout;         /* lazy: seconds, 60 */
+	char local_clientid[256];      /* "": local.<remote_clientid> */
+	char local_username[256];      /* "": none (the local side needs no password) */
+	char local_password[256];
+	bool has_local_password;
+	int8_t local_cleansession; /* -1: as cleansession */
+	bool attempt_unsubscribe;  /* true: UNSUBSCRIBE the "out" patterns remotely */
+	bool outgoing_retain;      /* true; false clears RETAIN on what goes out */
+	uint32_t max_packet_size;  /* bytes of a PUBLISH to the remote, 0: none */
+	char bind_address[256];    /* local source address, "": any */
+	uint16_t receive_maximum;  /* v5, 0: max_inflight_messages */
+	bool has_session_expiry;   /* bridge_session_expiry_interval given (v5) */
+	uint32_t session_expiry;
+	/* TLS to the remote: on with cafile, capath or tls_use_os_certs. */
+	char tls_cafile[BRIDGE_PATH_MAX];
+	char tls_capath[BRIDGE_PATH_MAX];
+	char tls_certfile[BRIDGE_PATH_MAX];
+	char tls_keyfile[BRIDGE_PATH_MAX];
+	char tls_alpn[256];
+	uint16_t tls_version; /* minimum, as OpenSSL's TLS1_x_VERSION; 0: TLS 1.2 */
+	bool tls_insecure;
+	bool tls_use_os_certs;
 };
 
 /*

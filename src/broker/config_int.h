@@ -108,6 +108,8 @@ enum scope {
  * of the line as one string. */
 #define ARGS_REST 0
 #define MAX_ARGS  4
+/* Words a line may have after its directive, for any directive. */
+#define MAX_WORDS 16
 
 struct directive;
 

@@ -231,11 +231,15 @@ static TERN_MUST_CHECK enum tern_err parse_line(struct config_ctx *c, char *line
 		rest++;
 	rest[strcspn(rest, "\r\n")] = 0;
 	c->rest = rest;
-	const char *arg[MAX_ARGS + 2] = {NULL};
+	/* Every word is kept, up to MAX_WORDS (a bridge's `address` takes
+	 * several); one more is an error, not a word dropped unread. */
+	const char *arg[MAX_WORDS + 1] = {NULL};
 	int n = 0;
-	for (char *w; n <= MAX_ARGS && (w = strtok_r(NULL, " \t\r\n", &save)); n++) {
+	for (char *w; (w = strtok_r(NULL, " \t\r\n", &save)); n++) {
 		if (n > 0 && w[0] == '#')
 			break;
+		if (n == MAX_WORDS)
+			return config_fail(c, "%s: more than %d values", key, MAX_WORDS);
 		arg[n] = w;
 	}
 	return apply(c, key, arg, n);

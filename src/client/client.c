@@ -136,6 +136,10 @@ static TERN_MUST_CHECK enum tern_err opts_check(const struct tern_connect_opts *
 	if ((o->tls_certfile == NULL) != (o->tls_keyfile == NULL) ||
 	    (!tls && o->tls_certfile != NULL))
 		return TERN_E_INVALID;
+	if (o->tls_min_version != 0 && o->tls_min_version != 0x0303 && o->tls_min_version != 0x0304)
+		return TERN_E_INVALID;
+	if (o->tls_alpn != NULL && (!tls || o->tls_alpn[0] == '\0' || strlen(o->tls_alpn) > 255))
+		return TERN_E_INVALID;
 	return TERN_OK;
 }
 
@@ -188,6 +192,7 @@ static TERN_MUST_CHECK enum tern_err opts_store(struct tern_client *c,
 	c->opts.tls_cafile = c->opts.tls_capath = NULL;
 	c->opts.tls_certfile = c->opts.tls_keyfile = NULL;
 	c->opts.tls_server_name = NULL;
+	c->opts.tls_alpn = NULL;
 	c->local_max_packet = 0;
 	if (o->version == TERN_V5 && o->props != NULL &&
 	    (o->props->present & TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE)))

@@ -165,9 +165,22 @@ static TERN_MUST_CHECK enum tern_err ctx_setup(struct tern_client *c, struct ter
                                                const struct tern_connect_opts *o)
 {
 	SSL_CTX *ctx = t->ctx;
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-		tls_error(c, "cannot require TLS 1.2");
+	int min = o->tls_min_version == TLS1_3_VERSION ? TLS1_3_VERSION : TLS1_2_VERSION;
+	if (SSL_CTX_set_min_proto_version(ctx, min) != 1) {
+		tls_error(c, "cannot require TLS %s", min == TLS1_3_VERSION ? "1.3" : "1.2");
 		return TERN_E_TLS;
+	}
+	if (o->tls_alpn != NULL) {
+		/* The wire format: a length byte, then the name. */
+		size_t n = strlen(o->tls_alpn);
+		unsigned char wire[256];
+		wire[0] = (unsigned char)n;
+		memcpy(wire + 1, o->tls_alpn, n);
+		/* 0 is success here, unlike the rest of OpenSSL. */
+		if (SSL_CTX_set_alpn_protos(ctx, wire, (unsigned)n + 1) != 0) {
+			tls_error(c, "cannot offer ALPN %s", o->tls_alpn);
+			return TERN_E_TLS;
+		}
 	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);

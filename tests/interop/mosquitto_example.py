@@ -161,10 +161,23 @@ def context(name):
         lines += ["psk_file /etc/mosquitto/pskfile"]
     if name == "use_identity_as_username":
         lines += ["require_certificate true"]
-    if name in BRIDGE:
-        lines += ["connection to-remote", "address 127.0.0.1:1884"]
+    if name in BRIDGE or name == "connection":
+        # mosquitto, too, refuses a bridge without an address or a topic.
+        lines += ["connection to-remote"]
+        if name != "address":
+            lines += ["address 127.0.0.1:1884"]
+        if name != "topic":
+            lines += ["topic sensors/# both 1 local/ remote/"]
     if name in ("bridge_certfile", "bridge_keyfile"):
         lines += ["bridge_cafile /etc/mosquitto/ca_certificates/ca.crt"]
+        other = "bridge_keyfile" if name == "bridge_certfile" else "bridge_certfile"
+        lines += [line(other, None)]
+    if name == "remote_password":
+        lines += [line("remote_username", None)]
+    if name == "bridge_psk":
+        lines += [line("bridge_identity", None)]
+    if name == "bridge_identity":
+        lines += [line("bridge_psk", None)]
     return lines
 
 
@@ -192,7 +205,7 @@ def refused_directives(ternd, workdir):
     refused = {}
     for name in example_directives():
         lines = context(name)
-        if name not in ("listener",):
+        if name not in ("listener", "connection"):
             lines = lines + [line(name, workdir)]
         rc, err = test_config(ternd, lines, workdir)
         if rc != 0:

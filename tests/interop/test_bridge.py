@@ -10,148 +10,17 @@ duplicated), the local side's persistence across a restart of the bridging
 broker, and the configuration errors."""
 
 import os
-import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import (Broker, MOSQUITTO, MOSQUITTO_BIN, WORKER_COUNTS, broker_binary,
-                      free_port, tail, wait_port)
+from bridge_peer import connected, pair_factory  # noqa: F401 (a fixture)
+from conftest import MOSQUITTO, MOSQUITTO_BIN, broker_binary, free_port
 from helpers import PahoClient, unique, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MOSQUITTO_BIN),
                                 reason="needs Debian's mosquitto as the remote broker")
-
-HOST = "127.0.0.1"
-
-
-class Remote(Broker):
-    """Debian's mosquitto as the other side of the bridge, on a port that
-    stays the same across restarts (the bridge's address)."""
-
-    def __init__(self, tmp_path, extra=(), port=None, persistent=False):
-        d = tmp_path / ("remote-" + unique("r"))
-        d.mkdir()
-        super().__init__(d, 1, extra)
-        self.mosquitto = True
-        self.binary = MOSQUITTO_BIN
-        self.extra = list(extra)  # no cluster lines: this is mosquitto
-        if persistent:
-            # Saved at SIGTERM, read at start: sessions and their queues
-            # survive a restart.
-            self.extra += ["persistence true", "autosave_interval 0",
-                           "persistence_location %s/" % self.dir]
-        self.port = port or free_port()
-
-    def config_text(self, port):
-        # mosquitto buffers stdout into a file: its own log file instead.
-        text = super().config_text(port).replace("log_dest stdout\n", "")
-        return text + "log_dest file %s\n" % self.log
-
-    def start(self):
-        with open(self.conf, "w") as f:
-            f.write(self.config_text(self.port))
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=logf,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=self.dir)
-        logf.close()
-        if not wait_port(self.port, self.proc, timeout=10):
-            raise RuntimeError("mosquitto did not start on %d:\n%s" % (self.port, tail(self.log)))
-
-
-def bridge_lines(remote, topics, name="b1", extra=()):
-    lines = ["connection " + name, "address %s:%d" % (HOST, remote.port),
-             "restart_timeout 1", "keepalive_interval 5"]
-    lines += ["topic " + t for t in topics]
-    return lines + list(extra)
-
-
-class Pair:
-    """A remote mosquitto and the local broker bridging to it."""
-
-    def __init__(self, tmp_path, workers, topics, bridge_extra=(), local_extra=(),
-                 remote_extra=(), start_remote=True, remote_persistent=False):
-        self.remote = Remote(tmp_path, remote_extra, persistent=remote_persistent)
-        if start_remote:
-            self.remote.start()
-        d = tmp_path / ("local-" + unique("l"))
-        d.mkdir()
-        self.local_extra = list(local_extra)
-        self.local = Broker(d, workers, self.local_extra +
-                            bridge_lines(self.remote, topics, extra=bridge_extra))
-        self.local.start()
-
-    def restart_local(self):
-        self.local.stop()
-        port = self.local.port
-        # Same port, same files (the store): a restart, not a new broker.
-        with open(self.local.conf) as f:
-            text = f.read()
-        logf = open(self.local.log, "ab")
-        self.local.proc = subprocess.Popen([self.local.binary, "-c", self.local.conf],
-                                           stdout=logf, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, cwd=self.local.dir)
-        logf.close()
-        assert "listener %d" % port in text
-        assert wait_port(port, self.local.proc, timeout=10), tail(self.local.log)
-
-    def stop(self):
-        self.local.stop()
-        self.remote.stop()
-
-
-@pytest.fixture(params=WORKER_COUNTS,
-                ids=["mosquitto" if MOSQUITTO else "w%d" % w for w in WORKER_COUNTS])
-def pair_factory(request, tmp_path):
-    made = []
-
-    def make(topics, **kw):
-        p = Pair(tmp_path, request.param, topics, **kw)
-        made.append(p)
-        request.node._tern_broker_log = p.local.log
-        return p
-
-    yield make
-    for p in made:
-        died = not p.local.alive()
-        p.stop()
-        if died:
-            pytest.fail("local broker exited during the test (rc=%r):\n%s"
-                        % (p.local.proc.returncode, tail(p.local.log)), pytrace=False)
-
-
-def connected(pair, topic_on_remote, timeout=10.0, **local_auth):
-    """Waits until messages flow local -> remote on a topic the bridge
-    forwards out (the bridge is connected and subscribed both sides), by
-    publishing probes."""
-    sub = PahoClient(pair.remote)
-    sub.subscribe(topic_on_remote, 0)
-    pub = PahoClient(pair.local, **local_auth)
-    ok = False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not ok:
-        pub.publish(topic_on_remote, b"probe", 0)
-        ok = bool(sub.drain(0.2))
-    sub.disconnect()
-    pub.disconnect()
-    return ok
-
-
-def wait_bridge_up(pair, timeout=10.0):
-    """Waits for the remote to see the bridge's retained "1" on its
-    notification topic... or, simpler and independent of notifications,
-    for the remote's log to show the bridge's CONNECT."""
-    def up():
-        try:
-            with open(pair.remote.log, errors="replace") as f:
-                return "New bridge connected" in f.read() or "New client connected" in f.read()
-        except OSError:
-            return False
-    return wait_for(up, timeout)
-
 
 @pytest.mark.parametrize("qos", [0, 1, 2])
 def test_out_forwards_each_qos_to_the_remote(pair_factory, qos):

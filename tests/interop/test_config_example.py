@@ -17,16 +17,15 @@ pytestmark = [pytest.mark.ternd_only,
                                  reason="Debian's mosquitto (its example config) is missing")]
 
 # What ternd still refuses of the example. It only shrinks: a directive
-# ternd takes today that it refuses tomorrow fails the test. The bridge
-# directives (a `connection` block, and everything after it) are the
-# bridge module's.
+# ternd takes today that it refuses tomorrow fails the test.
 STILL_REFUSED = {
     "max_inflight_bytes", "memory_limit", "http_dir", "mount_point",
     "psk_hint", "psk_file",
-} | {"connection"} | ex.BRIDGE
-# Refused by design: mosquitto's plugins cannot be loaded (the message
-# says what to use instead).
-REFUSED_BY_DESIGN = {"auth_plugin"}
+}
+# Refused by design, with a message that says what to use instead:
+# mosquitto's plugins cannot be loaded; TLS-PSK bridges (bridge_identity,
+# bridge_psk), as libtern's TLS is certificate TLS only.
+REFUSED_BY_DESIGN = {"auth_plugin", "bridge_identity", "bridge_psk"}
 STILL_REFUSED |= REFUSED_BY_DESIGN
 
 
