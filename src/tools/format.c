@@ -768,10 +768,19 @@ static void formatted(FILE *f, const struct tool_opts *o, const struct fmsg *fm)
 
 void format_message(FILE *out, const struct tool_opts *o, const struct tern_message *msg)
 {
+	format_message_at(out, o, msg, NULL);
+}
+
+void format_message_at(FILE *out, const struct tool_opts *o, const struct tern_message *msg,
+                       const struct timespec *at)
+{
 	struct fmsg fm = {.m = msg};
 
 	if (o->format != NULL) {
-		clock_gettime(CLOCK_REALTIME, &fm.now);
+		if (at)
+			fm.now = *at;
+		else
+			clock_gettime(CLOCK_REALTIME, &fm.now);
 		localtime_r(&fm.now.tv_sec, &fm.tm);
 		formatted(out, o, &fm);
 		if (!o->no_eol)

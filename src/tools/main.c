@@ -5,6 +5,7 @@
  *   tern sub ...    subscribe and print (sub.c), like mosquitto_sub
  *   tern bench ...  load generator and benchmarks (bench*.c)
  *   tern passwd ... manage a password file (passwd.c), like mosquitto_passwd
+ *   tern history .. read an archive back (history.c, docs/archive.md)
  *   tern --help | --version
  *
  * Each subcommand gets argv from its own name on, so that it parses its
@@ -25,6 +26,7 @@ static void usage(FILE *f)
 	      "       tern sub [options]   subscribe and print messages (like mosquitto_sub)\n"
 	      "       tern bench MODE [options]   load generator: conn, pub, sub, run\n"
 	      "       tern passwd [options] manage a password file (like mosquitto_passwd)\n"
+	      "       tern history --sink URL [options]  print what an archive of ternd holds\n"
 	      "       tern --help          this text\n"
 	      "       tern --version       print the version\n"
 	      "\n"
@@ -46,6 +48,8 @@ int main(int argc, char **argv)
 		return bench_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "passwd") == 0)
 		return passwd_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "history") == 0)
+		return history_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

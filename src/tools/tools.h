@@ -216,10 +216,19 @@ bool format_check(const struct tool_opts *o, const char *fmt);
 /* Prints msg to out as -F / -v / -N ask, then flushes. */
 void format_message(FILE *out, const struct tool_opts *o, const struct tern_message *msg);
 
+/* format_message() with the message's time stamp at (wall clock) rather
+ * than now: `tern history` prints when ternd received it. */
+void format_message_at(FILE *out, const struct tool_opts *o, const struct tern_message *msg,
+                       const struct timespec *at);
+
 /* ---- pub.c, sub.c ---- */
 
 int pub_main(int argc, char **argv);
 int sub_main(int argc, char **argv);
+
+/* `tern history` (history.c): an archive read back; argv[0] is
+ * "history". Returns the exit status. */
+int history_main(int argc, char **argv);
 
 /* ---- passwd.c ---- */
 
