@@ -54,6 +54,7 @@
 #include "tern/codec.h"
 #include "util/alias_in.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/msg.h"
 
@@ -131,6 +132,7 @@ struct conn *conn_new(struct worker *w, int fd, const struct listener *l)
 	c->w = w;
 	c->state = CONN_NEW;
 	c->last_rx = w->now;
+	c->since_ms = wall_ms();
 	c->deadline = w->now + (uint64_t)b->cfg.connect_timeout * 1000u;
 	c->counted = true;
 	atomic_fetch_add(&b->n_conns, 1);
@@ -737,6 +739,7 @@ bool conn_on_readable(struct conn *c)
 			return true;
 		}
 		stat_add(&w->stats, STAT_BYTES_IN, (uint64_t)n);
+		c->rx_bytes += n;
 		handled = scratch;
 		if (!scratch) {
 			c->rbuf.len += n;

@@ -49,6 +49,9 @@ struct conn {
 	struct conn *flush_next;   /* conn_worker's flush */
 	struct conn *closing_next; /* conn_worker's closing */
 	uint64_t last_rx;          /* monotonic ms of the last packet */
+	uint64_t rx_bytes;         /* read from the socket, for the admin API */
+	uint64_t tx_bytes;         /* written to it */
+	int64_t since_ms;          /* wall ms when accepted */
 	uint64_t deadline;         /* CONNECT deadline while CONN_NEW; linger end */
 	struct buf rbuf;
 	struct buf wbuf;

@@ -675,6 +675,7 @@ enum tern_err conn_write_some(struct conn *c)
 		        has_refs(c) && c->tp->writev ? write_gather(c, &n) : write_piece(c, &n);
 		if (e == TERN_OK && n > 0) {
 			stat_add(&c->w->stats, STAT_BYTES_OUT, (uint64_t)n);
+			c->tx_bytes += n;
 			continue;
 		}
 		return e == TERN_E_INCOMPLETE ? TERN_OK : e;

@@ -172,6 +172,14 @@ static const char *sink_conn_name(const struct sink *k, char buf[64])
 	return conn_peer(conn_of_const(k), buf);
 }
 
+static void sink_conn_info(const struct sink *k, struct sink_info *out)
+{
+	const struct conn *c = conn_of_const(k);
+	out->bytes_in = c->rx_bytes;
+	out->bytes_out = c->tx_bytes;
+	out->since_ms = c->since_ms;
+}
+
 static bool sink_conn_flow_ack(struct sink *k, const struct flow_hit *hit, uint8_t type,
                                uint16_t packet_id, uint8_t reason)
 {
@@ -196,4 +204,5 @@ const struct sink_ops conn_sink_ops = {
         .pending_out = sink_conn_pending_out,
         .name = sink_conn_name,
         .flow_ack = sink_conn_flow_ack,
+        .info = sink_conn_info,
 };

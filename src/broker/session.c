@@ -174,6 +174,39 @@ uint64_t session_held(const struct session *s)
 	return s->queue.n + s->n_inflight;
 }
 
+struct tern_bytes session_username(const struct session *s)
+{
+	return (struct tern_bytes){s->username, s->username_len};
+}
+
+uint8_t session_version(const struct session *s)
+{
+	return s->version;
+}
+
+uint32_t session_inflight_count(const struct session *s)
+{
+	return s->n_inflight;
+}
+
+uint32_t session_queued_count(const struct session *s)
+{
+	return (uint32_t)s->queue.n;
+}
+
+bool session_sub_next(const struct session *s, size_t *pos, struct session_sub_view *out)
+{
+	const struct sub *sub = map_next(&s->subs, pos);
+	if (!sub)
+		return false;
+	out->filter = (struct tern_bytes){sub->filter, sub->len};
+	out->qos = sub->qos;
+	out->flags = sub->flags;
+	out->retain_handling = sub->retain_handling;
+	out->sub_id = sub->sub_id;
+	return true;
+}
+
 bool session_due(const struct session *s, uint64_t now)
 {
 	return !s->conn &&

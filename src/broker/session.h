@@ -63,6 +63,28 @@ size_t session_sub_count(const struct session *s);
 /* Messages s holds for its client: queued and in flight. */
 uint64_t session_held(const struct session *s);
 
+/* What the admin API shows of s (src/http, on s's worker): the username
+ * of its last connection (data NULL: none), its protocol version, its
+ * messages in flight and queued. */
+struct tern_bytes session_username(const struct session *s);
+uint8_t session_version(const struct session *s);
+uint32_t session_inflight_count(const struct session *s);
+uint32_t session_queued_count(const struct session *s);
+
+/* One subscription of a session, as session_sub_next() shows it. */
+struct session_sub_view {
+	struct tern_bytes filter; /* as subscribed, "$share/group/" kept */
+	uint8_t qos;
+	uint8_t flags; /* ROUTE_NO_LOCAL, ROUTE_RAP (route.h) */
+	uint8_t retain_handling;
+	uint32_t sub_id; /* 0: none */
+};
+
+/* Iterates s's subscriptions: fills *out with the next after *pos (start
+ * at 0) and returns true, false at the end. s must not change in
+ * between. */
+bool session_sub_next(const struct session *s, size_t *pos, struct session_sub_view *out);
+
 /* Whether an offline s has work due at now (its will or its expiry), for
  * which the tick calls session_tick(). */
 bool session_due(const struct session *s, uint64_t now);

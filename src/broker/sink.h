@@ -54,6 +54,12 @@ struct session;
 struct sink;
 struct worker;
 
+/* What the admin API shows of a connection (sink_ops.info). */
+struct sink_info {
+	uint64_t bytes_in, bytes_out; /* read and written on its socket */
+	int64_t since_ms;             /* wall ms when it was accepted; 0: not known */
+};
+
 struct sink_ops {
 	/* Encodes and queues p. TERN_E_TOO_LARGE when it exceeds the
 	 * client's Maximum Packet Size even without the optional properties
@@ -120,6 +126,10 @@ struct sink_ops {
 	 * acknowledges as usual. */
 	bool (*flow_ack)(struct sink *k, const struct flow_hit *hit, uint8_t type,
 	                 uint16_t packet_id, uint8_t reason);
+
+	/* Optional (NULL: zeros): its byte counts and age, for the admin
+	 * API (src/http), on the worker that owns it. */
+	void (*info)(const struct sink *k, struct sink_info *out);
 };
 
 /* The connection's side of the protocol, as agreed in CONNECT / CONNACK:

@@ -174,6 +174,9 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 		free(it->u.adopt.cid);
 		free(it->u.adopt.rec);
 		break;
+	case INBOX_CALL:
+		it->u.call.fn(w, it->u.call.arg);
+		break;
 	case INBOX_CONN: /* process_inbox() adopts it, worker_shutdown() frees it */
 		break;
 	}

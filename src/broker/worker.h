@@ -6,7 +6,7 @@
  * its inbox: worker_post() pushes an inbox_item (a connection handed over,
  * deliveries, a router change or its ack, a store commit, reloaded auth
  * files, a password verdict, a flow wake-up, a message or a client id claim
- * from the cluster) and wakes the loop, which hands
+ * from the cluster, a function to run for the admin API) and wakes the loop, which hands
  * each item to the module it concerns (worker_inbox_item()).
  */
 #ifndef TERN_BROKER_WORKER_H
@@ -55,6 +55,7 @@ enum inbox_kind {
 	INBOX_DURABLE,        /* a message of a session's durable queue (cluster_link.c) */
 	INBOX_PUBREL,         /* a session's PUBREL entries from the cluster (cluster_link.c) */
 	INBOX_ADOPT,          /* a dead node's session this node adopted (cluster_link.c) */
+	INBOX_CALL,           /* run u.call.fn on this worker (the admin API, src/http) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),
@@ -135,6 +136,14 @@ struct inbox_item {
 			uint32_t rec_len;
 		} adopt;
 		struct auth_state *auth;
+		struct {
+			/* Runs on the worker's thread, with the worker's
+			 * state at hand; arg is the caller's (src/http's
+			 * http_call.c keeps it alive until every worker
+			 * asked has run fn), also at shutdown. */
+			void (*fn)(struct worker *w, void *arg);
+			void *arg;
+		} call;
 		struct {
 			uint64_t conn; /* id of the connection it is for */
 			uint8_t rc;    /* CONNACK reason (v5 code) */

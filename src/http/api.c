@@ -15,6 +15,14 @@ static void index_page(struct api_reply *reply)
 	static const char *const paths[] = {
 	        "GET /metrics",
 	        "GET /api/v1/broker",
+	        "GET /api/v1/clients?prefix=&page=&limit=",
+	        "GET /api/v1/clients/ID",
+	        "GET /api/v1/clients/ID/subscriptions",
+	        "POST /api/v1/clients/ID/disconnect",
+	        "DELETE /api/v1/sessions/ID",
+	        "GET /api/v1/topics?limit=",
+	        "GET /api/v1/retained?filter=&page=&limit=",
+	        "DELETE /api/v1/retained?topic=",
 	        "POST /api/v1/reload",
 	};
 	struct json j;
@@ -52,7 +60,6 @@ static void reload(struct http_server *h, struct api_reply *reply)
 void api_dispatch(struct http_server *h, const struct api_route *route, const char *who,
                   struct api_reply *reply)
 {
-	(void)who;
 	switch (route->ep) {
 	case EP_DASHBOARD:
 		index_page(reply);
@@ -69,8 +76,32 @@ void api_dispatch(struct http_server *h, const struct api_route *route, const ch
 	case EP_RELOAD:
 		reload(h, reply);
 		return;
-	default:
-		api_error(reply, 404, "no such path");
+	case EP_CLIENTS:
+		api_clients(h, route, reply);
 		return;
+	case EP_CLIENT:
+		api_client(h, route, false, reply);
+		return;
+	case EP_CLIENT_SUBS:
+		api_client(h, route, true, reply);
+		return;
+	case EP_TOPICS:
+		api_topics(h, route, reply);
+		return;
+	case EP_CLIENT_DISCONNECT:
+		api_disconnect(h, route, who, reply);
+		return;
+	case EP_SESSION_DELETE:
+		api_session_delete(h, route, who, reply);
+		return;
+	case EP_RETAINED:
+		api_retained(h, route, reply);
+		return;
+	case EP_RETAINED_DELETE:
+		api_retained_delete(h, route, reply);
+		return;
+	case EP_NONE:
+		break;
 	}
+	api_error(reply, 404, "no such path");
 }

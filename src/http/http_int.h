@@ -48,8 +48,30 @@ void api_error(struct api_reply *r, int status, const char *why);
 void api_dispatch(struct http_server *h, const struct api_route *route, const char *who,
                   struct api_reply *reply);
 
+/* How long a request waits for the workers' answers (http_call.h) before
+ * it answers 503. */
+#define API_CALL_TIMEOUT_MS 5000u
+
 /* GET /api/v1/broker (api_broker.c). */
 void api_broker(struct http_server *h, struct api_reply *reply);
+
+/* GET /api/v1/clients, /api/v1/clients/ID (subs false) and
+ * /api/v1/clients/ID/subscriptions (subs true), /api/v1/topics
+ * (api_clients.c). */
+void api_clients(struct http_server *h, const struct api_route *route, struct api_reply *reply);
+void api_client(struct http_server *h, const struct api_route *route, bool subs,
+                struct api_reply *reply);
+void api_topics(struct http_server *h, const struct api_route *route, struct api_reply *reply);
+
+/* POST /api/v1/clients/ID/disconnect, DELETE /api/v1/sessions/ID, GET and
+ * DELETE /api/v1/retained (api_actions.c). */
+void api_disconnect(struct http_server *h, const struct api_route *route, const char *who,
+                    struct api_reply *reply);
+void api_session_delete(struct http_server *h, const struct api_route *route, const char *who,
+                        struct api_reply *reply);
+void api_retained(struct http_server *h, const struct api_route *route, struct api_reply *reply);
+void api_retained_delete(struct http_server *h, const struct api_route *route,
+                         struct api_reply *reply);
 
 /* The per-second sampler of the broker's counters behind the rates of
  * GET /api/v1/broker (a thread of its own, api_broker.c): started with

@@ -245,6 +245,12 @@ void json_null(struct json *j, const char *key)
 	put_c(j, "null");
 }
 
+void json_raw(struct json *j, const char *key, const uint8_t *text, size_t len)
+{
+	lead(j, key);
+	put(j, text, len);
+}
+
 enum tern_err json_end(const struct json *j)
 {
 	if (j->err)

@@ -51,6 +51,10 @@ void json_num(struct json *j, const char *key, double v); /* not finite: null */
 void json_bool(struct json *j, const char *key, bool v);
 void json_null(struct json *j, const char *key);
 
+/* A value rendered already (by another json writer: valid JSON text),
+ * copied as it is. */
+void json_raw(struct json *j, const char *key, const uint8_t *text, size_t len);
+
 /* TERN_OK when everything was written and every object and array closed;
  * TERN_E_NOMEM, or TERN_E_INVALID for a misuse (unbalanced, too deep). */
 TERN_MUST_CHECK enum tern_err json_end(const struct json *j);

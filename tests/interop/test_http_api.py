@@ -131,7 +131,7 @@ def test_broker_summary_counts_what_happens(broker):
 def test_metrics_still_served_beside_the_api(broker):
     status, hdrs, text = call(broker.http_port, "/metrics")
     assert status == 200 and hdrs["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert "tern_connections 0" in text
+    assert "\ntern_connections " in text and "\ntern_uptime_seconds " in text
 
 
 @pytest.mark.broker_config(HTTP, "storage memory")
@@ -300,3 +300,216 @@ def test_bad_http_configuration_is_refused(tmp_path, lines, why):
                        timeout=10)
     assert r.returncode != 0
     assert why in r.stdout + r.stderr
+
+
+# ---- clients, subscriptions, topics ----
+
+def quote(s):
+    return urllib.parse.quote(s, safe="")
+
+
+import urllib.parse  # noqa: E402  (used by quote above and below)
+import mqtt_raw as m  # noqa: E402
+
+
+@pytest.mark.broker_config(HTTP, "storage memory")
+def test_clients_paged_by_id_prefix(broker):
+    """GET /api/v1/clients lists every session, connected or not, sorted by
+    client id, filtered by ?prefix=, in pages of ?limit= (stable: sorted by
+    id); the workers own the data and answer for their sessions."""
+    ids = ["dev/%02d" % i for i in range(1, 6)]
+    online = [PahoClient(broker, cid) for cid in ids]
+    other = PahoClient(broker, "other-1")
+    kept = PahoClient(broker, "dev/06", clean=False)
+    kept.subscribe("kept/#", qos=1)
+    kept.stop()  # its session stays, offline
+    assert wait_for(lambda: get(broker, "/api/v1/broker")["sessions"]["offline"] == 1)
+    everyone = get(broker, "/api/v1/clients")
+    assert everyone["total"] == 7 and everyone["pages"] == 1
+    assert [c["id"] for c in everyone["clients"]] == ids + ["dev/06", "other-1"]
+    dev = get(broker, "/api/v1/clients?prefix=" + quote("dev/"))
+    assert dev["total"] == 6
+    assert [c["id"] for c in dev["clients"]] == ids + ["dev/06"]
+    page2 = get(broker, "/api/v1/clients?prefix=dev%2F&limit=2&page=2")
+    assert (page2["total"], page2["page"], page2["limit"], page2["pages"]) == (6, 2, 2, 3)
+    assert [c["id"] for c in page2["clients"]] == ["dev/03", "dev/04"]
+    assert get(broker, "/api/v1/clients?prefix=dev%2F&limit=2&page=4")["clients"] == []
+    assert get(broker, "/api/v1/clients?prefix=nothing")["total"] == 0
+    offline = [c for c in everyone["clients"] if c["id"] == "dev/06"][0]
+    assert offline["connected"] is False and offline["address"] is None
+    assert offline["subscriptions"] == 1 and offline["protocol"] == "3.1.1"
+    # Spread over the workers: with 2, both hold some of them.
+    assert len({c["worker"] for c in everyone["clients"]}) == broker.workers
+    for c in online + [other]:
+        c.stop()
+
+
+@pytest.mark.broker_config(HTTP, "storage memory")
+def test_one_client_and_its_subscriptions(broker):
+    sub = PahoClient(broker, "dev/7", version=5, username="u7", keepalive=33)
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+    sub.subscribe("b/+", options=SubscribeOptions(qos=1, noLocal=True, retainHandling=2))
+    sub.subscribe("$share/g/c/#", qos=0)
+    port = sub.c._sock.getsockname()[1]
+    one = get(broker, "/api/v1/clients/" + quote("dev/7"))
+    assert one["id"] == "dev/7" and one["connected"] is True
+    assert one["protocol"] == "5.0" and one["username"] == "u7" and one["keep_alive"] == 33
+    assert one["address"] == "127.0.0.1:%d" % port
+    assert one["subscriptions"] == 2 and one["inflight"] == 0 and one["queued"] == 0
+    assert one["bytes_received"] > 0 and one["bytes_sent"] > 0
+    since = time.mktime(time.strptime(one["connected_since"], "%Y-%m-%dT%H:%M:%SZ")) \
+        - time.timezone
+    assert abs(since - time.time()) < 30
+    subs = get(broker, "/api/v1/clients/dev%2F7/subscriptions")
+    assert subs["id"] == "dev/7"
+    assert subs["subscriptions"] == [
+        {"filter": "$share/g/c/#", "qos": 0, "no_local": False, "retain_as_published": False,
+         "retain_handling": 0, "subscription_identifier": None},
+        {"filter": "b/+", "qos": 1, "no_local": True, "retain_as_published": False,
+         "retain_handling": 2, "subscription_identifier": None},
+    ]
+    for path in ("/api/v1/clients/dev%2F8", "/api/v1/clients/dev%2F8/subscriptions",
+                 "/api/v1/clients/dev/7"):
+        status, _, body = call(broker.http_port, path)
+        assert status == 404 and body["error"], path
+    sub.stop()
+
+
+@pytest.mark.broker_config(HTTP, "storage memory")
+def test_client_ids_any_bytes_come_back_as_valid_json(broker):
+    """Client ids are the clients' strings: quotes, backslashes, '%', '/',
+    '#', '+' and non-ASCII are percent-encoded in the path and escaped in the
+    JSON, and come back as they were."""
+    weird = 'a"b\\c %/#+?&é€😀'
+    c = broker.raw(m.V311)
+    c.connect(weird)
+    assert get(broker, "/api/v1/clients/" + quote(weird))["id"] == weird
+    listed = get(broker, "/api/v1/clients?prefix=" + quote('a"b'))
+    assert [x["id"] for x in listed["clients"]] == [weird]
+    c.disconnect()
+
+
+@pytest.mark.broker_config(HTTP, "storage memory")
+def test_topics_with_subscriber_counts(broker):
+    a = PahoClient(broker, unique("a"))
+    b = PahoClient(broker, unique("b"))
+    a.subscribe("t/+", qos=1)
+    b.subscribe("t/+", qos=0)
+    b.subscribe("u/#", qos=0)
+    got = get(broker, "/api/v1/topics")
+    assert got["topics"][:2] == [{"filter": "t/+", "subscribers": 2},
+                                 {"filter": "u/#", "subscribers": 1}]
+    assert got["total"] == 2 and got["subscriptions"] == 3
+    assert get(broker, "/api/v1/topics?limit=1")["topics"] == [{"filter": "t/+",
+                                                                "subscribers": 2}]
+    a.stop()
+    b.stop()
+
+
+# ---- actions ----
+
+@pytest.mark.broker_config(HTTP, "storage memory")
+def test_disconnect_a_client(broker):
+    """POST /api/v1/clients/ID/disconnect: a v5 client gets DISCONNECT 0x98
+    (Administrative action), a 3.1.1 client is closed; the will goes out (it
+    was not a normal disconnect) and the action is logged with who asked."""
+    watcher = PahoClient(broker, unique("w"))
+    watcher.subscribe("will/#", qos=1)
+    v5 = broker.raw(m.V5)
+    v5.connect("kick-5", will={"topic": "will/5", "payload": b"gone", "qos": 1})
+    v3 = broker.raw(m.V311)
+    v3.connect("kick-3")
+    status, _, body = call(broker.http_port, "/api/v1/clients/kick-5/disconnect", method="POST")
+    assert status == 200 and body == {"disconnected": "kick-5"}
+    got = v5.wait_closed()
+    assert [(p.type, p.rc) for p in got] == [(m.DISCONNECT, 0x98)]
+    assert watcher.get().payload == b"gone"
+    status, _, _ = call(broker.http_port, "/api/v1/clients/kick-3/disconnect", method="POST")
+    assert status == 200
+    assert v3.wait_closed() == []
+    assert wait_log(broker, "POST /api/v1/clients/kick-5/disconnect: 200")
+    assert "HTTP: 127.0.0.1:" in read_log(broker)
+    status, _, _ = call(broker.http_port, "/api/v1/clients/nobody/disconnect", method="POST")
+    assert status == 404
+    kept = PahoClient(broker, "kept", clean=False)
+    kept.stop()
+    assert wait_for(lambda: not get(broker, "/api/v1/clients/kept")["connected"])
+    status, _, body = call(broker.http_port, "/api/v1/clients/kept/disconnect", method="POST")
+    assert status == 409 and "not connected" in body["error"]
+    watcher.stop()
+
+
+@pytest.mark.broker_config(HTTP, "storage sqlite")
+def test_delete_a_session(broker):
+    """DELETE /api/v1/sessions/ID ends a session, offline or online (the
+    client is disconnected with 0x98): the client comes back to a new
+    session, and the store forgets it (not back after a restart)."""
+    off = PahoClient(broker, "sess-off", clean=False)
+    off.subscribe("s/#", qos=1)
+    off.stop()
+    status, _, body = call(broker.http_port, "/api/v1/sessions/sess-off", method="DELETE")
+    assert status == 200 and body == {"deleted": "sess-off", "was_connected": False}
+    assert call(broker.http_port, "/api/v1/clients/sess-off")[0] == 404
+    on = broker.raw(m.V5)
+    on.connect("sess-on", clean=False, properties={m.SESSION_EXPIRY: 3600})
+    on.subscribe([("s/#", 1)])
+    status, _, body = call(broker.http_port, "/api/v1/sessions/sess-on", method="DELETE")
+    assert status == 200 and body == {"deleted": "sess-on", "was_connected": True}
+    assert [(p.type, p.rc) for p in on.wait_closed()] == [(m.DISCONNECT, 0x98)]
+    assert wait_for(lambda: call(broker.http_port, "/api/v1/clients/sess-on")[0] == 404)
+    assert call(broker.http_port, "/api/v1/sessions/sess-on", method="DELETE")[0] == 404
+    broker.stop()
+    broker.start()
+    assert wait_port(broker.http_port, broker.proc)
+    assert get(broker, "/api/v1/clients")["total"] == 0
+    back = broker.raw(m.V311)
+    ack = back.connect("sess-off", clean=False)
+    assert ack.session_present is False
+    back.disconnect()
+
+
+@pytest.mark.broker_config(HTTP, "storage sqlite", "sys_interval 0")
+def test_retained_messages_listed_and_deleted(broker):
+    """GET /api/v1/retained?filter=F lists retained messages (topic, QoS,
+    payload as text when UTF-8 and as base64); DELETE ?topic=T clears one
+    without sending anything to subscribers, and for good (the store too)."""
+    pub = PahoClient(broker, unique("p"))
+    pub.publish("r/a", b"hello", qos=1, retain=True)
+    pub.publish("r/b/c", b"\xff\x00", qos=0, retain=True)
+    pub.publish("s/x", b"other", qos=1, retain=True)
+    assert wait_for(lambda: get(broker, "/api/v1/broker")["retained"] == 3)
+    got = get(broker, "/api/v1/retained?filter=r/%23")
+    assert got["total"] == 2
+    assert got["retained"] == [
+        {"topic": "r/a", "qos": 1, "bytes": 5, "payload": "hello",
+         "payload_base64": "aGVsbG8=", "expires_in": None},
+        {"topic": "r/b/c", "qos": 0, "bytes": 2, "payload": None,
+         "payload_base64": "/wA=", "expires_in": None},
+    ]
+    assert [r["topic"] for r in get(broker, "/api/v1/retained?filter=%2B/%2B")["retained"]] \
+        == ["r/a", "s/x"]
+    assert [r["topic"] for r in get(broker, "/api/v1/retained?filter=r/+/c")["retained"]] \
+        == ["r/b/c"]
+    page = get(broker, "/api/v1/retained?filter=%23&limit=2&page=2")
+    assert page["total"] == 3 and [r["topic"] for r in page["retained"]] == ["s/x"]
+    status, _, _ = call(broker.http_port, "/api/v1/retained?filter=a/%23/b")
+    assert status == 400
+    watcher = PahoClient(broker, unique("w"))
+    watcher.subscribe("r/#", qos=1)
+    assert len(watcher.get_n(2)) == 2  # the two retained ones
+    status, _, body = call(broker.http_port, "/api/v1/retained?topic=r/a", method="DELETE")
+    assert status == 200 and body == {"deleted": "r/a"}
+    watcher.nothing(0.5)  # no empty message went out for it
+    assert [r["topic"] for r in get(broker, "/api/v1/retained?filter=r/%23")["retained"]] \
+        == ["r/b/c"]
+    status, _, _ = call(broker.http_port, "/api/v1/retained?topic=r/a", method="DELETE")
+    assert status == 404
+    status, _, _ = call(broker.http_port, "/api/v1/retained?topic=r/%23", method="DELETE")
+    assert status == 400
+    pub.stop()
+    watcher.stop()
+    broker.stop()
+    broker.start()
+    assert wait_port(broker.http_port, broker.proc)
+    assert [r["topic"] for r in get(broker, "/api/v1/retained?filter=%23")["retained"]] \
+        == ["r/b/c", "s/x"]

@@ -101,6 +101,23 @@ static void test_keys_are_escaped_too(void **state)
 	buf_free(&b);
 }
 
+/* A value rendered by another writer (a worker's, in the admin API) goes
+ * in as it is, with the comma it needs. */
+static void test_raw_values_are_copied(void **state)
+{
+	(void)state;
+	struct buf b = {0};
+	struct json j;
+	json_init(&j, &b);
+	json_arr(&j, NULL);
+	json_raw(&j, NULL, (const uint8_t *)"{\"a\":1}", 7);
+	json_raw(&j, NULL, (const uint8_t *)"[]", 2);
+	json_arr_end(&j);
+	assert_int_equal(json_end(&j), TERN_OK);
+	assert_string_equal(text(&b), "[{\"a\":1},[]]");
+	buf_free(&b);
+}
+
 static void test_numbers(void **state)
 {
 	(void)state;
@@ -156,6 +173,7 @@ int main(void)
 	        cmocka_unit_test(test_escapes_quotes_backslashes_and_controls),
 	        cmocka_unit_test(test_utf8_kept_and_invalid_bytes_replaced),
 	        cmocka_unit_test(test_keys_are_escaped_too),
+	        cmocka_unit_test(test_raw_values_are_copied),
 	        cmocka_unit_test(test_numbers),
 	        cmocka_unit_test(test_misuse_is_reported),
 	};
