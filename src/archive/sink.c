@@ -9,6 +9,7 @@
 static const struct archive_sink_ops *const sinks[] = {
         &archive_sqlite_ops,
         &archive_pg_ops,
+        &archive_mongo_ops,
 };
 
 static bool is(const char *scheme, const char *url, size_t n)
@@ -23,7 +24,7 @@ const struct archive_sink_ops *archive_sink_find(const char *url, char *err, siz
 	for (size_t i = 0; colon && i < sizeof(sinks) / sizeof(sinks[0]); i++)
 		if (is(sinks[i]->scheme, url, n) || is(sinks[i]->alias, url, n))
 			return sinks[i];
-	snprintf(err, errlen, "'%s': expected sqlite:PATH or postgresql://...", url);
+	snprintf(err, errlen, "'%s': expected sqlite:PATH, postgresql://... or mongodb://...", url);
 	return NULL;
 }
 

@@ -1,6 +1,6 @@
 /*
  * sink.h - the databases an archive writes to, behind one ops table: a
- * file per technology (sink_sqlite.c; PostgreSQL and MongoDB to come),
+ * file per technology (sink_sqlite.c, sink_pg.c, sink_mongo.c),
  * picked by the scheme of the archive_sink URL.
  *
  * A sink is driven by one thread at a time: the archive's own thread
@@ -71,6 +71,9 @@ extern const struct archive_sink_ops archive_sqlite_ops;
 
 /* The PostgreSQL sink: postgresql://... or postgres://... (sink_pg.c). */
 extern const struct archive_sink_ops archive_pg_ops;
+
+/* The MongoDB sink: mongodb://HOST[:PORT]/DB?... (sink_mongo.c). */
+extern const struct archive_sink_ops archive_mongo_ops;
 
 /* The sink of url's scheme; NULL (with the reason in err) when no sink
  * has it. */

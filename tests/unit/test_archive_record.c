@@ -225,6 +225,13 @@ static void test_sink_urls_and_names(void **state)
 	assert_int_equal(archive_pg_ops.check("postgresql://u:p@127.0.0.1:5432/db?sslmode=disable",
 	                                      err, sizeof(err)),
 	                 TERN_OK);
+	assert_ptr_equal(archive_sink_find("mongodb://h/db", err, sizeof(err)), &archive_mongo_ops);
+	assert_int_equal(archive_mongo_ops.check("mongodb://127.0.0.1:27017/iot?appname=ternd", err,
+	                                         sizeof(err)),
+	                 TERN_OK);
+	/* A MongoDB URL must name its database. */
+	assert_int_equal(archive_mongo_ops.check("mongodb://127.0.0.1:27017", err, sizeof(err)),
+	                 TERN_E_CONFIG);
 	/* libpq's own parser refuses what it cannot read, with no I/O. */
 	assert_int_equal(archive_pg_ops.check("postgresql://h/db?nosuchoption=1", err, sizeof(err)),
 	                 TERN_E_CONFIG);
