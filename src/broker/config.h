@@ -116,16 +116,20 @@ struct config {
 	char user[64]; /* drop root privileges to this user */
 	uint32_t
 	        max_inflight_messages; /* per client, outbound QoS 1/2; also our v5 Receive Maximum */
-	uint32_t max_queued_messages; /* per session; 0: no bound */
-	uint64_t max_queued_bytes;    /* payload bytes queued per session; 0: no bound */
-	uint32_t max_stall_time;      /* seconds an online session over its queue bound
+	uint32_t max_queued_messages;    /* per session; 0: no bound */
+	uint64_t max_queued_bytes;       /* payload bytes queued per session; 0: no bound */
+	uint64_t max_inflight_bytes;     /* payload bytes of outbound QoS 1/2 in flight per
+	                               * client; 0: no bound (one message always goes) */
+	uint32_t retain_expiry_interval; /* minutes between sweeps of expired retained
+	                                  * messages; 0: only when looked up */
+	uint32_t max_stall_time;         /* seconds an online session over its queue bound
 	                               * may slow its publishers without progress before
 	                               * it drops instead; 0: never slow them */
-	uint32_t max_subscriptions;   /* per client; 0: no bound */
-	uint32_t max_topic_levels;    /* in a topic name or filter; 0: no bound */
-	uint32_t message_size_limit;  /* payload bytes; 0: protocol limit */
-	uint32_t max_packet_size;     /* whole packet bytes; 0: protocol limit */
-	uint16_t max_keepalive;       /* seconds */
+	uint32_t max_subscriptions;      /* per client; 0: no bound */
+	uint32_t max_topic_levels;       /* in a topic name or filter; 0: no bound */
+	uint32_t message_size_limit;     /* payload bytes; 0: protocol limit */
+	uint32_t max_packet_size;        /* whole packet bytes; 0: protocol limit */
+	uint16_t max_keepalive;          /* seconds */
 	bool retain_available;
 	uint16_t max_topic_alias;        /* v5 Topic Alias Maximum we accept */
 	uint16_t max_topic_alias_broker; /* aliases we assign per v5 client */

@@ -56,6 +56,7 @@ struct walk {
 	struct rnode **dead; /* emptied leaves, pruned after the walk */
 	size_t ndead;
 	size_t capdead;
+	bool sweep; /* retain_expire(): every topic, nothing collected */
 };
 
 /* ---- nodes ---- */
@@ -212,7 +213,7 @@ static TERN_MUST_CHECK enum tern_err hit(struct walk *w, struct rnode *n)
 		}
 		return TERN_OK;
 	}
-	if (w->keep && !w->keep(w->keep_arg, m, n->src))
+	if (w->sweep || (w->keep && !w->keep(w->keep_arg, m, n->src)))
 		return TERN_OK;
 	struct retain_hits *out = w->out;
 	if (out->n == out->cap) {
@@ -231,7 +232,7 @@ static TERN_MUST_CHECK enum tern_err hit(struct walk *w, struct rnode *n)
  * wildcard [MQTT-4.7.2-1]: at the root, '+' and '#' skip such levels. */
 static bool hidden(const struct walk *w, const struct rnode *parent, const struct rnode *c)
 {
-	return &parent->t == w->s->trie.root && c->t.klen > 0 && c->t.key[0] == '$';
+	return !w->sweep && &parent->t == w->s->trie.root && c->t.klen > 0 && c->t.key[0] == '$';
 }
 
 /* Every message strictly below n ('#'). */
@@ -306,6 +307,23 @@ enum tern_err retain_match_checked(struct retain_store *s, const uint8_t *filter
 	pthread_mutex_unlock(&s->lock);
 	free(w.dead);
 	return err;
+}
+
+size_t retain_expire(struct retain_store *s, uint64_t now)
+{
+	struct walk w = {.s = s, .now = now, .sweep = true};
+	pthread_mutex_lock(&s->lock);
+	size_t before = s->count;
+	/* Nothing is allocated but the list of emptied leaves; without room
+	 * for it a leaf just stays (see hit()), so the walk cannot fail. */
+	enum tern_err err = hit_below(&w, rnode_of(s->trie.root));
+	(void)err;
+	for (size_t i = 0; i < w.ndead; i++)
+		trie_prune(&s->trie, &w.dead[i]->t);
+	size_t gone = before - s->count;
+	pthread_mutex_unlock(&s->lock);
+	free(w.dead);
+	return gone;
 }
 
 size_t retain_count(struct retain_store *s)

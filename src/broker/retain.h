@@ -80,6 +80,11 @@ TERN_MUST_CHECK enum tern_err retain_match_checked(struct retain_store *s, const
                                                    size_t flen, uint64_t now, retain_keep_fn keep,
                                                    void *arg, struct retain_hits *out);
 
+/* Removes every retained message whose expiry has passed at `now`
+ * (monotonic ms), '$' topics included, in one walk of the whole store
+ * under its mutex. Returns how many went. */
+size_t retain_expire(struct retain_store *s, uint64_t now);
+
 /* Number of retained messages. */
 size_t retain_count(struct retain_store *s);
 

@@ -60,6 +60,27 @@ static size_t window(const struct session *s)
 	return max ? max : 1;
 }
 
+/* Whether one more QoS 1/2 message may go to the client now: fewer than
+ * window() in flight on this connection (what the client's Receive Maximum
+ * counts [MQTT-3.3.4-9]) and, with max_inflight_bytes, fewer
+ * payload bytes in flight than that (one message always goes, however
+ * large, as in mosquitto). The bytes are summed over the window, at most
+ * max_inflight_messages entries, only when the limit is set. */
+static bool window_open(const struct session *s)
+{
+	size_t sent = s->n_inflight - s->n_unsent;
+	if (sent >= window(s))
+		return false;
+	uint64_t max = s->w->broker->cfg.max_inflight_bytes;
+	if (!max || sent == 0)
+		return true;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < s->n_inflight; i++)
+		if (!s->inflight[i].unsent && s->inflight[i].d.msg) /* NULL past PUBREC */
+			bytes += s->inflight[i].d.msg->payload.len;
+	return bytes < max;
+}
+
 /* The in-flight entry with packet_id, or NULL. */
 static struct inflight *inflight_find(struct session *s, uint16_t packet_id)
 {
@@ -248,13 +269,6 @@ static void drop(struct session *s, struct delivery *d, const char *why)
 	delivery_clear(d);
 }
 
-/* In-flight messages sent on the current connection: what the client's
- * Receive Maximum counts [MQTT-3.3.4-9]. */
-static size_t sent_count(const struct session *s)
-{
-	return s->n_inflight - s->n_unsent;
-}
-
 /* The ACL decides what a client may read: live, queued and retained
  * messages alike. */
 static bool may_read(const struct session *s, const struct delivery *d)
@@ -307,8 +321,7 @@ void session_deliver_take(struct session *s, struct delivery *d)
 		delivery_clear(d);
 		return;
 	}
-	if (c && s->queue.n == 0 && s->n_unsent == 0 && !s->pubrel_wait &&
-	    sent_count(s) < window(s)) {
+	if (c && s->queue.n == 0 && s->n_unsent == 0 && !s->pubrel_wait && window_open(s)) {
 		send_inflight(s, d);
 		return;
 	}
@@ -339,7 +352,7 @@ void session_pump(struct session *s)
 		struct inflight *f = &s->inflight[i];
 		if (!f->unsent)
 			continue;
-		if (sent_count(s) >= window(s))
+		if (!window_open(s))
 			return;
 		f->unsent = false;
 		s->n_unsent--;
@@ -350,8 +363,7 @@ void session_pump(struct session *s)
 	}
 	/* No new packet id while the session's PUBREL entries are on their
 	 * way from the cluster: one of them may hold it (session_durable.c). */
-	while (s->conn && s->queue.n && s->n_unsent == 0 && !s->pubrel_wait &&
-	       sent_count(s) < window(s)) {
+	while (s->conn && s->queue.n && s->n_unsent == 0 && !s->pubrel_wait && window_open(s)) {
 		struct delivery d;
 		queue_pop(s, &d);
 		if (expired(s, &d)) {

@@ -35,6 +35,7 @@
 #include "broker/flow.h"
 #include "broker/handlers.h"
 #include "broker/persist.h"
+#include "broker/retain.h"
 #include "broker/route.h"
 #include "broker/session.h"
 #include "broker/stats.h"
@@ -255,6 +256,21 @@ static void tick(struct worker *w)
 	}
 	if (w->id == 0)
 		sys_tick(w);
+	if (w->id == 0 && w->broker->cfg.retain_expiry_interval) {
+		/* Expired retained messages are dropped when a lookup reaches
+		 * them; one nobody subscribes to again would stay for good
+		 * without this sweep (mosquitto's retain_expiry_interval). */
+		uint64_t every = (uint64_t)w->broker->cfg.retain_expiry_interval * 60000u;
+		if (!w->retain_sweep_at)
+			w->retain_sweep_at = now + every;
+		else if (now >= w->retain_sweep_at) {
+			size_t gone = retain_expire(w->broker->retain, now);
+			if (gone)
+				log_write(&w->broker->log, LOG_TYPE_DEBUG,
+				          "Removed %zu expired retained messages.", gone);
+			w->retain_sweep_at = now + every;
+		}
+	}
 	log_limiter_tick(&w->log_limit, now);
 }
 

@@ -182,6 +182,7 @@ struct worker {
 	uint64_t now; /* monotonic ms, once per iteration */
 	struct worker_stats stats;
 	uint64_t util_at, util_busy; /* last loop-utilisation sample */
+	uint64_t retain_sweep_at;    /* worker 0: next retain_expiry_interval sweep */
 	uint64_t next_tick;
 	/* A cell drained: run flow_resume() before sleeping. The loop's flag,
 	 * set by the cells (flow.c, which calls no connection code) and by

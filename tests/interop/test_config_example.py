@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.ternd_only,
 # What ternd still refuses of the example. It only shrinks: a directive
 # ternd takes today that it refuses tomorrow fails the test.
 STILL_REFUSED = {
-    "max_inflight_bytes", "memory_limit", "http_dir", "mount_point",
+    "http_dir", "mount_point",
     "psk_hint", "psk_file",
 }
 # Refused by design, with a message that says what to use instead:

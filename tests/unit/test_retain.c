@@ -302,6 +302,30 @@ static void test_expired_message_above_a_live_one_keeps_the_live_one(void **stat
 	assert_int_equal(lookup_at(f, "+/+", 5000), 1);
 }
 
+static void test_expire_sweeps_every_topic_dollar_ones_too(void **state)
+{
+	/* retain_expiry_interval's sweep: what nobody looks up again goes
+	 * too, '$' topics included, and the live ones stay. */
+	struct fix *f = *state;
+	const char *topics[] = {"s/a", "s/a/b", "$SYS/x", "t"};
+	for (size_t i = 0; i < 4; i++) {
+		struct msg *m = retained_msg(topics[i], "v", 2, 0);
+		assert_int_equal(retain_set(f->s, m), TERN_OK);
+		msg_unref(m);
+	}
+	put(f, "s/a/b/c", "forever");
+	put(f, "$SYS/y", "forever");
+	assert_int_equal(retain_expire(f->s, 1999), 0);
+	assert_int_equal(retain_count(f->s), 6);
+	assert_int_equal(retain_expire(f->s, 2000), 4);
+	assert_int_equal(retain_count(f->s), 2);
+	assert_int_equal(retain_expire(f->s, 9000), 0);
+	assert_int_equal(lookup(f, "s/#"), 1);
+	assert_true(got(f, "s/a/b/c"));
+	assert_int_equal(lookup(f, "$SYS/#"), 1);
+	assert_true(got(f, "$SYS/y"));
+}
+
 static void test_expiry_and_clearing_free_the_nodes_left_empty(void **state)
 {
 	struct fix *f = *state;
@@ -513,6 +537,8 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_expired_message_above_a_live_one_keeps_the_live_one, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_expire_sweeps_every_topic_dollar_ones_too,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_expiry_and_clearing_free_the_nodes_left_empty,
 	                                        setup, teardown),
 	        cmocka_unit_test(test_free_releases_the_store_references),
