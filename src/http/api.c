@@ -1,6 +1,7 @@
 /*
  * api.c - the admin API's dispatch: a routed request (api_route.h) to the
- * handler of its endpoint (api_broker.c, api_clients.c, api_actions.c).
+ * handler of its endpoint (api_broker.c, api_clients.c, api_actions.c), and
+ * the dashboard page.
  */
 #include <string.h>
 
@@ -9,34 +10,16 @@
 #include "http/json.h"
 #include "http/metrics.h"
 
-/* GET / before the dashboard: where the API is. */
-static void index_page(struct api_reply *reply)
+/* GET /: the dashboard. Its script and style are inline and it talks to
+ * this origin only; the policy says so, and that it is framed nowhere. */
+static void dashboard(struct api_reply *reply)
 {
-	static const char *const paths[] = {
-	        "GET /metrics",
-	        "GET /api/v1/broker",
-	        "GET /api/v1/clients?prefix=&page=&limit=",
-	        "GET /api/v1/clients/ID",
-	        "GET /api/v1/clients/ID/subscriptions",
-	        "POST /api/v1/clients/ID/disconnect",
-	        "DELETE /api/v1/sessions/ID",
-	        "GET /api/v1/topics?limit=",
-	        "GET /api/v1/retained?filter=&page=&limit=",
-	        "DELETE /api/v1/retained?topic=",
-	        "POST /api/v1/reload",
-	};
-	struct json j;
-	json_init(&j, &reply->body);
-	json_obj(&j, NULL);
-	json_cstr(&j, "name", "ternd");
-	json_cstr(&j, "version", TERN_VERSION);
-	json_arr(&j, "endpoints");
-	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		json_cstr(&j, NULL, paths[i]);
-	json_arr_end(&j);
-	json_obj_end(&j);
 	reply->status = 200;
-	if (json_end(&j))
+	reply->ctype = "text/html; charset=utf-8";
+	reply->csp =
+	        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+	        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+	if (buf_append(&reply->body, dashboard_page, dashboard_page_len, 0))
 		api_error(reply, 500, "out of memory");
 }
 
@@ -62,7 +45,7 @@ void api_dispatch(struct http_server *h, const struct api_route *route, const ch
 {
 	switch (route->ep) {
 	case EP_DASHBOARD:
-		index_page(reply);
+		dashboard(reply);
 		return;
 	case EP_METRICS:
 		reply->status = 200;

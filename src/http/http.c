@@ -59,6 +59,7 @@ void api_error(struct api_reply *r, int status, const char *why)
 {
 	r->status = status;
 	r->ctype = NULL;
+	r->csp = NULL;
 	r->body.off = r->body.len = 0;
 	struct json j;
 	json_init(&j, &r->body);
@@ -130,6 +131,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *re
 		ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (ok == MHD_YES && allow)
 		ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (ok == MHD_YES && rep->csp)
+		ok = MHD_add_response_header(resp, "Content-Security-Policy", rep->csp);
 	if (ok == MHD_YES && challenge)
 		ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		                             "Basic realm=\"ternd\", charset=\"UTF-8\"");
@@ -176,6 +179,22 @@ static bool authorised(struct http_server *h, struct MHD_Connection *c, char *us
 	if (name)
 		MHD_free(name);
 	return ok;
+}
+
+/* Whether a request that changes something may come from where it comes
+ * from. Basic-auth credentials are sent by a browser with any request to
+ * their origin, a cross-site form POST included; such a request carries an
+ * Origin header (RFC 6454) naming the other site, and is refused. No Origin
+ * (curl, scripts) or this very origin (the dashboard) passes. */
+static bool same_origin(struct http_server *h, struct MHD_Connection *c)
+{
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	if (!origin)
+		return true;
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *scheme = h->cert ? "https://" : "http://";
+	size_t sl = strlen(scheme);
+	return host && strncmp(origin, scheme, sl) == 0 && strcmp(origin + sl, host) == 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -225,6 +244,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct api_reply rep = {0};
 	if (status != 200)
 		api_error(&rep, status, why);
+	else if (route.write && !same_origin(h, c))
+		api_error(&rep, 403, "a request from another origin may not change anything");
 	else
 		api_dispatch(h, &route, who, &rep);
 	if (route.write ||

@@ -37,8 +37,13 @@ struct http_server {
 struct api_reply {
 	int status;
 	const char *ctype; /* NULL: application/json */
+	const char *csp;   /* a Content-Security-Policy for a page; NULL: none */
 	struct buf body;
 };
+
+/* The dashboard page (dashboard.html, compiled in by CMakeLists.txt). */
+extern const unsigned char dashboard_page[];
+extern const size_t dashboard_page_len;
 
 /* Sets r to an error answer: status and {"error": why}. */
 void api_error(struct api_reply *r, int status, const char *why);
