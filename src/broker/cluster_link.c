@@ -135,7 +135,7 @@ static void on_queue_made(void *arg, uint64_t token, struct tern_bytes filter, e
 	worker_post(b->workers[id], it);
 }
 
-static void on_taken(void *arg, struct tern_bytes cid, uint64_t stamp, bool tie_wins)
+static void on_taken(void *arg, struct tern_bytes cid, uint64_t stamp, bool tie_wins, bool clean)
 {
 	struct broker *b = arg;
 	if (atomic_load_explicit(&b->stop, memory_order_relaxed))
@@ -154,6 +154,7 @@ static void on_taken(void *arg, struct tern_bytes cid, uint64_t stamp, bool tie_
 	it->u.claim.len = (uint16_t)cid.len;
 	it->u.claim.stamp = stamp;
 	it->u.claim.tie_wins = tie_wins;
+	it->u.claim.clean = clean;
 	/* The session of the client id lives on its home worker. */
 	worker_post(b->workers[broker_home_of(b, cid.data, cid.len)], it);
 }
@@ -313,6 +314,40 @@ void cluster_link_durable(struct worker *w, struct route_batch *batch, struct se
 	*rebind = true;
 }
 
+/* The record a parked CONNECT waits for (cluster.h, session_found): to
+ * the worker in the token, the client id's home, which took the CONNECT.
+ * Out of memory the connection is told the lookup failed, so that it is
+ * refused rather than left waiting. */
+static void on_session_found(void *arg, uint64_t token, struct tern_bytes cid, const uint8_t *rec,
+                             size_t len, enum tern_err err)
+{
+	(void)cid;
+	struct broker *b = arg;
+	unsigned id = (unsigned)(token & 0xffffu);
+	if (id >= b->n_workers || atomic_load_explicit(&b->stop, memory_order_relaxed))
+		return;
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: out of memory answering a session lookup; the CONNECT waits "
+		          "until its deadline");
+		return;
+	}
+	it->kind = INBOX_SESSION_FOUND;
+	it->u.found.conn = token >> 16;
+	it->u.found.err = err;
+	if (rec) {
+		it->u.found.rec = malloc(len ? len : 1);
+		if (it->u.found.rec) {
+			memcpy(it->u.found.rec, rec, len);
+			it->u.found.len = (uint32_t)len;
+		} else {
+			it->u.found.err = TERN_E_NOMEM;
+		}
+	}
+	worker_post(b->workers[id], it);
+}
+
 /* A dead node's session this node adopted (cluster.h, adopt): built on
  * the client id's home worker. */
 static void on_adopt(void *arg, struct tern_bytes cid, const uint8_t *rec, size_t len)
@@ -382,6 +417,7 @@ enum tern_err cluster_link_open(struct broker *b)
 	                        .queue_made = on_queue_made,
 	                        .retained = on_retained,
 	                        .taken = on_taken,
+	                        .session_found = on_session_found,
 	                        .stored = on_stored,
 	                        .durable = on_durable,
 	                        .pubrels = on_pubrels,
@@ -435,10 +471,10 @@ void cluster_link_retain(struct worker *w, const struct msg *m, bool hold)
 	          (int)m->topic.len, (const char *)m->topic.data);
 }
 
-uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid)
+uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid, bool clean)
 {
 	struct cluster *cl = w->broker->cluster;
-	return cl ? cluster_claim(cl, cid) : 0;
+	return cl ? cluster_claim(cl, cid, clean) : 0;
 }
 
 void cluster_link_forget(struct worker *w, struct tern_bytes cid)

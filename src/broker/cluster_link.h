@@ -40,8 +40,9 @@ void cluster_link_retain(struct worker *w, const struct msg *m, bool hold);
 
 /* Claims client id cid, whose CONNECT worker w accepted, for this node in
  * the cluster (cluster_claim()): returns the claim's stamp, 0 when none
- * went out (no cluster, JetStream not reachable). */
-uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid);
+ * went out (no cluster, JetStream not reachable). clean: the CONNECT has
+ * clean start, which ends the session on the node that held it. */
+uint64_t cluster_link_claim(struct worker *w, struct tern_bytes cid, bool clean);
 /* Puts m, a QoS 1/2 message a client of w published, in the cluster's
  * durable queues; the answers held with w's current ticket wait until
  * JetStream has it (persist_cluster_hold()). Marks m durable. false when it

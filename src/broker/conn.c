@@ -107,6 +107,12 @@ void conn_worker_free(struct worker *w)
 		return;
 	pub_cache_clear(w);
 	map_free(&w->conn_state->auth_wait);
+	size_t pos = 0;
+	void *a;
+	while ((a = map_next(&w->conn_state->lookup_done, &pos)))
+		free(a);
+	map_free(&w->conn_state->lookup_done);
+	map_free(&w->conn_state->lookup_wait);
 	free(w->conn_state->scratch);
 	free(w->conn_state);
 	w->conn_state = NULL;
@@ -145,6 +151,8 @@ void conn_free(struct conn *c)
 		return;
 	if (c->auth == CONN_AUTH_WAIT)
 		conn_auth_forget(c);
+	if (c->lookup != CONN_LOOKUP_NONE)
+		conn_lookup_forget(c);
 	c->tp->close(c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -412,6 +420,8 @@ void conn_reap(struct conn *c)
 	handle_detach(&c->sink);
 	if (c->auth == CONN_AUTH_WAIT)
 		conn_auth_forget(c);
+	if (c->lookup != CONN_LOOKUP_NONE)
+		conn_lookup_forget(c);
 	if (c->flow)
 		flow_forget(c); /* its held acknowledgements have nobody to go to */
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
@@ -609,10 +619,11 @@ static bool process_packets(struct conn *c, const uint8_t *data, size_t avail, s
 			w->conn_state->handed_off = NULL;
 			return false;
 		}
-		if (c->auth == CONN_AUTH_WAIT) {
+		if (c->auth == CONN_AUTH_WAIT || c->lookup == CONN_LOOKUP_WAIT) {
 			/* The CONNECT stays buffered until its password
-			 * verdict is in, and nothing behind it is handled
-			 * before CONNACK [MQTT-3.1.4-5]. */
+			 * verdict (or its session's record) is in, and
+			 * nothing behind it is handled before CONNACK
+			 * [MQTT-3.1.4-5]. */
 			break;
 		}
 		size_t n = fh.header_len + fh.remaining;

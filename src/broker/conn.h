@@ -161,6 +161,18 @@ void conn_auth_verdict(struct worker *w, uint64_t conn_id, uint8_t rc);
  * verdict finds nothing (conn_sink.c). */
 void conn_auth_forget(struct conn *c);
 
+/* INBOX_SESSION_FOUND: the answer of the cluster's session lookup for
+ * connection conn_id of w (conn_sink.c): rec[0..len) the record (len 0:
+ * none), err as in the cluster's session_found callback. Its CONNECT is
+ * handled again and takes it. Dropped when that connection is gone or
+ * closing. */
+void conn_session_found(struct worker *w, uint64_t conn_id, const uint8_t *rec, size_t len,
+                        enum tern_err err);
+
+/* A connection that waits for (or holds) a lookup's answer is freed:
+ * forget it (conn_sink.c). */
+void conn_lookup_forget(struct conn *c);
+
 /* Creates w's connection state (w->conn_state, conn_internal.h).
  * TERN_E_NOMEM when out of memory. */
 TERN_MUST_CHECK enum tern_err conn_worker_new(struct worker *w);

@@ -68,6 +68,7 @@ struct conn {
 	bool input_paused;  /* EPOLLIN off: see conn_pause_input() */
 	uint8_t auth;       /* enum conn_auth */
 	uint8_t auth_rc;    /* the verdict, once auth is CONN_AUTH_DONE */
+	uint8_t lookup;     /* enum conn_lookup */
 	bool no_linger;     /* the peer ended the stream: close at once */
 	bool shut_wr;       /* lingering: our write side is shut down */
 	uint32_t discarded; /* lingering: input bytes read and dropped */
@@ -78,6 +79,20 @@ enum conn_auth {
 	CONN_AUTH_NONE, /* not asked off the loop */
 	CONN_AUTH_WAIT, /* asked; the CONNECT waits in rbuf, input paused */
 	CONN_AUTH_DONE, /* the verdict is in auth_rc */
+};
+
+/* Where a connection's session lookup in the cluster is (conn_sink.c). */
+enum conn_lookup {
+	CONN_LOOKUP_NONE, /* not asked */
+	CONN_LOOKUP_WAIT, /* asked; the CONNECT waits in rbuf, input paused */
+	CONN_LOOKUP_DONE, /* the answer is in conn_worker.lookup_done */
+};
+
+/* The answer of a session lookup, kept until the CONNECT takes it. */
+struct lookup_answer {
+	enum tern_err err;
+	size_t len;
+	uint8_t rec[]; /* the record; len 0: none */
 };
 
 /* The encoded PUBLISH headers of one message, per kind of subscriber
@@ -113,6 +128,8 @@ struct conn_worker {
 	struct conn *lingering;     /* reaped conns closing gracefully */
 	struct conn *handed_off;    /* conn just handed to another worker */
 	struct map auth_wait;       /* conn id -> conn waiting for a password verdict */
+	struct map lookup_wait;     /* conn id -> conn waiting for its session's record */
+	struct map lookup_done;     /* conn id -> struct lookup_answer (owned) */
 	uint8_t *scratch;           /* the read scratch, WORKER_SCRATCH_SIZE bytes */
 	bool scratch_busy;          /* its bytes are being handled */
 	struct pub_cache pub_cache; /* headers of the message being fanned out */

@@ -4,7 +4,9 @@
  * the connection for the reaper, and a hand-over moves it to another worker.
  * Authentication: the certificate standing for the username, the verdict a
  * connection carries, and the wait for a password check (auth.c decides,
- * the connection waits).
+ * the connection waits). In a cluster, the wait for the record of a
+ * session another node may hold works the same way (handle_connect.c
+ * asks, the cluster answers, the CONNECT is handled again).
  *
  * Kept apart from conn.c so that conn.c stays about bytes (framing, buffers,
  * transports, lifetime) and this file is the one place where the handlers'
@@ -23,6 +25,7 @@
 #include "broker/sink.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "util/map.h"
 
 static struct conn *conn_of(struct sink *k)
@@ -139,6 +142,78 @@ void conn_auth_forget(struct conn *c)
 	c->auth = CONN_AUTH_NONE;
 }
 
+static TERN_MUST_CHECK enum tern_err sink_conn_session_lookup(struct sink *k, struct tern_bytes cid,
+                                                              uint8_t **rec, size_t *len)
+{
+	struct conn *c = conn_of(k);
+	struct worker *w = c->w;
+	struct conn_worker *cw = w->conn_state;
+	*rec = NULL;
+	*len = 0;
+	if (c->lookup == CONN_LOOKUP_DONE) {
+		struct lookup_answer *a = map64_del(&cw->lookup_done, c->sink.id);
+		c->lookup = CONN_LOOKUP_NONE;
+		if (!a)
+			return TERN_E_SYS;
+		enum tern_err err = a->err;
+		if (!err && a->len) {
+			/* The answer's memory becomes the caller's record. */
+			size_t n = a->len;
+			memmove(a, a->rec, n);
+			*rec = (uint8_t *)a;
+			*len = n;
+			return TERN_OK;
+		}
+		free(a);
+		return err;
+	}
+	struct cluster *cl = w->broker->cluster;
+	if (!cl)
+		return TERN_OK;
+	if (map64_put(&cw->lookup_wait, c->sink.id, c))
+		return TERN_E_NOMEM;
+	/* The answer goes to this worker, the client id's home. */
+	enum tern_err err = cluster_session_get(cl, cid, c->sink.id << 16 | w->id);
+	if (err) {
+		map64_del(&cw->lookup_wait, c->sink.id);
+		return err;
+	}
+	c->lookup = CONN_LOOKUP_WAIT;
+	conn_pause_input(c, true);
+	return TERN_E_INCOMPLETE;
+}
+
+void conn_session_found(struct worker *w, uint64_t conn_id, const uint8_t *rec, size_t len,
+                        enum tern_err err)
+{
+	struct conn_worker *cw = w->conn_state;
+	struct conn *c = map64_del(&cw->lookup_wait, conn_id);
+	if (!c || c->state == CONN_CLOSING)
+		return; /* gone, or going: nobody to answer */
+	struct lookup_answer *a = malloc(sizeof(*a) + (len ? len : 1));
+	if (!a || map64_put(&cw->lookup_done, conn_id, a)) {
+		free(a);
+		conn_close(c, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
+	a->err = err;
+	a->len = len;
+	if (len)
+		memcpy(a->rec, rec, len);
+	c->lookup = CONN_LOOKUP_DONE;
+	/* As for a password verdict (conn_auth_verdict()). */
+	conn_pause_input(c, false);
+	(void)conn_process(c);
+}
+
+void conn_lookup_forget(struct conn *c)
+{
+	struct conn_worker *cw = c->w->conn_state;
+	map64_del(&cw->lookup_wait, c->sink.id);
+	free(map64_del(&cw->lookup_done, c->sink.id));
+	c->lookup = CONN_LOOKUP_NONE;
+}
+
 static void sink_conn_hand_over(struct sink *k, unsigned home)
 {
 	struct conn *c = conn_of(k);
@@ -199,6 +274,7 @@ const struct sink_ops conn_sink_ops = {
         .close = sink_conn_close,
         .end = sink_conn_end,
         .authenticate = sink_conn_authenticate,
+        .session_lookup = sink_conn_session_lookup,
         .hand_over = sink_conn_hand_over,
         .accept = sink_conn_accept,
         .pending_out = sink_conn_pending_out,

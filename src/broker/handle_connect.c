@@ -346,7 +346,8 @@ struct session *connect_take_over(struct worker *w, struct session *s, struct te
 	return session_find(w, cid.data, cid.len);
 }
 
-void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t stamp, bool tie_wins)
+void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t stamp, bool tie_wins,
+                           bool clean)
 {
 	struct session *s = session_find(w, cid.data, cid.len);
 	/* A newer claim of ours (made after this node heard of the other
@@ -374,7 +375,7 @@ void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t sta
 	s = connect_take_over(w, s, cid);
 	if (s) {
 		session_will_cancel(s);
-		session_destroy_moved(s);
+		session_destroy_moved(s, clean);
 	}
 	if (b->cluster)
 		cluster_taken(b->cluster);
@@ -395,6 +396,36 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	if (s && !session_sink(s) && session_tick(s, w->now))
 		s = NULL;
 	bool present = false;
+	if (!s && !p->clean_start && b->cluster && k->ops->session_lookup) {
+		/* Another node may hold the session, or have held it: its
+		 * record says what to resume. Without an answer the CONNECT
+		 * is refused rather than given a new session: session
+		 * present 0 would tell the client to drop the state it
+		 * keeps [MQTT-3.2.2-2], and the new session's record would
+		 * then overwrite the one the cluster still has. */
+		uint8_t *rec = NULL;
+		size_t rec_len = 0;
+		enum tern_err err = k->ops->session_lookup(k, cid, &rec, &rec_len);
+		if (err == TERN_E_INCOMPLETE)
+			return; /* handled again once the record is in */
+		if (err) {
+			refuse(w, k, TERN_RC_SERVER_UNAVAILABLE,
+			       "the cluster's sessions could not be read");
+			return;
+		}
+		if (rec) {
+			s = session_from_record(w, cid, rec, rec_len, &err);
+			free(rec);
+			if (!s) {
+				refuse(w, k, TERN_RC_SERVER_UNAVAILABLE,
+				       err == TERN_E_NOMEM
+				               ? "out of memory"
+				               : "the session's record is not readable");
+				return;
+			}
+			session_durable_bind(s);
+		}
+	}
 	if (s && p->clean_start) {
 		/* Clean start discards the existing session [MQTT-3.1.2-4]. */
 		session_destroy(s);
@@ -442,7 +473,7 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	/* The client id is this node's in the cluster from now on
 	 * [MQTT-3.1.4-3]: a node that holds it hears of the claim and lets
 	 * its connection go. */
-	session_claim_set(s, cluster_link_claim(w, cid));
+	session_claim_set(s, cluster_link_claim(w, cid, p->clean_start));
 
 	k->keep_alive = p->keep_alive;
 	if (p->version == TERN_V5 && cfg->max_keepalive < 65535 &&
@@ -503,6 +534,9 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	          p->clean_start ? 1u : 0u, k->keep_alive, named ? ", u'" : "",
 	          named ? (int)user.len : 0, named ? (const char *)user.data : "",
 	          named ? "'" : "");
+	/* The cluster's record of the session: online, with the will that
+	 * goes if this node dies with the connection. */
+	session_cluster_write(s, NULL);
 	if (present)
 		session_resume(s);
 }

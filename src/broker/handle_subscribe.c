@@ -365,6 +365,9 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 	}
 	if (rebind)
 		session_durable_bind(s);
+	/* The record that holds the new subscriptions is in the cluster
+	 * before the SUBACK (session_cluster.c). */
+	session_cluster_write(s, &batch);
 	batch.refused = plan_refused;
 	answer_when_routed(w, &batch, pl);
 }
@@ -400,6 +403,7 @@ void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_uns
 	}
 	if (rebind)
 		session_durable_bind(s);
+	session_cluster_write(s, NULL);
 	/* v3.1.1's UNSUBACK has no reason codes: the codec leaves them out. */
 	answer_when_routed(w, &batch, pl);
 }

@@ -81,8 +81,10 @@ struct session *connect_take_over(struct worker *w, struct session *s, struct te
 /* Another node claimed client id cid with this stamp (cluster.h, the taken
  * callback), on cid's home worker: the session of cid, if its own claim is
  * older, is taken over (connect_take_over()) and ended, as by a clean-start
- * CONNECT on this node. */
-void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t stamp, bool tie_wins);
+ * CONNECT on this node; its record in the cluster stays for the new holder
+ * unless clean (the claim's CONNECT had clean start). */
+void connect_cluster_taken(struct worker *w, struct tern_bytes cid, uint64_t stamp, bool tie_wins,
+                           bool clean);
 
 /* The end of a connection's session (handle_disconnect.c), when the
  * connection is reaped or taken over: detaches k's session, publishes k's

@@ -316,7 +316,16 @@ static TERN_MUST_CHECK enum tern_err retain(struct session *s, struct msg *m)
 	return err;
 }
 
+/* Publishes s->will; rewrite: its record in the cluster says so (not when
+ * a write or a delete of it follows anyway). */
+static void fire_will(struct session *s, bool rewrite);
+
 void session_fire_will(struct session *s)
+{
+	fire_will(s, true);
+}
+
+static void fire_will(struct session *s, bool rewrite)
 {
 	struct msg *will = s->will;
 	if (!will)
@@ -342,6 +351,8 @@ void session_fire_will(struct session *s)
 	if (route_publish(w, will, NULL, NULL))
 		log_write(&w->broker->log, LOG_TYPE_ERR, "Error: out of memory routing a will");
 	msg_unref(will);
+	if (rewrite && s->cluster_rec)
+		session_cluster_write(s, NULL);
 }
 
 void session_will_cancel(struct session *s)
@@ -401,7 +412,7 @@ bool session_offline_take(struct session *s, struct msg *will, uint32_t delay, b
 		s->will_expiry = will_expiry;
 		s->will_at = w->now + (uint64_t)delay * 1000u;
 		if (delay == 0)
-			session_fire_will(s);
+			fire_will(s, false);
 	}
 	if (s->expiry == 0) {
 		session_destroy(s);
@@ -419,25 +430,26 @@ bool session_offline_take(struct session *s, struct msg *will, uint32_t delay, b
 		persist_note(w, store_will_put(b, s->id, s->will->store_id,
 		                               wall + (int64_t)(s->will_at - w->now)));
 	}
+	session_cluster_write(s, NULL);
 	return false;
 }
 
-static void destroy(struct session *s, bool moved);
+static void destroy(struct session *s, bool moved, bool clean);
 
 void session_destroy(struct session *s)
 {
-	destroy(s, false);
+	destroy(s, false, false);
 }
 
-void session_destroy_moved(struct session *s)
+void session_destroy_moved(struct session *s, bool clean)
 {
-	destroy(s, true);
+	destroy(s, true, clean);
 }
 
-static void destroy(struct session *s, bool moved)
+static void destroy(struct session *s, bool moved, bool clean)
 {
 	struct worker *w = s->w;
-	session_fire_will(s);
+	fire_will(s, false);
 	/* At shutdown sessions are freed, not ended: the store keeps them.
 	 * Otherwise the session ends here, and what was stored of it goes
 	 * whatever its expiry says now: a v5 DISCONNECT may have set it to 0
@@ -447,6 +459,11 @@ static void destroy(struct session *s, bool moved)
 	bool ended = !atomic_load(&w->broker->stop);
 	if (ended)
 		unrecord(s);
+	/* Stopping, the record stays as it is: the cluster's other nodes
+	 * mourn the clients that were online (their wills) once this node's
+	 * heartbeat stops. */
+	if (ended || moved)
+		session_cluster_gone(s, ended && !moved, clean);
 	/* Its durable queues in a cluster end with it; freed at shutdown,
 	 * or moved to another node, what they hold is delivered again
 	 * wherever the client is. */

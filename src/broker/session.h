@@ -138,8 +138,9 @@ void session_destroy(struct session *s);
 
 /* session_destroy() for a session that another node of the cluster took
  * over: its durable queues stay, with what it had not finished, for the
- * node the client is on now. */
-void session_destroy_moved(struct session *s);
+ * node the client is on now, and so does its record in the cluster, unless
+ * clean (the other node's CONNECT had clean start: the session ended). */
+void session_destroy_moved(struct session *s, bool clean);
 
 /*
  * Store transitions. Whether a session is stored follows from its expiry
@@ -253,6 +254,34 @@ void session_durable_pubrels(struct session *s, struct cluster_pubrel *v, size_t
  * the record's offline time. Nothing when cid has a session here already
  * (the client came back to this node). Failures are logged. */
 void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, size_t len);
+
+/* ---- in a cluster: the session's record (session_cluster.c) ---- */
+
+struct route_batch;
+struct session_record_sub;
+
+/* Writes s's whole record to the cluster's sessions bucket (or deletes
+ * the one this node wrote, when s no longer needs one: no expiry, no
+ * will). With batch, the batch's answer (a SUBACK) waits until JetStream
+ * has it. Nothing without a cluster; failures are logged. */
+void session_cluster_write(struct session *s, struct route_batch *batch);
+
+/* s ends here (session.c's destroy()): ended for good, its record goes;
+ * moved to another node, the record stays for it unless clean. */
+void session_cluster_gone(struct session *s, bool ended, bool clean);
+
+/* Adds subscription e of a record to s and routes it on every replica
+ * (with its durable queue's flag where it has one). TERN_E_NOMEM. */
+TERN_MUST_CHECK enum tern_err session_record_sub_add(struct session *s,
+                                                     const struct session_record_sub *e);
+
+/* Builds the session of client id cid on w (its home worker, which has
+ * none) from rec[0..len), its record as another node wrote it, for a
+ * CONNECT that resumes it: offline, with its subscriptions routed; the
+ * caller attaches it. NULL with *err set when the record does not decode
+ * (logged) or out of memory. */
+struct session *session_from_record(struct worker *w, struct tern_bytes cid, const uint8_t *rec,
+                                    size_t len, enum tern_err *err);
 
 /* What session_publish() did with a message. */
 struct publish_result {

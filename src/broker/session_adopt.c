@@ -34,34 +34,6 @@
 #include "util/log.h"
 #include "util/msg.h"
 
-/* One subscription of the record, into s and every replica. */
-static enum tern_err adopt_sub(struct session *s, const struct session_record_sub *e)
-{
-	struct worker *w = s->w;
-	struct tern_bytes group, plain;
-	bool shared = tern_topic_filter_share(e->filter, &group, &plain);
-	uint8_t flags =
-	        (e->no_local ? ROUTE_NO_LOCAL : 0) | (e->retain_as_published ? ROUTE_RAP : 0);
-	if (session_durable_sub(s, shared, e->qos, flags))
-		flags |= ROUTE_DURABLE;
-	bool is_new;
-	enum tern_err err = session_subscribe(s, e->filter, e->qos, flags, e->retain_handling,
-	                                      e->sub_id, &is_new);
-	if (err)
-		return err;
-	struct route r = {.session = s->id,
-	                  .flow = session_flow(s),
-	                  .sub_id = e->sub_id,
-	                  .home = (uint16_t)w->id,
-	                  .qos = e->qos,
-	                  .flags = flags};
-	if (!r.flow || route_change(w, NULL, true, e->filter, &r)) {
-		(void)session_unsubscribe(s, e->filter);
-		return TERN_E_NOMEM;
-	}
-	return TERN_OK;
-}
-
 void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, size_t len)
 {
 	struct broker *b = w->broker;
@@ -102,10 +74,14 @@ void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, 
 		expiry = bound;
 	/* Stored (in a local store) as a session that just went offline. */
 	session_set_expiry(s, expiry);
+	/* The record adopt.c rewrote names this node under the dead
+	 * holder's claim: later writes of it go on from there. */
+	s->claim = r.claim;
+	s->cluster_rec = true;
 	size_t cur = 0;
 	struct session_record_sub e;
 	while (session_record_next_sub(&r, &cur, &e))
-		if (adopt_sub(s, &e))
+		if (session_record_sub_add(s, &e))
 			log_write(&b->log, LOG_TYPE_ERR,
 			          "Error: out of memory restoring a subscription of %.*s",
 			          (int)cid.len, (const char *)cid.data);

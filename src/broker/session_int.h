@@ -70,6 +70,9 @@ struct session {
 	/* They were asked for and have not come yet: no new packet id goes
 	 * out, as one of them may hold it (session_out.c). */
 	bool pubrel_wait : 1;
+	/* Its record is in the cluster's sessions bucket, written by this
+	 * node (session_cluster.c). */
+	bool cluster_rec : 1;
 	/* Its row is in the store (or in a batch on its way there), and with
 	 * it everything the session holds: set and cleared only by the
 	 * transitions of session.c, mirrored in flow->stored for the workers

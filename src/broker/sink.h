@@ -100,6 +100,18 @@ struct sink_ops {
 	                                              struct tern_bytes *user, uint8_t *rc,
 	                                              const char **why);
 
+	/* Optional (NULL: sessions are this node's only): looks the record
+	 * of client id cid's session up in the cluster (cluster_session_get()),
+	 * for a CONNECT without clean start whose session this node does not
+	 * hold. TERN_E_INCOMPLETE when asked: the handler returns and is
+	 * called again with the same CONNECT once the answer is in; then
+	 * TERN_OK with *rec the record (session_record.h; malloc'd, the
+	 * caller's to free) and *len, or *rec NULL when the cluster has none;
+	 * another error when it could not be looked up (JetStream not
+	 * reachable, no answer in time, out of memory). */
+	TERN_MUST_CHECK enum tern_err (*session_lookup)(struct sink *k, struct tern_bytes cid,
+	                                                uint8_t **rec, size_t *len);
+
 	/* Hands the connection, its CONNECT not yet consumed, to worker home,
 	 * which runs handle_connect() again; the caller returns at once and
 	 * touches k no more. */

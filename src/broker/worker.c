@@ -163,9 +163,9 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 	case INBOX_CLAIM:
 		/* At shutdown the sessions stay as they are, for the store. */
 		if (!atomic_load_explicit(&w->broker->stop, memory_order_relaxed))
-			connect_cluster_taken(w,
-			                      (struct tern_bytes){it->u.claim.cid, it->u.claim.len},
-			                      it->u.claim.stamp, it->u.claim.tie_wins);
+			connect_cluster_taken(
+			        w, (struct tern_bytes){it->u.claim.cid, it->u.claim.len},
+			        it->u.claim.stamp, it->u.claim.tie_wins, it->u.claim.clean);
 		free(it->u.claim.cid);
 		break;
 	case INBOX_ADOPT:
@@ -177,6 +177,11 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 		break;
 	case INBOX_CALL:
 		it->u.call.fn(w, it->u.call.arg);
+		break;
+	case INBOX_SESSION_FOUND:
+		conn_session_found(w, it->u.found.conn, it->u.found.rec, it->u.found.len,
+		                   it->u.found.err);
+		free(it->u.found.rec);
 		break;
 	case INBOX_CONN: /* process_inbox() adopts it, worker_shutdown() frees it */
 		break;

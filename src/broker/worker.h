@@ -56,6 +56,7 @@ enum inbox_kind {
 	INBOX_PUBREL,         /* a session's PUBREL entries from the cluster (cluster_link.c) */
 	INBOX_ADOPT,          /* a dead node's session this node adopted (cluster_link.c) */
 	INBOX_CALL,           /* run u.call.fn on this worker (the admin API, src/http) */
+	INBOX_SESSION_FOUND,  /* a session's record looked up for a CONNECT (cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),
@@ -127,8 +128,15 @@ struct inbox_item {
 			uint8_t *cid; /* owned */
 			uint16_t len;
 			bool tie_wins;
+			bool clean; /* the claim's CONNECT had clean start */
 			uint64_t stamp;
 		} claim;
+		struct {
+			uint64_t conn; /* id of the connection it is for */
+			uint8_t *rec;  /* the record, owned; NULL: none */
+			uint32_t len;
+			enum tern_err err;
+		} found;
 		struct {
 			uint8_t *cid; /* owned */
 			uint8_t *rec; /* the session's record, owned */

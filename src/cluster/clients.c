@@ -43,6 +43,9 @@
 
 #define BUCKET_FMT   "%s_clients"
 #define CLAIM_HEADER "Tern-Claim"
+/* Present ("1") on the claim of a CONNECT with clean start: the node that
+ * held the session ends it for good, its record with it [MQTT-3.1.2-4]. */
+#define CLEAN_HEADER "Tern-Clean"
 /* Claims kept per key. A consumer delivers only what the stream still
  * holds: with one per key, a claim stored just before another of the same
  * client id can be gone before a node's consumer reaches it (seen with two
@@ -147,7 +150,7 @@ static void on_claim(natsConnection *nc, natsSubscription *sub, natsMsg *nm, voi
 	struct cluster *c = ref->c;
 	char bucket[SUBJECT_CLUSTER_MAX + 16];
 	int blen = snprintf(bucket, sizeof(bucket), "$KV." BUCKET_FMT ".", c->prefix);
-	const char *subj = natsMsg_GetSubject(nm), *op = NULL, *num = NULL;
+	const char *subj = natsMsg_GetSubject(nm), *op = NULL, *num = NULL, *clean = NULL;
 	uint8_t id[CLIENT_ID_KEY_MAX];
 	size_t id_len = 0;
 	bool deleted = natsMsgHeader_Get(nm, "KV-Operation", &op) == NATS_OK;
@@ -163,6 +166,8 @@ static void on_claim(natsConnection *nc, natsSubscription *sub, natsMsg *nm, voi
 	uint64_t stamp = 0;
 	if (natsMsgHeader_Get(nm, CLAIM_HEADER, &num) == NATS_OK && num)
 		stamp = strtoull(num, NULL, 10);
+	bool is_clean =
+	        natsMsgHeader_Get(nm, CLEAN_HEADER, &clean) == NATS_OK && clean && clean[0] == '1';
 	/* Our own claims are decided on the worker as they are made. */
 	bool own = vlen == nlen && memcmp(value, c->node, nlen) == 0;
 	/* The tie goes to the name that sorts last, on every node. */
@@ -184,7 +189,7 @@ static void on_claim(natsConnection *nc, natsSubscription *sub, natsMsg *nm, voi
 		          (int)id_len, (const char *)id, (unsigned long long)stamp);
 	natsMsg_Destroy(nm);
 	if (c->cb.taken)
-		c->cb.taken(c->cb.arg, (struct tern_bytes){id, id_len}, stamp, tie_wins);
+		c->cb.taken(c->cb.arg, (struct tern_bytes){id, id_len}, stamp, tie_wins, is_clean);
 }
 
 enum tern_err clients_setup(struct cluster *c)
@@ -253,7 +258,7 @@ void clients_stop(struct cluster *c)
 	}
 }
 
-uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id)
+uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id, bool clean)
 {
 	if (!atomic_load_explicit(&c->js_up, memory_order_acquire) ||
 	    !atomic_load_explicit(&c->up_p, memory_order_relaxed))
@@ -277,6 +282,8 @@ uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id)
 	natsStatus st = natsMsg_Create(&m, subj, NULL, c->node, (int)strlen(c->node));
 	if (st == NATS_OK)
 		st = natsMsgHeader_Set(m, CLAIM_HEADER, num);
+	if (st == NATS_OK && clean)
+		st = natsMsgHeader_Set(m, CLEAN_HEADER, "1");
 	if (st == NATS_OK)
 		st = js_PublishMsgAsync(c->js_clients, &m, NULL);
 	/* On success the library took the message (m is NULL). */
@@ -297,8 +304,12 @@ void cluster_taken(struct cluster *c)
 	atomic_fetch_add(&c->taken_over, 1);
 }
 
-bool clients_claimed_since(struct cluster *c, jsCtx *js, const char *key, struct tern_bytes node,
-                           uint64_t stamp)
+/* The last claim of key in the clients bucket (a request on js): its
+ * stamp, whether it was a clean start and whose it is (into node, cap
+ * bytes, NUL-terminated). false when there is none or the bucket cannot
+ * tell. */
+static bool last_claim(struct cluster *c, jsCtx *js, const char *key, uint64_t *stamp, bool *clean,
+                       char *node, size_t cap)
 {
 	char stream[SUBJECT_CLUSTER_MAX + 24],
 	        subj[SUBJECT_CLUSTER_MAX + 24 + CLIENT_KEY_LEN(CLIENT_ID_KEY_MAX)];
@@ -307,13 +318,38 @@ bool clients_claimed_since(struct cluster *c, jsCtx *js, const char *key, struct
 	natsMsg *m = NULL;
 	jsErrCode jerr = 0;
 	if (js_GetLastMsg(&m, js, stream, subj, NULL, &jerr) != NATS_OK)
-		return false; /* none (or not known): nobody came back that we can tell */
-	const char *num = NULL, *value = natsMsg_GetData(m);
+		return false;
+	const char *num = NULL, *cl = NULL, *value = natsMsg_GetData(m);
 	size_t vlen = value ? (size_t)natsMsg_GetDataLength(m) : 0;
-	uint64_t last = 0;
+	*stamp = 0;
 	if (natsMsgHeader_Get(m, CLAIM_HEADER, &num) == NATS_OK && num)
-		last = strtoull(num, NULL, 10);
-	bool other = !(vlen == node.len && memcmp(value, node.data, vlen) == 0);
+		*stamp = strtoull(num, NULL, 10);
+	*clean = natsMsgHeader_Get(m, CLEAN_HEADER, &cl) == NATS_OK && cl && cl[0] == '1';
+	if (vlen >= cap)
+		vlen = cap - 1;
+	memcpy(node, value ? value : "", vlen);
+	node[vlen] = 0;
 	natsMsg_Destroy(m);
+	return true;
+}
+
+bool clients_claimed_since(struct cluster *c, jsCtx *js, const char *key, struct tern_bytes node,
+                           uint64_t stamp)
+{
+	char holder[256];
+	uint64_t last = 0;
+	bool clean;
+	if (!last_claim(c, js, key, &last, &clean, holder, sizeof(holder)))
+		return false; /* none (or not known): nobody came back that we can tell */
+	bool other = !(strlen(holder) == node.len && memcmp(holder, node.data, node.len) == 0);
 	return other && last > stamp;
+}
+
+bool clients_clean_since(struct cluster *c, jsCtx *js, const char *key, uint64_t stamp)
+{
+	char holder[256];
+	uint64_t last = 0;
+	bool clean = false;
+	return last_claim(c, js, key, &last, &clean, holder, sizeof(holder)) && clean &&
+	       last > stamp;
 }

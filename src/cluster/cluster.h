@@ -125,8 +125,11 @@ struct cluster_cb {
 	 * client_id end when their claim is older: a smaller stamp, or the
 	 * same one and tie_wins (the other node's name sorts after ours).
 	 * Every node compares the same pairs, so of concurrent claims one
-	 * wins everywhere. NULL: not told. */
-	void (*taken)(void *arg, struct tern_bytes client_id, uint64_t stamp, bool tie_wins);
+	 * wins everywhere. clean: the claim's CONNECT asked for a clean
+	 * start, so the session ends for good, its record in the sessions
+	 * bucket with it (cluster_session_del()). NULL: not told. */
+	void (*taken)(void *arg, struct tern_bytes client_id, uint64_t stamp, bool tie_wins,
+	              bool clean);
 	/* The answer of cluster_session_get(token) for client_id (valid
 	 * during the call): rec[0..len) the record (session_record.h;
 	 * valid during the call, not yet decoded), or rec NULL with err
@@ -393,9 +396,10 @@ bool cluster_ack_pubrec(struct cluster_ack *a, struct tern_bytes client_id, uint
  * of another one is newer than it whatever the clocks' skew; 0 when none
  * could be sent (JetStream not set up yet, NATS down, a client id over
  * 2048 bytes, which does not fit a key): the client id is then unique on
- * this node only, and any other node's claim is newer.
+ * this node only, and any other node's claim is newer. clean: the CONNECT
+ * asked for a clean start, which the other nodes are told (taken()).
  */
-uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id);
+uint64_t cluster_claim(struct cluster *c, struct tern_bytes client_id, bool clean);
 
 /*
  * Session records (sessions.c, session_record.h): the bucket

@@ -348,6 +348,11 @@ void nodes_stop(struct cluster *c);
  * in the clients bucket is of a node other than node, with a stamp above
  * stamp: the client connected again somewhere since (a request on js;
  * false when the bucket cannot tell). */
+/* clients.c: whether the last claim of key is a clean start with a stamp
+ * above stamp: a session whose record carries an older claim ended then
+ * (a request on js; false when the bucket cannot tell). */
+bool clients_clean_since(struct cluster *c, jsCtx *js, const char *key, uint64_t stamp);
+
 bool clients_claimed_since(struct cluster *c, jsCtx *js, const char *key, struct tern_bytes node,
                            uint64_t stamp);
 

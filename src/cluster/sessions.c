@@ -293,6 +293,23 @@ static void get_op(struct cluster *c, struct session_op *op)
 		err = TERN_E_TIMEOUT;
 	else if (last_of(c, op->key, &m, &rev, &found) != NATS_OK)
 		err = TERN_E_TIMEOUT;
+	if (!err && found) {
+		/* A clean start since the record's claim ended the session,
+		 * wherever its holder was (dead, say, so that nobody deleted
+		 * the record) [MQTT-3.1.2-4]: it is not resumed. The next
+		 * write of the key, knowing its revision, replaces it. */
+		uint64_t claim = 0;
+		struct tern_bytes node;
+		if (session_record_holder((const uint8_t *)natsMsg_GetData(m),
+		                          (size_t)natsMsg_GetDataLength(m), &claim,
+		                          &node) == TERN_OK &&
+		    clients_clean_since(c, c->js_sessions, op->key, claim)) {
+			atomic_fetch_add(&c->ses_stale, 1);
+			natsMsg_Destroy(m);
+			m = NULL;
+			found = false;
+		}
+	}
 	if (!err) {
 		/* The revision the holder's next write expects. */
 		struct ses_key *k = key_of(c, op, rev != 0);

@@ -202,10 +202,10 @@ def test_a_subscription_whose_queue_cannot_be_made_is_refused(cluster_factory):
     topic, t0 = unique("late"), unique("late0")
     pub_b = b.raw(m.V5, timeout=30.0)
     pub_b.connect(unique("pubb"))
-    c.nats.kill(0)
-    assert wait_for(lambda: scrape(port)["tern_cluster_connected"] == 0.0, timeout=10)
     local = PahoClient(a)
-    sessions = {}
+    # The sessions connect before the outage: without JetStream, a
+    # CONNECT without clean start is refused (test_cluster_sessions.py).
+    conns = {}
     for version in (m.V311, m.V5):
         cid = unique("late%d" % version)
         s = a.raw(version, timeout=20.0)
@@ -213,6 +213,11 @@ def test_a_subscription_whose_queue_cannot_be_made_is_refused(cluster_factory):
             s.connect(cid, clean=False, properties={m.SESSION_EXPIRY: 3600})
         else:
             s.connect(cid, clean=False)
+        conns[version] = (cid, s)
+    c.nats.kill(0)
+    assert wait_for(lambda: scrape(port)["tern_cluster_connected"] == 0.0, timeout=10)
+    sessions = {}
+    for version, (cid, s) in conns.items():
         ack = s.subscribe([(topic, 1), (t0, 0)])
         assert ack.codes == [0x80, 0x00], (version, ack)
         sessions[version] = (cid, s)

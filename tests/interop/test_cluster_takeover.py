@@ -6,8 +6,9 @@ a second CONNECT on one node does (test_connect.py's takeover tests).
 The nodes claim client ids in the JetStream key-value bucket
 <cluster>_clients (src/cluster/clients.c); every node hears of every claim
 and lets go of a client id another node claimed after it. A persistent
-session does not move yet: the new node starts a session of its own
-(session present 0), and the old node ends its copy.
+session moves with the claim: the new node resumes it from the cluster's
+record (session present 1; test_cluster_sessions.py), and the old node
+lets its copy go.
 
 The cluster is the module's tern_cluster: 3 nats-server (one JetStream
 cluster) and 3 ternd, each on its own nats-server; client ids and topics are
@@ -144,11 +145,10 @@ def test_client_id_taken_back_by_the_first_node(nodes):
     third.disconnect(0)
 
 
-def test_persistent_session_does_not_move_yet(nodes):
-    """A persistent session stays with its node for now (docs/cluster.md):
-    X with clean start 0 on A, then on B with clean start 0: B starts a
-    session of its own (session present 0) and A ends its copy, so X back
-    on A finds no session either."""
+def test_a_persistent_session_moves_with_each_takeover(nodes):
+    """X with clean start 0 on A, then on B with clean start 0: B resumes
+    the session (session present 1 [MQTT-3.2.2-3]) and A lets its copy go;
+    X back on A resumes it again, from B's record."""
     a, b, _c = nodes
     cid = unique("persist")
     expiry = [(m.SESSION_EXPIRY, 300)]
@@ -156,14 +156,12 @@ def test_persistent_session_does_not_move_yet(nodes):
     assert not old.connect(cid, clean=False, properties=expiry).session_present
     old.subscribe([(unique("p"), 1)])
     new = b.raw(m.V5)
-    assert not new.connect(cid, clean=False, properties=expiry).session_present
+    assert new.connect(cid, clean=False, properties=expiry).session_present
     old.wait_closed(TAKEOVER_S)
     new.disconnect(0)
-    # B's claim ended A's session: a CONNECT on A now claims the id back
-    # and finds nothing to resume.
-    back = a.raw(m.V5)
     assert wait_for(lambda: "taken over by another node" in open(a.log).read(), 10)
-    assert not back.connect(cid, clean=False, properties=expiry).session_present
+    back = a.raw(m.V5)
+    assert back.connect(cid, clean=False, properties=expiry).session_present
     back.disconnect(0, properties=[(m.SESSION_EXPIRY, 0)])
 
 
