@@ -566,6 +566,11 @@ enum tern_err archive_start(struct archive *a, struct store *store)
 		return TERN_E_SYS;
 	}
 	a->started = true;
+	/* "arch-NAME" in top -H and /proc/PID/task (bench/archive pins it
+	 * by that name); the kernel keeps 15 bytes. */
+	char comm[16];
+	snprintf(comm, sizeof(comm), "arch-%.10s", a->name);
+	pthread_setname_np(a->thread, comm);
 	return TERN_OK;
 }
 
