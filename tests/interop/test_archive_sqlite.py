@@ -397,3 +397,31 @@ def test_a_version_1_store_is_upgraded_and_archives(tmp_path, db):
     b.start()
     assert b.stop() == 0
     assert sorted(bytes(r["payload"]) for r in rows(db)) == sorted(acked)
+
+
+def test_sys_topics_count_per_archive(tmp_path, db):
+    b = start(tmp_path, ["sys_interval 1"] + archive_lines(db))
+    try:
+        c = b.raw()
+        c.connect("p")
+        for i in range(12):
+            c.publish("sensors/t", b"%d" % i, qos=1, pid=i + 1)
+        wait_rows(db, 12)
+        s = b.raw()
+        s.connect("sys")
+        deadline = time.time() + 5
+        values = {}
+        while time.time() < deadline and values.get("archived") != b"12":
+            s.subscribe([("$SYS/broker/archive/history/+", 0)], pid=1)
+            for p in s.early + s.recv_all(timeout=1.2):
+                if p.type == m.PUBLISH:
+                    values[p.topic.rsplit("/", 1)[1]] = p.payload
+            s.unsubscribe(["$SYS/broker/archive/history/+"])
+        assert values.get("archived") == b"12", values
+        assert values.get("queued") == b"0" and values.get("dropped") == b"0"
+        assert values.get("connected") == b"1"
+        assert int(values.get("batch_latency_us")) > 0
+        c.disconnect()
+        s.disconnect()
+    finally:
+        b.stop()
