@@ -82,12 +82,13 @@ def test_broker_summary_counts_what_happens(broker):
     """Connections, sessions, subscriptions, retained messages and per-QoS
     message totals and rates move with what clients do; the store's commits
     show with their latency."""
+    # The fixture's probe of the MQTT port may not be closed yet.
+    assert wait_for(lambda: get(broker, "/api/v1/broker")["connections"] == 0)
     before = get(broker, "/api/v1/broker")
     assert before["version"] == subprocess.run([broker.binary, "--version"], capture_output=True,
                                                text=True).stdout.split()[-1]
     assert before["workers"] == broker.workers
     assert before["uptime_seconds"] >= 0
-    assert before["connections"] == 0
     sub = PahoClient(broker, unique("sub"), clean=False)
     sub.subscribe("api/#", qos=1)
     pub = PahoClient(broker, unique("pub"))
@@ -338,8 +339,8 @@ def test_clients_paged_by_id_prefix(broker):
     offline = [c for c in everyone["clients"] if c["id"] == "dev/06"][0]
     assert offline["connected"] is False and offline["address"] is None
     assert offline["subscriptions"] == 1 and offline["protocol"] == "3.1.1"
-    # Spread over the workers: with 2, both hold some of them.
-    assert len({c["worker"] for c in everyone["clients"]}) == broker.workers
+    # Each from its home worker (hash of the id under a per-process key).
+    assert all(0 <= c["worker"] < broker.workers for c in everyone["clients"])
     for c in online + [other]:
         c.stop()
 
@@ -447,6 +448,7 @@ def test_delete_a_session(broker):
     off = PahoClient(broker, "sess-off", clean=False)
     off.subscribe("s/#", qos=1)
     off.stop()
+    assert wait_for(lambda: not get(broker, "/api/v1/clients/sess-off")["connected"])
     status, _, body = call(broker.http_port, "/api/v1/sessions/sess-off", method="DELETE")
     assert status == 200 and body == {"deleted": "sess-off", "was_connected": False}
     assert call(broker.http_port, "/api/v1/clients/sess-off")[0] == 404
