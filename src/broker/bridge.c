@@ -1,6 +1,9 @@
 /*
  * bridge.c - a bridge: ternd as a client of another broker, forwarding the
  * topics of its `connection` block (config_bridge.h) in either direction.
+ * This file holds the remote side and the bridge's life (start types,
+ * several addresses, restarts); bridge_local.c the local session and its
+ * sink; bridge_int.h what they share.
  *
  * A bridge has two sides, and neither is a second MQTT implementation:
  *
@@ -46,6 +49,12 @@
  *        remote that lost our session tells libtern so (on_publish 0x80
  *        without properties): the message is sent again, at least once.
  *
+ * A message from the remote that goes to a local subscriber over its mark
+ * (flow.h) holds the acknowledgements to the remote, as a paused client's
+ * are held: in order, until that subscriber drains; the remote's in-flight
+ * window then stops it. So nothing acknowledged to the remote is dropped
+ * for a slow local subscriber.
+ *
  * Acknowledgements for the local session are queued (struct bridge.acks)
  * and handed to it from bridge_run(), never from inside a handler or a
  * libtern callback that the session itself caused, so no session function
@@ -74,6 +83,7 @@
  * CONNACK, "0" as the will of the remote connection.
  */
 #include "broker/bridge.h"
+#include "broker/bridge_int.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -87,6 +97,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/delivery.h"
+#include "broker/flow.h"
 #include "broker/handlers.h"
 #include "broker/retain.h"
 #include "broker/route.h"
@@ -100,89 +111,10 @@
 #include "util/map.h"
 #include "util/msg.h"
 
-/* The full topic strings a bridge builds: a prefix and a topic. */
-#define TOPIC_BUF (BRIDGE_PREFIX_MAX + 65536)
-
-enum bridge_state {
-	BRIDGE_WAIT,       /* not connected; (re)start at restart_at */
-	BRIDGE_CONNECTING, /* connect_start done, no CONNACK yet */
-	BRIDGE_UP,         /* CONNACK accepted */
-	BRIDGE_IDLE,       /* lazy: stopped, the local session offline, queueing */
-	BRIDGE_DONE,       /* once: ended, never restarted */
-};
-
-/* How often a bridge on a secondary address tries the main one (mosquitto:
- * every 5 s), and how long one such TCP connect may take. */
-#define PRIMARY_RETRY_MS 5000
-#define PRIMARY_PROBE_MS 2000
-
-/* A local acknowledgement waiting for bridge_run(). */
-struct local_ack {
-	uint8_t type; /* TERN_PUBACK, TERN_PUBREC, TERN_PUBCOMP */
-	uint16_t packet_id;
-};
-
-/* A QoS 1/2 message sent to the remote, by libtern's packet id: what the
- * local session delivered it as (packet id 0: one of ours, a
- * notification), and the message, to send it again if the remote lost our
- * session. */
-struct out_entry {
-	uint16_t local_id;
-	uint8_t qos;
-	bool retain;
-	struct msg *msg; /* one reference; NULL for a notification */
-};
-
-struct bridge {
-	/* The local side: the session's connection, as handlers see it. */
-	struct sink sink;
-	struct worker *w;
-	const struct bridge_cfg *cfg;
-	char remote_id[512];
-	char local_id[520];
-	char note_topic[600];
-	bool local_cleansession;
-
-	struct tern_client *c;
-	enum bridge_state state;
-	int fd;           /* registered with epoll, -1: none */
-	uint32_t ev_mask; /* the events it is registered for */
-	uint64_t restart_at;
-	uint64_t step_at;  /* call tern_client_step() then (0: not needed) */
-	uint32_t sleep_ms; /* last back-off, for the jitter */
-	uint64_t rng;
-	bool private_refused; /* the remote refused try_private's bit */
-	size_t cur;           /* the address in use, or tried next */
-	/* A TCP connect to addresses[0] while on another one (not
-	 * round_robin): -1, or in progress since probe_started. */
-	int probe_fd;
-	uint64_t probe_at, probe_started;
-	bool leaving;          /* our DISCONNECT is on its way: no restart */
-	bool attached_once;    /* the local session was made this run */
-	uint64_t last_traffic; /* a PUBLISH forwarded, either way (lazy) */
-
-	bool local_ok;      /* the local session is attached through sink */
-	bool local_closing; /* the session let the sink go: detach in run */
-	struct map out;     /* libtern packet id -> struct out_entry */
-	struct local_ack *acks;
-	size_t n_acks, cap_acks;
-	uint64_t forwarded_in, forwarded_out, dropped;
-};
-
 struct bridge_worker {
 	size_t n;
 	struct bridge **v;
 };
-
-static struct bridge *bridge_of(struct sink *k)
-{
-	return (struct bridge *)((char *)k - offsetof(struct bridge, sink));
-}
-
-static struct log *blog(const struct bridge *b)
-{
-	return &b->w->broker->log;
-}
 
 /* Stops a TCP connect to the main address, if one is under way. */
 static void probe_stop(struct bridge *b);
@@ -194,127 +126,7 @@ static bool probing(const struct bridge *b);
 /* Ends the remote connection ourselves; see below. */
 static void remote_leave(struct bridge *b);
 
-/* ---- topics ---- */
-
-/* The filter of topic t on one side: prefix then pattern (or the prefix
- * alone for an empty pattern, which is then a plain topic). */
-static void side_filter(const struct bridge_topic *t, bool local, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s%s", local ? t->local_prefix : t->remote_prefix, t->pattern);
-}
-
-/*
- * Maps topic, seen on one side (from_local: the local one), to the other
- * side for a topic line of direction dir (or both), into out. False when no
- * line maps it.
- */
-static bool map_topic(const struct bridge *b, struct tern_bytes topic, bool from_local, char *out,
-                      size_t cap)
-{
-	char filter[BRIDGE_PREFIX_MAX + BRIDGE_TOPIC_MAX];
-	for (size_t i = 0; i < b->cfg->n_topics; i++) {
-		const struct bridge_topic *t = &b->cfg->topics[i];
-		if (t->dir != BRIDGE_BOTH && t->dir != (from_local ? BRIDGE_OUT : BRIDGE_IN))
-			continue;
-		side_filter(t, from_local, filter, sizeof(filter));
-		if (!tern_topic_matches((const uint8_t *)filter, strlen(filter), topic.data,
-		                        topic.len))
-			continue;
-		const char *from_prefix = from_local ? t->local_prefix : t->remote_prefix;
-		const char *to_prefix = from_local ? t->remote_prefix : t->local_prefix;
-		size_t skip = strlen(from_prefix);
-		if (!t->pattern[0]) {
-			snprintf(out, cap, "%s", to_prefix);
-			return true;
-		}
-		if (skip > topic.len || memcmp(topic.data, from_prefix, skip) != 0)
-			continue;
-		int n = snprintf(out, cap, "%s%.*s", to_prefix, (int)(topic.len - skip),
-		                 (const char *)topic.data + skip);
-		if (n < 0 || (size_t)n >= cap)
-			return false;
-		return true;
-	}
-	return false;
-}
-
-/* ---- local acknowledgements ---- */
-
-static void ack_queue(struct bridge *b, uint8_t type, uint16_t packet_id)
-{
-	if (b->n_acks == b->cap_acks) {
-		size_t cap = b->cap_acks ? b->cap_acks * 2 : 16;
-		struct local_ack *a = realloc(b->acks, cap * sizeof(*a));
-		if (!a) {
-			/* The session keeps the message in flight; it is sent
-			 * again when the session resumes. */
-			log_write(blog(b), LOG_TYPE_ERR,
-			          "Error: bridge %s: out of memory for an acknowledgement",
-			          b->cfg->name);
-			return;
-		}
-		b->acks = a;
-		b->cap_acks = cap;
-	}
-	b->acks[b->n_acks++] = (struct local_ack){type, packet_id};
-}
-
-/* Hands the queued acknowledgements to the local session, in order. What
- * the handlers answer (PUBREL after PUBREC) is queued again and handled in
- * the same call. */
-static void acks_run(struct bridge *b)
-{
-	for (size_t i = 0; i < b->n_acks && b->local_ok && !b->local_closing; i++) {
-		struct local_ack a = b->acks[i];
-		struct tern_ack ack = {.packet_id = a.packet_id};
-		struct session *s = b->sink.session;
-		switch (a.type) {
-		case TERN_PUBACK:
-			handle_puback(&b->sink, s, &ack);
-			break;
-		case TERN_PUBREC:
-			handle_pubrec(&b->sink, s, &ack);
-			break;
-		case TERN_PUBCOMP:
-			handle_pubcomp(&b->sink, s, &ack);
-			break;
-		default:
-			break;
-		}
-	}
-	b->n_acks = 0;
-}
-
-/* ---- notifications ---- */
-
-static void notify_local(struct bridge *b, bool up)
-{
-	if (!b->cfg->notifications)
-		return;
-	struct worker *w = b->w;
-	struct msg *m = msg_new((struct tern_bytes){(const uint8_t *)b->note_topic,
-	                                            (uint32_t)strlen(b->note_topic)},
-	                        (struct tern_bytes){(const uint8_t *)(up ? "1" : "0"), 1}, 1, true,
-	                        NULL, 0, w->now);
-	if (!m)
-		return;
-	/* Like $SYS values, kept in memory only: the state is published
-	 * again whenever it changes, and at every start. */
-	if (retain_set(w->broker->retain, m) || route_publish(w, m, NULL, NULL))
-		log_write(blog(b), LOG_TYPE_ERR,
-		          "Error: bridge %s: out of memory publishing its notification",
-		          b->cfg->name);
-	msg_unref(m);
-}
-
 /* ---- the remote side: libtern's callbacks ---- */
-
-static void out_entry_free(struct out_entry *e)
-{
-	if (e->msg)
-		msg_unref(e->msg);
-	free(e);
-}
 
 static void subscribe_remote(struct bridge *b)
 {
@@ -324,7 +136,7 @@ static void subscribe_remote(struct bridge *b)
 	size_t n = 0, nu = 0;
 	for (size_t i = 0; i < b->cfg->n_topics; i++) {
 		const struct bridge_topic *t = &b->cfg->topics[i];
-		side_filter(t, false, filters[i], sizeof(filters[i]));
+		bridge_side_filter(t, false, filters[i], sizeof(filters[i]));
 		if (t->dir == BRIDGE_OUT) {
 			/* A subscription left from when this line was "in"
 			 * on a persistent remote session would keep feeding
@@ -391,7 +203,7 @@ static void on_connect(struct tern_client *c, void *ud, uint8_t reason, bool ses
 			e = NULL;
 		free(e);
 	}
-	notify_local(b, true);
+	bridge_notify_local(b, true);
 }
 
 /* When the restart after a lost connection is due: restart_timeout's
@@ -435,7 +247,7 @@ static void on_disconnect(struct tern_client *c, void *ud, enum tern_err err, ui
 		return;
 	}
 	if (was_up)
-		notify_local(b, false);
+		bridge_notify_local(b, false);
 	if (b->cfg->start_type == BRIDGE_START_ONCE) {
 		b->state = BRIDGE_DONE;
 		log_write(blog(b), LOG_TYPE_NOTICE,
@@ -473,7 +285,7 @@ static void on_message(struct tern_client *c, void *ud, const struct tern_messag
 	if (!topic)
 		return; /* likewise */
 	struct tern_bytes rt = {(const uint8_t *)m->topic, (uint32_t)m->topic_len};
-	if (!map_topic(b, rt, false, topic, TOPIC_BUF)) {
+	if (!bridge_map_topic(b, rt, false, topic, TOPIC_BUF)) {
 		/* Not ours (a subscription left on a persistent remote session
 		 * by an earlier configuration): taken and dropped, as
 		 * mosquitto does. */
@@ -521,7 +333,6 @@ static void on_pubrel(struct tern_client *c, void *ud, uint16_t packet_id)
 
 /* Sends e's message to the remote again (its session there was lost), as
  * a new publish. */
-static TERN_MUST_CHECK enum tern_err out_send(struct bridge *b, struct out_entry *e);
 
 static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint8_t reason,
                        const struct tern_props *props)
@@ -535,7 +346,7 @@ static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint
 		/* libtern's own verdict: sent, unanswered, and the remote did
 		 * not resume our session. Its fate is unknown, so it goes
 		 * again: at least once. */
-		if (out_send(b, e) == TERN_OK)
+		if (bridge_out_send(b, e) == TERN_OK)
 			return;
 	} else if (reason >= 0x80) {
 		log_write(blog(b), LOG_TYPE_WARNING,
@@ -547,10 +358,10 @@ static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint
 	if (e->local_id) {
 		/* Done on the remote (refused or not: it will not take it
 		 * later either), so done here. */
-		ack_queue(b, e->qos == 1 ? TERN_PUBACK : TERN_PUBREC, e->local_id);
+		bridge_ack_queue(b, e->qos == 1 ? TERN_PUBACK : TERN_PUBREC, e->local_id);
 		b->forwarded_out++;
 	}
-	out_entry_free(e);
+	bridge_out_entry_free(e);
 }
 
 static void on_subscribe(struct tern_client *c, void *ud, uint16_t packet_id,
@@ -593,13 +404,13 @@ static size_t publish_size(const struct bridge *b, const struct tern_publish_arg
 	return tern_packet_size(&p, b->cfg->protocol_version);
 }
 
-static enum tern_err out_send(struct bridge *b, struct out_entry *e)
+enum tern_err bridge_out_send(struct bridge *b, struct out_entry *e)
 {
 	struct msg *m = e->msg;
 	char *topic = malloc(TOPIC_BUF);
 	if (!topic)
 		return TERN_E_NOMEM;
-	if (!map_topic(b, m->topic, true, topic, TOPIC_BUF)) {
+	if (!bridge_map_topic(b, m->topic, true, topic, TOPIC_BUF)) {
 		free(topic);
 		return TERN_E_NOT_FOUND;
 	}
@@ -655,285 +466,6 @@ static enum tern_err out_send(struct bridge *b, struct out_entry *e)
 	/* Without the entry the answer cannot reach the local session; the
 	 * message stays in flight there and goes again on its resume. */
 	return err;
-}
-
-/* ---- the local side: the sink ---- */
-
-static TERN_MUST_CHECK enum tern_err sink_b_send_ack(struct sink *k, enum tern_packet_type type,
-                                                     uint16_t packet_id, uint8_t reason)
-{
-	struct bridge *b = bridge_of(k);
-	switch (type) {
-	case TERN_PUBACK:
-	case TERN_PUBREC:
-	case TERN_PUBCOMP: {
-		/* The local side has it (or refused it): now the remote may
-		 * forget it. Without a connection the remote resends it, and
-		 * the session answers that again. */
-		enum tern_err e = tern_client_ack(b->c, type, packet_id, reason);
-		if (e && e != TERN_E_CLOSED)
-			log_write(blog(b), LOG_TYPE_ERR,
-			          "Error: bridge %s: cannot acknowledge to the remote: %s",
-			          b->cfg->name, tern_strerror(e));
-		return TERN_OK;
-	}
-	case TERN_PUBREL:
-		/* The remote has completed the QoS 2 flow already (its
-		 * PUBCOMP is what made us send PUBREC locally). */
-		ack_queue(b, TERN_PUBCOMP, packet_id);
-		return TERN_OK;
-	default:
-		return TERN_E_INVALID;
-	}
-}
-
-static TERN_MUST_CHECK enum tern_err sink_b_send(struct sink *k, const struct tern_packet *p)
-{
-	struct bridge *b = bridge_of(k);
-	switch (p->type) {
-	case TERN_PUBACK:
-	case TERN_PUBREC:
-	case TERN_PUBREL:
-	case TERN_PUBCOMP:
-		return sink_b_send_ack(k, p->type, p->u.ack.packet_id, p->u.ack.reason);
-	case TERN_CONNACK:
-		if (p->u.connack.reason)
-			log_write(blog(b), LOG_TYPE_ERR,
-			          "Error: bridge %s: the local broker refused its session: %s",
-			          b->cfg->name, tern_reason_string(p->u.connack.reason, false));
-		return TERN_OK;
-	case TERN_SUBACK:
-		for (uint32_t i = 0; i < p->u.subres.count; i++)
-			if (p->u.subres.reasons[i] >= 0x80)
-				log_write(blog(b), LOG_TYPE_WARNING,
-				          "Warning: bridge %s: local subscription %u refused: %s",
-				          b->cfg->name, i + 1,
-				          tern_reason_string(p->u.subres.reasons[i], false));
-		return TERN_OK;
-	default:
-		return TERN_OK; /* UNSUBACK, DISCONNECT (a close follows), PINGRESP */
-	}
-}
-
-static TERN_MUST_CHECK enum tern_err sink_b_send_publish(struct sink *k, const struct delivery *d,
-                                                         uint16_t packet_id, bool dup)
-{
-	(void)dup; /* a resend here is a new publish there (new packet id) */
-	struct bridge *b = bridge_of(k);
-	struct out_entry *e = calloc(1, sizeof(*e));
-	if (!e)
-		return TERN_E_NOMEM;
-	e->local_id = packet_id;
-	e->qos = d->qos;
-	e->retain = d->retain;
-	e->msg = msg_ref(d->msg);
-	enum tern_err err = out_send(b, e);
-	if (err == TERN_OK) {
-		b->last_traffic = b->w->now;
-		if (d->qos == 0) {
-			b->forwarded_out++;
-			out_entry_free(e);
-		}
-		return TERN_OK;
-	}
-	/* What cannot go at all (QoS 0 without a connection, a topic no
-	 * line maps, larger than the remote takes) is dropped and, for QoS
-	 * 1/2, acknowledged here, or it would hold the session's window. */
-	b->dropped++;
-	if (d->qos && err != TERN_E_NOMEM)
-		ack_queue(b, d->qos == 1 ? TERN_PUBACK : TERN_PUBREC, packet_id);
-	if (err != TERN_E_CLOSED)
-		log_write(blog(b), LOG_TYPE_WARNING,
-		          "Warning: bridge %s: message on %.*s not forwarded: %s", b->cfg->name,
-		          (int)d->msg->topic.len, (const char *)d->msg->topic.data,
-		          tern_strerror(err));
-	out_entry_free(e);
-	return TERN_OK;
-}
-
-static void sink_b_close(struct sink *k, uint8_t reason, const char *why)
-{
-	struct bridge *b = bridge_of(k);
-	if (b->local_closing)
-		return;
-	b->local_closing = true;
-	log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s: local session %s closed (%s).",
-	          b->cfg->name, b->local_id, why ? why : tern_reason_string(reason, false));
-}
-
-static void sink_b_end(struct sink *k, const char *why)
-{
-	sink_b_close(k, 0, why);
-}
-
-static TERN_MUST_CHECK enum tern_err sink_b_authenticate(struct sink *k,
-                                                         const struct tern_connect *p,
-                                                         struct tern_bytes *user, uint8_t *rc,
-                                                         const char **why)
-{
-	/* The bridge is part of the broker, as mosquitto's bridges are: its
-	 * local session needs no password. */
-	(void)k;
-	*user = p->has_username ? p->username : (struct tern_bytes){0};
-	*rc = TERN_RC_SUCCESS;
-	*why = NULL;
-	return TERN_OK;
-}
-
-static void sink_b_hand_over(struct sink *k, unsigned home)
-{
-	/* The bridge was made on its client id's home (bridge_worker_new). */
-	struct bridge *b = bridge_of(k);
-	log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: session home %u is not worker %u",
-	          b->cfg->name, home, b->w->id);
-	sink_b_close(k, TERN_RC_IMPLEMENTATION_SPECIFIC, "wrong worker");
-}
-
-static void sink_b_accept(struct sink *k)
-{
-	bridge_of(k)->local_ok = true;
-}
-
-static size_t sink_b_pending_out(const struct sink *k)
-{
-	(void)k;
-	return 0; /* libtern keeps what the socket did not take */
-}
-
-static const char *sink_b_name(const struct sink *k, char buf[64])
-{
-	const struct bridge *b =
-	        (const struct bridge *)((const char *)k - offsetof(struct bridge, sink));
-	snprintf(buf, 64, "bridge %.50s", b->cfg->name);
-	return buf;
-}
-
-static bool sink_b_flow_ack(struct sink *k, const struct flow_hit *hit, uint8_t type,
-                            uint16_t packet_id, uint8_t reason)
-{
-	/* Acknowledgements to the remote are not held for slow local
-	 * receivers: the remote's own window (its max_inflight) bounds what
-	 * it sends us unacknowledged. */
-	(void)k;
-	(void)hit;
-	(void)type;
-	(void)packet_id;
-	(void)reason;
-	return false;
-}
-
-static const struct sink_ops bridge_sink_ops = {
-        .send = sink_b_send,
-        .send_publish = sink_b_send_publish,
-        .send_ack = sink_b_send_ack,
-        .close = sink_b_close,
-        .end = sink_b_end,
-        .authenticate = sink_b_authenticate,
-        .hand_over = sink_b_hand_over,
-        .accept = sink_b_accept,
-        .pending_out = sink_b_pending_out,
-        .name = sink_b_name,
-        .flow_ack = sink_b_flow_ack,
-};
-
-/* Attaches (makes or resumes) the local session through the sink, then
- * subscribes it to the local side of the out topics. */
-static void local_attach(struct bridge *b)
-{
-	struct worker *w = b->w;
-	b->sink = (struct sink){
-	        .ops = &bridge_sink_ops, .id = broker_new_id(w->broker), .internal = true};
-	b->local_ok = b->local_closing = false;
-	struct tern_packet p = {.type = TERN_CONNECT};
-	struct tern_connect *cn = &p.u.connect;
-	cn->version = TERN_V5; /* No Local and reason codes on the local side */
-	bool lazy = b->cfg->start_type == BRIDGE_START_LAZY;
-	/* A lazy bridge's session goes offline whenever the bridge stops, to
-	 * queue what it is to forward until the threshold starts it again:
-	 * it is kept then, and started clean (local_cleansession) only once
-	 * per run of ternd, as the session of any other bridge is. */
-	cn->clean_start = b->local_cleansession && !b->attached_once;
-	cn->client_id =
-	        (struct tern_bytes){(const uint8_t *)b->local_id, (uint32_t)strlen(b->local_id)};
-	cn->props.present = TERN_PROP_BIT(TERN_PROP_SESSION_EXPIRY);
-	cn->props.session_expiry = b->local_cleansession && !lazy ? 0 : UINT32_MAX;
-	if (b->cfg->local_username[0]) {
-		/* mosquitto's local_username: the local session's username
-		 * (logs, $SYS); the bridge is the broker's own, so neither
-		 * the password file nor the ACL is asked (sink_b_authenticate). */
-		cn->has_username = true;
-		cn->username = (struct tern_bytes){(const uint8_t *)b->cfg->local_username,
-		                                   (uint32_t)strlen(b->cfg->local_username)};
-		if (b->cfg->has_local_password) {
-			cn->has_password = true;
-			cn->password =
-			        (struct tern_bytes){(const uint8_t *)b->cfg->local_password,
-			                            (uint32_t)strlen(b->cfg->local_password)};
-		}
-	}
-	handle_connect(w, &b->sink, cn);
-	b->attached_once = true;
-	if (!b->local_ok || !b->sink.session) {
-		b->local_ok = false;
-		return;
-	}
-
-	struct tern_sub_entry entries[MAX_BRIDGE_TOPICS];
-	char filters[MAX_BRIDGE_TOPICS][BRIDGE_PREFIX_MAX + BRIDGE_TOPIC_MAX];
-	uint32_t n = 0;
-	for (size_t i = 0; i < b->cfg->n_topics; i++) {
-		const struct bridge_topic *t = &b->cfg->topics[i];
-		if (t->dir == BRIDGE_IN)
-			continue;
-		side_filter(t, true, filters[n], sizeof(filters[n]));
-		entries[n] = (struct tern_sub_entry){
-		        .filter = {(const uint8_t *)filters[n], (uint32_t)strlen(filters[n])},
-		        .qos = t->qos,
-		        .no_local = true,
-		        .retain_as_published = true,
-		        /* Retained messages go out once, when the
-		         * subscription is new, not at every restart. */
-		        .retain_handling = 1,
-		};
-		n++;
-	}
-	if (!n)
-		return;
-	/* Through the codec, so the handler gets what it gets from a
-	 * connection: a decoded SUBSCRIBE. */
-	struct tern_packet sp = {.type = TERN_SUBSCRIBE};
-	sp.u.subscribe = (struct tern_subscribe){.packet_id = 1, .count = n, .entries = entries};
-	size_t size = tern_packet_size(&sp, TERN_V5), len = 0;
-	uint8_t *buf = size ? malloc(size) : NULL;
-	struct tern_fixed_header fh;
-	struct tern_packet dec;
-	if (!buf || tern_encode_packet(&sp, TERN_V5, buf, size, &len) ||
-	    tern_decode_fixed_header_v(buf, len, 0, TERN_V5, &fh) ||
-	    tern_decode_packet(&fh, buf + fh.header_len, TERN_V5, &dec)) {
-		log_write(blog(b), LOG_TYPE_ERR, "Error: bridge %s: cannot subscribe locally",
-		          b->cfg->name);
-		free(buf);
-		return;
-	}
-	handle_subscribe(&b->sink, b->sink.session, &dec.u.subscribe);
-	free(buf);
-}
-
-/* Lets the local session go (it stays, as the session of a connection
- * that went away does, when it is persistent). */
-static void local_detach(struct bridge *b)
-{
-	if (b->sink.session)
-		handle_detach(&b->sink);
-	b->sink.session = NULL;
-	b->local_ok = false;
-	b->local_closing = false;
-	b->n_acks = 0;
-	alias_in_free(&b->sink.alias_in);
-	if (b->sink.will) {
-		msg_unref(b->sink.will);
-		b->sink.will = NULL;
-	}
 }
 
 /* ---- lifetime ---- */
@@ -1035,7 +567,7 @@ static void bridge_start(struct bridge *b)
 	/* The local side after the remote's options are in libtern: a
 	 * resumed session resends its in-flight messages at once. */
 	if (!b->local_ok)
-		local_attach(b);
+		bridge_local_attach(b);
 }
 
 /* Keeps the epoll registration in step with the client's socket and what
@@ -1074,7 +606,7 @@ static void bridge_free(struct bridge *b)
 	if (!b)
 		return;
 	probe_stop(b);
-	local_detach(b);
+	bridge_local_detach(b);
 	if (b->fd >= 0)
 		epoll_ctl(b->w->epfd, EPOLL_CTL_DEL, b->fd, NULL);
 	/* No DISCONNECT: the remote publishes our will ("0"). */
@@ -1082,9 +614,10 @@ static void bridge_free(struct bridge *b)
 	size_t pos = 0;
 	struct out_entry *e;
 	while ((e = map_next(&b->out, &pos)))
-		out_entry_free(e);
+		bridge_out_entry_free(e);
 	map_free(&b->out);
 	free(b->acks);
+	free(b->held);
 	free(b);
 }
 
@@ -1174,7 +707,7 @@ void bridge_on_event(struct worker *w, uint64_t tag, uint32_t events)
 	(void)events;
 	struct bridge *b = (struct bridge *)(uintptr_t)(tag & ~(uint64_t)1);
 	step(b);
-	acks_run(b);
+	bridge_acks_run(b);
 }
 
 int bridge_timeout_ms(const struct worker *w)
@@ -1187,6 +720,10 @@ int bridge_timeout_ms(const struct worker *w)
 		const struct bridge *b = bw->v[i];
 		if (b->n_acks || b->local_closing)
 			return 0;
+		/* Holding for a slow receiver: its drain wakes this worker;
+		 * this is the backstop, as the tick is for paused clients. */
+		if (b->hold && b->w->now + 100 < next)
+			next = b->w->now + 100;
 		if (b->state == BRIDGE_WAIT && b->restart_at < next)
 			next = b->restart_at;
 		if (b->step_at && b->step_at < next)
@@ -1320,14 +857,14 @@ static bool lazy_idle(struct bridge *b)
 {
 	uint64_t idle_ms = (uint64_t)b->cfg->idle_timeout * 1000u;
 	if (b->w->now < b->last_traffic + idle_ms || tern_client_pending(b->c) || b->out.count ||
-	    b->n_acks)
+	    b->n_acks || b->hold)
 		return false;
 	log_write(blog(b), LOG_TYPE_NOTICE,
 	          "Bridge %s: idle for %u s (idle_timeout); stopping until %u messages wait.",
 	          b->cfg->name, b->cfg->idle_timeout, b->cfg->threshold);
 	remote_leave(b);
-	notify_local(b, false);
-	local_detach(b);
+	bridge_notify_local(b, false);
+	bridge_local_detach(b);
 	b->state = BRIDGE_IDLE;
 	b->step_at = 0;
 	return true;
@@ -1337,9 +874,9 @@ static bool lazy_idle(struct bridge *b)
  * subscribed), then offline at once, to queue. */
 static void lazy_init(struct bridge *b)
 {
-	notify_local(b, false); /* the state at start */
-	local_attach(b);
-	local_detach(b);
+	bridge_notify_local(b, false); /* the state at start */
+	bridge_local_attach(b);
+	bridge_local_detach(b);
 	b->state = BRIDGE_IDLE;
 }
 
@@ -1349,7 +886,7 @@ static void run_one(struct bridge *b)
 	bool lazy = b->cfg->start_type == BRIDGE_START_LAZY;
 	if (b->local_closing) {
 		/* The session was taken away: both sides start again later. */
-		local_detach(b);
+		bridge_local_detach(b);
 		probe_stop(b);
 		if (b->fd >= 0)
 			epoll_ctl(b->w->epfd, EPOLL_CTL_DEL, b->fd, NULL);
@@ -1363,10 +900,10 @@ static void run_one(struct bridge *b)
 			size_t pos = 0;
 			struct out_entry *e;
 			while ((e = map_next(&b->out, &pos)))
-				out_entry_free(e);
+				bridge_out_entry_free(e);
 			map_free(&b->out);
 			if (was_up)
-				notify_local(b, false);
+				bridge_notify_local(b, false);
 		}
 		b->leaving = false;
 		b->state = b->cfg->start_type == BRIDGE_START_ONCE ? BRIDGE_DONE : BRIDGE_WAIT;
@@ -1387,7 +924,7 @@ static void run_one(struct bridge *b)
 		}
 	} else if (b->state == BRIDGE_WAIT && now >= b->restart_at) {
 		if (!b->sink.session && b->restart_at == 0)
-			notify_local(b, false); /* the state at start */
+			bridge_notify_local(b, false); /* the state at start */
 		bridge_start(b);
 		step(b);
 	} else if (b->step_at && now >= b->step_at) {
@@ -1397,7 +934,9 @@ static void run_one(struct bridge *b)
 		return;
 	if (b->state == BRIDGE_UP && probing(b))
 		probe_run(b);
-	acks_run(b);
+	if (b->hold)
+		bridge_hold_run(b);
+	bridge_acks_run(b);
 }
 
 void bridge_run(struct worker *w)

@@ -242,6 +242,39 @@ def test_local_cleansession_false_keeps_the_local_queue_across_a_restart(pair_fa
     assert sorted(int(m.payload) for m in sub.drain(3.0)) == list(range(5))
 
 
+@pytest.mark.ternd_only  # mosquitto has no flow control: it drops beyond the queue bound
+def test_slow_local_subscriber_holds_the_remote_instead_of_losing(pair_factory):
+    """What the remote sends goes to a local subscriber that does not read
+    (max_queued_messages 5, max_inflight_messages 5): the bridge holds its
+    acknowledgements to the remote, as a paused publisher's are held, so
+    the backlog stays on the remote rather than growing here; once the
+    subscriber reads, every one of the 60 QoS 1 messages arrives."""
+    p = pair_factory(["slow/# in 1", "probe/# out 0"], bridge_extra=["remote_clientid slowbr"],
+                     local_extra=["max_queued_messages 5", "max_inflight_messages 5"])
+    assert connected(p, "probe/x")
+    sub = raw.RawClient(HOST, p.local.port, version=raw.V311)
+    sub.connect("slowsub", clean=True)
+    sub.subscribe([("slow/#", 1)])
+    pub = PahoClient(p.remote)
+    for i in range(60):
+        pub.publish("slow/x", b"%d" % i, 1)
+    time.sleep(1.0)
+    # Held: the remote got acknowledgements for what the local side can
+    # hold (queue, window, what came before the pause), not for all 60;
+    # the rest waits on the remote, unacknowledged.
+    acked = remote_log(p.remote).count("Received PUBACK from slowbr")
+    assert acked < 40, acked
+    got = []
+    deadline = time.monotonic() + 20
+    while len(got) < 60 and time.monotonic() < deadline:
+        for pk in sub.recv_all(0.3):
+            if pk.type == raw.PUBLISH:
+                got.append(int(pk.payload))
+                sub.send(raw.puback(pk.pid))
+    assert sorted(got) == list(range(60)), "missing %r" % sorted(set(range(60)) - set(got))
+    sub.close()
+
+
 # ---- what goes to the remote ----
 
 def test_attempt_unsubscribe_false_sends_no_unsubscribe(pair_factory):
