@@ -440,6 +440,50 @@ static void failed(struct archive *a, const char *what, const char *why)
 	          a->name, what, why);
 }
 
+/* The database cannot take the head entry of c (a message over its
+ * document size limit, which a retry cannot change): it goes, counted as
+ * dropped and logged, so that it does not hold up the queue. */
+static void drop_head(struct archive *a, struct archive_chain *c, const char *why)
+{
+	struct archive_entry *e = c->head;
+	log_write(a->log, LOG_TYPE_WARNING,
+	          "Warning: archive %s: a message to '%.*s' (%u bytes) is not archived: %s",
+	          a->name, (int)e->msg->topic.len, (const char *)e->msg->topic.data,
+	          e->msg->payload.len, why);
+	atomic_fetch_add(&a->dropped, 1);
+	struct store_batch *b = e->spilled_id && a->store ? store_batch_new() : NULL;
+	if (b && store_archive_del(b, a->name, e->boot, e->seq, e->spilled_id) == TERN_OK)
+		store_submit_take(a->store, b);
+	else
+		store_batch_free(b);
+	c->head = e->next;
+	if (!c->head)
+		c->tail = NULL;
+	c->n--;
+	entry_free(a, e);
+}
+
+/* Writes the first n entries of c in one batch (n <= batch_n); on success
+ * they are gone from c. Returns the sink's error; the database is closed
+ * after one (but TERN_E_TOO_LARGE, which is about a record). */
+static enum tern_err write_n(struct archive *a, struct archive_chain *c, size_t n, char *why,
+                             size_t len)
+{
+	size_t i = 0;
+	for (struct archive_entry *e = c->head; e && i < n; e = e->next)
+		record_of(&a->recs[i++], e);
+	uint64_t t0 = mono_us();
+	enum tern_err err = a->ops->write(a->db, a->recs, i, why, len);
+	if (err)
+		return err;
+	uint64_t us = mono_us() - t0;
+	atomic_fetch_add(&a->batches, 1);
+	atomic_fetch_add(&a->batch_us_sum, us);
+	atomic_store(&a->batch_us_last, us);
+	written(a, c, i);
+	return TERN_OK;
+}
+
 /* Writes the first batch_n entries of c; false on failure (the database
  * is closed then). */
 static bool write_batch(struct archive *a, struct archive_chain *c)
@@ -449,11 +493,20 @@ static bool write_batch(struct archive *a, struct archive_chain *c)
 		failed(a, "cannot connect", why);
 		return false;
 	}
-	size_t n = 0;
-	for (struct archive_entry *e = c->head; e && n < a->batch_n; e = e->next)
-		record_of(&a->recs[n++], e);
-	uint64_t t0 = mono_us();
-	enum tern_err err = a->ops->write(a->db, a->recs, n, why, sizeof(why));
+	size_t n = c->n < a->batch_n ? c->n : a->batch_n;
+	enum tern_err err = write_n(a, c, n, why, sizeof(why));
+	/* A record too large for the database: the batch again one by one,
+	 * dropping what alone is too large. */
+	if (err == TERN_E_TOO_LARGE) {
+		err = TERN_OK;
+		for (size_t i = 0; i < n && !err; i++) {
+			err = write_n(a, c, 1, why, sizeof(why));
+			if (err == TERN_E_TOO_LARGE) {
+				drop_head(a, c, why);
+				err = TERN_OK;
+			}
+		}
+	}
 	if (err) {
 		a->ops->close(a->db);
 		a->db = NULL;
@@ -461,16 +514,11 @@ static bool write_batch(struct archive *a, struct archive_chain *c)
 		failed(a, "cannot write", why);
 		return false;
 	}
-	uint64_t us = mono_us() - t0;
-	atomic_fetch_add(&a->batches, 1);
-	atomic_fetch_add(&a->batch_us_sum, us);
-	atomic_store(&a->batch_us_last, us);
 	if (a->down) {
 		a->down = false;
 		log_write(a->log, LOG_TYPE_NOTICE, "archive %s: writing to the database again",
 		          a->name);
 	}
-	written(a, c, n);
 	return true;
 }
 

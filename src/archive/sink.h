@@ -54,7 +54,10 @@ struct archive_sink_ops {
 	                                      size_t errlen);
 	/* Writes recs[0..n) in one transaction; a record whose key is there
 	 * already is skipped. On error nothing may have been written, or all
-	 * of it: the caller reopens and writes the same batch again. */
+	 * of it: the caller reopens and writes the same batch again.
+	 * TERN_E_TOO_LARGE: a record is more than this database can ever
+	 * store (nothing written); the caller then writes the records one by
+	 * one and drops the one that alone is too large. */
 	TERN_MUST_CHECK enum tern_err (*write)(struct archive_db *db,
 	                                       const struct archive_record *recs, size_t n,
 	                                       char *err, size_t errlen);

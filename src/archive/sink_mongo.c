@@ -169,6 +169,9 @@ static void append_bin(bson_t *b, const char *key, struct tern_bytes s)
 	                   s.len);
 }
 
+/* MongoDB's maximum document size (16 MiB, a limit of the server). */
+#define DOC_MAX (16u << 20)
+
 /* The document of r into b. */
 static bool document(bson_t *b, const struct archive_record *r)
 {
@@ -208,7 +211,7 @@ static bool document(bson_t *b, const struct archive_record *r)
 		}
 		ok &= bson_append_array_end(b, &arr);
 	}
-	return ok;
+	return ok && b->len <= DOC_MAX;
 }
 
 /* True when every write error of reply is a duplicate key (11000): the
@@ -253,7 +256,7 @@ static enum tern_err db_write(struct archive_db *d, const struct archive_record 
 	}
 	enum tern_err e = TERN_OK;
 	if (!built) {
-		snprintf(err, errlen, "a message does not fit in a BSON document");
+		snprintf(err, errlen, "a message is over MongoDB's document size limit (16 MiB)");
 		e = TERN_E_TOO_LARGE;
 	} else {
 		bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));

@@ -175,3 +175,27 @@ def test_a_bad_url_stops_ternd_naming_its_line(tmp_path, url, words):
                        timeout=30, cwd=str(tmp_path))
     assert p.returncode != 0
     assert "bad.conf:3:" in p.stdout + p.stderr and words in p.stdout + p.stderr, p.stdout
+
+
+def test_a_message_over_the_document_limit_is_dropped_not_retried_forever(tmp_path, mongo):
+    http = free_port()
+    b = start(tmp_path, ["http_listener %d 127.0.0.1" % http] + lines(mongo, batch="10 50ms"))
+    try:
+        c = b.raw()
+        c.connect("big")
+        c.publish("sensors/a", b"before", qos=1, pid=1)
+        c.publish("sensors/big", b"x" * (17 << 20), qos=1, pid=2, complete=False)
+        c.recv_type(m.PUBACK, timeout=20)
+        c.publish("sensors/b", b"after", qos=1, pid=3)
+        c.disconnect()
+        got = wait_docs(mongo, 2)
+        time.sleep(0.3)
+        assert [bytes(d["payload"]) for d in docs(mongo)] == [b"before", b"after"]
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=5) as r:
+            text = r.read().decode()
+        assert 'tern_archive_messages_dropped_total{archive="history"} 1' in text
+        with open(b.log) as f:
+            assert "is not archived: a message is over MongoDB's document size limit" in f.read()
+    finally:
+        assert b.stop() == 0
