@@ -46,6 +46,10 @@
 #define HTTP_BODY_MAX       4096u
 #define HTTP_MAX_CONNS      64u
 #define HTTP_IDLE_TIMEOUT_S 15u
+/* Threads serving requests: a request waits for the workers (up to
+ * API_CALL_TIMEOUT_MS), and a scrape of /metrics should not wait behind
+ * it. */
+#define HTTP_THREADS 2u
 
 /* One request, from its request line to the answer sent. */
 struct http_req {
@@ -197,6 +201,19 @@ static bool same_origin(struct http_server *h, struct MHD_Connection *c)
 	return host && strncmp(origin, scheme, sl) == 0 && strcmp(origin + sl, host) == 0;
 }
 
+/* Copies s into out (at most len - 1 bytes, "..." when cut) with every
+ * control character made '?': a user name (any bytes, base64-decoded) or a
+ * request-target goes into the log, where a newline would forge a line. */
+static void log_safe(char *out, size_t len, const char *s)
+{
+	size_t n = 0;
+	for (; s[n] && n + 1 < len; n++)
+		out[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+	out[n] = 0;
+	if (s[n] && len > 4)
+		memcpy(out + len - 4, "...", 4);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -224,13 +241,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return r->body > HTTP_BODY_MAX ? MHD_NO : MHD_YES;
 	}
 
-	char peer[80], user[128], who[256];
+	char peer[80], user[128], who[256], target[256], verb[16];
 	peer_name(c, peer, sizeof(peer));
-	if (!authorised(h, c, user, sizeof(user))) {
+	log_safe(target, sizeof(target), r->target);
+	log_safe(verb, sizeof(verb), method);
+	bool authed = authorised(h, c, user, sizeof(user));
+	log_safe(user, sizeof(user), user);
+	if (!authed) {
 		if (user[0])
 			log_write(&h->b->log, LOG_TYPE_NOTICE,
 			          "HTTP: refused user %s from %s: wrong password (%s %s).", user,
-			          peer, method, r->target);
+			          peer, verb, target);
 		return reply_error(c, 401, "authentication required", NULL, true);
 	}
 	if (user[0])
@@ -250,11 +271,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		api_dispatch(h, &route, who, &rep);
 	if (route.write ||
 	    (status != 200 && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
-		log_write(&h->b->log, LOG_TYPE_NOTICE, "HTTP: %s: %s %s: %d.", who, method,
-		          r->target, rep.status);
+		log_write(&h->b->log, LOG_TYPE_NOTICE, "HTTP: %s: %s %s: %d.", who, verb, target,
+		          rep.status);
 	else
-		log_write(&h->b->log, LOG_TYPE_DEBUG, "HTTP: %s: %s %s: %d.", who, method,
-		          r->target, rep.status);
+		log_write(&h->b->log, LOG_TYPE_DEBUG, "HTTP: %s: %s %s: %d.", who, verb, target,
+		          rep.status);
 	api_route_free(&route);
 	enum MHD_Result ok = send_reply(c, &rep, status == 405 ? allow : NULL, false);
 	buf_free(&rep.body);
@@ -416,12 +437,12 @@ enum tern_err http_start(struct http_server *h)
 	 * early otherwise). */
 	h->daemon = MHD_start_daemon(
 	        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-	        MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_CONNECTION_LIMIT,
-	        (unsigned)HTTP_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
-	        (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-	        MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-	        h, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+	        MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_THREAD_POOL_SIZE,
+	        (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
+	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
+	        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, h, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
 	        h->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->cert,
 	        MHD_OPTION_HTTPS_MEM_KEY, h->key, MHD_OPTION_END);
 	if (!h->daemon) {

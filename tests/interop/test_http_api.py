@@ -212,6 +212,11 @@ def test_basic_auth_against_http_password_file(tmp_path, admin_pw):
         assert wait_log(b, "refused user admin from 127.0.0.1")
         status, _, _ = call(port, "/api/v1/broker", user="nobody", password="s3cret")
         assert status == 401
+        # A name is any bytes: a newline in it does not forge a log line.
+        status, _, _ = call(port, "/api/v1/broker", user="x\n123 forged", password="p")
+        assert status == 401
+        assert wait_log(b, "refused user x?123 forged from 127.0.0.1")
+        assert "\n123 forged" not in read_log(b)
         status, _, body = call(port, "/api/v1/broker", user="viewer", password="look")
         assert status == 200 and body["workers"] == 2
         status, _, _ = call(port, "/api/v1/nothing", user="viewer", password="look")
