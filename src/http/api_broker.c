@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "archive/archive.h"
 #include "broker/broker.h"
 #include "broker/retain.h"
 #include "broker/stats.h"
@@ -257,6 +258,25 @@ void api_broker(struct http_server *h, struct api_reply *reply)
 	} else {
 		json_null(&j, "cluster");
 	}
+	/* The archives (docs/archive.md), in config order. */
+	json_arr(&j, "archives");
+	for (size_t i = 0; i < b->n_archives; i++) {
+		struct archive_stats st;
+		archive_stats(b->archives[i], &st);
+		json_obj(&j, NULL);
+		json_cstr(&j, "name", archive_name(b->archives[i]));
+		json_bool(&j, "connected", st.connected);
+		json_u64(&j, "archived", st.archived);
+		json_u64(&j, "queued", st.queued);
+		json_u64(&j, "queued_bytes", st.queued_bytes);
+		json_u64(&j, "dropped", st.dropped);
+		json_u64(&j, "failures", st.failures);
+		json_u64(&j, "batches", st.batches);
+		json_num(&j, "batch_ms_mean",
+		         st.batches ? (double)st.batch_us_sum / (double)st.batches / 1000.0 : 0);
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
 	json_obj_end(&j);
 	reply->status = 200;
 	if (json_end(&j))

@@ -14,10 +14,12 @@ import ssl
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
 
+import mqtt_raw as m
 from conftest import free_port, wait_port, broker_binary
 from helpers import PahoClient, read_log, unique, wait_for, wait_log
 from test_auth import write_passwd
@@ -115,6 +117,7 @@ def test_broker_summary_counts_what_happens(broker):
     assert now["store"]["commit_ms_mean"] > 0
     assert now["store"]["commit_ms_mean_1m"] is not None
     assert now["cluster"] is None or "node" in now["cluster"]
+    assert now["archives"] == []
     pub.stop()
     sub.stop()
     # The client of the persistent session left: offline, no connection.
@@ -126,6 +129,30 @@ def test_broker_summary_counts_what_happens(broker):
         return get(broker, "/api/v1/broker")["messages"]["received"]["1"]
     assert wait_for(lambda: rx1()["per_second_1s"] == 0, timeout=6), rx1()
     assert rx1()["per_second_1m"] > 0
+
+
+def test_broker_summary_shows_the_archives(tmp_path):
+    """With archives configured (docs/archive.md), /api/v1/broker lists
+    each with its database state and counts."""
+    from test_archive_sqlite import archive_lines
+    port = free_port()
+    db = str(tmp_path / "history.db")
+    b = start_broker(tmp_path, ["http_listener %d" % port, "storage memory"] +
+                     archive_lines(db, batch="1 10ms"))
+    try:
+        pub = b.raw(m.V311)
+        pub.connect("arch-pub")
+        pub.publish("sensors/t", b"21.5", qos=1, pid=1)  # acknowledged
+
+        def archives():
+            return call(port, "/api/v1/broker")[2]["archives"]
+        assert wait_for(lambda: archives()[0]["archived"] == 1), archives()
+        a = archives()[0]
+        assert a["name"] == "history" and a["connected"] is True
+        assert a["queued"] == 0 and a["dropped"] == 0 and a["batches"] >= 1
+        pub.disconnect()
+    finally:
+        b.stop()
 
 
 @pytest.mark.broker_config(HTTP, "storage memory")
@@ -313,9 +340,6 @@ def test_bad_http_configuration_is_refused(tmp_path, lines, why):
 def quote(s):
     return urllib.parse.quote(s, safe="")
 
-
-import urllib.parse  # noqa: E402  (used by quote above and below)
-import mqtt_raw as m  # noqa: E402
 
 
 @pytest.mark.broker_config(HTTP, "storage memory")
