@@ -59,7 +59,25 @@ _Static_assert(TERN_V5 < 16, "a protocol version does not fit session.version");
 struct session_registry {
 	struct map by_cid; /* client id -> session */
 	struct map by_id;  /* id -> session */
+	/* QoS 2 packet ids whose store row waits for their PUBREC's first
+	 * commit (qos2_key()); see session_publish(). */
+	struct map qos2_later;
 };
+
+/* The key of a session's inbound QoS 2 packet id in qos2_later: session
+ * ids come from one counter of the broker (broker_new_id()), far below
+ * 2^48 in any run. */
+static uint64_t qos2_key(uint64_t session_id, uint16_t packet_id)
+{
+	return session_id << 16 | packet_id;
+}
+
+/* Whether packet_id of session_id was waiting for its row (and no longer
+ * is). */
+static bool qos2_later_take(struct worker *w, uint64_t session_id, uint16_t packet_id)
+{
+	return map64_del(&w->sessions->qos2_later, qos2_key(session_id, packet_id)) != NULL;
+}
 
 enum tern_err session_worker_new(struct worker *w)
 {
@@ -93,6 +111,7 @@ void session_worker_free(struct worker *w)
 		return;
 	map_free(&w->sessions->by_cid);
 	map_free(&w->sessions->by_id);
+	map_free(&w->sessions->qos2_later);
 	free(w->sessions);
 	w->sessions = NULL;
 }
@@ -520,6 +539,7 @@ bool session_tick(struct session *s, uint64_t now)
 
 static bool qos2_forget(struct session *s, uint16_t packet_id)
 {
+	(void)qos2_later_take(s->w, s->id, packet_id);
 	for (size_t i = 0; i < s->n_qos2_in; i++) {
 		if (s->qos2_in[i] == packet_id) {
 			s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
@@ -600,8 +620,26 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 		if (session_restore_qos2(s, packet_id))
 			return TERN_E_NOMEM;
 		struct store_batch *b = stored_batch(s);
-		if (b)
+		if (b && m->durable && w->broker->cluster) {
+			/* The message is the cluster's to keep (JetStream), the
+			 * id ours (the local store): two commits that cannot
+			 * be one. Were the id's row committed first and the
+			 * node killed before JetStream had the message, the
+			 * client's retransmission after the restart would be
+			 * taken for a duplicate and the message lost. So the
+			 * row is written once the PUBREC's hold (JetStream's
+			 * answer and this batch) is over, and the PUBREC
+			 * waits for that row in turn (session_ack_committed()).
+			 * Killed in between, the retransmission is routed
+			 * again: at least once rather than lost. */
+			if (map64_put(&w->sessions->qos2_later, qos2_key(s->id, packet_id),
+			              (void *)1)) {
+				(void)qos2_forget(s, packet_id);
+				return TERN_E_NOMEM;
+			}
+		} else if (b) {
 			persist_note(w, store_qos2_put(b, s->id, packet_id));
+		}
 	}
 	/* The rows recorded since `before` are this message's: the retained
 	 * one, deliveries of stored sessions, its archive entries, its QoS 2
@@ -636,11 +674,26 @@ void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_
 
 void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern_err err)
 {
+	bool later = a->type == TERN_PUBREC && qos2_later_take(w, a->session_id, a->packet_id);
 	struct session *s = session_by_id(w, a->session_id);
 	if (!s)
 		return;
 	if (s->n_held)
 		s->n_held--;
+	struct store_batch *b = later && !err ? stored_batch(s) : NULL;
+	if (b) {
+		/* The message is in the cluster: now its id's row
+		 * (session_publish()), and the PUBREC after that commit. */
+		persist_note(w, store_qos2_put(b, s->id, a->packet_id));
+		if (persist_hold_ack(w, a) == TERN_OK) {
+			s->n_held++;
+			return;
+		}
+		/* Refused below, better than falsely acked; the row goes again
+		 * in the same batch. */
+		persist_note(w, store_qos2_del(b, s->id, a->packet_id));
+		err = TERN_E_NOMEM;
+	}
 	if (err && a->type == TERN_PUBREC) {
 		/* The QoS 2 message is refused (v5 PUBREC 0x80 ends its flow,
 		 * a 3.1.1 client resends it after the close): its packet id

@@ -23,7 +23,7 @@ import urllib.request
 import pytest
 
 import mqtt_raw as m
-from conftest import free_port, tail
+from conftest import CLUSTER_MODE, free_port, tail
 
 pytestmark = pytest.mark.ternd_only
 
@@ -795,7 +795,9 @@ def test_kill_9_loses_no_acknowledged_message(broker):
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
-            p = sub.recv(timeout=2)
+            # In a cluster what the killed node had been handed comes
+            # again after JetStream's ack wait (3 s).
+            p = sub.recv(timeout=5)
         except Exception:
             break
         if p.type != m.PUBLISH:
@@ -805,7 +807,12 @@ def test_kill_9_loses_no_acknowledged_message(broker):
     lost = expected - set(seen)
     assert not lost, "%d acknowledged messages lost, e.g. %r" % (len(lost), sorted(lost)[:5])
     dup2 = [k for k, v in seen.items() if v > 1 and k[:2] in (b"c2", b"d2")]
-    assert not dup2, "QoS 2 messages delivered twice: %r" % dup2[:5]
+    if not CLUSTER_MODE:
+        # In a cluster the message goes to JetStream and its packet id to
+        # the local store, two commits: a kill between them makes the
+        # publisher's retransmission a second message (at least once,
+        # never lost; docs/cluster.md, "QoS 2 into the cluster").
+        assert not dup2, "QoS 2 messages delivered twice: %r" % dup2[:5]
     sub.disconnect()
 
 
