@@ -63,6 +63,7 @@ struct archive {
 	char url[1024];
 	char where[320];
 	char **filters;
+	size_t *filter_len;
 	size_t n_filters;
 	uint8_t qos;
 	uint32_t batch_n, batch_ms;
@@ -140,6 +141,7 @@ enum tern_err archive_new(struct archive **out, const struct archive_spec *spec,
 	a->boot = new_boot();
 	atomic_init(&a->seq, 0);
 	a->filters = calloc(spec->n_filters ? spec->n_filters : 1, sizeof(*a->filters));
+	a->filter_len = calloc(spec->n_filters ? spec->n_filters : 1, sizeof(*a->filter_len));
 	a->recs = calloc(a->batch_n, sizeof(*a->recs));
 	pthread_condattr_t ca;
 	bool sync_ok = pthread_condattr_init(&ca) == 0;
@@ -152,18 +154,20 @@ enum tern_err archive_new(struct archive **out, const struct archive_spec *spec,
 		pthread_cond_destroy(&a->cv);
 		sync_ok = false;
 	}
-	if (!sync_ok || !a->filters || !a->recs) {
+	if (!sync_ok || !a->filters || !a->filter_len || !a->recs) {
 		if (sync_ok) {
 			pthread_cond_destroy(&a->cv);
 			pthread_mutex_destroy(&a->mu);
 		}
 		free(a->filters);
+		free(a->filter_len);
 		free(a->recs);
 		free(a);
 		return TERN_E_NOMEM;
 	}
 	for (size_t i = 0; i < spec->n_filters; i++) {
 		a->filters[i] = strdup(spec->filters[i]);
+		a->filter_len[i] = strlen(spec->filters[i]);
 		a->n_filters = i + 1;
 		if (!a->filters[i]) {
 			archive_free(a);
@@ -211,7 +215,7 @@ bool archive_wants(const struct archive *a, const struct msg *m)
 	if (m->qos < a->qos)
 		return false;
 	for (size_t i = 0; i < a->n_filters; i++)
-		if (tern_topic_matches((const uint8_t *)a->filters[i], strlen(a->filters[i]),
+		if (tern_topic_matches((const uint8_t *)a->filters[i], a->filter_len[i],
 		                       m->topic.data, m->topic.len))
 			return true;
 	return false;
@@ -300,14 +304,13 @@ enum tern_err archive_entry_spill(struct archive *a, struct archive_entry *e, st
 	return err;
 }
 
-/* Frees e and gives back its room; ends a queue-full episode once the
- * queue has drained to half. */
-static void entry_free(struct archive *a, struct archive_entry *e)
+/* Gives back the room of n entries of bytes in all (the archive's thread
+ * does it once per batch: the counters are the workers' cache line too);
+ * ends a queue-full episode once the queue has drained to half. */
+static void release(struct archive *a, uint64_t n, uint64_t bytes)
 {
-	atomic_fetch_sub(&a->queued, 1);
-	atomic_fetch_sub(&a->queued_bytes, e->size);
-	msg_unref(e->msg);
-	free(e);
+	atomic_fetch_sub(&a->queued, n);
+	atomic_fetch_sub(&a->queued_bytes, bytes);
 	if (atomic_load_explicit(&a->full, memory_order_relaxed) &&
 	    atomic_load(&a->queued) <= a->queue_n / 2 &&
 	    atomic_load(&a->queued_bytes) <= a->queue_bytes / 2 && atomic_exchange(&a->full, false))
@@ -317,6 +320,21 @@ static void entry_free(struct archive *a, struct archive_entry *e)
 		          a->name,
 		          (unsigned long long)(atomic_load(&a->dropped) -
 		                               atomic_load(&a->dropped_at_full)));
+}
+
+/* Frees e, whose room the caller gives back with release(). */
+static void entry_free_only(struct archive_entry *e)
+{
+	msg_unref(e->msg);
+	free(e);
+}
+
+/* Frees e and gives back its room. */
+static void entry_free(struct archive *a, struct archive_entry *e)
+{
+	uint32_t size = e->size;
+	entry_free_only(e);
+	release(a, 1, size);
 }
 
 void archive_entry_drop(struct archive *a, struct archive_entry *e)
@@ -405,6 +423,7 @@ static void written(struct archive *a, struct archive_chain *c, size_t n)
 {
 	struct store_batch *b = NULL;
 	bool store_ok = true;
+	uint64_t bytes = 0;
 	struct archive_entry *e = c->head;
 	for (size_t i = 0; i < n; i++) {
 		struct archive_entry *next = e->next;
@@ -416,7 +435,8 @@ static void written(struct archive *a, struct archive_chain *c, size_t n)
 			store_ok = b && store_archive_del(b, a->name, e->boot, e->seq,
 			                                  e->spilled_id) == TERN_OK;
 		}
-		entry_free(a, e);
+		bytes += e->size;
+		entry_free_only(e);
 		e = next;
 	}
 	c->head = e;
@@ -426,6 +446,7 @@ static void written(struct archive *a, struct archive_chain *c, size_t n)
 	if (b)
 		store_submit_take(a->store, b);
 	atomic_fetch_add(&a->archived, n);
+	release(a, n, bytes);
 }
 
 static void failed(struct archive *a, const char *what, const char *why)
@@ -646,6 +667,7 @@ void archive_free(struct archive *a)
 	for (size_t i = 0; i < a->n_filters; i++)
 		free(a->filters[i]);
 	free(a->filters);
+	free(a->filter_len);
 	free(a->recs);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
