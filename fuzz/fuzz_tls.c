@@ -261,7 +261,7 @@ static void setup(struct tls_setup *s)
 		l->base = &transport_tls;
 		l->tp = cfg->websockets ? &transport_ws : &transport_tls;
 		char why[512];
-		if (tls_listener_init(l, why, sizeof(why)) != TERN_OK) {
+		if (tls_listener_init(l, NULL, why, sizeof(why)) != TERN_OK) {
 			fprintf(stderr, "fuzz_tls: %s\n", why);
 			abort();
 		}

@@ -124,6 +124,13 @@ struct tern_connect_opts {
 	 * selects none is still accepted (OpenSSL leaves that to us, and
 	 * mosquitto's clients accept it too). */
 	const char *tls_alpn;
+	/* TLS-PSK (RFC 4279; TLS 1.3 external PSK): the identity and the key
+	 * (bytes, 1 to 256), as mosquitto's --psk-identity / --psk; turns TLS
+	 * on. The broker's certificate, if it sends one, is still verified.
+	 * Both or neither (else TERN_E_INVALID); copied. */
+	const char *tls_psk_identity;
+	const void *tls_psk;
+	size_t tls_psk_len;
 
 	/* Announce a bridge: the protocol level carries bit 0x80, as
 	 * mosquitto's bridges send it with try_private (see struct

@@ -533,6 +533,11 @@ static TERN_MUST_CHECK enum tern_err remote_start(struct bridge *b)
 	o.tls_insecure = cfg->tls_insecure;
 	o.tls_min_version = cfg->tls_version;
 	o.tls_alpn = cfg->tls_alpn[0] ? cfg->tls_alpn : NULL;
+	if (cfg->psk_len) {
+		o.tls_psk_identity = cfg->psk_identity;
+		o.tls_psk = cfg->psk;
+		o.tls_psk_len = cfg->psk_len;
+	}
 	log_write(blog(b), LOG_TYPE_NOTICE, "Connecting bridge %s (%s:%u)", cfg->name, o.host,
 	          o.port);
 	b->state = BRIDGE_CONNECTING;

@@ -377,9 +377,10 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 		li->cfg = &b->cfg.listeners[l];
 		li->index = (uint8_t)l;
 		li->base = &transport_tcp;
-		if (li->cfg->certfile[0]) {
+		if (li->cfg->certfile[0] || li->cfg->psk_hint[0]) {
 			char why[512];
-			if (tls_listener_init(li, why, sizeof(why))) {
+			if (tls_listener_init(li, config_security(&b->cfg, l)->psk_file, why,
+			                      sizeof(why))) {
 				log_write(&b->log, LOG_TYPE_ERR, "Error: %s", why);
 				broker_free(b);
 				return TERN_E_CONFIG;

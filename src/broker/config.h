@@ -30,6 +30,7 @@
 struct security_cfg {
 	char password_file[256]; /* mosquitto_passwd format; "": none */
 	char acl_file[256];      /* mosquitto acl_file format; "": none */
+	char psk_file[256];      /* identity:hexkey lines, for psk_hint listeners */
 	char auto_id_prefix[32]; /* prefix of assigned client ids */
 	/* Let clients in without a username. Defaults (config_from_args),
 	 * as in mosquitto 2: true in local mode, false once the
@@ -47,7 +48,7 @@ enum socket_domain { SOCKET_DOMAIN_ANY, SOCKET_DOMAIN_IPV4, SOCKET_DOMAIN_IPV6 }
 enum listener_anon { LISTENER_ANON_UNSET, LISTENER_ANON_FALSE, LISTENER_ANON_TRUE };
 
 /* One listener; the TLS settings follow the `listener` line they belong
- * to, as in mosquitto. TLS is on when certfile is set. */
+ * to, as in mosquitto. TLS is on when certfile or psk_hint is set. */
 struct listener_cfg {
 	char bind[64];           /* "" : every address */
 	char bind_interface[32]; /* listen on this interface's address; "": none */
@@ -62,6 +63,7 @@ struct listener_cfg {
 	char ciphers_tls13[256];
 	char crlfile[256];     /* revoked client certificates (PEM) */
 	char dhparamfile[256]; /* DH parameters for DHE ciphers (PEM) */
+	char psk_hint[128];    /* TLS-PSK on (psk_file's keys), this hint sent; "": off */
 	bool require_certificate;
 	/* The client certificate's CN (identity) or whole subject, RFC 2253
 	 * (subject), is the username; identity wins when both are set. */

@@ -393,11 +393,26 @@ static TERN_MUST_CHECK enum tern_err set_more(struct bridge_cfg *br, const char 
 			                key);
 		return TERN_OK;
 	}
-	if (strcmp(key, "bridge_identity") == 0 || strcmp(key, "bridge_psk") == 0)
-		return why_fail(why, len,
-		                "%s: TLS-PSK bridges are not supported; use bridge_cafile "
-		                "(and bridge_certfile / bridge_keyfile) for certificate TLS",
-		                key);
+	if (strcmp(key, "bridge_identity") == 0)
+		return copy_word(key, v, br->psk_identity, sizeof(br->psk_identity), false, why,
+		                 len);
+	if (strcmp(key, "bridge_psk") == 0) {
+		size_t n = strlen(v);
+		if (n == 0 || n % 2 || n / 2 > sizeof(br->psk))
+			return why_fail(why, len,
+			                "%s: expected 1 to 256 bytes in hexadecimal, without 0x",
+			                key);
+		for (size_t i = 0; i < n; i += 2) {
+			char byte[3] = {v[i], v[i + 1], 0};
+			char *end = NULL;
+			unsigned long x = strtoul(byte, &end, 16);
+			if (*end || byte[0] == '+' || byte[0] == '-' || byte[0] == ' ')
+				return why_fail(why, len, "%s: not hexadecimal", key);
+			br->psk[i / 2] = (uint8_t)x;
+		}
+		br->psk_len = n / 2;
+		return TERN_OK;
+	}
 	return why_fail(why, len, "%s: not handled", key);
 }
 
@@ -534,6 +549,17 @@ enum tern_err config_bridge_check(const struct bridge_cfg *bridges, size_t n, ch
 			                "connection %s: bridge_certfile needs bridge_cafile, "
 			                "bridge_capath or bridge_tls_use_os_certs",
 			                br->name);
+		if (!br->psk_identity[0] != !br->psk_len)
+			return why_fail(err, errlen,
+			                "connection %s: bridge_identity and bridge_psk go together",
+			                br->name);
+		if (br->psk_len && (br->tls_cafile[0] || br->tls_capath[0] || br->tls_certfile[0]))
+			return why_fail(
+			        err, errlen,
+			        "connection %s: a bridge uses certificate TLS (bridge_cafile, "
+			        "...) or TLS-PSK (bridge_identity, bridge_psk), not both, as in "
+			        "mosquitto",
+			        br->name);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(bridges[j].name, br->name) == 0)
 				return why_fail(err, errlen, "connection %s: defined twice",

@@ -236,6 +236,7 @@ static const struct directive rows[] = {
         {"allow_anonymous", K_FUNC, 1, NO_FIELD, .set = set_allow_anonymous},
         {"password_file", K_STR, 1, SEC(password_file)},
         {"acl_file", K_STR, 1, SEC(acl_file)},
+        {"psk_file", K_STR, 1, SEC(psk_file)},
         {"allow_zero_length_clientid", K_BOOL, 1, SEC(allow_zero_length_clientid)},
         {"auto_id_prefix", K_STR, 1, SEC(auto_id_prefix)},
         {"clientid_prefixes", K_STR, 1, G(clientid_prefixes)},

@@ -63,13 +63,18 @@ enum tern_err config_check_listeners(const struct config *cfg, char *err, size_t
 			         l->port);
 			return TERN_E_CONFIG;
 		}
+		if (l->psk_hint[0] && !config_security(cfg, i)->psk_file[0]) {
+			snprintf(err, errlen, "listener %u: psk_hint needs a psk_file", l->port);
+			return TERN_E_CONFIG;
+		}
 		if (!tls && (l->cafile[0] || l->capath[0] || l->require_certificate ||
-		             l->use_identity_as_username || l->use_subject_as_username ||
-		             l->crlfile[0] || l->dhparamfile[0])) {
+		             l->use_subject_as_username || l->crlfile[0] || l->dhparamfile[0] ||
+		             (l->use_identity_as_username && !l->psk_hint[0]))) {
 			snprintf(err, errlen,
 			         "listener %u: cafile, capath, crlfile, dhparamfile, "
 			         "require_certificate, use_identity_as_username and "
-			         "use_subject_as_username need certfile and keyfile",
+			         "use_subject_as_username need certfile and keyfile "
+			         "(use_identity_as_username: or psk_hint)",
 			         l->port);
 			return TERN_E_CONFIG;
 		}
@@ -272,6 +277,7 @@ static const struct directive rows[] = {
         {"use_subject_as_username", K_BOOL, 1, L(use_subject_as_username)},
         {"crlfile", K_STR, 1, L(crlfile)},
         {"dhparamfile", K_STR, 1, L(dhparamfile)},
+        {"psk_hint", K_STR, 1, L(psk_hint)},
         /* mosquitto 2.1: this listener's, whatever per_listener_settings
          * says. */
         {"listener_allow_anonymous", K_ENUM, 1, L(listener_allow_anonymous),

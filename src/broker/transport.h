@@ -65,24 +65,28 @@ extern const struct transport transport_ws;
  * TLS, its OpenSSL context (an SSL_CTX *, shared read-only by all
  * workers; OpenSSL makes that safe). */
 struct listener_cfg;
+struct psk_table;
 struct listener {
 	const struct listener_cfg *cfg;
 	const struct transport *tp;   /* what conn.c calls */
 	const struct transport *base; /* under WebSockets: TCP or TLS */
 	void *tls_ctx;
-	uint8_t index; /* in the broker's listeners[] (and cfg.listeners[]) */
+	struct psk_table *psk; /* its psk_file's keys, with psk_hint; NULL: none */
+	uint8_t index;         /* in the broker's listeners[] (and cfg.listeners[]) */
 };
 
 /* Builds the TLS context of a listener from its certfile, keyfile, cafile /
- * capath, require_certificate, tls_version and ciphers. On error writes
- * why into err and returns TERN_E_CONFIG. */
-TERN_MUST_CHECK enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen);
+ * capath, require_certificate, tls_version and ciphers, and with psk_hint
+ * TLS-PSK with the keys of psk_file (read now). On error writes why into
+ * err and returns TERN_E_CONFIG. */
+TERN_MUST_CHECK enum tern_err tls_listener_init(struct listener *l, const char *psk_file, char *err,
+                                                size_t errlen);
 
 /* Frees a listener's TLS context. */
 void tls_listener_free(struct listener *l);
 
 /* The username the client certificate of c stands for: its subject CN
- * with use_identity_as_username, its whole subject (RFC 2253) with
+ * (or the TLS-PSK identity it connected with) with use_identity_as_username, its whole subject (RFC 2253) with
  * use_subject_as_username; NULL when there is none or the transport is not
  * TLS. Owned by c. */
 const char *tls_peer_identity(const struct conn *c);

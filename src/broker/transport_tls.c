@@ -13,6 +13,13 @@
  * use_identity_as_username, use_subject_as_username, tls_version (the
  * minimum; TLS 1.2 unless raised), ciphers (TLS 1.2) and ciphers_tls1.3.
  * Renegotiation is refused and buffers are released while idle.
+ *
+ * TLS-PSK (psk_hint, with psk_file's keys, psk.h): OpenSSL's PSK server
+ * callback, which serves TLS 1.3 (the key used with SHA-256) and TLS 1.2's
+ * PSK cipher suites (added to the default list when `ciphers` does not
+ * say). A listener may have a certificate too; a client then picks. With
+ * use_identity_as_username the PSK identity is the username, as in
+ * mosquitto.
  */
 #include <errno.h>
 #include <openssl/err.h>
@@ -27,6 +34,7 @@
 #include "broker/broker.h"
 #include "broker/conn.h"
 #include "broker/conn_internal.h"
+#include "broker/psk.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
 #include "util/log.h"
@@ -34,6 +42,9 @@
 struct tls_conn {
 	SSL *ssl;
 	char *identity; /* the username its client certificate stands for */
+	/* The TLS-PSK identity the handshake took (the callback keeps it:
+	 * OpenSSL does not say it after a TLS 1.3 handshake); owned. */
+	char *psk_identity;
 	bool handshaken;
 	bool goodbye_sent; /* our close_notify is written */
 };
@@ -81,7 +92,51 @@ static TERN_MUST_CHECK bool load_crl(SSL_CTX *ctx, const char *path)
 	return true;
 }
 
-enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
+/* OpenSSL's PSK server callback: the key of identity from the listener's
+ * table (the context's app data), or 0 to fail the handshake. */
+static unsigned int psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk,
+                                  unsigned int max_psk_len)
+{
+	const struct listener *l = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tls_conn *t = SSL_get_app_data(ssl);
+	if (!l || !l->psk || !t)
+		return 0;
+	size_t n = psk_key(l->psk, identity, psk, max_psk_len);
+	if (n) {
+		free(t->psk_identity);
+		t->psk_identity = strdup(identity);
+		if (!t->psk_identity)
+			return 0;
+	}
+	return (unsigned int)n;
+}
+
+/* TLS-PSK on ctx: the hint, the callback and the keys of psk_file. */
+static TERN_MUST_CHECK enum tern_err psk_setup(struct listener *l, SSL_CTX *ctx,
+                                               const char *psk_file, char *err, size_t errlen)
+{
+	const struct listener_cfg *cfg = l->cfg;
+	char why[512];
+	enum tern_err rc = psk_load(psk_file, &l->psk, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "listener %u: psk_file %s", cfg->port, why);
+		return TERN_E_CONFIG;
+	}
+	if (SSL_CTX_use_psk_identity_hint(ctx, cfg->psk_hint) != 1) {
+		snprintf(err, errlen, "listener %u: psk_hint refused by OpenSSL", cfg->port);
+		return TERN_E_CONFIG;
+	}
+	SSL_CTX_set_app_data(ctx, l);
+	SSL_CTX_set_psk_server_callback(ctx, psk_server_cb);
+	/* TLS 1.2 PSK suites are not in OpenSSL's default list. */
+	if (!cfg->ciphers[0] && SSL_CTX_set_cipher_list(ctx, "DEFAULT:PSK") != 1) {
+		snprintf(err, errlen, "listener %u: cannot offer the PSK cipher suites", cfg->port);
+		return TERN_E_CONFIG;
+	}
+	return TERN_OK;
+}
+
+enum tern_err tls_listener_init(struct listener *l, const char *psk_file, char *err, size_t errlen)
 {
 	const struct listener_cfg *cfg = l->cfg;
 	char why[256];
@@ -98,11 +153,12 @@ enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                              SSL_MODE_RELEASE_BUFFERS);
 	const char *step = NULL;
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->certfile) != 1)
+	if (cfg->certfile[0] && SSL_CTX_use_certificate_chain_file(ctx, cfg->certfile) != 1)
 		step = "certfile";
-	else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->keyfile, SSL_FILETYPE_PEM) != 1)
+	else if (cfg->certfile[0] &&
+	         SSL_CTX_use_PrivateKey_file(ctx, cfg->keyfile, SSL_FILETYPE_PEM) != 1)
 		step = "keyfile";
-	else if (SSL_CTX_check_private_key(ctx) != 1)
+	else if (cfg->certfile[0] && SSL_CTX_check_private_key(ctx) != 1)
 		step = "keyfile does not match certfile";
 	else if ((cfg->cafile[0] || cfg->capath[0]) &&
 	         SSL_CTX_load_verify_locations(ctx, cfg->cafile[0] ? cfg->cafile : NULL,
@@ -120,6 +176,12 @@ enum tern_err tls_listener_init(struct listener *l, char *err, size_t errlen)
 		ssl_error_text(why, sizeof(why));
 		snprintf(err, errlen, "listener %u: %s: %s", cfg->port, step, why);
 		SSL_CTX_free(ctx);
+		return TERN_E_CONFIG;
+	}
+	if (cfg->psk_hint[0] && psk_setup(l, ctx, psk_file, err, errlen)) {
+		SSL_CTX_free(ctx);
+		psk_free(l->psk);
+		l->psk = NULL;
 		return TERN_E_CONFIG;
 	}
 	/* Sessions are resumed only where they were made. Without a session
@@ -156,6 +218,8 @@ void tls_listener_free(struct listener *l)
 {
 	SSL_CTX_free(l->tls_ctx);
 	l->tls_ctx = NULL;
+	psk_free(l->psk);
+	l->psk = NULL;
 }
 
 static TERN_MUST_CHECK enum tern_err tls_open(struct conn *c, const struct listener *l)
@@ -170,6 +234,7 @@ static TERN_MUST_CHECK enum tern_err tls_open(struct conn *c, const struct liste
 		return TERN_E_NOMEM;
 	}
 	SSL_set_accept_state(t->ssl);
+	SSL_set_app_data(t->ssl, t);
 	c->tls = t;
 	return TERN_OK;
 }
@@ -202,6 +267,10 @@ static void handshake_done(struct conn *c, struct tls_conn *t)
 	const struct listener_cfg *cfg = c->listener->cfg;
 	if (!cfg->use_identity_as_username && !cfg->use_subject_as_username)
 		return;
+	if (t->psk_identity && cfg->use_identity_as_username) {
+		t->identity = strdup(t->psk_identity);
+		return;
+	}
 	X509 *cert = SSL_get1_peer_certificate(t->ssl);
 	if (!cert)
 		return;
@@ -332,6 +401,7 @@ static void tls_close(struct conn *c)
 	}
 	SSL_free(t->ssl);
 	free(t->identity);
+	free(t->psk_identity);
 	free(t);
 	c->tls = NULL;
 }

@@ -132,7 +132,13 @@ static TERN_MUST_CHECK enum tern_err opts_check(const struct tern_connect_opts *
 		return TERN_E_INVALID;
 	/* A certificate needs its key; either without TLS on would be
 	 * silently unused. */
-	bool tls = o->tls || o->tls_cafile != NULL || o->tls_capath != NULL || o->tls_use_os_certs;
+	bool tls = o->tls || o->tls_cafile != NULL || o->tls_capath != NULL ||
+	           o->tls_use_os_certs || o->tls_psk_identity != NULL;
+	if ((o->tls_psk_identity == NULL) != (o->tls_psk == NULL) ||
+	    (o->tls_psk != NULL &&
+	     (o->tls_psk_len == 0 || o->tls_psk_len > 256 || o->tls_psk_identity[0] == '\0' ||
+	      strlen(o->tls_psk_identity) > 128)))
+		return TERN_E_INVALID;
 	if ((o->tls_certfile == NULL) != (o->tls_keyfile == NULL) ||
 	    (!tls && o->tls_certfile != NULL))
 		return TERN_E_INVALID;
@@ -193,6 +199,9 @@ static TERN_MUST_CHECK enum tern_err opts_store(struct tern_client *c,
 	c->opts.tls_certfile = c->opts.tls_keyfile = NULL;
 	c->opts.tls_server_name = NULL;
 	c->opts.tls_alpn = NULL;
+	c->opts.tls_psk_identity = NULL;
+	c->opts.tls_psk = NULL;
+	c->opts.tls_psk_len = 0;
 	c->local_max_packet = 0;
 	if (o->version == TERN_V5 && o->props != NULL &&
 	    (o->props->present & TERN_PROP_BIT(TERN_PROP_MAXIMUM_PACKET_SIZE)))

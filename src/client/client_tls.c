@@ -62,6 +62,10 @@ struct tern__tls {
 	bool insecure;        /* no name check */
 	bool want_write;      /* the last operation waits for POLLOUT */
 	bool handshake_done;
+	/* TLS-PSK: the identity and the key, copied from the options. */
+	char psk_identity[129];
+	unsigned char psk[256];
+	size_t psk_len;
 };
 
 /* ---- error messages ---- */
@@ -160,6 +164,22 @@ static int no_passphrase(char *buf, int size, int rwflag, void *ud)
 	return 0;
 }
 
+/* OpenSSL's PSK client callback: our identity and key (the context's app
+ * data is the struct tern__tls). */
+static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
+                                  unsigned int max_identity_len, unsigned char *psk,
+                                  unsigned int max_psk_len)
+{
+	(void)hint;
+	const struct tern__tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	size_t id_len = strlen(t->psk_identity);
+	if (t->psk_len == 0 || id_len + 1 > max_identity_len || t->psk_len > max_psk_len)
+		return 0;
+	memcpy(identity, t->psk_identity, id_len + 1);
+	memcpy(psk, t->psk, t->psk_len);
+	return (unsigned int)t->psk_len;
+}
+
 /* Loads the trust store and our certificate into t->ctx. */
 static TERN_MUST_CHECK enum tern_err ctx_setup(struct tern_client *c, struct tern__tls *t,
                                                const struct tern_connect_opts *o)
@@ -186,6 +206,18 @@ static TERN_MUST_CHECK enum tern_err ctx_setup(struct tern_client *c, struct ter
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	if (o->tls_psk != NULL) {
+		snprintf(t->psk_identity, sizeof(t->psk_identity), "%s", o->tls_psk_identity);
+		memcpy(t->psk, o->tls_psk, o->tls_psk_len);
+		t->psk_len = o->tls_psk_len;
+		SSL_CTX_set_app_data(ctx, t);
+		SSL_CTX_set_psk_client_callback(ctx, psk_client_cb);
+		/* TLS 1.2's PSK suites are not in OpenSSL's default list. */
+		if (SSL_CTX_set_cipher_list(ctx, "DEFAULT:PSK") != 1) {
+			tls_error(c, "cannot offer the PSK cipher suites");
+			return TERN_E_TLS;
+		}
+	}
 	if (o->tls_cafile != NULL || o->tls_capath != NULL) {
 		if (SSL_CTX_load_verify_locations(ctx, o->tls_cafile, o->tls_capath) != 1) {
 			if (o->tls_cafile != NULL)
@@ -223,7 +255,8 @@ enum tern_err tern__tls_configure(struct tern_client *c, const struct tern_conne
 {
 	tern__tls_free(c);
 	c->tls_err[0] = '\0';
-	if (!o->tls && o->tls_cafile == NULL && o->tls_capath == NULL && !o->tls_use_os_certs)
+	if (!o->tls && o->tls_cafile == NULL && o->tls_capath == NULL && !o->tls_use_os_certs &&
+	    o->tls_psk == NULL)
 		return TERN_OK;
 
 	struct tern__tls *t = calloc(1, sizeof(*t));
@@ -251,6 +284,7 @@ fail:
 	SSL_CTX_free(t->ctx);
 	BIO_meth_free(t->bio_meth);
 	free(t->server_name);
+	OPENSSL_cleanse(t->psk, sizeof(t->psk));
 	free(t);
 	return e;
 }
@@ -264,6 +298,7 @@ void tern__tls_free(struct tern_client *c)
 	SSL_CTX_free(t->ctx);
 	BIO_meth_free(t->bio_meth);
 	free(t->server_name);
+	OPENSSL_cleanse(t->psk, sizeof(t->psk));
 	free(t);
 	c->tls = NULL;
 }

@@ -30,6 +30,7 @@
 #include "options.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -633,6 +634,12 @@ static const struct tool_option options[] = {
                  "sub: also the default for -p 8883 without other TLS options and for mqtts:// "
                  "URLs)."},
 
+        {NULL, "--psk", OK_STR, ALL, COMMON(psk_hex), .what = "key", .sec = SEC_TLS, .arg = "HEX",
+         .help = "pre-shared key in hexadecimal (no leading 0x), for a TLS-PSK listener "
+                 "(psk_hint). Needs --psk-identity; turns TLS on."},
+        {NULL, "--psk-identity", OK_STR, ALL, COMMON(psk_identity), .what = "identity",
+         .sec = SEC_TLS, .arg = "ID", .help = "the identity of --psk."},
+
         /* bench: clients, messages, bounds. */
         {"-c", "--clients", OK_UINT, CMD_BENCH, BENCH(clients), .what = "count", .min = 1,
          .max = BENCH_MAX_CLIENTS, .bad = "{opt}: expected 1 to 1000000, got '{val}'.",
@@ -714,8 +721,6 @@ static const struct tool_option options[] = {
         UNSUPPORTED("--tls-engine", ALL),
         UNSUPPORTED("--keyform", ALL),
         UNSUPPORTED("--tls-engine-kpass-sha1", ALL),
-        UNSUPPORTED("--psk", ALL),
-        UNSUPPORTED("--psk-identity", ALL),
         UNSUPPORTED("--proxy", ALL),
         UNSUPPORTED("--unix", ALL),
         UNSUPPORTED("-S", PS),
@@ -854,6 +859,29 @@ bool common_finish(struct optparse *p, bool port_8883_means_tls)
 		                    "keyfile).");
 		return false;
 	}
+	if ((c->psk_hex == NULL) != (c->psk_identity == NULL)) {
+		tool_error(p->prog, "--psk and --psk-identity must be given together.");
+		return false;
+	}
+	if (c->psk_hex != NULL) {
+		size_t n = strlen(c->psk_hex);
+		bool ok = n > 0 && n % 2 == 0 && n / 2 <= sizeof(c->psk) &&
+		          strlen(c->psk_identity) > 0 && strlen(c->psk_identity) <= 128;
+		for (size_t i = 0; ok && i < n; i += 2) {
+			char byte[3] = {c->psk_hex[i], c->psk_hex[i + 1], 0};
+			char *end = NULL;
+			ok = isxdigit((unsigned char)byte[0]) && isxdigit((unsigned char)byte[1]);
+			c->psk[i / 2] = (uint8_t)strtoul(byte, &end, 16);
+		}
+		if (!ok) {
+			tool_error(p->prog,
+			           "--psk: expected 1 to 256 bytes in hexadecimal (no 0x) and "
+			           "--psk-identity of 1 to 128 bytes.");
+			return false;
+		}
+		c->psk_len = n / 2;
+		c->tls = true;
+	}
 	/* mosquitto: port 8883 with no certificate options means TLS with the
 	 * system's CAs. */
 	if (port_8883_means_tls && c->port_given && c->port == 8883 && !any)
@@ -884,6 +912,11 @@ void common_connect_opts(const struct common_opts *c, struct tern_connect_opts *
 	co->tls_keyfile = c->keyfile;
 	co->tls_insecure = c->insecure;
 	co->tls_use_os_certs = c->tls_use_os_certs;
+	if (c->psk_len) {
+		co->tls_psk_identity = c->psk_identity;
+		co->tls_psk = c->psk;
+		co->tls_psk_len = c->psk_len;
+	}
 }
 
 /* ---- Help ---- */

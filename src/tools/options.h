@@ -46,6 +46,12 @@ struct common_opts {
 	const char *keyfile;
 	bool insecure;
 	bool tls_use_os_certs;
+	/* TLS-PSK: --psk (hexadecimal, decoded into psk by common_finish())
+	 * and --psk-identity, together; turn TLS on. */
+	const char *psk_hex;
+	const char *psk_identity;
+	uint8_t psk[256];
+	size_t psk_len;
 	bool quiet; /* --quiet: no error messages once connected */
 };
 

@@ -18,14 +18,10 @@ pytestmark = [pytest.mark.ternd_only,
 
 # What ternd still refuses of the example. It only shrinks: a directive
 # ternd takes today that it refuses tomorrow fails the test.
-STILL_REFUSED = {
-    "http_dir", "mount_point",
-    "psk_hint", "psk_file",
-}
+STILL_REFUSED = {"http_dir", "mount_point"}
 # Refused by design, with a message that says what to use instead:
-# mosquitto's plugins cannot be loaded; TLS-PSK bridges (bridge_identity,
-# bridge_psk), as libtern's TLS is certificate TLS only.
-REFUSED_BY_DESIGN = {"auth_plugin", "bridge_identity", "bridge_psk"}
+# mosquitto's plugins cannot be loaded.
+REFUSED_BY_DESIGN = {"auth_plugin"}
 STILL_REFUSED |= REFUSED_BY_DESIGN
 
 
