@@ -165,47 +165,28 @@ static int cmp_bytes(const void *a, const void *b)
 	return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* Runs c on the workers (all of them, or the one home), turning a failure
- * (of the call or of a worker's function) into an answer: true when the
- * slots may be read. */
-static bool ask(struct broker *b, struct http_call *c, const unsigned *home,
+/* Runs c on the workers homes[0..n) (every worker when homes is NULL),
+ * turning a failure (of the call, or of a worker's function) into an
+ * answer: true when their slots may be read. c NULL: out of memory. */
+static bool ask(struct broker *b, struct http_call *c, const unsigned *homes, size_t n,
                 struct api_reply *reply)
 {
 	if (!c) {
 		api_error(reply, 500, "out of memory");
 		return false;
 	}
-	enum tern_err err = http_call_run(c, home, home ? 1 : 0, API_CALL_TIMEOUT_MS);
-	if (err == TERN_E_TIMEOUT) {
-		api_error(reply, 503, "the workers did not answer in time");
-		return false;
-	}
-	for (unsigned i = 0; !err && i < b->n_workers; i++)
-		if (!home || i == *home)
-			err = http_call_slot(c, i)->err;
-	if (err) {
-		api_error(reply, 500, "out of memory");
-		return false;
-	}
-	return true;
-}
-
-/* ask() for the workers homes[0..n). */
-static bool ask_some(struct broker *b, struct http_call *c, const unsigned *homes, size_t n,
-                     struct api_reply *reply)
-{
 	enum tern_err err = http_call_run(c, homes, n, API_CALL_TIMEOUT_MS);
 	if (err == TERN_E_TIMEOUT) {
 		api_error(reply, 503, "the workers did not answer in time");
 		return false;
 	}
-	for (size_t i = 0; !err && i < n; i++)
-		err = http_call_slot(c, homes[i])->err;
+	size_t count = homes ? n : b->n_workers;
+	for (size_t i = 0; !err && i < count; i++)
+		err = http_call_slot(c, homes ? homes[i] : (unsigned)i)->err;
 	if (err) {
 		api_error(reply, 500, "out of memory");
 		return false;
 	}
-	(void)b;
 	return true;
 }
 
@@ -269,7 +250,7 @@ static bool describe_page(struct broker *b, const struct tern_bytes *ids, size_t
 	struct http_call *c =
 	        err ? NULL : http_call_new(b, on_describe, req.data + req.off, buf_used(&req));
 	buf_free(&req);
-	bool ok = c && ask_some(b, c, homes, n_homes, reply);
+	bool ok = ask(b, c, homes, n_homes, reply);
 	for (size_t i = 0; ok && i < count; i++) {
 		struct http_slot *sl = http_call_slot(c, home[i]);
 		const uint8_t *p = sl->out.data + sl->out.off + cursor[home[i]];
@@ -278,8 +259,6 @@ static bool describe_page(struct broker *b, const struct tern_bytes *ids, size_t
 		if (len) /* 0: the session ended since round 1 */
 			json_raw(j, NULL, p + 4, len);
 	}
-	if (!c)
-		api_error(reply, 500, "out of memory");
 	http_call_unref(c);
 	free(home);
 	free(homes);
@@ -295,7 +274,7 @@ void api_clients(struct http_server *h, const struct api_route *route, struct ap
 	uint8_t *args = pack_bytes(route->has_arg ? route->arg : (struct tern_bytes){0}, &alen);
 	struct http_call *c1 = args ? http_call_new(b, on_list_ids, args, alen) : NULL;
 	free(args);
-	if (!ask(b, c1, NULL, reply)) {
+	if (!ask(b, c1, NULL, 0, reply)) {
 		http_call_unref(c1);
 		return;
 	}
@@ -409,7 +388,7 @@ void api_client(struct http_server *h, const struct api_route *route, bool subs,
 	        args ? http_call_new(b, subs ? on_subscriptions : on_describe_one, args, alen)
 	             : NULL;
 	free(args);
-	if (ask(b, c, &home, reply)) {
+	if (ask(b, c, &home, 1, reply)) {
 		struct http_slot *sl = http_call_slot(c, home);
 		if (!sl->n) {
 			api_error(reply, 404, "no such client");
@@ -457,7 +436,7 @@ void api_topics(struct http_server *h, const struct api_route *route, struct api
 {
 	struct broker *b = h->b;
 	struct http_call *c = http_call_new(b, on_filters, "", 0);
-	if (!ask(b, c, NULL, reply)) {
+	if (!ask(b, c, NULL, 0, reply)) {
 		http_call_unref(c);
 		return;
 	}
