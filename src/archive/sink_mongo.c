@@ -241,7 +241,8 @@ static bool only_duplicates(const bson_t *reply)
 static enum tern_err db_write(struct archive_db *d, const struct archive_record *recs, size_t n,
                               char *err, size_t errlen)
 {
-	bson_t *docs = calloc(n, sizeof(*docs));
+	/* bson_t is declared 128-byte aligned, which calloc does not give. */
+	bson_t *docs = aligned_alloc(BSON_ALIGNOF(bson_t), n * sizeof(*docs));
 	const bson_t **ptrs = calloc(n, sizeof(*ptrs));
 	if (!docs || !ptrs) {
 		free(docs);
