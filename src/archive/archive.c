@@ -598,9 +598,12 @@ static void *archive_main(void *arg)
 			continue;
 		}
 		chain_append(&batch, &a->q);
+		bool stopping = a->stop;
+		uint64_t deadline = a->stop_deadline;
 		pthread_mutex_unlock(&a->mu);
-		/* Several batches at once when the queue is long. */
-		while (batch.n) {
+		/* Several batches at once when the queue is long; a stop's
+		 * grace bounds them too. */
+		while (batch.n && !(stopping && mono_ms() >= deadline)) {
 			if (!write_batch(a, &batch)) {
 				backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
 				if (backoff > BACKOFF_MAX_MS)

@@ -173,3 +173,29 @@ def test_a_table_of_another_schema_stops_ternd(tmp_path, postgres):
     out = p.stdout + p.stderr
     assert p.returncode != 0
     assert "bad.conf:2:" in out and "refuses the archive table" in out, out
+
+
+def test_a_stop_with_postgres_down_waits_its_grace_then_counts_the_loss(tmp_path, postgres):
+    # Without persistence nothing is spilled: what the database did not
+    # take within the grace (5 s) is logged as not archived.
+    b = start(tmp_path, ["persistence false"] + lines(postgres))
+    c = b.raw()
+    c.connect("p")
+    for i in range(10):
+        c.publish("sensors/x", b"%d" % i, qos=1, pid=i + 1)
+    c.disconnect()
+    assert wait_count(postgres, 10) == 10
+    postgres.stop("immediate")
+    c = b.raw()
+    c.connect("p")
+    for i in range(7):
+        c.publish("sensors/x", b"late %d" % i, qos=1, pid=i + 1)
+    c.disconnect()
+    t0 = time.time()
+    os.kill(b.proc.pid, signal.SIGTERM)
+    assert b.proc.wait(20) == 0
+    took = time.time() - t0
+    assert 4 < took < 12, took
+    with open(b.log) as f:
+        log = f.read()
+    assert "archive history: 7 messages were not archived" in log, log[-2000:]
