@@ -38,6 +38,7 @@
 #include "broker/router.h"
 #include "broker/session.h"
 #include "broker/stats.h"
+#include "broker/mount.h"
 #include "broker/sys.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
@@ -324,6 +325,7 @@ static void worker_release(struct worker *w)
 	router_free(w->router);
 	persist_worker_free(w); /* after a failed worker_new() only */
 	flow_worker_free(w);
+	mount_worker_free(w);
 	session_worker_free(w);
 	conn_worker_free(w);
 	free(w->outbox);

@@ -64,6 +64,7 @@ struct listener_cfg {
 	char crlfile[256];     /* revoked client certificates (PEM) */
 	char dhparamfile[256]; /* DH parameters for DHE ciphers (PEM) */
 	char psk_hint[128];    /* TLS-PSK on (psk_file's keys), this hint sent; "": off */
+	char mount_point[128]; /* its clients' topics live under this prefix; "": none */
 	bool require_certificate;
 	/* The client certificate's CN (identity) or whole subject, RFC 2253
 	 * (subject), is the username; identity wins when both are set. */

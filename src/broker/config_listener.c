@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tern/codec.h"
+
 bool config_is_loopback(const char *a)
 {
 	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 || strcmp(a, "localhost") == 0;
@@ -125,6 +127,18 @@ static TERN_MUST_CHECK enum tern_err set_bind_address(struct config_ctx *c,
 		return err;
 	strcpy(cfg->listeners[0].bind, arg[0]);
 	return TERN_OK;
+}
+
+/* mount_point PREFIX: a valid topic name (no wildcards, no control
+ * characters), as mosquitto requires, since topics are joined to it. */
+static TERN_MUST_CHECK enum tern_err set_mount_point(struct config_ctx *c,
+                                                     const struct directive *d, void *field,
+                                                     const char *const *arg)
+{
+	const char *v = arg[0];
+	if (!v || !*v || tern_topic_name_check((const uint8_t *)v, strlen(v)) != TERN_OK)
+		return config_fail(c, "%s: not a valid topic prefix (no + or #)", d->name);
+	return config_copy_value(c, d->name, v, field, d->size);
 }
 
 static TERN_MUST_CHECK enum tern_err set_tls_version(struct config_ctx *c,
@@ -278,6 +292,7 @@ static const struct directive rows[] = {
         {"crlfile", K_STR, 1, L(crlfile)},
         {"dhparamfile", K_STR, 1, L(dhparamfile)},
         {"psk_hint", K_STR, 1, L(psk_hint)},
+        {"mount_point", K_FUNC, 1, L(mount_point), .set = set_mount_point},
         /* mosquitto 2.1: this listener's, whatever per_listener_settings
          * says. */
         {"listener_allow_anonymous", K_ENUM, 1, L(listener_allow_anonymous),

@@ -26,6 +26,7 @@
 #include "broker/conn.h"
 #include "broker/conn_internal.h"
 #include "broker/delivery.h"
+#include "broker/mount.h"
 #include "broker/stats.h"
 #include "broker/topic_alias.h"
 #include "broker/transport.h"
@@ -432,13 +433,22 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	        .packet_id = d->qos ? packet_id : 0,
 	};
 	bool byref = m->payload.len >= BYREF_MIN;
+	/* mount_point: the client sees the topic without its listener's
+	 * prefix (mount.h); such a header is its own, never shared. Every
+	 * filter of such a client has the prefix, so a topic without it does
+	 * not come here: if it did, it is dropped as if sent, as mosquitto
+	 * does. */
+	struct tern_bytes topic = m->topic;
+	const char *mount = mount_of(w, &c->sink);
+	if (mount && (!mount_strip(mount, m->topic, &topic) || topic.len == 0))
+		return TERN_E_TOO_LARGE;
 	/* Subscribers of one kind (protocol version, QoS, RETAIN and DUP
 	 * flags) get the same header but for the packet id, unless a v5
 	 * subscriber adds properties of its own (subscription identifiers, a
 	 * topic alias): the header is encoded once per message and kind
 	 * (DESIGN.md, "How a message flows" 4), and copied for the others. */
-	bool shareable =
-	        c->sink.version != TERN_V5 || (d->n_sub_ids == 0 && !c->sink.alias_out_max);
+	bool shareable = !mount && (c->sink.version != TERN_V5 ||
+	                            (d->n_sub_ids == 0 && !c->sink.alias_out_max));
 	struct pub_slot *sl =
 	        shareable ? pub_cache_find(w, m, c->sink.version, h.qos, h.retain, h.dup) : NULL;
 	if (sl) {
@@ -474,7 +484,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 	        .qos = h.qos,
 	        .dup = h.dup,
 	        .retain = h.retain,
-	        .topic = m->topic,
+	        .topic = topic,
 	        .packet_id = h.packet_id,
 	        .payload = m->payload,
 	};
@@ -512,13 +522,13 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 		pr->n_user = m->n_user;
 		pr->user_raw = m->user_raw;
 		if (c->sink.alias_out_max) {
-			alias = topic_alias_pick(c->alias_out, c->sink.alias_out_max, m->topic,
+			alias = topic_alias_pick(c->alias_out, c->sink.alias_out_max, topic,
 			                         &alias_known);
 			if (alias) {
 				pr->present |= TERN_PROP_BIT(TERN_PROP_TOPIC_ALIAS);
 				pr->topic_alias = alias;
 				if (alias_known)
-					pub.topic = (struct tern_bytes){m->topic.data, 0};
+					pub.topic = (struct tern_bytes){topic.data, 0};
 			}
 		}
 	}
@@ -553,7 +563,7 @@ enum tern_err conn_send_publish(struct conn *c, const struct delivery *d, uint16
 			return TERN_E_TOO_LARGE; /* nothing was committed */
 	}
 	if (alias && !alias_known &&
-	    topic_alias_set(&c->alias_out, c->sink.alias_out_max, alias, m->topic) != TERN_OK) {
+	    topic_alias_set(&c->alias_out, c->sink.alias_out_max, alias, topic) != TERN_OK) {
 		/* The client learns a mapping only from a PUBLISH we send,
 		 * so the table and what was sent must agree. */
 		conn_close(c, TERN_RC_UNSPECIFIED, "out of memory");

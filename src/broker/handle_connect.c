@@ -16,6 +16,7 @@
  * in; everything before the check must therefore be free of side effects.
  */
 #include "broker/handlers.h"
+#include "broker/mount.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,8 +238,16 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 		cid = user;
 		assigned = false;
 	}
+	/* mount_point: the will goes under the listener's prefix, and the
+	 * ACL reads the whole topic (mount.h). */
+	struct tern_bytes will_topic = p->will_topic;
+	const char *mount = mount_of(w, k);
+	if (p->will && mount && mount_join(w, mount, p->will_topic, false, &will_topic)) {
+		refuse(w, k, TERN_RC_TOPIC_NAME_INVALID, "will topic too long under mount_point");
+		return;
+	}
 	if (p->will && !auth_allowed(w, k->listener, cid.data, cid.len, user.data, user.len,
-	                             user.data != NULL, p->will_topic, ACL_WRITE)) {
+	                             user.data != NULL, will_topic, ACL_WRITE)) {
 		/* The will is a publish to its topic: the ACL applies to it. */
 		refuse(w, k, TERN_RC_NOT_AUTHORIZED, "will topic not allowed by the ACL");
 		return;
@@ -257,7 +266,7 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 		refuse(w, k, TERN_RC_CLIENT_ID_NOT_VALID, "keep alive above max_keepalive");
 		return;
 	}
-	if (p->will && topic_too_deep(w->broker, p->will_topic)) {
+	if (p->will && topic_too_deep(w->broker, will_topic)) {
 		refuse(w, k,
 		       p->version == TERN_V5 ? TERN_RC_TOPIC_NAME_INVALID : TERN_RC_NOT_AUTHORIZED,
 		       "will topic has too many levels");
@@ -494,8 +503,14 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 			                           ? pr->topic_alias_maximum
 			                           : cfg->max_topic_alias_broker;
 	}
+	struct tern_bytes will_topic = p->will_topic;
+	const char *mount = mount_of(w, k);
+	if (p->will && mount && mount_join(w, mount, p->will_topic, false, &will_topic)) {
+		refuse(w, k, TERN_RC_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
 	if (p->will) {
-		k->will = msg_new(p->will_topic, p->will_payload, p->will_qos, p->will_retain,
+		k->will = msg_new(will_topic, p->will_payload, p->will_qos, p->will_retain,
 		                  p->version == TERN_V5 ? &p->will_props : NULL, session_id(s),
 		                  w->now);
 		if (!k->will) {

@@ -24,6 +24,7 @@
  * with a fake one.
  */
 #include "broker/handlers.h"
+#include "broker/mount.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,13 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 		return;
 	if (topic.len == 0) {
 		sink_close(k, TERN_RC_PROTOCOL_ERROR, "PUBLISH without a topic");
+		return;
+	}
+	/* mount_point: the topic is under the listener's prefix from here
+	 * on, for the ACL and the message alike (mount.h). */
+	const char *mount = mount_of(w, k);
+	if (mount && mount_join(w, mount, topic, false, &topic) != TERN_OK) {
+		sink_close(k, TERN_RC_TOPIC_NAME_INVALID, "topic too long under mount_point");
 		return;
 	}
 	if (topic_too_deep(b, topic)) {

@@ -20,6 +20,7 @@
  * a queue has its queue: it does not wait.
  */
 #include "broker/handlers.h"
+#include "broker/mount.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -249,9 +250,17 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 	route_batch_begin(w, &batch);
 	bool rebind = false;
 	struct tern_sub_entry e;
+	const char *mount = mount_of(w, k);
 	cur = 0;
 	while (tern_subscribe_next(p, &cur, &e)) {
 		uint8_t *reason = &pl->reasons[pl->n++];
+		/* mount_point: the filter is under the listener's prefix, for
+		 * the ACL, the session and the routes alike (mount.h). */
+		if (mount && mount_join(w, mount, e.filter, true, &e.filter) != TERN_OK) {
+			*reason = k->version == TERN_V5 ? TERN_RC_TOPIC_FILTER_INVALID
+			                                : TERN_RC_UNSPECIFIED;
+			continue;
+		}
 		/* max_qos: granted at most that, as mosquitto does. */
 		uint8_t max_qos = config_max_qos(&w->broker->cfg, k->listener);
 		if (e.qos > max_qos)
@@ -385,9 +394,14 @@ void handle_unsubscribe(struct sink *k, struct session *s, const struct tern_uns
 	route_batch_begin(w, &batch);
 	bool rebind = false;
 	struct tern_bytes f;
+	const char *mount = mount_of(w, k);
 	size_t cur = 0;
 	while (tern_unsubscribe_next(p, &cur, &f)) {
 		uint8_t *reason = &pl->reasons[pl->n++];
+		if (mount && mount_join(w, mount, f, true, &f) != TERN_OK) {
+			*reason = TERN_RC_TOPIC_FILTER_INVALID;
+			continue;
+		}
 		if (!session_unsubscribe(s, f)) {
 			*reason = TERN_RC_NO_SUBSCRIPTION_EXISTED;
 			continue;

@@ -191,6 +191,7 @@ struct worker {
 	struct worker_stats stats;
 	uint64_t util_at, util_busy; /* last loop-utilisation sample */
 	uint64_t retain_sweep_at;    /* worker 0: next retain_expiry_interval sweep */
+	uint8_t *mount_buf;          /* mount.c's scratch topic; NULL until used */
 	uint64_t next_tick;
 	/* A cell drained: run flow_resume() before sleeping. The loop's flag,
 	 * set by the cells (flow.c, which calls no connection code) and by

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.ternd_only,
 
 # What ternd still refuses of the example. It only shrinks: a directive
 # ternd takes today that it refuses tomorrow fails the test.
-STILL_REFUSED = {"http_dir", "mount_point"}
+STILL_REFUSED = {"http_dir"}
 # Refused by design, with a message that says what to use instead:
 # mosquitto's plugins cannot be loaded.
 REFUSED_BY_DESIGN = {"auth_plugin"}
