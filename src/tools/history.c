@@ -1,8 +1,14 @@
 /*
  * history.c - `tern history`: read an archive back (docs/archive.md).
  *
- *   tern history --sink URL [--table NAME] [-t FILTER]... [--since AGE]
- *                [-C COUNT] [-F FORMAT | -v] [-N] [--pretty]
+ *   tern history (--sink URL [--table NAME] | -c TERND.CONF [--archive NAME])
+ *                [-t FILTER]... [--since AGE] [-C COUNT] [-F FORMAT | -v] [-N]
+ *                [--pretty]
+ *
+ * The archive is named by its sink URL and table, or found in ternd's
+ * config file: the `archive NAME` block (the first one without --archive)
+ * and its archive_sink, read with a scan of that file's lines (the tool
+ * does not link the broker; include_dir is not followed).
  *
  * It opens the archive's database through the same sinks ternd writes with
  * (src/archive/sink.h, any of them), reads the rows received since AGE
@@ -31,6 +37,11 @@ struct history {
 	struct tool_opts o;
 	const char *sink;
 	const char *table;
+	bool table_set;      /* --table given */
+	const char *conf;    /* -c */
+	const char *archive; /* --archive */
+	char conf_sink[1024];
+	char conf_table[64];
 	const char **filters;
 	size_t n_filters;
 	int64_t since_ms; /* INT64_MIN: all */
@@ -42,11 +53,15 @@ struct history {
 
 static void usage(FILE *f)
 {
-	fputs("Usage: tern history --sink URL [--table NAME] [-t FILTER]... [--since AGE]\n"
-	      "                    [-C COUNT] [-F FORMAT | -v] [-N] [--pretty]\n"
+	fputs("Usage: tern history (--sink URL [--table NAME] | -c TERND.CONF [--archive NAME])\n"
+	      "                    [-t FILTER]... [--since AGE] [-C COUNT] [-F FORMAT | -v] [-N]\n"
+	      "                    [--pretty]\n"
 	      "Prints the messages an archive of ternd holds (docs/archive.md), oldest first.\n"
-	      "  --sink URL     the archive's database: sqlite:PATH or postgresql://...\n"
+	      "  --sink URL     the archive's database: sqlite:PATH, postgresql://... or\n"
+	      "                 mongodb://...\n"
 	      "  --table NAME   the table (collection) of the archive (history)\n"
+	      "  -c FILE        or take the sink and table from ternd's config file\n"
+	      "  --archive NAME   its archive block NAME (the first one by default)\n"
 	      "  -t FILTER      only topics matching FILTER (repeatable; all without -t)\n"
 	      "  --since AGE    only messages received in the last AGE: 30s, 15m, 1h, 2d, 1w\n"
 	      "  -C COUNT       stop after COUNT messages\n"
@@ -77,6 +92,49 @@ static int64_t parse_age(const char *s)
 	return (int64_t)n * unit * 1000;
 }
 
+/* Finds the archive block in h->conf (h->archive, or the first) and takes
+ * its archive_sink and name; false after printing why not. Lines are
+ * words as ternd reads them: a # word after the first argument starts a
+ * comment. */
+static bool from_conf(struct history *h)
+{
+	FILE *f = fopen(h->conf, "r");
+	if (!f) {
+		fprintf(stderr, "Error: cannot read %s.\n", h->conf);
+		return false;
+	}
+	char line[2048];
+	bool in = false, found = false;
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL;
+		char *key = strtok_r(line, " \t\r\n", &save);
+		char *arg = key ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+		if (!key || key[0] == '#' || !arg)
+			continue;
+		if (strcmp(key, "archive") == 0) {
+			if (found)
+				break;
+			in = !h->archive || strcmp(arg, h->archive) == 0;
+			if (in) {
+				snprintf(h->conf_table, sizeof(h->conf_table), "%s", arg);
+				found = true;
+			}
+		} else if (in && strcmp(key, "archive_sink") == 0) {
+			snprintf(h->conf_sink, sizeof(h->conf_sink), "%s", arg);
+		}
+	}
+	fclose(f);
+	if (!found || !h->conf_sink[0]) {
+		fprintf(stderr, "Error: %s has no archive%s%s%s.\n", h->conf, h->archive ? " " : "",
+		        h->archive ? h->archive : "", found ? " with an archive_sink" : "");
+		return false;
+	}
+	h->sink = h->conf_sink;
+	if (!h->table_set)
+		h->table = h->conf_table;
+	return true;
+}
+
 /* Parses argv; returns -1 to go on, else the exit status. */
 static int parse(struct history *h, int argc, char **argv)
 {
@@ -84,6 +142,7 @@ static int parse(struct history *h, int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = strcmp(a, "--sink") == 0 || strcmp(a, "--table") == 0 ||
+		             strcmp(a, "-c") == 0 || strcmp(a, "--archive") == 0 ||
 		             strcmp(a, "-t") == 0 || strcmp(a, "--since") == 0 ||
 		             strcmp(a, "-C") == 0 || strcmp(a, "-F") == 0;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -98,12 +157,17 @@ static int parse(struct history *h, int argc, char **argv)
 			i++;
 		if (strcmp(a, "--sink") == 0) {
 			h->sink = v;
+		} else if (strcmp(a, "-c") == 0) {
+			h->conf = v;
+		} else if (strcmp(a, "--archive") == 0) {
+			h->archive = v;
 		} else if (strcmp(a, "--table") == 0) {
 			if (!archive_name_ok(v)) {
 				opts_error(&h->o, "--table: '%s' cannot name a table.", v);
 				return TOOL_EXIT_USAGE;
 			}
 			h->table = v;
+			h->table_set = true;
 		} else if (strcmp(a, "-t") == 0) {
 			if (tern_topic_filter_check((const uint8_t *)v, strlen(v)) != TERN_OK) {
 				opts_error(&h->o, "-t: '%s' is not a valid topic filter.", v);
@@ -149,8 +213,10 @@ static int parse(struct history *h, int argc, char **argv)
 			return TOOL_EXIT_USAGE;
 		}
 	}
+	if (h->conf && !h->sink && !from_conf(h))
+		return 1;
 	if (!h->sink) {
-		opts_error(&h->o, "--sink URL is needed (sqlite:PATH or postgresql://...).");
+		opts_error(&h->o, "--sink URL (or -c TERND.CONF) is needed.");
 		return TOOL_EXIT_USAGE;
 	}
 	return -1;

@@ -29,6 +29,7 @@ def history(*args, check=True):
 
 
 def archive_some(tmp_path, url):
+    """Archives four messages; returns the config file of the ternd that did."""
     b = Broker(tmp_path, 2, ["archive history", "archive_sink %s" % url, "archive_topic #",
                              "archive_topic $ops/#", "archive_batch 100 10ms"])
     b.start()
@@ -44,6 +45,7 @@ def archive_some(tmp_path, url):
         c.disconnect()
     finally:
         assert b.stop() == 0
+    return b.conf
 
 
 def check_history(url):
@@ -68,8 +70,19 @@ def check_history(url):
 def test_history_from_sqlite(tmp_path):
     db = str(tmp_path / "h.db")
     url = "sqlite:" + db
-    archive_some(tmp_path, url)
+    conf = archive_some(tmp_path, url)
     check_history(url)
+    # The archive found in ternd's config file: the first block, or by name.
+    assert history("-c", conf, "-C", "1").stdout == b"21.5\n"
+    other = tmp_path / "two.conf"
+    other.write_text("listener 1883\narchive first\narchive_sink sqlite:/nonexistent/x.db\n"
+                     "archive_topic #\narchive history   # the one\narchive_sink %s\n"
+                     "archive_topic #\n" % url)
+    assert history("-c", str(other), "--archive", "history", "-C", "1").stdout == b"21.5\n"
+    p = history("-c", str(other), check=False)
+    assert p.returncode == 1 and b"cannot open" in p.stderr
+    p = history("-c", str(other), "--archive", "nope", check=False)
+    assert p.returncode == 1 and b"has no archive nope" in p.stderr
     # An old row is outside --since and inside a longer one.
     con = sqlite3.connect(db)
     con.execute("UPDATE history SET received_at = received_at - 7200000 WHERE topic = ?",
