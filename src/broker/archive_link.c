@@ -3,7 +3,7 @@
  * archive_link.h and docs/archive.md.
  *
  * The hook is one call on the publish path, in session_publish() after the
- * message was routed (accepted): archive_link_publish() asks each archive
+ * message was routed (accepted), and one where a will is published: archive_link_publish() asks each archive
  * whether it wants the message and, if so, makes an entry and keeps it in
  * the worker's chain for that archive. With durable storage a QoS >= 1
  * entry is also written into the iteration's store batch, the one that

@@ -369,6 +369,10 @@ static void fire_will(struct session *s, bool rewrite)
 		cluster_link_store_will(w, will);
 	if (route_publish(w, will, NULL, NULL))
 		log_write(&w->broker->log, LOG_TYPE_ERR, "Error: out of memory routing a will");
+	/* A will is a message of its client's: the archives keep it too. */
+	if (w->broker->archives)
+		archive_link_publish(w, will, s->client_id, s->client_id_len, s->username,
+		                     s->username_len, s->username != NULL);
 	msg_unref(will);
 	if (rewrite && s->cluster_rec)
 		session_cluster_write(s, NULL);

@@ -425,3 +425,19 @@ def test_sys_topics_count_per_archive(tmp_path, db):
         s.disconnect()
     finally:
         b.stop()
+
+
+def test_a_will_is_archived_with_its_client(tmp_path, db):
+    b = start(tmp_path, archive_lines(db, topics=("wills/#",)))
+    try:
+        c = b.raw(version=m.V5)
+        c.connect("dying", username="ann",
+                  will={"topic": "wills/dying", "payload": b"gone", "qos": 1,
+                        "properties": [(m.USER_PROPERTY, ("why", "crash"))]})
+        c.abort()  # no DISCONNECT: the will goes out
+        got = wait_rows(db, 1)
+        assert [(r["topic"], bytes(r["payload"]), r["qos"], r["client_id"], r["username"],
+                 r["user_properties"]) for r in got] == \
+            [("wills/dying", b"gone", 1, "dying", "ann", '[["why","crash"]]')]
+    finally:
+        b.stop()
