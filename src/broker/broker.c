@@ -40,6 +40,7 @@
 #include "broker/stats.h"
 #include "broker/mount.h"
 #include "broker/sys.h"
+#include "broker/topic_rate.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
 #include "store/store.h"
@@ -259,8 +260,12 @@ static struct worker *worker_new(struct broker *b, unsigned id)
 	enum tern_err sessions = session_worker_new(w);
 	enum tern_err conns = conn_worker_new(w);
 	enum tern_err bridges = bridge_worker_new(w);
+	/* The admin API's view of the published topics: only with one. */
+	if (b->cfg.http_port)
+		w->topic_rates = topic_rates_new(&b->hash_key);
 	if (w->epfd < 0 || w->evfd < 0 || !w->router || !w->outbox || !w->deliver_open || bins ||
-	    !w->msg_pool || persist || flow || route || sessions || conns || bridges) {
+	    !w->msg_pool || persist || flow || route || sessions || conns || bridges ||
+	    (b->cfg.http_port && !w->topic_rates)) {
 		worker_release(w);
 		return NULL;
 	}
@@ -331,6 +336,7 @@ static void worker_release(struct worker *w)
 	free(w->outbox);
 	free(w->deliver_open);
 	route_worker_free(w);
+	topic_rates_free(w->topic_rates);
 	buf_bins_free(&w->bins);
 	msg_pool_release(w->msg_pool);
 	free(w);

@@ -21,6 +21,7 @@
  * and keeps them in order.
  */
 #include "broker/session.h"
+#include "broker/topic_rate.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -620,6 +621,8 @@ enum tern_err session_publish(struct session *s, struct msg *m, uint16_t packet_
 	if (w->broker->archives)
 		archive_link_publish(w, m, s->client_id, s->client_id_len, s->username,
 		                     s->username_len, s->username != NULL);
+	if (w->topic_rates)
+		topic_rate_note(w->topic_rates, m->topic, w->now);
 	if (m->qos == 2) {
 		if (session_restore_qos2(s, packet_id))
 			return TERN_E_NOMEM;

@@ -215,6 +215,7 @@ struct worker {
 	struct sys_state *sys;           /* $SYS publishing, worker 0 only (sys.c) */
 	struct auth_state *auth;         /* password and ACL files in force here (auth.c) */
 	struct bridge_worker *bridges;   /* bridges homed here (bridge.c); NULL: none */
+	struct topic_rates *topic_rates; /* published topics (topic_rate.c); NULL: no HTTP */
 	/* The matches of the publish being routed: route.c's scratch, kept
 	 * inline for speed (one pointer fewer live in route_publish()'s loop,
 	 * see struct route_worker) and touched there only. */

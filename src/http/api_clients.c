@@ -1,7 +1,8 @@
 /*
  * api_clients.c - the clients of the admin API: GET /api/v1/clients (paged,
  * by id prefix), /api/v1/clients/ID, /api/v1/clients/ID/subscriptions, and
- * GET /api/v1/topics.
+ * GET /api/v1/topics (subscription filters by subscribers, published topics
+ * by message rate).
  *
  * Sessions and connections are their workers' (a session lives on its home
  * worker, hash(client id) mod N), so everything here is asked of the
@@ -27,10 +28,12 @@
 #include "broker/router.h"
 #include "broker/session.h"
 #include "broker/sink.h"
+#include "broker/topic_rate.h"
 #include "broker/worker.h"
 #include "http/http_call.h"
 #include "http/http_int.h"
 #include "http/json.h"
+#include "util/clock.h"
 
 static const char *protocol_name(uint8_t v)
 {
@@ -155,6 +158,12 @@ static void on_describe(struct worker *w, const void *args, struct http_slot *sl
 		slot->n++;
 	}
 	buf_free(&one);
+}
+
+static int cmp_route_session(const void *a, const void *b)
+{
+	const struct route *x = a, *y = b;
+	return (x->session > y->session) - (x->session < y->session);
 }
 
 static int cmp_bytes(const void *a, const void *b)
@@ -432,6 +441,129 @@ static int cmp_counts(const void *a, const void *b)
 	return cmp_bytes(&x->filter, &y->filter);
 }
 
+/* On each worker: its heaviest published topics (topic_rate.h), each
+ * with the sessions whose ordinary subscriptions match it (from this
+ * worker's replica of the router, which every worker has whole):
+ * [u16 len][bytes][u8 cut][u64 rate in milli-messages/s][u32 subscribers]. */
+static void on_topic_rates(struct worker *w, const void *args, struct http_slot *slot)
+{
+	(void)args;
+	if (!w->topic_rates)
+		return;
+	struct topic_rate_view v[128];
+	size_t n = topic_rates_read(w->topic_rates, mono_ms(), v, sizeof(v) / sizeof(v[0]));
+	struct route_matches m = {0};
+	for (size_t i = 0; i < n && !slot->err; i++) {
+		uint32_t subs = 0;
+		if (!v[i].cut &&
+		    router_match_plain(w->router, v[i].topic.data, v[i].topic.len, &m) == TERN_OK) {
+			/* A session with overlapping filters is one subscriber. */
+			qsort(m.v, m.n, sizeof(*m.v), cmp_route_session);
+			for (size_t k = 0; k < m.n; k++)
+				subs += k == 0 || m.v[k].session != m.v[k - 1].session;
+		}
+		uint64_t milli = (uint64_t)(v[i].per_second * 1000.0 + 0.5);
+		uint8_t rec[13] = {v[i].cut};
+		for (int b = 0; b < 8; b++)
+			rec[1 + b] = (uint8_t)(milli >> (56 - 8 * b));
+		for (int b = 0; b < 4; b++)
+			rec[9 + b] = (uint8_t)(subs >> (24 - 8 * b));
+		slot->err = put_u16_bytes(&slot->out, v[i].topic);
+		if (!slot->err)
+			slot->err = buf_append(&slot->out, rec, sizeof(rec), 0);
+		slot->n++;
+	}
+	free(m.v);
+}
+
+struct topic_rate_row {
+	struct tern_bytes topic;
+	bool cut;
+	double per_second;
+	uint32_t subscribers;
+};
+
+static int cmp_rate_topic(const void *a, const void *b)
+{
+	const struct topic_rate_row *x = a, *y = b;
+	int c = cmp_bytes(&x->topic, &y->topic);
+	return c ? c : (int)x->cut - (int)y->cut;
+}
+
+static int cmp_rate(const void *a, const void *b)
+{
+	const struct topic_rate_row *x = a, *y = b;
+	if (x->per_second != y->per_second)
+		return x->per_second < y->per_second ? 1 : -1;
+	return cmp_rate_topic(a, b);
+}
+
+/* The workers' topic rates, merged (a topic published on several workers
+ * is one row, its rates added), heaviest first, into j as "topics". */
+static bool topic_rates_json(struct broker *b, const struct api_route *route, struct json *j,
+                             struct api_reply *reply)
+{
+	struct http_call *c = http_call_new(b, on_topic_rates, "", 0);
+	if (!ask(b, c, NULL, 0, reply)) {
+		http_call_unref(c);
+		return false;
+	}
+	size_t total = 0, n = 0;
+	for (unsigned i = 0; i < b->n_workers; i++)
+		total += http_call_slot(c, i)->n;
+	struct topic_rate_row *rows = malloc((total + 1) * sizeof(*rows));
+	if (!rows) {
+		http_call_unref(c);
+		api_error(reply, 500, "out of memory");
+		return false;
+	}
+	for (unsigned i = 0; i < b->n_workers; i++) {
+		struct http_slot *sl = http_call_slot(c, i);
+		const uint8_t *p = sl->out.data + sl->out.off;
+		for (uint64_t k = 0; k < sl->n; k++) {
+			struct topic_rate_row *r = &rows[n++];
+			r->topic = unpack_bytes(p);
+			p += 2 + r->topic.len;
+			r->cut = p[0];
+			uint64_t milli = 0;
+			for (int x = 0; x < 8; x++)
+				milli = milli << 8 | p[1 + x];
+			r->per_second = (double)milli / 1000.0;
+			r->subscribers = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 |
+			                 (uint32_t)p[11] << 8 | p[12];
+			p += 13;
+		}
+	}
+	size_t distinct = 0;
+	if (n)
+		qsort(rows, n, sizeof(*rows), cmp_rate_topic);
+	for (size_t i = 0; i < n; i++) {
+		if (distinct && cmp_rate_topic(&rows[distinct - 1], &rows[i]) == 0) {
+			rows[distinct - 1].per_second += rows[i].per_second;
+			continue;
+		}
+		rows[distinct++] = rows[i];
+	}
+	if (distinct)
+		qsort(rows, distinct, sizeof(*rows), cmp_rate);
+	json_arr(j, "topics");
+	for (size_t i = 0; i < distinct && i < route->limit; i++) {
+		json_obj(j, NULL);
+		json_str(j, "topic", rows[i].topic.data, rows[i].topic.len);
+		json_bool(j, "truncated", rows[i].cut);
+		json_num(j, "messages_per_second", rows[i].per_second);
+		if (rows[i].cut)
+			json_null(j, "subscribers");
+		else
+			json_u64(j, "subscribers", rows[i].subscribers);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	free(rows);
+	http_call_unref(c);
+	return true;
+}
+
 void api_topics(struct http_server *h, const struct api_route *route, struct api_reply *reply)
 {
 	struct broker *b = h->b;
@@ -466,9 +598,9 @@ void api_topics(struct http_server *h, const struct api_route *route, struct api
 	struct json j;
 	json_init(&j, &reply->body);
 	json_obj(&j, NULL);
-	json_u64(&j, "total", distinct);
 	json_u64(&j, "subscriptions", n);
-	json_arr(&j, "topics");
+	json_u64(&j, "filters_total", distinct);
+	json_arr(&j, "filters");
 	for (size_t i = 0; i < distinct && i < route->limit; i++) {
 		json_obj(&j, NULL);
 		json_str(&j, "filter", counts[i].filter.data, counts[i].filter.len);
@@ -476,10 +608,12 @@ void api_topics(struct http_server *h, const struct api_route *route, struct api
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
-	json_obj_end(&j);
 	free(f);
 	free(counts);
 	http_call_unref(c);
+	if (!topic_rates_json(b, route, &j, reply))
+		return; /* the error is set */
+	json_obj_end(&j);
 	reply->status = 200;
 	if (json_end(&j))
 		api_error(reply, 500, "out of memory");

@@ -420,20 +420,39 @@ def test_client_ids_any_bytes_come_back_as_valid_json(broker):
 
 
 @pytest.mark.broker_config(HTTP, "storage memory")
-def test_topics_with_subscriber_counts(broker):
+def test_topics_by_subscribers_and_by_message_rate(broker):
+    """GET /api/v1/topics: the subscription filters by how many sessions
+    hold them, and the topics published to, heaviest first, with their
+    estimated rate and how many sessions their ordinary subscriptions
+    reach."""
     a = PahoClient(broker, unique("a"))
     b = PahoClient(broker, unique("b"))
     a.subscribe("t/+", qos=1)
+    a.subscribe("t/#", qos=0)  # overlapping: still one subscriber of t/x
     b.subscribe("t/+", qos=0)
     b.subscribe("u/#", qos=0)
     got = get(broker, "/api/v1/topics")
-    assert got["topics"][:2] == [{"filter": "t/+", "subscribers": 2},
-                                 {"filter": "u/#", "subscribers": 1}]
-    assert got["total"] == 2 and got["subscriptions"] == 3
-    assert get(broker, "/api/v1/topics?limit=1")["topics"] == [{"filter": "t/+",
-                                                                "subscribers": 2}]
-    a.stop()
-    b.stop()
+    assert got["filters"] == [{"filter": "t/+", "subscribers": 2},
+                              {"filter": "t/#", "subscribers": 1},
+                              {"filter": "u/#", "subscribers": 1}]
+    assert got["filters_total"] == 3 and got["subscriptions"] == 4
+    assert got["topics"] == []
+    assert get(broker, "/api/v1/topics?limit=1")["filters"] == [{"filter": "t/+",
+                                                                 "subscribers": 2}]
+    pub = PahoClient(broker, unique("p"))
+    for i in range(400):
+        pub.publish("t/x", b"m", qos=0)
+        if i % 5 == 0:
+            pub.publish("u/y/z", b"m", qos=0)
+    # Every message through before asking (b gets both topics).
+    assert len(b.get_n(480, timeout=20)) == 480
+    topics = get(broker, "/api/v1/topics")["topics"]
+    assert [t["topic"] for t in topics] == ["t/x", "u/y/z"], topics
+    assert topics[0]["subscribers"] == 2 and topics[1]["subscribers"] == 1
+    assert topics[0]["messages_per_second"] > topics[1]["messages_per_second"] > 0
+    assert topics[0]["truncated"] is False
+    for c in (a, b, pub):
+        c.stop()
 
 
 # ---- actions ----

@@ -2,8 +2,9 @@
 chromium, headless, driven by playwright-core from npm (installed by this
 test into tests/interop/dashboard/node_modules, which git ignores) with a
 fresh profile each run. The page loads, shows the connections of the test's
-clients, its rate chart moves while a publisher runs, and its Disconnect
-button disconnects a client (a v5 one, which gets DISCONNECT 0x98).
+clients, its rate chart moves while a publisher runs, its topics view shows
+the publisher's topic, and its Disconnect button disconnects a client (a
+v5 one, which gets DISCONNECT 0x98).
 
 TERN_DASHBOARD_SCREENSHOT=PATH keeps a screenshot of the page taken during
 the run, TERN_DASHBOARD_SETTLE=S seconds of chart into it
@@ -67,7 +68,7 @@ def test_dashboard_in_headless_chromium(broker, driver, tmp_path):
     t = threading.Thread(target=publish, daemon=True)
     t.start()
     try:
-        cfg = {"url": url, "connections": 4, "disconnect": "dash-victim",
+        cfg = {"url": url, "connections": 4, "disconnect": "dash-victim", "topic": "dash/rate",
                "profile": str(tmp_path / "chromium-profile"),
                "screenshot": os.environ.get("TERN_DASHBOARD_SCREENSHOT"),
                "settle": float(os.environ.get("TERN_DASHBOARD_SETTLE", "0"))}
@@ -82,6 +83,7 @@ def test_dashboard_in_headless_chromium(broker, driver, tmp_path):
     assert out["version"].startswith("version ")
     assert out["connections"] == 4 and out["rows"] == 4
     assert out["chart_moved"] and out["rate_in"] > 0
+    assert out["topic_shown"]
     assert out["disconnected"]
     # The button went through the API: the client got 0x98.
     assert [(p.type, p.rc) for p in victim.wait_closed()] == [(m.DISCONNECT, 0x98)]

@@ -7,6 +7,7 @@
 // Checks, in order, each bounded in time: the page loads (the broker's
 // version is shown), the connection count and the client table show the
 // test's clients, the rate chart moves while the test's publisher runs, and
+// the topics view shows the publisher's topic, and
 // the Disconnect button of client ID disconnects it (its row says offline
 // or goes). Prints one JSON line: {"ok": true, ...} or {"ok": false,
 // "error": ...}; exits 0 either way unless Chromium could not start.
@@ -49,6 +50,14 @@ async function main() {
                                before, { timeout: 5000 });
     out.rate_in = Number(await page.getAttribute("#line-in", "data-last"));
     out.chart_moved = true;
+
+    // The topic the publisher feeds, in the topics view.
+    if (cfg.topic) {
+      await page.waitForFunction((t) => [...document.querySelectorAll("#topics-table tbody tr")]
+                                   .some((r) => r.cells[0].textContent === t),
+                                 cfg.topic, { timeout: 10000 });
+      out.topic_shown = true;
+    }
 
     if (cfg.screenshot) {
       // "settle": seconds of chart before the picture (docs/images).
