@@ -243,16 +243,96 @@ static void count_drop(struct archive *a, const char *why)
 	}
 }
 
-static struct archive_entry *entry_make(struct archive *a, struct msg *m, int64_t received_at,
-                                        const uint8_t *cid, size_t cid_len, const uint8_t *user,
-                                        size_t user_len, bool has_user)
+/* ---- entry blocks ---- */
+
+struct archive_pool {
+	struct archive_entry *spare; /* the owner's */
+	size_t n_spare;
+	_Atomic(struct archive_entry *) back; /* freed blocks, any thread pushes */
+};
+
+struct archive_pool *archive_pool_new(void)
 {
+	struct archive_pool *p = calloc(1, sizeof(*p));
+	if (p)
+		atomic_init(&p->back, NULL);
+	return p;
+}
+
+void archive_pool_free(struct archive_pool *p)
+{
+	if (!p)
+		return;
+	struct archive_entry *e = atomic_exchange(&p->back, NULL);
+	while (e) {
+		struct archive_entry *next = e->next;
+		free(e);
+		e = next;
+	}
+	for (e = p->spare; e;) {
+		struct archive_entry *next = e->next;
+		free(e);
+		e = next;
+	}
+	free(p);
+}
+
+/* A block of ARCHIVE_POOL_BLOCK bytes from p (the owner's thread). */
+static struct archive_entry *pool_take(struct archive_pool *p)
+{
+	if (!p->spare) {
+		/* What came back, whole; beyond the cap it goes to malloc. */
+		struct archive_entry *e = atomic_exchange(&p->back, NULL);
+		while (e) {
+			struct archive_entry *next = e->next;
+			if (p->n_spare < ARCHIVE_POOL_SPARE) {
+				e->next = p->spare;
+				p->spare = e;
+				p->n_spare++;
+			} else {
+				free(e);
+			}
+			e = next;
+		}
+	}
+	struct archive_entry *e = p->spare;
+	if (e) {
+		p->spare = e->next;
+		p->n_spare--;
+		return e;
+	}
+	return malloc(ARCHIVE_POOL_BLOCK);
+}
+
+/* Gives e's memory back: to its pool (any thread), or to malloc. */
+static void block_free(struct archive_entry *e)
+{
+	struct archive_pool *p = e->pool;
+	if (!p) {
+		free(e);
+		return;
+	}
+	struct archive_entry *head = atomic_load_explicit(&p->back, memory_order_relaxed);
+	do
+		e->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&p->back, &head, e, memory_order_release,
+	                                              memory_order_relaxed));
+}
+
+static struct archive_entry *entry_make(struct archive *a, struct archive_pool *pool, struct msg *m,
+                                        int64_t received_at, const uint8_t *cid, size_t cid_len,
+                                        const uint8_t *user, size_t user_len, bool has_user)
+{
+	(void)a;
 	if (cid_len > UINT16_MAX || user_len > UINT16_MAX)
 		return NULL;
-	struct archive_entry *e = malloc(sizeof(*e) + cid_len + user_len);
+	size_t need = sizeof(struct archive_entry) + cid_len + (has_user ? user_len : 0);
+	bool pooled = pool && need <= ARCHIVE_POOL_BLOCK;
+	struct archive_entry *e = pooled ? pool_take(pool) : malloc(need);
 	if (!e)
 		return NULL;
 	memset(e, 0, sizeof(*e));
+	e->pool = pooled ? pool : NULL;
 	e->msg = msg_ref(m);
 	e->received_at = received_at;
 	e->cid_len = (uint16_t)cid_len;
@@ -266,9 +346,9 @@ static struct archive_entry *entry_make(struct archive *a, struct msg *m, int64_
 	return e;
 }
 
-struct archive_entry *archive_entry_new(struct archive *a, struct msg *m, int64_t received_at,
-                                        const uint8_t *cid, size_t cid_len, const uint8_t *user,
-                                        size_t user_len, bool has_user)
+struct archive_entry *archive_entry_new(struct archive *a, struct archive_pool *pool, struct msg *m,
+                                        int64_t received_at, const uint8_t *cid, size_t cid_len,
+                                        const uint8_t *user, size_t user_len, bool has_user)
 {
 	uint32_t size = entry_size(m, cid_len, has_user ? user_len : 0);
 	uint64_t n = atomic_fetch_add(&a->queued, 1) + 1;
@@ -280,7 +360,7 @@ struct archive_entry *archive_entry_new(struct archive *a, struct msg *m, int64_
 		return NULL;
 	}
 	struct archive_entry *e =
-	        entry_make(a, m, received_at, cid, cid_len, user, user_len, has_user);
+	        entry_make(a, pool, m, received_at, cid, cid_len, user, user_len, has_user);
 	if (!e) {
 		atomic_fetch_sub(&a->queued, 1);
 		atomic_fetch_sub(&a->queued_bytes, size);
@@ -326,7 +406,7 @@ static void release(struct archive *a, uint64_t n, uint64_t bytes)
 static void entry_free_only(struct archive_entry *e)
 {
 	msg_unref(e->msg);
-	free(e);
+	block_free(e);
 }
 
 /* Frees e and gives back its room. */
@@ -377,7 +457,7 @@ enum tern_err archive_restore(struct archive *a, struct msg *m, uint64_t boot, u
                               const uint8_t *user, size_t user_len, bool has_user)
 {
 	struct archive_entry *e =
-	        entry_make(a, m, received_at, cid, cid_len, user, user_len, has_user);
+	        entry_make(a, NULL, m, received_at, cid, cid_len, user, user_len, has_user);
 	msg_unref(m);
 	if (!e)
 		return TERN_E_NOMEM;

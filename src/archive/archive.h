@@ -51,12 +51,15 @@ struct archive_spec {
 	const char *where;    /* "FILE:LINE" of the block, for errors */
 };
 
+struct archive_pool;
+
 /* One message on its way to the database. Fields are the archive's. */
 struct archive_entry {
 	struct archive_entry *next;
-	struct msg *msg;     /* a reference */
-	uint64_t boot, seq;  /* the unique key */
-	int64_t received_at; /* wall-clock ms */
+	struct archive_pool *pool; /* the block's pool; NULL: malloc's */
+	struct msg *msg;           /* a reference */
+	uint64_t boot, seq;        /* the unique key */
+	int64_t received_at;       /* wall-clock ms */
 	uint64_t spilled_id; /* the message's store id when the entry is in the store; 0: not */
 	uint64_t queued_at;  /* monotonic ms it reached the queue */
 	uint32_t size;       /* what it counts against queue_bytes */
@@ -103,15 +106,35 @@ const char *archive_name(const struct archive *a);
 bool archive_wants(const struct archive *a, const struct msg *m);
 
 /*
+ * A worker's stock of entry blocks (ARCHIVE_POOL_BLOCK bytes each), so that
+ * an entry costs no allocation in steady state, as msg_pool does for
+ * messages: an entry that fits takes a spare block; whoever frees it (the
+ * archive's thread, mostly) pushes the block back onto the pool's
+ * lock-free stack, which the owner takes whole when it has no spare left
+ * (only pushes race, so no ABA). The owner keeps at most
+ * ARCHIVE_POOL_SPARE spare blocks. Free the pool only once every entry made
+ * from it is freed (archive_link.c frees the archives first).
+ */
+#define ARCHIVE_POOL_BLOCK 256u
+#define ARCHIVE_POOL_SPARE 4096u
+
+/* A new, empty pool for the calling thread; NULL when out of memory. */
+struct archive_pool *archive_pool_new(void);
+
+/* Frees p and its spare blocks (NULL allowed). */
+void archive_pool_free(struct archive_pool *p);
+
+/*
  * A new entry for m, received at received_at (wall-clock ms) from client id
  * cid and username user (has_user false: none), with a fresh key, admitted
- * into the queue's bound. NULL when the queue is full (counted dropped,
- * logged once per episode) or out of memory (counted dropped too). The
- * caller owns it until archive_push() or archive_entry_drop().
+ * into the queue's bound; its block comes from pool (the caller's; NULL:
+ * malloc). NULL when the queue is full (counted dropped, logged once per
+ * episode) or out of memory (counted dropped too). The caller owns it
+ * until archive_push() or archive_entry_drop().
  */
-struct archive_entry *archive_entry_new(struct archive *a, struct msg *m, int64_t received_at,
-                                        const uint8_t *cid, size_t cid_len, const uint8_t *user,
-                                        size_t user_len, bool has_user);
+struct archive_entry *archive_entry_new(struct archive *a, struct archive_pool *pool, struct msg *m,
+                                        int64_t received_at, const uint8_t *cid, size_t cid_len,
+                                        const uint8_t *user, size_t user_len, bool has_user);
 
 /* Records e in store batch b (the message, with store_msg_put(), then the
  * entry), so that it survives a restart until the database has it; marks

@@ -46,9 +46,10 @@
 /* How long a stopping ternd waits for an archive's database. */
 #define STOP_GRACE_MS 5000u
 
-/* A worker's chains, one per archive (w->archive). */
+/* A worker's chains, one per archive, and its entry blocks (w->archive). */
 struct archive_worker {
 	struct archive_chain *chains;
+	struct archive_pool *pool;
 };
 
 enum tern_err archive_link_open(struct broker *b)
@@ -89,7 +90,8 @@ enum tern_err archive_link_open(struct broker *b)
 		struct worker *w = b->workers[i];
 		w->archive = calloc(1, sizeof(*w->archive));
 		if (!w->archive ||
-		    !(w->archive->chains = calloc(b->n_archives, sizeof(struct archive_chain))))
+		    !(w->archive->chains = calloc(b->n_archives, sizeof(struct archive_chain))) ||
+		    !(w->archive->pool = archive_pool_new()))
 			return TERN_E_NOMEM;
 	}
 	return TERN_OK;
@@ -131,8 +133,8 @@ void archive_link_publish(struct worker *w, struct msg *m, const uint8_t *cid, s
 			continue;
 		if (!now)
 			now = wall_ms();
-		struct archive_entry *e =
-		        archive_entry_new(a, m, now, cid, cid_len, user, user_len, has_user);
+		struct archive_entry *e = archive_entry_new(a, w->archive->pool, m, now, cid,
+		                                            cid_len, user, user_len, has_user);
 		if (!e)
 			continue; /* counted and logged by the archive */
 		if (m->qos > 0 && m->store_id) {
@@ -184,15 +186,23 @@ void archive_link_free(struct broker *b)
 				archive_entry_drop(b->archives[a], e);
 			}
 		}
-		free(w->archive->chains);
-		free(w->archive);
-		w->archive = NULL;
 	}
+	/* The archives free what they hold, into the workers' pools, which
+	 * go last. */
 	for (size_t i = 0; i < b->n_archives; i++)
 		archive_free(b->archives[i]);
 	free(b->archives);
 	b->archives = NULL;
 	b->n_archives = 0;
+	for (unsigned i = 0; b->workers && i < b->n_workers; i++) {
+		struct worker *w = b->workers[i];
+		if (!w || !w->archive)
+			continue;
+		archive_pool_free(w->archive->pool);
+		free(w->archive->chains);
+		free(w->archive);
+		w->archive = NULL;
+	}
 }
 
 static bool line(struct buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
