@@ -61,10 +61,12 @@ struct listener_cfg {
 	char tls_version[16]; /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
 	char ciphers[256];
 	char ciphers_tls13[256];
-	char crlfile[256];     /* revoked client certificates (PEM) */
-	char dhparamfile[256]; /* DH parameters for DHE ciphers (PEM) */
-	char psk_hint[128];    /* TLS-PSK on (psk_file's keys), this hint sent; "": off */
-	char mount_point[128]; /* its clients' topics live under this prefix; "": none */
+	char crlfile[256];         /* revoked client certificates (PEM) */
+	char dhparamfile[256];     /* DH parameters for DHE ciphers (PEM) */
+	char psk_hint[128];        /* TLS-PSK on (psk_file's keys), this hint sent; "": off */
+	char mount_point[128];     /* its clients' topics live under this prefix; "": none */
+	uint8_t proxy_protocol;    /* enable_proxy_protocol: 1 or 2; 0: off */
+	bool proxy_v2_require_tls; /* proxy_protocol_v2_require_tls */
 	bool require_certificate;
 	/* The client certificate's CN (identity) or whole subject, RFC 2253
 	 * (subject), is the username; identity wins when both are set. */

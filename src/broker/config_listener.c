@@ -65,6 +65,28 @@ enum tern_err config_check_listeners(const struct config *cfg, char *err, size_t
 			         l->port);
 			return TERN_E_CONFIG;
 		}
+		if (l->proxy_protocol &&
+		    (tls || l->psk_hint[0] || l->websockets || l->require_certificate ||
+		     l->use_identity_as_username || l->use_subject_as_username)) {
+			/* mosquitto refuses TLS there too; the client
+			 * certificate of a v2 header's TLVs is not read. */
+			snprintf(
+			        err, errlen,
+			        "listener %u: enable_proxy_protocol goes with a plain MQTT "
+			        "listener "
+			        "only: TLS ends at the proxy (certfile, keyfile, psk_hint, and the "
+			        "certificate options, which would need the client certificate "
+			        "from the header, are refused), and not with protocol websockets",
+			        l->port);
+			return TERN_E_CONFIG;
+		}
+		if (l->proxy_v2_require_tls && l->proxy_protocol != 2) {
+			snprintf(err, errlen,
+			         "listener %u: proxy_protocol_v2_require_tls needs "
+			         "enable_proxy_protocol 2",
+			         l->port);
+			return TERN_E_CONFIG;
+		}
 		if (l->psk_hint[0] && !config_security(cfg, i)->psk_file[0]) {
 			snprintf(err, errlen, "listener %u: psk_hint needs a psk_file", l->port);
 			return TERN_E_CONFIG;
@@ -293,6 +315,9 @@ static const struct directive rows[] = {
         {"dhparamfile", K_STR, 1, L(dhparamfile)},
         {"psk_hint", K_STR, 1, L(psk_hint)},
         {"mount_point", K_FUNC, 1, L(mount_point), .set = set_mount_point},
+        /* mosquitto 2.1's: HAProxy's PROXY header before MQTT. */
+        {"enable_proxy_protocol", K_UINT, 1, L(proxy_protocol), RANGE(1, 2)},
+        {"proxy_protocol_v2_require_tls", K_BOOL, 1, L(proxy_v2_require_tls)},
         /* mosquitto 2.1: this listener's, whatever per_listener_settings
          * says. */
         {"listener_allow_anonymous", K_ENUM, 1, L(listener_allow_anonymous),

@@ -72,6 +72,11 @@
 const char *conn_peer(const struct conn *c, char out[64])
 {
 	size_t len = 64;
+	const char *proxied = conn_proxy_peer(c);
+	if (proxied) {
+		snprintf(out, len, "%s", proxied);
+		return out;
+	}
 	int fd = c->fd;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -113,6 +118,10 @@ void conn_worker_free(struct worker *w)
 		free(a);
 	map_free(&w->conn_state->lookup_done);
 	map_free(&w->conn_state->lookup_wait);
+	pos = 0;
+	while ((a = map_next(&w->conn_state->proxied, &pos)))
+		free(a);
+	map_free(&w->conn_state->proxied);
 	free(w->conn_state->scratch);
 	free(w->conn_state);
 	w->conn_state = NULL;
@@ -160,6 +169,7 @@ void conn_free(struct conn *c)
 		atomic_fetch_sub(&c->w->broker->n_conns, 1);
 	if (c->flow)
 		flow_forget(c);
+	conn_proxy_forget(c);
 	buf_free(&c->rbuf);
 	buf_free(&c->wbuf);
 	conn_out_free(c);
@@ -552,6 +562,18 @@ static bool process_packets(struct conn *c, const uint8_t *data, size_t avail, s
 {
 	struct worker *w = c->w;
 	*used = 0;
+	if (!c->proxy_done && c->listener && c->listener->cfg->proxy_protocol) {
+		/* Before the CONNECT, input is in c->rbuf (use_scratch() is
+		 * for active conns), so the header leaves the buffer at once:
+		 * a CONNECT handed to another worker takes only what follows
+		 * it. */
+		size_t n = 0;
+		if (!conn_proxy_header(c, data, avail, &n))
+			return true;
+		buf_consume(&c->rbuf, n);
+		data += n;
+		avail -= n;
+	}
 	/* Input paused by flow control (flow_hold()) stops handling too:
 	 * what is buffered waits for flow_resume(). */
 	while (c->state != CONN_CLOSING && !c->input_paused && avail) {

@@ -69,8 +69,11 @@ struct conn {
 	uint8_t auth;       /* enum conn_auth */
 	uint8_t auth_rc;    /* the verdict, once auth is CONN_AUTH_DONE */
 	uint8_t lookup;     /* enum conn_lookup */
-	bool no_linger;     /* the peer ended the stream: close at once */
-	bool shut_wr;       /* lingering: our write side is shut down */
+	bool no_linger : 1; /* the peer ended the stream: close at once */
+	bool shut_wr : 1;   /* lingering: our write side is shut down */
+	/* enable_proxy_protocol: the PROXY header was read (the client's
+	 * address is then in conn_worker.proxied, see conn_proxy.c). */
+	bool proxy_done : 1;
 	uint32_t discarded; /* lingering: input bytes read and dropped */
 };
 
@@ -122,18 +125,40 @@ struct pub_cache {
  * conn_worker_new(): what conn.c, conn_out.c and conn_sink.c keep per
  * worker. */
 struct conn_worker {
-	struct conn *conns;         /* every live conn, doubly linked */
-	struct conn *flush;         /* conns with output to write */
-	struct conn *closing;       /* conns to reap before sleeping */
-	struct conn *lingering;     /* reaped conns closing gracefully */
-	struct conn *handed_off;    /* conn just handed to another worker */
-	struct map auth_wait;       /* conn id -> conn waiting for a password verdict */
-	struct map lookup_wait;     /* conn id -> conn waiting for its session's record */
-	struct map lookup_done;     /* conn id -> struct lookup_answer (owned) */
+	struct conn *conns;      /* every live conn, doubly linked */
+	struct conn *flush;      /* conns with output to write */
+	struct conn *closing;    /* conns to reap before sleeping */
+	struct conn *lingering;  /* reaped conns closing gracefully */
+	struct conn *handed_off; /* conn just handed to another worker */
+	struct map auth_wait;    /* conn id -> conn waiting for a password verdict */
+	struct map lookup_wait;  /* conn id -> conn waiting for its session's record */
+	struct map lookup_done;  /* conn id -> struct lookup_answer (owned) */
+	/* struct conn pointer -> the client's address its PROXY header gave
+	 * ("1.2.3.4:5678", owned), for the conns of enable_proxy_protocol
+	 * listeners only, so that struct conn stays small. */
+	struct map proxied;
 	uint8_t *scratch;           /* the read scratch, WORKER_SCRATCH_SIZE bytes */
 	bool scratch_busy;          /* its bytes are being handled */
 	struct pub_cache pub_cache; /* headers of the message being fanned out */
 };
+
+/* conn_proxy.c: with enable_proxy_protocol, reads the PROXY header at the
+ * start of c's input data[0..avail): *used bytes of it, 0 while it is
+ * incomplete. False when c was closed (not a valid header, or no TLS where
+ * proxy_protocol_v2_require_tls wants it). */
+bool conn_proxy_header(struct conn *c, const uint8_t *data, size_t avail, size_t *used);
+
+/* The client's address from c's PROXY header, or NULL (none, or not such
+ * a listener). */
+const char *conn_proxy_peer(const struct conn *c);
+
+/* c leaves its worker (hand-over): the address it carries, taken out of
+ * the worker's map (NULL: none); conn_proxy_arrive() (conn.h) puts it into
+ * the new worker's. */
+char *conn_proxy_take(struct conn *c);
+
+/* c is freed: its entry goes. */
+void conn_proxy_forget(struct conn *c);
 
 /* Puts c on its worker's flush list (once; not when closing). */
 void conn_mark_flush(struct conn *c);

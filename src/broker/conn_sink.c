@@ -227,6 +227,7 @@ static void sink_conn_hand_over(struct sink *k, unsigned home)
 	conn_unlink(c);
 	it->kind = INBOX_CONN;
 	it->u.conn = c;
+	it->peer = conn_proxy_take(c);
 	c->w = to;
 	w->conn_state->handed_off = c;
 	worker_post(to, it);

@@ -76,6 +76,7 @@ struct inbox_item {
 	struct mpsc_node node;
 	struct inbox_item *next; /* chaining in a worker's outbox */
 	enum inbox_kind kind;
+	char *peer; /* INBOX_CONN: its PROXY header's client address, owned; or NULL */
 	union {
 		struct conn *conn;
 		struct {
