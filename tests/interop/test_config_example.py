@@ -18,10 +18,11 @@ pytestmark = [pytest.mark.ternd_only,
 
 # What ternd still refuses of the example. It only shrinks: a directive
 # ternd takes today that it refuses tomorrow fails the test.
-STILL_REFUSED = {"http_dir"}
+STILL_REFUSED = set()
 # Refused by design, with a message that says what to use instead:
-# mosquitto's plugins cannot be loaded.
-REFUSED_BY_DESIGN = {"auth_plugin"}
+# mosquitto's plugins cannot be loaded; ternd's WebSockets listeners do not
+# serve files (http_dir).
+REFUSED_BY_DESIGN = {"auth_plugin", "http_dir"}
 STILL_REFUSED |= REFUSED_BY_DESIGN
 
 
@@ -48,6 +49,13 @@ def test_test_config_refuses_a_bad_file_and_needs_one(tmp_path):
                         stdin=subprocess.DEVNULL)
     assert cp.returncode == 1
     assert b"-c FILE" in cp.stderr, cp.stderr
+
+
+def test_refused_by_design_say_what_to_use_instead(tmp_path):
+    """auth_plugin and http_dir: refused with a message naming what to use."""
+    refused = ex.refused_directives(broker_binary(), str(tmp_path))
+    assert "password_file" in refused["auth_plugin"], refused
+    assert "web server" in refused["http_dir"], refused
 
 
 def test_example_directives_refused_only_those_still_to_do(tmp_path):

@@ -86,7 +86,8 @@ static size_t v2_ipv4(uint8_t *o, const uint8_t *tlv, size_t tlv_len)
 	o[15] = (uint8_t)body;
 	const uint8_t a[12] = {203, 0, 113, 7, 10, 0, 0, 1, 0xC3, 0x50, 0x07, 0x5B};
 	memcpy(o + 16, a, 12);
-	memcpy(o + 28, tlv, tlv_len);
+	if (tlv_len)
+		memcpy(o + 28, tlv, tlv_len);
 	return 16 + body;
 }
 
