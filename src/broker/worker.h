@@ -6,8 +6,9 @@
  * its inbox: worker_post() pushes an inbox_item (a connection handed over,
  * deliveries, a router change or its ack, a store commit, reloaded auth
  * files, a password verdict, a flow wake-up, a message or a client id claim
- * from the cluster, a function to run for the admin API) and wakes the loop, which hands
- * each item to the module it concerns (worker_inbox_item()).
+ * from the cluster, a function to run for the admin API) and wakes the
+ * loop, which hands each item to the module it concerns
+ * (worker_inbox_item()).
  */
 #ifndef TERN_BROKER_WORKER_H
 #define TERN_BROKER_WORKER_H

@@ -32,30 +32,9 @@ enum { GONE, OFFLINE, DONE };
 
 #define ADMIN_WHY "administrative action (admin HTTP API)"
 
-/* The argument of an action: a client id or a topic, [u16 len][bytes]. */
-static uint8_t *pack(struct tern_bytes v, size_t *len)
-{
-	if (v.len > UINT16_MAX)
-		return NULL;
-	uint8_t *p = malloc(2 + v.len);
-	if (!p)
-		return NULL;
-	p[0] = (uint8_t)(v.len >> 8);
-	p[1] = (uint8_t)v.len;
-	memcpy(p + 2, v.data, v.len);
-	*len = 2 + v.len;
-	return p;
-}
-
-static struct tern_bytes unpack(const void *args)
-{
-	const uint8_t *p = args;
-	return (struct tern_bytes){(uint8_t *)p + 2, (size_t)p[0] << 8 | p[1]};
-}
-
 static void on_disconnect(struct worker *w, const void *args, struct http_slot *slot)
 {
-	struct tern_bytes id = unpack(args);
+	struct tern_bytes id = http_get_bytes(args);
 	struct session *s = session_find(w, id.data, id.len);
 	struct sink *k = s ? session_sink(s) : NULL;
 	slot->n = !s ? GONE : !k ? OFFLINE : DONE;
@@ -65,7 +44,7 @@ static void on_disconnect(struct worker *w, const void *args, struct http_slot *
 
 static void on_session_delete(struct worker *w, const void *args, struct http_slot *slot)
 {
-	struct tern_bytes id = unpack(args);
+	struct tern_bytes id = http_get_bytes(args);
 	struct session *s = session_find(w, id.data, id.len);
 	if (!s) {
 		slot->n = GONE;
@@ -91,7 +70,7 @@ static bool on_home(struct http_server *h, const struct api_route *route, http_c
                     uint64_t *outcome, struct api_reply *reply)
 {
 	size_t len;
-	uint8_t *args = pack(route->id, &len);
+	uint8_t *args = http_pack_bytes(route->id, &len);
 	if (!args && route->id.len > UINT16_MAX) {
 		api_error(reply, 404, "no such client");
 		return false;
@@ -247,7 +226,7 @@ void api_retained(struct http_server *h, const struct api_route *route, struct a
 
 static void on_retain_clear(struct worker *w, const void *args, struct http_slot *slot)
 {
-	enum tern_err err = admin_retain_clear(w, unpack(args));
+	enum tern_err err = admin_retain_clear(w, http_get_bytes(args));
 	slot->n = err == TERN_E_NOT_FOUND ? GONE : DONE;
 	if (err != TERN_E_NOT_FOUND)
 		slot->err = err;
@@ -262,7 +241,7 @@ void api_retained_delete(struct http_server *h, const struct api_route *route,
 		return;
 	}
 	size_t len;
-	uint8_t *args = pack(t, &len);
+	uint8_t *args = http_pack_bytes(t, &len);
 	struct http_call *c = args ? http_call_new(h->b, on_retain_clear, args, len) : NULL;
 	free(args);
 	/* Any worker can: the worker of the topic's hash, so that deletes

@@ -91,43 +91,17 @@ static enum tern_err describe(struct worker *w, struct session *s, struct buf *o
 	return json_end(&j);
 }
 
-/* Arguments that are one byte string (a prefix, an id): [u16 len][bytes]. */
-static uint8_t *pack_bytes(struct tern_bytes v, size_t *len)
-{
-	uint8_t *p = malloc(2 + v.len);
-	if (!p)
-		return NULL;
-	p[0] = (uint8_t)(v.len >> 8);
-	p[1] = (uint8_t)v.len;
-	if (v.len)
-		memcpy(p + 2, v.data, v.len);
-	*len = 2 + v.len;
-	return p;
-}
-
-static struct tern_bytes unpack_bytes(const uint8_t *p)
-{
-	return (struct tern_bytes){(uint8_t *)p + 2, (size_t)p[0] << 8 | p[1]};
-}
-
-static enum tern_err put_u16_bytes(struct buf *out, struct tern_bytes v)
-{
-	uint8_t h[2] = {(uint8_t)(v.len >> 8), (uint8_t)v.len};
-	enum tern_err err = buf_append(out, h, 2, 0);
-	return err ? err : buf_append(out, v.data, v.len, 0);
-}
-
 /* Round 1, on each worker: the ids of its sessions under the prefix. */
 static void on_list_ids(struct worker *w, const void *args, struct http_slot *slot)
 {
-	struct tern_bytes prefix = unpack_bytes(args);
+	struct tern_bytes prefix = http_get_bytes(args);
 	size_t pos = 0;
 	struct session *s;
 	while ((s = session_next(w, &pos)) && !slot->err) {
 		struct tern_bytes id = session_client_id(s);
 		if (id.len < prefix.len || memcmp(id.data, prefix.data, prefix.len) != 0)
 			continue;
-		slot->err = put_u16_bytes(&slot->out, id);
+		slot->err = http_put_bytes(&slot->out, id);
 		slot->n++;
 	}
 }
@@ -141,7 +115,7 @@ static void on_describe(struct worker *w, const void *args, struct http_slot *sl
 	p += 4;
 	struct buf one = {0};
 	for (uint32_t i = 0; i < count && !slot->err; i++) {
-		struct tern_bytes id = unpack_bytes(p);
+		struct tern_bytes id = http_get_bytes(p);
 		p += 2 + id.len;
 		if (broker_home_of(w->broker, id.data, id.len) != w->id)
 			continue;
@@ -219,7 +193,7 @@ static struct tern_bytes *gather_ids(struct broker *b, struct http_call *c, size
 		struct http_slot *sl = http_call_slot(c, i);
 		const uint8_t *p = sl->out.data + sl->out.off;
 		for (uint64_t k = 0; k < sl->n; k++) {
-			v[*n] = unpack_bytes(p);
+			v[*n] = http_get_bytes(p);
 			p += 2 + v[*n].len;
 			(*n)++;
 		}
@@ -249,7 +223,7 @@ static bool describe_page(struct broker *b, const struct tern_bytes *ids, size_t
 	        home && homes && cursor && asked ? buf_append(&req, hdr, 4, 0) : TERN_E_NOMEM;
 	size_t n_homes = 0;
 	for (size_t i = 0; i < count && !err; i++) {
-		err = put_u16_bytes(&req, ids[i]);
+		err = http_put_bytes(&req, ids[i]);
 		home[i] = broker_home_of(b, ids[i].data, ids[i].len);
 		if (!asked[home[i]]) {
 			asked[home[i]] = true;
@@ -280,7 +254,8 @@ void api_clients(struct http_server *h, const struct api_route *route, struct ap
 {
 	struct broker *b = h->b;
 	size_t alen;
-	uint8_t *args = pack_bytes(route->has_arg ? route->arg : (struct tern_bytes){0}, &alen);
+	uint8_t *args =
+	        http_pack_bytes(route->has_arg ? route->arg : (struct tern_bytes){0}, &alen);
 	struct http_call *c1 = args ? http_call_new(b, on_list_ids, args, alen) : NULL;
 	free(args);
 	if (!ask(b, c1, NULL, 0, reply)) {
@@ -326,7 +301,7 @@ void api_clients(struct http_server *h, const struct api_route *route, struct ap
  * or nothing (n 0: no such session). */
 static void on_describe_one(struct worker *w, const void *args, struct http_slot *slot)
 {
-	struct tern_bytes id = unpack_bytes(args);
+	struct tern_bytes id = http_get_bytes(args);
 	struct session *s = session_find(w, id.data, id.len);
 	if (s) {
 		slot->err = describe(w, s, &slot->out);
@@ -344,7 +319,7 @@ static int cmp_subs(const void *a, const void *b)
  * sorted by filter, into the slot (n 1), or nothing (n 0). */
 static void on_subscriptions(struct worker *w, const void *args, struct http_slot *slot)
 {
-	struct tern_bytes id = unpack_bytes(args);
+	struct tern_bytes id = http_get_bytes(args);
 	struct session *s = session_find(w, id.data, id.len);
 	if (!s)
 		return;
@@ -387,7 +362,7 @@ void api_client(struct http_server *h, const struct api_route *route, bool subs,
 {
 	struct broker *b = h->b;
 	size_t alen;
-	uint8_t *args = route->id.len <= UINT16_MAX ? pack_bytes(route->id, &alen) : NULL;
+	uint8_t *args = route->id.len <= UINT16_MAX ? http_pack_bytes(route->id, &alen) : NULL;
 	if (!args && route->id.len > UINT16_MAX) {
 		api_error(reply, 404, "no such client");
 		return;
@@ -422,7 +397,7 @@ static void on_filters(struct worker *w, const void *args, struct http_slot *slo
 		size_t sp = 0;
 		struct session_sub_view v;
 		while (!slot->err && session_sub_next(s, &sp, &v)) {
-			slot->err = put_u16_bytes(&slot->out, v.filter);
+			slot->err = http_put_bytes(&slot->out, v.filter);
 			slot->n++;
 		}
 	}
@@ -468,7 +443,7 @@ static void on_topic_rates(struct worker *w, const void *args, struct http_slot 
 			rec[1 + b] = (uint8_t)(milli >> (56 - 8 * b));
 		for (int b = 0; b < 4; b++)
 			rec[9 + b] = (uint8_t)(subs >> (24 - 8 * b));
-		slot->err = put_u16_bytes(&slot->out, v[i].topic);
+		slot->err = http_put_bytes(&slot->out, v[i].topic);
 		if (!slot->err)
 			slot->err = buf_append(&slot->out, rec, sizeof(rec), 0);
 		slot->n++;
@@ -522,7 +497,7 @@ static bool topic_rates_json(struct broker *b, const struct api_route *route, st
 		const uint8_t *p = sl->out.data + sl->out.off;
 		for (uint64_t k = 0; k < sl->n; k++) {
 			struct topic_rate_row *r = &rows[n++];
-			r->topic = unpack_bytes(p);
+			r->topic = http_get_bytes(p);
 			p += 2 + r->topic.len;
 			r->cut = p[0];
 			uint64_t milli = 0;

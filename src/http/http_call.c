@@ -122,3 +122,32 @@ struct http_slot *http_call_slot(struct http_call *c, unsigned i)
 {
 	return &c->slots[i];
 }
+
+uint8_t *http_pack_bytes(struct tern_bytes v, size_t *len)
+{
+	if (v.len > UINT16_MAX)
+		return NULL;
+	uint8_t *p = malloc(2 + v.len);
+	if (!p)
+		return NULL;
+	p[0] = (uint8_t)(v.len >> 8);
+	p[1] = (uint8_t)v.len;
+	if (v.len)
+		memcpy(p + 2, v.data, v.len);
+	*len = 2 + v.len;
+	return p;
+}
+
+enum tern_err http_put_bytes(struct buf *out, struct tern_bytes v)
+{
+	if (v.len > UINT16_MAX)
+		return TERN_E_TOO_LARGE;
+	uint8_t h[2] = {(uint8_t)(v.len >> 8), (uint8_t)v.len};
+	enum tern_err err = buf_append(out, h, 2, 0);
+	return err ? err : buf_append(out, v.data, v.len, 0);
+}
+
+struct tern_bytes http_get_bytes(const uint8_t *p)
+{
+	return (struct tern_bytes){(uint8_t *)p + 2, (size_t)p[0] << 8 | p[1]};
+}

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tern/codec.h"
 #include "tern/error.h"
 #include "util/buf.h"
 
@@ -57,5 +58,18 @@ struct http_slot *http_call_slot(struct http_call *c, unsigned i);
 
 /* Drops the caller's reference (NULL is allowed). */
 void http_call_unref(struct http_call *c);
+
+/* The layout of one byte string (a client id, a prefix, a topic) in call
+ * arguments and slots: [u16 big-endian length][bytes]. */
+
+/* A fresh [u16][bytes] copy of v into *len bytes; NULL when v is longer
+ * than 65535 bytes or out of memory. The caller frees it. */
+uint8_t *http_pack_bytes(struct tern_bytes v, size_t *len);
+
+/* Appends [u16][bytes] of v (at most 65535 bytes) to out. */
+TERN_MUST_CHECK enum tern_err http_put_bytes(struct buf *out, struct tern_bytes v);
+
+/* The byte string at p, pointing into it; its size is 2 + the length. */
+struct tern_bytes http_get_bytes(const uint8_t *p);
 
 #endif
