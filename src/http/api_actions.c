@@ -27,8 +27,11 @@
 #include "util/clock.h"
 #include "util/msg.h"
 
-/* The outcomes of the actions on a worker, in slot->n. */
-enum { GONE, OFFLINE, DONE };
+/* The outcomes of the actions on a worker, in slot->n. BRIDGE: the
+ * session is a bridge's local side (sink.internal, bridge_local.c), the
+ * broker's own: ending it would stop the bridge for good, so the API
+ * leaves it to the bridge's configuration. */
+enum { GONE, OFFLINE, DONE, BRIDGE };
 
 #define ADMIN_WHY "administrative action (admin HTTP API)"
 
@@ -37,8 +40,8 @@ static void on_disconnect(struct worker *w, const void *args, struct http_slot *
 	struct tern_bytes id = http_get_bytes(args);
 	struct session *s = session_find(w, id.data, id.len);
 	struct sink *k = s ? session_sink(s) : NULL;
-	slot->n = !s ? GONE : !k ? OFFLINE : DONE;
-	if (k)
+	slot->n = !s ? GONE : !k ? OFFLINE : k->internal ? BRIDGE : DONE;
+	if (slot->n == DONE)
 		sink_close(k, TERN_RC_ADMINISTRATIVE_ACTION, ADMIN_WHY);
 }
 
@@ -51,7 +54,9 @@ static void on_session_delete(struct worker *w, const void *args, struct http_sl
 		return;
 	}
 	struct sink *k = session_sink(s);
-	if (k) {
+	if (k && k->internal) {
+		slot->n = BRIDGE;
+	} else if (k) {
 		/* Expiry 0 ends it with its connection, which goes now: the
 		 * store forgets it at once [MQTT-3.1.2-23], the rest when
 		 * the connection is reaped, before the loop sleeps. */
@@ -113,6 +118,9 @@ void api_disconnect(struct http_server *h, const struct api_route *route, const 
 		return;
 	if (outcome == GONE)
 		api_error(reply, 404, "no such client");
+	else if (outcome == BRIDGE)
+		api_error(reply, 409,
+		          "a bridge's own session: stop the bridge in the configuration");
 	else if (outcome == OFFLINE)
 		api_error(reply, 409, "the client is not connected (its session is kept)");
 	else
@@ -128,6 +136,9 @@ void api_session_delete(struct http_server *h, const struct api_route *route, co
 		return;
 	if (outcome == GONE)
 		api_error(reply, 404, "no such session");
+	else if (outcome == BRIDGE)
+		api_error(reply, 409,
+		          "a bridge's own session: stop the bridge in the configuration");
 	else
 		answer(reply, "deleted", route->id, "was_connected", outcome == DONE);
 }

@@ -584,3 +584,24 @@ def test_actions_from_another_origin_are_refused(broker):
     # the answer).
     status, _, _ = call(port, "/api/v1/broker", headers={"Origin": "http://evil.example"})
     assert status == 200
+
+
+def test_a_bridge_session_is_not_the_api_s_to_end(tmp_path):
+    """A bridge's local session (mosquitto as the remote) is listed like any,
+    but is the broker's own: disconnecting or deleting it is refused (409)
+    and the bridge goes on forwarding."""
+    from bridge_peer import Pair, connected
+    port = free_port()
+    p = Pair(tmp_path, 2, ["x/# out 0"], bridge_extra=["remote_clientid brid"],
+             local_extra=["http_listener %d" % port])
+    try:
+        assert connected(p, "x/probe")
+        ids = [c["id"] for c in call(port, "/api/v1/clients")[2]["clients"]]
+        assert "local.brid" in ids, ids
+        status, _, body = call(port, "/api/v1/clients/local.brid/disconnect", method="POST")
+        assert status == 409 and "bridge" in body["error"]
+        status, _, body = call(port, "/api/v1/sessions/local.brid", method="DELETE")
+        assert status == 409 and "bridge" in body["error"]
+        assert connected(p, "x/probe")
+    finally:
+        p.stop()
