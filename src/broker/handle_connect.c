@@ -425,14 +425,15 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 		if (rec) {
 			s = session_from_record(w, cid, rec, rec_len, &err);
 			free(rec);
-			if (!s) {
+			if (!s && err) {
 				refuse(w, k, TERN_RC_SERVER_UNAVAILABLE,
 				       err == TERN_E_NOMEM
 				               ? "out of memory"
 				               : "the session's record is not readable");
 				return;
 			}
-			session_durable_bind(s);
+			if (s)
+				session_durable_bind(s);
 		}
 	}
 	if (s && p->clean_start) {

@@ -37,6 +37,7 @@
 #include "broker/sink.h"
 #include "broker/stats.h"
 #include "broker/worker.h"
+#include "cluster/cluster.h"
 #include "tern/codec.h"
 #include "util/alias_in.h"
 #include "util/log.h"
@@ -215,8 +216,12 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 	/* 0x10 is a MAY (section 3.4.2.1 / 3.5.2.1); mosquitto, which routes a
 	 * QoS 2 message only at PUBREL, says it in PUBACK alone, and tools that
 	 * compare its bytes expect a plain PUBREC (success, 2 bytes). */
-	uint8_t reason =
-	        r.matched || p->qos == 2 ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
+	/* In a cluster the other nodes' subscribers (and the durable queues
+	 * of persistent sessions, this node's included) are not counted
+	 * here: nobody can say there are none. */
+	bool elsewhere = b->cluster && !cluster_topic_local(topic);
+	uint8_t reason = r.matched || p->qos == 2 || elsewhere ? TERN_RC_SUCCESS
+	                                                       : TERN_RC_NO_MATCHING_SUBSCRIBERS;
 	/* PUBACK / PUBREC promise the message is safe: they wait for the
 	 * commit of the rows just recorded, if any (issue: no acknowledged
 	 * message is ever lost). A receiver over its mark holds them until it

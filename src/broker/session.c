@@ -823,6 +823,9 @@ struct session *session_restore(struct worker *w, const struct store_loaded_sess
 	s->id = ls->id;
 	s->expiry = ls->expiry;
 	s->stored = true;
+	/* In a cluster, an earlier run of this node wrote its record
+	 * (session_cluster.c): it goes when the session ends here. */
+	s->cluster_rec = w->broker->cluster != NULL;
 	/* persistent_client_expiration bounds sessions that would never
 	 * expire, also those stored before it was configured. */
 	uint32_t bound = w->broker->cfg.persistent_client_expiration;

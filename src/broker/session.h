@@ -278,8 +278,9 @@ TERN_MUST_CHECK enum tern_err session_record_sub_add(struct session *s,
 /* Builds the session of client id cid on w (its home worker, which has
  * none) from rec[0..len), its record as another node wrote it, for a
  * CONNECT that resumes it: offline, with its subscriptions routed; the
- * caller attaches it. NULL with *err set when the record does not decode
- * (logged) or out of memory. */
+ * caller attaches it. NULL with *err TERN_OK when the record's session
+ * has expired (nothing to resume), with *err set when the record does not
+ * decode (logged) or out of memory. */
 struct session *session_from_record(struct worker *w, struct tern_bytes cid, const uint8_t *rec,
                                     size_t len, enum tern_err *err);
 

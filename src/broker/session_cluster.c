@@ -213,6 +213,17 @@ struct session *session_from_record(struct worker *w, struct tern_bytes cid, con
 		          (int)cid.len, (const char *)cid.data, tern_strerror(*err));
 		return NULL;
 	}
+	if (!r.online && r.expiry != UINT32_MAX &&
+	    r.offline_at + (int64_t)r.expiry * 1000 <= wall_ms()) {
+		/* It expired while nobody held it (its node stopped or died
+		 * before it could end it): nothing to resume
+		 * [MQTT-3.1.2-23]. The new session's record replaces it. */
+		log_write(&b->log, LOG_TYPE_DEBUG,
+		          "Client %.*s: the cluster's record of its session has expired.",
+		          (int)cid.len, (const char *)cid.data);
+		*err = TERN_OK;
+		return NULL;
+	}
 	struct session *s = session_new(w, cid.data, cid.len, r.version);
 	if (!s || session_register(w, s)) {
 		free(s);

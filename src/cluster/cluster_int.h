@@ -209,6 +209,7 @@ struct cluster {
 	pthread_cond_t ses_cv;
 	struct session_op *ses_ops, **ses_tail;
 	bool ses_stopping, ses_started, ses_retries;
+	uint64_t ses_drain_until; /* monotonic ms: the last writes at a stop */
 	pthread_t ses_thread;
 	struct map ses_keys;
 	jsCtx *js_sessions;

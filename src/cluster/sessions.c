@@ -45,6 +45,9 @@
 #define BUCKET_FMT "%s_sessions"
 /* How long one request of the sessions thread waits for JetStream. */
 #define SESSIONS_WAIT_MS 2000
+/* How long a stopping node still writes what its sessions queued (the
+ * records of clients that just left, say) before it lets the rest go. */
+#define SESSIONS_DRAIN_MS 2000
 /* Conflicting writes of one operation before it gives up (each needs
  * another node to write in between). */
 #define CONFLICT_TRIES 8
@@ -401,8 +404,16 @@ static void *sessions_main(void *arg)
 {
 	struct cluster *c = arg;
 	pthread_mutex_lock(&c->ses_mu);
-	while (!c->ses_stopping) {
+	while (!c->ses_stopping || (c->ses_ops && mono_ms() < c->ses_drain_until)) {
 		struct session_op *op = c->ses_ops;
+		if (op && c->ses_stopping && op->kind == SES_GET) {
+			/* Nobody waits for a lookup any more. */
+			c->ses_ops = op->next;
+			if (!c->ses_ops)
+				c->ses_tail = &c->ses_ops;
+			op_free(op);
+			continue;
+		}
 		if (op) {
 			c->ses_ops = op->next;
 			if (!c->ses_ops)
@@ -475,6 +486,10 @@ void sessions_stop(struct cluster *c)
 {
 	pthread_mutex_lock(&c->ses_mu);
 	c->ses_stopping = true;
+	/* What is queued still goes, within a bound: a record left behind
+	 * would say what is no longer so (a session that ended, a will that
+	 * went). */
+	c->ses_drain_until = mono_ms() + SESSIONS_DRAIN_MS;
 	pthread_cond_signal(&c->ses_cv);
 	pthread_mutex_unlock(&c->ses_mu);
 	if (c->ses_started)

@@ -62,10 +62,17 @@ def pytest_configure(config):
         "markers", "mosquitto_nonconformant(reason): skip when testing mosquitto")
     config.addinivalue_line("markers", "ternd_only: needs ternd, skip for mosquitto")
     config.addinivalue_line("markers", "slow: waits longer than 5 s")
+    config.addinivalue_line(
+        "markers", "single_node(reason): one broker's behaviour that a cluster changes on "
+        "purpose; skipped in TERN_TEST_CLUSTER mode")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        single = item.get_closest_marker("single_node")
+        if CLUSTER_MODE and single is not None:
+            item.add_marker(pytest.mark.skip(
+                reason="a cluster does this otherwise: " + (single.args[0] if single.args else "")))
         if not MOSQUITTO:
             continue
         m = item.get_closest_marker("mosquitto_nonconformant")

@@ -177,6 +177,8 @@ def test_a_bad_url_stops_ternd_naming_its_line(tmp_path, url, words):
     assert "bad.conf:3:" in p.stdout + p.stderr and words in p.stdout + p.stderr, p.stdout
 
 
+@pytest.mark.single_node("a QoS 1 message over NATS' max_payload (1 MB) cannot be "
+                         "stored in the cluster, so it is refused (docs/cluster.md)")
 def test_a_message_over_the_document_limit_is_dropped_not_retried_forever(tmp_path, mongo):
     http = free_port()
     b = start(tmp_path, ["http_listener %d 127.0.0.1" % http] + lines(mongo, batch="10 50ms"))

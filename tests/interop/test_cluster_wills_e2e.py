@@ -91,3 +91,31 @@ def test_a_killed_nodes_session_resumes_elsewhere(cluster_factory, version):
     assert sorted(got) == [b"k%02d" % i for i in range(n)], sorted(got)
     pub.disconnect()
     x.disconnect()
+
+
+def test_a_stopped_nodes_clients_wills_go(cluster_factory):
+    """node1 stops cleanly (SIGTERM) with a client connected: the client's
+    connection ends without its DISCONNECT (v5: the server's DISCONNECT
+    0x8B Server shutting down), so its will is published
+    [MQTT-3.1.2-8]; node1's last heartbeat says it left, and node0 acts at
+    once, without waiting for the 4 s bound. A client that sent DISCONNECT
+    before leaves no will [MQTT-3.1.2-10]."""
+    c, (a, b) = make_nodes(cluster_factory, 2)
+    assert all_see((a, b), 2, timeout=30)
+    topic = unique("swill")
+    w = watch(a, topic)
+    assert reaches(b, w, topic)
+    x = b.raw(m.V5)
+    x.connect(unique("stopped"), will={"topic": topic, "payload": b"stopped", "qos": 1})
+    polite = b.raw(m.V5)
+    polite.connect(unique("polite"), will={"topic": topic, "payload": b"polite", "qos": 1})
+    polite.disconnect(0)
+    time.sleep(0.5)
+    t0, at = time.monotonic(), []
+    b.stop()
+    got = wills_in(w, topic, DEAD_S + SLACK_S, at)
+    assert got == [b"stopped"], got
+    # Left, not dead: before the bound a silent node would need (0.9 s
+    # here when idle).
+    assert at[0] - t0 < DEAD_S, "the will took %.1f s" % (at[0] - t0)
+    w.disconnect()

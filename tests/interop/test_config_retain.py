@@ -81,6 +81,8 @@ def retained_after_acl_change(tmp_path, lines):
         assert alive
 
 
+@pytest.mark.single_node("retained messages come back from the cluster's stream "
+                         "without their publisher, whom check_retain_source needs")
 @pytest.mark.ternd_only
 def test_check_retain_source_default_drops_what_the_publisher_may_no_longer_write(tmp_path):
     """check_retain_source (true by default): the retained message is not
