@@ -40,6 +40,7 @@
 #include "http/http.h"
 #include "http/http_int.h"
 #include "http/json.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define HTTP_CONN_MEMORY    (32u * 1024u)
@@ -106,15 +107,17 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-static void peer_name(struct MHD_Connection *c, char *out, size_t len)
+/* The peer's "host:port" into out, and its host alone into host. */
+static void peer_name(struct MHD_Connection *c, char *out, size_t len, char host[64])
 {
 	const union MHD_ConnectionInfo *ci =
 	        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char host[64] = "?", port[8] = "?";
+	char port[8] = "?";
+	strcpy(host, "?");
 	if (ci && ci->client_addr) {
 		socklen_t sl = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 		                                                      : sizeof(struct sockaddr_in);
-		if (getnameinfo(ci->client_addr, sl, host, sizeof(host), port, sizeof(port),
+		if (getnameinfo(ci->client_addr, sl, host, 64, port, sizeof(port),
 		                NI_NUMERICHOST | NI_NUMERICSERV))
 			strcpy(host, "?");
 	}
@@ -185,6 +188,70 @@ static bool authorised(struct http_server *h, struct MHD_Connection *c, char *us
 	return ok;
 }
 
+/* The slot of host in h->fails (under fail_mu), or NULL; with make, a
+ * free, expired or else the oldest slot, taken for host. */
+static struct auth_fail *fail_slot(struct http_server *h, const char *host, uint64_t now, bool make)
+{
+	/* Looking for host, and meanwhile for the slot to take: a free one,
+	 * else a stale one, else the oldest. */
+	struct auth_fail *pick = NULL;
+	int pick_rank = 3;
+	for (size_t i = 0; i < AUTH_FAIL_SLOTS; i++) {
+		struct auth_fail *f = &h->fails[i];
+		if (f->host[0] && strcmp(f->host, host) == 0)
+			return f;
+		int rank = !f->host[0]                                                       ? 0
+		           : now - f->since > AUTH_FAIL_WINDOW_MS && now >= f->blocked_until ? 1
+		                                                                             : 2;
+		if (rank < pick_rank || (rank == pick_rank && f->since < pick->since)) {
+			pick = f;
+			pick_rank = rank;
+		}
+	}
+	if (!make)
+		return NULL;
+	memset(pick, 0, sizeof(*pick));
+	snprintf(pick->host, sizeof(pick->host), "%s", host);
+	pick->since = now;
+	return pick;
+}
+
+/* Whether host is refused for its failed logins now. */
+static bool fail_blocked(struct http_server *h, const char *host, uint64_t now)
+{
+	pthread_mutex_lock(&h->fail_mu);
+	struct auth_fail *f = fail_slot(h, host, now, false);
+	bool blocked = f && now < f->blocked_until;
+	pthread_mutex_unlock(&h->fail_mu);
+	return blocked;
+}
+
+/* Counts a failed login of host (ok false) or forgets its failures. */
+static void fail_note(struct http_server *h, const char *host, uint64_t now, bool ok)
+{
+	pthread_mutex_lock(&h->fail_mu);
+	struct auth_fail *f = fail_slot(h, host, now, !ok);
+	if (ok) {
+		if (f)
+			memset(f, 0, sizeof(*f));
+	} else {
+		if (now - f->since > AUTH_FAIL_WINDOW_MS) {
+			f->since = now;
+			f->count = 0;
+		}
+		if (++f->count >= AUTH_FAIL_MAX) {
+			f->blocked_until = now + AUTH_BLOCK_MS;
+			f->count = 0;
+			f->since = now;
+			log_write(&h->b->log, LOG_TYPE_WARNING,
+			          "HTTP: %u failed logins from %s within %u s: refused for %u s.",
+			          AUTH_FAIL_MAX, host, AUTH_FAIL_WINDOW_MS / 1000,
+			          AUTH_BLOCK_MS / 1000);
+		}
+	}
+	pthread_mutex_unlock(&h->fail_mu);
+}
+
 /* Whether a request that changes something may come from where it comes
  * from. Basic-auth credentials are sent by a browser with any request to
  * their origin, a cross-site form POST included; such a request carries an
@@ -241,19 +308,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return r->body > HTTP_BODY_MAX ? MHD_NO : MHD_YES;
 	}
 
-	char peer[80], user[128], who[256], target[256], verb[16];
-	peer_name(c, peer, sizeof(peer));
+	char peer[80], host[64], user[128], who[256], target[256], verb[16];
+	peer_name(c, peer, sizeof(peer), host);
 	log_safe(target, sizeof(target), r->target);
 	log_safe(verb, sizeof(verb), method);
+	uint64_t now = mono_ms();
+	if (h->pw && fail_blocked(h, host, now)) {
+		struct api_reply rep = {0};
+		api_error(&rep, 429, "too many failed logins from this address: try again later");
+		enum MHD_Result ok = send_reply(c, &rep, NULL, false);
+		buf_free(&rep.body);
+		return ok;
+	}
 	bool authed = authorised(h, c, user, sizeof(user));
 	log_safe(user, sizeof(user), user);
 	if (!authed) {
-		if (user[0])
+		/* A request without credentials (a browser's first) is no
+		 * failed login. */
+		if (user[0]) {
 			log_write(&h->b->log, LOG_TYPE_NOTICE,
 			          "HTTP: refused user %s from %s: wrong password (%s %s).", user,
 			          peer, verb, target);
+			fail_note(h, host, now, false);
+		}
 		return reply_error(c, 401, "authentication required", NULL, true);
 	}
+	if (user[0])
+		fail_note(h, host, now, true);
 	if (user[0])
 		snprintf(who, sizeof(who), "user %s from %s", user, peer);
 	else
@@ -398,6 +479,7 @@ enum tern_err http_open(struct broker *b, struct http_server **out)
 	h->fd = -1;
 	pthread_rwlock_init(&h->pw_lock, NULL);
 	pthread_mutex_init(&h->reload_mu, NULL);
+	pthread_mutex_init(&h->fail_mu, NULL);
 	enum tern_err err = TERN_OK;
 	if (cfg->http_certfile[0]) {
 		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
@@ -508,5 +590,6 @@ void http_close(struct http_server *h)
 	free_secret(h->key);
 	pthread_rwlock_destroy(&h->pw_lock);
 	pthread_mutex_destroy(&h->reload_mu);
+	pthread_mutex_destroy(&h->fail_mu);
 	free(h);
 }

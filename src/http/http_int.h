@@ -16,6 +16,22 @@
 
 struct broker;
 struct passwd_db;
+
+/* Failed logins from one client address (http.c): after AUTH_FAIL_MAX of
+ * them within AUTH_FAIL_WINDOW_MS, the address is refused (429) for
+ * AUTH_BLOCK_MS, so a password cannot be guessed at the speed of the hash.
+ * Per address, so nobody locks the operators of another address out. */
+#define AUTH_FAIL_SLOTS     64
+#define AUTH_FAIL_MAX       10u
+#define AUTH_FAIL_WINDOW_MS 60000u
+#define AUTH_BLOCK_MS       60000u
+
+struct auth_fail {
+	char host[64];  /* numeric address; "": slot free */
+	uint64_t since; /* mono ms of the window's first failure */
+	uint64_t blocked_until;
+	uint32_t count;
+};
 struct api_rates;
 struct MHD_Daemon;
 
@@ -29,8 +45,10 @@ struct http_server {
 	pthread_rwlock_t pw_lock;
 	struct passwd_db *pw;
 	pthread_mutex_t reload_mu; /* one reload at a time */
-	struct api_rates *rates;   /* message rates sampled each second (api_broker.c) */
-	char where[96];            /* "http://127.0.0.1:9100", for the log */
+	pthread_mutex_t fail_mu;   /* guards fails */
+	struct auth_fail fails[AUTH_FAIL_SLOTS];
+	struct api_rates *rates; /* message rates sampled each second (api_broker.c) */
+	char where[96];          /* "http://127.0.0.1:9100", for the log */
 };
 
 /* What a handler answers: a status, a body and its type. */

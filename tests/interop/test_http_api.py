@@ -257,6 +257,27 @@ def test_basic_auth_against_http_password_file(tmp_path, admin_pw):
         b.stop()
 
 
+def test_repeated_failed_logins_block_the_address(tmp_path, admin_pw):
+    """10 failed logins from one address within a minute: that address is
+    refused (429) for a minute, the right password included, so passwords
+    cannot be tried at the speed of the hash; it is logged."""
+    port = free_port()
+    b = start_broker(tmp_path, ["http_listener %d" % port, "http_password_file " + admin_pw,
+                                "storage memory"])
+    try:
+        # Requests without credentials are not failed logins.
+        for _ in range(12):
+            assert call(port, "/api/v1/broker")[0] == 401
+        assert call(port, "/api/v1/broker", user="admin", password="s3cret")[0] == 200
+        for i in range(10):
+            assert call(port, "/api/v1/broker", user="admin", password="guess%d" % i)[0] == 401
+        status, _, body = call(port, "/api/v1/broker", user="admin", password="s3cret")
+        assert status == 429 and body["error"]
+        assert wait_log(b, "10 failed logins from 127.0.0.1 within 60 s: refused for 60 s")
+    finally:
+        b.stop()
+
+
 def test_reload_takes_a_new_http_password_file(tmp_path, admin_pw):
     """POST /api/v1/reload (and SIGHUP) read http_password_file again; a
     file that does not load leaves the old one in force and the reload
