@@ -313,7 +313,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	log_safe(target, sizeof(target), r->target);
 	log_safe(verb, sizeof(verb), method);
 	uint64_t now = mono_ms();
-	if (h->pw && fail_blocked(h, host, now)) {
+	/* The configuration says whether there are logins (h->pw is the
+	 * reload's, read under pw_lock only). */
+	if (h->b->cfg.http_password_file[0] && fail_blocked(h, host, now)) {
 		struct api_reply rep = {0};
 		api_error(&rep, 429, "too many failed logins from this address: try again later");
 		enum MHD_Result ok = send_reply(c, &rep, NULL, false);
@@ -539,10 +541,11 @@ enum tern_err http_start(struct http_server *h)
 	}
 	h->fd = -1; /* libmicrohttpd's now: MHD_stop_daemon() closes it */
 	const char *bind = b->cfg.http_bind;
-	bool open = !h->pw && bind[0] && strncmp(bind, "127.", 4) != 0 &&
+	bool logins = b->cfg.http_password_file[0] != 0;
+	bool open = !logins && bind[0] && strncmp(bind, "127.", 4) != 0 &&
 	            strcmp(bind, "::1") != 0 && strcmp(bind, "localhost") != 0;
-	log_write(&b->log, LOG_TYPE_NOTICE, "Serving /metrics and /api/v1 on %s%s.", h->where,
-	          h->pw ? " (basic authentication)" : "");
+	log_write(&b->log, LOG_TYPE_NOTICE, "Serving the dashboard, /metrics and /api/v1 on %s%s.",
+	          h->where, logins ? " (basic authentication)" : "");
 	if (open)
 		log_write(&b->log, LOG_TYPE_WARNING,
 		          "Warning: http_listener %s is not on loopback and has no "
