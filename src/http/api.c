@@ -40,8 +40,7 @@ static void reload(struct http_server *h, struct api_reply *reply)
 		api_error(reply, 500, "out of memory");
 }
 
-void api_dispatch(struct http_server *h, const struct api_route *route, const char *who,
-                  struct api_reply *reply)
+void api_dispatch(struct http_server *h, const struct api_route *route, struct api_reply *reply)
 {
 	switch (route->ep) {
 	case EP_DASHBOARD:
@@ -72,10 +71,10 @@ void api_dispatch(struct http_server *h, const struct api_route *route, const ch
 		api_topics(h, route, reply);
 		return;
 	case EP_CLIENT_DISCONNECT:
-		api_disconnect(h, route, who, reply);
+		api_disconnect(h, route, reply);
 		return;
 	case EP_SESSION_DELETE:
-		api_session_delete(h, route, who, reply);
+		api_session_delete(h, route, reply);
 		return;
 	case EP_RETAINED:
 		api_retained(h, route, reply);

@@ -109,10 +109,8 @@ static void answer(struct api_reply *reply, const char *what, struct tern_bytes 
 		api_error(reply, 500, "out of memory");
 }
 
-void api_disconnect(struct http_server *h, const struct api_route *route, const char *who,
-                    struct api_reply *reply)
+void api_disconnect(struct http_server *h, const struct api_route *route, struct api_reply *reply)
 {
-	(void)who; /* http.c logs the request with it */
 	uint64_t outcome;
 	if (!on_home(h, route, on_disconnect, &outcome, reply))
 		return;
@@ -127,10 +125,9 @@ void api_disconnect(struct http_server *h, const struct api_route *route, const 
 		answer(reply, "disconnected", route->id, NULL, false);
 }
 
-void api_session_delete(struct http_server *h, const struct api_route *route, const char *who,
+void api_session_delete(struct http_server *h, const struct api_route *route,
                         struct api_reply *reply)
 {
-	(void)who;
 	uint64_t outcome;
 	if (!on_home(h, route, on_session_delete, &outcome, reply))
 		return;

@@ -335,12 +335,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		return reply_error(c, 401, "authentication required", NULL, true);
 	}
-	if (user[0])
+	if (user[0]) {
 		fail_note(h, host, now, true);
-	if (user[0])
 		snprintf(who, sizeof(who), "user %s from %s", user, peer);
-	else
+	} else {
 		snprintf(who, sizeof(who), "%s", peer);
+	}
 
 	struct api_route route;
 	const char *why = NULL, *allow = NULL;
@@ -351,7 +351,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	else if (route.write && !same_origin(h, c))
 		api_error(&rep, 403, "a request from another origin may not change anything");
 	else
-		api_dispatch(h, &route, who, &rep);
+		api_dispatch(h, &route, &rep);
 	if (route.write ||
 	    (status != 200 && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
 		log_write(&h->b->log, LOG_TYPE_NOTICE, "HTTP: %s: %s %s: %d.", who, verb, target,

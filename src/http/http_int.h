@@ -66,10 +66,9 @@ extern const size_t dashboard_page_len;
 /* Sets r to an error answer: status and {"error": why}. */
 void api_error(struct api_reply *r, int status, const char *why);
 
-/* Runs the endpoint of route for who ("user NAME from ADDRESS", for the
- * log of actions) into reply. */
-void api_dispatch(struct http_server *h, const struct api_route *route, const char *who,
-                  struct api_reply *reply);
+/* Runs the endpoint of route into reply (http.c logs the request, with
+ * who asked, after it). */
+void api_dispatch(struct http_server *h, const struct api_route *route, struct api_reply *reply);
 
 /* How long a request waits for the workers' answers (http_call.h) before
  * it answers 503. */
@@ -88,9 +87,8 @@ void api_topics(struct http_server *h, const struct api_route *route, struct api
 
 /* POST /api/v1/clients/ID/disconnect, DELETE /api/v1/sessions/ID, GET and
  * DELETE /api/v1/retained (api_actions.c). */
-void api_disconnect(struct http_server *h, const struct api_route *route, const char *who,
-                    struct api_reply *reply);
-void api_session_delete(struct http_server *h, const struct api_route *route, const char *who,
+void api_disconnect(struct http_server *h, const struct api_route *route, struct api_reply *reply);
+void api_session_delete(struct http_server *h, const struct api_route *route,
                         struct api_reply *reply);
 void api_retained(struct http_server *h, const struct api_route *route, struct api_reply *reply);
 void api_retained_delete(struct http_server *h, const struct api_route *route,
