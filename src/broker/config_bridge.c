@@ -560,10 +560,20 @@ enum tern_err config_bridge_check(const struct bridge_cfg *bridges, size_t n, ch
 			        "...) or TLS-PSK (bridge_identity, bridge_psk), not both, as in "
 			        "mosquitto",
 			        br->name);
-		for (size_t j = 0; j < i; j++)
+		for (size_t j = 0; j < i; j++) {
 			if (strcmp(bridges[j].name, br->name) == 0)
 				return why_fail(err, errlen, "connection %s: defined twice",
 				                br->name);
+			/* Two bridges on one local session would take it from
+			 * each other at every start. */
+			if (br->local_clientid[0] &&
+			    strcmp(bridges[j].local_clientid, br->local_clientid) == 0)
+				return why_fail(
+				        err, errlen,
+				        "connection %s: local_clientid %s is connection %s's "
+				        "too",
+				        br->name, br->local_clientid, bridges[j].name);
+		}
 	}
 	return TERN_OK;
 }

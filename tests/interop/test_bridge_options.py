@@ -390,6 +390,8 @@ def test_v5_receive_maximum_and_session_expiry(local_factory, extra, expiry, rma
     (["bridge_tls_version tlsv1.1"], ["bridge_tls_version", "TLS 1.2"]),
     (["bridge_require_ocsp true"], ["bridge_require_ocsp"]),
     (["bridge_identity me", "bridge_psk 00ff", "bridge_capath /etc/ssl"], ["not both"]),
+    (["local_clientid same", "connection b", "address 127.0.0.1", "topic y",
+      "local_clientid same"], ["local_clientid same"]),
     (["address 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4 127.0.0.1:5 127.0.0.1:6 "
       "127.0.0.1:7 127.0.0.1:8"], ["more than 8 addresses"]),
 ])
