@@ -255,6 +255,12 @@ void session_durable_pubrels(struct session *s, struct cluster_pubrel *v, size_t
  * (the client came back to this node). Failures are logged. */
 void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, size_t len);
 
+/* At start, another node holds client id cid's session (it went there
+ * while this node was down): an offline copy restored from the store is
+ * dropped, as after a takeover, with its durable queues left to the
+ * holder. A session whose client connected here since stays. */
+void session_held_elsewhere(struct worker *w, struct tern_bytes cid);
+
 /* ---- in a cluster: the session's record (session_cluster.c) ---- */
 
 struct route_batch;

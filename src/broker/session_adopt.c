@@ -34,6 +34,19 @@
 #include "util/log.h"
 #include "util/msg.h"
 
+void session_held_elsewhere(struct worker *w, struct tern_bytes cid)
+{
+	struct session *s = session_find(w, cid.data, cid.len);
+	if (!s || session_sink(s))
+		return;
+	log_write(&w->broker->log, LOG_TYPE_NOTICE,
+	          "Client %.*s: its session went to another node while this one was down; the "
+	          "restored copy goes.",
+	          (int)cid.len, (const char *)cid.data);
+	session_will_cancel(s);
+	session_destroy_moved(s, false);
+}
+
 void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, size_t len)
 {
 	struct broker *b = w->broker;
@@ -44,7 +57,31 @@ void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, 
 		          (int)cid.len, (const char *)cid.data);
 		return;
 	}
-	if (session_find(w, cid.data, cid.len)) {
+	struct session *here = session_find(w, cid.data, cid.len);
+	if (here && !session_sink(here) && !here->will && r.has_will) {
+		/* Our own earlier run's session, restored from the store,
+		 * whose client was online when the run ended (adopt_own()):
+		 * the store had no will for it, the record has. */
+		if (session_record_will(&r, w->now, &here->will)) {
+			log_write(&b->log, LOG_TYPE_ERR,
+			          "Error: out of memory restoring the will of %.*s", (int)cid.len,
+			          (const char *)cid.data);
+			return;
+		}
+		uint32_t delay = r.will_delay < here->expiry ? r.will_delay : here->expiry;
+		here->will_has_expiry = r.will_has_expiry;
+		here->will_expiry = r.will_expiry;
+		here->will_at = session_mono_of_wall(r.offline_at + (int64_t)delay * 1000, w->now,
+		                                     wall_ms());
+		here->cluster_rec = true;
+		log_write(&b->log, LOG_TYPE_NOTICE,
+		          "Client %.*s: the will of its connection before the restart is due.",
+		          (int)cid.len, (const char *)cid.data);
+		if (session_due(here, w->now))
+			(void)session_tick(here, w->now);
+		return;
+	}
+	if (here) {
 		/* The client is back on this node already: the session of
 		 * its connection is the one that holds. */
 		log_write(&b->log, LOG_TYPE_DEBUG,

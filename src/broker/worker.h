@@ -58,6 +58,7 @@ enum inbox_kind {
 	INBOX_ADOPT,          /* a dead node's session this node adopted (cluster_link.c) */
 	INBOX_CALL,           /* run u.call.fn on this worker (the admin API, src/http) */
 	INBOX_SESSION_FOUND,  /* a session's record looked up for a CONNECT (cluster_link.c) */
+	INBOX_HELD_ELSEWHERE, /* another node holds a session (u.claim's cid; cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),

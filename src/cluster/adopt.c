@@ -28,6 +28,14 @@
  * once the record is ours, the clients bucket's last claim of the client
  * id is read, and a newer claim of another node leaves the session to it.
  *
+ * At start a node also acts for its own earlier run (adopt_own()): the
+ * records that still name it as their holder, written before this run,
+ * are those of clients that were online when it stopped or died (and
+ * restarted within the bound, so that nobody counted it dead): adopted
+ * here like a dead node's, so their wills go and they go offline. A
+ * record that names another node tells the broker that a copy it restored
+ * from its store went elsewhere meanwhile.
+ *
  * The bucket is read in one pass with an ordered consumer (the last
  * message of every key), on the nodes thread: the dead node's records are
  * found without a request per key.
@@ -76,16 +84,28 @@ static enum tern_err rewrite(struct cluster *c, const struct session_record *rec
 
 /* One record of the bucket: adopted when it names the dead node. */
 static enum tern_err one(struct cluster *c, natsMsg *nm, uint64_t rev, struct tern_bytes dead,
-                         int64_t died_at)
+                         int64_t died_at, bool own)
 {
 	const uint8_t *data = (const uint8_t *)natsMsg_GetData(nm);
 	size_t len = data ? (size_t)natsMsg_GetDataLength(nm) : 0;
 	uint64_t claim;
 	struct tern_bytes holder;
-	if (!data || session_record_holder(data, len, &claim, &holder) != TERN_OK ||
-	    holder.len != dead.len || memcmp(holder.data, dead.data, dead.len) != 0)
+	if (!data || session_record_holder(data, len, &claim, &holder) != TERN_OK)
 		return TERN_OK;
 	const char *subj = natsMsg_GetSubject(nm), *key = strrchr(subj, '.');
+	bool ours = holder.len == dead.len && memcmp(holder.data, dead.data, dead.len) == 0;
+	if (own && !ours) {
+		uint8_t id[CLIENT_ID_KEY_MAX];
+		size_t id_len;
+		if (key && !clients_id(key + 1, strlen(key + 1), id, &id_len) &&
+		    c->cb.held_elsewhere)
+			c->cb.held_elsewhere(c->cb.arg, (struct tern_bytes){id, id_len});
+		return TERN_OK;
+	}
+	/* Not the dead node's; or, for our own earlier run, written by this
+	 * one (a claim of this run is newer than its start). */
+	if (!ours || (own && claim >= c->incarnation))
+		return TERN_OK;
 	uint8_t cid[CLIENT_ID_KEY_MAX];
 	size_t cid_len;
 	struct session_record rec;
@@ -149,7 +169,22 @@ static enum tern_err one(struct cluster *c, natsMsg *nm, uint64_t rev, struct te
 	return TERN_E_SYS;
 }
 
+static enum tern_err adopt_pass(struct cluster *c, struct tern_bytes dead, int64_t died_at,
+                                bool own);
+
 enum tern_err adopt_sessions(struct cluster *c, struct tern_bytes dead, int64_t died_at)
+{
+	return adopt_pass(c, dead, died_at, false);
+}
+
+enum tern_err adopt_own(struct cluster *c)
+{
+	/* The earlier run stopped before this one started. */
+	return adopt_pass(c, bytes_of(c->node), (int64_t)(c->incarnation / 1000u), true);
+}
+
+static enum tern_err adopt_pass(struct cluster *c, struct tern_bytes dead, int64_t died_at,
+                                bool own)
 {
 	char stream[SUBJECT_CLUSTER_MAX + 24], subj[SUBJECT_CLUSTER_MAX + 24];
 	snprintf(stream, sizeof(stream), "KV_%s_sessions", c->prefix);
@@ -203,7 +238,7 @@ enum tern_err adopt_sessions(struct cluster *c, struct tern_bytes dead, int64_t 
 		}
 		const char *op = NULL;
 		bool deleted = natsMsgHeader_Get(nm, "KV-Operation", &op) == NATS_OK;
-		enum tern_err e = rev && !deleted ? one(c, nm, rev, dead, died_at) : TERN_OK;
+		enum tern_err e = rev && !deleted ? one(c, nm, rev, dead, died_at, own) : TERN_OK;
 		natsMsg_Destroy(nm);
 		/* One failed write fails the round, to be tried again; the
 		 * records adopted meanwhile name this node by then. */

@@ -148,6 +148,11 @@ struct cluster_cb {
 	 * after its interval, both counted from that offline time. NULL:
 	 * not told. */
 	void (*adopt)(void *arg, struct tern_bytes client_id, const uint8_t *rec, size_t len);
+	/* At start, client_id's record names another node as its holder:
+	 * the session went there while this node was down (adopted after
+	 * this node left or died), so a copy this node restored from its
+	 * own store is stale. On the nodes thread. NULL: not told. */
+	void (*held_elsewhere)(void *arg, struct tern_bytes client_id);
 };
 
 /* How often a node puts its heartbeat in the nodes bucket. */

@@ -197,6 +197,7 @@ struct cluster {
 	pthread_mutex_t nodes_mu;
 	pthread_cond_t nodes_cv; /* stopping */
 	bool nodes_stopping;
+	bool own_adopted; /* adopt_own() is done (nodes thread) */
 	struct peer *peers;
 	uint64_t own_seen;
 	uint64_t beat_at; /* the nodes thread's: when the next beat is due */
@@ -368,6 +369,12 @@ bool nodes_keep_beating(struct cluster *c);
  * a write failed (tried again later; what was adopted stays adopted). */
 TERN_MUST_CHECK enum tern_err adopt_sessions(struct cluster *c, struct tern_bytes dead,
                                              int64_t died_at);
+
+/* adopt.c: at start, acts for this node's earlier run: adopts the records
+ * that name this node and were written before this run (offline since
+ * this run started), and tells the broker of every record that names
+ * another node (held_elsewhere). Results as adopt_sessions(). */
+TERN_MUST_CHECK enum tern_err adopt_own(struct cluster *c);
 
 /* nodes.c: frees what nodes_init() and the thread made (after the
  * connections closed and live_subs went to zero). */

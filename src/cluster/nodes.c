@@ -36,8 +36,10 @@
  * look dead.
  *
  * A node that restarts within CLUSTER_NODE_DEAD_MS under the same name is
- * not seen to die (its new incarnation just replaces the old one): what
- * its previous run held is its own to restore from its store.
+ * not seen to die (its new incarnation just replaces the old one), so it
+ * acts for its earlier run itself once its first beat is out (adopt_own():
+ * the wills of the clients that were online then go, and a session its
+ * store restored that went to another node meanwhile is dropped).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -344,6 +346,10 @@ static void *nodes_main(void *arg)
 			setup_at = now + JS_RETRY_MS;
 		if (c->nodes_sub && atomic_load(&c->up_p))
 			beat(c);
+		/* Once, after our first beat: what our earlier run left. */
+		if (c->nodes_sub && !c->own_adopted && atomic_load(&c->up_p) &&
+		    adopt_own(c) == TERN_OK)
+			c->own_adopted = true;
 		char name[128];
 		size_t len;
 		int64_t died_at;

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from conftest import free_port
 import mqtt_raw as m
 from helpers import unique, wait_for
 from test_cluster_wills import DEAD_S, SLACK_S, all_see, make_nodes, reaches, watch, wills_in
@@ -118,4 +119,65 @@ def test_a_stopped_nodes_clients_wills_go(cluster_factory):
     # Left, not dead: before the bound a silent node would need (0.9 s
     # here when idle).
     assert at[0] - t0 < DEAD_S, "the will took %.1f s" % (at[0] - t0)
+    w.disconnect()
+
+
+def test_a_node_restarted_at_once_publishes_its_clients_wills(cluster_factory):
+    """node1 is killed (kill -9) with a client connected and restarted at
+    once, within the bound, so nobody counts it dead: node1 itself acts
+    for its earlier run, and the client's will reaches a watcher on node0
+    exactly once [MQTT-3.1.2-8]."""
+    c, (a, b) = make_nodes(cluster_factory, 2)
+    assert all_see((a, b), 2, timeout=30)
+    topic = unique("rwill")
+    w = watch(a, topic)
+    assert reaches(b, w, topic)
+    x = b.raw(m.V5)
+    x.connect(unique("restarted"), clean=False, properties={m.SESSION_EXPIRY: 60},
+              will={"topic": topic, "payload": b"gone in a restart", "qos": 1})
+    time.sleep(0.5)
+    b.kill()
+    b.restart()
+    got = wills_in(w, topic, DEAD_S + SLACK_S + 2)
+    assert got == [b"gone in a restart"], got
+    w.disconnect()
+
+
+def test_a_restored_copy_of_a_session_that_went_elsewhere_is_dropped(cluster_factory):
+    """X's connection on node1 (which keeps a store) ends abnormally, its
+    will delayed 5 s; node1 stops cleanly before that, so node0 adopts the
+    session with its pending will. node1 starts again and restores X, will
+    and all, from its store, but the cluster's record says node0 holds it:
+    node1 drops its copy, and the will reaches a watcher exactly once, from
+    node0, after its delay [MQTT-3.1.3-9]."""
+    c = cluster_factory(nodes=0, nats_n=1)
+    nodes = []
+    for _ in range(2):
+        port = free_port()
+        # The default store (SQLite), unlike make_nodes()' memory.
+        node = c.add_node(extra=["http_listener %d" % port])
+        node.http_port = port
+        nodes.append(node)
+    a, b = nodes
+    assert all_see((a, b), 2, timeout=30)
+    cid, topic = unique("stale"), unique("stalewill")
+    w = watch(a, topic)
+    assert reaches(b, w, topic)
+    x = b.raw(m.V5)
+    x.connect(cid, clean=False, properties={m.SESSION_EXPIRY: 300},
+              will={"topic": topic, "payload": b"once", "qos": 1,
+                    "properties": {m.WILL_DELAY: 5}})
+    x.abort()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    b.stop()
+    assert wait_for(lambda: "adopted the session of %s" % cid in open(a.log).read(),
+                    DEAD_S + SLACK_S)
+    b.restart()
+    assert wait_for(lambda: "went to another node while this one was down" in
+                    open(b.log).read(), 15)
+    at = []
+    got = wills_in(w, topic, 5 + SLACK_S + 2, at)
+    assert got == [b"once"], got
+    assert at[0] - t0 >= 5 - 1.5, "the will came before its delay"
     w.disconnect()
