@@ -33,6 +33,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/stats.h"
+#include "broker/transport.h"
 #include "broker/worker.h"
 #include "tern/codec.h"
 #include "util/log.h"
@@ -154,7 +155,23 @@ enum tern_err auth_reload(struct broker *b)
 		worker_post(b->workers[i], it);
 	}
 	log_write(&b->log, LOG_TYPE_NOTICE, "Reloaded the password and ACL files.");
-	return TERN_OK;
+	/* psk_file too, as mosquitto reloads it; a bad one leaves that
+	 * listener its keys. */
+	for (size_t l = 0; l < b->n_listeners; l++) {
+		char why[600];
+		if (!b->listeners[l].psk_lock_made)
+			continue;
+		if (tls_listener_reload_psk(&b->listeners[l], config_security(&b->cfg, l)->psk_file,
+		                            why, sizeof(why)) != TERN_OK) {
+			log_write(&b->log, LOG_TYPE_ERR, "Error: %s; its keys stay as they were.",
+			          why);
+			err = TERN_E_CONFIG;
+		} else {
+			log_write(&b->log, LOG_TYPE_NOTICE, "Reloaded the psk_file of listener %u.",
+			          b->listeners[l].cfg->port);
+		}
+	}
+	return err;
 }
 
 void auth_swap(struct worker *w, struct auth_state *a)

@@ -19,6 +19,7 @@
 #ifndef TERN_BROKER_TRANSPORT_H
 #define TERN_BROKER_TRANSPORT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -71,8 +72,13 @@ struct listener {
 	const struct transport *tp;   /* what conn.c calls */
 	const struct transport *base; /* under WebSockets: TCP or TLS */
 	void *tls_ctx;
-	struct psk_table *psk; /* its psk_file's keys, with psk_hint; NULL: none */
-	uint8_t index;         /* in the broker's listeners[] (and cfg.listeners[]) */
+	/* Its psk_file's keys, with psk_hint (NULL: none), read by the
+	 * handshakes of every worker and replaced by a reload: under
+	 * psk_lock. */
+	struct psk_table *psk;
+	pthread_mutex_t psk_lock;
+	bool psk_lock_made;
+	uint8_t index; /* in the broker's listeners[] (and cfg.listeners[]) */
 };
 
 /* Builds the TLS context of a listener from its certfile, keyfile, cafile /
@@ -81,6 +87,13 @@ struct listener {
  * err and returns TERN_E_CONFIG. */
 TERN_MUST_CHECK enum tern_err tls_listener_init(struct listener *l, const char *psk_file, char *err,
                                                 size_t errlen);
+
+/* SIGHUP: reads the listener's psk_file again (psk_hint listeners only;
+ * TERN_OK for others); the keys read before stay when it fails
+ * (TERN_E_CONFIG, why in err). Handshakes under way use one set or the
+ * other, whole. */
+TERN_MUST_CHECK enum tern_err tls_listener_reload_psk(struct listener *l, const char *psk_file,
+                                                      char *err, size_t errlen);
 
 /* Frees a listener's TLS context. */
 void tls_listener_free(struct listener *l);

@@ -97,11 +97,13 @@ static TERN_MUST_CHECK bool load_crl(SSL_CTX *ctx, const char *path)
 static unsigned int psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk,
                                   unsigned int max_psk_len)
 {
-	const struct listener *l = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct listener *l = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	struct tls_conn *t = SSL_get_app_data(ssl);
-	if (!l || !l->psk || !t)
+	if (!l || !t)
 		return 0;
+	pthread_mutex_lock(&l->psk_lock);
 	size_t n = psk_key(l->psk, identity, psk, max_psk_len);
+	pthread_mutex_unlock(&l->psk_lock);
 	if (n) {
 		free(t->psk_identity);
 		t->psk_identity = strdup(identity);
@@ -122,6 +124,11 @@ static TERN_MUST_CHECK enum tern_err psk_setup(struct listener *l, SSL_CTX *ctx,
 		snprintf(err, errlen, "listener %u: psk_file %s", cfg->port, why);
 		return TERN_E_CONFIG;
 	}
+	if (pthread_mutex_init(&l->psk_lock, NULL) != 0) {
+		snprintf(err, errlen, "listener %u: cannot make a mutex", cfg->port);
+		return TERN_E_CONFIG;
+	}
+	l->psk_lock_made = true;
 	if (SSL_CTX_use_psk_identity_hint(ctx, cfg->psk_hint) != 1) {
 		snprintf(err, errlen, "listener %u: psk_hint refused by OpenSSL", cfg->port);
 		return TERN_E_CONFIG;
@@ -180,8 +187,7 @@ enum tern_err tls_listener_init(struct listener *l, const char *psk_file, char *
 	}
 	if (cfg->psk_hint[0] && psk_setup(l, ctx, psk_file, err, errlen)) {
 		SSL_CTX_free(ctx);
-		psk_free(l->psk);
-		l->psk = NULL;
+		tls_listener_free(l);
 		return TERN_E_CONFIG;
 	}
 	/* Sessions are resumed only where they were made. Without a session
@@ -214,12 +220,34 @@ enum tern_err tls_listener_init(struct listener *l, const char *psk_file, char *
 	return TERN_OK;
 }
 
+enum tern_err tls_listener_reload_psk(struct listener *l, const char *psk_file, char *err,
+                                      size_t errlen)
+{
+	if (!l->psk_lock_made)
+		return TERN_OK;
+	struct psk_table *fresh = NULL;
+	char why[512];
+	if (psk_load(psk_file, &fresh, why, sizeof(why)) != TERN_OK) {
+		snprintf(err, errlen, "listener %u: psk_file %s", l->cfg->port, why);
+		return TERN_E_CONFIG;
+	}
+	pthread_mutex_lock(&l->psk_lock);
+	struct psk_table *old = l->psk;
+	l->psk = fresh;
+	pthread_mutex_unlock(&l->psk_lock);
+	psk_free(old);
+	return TERN_OK;
+}
+
 void tls_listener_free(struct listener *l)
 {
 	SSL_CTX_free(l->tls_ctx);
 	l->tls_ctx = NULL;
 	psk_free(l->psk);
 	l->psk = NULL;
+	if (l->psk_lock_made)
+		pthread_mutex_destroy(&l->psk_lock);
+	l->psk_lock_made = false;
 }
 
 static TERN_MUST_CHECK enum tern_err tls_open(struct conn *c, const struct listener *l)

@@ -6,6 +6,7 @@ bridge_identity / bridge_psk to a PSK mosquitto. Also run against mosquitto
 (TERN_TEST_AGAINST=mosquitto) but for ternd's own tools and messages."""
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -115,6 +116,22 @@ def test_identity_is_the_username_for_the_acl(request, tmp_path):
         assert out == b""
     finally:
         b.stop()
+
+
+def test_sighup_reloads_the_psk_file(psk_broker, tmp_path):
+    """SIGHUP reads psk_file again, as mosquitto does: an identity added
+    gets in, one removed no longer does."""
+    def pub(ident, key):
+        return subprocess.run(mosq("mosquitto_pub", psk_broker.psk_port, ident, key, "-t",
+                                   "r/x", "-m", "m"), capture_output=True, timeout=10)
+    assert pub("carol", "c0ffee").returncode != 0
+    path = os.path.join(str(tmp_path), "psk.txt")
+    with open(path, "w") as f:
+        f.write("alice:%s\ncarol:c0ffee\n" % KEYS["alice"])
+    psk_broker.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: pub("carol", "c0ffee").returncode == 0, 5, interval=0.2)
+    assert pub("bob", KEYS["bob"]).returncode != 0
+    assert pub("alice", KEYS["alice"]).returncode == 0
 
 
 @pytest.mark.ternd_only
