@@ -187,3 +187,29 @@ def test_tls_version_is_the_lowest_offered(tmp_path, pki, version, ok):
         local.stop()
     finally:
         cat.close()
+
+
+@pytest.mark.ternd_only  # mosquitto 2.1's directive
+def test_tls_use_os_certs_alone_turns_tls_on(tmp_path, pki):
+    """bridge_tls_use_os_certs true alone (mosquitto 2.1's): TLS with the
+    system's CAs only, so a remote whose certificate comes from the test's
+    own CA is refused, and the log says why; the same bridge given that CA
+    too (bridge_cafile) connects."""
+    r = tls_remote(tmp_path, pki)
+    local = local_with(tmp_path, r, ["bridge_tls_use_os_certs true",
+                                     "bridge_certfile " + pki("bridge.crt"),
+                                     "bridge_keyfile " + pki("bridge.key")])
+    try:
+        assert wait_for(lambda: "certificate verification failed" in read_log(local), 10), \
+            read_log(local)[-1500:]
+    finally:
+        local.stop()
+    local = local_with(tmp_path, r, ["bridge_tls_use_os_certs true",
+                                     "bridge_cafile " + pki("ca.crt"),
+                                     "bridge_certfile " + pki("bridge.crt"),
+                                     "bridge_keyfile " + pki("bridge.key")])
+    try:
+        assert bridge_up(r), read_log(local)[-1500:]
+    finally:
+        local.stop()
+        r.stop()
