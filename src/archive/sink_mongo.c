@@ -15,7 +15,16 @@
  * The driver's defaults wait 30 s to select a server; an archive's thread
  * would then sit out its stop on a dead server, so the URL gets
  * serverSelectionTimeoutMS=5000, connectTimeoutMS=5000 and
- * socketTimeoutMS=10000 unless it sets them. libmongoc wants mongoc_init()
+ * socketTimeoutMS=10000 unless it sets them.
+ *
+ * This file is a module of its own (tern_archive_mongo.so), loaded by
+ * sink_mongo_load.c only when an archive or `tern history` names a
+ * mongodb:// URL: Debian's libmongoc initialises itself when it is loaded,
+ * making a /dev/shm/mongoc-PID counters file that a killed process leaves
+ * behind and that makes a later process with that PID warn on stderr, so
+ * ternd and tern must not carry it when nobody uses MongoDB.
+ *
+ * libmongoc wants mongoc_init()
  * once per process before any use: done here, once (pthread_once), as its
  * documentation asks; nothing else of ours is global.
  */
@@ -97,11 +106,7 @@ static enum tern_err db_open(struct archive_db **out, const char *url, const cha
 	enum tern_err e = parse(url, &uri, err, errlen);
 	if (e)
 		return e;
-	if (!archive_name_ok(table)) {
-		snprintf(err, errlen, "'%s' cannot name a collection", table);
-		mongoc_uri_destroy(uri);
-		return TERN_E_CONFIG;
-	}
+	/* The collection's name was checked by the loader (sink_mongo_load.c). */
 	default_ms(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
 	default_ms(uri, MONGOC_URI_CONNECTTIMEOUTMS, 5000);
 	default_ms(uri, MONGOC_URI_SOCKETTIMEOUTMS, 10000);
@@ -417,7 +422,8 @@ static enum tern_err db_read(struct archive_db *d, const struct archive_query *q
 	return e;
 }
 
-const struct archive_sink_ops archive_mongo_ops = {
+/* The module's one symbol, found by sink_mongo_load.c with dlsym(). */
+__attribute__((visibility("default"))) const struct archive_sink_ops tern_archive_mongo_ops = {
         .scheme = "mongodb",
         .alias = "mongodb+srv",
         .check = check,
