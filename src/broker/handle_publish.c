@@ -219,9 +219,8 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 	/* In a cluster the other nodes' subscribers (and the durable queues
 	 * of persistent sessions, this node's included) are not counted
 	 * here: nobody can say there are none. */
-	bool elsewhere = b->cluster && !cluster_topic_local(topic);
-	uint8_t reason = r.matched || p->qos == 2 || elsewhere ? TERN_RC_SUCCESS
-	                                                       : TERN_RC_NO_MATCHING_SUBSCRIBERS;
+	bool some = r.matched || p->qos == 2 || (b->cluster && !cluster_topic_local(topic));
+	uint8_t reason = some ? TERN_RC_SUCCESS : TERN_RC_NO_MATCHING_SUBSCRIBERS;
 	/* PUBACK / PUBREC promise the message is safe: they wait for the
 	 * commit of the rows just recorded, if any (issue: no acknowledged
 	 * message is ever lost). A receiver over its mark holds them until it

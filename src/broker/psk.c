@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hex.h"
+
 struct psk_entry {
 	char identity[PSK_IDENTITY_MAX + 1];
 	uint8_t key[PSK_KEY_MAX];
@@ -25,17 +27,6 @@ struct psk_table {
 	struct psk_entry *v;
 	size_t n, cap;
 };
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* One "identity:hexkey" line (trimmed) into e; a static reason when bad. */
 static const char *parse_line(char *line, struct psk_entry *e)
@@ -55,7 +46,7 @@ static const char *parse_line(char *line, struct psk_entry *e)
 	if (hex_len / 2 > PSK_KEY_MAX)
 		return "key longer than 256 bytes";
 	for (size_t i = 0; i < hex_len; i += 2) {
-		int hi = hex_value(hex[i]), lo = hex_value(hex[i + 1]);
+		int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
 		if (hi < 0 || lo < 0)
 			return "the key is not hexadecimal";
 		e->key[i / 2] = (uint8_t)(hi << 4 | lo);

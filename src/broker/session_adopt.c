@@ -34,6 +34,29 @@
 #include "util/log.h"
 #include "util/msg.h"
 
+/* s takes will, the will of record r: due r->will_delay (at most the
+ * session's expiry [MQTT-3.1.3-9]) after the record's offline time, and
+ * kept in the local store as a delayed will, which must survive a restart
+ * too. */
+static void take_will(struct session *s, const struct session_record *r, struct msg *will)
+{
+	struct worker *w = s->w;
+	uint64_t now = w->now;
+	int64_t wall = wall_ms();
+	uint32_t delay = r->will_delay < s->expiry ? r->will_delay : s->expiry;
+	s->will = will;
+	s->will_has_expiry = r->will_has_expiry;
+	s->will_expiry = r->will_expiry;
+	s->will_at = session_mono_of_wall(r->offline_at + (int64_t)delay * 1000, now, wall);
+	struct store_batch *batch = stored_batch(s);
+	persist_assign_id(w, will);
+	if (batch && will->store_id) {
+		persist_note(w, store_msg_put(batch, will));
+		persist_note(w, store_will_put(batch, s->id, will->store_id,
+		                               wall + (int64_t)(s->will_at - now)));
+	}
+}
+
 void session_held_elsewhere(struct worker *w, struct tern_bytes cid)
 {
 	struct session *s = session_find(w, cid.data, cid.len);
@@ -62,17 +85,14 @@ void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, 
 		/* Our own earlier run's session, restored from the store,
 		 * whose client was online when the run ended (adopt_own()):
 		 * the store had no will for it, the record has. */
-		if (session_record_will(&r, w->now, &here->will)) {
+		struct msg *will = NULL;
+		if (session_record_will(&r, w->now, &will)) {
 			log_write(&b->log, LOG_TYPE_ERR,
 			          "Error: out of memory restoring the will of %.*s", (int)cid.len,
 			          (const char *)cid.data);
 			return;
 		}
-		uint32_t delay = r.will_delay < here->expiry ? r.will_delay : here->expiry;
-		here->will_has_expiry = r.will_has_expiry;
-		here->will_expiry = r.will_expiry;
-		here->will_at = session_mono_of_wall(r.offline_at + (int64_t)delay * 1000, w->now,
-		                                     wall_ms());
+		take_will(here, &r, will);
 		here->cluster_rec = true;
 		log_write(&b->log, LOG_TYPE_NOTICE,
 		          "Client %.*s: the will of its connection before the restart is due.",
@@ -123,25 +143,11 @@ void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, 
 			          "Error: out of memory restoring a subscription of %.*s",
 			          (int)cid.len, (const char *)cid.data);
 	uint64_t now = w->now;
-	int64_t wall = wall_ms();
 	if (expiry != UINT32_MAX)
 		s->expire_at =
-		        session_mono_of_wall(r.offline_at + (int64_t)expiry * 1000, now, wall);
-	if (will) {
-		uint32_t delay = r.will_delay < expiry ? r.will_delay : expiry;
-		s->will = will;
-		s->will_has_expiry = r.will_has_expiry;
-		s->will_expiry = r.will_expiry;
-		s->will_at = session_mono_of_wall(r.offline_at + (int64_t)delay * 1000, now, wall);
-		struct store_batch *batch = stored_batch(s);
-		persist_assign_id(w, will);
-		if (batch && will->store_id) {
-			/* A delayed will must survive a restart too. */
-			persist_note(w, store_msg_put(batch, will));
-			persist_note(w, store_will_put(batch, s->id, will->store_id,
-			                               wall + (int64_t)(s->will_at - now)));
-		}
-	}
+		        session_mono_of_wall(r.offline_at + (int64_t)expiry * 1000, now, wall_ms());
+	if (will)
+		take_will(s, &r, will);
 	session_durable_bind(s);
 	log_write(&b->log, LOG_TYPE_NOTICE,
 	          "Client %.*s: session adopted from a dead node (%u subscriptions%s).",

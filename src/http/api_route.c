@@ -13,19 +13,9 @@
 #include <string.h>
 
 #include "http/api_route.h"
+#include "util/hex.h"
 
 #define MAX_SEGS 8
-
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 bool api_pct_decode(uint8_t *s, size_t len, size_t *out_len)
 {
@@ -35,8 +25,8 @@ bool api_pct_decode(uint8_t *s, size_t len, size_t *out_len)
 		if (c == '%') {
 			if (len - i < 3)
 				return false;
-			int hi = hexval(s[i + 1]);
-			int lo = hexval(s[i + 2]);
+			int hi = hex_digit(s[i + 1]);
+			int lo = hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			c = (uint8_t)(hi << 4 | lo);
