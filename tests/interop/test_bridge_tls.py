@@ -158,12 +158,17 @@ def server_context(pki, max_version=None, alpn=None):
 def test_alpn_is_offered(tmp_path, pki):
     """bridge_alpn mqtt: the handshake offers it (the server selects it)."""
     cat = ConnectCatcher(tls=server_context(pki, alpn=["mqtt", "http/1.1"]))
+    local = None
     try:
-        local_with(tmp_path, cat, ["bridge_cafile " + pki("ca.crt"), "bridge_alpn mqtt",
-                                   "bridge_protocol_version mqttv50"])
+        local = local_with(tmp_path, cat, ["bridge_cafile " + pki("ca.crt"),
+                                           "bridge_alpn mqtt",
+                                           "bridge_protocol_version mqttv50"])
         assert wait_for(lambda: cat.connect is not None, 10), cat.error
         assert cat.alpn == "mqtt"
     finally:
+        # The broker this test started, by its PID (it was left running).
+        if local is not None:
+            local.stop()
         cat.close()
 
 
