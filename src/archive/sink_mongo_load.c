@@ -29,7 +29,7 @@
 struct loaded {
 	pthread_once_t once;
 	const struct archive_sink_ops *ops; /* NULL: not loadable */
-	char why[256];
+	char why[384];                      /* room for both reasons below */
 };
 
 /* Process-wide by nature: dlopen() is. Written once, under pthread_once. */
