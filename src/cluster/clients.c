@@ -238,7 +238,8 @@ enum tern_err clients_setup(struct cluster *c)
 	so.Ordered = true;
 	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
 	so.Config.DeliverPolicy = js_DeliverNew;
-	st = js_Subscribe(&c->clients_sub, c->js_clients, subj, on_claim, ref, NULL, &so, &jerr);
+	jsOptions jo = follow_js_options();
+	st = js_Subscribe(&c->clients_sub, c->js_clients, subj, on_claim, ref, &jo, &so, &jerr);
 	if ((st = cluster_sub_keep(c, &c->clients_sub, st, ref)) != NATS_OK)
 		goto fail;
 	return TERN_OK;

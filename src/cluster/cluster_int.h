@@ -50,6 +50,23 @@
  * 4 s, plus the election of the stream's new leader, for one small
  * message a second per follower. */
 #define FOLLOW_HEARTBEAT_NS (1000 * 1000000LL)
+/* How long js_Subscribe() of a follower waits for its consumer to be made.
+ * Long on purpose: libnats 3.4 (Debian 12) frees the subscription of a
+ * create that timed out while the server may still make the consumer and
+ * deliver to it, and its read loop can then touch the freed subscription
+ * (nats.c issue 637, fixed in 3.5.1): seen as an ASan SEGV in a node whose
+ * first create took over 2 s on a loaded machine. A create that succeeds
+ * late does not have that race. */
+#define FOLLOW_CREATE_WAIT_MS 10000
+
+/* The jsOptions of a follower's js_Subscribe() (FOLLOW_CREATE_WAIT_MS). */
+static inline jsOptions follow_js_options(void)
+{
+	jsOptions o;
+	jsOptions_Init(&o);
+	o.Wait = FOLLOW_CREATE_WAIT_MS;
+	return o;
+}
 
 /* Room for a durable consumer's name: "<cluster>_d_", 32 hex digits,
  * "_", the subject's position, NUL. */

@@ -204,7 +204,8 @@ static enum tern_err nodes_setup(struct cluster *c)
 	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
 	so.Config.DeliverPolicy = js_DeliverLastPerSubject;
 	natsSubscription *sub = NULL;
-	st = js_Subscribe(&sub, c->js_nodes, subj, on_node, ref, NULL, &so, &jerr);
+	jsOptions jo = follow_js_options();
+	st = js_Subscribe(&sub, c->js_nodes, subj, on_node, ref, &jo, &so, &jerr);
 	if ((st = cluster_sub_keep(c, &sub, st, ref)) != NATS_OK) {
 		nodes_log_fail(c, "consumer", st, jerr);
 		return TERN_E_SYS;

@@ -105,7 +105,8 @@ enum tern_err retained_setup(struct cluster *c)
 	so.Stream = name;
 	so.Ordered = true;
 	so.Config.Heartbeat = FOLLOW_HEARTBEAT_NS;
-	st = js_Subscribe(&c->retained_sub, c->js, subj, on_retained, ref, NULL, &so, &jerr);
+	jsOptions jo = follow_js_options();
+	st = js_Subscribe(&c->retained_sub, c->js, subj, on_retained, ref, &jo, &so, &jerr);
 	if ((st = cluster_sub_keep(c, &c->retained_sub, st, ref)) != NATS_OK)
 		goto fail;
 	return TERN_OK;
