@@ -125,11 +125,13 @@ static TERN_MUST_CHECK enum tern_err interface_address(struct broker *b,
 
 /* Opens a listening socket (SO_REUSEPORT, so that every worker has its own)
  * for listener l on port (0: any) into *out: on l->bind (every address when
- * empty), or bind_interface's address, of the family socket_domain names.
+ * empty), or bind_interface's address, of the family socket_domain names;
+ * first: the listener's first socket, which makes sure nobody else listens
+ * there.
  * TERN_E_SYS (logged) when the address does not resolve or the socket
  * cannot listen. */
 static TERN_MUST_CHECK enum tern_err open_listener(struct broker *b, const struct listener_cfg *l,
-                                                   uint16_t port, int *out)
+                                                   uint16_t port, bool first, int *out)
 {
 	struct addrinfo hints = {0}, *res = NULL;
 	int family = l->socket_domain == SOCKET_DOMAIN_IPV4   ? AF_INET
@@ -157,12 +159,35 @@ static TERN_MUST_CHECK enum tern_err open_listener(struct broker *b, const struc
 		freeaddrinfo(res);
 		return TERN_E_SYS;
 	}
-	const struct sockaddr *addr = iflen ? (const struct sockaddr *)&ifaddr : ai->ai_addr;
+	struct sockaddr_storage sa;
 	socklen_t addrlen = iflen ? iflen : ai->ai_addrlen;
-	int fd = socket(addr->sa_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	memcpy(&sa, iflen ? (const struct sockaddr *)&ifaddr : ai->ai_addr, addrlen);
+	struct sockaddr *addr = (struct sockaddr *)&sa;
+	int fd = -1, one = 1, zero = 0;
+	/* Every worker's socket joins one SO_REUSEPORT group, and the kernel
+	 * lets any process of the same user join it too: a second ternd on
+	 * the same port would silently take half of the connections. So the
+	 * group's first socket is preceded by a plain bind, which fails with
+	 * EADDRINUSE as mosquitto's does when anyone listens there, and which
+	 * picks the port when the listener asks for any (0). */
+	if (first) {
+		fd = socket(addr->sa_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			goto fail;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (addr->sa_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, family == AF_INET6 ? &one : &zero,
+			           sizeof(int));
+		if (bind(fd, addr, addrlen) < 0)
+			goto fail;
+		socklen_t len = addrlen;
+		if (getsockname(fd, addr, &len) < 0)
+			goto fail;
+		close(fd);
+	}
+	fd = socket(addr->sa_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
-	int one = 1, zero = 0;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
@@ -441,7 +466,7 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 		for (unsigned i = 0; i < b->n_workers; i++) {
 			struct worker *w = b->workers[i];
 			int fd = -1;
-			err = open_listener(b, &cfg->listeners[l], port, &fd);
+			err = open_listener(b, &cfg->listeners[l], port, i == 0, &fd);
 			if (err != TERN_OK) {
 				broker_free(b);
 				return err;
