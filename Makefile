@@ -28,7 +28,8 @@ test-deps:
 	@scripts/deps.sh test
 
 # Installs ternd (sbin), tern (bin), libtern (libtern.so*, libtern.a),
-# include/tern/*.h and lib/pkgconfig/tern.pc under PREFIX, staged under
+# include/tern/*.h, lib/pkgconfig/tern.pc and the manual pages
+# (share/man/man{1,5,8}) under PREFIX, staged under
 # DESTDIR when set (a package build: make install DESTDIR=/tmp/stage).
 install: all
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)

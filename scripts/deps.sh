@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config libsqlite3-dev libssl-dev libnats-d
 test_pkgs=(clang libclang-rt-dev clang-format libcmocka-dev sqlite3 openssl python3 python3-pytest
            python3-prometheus-client
            python3-paho-mqtt mosquitto-clients mosquitto nats-server postgresql
-           python3-mockupdb python3-mongomock chromium)
+           python3-mockupdb python3-mongomock chromium groff-base)
 
 bench_pkgs=(mosquitto gnuplot-nox valgrind)
 

@@ -5,7 +5,7 @@
 # under the prefix, CMAKE_INSTALL_LIBDIR) and checks what a user gets:
 #   - ternd in sbin and tern in bin, which run (--version, --help);
 #   - libtern (shared and static), the public headers and tern.pc, naming
-#     the prefix installed to;
+#     the prefix installed to; the manual pages;
 #   - the examples build against that installation with pkg-config (as a
 #     user would), and examples/pubsub exchanges a message through the
 #     installed ternd, started here on a free loopback port;
@@ -29,7 +29,8 @@ fail() {
 check_tree() {
 	for f in sbin/ternd bin/tern "$libdir/libtern.a" "$libdir/libtern.so" "$libdir/libtern.so.0" \
 		"$libdir/pkgconfig/tern.pc" include/tern/tern.h include/tern/codec.h include/tern/error.h \
-		include/tern/export.h; do
+		include/tern/export.h share/man/man1/tern.1 share/man/man5/ternd.conf.5 \
+		share/man/man8/ternd.8; do
 		[ -e "$1/$f" ] || fail "$f not installed under $1"
 	done
 	for f in sbin/ternd bin/tern; do
