@@ -54,6 +54,9 @@ enum tern_err {
 	 * handshake or the broker's certificate check failed, or the peer sent
 	 * a TLS alert (tern_client_tls_error() says which). */
 	TERN_E_TLS = -17,
+	/* What was asked for is taken for now (a packet identifier still in
+	 * use); it may be asked again once that use ends. */
+	TERN_E_BUSY = -18,
 };
 
 /* Returns a short static description of err; never NULL. */

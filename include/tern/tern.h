@@ -203,6 +203,20 @@ struct tern_callbacks {
 	 * of the application, the broker resends PUBREL of what it was
 	 * PUBREC'd before). */
 	void (*on_pubrel)(struct tern_client *c, void *ud, uint16_t packet_id);
+	/* A QoS 2 publish of ours got a PUBREC with a success reason (a
+	 * failing one ends the flow through on_publish). When this callback
+	 * is set the library sends no PUBREL of its own: the application
+	 * releases the message with tern_client_release() once it has
+	 * recorded that the broker has it -- a bridge or gateway that keeps
+	 * its own store, where "PUBREL sent" must be durable before the
+	 * broker may forget the packet id, or a restart would resend the
+	 * PUBLISH and the broker deliver it twice. Until released the message
+	 * counts as sent: a resumed session resends the PUBLISH with DUP (the
+	 * broker answers PUBREC again, reported again), and one the broker did
+	 * not resume completes with 0x00 (the broker had it). NULL: PUBREL
+	 * goes at once. */
+	void (*on_pubrec)(struct tern_client *c, void *ud, uint16_t packet_id, uint8_t reason,
+	                  const struct tern_props *props);
 };
 
 /* What a publish carries. */
@@ -213,6 +227,20 @@ struct tern_publish_args {
 	uint8_t qos;
 	bool retain;
 	const struct tern_props *props; /* v5 properties, or NULL */
+	/* QoS 1/2 only (else TERN_E_INVALID): the packet identifier to send
+	 * with, instead of one the library takes (0). For an application
+	 * that keeps its own record of what it published on a persistent
+	 * session (a bridge, a gateway with a store): after its own restart
+	 * it resends an unacknowledged message with the identifier it had
+	 * [MQTT-4.4.0-1], and a broker that kept the session then knows it
+	 * (a QoS 2 message is not delivered twice). An identifier in use by
+	 * another publish or release of this client, or by a SUBSCRIBE /
+	 * UNSUBSCRIBE waiting for its answer, fails with TERN_E_BUSY: ask
+	 * again once that one completed. */
+	uint16_t packet_id;
+	/* QoS 1/2 only: DUP on the first sending too, for such a resend of a
+	 * message that went out before with packet_id [MQTT-3.3.1-1]. */
+	bool dup;
 };
 
 /* ---- lifetime ---- */
@@ -268,8 +296,9 @@ TERN_API int tern_client_timeout_ms(const struct tern_client *c);
  * on_disconnect; with auto_reconnect a new attempt is scheduled). */
 TERN_API TERN_MUST_CHECK enum tern_err tern_client_step(struct tern_client *c);
 
-/* Queues a PUBLISH. For QoS 1/2 a packet id is assigned (returned in
- * *packet_id when not NULL) and the message kept until acknowledged,
+/* Queues a PUBLISH. For QoS 1/2 a packet id is assigned, or the one given
+ * in args taken (returned in *packet_id when not NULL; TERN_E_BUSY when the
+ * given one is in use), and the message kept until acknowledged,
  * resent with DUP after a reconnect of a persistent session. QoS 1/2
  * messages beyond the broker's Receive Maximum wait in the library.
  * Allowed while not connected for QoS 1/2 (sent once connected), once
@@ -321,6 +350,28 @@ TERN_API TERN_MUST_CHECK enum tern_err tern_client_disconnect(struct tern_client
 TERN_API TERN_MUST_CHECK enum tern_err tern_client_ack(struct tern_client *c,
                                                        enum tern_packet_type type,
                                                        uint16_t packet_id, uint8_t reason);
+
+/* Sends PUBREL for packet_id [MQTT-4.3.3-3]: the application's release of
+ * a QoS 2 publish of ours whose PUBREC on_pubrec reported (or that was
+ * sent on this session and is known to have reached the broker), or of a
+ * packet id the library has no record of: a QoS 2 publish of an earlier
+ * run of the application whose PUBREC had come (the application kept
+ * that), to be released on the session the broker resumed
+ * [MQTT-4.4.0-1]. Either way the release is kept as a publish is: in
+ * flight until PUBCOMP (counted against the Receive Maximum; one made
+ * while not connected, or beyond it, waits in order behind the publishes
+ * queued before it), sent again when the session is resumed, reported
+ * through on_publish with the PUBCOMP's reason (v5: 0x92 when the broker
+ * no longer knew the id, so it had completed the flow already), and
+ * completed with 0x00 and props NULL when the broker did not resume the
+ * session (nothing is left to release there). Releasing a message already
+ * released does nothing. Allowed while not connected, once
+ * tern_client_connect_start() has been called (before: TERN_E_CLOSED).
+ * TERN_E_INVALID for packet id 0; TERN_E_BUSY when the id belongs to a QoS
+ * 1 publish, to a QoS 2 one not sent yet, or to a SUBSCRIBE / UNSUBSCRIBE;
+ * TERN_E_NOMEM. */
+TERN_API TERN_MUST_CHECK enum tern_err tern_client_release(struct tern_client *c,
+                                                           uint16_t packet_id);
 
 /* Corks (on) or uncorks (off) the client's output: while corked, publish,
  * subscribe and unsubscribe only queue their packets, and uncorking writes

@@ -73,6 +73,13 @@ struct tern__out {
 	uint16_t packet_id;
 	uint8_t qos;
 	uint8_t state; /* enum tern__out_state */
+	/* SENT, and its PUBREC came: on_pubrec is set and the application's
+	 * tern_client_release() has not come yet. */
+	bool rec;
+	/* A release without its PUBLISH (tern_client_release() of an id the
+	 * library had no record of): len 0, and QUEUED means its PUBREL is
+	 * still to be written. */
+	bool bare;
 	size_t len;
 	uint8_t pkt[]; /* the encoded PUBLISH; pkt[0] bit 3 is DUP */
 };

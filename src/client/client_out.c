@@ -20,6 +20,17 @@
  * [MQTT-4.4.0-1]. When the broker has no session for us, the sent prefix
  * is forgotten and each is reported through on_publish; queued messages
  * were never seen by the broker and are simply sent now.
+ *
+ * An application with a store of its own (a bridge) may name the packet
+ * id of a publish itself, so that after its own restart it resends with
+ * the id the broker knows, and may release (PUBREL) an id the library has
+ * never seen: the broker answered PUBREC in the application's earlier run.
+ * Such a release is a "bare" entry of the same list, without a PUBLISH: it
+ * waits its turn as a queued message does, is written as a PUBREL, and is
+ * then in the RELEASE state as any other until PUBCOMP. With on_pubrec set
+ * a PUBREC leaves the message SENT (marked `rec`) until the application
+ * releases it, so that its own record of the PUBREC can be made durable
+ * before the broker is allowed to forget the id.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +39,12 @@
 
 /* ---- packet ids ---- */
 
+/* Whether id is taken by an outbound message or a request. */
+static bool id_in_use(const struct tern_client *c, uint16_t id)
+{
+	return map64_get(&c->ids, id) != NULL || map64_get(&c->reqs, id) != NULL;
+}
+
 /* Takes the next free packet id (not used by an outbound message or a
  * request). TERN_E_LIMIT when all 65535 are in use. */
 static TERN_MUST_CHECK enum tern_err id_take(struct tern_client *c, uint16_t *id)
@@ -35,7 +52,7 @@ static TERN_MUST_CHECK enum tern_err id_take(struct tern_client *c, uint16_t *id
 	for (uint32_t i = 0; i < 65535u; i++) {
 		uint16_t cand = c->next_id;
 		c->next_id = cand == 65535 ? 1 : (uint16_t)(cand + 1);
-		if (map64_get(&c->ids, cand) == NULL && map64_get(&c->reqs, cand) == NULL) {
+		if (!id_in_use(c, cand)) {
 			*id = cand;
 			return TERN_OK;
 		}
@@ -99,19 +116,6 @@ static bool out_write(struct tern_client *c, struct tern__out *o)
 	return true;
 }
 
-void tern__pump(struct tern_client *c)
-{
-	while (c->state == TERN__UP && c->fail == TERN_OK && c->out_next != NULL &&
-	       c->n_inflight < c->recv_max) {
-		struct tern__out *o = c->out_next;
-		if (!out_write(c, o))
-			continue; /* completed (out_next moved on) or failed */
-		o->state = TERN__OUT_SENT;
-		c->n_inflight++;
-		c->out_next = o->next;
-	}
-}
-
 /* Writes a PUBREL for id (reason 0). */
 static void send_pubrel(struct tern_client *c, uint16_t id)
 {
@@ -119,6 +123,39 @@ static void send_pubrel(struct tern_client *c, uint16_t id)
 	p.u.ack.packet_id = id;
 	if (tern__send_packet(c, &p) != TERN_OK)
 		tern__fail(c, TERN_E_NOMEM);
+}
+
+/* Appends o (QUEUED, its id in c->ids) to the list. */
+static void out_append(struct tern_client *c, struct tern__out *o)
+{
+	o->next = NULL;
+	o->prev = c->out_tail;
+	if (c->out_tail != NULL)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	if (c->out_next == NULL)
+		c->out_next = o;
+	c->n_out++;
+}
+
+void tern__pump(struct tern_client *c)
+{
+	while (c->state == TERN__UP && c->fail == TERN_OK && c->out_next != NULL &&
+	       c->n_inflight < c->recv_max) {
+		struct tern__out *o = c->out_next;
+		if (o->bare) {
+			send_pubrel(c, o->packet_id);
+			o->state = TERN__OUT_RELEASE;
+		} else if (out_write(c, o)) {
+			o->state = TERN__OUT_SENT;
+		} else {
+			continue; /* completed (out_next moved on) or failed */
+		}
+		c->n_inflight++;
+		c->out_next = o->next;
+	}
 }
 
 void tern__session_start(struct tern_client *c, bool session_present)
@@ -129,9 +166,8 @@ void tern__session_start(struct tern_client *c, bool session_present)
 		if (!session_present) {
 			/* A PUBREC means the broker had taken the message: only
 			 * the release is lost with the session. */
-			uint8_t reason = o->state == TERN__OUT_RELEASE ? TERN_RC_SUCCESS
-			                                               : TERN_RC_UNSPECIFIED;
-			tern__out_complete(c, o, reason, NULL);
+			bool had = o->state == TERN__OUT_RELEASE || o->rec;
+			tern__out_complete(c, o, had ? TERN_RC_SUCCESS : TERN_RC_UNSPECIFIED, NULL);
 			continue;
 		}
 		if (o->state == TERN__OUT_RELEASE) {
@@ -140,6 +176,14 @@ void tern__session_start(struct tern_client *c, bool session_present)
 			o->pkt[0] |= 0x08; /* DUP [MQTT-3.3.1-1] */
 			out_write(c, o);
 		}
+	}
+	/* A release still queued is for a session the broker no longer has:
+	 * nothing is left to release there. */
+	for (o = c->out_next; !session_present && o != NULL && c->state == TERN__CONNACK;
+	     o = next) {
+		next = o->next;
+		if (o->bare)
+			tern__out_complete(c, o, TERN_RC_SUCCESS, NULL);
 	}
 }
 
@@ -194,9 +238,13 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 	if (e != TERN_OK)
 		return e;
 
+	if (args->qos == 0 && (args->packet_id != 0 || args->dup))
+		return TERN_E_INVALID; /* [MQTT-2.3.1-5], [MQTT-3.3.1-2] */
+
 	struct tern_packet p = {.type = TERN_PUBLISH};
 	struct tern_publish *pub = &p.u.publish;
 	pub->qos = args->qos;
+	pub->dup = args->dup;
 	pub->retain = args->retain;
 	pub->topic =
 	        (struct tern_bytes){(const uint8_t *)args->topic, (uint32_t)strlen(args->topic)};
@@ -223,8 +271,10 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 		return TERN_E_INVALID;
 	if (c->max_packet != 0 && size > c->max_packet)
 		return TERN_E_TOO_LARGE;
-	uint16_t id;
-	if ((e = id_take(c, &id)) != TERN_OK)
+	uint16_t id = args->packet_id;
+	if (id != 0 && id_in_use(c, id))
+		return TERN_E_BUSY;
+	if (id == 0 && (e = id_take(c, &id)) != TERN_OK)
 		return e;
 	struct tern__out *o = malloc(sizeof(*o) + size);
 	if (o == NULL)
@@ -241,20 +291,57 @@ enum tern_err tern_client_publish(struct tern_client *c, const struct tern_publi
 	o->packet_id = id;
 	o->qos = args->qos;
 	o->state = TERN__OUT_QUEUED;
+	o->rec = o->bare = false;
 	o->len = n;
-	o->next = NULL;
-	o->prev = c->out_tail;
-	if (c->out_tail != NULL)
-		c->out_tail->next = o;
-	else
-		c->out_head = o;
-	c->out_tail = o;
-	if (c->out_next == NULL)
-		c->out_next = o;
-	c->n_out++;
+	out_append(c, o);
 	if (packet_id != NULL)
 		*packet_id = id;
 	tern__pump(c);
+	if (c->in_step == 0 && !c->corked)
+		tern__flush(c);
+	return TERN_OK;
+}
+
+/* ---- PUBREL of the application's ---- */
+
+enum tern_err tern_client_release(struct tern_client *c, uint16_t packet_id)
+{
+	if (c == NULL || packet_id == 0)
+		return TERN_E_INVALID;
+	if (!c->have_opts)
+		return TERN_E_CLOSED;
+	if (map64_get(&c->reqs, packet_id) != NULL)
+		return TERN_E_BUSY;
+	struct tern__out *o = tern__out_find(c, packet_id);
+	if (o != NULL) {
+		if (o->qos != 2 || (o->state == TERN__OUT_QUEUED && !o->bare))
+			return TERN_E_BUSY;
+		if (o->state != TERN__OUT_SENT)
+			return TERN_OK; /* released already */
+		o->rec = false;
+		o->state = TERN__OUT_RELEASE;
+		if (c->state == TERN__UP)
+			send_pubrel(c, packet_id);
+		/* Otherwise the resumed session's resend sends it. */
+	} else {
+		o = malloc(sizeof(*o));
+		if (o == NULL)
+			return TERN_E_NOMEM;
+		if (map64_put(&c->ids, packet_id, o) != TERN_OK) {
+			free(o);
+			return TERN_E_NOMEM;
+		}
+		o->packet_id = packet_id;
+		o->qos = 2;
+		o->state = TERN__OUT_QUEUED;
+		o->rec = false;
+		o->bare = true;
+		o->len = 0;
+		out_append(c, o);
+		tern__pump(c);
+	}
+	/* Recorded: a write that failed closes the connection, and the
+	 * resumed session's resend carries it. */
 	if (c->in_step == 0 && !c->corked)
 		tern__flush(c);
 	return TERN_OK;

@@ -335,6 +335,13 @@ static void handle_pubrec(struct tern_client *c, const struct tern_ack *a)
 		tern__out_complete(c, o, a->reason, &a->props);
 		return;
 	}
+	if (c->cb.on_pubrec != NULL && o->state == TERN__OUT_SENT) {
+		/* The application releases it (tern_client_release()), maybe
+		 * from inside the callback: o is not touched after it. */
+		o->rec = true;
+		c->cb.on_pubrec(c, c->ud, a->packet_id, a->reason, &a->props);
+		return;
+	}
 	o->state = TERN__OUT_RELEASE;
 	if (c->state != TERN__UP)
 		return;

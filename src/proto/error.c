@@ -47,6 +47,8 @@ const char *tern_strerror(enum tern_err err)
 		return "timed out";
 	case TERN_E_TLS:
 		return "TLS error (certificate, handshake or alert)";
+	case TERN_E_BUSY:
+		return "in use";
 	}
 	return "unknown error";
 }

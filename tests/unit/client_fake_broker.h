@@ -72,6 +72,10 @@ struct fb {
 	int n_unsub;
 	int n_pubrel; /* on_pubrel calls (manual_ack) */
 	uint16_t pubrel_ids[FB_MAX_EVENTS];
+	int n_pubrec; /* on_pubrec calls (fb_on_pubrec, set by the test) */
+	uint16_t pubrec_ids[FB_MAX_EVENTS];
+	/* fb_on_pubrec releases at once (tern_client_release()) */
+	bool release_in_callback;
 };
 
 static inline void fb_copy_str(char *dst, size_t cap, struct tern_bytes b)
@@ -166,6 +170,38 @@ static inline void fb_on_pubrel(struct tern_client *c, void *ud, uint16_t id)
 	if (f->n_pubrel < FB_MAX_EVENTS)
 		f->pubrel_ids[f->n_pubrel] = id;
 	f->n_pubrel++;
+}
+
+/* Not set by fb_new: a test that leaves PUBREL to the application sets
+ * f->c->cb.on_pubrec to it. */
+static inline void fb_on_pubrec(struct tern_client *c, void *ud, uint16_t id, uint8_t reason,
+                                const struct tern_props *props)
+{
+	(void)reason, (void)props;
+	struct fb *f = ud;
+	if (f->n_pubrec < FB_MAX_EVENTS)
+		f->pubrec_ids[f->n_pubrec] = id;
+	f->n_pubrec++;
+	if (f->release_in_callback)
+		assert_int_equal(tern_client_release(c, id), TERN_OK);
+}
+
+/* Publishes through the client with a packet id and DUP of the caller's;
+ * returns tern_client_publish()'s result. */
+static inline enum tern_err fb_publish_id(struct fb *f, const char *topic, const char *payload,
+                                          uint8_t qos, uint16_t id, bool dup)
+{
+	struct tern_publish_args a = {.topic = topic,
+	                              .payload = payload,
+	                              .payload_len = strlen(payload),
+	                              .qos = qos,
+	                              .packet_id = id,
+	                              .dup = dup};
+	uint16_t got = 0;
+	enum tern_err e = tern_client_publish(f->c, &a, &got);
+	if (e == TERN_OK)
+		assert_int_equal(got, id);
+	return e;
 }
 
 /* Options for a test: version, client id, no keep-alive unless asked. */

@@ -501,6 +501,208 @@ static void test_no_session_discards_inflight_sends_queued(void **state)
 	fb_free(f);
 }
 
+/* ---- packet ids and PUBREL of the application's (a bridge) ---- */
+
+/* A caller's packet id goes out as given, with DUP when asked; an id in use
+ * by a publish or a request is refused (TERN_E_BUSY) until that ends
+ * [MQTT-2.3.1-2]; QoS 0 takes neither id nor DUP [MQTT-2.3.1-5],
+ * [MQTT-3.3.1-2]. */
+static void test_publish_with_the_callers_packet_id_and_dup(void **state)
+{
+	(void)state;
+	struct tern_connect_opts o = fb_opts(TERN_V311, "ids");
+	struct fb *f = fb_new(&o, false);
+	fb_handshake(f, 0, false, NULL);
+	struct tern_packet p;
+
+	assert_int_equal(fb_publish_id(f, "t", "A", 2, 77, true), TERN_OK);
+	fb_expect(f, &p, TERN_PUBLISH);
+	assert_int_equal(p.u.publish.packet_id, 77);
+	assert_true(p.u.publish.dup);
+	assert_int_equal(fb_publish_id(f, "t", "B", 1, 78, false), TERN_OK);
+	fb_expect(f, &p, TERN_PUBLISH);
+	assert_int_equal(p.u.publish.packet_id, 78);
+	assert_false(p.u.publish.dup);
+
+	assert_int_equal(fb_publish_id(f, "t", "C", 1, 77, false), TERN_E_BUSY);
+	assert_int_equal(fb_publish_id(f, "t", "C", 0, 79, false), TERN_E_INVALID);
+	struct tern_publish_args q0 = {.topic = "t", .payload = "z", .payload_len = 1, .dup = true};
+	assert_int_equal(tern_client_publish(f->c, &q0, NULL), TERN_E_INVALID);
+
+	struct tern_sub_entry e = {.filter = B("s/#"), .qos = 1};
+	uint16_t sid = 0;
+	assert_int_equal(tern_client_subscribe(f->c, &e, 1, NULL, &sid), TERN_OK);
+	fb_expect(f, &p, TERN_SUBSCRIBE);
+	assert_int_equal(fb_publish_id(f, "t", "C", 1, sid, false), TERN_E_BUSY);
+	assert_int_equal(tern_client_release(f->c, sid), TERN_E_BUSY);
+
+	/* The library's own ids go round the caller's. */
+	uint16_t next = sid + 1;
+	assert_int_equal(fb_publish_id(f, "t", "D", 1, next, false), TERN_OK);
+	fb_expect(f, &p, TERN_PUBLISH);
+	uint16_t own = fb_publish(f, "t", "E", 1);
+	assert_true(own != next && own != 77 && own != 78 && own != sid);
+
+	fb_send_ack(f, TERN_PUBCOMP, 77, 0); /* before PUBREC: not the end */
+	assert_int_equal(f->n_pub, 0);
+	fb_send_ack(f, TERN_PUBREC, 77, 0);
+	fb_send_ack(f, TERN_PUBACK, 78, 0);
+	assert_int_equal(f->n_pub, 1);
+	assert_int_equal(fb_publish_id(f, "t", "again", 1, 78, false), TERN_OK);
+	fb_free(f);
+}
+
+/* With on_pubrec the library sends no PUBREL of its own: the message stays
+ * SENT (resent with DUP on a resumed session, its PUBREC reported again)
+ * until the application releases it. */
+static void test_on_pubrec_leaves_the_pubrel_to_the_application(void **state)
+{
+	(void)state;
+	struct tern_connect_opts o = fb_opts(TERN_V311, "rec");
+	o.clean_start = false;
+	struct fb *f = fb_new(&o, false);
+	f->c->cb.on_pubrec = fb_on_pubrec;
+	fb_handshake(f, 0, false, NULL);
+	struct tern_packet p;
+	uint16_t id = fb_publish(f, "q2", "x", 2);
+	fb_expect(f, &p, TERN_PUBLISH);
+	fb_send_ack(f, TERN_PUBREC, id, 0);
+	assert_int_equal(f->n_pubrec, 1);
+	assert_int_equal(f->pubrec_ids[0], id);
+	fb_expect_silence(f);
+	assert_int_equal(tern_client_pending(f->c), 1);
+
+	fb_hangup(f);
+	fb_wait_disconnect(f, FB_WAIT_MS);
+	fb_attach(f, &o);
+	fb_handshake(f, 0, true, NULL);
+	fb_expect(f, &p, TERN_PUBLISH);
+	assert_int_equal(p.u.publish.packet_id, id);
+	assert_true(p.u.publish.dup);
+	fb_expect_silence(f);
+	fb_send_ack(f, TERN_PUBREC, id, 0);
+	assert_int_equal(f->n_pubrec, 2);
+
+	assert_int_equal(tern_client_release(f->c, id), TERN_OK);
+	fb_expect(f, &p, TERN_PUBREL);
+	assert_int_equal(p.u.ack.packet_id, id);
+	assert_int_equal(tern_client_release(f->c, id), TERN_OK); /* released already */
+	fb_expect_silence(f);
+	fb_send_ack(f, TERN_PUBCOMP, id, 0);
+	assert_int_equal(f->n_pub, 1);
+	assert_int_equal(f->pub_reasons[0], 0);
+
+	/* Released from inside the callback, as a bridge without a store
+	 * does. */
+	f->release_in_callback = true;
+	id = fb_publish(f, "q2", "y", 2);
+	fb_expect(f, &p, TERN_PUBLISH);
+	fb_send_ack(f, TERN_PUBREC, id, 0);
+	fb_expect(f, &p, TERN_PUBREL);
+	fb_send_ack(f, TERN_PUBCOMP, id, 0);
+	assert_int_equal(f->n_pub, 2);
+	assert_int_equal(tern_client_pending(f->c), 0);
+	fb_free(f);
+}
+
+/* After the application's own restart: a PUBREL for an id the library
+ * never saw and a PUBLISH with its original id and DUP, made before the
+ * connection is up, go out in that order on the resumed session
+ * [MQTT-4.4.0-1]; the release completes at PUBCOMP, whose reason (0x92:
+ * the broker had finished) reaches on_publish; it is resent when the
+ * session is resumed again before PUBCOMP. */
+static void test_release_of_an_unknown_id_on_a_resumed_session_MQTT_4_4_0_1(void **state)
+{
+	(void)state;
+	struct tern_connect_opts o = fb_opts(TERN_V5, "restart");
+	o.clean_start = false;
+	struct fb *f = fb_new(&o, false);
+	assert_int_equal(tern_client_release(f->c, 0), TERN_E_INVALID);
+	assert_int_equal(tern_client_release(f->c, 5), TERN_OK);
+	assert_int_equal(fb_publish_id(f, "t", "six", 2, 6, true), TERN_OK);
+	assert_int_equal(fb_publish_id(f, "t", "seven", 1, 7, true), TERN_OK);
+	assert_int_equal(tern_client_release(f->c, 6), TERN_E_BUSY); /* not sent yet */
+	assert_int_equal(tern_client_release(f->c, 7), TERN_E_BUSY); /* QoS 1 */
+	assert_int_equal(fb_publish_id(f, "t", "x", 2, 5, false), TERN_E_BUSY);
+	assert_int_equal(tern_client_pending(f->c), 3);
+
+	fb_handshake(f, 0, true, NULL);
+	struct tern_packet p;
+	fb_expect(f, &p, TERN_PUBREL);
+	assert_int_equal(p.u.ack.packet_id, 5);
+	fb_expect(f, &p, TERN_PUBLISH);
+	assert_int_equal(p.u.publish.packet_id, 6);
+	assert_true(p.u.publish.dup);
+	assert_memory_equal(p.u.publish.payload.data, "six", 3);
+	fb_expect(f, &p, TERN_PUBLISH);
+	assert_int_equal(p.u.publish.packet_id, 7);
+	assert_true(p.u.publish.dup);
+
+	fb_hangup(f);
+	fb_wait_disconnect(f, FB_WAIT_MS);
+	fb_attach(f, &o);
+	fb_handshake(f, 0, true, NULL);
+	fb_expect(f, &p, TERN_PUBREL);
+	assert_int_equal(p.u.ack.packet_id, 5);
+	fb_expect(f, &p, TERN_PUBLISH);
+	assert_int_equal(p.u.publish.packet_id, 6);
+	fb_expect(f, &p, TERN_PUBLISH);
+	assert_int_equal(p.u.publish.packet_id, 7);
+
+	fb_send_ack(f, TERN_PUBCOMP, 5, TERN_RC_PACKET_ID_NOT_FOUND);
+	assert_int_equal(f->n_pub, 1);
+	assert_int_equal(f->pub_ids[0], 5);
+	assert_int_equal(f->pub_reasons[0], TERN_RC_PACKET_ID_NOT_FOUND);
+	fb_send_ack(f, TERN_PUBREC, 6, 0);
+	fb_expect(f, &p, TERN_PUBREL); /* no on_pubrec: released at once */
+	fb_send_ack(f, TERN_PUBCOMP, 6, 0);
+	fb_send_ack(f, TERN_PUBACK, 7, 0);
+	assert_int_equal(f->n_pub, 3);
+	assert_int_equal(tern_client_pending(f->c), 0);
+	fb_free(f);
+}
+
+/* A broker that lost the session has nothing to release: a release, sent
+ * or still queued, and a message whose PUBREC came (not yet released)
+ * complete with 0x00 and no PUBREL goes; a message never answered is
+ * reported 0x80 (its fate unknown). */
+static void test_release_without_a_session_completes_at_once(void **state)
+{
+	(void)state;
+	struct tern_connect_opts o = fb_opts(TERN_V311, "gone");
+	o.clean_start = false;
+	struct fb *f = fb_new(&o, false);
+	f->c->cb.on_pubrec = fb_on_pubrec;
+	fb_handshake(f, 0, false, NULL);
+	struct tern_packet p;
+	uint16_t a = fb_publish(f, "t", "A", 2);
+	uint16_t b = fb_publish(f, "t", "B", 2);
+	fb_expect(f, &p, TERN_PUBLISH);
+	fb_expect(f, &p, TERN_PUBLISH);
+	fb_send_ack(f, TERN_PUBREC, a, 0);
+	assert_int_equal(tern_client_release(f->c, 900), TERN_OK);
+	fb_expect(f, &p, TERN_PUBREL);
+	assert_int_equal(p.u.ack.packet_id, 900);
+	fb_hangup(f);
+	fb_wait_disconnect(f, FB_WAIT_MS);
+	assert_int_equal(tern_client_release(f->c, 901), TERN_OK);
+
+	fb_attach(f, &o);
+	fb_handshake(f, 0, false, NULL);
+	assert_int_equal(f->n_pub, 4);
+	assert_int_equal(f->pub_ids[0], a);
+	assert_int_equal(f->pub_reasons[0], TERN_RC_SUCCESS);
+	assert_int_equal(f->pub_ids[1], b);
+	assert_int_equal(f->pub_reasons[1], TERN_RC_UNSPECIFIED);
+	assert_int_equal(f->pub_ids[2], 900);
+	assert_int_equal(f->pub_reasons[2], TERN_RC_SUCCESS);
+	assert_int_equal(f->pub_ids[3], 901);
+	assert_int_equal(f->pub_reasons[3], TERN_RC_SUCCESS);
+	fb_expect_silence(f);
+	assert_int_equal(tern_client_pending(f->c), 0);
+	fb_free(f);
+}
+
 /* ---- Receive Maximum ---- */
 
 static void test_receive_maximum_queues_excess_publishes(void **state)
@@ -560,6 +762,10 @@ int main(void)
 	        cmocka_unit_test(test_resume_resends_dup_and_pubrel_in_order),
 	        cmocka_unit_test(test_no_session_discards_inflight_sends_queued),
 	        cmocka_unit_test(test_receive_maximum_queues_excess_publishes),
+	        cmocka_unit_test(test_publish_with_the_callers_packet_id_and_dup),
+	        cmocka_unit_test(test_on_pubrec_leaves_the_pubrel_to_the_application),
+	        cmocka_unit_test(test_release_of_an_unknown_id_on_a_resumed_session_MQTT_4_4_0_1),
+	        cmocka_unit_test(test_release_without_a_session_completes_at_once),
 	        cmocka_unit_test(test_manual_ack_qos1_waits_for_the_application),
 	        cmocka_unit_test(test_manual_ack_qos2_pubrec_and_pubcomp_from_the_application),
 	        cmocka_unit_test(test_connect_bridge_bit_in_protocol_level),
