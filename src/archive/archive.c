@@ -63,7 +63,7 @@ struct archive {
 	char url[1024];
 	char where[320];
 	char **filters;
-	size_t *filter_len;
+	struct archive_filter *af; /* filters[i], prepared */
 	size_t n_filters;
 	uint8_t qos;
 	uint32_t batch_n, batch_ms;
@@ -141,7 +141,7 @@ enum tern_err archive_new(struct archive **out, const struct archive_spec *spec,
 	a->boot = new_boot();
 	atomic_init(&a->seq, 0);
 	a->filters = calloc(spec->n_filters ? spec->n_filters : 1, sizeof(*a->filters));
-	a->filter_len = calloc(spec->n_filters ? spec->n_filters : 1, sizeof(*a->filter_len));
+	a->af = calloc(spec->n_filters ? spec->n_filters : 1, sizeof(*a->af));
 	a->recs = calloc(a->batch_n, sizeof(*a->recs));
 	pthread_condattr_t ca;
 	bool sync_ok = pthread_condattr_init(&ca) == 0;
@@ -154,25 +154,27 @@ enum tern_err archive_new(struct archive **out, const struct archive_spec *spec,
 		pthread_cond_destroy(&a->cv);
 		sync_ok = false;
 	}
-	if (!sync_ok || !a->filters || !a->filter_len || !a->recs) {
+	if (!sync_ok || !a->filters || !a->af || !a->recs) {
 		if (sync_ok) {
 			pthread_cond_destroy(&a->cv);
 			pthread_mutex_destroy(&a->mu);
 		}
 		free(a->filters);
-		free(a->filter_len);
+		free(a->af);
 		free(a->recs);
 		free(a);
 		return TERN_E_NOMEM;
 	}
 	for (size_t i = 0; i < spec->n_filters; i++) {
 		a->filters[i] = strdup(spec->filters[i]);
-		a->filter_len[i] = strlen(spec->filters[i]);
 		a->n_filters = i + 1;
 		if (!a->filters[i]) {
 			archive_free(a);
 			return TERN_E_NOMEM;
 		}
+		archive_filter_init(&a->af[i],
+		                    (struct tern_bytes){(const uint8_t *)a->filters[i],
+		                                        (uint32_t)strlen(a->filters[i])});
 	}
 	*out = a;
 	return TERN_OK;
@@ -215,8 +217,7 @@ bool archive_wants(const struct archive *a, const struct msg *m)
 	if (m->qos < a->qos)
 		return false;
 	for (size_t i = 0; i < a->n_filters; i++)
-		if (tern_topic_matches((const uint8_t *)a->filters[i], a->filter_len[i],
-		                       m->topic.data, m->topic.len))
+		if (archive_filter_matches(&a->af[i], m->topic))
 			return true;
 	return false;
 }
@@ -346,29 +347,56 @@ static struct archive_entry *entry_make(struct archive *a, struct archive_pool *
 	return e;
 }
 
-struct archive_entry *archive_entry_new(struct archive *a, struct archive_pool *pool, struct msg *m,
+/* Credit blocks: what a worker takes of the bound, and of the keys, at a
+ * time. Small against any sensible archive_queue, so that the bound holds
+ * within a block per worker. */
+#define CREDIT_N     64u
+#define CREDIT_BYTES (64u * 1024u)
+
+/* Takes n entries of bytes from a's bound into cr; false (nothing taken)
+ * when that would pass the bound. */
+static bool reserve(struct archive *a, struct archive_credit *cr, uint64_t n, uint64_t bytes)
+{
+	uint64_t qn = atomic_fetch_add(&a->queued, n) + n;
+	uint64_t qb = atomic_fetch_add(&a->queued_bytes, bytes) + bytes;
+	if (qn > a->queue_n || qb > a->queue_bytes) {
+		atomic_fetch_sub(&a->queued, n);
+		atomic_fetch_sub(&a->queued_bytes, bytes);
+		return false;
+	}
+	cr->n += n;
+	cr->bytes += bytes;
+	return true;
+}
+
+struct archive_entry *archive_entry_new(struct archive *a, struct archive_pool *pool,
+                                        struct archive_credit *cr, struct msg *m,
                                         int64_t received_at, const uint8_t *cid, size_t cid_len,
                                         const uint8_t *user, size_t user_len, bool has_user)
 {
 	uint32_t size = entry_size(m, cid_len, has_user ? user_len : 0);
-	uint64_t n = atomic_fetch_add(&a->queued, 1) + 1;
-	uint64_t bytes = atomic_fetch_add(&a->queued_bytes, size) + size;
-	if (n > a->queue_n || bytes > a->queue_bytes) {
-		atomic_fetch_sub(&a->queued, 1);
-		atomic_fetch_sub(&a->queued_bytes, size);
+	/* A block when the credit runs short, else (near the bound) exactly
+	 * this entry, as if there were no credit. */
+	if ((cr->n < 1 || cr->bytes < size) &&
+	    !reserve(a, cr, CREDIT_N, size > CREDIT_BYTES ? size : CREDIT_BYTES) &&
+	    !reserve(a, cr, 1, size)) {
 		count_drop(a, "queue full");
 		return NULL;
 	}
 	struct archive_entry *e =
 	        entry_make(a, pool, m, received_at, cid, cid_len, user, user_len, has_user);
 	if (!e) {
-		atomic_fetch_sub(&a->queued, 1);
-		atomic_fetch_sub(&a->queued_bytes, size);
 		count_drop(a, "out of memory");
 		return NULL;
 	}
+	cr->n--;
+	cr->bytes -= size;
+	if (cr->seq_next == cr->seq_end) {
+		cr->seq_next = atomic_fetch_add(&a->seq, CREDIT_N) + 1;
+		cr->seq_end = cr->seq_next + CREDIT_N;
+	}
 	e->boot = a->boot;
-	e->seq = atomic_fetch_add(&a->seq, 1) + 1;
+	e->seq = cr->seq_next++;
 	return e;
 }
 
@@ -435,8 +463,13 @@ static void chain_append(struct archive_chain *to, struct archive_chain *from)
 	*from = (struct archive_chain){0};
 }
 
-void archive_push(struct archive *a, struct archive_chain *c)
+void archive_push(struct archive *a, struct archive_chain *c, struct archive_credit *cr)
 {
+	if (cr && (cr->n || cr->bytes)) {
+		atomic_fetch_sub(&a->queued, cr->n);
+		atomic_fetch_sub(&a->queued_bytes, cr->bytes);
+		cr->n = cr->bytes = 0;
+	}
 	if (!c->n)
 		return;
 	uint64_t now = mono_ms();
@@ -467,7 +500,7 @@ enum tern_err archive_restore(struct archive *a, struct msg *m, uint64_t boot, u
 	atomic_fetch_add(&a->queued, 1);
 	atomic_fetch_add(&a->queued_bytes, e->size);
 	struct archive_chain c = {e, e, 1};
-	archive_push(a, &c);
+	archive_push(a, &c, NULL);
 	return TERN_OK;
 }
 
@@ -750,7 +783,7 @@ void archive_free(struct archive *a)
 	for (size_t i = 0; i < a->n_filters; i++)
 		free(a->filters[i]);
 	free(a->filters);
-	free(a->filter_len);
+	free(a->af);
 	free(a->recs);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);

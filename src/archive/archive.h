@@ -125,14 +125,28 @@ struct archive_pool *archive_pool_new(void);
 void archive_pool_free(struct archive_pool *p);
 
 /*
+ * A worker's share of an archive's bound and of its keys, taken in blocks:
+ * the bound's counters and the key sequence are every worker's cache line,
+ * and three atomic operations on them per message were a tenth of what
+ * archiving cost a worker. Zero-initialised by its owner; what it still
+ * holds of the bound goes back with archive_push() (the keys it holds are
+ * skipped, which only their uniqueness allows).
+ */
+struct archive_credit {
+	uint64_t n, bytes;          /* room in the bound, taken and not used */
+	uint64_t seq_next, seq_end; /* keys [seq_next, seq_end) */
+};
+
+/*
  * A new entry for m, received at received_at (wall-clock ms) from client id
  * cid and username user (has_user false: none), with a fresh key, admitted
- * into the queue's bound; its block comes from pool (the caller's; NULL:
- * malloc). NULL when the queue is full (counted dropped, logged once per
- * episode) or out of memory (counted dropped too). The caller owns it
- * until archive_push() or archive_entry_drop().
+ * into the queue's bound through cr (the caller's); its block comes from
+ * pool (the caller's; NULL: malloc). NULL when the queue is full (counted
+ * dropped, logged once per episode) or out of memory (counted dropped
+ * too). The caller owns it until archive_push() or archive_entry_drop().
  */
-struct archive_entry *archive_entry_new(struct archive *a, struct archive_pool *pool, struct msg *m,
+struct archive_entry *archive_entry_new(struct archive *a, struct archive_pool *pool,
+                                        struct archive_credit *cr, struct msg *m,
                                         int64_t received_at, const uint8_t *cid, size_t cid_len,
                                         const uint8_t *user, size_t user_len, bool has_user);
 
@@ -146,8 +160,9 @@ TERN_MUST_CHECK enum tern_err archive_entry_spill(struct archive *a, struct arch
  * queue (a spilled one stays in the store, for the next start). */
 void archive_entry_drop(struct archive *a, struct archive_entry *e);
 
-/* Hands the chain c to a's thread (any thread); c is emptied. */
-void archive_push(struct archive *a, struct archive_chain *c);
+/* Hands the chain c to a's thread (any thread); c is emptied. The room
+ * credit cr (NULL: none) holds in the bound is given back. */
+void archive_push(struct archive *a, struct archive_chain *c, struct archive_credit *cr);
 
 /* An entry the last run spilled (store_load): queued as it was, key and
  * all, beyond the bound if need be (it was acknowledged). Takes the

@@ -62,6 +62,21 @@ TERN_MUST_CHECK enum tern_err archive_user_json(struct buf *out, struct tern_byt
  * string is not a valid MQTT string. */
 TERN_MUST_CHECK enum tern_err archive_user_parse(struct buf *out, const char *json, size_t len);
 
+/* A topic filter of an archive, prepared for archive_filter_matches(). */
+struct archive_filter {
+	struct tern_bytes f; /* the filter (not owned) */
+	enum { AF_GENERAL, AF_EXACT, AF_PREFIX, AF_ALL } kind;
+};
+
+/* Prepares filter (a valid one) into *af. */
+void archive_filter_init(struct archive_filter *af, struct tern_bytes filter);
+
+/* Whether topic matches the filter, as tern_topic_matches() says; the
+ * filters archives mostly have (no wildcard, a literal part then "/#", or
+ * "#") are decided by one comparison, since every message a worker routes
+ * is checked against every archive filter. */
+bool archive_filter_matches(const struct archive_filter *af, struct tern_bytes topic);
+
 /* The literal part of filter before its first wildcard level ("a/b/" for
  * "a/b/+/c", "" for "#"): every matching topic starts with it, so a sink
  * can narrow its index scan with it. $-topics are not matched by a

@@ -49,7 +49,12 @@
 /* A worker's chains, one per archive, and its entry blocks (w->archive). */
 struct archive_worker {
 	struct archive_chain *chains;
+	struct archive_credit *credits; /* one per archive, as chains */
 	struct archive_pool *pool;
+	/* The wall clock of the loop iteration at w->now: a message is
+	 * stamped with when its iteration read it, one clock read each. */
+	uint64_t wall_of;
+	int64_t wall;
 };
 
 enum tern_err archive_link_open(struct broker *b)
@@ -91,6 +96,7 @@ enum tern_err archive_link_open(struct broker *b)
 		w->archive = calloc(1, sizeof(*w->archive));
 		if (!w->archive ||
 		    !(w->archive->chains = calloc(b->n_archives, sizeof(struct archive_chain))) ||
+		    !(w->archive->credits = calloc(b->n_archives, sizeof(struct archive_credit))) ||
 		    !(w->archive->pool = archive_pool_new()))
 			return TERN_E_NOMEM;
 	}
@@ -126,15 +132,18 @@ void archive_link_publish(struct worker *w, struct msg *m, const uint8_t *cid, s
                           const uint8_t *user, size_t user_len, bool has_user)
 {
 	struct broker *b = w->broker;
-	int64_t now = 0;
+	struct archive_worker *aw = w->archive;
 	for (size_t i = 0; i < b->n_archives; i++) {
 		struct archive *a = b->archives[i];
 		if (!archive_wants(a, m))
 			continue;
-		if (!now)
-			now = wall_ms();
-		struct archive_entry *e = archive_entry_new(a, w->archive->pool, m, now, cid,
-		                                            cid_len, user, user_len, has_user);
+		if (aw->wall_of != w->now || !aw->wall) {
+			aw->wall = wall_ms();
+			aw->wall_of = w->now;
+		}
+		struct archive_entry *e =
+		        archive_entry_new(a, aw->pool, &aw->credits[i], m, aw->wall, cid, cid_len,
+		                          user, user_len, has_user);
 		if (!e)
 			continue; /* counted and logged by the archive */
 		if (m->qos > 0 && m->store_id) {
@@ -158,8 +167,9 @@ void archive_link_flush(struct worker *w)
 {
 	struct broker *b = w->broker;
 	for (size_t i = 0; i < b->n_archives; i++)
-		if (w->archive->chains[i].n)
-			archive_push(b->archives[i], &w->archive->chains[i]);
+		if (w->archive->chains[i].n || w->archive->credits[i].n)
+			archive_push(b->archives[i], &w->archive->chains[i],
+			             &w->archive->credits[i]);
 }
 
 void archive_link_stop(struct broker *b)
@@ -200,6 +210,7 @@ void archive_link_free(struct broker *b)
 			continue;
 		archive_pool_free(w->archive->pool);
 		free(w->archive->chains);
+		free(w->archive->credits);
 		free(w->archive);
 		w->archive = NULL;
 	}

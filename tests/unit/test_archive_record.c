@@ -215,6 +215,110 @@ static void test_sqlite_sink_writes_once_per_key_and_reads_back(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Rows checked one by one: the payload, the user property and the key's
+ * sequence of each row name the same i. */
+static enum tern_err check_row(void *arg, const struct archive_record *r)
+{
+	bool *seen = arg;
+	int i = atoi((const char *)r->payload.data + 4);
+	assert_true(i >= 0 && i < 80);
+	assert_false(seen[i]);
+	seen[i] = true;
+	char want[16];
+	snprintf(want, sizeof(want), "row-%d", i);
+	assert_int_equal(r->payload.len, strlen(want));
+	assert_memory_equal(r->payload.data, want, r->payload.len);
+	char key[ARCHIVE_KEY_MAX];
+	archive_key_format(key, 7, (uint64_t)i);
+	assert_string_equal(r->key, key);
+	struct buf j = {0};
+	assert_int_equal(archive_user_json(&j, r->user_raw), TERN_OK);
+	char pj[48];
+	snprintf(pj, sizeof(pj), "[[\"i\",\"%d\"]]", i);
+	assert_int_equal(j.len, strlen(pj));
+	assert_memory_equal(j.data, pj, j.len);
+	buf_free(&j);
+	return TERN_OK;
+}
+
+/* The sink writes a batch 32 rows per statement and the rest one by one:
+ * batches across both, each row with properties of its own, and a retried
+ * batch that overlaps the first, give every row once and as written. */
+static void test_sqlite_sink_writes_long_batches_row_by_row_exactly(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tern-archive-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char url[160];
+	snprintf(url, sizeof(url), "sqlite:%s/b.db", dir);
+	char err[512];
+	struct archive_db *db = NULL;
+	assert_int_equal(archive_sqlite_ops.open(&db, url, "t", true, err, sizeof(err)), TERN_OK);
+	struct archive_record r[80] = {0};
+	struct buf raw[80] = {{0}};
+	char payload[80][16], num[80][8];
+	for (int i = 0; i < 80; i++) {
+		archive_key_format(r[i].key, 7, (uint64_t)i);
+		snprintf(payload[i], sizeof(payload[i]), "row-%d", i);
+		snprintf(num[i], sizeof(num[i]), "%d", i);
+		const char *pairs[] = {"i", num[i]};
+		encode(&raw[i], pairs, 1);
+		r[i].received_at = 5000 + i;
+		r[i].topic = B("s/long");
+		r[i].payload = B(payload[i]);
+		r[i].client_id = B("c");
+		r[i].user_raw = (struct tern_bytes){raw[i].data, (uint32_t)raw[i].len};
+	}
+	assert_int_equal(archive_sqlite_ops.write(db, r, 70, err, sizeof(err)), TERN_OK);
+	assert_int_equal(archive_sqlite_ops.write(db, r + 10, 70, err, sizeof(err)), TERN_OK);
+	bool seen[80] = {false};
+	struct archive_query q = {.since_ms = 0, .prefix = B("s/")};
+	assert_int_equal(archive_sqlite_ops.read(db, &q, check_row, seen, err, sizeof(err)),
+	                 TERN_OK);
+	for (int i = 0; i < 80; i++)
+		assert_true(seen[i]);
+	archive_sqlite_ops.close(db);
+	for (int i = 0; i < 80; i++)
+		buf_free(&raw[i]);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The prepared filters decide as tern_topic_matches() does, on every
+ * pair of a set of filters of each kind and of topics at their edges:
+ * [MQTT-4.7.1-2] ("sport/#" matches "sport"), [MQTT-4.7.2-1] ($-topics
+ * and a first-level wildcard), empty levels and leading '/'. */
+static void test_prepared_filters_match_as_the_codec_does(void **state)
+{
+	(void)state;
+	const char *filters[] = {"#",   "a/#",  "a/b/#", "/#",      "$SYS/#", "a",
+	                         "a/b", "/",    "+",     "+/#",     "a/+",    "a/+/c",
+	                         "+/b", "a//#", "$SYS",  "a/b/c/#", "//",     "a/"};
+	const char *topics[] = {"a",    "a/",   "a/b",    "a/b/c", "ab",     "ab/c", "b/a",
+	                        "/",    "/a",   "//",     "$SYS",  "$SYS/x", "$a/b", "a//",
+	                        "a//x", "a/b/", "a/bc/d", "x",     "a/b/c/d"};
+	int matched = 0, kinds[4] = {0};
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+		struct archive_filter af;
+		archive_filter_init(&af, B(filters[i]));
+		kinds[af.kind]++;
+		for (size_t j = 0; j < sizeof(topics) / sizeof(topics[0]); j++) {
+			bool want =
+			        tern_topic_matches((const uint8_t *)filters[i], strlen(filters[i]),
+			                           (const uint8_t *)topics[j], strlen(topics[j]));
+			if (archive_filter_matches(&af, B(topics[j])) != want)
+				fail_msg("filter '%s', topic '%s': expected %d", filters[i],
+				         topics[j], want);
+			matched += want;
+		}
+	}
+	/* Every kind was exercised, and both answers were given. */
+	for (int k = 0; k < 4; k++)
+		assert_true(kinds[k] > 0);
+	assert_true(matched > 20);
+}
+
 static void test_sink_urls_and_names(void **state)
 {
 	(void)state;
@@ -258,6 +362,8 @@ int main(void)
 	        cmocka_unit_test(test_parser_refuses_what_is_no_list_of_string_pairs),
 	        cmocka_unit_test(test_filter_prefix_is_the_literal_levels),
 	        cmocka_unit_test(test_sqlite_sink_writes_once_per_key_and_reads_back),
+	        cmocka_unit_test(test_sqlite_sink_writes_long_batches_row_by_row_exactly),
+	        cmocka_unit_test(test_prepared_filters_match_as_the_codec_does),
 	        cmocka_unit_test(test_sink_urls_and_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
