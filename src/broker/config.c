@@ -93,6 +93,14 @@ enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
 	return config_archive_check(cfg->archives, cfg->n_archives, err, errlen);
 }
 
+/* --test-config's report: each problem on a line of its own, as ternd's
+ * other errors are written. */
+static void report_problem(void *arg, const char *problem)
+{
+	(void)arg;
+	fprintf(stderr, "ternd: %s\n", problem);
+}
+
 static void usage(FILE *out)
 {
 	fputs("Usage: ternd [-c FILE] [-p PORT] [-b ADDRESS] [--workers N] [--storage "
@@ -116,6 +124,12 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 {
 	*exit_code = 1;
 	struct config_ctx c = {.cfg = cfg, .file = "command line", .err = err, .errlen = errlen};
+	/* --test-config names every problem of the files, not the first
+	 * only, so that one run is enough to mend them all. */
+	bool test_config = false;
+	for (int i = 1; i < argc; i++)
+		test_config |= strcmp(argv[i], "--test-config") == 0;
+	unsigned problems = 0;
 	/* The file first, so that flags override it whatever their order. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config-file") == 0) {
@@ -123,7 +137,12 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 				snprintf(err, errlen, "%s needs a file", argv[i]);
 				return TERN_E_INVALID;
 			}
-			if (config_load(cfg, argv[i + 1], err, errlen))
+			enum tern_err rc =
+			        test_config ? config_load_all(cfg, argv[i + 1], report_problem,
+			                                      NULL, &problems, err, errlen)
+			                    : config_load(cfg, argv[i + 1], err, errlen);
+			/* Reported problems go on to the checks of the whole. */
+			if (rc && !(test_config && rc == TERN_E_CONFIG))
 				return TERN_E_INVALID;
 			i++;
 		}
@@ -132,7 +151,7 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 	 * listener directive such as certfile, which opens the default one on
 	 * every address, as in mosquitto). */
 	bool configured = cfg->n_listeners > 0;
-	bool test_config = false, have_file = false;
+	bool have_file = false;
 	int port = -1;
 	const char *bind = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -143,7 +162,7 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 			have_file = true;
 			i++;
 		} else if (strcmp(a, "--test-config") == 0) {
-			test_config = true;
+			/* Seen above. */
 		} else if (strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) {
 			if (config_parse_u64(&c, a, v, 1, 65535, &n))
 				return TERN_E_INVALID;
@@ -233,14 +252,23 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		if (!cfg->listeners[i].sec.allow_anonymous_set)
 			cfg->listeners[i].sec.allow_anonymous = cfg->local_only;
-	if (config_check(cfg, err, errlen))
-		return TERN_E_INVALID;
+	if (config_check(cfg, err, errlen)) {
+		if (!test_config)
+			return TERN_E_INVALID;
+		report_problem(NULL, err);
+		problems++;
+	}
 	if (test_config) {
 		/* mosquitto 2.1's --test-config: the file is read and
 		 * checked as for a start (files it names are opened only
 		 * then), and ternd exits. */
 		if (!have_file) {
 			snprintf(err, errlen, "--test-config: give the file to test with -c FILE");
+			return TERN_E_INVALID;
+		}
+		if (problems) {
+			snprintf(err, errlen, "%u problem%s in the configuration", problems,
+			         problems == 1 ? "" : "s");
 			return TERN_E_INVALID;
 		}
 		puts("Configuration file is OK.");

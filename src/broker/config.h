@@ -235,6 +235,22 @@ void config_defaults(struct config *cfg);
 TERN_MUST_CHECK enum tern_err config_load(struct config *cfg, const char *path, char *err,
                                           size_t errlen);
 
+/* Told of one problem of a file: "FILE:LINE: why". */
+typedef void (*config_report_fn)(void *arg, const char *problem);
+
+/*
+ * As config_load(), but a line in error does not end the reading: its
+ * "FILE:LINE: why" goes to report(arg, ...) and the next line is read, so
+ * that one run names every problem of the file (and of the files its
+ * include_dir reads), as `ternd --test-config` does. *problems is increased
+ * by their number. Returns TERN_E_CONFIG when there was any, TERN_E_SYS
+ * when the file itself cannot be read (err says why, and report is not
+ * called for it); the lines in error leave cfg as if they were absent.
+ */
+TERN_MUST_CHECK enum tern_err config_load_all(struct config *cfg, const char *path,
+                                              config_report_fn report, void *arg,
+                                              unsigned *problems, char *err, size_t errlen);
+
 /*
  * Applies the command line (argv[1..argc)): -c FILE is read first, then the
  * flags override it. Without a listener in the files, the one listener is

@@ -43,6 +43,11 @@ struct config_ctx {
 	 * where they go, may no longer change (as in mosquitto). */
 	bool security_seen;
 	bool included; /* a file read by include_dir */
+	/* config_load_all(): a line in error is reported here and the
+	 * reading goes on; NULL: the first error ends it. */
+	config_report_fn report;
+	void *report_arg;
+	unsigned *problems;
 };
 
 /* ---- Values (config_value.c) ---- */

@@ -152,17 +152,41 @@ static TERN_MUST_CHECK enum tern_err apply(struct config_ctx *c, const char *key
 
 static TERN_MUST_CHECK enum tern_err parse_line(struct config_ctx *c, char *line);
 
+/* A problem of the line at hand: the end of the reading, or, when every
+ * problem is to be reported (config_load_all), one more reported, and the
+ * reading goes on (TERN_OK). */
+static TERN_MUST_CHECK enum tern_err problem(struct config_ctx *c, enum tern_err rc)
+{
+	if (!rc || !c->report)
+		return rc;
+	c->report(c->report_arg, c->err);
+	(*c->problems)++;
+	c->err[0] = 0;
+	return TERN_OK;
+}
+
 /* Applies every line of f; a line too long for the buffer is an error,
- * never split into two directives. */
+ * never split into two directives (its rest is skipped, not read as
+ * lines of its own). */
 static TERN_MUST_CHECK enum tern_err parse_file(struct config_ctx *c, FILE *f)
 {
 	char line[4096];
+	bool skip = false; /* the rest of a line too long */
 	while (fgets(line, sizeof(line), f)) {
+		bool whole = strchr(line, '\n') || feof(f);
+		if (skip) {
+			skip = !whole;
+			continue;
+		}
 		c->line++;
-		if (!strchr(line, '\n') && !feof(f))
-			return config_fail(c, "line too long");
-		enum tern_err rc = parse_line(c, line);
-		if (rc)
+		enum tern_err rc;
+		if (!whole) {
+			skip = true;
+			rc = config_fail(c, "line too long");
+		} else {
+			rc = parse_line(c, line);
+		}
+		if ((rc = problem(c, rc)))
 			return rc;
 	}
 	return TERN_OK;
@@ -195,8 +219,8 @@ static TERN_MUST_CHECK enum tern_err set_include_dir(struct config_ctx *c,
 			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
 			FILE *f = fopen(path, "r");
 			if (!f) {
-				rc = config_fail(c, "include_dir: cannot open %s: %s", path,
-				                 strerror(errno));
+				rc = problem(c, config_fail(c, "include_dir: cannot open %s: %s",
+				                            path, strerror(errno)));
 			} else {
 				struct config_ctx sub = *c;
 				sub.file = path;
@@ -245,15 +269,41 @@ static TERN_MUST_CHECK enum tern_err parse_line(struct config_ctx *c, char *line
 	return apply(c, key, arg, n);
 }
 
+static TERN_MUST_CHECK enum tern_err load(struct config_ctx *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(c->err, c->errlen, "%s: cannot open: %s", path, strerror(errno));
+		return TERN_E_SYS;
+	}
+	enum tern_err rc = parse_file(c, f);
+	fclose(f);
+	return rc;
+}
+
 enum tern_err config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct config_ctx c = {.cfg = cfg, .file = path, .err = err, .errlen = errlen};
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return TERN_E_SYS;
-	}
-	enum tern_err rc = parse_file(&c, f);
-	fclose(f);
-	return rc;
+	return load(&c, path);
+}
+
+enum tern_err config_load_all(struct config *cfg, const char *path, config_report_fn report,
+                              void *arg, unsigned *problems, char *err, size_t errlen)
+{
+	unsigned before = *problems;
+	struct config_ctx c = {.cfg = cfg,
+	                       .file = path,
+	                       .err = err,
+	                       .errlen = errlen,
+	                       .report = report,
+	                       .report_arg = arg,
+	                       .problems = problems};
+	enum tern_err rc = load(&c, path);
+	if (rc)
+		return rc;
+	if (*problems == before)
+		return TERN_OK;
+	snprintf(err, errlen, "%s: %u problem%s", path, *problems - before,
+	         *problems - before == 1 ? "" : "s");
+	return TERN_E_CONFIG;
 }

@@ -17,6 +17,7 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "broker/sd_notify.h"
 #include "http/http.h"
 #include "util/log.h"
 
@@ -76,6 +77,15 @@ static void log_exposure(const struct broker *b)
 		          "true', or password_file.",
 		          where);
 	}
+}
+
+/* Tells the service manager (Type=notify) where ternd is; a failure is
+ * logged, and ternd goes on: systemd then times the start out itself. */
+static void notify(struct broker *b, const char *state, enum tern_err rc)
+{
+	if (rc)
+		log_write(&b->log, LOG_TYPE_WARNING, "cannot notify NOTIFY_SOCKET of %s: %s", state,
+		          rc == TERN_E_SYS ? strerror(errno) : "not a socket name");
 }
 
 int main(int argc, char **argv)
@@ -148,6 +158,8 @@ int main(int argc, char **argv)
 		free(b);
 		return 1;
 	}
+	/* Every listener (the HTTP one too) accepts now. */
+	notify(b, "READY=1", sd_notify_send("READY=1"));
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&set, &sig) != 0)
@@ -156,11 +168,14 @@ int main(int argc, char **argv)
 			/* Password and ACL files (http_password_file too) are
 			 * reloaded without dropping anyone's connection; a bad
 			 * file is logged and the old one stays. */
+			notify(b, "RELOADING=1", sd_notify_reloading());
 			enum tern_err logged = http_reload(b, http);
 			(void)logged;
+			notify(b, "READY=1", sd_notify_send("READY=1"));
 			continue;
 		}
 		log_write(&b->log, LOG_TYPE_NOTICE, "ternd received signal %d, stopping.", sig);
+		notify(b, "STOPPING=1", sd_notify_send("STOPPING=1"));
 		break;
 	}
 	/* Its requests in progress wait for the workers: it stops first. */

@@ -10,7 +10,10 @@
 #     user would), and examples/pubsub exchanges a message through the
 #     installed ternd, started here on a free loopback port;
 #   - a second install with DESTDIR (a package build) puts the same files
-#     under DESTDIR/PREFIX, with a tern.pc naming PREFIX, not DESTDIR.
+#     under DESTDIR/PREFIX, with a tern.pc naming PREFIX, not DESTDIR;
+#   - the default configuration goes to PREFIX/etc/tern, or /etc/tern for
+#     PREFIX /usr, and is kept when there already; the systemd unit names
+#     the installed ternd and configuration.
 # ternd is stopped by its PID whatever happens.
 set -eu
 build=$1
@@ -30,7 +33,7 @@ check_tree() {
 	for f in sbin/ternd bin/tern "$libdir/libtern.a" "$libdir/libtern.so" "$libdir/libtern.so.0" \
 		"$libdir/pkgconfig/tern.pc" include/tern/tern.h include/tern/codec.h include/tern/error.h \
 		include/tern/export.h share/man/man1/tern.1 share/man/man5/ternd.conf.5 \
-		share/man/man8/ternd.8; do
+		share/man/man8/ternd.8 etc/tern/ternd.conf lib/systemd/system/ternd.service; do
 		[ -e "$1/$f" ] || fail "$f not installed under $1"
 	done
 	for f in sbin/ternd bin/tern; do
@@ -38,6 +41,9 @@ check_tree() {
 	done
 	grep -qx "prefix=$2" "$1/$libdir/pkgconfig/tern.pc" ||
 		fail "$1/$libdir/pkgconfig/tern.pc does not name prefix $2"
+	grep -qx "ExecStart=$2/sbin/ternd -c $2/etc/tern/ternd.conf" \
+		"$1/lib/systemd/system/ternd.service" ||
+		fail "$1/lib/systemd/system/ternd.service does not name prefix $2"
 }
 
 rm -rf "$work"
@@ -59,6 +65,19 @@ esac
 # A staged install (DESTDIR): the same tree under DESTDIR, naming PREFIX.
 DESTDIR="$work/stage" cmake --install "$build" --prefix /opt/tern >/dev/null
 check_tree "$work/stage/opt/tern" /opt/tern
+
+# PREFIX /usr (a Debian package): the configuration in /etc, not /usr/etc,
+# and a second install keeps an edited one.
+DESTDIR="$work/usr-stage" cmake --install "$build" --prefix /usr >/dev/null
+[ -f "$work/usr-stage/etc/tern/ternd.conf" ] || fail "PREFIX /usr: no /etc/tern/ternd.conf"
+[ ! -e "$work/usr-stage/usr/etc" ] || fail "PREFIX /usr: installed /usr/etc"
+grep -qx "ExecStart=/usr/sbin/ternd -c /etc/tern/ternd.conf" \
+	"$work/usr-stage/usr/lib/systemd/system/ternd.service" ||
+	fail "PREFIX /usr: the unit does not name /usr/sbin/ternd and /etc/tern/ternd.conf"
+echo "# edited" >>"$work/usr-stage/etc/tern/ternd.conf"
+DESTDIR="$work/usr-stage" cmake --install "$build" --prefix /usr >/dev/null
+grep -qx "# edited" "$work/usr-stage/etc/tern/ternd.conf" ||
+	fail "a second make install replaced an edited ternd.conf"
 
 # Build a copy of the examples, so the source tree stays clean.
 cp -r "$src/examples" "$work/examples"

@@ -51,6 +51,40 @@ def test_test_config_refuses_a_bad_file_and_needs_one(tmp_path):
     assert b"-c FILE" in cp.stderr, cp.stderr
 
 
+def test_test_config_names_every_problem(tmp_path):
+    """--test-config reads on past a bad line: every problem of the file,
+    and of the files its include_dir reads, each with its file and line,
+    then the checks of the whole (a TLS listener without its key), then
+    how many; exit 1. A start stops at the first."""
+    inc = tmp_path / "conf.d"
+    inc.mkdir()
+    (inc / "a.conf").write_text("max_queued_messages many\n")
+    conf = tmp_path / "bad.conf"
+    conf.write_text("listener 1 127.0.0.1\n"
+                    "max_keepalive soon\n"
+                    "no_such_directive 1\n"
+                    "allow_anonymous true\n"
+                    f"include_dir {inc}\n"
+                    "certfile /x.crt\n"
+                    "connect_timeout 0\n")
+    cp = subprocess.run([broker_binary(), "--test-config", "-c", str(conf)],
+                        capture_output=True, timeout=5, stdin=subprocess.DEVNULL)
+    assert cp.returncode == 1
+    lines = cp.stderr.decode().strip().split("\n")
+    assert len(lines) == 6, lines
+    assert lines[0].startswith(f"ternd: {conf}:2: max_keepalive"), lines
+    assert lines[1].startswith(f"ternd: {conf}:3: ") and "no_such_directive" in lines[1], lines
+    assert lines[2].startswith(f"ternd: {inc}/a.conf:1: max_queued_messages"), lines
+    assert lines[3].startswith(f"ternd: {conf}:7: connect_timeout"), lines
+    assert "keyfile" in lines[4], lines
+    assert lines[5] == "ternd: 5 problems in the configuration", lines
+    assert b"OK" not in cp.stdout
+    cp = subprocess.run([broker_binary(), "-c", str(conf)], capture_output=True, timeout=5,
+                        stdin=subprocess.DEVNULL)
+    assert cp.returncode == 1
+    assert cp.stderr.decode().strip().split("\n") == [lines[0]], cp.stderr
+
+
 def test_refused_by_design_say_what_to_use_instead(tmp_path):
     """auth_plugin and http_dir: refused with a message naming what to use."""
     refused = ex.refused_directives(broker_binary(), str(tmp_path))
