@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all deps test-deps run run-cluster test test-cluster unit interop asan tsan format format-check fuzz fuzz-smoke \
-	clean bench bench-cluster install
+	clean bench bench-cluster install deb
 
 all: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -33,6 +33,13 @@ test-deps:
 # DESTDIR when set (a package build: make install DESTDIR=/tmp/stage).
 install: all
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian package, $(BUILD)/tern_VERSION_ARCH.deb, made with dpkg-deb from
+# an install with PREFIX /usr (dist/deb/build-deb.sh): everything make
+# install installs, the user ternd and /var/lib/ternd made by its postinst,
+# the service enabled where systemd runs. `apt install ./build/tern_*.deb`.
+deb: all
+	dist/deb/build-deb.sh $(BUILD) . $(BUILD)
 
 # Side-by-side benchmarks against Debian's mosquitto (bench/README.md);
 # results in bench/results/. Builds nothing itself beyond `all`.

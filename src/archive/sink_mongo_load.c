@@ -12,12 +12,18 @@
  * after MONGOC_DISABLE_SHM is set (the counters then live in memory), only
  * by a process that has a mongodb:// URL.
  *
- * Where the module is: beside the build's binaries while running from the
- * build tree (TERN_MONGO_MODULE_BUILD, an absolute path), else where `make
- * install` puts it (TERN_MONGO_MODULE_INSTALL, LIBDIR/tern/). A failure to
- * load is a configuration error that says why (dlerror()).
+ * Where the module is: first beside the running program's installation,
+ * PREFIX/LIBDIR/tern/ for PREFIX/bin/tern or PREFIX/sbin/ternd (found from
+ * /proc/self/exe, TERN_MONGO_MODULE_RELATIVE), so that an installation
+ * made with another prefix than the one the build was configured with
+ * (`make install PREFIX=...`, the Debian package) finds its own module;
+ * then beside the build's binaries while running from the build tree
+ * (TERN_MONGO_MODULE_BUILD, an absolute path); then where the configured
+ * prefix puts it (TERN_MONGO_MODULE_INSTALL). A failure to load is a
+ * configuration error that says why (dlerror()).
  */
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,20 +35,41 @@
 struct loaded {
 	pthread_once_t once;
 	const struct archive_sink_ops *ops; /* NULL: not loadable */
-	char why[384];                      /* room for both reasons below */
+	char why[512];                      /* room for the three reasons below */
 };
 
 /* Process-wide by nature: dlopen() is. Written once, under pthread_once. */
 static struct loaded mongo = {.once = PTHREAD_ONCE_INIT};
 
+/* PREFIX/TERN_MONGO_MODULE_RELATIVE for the program PREFIX/DIR/NAME
+ * running, into out; "" when /proc/self/exe cannot tell. */
+static void installed_path(char *out, size_t len)
+{
+	out[0] = 0;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = 0;
+	for (int up = 0; up < 2; up++) {
+		char *slash = strrchr(exe, '/');
+		if (!slash)
+			return;
+		*slash = 0;
+	}
+	snprintf(out, len, "%s/%s", exe, TERN_MONGO_MODULE_RELATIVE);
+}
+
 static void load(void)
 {
 	/* Only if the user did not choose otherwise. */
 	setenv("MONGOC_DISABLE_SHM", "1", 0);
-	const char *paths[] = {TERN_MONGO_MODULE_BUILD, TERN_MONGO_MODULE_INSTALL};
-	char errs[2][120] = {"", ""};
-	for (size_t i = 0; i < 2; i++) {
-		if (access(paths[i], R_OK) != 0) {
+	char installed[PATH_MAX + 64];
+	installed_path(installed, sizeof(installed));
+	const char *paths[] = {installed, TERN_MONGO_MODULE_BUILD, TERN_MONGO_MODULE_INSTALL};
+	char errs[3][120] = {"", "", ""};
+	for (size_t i = 0; i < 3; i++) {
+		if (!paths[i][0] || access(paths[i], R_OK) != 0) {
 			snprintf(errs[i], sizeof(errs[i]), "%s: not found", paths[i]);
 			continue;
 		}
@@ -57,8 +84,8 @@ static void load(void)
 		snprintf(errs[i], sizeof(errs[i]), "%s: no tern_archive_mongo_ops", paths[i]);
 		dlclose(h);
 	}
-	snprintf(mongo.why, sizeof(mongo.why), "MongoDB support cannot be loaded (%s; %s)", errs[0],
-	         errs[1]);
+	snprintf(mongo.why, sizeof(mongo.why), "MongoDB support cannot be loaded (%s; %s; %s)",
+	         errs[0], errs[1], errs[2]);
 }
 
 static const struct archive_sink_ops *ops(char *err, size_t errlen)
