@@ -59,11 +59,10 @@ void config_defaults(struct config *cfg)
 	cfg->log_timestamp = true;
 }
 
-enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
+/* The cluster's directives agree. */
+static TERN_MUST_CHECK enum tern_err check_cluster(const struct config *cfg, char *err,
+                                                   size_t errlen)
 {
-	enum tern_err rc = config_check_listeners(cfg, err, errlen);
-	if (rc)
-		return rc;
 	if (!cfg->cluster_nats[0] && (cfg->cluster_cafile[0] || cfg->cluster_certfile[0] ||
 	                              cfg->cluster_username[0] || cfg->cluster_credentials[0])) {
 		snprintf(err, errlen, "cluster_* directives need cluster_nats");
@@ -77,6 +76,12 @@ enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cluster_certfile needs cluster_cafile (TLS to NATS)");
 		return TERN_E_CONFIG;
 	}
+	return TERN_OK;
+}
+
+/* The HTTP listener's directives agree. */
+static TERN_MUST_CHECK enum tern_err check_http(const struct config *cfg, char *err, size_t errlen)
+{
 	if (!cfg->http_certfile[0] != !cfg->http_keyfile[0]) {
 		snprintf(err, errlen, "http_certfile and http_keyfile go together");
 		return TERN_E_CONFIG;
@@ -87,10 +92,48 @@ enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
 		         "http_listener");
 		return TERN_E_CONFIG;
 	}
+	return TERN_OK;
+}
+
+enum tern_err config_check(const struct config *cfg, char *err, size_t errlen)
+{
+	enum tern_err rc;
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		if ((rc = config_check_listener(cfg, i, err, errlen)))
+			return rc;
+	if ((rc = check_cluster(cfg, err, errlen)) || (rc = check_http(cfg, err, errlen)))
+		return rc;
 	rc = config_bridge_check(cfg->bridges, cfg->n_bridges, err, errlen);
 	if (rc)
 		return rc;
 	return config_archive_check(cfg->archives, cfg->n_archives, err, errlen);
+}
+
+/* One check of config_check_all(): a problem found is reported. */
+static void note(enum tern_err rc, config_report_fn report, void *arg, unsigned *problems,
+                 const char *err)
+{
+	if (!rc)
+		return;
+	report(arg, err);
+	(*problems)++;
+}
+
+enum tern_err config_check_all(const struct config *cfg, config_report_fn report, void *arg,
+                               unsigned *problems, char *err, size_t errlen)
+{
+	unsigned before = *problems;
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		note(config_check_listener(cfg, i, err, errlen), report, arg, problems, err);
+	note(check_cluster(cfg, err, errlen), report, arg, problems, err);
+	note(check_http(cfg, err, errlen), report, arg, problems, err);
+	/* The bridges are checked together (two may not share a local
+	 * client id), and so are the archives: the first problem of each. */
+	note(config_bridge_check(cfg->bridges, cfg->n_bridges, err, errlen), report, arg, problems,
+	     err);
+	note(config_archive_check(cfg->archives, cfg->n_archives, err, errlen), report, arg,
+	     problems, err);
+	return *problems == before ? TERN_OK : TERN_E_CONFIG;
 }
 
 /* --test-config's report: each problem on a line of its own, as ternd's
@@ -252,11 +295,13 @@ enum tern_err config_from_args(struct config *cfg, int argc, char **argv, char *
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		if (!cfg->listeners[i].sec.allow_anonymous_set)
 			cfg->listeners[i].sec.allow_anonymous = cfg->local_only;
-	if (config_check(cfg, err, errlen)) {
-		if (!test_config)
-			return TERN_E_INVALID;
-		report_problem(NULL, err);
-		problems++;
+	if (test_config) {
+		/* Every problem, reported as it is found. */
+		enum tern_err reported =
+		        config_check_all(cfg, report_problem, NULL, &problems, err, errlen);
+		(void)reported;
+	} else if (config_check(cfg, err, errlen)) {
+		return TERN_E_INVALID;
 	}
 	if (test_config) {
 		/* mosquitto 2.1's --test-config: the file is read and

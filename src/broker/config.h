@@ -50,6 +50,7 @@ enum listener_anon { LISTENER_ANON_UNSET, LISTENER_ANON_FALSE, LISTENER_ANON_TRU
 /* One listener; the TLS settings follow the `listener` line they belong
  * to, as in mosquitto. TLS is on when certfile or psk_hint is set. */
 struct listener_cfg {
+	char where[300];         /* "FILE:LINE" of the line that opened it */
 	char bind[64];           /* "" : every address */
 	char bind_interface[32]; /* listen on this interface's address; "": none */
 	uint16_t port;
@@ -220,9 +221,20 @@ static inline uint8_t config_max_qos(const struct config *cfg, size_t i)
 	return v ? (uint8_t)(v - 1) : 2;
 }
 
+/* Told of one problem of a configuration: "FILE:LINE: why". */
+typedef void (*config_report_fn)(void *arg, const char *problem);
+
 /* Checks what can only be judged once the whole file is read (a TLS
  * listener has both certfile and keyfile, ...). */
 TERN_MUST_CHECK enum tern_err config_check(const struct config *cfg, char *err, size_t errlen);
+
+/* As config_check(), but every problem found goes to report(arg, ...),
+ * *problems counting them: each listener's first, the cluster's, the HTTP
+ * listener's, the bridges' and the archives' first (`ternd --test-config`).
+ * TERN_E_CONFIG when there was any; err is scratch space. */
+TERN_MUST_CHECK enum tern_err config_check_all(const struct config *cfg, config_report_fn report,
+                                               void *arg, unsigned *problems, char *err,
+                                               size_t errlen);
 
 /* Fills cfg with the defaults (which `make run` uses). */
 void config_defaults(struct config *cfg);
@@ -234,9 +246,6 @@ void config_defaults(struct config *cfg);
  */
 TERN_MUST_CHECK enum tern_err config_load(struct config *cfg, const char *path, char *err,
                                           size_t errlen);
-
-/* Told of one problem of a file: "FILE:LINE: why". */
-typedef void (*config_report_fn)(void *arg, const char *problem);
 
 /*
  * As config_load(), but a line in error does not end the reading: its

@@ -190,9 +190,9 @@ void config_security_defaults(struct security_cfg *sec);
 /* A loopback address: 127.0.0.0/8, ::1 or localhost. */
 bool config_is_loopback(const char *a);
 
-/* config_check's part for the listeners: a TLS listener has what it needs,
- * ...; "listener PORT: why" into err. */
-TERN_MUST_CHECK enum tern_err config_check_listeners(const struct config *cfg, char *err,
-                                                     size_t errlen);
+/* config_check's part for listener i: a TLS listener has what it needs,
+ * ...; "FILE:LINE: listener PORT: why" into err. */
+TERN_MUST_CHECK enum tern_err config_check_listener(const struct config *cfg, size_t i, char *err,
+                                                    size_t errlen);
 
 #endif

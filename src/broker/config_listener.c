@@ -7,7 +7,7 @@
  * scope S_LISTENER. One such directive before any `listener`, and `port` /
  * `bind_address`, open or change the default listener (the first), as in
  * mosquitto. What can only be judged once the whole file is read (a TLS
- * listener has both certfile and keyfile) is config_check_listeners()'s.
+ * listener has both certfile and keyfile) is config_check_listener()'s.
  */
 #include "broker/config_int.h"
 
@@ -28,6 +28,12 @@ enum tern_err config_add_listener(struct config_ctx *c, uint16_t port, const cha
 		return config_fail(c, "too many listeners (at most %d)", MAX_LISTENERS);
 	struct listener_cfg *l = &cfg->listeners[cfg->n_listeners++];
 	memset(l, 0, sizeof(*l));
+	/* For the checks of the whole, which find a problem only once every
+	 * line is read, and name the line that opened the listener. */
+	if (c->line)
+		snprintf(l->where, sizeof(l->where), "%s:%d", c->file, c->line);
+	else
+		snprintf(l->where, sizeof(l->where), "%s", c->file);
 	l->port = port;
 	config_security_defaults(&l->sec);
 	if (bind) {
@@ -55,53 +61,51 @@ struct security_cfg *config_current_security(struct config_ctx *c)
 	return l ? &l->sec : NULL;
 }
 
-enum tern_err config_check_listeners(const struct config *cfg, char *err, size_t errlen)
+enum tern_err config_check_listener(const struct config *cfg, size_t i, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		const struct listener_cfg *l = &cfg->listeners[i];
-		bool tls = l->certfile[0] || l->keyfile[0];
-		if (tls && (!l->certfile[0] || !l->keyfile[0])) {
-			snprintf(err, errlen, "listener %u: TLS needs both certfile and keyfile",
-			         l->port);
-			return TERN_E_CONFIG;
-		}
-		if (l->proxy_protocol &&
-		    (tls || l->psk_hint[0] || l->websockets || l->require_certificate ||
-		     l->use_identity_as_username || l->use_subject_as_username)) {
-			/* mosquitto refuses TLS there too; the client
-			 * certificate of a v2 header's TLVs is not read. */
-			snprintf(
-			        err, errlen,
-			        "listener %u: enable_proxy_protocol goes with a plain MQTT "
-			        "listener "
-			        "only: TLS ends at the proxy (certfile, keyfile, psk_hint, and the "
-			        "certificate options, which would need the client certificate "
-			        "from the header, are refused), and not with protocol websockets",
-			        l->port);
-			return TERN_E_CONFIG;
-		}
-		if (l->proxy_v2_require_tls && l->proxy_protocol != 2) {
-			snprintf(err, errlen,
-			         "listener %u: proxy_protocol_v2_require_tls needs "
-			         "enable_proxy_protocol 2",
-			         l->port);
-			return TERN_E_CONFIG;
-		}
-		if (l->psk_hint[0] && !config_security(cfg, i)->psk_file[0]) {
-			snprintf(err, errlen, "listener %u: psk_hint needs a psk_file", l->port);
-			return TERN_E_CONFIG;
-		}
-		if (!tls && (l->cafile[0] || l->capath[0] || l->require_certificate ||
-		             l->use_subject_as_username || l->crlfile[0] || l->dhparamfile[0] ||
-		             (l->use_identity_as_username && !l->psk_hint[0]))) {
-			snprintf(err, errlen,
-			         "listener %u: cafile, capath, crlfile, dhparamfile, "
-			         "require_certificate, use_identity_as_username and "
-			         "use_subject_as_username need certfile and keyfile "
-			         "(use_identity_as_username: or psk_hint)",
-			         l->port);
-			return TERN_E_CONFIG;
-		}
+	const struct listener_cfg *l = &cfg->listeners[i];
+	bool tls = l->certfile[0] || l->keyfile[0];
+	if (tls && (!l->certfile[0] || !l->keyfile[0])) {
+		snprintf(err, errlen, "%s: listener %u: TLS needs both certfile and keyfile",
+		         l->where, l->port);
+		return TERN_E_CONFIG;
+	}
+	if (l->proxy_protocol &&
+	    (tls || l->psk_hint[0] || l->websockets || l->require_certificate ||
+	     l->use_identity_as_username || l->use_subject_as_username)) {
+		/* mosquitto refuses TLS there too; the client
+		 * certificate of a v2 header's TLVs is not read. */
+		snprintf(err, errlen,
+		         "%s: listener %u: enable_proxy_protocol goes with a plain MQTT "
+		         "listener "
+		         "only: TLS ends at the proxy (certfile, keyfile, psk_hint, and the "
+		         "certificate options, which would need the client certificate "
+		         "from the header, are refused), and not with protocol websockets",
+		         l->where, l->port);
+		return TERN_E_CONFIG;
+	}
+	if (l->proxy_v2_require_tls && l->proxy_protocol != 2) {
+		snprintf(err, errlen,
+		         "%s: listener %u: proxy_protocol_v2_require_tls needs "
+		         "enable_proxy_protocol 2",
+		         l->where, l->port);
+		return TERN_E_CONFIG;
+	}
+	if (l->psk_hint[0] && !config_security(cfg, i)->psk_file[0]) {
+		snprintf(err, errlen, "%s: listener %u: psk_hint needs a psk_file", l->where,
+		         l->port);
+		return TERN_E_CONFIG;
+	}
+	if (!tls && (l->cafile[0] || l->capath[0] || l->require_certificate ||
+	             l->use_subject_as_username || l->crlfile[0] || l->dhparamfile[0] ||
+	             (l->use_identity_as_username && !l->psk_hint[0]))) {
+		snprintf(err, errlen,
+		         "%s: listener %u: cafile, capath, crlfile, dhparamfile, "
+		         "require_certificate, use_identity_as_username and "
+		         "use_subject_as_username need certfile and keyfile "
+		         "(use_identity_as_username: or psk_hint)",
+		         l->where, l->port);
+		return TERN_E_CONFIG;
 	}
 	return TERN_OK;
 }
