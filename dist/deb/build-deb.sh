@@ -59,8 +59,17 @@ if command -v dpkg-shlibdeps >/dev/null; then
 	depends=$(printf '%s\n' "$vars" | sed -n 's/^shlibs:Depends=//p')
 	suggests=$(printf '%s\n' "$vars" | sed -n 's/^shlibs:Suggests=//p')
 else
-	# The packages of the libraries the binaries load, without versions.
-	libs=$(for f in $elves; do ldd "$f"; done | awk '$3 ~ /^\// { print $3 }' | sort -u)
+	# The packages of the libraries the binaries load, without versions:
+	# those they name (readelf's NEEDED) where readelf is there, else all
+	# ldd finds (their dependencies too).
+	libs=$(for f in $elves; do
+		if command -v readelf >/dev/null; then
+			needed=$(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+			ldd "$f" | awk -v n=" $(echo $needed) " '$3 ~ /^\// && index(n, " " $1 " ") { print $3 }'
+		else
+			ldd "$f" | awk '$3 ~ /^\// { print $3 }'
+		fi
+	done | sort -u)
 	depends=$(for l in $libs; do dpkg -S "$(readlink -f "$l")" 2>/dev/null || dpkg -S "$l"; done |
 		sed 's/:.*//' | sort -u | paste -sd, - | sed 's/,/, /g')
 fi

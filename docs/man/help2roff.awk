@@ -4,12 +4,12 @@
 #
 #   awk -f help2roff.awk < help-text
 #
-# The help texts have one shape: an introduction, a "Usage:" block (kept as
-# it is, in .nf), headings ending in ':' that start a column-0 line
-# (.SS), option lines starting with a blank then '-' ("-m : text" or
-# "-h, --host HOST   text"; .TP), lines indented further continuing the
-# option above, and paragraphs. "tern version X." lines are left out: the
-# page's header carries the version.
+# The help texts have one shape: an introduction, a "Usage:" block (kept
+# as it is, in .nf), headings (.SS: a line at column 0 ending in ':',
+# after a blank line), option lines starting with a blank then '-' ("-m :
+# text" or "-h, --host HOST   text"; .TP), lines indented further that
+# continue the option above, and paragraphs. "tern version X." lines are
+# left out: the page's header carries the version.
 
 # Text for roff: backslashes escaped, a leading '.' or '\'' protected, and
 # a '-' that starts a word written as a minus (an option), not a hyphen.
@@ -61,7 +61,12 @@ function end_block() {
 	in_para = 0
 }
 
-BEGIN { in_usage = 0; in_option = 0; in_para = 0 }
+BEGIN { in_usage = 0; in_option = 0; in_para = 0; after_blank = 1 }
+
+{
+	was_blank = after_blank
+	after_blank = ($0 ~ /^[ \t]*$/)
+}
 
 /^tern version / { next }
 
@@ -74,17 +79,19 @@ BEGIN { in_usage = 0; in_option = 0; in_para = 0 }
 	in_usage = 1
 }
 
-# The usage block goes on to a blank line, or to a line at column 0 that
-# is not another "Usage:".
-in_usage && (/^ / || /^Usage:/) {
+# The usage block goes on to a blank line, a line at column 0 that is not
+# another "Usage:", or an option line (a '-' after at most three blanks:
+# the usage's own lines are indented under "Usage: ").
+in_usage && (/^ / || /^Usage:/) && !/^ ? ? ?-/ {
 	print esc($0)
 	next
 }
 
 in_usage { end_block() }
 
-# A heading: a line of its own at column 0, ending with ':'.
-/^[^ -].*:$/ {
+# A heading: a line of its own at column 0, ending with ':', after a blank
+# line (else it ends a sentence that goes on below).
+was_blank && /^[^ -].*:$/ {
 	end_block()
 	h = substr($0, 1, length($0) - 1)
 	print ".SS " esc(h)
