@@ -376,28 +376,45 @@ static void on_adopt(void *arg, struct tern_bytes cid, const uint8_t *rec, size_
 	worker_post(b->workers[broker_home_of(b, cid.data, cid.len)], it);
 }
 
+/* A cid's client id and stamp, to its home worker as kind. */
+static void post_claimed(struct broker *b, enum inbox_kind kind, struct tern_bytes cid,
+                         uint64_t stamp)
+{
+	struct inbox_item *it = calloc(1, sizeof(*it));
+	uint8_t *copy = it ? malloc(cid.len ? cid.len : 1) : NULL;
+	if (!copy) {
+		free(it);
+		log_write(&b->log, LOG_TYPE_ERR,
+		          "Error: out of memory: the session of %.*s may be held by two nodes",
+		          (int)cid.len, (const char *)cid.data);
+		return;
+	}
+	memcpy(copy, cid.data, cid.len);
+	it->kind = kind;
+	it->u.claim.cid = copy;
+	it->u.claim.len = (uint16_t)cid.len;
+	it->u.claim.stamp = stamp;
+	worker_post(b->workers[broker_home_of(b, cid.data, cid.len)], it);
+}
+
+/* This node was counted dead while cut off, and another node holds cid's
+ * session, with claim stamp claim (cluster.h, rejoined): on the home
+ * worker, the session is taken back or its stale copy goes. */
+static void on_rejoined(void *arg, struct tern_bytes cid, uint64_t claim)
+{
+	struct broker *b = arg;
+	if (!atomic_load_explicit(&b->stop, memory_order_relaxed))
+		post_claimed(b, INBOX_REJOINED, cid, claim);
+}
+
 /* At start, another node holds client id cid's session (cluster.h,
  * held_elsewhere): a copy restored from the store goes, on the home
  * worker. */
 static void on_held_elsewhere(void *arg, struct tern_bytes cid)
 {
 	struct broker *b = arg;
-	if (atomic_load_explicit(&b->stop, memory_order_relaxed))
-		return;
-	struct inbox_item *it = calloc(1, sizeof(*it));
-	uint8_t *copy = it ? malloc(cid.len ? cid.len : 1) : NULL;
-	if (!copy) {
-		free(it);
-		log_write(&b->log, LOG_TYPE_ERR,
-		          "Error: out of memory: the restored session of %.*s may be stale",
-		          (int)cid.len, (const char *)cid.data);
-		return;
-	}
-	memcpy(copy, cid.data, cid.len);
-	it->kind = INBOX_HELD_ELSEWHERE;
-	it->u.claim.cid = copy;
-	it->u.claim.len = (uint16_t)cid.len;
-	worker_post(b->workers[broker_home_of(b, cid.data, cid.len)], it);
+	if (!atomic_load_explicit(&b->stop, memory_order_relaxed))
+		post_claimed(b, INBOX_HELD_ELSEWHERE, cid, 0);
 }
 
 static void on_retained(void *arg, struct msg *m)
@@ -443,6 +460,7 @@ enum tern_err cluster_link_open(struct broker *b)
 	                        .taken = on_taken,
 	                        .session_found = on_session_found,
 	                        .held_elsewhere = on_held_elsewhere,
+	                        .rejoined = on_rejoined,
 	                        .stored = on_stored,
 	                        .durable = on_durable,
 	                        .pubrels = on_pubrels,

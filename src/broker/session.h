@@ -261,6 +261,16 @@ void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, 
  * holder. A session whose client connected here since stays. */
 void session_held_elsewhere(struct worker *w, struct tern_bytes cid);
 
+/* This node was cut off long enough for another node to count it dead,
+ * and that node holds cid's record now, with claim stamp claim (adopt.c,
+ * adopt_rejoin()). The session here with that claim was adopted from
+ * this node: while its client is still connected here, the session is
+ * claimed again and its record written, so the adopter lets its copy go
+ * (a takeover); an offline one is the adopter's now, and goes here as in
+ * session_held_elsewhere(). A session with another claim is left to the
+ * claims. */
+void session_rejoined(struct worker *w, struct tern_bytes cid, uint64_t claim);
+
 /* ---- in a cluster: the session's record (session_cluster.c) ---- */
 
 struct route_batch;

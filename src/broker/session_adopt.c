@@ -22,6 +22,7 @@
 #include <stdlib.h>
 
 #include "broker/broker.h"
+#include "broker/cluster_link.h"
 #include "broker/config.h"
 #include "broker/route.h"
 #include "broker/router.h"
@@ -68,6 +69,27 @@ void session_held_elsewhere(struct worker *w, struct tern_bytes cid)
 	          (int)cid.len, (const char *)cid.data);
 	session_will_cancel(s);
 	session_destroy_moved(s, false);
+}
+
+void session_rejoined(struct worker *w, struct tern_bytes cid, uint64_t claim)
+{
+	struct session *s = session_find(w, cid.data, cid.len);
+	if (!s || !claim || s->claim != claim)
+		return;
+	if (!session_sink(s)) {
+		session_held_elsewhere(w, cid);
+		return;
+	}
+	/* Its connection never left: a claim newer than the adoption takes
+	 * the session back wherever it was adopted, and the record names
+	 * this node again. The will the adopter published while this node
+	 * was cut off has gone (docs/cluster.md). */
+	session_claim_set(s, cluster_link_claim(w, cid, false));
+	session_cluster_write(s, NULL);
+	log_write(&w->broker->log, LOG_TYPE_NOTICE,
+	          "Client %.*s: its session was adopted by another node while this one was cut off "
+	          "from the cluster; its connection is here, so it is taken back.",
+	          (int)cid.len, (const char *)cid.data);
 }
 
 void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, size_t len)

@@ -178,6 +178,12 @@ void worker_inbox_item(struct worker *w, struct inbox_item *it)
 	case INBOX_CALL:
 		it->u.call.fn(w, it->u.call.arg);
 		break;
+	case INBOX_REJOINED:
+		if (!atomic_load_explicit(&w->broker->stop, memory_order_relaxed))
+			session_rejoined(w, (struct tern_bytes){it->u.claim.cid, it->u.claim.len},
+			                 it->u.claim.stamp);
+		free(it->u.claim.cid);
+		break;
 	case INBOX_HELD_ELSEWHERE:
 		if (!atomic_load_explicit(&w->broker->stop, memory_order_relaxed))
 			session_held_elsewhere(

@@ -59,6 +59,8 @@ enum inbox_kind {
 	INBOX_CALL,           /* run u.call.fn on this worker (the admin API, src/http) */
 	INBOX_SESSION_FOUND,  /* a session's record looked up for a CONNECT (cluster_link.c) */
 	INBOX_HELD_ELSEWHERE, /* another node holds a session (u.claim's cid; cluster_link.c) */
+	INBOX_REJOINED,       /* another node adopted a session while this one was cut off
+	                       * (u.claim's cid and stamp; cluster_link.c) */
 };
 
 /* An item has one owner at a time: whoever fills it, then (worker_post(),

@@ -36,6 +36,17 @@
  * record that names another node tells the broker that a copy it restored
  * from its store went elsewhere meanwhile.
  *
+ * A node cut off from NATS for longer than the bound is counted dead while
+ * it may still serve clients (docs/cluster.md, "When a node loses NATS"):
+ * another node adopts their sessions and publishes their wills, and binds
+ * their durable queues, which the cut-off node still listens on too. Once
+ * its beats come back it passes over the bucket (adopt_rejoin()) and tells
+ * the broker of every record another node holds, with the record's claim
+ * stamp: a session here with that very claim is one of those adopted from
+ * this node, and the broker claims it again, which makes the adopter let
+ * its copy go as any takeover does; a session here with another claim is
+ * left to the claims (clients.c), which know which is newer.
+ *
  * The bucket is read in one pass with an ordered consumer (the last
  * message of every key), on the nodes thread: the dead node's records are
  * found without a request per key.
@@ -47,6 +58,10 @@
 #include "cluster/session_record.h"
 #include "util/buf.h"
 #include "util/clock.h"
+
+/* A pass over the bucket: for a dead node, for our own earlier run, or
+ * after this node was counted dead while it was alive. */
+enum pass { PASS_DEAD, PASS_OWN, PASS_REJOIN };
 
 /* How long a read of the bucket or a write waits for JetStream. */
 #define ADOPT_WAIT_MS 2000
@@ -84,8 +99,9 @@ static enum tern_err rewrite(struct cluster *c, const struct session_record *rec
 
 /* One record of the bucket: adopted when it names the dead node. */
 static enum tern_err one(struct cluster *c, natsMsg *nm, uint64_t rev, struct tern_bytes dead,
-                         int64_t died_at, bool own)
+                         int64_t died_at, enum pass pass)
 {
+	bool own = pass == PASS_OWN;
 	const uint8_t *data = (const uint8_t *)natsMsg_GetData(nm);
 	size_t len = data ? (size_t)natsMsg_GetDataLength(nm) : 0;
 	uint64_t claim;
@@ -94,6 +110,14 @@ static enum tern_err one(struct cluster *c, natsMsg *nm, uint64_t rev, struct te
 		return TERN_OK;
 	const char *subj = natsMsg_GetSubject(nm), *key = strrchr(subj, '.');
 	bool ours = holder.len == dead.len && memcmp(holder.data, dead.data, dead.len) == 0;
+	if (pass == PASS_REJOIN) {
+		uint8_t id[CLIENT_ID_KEY_MAX];
+		size_t id_len;
+		if (!ours && key && !clients_id(key + 1, strlen(key + 1), id, &id_len) &&
+		    c->cb.rejoined)
+			c->cb.rejoined(c->cb.arg, (struct tern_bytes){id, id_len}, claim);
+		return TERN_OK;
+	}
 	if (own && !ours) {
 		uint8_t id[CLIENT_ID_KEY_MAX];
 		size_t id_len;
@@ -170,21 +194,26 @@ static enum tern_err one(struct cluster *c, natsMsg *nm, uint64_t rev, struct te
 }
 
 static enum tern_err adopt_pass(struct cluster *c, struct tern_bytes dead, int64_t died_at,
-                                bool own);
+                                enum pass pass);
 
 enum tern_err adopt_sessions(struct cluster *c, struct tern_bytes dead, int64_t died_at)
 {
-	return adopt_pass(c, dead, died_at, false);
+	return adopt_pass(c, dead, died_at, PASS_DEAD);
 }
 
 enum tern_err adopt_own(struct cluster *c)
 {
 	/* The earlier run stopped before this one started. */
-	return adopt_pass(c, bytes_of(c->node), (int64_t)(c->incarnation / 1000u), true);
+	return adopt_pass(c, bytes_of(c->node), (int64_t)(c->incarnation / 1000u), PASS_OWN);
+}
+
+enum tern_err adopt_rejoin(struct cluster *c)
+{
+	return adopt_pass(c, bytes_of(c->node), 0, PASS_REJOIN);
 }
 
 static enum tern_err adopt_pass(struct cluster *c, struct tern_bytes dead, int64_t died_at,
-                                bool own)
+                                enum pass pass)
 {
 	char stream[SUBJECT_CLUSTER_MAX + 24], subj[SUBJECT_CLUSTER_MAX + 24];
 	snprintf(stream, sizeof(stream), "KV_%s_sessions", c->prefix);
@@ -219,7 +248,7 @@ static enum tern_err adopt_pass(struct cluster *c, struct tern_bytes dead, int64
 	}
 	enum tern_err err = TERN_OK;
 	for (;;) {
-		if (!nodes_keep_beating(c)) {
+		if (!nodes_going(c)) {
 			err = TERN_E_SYS; /* stopping: the next node acts */
 			break;
 		}
@@ -238,7 +267,7 @@ static enum tern_err adopt_pass(struct cluster *c, struct tern_bytes dead, int64
 		}
 		const char *op = NULL;
 		bool deleted = natsMsgHeader_Get(nm, "KV-Operation", &op) == NATS_OK;
-		enum tern_err e = rev && !deleted ? one(c, nm, rev, dead, died_at, own) : TERN_OK;
+		enum tern_err e = rev && !deleted ? one(c, nm, rev, dead, died_at, pass) : TERN_OK;
 		natsMsg_Destroy(nm);
 		/* One failed write fails the round, to be tried again; the
 		 * records adopted meanwhile name this node by then. */

@@ -153,6 +153,15 @@ struct cluster_cb {
 	 * this node left or died), so a copy this node restored from its
 	 * own store is stale. On the nodes thread. NULL: not told. */
 	void (*held_elsewhere)(void *arg, struct tern_bytes client_id);
+	/* After this node was cut off from NATS long enough to be counted
+	 * dead, client_id's record names another node as its holder, with
+	 * claim stamp claim: the holder adopted it (an adopted record keeps
+	 * the stamp of the claim it was adopted from) or the client claimed
+	 * it there since. A session this node still has with that claim is
+	 * its own again (a new claim takes it back: its connection never
+	 * left); any other copy here is stale. On the nodes thread. NULL:
+	 * not told. */
+	void (*rejoined)(void *arg, struct tern_bytes client_id, uint64_t claim);
 };
 
 /* How often a node puts its heartbeat in the nodes bucket. */

@@ -217,8 +217,18 @@ struct cluster {
 	bool own_adopted; /* adopt_own() is done (nodes thread) */
 	struct peer *peers;
 	uint64_t own_seen;
-	uint64_t beat_at; /* the nodes thread's: when the next beat is due */
-	                  /* sessions.c. Under ses_mu: the queue of record operations, in
+	/* The nodes thread's: our beats came back after a silence long
+	 * enough for the others to count this node dead; until rejoin_until
+	 * (monotonic ms), a pass over the sessions bucket every
+	 * REJOIN_EVERY_MS takes back what they adopted of ours
+	 * (adopt_rejoin()). rejoin_at: the next pass. */
+	uint64_t rejoin_at, rejoin_until;
+	/* The beat thread (nodes.c), once the nodes thread has set the
+	 * bucket up and put the first beat (beating). */
+	pthread_t beat_thread;
+	bool beat_started;
+	atomic_bool beating;
+	/* sessions.c. Under ses_mu: the queue of record operations, in
 	 * order, and the stop flag; the rest is the sessions thread's (the
 	 * keys it knows: key -> struct ses_key). js_sessions is set on the
 	 * control thread before js_up and used by the sessions thread once
@@ -375,9 +385,9 @@ bool clients_clean_since(struct cluster *c, jsCtx *js, const char *key, uint64_t
 bool clients_claimed_since(struct cluster *c, jsCtx *js, const char *key, struct tern_bytes node,
                            uint64_t stamp);
 
-/* nodes.c: beats if one is due (the nodes thread, during a long piece of
- * work); false when the node is stopping: the work is to stop too. */
-bool nodes_keep_beating(struct cluster *c);
+/* nodes.c: false when the node is stopping (the nodes thread, during a
+ * long piece of work: the work is to stop too). */
+bool nodes_going(struct cluster *c);
 
 /* adopt.c: adopts every session whose record names node dead as its
  * holder (nodes thread): offline since died_at (wall ms) if the record
@@ -392,6 +402,13 @@ TERN_MUST_CHECK enum tern_err adopt_sessions(struct cluster *c, struct tern_byte
  * this run started), and tells the broker of every record that names
  * another node (held_elsewhere). Results as adopt_sessions(). */
 TERN_MUST_CHECK enum tern_err adopt_own(struct cluster *c);
+
+/* adopt.c: this node was cut off long enough for another node to count it
+ * dead and adopt its sessions, whose clients may still be connected here:
+ * tells the broker of every record that names another node as its holder
+ * (rejoined, with the record's claim stamp), which takes back those it
+ * still holds and drops the rest. Results as adopt_sessions(). */
+TERN_MUST_CHECK enum tern_err adopt_rejoin(struct cluster *c);
 
 /* nodes.c: frees what nodes_init() and the thread made (after the
  * connections closed and live_subs went to zero). */

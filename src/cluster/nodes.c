@@ -31,9 +31,15 @@
  * blocks on JetStream requests (setting up streams, flushes of 2 s) for
  * longer than a beat may be late without the node looking dead. The
  * adoption runs on this thread too and may take its time (it reads the
- * sessions bucket and writes records), beating as it goes
- * (nodes_keep_beating()), so that a long one does not make this node
- * look dead.
+ * sessions bucket and writes records, each request waiting up to 2 s
+ * while JetStream elects a leader), so the beats go from a thread that
+ * does nothing else (beat_main()).
+ *
+ * A node cut off from NATS for longer than the bound is counted dead by
+ * the others while it goes on serving its clients. When its beats come
+ * back after such a silence it takes back the sessions they adopted of
+ * its connected clients (adopt_rejoin()), and the others count it alive
+ * again: a beat of a run counted dead revives it.
  *
  * A node that restarts within CLUSTER_NODE_DEAD_MS under the same name is
  * not seen to die (its new incarnation just replaces the old one), so it
@@ -50,7 +56,17 @@
 #include "util/clock.h"
 
 #define BUCKET_FMT "%s_nodes"
-#define LEFT_MARK  " left"
+/* Rejoining (adopt_rejoin()): a silence of our own beats this much short
+ * of the bound may already be the bound for a node that heard our last
+ * beat before we did; the passes go on for as long as a node that counted
+ * us dead may take to adopt (a beat, its check, its pass over the bucket),
+ * one every REJOIN_EVERY_MS. */
+#define REJOIN_SLACK_MS 500u
+/* Our own beats flow: the last one came back within two beats. */
+#define FLOWING_MS      (2u * CLUSTER_NODE_BEAT_MS)
+#define REJOIN_FOR_MS   (2u * CLUSTER_NODE_DEAD_MS + 10000u)
+#define REJOIN_EVERY_MS 2000u
+#define LEFT_MARK       " left"
 /* A node name is at most 127 bytes (cluster_open()). */
 #define NODE_KEY_MAX CLIENT_KEY_LEN(128)
 
@@ -110,9 +126,26 @@ static void on_node(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void
 	pthread_mutex_lock(&c->nodes_mu);
 	if (len == strlen(c->node) && memcmp(name, c->node, len) == 0) {
 		/* Our own beat came back: the bucket moves. A key of an
-		 * earlier run of ours is not ours to act on. */
-		if (!deleted && inc == c->incarnation)
+		 * earlier run of ours is not ours to act on. After a silence
+		 * the others may have counted as our death (they count from
+		 * the last beat they heard, which came before our last one
+		 * that came back), what they adopted is taken back: passes
+		 * until they are surely done adopting. */
+		if (!deleted && inc == c->incarnation) {
+			if (c->own_seen &&
+			    now - c->own_seen >= CLUSTER_NODE_DEAD_MS - REJOIN_SLACK_MS) {
+				c->rejoin_at = now;
+				c->rejoin_until = now + REJOIN_FOR_MS;
+				log_write(
+				        c->log, LOG_TYPE_NOTICE,
+				        "Cluster: this node was cut off from the cluster for "
+				        "%" PRIu64
+				        " ms; the other nodes may have counted it dead and adopted "
+				        "its sessions, which it takes back.",
+				        now - c->own_seen);
+			}
 			c->own_seen = now;
+		}
 		pthread_mutex_unlock(&c->nodes_mu);
 		return;
 	}
@@ -140,6 +173,14 @@ static void on_node(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void
 		/* A new run of the node: alive again, whatever we thought
 		 * of the old one. */
 		p->dead = false;
+	} else if (p->dead && !left) {
+		/* The same run beats again: it was cut off (or we were), not
+		 * dead. Whatever was adopted of its sessions meanwhile it
+		 * takes back itself (adopt_rejoin()). */
+		p->dead = false;
+		log_write(c->log, LOG_TYPE_NOTICE,
+		          "Cluster: node %.*s is back (its heartbeats are).", (int)len,
+		          (const char *)name);
 	}
 	p->incarnation = inc;
 	p->seen = now;
@@ -226,7 +267,6 @@ static void key_subject(struct cluster *c, char *subj, size_t cap, char **key)
 
 static void beat(struct cluster *c)
 {
-	c->beat_at = mono_ms() + CLUSTER_NODE_BEAT_MS;
 	char subj[SUBJECT_CLUSTER_MAX + 24 + NODE_KEY_MAX + 1], *key, value[32];
 	key_subject(c, subj, sizeof(subj), &key);
 	int n = snprintf(value, sizeof(value), "%" PRIu64, c->incarnation);
@@ -234,10 +274,8 @@ static void beat(struct cluster *c)
 	(void)natsConnection_Publish(c->p, subj, value, n);
 }
 
-bool nodes_keep_beating(struct cluster *c)
+bool nodes_going(struct cluster *c)
 {
-	if (mono_ms() >= c->beat_at && atomic_load(&c->up_p))
-		beat(c);
 	pthread_mutex_lock(&c->nodes_mu);
 	bool stopping = c->nodes_stopping;
 	pthread_mutex_unlock(&c->nodes_mu);
@@ -266,8 +304,11 @@ static bool check(struct cluster *c, uint64_t now, char *name, size_t *len, int6
 {
 	bool found = false;
 	pthread_mutex_lock(&c->nodes_mu);
-	/* Silence means something only while our own beats come back. */
-	bool moving = c->own_seen && now - c->own_seen < CLUSTER_NODE_DEAD_MS;
+	/* Silence means something only while our own beats come back, one
+	 * a beat apart: a node cut off from NATS has the last beats it heard
+	 * of the others about as old as its own, and counted them dead when
+	 * its own were still less than the bound old. */
+	bool moving = c->own_seen && now - c->own_seen < FLOWING_MS;
 	uint64_t live = 1;
 	for (struct peer *p = c->peers; p; p = p->next) {
 		if (!p->dead && (p->left || (moving && now - p->seen >= CLUSTER_NODE_DEAD_MS))) {
@@ -331,6 +372,32 @@ static void act(struct cluster *c, const char *name, size_t len, int64_t died_at
 	pthread_mutex_unlock(&c->nodes_mu);
 }
 
+/* The heartbeats, on a thread that does nothing else: the nodes thread
+ * waits on JetStream requests (reading the sessions bucket, writing
+ * records) for seconds at a time while JetStream elects a leader, and a
+ * beat late by that long got live nodes counted dead. */
+static void *beat_main(void *arg)
+{
+	struct cluster *c = arg;
+	pthread_mutex_lock(&c->nodes_mu);
+	while (!c->nodes_stopping) {
+		pthread_mutex_unlock(&c->nodes_mu);
+		if (atomic_load(&c->beating) && atomic_load(&c->up_p))
+			beat(c);
+		pthread_mutex_lock(&c->nodes_mu);
+		if (c->nodes_stopping)
+			break;
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)CLUSTER_NODE_BEAT_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&c->nodes_cv, &c->nodes_mu, &until);
+	}
+	pthread_mutex_unlock(&c->nodes_mu);
+	return NULL;
+}
+
 static void *nodes_main(void *arg)
 {
 	struct cluster *c = arg;
@@ -345,12 +412,28 @@ static void *nodes_main(void *arg)
 		    atomic_load_explicit(&c->js_up, memory_order_acquire) &&
 		    atomic_load(&c->up_p) && nodes_setup(c) != TERN_OK)
 			setup_at = now + JS_RETRY_MS;
-		if (c->nodes_sub && atomic_load(&c->up_p))
+		if (c->nodes_sub && !atomic_load(&c->beating) && atomic_load(&c->up_p)) {
 			beat(c);
+			atomic_store(&c->beating, true);
+		}
 		/* Once, after our first beat: what our earlier run left. */
 		if (c->nodes_sub && !c->own_adopted && atomic_load(&c->up_p) &&
 		    adopt_own(c) == TERN_OK)
 			c->own_adopted = true;
+		/* After a silence long enough to be counted dead. */
+		pthread_mutex_lock(&c->nodes_mu);
+		bool rejoin = c->rejoin_at && now >= c->rejoin_at;
+		if (rejoin)
+			c->rejoin_at =
+			        now + REJOIN_EVERY_MS < c->rejoin_until ? now + REJOIN_EVERY_MS : 0;
+		pthread_mutex_unlock(&c->nodes_mu);
+		if (rejoin && c->nodes_sub && atomic_load(&c->up_p) && adopt_rejoin(c) != TERN_OK) {
+			/* Not read to its end: again at the next beat. */
+			pthread_mutex_lock(&c->nodes_mu);
+			if (!c->rejoin_at || c->rejoin_at > now + CLUSTER_NODE_BEAT_MS)
+				c->rejoin_at = now + CLUSTER_NODE_BEAT_MS;
+			pthread_mutex_unlock(&c->nodes_mu);
+		}
 		char name[128];
 		size_t len;
 		int64_t died_at;
@@ -388,6 +471,9 @@ enum tern_err nodes_start(struct cluster *c)
 	if (pthread_create(&c->nodes_thread, NULL, nodes_main, c) != 0)
 		return TERN_E_SYS;
 	c->nodes_started = true;
+	if (pthread_create(&c->beat_thread, NULL, beat_main, c) != 0)
+		return TERN_E_SYS;
+	c->beat_started = true;
 	return TERN_OK;
 }
 
@@ -397,11 +483,14 @@ void nodes_stop(struct cluster *c)
 		return;
 	pthread_mutex_lock(&c->nodes_mu);
 	c->nodes_stopping = true;
-	pthread_cond_signal(&c->nodes_cv);
+	pthread_cond_broadcast(&c->nodes_cv);
 	pthread_mutex_unlock(&c->nodes_mu);
 	if (c->nodes_started)
 		pthread_join(c->nodes_thread, NULL);
 	c->nodes_started = false;
+	if (c->beat_started)
+		pthread_join(c->beat_thread, NULL);
+	c->beat_started = false;
 	if (c->kv_nodes && atomic_load(&c->up_p)) {
 		/* The last word of a clean stop: the node that acts for us
 		 * does so at once rather than after the bound. Stored before
