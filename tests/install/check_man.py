@@ -6,6 +6,7 @@
 - Each page of BUILD_DIR/man (ternd.8, ternd.conf.5, tern.1) renders with
   `groff -man -Tutf8 -ww` without a warning, and with `man -l` when man is
   there.
+- docs/man/md2man.awk reads README's table without a warning.
 - Every directive the configuration parser accepts is the tag of an entry
   of ternd.conf(5): the names are read from the parser's own tables
   (src/broker/config_{listener,broker,load}.c's rows, config_bridge.c's and
@@ -104,6 +105,23 @@ def main():
     if problems:
         print("\n".join(problems))
         return 1
+
+    # md2man.awk reads every row of README's table (a row it cannot read
+    # is left out of the page with a warning).
+    r = subprocess.run(
+        [
+            "awk",
+            "-v", f"readme={os.path.join(src, 'README.md')}",
+            "-v", f"mosq={os.path.join(src, 'docs/man/mosquitto-directives')}",
+            "-v", "version=0",
+            "-f", os.path.join(src, "docs/man/md2man.awk"),
+            os.path.join(src, "docs/man/ternd.conf.5.in"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0 or r.stderr.strip():
+        problems.append(f"md2man.awk: rc {r.returncode}: {r.stderr.strip()}")
 
     directives = parser_directives(src)
     if len(directives) < 100:
