@@ -280,6 +280,11 @@ natsStatus cluster_sub_keep(struct cluster *c, natsSubscription **sub, natsStatu
  * for CLUSTER_ACK_KEEP_MS (control thread). */
 void durable_keep(struct cluster *c, uint64_t now);
 
+/* durable.c: at a clean stop, once this node's queues are unbound
+ * (durable_stop()), gives back to JetStream what the broker holds and its
+ * clients did not acknowledge (cluster_close()). */
+void durable_nak(struct cluster *c);
+
 /* durable.c: detaches the handles the broker still holds (cluster_close()):
  * dropping or acking them later touches nothing of c. */
 void durable_detach(struct cluster *c);

@@ -1215,6 +1215,47 @@ void durable_close(struct cluster *c)
 	map_free(&c->stores);
 }
 
+static int by_seq(const void *x, const void *y)
+{
+	uint64_t a = (*(struct cluster_ack *const *)x)->seq,
+	         b = (*(struct cluster_ack *const *)y)->seq;
+	return a < b ? -1 : a > b;
+}
+
+/* A NAK makes JetStream deliver the message again at once, ahead of what
+ * the consumer has not delivered yet, where the ack wait would bring it
+ * back seconds later behind messages published since: a client that
+ * resumes its session on another node (or here after the restart) gets
+ * them in the order they were published [MQTT-4.6.0-6]. Oldest first, so
+ * that the redeliveries keep that order too. Nothing is NAKed when memory
+ * runs out: the ack wait brings the messages back, later. */
+void durable_nak(struct cluster *c)
+{
+	if (!c->p || !atomic_load(&c->up_p))
+		return;
+	pthread_mutex_lock(&c->ack_mu);
+	size_t n = 0, k = 0;
+	for (struct cluster_ack *a = c->acks; a; a = a->next)
+		n += !a->acked;
+	struct cluster_ack **v = n ? malloc(n * sizeof(*v)) : NULL;
+	for (struct cluster_ack *a = c->acks; v && a; a = a->next)
+		if (!a->acked)
+			v[k++] = a;
+	if (v) {
+		qsort(v, k, sizeof(*v), by_seq);
+		for (size_t i = 0; i < k; i++) {
+			(void)natsConnection_PublishString(c->p, v[i]->reply, "-NAK");
+			/* Given back: an ack now would take it from whoever it
+			 * is delivered to next. */
+			v[i]->acked = true;
+		}
+	}
+	pthread_mutex_unlock(&c->ack_mu);
+	free(v);
+	if (k)
+		(void)natsConnection_FlushTimeout(c->p, FLUSH_TIMEOUT_MS);
+}
+
 void durable_detach(struct cluster *c)
 {
 	pthread_mutex_lock(&c->ack_mu);

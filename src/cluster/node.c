@@ -736,6 +736,7 @@ void cluster_close(struct cluster *c)
 	 * callbacks say when no message callback can run any more. */
 	retained_stop(c);
 	durable_stop(c);
+	durable_nak(c);
 	pubrel_stop(c);
 	clients_stop(c);
 	size_t pos = 0;

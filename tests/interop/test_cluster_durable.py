@@ -261,3 +261,44 @@ def test_a_subscription_whose_queue_cannot_be_made_is_refused(cluster_factory):
         s.close()
     pub_b.close()
     local.disconnect()
+
+
+def test_after_a_clean_stop_the_held_messages_come_first(cluster_factory):
+    """X's persistent session on node B holds QoS 1 messages m00-m04 that X
+    received but did not acknowledge; B stops cleanly (SIGTERM). Then
+    m05-m09 are published, and X resumes on node A at once, well within
+    JetStream's ack wait: the held messages come first, then the new ones,
+    in the order they were published [MQTT-4.6.0-6], because B gave the
+    held ones back as it stopped (a NAK) rather than leaving them to the ack
+    wait, which would deliver them seconds later behind m05-m09."""
+    c = cluster_factory(nodes=2, nats_n=1)
+    a, b = c.nodes
+    cid, topic = unique("ord"), unique("order")
+    x = durable_sub(b, cid, topic, 1)
+    pub = PahoClient(a)
+    for i in range(5):
+        pub.publish(topic, b"m%02d" % i, qos=1)
+    held = [x.recv_publish(timeout=20, ack=False).payload for _ in range(5)]
+    assert held == [b"m%02d" % i for i in range(5)], held
+    b.stop()
+    x.abort()
+    for i in range(5, 10):
+        pub.publish(topic, b"m%02d" % i, qos=1)
+    y = a.raw(m.V311, timeout=20.0)
+    ack = y.connect(cid, clean=False)
+    assert ack.session_present
+    order = []
+    deadline = time.monotonic() + 20
+    while len(set(order)) < 10 and time.monotonic() < deadline:
+        try:
+            p = y.recv_publish(timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:
+            break
+        order.append(p.payload)
+    firsts = []
+    for p in order:
+        if p not in firsts:
+            firsts.append(p)
+    assert firsts == [b"m%02d" % i for i in range(10)], order
+    pub.disconnect()
+    y.close()
