@@ -40,14 +40,34 @@
  *        (stored when it is persistent) and the remote's ids are the
  *        session's inbound ids, one to one.
  *   out  the local session delivers through the sink's send_publish; the
- *        message goes to the remote with tern_client_publish() (QoS 1/2 are
- *        kept by libtern until acknowledged, and resent with DUP when the
- *        remote resumes our session). Only when the remote acknowledges
- *        (PUBACK; PUBCOMP for QoS 2) is the local session told
- *        (handle_puback(), or handle_pubrec() then handle_pubcomp(): the
- *        local QoS 2 flow completes at once, the remote one being done). A
- *        remote that lost our session tells libtern so (on_publish 0x80
- *        without properties): the message is sent again, at least once.
+ *        message goes to the remote with tern_client_publish() under the
+ *        local session's own packet id (QoS 1/2 are kept by libtern until
+ *        acknowledged, and resent with DUP when the remote resumes our
+ *        session). The remote's answers are the local session's, one to
+ *        one: PUBACK -> handle_puback(); PUBREC -> handle_pubrec(), whose
+ *        PUBREL (through the sink) is the one the remote gets, by
+ *        tern_client_release(); PUBCOMP -> handle_pubcomp(). So the local
+ *        session's in-flight state, which the store keeps (PUBLISH sent,
+ *        PUBREL sent), says where each message is on the remote, and after
+ *        a restart of ternd its resume resends exactly what the protocol
+ *        asks [MQTT-4.4.0-1]: PUBLISH with DUP and the same id, or PUBREL
+ *        for the id (libtern releases an id it never saw), never a new
+ *        PUBLISH. Two orders keep the store ahead of the remote, so a kill
+ *        at any moment leaves no state there that the store does not know
+ *        of: a QoS 2 PUBLISH goes once its packet id is committed (else the
+ *        restored session would send it under a new id, and a remote that
+ *        has the old one deliver it twice), and a PUBREL once "PUBREL sent"
+ *        is (else the restored session would send the PUBLISH again after
+ *        the remote forgot the id). Both wait in b->pend, in the order the
+ *        session sent them, with whatever follows them; only with a local
+ *        store and a remote session that is kept (cleansession false),
+ *        which is the condition of exactly once across a restart of ternd.
+ *        The bridge's own packets (the notification, SUBSCRIBE) take ids
+ *        the local session does not hold; one it would reuse while ours is
+ *        out waits in b->pend for it (TERN_E_BUSY). A remote that lost our
+ *        session tells libtern so (on_publish 0x80 without properties): the
+ *        message is sent again with its id, at least once, which is all a
+ *        remote session that is not kept (cleansession true) allows.
  *
  * A message from the remote that goes to a local subscriber over its mark
  * (flow.h) holds the acknowledgements to the remote, as a paused client's
@@ -126,7 +146,53 @@ static bool probing(const struct bridge *b);
 /* Ends the remote connection ourselves; see below. */
 static void remote_leave(struct bridge *b);
 
+/* Keeps the epoll registration in step with the client; see below. */
+static void watch(struct bridge *b);
+
 /* ---- the remote side: libtern's callbacks ---- */
+
+/* Whether an entry waiting in b->pend has packet id id. */
+static bool pend_has(const struct bridge *b, uint16_t id)
+{
+	for (const struct out_entry *e = b->pend_head; e; e = e->next)
+		if (e->id == id)
+			return true;
+	return false;
+}
+
+/* Publishes the retained "1" on the remote, at QoS 1 with a packet id of
+ * our own: one the local session holds neither in flight nor on its way,
+ * nor libtern, so that the remote never sees it for a message of the
+ * local session's (whose ids are the remote's, one to one). The ids are
+ * tried downwards from 65535 while the local session's go upwards. */
+static void note_remote(struct bridge *b)
+{
+	struct out_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return; /* the will says "0" later all the same */
+	e->own = true;
+	e->qos = 1;
+	struct tern_publish_args a = {.topic = b->note_topic,
+	                              .payload = "1",
+	                              .payload_len = 1,
+	                              .qos = 1,
+	                              .retain = b->cfg->outgoing_retain};
+	const struct session *s = b->local_ok ? b->sink.session : NULL;
+	for (int tries = 0; tries < 64; tries++) {
+		uint16_t id = b->note_id ? b->note_id : 65535;
+		b->note_id = id == 1 ? 65535 : (uint16_t)(id - 1);
+		if (map64_get(&b->out, id) || pend_has(b, id) || (s && session_inflight_has(s, id)))
+			continue;
+		a.packet_id = id;
+		enum tern_err err = tern_client_publish(b->c, &a, NULL);
+		if (err == TERN_E_BUSY)
+			continue;
+		if (err == TERN_OK && map64_put(&b->out, id, e) == TERN_OK)
+			return;
+		break;
+	}
+	free(e);
+}
 
 static void subscribe_remote(struct bridge *b)
 {
@@ -190,19 +256,8 @@ static void on_connect(struct tern_client *c, void *ud, uint8_t reason, bool ses
 	          b->cfg->addresses[b->cur].host, b->cfg->addresses[b->cur].port,
 	          session_present ? " (session resumed)" : "");
 	subscribe_remote(b);
-	if (b->cfg->notifications && !b->cfg->notifications_local_only) {
-		struct tern_publish_args a = {.topic = b->note_topic,
-		                              .payload = "1",
-		                              .payload_len = 1,
-		                              .qos = 1,
-		                              .retain = b->cfg->outgoing_retain};
-		uint16_t id = 0;
-		struct out_entry *e = calloc(1, sizeof(*e));
-		if (e && tern_client_publish(b->c, &a, &id) == TERN_OK &&
-		    map64_put(&b->out, id, e) == TERN_OK)
-			e = NULL;
-		free(e);
-	}
+	if (b->cfg->notifications && !b->cfg->notifications_local_only)
+		note_remote(b);
 	bridge_notify_local(b, true);
 }
 
@@ -331,8 +386,24 @@ static void on_pubrel(struct tern_client *c, void *ud, uint16_t packet_id)
 	(void)c;
 }
 
-/* Sends e's message to the remote again (its session there was lost), as
- * a new publish. */
+/* The remote's PUBREC of a QoS 2 message: the local session gets it (and
+ * answers PUBREL, which goes to the remote once it is committed here:
+ * sink_b_send_ack()). libtern leaves the PUBREL to us for that. */
+static void on_pubrec(struct tern_client *c, void *ud, uint16_t packet_id, uint8_t reason,
+                      const struct tern_props *props)
+{
+	(void)c;
+	(void)reason;
+	(void)props;
+	struct bridge *b = ud;
+	struct out_entry *e = map64_get(&b->out, packet_id);
+	/* Again after a resumed session resent the PUBLISH: the local
+	 * session has it already. */
+	if (!e || e->own || e->local_rec)
+		return;
+	e->local_rec = true;
+	bridge_ack_queue(b, TERN_PUBREC, packet_id, 0);
+}
 
 static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint8_t reason,
                        const struct tern_props *props)
@@ -342,10 +413,27 @@ static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint
 	struct out_entry *e = map64_del(&b->out, packet_id);
 	if (!e)
 		return;
+	if (e->own) {
+		bridge_out_entry_free(e);
+		bridge_pend_run(b); /* its id may be one a message waits for */
+		return;
+	}
+	if (e->qos == 2 && e->local_rec) {
+		/* The remote's end of the flow after its PUBREC: its PUBCOMP
+		 * (0x92 when it had finished before a restart of ternd), or a
+		 * session it no longer has. The local session's end too. */
+		bridge_ack_queue(b, TERN_PUBCOMP, packet_id, 0);
+		b->forwarded_out++;
+		bridge_out_entry_free(e);
+		bridge_pend_run(b);
+		return;
+	}
 	if (reason == TERN_RC_UNSPECIFIED && !props && e->msg) {
 		/* libtern's own verdict: sent, unanswered, and the remote did
 		 * not resume our session. Its fate is unknown, so it goes
-		 * again: at least once. */
+		 * again, with the same id: at least once (what a remote
+		 * session that is not kept, cleansession true, allows). */
+		e->dup = true;
 		if (bridge_out_send(b, e) == TERN_OK)
 			return;
 	} else if (reason >= 0x80) {
@@ -355,13 +443,16 @@ static void on_publish(struct tern_client *c, void *ud, uint16_t packet_id, uint
 		          e->msg ? (const char *)e->msg->topic.data : "",
 		          tern_reason_string(reason, false));
 	}
-	if (e->local_id) {
-		/* Done on the remote (refused or not: it will not take it
-		 * later either), so done here. */
-		bridge_ack_queue(b, e->qos == 1 ? TERN_PUBACK : TERN_PUBREC, e->local_id);
-		b->forwarded_out++;
-	}
+	/* Done on the remote (refused or not: it will not take it later
+	 * either), so done here: a QoS 2 flow ends with a failing PUBREC,
+	 * there being nothing to release. */
+	if (e->qos == 1)
+		bridge_ack_queue(b, TERN_PUBACK, packet_id, 0);
+	else
+		bridge_ack_queue(b, TERN_PUBREC, packet_id, TERN_RC_UNSPECIFIED);
+	b->forwarded_out++;
 	bridge_out_entry_free(e);
+	bridge_pend_run(b);
 }
 
 static void on_subscribe(struct tern_client *c, void *ud, uint16_t packet_id,
@@ -376,6 +467,18 @@ static void on_subscribe(struct tern_client *c, void *ud, uint16_t packet_id,
 			log_write(blog(b), LOG_TYPE_WARNING,
 			          "Warning: bridge %s: the remote refused subscription %zu: %s",
 			          b->cfg->name, i + 1, tern_reason_string(reasons[i], false));
+	bridge_pend_run(b); /* its packet id is free again */
+}
+
+static void on_unsubscribe(struct tern_client *c, void *ud, uint16_t packet_id,
+                           const uint8_t *reasons, size_t n, const struct tern_props *props)
+{
+	(void)c;
+	(void)packet_id;
+	(void)reasons;
+	(void)n;
+	(void)props;
+	bridge_pend_run(ud); /* its packet id is free again */
 }
 
 static const struct tern_callbacks remote_cb = {
@@ -384,7 +487,9 @@ static const struct tern_callbacks remote_cb = {
         .on_message = on_message,
         .on_publish = on_publish,
         .on_subscribe = on_subscribe,
+        .on_unsubscribe = on_unsubscribe,
         .on_pubrel = on_pubrel,
+        .on_pubrec = on_pubrec,
 };
 
 /* The bytes of the PUBLISH a would be on the remote connection (a packet
@@ -450,22 +555,175 @@ enum tern_err bridge_out_send(struct bridge *b, struct out_entry *e)
 	         * messages that a 3.1.1 CONNACK cannot say so. */
 	        .retain = e->retain && b->cfg->outgoing_retain,
 	        .props = &pr,
+	        .packet_id = e->qos ? e->id : 0,
+	        .dup = e->qos && e->dup,
 	};
 	if (b->cfg->max_packet_size && publish_size(b, &a) > b->cfg->max_packet_size) {
 		free(topic);
 		return TERN_E_TOO_LARGE;
 	}
-	uint16_t id = 0;
-	enum tern_err err = tern_client_publish(b->c, &a, &id);
+	enum tern_err err = tern_client_publish(b->c, &a, NULL);
 	free(topic);
 	if (err)
 		return err;
 	if (e->qos == 0)
 		return TERN_OK;
-	err = map64_put(&b->out, id, e);
+	err = map64_put(&b->out, e->id, e);
 	/* Without the entry the answer cannot reach the local session; the
 	 * message stays in flight there and goes again on its resume. */
 	return err;
+}
+
+/* ---- what waits to go to libtern (b->pend) ---- */
+
+/* A commit the entries of b->pend up to seq waited for (bridge_pend_push). */
+struct pend_commit {
+	struct bridge *b;
+	uint64_t gen, seq;
+};
+
+/* Called once the store committed what the local session recorded
+ * before the entries up to c->seq; takes arg. */
+static void pend_committed(struct worker *w, void *arg)
+{
+	struct pend_commit *c = arg;
+	struct bridge_worker *bw = w->bridges;
+	for (size_t i = 0; bw && i < bw->n; i++) {
+		struct bridge *b = bw->v[i];
+		if (b != c->b || b->gen != c->gen)
+			continue;
+		if (c->seq > b->ready_seq)
+			b->ready_seq = c->seq;
+		bridge_pend_run(b);
+		watch(b);
+		break;
+	}
+	free(c);
+}
+
+void bridge_pend_push(struct bridge *b, struct out_entry *e, bool durable)
+{
+	struct session *s = b->sink.session;
+	/* Only a remote session that is kept (cleansession false) and a
+	 * local store make waiting worth it: without either a restart sends
+	 * the message again anyway (at least once). */
+	bool wait = durable && !b->cfg->cleansession && b->w->broker->store && s;
+	struct pend_commit *c = NULL;
+	if (wait && (c = malloc(sizeof(*c))) != NULL) {
+		e->seq = ++b->pend_seq;
+		*c = (struct pend_commit){.b = b, .gen = b->gen, .seq = e->seq};
+	}
+	e->next = NULL;
+	if (b->pend_tail)
+		b->pend_tail->next = e;
+	else
+		b->pend_head = e;
+	b->pend_tail = e;
+	if (c)
+		session_after_commit(b->w, session_id(s), pend_committed, c, free);
+	else
+		bridge_pend_run(b);
+}
+
+/* Sends e, the local session's release of e->id, to libtern: TERN_OK when
+ * e was used up (freed, or in b->out), TERN_E_BUSY to wait. */
+static enum tern_err pend_release(struct bridge *b, struct out_entry *e)
+{
+	struct out_entry *o = map64_get(&b->out, e->id);
+	if (!o && !e->restored) {
+		/* Completed meanwhile (the remote did not resume our session):
+		 * nothing is left to release. */
+		free(e);
+		return TERN_OK;
+	}
+	enum tern_err err = tern_client_release(b->c, e->id);
+	if (err == TERN_E_BUSY)
+		return err;
+	if (err == TERN_OK && !o) {
+		/* The local session resumed at PUBREL: libtern releases an id
+		 * it never saw, and its PUBCOMP ends the local flow. */
+		e->local_rec = true;
+		err = map64_put(&b->out, e->id, e);
+		if (err == TERN_OK)
+			return TERN_OK;
+	}
+	if (err)
+		/* The local session holds it at PUBREL and sends it again at
+		 * its resume. */
+		log_write(blog(b), LOG_TYPE_ERR,
+		          "Error: bridge %s: cannot release packet id %u: %s", b->cfg->name, e->id,
+		          tern_strerror(err));
+	free(e);
+	return TERN_OK;
+}
+
+/* Sends e, a PUBLISH of the local session's, to libtern: TERN_OK when e was
+ * used up, TERN_E_BUSY to wait. */
+static enum tern_err pend_publish(struct bridge *b, struct out_entry *e)
+{
+	enum tern_err err = bridge_out_send(b, e);
+	if (err == TERN_E_BUSY)
+		return err;
+	if (err == TERN_OK) {
+		b->last_traffic = b->w->now;
+		if (e->qos == 0) {
+			b->forwarded_out++;
+			bridge_out_entry_free(e);
+		}
+		return TERN_OK;
+	}
+	/* What cannot go at all (QoS 0 without a connection, a topic no
+	 * line maps, larger than the remote takes) is dropped and, for QoS
+	 * 1/2, acknowledged here, or it would hold the session's window (a
+	 * failing PUBREC ends a QoS 2 flow). */
+	b->dropped++;
+	if (e->qos && err != TERN_E_NOMEM)
+		bridge_ack_queue(b, e->qos == 1 ? TERN_PUBACK : TERN_PUBREC, e->id,
+		                 e->qos == 1 ? 0 : TERN_RC_UNSPECIFIED);
+	if (err != TERN_E_CLOSED)
+		log_write(blog(b), LOG_TYPE_WARNING,
+		          "Warning: bridge %s: message on %.*s not forwarded: %s", b->cfg->name,
+		          (int)e->msg->topic.len, (const char *)e->msg->topic.data,
+		          tern_strerror(err));
+	bridge_out_entry_free(e);
+	return TERN_OK;
+}
+
+void bridge_pend_run(struct bridge *b)
+{
+	/* libtern's callbacks run it too, maybe from inside this loop. */
+	if (b->pend_running)
+		return;
+	b->pend_running = true;
+	struct out_entry *e;
+	while ((e = b->pend_head) && e->seq <= b->ready_seq) {
+		b->pend_head = e->next;
+		if (!b->pend_head)
+			b->pend_tail = NULL;
+		e->next = NULL;
+		if ((e->release ? pend_release(b, e) : pend_publish(b, e)) == TERN_E_BUSY) {
+			/* In order: the rest waits behind it. */
+			e->next = b->pend_head;
+			b->pend_head = e;
+			if (!b->pend_tail)
+				b->pend_tail = e;
+			break;
+		}
+	}
+	b->pend_running = false;
+}
+
+void bridge_pend_clear(struct bridge *b)
+{
+	struct out_entry *e = b->pend_head, *next;
+	for (; e; e = next) {
+		next = e->next;
+		bridge_out_entry_free(e);
+	}
+	b->pend_head = b->pend_tail = NULL;
+	/* Commits still to come were for those. */
+	b->gen++;
+	b->ready_seq = b->pend_seq;
 }
 
 /* ---- lifetime ---- */
@@ -621,6 +879,7 @@ static void bridge_free(struct bridge *b)
 	while ((e = map_next(&b->out, &pos)))
 		bridge_out_entry_free(e);
 	map_free(&b->out);
+	bridge_pend_clear(b);
 	free(b->acks);
 	free(b->held);
 	free(b);
@@ -713,6 +972,10 @@ void bridge_on_event(struct worker *w, uint64_t tag, uint32_t events)
 	struct bridge *b = (struct bridge *)(uintptr_t)(tag & ~(uint64_t)1);
 	step(b);
 	bridge_acks_run(b);
+	if (b->pend_head) {
+		bridge_pend_run(b);
+		watch(b);
+	}
 }
 
 int bridge_timeout_ms(const struct worker *w)
@@ -725,6 +988,10 @@ int bridge_timeout_ms(const struct worker *w)
 		const struct bridge *b = bw->v[i];
 		if (b->n_acks || b->local_closing)
 			return 0;
+		/* A message waiting for a packet id one of our own packets
+		 * holds: its answer wakes this worker; this is the backstop. */
+		if (b->pend_head && b->pend_head->seq <= b->ready_seq && b->w->now + 100 < next)
+			next = b->w->now + 100;
 		/* Holding for a slow receiver: its drain wakes this worker;
 		 * this is the backstop, as the tick is for paused clients. */
 		if (b->hold && b->w->now + 100 < next)
@@ -816,7 +1083,7 @@ static void probe_run(struct bridge *b)
 	          soerr == 0;
 	probe_stop(b);
 	b->probe_at = now + PRIMARY_RETRY_MS;
-	if (!ok || tern_client_pending(b->c) || b->out.count)
+	if (!ok || tern_client_pending(b->c) || b->out.count || b->pend_head)
 		return;
 	log_write(blog(b), LOG_TYPE_NOTICE, "Bridge %s: %s:%u is back; leaving %s:%u for it.",
 	          b->cfg->name, b->cfg->addresses[0].host, b->cfg->addresses[0].port,
@@ -862,7 +1129,7 @@ static bool lazy_idle(struct bridge *b)
 {
 	uint64_t idle_ms = (uint64_t)b->cfg->idle_timeout * 1000u;
 	if (b->w->now < b->last_traffic + idle_ms || tern_client_pending(b->c) || b->out.count ||
-	    b->n_acks || b->hold)
+	    b->pend_head || b->n_acks || b->hold)
 		return false;
 	log_write(blog(b), LOG_TYPE_NOTICE,
 	          "Bridge %s: idle for %u s (idle_timeout); stopping until %u messages wait.",
@@ -942,6 +1209,10 @@ static void run_one(struct bridge *b)
 	if (b->hold)
 		bridge_hold_run(b);
 	bridge_acks_run(b);
+	if (b->pend_head) {
+		bridge_pend_run(b);
+		watch(b);
+	}
 }
 
 void bridge_run(struct worker *w)

@@ -46,15 +46,32 @@ struct local_ack {
 	uint16_t packet_id;
 };
 
-/* A QoS 1/2 message sent to the remote, by libtern's packet id: what the
- * local session delivered it as (packet id 0: one of ours, a
- * notification), and the message, to send it again if the remote lost our
- * session. */
+/* What goes to the remote: a message the local session delivered, or its
+ * release (PUBREL), or a notification of the bridge's own. The packet id is
+ * the local session's, on the remote too (one to one, bridge.c), so what the
+ * store keeps of the local session says where each message is on the
+ * remote. An entry first waits in b->pend, in the order the local session
+ * sent them, until it may go to libtern (after the store's commit of the
+ * local state it stands for, when that matters); a QoS 1/2 one is then in
+ * b->out until the remote completes it. */
 struct out_entry {
-	uint16_t local_id;
+	struct out_entry *next; /* in b->pend */
+	/* In b->pend: goes once b->ready_seq has reached it (0: at once). */
+	uint64_t seq;
+	uint16_t id; /* the packet id, both sides; 0 for QoS 0 */
 	uint8_t qos;
 	bool retain;
-	struct msg *msg; /* one reference; NULL for a notification */
+	bool dup;     /* a resend: DUP on the remote too */
+	bool release; /* a PUBREL of the local session's, not a PUBLISH */
+	/* A release that found nothing of its id in b->out when the local
+	 * session sent it: the local session resumed at PUBREL (after a
+	 * restart of ternd), so libtern is to release an id it never saw. */
+	bool restored;
+	/* QoS 2: the local session has the remote's PUBREC (it is waiting for
+	 * PUBCOMP), so the end of the remote's flow is the end of its own. */
+	bool local_rec;
+	bool own;        /* a notification: the local session knows nothing of it */
+	struct msg *msg; /* one reference; NULL for a notification or a release */
 };
 
 struct bridge {
@@ -87,7 +104,15 @@ struct bridge {
 
 	bool local_ok;      /* the local session is attached through sink */
 	bool local_closing; /* the session let the sink go: detach in run */
-	struct map out;     /* libtern packet id -> struct out_entry */
+	struct map out;     /* packet id -> struct out_entry, what libtern has */
+	/* What the local session sent that has not gone to libtern yet, in
+	 * order: waiting for a commit (seq above ready_seq) or for its packet
+	 * id, which one of the bridge's own packets holds (TERN_E_BUSY). */
+	struct out_entry *pend_head, *pend_tail;
+	uint64_t pend_seq, ready_seq;
+	uint64_t gen; /* the local attachment (commit callbacks of an earlier one are void) */
+	bool pend_running;
+	uint16_t note_id; /* the next packet id tried for a notification */
 	struct local_ack *acks;
 	size_t n_acks, cap_acks;
 	/* Flow control (flow.h): what came from the remote went to a local
@@ -123,10 +148,11 @@ void bridge_side_filter(const struct bridge_topic *t, bool local, char *out, siz
 bool bridge_map_topic(const struct bridge *b, struct tern_bytes topic, bool from_local, char *out,
                       size_t cap);
 
-/* Queues an acknowledgement (PUBACK, PUBREC, PUBCOMP) for the local
- * session, handed over by bridge_acks_run(); out of memory: logged and
- * dropped (the session resends at its resume). */
-void bridge_ack_queue(struct bridge *b, uint8_t type, uint16_t packet_id);
+/* Queues an acknowledgement (PUBACK, PUBREC, PUBCOMP; reason: a PUBREC
+ * >= 0x80 ends the local flow) for the local session, handed over by
+ * bridge_acks_run(); out of memory: logged and dropped (the session resends
+ * at its resume). */
+void bridge_ack_queue(struct bridge *b, uint8_t type, uint16_t packet_id, uint8_t reason);
 
 /* Hands the queued acknowledgements to the local session, in order. */
 void bridge_acks_run(struct bridge *b);
@@ -152,11 +178,25 @@ void bridge_local_detach(struct bridge *b);
 
 /* ---- bridge.c ---- */
 
-/* Sends e's message to the remote (again, when the remote lost our
- * session) as a new publish; a QoS 1/2 entry goes into b->out (owned there
+/* Sends e's message to the remote with its packet id (again, when the
+ * remote lost our session); a QoS 1/2 entry goes into b->out (owned there
  * from then on). TERN_E_CLOSED without a connection (QoS 0),
  * TERN_E_TOO_LARGE over bridge_max_packet_size or the remote's maximum,
- * TERN_E_NOT_FOUND when no topic line maps it, TERN_E_NOMEM. */
+ * TERN_E_NOT_FOUND when no topic line maps it, TERN_E_BUSY when one of the
+ * bridge's own packets holds the id, TERN_E_NOMEM. */
 TERN_MUST_CHECK enum tern_err bridge_out_send(struct bridge *b, struct out_entry *e);
+
+/* Appends e (a PUBLISH or a release from the local session; taken) to
+ * b->pend and sends what may go. With durable true it waits for the commit
+ * of what the local session recorded with it (its packet id, "PUBREL
+ * sent"): a remote that resumes our session must never hold a state the
+ * local store does not know of after a kill. */
+void bridge_pend_push(struct bridge *b, struct out_entry *e, bool durable);
+
+/* Sends the head of b->pend to libtern while it may go. */
+void bridge_pend_run(struct bridge *b);
+
+/* Drops b->pend (the local session went: it resends on its resume). */
+void bridge_pend_clear(struct bridge *b);
 
 #endif

@@ -68,7 +68,7 @@ bool bridge_map_topic(const struct bridge *b, struct tern_bytes topic, bool from
 
 /* ---- local acknowledgements ---- */
 
-void bridge_ack_queue(struct bridge *b, uint8_t type, uint16_t packet_id)
+void bridge_ack_queue(struct bridge *b, uint8_t type, uint16_t packet_id, uint8_t reason)
 {
 	if (b->n_acks == b->cap_acks) {
 		size_t cap = b->cap_acks ? b->cap_acks * 2 : 16;
@@ -84,7 +84,8 @@ void bridge_ack_queue(struct bridge *b, uint8_t type, uint16_t packet_id)
 		b->acks = a;
 		b->cap_acks = cap;
 	}
-	b->acks[b->n_acks++] = (struct local_ack){.type = type, .packet_id = packet_id};
+	b->acks[b->n_acks++] =
+	        (struct local_ack){.type = type, .reason = reason, .packet_id = packet_id};
 }
 
 /* Hands the queued acknowledgements to the local session, in order. What
@@ -94,7 +95,7 @@ void bridge_acks_run(struct bridge *b)
 {
 	for (size_t i = 0; i < b->n_acks && b->local_ok && !b->local_closing; i++) {
 		struct local_ack a = b->acks[i];
-		struct tern_ack ack = {.packet_id = a.packet_id};
+		struct tern_ack ack = {.packet_id = a.packet_id, .reason = a.reason};
 		struct session *s = b->sink.session;
 		switch (a.type) {
 		case TERN_PUBACK:
@@ -162,11 +163,27 @@ static TERN_MUST_CHECK enum tern_err sink_b_send_ack(struct sink *k, enum tern_p
 			          b->cfg->name, tern_strerror(e));
 		return TERN_OK;
 	}
-	case TERN_PUBREL:
-		/* The remote has completed the QoS 2 flow already (its
-		 * PUBCOMP is what made us send PUBREC locally). */
-		bridge_ack_queue(b, TERN_PUBCOMP, packet_id);
+	case TERN_PUBREL: {
+		/* The local session is at PUBREL for packet_id: the remote's
+		 * PUBREC came, now or before a restart of ternd. The PUBREL
+		 * goes to the remote once that state is committed here, so
+		 * the remote forgets the id only once our store knows the
+		 * message is past PUBLISH (else a restart would send it
+		 * again, and the remote deliver it twice). */
+		struct out_entry *e = calloc(1, sizeof(*e));
+		if (!e) {
+			/* The session resends the PUBREL at its resume. */
+			log_write(blog(b), LOG_TYPE_ERR,
+			          "Error: bridge %s: out of memory for a release", b->cfg->name);
+			return TERN_OK;
+		}
+		e->id = packet_id;
+		e->qos = 2;
+		e->release = true;
+		e->restored = map64_get(&b->out, packet_id) == NULL;
+		bridge_pend_push(b, e, true);
 		return TERN_OK;
+	}
 	default:
 		return TERN_E_INVALID;
 	}
@@ -203,36 +220,22 @@ static TERN_MUST_CHECK enum tern_err sink_b_send(struct sink *k, const struct te
 static TERN_MUST_CHECK enum tern_err sink_b_send_publish(struct sink *k, const struct delivery *d,
                                                          uint16_t packet_id, bool dup)
 {
-	(void)dup; /* a resend here is a new publish there (new packet id) */
 	struct bridge *b = bridge_of(k);
 	struct out_entry *e = calloc(1, sizeof(*e));
 	if (!e)
 		return TERN_E_NOMEM;
-	e->local_id = packet_id;
+	/* The local session's packet id is the remote one, and its resend
+	 * (dup) a resend there: what the store keeps of the session is where
+	 * each message stands on the remote. */
+	e->id = packet_id;
 	e->qos = d->qos;
 	e->retain = d->retain;
+	e->dup = dup;
 	e->msg = msg_ref(d->msg);
-	enum tern_err err = bridge_out_send(b, e);
-	if (err == TERN_OK) {
-		b->last_traffic = b->w->now;
-		if (d->qos == 0) {
-			b->forwarded_out++;
-			bridge_out_entry_free(e);
-		}
-		return TERN_OK;
-	}
-	/* What cannot go at all (QoS 0 without a connection, a topic no
-	 * line maps, larger than the remote takes) is dropped and, for QoS
-	 * 1/2, acknowledged here, or it would hold the session's window. */
-	b->dropped++;
-	if (d->qos && err != TERN_E_NOMEM)
-		bridge_ack_queue(b, d->qos == 1 ? TERN_PUBACK : TERN_PUBREC, packet_id);
-	if (err != TERN_E_CLOSED)
-		log_write(blog(b), LOG_TYPE_WARNING,
-		          "Warning: bridge %s: message on %.*s not forwarded: %s", b->cfg->name,
-		          (int)d->msg->topic.len, (const char *)d->msg->topic.data,
-		          tern_strerror(err));
-	bridge_out_entry_free(e);
+	/* QoS 2 waits for the commit of its packet id: killed before it,
+	 * the restored session would send the message under a new id, and a
+	 * remote holding the old one would deliver it twice. */
+	bridge_pend_push(b, e, d->qos == 2);
 	return TERN_OK;
 }
 
@@ -472,6 +475,7 @@ void bridge_local_detach(struct bridge *b)
 	b->local_ok = false;
 	b->local_closing = false;
 	b->n_acks = 0;
+	bridge_pend_clear(b);
 	hold_clear(b);
 	alias_in_free(&b->sink.alias_in);
 	if (b->sink.will) {

@@ -63,6 +63,11 @@ size_t session_sub_count(const struct session *s);
 /* Messages s holds for its client: queued and in flight. */
 uint64_t session_held(const struct session *s);
 
+/* Whether packet_id belongs to a message s has in flight to its client
+ * (sent, or to be resent on resume), so a bridge sending packets of its own
+ * on the same remote session keeps clear of it. */
+bool session_inflight_has(const struct session *s, uint16_t packet_id);
+
 /* What the admin API shows of s (src/http, on s's worker): the username
  * of its last connection (data NULL: none), its protocol version, its
  * messages in flight and queued. */

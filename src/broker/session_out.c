@@ -90,6 +90,14 @@ static struct inflight *inflight_find(struct session *s, uint16_t packet_id)
 	return NULL;
 }
 
+bool session_inflight_has(const struct session *s, uint16_t packet_id)
+{
+	for (size_t i = 0; i < s->n_inflight; i++)
+		if (s->inflight[i].packet_id == packet_id)
+			return true;
+	return false;
+}
+
 /* Room for one more in-flight entry. TERN_E_NOMEM if it cannot grow. */
 static TERN_MUST_CHECK enum tern_err inflight_reserve(struct session *s)
 {
