@@ -321,6 +321,16 @@ TERN_MUST_CHECK enum tern_err durable_names(const char *cluster, struct tern_byt
                                             struct tern_bytes filter,
                                             char names[2][DURABLE_NAME_MAX], size_t *n);
 
+/* durable.c: the messages stream's subject of a topic's subject (subject.h:
+ * "<cluster>.m.a.b" -> "<cluster>.q.m.a.b") into out (room for SUBJECT_MAX
+ * + 8): what durable_store.c publishes to and the queues' filters. */
+void durable_queue_subject(const struct cluster *c, const char *subject, char *out);
+
+/* durable_store.c: JetStream's answer to a cluster_store() or
+ * cluster_retain() (the store context's publish-async ack handler, arg the
+ * cluster; libnats' thread). */
+void durable_on_stored(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, void *arg);
+
 /* durable.c: starts the queue thread, which runs the durable operations
  * (consumers made and deleted, bindings) in order. It is not the control
  * thread: a JetStream request waits up to JS_REQUEST_WAIT_MS for its

@@ -8,11 +8,9 @@
  * subject after the cluster name>" (so "<cluster>.q.m.a.b" for topic a/b),
  * on file, with cluster_replicas replicas, and interest retention: a
  * message stays until every durable consumer whose filter it matches has
- * acked it, and one that matches none is not kept. cluster_store()
- * publishes a local client's QoS 1/2 message there asynchronously; the
- * stored callback reports JetStream's answer, which comes once the
- * message is on its replicas, so the broker acknowledges the PUBLISH
- * only when the loss of this node cannot lose it.
+ * acked it, and one that matches none is not kept. durable_store.c
+ * publishes local clients' QoS 1/2 messages there; durable_ack.c keeps the
+ * handles of the messages delivered to the broker until they are acked.
  *
  * A durable queue is one durable push consumer per subject of the filter
  * (NATS 2.9 takes one filter subject per consumer, so "a/#" needs "a.>"
@@ -30,10 +28,7 @@
  * plain subscription needs no consumer-info request per bind and is not
  * refused while the node that held the client before still listens
  * (libnats refuses to bind a push consumer another subscription holds,
- * which a takeover across nodes would hit). Acks are published to the
- * message's reply subject ("+ACK", "+WPI") on connection P rather than
- * with natsMsg_Ack(), which reads the natsMsg's subscription: the broker
- * may ack after the unbind, when that subscription is gone.
+ * which a takeover across nodes would hit).
  *
  * The stream is set up by the control thread (node.c). Every request
  * about the queues (consumers made, deleted, listed) and every binding is
@@ -111,48 +106,9 @@ struct durable_ref {
 	uint8_t filter[]; /* the subscription's */
 };
 
-/* Takes a off the node's list (ack_mu held). */
-static void ack_unlink(struct cluster *c, struct cluster_ack *a)
-{
-	if (a->prev)
-		a->prev->next = a->next;
-	else
-		c->acks = a->next;
-	if (a->next)
-		a->next->prev = a->prev;
-}
-
-/* Puts a on the node's list (ack_mu held). */
-static void ack_link(struct cluster *c, struct cluster_ack *a)
-{
-	a->prev = NULL;
-	a->next = c->acks;
-	if (a->next)
-		a->next->prev = a;
-	c->acks = a;
-}
-
-void durable_keep(struct cluster *c, uint64_t now)
-{
-	pthread_mutex_lock(&c->ack_mu);
-	for (struct cluster_ack *a = c->acks; a; a = a->next) {
-		/* A message its PUBREL entry stands for left the queue. */
-		if (a->acked || now < a->kept_at + CLUSTER_ACK_KEEP_MS)
-			continue;
-		(void)natsConnection_PublishString(c->p, a->reply, "+WPI");
-		a->kept_at = now;
-	}
-	pthread_mutex_unlock(&c->ack_mu);
-}
-
-/* A cluster_store() waiting for JetStream. */
-struct store_wait {
-	uint64_t token;
-};
-
 /* "<cluster>.m.a.b" (subject.h) -> "<cluster>.q.m.a.b" in out (room for
  * SUBJECT_MAX + 8). */
-static void queue_subject(const struct cluster *c, const char *subject, char *out)
+void durable_queue_subject(const struct cluster *c, const char *subject, char *out)
 {
 	size_t plen = strlen(c->prefix);
 	snprintf(out, SUBJECT_MAX + 8, "%s.q.%s", c->prefix, subject + plen + 1);
@@ -237,7 +193,7 @@ static enum tern_err consumers_of(const struct cluster *c, struct tern_bytes cli
 				*n = 0;
 				return TERN_E_NOMEM;
 			}
-			queue_subject(c, subj[i], cons[i].subject);
+			durable_queue_subject(c, subj[i], cons[i].subject);
 		}
 	}
 	return TERN_OK;
@@ -416,86 +372,6 @@ void cluster_durable_unbind(struct cluster *c, uint64_t session)
 	op_post(c, op);
 }
 
-/* ---- the ack handle ---- */
-
-uint64_t cluster_ack_seq(const struct cluster_ack *a)
-{
-	return a->seq;
-}
-
-uint64_t cluster_ack_delivered(const struct cluster_ack *a)
-{
-	return a->delivered;
-}
-
-void cluster_ack_progress(struct cluster_ack *a)
-{
-	struct cluster *c = a->c;
-	if (!c)
-		return;
-	pthread_mutex_lock(&c->ack_mu);
-	if (!a->acked)
-		(void)natsConnection_PublishString(c->p, a->reply, "+WPI");
-	pthread_mutex_unlock(&c->ack_mu);
-}
-
-void cluster_ack_done(struct cluster_ack *a)
-{
-	struct cluster *c = a->c;
-	if (!c) {
-		/* After cluster_close(): JetStream delivers it again. */
-		free(a);
-		return;
-	}
-	pthread_mutex_lock(&c->ack_mu);
-	ack_unlink(c, a);
-	if (a->put)
-		pubrel_put_done(a->put); /* the entry goes once it is stored */
-	else if (a->entry_seq)
-		pubrel_delete(c, a->entry_seq);
-	bool ack = !a->acked;
-	pthread_mutex_unlock(&c->ack_mu);
-	/* An ack lost with the connection leaves the message unacked:
-	 * JetStream delivers it again, which QoS 1/2 allows (DUP). */
-	if (ack && natsConnection_PublishString(c->p, a->reply, "+ACK") == NATS_OK)
-		atomic_fetch_add_explicit(&c->dur_acked, 1, memory_order_relaxed);
-	free(a);
-}
-
-void cluster_ack_drop(struct cluster_ack *a)
-{
-	if (!a)
-		return;
-	struct cluster *c = a->c;
-	if (c) {
-		pthread_mutex_lock(&c->ack_mu);
-		ack_unlink(c, a);
-		if (a->put)
-			pubrel_put_dropped(a->put);
-		pthread_mutex_unlock(&c->ack_mu);
-	}
-	free(a);
-}
-
-struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, uint64_t seq,
-                                    uint64_t delivered)
-{
-	size_t rlen = strlen(reply);
-	struct cluster_ack *a = calloc(1, sizeof(*a) + rlen + 1);
-	if (!a)
-		return NULL;
-	a->c = c;
-	a->seq = seq;
-	a->delivered = delivered;
-	a->acked = rlen == 0;
-	a->kept_at = mono_ms();
-	memcpy(a->reply, reply, rlen + 1);
-	pthread_mutex_lock(&c->ack_mu);
-	ack_link(c, a);
-	pthread_mutex_unlock(&c->ack_mu);
-	return a;
-}
-
 /* ---- receiving (libnats' delivery thread) ---- */
 
 static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void *arg)
@@ -546,115 +422,6 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, v
 	              a);
 }
 
-/* ---- storing ---- */
-
-static void on_stored(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, void *arg)
-{
-	(void)js;
-	struct cluster *c = arg;
-	pthread_mutex_lock(&c->store_mu);
-	struct store_wait *w = map64_del(&c->stores, (uint64_t)(uintptr_t)nm);
-	pthread_mutex_unlock(&c->store_mu);
-	natsMsg_Destroy(nm);
-	if (!w)
-		return;
-	uint64_t token = w->token;
-	free(w);
-	atomic_fetch_sub(&c->store_waiting, 1);
-	enum tern_err err = TERN_OK;
-	if (!pa || pae) {
-		err = TERN_E_SYS;
-		if (atomic_fetch_add(&c->stored_failed, 1) % 1000 == 0)
-			log_write(c->log, LOG_TYPE_WARNING,
-			          "Cluster: a QoS 1/2 message was not stored in JetStream: %s (%d)",
-			          pae && pae->ErrText
-			                  ? pae->ErrText
-			                  : natsStatus_GetText(pae ? pae->Err : NATS_ERR),
-			          pae ? (int)pae->ErrCode : 0);
-	} else {
-		atomic_fetch_add_explicit(&c->stored_ok, 1, memory_order_relaxed);
-	}
-	c->cb.stored(c->cb.arg, token, err);
-}
-
-/* Stores m on a subject of one of the cluster's streams: "<cluster>.<kind>.
- * <topic subject after "<cluster>.">", kind 'q' for the messages stream,
- * 'r' for the retained one; stored(token) follows (token 0: nobody waits,
- * the callback still comes and is ignored by the broker). */
-static bool store_as(struct cluster *c, char kind, const struct msg *m, uint64_t now,
-                     struct buf *scratch, uint64_t token)
-{
-	if (cluster_topic_local(m->topic) ||
-	    !atomic_load_explicit(&c->js_up, memory_order_acquire) ||
-	    !atomic_load_explicit(&c->up_p, memory_order_relaxed) ||
-	    atomic_load_explicit(&c->store_waiting, memory_order_relaxed) >= STORE_MAX_WAITING)
-		return false;
-	char topic_subj[SUBJECT_MAX + 1], subj[SUBJECT_MAX + 8];
-	size_t len;
-	if (subject_of_topic(c->prefix, m->topic, topic_subj, SUBJECT_MAX, &len))
-		return false;
-	if (kind == 'q')
-		queue_subject(c, topic_subj, subj);
-	else
-		snprintf(subj, sizeof(subj), "%s.%c.%s", c->prefix, kind,
-		         topic_subj + strlen(c->prefix) + 1);
-	scratch->off = scratch->len = 0;
-	if (wire_encode(scratch, m, now, (size_t)c->max_payload))
-		return false;
-	natsMsg *nm = NULL;
-	struct store_wait *w = malloc(sizeof(*w));
-	if (!w || natsMsg_Create(&nm, subj, NULL, (const char *)scratch->data, (int)scratch->len) !=
-	                  NATS_OK) {
-		free(w);
-		return false;
-	}
-	w->token = token;
-	/* In the map before the publish: the answer may come before
-	 * js_PublishMsgAsync() returns. */
-	uint64_t key = (uint64_t)(uintptr_t)nm;
-	pthread_mutex_lock(&c->store_mu);
-	enum tern_err err = map64_put(&c->stores, key, w);
-	pthread_mutex_unlock(&c->store_mu);
-	if (err) {
-		free(w);
-		natsMsg_Destroy(nm);
-		return false;
-	}
-	atomic_fetch_add(&c->store_waiting, 1);
-	atomic_store_explicit(&c->store_used, true, memory_order_relaxed);
-	jsPubOptions po;
-	jsPubOptions_Init(&po);
-	po.MaxWait = CLUSTER_STORE_WAIT_MS;
-	natsMsg *sent = nm;
-	if (js_PublishMsgAsync(c->js_store, &sent, &po) != NATS_OK) {
-		/* Not sent, and libnats will not call back for it. */
-		pthread_mutex_lock(&c->store_mu);
-		(void)map64_del(&c->stores, key);
-		pthread_mutex_unlock(&c->store_mu);
-		atomic_fetch_sub(&c->store_waiting, 1);
-		free(w);
-		natsMsg_Destroy(sent);
-		return false;
-	}
-	flush_kick(c->flusher);
-	return true;
-}
-
-bool cluster_store(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
-                   uint64_t token)
-{
-	return store_as(c, 'q', m, now, scratch, token);
-}
-
-bool cluster_retain(struct cluster *c, const struct msg *m, uint64_t now, struct buf *scratch,
-                    uint64_t token)
-{
-	if (!store_as(c, 'r', m, now, scratch, token))
-		return false;
-	atomic_fetch_add(&c->retained_out, 1);
-	return true;
-}
-
 /* ---- the control thread (the stream), the queue thread (the rest) ---- */
 
 enum tern_err durable_setup(struct cluster *c)
@@ -664,7 +431,7 @@ enum tern_err durable_setup(struct cluster *c)
 	if (!c->js_store) {
 		jsOptions o;
 		jsOptions_Init(&o);
-		o.PublishAsync.AckHandler = on_stored;
+		o.PublishAsync.AckHandler = durable_on_stored;
 		o.PublishAsync.AckHandlerClosure = c;
 		/* cluster_store() bounds the stores itself: libnats must
 		 * never make a worker wait for the window. */
@@ -1185,85 +952,4 @@ void durable_stop(struct cluster *c)
 	c->dur_ops = c->dur_later = NULL;
 	c->dur_tail = &c->dur_ops;
 	c->dur_later_tail = NULL;
-}
-
-void durable_close(struct cluster *c)
-{
-	if (c->js_store) {
-		/* Stores JetStream did not answer are forgotten (no callback
-		 * after close); one whose callback is running is waited for:
-		 * libnats counts it pending until the callback returns. */
-		natsMsgList list = {0};
-		/* libnats 3.4 reads a table it makes at the first publish. */
-		if (atomic_load(&c->store_used) &&
-		    js_PublishAsyncGetPendingList(&list, c->js_store) == NATS_OK) {
-			for (int i = 0; i < list.Count; i++) {
-				pthread_mutex_lock(&c->store_mu);
-				free(map64_del(&c->stores, (uint64_t)(uintptr_t)list.Msgs[i]));
-				pthread_mutex_unlock(&c->store_mu);
-			}
-			natsMsgList_Destroy(&list);
-		}
-		(void)js_PublishAsyncComplete(c->js_store, NULL);
-		jsCtx_Destroy(c->js_store);
-		c->js_store = NULL;
-	}
-	size_t pos = 0;
-	struct store_wait *w;
-	while ((w = map_next(&c->stores, &pos)))
-		free(w);
-	map_free(&c->stores);
-}
-
-static int by_seq(const void *x, const void *y)
-{
-	uint64_t a = (*(struct cluster_ack *const *)x)->seq,
-	         b = (*(struct cluster_ack *const *)y)->seq;
-	return a < b ? -1 : a > b;
-}
-
-/* A NAK makes JetStream deliver the message again at once, ahead of what
- * the consumer has not delivered yet, where the ack wait would bring it
- * back seconds later behind messages published since: a client that
- * resumes its session on another node (or here after the restart) gets
- * them in the order they were published [MQTT-4.6.0-6]. Oldest first, so
- * that the redeliveries keep that order too. Nothing is NAKed when memory
- * runs out: the ack wait brings the messages back, later. */
-void durable_nak(struct cluster *c)
-{
-	if (!c->p || !atomic_load(&c->up_p))
-		return;
-	pthread_mutex_lock(&c->ack_mu);
-	size_t n = 0, k = 0;
-	for (struct cluster_ack *a = c->acks; a; a = a->next)
-		n += !a->acked;
-	struct cluster_ack **v = n ? malloc(n * sizeof(*v)) : NULL;
-	for (struct cluster_ack *a = c->acks; v && a; a = a->next)
-		if (!a->acked)
-			v[k++] = a;
-	if (v) {
-		qsort(v, k, sizeof(*v), by_seq);
-		for (size_t i = 0; i < k; i++) {
-			(void)natsConnection_PublishString(c->p, v[i]->reply, "-NAK");
-			/* Given back: an ack now would take it from whoever it
-			 * is delivered to next. */
-			v[i]->acked = true;
-		}
-	}
-	pthread_mutex_unlock(&c->ack_mu);
-	free(v);
-	if (k)
-		(void)natsConnection_FlushTimeout(c->p, FLUSH_TIMEOUT_MS);
-}
-
-void durable_detach(struct cluster *c)
-{
-	pthread_mutex_lock(&c->ack_mu);
-	for (struct cluster_ack *a = c->acks, *next; a; a = next) {
-		next = a->next;
-		a->c = NULL;
-		a->prev = a->next = NULL;
-	}
-	c->acks = NULL;
-	pthread_mutex_unlock(&c->ack_mu);
 }
