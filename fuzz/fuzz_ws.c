@@ -33,6 +33,10 @@
  *            (wills fire, sessions go offline or are taken over), then as
  *            0x0
  *
+ * The third slot's listener has http_dir (a directory made once, with an
+ * index.html, a file larger than one send chunk and a link out of it), so
+ * a request that is not an upgrade is served as a file, 404 or 400 there.
+ *
  * So fuzz_conn's inputs read the same here (ops 0-2 and 0xf0-0xf2); at the
  * end every client closes and fuzz_broker_stop() frees the rest.
  *
@@ -40,6 +44,12 @@
  * fuzz/corpus/fuzz_ws/. Dictionary: fuzz/ws.dict (HTTP and WebSocket
  * tokens, with fuzz/mqtt.dict's).
  */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "fuzz_broker.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,6 +70,48 @@ static const struct listener listener = {
         .tp = &transport_ws,
         .base = &transport_tcp,
 };
+static struct listener http_listener = {
+        .cfg = &listener_cfg,
+        .tp = &transport_ws,
+        .base = &transport_tcp,
+};
+
+static void write_file(const char *dir, const char *name, size_t size)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fuzz_fatal("http_dir file");
+	for (size_t i = 0; i < size; i++)
+		fputc('a' + (int)(i % 26), f);
+	fclose(f);
+}
+
+/* The http_dir of the third slot's listener, made once per process. */
+static void http_dir_once(void)
+{
+	if (http_listener.http_dir_open)
+		return;
+	static char dir[] = "/tmp/tern-fuzz-ws-XXXXXX";
+	if (!mkdtemp(dir))
+		fuzz_fatal("mkdtemp");
+	write_file(dir, "index.html", 100);
+	write_file(dir, "big.js", 200000);
+	char link[300];
+	snprintf(link, sizeof(link), "%s/out", dir);
+	if (symlink("/etc/hostname", link) != 0)
+		fuzz_fatal("symlink");
+	http_listener.http_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (http_listener.http_dir < 0)
+		fuzz_fatal("http_dir");
+	http_listener.http_dir_open = true;
+}
+
+static const struct listener *listener_of(int slot)
+{
+	return slot == N_SLOTS - 1 ? &http_listener : &listener;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -68,11 +120,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (trace < 0)
 		trace = fuzz_trace();
 	struct worker *w = fuzz_broker_start(&fb);
+	http_dir_once();
 
 	int peer[N_SLOTS];
 	bool paused[N_SLOTS] = {false};
 	for (int i = 0; i < N_SLOTS; i++)
-		peer[i] = fuzz_connect(w, &listener, true);
+		peer[i] = fuzz_connect(w, listener_of(i), true);
 
 	size_t pos = 0;
 	while (pos < size) {
@@ -82,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kind == OP_RECONNECT) {
 			close(peer[slot]);
 			fuzz_iterate(w); /* the broker sees the close */
-			peer[slot] = fuzz_connect(w, &listener, true);
+			peer[slot] = fuzz_connect(w, listener_of(slot), true);
 			paused[slot] = false;
 		} else if (kind == OP_PAUSE) {
 			paused[slot] = !paused[slot];

@@ -9,6 +9,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -422,6 +423,24 @@ enum tern_err broker_init(struct broker *b, const struct config *cfg)
 			li->base = &transport_tls;
 		}
 		li->tp = li->cfg->websockets ? &transport_ws : li->base;
+		if (li->cfg->http_dir[0] && !li->cfg->websockets) {
+			/* As mosquitto: the directive means something on a
+			 * websockets listener only. */
+			log_write(
+			        &b->log, LOG_TYPE_WARNING,
+			        "Warning: http_dir %s is ignored: listener %u is not a websockets "
+			        "listener.",
+			        li->cfg->http_dir, li->cfg->port);
+		} else if (li->cfg->http_dir[0]) {
+			li->http_dir = open(li->cfg->http_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (li->http_dir < 0) {
+				log_write(&b->log, LOG_TYPE_ERR, "Error: http_dir %s: %s",
+				          li->cfg->http_dir, strerror(errno));
+				broker_free(b);
+				return TERN_E_CONFIG;
+			}
+			li->http_dir_open = true;
+		}
 	}
 	err = auth_init(b);
 	if (err) {
@@ -569,8 +588,11 @@ void broker_free(struct broker *b)
 	b->workers = NULL;
 	retain_free(b->retain);
 	b->retain = NULL;
-	for (size_t l = 0; l < b->n_listeners; l++)
+	for (size_t l = 0; l < b->n_listeners; l++) {
 		tls_listener_free(&b->listeners[l]);
+		if (b->listeners[l].http_dir_open)
+			close(b->listeners[l].http_dir);
+	}
 	log_write(&b->log, LOG_TYPE_NOTICE, "ternd version %s terminating", TERN_VERSION);
 	log_close(&b->log);
 }

@@ -77,6 +77,9 @@ struct listener_cfg {
 	/* websockets_origin (mosquitto 2.1): the Origin headers an upgrade
 	 * may carry, one a line; "": any. */
 	char websockets_origins[1024];
+	/* http_dir: the files a websockets listener serves to plain HTTP
+	 * GET / HEAD requests; "": none (such requests are refused). */
+	char http_dir[256];
 	/* Its own security settings, in force with per_listener_settings. */
 	struct security_cfg sec;
 	/* mosquitto 2.1's listener_allow_anonymous (enum listener_anon) and

@@ -155,20 +155,17 @@ static TERN_MUST_CHECK enum tern_err set_bind_address(struct config_ctx *c,
 	return TERN_OK;
 }
 
-/* http_dir: mosquitto serves the files of DIR over HTTP on a WebSockets
- * listener (libwebsockets does); ternd's own WebSocket layer answers the
- * upgrade only, so the directive is refused rather than taken and
- * ignored. */
+/* http_dir DIR: opened, as certfile is read, when the listener opens
+ * (broker.c; a DIR that is not a directory stops ternd there), and served
+ * by transport_ws.c. */
 static TERN_MUST_CHECK enum tern_err set_http_dir(struct config_ctx *c, const struct directive *d,
                                                   void *field, const char *const *arg)
 {
-	(void)field;
-	(void)arg;
-	return config_fail(c,
-	                   "%s: ternd's WebSockets listeners do not serve files; serve DIR with "
-	                   "a web server (its pages can still open ws:// or wss:// to this "
-	                   "listener), or use the dashboard of http_listener",
-	                   d->name);
+	if (!arg[0] || !arg[0][0] || strlen(arg[0]) >= d->size)
+		return config_fail(c, "%s needs a directory (at most %zu bytes)", d->name,
+		                   d->size - 1);
+	strcpy(field, arg[0]);
+	return TERN_OK;
 }
 
 /* mount_point PREFIX: a valid topic name (no wildcards, no control
@@ -335,7 +332,7 @@ static const struct directive rows[] = {
         {"dhparamfile", K_STR, 1, L(dhparamfile)},
         {"psk_hint", K_STR, 1, L(psk_hint)},
         {"mount_point", K_FUNC, 1, L(mount_point), .set = set_mount_point},
-        {"http_dir", K_FUNC, 1, NO_FIELD, .set = set_http_dir},
+        {"http_dir", K_FUNC, 1, L(http_dir), .set = set_http_dir},
         /* mosquitto 2.1's: HAProxy's PROXY header before MQTT. */
         {"enable_proxy_protocol", K_UINT, 1, L(proxy_protocol), RANGE(1, 2)},
         {"proxy_protocol_v2_require_tls", K_BOOL, 1, L(proxy_v2_require_tls)},

@@ -79,6 +79,9 @@ struct listener {
 	pthread_mutex_t psk_lock;
 	bool psk_lock_made;
 	uint8_t index; /* in the broker's listeners[] (and cfg.listeners[]) */
+	/* http_dir opened (O_PATH), which files are opened beneath. */
+	int http_dir;
+	bool http_dir_open;
 };
 
 /* Builds the TLS context of a listener from its certfile, keyfile, cafile /

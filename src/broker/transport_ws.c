@@ -24,26 +24,41 @@
  * hold more than one data frame and one PONG. While the layer's own output
  * waits, a read asks for writability (tp_read_wants_write), so that the
  * 101 answer or a PONG goes out even if conn.c has nothing to write.
+ *
+ * With http_dir, a request that is not an upgrade is answered as a web
+ * server would, as mosquitto's libwebsockets listeners do: GET or HEAD of
+ * a file beneath the directory (ws_http.c reads the path), sent from the
+ * file 64 KiB at a time as the socket takes it, then the connection ends
+ * (Connection: close: one request per connection).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "broker/broker.h"
 #include "broker/conn.h"
 #include "broker/conn_internal.h"
 #include "broker/transport.h"
 #include "broker/worker.h"
+#include "broker/ws_http.h"
 #include "util/buf.h"
 #include "util/log.h"
 
 #define WS_HANDSHAKE_MAX 8192
 #define WS_IN_CHUNK      16384
+#define WS_FILE_CHUNK    65536
 
-enum ws_phase { WS_HANDSHAKE, WS_OPEN, WS_CLOSED };
+/* WS_HTTP: answering a plain HTTP request (http_dir), then closed. */
+enum ws_phase { WS_HANDSHAKE, WS_OPEN, WS_HTTP, WS_CLOSED };
 
 struct ws_conn {
 	enum ws_phase phase;
@@ -59,6 +74,8 @@ struct ws_conn {
 	bool in_data;    /* inside a data frame's payload */
 	bool fragmented; /* a data message is open (continuations allowed) */
 	bool close_seen;
+	bool file_open; /* WS_HTTP: file is what is left to send */
+	int file;
 };
 
 static const struct transport *base(const struct conn *c)
@@ -87,6 +104,8 @@ static void ws_close(struct conn *c)
 		buf_free(&ws->hs);
 		buf_free(&ws->in);
 		buf_free(&ws->out);
+		if (ws->file_open)
+			close(ws->file);
 		free(ws);
 		c->ws = NULL;
 	}
@@ -239,6 +258,126 @@ static void bad_request(struct conn *c, const char *why)
 	refuse_upgrade(c, "400 Bad Request", why);
 }
 
+/* Opens path beneath directory dir, following no link out of it (openat2's
+ * RESOLVE_BENEATH); on a kernel without openat2 (before 5.6), with no
+ * link followed at all. -1 with errno when it cannot. */
+static int open_beneath(int dir, const char *path)
+{
+	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	long fd = syscall(SYS_openat2, dir, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(dir, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	return (int)fd;
+}
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 405:
+		return "Method Not Allowed";
+	case 414:
+		return "URI Too Long";
+	default:
+		return "Not Found";
+	}
+}
+
+/* Answers a request that is not an upgrade from http_dir: the file's
+ * headers now, its bytes as http_drain() sends them. TERN_E_NOMEM. */
+static TERN_MUST_CHECK enum tern_err serve_http(struct conn *c, const char *req)
+{
+	struct ws_conn *ws = c->ws;
+	char path[WS_HTTP_PATH_MAX + 16];
+	bool head = false;
+	int status = ws_http_target(req, path, &head);
+	int fd = -1;
+	struct stat st;
+	if (!status) {
+		fd = open_beneath(c->listener->http_dir, path);
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			/* A directory named without its '/': its index. */
+			int in = open_beneath(fd, "index.html");
+			close(fd);
+			fd = in;
+			strcat(path, "/index.html");
+		}
+		/* Whatever the reason (none there, a link out of the
+		 * directory, no right to read it), nothing more is said. */
+		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+			status = 404;
+	}
+	char hdr[512];
+	int n;
+	if (status) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		char body[64];
+		int blen = snprintf(body, sizeof(body), "%d %s\n", status, status_text(status));
+		n = snprintf(hdr, sizeof(hdr),
+		             "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		             "Content-Length: %d\r\n%sConnection: close\r\n\r\n%s",
+		             status, status_text(status), blen,
+		             status == 405 ? "Allow: GET, HEAD\r\n" : "", head ? "" : body);
+	} else {
+		n = snprintf(hdr, sizeof(hdr),
+		             "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %lld\r\n"
+		             "Connection: close\r\n\r\n",
+		             ws_http_type(path), (long long)st.st_size);
+	}
+	log_write(&c->w->broker->log, LOG_TYPE_WEBSOCKETS, "HTTP %s /%s from %s: %d.",
+	          head ? "HEAD" : "GET", status == 0 || status == 404 ? path : "",
+	          conn_peer(c, (char[64]){0}), status ? status : 200);
+	buf_free(&ws->hs);
+	ws->phase = WS_HTTP;
+	if (buf_append(&ws->out, hdr, (size_t)n, 0)) {
+		if (fd >= 0)
+			close(fd);
+		ws->phase = WS_CLOSED;
+		return TERN_E_NOMEM;
+	}
+	if (fd >= 0 && !head) {
+		ws->file = fd;
+		ws->file_open = true;
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	return TERN_OK;
+}
+
+/* Sends what is left of the answer: TERN_E_INCOMPLETE while the socket
+ * does not take it (conn.c then waits for writability, since output
+ * waits), TERN_E_CLOSED once all of it went. */
+static TERN_MUST_CHECK enum tern_err http_drain(struct conn *c)
+{
+	struct ws_conn *ws = c->ws;
+	for (;;) {
+		enum tern_err e = flush_out(c);
+		if (e)
+			return e;
+		if (!ws->file_open) {
+			ws->phase = WS_CLOSED;
+			return TERN_E_CLOSED;
+		}
+		if (buf_reserve_in(&ws->out, WS_FILE_CHUNK, 0, &c->w->bins))
+			return TERN_E_NOMEM;
+		ssize_t got = read(ws->file, ws->out.data + ws->out.len, ws->out.cap - ws->out.len);
+		if (got <= 0) {
+			/* The end (or a read error: the client sees a short
+			 * body against Content-Length). */
+			close(ws->file);
+			ws->file_open = false;
+			continue;
+		}
+		ws->out.len += (size_t)got;
+	}
+}
+
 /* Answers a complete upgrade request. TERN_E_PROTOCOL when it is refused
  * (after a 400 answer), TERN_E_TLS when OpenSSL cannot hash the key,
  * TERN_E_NOMEM; the layer is closed then. */
@@ -247,6 +386,9 @@ static TERN_MUST_CHECK enum tern_err upgrade(struct conn *c)
 	struct ws_conn *ws = c->ws;
 	const char *req = (const char *)ws->hs.data + ws->hs.off;
 	char key[128], version[16], upg[64], conn_hdr[128], proto[256] = "";
+	if (c->listener->http_dir_open &&
+	    !(header(req, "Upgrade", upg, sizeof(upg)) && has_token(upg, "websocket")))
+		return serve_http(c, req);
 	if (strncmp(req, "GET ", 4) != 0) {
 		bad_request(c, "not a GET request");
 		return TERN_E_PROTOCOL;
@@ -456,6 +598,8 @@ static TERN_MUST_CHECK enum tern_err read_frames(struct conn *c, void *buf, size
 	enum tern_err e;
 	if (ws->phase == WS_CLOSED)
 		return TERN_E_CLOSED;
+	if (ws->phase == WS_HTTP)
+		return http_drain(c);
 	if (out_waiting(ws) && failed(e = flush_out(c)))
 		return e;
 	while (ws->phase == WS_HANDSHAKE) {
@@ -476,6 +620,8 @@ static TERN_MUST_CHECK enum tern_err read_frames(struct conn *c, void *buf, size
 		 * ends here, quietly, as the peer's end of it would. */
 		if (upgrade(c) != TERN_OK)
 			return TERN_E_CLOSED;
+		if (ws->phase == WS_HTTP)
+			return http_drain(c);
 		if (failed(e = flush_out(c)))
 			return e;
 	}

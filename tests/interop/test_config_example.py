@@ -20,9 +20,8 @@ pytestmark = [pytest.mark.ternd_only,
 # ternd takes today that it refuses tomorrow fails the test.
 STILL_REFUSED = set()
 # Refused by design, with a message that says what to use instead:
-# mosquitto's plugins cannot be loaded; ternd's WebSockets listeners do not
-# serve files (http_dir).
-REFUSED_BY_DESIGN = {"auth_plugin", "http_dir"}
+# mosquitto's plugins cannot be loaded.
+REFUSED_BY_DESIGN = {"auth_plugin"}
 STILL_REFUSED |= REFUSED_BY_DESIGN
 
 
@@ -87,10 +86,9 @@ def test_test_config_names_every_problem(tmp_path):
 
 
 def test_refused_by_design_say_what_to_use_instead(tmp_path):
-    """auth_plugin and http_dir: refused with a message naming what to use."""
+    """auth_plugin: refused with a message naming what to use."""
     refused = ex.refused_directives(broker_binary(), str(tmp_path))
     assert "password_file" in refused["auth_plugin"], refused
-    assert "web server" in refused["http_dir"], refused
 
 
 def test_example_directives_refused_only_those_still_to_do(tmp_path):
