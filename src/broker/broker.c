@@ -319,7 +319,7 @@ static void worker_shutdown(struct worker *w)
 		struct inbox_item *it = (struct inbox_item *)node;
 		if (it->kind == INBOX_CONN) {
 			conn_free(it->u.conn);
-			free(it->peer);
+			free(it->proxied);
 			free(it);
 		} else {
 			worker_inbox_item(w, it); /* frees the item; no acks go out at stop */

@@ -70,17 +70,38 @@ enum tern_err config_check_listener(const struct config *cfg, size_t i, char *er
 		         l->where, l->port);
 		return TERN_E_CONFIG;
 	}
-	if (l->proxy_protocol &&
-	    (tls || l->psk_hint[0] || l->websockets || l->require_certificate ||
-	     l->use_identity_as_username || l->use_subject_as_username)) {
-		/* mosquitto refuses TLS there too; the client
-		 * certificate of a v2 header's TLVs is not read. */
+	if (l->proxy_protocol && (tls || l->psk_hint[0] || l->cafile[0] || l->capath[0] ||
+	                          l->crlfile[0] || l->dhparamfile[0] || l->websockets)) {
+		/* mosquitto refuses certfile and keyfile there too. */
 		snprintf(err, errlen,
 		         "%s: listener %u: enable_proxy_protocol goes with a plain MQTT "
-		         "listener "
-		         "only: TLS ends at the proxy (certfile, keyfile, psk_hint, and the "
-		         "certificate options, which would need the client certificate "
-		         "from the header, are refused), and not with protocol websockets",
+		         "listener only: TLS ends at the proxy (certfile, keyfile, cafile, "
+		         "capath, crlfile, dhparamfile and psk_hint are refused; "
+		         "require_certificate and use_identity_as_username read the client "
+		         "certificate from a v2 header), and not with protocol websockets",
+		         l->where, l->port);
+		return TERN_E_CONFIG;
+	}
+	if (l->proxy_protocol == 1 &&
+	    (l->require_certificate || l->use_identity_as_username || l->use_subject_as_username)) {
+		/* mosquitto 2.1 takes these and then ignores require_certificate
+		 * (every client gets in) or refuses every client
+		 * (use_identity_as_username): a v1 line carries nothing of TLS. */
+		snprintf(err, errlen,
+		         "%s: listener %u: require_certificate, use_identity_as_username and "
+		         "use_subject_as_username need enable_proxy_protocol 2: a PROXY v1 "
+		         "header says nothing of the client's TLS or certificate (HAProxy: "
+		         "send-proxy-v2-ssl-cn)",
+		         l->where, l->port);
+		return TERN_E_CONFIG;
+	}
+	if (l->proxy_protocol == 2 && l->use_subject_as_username) {
+		/* As mosquitto 2.1 refuses it: the header has no subject. */
+		snprintf(err, errlen,
+		         "%s: listener %u: use_subject_as_username cannot be used with "
+		         "enable_proxy_protocol 2: the PROXY header carries the client "
+		         "certificate's CN only, not its subject; use_identity_as_username "
+		         "takes the CN",
 		         l->where, l->port);
 		return TERN_E_CONFIG;
 	}
@@ -96,9 +117,13 @@ enum tern_err config_check_listener(const struct config *cfg, size_t i, char *er
 		         l->port);
 		return TERN_E_CONFIG;
 	}
-	if (!tls && (l->cafile[0] || l->capath[0] || l->require_certificate ||
-	             l->use_subject_as_username || l->crlfile[0] || l->dhparamfile[0] ||
-	             (l->use_identity_as_username && !l->psk_hint[0]))) {
+	/* Behind a PROXY v2 proxy, the header stands for the handshake
+	 * (conn_proxy.c). */
+	bool cert_from_header = l->proxy_protocol == 2;
+	if (!tls &&
+	    (l->cafile[0] || l->capath[0] || (l->require_certificate && !cert_from_header) ||
+	     l->use_subject_as_username || l->crlfile[0] || l->dhparamfile[0] ||
+	     (l->use_identity_as_username && !l->psk_hint[0] && !cert_from_header))) {
 		snprintf(err, errlen,
 		         "%s: listener %u: cafile, capath, crlfile, dhparamfile, "
 		         "require_certificate, use_identity_as_username and "

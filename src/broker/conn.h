@@ -18,6 +18,7 @@
 #include "util/buf.h"
 
 struct conn_out;
+struct conn_proxied;
 struct delivery;
 struct flow_pause;
 struct listener;
@@ -92,9 +93,10 @@ void conn_linger_event(struct conn *c, uint32_t events);
  * it (the caller frees c). */
 TERN_MUST_CHECK enum tern_err conn_adopt(struct worker *w, struct conn *c);
 
-/* A conn handed over arrives with the client's address of its PROXY
- * header (peer, owned from now on; NULL: none), before conn_arrive(). */
-void conn_proxy_arrive(struct conn *c, char *peer);
+/* A conn handed over arrives with what its PROXY header said (the
+ * client's address, the certificate's CN: conn_proxy_take()), owned from
+ * now on (NULL: none), before conn_arrive(). */
+void conn_proxy_arrive(struct conn *c, struct conn_proxied *proxied);
 
 /* INBOX_CONN: c, handed over to its session's home worker w, is adopted
  * (freed when it cannot be), its pending output flushed, and its buffered

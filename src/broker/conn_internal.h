@@ -133,8 +133,8 @@ struct conn_worker {
 	struct map auth_wait;    /* conn id -> conn waiting for a password verdict */
 	struct map lookup_wait;  /* conn id -> conn waiting for its session's record */
 	struct map lookup_done;  /* conn id -> struct lookup_answer (owned) */
-	/* struct conn pointer -> the client's address its PROXY header gave
-	 * ("1.2.3.4:5678", owned), for the conns of enable_proxy_protocol
+	/* struct conn pointer -> what its PROXY header said (struct
+	 * conn_proxied, owned), for the conns of enable_proxy_protocol
 	 * listeners only, so that struct conn stays small. */
 	struct map proxied;
 	uint8_t *scratch;           /* the read scratch, WORKER_SCRATCH_SIZE bytes */
@@ -142,20 +142,39 @@ struct conn_worker {
 	struct pub_cache pub_cache; /* headers of the message being fanned out */
 };
 
+/* What ternd keeps of a connection's PROXY header: one allocation (free()
+ * frees it all), in the worker's map (conn_worker.proxied) or, while the
+ * connection is handed over, in its inbox item. */
+struct conn_proxied {
+	/* The CN of the client certificate the proxy verified, kept on a
+	 * listener with use_identity_as_username only; NULL: none. Points
+	 * into text. */
+	const char *cn;
+	/* The client's address ("1.2.3.4:5678"; "" when the header gave
+	 * none), its NUL, then the CN's bytes and NUL when there is one. */
+	char text[];
+};
+
 /* conn_proxy.c: with enable_proxy_protocol, reads the PROXY header at the
  * start of c's input data[0..avail): *used bytes of it, 0 while it is
- * incomplete. False when c was closed (not a valid header, or no TLS where
- * proxy_protocol_v2_require_tls wants it). */
+ * incomplete. False when c was closed: not a valid header, no TLS where
+ * proxy_protocol_v2_require_tls wants it, or no verified client
+ * certificate where require_certificate does (the log line says which). */
 bool conn_proxy_header(struct conn *c, const uint8_t *data, size_t avail, size_t *used);
 
 /* The client's address from c's PROXY header, or NULL (none, or not such
  * a listener). */
 const char *conn_proxy_peer(const struct conn *c);
 
-/* c leaves its worker (hand-over): the address it carries, taken out of
- * the worker's map (NULL: none); conn_proxy_arrive() (conn.h) puts it into
- * the new worker's. */
-char *conn_proxy_take(struct conn *c);
+/* On a listener with enable_proxy_protocol 2 and use_identity_as_username:
+ * the CN of the client certificate that c's PROXY header says the proxy
+ * verified, owned by c; NULL when there is none (or not such a listener). */
+const char *conn_proxy_identity(const struct conn *c);
+
+/* c leaves its worker (hand-over): what its header said, taken out of the
+ * worker's map (NULL: none); conn_proxy_arrive() (conn.h) puts it into the
+ * new worker's. */
+struct conn_proxied *conn_proxy_take(struct conn *c);
 
 /* c is freed: its entry goes. */
 void conn_proxy_forget(struct conn *c);

@@ -81,12 +81,22 @@ static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
 	    c->listener->cfg->use_subject_as_username) {
 		/* The certificate is the credential: no password is asked. A
 		 * client without one (require_certificate false) is not
-		 * authorized. */
-		const char *id = tls_peer_identity(c);
-		if (!id)
-			*rc = TERN_RC_NOT_AUTHORIZED;
-		else
+		 * authorized. Behind a PROXY v2 proxy that ended the TLS, the
+		 * certificate is the one its header vouches for (conn_proxy.c);
+		 * a client without one gets what mosquitto answers a client
+		 * without a certificate, bad username or password (3.1.1:
+		 * not authorized, v3_code()). */
+		bool proxied = c->listener->cfg->proxy_protocol != 0;
+		const char *id = proxied ? conn_proxy_identity(c) : tls_peer_identity(c);
+		if (id) {
 			*user = (struct tern_bytes){(const uint8_t *)id, (uint32_t)strlen(id)};
+		} else if (proxied) {
+			*rc = TERN_RC_BAD_USERNAME_OR_PASSWORD;
+			*why = "no verified client certificate CN in the PROXY header "
+			       "(use_identity_as_username)";
+		} else {
+			*rc = TERN_RC_NOT_AUTHORIZED;
+		}
 		return TERN_OK;
 	}
 	*user = p->has_username ? p->username : (struct tern_bytes){0};
@@ -227,7 +237,7 @@ static void sink_conn_hand_over(struct sink *k, unsigned home)
 	conn_unlink(c);
 	it->kind = INBOX_CONN;
 	it->u.conn = c;
-	it->peer = conn_proxy_take(c);
+	it->proxied = conn_proxy_take(c);
 	c->w = to;
 	w->conn_state->handed_off = c;
 	worker_post(to, it);

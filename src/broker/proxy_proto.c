@@ -5,8 +5,17 @@
  * through inet_pton and ports through a strict decimal parse, v2 lengths
  * are checked against the address family's size and the buffer before a
  * byte is read, and a TLV that runs past the header ends the parse. Only
- * what ternd uses is kept: the client's address and whether it came over
- * TLS.
+ * what ternd uses is kept: the client's address, whether it came over TLS
+ * and, from the SSL TLV, the verdict on its certificate and the
+ * certificate's CN.
+ *
+ * The SSL TLV decides who a client is on a listener with
+ * use_identity_as_username, so it is read more strictly than the
+ * specification asks and than mosquitto 2.1 reads it (whose sub-TLVs may
+ * run past the SSL TLV, up to the header's end, and whose second SSL TLV
+ * or CN replaces the first): each sub-TLV must lie within the SSL TLV,
+ * which must hold its 5 fixed bytes, and a header with two SSL TLVs or two
+ * CNs is bad rather than read one way or the other.
  */
 #include "broker/proxy_proto.h"
 
@@ -15,12 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tern/codec.h"
+
 static const uint8_t v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                    0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
-#define V1_MAX         107
-#define PP2_TYPE_SSL   0x20
-#define PP2_CLIENT_SSL 0x01
+#define V1_MAX               107
+#define PP2_TYPE_SSL         0x20
+#define PP2_SUBTYPE_SSL_CN   0x22
+#define PP2_CLIENT_SSL       0x01
+#define PP2_CLIENT_CERT_CONN 0x02
+#define PP2_CLIENT_CERT_SESS 0x04
 
 /* A decimal port, 0..65535, no sign, no leading garbage. */
 static bool parse_port(const char *s, unsigned *out)
@@ -39,6 +53,15 @@ static bool parse_port(const char *s, unsigned *out)
 	return true;
 }
 
+static void info_clear(struct proxy_info *out)
+{
+	out->peer[0] = '\0';
+	out->tls = false;
+	out->cert_verified = false;
+	out->verify = 0;
+	out->cn[0] = '\0';
+}
+
 static enum proxy_result parse_v1(const uint8_t *buf, size_t len, size_t *used,
                                   struct proxy_info *out)
 {
@@ -55,13 +78,12 @@ static enum proxy_result parse_v1(const uint8_t *buf, size_t len, size_t *used,
 	char line[V1_MAX + 1];
 	memcpy(line, buf, n - 2);
 	line[n - 2] = '\0';
+	info_clear(out);
 	char *save = NULL;
 	char *w[7] = {0};
 	int k = 0;
 	for (char *t = strtok_r(line, " ", &save); t && k < 7; t = strtok_r(NULL, " ", &save))
 		w[k++] = t;
-	out->peer[0] = '\0';
-	out->tls = false;
 	if (k >= 2 && strcmp(w[1], "UNKNOWN") == 0) {
 		/* The rest of the line is to be ignored (section 2.1). */
 		*used = n;
@@ -81,6 +103,45 @@ static enum proxy_result parse_v1(const uint8_t *buf, size_t len, size_t *used,
 	return PROXY_OK;
 }
 
+/* The value v[0..len) of a PP2_TYPE_SSL TLV: client (1 byte), verify (4,
+ * big-endian), then sub-TLVs within it. False when it is bad. */
+static bool parse_ssl(const uint8_t *v, size_t len, struct proxy_info *out)
+{
+	if (len < 5)
+		return false;
+	uint8_t client = v[0];
+	out->verify = (uint32_t)v[1] << 24 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 8 | v[4];
+	out->tls = (client & PP2_CLIENT_SSL) != 0;
+	/* HAProxy leaves verify 0 for a client that presented no
+	 * certificate, so a zero alone verifies nothing: the flags must say
+	 * one was presented. */
+	out->cert_verified = out->tls &&
+	                     (client & (PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS)) != 0 &&
+	                     out->verify == 0;
+	bool cn_seen = false;
+	for (size_t at = 5; at < len;) {
+		if (len - at < 3)
+			return false;
+		uint8_t type = v[at];
+		size_t slen = (size_t)v[at + 1] << 8 | v[at + 2];
+		if (slen > len - at - 3)
+			return false;
+		const uint8_t *sv = v + at + 3;
+		if (type == PP2_SUBTYPE_SSL_CN) {
+			/* It may become the username: the rules of a CONNECT's
+			 * username apply (tern_utf8_name_valid(): no NUL, no
+			 * control characters). An empty one names nobody. */
+			if (cn_seen || slen > PROXY_CN_MAX || !tern_utf8_name_valid(sv, slen))
+				return false;
+			cn_seen = true;
+			memcpy(out->cn, sv, slen);
+			out->cn[slen] = '\0';
+		}
+		at += 3 + slen;
+	}
+	return true;
+}
+
 static enum proxy_result parse_v2(const uint8_t *buf, size_t len, size_t *used,
                                   struct proxy_info *out)
 {
@@ -96,8 +157,7 @@ static enum proxy_result parse_v2(const uint8_t *buf, size_t len, size_t *used,
 	if (len < 16 + body)
 		return PROXY_INCOMPLETE;
 	const uint8_t *b = buf + 16;
-	out->peer[0] = '\0';
-	out->tls = false;
+	info_clear(out);
 	size_t alen = 0;
 	char host[INET6_ADDRSTRLEN];
 	bool local = (ver_cmd & 0x0F) == 0;
@@ -133,6 +193,7 @@ static enum proxy_result parse_v2(const uint8_t *buf, size_t len, size_t *used,
 		return PROXY_BAD;
 	}
 	/* TLVs: type, 16-bit length, value. */
+	bool ssl_seen = false;
 	for (size_t at = alen; at < body;) {
 		if (body - at < 3)
 			return PROXY_BAD;
@@ -140,8 +201,11 @@ static enum proxy_result parse_v2(const uint8_t *buf, size_t len, size_t *used,
 		size_t vlen = (size_t)b[at + 1] << 8 | b[at + 2];
 		if (vlen > body - at - 3)
 			return PROXY_BAD;
-		if (type == PP2_TYPE_SSL && vlen >= 5 && (b[at + 3] & PP2_CLIENT_SSL))
-			out->tls = true;
+		if (type == PP2_TYPE_SSL) {
+			if (ssl_seen || !parse_ssl(b + at + 3, vlen, out))
+				return PROXY_BAD;
+			ssl_seen = true;
+		}
 		at += 3 + vlen;
 	}
 	*used = 16 + body;

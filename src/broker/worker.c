@@ -208,9 +208,9 @@ static void process_inbox(struct worker *w)
 		struct inbox_item *it = (struct inbox_item *)node;
 		if (it->kind == INBOX_CONN) {
 			struct conn *c = it->u.conn;
-			char *peer = it->peer;
+			struct conn_proxied *proxied = it->proxied;
 			free(it);
-			conn_proxy_arrive(c, peer);
+			conn_proxy_arrive(c, proxied);
 			conn_arrive(w, c);
 		} else {
 			worker_inbox_item(w, it);

@@ -75,12 +75,15 @@ struct deliver_target {
 };
 
 struct cluster_pubrel;
+struct conn_proxied;
 
 struct inbox_item {
 	struct mpsc_node node;
 	struct inbox_item *next; /* chaining in a worker's outbox */
 	enum inbox_kind kind;
-	char *peer; /* INBOX_CONN: its PROXY header's client address, owned; or NULL */
+	/* INBOX_CONN: what its PROXY header said (conn_proxy.c), owned; or
+	 * NULL. */
+	struct conn_proxied *proxied;
 	union {
 		struct conn *conn;
 		struct {
