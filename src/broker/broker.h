@@ -61,6 +61,9 @@ struct broker {
 	unsigned n_workers;
 	struct worker **workers;
 	atomic_bool stop;
+	/* The heap is over memory_limit (memory_limit.h): worker 0 sets it,
+	 * every worker reads it as publishes and CONNECTs come. */
+	atomic_bool over_memory;
 	atomic_uint_fast64_t next_id; /* session, connection and request ids */
 	atomic_int_fast64_t n_conns;
 	uint64_t start_ms; /* monotonic ms at start, for uptime */

@@ -137,6 +137,7 @@ struct config {
 	uint32_t max_subscriptions;      /* per client; 0: no bound */
 	uint32_t max_topic_levels;       /* in a topic name or filter; 0: no bound */
 	uint32_t message_size_limit;     /* payload bytes; 0: protocol limit */
+	uint64_t memory_limit;           /* heap bytes (memory_limit.h); 0: none */
 	uint32_t max_packet_size;        /* whole packet bytes; 0: protocol limit */
 	uint16_t max_keepalive;          /* seconds */
 	bool retain_available;

@@ -78,26 +78,16 @@ static TERN_MUST_CHECK enum tern_err set_max_inflight_messages(struct config_ctx
 	return TERN_OK;
 }
 
-/* memory_limit: 0 (mosquitto's default, no limit) is taken; a limit is
- * refused, as ternd does not account its heap allocation by allocation. */
+/* memory_limit BYTES (memory_limit.h); 0, mosquitto's default: none. */
 static TERN_MUST_CHECK enum tern_err set_memory_limit(struct config_ctx *c,
                                                       const struct directive *d, void *field,
                                                       const char *const *arg)
 {
-	(void)field;
 	uint64_t n = 0;
 	enum tern_err err = config_parse_u64(c, d->name, arg[0], 0, UINT64_MAX / 2, &n);
 	if (err)
 		return err;
-	if (n)
-		return config_fail(
-		        c,
-		        "%s: ternd does not cap its heap as a whole; bound what "
-		        "clients can make it hold with max_queued_messages / "
-		        "max_queued_bytes, max_inflight_messages / max_inflight_bytes, "
-		        "message_size_limit and max_connections (each refuses or drops at "
-		        "its own edge), or run it under a cgroup memory limit",
-		        d->name);
+	*(uint64_t *)field = n;
 	return TERN_OK;
 }
 
@@ -253,7 +243,7 @@ static const struct directive rows[] = {
         {"max_queued_messages", K_UINT, 1, G(max_queued_messages), RANGE(0, UINT32_MAX)},
         {"max_queued_bytes", K_UINT, 1, G(max_queued_bytes), RANGE(0, UINT64_MAX / 2)},
         {"max_inflight_bytes", K_UINT, 1, G(max_inflight_bytes), RANGE(0, UINT64_MAX / 2)},
-        {"memory_limit", K_FUNC, 1, NO_FIELD, .set = set_memory_limit},
+        {"memory_limit", K_FUNC, 1, G(memory_limit), .set = set_memory_limit},
         /* mosquitto 2.0.21's: minutes between sweeps of the retained
          * messages whose Message Expiry Interval has passed. */
         {"retain_expiry_interval", K_UINT, 1, G(retain_expiry_interval), RANGE(0, 525600)},

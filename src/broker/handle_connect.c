@@ -448,6 +448,12 @@ static void connect_on_home(struct worker *w, struct sink *k, const struct tern_
 	if (s) {
 		present = true; /* [MQTT-3.2.2-2] / [MQTT-3.2.2-3] */
 	} else {
+		if (atomic_load_explicit(&b->over_memory, memory_order_relaxed)) {
+			/* memory_limit: no new session (v5 0x97, 3.1.1 server
+			 * unavailable); a session kept here resumes. */
+			refuse(w, k, TERN_RC_QUOTA_EXCEEDED, "over memory_limit");
+			return;
+		}
 		if (cfg->global_max_clients >= 0 &&
 		    stats_sum(b, STAT_SESSIONS) >= (uint64_t)cfg->global_max_clients) {
 			/* mosquitto 2.1's bound on sessions, online or kept:

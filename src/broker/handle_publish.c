@@ -92,6 +92,14 @@ void handle_publish(struct sink *k, struct session *s, const struct tern_publish
 	struct broker *b = w->broker;
 	stat_add(&w->stats, (enum stat_id)(STAT_PUB_IN_Q0 + p->qos), 1);
 
+	if (atomic_load_explicit(&b->over_memory, memory_order_relaxed)) {
+		/* memory_limit: dropped, its client disconnected, as mosquitto
+		 * does when the message cannot be allocated; nothing was
+		 * acknowledged, so a QoS 1/2 one comes again. */
+		stat_add(&w->stats, STAT_DROP_MEMORY, 1);
+		sink_close(k, TERN_RC_QUOTA_EXCEEDED, "over memory_limit");
+		return;
+	}
 	if (k->version == TERN_V5 && p->props.n_sub_ids) {
 		/* [MQTT-3.3.4-6] */
 		sink_close(k, TERN_RC_PROTOCOL_ERROR,

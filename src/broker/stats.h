@@ -31,6 +31,7 @@ enum stat_id {
 	STAT_DROP_TOO_LARGE,
 	STAT_DROP_STALLED,   /* QoS 1/2 over the bound of a stalled online session */
 	STAT_DROP_NO_MEMBER, /* for a share group NATS chose us for, left meanwhile */
+	STAT_DROP_MEMORY,    /* incoming, while the heap is over memory_limit */
 	STAT_FLOW_PAUSES,    /* publishers paused for a full session (flow.h) */
 	STAT_FLOW_STALLS,    /* sessions that fell back to dropping (max_stall_time) */
 	STAT_CONN_ACCEPTED,

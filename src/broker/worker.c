@@ -34,6 +34,7 @@
 #include "broker/conn.h"
 #include "broker/flow.h"
 #include "broker/handlers.h"
+#include "broker/memory_limit.h"
 #include "broker/persist.h"
 #include "broker/retain.h"
 #include "broker/route.h"
@@ -273,8 +274,10 @@ static void tick(struct worker *w)
 		w->util_at = now;
 		w->util_busy = busy;
 	}
-	if (w->id == 0)
+	if (w->id == 0) {
 		sys_tick(w);
+		memory_limit_tick(w->broker);
+	}
 	if (w->id == 0 && w->broker->cfg.retain_expiry_interval) {
 		/* Expired retained messages are dropped when a lookup reaches
 		 * them; one nobody subscribes to again would stay for good

@@ -221,7 +221,8 @@ void api_broker(struct http_server *h, struct api_reply *reply)
 		enum stat_id id;
 	} drops[] = {{"queue_full", STAT_DROP_QUEUE_FULL}, {"slow_consumer", STAT_DROP_SLOW_QOS0},
 	             {"expired", STAT_DROP_EXPIRED},       {"too_large", STAT_DROP_TOO_LARGE},
-	             {"stalled", STAT_DROP_STALLED},       {"no_member", STAT_DROP_NO_MEMBER}};
+	             {"stalled", STAT_DROP_STALLED},       {"no_member", STAT_DROP_NO_MEMBER},
+	             {"memory", STAT_DROP_MEMORY}};
 	json_obj(&j, "dropped");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		json_u64(&j, drops[i].reason, stats_sum(b, drops[i].id));

@@ -90,7 +90,8 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 		enum stat_id id;
 	} drops[] = {{"queue_full", STAT_DROP_QUEUE_FULL}, {"slow_consumer", STAT_DROP_SLOW_QOS0},
 	             {"expired", STAT_DROP_EXPIRED},       {"too_large", STAT_DROP_TOO_LARGE},
-	             {"stalled", STAT_DROP_STALLED},       {"no_member", STAT_DROP_NO_MEMBER}};
+	             {"stalled", STAT_DROP_STALLED},       {"no_member", STAT_DROP_NO_MEMBER},
+	             {"memory", STAT_DROP_MEMORY}};
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		ok &= out(o, "tern_messages_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
 		          (unsigned long long)stats_sum(b, drops[i].id));

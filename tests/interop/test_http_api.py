@@ -112,7 +112,7 @@ def test_broker_summary_counts_what_happens(broker):
     assert now["messages"]["received"]["2"]["per_second_1m"] == 0
     assert now["bytes"]["received"] > before["bytes"]["received"]
     assert set(now["dropped"]) == {"queue_full", "slow_consumer", "expired", "too_large",
-                                   "stalled", "no_member"}
+                                   "stalled", "no_member", "memory"}
     assert now["store"]["commits"] > before["store"]["commits"]
     assert now["store"]["commit_ms_mean"] > 0
     assert now["store"]["commit_ms_mean_1m"] is not None
