@@ -79,23 +79,21 @@ static TERN_MUST_CHECK enum tern_err sink_conn_authenticate(struct sink *k,
 	*rc = TERN_RC_SUCCESS;
 	if (c->listener->cfg->use_identity_as_username ||
 	    c->listener->cfg->use_subject_as_username) {
-		/* The certificate is the credential: no password is asked. A
-		 * client without one (require_certificate false) is not
-		 * authorized. Behind a PROXY v2 proxy that ended the TLS, the
-		 * certificate is the one its header vouches for (conn_proxy.c);
-		 * a client without one gets what mosquitto answers a client
-		 * without a certificate, bad username or password (3.1.1:
-		 * not authorized, v3_code()). */
+		/* The certificate is the credential: no password is asked.
+		 * Behind a PROXY v2 proxy that ended the TLS, the certificate
+		 * is the one its header vouches for (conn_proxy.c). A client
+		 * without one (require_certificate false) gets what mosquitto
+		 * answers it, bad username or password: v5 0x86 (3.1.1: not
+		 * authorized, v3_code()). */
 		bool proxied = c->listener->cfg->proxy_protocol != 0;
 		const char *id = proxied ? conn_proxy_identity(c) : tls_peer_identity(c);
 		if (id) {
 			*user = (struct tern_bytes){(const uint8_t *)id, (uint32_t)strlen(id)};
-		} else if (proxied) {
-			*rc = TERN_RC_BAD_USERNAME_OR_PASSWORD;
-			*why = "no verified client certificate CN in the PROXY header "
-			       "(use_identity_as_username)";
 		} else {
-			*rc = TERN_RC_NOT_AUTHORIZED;
+			*rc = TERN_RC_BAD_USERNAME_OR_PASSWORD;
+			*why = proxied ? "no verified client certificate CN in the PROXY header "
+			                 "(use_identity_as_username)"
+			               : "no client certificate (use_identity_as_username)";
 		}
 		return TERN_OK;
 	}

@@ -121,7 +121,9 @@ def test_v2_require_tls(proxied, tls, ok):
         assert c.recv_type(raw.CONNACK).rc == 0
     else:
         c.wait_closed(timeout=5)
-        assert "proxy_protocol_v2_require_tls" in read_log(proxied)
+        # The log writer thread may write the line after the close.
+        assert wait_for(lambda: "proxy_protocol_v2_require_tls" in read_log(proxied), 5), \
+            read_log(proxied)[-1500:]
 
 
 def test_plain_listener_is_not_affected(proxied):
