@@ -71,14 +71,14 @@ enum tern_err config_check_listener(const struct config *cfg, size_t i, char *er
 		return TERN_E_CONFIG;
 	}
 	if (l->proxy_protocol && (tls || l->psk_hint[0] || l->cafile[0] || l->capath[0] ||
-	                          l->crlfile[0] || l->dhparamfile[0] || l->websockets)) {
+	                          l->crlfile[0] || l->dhparamfile[0])) {
 		/* mosquitto refuses certfile and keyfile there too. */
 		snprintf(err, errlen,
-		         "%s: listener %u: enable_proxy_protocol goes with a plain MQTT "
-		         "listener only: TLS ends at the proxy (certfile, keyfile, cafile, "
-		         "capath, crlfile, dhparamfile and psk_hint are refused; "
+		         "%s: listener %u: enable_proxy_protocol goes with a plain MQTT or "
+		         "websockets listener only: TLS ends at the proxy (certfile, keyfile, "
+		         "cafile, capath, crlfile, dhparamfile and psk_hint are refused; "
 		         "require_certificate and use_identity_as_username read the client "
-		         "certificate from a v2 header), and not with protocol websockets",
+		         "certificate from a v2 header)",
 		         l->where, l->port);
 		return TERN_E_CONFIG;
 	}

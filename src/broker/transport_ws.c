@@ -25,6 +25,9 @@
  * waits, a read asks for writability (tp_read_wants_write), so that the
  * 101 answer or a PONG goes out even if conn.c has nothing to write.
  *
+ * With enable_proxy_protocol, the PROXY header is read before the HTTP
+ * request (conn_proxy.c), so the client's address is the one logged.
+ *
  * With http_dir, a request that is not an upgrade is answered as a web
  * server would, as mosquitto's libwebsockets listeners do: GET or HEAD of
  * a file beneath the directory (ws_http.c reads the path), sent from the
@@ -605,6 +608,20 @@ static TERN_MUST_CHECK enum tern_err read_frames(struct conn *c, void *buf, size
 	while (ws->phase == WS_HANDSHAKE) {
 		if ((e = fill(c, &ws->hs)))
 			return e;
+		if (c->listener->cfg->proxy_protocol && !c->proxy_done) {
+			/* enable_proxy_protocol (mosquitto 2.1 takes it on
+			 * websockets listeners too): the load balancer's
+			 * header comes before the HTTP request. A bad one
+			 * closes the connection (conn_proxy.c). */
+			size_t used = 0;
+			if (!conn_proxy_header(c, ws->hs.data + ws->hs.off, buf_used(&ws->hs),
+			                       &used)) {
+				if (c->state == CONN_CLOSING)
+					return TERN_E_CLOSED;
+				continue;
+			}
+			buf_consume(&ws->hs, used);
+		}
 		uint32_t max = c->w->broker->cfg.websockets_headers_size;
 		if (buf_used(&ws->hs) > (max ? max : WS_HANDSHAKE_MAX)) {
 			bad_request(c, "request too large");

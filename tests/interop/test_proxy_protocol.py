@@ -135,7 +135,6 @@ def test_plain_listener_is_not_affected(proxied):
 @pytest.mark.parametrize("lines,words", [
     (["enable_proxy_protocol 3"], ["enable_proxy_protocol"]),
     (["enable_proxy_protocol 1", "certfile c.pem", "keyfile k.pem"], ["TLS ends at the proxy"]),
-    (["enable_proxy_protocol 1", "protocol websockets"], ["websockets"]),
     (["enable_proxy_protocol 1", "proxy_protocol_v2_require_tls true"],
      ["enable_proxy_protocol 2"]),
     (["enable_proxy_protocol 2", "cafile ca.pem", "require_certificate true"],
@@ -285,3 +284,36 @@ def test_malformed_ssl_tlv_closes_the_connection(certified, ssl, listener):
     c = connect_through(getattr(certified, listener), v2_header(tlvs=ssl), "bad")
     assert not [p for p in c.wait_closed(timeout=5) if p.type == raw.CONNACK]
     assert wait_for(lambda: "no valid PROXY protocol header" in read_log(certified), 5)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_websockets_listener_reads_the_header_before_the_upgrade(tmp_path, version):
+    """enable_proxy_protocol on a websockets listener (mosquitto 2.1 takes
+    it): the header, then the HTTP upgrade, then MQTT in frames; the
+    client's address is the header's. A connection without a valid header
+    is closed before any upgrade."""
+    from test_websockets import WS
+    port = free_port()
+    b = Broker(tmp_path, 1, ["listener %d %s" % (port, HOST), "protocol websockets",
+                             "enable_proxy_protocol %d" % version])
+    b.start()
+    try:
+        s = socket.create_connection((HOST, port), timeout=5)
+        if version == 1:
+            s.sendall(b"PROXY TCP4 198.51.100.9 10.0.0.1 40009 1883\r\n")
+        else:
+            s.sendall(v2_header(src=("198.51.100.9", 40009)))
+        w = WS(port, sock=s)
+        assert w.status == b"HTTP/1.1 101 Switching Protocols", w.status
+        w.frame(raw.connect("ws-proxied"))
+        assert w.recv_mqtt()[:1] == b"\x20"
+        assert wait_for(lambda: "198.51.100.9:40009" in read_log(b) and
+                        "as ws-proxied" in read_log(b), 5), read_log(b)[-1500:]
+        w.close()
+        # No header: the HTTP request is not one, and nothing is upgraded.
+        s = socket.create_connection((HOST, port), timeout=5)
+        with pytest.raises((ConnectionError, OSError)):
+            WS(port, sock=s)
+        assert wait_for(lambda: "no valid PROXY protocol header" in read_log(b), 5)
+    finally:
+        b.stop()
