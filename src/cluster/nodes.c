@@ -372,6 +372,21 @@ static void act(struct cluster *c, const char *name, size_t len, int64_t died_at
 	pthread_mutex_unlock(&c->nodes_mu);
 }
 
+/* Waits a beat's time or until the node stops (nodes_mu held); false
+ * when it stops. */
+static bool wait_a_beat(struct cluster *c)
+{
+	if (c->nodes_stopping)
+		return false;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)CLUSTER_NODE_BEAT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&c->nodes_cv, &c->nodes_mu, &until);
+	return true;
+}
+
 /* The heartbeats, on a thread that does nothing else: the nodes thread
  * waits on JetStream requests (reading the sessions bucket, writing
  * records) for seconds at a time while JetStream elects a leader, and a
@@ -385,14 +400,8 @@ static void *beat_main(void *arg)
 		if (atomic_load(&c->beating) && atomic_load(&c->up_p))
 			beat(c);
 		pthread_mutex_lock(&c->nodes_mu);
-		if (c->nodes_stopping)
+		if (!wait_a_beat(c))
 			break;
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (long)CLUSTER_NODE_BEAT_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&c->nodes_cv, &c->nodes_mu, &until);
 	}
 	pthread_mutex_unlock(&c->nodes_mu);
 	return NULL;
@@ -441,14 +450,8 @@ static void *nodes_main(void *arg)
 		if (c->nodes_sub && check(c, now, name, &len, &died_at, &left))
 			act(c, name, len, died_at, left);
 		pthread_mutex_lock(&c->nodes_mu);
-		if (c->nodes_stopping)
+		if (!wait_a_beat(c))
 			break;
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (long)CLUSTER_NODE_BEAT_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&c->nodes_cv, &c->nodes_mu, &until);
 	}
 	pthread_mutex_unlock(&c->nodes_mu);
 	return NULL;
