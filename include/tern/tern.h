@@ -131,6 +131,19 @@ struct tern_connect_opts {
 	const char *tls_psk_identity;
 	const void *tls_psk;
 	size_t tls_psk_len;
+	/* Require OCSP stapling, as mosquitto's bridge_require_ocsp: the
+	 * handshake asks the broker for its certificate's status
+	 * (status_request, RFC 6066) and fails with TERN_E_TLS unless the
+	 * broker staples an OCSP response (RFC 6960) that is SUCCESSFUL, is
+	 * signed by the broker certificate's issuer or a responder it
+	 * delegated to (verified against the same CAs as the certificate),
+	 * says GOOD of that certificate, and is current (thisUpdate not in the
+	 * future, nextUpdate, if any, not past; 5 minutes of clock skew
+	 * allowed). tern_client_tls_error() then says why: "no OCSP response
+	 * stapled", "OCSP response does not verify: ...", "server certificate
+	 * revoked (keyCompromise)", "OCSP response too old ...". Needs TLS on
+	 * (else connect_start fails with TERN_E_INVALID). false. */
+	bool tls_require_ocsp;
 
 	/* Announce a bridge: the protocol level carries bit 0x80, as
 	 * mosquitto's bridges send it with try_private (see struct

@@ -791,6 +791,7 @@ static TERN_MUST_CHECK enum tern_err remote_start(struct bridge *b)
 	o.tls_insecure = cfg->tls_insecure;
 	o.tls_min_version = cfg->tls_version;
 	o.tls_alpn = cfg->tls_alpn[0] ? cfg->tls_alpn : NULL;
+	o.tls_require_ocsp = cfg->tls_require_ocsp;
 	if (cfg->psk_len) {
 		o.tls_psk_identity = cfg->psk_identity;
 		o.tls_psk = cfg->psk;

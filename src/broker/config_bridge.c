@@ -382,17 +382,8 @@ static TERN_MUST_CHECK enum tern_err set_more(struct bridge_cfg *br, const char 
 		return copy_word(key, v, br->tls_alpn, sizeof(br->tls_alpn), false, why, len);
 	if (strcmp(key, "bridge_tls_version") == 0)
 		return set_tls_version(br, key, v, why, len);
-	if (strcmp(key, "bridge_require_ocsp") == 0) {
-		if ((err = parse_bool(key, v, &b, why, len)))
-			return err;
-		if (b)
-			return why_fail(why, len,
-			                "%s: ternd's bridges do not check OCSP stapling; a "
-			                "revoked remote certificate is refused only through "
-			                "the CA's own short-lived certificates",
-			                key);
-		return TERN_OK;
-	}
+	if (strcmp(key, "bridge_require_ocsp") == 0)
+		return parse_bool(key, v, &br->tls_require_ocsp, why, len);
 	if (strcmp(key, "bridge_identity") == 0)
 		return copy_word(key, v, br->psk_identity, sizeof(br->psk_identity), false, why,
 		                 len);
@@ -548,6 +539,18 @@ enum tern_err config_bridge_check(const struct bridge_cfg *bridges, size_t n, ch
 			return why_fail(err, errlen,
 			                "connection %s: bridge_certfile needs bridge_cafile, "
 			                "bridge_capath or bridge_tls_use_os_certs",
+			                br->name);
+		if (br->tls_require_ocsp && br->psk_len)
+			return why_fail(err, errlen,
+			                "connection %s: bridge_require_ocsp checks the remote's "
+			                "certificate, and TLS-PSK (bridge_identity, bridge_psk) "
+			                "has none",
+			                br->name);
+		if (br->tls_require_ocsp && !br->tls_cafile[0] && !br->tls_capath[0] &&
+		    !br->tls_use_os_certs)
+			return why_fail(err, errlen,
+			                "connection %s: bridge_require_ocsp needs bridge TLS: "
+			                "bridge_cafile, bridge_capath or bridge_tls_use_os_certs",
 			                br->name);
 		if (!br->psk_identity[0] != !br->psk_len)
 			return why_fail(err, errlen,

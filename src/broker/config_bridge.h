@@ -101,6 +101,7 @@ struct bridge_cfg {
 	uint16_t tls_version; /* minimum, as OpenSSL's TLS1_x_VERSION; 0: TLS 1.2 */
 	bool tls_insecure;
 	bool tls_use_os_certs;
+	bool tls_require_ocsp; /* bridge_require_ocsp: a stapled GOOD response */
 	/* TLS-PSK instead of certificates: bridge_identity, bridge_psk (the
 	 * key decoded from its hexadecimal). */
 	char psk_identity[129];

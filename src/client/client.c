@@ -146,6 +146,8 @@ static TERN_MUST_CHECK enum tern_err opts_check(const struct tern_connect_opts *
 		return TERN_E_INVALID;
 	if (o->tls_alpn != NULL && (!tls || o->tls_alpn[0] == '\0' || strlen(o->tls_alpn) > 255))
 		return TERN_E_INVALID;
+	if (o->tls_require_ocsp && !tls)
+		return TERN_E_INVALID;
 	return TERN_OK;
 }
 

@@ -14,6 +14,8 @@
  *   client_tls.c      TLS with OpenSSL: the context made from the options,
  *                     the handshake, reads and writes; client_io.c calls it
  *                     through the tern__tls_* functions below
+ *   client_ocsp.c     the check of a stapled OCSP response, for
+ *                     tls_require_ocsp (client_ocsp.h)
  *
  * The connection goes through these states:
  *

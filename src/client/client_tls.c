@@ -19,6 +19,14 @@
  * X509_VERIFY_PARAM_set1_ip_asc for an IP address) during the handshake.
  * tls_insecure drops the name check only, as mosquitto's --insecure does.
  *
+ * tls_require_ocsp asks the server for a stapled OCSP response
+ * (status_request) and fails the handshake unless one comes that
+ * client_ocsp.c accepts. OpenSSL calls our status callback once the
+ * server's certificate has been verified (after ServerHelloDone in TLS 1.2,
+ * after CertificateVerify in 1.3), so the verified chain is there to name
+ * the issuer; the callback's verdict is kept in the struct tern__tls,
+ * since OpenSSL reports only "invalid status response" for it.
+ *
  * I/O goes through a small BIO of our own rather than OpenSSL's socket
  * BIO, because that one writes with write(2): a broker that has gone away
  * would raise SIGPIPE and kill the application, and a library must not
@@ -53,6 +61,7 @@
 #include <openssl/x509v3.h>
 
 #include "client/client_internal.h"
+#include "client/client_ocsp.h"
 
 struct tern__tls {
 	SSL_CTX *ctx;
@@ -62,6 +71,9 @@ struct tern__tls {
 	bool insecure;        /* no name check */
 	bool want_write;      /* the last operation waits for POLLOUT */
 	bool handshake_done;
+	/* tls_require_ocsp: why the stapled response was refused ("" when it
+	 * was not), set by the status callback. */
+	char ocsp_err[192];
 	/* TLS-PSK: the identity and the key, copied from the options. */
 	char psk_identity[129];
 	unsigned char psk[256];
@@ -180,6 +192,24 @@ static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
 	return (unsigned int)t->psk_len;
 }
 
+/* OpenSSL's status callback (the context's status arg is the struct
+ * tern__tls): 1 accepts the handshake, 0 fails it with the alert
+ * bad_certificate_status_response, -1 fails it as an internal error. */
+static int ocsp_status_cb(SSL *ssl, void *arg)
+{
+	struct tern__tls *t = arg;
+	const unsigned char *der = NULL;
+	long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
+	X509_STORE *store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+	enum tern_err e = tern__ocsp_check(der, len, SSL_get0_verified_chain(ssl), store,
+	                                   t->ocsp_err, sizeof(t->ocsp_err));
+	if (e == TERN_OK)
+		return 1;
+	if (e == TERN_E_NOMEM)
+		snprintf(t->ocsp_err, sizeof(t->ocsp_err), "out of memory checking OCSP");
+	return e == TERN_E_NOMEM ? -1 : 0;
+}
+
 /* Loads the trust store and our certificate into t->ctx. */
 static TERN_MUST_CHECK enum tern_err ctx_setup(struct tern_client *c, struct tern__tls *t,
                                                const struct tern_connect_opts *o)
@@ -215,6 +245,14 @@ static TERN_MUST_CHECK enum tern_err ctx_setup(struct tern_client *c, struct ter
 		/* TLS 1.2's PSK suites are not in OpenSSL's default list. */
 		if (SSL_CTX_set_cipher_list(ctx, "DEFAULT:PSK") != 1) {
 			tls_error(c, "cannot offer the PSK cipher suites");
+			return TERN_E_TLS;
+		}
+	}
+	if (o->tls_require_ocsp) {
+		if (SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp) != 1 ||
+		    SSL_CTX_set_tlsext_status_cb(ctx, ocsp_status_cb) != 1 ||
+		    SSL_CTX_set_tlsext_status_arg(ctx, t) != 1) {
+			tls_error(c, "cannot ask for OCSP stapling");
 			return TERN_E_TLS;
 		}
 	}
@@ -353,6 +391,7 @@ enum tern_err tern__tls_begin(struct tern_client *c)
 	t->ssl = ssl;
 	t->want_write = false;
 	t->handshake_done = false;
+	t->ocsp_err[0] = '\0';
 	return TERN_OK;
 }
 
@@ -418,6 +457,11 @@ enum tern_err tern__tls_handshake(struct tern_client *c)
 	if (vr != X509_V_OK) {
 		snprintf(c->tls_err, sizeof(c->tls_err), "certificate verification failed (%s)",
 		         X509_verify_cert_error_string(vr));
+		ERR_clear_error();
+		return TERN_E_TLS;
+	}
+	if (t->ocsp_err[0] != '\0') {
+		snprintf(c->tls_err, sizeof(c->tls_err), "%s", t->ocsp_err);
 		ERR_clear_error();
 		return TERN_E_TLS;
 	}

@@ -388,7 +388,7 @@ def test_v5_receive_maximum_and_session_expiry(local_factory, extra, expiry, rma
     (["local_password p"], ["local_username"]),
     (["bridge_certfile c.pem", "bridge_cafile ca.pem"], ["bridge_keyfile"]),
     (["bridge_tls_version tlsv1.1"], ["bridge_tls_version", "TLS 1.2"]),
-    (["bridge_require_ocsp true"], ["bridge_require_ocsp"]),
+    (["bridge_require_ocsp true"], ["bridge_require_ocsp needs bridge TLS"]),
     (["bridge_identity me", "bridge_psk 00ff", "bridge_capath /etc/ssl"], ["not both"]),
     (["local_clientid same", "connection b", "address 127.0.0.1", "topic y",
       "local_clientid same"], ["local_clientid same"]),
