@@ -268,6 +268,8 @@ void handle_pubrec(struct sink *k, struct session *s, const struct tern_ack *p)
 		if (p->reason < 0x80)
 			sink_answer_ack(k, TERN_PUBREL, p->packet_id, TERN_RC_SUCCESS);
 		return;
+	case INFLIGHT_ACK_HELD: /* the session sends the PUBREL once committed */
+		return;
 	}
 }
 
@@ -295,6 +297,7 @@ void handle_pubcomp(struct sink *k, struct session *s, const struct tern_ack *p)
 		return;
 	case INFLIGHT_ACK_UNKNOWN: /* ignored: it may be a duplicate */
 	case INFLIGHT_ACK_DONE:
+	case INFLIGHT_ACK_HELD:
 		return;
 	}
 }

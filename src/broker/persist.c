@@ -11,8 +11,10 @@
  * acknowledgement.
  *
  * Holding answers: an acknowledgement that promises durability (PUBACK,
- * PUBREC, PUBCOMP, SUBACK) is held with the ticket of the batch being built
- * and handed back when the storage thread reports that batch committed:
+ * PUBREC, PUBCOMP, SUBACK), and an outbound PUBREL or QoS 2 PUBLISH whose
+ * state the store must have before the client does, is held with the
+ * ticket of the batch being built and handed back when the storage thread
+ * reports that batch committed:
  * acknowledgements to session_ack_committed(), which sends them (or, when
  * the commit failed, refuses or closes), calls to their function. This file
  * sends nothing and closes nothing itself. Batches of one worker complete

@@ -45,7 +45,7 @@ struct held_ack {
 	uint64_t session_id;
 	uint64_t conn_id;
 	uint16_t packet_id;
-	uint8_t type; /* TERN_PUBACK, TERN_PUBREC or TERN_PUBCOMP */
+	uint8_t type; /* TERN_PUBACK, TERN_PUBREC, TERN_PUBCOMP; TERN_PUBREL (session_out.c) */
 	uint8_t reason;
 };
 

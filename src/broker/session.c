@@ -681,6 +681,15 @@ void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_
 
 void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern_err err)
 {
+	if (a->type == TERN_PUBREL) {
+		/* Outbound QoS 2: not one of the acks session_ack() counts
+		 * and orders, nor bound to the connection it was held on. */
+		struct session *rs = session_by_id(w, a->session_id);
+		(void)err; /* logged by persist_done() */
+		if (rs)
+			session_pubrel_committed(rs, a->packet_id);
+		return;
+	}
 	bool later = a->type == TERN_PUBREC && qos2_later_take(w, a->session_id, a->packet_id);
 	struct session *s = session_by_id(w, a->session_id);
 	if (!s)

@@ -354,6 +354,14 @@ void session_ack(struct session *s, enum tern_packet_type type, uint16_t packet_
  * still there. */
 void session_ack_committed(struct worker *w, const struct held_ack *a, enum tern_err err);
 
+/* session_out.c: the commit of "PUBREL sent" for packet_id of s, which the
+ * PUBREL waited for (session_inflight_ack()), is done: the PUBREL goes on
+ * s's connection, whichever it is now; offline, session_resume() sends it.
+ * A failed commit was logged and the PUBREL goes all the same, or the
+ * client would wait for it forever (the store then keeps "PUBLISH sent":
+ * at least once, as before the store). */
+void session_pubrel_committed(struct session *s, uint16_t packet_id);
+
 /* Calls fn(w, arg) once the subscription changes of session session_id are
  * durable: after the current batch's commit for a stored session, at once
  * for any other. free_arg frees arg if the broker stops first. */
@@ -409,12 +417,20 @@ enum inflight_ack {
 	INFLIGHT_ACK_UNKNOWN,    /* no such packet id in flight */
 	INFLIGHT_ACK_WRONG_FLOW, /* PUBACK for QoS 2, PUBREC / PUBCOMP for QoS 1 */
 	INFLIGHT_ACK_EARLY,      /* PUBCOMP before PUBREC */
+	/* Nothing to send now: the PUBREL goes once its state is committed
+	 * (session_out.c sends it), or the ack answers a packet still waiting
+	 * for its commit, which the client cannot have seen (ignored). */
+	INFLIGHT_ACK_HELD,
 };
 
 /* PUBACK, PUBREC (with its reason) or PUBCOMP from the client: moves the
  * in-flight entry of packet_id along the QoS 1 / QoS 2 state machine
  * (section 4.3), recording the step when s is stored; an entry that is done
- * is removed and the queue pumped. Changes nothing unless DONE. */
+ * is removed and the queue pumped. Changes nothing unless DONE or HELD. For
+ * a stored session a PUBREC's PUBREL waits for the commit of "PUBREL sent"
+ * (HELD): had it gone before, a kill -9 would restore the message as
+ * unacknowledged and send its PUBLISH again to a client that has completed
+ * it [MQTT-4.3.3-1]. */
 enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type type,
                                        uint16_t packet_id, uint8_t reason);
 

@@ -29,7 +29,13 @@ struct inflight {
 	struct delivery d;
 	uint16_t packet_id;
 	uint8_t state;
-	bool unsent;       /* of a resumed session, not yet sent again */
+	bool unsent; /* of a resumed session, not yet sent again */
+	/* The packet of its state (a QoS 2 PUBLISH, or PUBREL) waits for the
+	 * commit of the batch that records that state (STORE_D_SENT with its
+	 * packet id, STORE_D_PUBREL): what the client holds must never be
+	 * ahead of what a restart restores (session_out.c). */
+	bool held;
+	bool fresh;        /* never transmitted: its first PUBLISH has DUP 0 */
 	uint64_t store_id; /* the message's store id, kept past PUBREC */
 };
 

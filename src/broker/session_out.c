@@ -20,6 +20,15 @@
  *
  * The store transitions of this side (message queued, sent, acknowledged,
  * dropped) are recorded only for a stored session (session.c says which).
+ * For such a session what the client is told of QoS 2 never runs ahead of
+ * what the store has committed: a QoS 2 PUBLISH goes once the batch with
+ * its packet id is committed, a PUBREL once "PUBREL sent" is (the entry is
+ * held meanwhile). So whatever a kill -9 leaves, the restored session
+ * resends what the client can take without delivering twice: PUBLISH with
+ * DUP and the id the client may hold, or PUBREL for an id it may have
+ * completed and forgotten, never a new PUBLISH of a message it has
+ * [MQTT-4.3.3-1] [MQTT-4.4.0-1]. QoS 1 goes at once: its resend may be a
+ * duplicate anyway.
  */
 #include "broker/session.h"
 
@@ -50,6 +59,7 @@
 #include "util/ring.h"
 
 static void inflight_remove(struct session *s, struct inflight *f);
+static void inflight_cut(struct session *s, struct inflight *f);
 
 /* The number of QoS > 0 messages the client lets us have unacknowledged. */
 static size_t window(const struct session *s)
@@ -157,36 +167,106 @@ static void record_del(struct session *s, const struct delivery *d)
 		persist_note(s->w, store_delivery_del(b, s->id, d->msg->store_id));
 }
 
-/* Sends d as a new in-flight message; takes ownership of *d. */
+/* A QoS 2 PUBLISH whose first transmission waits for the commit of its
+ * packet id (send_inflight()): the entry is found again by session, packet
+ * id and message, as the session may have ended, or the entry gone and its
+ * id been reused, meanwhile. */
+struct held_publish {
+	uint64_t session_id;
+	uint64_t store_id;
+	uint16_t packet_id;
+};
+
+/* The first transmission of f, in flight on s's connection: DUP 0 unless a
+ * durable queue's message was delivered before, by this node or one that
+ * went away [MQTT-3.3.1-1]. Over the client's Maximum Packet Size it is
+ * discarded as if delivered [MQTT-3.1.2-25]: false then, f removed, and
+ * the queue not pumped (the caller's to do). */
+static bool send_first(struct session *s, struct inflight *f)
+{
+	bool dup = f->d.ack && cluster_ack_delivered(f->d.ack) > 1;
+	enum tern_err err = sink_send_publish(s->conn, &f->d, f->packet_id, dup);
+	if (err == TERN_E_TOO_LARGE) {
+		stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
+		record_del(s, &f->d);
+		f->store_id = 0; /* its row goes with record_del() */
+		inflight_cut(s, f);
+		return false;
+	}
+	/* A connection that is closing took nothing: still never sent. */
+	f->fresh = err == TERN_E_CLOSED;
+	return true;
+}
+
+/* The commit a held QoS 2 PUBLISH waited for is done (persist_hold_call()):
+ * it goes now if its entry still waits and its session is online, whatever
+ * connection it has by now (a resume leaves held entries to this); offline,
+ * session_resume() sends it, DUP 0 if it never went. Takes arg. */
+static void publish_committed(struct worker *w, void *arg)
+{
+	struct held_publish h = *(struct held_publish *)arg;
+	free(arg);
+	struct session *s = session_by_id(w, h.session_id);
+	struct inflight *f = s ? inflight_find(s, h.packet_id) : NULL;
+	if (!f || !f->held || f->store_id != h.store_id || f->state == INFLIGHT_WAIT_PUBCOMP)
+		return;
+	f->held = false;
+	if (s->conn && !f->unsent && !send_first(s, f))
+		session_pump(s); /* its window slot is free */
+}
+
+/* Sends d as a new in-flight message; takes ownership of *d. A QoS 2
+ * message of a stored session is not sent yet: its packet id is recorded
+ * (STORE_D_SENT) and the PUBLISH goes once that batch is committed
+ * (publish_committed()). Sent before, a kill -9 ahead of the commit would
+ * restore it as queued and send it under another packet id to a client
+ * that may have delivered it already: twice [MQTT-4.3.3-1]
+ * [MQTT-4.4.0-1]. Held entries keep their order: commits complete in
+ * order, and their calls are released in the order they were held. QoS 1
+ * goes at once (a resend of it may be a duplicate anyway) unless a held
+ * one is ahead of it. */
 static void send_inflight(struct session *s, struct delivery *d)
 {
 	if (inflight_reserve(s) != TERN_OK) {
 		delivery_clear(d);
 		return;
 	}
+	/* Held PUBLISHes are the newest of the session's (their commits come
+	 * in order, and what follows one is held too), so the last entry says
+	 * whether one waits: one past PUBREC was sent, and all before it. */
+	const struct inflight *last = s->n_inflight ? &s->inflight[s->n_inflight - 1] : NULL;
+	bool behind = last && last->held && last->state != INFLIGHT_WAIT_PUBCOMP;
 	struct inflight *f = &s->inflight[s->n_inflight];
 	f->d = *d;
 	memset(d, 0, sizeof(*d));
 	f->packet_id = next_packet_id_for(s, &f->d);
 	f->state = f->d.qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
 	f->unsent = false;
+	f->held = false;
+	f->fresh = true;
 	f->store_id = f->d.msg->store_id;
-	/* A durable queue's message delivered before (by this node or one
-	 * that went away) goes with DUP [MQTT-3.3.1-1]. */
-	bool dup = f->d.ack && cluster_ack_delivered(f->d.ack) > 1;
-	if (sink_send_publish(s->conn, &f->d, f->packet_id, dup) == TERN_E_TOO_LARGE) {
-		/* Over the client's Maximum Packet Size: discarded as if
-		 * delivered [MQTT-3.1.2-25]. */
-		stat_add(&s->w->stats, STAT_DROP_TOO_LARGE, 1);
-		record_del(s, &f->d);
-		delivery_clear(&f->d);
-		return;
-	}
 	s->n_inflight++;
 	struct store_batch *b = stored_batch(s);
-	if (b && keeps(&f->d))
-		persist_note(s->w, store_delivery_state(b, s->id, f->d.msg->store_id, f->packet_id,
-		                                        STORE_D_SENT));
+	if (!b || !keeps(&f->d)) {
+		(void)send_first(s, f);
+		return;
+	}
+	persist_note(s->w, store_delivery_state(b, s->id, f->d.msg->store_id, f->packet_id,
+	                                        STORE_D_SENT));
+	/* A QoS 1 message behind a held one waits with it, so that the
+	 * client gets them in the order they were routed, as from mosquitto
+	 * (the spec orders each QoS alone [MQTT-4.6.0-6]). */
+	struct held_publish *h = f->d.qos == 2 || behind ? malloc(sizeof(*h)) : NULL;
+	if (!h) {
+		/* QoS 1, or no memory to wait: at once (at least once). */
+		(void)send_first(s, f);
+		return;
+	}
+	*h = (struct held_publish){
+	        .session_id = s->id, .store_id = f->store_id, .packet_id = f->packet_id};
+	f->held = true;
+	/* Last: without room to hold it this sends it at once. */
+	persist_hold_call(s->w, publish_committed, h, free);
 }
 
 /* Appends d to the queue (taking it), growing the ring as needed.
@@ -364,10 +444,16 @@ void session_pump(struct session *s)
 			return;
 		f->unsent = false;
 		s->n_unsent--;
-		if (sink_send_publish(s->conn, &f->d, f->packet_id, true) == TERN_E_TOO_LARGE) {
+		/* DUP 0 for one whose first transmission never went (its
+		 * commit came while the client was away) [MQTT-3.3.1-1]. */
+		bool dup = !f->fresh || (f->d.ack && cluster_ack_delivered(f->d.ack) > 1);
+		enum tern_err err = sink_send_publish(s->conn, &f->d, f->packet_id, dup);
+		if (err == TERN_E_TOO_LARGE) {
 			inflight_remove(s, f);
 			return; /* removal pumps again */
 		}
+		if (err != TERN_E_CLOSED)
+			f->fresh = false;
 	}
 	/* No new packet id while the session's PUBREL entries are on their
 	 * way from the cluster: one of them may hold it (session_durable.c). */
@@ -410,6 +496,10 @@ void session_resume(struct session *s)
 	s->n_unsent = 0;
 	for (size_t i = 0; i < s->n_inflight; i++) {
 		struct inflight *f = &s->inflight[i];
+		/* What waits for its commit goes once it is done, on this
+		 * connection (publish_committed(), session_pubrel_committed()). */
+		if (f->held)
+			continue;
 		f->unsent = f->state != INFLIGHT_WAIT_PUBCOMP;
 		if (f->unsent) {
 			s->n_unsent++;
@@ -422,7 +512,16 @@ void session_resume(struct session *s)
 	session_pump(s);
 }
 
+/* Removes f and pumps the queue into the slot it leaves. */
 static void inflight_remove(struct session *s, struct inflight *f)
+{
+	inflight_cut(s, f);
+	session_pump(s);
+}
+
+/* Removes f (its store row too) without pumping, for a caller that sends
+ * on by itself. */
+static void inflight_cut(struct session *s, struct inflight *f)
 {
 	size_t i = (size_t)(f - s->inflight);
 	if (f->unsent)
@@ -435,7 +534,6 @@ static void inflight_remove(struct session *s, struct inflight *f)
 	delivery_clear(&f->d);
 	memmove(&s->inflight[i], &s->inflight[i + 1], (s->n_inflight - i - 1) * sizeof(*f));
 	s->n_inflight--;
-	session_pump(s);
 }
 
 enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type type,
@@ -444,6 +542,11 @@ enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type 
 	struct inflight *f = inflight_find(s, packet_id);
 	if (!f)
 		return INFLIGHT_ACK_UNKNOWN;
+	/* Its packet is not out yet: nothing the client has can answer it
+	 * (a PUBREC repeated while its PUBREL waits is answered by that
+	 * PUBREL). */
+	if (f->held)
+		return INFLIGHT_ACK_HELD;
 	/* An acknowledgement of the other QoS's flow can only come from a
 	 * client that lost track of its ids (section 4.13). */
 	if ((f->state == INFLIGHT_WAIT_PUBACK) != (type == TERN_PUBACK))
@@ -472,10 +575,27 @@ enum inflight_ack session_inflight_ack(struct session *s, enum tern_packet_type 
 	f->d.msg = NULL;
 	f->state = INFLIGHT_WAIT_PUBCOMP;
 	struct store_batch *b = stored_batch(s);
-	if (b && f->store_id)
-		persist_note(s->w, store_delivery_state(b, s->id, f->store_id, packet_id,
-		                                        STORE_D_PUBREL));
-	return INFLIGHT_ACK_DONE;
+	if (!b || !f->store_id)
+		return INFLIGHT_ACK_DONE;
+	persist_note(s->w, store_delivery_state(b, s->id, f->store_id, packet_id, STORE_D_PUBREL));
+	struct held_ack a = {.session_id = s->id,
+	                     .conn_id = s->conn ? s->conn->id : 0,
+	                     .packet_id = packet_id,
+	                     .type = TERN_PUBREL};
+	if (persist_hold_ack(s->w, &a))
+		return INFLIGHT_ACK_DONE; /* no memory to wait: at once */
+	f->held = true;
+	return INFLIGHT_ACK_HELD;
+}
+
+void session_pubrel_committed(struct session *s, uint16_t packet_id)
+{
+	struct inflight *f = inflight_find(s, packet_id);
+	if (!f || !f->held || f->state != INFLIGHT_WAIT_PUBCOMP)
+		return;
+	f->held = false;
+	if (s->conn)
+		sink_answer_ack(s->conn, TERN_PUBREL, packet_id, TERN_RC_SUCCESS);
 }
 
 void session_pubrel_restore(struct session *s, uint16_t packet_id, struct cluster_ack *ack)
