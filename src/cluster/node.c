@@ -46,6 +46,9 @@
 #include "util/clock.h"
 #include "util/map.h"
 
+/* How long a stop waits for libnats' threads to end (cluster_close()). */
+#define CLOSE_WAIT_MS 5000u
+
 /* ---- connection events (libnats threads) ---- */
 
 static void on_connected_p(natsConnection *nc, void *arg)
@@ -762,6 +765,16 @@ void cluster_close(struct cluster *c)
 	natsConnection_Destroy(c->s);
 	natsOptions_Destroy(c->opts_p);
 	natsOptions_Destroy(c->opts_s);
+	/* libnats runs the connections' callbacks (disconnected, with c as
+	 * their argument) on a thread of its own, after natsConnection_Close()
+	 * returned: c may go only once that thread is done (an ASan
+	 * use-after-free in on_disconnected_p() at a stop, seen once). Every
+	 * object of the library is destroyed by now, so the wait ends as soon
+	 * as its threads have; the bound keeps a stop from hanging on it. */
+	if (nats_CloseAndWait(CLOSE_WAIT_MS) != NATS_OK)
+		log_write(c->log, LOG_TYPE_WARNING,
+		          "Cluster: the NATS library's threads did not end within %u ms.",
+		          CLOSE_WAIT_MS);
 	pos = 0;
 	while ((in = map_next(&c->interests, &pos))) {
 		free(in->waiting);
@@ -777,5 +790,4 @@ void cluster_close(struct cluster *c)
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
-	nats_Close();
 }
