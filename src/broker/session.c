@@ -165,6 +165,7 @@ uint32_t session_expiry(const struct session *s)
 void session_claim_set(struct session *s, uint64_t stamp)
 {
 	s->claim = stamp;
+	s->adopted = false;
 }
 
 bool session_claim_older(const struct session *s, uint64_t stamp, bool tie_wins)

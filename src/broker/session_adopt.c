@@ -74,7 +74,10 @@ void session_held_elsewhere(struct worker *w, struct tern_bytes cid)
 void session_rejoined(struct worker *w, struct tern_bytes cid, uint64_t claim)
 {
 	struct session *s = session_find(w, cid.data, cid.len);
-	if (!s || !claim || s->claim != claim)
+	/* One this node adopted carries the dead holder's claim too: a pass
+	 * of this node's own that read the record before its adoption was
+	 * written must not drop it. */
+	if (!s || !claim || s->claim != claim || s->adopted)
 		return;
 	if (!session_sink(s)) {
 		session_held_elsewhere(w, cid);
@@ -156,6 +159,7 @@ void session_adopt(struct worker *w, struct tern_bytes cid, const uint8_t *rec, 
 	/* The record adopt.c rewrote names this node under the dead
 	 * holder's claim: later writes of it go on from there. */
 	s->claim = r.claim;
+	s->adopted = true;
 	s->cluster_rec = true;
 	size_t cur = 0;
 	struct session_record_sub e;

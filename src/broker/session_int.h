@@ -79,6 +79,9 @@ struct session {
 	/* Its record is in the cluster's sessions bucket, written by this
 	 * node (session_cluster.c). */
 	bool cluster_rec : 1;
+	/* Adopted here from a node counted dead (session_adopt()): its claim
+	 * is that node's, until a CONNECT here claims the client id. */
+	bool adopted : 1;
 	/* Its row is in the store (or in a batch on its way there), and with
 	 * it everything the session holds: set and cleared only by the
 	 * transitions of session.c, mirrored in flow->stored for the workers

@@ -53,7 +53,7 @@ def test_over_memory_limit_publishers_go_and_come_back_once_it_drains(tmp_path):
         assert stopped.type == m.DISCONNECT and stopped.rc == 0x97, stopped
         assert accepted * PAYLOAD >= LIMIT // 2, accepted
         pub.wait_closed()
-        assert "over memory_limit" in read_log(b)
+        assert wait_for(lambda: "over memory_limit" in read_log(b), timeout=5), read_log(b)
 
         # No new session while over: v5 0x97, 3.1.1 server unavailable (3).
         v5 = b.raw(m.V5)

@@ -173,9 +173,16 @@ def test_qos2_exactly_once_to_a_persistent_subscriber_across_kill9(broker):
             assert pub.count() >= at, "the stream stalled at %d" % pub.count()
             # Varied moments within the stream's flow.
             time.sleep(rnd.uniform(0, 0.01))
+            resumed = sub.resumes
             os.kill(broker.proc.pid, signal.SIGKILL)
             broker.proc.wait(5)
             restart_same_port(broker)
+            # The next kill waits for the subscriber to be back (bounded):
+            # on a loaded machine the publisher could otherwise reach it
+            # first, and the kill find no session online to resume.
+            deadline = time.monotonic() + 15
+            while sub.resumes == resumed and time.monotonic() < deadline:
+                time.sleep(0.01)
         pub.join(60)
         assert pub.count() == N, "only %d of %d completed:\n%s" % (
             pub.count(), N, tail(broker.log))
