@@ -298,6 +298,8 @@ static TERN_MUST_CHECK enum tern_err serve_http(struct conn *c, const char *req)
 	char path[WS_HTTP_PATH_MAX + 16];
 	bool head = false;
 	int status = ws_http_target(req, path, &head);
+	/* The path is the request's only when it was read whole. */
+	bool named = status == 0;
 	int fd = -1;
 	struct stat st;
 	if (!status) {
@@ -334,8 +336,8 @@ static TERN_MUST_CHECK enum tern_err serve_http(struct conn *c, const char *req)
 		             ws_http_type(path), (long long)st.st_size);
 	}
 	log_write(&c->w->broker->log, LOG_TYPE_WEBSOCKETS, "HTTP %s /%s from %s: %d.",
-	          head ? "HEAD" : "GET", status == 0 || status == 404 ? path : "",
-	          conn_peer(c, (char[64]){0}), status ? status : 200);
+	          head ? "HEAD" : "GET", named ? path : "", conn_peer(c, (char[64]){0}),
+	          status ? status : 200);
 	buf_free(&ws->hs);
 	ws->phase = WS_HTTP;
 	if (buf_append(&ws->out, hdr, (size_t)n, 0)) {

@@ -24,6 +24,7 @@ static int hex(char ch)
 int ws_http_target(const char *req, char path[WS_HTTP_PATH_MAX], bool *head)
 {
 	*head = false;
+	path[0] = '\0';
 	const char *t;
 	if (strncmp(req, "GET ", 4) == 0) {
 		t = req + 4;

@@ -21,7 +21,8 @@
  * the HTTP status to answer: 405 for a method other than GET and HEAD, 400
  * for a target that is not an absolute path or has a bad or NUL
  * percent-escape, 404 for one that names a dot-file or walks up ("..",
- * also percent-encoded), 414 for one longer than WS_HTTP_PATH_MAX.
+ * also percent-encoded), 414 for one longer than WS_HTTP_PATH_MAX; path
+ * is then not a string to use.
  */
 int ws_http_target(const char *req, char path[WS_HTTP_PATH_MAX], bool *head);
 
