@@ -52,16 +52,12 @@
  *        a restart of ternd its resume resends exactly what the protocol
  *        asks [MQTT-4.4.0-1]: PUBLISH with DUP and the same id, or PUBREL
  *        for the id (libtern releases an id it never saw), never a new
- *        PUBLISH. Two orders keep the store ahead of the remote, so a kill
- *        at any moment leaves no state there that the store does not know
- *        of: a QoS 2 PUBLISH goes once its packet id is committed (else the
- *        restored session would send it under a new id, and a remote that
- *        has the old one deliver it twice), and a PUBREL once "PUBREL sent"
- *        is (else the restored session would send the PUBLISH again after
- *        the remote forgot the id). Both wait in b->pend, in the order the
- *        session sent them, with whatever follows them; only with a local
- *        store and a remote session that is kept (cleansession false),
- *        which is the condition of exactly once across a restart of ternd.
+ *        PUBLISH. The local session keeps the store ahead of the remote, as
+ *        it does for any client (session_out.c): a QoS 2 PUBLISH goes once
+ *        its packet id is committed, and a PUBREL once "PUBREL sent" is, so
+ *        a kill at any moment leaves no state there that the store does not
+ *        know of. With a remote session that is kept (cleansession false),
+ *        that is exactly once across a restart of ternd.
  *        The bridge's own packets (the notification, SUBSCRIBE) take ids
  *        the local session does not hold; one it would reuse while ours is
  *        out waits in b->pend for it (TERN_E_BUSY). A remote that lost our
@@ -387,8 +383,8 @@ static void on_pubrel(struct tern_client *c, void *ud, uint16_t packet_id)
 }
 
 /* The remote's PUBREC of a QoS 2 message: the local session gets it (and
- * answers PUBREL, which goes to the remote once it is committed here:
- * sink_b_send_ack()). libtern leaves the PUBREL to us for that. */
+ * answers PUBREL once it is committed here, session_out.c, which
+ * sink_b_send_ack() passes on). libtern leaves the PUBREL to us for that. */
 static void on_pubrec(struct tern_client *c, void *ud, uint16_t packet_id, uint8_t reason,
                       const struct tern_props *props)
 {
@@ -576,53 +572,15 @@ enum tern_err bridge_out_send(struct bridge *b, struct out_entry *e)
 
 /* ---- what waits to go to libtern (b->pend) ---- */
 
-/* A commit the entries of b->pend up to seq waited for (bridge_pend_push). */
-struct pend_commit {
-	struct bridge *b;
-	uint64_t gen, seq;
-};
-
-/* Called once the store committed what the local session recorded
- * before the entries up to c->seq; takes arg. */
-static void pend_committed(struct worker *w, void *arg)
+void bridge_pend_push(struct bridge *b, struct out_entry *e)
 {
-	struct pend_commit *c = arg;
-	struct bridge_worker *bw = w->bridges;
-	for (size_t i = 0; bw && i < bw->n; i++) {
-		struct bridge *b = bw->v[i];
-		if (b != c->b || b->gen != c->gen)
-			continue;
-		if (c->seq > b->ready_seq)
-			b->ready_seq = c->seq;
-		bridge_pend_run(b);
-		watch(b);
-		break;
-	}
-	free(c);
-}
-
-void bridge_pend_push(struct bridge *b, struct out_entry *e, bool durable)
-{
-	struct session *s = b->sink.session;
-	/* Only a remote session that is kept (cleansession false) and a
-	 * local store make waiting worth it: without either a restart sends
-	 * the message again anyway (at least once). */
-	bool wait = durable && !b->cfg->cleansession && b->w->broker->store && s;
-	struct pend_commit *c = NULL;
-	if (wait && (c = malloc(sizeof(*c))) != NULL) {
-		e->seq = ++b->pend_seq;
-		*c = (struct pend_commit){.b = b, .gen = b->gen, .seq = e->seq};
-	}
 	e->next = NULL;
 	if (b->pend_tail)
 		b->pend_tail->next = e;
 	else
 		b->pend_head = e;
 	b->pend_tail = e;
-	if (c)
-		session_after_commit(b->w, session_id(s), pend_committed, c, free);
-	else
-		bridge_pend_run(b);
+	bridge_pend_run(b);
 }
 
 /* Sends e, the local session's release of e->id, to libtern: TERN_OK when
@@ -696,7 +654,7 @@ void bridge_pend_run(struct bridge *b)
 		return;
 	b->pend_running = true;
 	struct out_entry *e;
-	while ((e = b->pend_head) && e->seq <= b->ready_seq) {
+	while ((e = b->pend_head)) {
 		b->pend_head = e->next;
 		if (!b->pend_head)
 			b->pend_tail = NULL;
@@ -721,9 +679,6 @@ void bridge_pend_clear(struct bridge *b)
 		bridge_out_entry_free(e);
 	}
 	b->pend_head = b->pend_tail = NULL;
-	/* Commits still to come were for those. */
-	b->gen++;
-	b->ready_seq = b->pend_seq;
 }
 
 /* ---- lifetime ---- */
@@ -991,7 +946,7 @@ int bridge_timeout_ms(const struct worker *w)
 			return 0;
 		/* A message waiting for a packet id one of our own packets
 		 * holds: its answer wakes this worker; this is the backstop. */
-		if (b->pend_head && b->pend_head->seq <= b->ready_seq && b->w->now + 100 < next)
+		if (b->pend_head && b->w->now + 100 < next)
 			next = b->w->now + 100;
 		/* Holding for a slow receiver: its drain wakes this worker;
 		 * this is the backstop, as the tick is for paused clients. */

@@ -50,15 +50,13 @@ struct local_ack {
  * release (PUBREL), or a notification of the bridge's own. The packet id is
  * the local session's, on the remote too (one to one, bridge.c), so what the
  * store keeps of the local session says where each message is on the
- * remote. An entry first waits in b->pend, in the order the local session
- * sent them, until it may go to libtern (after the store's commit of the
- * local state it stands for, when that matters); a QoS 1/2 one is then in
- * b->out until the remote completes it. */
+ * remote. An entry goes through b->pend, in the order the local session
+ * sent them, to libtern (at once, unless its packet id is held by one of
+ * the bridge's own packets); a QoS 1/2 one is then in b->out until the
+ * remote completes it. */
 struct out_entry {
 	struct out_entry *next; /* in b->pend */
-	/* In b->pend: goes once b->ready_seq has reached it (0: at once). */
-	uint64_t seq;
-	uint16_t id; /* the packet id, both sides; 0 for QoS 0 */
+	uint16_t id;            /* the packet id, both sides; 0 for QoS 0 */
 	uint8_t qos;
 	bool retain;
 	bool dup;     /* a resend: DUP on the remote too */
@@ -106,11 +104,9 @@ struct bridge {
 	bool local_closing; /* the session let the sink go: detach in run */
 	struct map out;     /* packet id -> struct out_entry, what libtern has */
 	/* What the local session sent that has not gone to libtern yet, in
-	 * order: waiting for a commit (seq above ready_seq) or for its packet
-	 * id, which one of the bridge's own packets holds (TERN_E_BUSY). */
+	 * order: waiting for its packet id, which one of the bridge's own
+	 * packets holds (TERN_E_BUSY). */
 	struct out_entry *pend_head, *pend_tail;
-	uint64_t pend_seq, ready_seq;
-	uint64_t gen; /* the local attachment (commit callbacks of an earlier one are void) */
 	bool pend_running;
 	uint16_t note_id; /* the next packet id tried for a notification */
 	struct local_ack *acks;
@@ -187,11 +183,11 @@ void bridge_local_detach(struct bridge *b);
 TERN_MUST_CHECK enum tern_err bridge_out_send(struct bridge *b, struct out_entry *e);
 
 /* Appends e (a PUBLISH or a release from the local session; taken) to
- * b->pend and sends what may go. With durable true it waits for the commit
- * of what the local session recorded with it (its packet id, "PUBREL
- * sent"): a remote that resumes our session must never hold a state the
- * local store does not know of after a kill. */
-void bridge_pend_push(struct bridge *b, struct out_entry *e, bool durable);
+ * b->pend and sends what may go. The local session sends a QoS 2 PUBLISH
+ * and a PUBREL only once the store has committed their state
+ * (session_out.c), so what reaches the remote is never ahead of the
+ * store. */
+void bridge_pend_push(struct bridge *b, struct out_entry *e);
 
 /* Sends the head of b->pend to libtern while it may go. */
 void bridge_pend_run(struct bridge *b);

@@ -165,11 +165,10 @@ static TERN_MUST_CHECK enum tern_err sink_b_send_ack(struct sink *k, enum tern_p
 	}
 	case TERN_PUBREL: {
 		/* The local session is at PUBREL for packet_id: the remote's
-		 * PUBREC came, now or before a restart of ternd. The PUBREL
-		 * goes to the remote once that state is committed here, so
+		 * PUBREC came, now or before a restart of ternd. The session
+		 * sends it once that state is committed (session_out.c), so
 		 * the remote forgets the id only once our store knows the
-		 * message is past PUBLISH (else a restart would send it
-		 * again, and the remote deliver it twice). */
+		 * message is past PUBLISH. */
 		struct out_entry *e = calloc(1, sizeof(*e));
 		if (!e) {
 			/* The session resends the PUBREL at its resume. */
@@ -181,7 +180,7 @@ static TERN_MUST_CHECK enum tern_err sink_b_send_ack(struct sink *k, enum tern_p
 		e->qos = 2;
 		e->release = true;
 		e->restored = map64_get(&b->out, packet_id) == NULL;
-		bridge_pend_push(b, e, true);
+		bridge_pend_push(b, e);
 		return TERN_OK;
 	}
 	default:
@@ -232,10 +231,8 @@ static TERN_MUST_CHECK enum tern_err sink_b_send_publish(struct sink *k, const s
 	e->retain = d->retain;
 	e->dup = dup;
 	e->msg = msg_ref(d->msg);
-	/* QoS 2 waits for the commit of its packet id: killed before it,
-	 * the restored session would send the message under a new id, and a
-	 * remote holding the old one would deliver it twice. */
-	bridge_pend_push(b, e, d->qos == 2);
+	/* A QoS 2 one comes once its packet id is committed (session_out.c). */
+	bridge_pend_push(b, e);
 	return TERN_OK;
 }
 
