@@ -84,7 +84,7 @@ cp -r "$src/examples" "$work/examples"
 PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" make -s -C "$work/examples" \
 	CFLAGS="${EXAMPLE_CFLAGS:--O2}"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$src/tests/testports.py")
 "$prefix/sbin/ternd" -b 127.0.0.1 -p "$port" >"$work/ternd.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT

@@ -22,22 +22,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testports import free_port  # noqa: E402  (tests/testports.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 TERND = os.environ.get("TERND", os.path.join(SRC, "build", "ternd"))
 BUILD = os.environ.get("TERN_BUILD", os.path.dirname(TERND))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def mqtt_connack(port):

@@ -36,7 +36,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testports import free_port  # noqa: E402  (tests/testports.py; re-exported)
 
 import pytest
 
@@ -105,12 +109,6 @@ def tail(path, lines=60):
     except OSError as e:
         return "(cannot read %s: %s)" % (path, e)
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
-        sk.bind((HOST, 0))
-        return sk.getsockname()[1]
 
 
 def wait_port(port, proc, timeout=5.0):
