@@ -216,6 +216,11 @@ struct cluster_stats {
 	uint64_t pubrel_failed;     /* entries refused or not answered, deletes refused */
 	uint64_t pubrel_loaded;     /* entries handed to sessions at a bind */
 	uint64_t pubrel_deleted;    /* entries deleted (confirmed) */
+	uint64_t acks_confirmed;    /* queue acks JetStream confirmed (QoS 2, entries) */
+	uint64_t redeliveries_held; /* deliveries again of messages this node held or
+	                             * had completed: not delivered twice */
+	uint64_t settle_given_up;   /* completed QoS 2 messages whose ack JetStream
+	                             * never confirmed (let go after 60 s) */
 	uint64_t claims;            /* client ids this node claimed in the bucket */
 	uint64_t claims_seen;       /* claims of other nodes heard of */
 	uint64_t taken_over;        /* local sessions ended by another node's claim */

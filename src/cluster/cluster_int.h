@@ -96,8 +96,24 @@ struct cluster_ack {
 	/* The queue message is acked (after its PUBREL entry was stored),
 	 * or there is none (an entry loaded at a bind): no report, no ack. */
 	bool acked;
+	/* A QoS 2 message: delivered again after its PUBCOMP, it would be
+	 * delivered twice [MQTT-4.3.3-3]; its ack is sent as a request and
+	 * the handle outlives cluster_ack_done() until JetStream confirmed
+	 * the ack (durable_ack.c: settling). */
+	bool exact;
+	bool confirmed; /* JetStream answered its ack (or there is none to send) */
+	bool done;      /* ended by the broker; on c->settling until confirmed */
+	bool keyed;     /* in c->held under key (consumer, stream sequence) */
 	struct pubrel_put *put; /* its PUBREL entry's put, JetStream not answered yet */
 	uint64_t entry_seq;     /* its PUBREL entry's sequence; 0: none */
+	uint64_t token;         /* its ack request's, in c->ack_tokens; 0: none waiting */
+	uint64_t asked_at;      /* monotonic ms of the last ack request */
+	uint64_t settle_since;  /* monotonic ms of cluster_ack_done() */
+	/* A loaded entry's: with no delivery again of its message by then,
+	 * JetStream had the message's ack (monotonic ms). */
+	uint64_t quiet_at;
+	uint8_t *key;           /* into this allocation, klen bytes */
+	uint16_t klen, rcap;    /* rcap: room of reply, its terminator included */
 	char reply[];           /* the $JS.ACK subject; "" for a loaded entry */
 };
 
@@ -168,6 +184,19 @@ struct cluster {
 	 * after. */
 	pthread_mutex_t ack_mu;
 	struct cluster_ack *acks;
+	/* Also under ack_mu (durable_ack.c): the handles ended but whose ack
+	 * JetStream has not confirmed; every handle of a queue message by
+	 * (consumer, stream sequence), so that a delivery again of one this
+	 * node holds or completed is not a second message; the ack requests
+	 * waiting for their answer (token -> handle), answered on
+	 * "<ack_inbox>.<token>" (ack_sub). */
+	struct cluster_ack *settling;
+	struct map held;
+	struct map ack_tokens;
+	uint64_t ack_token;
+	natsSubscription *ack_sub;
+	char ack_inbox[64];
+	atomic_uint_fast64_t acks_confirmed, redeliveries_held, settle_given_up;
 	/* The queue thread's: operations that wait for JetStream, when
 	 * they are tried again, and the bindings (session -> struct
 	 * binding). */
@@ -452,10 +481,39 @@ TERN_MUST_CHECK enum tern_err pubrel_setup(struct cluster *c);
 TERN_MUST_CHECK enum tern_err pubrel_load(struct cluster *c, struct tern_bytes client_id,
                                           struct cluster_pubrel **out, size_t *n);
 
-/* durable.c: a new handle on c's list (the queue message's ack subject
- * reply, "" for none: acked), NULL when out of memory. */
-struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, uint64_t seq,
-                                    uint64_t delivered);
+/* durable_ack.c: a new handle on c's list (the queue message's ack
+ * subject reply, "" for none: acked; consumer NULL for a PUBREL entry
+ * loaded at a bind), NULL when out of memory or, with *again set, when
+ * this node holds or completed that message of that consumer already
+ * (a delivery again, which it acks itself when completed). exact: a
+ * QoS 2 message. */
+struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, const char *consumer,
+                                    uint64_t seq, uint64_t delivered, bool exact,
+                                    bool *again);
+
+/* durable_ack.c: a new handle on c's list for a PUBREL entry loaded at a
+ * bind, of the queue message seq of consumer (NULL: not known). Known, its
+ * message delivered again is taken by the handle and acked; without such
+ * a delivery within the ack wait (and a margin), the message is counted
+ * acked already. NULL when out of memory. */
+struct cluster_ack *durable_ack_entry(struct cluster *c, const char *consumer, uint64_t seq);
+
+/* durable_ack.c: acks the queue message of handle a (ack_mu held): a
+ * request whose answer confirms it when the ack subscription is up, else
+ * a plain publish (confirmed as sent). */
+void durable_ack_send(struct cluster *c, struct cluster_ack *a);
+
+/* durable_ack.c: frees a, ended and settled, deleting its PUBREL entry
+ * once nothing can bring its message back (ack_mu held). */
+void durable_settle(struct cluster *c, struct cluster_ack *a);
+
+/* durable_ack.c: subscribes to the answers of the ack requests (control
+ * thread, NATS connected); TERN_E_SYS to be tried again. */
+TERN_MUST_CHECK enum tern_err durable_ack_setup(struct cluster *c);
+
+/* durable_ack.c: at close, stops the answers' subscription (before the
+ * connections close). */
+void durable_ack_stop(struct cluster *c);
 
 /* pubrel.c: the handle of put p ended (cluster_ack_done()): the entry is
  * deleted once stored. ack_mu held. */

@@ -391,11 +391,16 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, v
 	struct msg *m = NULL;
 	enum tern_err err = wire_decode((const uint8_t *)natsMsg_GetData(nm),
 	                                (size_t)natsMsg_GetDataLength(nm), mono_ms(), &m);
+	bool again = false;
 	struct cluster_ack *a =
-	        err ? NULL : durable_ack_new(c, reply, meta->Sequence.Stream, meta->NumDelivered);
+	        err ? NULL
+	            : durable_ack_new(c, reply, meta->Consumer, meta->Sequence.Stream,
+	                              meta->NumDelivered, m->qos == 2, &again);
 	if (err || !a) {
 		/* One that does not decode would come back for good: it is
-		 * taken out of the queue. Out of memory: it comes back. */
+		 * taken out of the queue. Out of memory: it comes back. A
+		 * delivery again of one this node holds or completed: not a
+		 * second message (durable_ack.c). */
 		if (err) {
 			(void)natsConnection_PublishString(c->p, reply, "+TERM");
 			atomic_fetch_add(&c->malformed, 1);

@@ -387,6 +387,7 @@ static void js_setup(struct cluster *c)
 	 * subscribes (retained, clients) is set up once, its subscription
 	 * its mark, while another is retried. */
 	if (durable_setup(c) == TERN_OK && pubrel_setup(c) == TERN_OK &&
+	    (c->ack_sub || durable_ack_setup(c) == TERN_OK) &&
 	    (c->retained_sub || retained_setup(c) == TERN_OK) &&
 	    (c->clients_sub || clients_setup(c) == TERN_OK) && sessions_setup(c) == TERN_OK) {
 		c->js_ready = true;
@@ -531,6 +532,9 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
 	out->pubrel_failed = atomic_load(&c->pubrel_failed);
 	out->pubrel_loaded = atomic_load(&c->pubrel_loaded);
 	out->pubrel_deleted = atomic_load(&c->pubrel_deleted);
+	out->acks_confirmed = atomic_load(&c->acks_confirmed);
+	out->redeliveries_held = atomic_load(&c->redeliveries_held);
+	out->settle_given_up = atomic_load(&c->settle_given_up);
 	out->claims = atomic_load(&c->claims);
 	out->claims_seen = atomic_load(&c->claims_seen);
 	out->taken_over = atomic_load(&c->taken_over);
@@ -740,6 +744,7 @@ void cluster_close(struct cluster *c)
 	retained_stop(c);
 	durable_stop(c);
 	durable_nak(c);
+	durable_ack_stop(c);
 	pubrel_stop(c);
 	clients_stop(c);
 	size_t pos = 0;

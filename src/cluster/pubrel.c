@@ -8,7 +8,8 @@
  * cluster_replicas replicas, one message per subject) holds one entry per
  * (client id, packet id) awaiting PUBCOMP: the subject
  * "<cluster>.pr.<clients_key(client id)>.<packet id>", the payload the
- * sequence of the queue message it was, in decimal. A stream rather than
+ * sequence of the queue message it was, in decimal, a space and the name
+ * of the consumer that delivered it. A stream rather than
  * a key-value bucket:
  * - deleting an entry by its sequence leaves nothing behind, where a
  *   bucket's delete leaves a marker per key (one per client and packet
@@ -26,10 +27,13 @@
  * leaves the queue: from then on the entry stands for it, and it is no
  * longer reported in progress. The client's PUBCOMP ends the handle
  * (cluster_ack_done()), which deletes the entry by its sequence (an
- * asynchronous request whose answer only counts). If PUBCOMP comes first,
- * the entry is deleted as soon as its sequence is known. So a QoS 2
- * message of a persistent session costs one put and one delete; the
- * queue's ack only moves earlier.
+ * asynchronous request whose answer only counts) once JetStream confirmed
+ * the queue's ack (durable_ack.c: an ack lost on its way would bring the
+ * message back, and without the entry its next holder would take it for
+ * a new one). If PUBCOMP comes first, the entry is deleted as soon as its
+ * sequence is known and the ack confirmed. So a QoS 2 message of a
+ * persistent session costs one put and one delete; the queue's ack only
+ * moves earlier.
  *
  * When the node dies with an entry stored, the next binder of the
  * session's queues (cluster_durable_bind() with load, durable.c) reads
@@ -37,7 +41,9 @@
  * broker as handles (acked, with the entry's sequence): the session puts
  * them in flight waiting for PUBCOMP. An entry stored whose queue ack was
  * lost (the node died between the two) also comes back from the queue:
- * the broker knows it by its sequence (cluster_ack_seq()) and acks it.
+ * the handle loaded for the entry knows it by (consumer, sequence) and
+ * acks it (durable_ack.c); for an entry without the consumer (an earlier
+ * version's), the broker knows it by its sequence (cluster_ack_seq()).
  * Without an entry (its put failed or did not get there in time) the
  * message comes again as before: PUBLISH with DUP and the same packet id,
  * which the client answers with PUBREC without delivering it twice.
@@ -48,6 +54,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cluster/cluster_int.h"
 #include "util/clock.h"
@@ -113,24 +120,29 @@ static void on_put(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, void 
 		if (a) {
 			a->put = NULL;
 			a->entry_seq = pa->Sequence;
+			/* The entry stands for the message now: the queue's
+			 * ack, confirmed before the entry may go
+			 * (durable_ack.c). Ended meanwhile (settling): acked
+			 * then, the entry goes once that is confirmed. */
+			if (!a->acked)
+				durable_ack_send(c, a);
+			durable_settle(c, a);
 		} else if (p->done) {
 			/* Its PUBCOMP came first: the flow is over. */
 			pubrel_delete(c, pa->Sequence);
-		}
-		/* The entry stands for the message now, also when the
-		 * session dropped it meanwhile (it left the node): the next
-		 * binder sends PUBREL for it. */
-		if (!p->done && (!a || !a->acked)) {
+		} else {
+			/* The session dropped it meanwhile (it left the
+			 * node): the next binder sends PUBREL for it. */
 			if (natsConnection_PublishString(c->p, p->reply, "+ACK") == NATS_OK)
 				atomic_fetch_add_explicit(&c->dur_acked, 1, memory_order_relaxed);
-			if (a)
-				a->acked = true;
 		}
 	} else if (p) {
 		/* The message stays unacked, and is acked at PUBCOMP as
 		 * without an entry. */
-		if (p->a)
+		if (p->a) {
 			p->a->put = NULL;
+			durable_settle(c, p->a);
+		}
 	}
 	pthread_mutex_unlock(&c->ack_mu);
 	natsMsg_Destroy(nm);
@@ -173,10 +185,19 @@ bool cluster_ack_pubrec(struct cluster_ack *a, struct tern_bytes client_id, uint
 	pthread_mutex_unlock(&c->ack_mu);
 	if (asked)
 		return false;
-	char subj[PUBREL_SUBJECT_MAX], seq[24];
+	char subj[PUBREL_SUBJECT_MAX], seq[24 + DURABLE_NAME_MAX];
 	if (pubrel_subject(c->prefix, client_id, packet_id, subj))
 		return false;
-	int slen = snprintf(seq, sizeof(seq), "%" PRIu64, a->seq);
+	/* The sequence, and the consumer it came from: the next binder
+	 * knows the message by both when JetStream delivers it again
+	 * (durable_ack.c). */
+	int clen = a->klen > 8 ? (int)(a->klen - 8) : 0;
+	int slen = snprintf(seq, sizeof(seq), "%" PRIu64 " %.*s", a->seq, clen,
+	                    (const char *)a->key);
+	if (slen < 0 || (size_t)slen >= sizeof(seq))
+		return false;
+	if (!clen)
+		slen--; /* no trailing space */
 	size_t rlen = strlen(a->reply);
 	struct pubrel_put *p = malloc(sizeof(*p) + rlen + 1);
 	natsMsg *nm = NULL;
@@ -362,9 +383,22 @@ enum tern_err pubrel_load(struct cluster *c, struct tern_bytes client_id,
 			err = TERN_E_SYS;
 			break;
 		}
+		/* "<sequence>[ <consumer>]": without the consumer (an entry
+		 * of an earlier version), the message delivered again is
+		 * known by its sequence in the session's flight instead. */
 		const char *d = natsMsg_GetData(nm);
-		uint64_t seq = d ? strtoull(d, NULL, 10) : 0;
-		struct cluster_ack *a = durable_ack_new(c, "", seq, 1);
+		int dlen = natsMsg_GetDataLength(nm);
+		char consumer[DURABLE_NAME_MAX];
+		consumer[0] = 0;
+		uint64_t seq = 0;
+		int at = 0;
+		for (; d && at < dlen && d[at] >= '0' && d[at] <= '9'; at++)
+			seq = seq * 10 + (uint64_t)(d[at] - '0');
+		if (d && at < dlen && d[at] == ' ' && dlen - at - 1 < (int)sizeof(consumer)) {
+			memcpy(consumer, d + at + 1, (size_t)(dlen - at - 1));
+			consumer[dlen - at - 1] = 0;
+		}
+		struct cluster_ack *a = durable_ack_entry(c, consumer[0] ? consumer : NULL, seq);
 		if (!a) {
 			natsMsg_Destroy(nm);
 			err = TERN_E_NOMEM;

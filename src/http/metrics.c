@@ -167,6 +167,18 @@ enum tern_err metrics_render(struct broker *b, struct buf *o)
 		        o, "tern_cluster_retained_sent_total", "counter",
 		        "Retained-message changes of local clients stored in the cluster's stream.",
 		        (double)cs.retained_out);
+		ok &= one(o, "tern_cluster_durable_acks_confirmed_total", "counter",
+		          "Acks of durable-queue messages JetStream confirmed (QoS 2).",
+		          (double)cs.acks_confirmed);
+		ok &= one(o, "tern_cluster_durable_redeliveries_held_total", "counter",
+		          "Durable-queue messages JetStream delivered again while this node held "
+		          "them or had completed them (an ack or report lost): not delivered "
+		          "twice.",
+		          (double)cs.redeliveries_held);
+		ok &= one(o, "tern_cluster_durable_settle_given_up_total", "counter",
+		          "Completed QoS 2 messages whose ack JetStream did not confirm within "
+		          "60 s, let go.",
+		          (double)cs.settle_given_up);
 		ok &= one(o, "tern_cluster_nodes", "gauge",
 		          "Nodes of the cluster alive (heartbeats seen), this one included; 0 "
 		          "before the nodes bucket is followed.",
