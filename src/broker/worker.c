@@ -343,10 +343,22 @@ void worker_iterate(struct worker *w, int max_wait_ms)
 	}
 	w->now = mono_ms();
 	uint64_t t0 = mono_us();
+	/* The inbox first, woken for it or not: a subscription another
+	 * worker added before this one took its events applies to the
+	 * PUBLISHes among them (a client that subscribes and another that
+	 * publishes right after expect it, as on a broker with one thread).
+	 * Empty, it costs a load. */
+	bool woken = false;
+	for (int i = 0; i < n && !woken; i++)
+		woken = evs[i].data.u64 == 0;
+	if (woken)
+		drain_inbox(w);
+	else
+		process_inbox(w);
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = evs[i].data.u64;
 		if (tag == 0) {
-			drain_inbox(w);
+			continue;
 		} else if (tag <= w->n_lfds) {
 			accept_all(w, (size_t)(tag - 1));
 		} else if (bridge_tag(tag)) {
