@@ -242,11 +242,13 @@ struct tern_connect {
 	struct tern_bytes username;
 	bool has_password;
 	struct tern_bytes password; /* binary */
-	/* Encode only: the protocol level goes out with bit 0x80 set, which
-	 * mosquitto reads as "this client is a bridge" (its try_private): it
-	 * then treats our subscriptions as No Local and Retain As Published,
-	 * so what we publish is not sent back to us and keeps its RETAIN
-	 * flag. Brokers that do not know the bit refuse the CONNECT. */
+	/* The protocol level with bit 0x80 set (3.1 / 3.1.1 only), which
+	 * mosquitto and ternd read as "this client is a bridge" (mosquitto's
+	 * try_private): they then treat its subscriptions as No Local and
+	 * Retain As Published, so what it publishes is not sent back to it
+	 * and keeps its RETAIN flag. Brokers that do not know the bit refuse
+	 * the CONNECT. Encoded when set; set by the decoder when the CONNECT
+	 * had it (version then holds the level without the bit). */
 	bool bridge;
 };
 

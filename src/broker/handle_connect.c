@@ -147,6 +147,7 @@ void handle_connect(struct worker *w, struct sink *k, const struct tern_connect 
 {
 	const struct config *cfg = &w->broker->cfg;
 	k->version = p->version;
+	k->bridge = p->bridge;
 	/* A Reason String goes on a refusing CONNACK or a DISCONNECT only when
 	 * the client asked for problem information in so many words. The
 	 * Server MAY send one when the property is absent (its value is then 1,

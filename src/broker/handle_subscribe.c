@@ -305,6 +305,11 @@ void handle_subscribe(struct sink *k, struct session *s, const struct tern_subsc
 		 * [MQTT-3.8.4-3]. */
 		uint8_t flags =
 		        (e.no_local ? ROUTE_NO_LOCAL : 0) | (e.retain_as_published ? ROUTE_RAP : 0);
+		/* A 3.1 / 3.1.1 bridge (the bridge bit, codec.h): what it
+		 * publishes is not sent back to it, and RETAIN stays as
+		 * published, as mosquitto does for its try_private peers. */
+		if (k->bridge)
+			flags |= ROUTE_NO_LOCAL | ROUTE_RAP;
 		/* In a cluster, a persistent session's QoS 1/2 comes from a
 		 * durable queue (session_durable.c). */
 		bool durable = session_durable_sub(s, shared, e.qos, flags);

@@ -169,6 +169,9 @@ struct sink {
 	 * listener's admission rules and the ACL do not apply to it, as they
 	 * do not to mosquitto's bridges; listener stays 0 for the limits. */
 	bool internal;
+	/* A 3.1 / 3.1.1 CONNECT with the bridge bit (codec.h): its
+	 * subscriptions are No Local and Retain As Published. */
+	bool bridge;
 	bool problem_info;    /* the v5 CONNECT set Request Problem Information 1 */
 	bool will_has_expiry; /*   when it is published */
 	bool will_suppressed; /* normal DISCONNECT received: no will */

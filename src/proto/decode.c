@@ -121,6 +121,17 @@ static TERN_MUST_CHECK enum tern_err rd_protocol(struct tern__rd *r, struct tern
 
 	if ((e = tern__rd_bin(r, &name)) != TERN_OK || (e = tern__rd_u8(r, &level)) != TERN_OK)
 		return e;
+	/* Bit 0x80 of a 3.1 / 3.1.1 level: a bridge (mosquitto's
+	 * try_private, which ternd's bridges send too). mosquitto takes such
+	 * a CONNECT as from a bridge rather than refuse an unknown level, and
+	 * its bridges retry without the bit only after a refusal: taken so
+	 * (handle_subscribe.c gives its subscriptions No Local and Retain As
+	 * Published). Not for 5.0, whose bridges ask for those per
+	 * subscription. */
+	uint8_t plain = level & 0x7fu;
+	c->bridge = (level & 0x80u) && (plain == TERN_V31 || plain == TERN_V311);
+	if (c->bridge)
+		level = plain;
 	c->version = level;
 	if (name.len == 6 && memcmp(name.data, "MQIsdp", 6) == 0 && level == TERN_V31)
 		return TERN_OK;

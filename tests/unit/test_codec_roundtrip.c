@@ -792,6 +792,34 @@ static void test_vector_connect_v31(void **state)
 	assert_encodes_to(&p, TERN_V31, b, sizeof(b));
 }
 
+/* The bridge bit on a 3.1.1 / 3.1 level (mosquitto's try_private, which
+ * ternd's bridges send): decoded as that level with bridge set, encoded
+ * back with the bit; not a 5.0 level. */
+static void test_vector_connect_bridge_bit(void **state)
+{
+	(void)state;
+	static const uint8_t v311[] = {0x10, 0x10, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x84,
+	                               0x02, 0x00, 0x3C, 0x00, 0x04, 'b', 'r', 'd', 'g'};
+	struct tern_packet p;
+	assert_int_equal(decode_bytes(v311, sizeof(v311), 0, &p), TERN_OK);
+	assert_int_equal(p.u.connect.version, TERN_V311);
+	assert_true(p.u.connect.bridge);
+	assert_encodes_to(&p, TERN_V311, v311, sizeof(v311));
+	static const uint8_t v31[] = {0x10, 0x12, 0x00, 0x06, 'M',  'Q',  'I', 's', 'd', 'p',
+	                              0x83, 0x02, 0x00, 0x3C, 0x00, 0x04, 'b', 'r', 'd', 'g'};
+	assert_int_equal(decode_bytes(v31, sizeof(v31), 0, &p), TERN_OK);
+	assert_int_equal(p.u.connect.version, TERN_V31);
+	assert_true(p.u.connect.bridge);
+	static const uint8_t plain[] = {0x10, 0x10, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04,
+	                                0x02, 0x00, 0x3C, 0x00, 0x04, 'b', 'r', 'd', 'g'};
+	assert_int_equal(decode_bytes(plain, sizeof(plain), 0, &p), TERN_OK);
+	assert_false(p.u.connect.bridge);
+	/* [MQTT-3.1.2-2]: 0x85 is no level ternd knows. */
+	static const uint8_t v5[] = {0x10, 0x11, 0x00, 0x04, 'M', 'Q',  'T', 'T', 0x85, 0x02,
+	                             0x00, 0x3C, 0x00, 0x00, 0x04, 'b', 'r', 'd', 'g'};
+	assert_int_equal(decode_bytes(v5, sizeof(v5), 0, &p), TERN_E_UNSUPPORTED_VERSION);
+}
+
 static void test_vector_connack(void **state)
 {
 	(void)state;
@@ -973,6 +1001,7 @@ int main(void)
 	        cmocka_unit_test(test_vector_connect_v311_spec_example),
 	        cmocka_unit_test(test_vector_connect_v5_spec_example),
 	        cmocka_unit_test(test_vector_connect_v31),
+	        cmocka_unit_test(test_vector_connect_bridge_bit),
 	        cmocka_unit_test(test_vector_connack),
 	        cmocka_unit_test(test_vector_publish_v311_spec_example),
 	        cmocka_unit_test(test_vector_publish_v5_with_props),
