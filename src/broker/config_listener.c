@@ -338,6 +338,9 @@ static const struct directive rows[] = {
         {"global_max_connections", K_FUNC, 1, G(global_max_connections), .set = set_limit},
         {"global_max_clients", K_FUNC, 1, G(global_max_clients), .set = set_limit},
         {"max_qos", K_ENUM, 1, L(max_qos_plus1), .choices = qos_choices},
+        /* mosquitto's parser takes this spelling too (conf.c), so
+         * configs carry it. */
+        {"maximum_qos", K_ENUM, 1, L(max_qos_plus1), .choices = qos_choices},
         {"accept_protocol_versions", K_FUNC, ARGS_REST, L(refused_versions),
          .set = set_accept_protocol_versions},
         {"use_username_as_clientid", K_BOOL, 1, L(use_username_as_clientid)},

@@ -22,6 +22,17 @@ QOS_NOT_SUPPORTED = 0x9B
 def test_max_qos_is_told_to_v5_clients_and_caps_subscriptions(broker):
     """max_qos 1: the v5 CONNACK carries Maximum QoS 1 [MQTT-3.2.2-9]; a
     SUBSCRIBE asking QoS 2 is granted 1, in v5 and 3.1.1."""
+    max_qos_1(broker)
+
+
+@pytest.mark.broker_config("maximum_qos 1")
+def test_maximum_qos_is_max_qos(broker):
+    """maximum_qos, the other spelling mosquitto's parser takes (a config
+    with it starts mosquitto), is max_qos."""
+    max_qos_1(broker)
+
+
+def max_qos_1(broker):
     c = broker.raw(m.V5)
     ack = c.connect("mq-5")
     assert ack.props.get(m.MAXIMUM_QOS) == 1
