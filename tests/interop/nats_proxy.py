@@ -16,6 +16,16 @@ import threading
 from conftest import HOST, free_port
 
 
+def _shut(*socks):
+    """Ends both directions of a proxied connection: one side closed, the
+    other is told at once."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class NatsProxy:
     def __init__(self, upstream_port):
         self.upstream = upstream_port
@@ -63,11 +73,7 @@ class NatsProxy:
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(src, dst)
 
     def _is_ack(self, line, payload):
         words = line.split()
@@ -111,11 +117,7 @@ class NatsProxy:
                     dst.sendall(b"".join(out))
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(src, dst)
 
     def stop(self):
         self._stop = True
