@@ -101,9 +101,9 @@ struct cluster_ack {
 	 * the handle outlives cluster_ack_done() until JetStream confirmed
 	 * the ack (durable_ack.c: settling). */
 	bool exact;
-	bool confirmed; /* JetStream answered its ack (or there is none to send) */
-	bool done;      /* ended by the broker; on c->settling until confirmed */
-	bool keyed;     /* in c->held under key (consumer, stream sequence) */
+	bool confirmed;         /* JetStream answered its ack (or there is none to send) */
+	bool done;              /* ended by the broker; on c->settling until confirmed */
+	bool keyed;             /* in c->held under key (consumer, stream sequence) */
 	struct pubrel_put *put; /* its PUBREL entry's put, JetStream not answered yet */
 	uint64_t entry_seq;     /* its PUBREL entry's sequence; 0: none */
 	uint64_t token;         /* its ack request's, in c->ack_tokens; 0: none waiting */
@@ -112,9 +112,9 @@ struct cluster_ack {
 	/* A loaded entry's: with no delivery again of its message by then,
 	 * JetStream had the message's ack (monotonic ms). */
 	uint64_t quiet_at;
-	uint8_t *key;           /* into this allocation, klen bytes */
-	uint16_t klen, rcap;    /* rcap: room of reply, its terminator included */
-	char reply[];           /* the $JS.ACK subject; "" for a loaded entry */
+	uint8_t *key;        /* into this allocation, klen bytes */
+	uint16_t klen, rcap; /* rcap: room of reply, its terminator included */
+	char reply[];        /* the $JS.ACK subject; "" for a loaded entry */
 };
 
 /* The closure of one NATS subscription. */
@@ -488,8 +488,7 @@ TERN_MUST_CHECK enum tern_err pubrel_load(struct cluster *c, struct tern_bytes c
  * (a delivery again, which it acks itself when completed). exact: a
  * QoS 2 message. */
 struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, const char *consumer,
-                                    uint64_t seq, uint64_t delivered, bool exact,
-                                    bool *again);
+                                    uint64_t seq, uint64_t delivered, bool exact, bool *again);
 
 /* durable_ack.c: a new handle on c's list for a PUBREL entry loaded at a
  * bind, of the queue message seq of consumer (NULL: not known). Known, its

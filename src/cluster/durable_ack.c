@@ -350,8 +350,7 @@ static struct cluster_ack *ack_alloc(struct cluster *c, const char *reply, size_
 }
 
 struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, const char *consumer,
-                                    uint64_t seq, uint64_t delivered, bool exact,
-                                    bool *again)
+                                    uint64_t seq, uint64_t delivered, bool exact, bool *again)
 {
 	*again = false;
 	size_t rlen = strlen(reply);

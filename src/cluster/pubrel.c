@@ -192,8 +192,8 @@ bool cluster_ack_pubrec(struct cluster_ack *a, struct tern_bytes client_id, uint
 	 * knows the message by both when JetStream delivers it again
 	 * (durable_ack.c). */
 	int clen = a->klen > 8 ? (int)(a->klen - 8) : 0;
-	int slen = snprintf(seq, sizeof(seq), "%" PRIu64 " %.*s", a->seq, clen,
-	                    (const char *)a->key);
+	int slen =
+	        snprintf(seq, sizeof(seq), "%" PRIu64 " %.*s", a->seq, clen, (const char *)a->key);
 	if (slen < 0 || (size_t)slen >= sizeof(seq))
 		return false;
 	if (!clen)

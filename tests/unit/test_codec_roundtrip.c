@@ -798,7 +798,7 @@ static void test_vector_connect_v31(void **state)
 static void test_vector_connect_bridge_bit(void **state)
 {
 	(void)state;
-	static const uint8_t v311[] = {0x10, 0x10, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x84,
+	static const uint8_t v311[] = {0x10, 0x10, 0x00, 0x04, 'M',  'Q', 'T', 'T', 0x84,
 	                               0x02, 0x00, 0x3C, 0x00, 0x04, 'b', 'r', 'd', 'g'};
 	struct tern_packet p;
 	assert_int_equal(decode_bytes(v311, sizeof(v311), 0, &p), TERN_OK);
@@ -810,12 +810,12 @@ static void test_vector_connect_bridge_bit(void **state)
 	assert_int_equal(decode_bytes(v31, sizeof(v31), 0, &p), TERN_OK);
 	assert_int_equal(p.u.connect.version, TERN_V31);
 	assert_true(p.u.connect.bridge);
-	static const uint8_t plain[] = {0x10, 0x10, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04,
+	static const uint8_t plain[] = {0x10, 0x10, 0x00, 0x04, 'M',  'Q', 'T', 'T', 0x04,
 	                                0x02, 0x00, 0x3C, 0x00, 0x04, 'b', 'r', 'd', 'g'};
 	assert_int_equal(decode_bytes(plain, sizeof(plain), 0, &p), TERN_OK);
 	assert_false(p.u.connect.bridge);
 	/* [MQTT-3.1.2-2]: 0x85 is no level ternd knows. */
-	static const uint8_t v5[] = {0x10, 0x11, 0x00, 0x04, 'M', 'Q',  'T', 'T', 0x85, 0x02,
+	static const uint8_t v5[] = {0x10, 0x11, 0x00, 0x04, 'M',  'Q', 'T', 'T', 0x85, 0x02,
 	                             0x00, 0x3C, 0x00, 0x00, 0x04, 'b', 'r', 'd', 'g'};
 	assert_int_equal(decode_bytes(v5, sizeof(v5), 0, &p), TERN_E_UNSUPPORTED_VERSION);
 }
