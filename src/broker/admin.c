@@ -33,7 +33,7 @@ enum tern_err admin_retain_clear(struct worker *w, struct tern_bytes topic)
 		return TERN_E_NOMEM;
 	struct store_batch *batch = persist_batch(w);
 	if (batch)
-		persist_note(w, store_retain_put(batch, topic.data, topic.len, 0));
+		persist_note(w, store_retain_put(batch, topic.data, topic.len, 0, NULL));
 	err = retain_set(b->retain, m);
 	if (!err)
 		cluster_link_retain(w, m, false);

@@ -369,10 +369,26 @@ static TERN_MUST_CHECK enum tern_err load_sub(void *arg, uint64_t session, const
 	return TERN_OK;
 }
 
-static TERN_MUST_CHECK enum tern_err load_retained(void *arg, struct msg *m)
+static TERN_MUST_CHECK enum tern_err load_retained(void *arg, struct msg *m,
+                                                   const struct store_retain_src *src)
 {
 	struct broker *b = arg;
-	enum tern_err e = retain_set(b->retain, m);
+	enum tern_err e;
+	if (src && b->cfg.check_retain_source) {
+		/* Its publisher must still be allowed to write it before it
+		 * goes to a new subscriber, after a restart as before. */
+		struct retain_source rs = {
+		        .client_id = {src->client_id, (uint32_t)src->client_id_len},
+		        .username = {src->has_user ? src->username : NULL,
+		                     (uint32_t)src->username_len},
+		        .listener = src->listener,
+		};
+		if (src->has_user && !rs.username.data)
+			rs.username.data = (const uint8_t *)""; /* an empty one */
+		e = retain_set_source(b->retain, m, &rs);
+	} else {
+		e = retain_set(b->retain, m);
+	}
 	msg_unref(m);
 	return e;
 }

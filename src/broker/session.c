@@ -327,8 +327,17 @@ static TERN_MUST_CHECK enum tern_err retain(struct session *s, struct msg *m)
 	if (b) {
 		if (m->payload.len)
 			persist_note(w, store_msg_put(b, m));
+		/* Its publisher goes with it whatever check_retain_source
+		 * says now, as in mosquitto's persistence file, so that the
+		 * option holds after a restart, also turned on then. */
+		struct store_retain_src ssrc = {.client_id = s->client_id,
+		                                .client_id_len = s->client_id_len,
+		                                .username = s->username,
+		                                .username_len = s->username_len,
+		                                .has_user = s->username != NULL,
+		                                .listener = s->listener};
 		persist_note(w, store_retain_put(b, m->topic.data, m->topic.len,
-		                                 m->payload.len ? m->store_id : 0));
+		                                 m->payload.len ? m->store_id : 0, &ssrc));
 	}
 	enum tern_err err = retain_set_source(w->broker->retain, m,
 	                                      w->broker->cfg.check_retain_source ? &src : NULL);

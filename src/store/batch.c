@@ -73,6 +73,10 @@ static struct store_op *add(struct store_batch *b, enum store_op_kind kind, cons
 	return op;
 }
 
+/* An operation whose data is parts[0..n) one after the other (below). */
+static struct store_op *add_parts(struct store_batch *b, enum store_op_kind kind,
+                                  const void *const *parts, const size_t *lens, size_t n);
+
 enum tern_err store_session_put(struct store_batch *b, uint64_t id, const uint8_t *cid, size_t len,
                                 uint8_t version, uint32_t expiry, int64_t disconnected_at)
 {
@@ -150,13 +154,29 @@ enum tern_err store_msg_put(struct store_batch *b, struct msg *m)
 	return TERN_OK;
 }
 
+/* Retained: data is the topic (u16 bytes), then with a source (u8b) its
+ * client id (u32 bytes) and its username (the rest; u8c says whether
+ * there is one); u8a is its listener. */
 enum tern_err store_retain_put(struct store_batch *b, const uint8_t *topic, size_t len,
-                               uint64_t msg_id)
+                               uint64_t msg_id, const struct store_retain_src *src)
 {
-	struct store_op *op = add(b, STORE_OP_RETAIN_PUT, topic, len);
+	if (len > UINT16_MAX || (src && src->client_id_len > UINT32_MAX))
+		return TERN_E_INVALID;
+	bool with = src && msg_id;
+	const void *parts[] = {topic, with ? src->client_id : NULL, with ? src->username : NULL};
+	size_t lens[] = {len, with ? src->client_id_len : 0,
+	                 with && src->has_user ? src->username_len : 0};
+	struct store_op *op = add_parts(b, STORE_OP_RETAIN_PUT, parts, lens, 3);
 	if (!op)
 		return TERN_E_NOMEM;
 	op->msg_id = msg_id;
+	op->u16 = (uint16_t)len;
+	if (with) {
+		op->u8b = 1;
+		op->u8c = src->has_user;
+		op->u8a = src->listener;
+		op->u32 = (uint32_t)src->client_id_len;
+	}
 	return TERN_OK;
 }
 

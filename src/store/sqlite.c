@@ -31,7 +31,7 @@
 #include "util/clock.h"
 
 #define APP_ID         0x7465726e /* "tern" */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char SCHEMA_V1[] =
         "CREATE TABLE sessions ("
@@ -96,6 +96,12 @@ static const char SCHEMA_V2[] = "CREATE TABLE archive_queue ("
                                 " PRIMARY KEY (archive, boot, seq)) WITHOUT ROWID;"
                                 "CREATE INDEX archive_queue_message ON archive_queue(message_id);";
 
+/* The publisher of each retained message (check_retain_source), NULL
+ * where not known: rows of version 2 and the broker's own messages. */
+static const char SCHEMA_V3[] = "ALTER TABLE retained ADD COLUMN src_client TEXT;"
+                                "ALTER TABLE retained ADD COLUMN src_user TEXT;"
+                                "ALTER TABLE retained ADD COLUMN src_listener INTEGER;";
+
 enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -137,7 +143,7 @@ static const char *const SQL[ST_COUNT] = {
         [ST_MSG_PUT] = "INSERT OR IGNORE INTO messages VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
                        " ?10, ?11)",
         [ST_RETAIN_OLD] = "SELECT message_id FROM retained WHERE topic = ?1",
-        [ST_RETAIN_PUT] = "INSERT OR REPLACE INTO retained VALUES(?1, ?2)",
+        [ST_RETAIN_PUT] = "INSERT OR REPLACE INTO retained VALUES(?1, ?2, ?3, ?4, ?5)",
         [ST_RETAIN_DEL] = "DELETE FROM retained WHERE topic = ?1",
         [ST_DELIVERY_PUT] = "INSERT OR REPLACE INTO deliveries SELECT ?1, ?2, ?3, ?4, 0, 0, ?5"
                             " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
@@ -223,8 +229,8 @@ static TERN_MUST_CHECK enum tern_err check_and_migrate(struct store_backend *be,
 		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = %d;",
 		         APP_ID, SCHEMA_VERSION);
 		if (exec(be, "BEGIN") != SQLITE_OK || exec(be, SCHEMA_V1) != SQLITE_OK ||
-		    exec(be, SCHEMA_V2) != SQLITE_OK || exec(be, sql) != SQLITE_OK ||
-		    exec(be, "COMMIT") != SQLITE_OK)
+		    exec(be, SCHEMA_V2) != SQLITE_OK || exec(be, SCHEMA_V3) != SQLITE_OK ||
+		    exec(be, sql) != SQLITE_OK || exec(be, "COMMIT") != SQLITE_OK)
 			return fail(be, err, errlen, "cannot create the schema");
 		return TERN_OK;
 	}
@@ -254,6 +260,15 @@ static TERN_MUST_CHECK enum tern_err check_and_migrate(struct store_backend *be,
 		    exec(be, "COMMIT") != SQLITE_OK) {
 			exec(be, "ROLLBACK");
 			return fail(be, err, errlen, "cannot upgrade the schema to version 2");
+		}
+		version = 2;
+	}
+	if (version == 2) {
+		if (exec(be, "BEGIN") != SQLITE_OK || exec(be, SCHEMA_V3) != SQLITE_OK ||
+		    exec(be, "PRAGMA user_version = 3") != SQLITE_OK ||
+		    exec(be, "COMMIT") != SQLITE_OK) {
+			exec(be, "ROLLBACK");
+			return fail(be, err, errlen, "cannot upgrade the schema to version 3");
 		}
 	}
 	return TERN_OK;
@@ -443,15 +458,31 @@ static int apply_op(struct store_backend *be, const struct store_batch *b,
 		return put_msg(be, op);
 	case STORE_OP_RETAIN_PUT: {
 		st = be->st[ST_RETAIN_OLD];
-		bind_text(st, 1, data, op->len);
+		bind_text(st, 1, data, op->u16);
 		uint64_t old = (uint64_t)query_id(st);
 		if (op->msg_id) {
+			/* Data: topic (u16), then with a source (u8b) its
+			 * client id (u32) and username (batch.c). */
 			st = be->st[ST_RETAIN_PUT];
-			bind_text(st, 1, data, op->len);
+			bind_text(st, 1, data, op->u16);
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)op->msg_id);
+			if (op->u8b) {
+				const uint8_t *cid = data + op->u16;
+				bind_text(st, 3, cid, op->u32);
+				if (op->u8c)
+					bind_text(st, 4, cid + op->u32,
+					          op->len - op->u16 - op->u32);
+				else
+					sqlite3_bind_null(st, 4);
+				sqlite3_bind_int(st, 5, op->u8a);
+			} else {
+				sqlite3_bind_null(st, 3);
+				sqlite3_bind_null(st, 4);
+				sqlite3_bind_null(st, 5);
+			}
 		} else {
 			st = be->st[ST_RETAIN_DEL];
-			bind_text(st, 1, data, op->len);
+			bind_text(st, 1, data, op->u16);
 		}
 		int rc = run(st);
 		return rc != SQLITE_OK || old == op->msg_id ? rc : gc(be, old);
@@ -946,18 +977,31 @@ static TERN_MUST_CHECK enum tern_err be_load(struct store_backend *be,
 	sqlite3_finalize(st);
 
 	if (sqlite3_prepare_v2(be->db,
-	                       "SELECT " MSG_COLS " FROM retained r JOIN messages m"
-	                       " ON m.id = r.message_id",
+	                       "SELECT r.src_client, r.src_user, r.src_listener, " MSG_COLS
+	                       " FROM retained r JOIN messages m ON m.id = r.message_id",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail(be, err, errlen, "cannot read retained messages");
 	while (!e && sqlite3_step(st) == SQLITE_ROW) {
-		struct msg *m = row_msg(st, 0, &expired, &re);
+		struct msg *m = row_msg(st, 3, &expired, &re);
 		if (re.why)
 			return row_fail(be, st, err, errlen, "messages", "id", re.why);
-		if (!m && !expired)
+		if (!m && !expired) {
 			e = TERN_E_NOMEM;
-		else if (m)
-			e = ld->retained(ld->arg, m);
+		} else if (m) {
+			struct store_retain_src src = {0};
+			bool known = sqlite3_column_type(st, 0) == SQLITE_TEXT;
+			if (known) {
+				src.client_id = sqlite3_column_text(st, 0);
+				src.client_id_len = (size_t)sqlite3_column_bytes(st, 0);
+				src.has_user = sqlite3_column_type(st, 1) == SQLITE_TEXT;
+				if (src.has_user) {
+					src.username = sqlite3_column_text(st, 1);
+					src.username_len = (size_t)sqlite3_column_bytes(st, 1);
+				}
+				src.listener = (uint8_t)sqlite3_column_int(st, 2);
+			}
+			e = ld->retained(ld->arg, m, known ? &src : NULL);
+		}
 	}
 	if (e)
 		return loader_fail(be, st, err, errlen, "cannot load retained messages", e);

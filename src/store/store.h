@@ -95,9 +95,23 @@ TERN_MUST_CHECK enum tern_err store_sub_del(struct store_batch *b, uint64_t sess
  * most once per batch however often it is put. */
 TERN_MUST_CHECK enum tern_err store_msg_put(struct store_batch *b, struct msg *m);
 
-/* Makes message msg_id the retained message of topic; msg_id 0 clears it. */
+/* Who published a retained message, kept with it for check_retain_source
+ * (mosquitto keeps it in its persistence file too): its client id, its
+ * username (has_user false: none) and the index of its listener. */
+struct store_retain_src {
+	const uint8_t *client_id;
+	size_t client_id_len;
+	const uint8_t *username;
+	size_t username_len;
+	bool has_user;
+	uint8_t listener;
+};
+
+/* Makes message msg_id the retained message of topic, published by src
+ * (NULL: not known); msg_id 0 clears it. */
 TERN_MUST_CHECK enum tern_err store_retain_put(struct store_batch *b, const uint8_t *topic,
-                                               size_t len, uint64_t msg_id);
+                                               size_t len, uint64_t msg_id,
+                                               const struct store_retain_src *src);
 
 /* Queues message msg_id for a session, only if the session is stored
  * (a session that ends at disconnect is not). sub_ids may be NULL. */
@@ -190,7 +204,9 @@ struct store_loader {
 	TERN_MUST_CHECK enum tern_err (*sub)(void *arg, uint64_t session, const uint8_t *filter,
 	                                     size_t len, uint8_t qos, uint8_t flags,
 	                                     uint8_t retain_handling, uint32_t sub_id);
-	TERN_MUST_CHECK enum tern_err (*retained)(void *arg, struct msg *m); /* a reference */
+	/* m: a reference; src: its publisher, NULL when not kept. */
+	TERN_MUST_CHECK enum tern_err (*retained)(void *arg, struct msg *m,
+	                                          const struct store_retain_src *src);
 	TERN_MUST_CHECK enum tern_err (*delivery)(void *arg, const struct store_loaded_delivery *d);
 	TERN_MUST_CHECK enum tern_err (*qos2)(void *arg, uint64_t session, uint16_t packet_id);
 	TERN_MUST_CHECK enum tern_err (*archive)(void *arg, const struct store_loaded_archive *a);

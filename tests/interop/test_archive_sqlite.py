@@ -378,11 +378,14 @@ def test_a_database_that_refuses_the_schema_stops_ternd(tmp_path):
 
 
 def test_a_version_1_store_is_upgraded_and_archives(tmp_path, db):
-    # A store written before the archive existed (schema version 1).
+    # A store written before the archive existed (schema version 1), nor
+    # the publishers of retained messages (version 3).
     b = start(tmp_path, [])
     assert b.stop() == 0
     con = sqlite3.connect(os.path.join(b.dir, "ternd.db"))
     con.execute("DROP TABLE archive_queue")
+    for col in ("src_client", "src_user", "src_listener"):
+        con.execute("ALTER TABLE retained DROP COLUMN " + col)
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
@@ -392,7 +395,7 @@ def test_a_version_1_store_is_upgraded_and_archives(tmp_path, db):
     c.connect("p")
     acked = pipelined_qos1(c, 5)
     kill9(b)
-    assert store_rows(b, "PRAGMA user_version") == [(2,)]
+    assert store_rows(b, "PRAGMA user_version") == [(3,)]
     assert store_rows(b, "SELECT count(*) FROM archive_queue") == [(5,)]
     b.start()
     assert b.stop() == 0

@@ -95,8 +95,9 @@ static enum tern_err on_sub(void *arg, uint64_t session, const uint8_t *filter, 
 	return TERN_OK;
 }
 
-static enum tern_err on_retained(void *arg, struct msg *m)
+static enum tern_err on_retained(void *arg, struct msg *m, const struct store_retain_src *src)
 {
+	(void)src;
 	struct counts *c = arg;
 	msg_unref(m);
 	c->retained++;
@@ -152,7 +153,7 @@ static void test_load_accepts_edge_values(void **state)
 	           "INSERT INTO sessions VALUES(1, 'c1', 5, 4294967295, 0, 2, 1700000000000);"
 	           "INSERT INTO sessions VALUES(9223372036854775807, 'c2', 3, 0, 1, NULL, NULL);"
 	           "INSERT INTO subscriptions VALUES(1, '$share/g/a/#', 2, 0, 1, 2, 268435455);"
-	           "INSERT INTO retained VALUES('a/b', 1);"
+	           "INSERT INTO retained (topic, message_id) VALUES('a/b', 1);"
 	           "INSERT INTO deliveries VALUES(1, 1, 2, 1, 65535, 2, x'0700000008000000');"
 	           "INSERT INTO deliveries VALUES(1, 2, 0, 0, 0, 0, NULL);"
 	           "INSERT INTO inbound_qos2 VALUES(1, 65535);");
@@ -199,14 +200,14 @@ static void test_load_refuses_bad_rows(void **state)
 	         "INSERT INTO subscriptions VALUES(1, 'a', 3, 0, 0, 0, 0);",
 	         "bad qos"},
 	        {"INSERT INTO messages VALUES(1, 'a/+', 'p', 0, 1, NULL, NULL, NULL, NULL, NULL,"
-	         " NULL); INSERT INTO retained VALUES('a', 1);",
+	         " NULL); INSERT INTO retained (topic, message_id) VALUES('a', 1);",
 	         "not a valid topic name"},
 	        {"INSERT INTO messages VALUES(1, 'a', 'p', 0, 0, -9223372036854775808, NULL, NULL,"
 	         " NULL, NULL, NULL);"
 	         "INSERT INTO sessions VALUES(1, 'c', 5, 100, 0, 1, 0);",
 	         "bad message expiry time"},
 	        {"INSERT INTO messages VALUES(1, 'a', 'p', 0, 1, NULL, NULL, NULL, NULL, NULL,"
-	         " x'26ffff'); INSERT INTO retained VALUES('a', 1);",
+	         " x'26ffff'); INSERT INTO retained (topic, message_id) VALUES('a', 1);",
 	         "bad message user properties"},
 	        {"INSERT INTO sessions VALUES(1, 'c', 4, 100, 0, NULL, NULL);"
 	         "INSERT INTO messages VALUES(1, 't', 'p', 1, 0, NULL, NULL, NULL, NULL, NULL, "

@@ -24,6 +24,7 @@ struct seen {
 	char client_ids[8][32];
 	char filters[8][32];
 	char retained_topic[32];
+	char retained_src[64]; /* "client|user|listener", "-" when not kept */
 	char delivery_payloads[8][32];
 	uint16_t delivery_pids[8];
 	int delivery_states[8];
@@ -54,10 +55,17 @@ static enum tern_err on_sub(void *arg, uint64_t session, const uint8_t *filter, 
 	return TERN_OK;
 }
 
-static enum tern_err on_retained(void *arg, struct msg *m)
+static enum tern_err on_retained(void *arg, struct msg *m, const struct store_retain_src *src)
 {
 	struct seen *v = arg;
 	snprintf(v->retained_topic, 32, "%.*s", (int)m->topic.len, (const char *)m->topic.data);
+	if (src)
+		snprintf(v->retained_src, sizeof(v->retained_src), "%.*s|%.*s|%u",
+		         (int)src->client_id_len, (const char *)src->client_id,
+		         src->has_user ? (int)src->username_len : 1,
+		         src->has_user ? (const char *)src->username : "-", src->listener);
+	else
+		snprintf(v->retained_src, sizeof(v->retained_src), "-");
 	v->retained++;
 	msg_unref(m);
 	return TERN_OK;
@@ -151,7 +159,14 @@ static void test_round_trip_of_every_record(void **state)
 	assert_int_equal(store_delivery_put(b, 7, 101, 1, false, NULL, 0), TERN_OK);
 	assert_int_equal(store_delivery_state(b, 7, 100, 42, STORE_D_SENT), TERN_OK);
 	assert_int_equal(store_msg_put(b, r), TERN_OK);
-	assert_int_equal(store_retain_put(b, (const uint8_t *)"status", 6, 102), TERN_OK);
+	/* Its publisher goes with it (check_retain_source after a restart). */
+	struct store_retain_src src = {.client_id = (const uint8_t *)"pub-1",
+	                               .client_id_len = 5,
+	                               .username = (const uint8_t *)"alice",
+	                               .username_len = 5,
+	                               .has_user = true,
+	                               .listener = 2};
+	assert_int_equal(store_retain_put(b, (const uint8_t *)"status", 6, 102, &src), TERN_OK);
 	assert_int_equal(store_qos2_put(b, 7, 9), TERN_OK);
 	/* A delivery for a session that is not stored leaves no row. */
 	assert_int_equal(store_delivery_put(b, 8, 101, 1, false, NULL, 0), TERN_OK);
@@ -168,6 +183,7 @@ static void test_round_trip_of_every_record(void **state)
 	assert_string_equal(v.filters[0], "a/#");
 	assert_int_equal(v.retained, 1);
 	assert_string_equal(v.retained_topic, "status");
+	assert_string_equal(v.retained_src, "pub-1|alice|2");
 	/* Queue order is message order; the sent one keeps its packet id. */
 	assert_int_equal(v.deliveries, 2);
 	assert_string_equal(v.delivery_payloads[0], "first");
