@@ -483,12 +483,12 @@ TERN_MUST_CHECK enum tern_err pubrel_load(struct cluster *c, struct tern_bytes c
 
 /* durable_ack.c: a new handle on c's list (the queue message's ack
  * subject reply, "" for none: acked; consumer NULL for a PUBREL entry
- * loaded at a bind), NULL when out of memory or, with *again set, when
- * this node holds or completed that message of that consumer already
- * (a delivery again, which it acks itself when completed). exact: a
+ * loaded at a bind), NULL when out of memory or when this node holds or
+ * completed that message of that consumer already (a delivery again,
+ * which it acks itself when completed). exact: a
  * QoS 2 message. */
 struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, const char *consumer,
-                                    uint64_t seq, uint64_t delivered, bool exact, bool *again);
+                                    uint64_t seq, uint64_t delivered, bool exact);
 
 /* durable_ack.c: a new handle on c's list for a PUBREL entry loaded at a
  * bind, of the queue message seq of consumer (NULL: not known). Known, its

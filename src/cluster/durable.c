@@ -391,11 +391,10 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *nm, v
 	struct msg *m = NULL;
 	enum tern_err err = wire_decode((const uint8_t *)natsMsg_GetData(nm),
 	                                (size_t)natsMsg_GetDataLength(nm), mono_ms(), &m);
-	bool again = false;
 	struct cluster_ack *a =
 	        err ? NULL
 	            : durable_ack_new(c, reply, meta->Consumer, meta->Sequence.Stream,
-	                              meta->NumDelivered, m->qos == 2, &again);
+	                              meta->NumDelivered, m->qos == 2);
 	if (err || !a) {
 		/* One that does not decode would come back for good: it is
 		 * taken out of the queue. Out of memory: it comes back. A

@@ -350,9 +350,8 @@ static struct cluster_ack *ack_alloc(struct cluster *c, const char *reply, size_
 }
 
 struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, const char *consumer,
-                                    uint64_t seq, uint64_t delivered, bool exact, bool *again)
+                                    uint64_t seq, uint64_t delivered, bool exact)
 {
-	*again = false;
 	size_t rlen = strlen(reply);
 	struct cluster_ack *a = ack_alloc(c, reply, rlen + 1 + REPLY_SLACK, consumer, seq);
 	if (!a)
@@ -367,7 +366,6 @@ struct cluster_ack *durable_ack_new(struct cluster *c, const char *reply, const 
 			pthread_mutex_unlock(&c->ack_mu);
 			atomic_fetch_add_explicit(&c->redeliveries_held, 1, memory_order_relaxed);
 			free(a);
-			*again = true;
 			return NULL;
 		}
 		if (map_put(&c->held, &c->hk, a->key, a->klen, a) != TERN_OK) {

@@ -192,12 +192,11 @@ bool cluster_ack_pubrec(struct cluster_ack *a, struct tern_bytes client_id, uint
 	 * knows the message by both when JetStream delivers it again
 	 * (durable_ack.c). */
 	int clen = a->klen > 8 ? (int)(a->klen - 8) : 0;
-	int slen =
-	        snprintf(seq, sizeof(seq), "%" PRIu64 " %.*s", a->seq, clen, (const char *)a->key);
+	int slen = clen ? snprintf(seq, sizeof(seq), "%" PRIu64 " %.*s", a->seq, clen,
+	                           (const char *)a->key)
+	                : snprintf(seq, sizeof(seq), "%" PRIu64, a->seq);
 	if (slen < 0 || (size_t)slen >= sizeof(seq))
 		return false;
-	if (!clen)
-		slen--; /* no trailing space */
 	size_t rlen = strlen(a->reply);
 	struct pubrel_put *p = malloc(sizeof(*p) + rlen + 1);
 	natsMsg *nm = NULL;

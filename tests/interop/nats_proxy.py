@@ -32,7 +32,6 @@ class NatsProxy:
         self.port = free_port()
         self.drop_acks = False
         self.dropped = 0
-        self.acks = 0
         self._lock = threading.Lock()
         self._socks = []
         self._stop = False
@@ -105,7 +104,6 @@ class NatsProxy:
                         packet, buf = buf[:end], buf[end:]
                         if self._is_ack(line, payload):
                             with self._lock:
-                                self.acks += 1
                                 if self.drop_acks:
                                     self.dropped += 1
                                     continue
